@@ -1,0 +1,76 @@
+"""REST API, ``/api/v1``: the same series the pages draw, for analysts' scripts."""
+from __future__ import annotations
+
+import io
+import re
+
+from flask import Blueprint, Response, jsonify, request
+
+from app.services import services
+from engine import queries
+from engine.store import StoreError
+
+api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+_NAME = re.compile(r"^[A-Za-z0-9_.\-/ ]{1,64}$")
+
+
+class BadRequest(ValueError):
+    pass
+
+
+def _arg(name: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str:
+    value = request.args.get(name, default)
+    if value is None or value == "":
+        raise BadRequest(f"parameter {name!r} is required")
+    if choices and value not in choices:
+        raise BadRequest(f"parameter {name!r} must be one of {', '.join(choices)} (got {value!r})")
+    if not _NAME.match(value):
+        raise BadRequest(f"parameter {name!r} has characters that are not allowed")
+    return value
+
+
+@api.errorhandler(BadRequest)
+@api.errorhandler(queries.QueryError)
+def _bad_request(exc: Exception):
+    return jsonify({"error": str(exc)}), 400
+
+
+@api.errorhandler(StoreError)
+def _store_failed(exc: Exception):
+    return jsonify({"error": "the store could not answer; try again", "detail": str(exc)[:300]}), 503
+
+
+@api.get("/health")
+def health():
+    store = services().ready_store()
+    return jsonify({"status": "ok", "markets": queries.markets_with_prices(store)})
+
+
+@api.get("/prices")
+def prices():
+    """``?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv|json[&tz=market|utc]
+    [&resolution=auto|raw|hour|day]`` — start and end are dates in market time, end exclusive."""
+    market = _arg("market").upper()
+    location = _arg("location").upper()
+    fmt = _arg("format", "json", ("json", "csv"))
+    tz_choice = _arg("tz", "market", ("market", "utc"))
+    resolution = _arg("resolution", "auto", queries.RESOLUTIONS)
+    store = services().ready_store()
+    info = queries.market_info(store, market)
+    start, end = queries.parse_range(info, _arg("start"), _arg("end"))
+    if location not in queries.price_locations(store, market):
+        known = ", ".join(queries.price_locations(store, market)) or "none"
+        raise BadRequest(f"no prices stored for {market} location {location!r}; stored locations: {known}")
+    series, res = queries.price_series(store, market, location, start, end, resolution=resolution)
+    tz = info.timezone if tz_choice == "market" else "UTC"
+    frame = queries.series_for_export(series, tz)
+    if fmt == "csv":
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False)
+        name = f"{market}_{location}_{request.args['start']}_{request.args['end']}.csv"
+        return Response(buf.getvalue(), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                 "X-Resolution": res})
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return jsonify({"market": market, "location": location, "timezone": tz, "resolution": res,
+                    "is_demo": bool(series["is_demo"].any()), "rows": rows})

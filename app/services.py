@@ -1,0 +1,48 @@
+"""The long-lived objects of one app instance (settings, store, cache), reachable from callbacks, the REST API
+and the CLI through the Flask app they were created with."""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from flask import Flask, current_app
+from flask_caching import Cache
+
+from app.settings import Settings
+from engine.store import Store, migrate
+
+log = logging.getLogger(__name__)
+EXTENSION_KEY = "c254"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    cache: Cache
+    _ready: bool = False
+    _ready_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ready_store(self) -> Store:
+        """The store, migrated (and seeded with demo data if empty and demo is on) on first use."""
+        if not self._ready:
+            with self._ready_lock:
+                if not self._ready:
+                    migrate(self.store)
+                    if self.settings.demo:
+                        from engine.demo import load_demo_if_empty
+
+                        n = load_demo_if_empty(self.store)
+                        if n:
+                            log.info("loaded %d demo rows into the empty store", n)
+                    self._ready = True
+        return self.store
+
+    def data_version(self) -> int:
+        """Changes whenever a batch lands: part of every cache key so nobody sees stale results."""
+        return int(self.ready_store().scalar("SELECT max(loaded_batch) FROM latest_prices") or 0)
+
+
+def services(app: Flask | None = None) -> Services:
+    return (app or current_app).extensions[EXTENSION_KEY]

@@ -1,0 +1,160 @@
+"""Callbacks of the market overview: thin — read the choice, ask the engine, shape figures."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import dash
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import Input, Output, State, dcc, html, no_update
+
+from app.services import services
+from components import figures
+from engine import queries
+
+DEFAULT_DAYS = 14
+
+
+@dataclass
+class Choice:
+    market_options: list
+    market: str | None
+    location_options: list
+    location: str | None
+    start: str | None
+    end: str | None
+    min_date: str | None
+    max_date: str | None
+
+
+def _span_dates(store, market: str, location: str) -> tuple[str, str, str, str] | None:
+    """(default start, default end, first, last) dates in market time for a location's stored prices."""
+    span = queries.data_span(store, market, location)
+    if span is None:
+        return None
+    tz = queries.market_info(store, market).tz
+    first, last = (t.tz_convert(tz).date() for t in span)
+    start = max(first, last - dt.timedelta(days=DEFAULT_DAYS - 1))
+    return start.isoformat(), last.isoformat(), first.isoformat(), last.isoformat()
+
+
+def initial_choice(market: str | None = None) -> Choice:
+    store = services().ready_store()
+    markets = queries.markets_with_prices(store)
+    market = market if market in markets else (markets[0] if markets else None)
+    locations = queries.price_locations(store, market) if market else []
+    location = locations[0] if locations else None
+    dates = _span_dates(store, market, location) if location else None
+    return Choice([{"label": m, "value": m} for m in markets], market,
+                  [{"label": loc, "value": loc} for loc in locations], location, *(dates or (None,) * 4))
+
+
+def overview_data(market: str, location: str, start_date: str, end_date: str, tz_choice: str) -> dict:
+    """Everything the page draws for one choice; cached per store version so a new load is seen at once."""
+    svc = services()
+    key = f"overview:{svc.data_version()}:{market}:{location}:{start_date}:{end_date}:{tz_choice}"
+    hit = svc.cache.get(key)
+    if hit is not None:
+        return hit
+    store = svc.ready_store()
+    info = queries.market_info(store, market)
+    end_exclusive = (pd.Timestamp(end_date) + pd.Timedelta(days=1)).date()
+    start, end = queries.parse_range(info, start_date, end_exclusive)
+    series, resolution = queries.price_series(store, market, location, start, end)
+    tz = info.timezone if tz_choice == "market" else "UTC"
+    data = {
+        "info": info, "tz": tz, "tz_label": info.timezone_label if tz_choice == "market" else "UTC",
+        "series": series, "resolution": resolution,
+        "stats": queries.price_stats(store, market, location, start, end),
+        "curve": queries.duration_curve(store, market, location, start, end),
+        "heatmap": queries.hour_day_heatmap(store, market, location, start, end, tz=tz),
+    }
+    svc.cache.set(key, data, timeout=300)
+    return data
+
+
+def _stats_table(stats: dict, currency: str) -> dbc.Table:
+    def money(v):
+        return "—" if v is None else f"{v:,.2f}"
+    rows = [
+        ("Intervals", f"{stats['intervals']:,}"),
+        (f"Minimum ({currency}/MWh)", money(stats["min_price"])),
+        (f"Mean ({currency}/MWh)", money(stats["mean_price"])),
+        (f"Maximum ({currency}/MWh)", money(stats["max_price"])),
+        (f"Demand-weighted mean ({currency}/MWh)", money(stats["volume_weighted_price"])),
+        ("Intervals with a negative price", f"{stats['negative_intervals']:,}"),
+    ]
+    return dbc.Table([html.Tbody([html.Tr([html.Th(k), html.Td(v, className="text-end")]) for k, v in rows])],
+                     bordered=False, size="sm", striped=True, style={"maxWidth": "32rem"}, id="ov-stats-table")
+
+
+def _local_naive(series: pd.DataFrame, tz: str) -> pd.DataFrame:
+    # Plotly draws wall-clock time; hand it the display zone's wall clock.
+    out = series.copy()
+    out["interval_start"] = out["interval_start"].dt.tz_convert(tz).dt.tz_localize(None)
+    return out
+
+
+def register(app: dash.Dash) -> None:
+    @app.callback(
+        Output("ov-location", "options"), Output("ov-location", "value"),
+        Input("ov-market", "value"), State("ov-location", "value"), prevent_initial_call=True)
+    def market_changed(market, location):
+        store = services().ready_store()
+        locations = queries.price_locations(store, market) if market else []
+        value = location if location in locations else (locations[0] if locations else None)
+        return [{"label": loc, "value": loc} for loc in locations], value
+
+    @app.callback(
+        Output("ov-series", "figure"), Output("ov-series", "config"),
+        Output("ov-duration", "figure"), Output("ov-duration", "config"),
+        Output("ov-heatmap", "figure"), Output("ov-heatmap", "config"),
+        Output("ov-stats", "children"), Output("ov-error", "children"), Output("ov-error", "is_open"),
+        Output("ov-demo-badge", "children"),
+        Input("ov-market", "value"), Input("ov-location", "value"), Input("ov-dates", "start_date"),
+        Input("ov-dates", "end_date"), Input("ov-tz", "value"))
+    def render(market, location, start_date, end_date, tz_choice):
+        blank = figures.empty_figure("No data for this choice")
+        cfg = figures.export_config("chart")
+        if not (market and location and start_date and end_date):
+            msg = "No prices are stored yet: load a file (flask --app app.wsgi ingest load nem PATH)." \
+                if not market else "Choose a region and a date range."
+            return blank, cfg, blank, cfg, blank, cfg, None, msg, True, None
+        try:
+            data = overview_data(market, location, start_date, end_date, tz_choice or "market")
+        except queries.QueryError as exc:
+            return blank, cfg, blank, cfg, blank, cfg, None, str(exc), True, None
+        info, series = data["info"], data["series"]
+        name = f"{market} {location} {start_date} to {end_date}"
+        fname = name.replace(" ", "_")
+        if series.empty:
+            msg = f"No {market} {location} prices stored between {start_date} and {end_date}."
+            return blank, cfg, blank, cfg, blank, cfg, _stats_table(data["stats"], info.currency), msg, True, None
+        fig = figures.price_demand_figure(_local_naive(series, data["tz"]), title=f"{market} {location}",
+                                          tz_label=data["tz_label"], currency=info.currency,
+                                          resolution=data["resolution"])
+        dur = figures.duration_figure(data["curve"], title=f"{market} {location}", currency=info.currency)
+        heat = figures.heatmap_figure(data["heatmap"], title=f"{market} {location}", tz_label=data["tz_label"],
+                                      currency=info.currency) if not data["heatmap"].empty else blank
+        demo = dbc.Badge("Demo data — generated, not market prices", color="info", id="ov-demo-flag") \
+            if series["is_demo"].any() else None
+        return (fig, figures.export_config(f"{fname}_prices"), dur, figures.export_config(f"{fname}_duration"),
+                heat, figures.export_config(f"{fname}_heatmap"), _stats_table(data["stats"], info.currency),
+                None, False, demo)
+
+    @app.callback(
+        Output("ov-download", "data"), Input("ov-download-btn", "n_clicks"),
+        State("ov-market", "value"), State("ov-location", "value"), State("ov-dates", "start_date"),
+        State("ov-dates", "end_date"), State("ov-tz", "value"), prevent_initial_call=True)
+    def download(_n, market, location, start_date, end_date, tz_choice):
+        if not (market and location and start_date and end_date):
+            return no_update
+        try:
+            data = overview_data(market, location, start_date, end_date, tz_choice or "market")
+        except queries.QueryError:
+            return no_update
+        frame = queries.series_for_export(data["series"], data["tz"])
+        tz_tag = "UTC" if tz_choice == "utc" else "market-time"
+        return dcc.send_data_frame(frame.to_csv, f"{market}_{location}_{start_date}_{end_date}_{tz_tag}.csv",
+                                   index=False)

@@ -1,0 +1,289 @@
+"""Read-side queries behind the pages and the REST API. Aggregation happens in the database: a page never
+pulls more rows than it draws."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from engine.store import DEMO_SOURCE, Store
+
+#: Above this many raw intervals a chart draws hourly means, and above it again daily means.
+MAX_RAW_POINTS = 20_000
+RESOLUTIONS = ("auto", "raw", "hour", "day")
+
+
+class QueryError(ValueError):
+    """A request the store cannot answer as asked (unknown market, bad range...)."""
+
+
+@dataclass(frozen=True)
+class MarketInfo:
+    market: str
+    name: str
+    timezone: str
+    timezone_label: str
+    currency: str
+    expected_delay_minutes: int
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+def markets(store: Store) -> dict[str, MarketInfo]:
+    df = store.query_df("SELECT market, name, timezone, timezone_label, currency, expected_delay_minutes "
+                        "FROM markets FINAL ORDER BY market")
+    return {r.market: MarketInfo(r.market, r.name, r.timezone, r.timezone_label, r.currency,
+                                 int(r.expected_delay_minutes)) for r in df.itertuples()}
+
+
+def market_info(store: Store, market: str) -> MarketInfo:
+    known = markets(store)
+    if market not in known:
+        raise QueryError(f"unknown market {market!r}; known markets: {', '.join(sorted(known))}")
+    return known[market]
+
+
+def price_locations(store: Store, market: str) -> list[str]:
+    df = store.query_df("SELECT DISTINCT location FROM latest_prices WHERE market = {m:String} ORDER BY location",
+                        {"m": market})
+    return [] if df.empty else df["location"].tolist()
+
+
+def markets_with_prices(store: Store) -> list[str]:
+    df = store.query_df("SELECT DISTINCT market FROM latest_prices ORDER BY market")
+    return [] if df.empty else df["market"].tolist()
+
+
+def data_span(store: Store, market: str, location: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last stored interval start for one location's prices (from the daily aggregate)."""
+    df = store.query_df("SELECT min(bucket) AS first, max(bucket) AS last, count() AS n FROM prices_daily "
+                        "WHERE market = {m:String} AND location = {l:String}", {"m": market, "l": location})
+    if df.empty or int(df.at[0, "n"]) == 0:
+        return None
+    return df.at[0, "first"], df.at[0, "last"]
+
+
+def parse_range(info: MarketInfo, start: str | dt.date, end: str | dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Dates in the market's own time, ``end`` exclusive -> UTC instants. Refuses nonsense with a message."""
+    try:
+        s = pd.Timestamp(start)
+        e = pd.Timestamp(end)
+    except (ValueError, TypeError) as exc:
+        raise QueryError(f"dates must look like YYYY-MM-DD (got start={start!r}, end={end!r})") from exc
+    if s.tzinfo is None:
+        s = s.tz_localize(info.tz)
+    if e.tzinfo is None:
+        e = e.tz_localize(info.tz)
+    if e <= s:
+        raise QueryError(f"end ({end}) must be after start ({start})")
+    if e - s > pd.Timedelta(days=366 * 30):
+        raise QueryError("a range may span at most 30 years")
+    return s.tz_convert("UTC"), e.tz_convert("UTC")
+
+
+def _count_raw(store: Store, market: str, location: str, kind: str, s: pd.Timestamp, e: pd.Timestamp) -> int:
+    return int(store.scalar(
+        "SELECT sum(samples) FROM prices_hourly WHERE market = {m:String} AND location = {l:String} "
+        "AND price_kind = {k:String} AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')}",
+        {"m": market, "l": location, "k": kind, "s": s.to_pydatetime(), "e": e.to_pydatetime()}) or 0)
+
+
+def choose_resolution(n_raw: int, requested: str = "auto") -> str:
+    if requested not in RESOLUTIONS:
+        raise QueryError(f"resolution must be one of {', '.join(RESOLUTIONS)} (got {requested!r})")
+    if requested != "auto":
+        return requested
+    if n_raw <= MAX_RAW_POINTS:
+        return "raw"
+    if n_raw // 12 <= MAX_RAW_POINTS * 2:  # at most ~40k hourly points (4.5 years)
+        return "hour"
+    return "day"
+
+
+def price_series(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
+                 price_kind: str = "settlement", resolution: str = "auto") -> tuple[pd.DataFrame, str]:
+    """The series a chart draws: ``interval_start`` (UTC), ``interval_minutes``, ``price``, ``demand_mw``,
+    ``is_demo``; raw intervals, or hourly/daily means when the range holds too many to draw."""
+    params = {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
+    res = choose_resolution(_count_raw(store, market, location, price_kind, start, end), resolution)
+    if res == "raw":
+        sql = """
+            SELECT p.interval_start AS interval_start, p.interval_minutes AS interval_minutes, p.price AS price,
+                   d.demand_mw AS demand_mw, p.source = {demo:String} AS is_demo
+            FROM (SELECT interval_start, interval_minutes, price, source FROM prices FINAL
+                  WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
+                    AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS p
+            LEFT JOIN (SELECT interval_start, interval_minutes, demand_mw FROM demand FINAL
+                  WHERE market = {m:String} AND location = {l:String}
+                    AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS d
+              ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes
+            ORDER BY interval_start
+            SETTINGS join_use_nulls = 1"""
+        params["demo"] = DEMO_SOURCE
+    else:
+        table = "prices_hourly" if res == "hour" else "prices_daily"
+        minutes = 60 if res == "hour" else 1440
+        sql = f"""
+            SELECT bucket AS interval_start, toUInt16({minutes}) AS interval_minutes,
+                   sum(price_sum) / sum(samples) AS price, CAST(NULL, 'Nullable(Float64)') AS demand_mw,
+                   false AS is_demo
+            FROM {table}
+            WHERE market = {{m:String}} AND location = {{l:String}} AND price_kind = {{k:String}}
+              AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}}
+            GROUP BY bucket ORDER BY bucket"""
+    df = store.query_df(sql, params)
+    if df.empty or not len(df.columns):
+        df = pd.DataFrame({"interval_start": pd.Series([], dtype="datetime64[ms, UTC]"),
+                           "interval_minutes": pd.Series([], dtype="uint16"), "price": [], "demand_mw": [],
+                           "is_demo": pd.Series([], dtype=bool)})
+    if res != "raw" and not df.empty:
+        df = _attach_aggregate_demand(store, df, market, location, start, end, res)
+    df["is_demo"] = df["is_demo"].astype(bool)
+    return df, res
+
+
+def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, location: str, start: pd.Timestamp,
+                             end: pd.Timestamp, res: str) -> pd.DataFrame:
+    """Mean demand per bucket, and whether any demo rows fed the bucket, computed in the database."""
+    bucket = "toStartOfHour(interval_start)" if res == "hour" else \
+        "toDateTime64(toStartOfDay(interval_start, {tz:String}), 3, 'UTC')"
+    info = market_info(store, market)
+    extra = store.query_df(
+        f"SELECT {bucket} AS interval_start, avg(demand_mw) AS demand_mw, max(source = {{demo:String}}) AS is_demo "
+        "FROM demand FINAL WHERE market = {m:String} AND location = {l:String} "
+        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')} "
+        "GROUP BY interval_start",
+        {"m": market, "l": location, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
+         "tz": info.timezone, "demo": DEMO_SOURCE})
+    if extra.empty or not len(extra.columns):
+        return df
+    merged = df.drop(columns=["demand_mw", "is_demo"]).merge(extra, on="interval_start", how="left")
+    merged["is_demo"] = merged["is_demo"].fillna(False).astype(bool)
+    return merged
+
+
+def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
+                price_kind: str = "settlement") -> dict[str, float | int | None]:
+    """Min, mean, max and demand-weighted mean price over every stored interval in the range."""
+    df = store.query_df("""
+        SELECT count() AS intervals, min(p.price) AS min_price, avg(p.price) AS mean_price, max(p.price) AS max_price,
+               sumIf(p.price * d.demand_mw, d.demand_mw IS NOT NULL) / nullIf(sumIf(d.demand_mw, d.demand_mw IS NOT NULL), 0)
+                   AS volume_weighted_price,
+               countIf(p.price < 0) AS negative_intervals
+        FROM (SELECT interval_start, interval_minutes, price FROM prices FINAL
+              WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
+                AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS p
+        LEFT JOIN (SELECT interval_start, interval_minutes, demand_mw FROM demand FINAL
+              WHERE market = {m:String} AND location = {l:String}
+                AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS d
+          ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes
+        SETTINGS join_use_nulls = 1""",
+        {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()})
+    row = df.iloc[0].to_dict()
+    out: dict[str, float | int | None] = {}
+    for k, v in row.items():
+        out[k] = None if v is None or (isinstance(v, float) and pd.isna(v)) else (int(v) if k.endswith("intervals") else float(v))
+    if not out.get("intervals"):
+        out = {k: (0 if k.endswith("intervals") else None) for k in out}
+    return out
+
+
+def duration_curve(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
+                   price_kind: str = "settlement", points: int = 201) -> pd.DataFrame:
+    """Price exceeded for each share of intervals (0-100 %), from exact quantiles over all raw intervals."""
+    levels = [i / (points - 1) for i in range(points)]
+    df = store.query_df(
+        "SELECT quantilesExact(" + ",".join(f"{1 - q:.6f}" for q in levels) + ")(price) AS q FROM prices FINAL "
+        "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
+        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')} "
+        "HAVING count() > 0",
+        {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()})
+    if df.empty or not len(df.columns):
+        return pd.DataFrame({"exceedance_pct": [], "price": []})
+    return pd.DataFrame({"exceedance_pct": [100 * q for q in levels], "price": list(df.at[0, "q"])})
+
+
+def hour_day_heatmap(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
+                     tz: str, price_kind: str = "settlement") -> pd.DataFrame:
+    """Mean price by local day (rows) and hour of day (columns) in the display time zone ``tz``."""
+    df = store.query_df(
+        "SELECT toDate(interval_start, {tz:String}) AS day, toHour(interval_start, {tz:String}) AS hour, "
+        "avg(price) AS price FROM prices FINAL "
+        "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
+        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')} "
+        "GROUP BY day, hour ORDER BY day, hour",
+        {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
+         "tz": tz})
+    if df.empty or not len(df.columns):
+        return pd.DataFrame()
+    return df.pivot(index="day", columns="hour", values="price").reindex(columns=range(24))
+
+
+@dataclass(frozen=True)
+class Freshness:
+    market: str
+    dataset: str
+    latest_end: pd.Timestamp | None
+    age: pd.Timedelta | None
+    expected_delay: pd.Timedelta
+    is_demo: bool
+
+    @property
+    def status(self) -> str:
+        if self.latest_end is None:
+            return "empty"
+        if self.is_demo:
+            return "demo"
+        return "fresh" if self.age is not None and self.age <= self.expected_delay else "delayed"
+
+    def label(self) -> str:
+        name = f"{self.market} {self.dataset}"
+        if self.latest_end is None:
+            return f"{name}: no data"
+        if self.is_demo:
+            return f"{name}: demo data"
+        assert self.age is not None
+        age = _humanize(self.age)
+        return f"{name}: {age} old" if self.status == "fresh" else f"{name}: delayed {age}"
+
+
+def _humanize(delta: pd.Timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 48:
+        return f"{hours} h"
+    return f"{hours // 24} d"
+
+
+def price_freshness(store: Store, market: str, now: pd.Timestamp | None = None) -> Freshness:
+    """How old the newest stored price interval of a market is, against the market's expected delay."""
+    info = market_info(store, market)
+    now = now or pd.Timestamp.now(tz="UTC")
+    df = store.query_df(
+        "SELECT max(latest_start) AS latest_start, argMaxMerge(latest).2 AS minutes FROM latest_prices "
+        "WHERE market = {m:String} GROUP BY market", {"m": market})
+    expected = pd.Timedelta(minutes=info.expected_delay_minutes)
+    if df.empty or not len(df.columns):
+        return Freshness(market, "prices", None, None, expected, False)
+    end = df.at[0, "latest_start"] + pd.Timedelta(minutes=int(df.at[0, "minutes"]))
+    demo = bool(store.scalar("SELECT count() > 0 FROM prices WHERE market = {m:String} AND source = {d:String} "
+                             "AND interval_start >= {t:DateTime64(3, 'UTC')}",
+                             {"m": market, "d": DEMO_SOURCE, "t": df.at[0, "latest_start"].to_pydatetime()}))
+    return Freshness(market, "prices", end, now - end, expected, demo)
+
+
+def series_for_export(series: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """The series as analysts download it: interval start as ISO 8601 with the offset of ``tz``."""
+    local = series["interval_start"].dt.tz_convert(tz)
+    return pd.DataFrame({
+        "interval_start": local.map(lambda t: t.isoformat()),
+        "interval_minutes": series["interval_minutes"].astype(int),
+        "price": series["price"].astype(float),
+        "demand_mw": series["demand_mw"].astype(float),
+    })

@@ -1,0 +1,140 @@
+"""One client for both ways of running the store: embedded chDB (``chdb:///dir``) or a ClickHouse server
+(``http://user:pass@host:8123/db``), through ``clickhouse_connect.get_client(dsn=...)``.
+
+The connection opens lazily on first use: importing chDB or opening it before gunicorn forks makes the child
+hang, and only one OS process may hold a chDB directory.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "c254"
+
+
+class StoreError(RuntimeError):
+    """The store refused or failed a statement."""
+
+
+def split_dsn(dsn: str) -> tuple[str, str, bool]:
+    """Return (dsn to connect with, database name, is_embedded)."""
+    parts = urlsplit(dsn)
+    if parts.scheme == "chdb":
+        path = parts.path or ""
+        if not path or path == "/":
+            raise StoreError(f"store URL {dsn!r} names no directory (expected chdb:///path/to/dir)")
+        # chDB holds one directory per process, so separate databases in one directory are how tests (and
+        # side-by-side studies) keep apart: chdb:///dir?database=name
+        query = dict(parse_qsl(parts.query))
+        database = query.pop("database", DEFAULT_DATABASE)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+            raise StoreError(f"store URL {dsn!r}: database name {database!r} is not a plain identifier")
+        return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), "")), database, True
+    if parts.scheme not in ("http", "https", "clickhouse", "clickhouses"):
+        raise StoreError(f"store URL {dsn!r}: scheme must be chdb, http or https")
+    database = parts.path.strip("/") or DEFAULT_DATABASE
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
+        raise StoreError(f"store URL {dsn!r}: database name {database!r} is not a plain identifier")
+    server_dsn = urlunsplit((parts.scheme, parts.netloc, "/default", parts.query, parts.fragment))
+    return server_dsn, database, False
+
+
+class Store:
+    """A ClickHouse database reached through clickhouse-connect; results come back as DataFrames.
+
+    Every statement takes its values as bind parameters (``{name:Type}``), never formatted into SQL.
+    """
+
+    def __init__(self, dsn: str):
+        self.dsn = dsn
+        self._connect_dsn, self.database, self.embedded = split_dsn(dsn)
+        self._client: Any = None
+        self._open_lock = threading.Lock()
+        # Server clients are not safe to share across threads mid-query; chDB serialises internally but one
+        # lock keeps both paths behaving alike and costs nothing for a single-process app.
+        self._lock = threading.RLock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._open_lock:
+                if self._client is None:
+                    self._client = self._open()
+        return self._client
+
+    def _open(self) -> Any:
+        import clickhouse_connect
+
+        if self.embedded:
+            Path(urlsplit(self._connect_dsn).path).mkdir(parents=True, exist_ok=True)
+        log.info("opening store %s (database %s)", self._redacted(), self.database)
+        client = clickhouse_connect.get_client(dsn=self._connect_dsn)
+        client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
+        client.database = self.database
+        return client
+
+    def _redacted(self) -> str:
+        parts = urlsplit(self.dsn)
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return urlunsplit(parts._replace(netloc=netloc))
+        return self.dsn
+
+    def query_df(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        """Run a SELECT; DateTime64 columns come back as tz-aware UTC timestamps."""
+        with self._lock:
+            try:
+                df = self.client.query_df(sql, parameters=params or {})
+            except Exception as exc:  # clickhouse-connect raises several types; callers want one
+                raise StoreError(str(exc)) from exc
+        for col in df.columns:
+            if pd.api.types.is_datetime64_dtype(df[col]) and getattr(df[col].dt, "tz", None) is None:
+                df[col] = df[col].dt.tz_localize("UTC")
+        return df
+
+    def command(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        with self._lock:
+            try:
+                return self.client.command(sql, parameters=params or {})
+            except Exception as exc:
+                raise StoreError(str(exc)) from exc
+
+    def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        df = self.query_df(sql, params)
+        return None if df.empty else df.iat[0, 0]
+
+    def insert_df(self, table: str, df: pd.DataFrame) -> None:
+        """Insert a frame as one block (one part, so it lands whole or not at all)."""
+        if df.empty:
+            return
+        with self._lock:
+            try:
+                if self.embedded:
+                    # chDB reads the frame in place: about 3x faster than shipping it as Native blocks.
+                    frame = df  # noqa: F841 -- referenced by name in the SQL below
+                    cols = ", ".join(f"`{c}`" for c in df.columns)
+                    self.client.command(
+                        f"INSERT INTO `{table}` ({cols}) SELECT {cols} FROM Python(frame)",
+                        settings={"max_insert_block_size": max(len(df), 1_048_576),
+                                  "min_insert_block_size_rows": 0},
+                    )
+                else:
+                    self.client.insert_df(table, df, settings={"max_insert_block_size": max(len(df), 1_048_576)})
+            except Exception as exc:
+                raise StoreError(f"insert into {table} failed: {exc}") from exc
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self._client is not None:
+                try:
+                    self._client.close()
+                finally:
+                    self._client = None

@@ -1,0 +1,80 @@
+"""Versioned schema migrations: ``migrations/NNN_name.sql`` files applied in order, each recorded once."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.store.client import Store, StoreError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+_NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
+
+    def statements(self, database: str) -> list[str]:
+        text = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
+        text = text.replace("${DB}", database)
+        return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
+
+
+def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        m = _NAME.match(path.name)
+        if not m:
+            raise StoreError(f"migration file {path.name!r} is not named NNN_name.sql")
+        found.append(Migration(int(m.group(1)), m.group(2), path.read_text()))
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"two migrations share a version: {versions}")
+    return found
+
+
+def applied_versions(store: Store) -> dict[int, str]:
+    df = store.query_df("SELECT version, checksum FROM schema_migrations ORDER BY version")
+    if df.empty:
+        return {}
+    return dict(zip(df["version"].astype(int), df["checksum"]))
+
+
+def migrate(store: Store, directory: Path = MIGRATIONS_DIR) -> list[int]:
+    """Apply every migration not yet recorded; return the versions applied now.
+
+    A migration that was applied and later edited is refused: schema history is append-only.
+    """
+    store.command(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, "
+        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
+    )
+    done = applied_versions(store)
+    applied_now = []
+    for mig in discover(directory):
+        if mig.version in done:
+            if done[mig.version] != mig.checksum:
+                raise StoreError(
+                    f"migration {mig.version:03d}_{mig.name} changed after it was applied; add a new migration"
+                )
+            continue
+        log.info("applying migration %03d_%s", mig.version, mig.name)
+        for stmt in mig.statements(store.database):
+            store.command(stmt)
+        store.command(
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES ({v:UInt32}, {n:String}, {c:String})",
+            {"v": mig.version, "n": mig.name, "c": mig.checksum},
+        )
+        applied_now.append(mig.version)
+    return applied_now

@@ -1,0 +1,93 @@
+"""The series tables a connector may write: their natural keys and value columns, and which aggregate
+tables are derived from them (so a revision can rebuild exactly the buckets it touched)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    table: str
+    select: str  # SELECT over the base table FINAL; the writer fills {where} (and HAVING when bucketed)
+    bucketed: bool = True  # False: one row per series (latest value), rebuilt whole
+
+
+@dataclass(frozen=True)
+class SeriesTable:
+    name: str
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    time_column: str | None = "interval_start"
+    aggregates: tuple[Aggregate, ...] = ()
+    series_columns: tuple[str, ...] = ()  # the key columns naming one series (for aggregate rebuilds)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.key + self.values
+
+
+_PRICE_BUCKET_DAY = (
+    "toDateTime64(multiIf("
+    "market = 'NEM', toUnixTimestamp(toStartOfDay(interval_start, 'Etc/GMT-10')), "
+    "market = 'IESO', toUnixTimestamp(toStartOfDay(interval_start, 'Etc/GMT+5')), "
+    "market = 'BRAZIL', toUnixTimestamp(toStartOfDay(interval_start, 'America/Sao_Paulo')), "
+    "market = 'CAISO', toUnixTimestamp(toStartOfDay(interval_start, 'America/Los_Angeles')), "
+    "toUnixTimestamp(toStartOfDay(interval_start, 'America/New_York'))), 3, 'UTC')"
+)
+
+_PRICE_AGGS = (
+    Aggregate(
+        "prices_hourly",
+        "SELECT market, location, price_kind, toStartOfHour(interval_start) AS bucket, sum(price) AS price_sum, "
+        "min(price) AS price_min, max(price) AS price_max, count() AS samples FROM prices FINAL {where} "
+        "GROUP BY market, location, price_kind, bucket",
+    ),
+    Aggregate(
+        "prices_daily",
+        f"SELECT market, location, price_kind, {_PRICE_BUCKET_DAY} AS bucket, sum(price) AS price_sum, "
+        "min(price) AS price_min, max(price) AS price_max, count() AS samples FROM prices FINAL {where} "
+        "GROUP BY market, location, price_kind, bucket",
+    ),
+    Aggregate(
+        "latest_prices",
+        "SELECT market, location, price_kind, argMaxState((price, interval_minutes), interval_start) AS latest, "
+        "max(interval_start) AS latest_start, max(batch_id) AS loaded_batch FROM prices FINAL {where} "
+        "GROUP BY market, location, price_kind",
+        bucketed=False,
+    ),
+)
+
+TABLES: dict[str, SeriesTable] = {
+    t.name: t
+    for t in (
+        SeriesTable("prices", ("market", "location", "price_kind", "interval_minutes", "interval_start"),
+                    ("price",), aggregates=_PRICE_AGGS, series_columns=("market", "location", "price_kind")),
+        SeriesTable("demand", ("market", "location", "interval_minutes", "interval_start"), ("demand_mw",)),
+        SeriesTable("interconnector_flows", ("market", "interconnector", "interval_minutes", "interval_start"),
+                    ("mw_flow", "metered_mw_flow", "mw_losses", "export_limit", "import_limit")),
+        SeriesTable("intertie_schedules", ("market", "interconnector", "interval_minutes", "interval_start"),
+                    ("import_mw", "export_mw")),
+        SeriesTable("generation", ("market", "fuel", "unit", "interval_minutes", "interval_start"),
+                    ("output_mw", "capability_mw", "forecast_mw", "available_mw")),
+        SeriesTable("reservoirs", ("market", "location", "interval_minutes", "interval_start"),
+                    ("stored_energy_mwmonth", "stored_energy_pct", "max_energy_mwmonth")),
+        SeriesTable("system_totals", ("market", "location", "metric", "interval_minutes", "interval_start"),
+                    ("value_mw",)),
+        SeriesTable(
+            "nodal_lmp", ("market", "market_run", "node", "interval_minutes", "interval_start"),
+            ("lmp", "energy", "congestion", "loss"),
+            aggregates=(
+                Aggregate(
+                    "nodal_lmp_hourly",
+                    "SELECT market, node, market_run, toStartOfHour(interval_start) AS bucket, sum(lmp) AS lmp_sum, "
+                    "sum(ifNull(energy, 0)) AS energy_sum, sum(ifNull(congestion, 0)) AS congestion_sum, "
+                    "sum(ifNull(loss, 0)) AS loss_sum, count() AS samples FROM nodal_lmp FINAL {where} "
+                    "GROUP BY market, node, market_run, bucket",
+                ),
+            ),
+            series_columns=("market", "market_run", "node"),
+        ),
+        SeriesTable("node_metadata", ("market", "node"),
+                    ("node_type", "zone", "voltage_kv", "latitude", "longitude"), time_column=None),
+    )
+}

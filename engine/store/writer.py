@@ -1,0 +1,201 @@
+"""Whole-batch, idempotent writes of parsed frames into the series tables.
+
+Only rows that are new or changed are inserted: re-loading a file writes nothing, so the aggregate tables fed
+by materialized views never count a row twice. When a row is revised (same key, new value), the
+ReplacingMergeTree keeps the newer version and the aggregate buckets the revision touched are rebuilt from
+the base table. Real data replaces demo data of the same market.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from engine.store.client import Store, StoreError
+from engine.store.tables import TABLES, SeriesTable
+
+log = logging.getLogger(__name__)
+
+DEMO_SOURCE = "demo"
+_batch_lock = threading.Lock()
+_last_batch = 0
+
+
+def next_batch_id() -> int:
+    """A strictly increasing version: microseconds since the epoch, bumped if the clock stands still."""
+    global _last_batch
+    with _batch_lock:
+        _last_batch = max(_last_batch + 1, time.time_ns() // 1000)
+        return _last_batch
+
+
+@dataclass
+class WriteReport:
+    written: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    revised: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows_written(self) -> int:
+        return sum(self.written.values())
+
+
+def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    missing = [c for c in spec.columns if c not in frame.columns]
+    if missing:
+        raise StoreError(f"{spec.name}: frame lacks columns {missing}")
+    out = frame.loc[:, list(spec.columns)].copy()
+    if spec.time_column:
+        ts = pd.to_datetime(out[spec.time_column], utc=True)
+        out[spec.time_column] = ts.dt.tz_convert("UTC").astype("datetime64[ms, UTC]")
+    if "interval_minutes" in out:
+        out["interval_minutes"] = out["interval_minutes"].astype("uint16")
+    for col in spec.values:
+        if out[col].dtype == object and col not in ("node_type", "zone"):
+            out[col] = pd.to_numeric(out[col])
+    for col in spec.key:
+        if col not in (spec.time_column, "interval_minutes"):
+            out[col] = out[col].astype(str)
+    if "source" in frame.columns:
+        out["source"] = frame["source"].astype(str).to_numpy()
+    else:
+        out["source"] = source
+    if out.duplicated(list(spec.key)).any():
+        dup = out[out.duplicated(list(spec.key), keep=False)].head(2)
+        raise StoreError(f"{spec.name}: the batch holds one key twice, e.g. {dup[list(spec.key)].to_dict('records')}")
+    return out
+
+
+def _series_filter(spec: SeriesTable, frame: pd.DataFrame, prefix: str = "f") -> tuple[str, dict]:
+    """A WHERE clause (with its parameters) that covers every series and the time span of ``frame``."""
+    clauses, params = [], {}
+    for i, col in enumerate(c for c in spec.key if c not in (spec.time_column, "interval_minutes")):
+        name = f"{prefix}{i}"
+        clauses.append(f"`{col}` IN {{{name}:Array(String)}}")
+        params[name] = sorted(frame[col].unique().tolist())
+    if spec.time_column:
+        clauses.append(f"`{spec.time_column}` >= {{{prefix}_t0:DateTime64(3, 'UTC')}} "
+                       f"AND `{spec.time_column}` <= {{{prefix}_t1:DateTime64(3, 'UTC')}}")
+        params[f"{prefix}_t0"] = frame[spec.time_column].min().to_pydatetime()
+        params[f"{prefix}_t1"] = frame[spec.time_column].max().to_pydatetime()
+    return " AND ".join(clauses), params
+
+
+def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split the batch into rows to insert, and the subset of those that revise a stored row."""
+    where, params = _series_filter(spec, frame)
+    cols = ", ".join(f"`{c}`" for c in spec.columns)
+    existing = store.query_df(f"SELECT {cols} FROM `{spec.name}` FINAL WHERE {where}", params)
+    if existing.empty or not len(existing.columns):
+        return frame, frame.iloc[0:0]
+    for col in spec.key:
+        if col == spec.time_column:
+            existing[col] = existing[col].astype("datetime64[ms, UTC]")
+        elif col == "interval_minutes":
+            existing[col] = existing[col].astype("uint16")
+        else:
+            existing[col] = existing[col].astype(str)
+    merged = frame.merge(existing, on=list(spec.key), how="left", suffixes=("", "__old"), indicator=True)
+    present = (merged["_merge"] == "both").to_numpy()
+    same = present.copy()
+    for col in spec.values:
+        new, old = merged[col], merged[f"{col}__old"]
+        if pd.api.types.is_numeric_dtype(new) and pd.api.types.is_numeric_dtype(old):
+            a, b = new.to_numpy(dtype=float), old.to_numpy(dtype=float)
+            eq = (a == b) | (np.isnan(a) & np.isnan(b))
+        else:
+            eq = (new.astype(str) == old.astype(str)).to_numpy()
+        same &= eq
+    changed = ~same
+    return frame[changed], frame[changed & present]
+
+
+def _rebuild_aggregates(store: Store, spec: SeriesTable, revised: pd.DataFrame) -> None:
+    if not spec.aggregates or revised.empty:
+        return
+    series = [c for c in spec.series_columns]
+    params = {f"s{i}": sorted(revised[c].unique().tolist()) for i, c in enumerate(series)}
+    series_where = " AND ".join(f"`{c}` IN {{s{i}:Array(String)}}" for i, c in enumerate(series))
+    day = pd.Timedelta(days=1)
+    t0 = revised[spec.time_column].min().floor("D") - day
+    t1 = revised[spec.time_column].max().floor("D") + 2 * day
+    params.update({"b0": t0.to_pydatetime(), "b1": t1.to_pydatetime(),
+                   "r0": (t0 - day).to_pydatetime(), "r1": (t1 + day).to_pydatetime()})
+    for agg in spec.aggregates:
+        if agg.bucketed:
+            bucket_where = "bucket >= {b0:DateTime64(3, 'UTC')} AND bucket < {b1:DateTime64(3, 'UTC')}"
+            store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE {series_where} AND {bucket_where} "
+                          "SETTINGS mutations_sync = 2", params)
+            where = (f"WHERE {series_where} AND interval_start >= {{r0:DateTime64(3, 'UTC')}} "
+                     "AND interval_start < {r1:DateTime64(3, 'UTC')}")
+            select = agg.select.format(where=where) + f" HAVING {bucket_where}"
+        else:
+            store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE {series_where} SETTINGS mutations_sync = 2",
+                          params)
+            select = agg.select.format(where=f"WHERE {series_where}")
+        store.command(f"INSERT INTO `{agg.table}` {select}", params)
+
+
+def _drop_demo(store: Store, markets: set[str]) -> None:
+    """Real data for a market replaces that market's demo rows (and the aggregates built from them)."""
+    for market in sorted(markets):
+        had_demo = False
+        for spec in TABLES.values():
+            n = store.scalar(f"SELECT count() FROM `{spec.name}` WHERE market = {{m:String}} AND source = {{d:String}}",
+                             {"m": market, "d": DEMO_SOURCE})
+            if n:
+                had_demo = True
+                store.command(f"ALTER TABLE `{spec.name}` DELETE WHERE market = {{m:String}} AND source = {{d:String}} "
+                              "SETTINGS mutations_sync = 2", {"m": market, "d": DEMO_SOURCE})
+        if had_demo:
+            for spec in TABLES.values():
+                for agg in spec.aggregates:
+                    store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE market = {{m:String}} "
+                                  "SETTINGS mutations_sync = 2", {"m": market})
+                    where = "WHERE market = {m:String}"
+                    store.command(f"INSERT INTO `{agg.table}` {agg.select.format(where=where)}", {"m": market})
+            log.info("replaced demo data of %s with real data", market)
+
+
+def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str = "") -> WriteReport:
+    """Write one batch (all tables of one parsed file) whole: on failure, what it wrote is taken back."""
+    unknown = set(tables) - set(TABLES)
+    if unknown:
+        raise StoreError(f"no such series table(s): {sorted(unknown)}")
+    conformed = {name: _conform(TABLES[name], frame, source) for name, frame in tables.items() if len(frame)}
+    report = WriteReport()
+    markets = set(itertools.chain.from_iterable(f["market"].unique() for f in conformed.values()))
+    real = {m for m in markets
+            if any((f["market"] == m).any() and (f.loc[f["market"] == m, "source"] != DEMO_SOURCE).any()
+                   for f in conformed.values())}
+    if real:
+        _drop_demo(store, real)
+    batch = next_batch_id()
+    done: list[SeriesTable] = []
+    try:
+        for name, frame in conformed.items():
+            spec = TABLES[name]
+            to_insert, revised = _changed_rows(store, spec, frame)
+            report.unchanged[name] = len(frame) - len(to_insert)
+            report.revised[name] = len(revised)
+            report.written[name] = len(to_insert)
+            if to_insert.empty:
+                continue
+            to_insert = to_insert.assign(batch_id=np.uint64(batch))
+            store.insert_df(name, to_insert)
+            done.append(spec)
+            _rebuild_aggregates(store, spec, revised)
+    except Exception:
+        for spec in done:
+            log.warning("taking back batch %s from %s", batch, spec.name)
+            store.command(f"ALTER TABLE `{spec.name}` DELETE WHERE batch_id = {{b:UInt64}} SETTINGS mutations_sync = 2",
+                          {"b": batch})
+            # the MV already counted the batch's rows; rebuild those buckets from the base table
+            _rebuild_aggregates(store, spec, conformed[spec.name])
+        raise
+    return report

@@ -1,0 +1,1 @@
+"""Connectors, one small class per market operator with the same verbs: fetch, parse; and the shared load."""

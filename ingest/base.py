@@ -1,0 +1,88 @@
+"""What every connector shares: the error type, the parse result, and reading raw files.
+
+A connector has three verbs (see ARCHITECTURE.md): ``fetch`` returns :class:`RawFile` objects (from a URL
+or from a local file/folder), ``parse`` turns one RawFile into a :class:`ParseResult` (pure, no I/O), and
+the shared loader (:func:`ingest.load.load_result`) writes a result to the store as one batch.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+class IngestError(ValueError):
+    """Bad input: names the file, the line (1-based, when known) and the problem."""
+
+    def __init__(self, source: str, line: int | None, problem: str):
+        self.source = source
+        self.line = line
+        self.problem = problem
+        where = f"{source}, line {line}" if line is not None else source
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """The bytes of one published file and the name it was published under."""
+
+    name: str
+    data: bytes
+
+    @classmethod
+    def from_path(cls, path: str | Path) -> "RawFile":
+        p = Path(path)
+        return cls(name=p.name, data=p.read_bytes())
+
+    def members(self) -> list["RawFile"]:
+        """The CSV/XML files inside, if this is a zip; otherwise itself."""
+        if not self.data[:4] == b"PK\x03\x04":
+            return [self]
+        try:
+            with zipfile.ZipFile(io.BytesIO(self.data)) as zf:
+                return [
+                    RawFile(name=f"{self.name}/{info.filename}", data=zf.read(info))
+                    for info in zf.infolist()
+                    if not info.is_dir()
+                ]
+        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+            raise IngestError(self.name, None, f"not a readable zip archive ({exc})") from exc
+
+
+@dataclass
+class ParseResult:
+    """Rows parsed from one file, by destination table.
+
+    ``tables`` maps a store table name (e.g. ``"prices"``) to a frame with exactly that table's columns.
+    ``rows_read`` counts the data rows in the file; ``rows_rejected`` counts the rows deliberately left out
+    by a documented rule (e.g. NEM intervention re-runs) -- bad rows never land here, they raise.
+    """
+
+    source: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    rows_read: int = 0
+    rows_rejected: int = 0
+
+    @property
+    def rows_parsed(self) -> int:
+        return sum(len(f) for f in self.tables.values())
+
+
+def decode_text(raw: RawFile, encodings: tuple[str, ...] = ("utf-8-sig",)) -> str:
+    """Decode a text report, refusing bytes that are not text in any of ``encodings``."""
+    if not raw.data.strip():
+        raise IngestError(raw.name, None, "file is empty")
+    if b"\x00" in raw.data[:4096]:
+        raise IngestError(raw.name, None, "file is binary, not a text report")
+    last: UnicodeDecodeError | None = None
+    for enc in encodings:
+        try:
+            return raw.data.decode(enc)
+        except UnicodeDecodeError as exc:
+            last = exc
+    assert last is not None
+    line = raw.data[: last.start].count(b"\n") + 1
+    raise IngestError(raw.name, line, f"not valid {'/'.join(encodings)} text ({last.reason})")

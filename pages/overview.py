@@ -1,0 +1,47 @@
+"""Market overview (home page): prices and demand of one region over a date range."""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+dash.register_page(__name__, path="/", name="Market overview", title="Market overview · 254Carbon")
+
+
+def _control(label: str, component) -> dbc.Col:
+    return dbc.Col([dbc.Label(label, className="small text-muted mb-1"), component], xs=12, md="auto")
+
+
+def layout(**_query) -> html.Div:
+    from callbacks.overview import initial_choice
+
+    choice = initial_choice()
+    controls = dbc.Row([
+        _control("Market", dcc.Dropdown(id="ov-market", options=choice.market_options, value=choice.market,
+                                        clearable=False, style={"minWidth": "9rem"})),
+        _control("Region", dcc.Dropdown(id="ov-location", options=choice.location_options,
+                                        value=choice.location, clearable=False, style={"minWidth": "9rem"})),
+        _control("Dates (market time, inclusive)", dcc.DatePickerRange(
+            id="ov-dates", start_date=choice.start, end_date=choice.end, min_date_allowed=choice.min_date,
+            max_date_allowed=choice.max_date, display_format="YYYY-MM-DD", minimum_nights=0)),
+        _control("Time shown in", dbc.RadioItems(
+            id="ov-tz", options=[{"label": "Market time", "value": "market"}, {"label": "UTC", "value": "utc"}],
+            value="market", inline=True)),
+        dbc.Col([dbc.Label("\u00a0", className="small d-block mb-1"),
+                 dbc.Button("Download CSV", id="ov-download-btn", color="secondary", size="sm"),
+                 dcc.Download(id="ov-download")], xs=12, md="auto"),
+    ], className="g-3 align-items-end mb-2")
+    return html.Div([
+        html.Div([html.H4("Market overview", className="me-3 mb-0"),
+                  html.Span(id="ov-demo-badge"), html.Span(id="ov-freshness", className="ms-2")],
+                 className="d-flex align-items-center mb-3"),
+        controls,
+        dbc.Alert(id="ov-error", color="warning", is_open=False, className="py-2"),
+        dcc.Loading(dcc.Graph(id="ov-series"), type="dot"),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id="ov-duration"), md=5),
+            dbc.Col(dcc.Graph(id="ov-heatmap"), md=7),
+        ]),
+        html.H6("Price statistics over the selected range", className="mt-2"),
+        html.Div(id="ov-stats"),
+    ])

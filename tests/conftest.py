@@ -1,0 +1,81 @@
+"""Shared test setup: where the real data is, a fresh store per test, and the browser options."""
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+_DATA_DIR = Path(os.environ.get("C254_DATA_DIR") or REPO_ROOT.parent / "shared" / "data").resolve()
+_left_out: list[str] = []
+_db_counter = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # dash[testing] drives Chromium; only headless works on these machines.
+    if hasattr(config.option, "headless"):
+        config.option.headless = True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not (_DATA_DIR / "markets").is_dir():
+        skip = pytest.mark.skip(reason=f"real data folder not found at {_DATA_DIR} (set C254_DATA_DIR)")
+        for item in items:
+            if "realdata" in item.keywords:
+                item.add_marker(skip)
+                _left_out.append(item.nodeid)
+    browser = [i for i in items if "dash_duo" in getattr(i, "fixturenames", ())]
+    if browser and not (shutil.which("chromium") and shutil.which("chromedriver")):
+        raise pytest.UsageError("browser tests need Chromium: apt-get install -y chromium chromium-driver "
+                                "(make test does this)")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    if _left_out:
+        terminalreporter.write_line(
+            f"LEFT OUT: {len(_left_out)} tests need the real data folder ({_DATA_DIR}), which is missing. "
+            "Put ../shared/data beside the checkout or set C254_DATA_DIR to run them.", yellow=True, bold=True)
+
+
+def pytest_setup_options():
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.add_argument("--window-size=1400,1600")
+    options.add_argument("--disable-background-networking")
+    options.add_argument("--disable-component-update")
+    return options
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return _DATA_DIR
+
+
+@pytest.fixture(scope="session")
+def store_dir():
+    """One chDB directory for the whole test process: chDB allows one directory per process."""
+    path = Path(tempfile.mkdtemp(prefix="c254-test-store-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def store_url(store_dir: Path) -> str:
+    """A fresh, empty database in the shared chDB directory."""
+    return f"chdb://{store_dir}?database=t{os.getpid()}_{next(_db_counter)}"
+
+
+@pytest.fixture
+def store(store_url: str):
+    from engine.store import Store, migrate
+
+    s = Store(store_url)
+    migrate(s)
+    yield s
+    s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
+    s.close()
