@@ -41,6 +41,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # no
             "Put ../shared/data beside the checkout or set C254_DATA_DIR to run them.", yellow=True, bold=True)
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of dash[testing]; absent under -p no:dash
 def pytest_setup_options():
     from selenium.webdriver.chrome.options import Options
 

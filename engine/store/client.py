@@ -37,7 +37,8 @@ def split_dsn(dsn: str) -> tuple[str, str, bool]:
         database = query.pop("database", DEFAULT_DATABASE)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
             raise StoreError(f"store URL {dsn!r}: database name {database!r} is not a plain identifier")
-        return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), "")), database, True
+        rest = urlencode(query)
+        return f"chdb://{parts.netloc}{path}" + (f"?{rest}" if rest else ""), database, True
     if parts.scheme not in ("http", "https", "clickhouse", "clickhouses"):
         raise StoreError(f"store URL {dsn!r}: scheme must be chdb, http or https")
     database = parts.path.strip("/") or DEFAULT_DATABASE

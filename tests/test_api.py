@@ -1,0 +1,122 @@
+"""REST API and the overview's data path: the API returns exactly what the chart draws."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app import create_app
+from app.settings import Settings
+from engine.store import write_tables
+
+
+@pytest.fixture
+def app(store_url):
+    dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=False))
+    yield dash_app
+    svc = dash_app.server.extensions["c254"]
+    svc.store.command(f"DROP DATABASE IF EXISTS `{svc.store.database}`")
+    svc.store.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.server.test_client()
+
+
+@pytest.fixture
+def sa_january(app):
+    """SA1, 2018-01 at 30 minutes (interval start in UTC), with demand on every other interval."""
+    store = app.server.extensions["c254"].ready_store()
+    idx = pd.date_range("2017-12-31 14:00", "2018-01-31 13:30", freq="30min", tz="UTC")
+    price = np.round(np.sin(np.arange(len(idx)) / 7) * 50 + 80, 2)
+    demand = pd.DataFrame({"market": "NEM", "location": "SA1", "interval_start": idx[::2], "interval_minutes": 30,
+                           "demand_mw": 1500.0, "source": "t.csv"})
+    write_tables(store, {
+        "prices": pd.DataFrame({"market": "NEM", "location": "SA1", "price_kind": "settlement",
+                                "interval_start": idx, "interval_minutes": 30, "price": price, "source": "t.csv"}),
+        "demand": demand})
+    return idx, price
+
+
+def test_prices_csv_is_in_market_time_with_offsets(client, sa_january):
+    idx, price = sa_january
+    r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv")
+    assert r.status_code == 200, r.get_data(as_text=True)
+    df = pd.read_csv(io.StringIO(r.get_data(as_text=True)))
+    assert list(df.columns) == ["interval_start", "interval_minutes", "price", "demand_mw"]
+    assert len(df) == 1488
+    assert df.at[0, "interval_start"] == "2018-01-01T00:00:00+10:00"
+    assert df.iloc[-1]["interval_start"] == "2018-01-31T23:30:00+10:00"
+    assert df["price"].tolist() == price.tolist()
+    assert df.at[0, "demand_mw"] == 1500.0 and np.isnan(df.at[1, "demand_mw"])
+
+
+def test_prices_json_utc(client, sa_january):
+    r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-01-02&format=json&tz=utc")
+    body = r.get_json()
+    assert r.status_code == 200 and body["timezone"] == "UTC" and body["resolution"] == "raw"
+    assert len(body["rows"]) == 48
+    assert body["rows"][0]["interval_start"] == "2017-12-31T14:00:00+00:00"
+    assert body["rows"][1]["demand_mw"] is None
+
+
+@pytest.mark.parametrize("query, message", [
+    ("market=NEM&location=SA1&start=2018-02-01&end=2018-01-01", "must be after start"),
+    ("market=NEM&location=SA1&start=yesterday&end=2018-01-01", "YYYY-MM-DD"),
+    ("market=XYZ&location=SA1&start=2018-01-01&end=2018-02-01", "unknown market"),
+    ("market=NEM&location=ZZ9&start=2018-01-01&end=2018-02-01", "no prices stored for NEM location"),
+    ("market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=xml", "must be one of json, csv"),
+    ("market=NEM&location=SA1%27%20OR%201%3D1&start=2018-01-01&end=2018-02-01", "not allowed"),
+    ("market=NEM&start=2018-01-01&end=2018-02-01", "'location' is required"),
+])
+def test_bad_parameters_get_a_clear_400(client, sa_january, query, message):
+    r = client.get(f"/api/v1/prices?{query}")
+    assert r.status_code == 400
+    assert message in r.get_json()["error"]
+
+
+def test_api_matches_what_the_overview_chart_draws(app, client, sa_january):
+    from callbacks.overview import overview_data
+
+    with app.server.test_request_context():
+        data = overview_data("NEM", "SA1", "2018-01-01", "2018-01-31", "market")
+    r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv")
+    api = pd.read_csv(io.StringIO(r.get_data(as_text=True)))
+    drawn = data["series"]
+    assert len(api) == len(drawn)
+    assert api["price"].tolist() == drawn["price"].tolist()
+    assert (pd.to_datetime(api["interval_start"], utc=True) == drawn["interval_start"].reset_index(drop=True)).all()
+    assert data["stats"]["intervals"] == 1488
+    assert data["stats"]["max_price"] == pytest.approx(float(api["price"].max()))
+    weighted = api.dropna(subset=["demand_mw"])
+    expected_vwap = (weighted["price"] * weighted["demand_mw"]).sum() / weighted["demand_mw"].sum()
+    assert data["stats"]["volume_weighted_price"] == pytest.approx(expected_vwap)
+
+
+def test_long_ranges_are_drawn_from_hourly_means(app, client):
+    store = app.server.extensions["c254"].ready_store()
+    idx = pd.date_range("2023-12-31 14:00", periods=288 * 80, freq="5min", tz="UTC")
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "VIC1", "price_kind": "settlement", "interval_start": idx,
+        "interval_minutes": 5, "price": np.arange(len(idx)) % 12 * 1.0, "source": "t.csv"})})
+    body = client.get("/api/v1/prices?market=NEM&location=VIC1&start=2024-01-01&end=2024-03-20").get_json()
+    assert body["resolution"] == "hour"
+    assert len(body["rows"]) == 79 * 24
+    assert body["rows"][0] == {"interval_start": "2024-01-01T00:00:00+10:00", "interval_minutes": 60,
+                               "price": 5.5, "demand_mw": None}
+    raw = client.get("/api/v1/prices?market=NEM&location=VIC1&start=2024-01-01&end=2024-01-02&resolution=raw")
+    assert len(raw.get_json()["rows"]) == 288
+
+
+def test_demo_data_fills_an_empty_store_and_is_labelled(store_url):
+    dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=True))
+    client = dash_app.server.test_client()
+    body = client.get("/api/v1/prices?market=NEM&location=SA1&start=2026-10-01&end=2026-10-02").get_json()
+    assert body["is_demo"] is True and len(body["rows"]) == 288
+    again = client.get("/api/v1/prices?market=NEM&location=SA1&start=2026-10-01&end=2026-10-02").get_json()
+    assert again["rows"] == body["rows"]  # deterministic
+    dash_app.server.extensions["c254"].store.command(
+        f"DROP DATABASE IF EXISTS `{dash_app.server.extensions['c254'].store.database}`")

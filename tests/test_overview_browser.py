@@ -1,0 +1,56 @@
+"""The overview page in headless Chromium: it draws, follows the region, and downloads what it shows."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from app import create_app
+from app.settings import Settings
+
+pytestmark = pytest.mark.browser
+
+
+def _trace_y(dash_duo, graph_id: str, trace: int = 0) -> list:
+    # Plotly 6 encodes arrays in the figure JSON; the drawn, decoded values are in _fullData.
+    return dash_duo.driver.execute_script(
+        f"var gd = document.querySelector('#{graph_id} .js-plotly-plot');"
+        f"return gd && gd._fullData && gd._fullData.length > {trace} ? Array.from(gd._fullData[{trace}].y) : null;")
+
+
+def _wait_for(predicate, timeout=20.0, what="condition"):
+    end = time.time() + timeout
+    while time.time() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_overview_region_change_and_csv_download(dash_duo, store_url):
+    app = create_app(Settings(store_url=store_url, scheduler=False, demo=True))
+    dash_duo.start_server(app)
+    first = _wait_for(lambda: _trace_y(dash_duo, "ov-series"), what="price chart")
+    assert len(first) == 14 * 288  # the last 14 days of demo data at 5 minutes
+    dash_duo.wait_for_contains_text("#ov-demo-badge", "Demo data", timeout=10)
+    dash_duo.wait_for_contains_text("#freshness-badges", "NEM prices: demo data", timeout=10)
+
+    dash_duo.select_dcc_dropdown("#ov-location", value="SA1")
+    second = _wait_for(lambda: (y := _trace_y(dash_duo, "ov-series")) and y != first and y, what="chart to change")
+    assert len(second) == len(first) and second != first
+
+    dash_duo.find_element("#ov-download-btn").click()
+    folder = Path(dash_duo.download_path)
+    csv = _wait_for(lambda: next(iter(folder.glob("*.csv")), None), what="CSV download")
+    time.sleep(0.5)
+    df = pd.read_csv(csv)
+    assert csv.name.startswith("NEM_SA1_") and csv.name.endswith("market-time.csv")
+    assert list(df.columns) == ["interval_start", "interval_minutes", "price", "demand_mw"]
+    assert df["price"].round(6).tolist() == pd.Series(second).round(6).tolist()
+    assert df["interval_start"].str.endswith("+10:00").all()
+    assert not [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]
+    store = app.server.extensions["c254"].store
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")

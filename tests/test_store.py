@@ -1,0 +1,134 @@
+"""The store on embedded chDB: migrations, round trips, idempotent and whole-batch writes, aggregates."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.store import Store, StoreError, migrate, write_tables
+from engine.store.client import split_dsn
+from engine.store.migrations import Migration, discover
+
+
+def _prices(location="SA1", n=48, start="2024-01-01", minutes=30, price=None, source="file.csv"):
+    idx = pd.date_range(start, periods=n, freq=f"{minutes}min", tz="UTC")
+    return pd.DataFrame({"market": "NEM", "location": location, "price_kind": "settlement", "interval_start": idx,
+                         "interval_minutes": minutes,
+                         "price": np.arange(n, dtype=float) if price is None else price, "source": source})
+
+
+def test_split_dsn_embedded_and_server():
+    assert split_dsn("chdb:///x/store") == ("chdb:///x/store", "c254", True)
+    assert split_dsn("chdb:///x/store?database=abc")[1:] == ("abc", True)
+    dsn, db, embedded = split_dsn("http://u:p@host:8123/market")
+    assert (dsn, db, embedded) == ("http://u:p@host:8123/default", "market", False)
+    with pytest.raises(StoreError, match="scheme"):
+        split_dsn("postgres://x")
+    with pytest.raises(StoreError, match="plain identifier"):
+        split_dsn("chdb:///x?database=a;drop")
+
+
+def test_migrations_apply_once_and_record_versions(store: Store):
+    versions = store.query_df("SELECT version FROM schema_migrations ORDER BY version")["version"].tolist()
+    assert versions == [m.version for m in discover()]
+    assert migrate(store) == []
+    tables = set(store.query_df("SELECT name FROM system.tables WHERE database = currentDatabase()")["name"])
+    assert {"prices", "demand", "interconnector_flows", "prices_hourly", "prices_daily", "latest_prices",
+            "market_dict", "node_dict", "nodal_lmp", "job_runs"} <= tables
+    assert store.scalar("SELECT dictGet('market_dict', 'timezone', tuple('NEM'))") == "Etc/GMT-10"
+
+
+def test_migration_edited_after_apply_is_refused(store: Store, tmp_path):
+    (tmp_path / "001_core.sql").write_text("CREATE TABLE IF NOT EXISTS x (a UInt8) ENGINE = Memory")
+    with pytest.raises(StoreError, match="changed after it was applied"):
+        migrate(store, tmp_path)
+
+
+def test_migration_statements_split_and_template():
+    m = Migration(9, "x", "-- c\nCREATE TABLE a (x UInt8) ENGINE=Memory;\nSELECT '${DB}';\n")
+    assert m.statements("db1") == ["CREATE TABLE a (x UInt8) ENGINE=Memory", "SELECT 'db1'"]
+
+
+def test_round_trip_keeps_utc_instants_and_values(store: Store):
+    frame = _prices(n=5)
+    write_tables(store, {"prices": frame})
+    back = store.query_df("SELECT interval_start, price FROM prices FINAL ORDER BY interval_start")
+    assert back["interval_start"].dt.tz is not None
+    assert list(back["interval_start"]) == list(frame["interval_start"])
+    assert back["price"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_reloading_the_same_batch_changes_nothing(store: Store):
+    frame = _prices()
+    first = write_tables(store, {"prices": frame})
+    before = store.query_df("SELECT * FROM prices FINAL ORDER BY interval_start")
+    hourly_before = store.query_df("SELECT bucket, sum(samples) s, sum(price_sum) p FROM prices_hourly "
+                                   "GROUP BY bucket ORDER BY bucket")
+    second = write_tables(store, {"prices": frame})
+    assert first.written == {"prices": 48} and second.written == {"prices": 0}
+    after = store.query_df("SELECT * FROM prices FINAL ORDER BY interval_start")
+    pd.testing.assert_frame_equal(before, after)
+    assert store.scalar("SELECT count() FROM prices") == 48  # not even an unmerged duplicate
+    hourly_after = store.query_df("SELECT bucket, sum(samples) s, sum(price_sum) p FROM prices_hourly "
+                                  "GROUP BY bucket ORDER BY bucket")
+    pd.testing.assert_frame_equal(hourly_before, hourly_after)
+
+
+def test_revision_replaces_value_and_rebuilds_aggregates(store: Store):
+    write_tables(store, {"prices": _prices()})
+    revised = _prices()
+    revised.loc[3, "price"] = 1000.0
+    report = write_tables(store, {"prices": revised})
+    assert report.written == {"prices": 1} and report.revised == {"prices": 1}
+    assert store.scalar("SELECT price FROM prices FINAL WHERE price > 999") == 1000.0
+    hourly = store.query_df("SELECT bucket, sum(price_sum) p, sum(samples) n FROM prices_hourly GROUP BY bucket "
+                            "ORDER BY bucket")
+    truth = store.query_df("SELECT toStartOfHour(interval_start) bucket, sum(price) p, count() n FROM prices FINAL "
+                           "GROUP BY bucket ORDER BY bucket")
+    pd.testing.assert_frame_equal(hourly.reset_index(drop=True), truth.reset_index(drop=True), check_dtype=False)
+    assert int(hourly["n"].sum()) == 48
+
+
+def test_daily_buckets_start_at_market_midnight(store: Store):
+    write_tables(store, {"prices": _prices(n=48, start="2023-12-31 14:00")})  # one NEM day, 00:00..24:00 +10
+    daily = store.query_df("SELECT bucket, sum(samples) n FROM prices_daily GROUP BY bucket")
+    assert len(daily) == 1
+    assert daily.at[0, "bucket"] == pd.Timestamp("2023-12-31 14:00", tz="UTC")
+    assert int(daily.at[0, "n"]) == 48
+
+
+def test_batch_with_duplicate_keys_is_refused_and_writes_nothing(store: Store):
+    frame = pd.concat([_prices(n=3), _prices(n=1)])
+    with pytest.raises(StoreError, match="one key twice"):
+        write_tables(store, {"prices": frame})
+    assert store.scalar("SELECT count() FROM prices") == 0
+
+
+def test_failed_second_table_takes_back_the_first(store: Store, monkeypatch):
+    demand = _prices(n=4).rename(columns={"price": "demand_mw"}).drop(columns=["price_kind"])
+    original = Store.insert_df
+
+    def failing(self, table, df):
+        if table == "demand":
+            raise StoreError("disk full (simulated)")
+        return original(self, table, df)
+
+    monkeypatch.setattr(Store, "insert_df", failing)
+    with pytest.raises(StoreError, match="simulated"):
+        write_tables(store, {"prices": _prices(n=4), "demand": demand})
+    assert store.scalar("SELECT count() FROM prices") == 0
+    assert store.scalar("SELECT count() FROM prices_hourly WHERE samples > 0") == 0
+
+
+def test_real_data_replaces_demo_rows_of_that_market(store: Store):
+    write_tables(store, {"prices": _prices(n=10, source="demo")})
+    write_tables(store, {"prices": _prices(location="VIC1", n=4, start="2018-01-01")})
+    rows = store.query_df("SELECT location, count() n FROM prices FINAL GROUP BY location")
+    assert rows.to_dict("records") == [{"location": "VIC1", "n": 4}]
+    assert store.scalar("SELECT sum(samples) FROM prices_hourly") == 4
+
+
+def test_parameters_are_bound_not_formatted(store: Store):
+    write_tables(store, {"prices": _prices(n=2)})
+    hostile = "SA1' OR '1'='1"
+    assert store.scalar("SELECT count() FROM prices WHERE location = {l:String}", {"l": hostile}) == 0
