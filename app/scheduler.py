@@ -21,8 +21,9 @@ _lock = threading.Lock()
 
 def pull_nem_prices(server: Flask) -> None:
     """Fetch this month's AEMO aggregated price-and-demand files for the five regions and load them."""
-    from ingest.load import load_raw
     from ingest.nem import NemConnector
+
+    from ingest.load import load_raw
 
     conn = NemConnector()
     today = pd.Timestamp.now(tz=conn.timezone).date()

@@ -30,7 +30,7 @@ class Settings:
     demo: bool = True
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         base = cls()
         data_dir = env.get("C254_DATA_DIR")

@@ -96,6 +96,38 @@ def _local_naive(series: pd.DataFrame, tz: str) -> pd.DataFrame:
     return out
 
 
+def render_overview(market: str | None, location: str | None, start_date: str | None, end_date: str | None,
+                    tz_choice: str | None) -> tuple:
+    """Everything the overview shows for one choice, in the order of the render callback's outputs."""
+    blank = figures.empty_figure("No data for this choice")
+    cfg = figures.export_config("chart")
+    if not (market and location and start_date and end_date):
+        msg = "No prices are stored yet: load a file (flask --app app.wsgi ingest load nem PATH)." \
+            if not market else "Choose a region and a date range."
+        return blank, cfg, blank, cfg, blank, cfg, None, msg, True, None
+    try:
+        data = overview_data(market, location, start_date, end_date, tz_choice or "market")
+    except queries.QueryError as exc:
+        return blank, cfg, blank, cfg, blank, cfg, None, str(exc), True, None
+    info, series = data["info"], data["series"]
+    name = f"{market} {location} {start_date} to {end_date}"
+    fname = name.replace(" ", "_")
+    if series.empty:
+        msg = f"No {market} {location} prices stored between {start_date} and {end_date}."
+        return blank, cfg, blank, cfg, blank, cfg, _stats_table(data["stats"], info.currency), msg, True, None
+    fig = figures.price_demand_figure(_local_naive(series, data["tz"]), title=f"{market} {location}",
+                                      tz_label=data["tz_label"], currency=info.currency,
+                                      resolution=data["resolution"])
+    dur = figures.duration_figure(data["curve"], title=f"{market} {location}", currency=info.currency)
+    heat = figures.heatmap_figure(data["heatmap"], title=f"{market} {location}", tz_label=data["tz_label"],
+                                  currency=info.currency) if not data["heatmap"].empty else blank
+    demo = dbc.Badge("Demo data — generated, not market prices", color="info", id="ov-demo-flag") \
+        if series["is_demo"].any() else None
+    return (fig, figures.export_config(f"{fname}_prices"), dur, figures.export_config(f"{fname}_duration"),
+            heat, figures.export_config(f"{fname}_heatmap"), _stats_table(data["stats"], info.currency),
+            None, False, demo)
+
+
 def register(app: dash.Dash) -> None:
     @app.callback(
         Output("ov-location", "options"), Output("ov-location", "value"),
@@ -115,33 +147,7 @@ def register(app: dash.Dash) -> None:
         Input("ov-market", "value"), Input("ov-location", "value"), Input("ov-dates", "start_date"),
         Input("ov-dates", "end_date"), Input("ov-tz", "value"))
     def render(market, location, start_date, end_date, tz_choice):
-        blank = figures.empty_figure("No data for this choice")
-        cfg = figures.export_config("chart")
-        if not (market and location and start_date and end_date):
-            msg = "No prices are stored yet: load a file (flask --app app.wsgi ingest load nem PATH)." \
-                if not market else "Choose a region and a date range."
-            return blank, cfg, blank, cfg, blank, cfg, None, msg, True, None
-        try:
-            data = overview_data(market, location, start_date, end_date, tz_choice or "market")
-        except queries.QueryError as exc:
-            return blank, cfg, blank, cfg, blank, cfg, None, str(exc), True, None
-        info, series = data["info"], data["series"]
-        name = f"{market} {location} {start_date} to {end_date}"
-        fname = name.replace(" ", "_")
-        if series.empty:
-            msg = f"No {market} {location} prices stored between {start_date} and {end_date}."
-            return blank, cfg, blank, cfg, blank, cfg, _stats_table(data["stats"], info.currency), msg, True, None
-        fig = figures.price_demand_figure(_local_naive(series, data["tz"]), title=f"{market} {location}",
-                                          tz_label=data["tz_label"], currency=info.currency,
-                                          resolution=data["resolution"])
-        dur = figures.duration_figure(data["curve"], title=f"{market} {location}", currency=info.currency)
-        heat = figures.heatmap_figure(data["heatmap"], title=f"{market} {location}", tz_label=data["tz_label"],
-                                      currency=info.currency) if not data["heatmap"].empty else blank
-        demo = dbc.Badge("Demo data — generated, not market prices", color="info", id="ov-demo-flag") \
-            if series["is_demo"].any() else None
-        return (fig, figures.export_config(f"{fname}_prices"), dur, figures.export_config(f"{fname}_duration"),
-                heat, figures.export_config(f"{fname}_heatmap"), _stats_table(data["stats"], info.currency),
-                None, False, demo)
+        return render_overview(market, location, start_date, end_date, tz_choice)
 
     @app.callback(
         Output("ov-download", "data"), Input("ov-download-btn", "n_clicks"),

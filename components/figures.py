@@ -55,7 +55,9 @@ def heatmap_figure(grid: pd.DataFrame, *, title: str, tz_label: str, currency: s
     one spike does not wash out the daily pattern; hover shows the true mean."""
     values = grid.to_numpy(dtype=float)
     finite = values[~pd.isna(values)]
-    lo, hi = (float(pd.Series(finite).quantile(0.02)), float(pd.Series(finite).quantile(0.98))) if finite.size else (0, 1)
+    lo, hi = (0.0, 1.0)
+    if finite.size:
+        lo, hi = float(pd.Series(finite).quantile(0.02)), float(pd.Series(finite).quantile(0.98))
     fig = go.Figure(go.Heatmap(z=values, x=list(grid.columns), y=[str(d) for d in grid.index], zmin=lo, zmax=hi,
                                colorscale="RdYlBu_r", colorbar={"title": f"{currency}/MWh"},
                                hovertemplate="%{y} %{x}:00<br>%{z:.2f} " + currency + "/MWh<extra></extra>"))

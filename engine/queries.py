@@ -171,8 +171,8 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
     """Min, mean, max and demand-weighted mean price over every stored interval in the range."""
     df = store.query_df("""
         SELECT count() AS intervals, min(p.price) AS min_price, avg(p.price) AS mean_price, max(p.price) AS max_price,
-               sumIf(p.price * d.demand_mw, d.demand_mw IS NOT NULL) / nullIf(sumIf(d.demand_mw, d.demand_mw IS NOT NULL), 0)
-                   AS volume_weighted_price,
+               sumIf(p.price * d.demand_mw, d.demand_mw IS NOT NULL)
+                   / nullIf(sumIf(d.demand_mw, d.demand_mw IS NOT NULL), 0) AS volume_weighted_price,
                countIf(p.price < 0) AS negative_intervals
         FROM (SELECT interval_start, interval_minutes, price FROM prices FINAL
               WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
@@ -181,12 +181,15 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
               WHERE market = {m:String} AND location = {l:String}
                 AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS d
           ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes
-        SETTINGS join_use_nulls = 1""",
+        SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'""",
         {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()})
     row = df.iloc[0].to_dict()
     out: dict[str, float | int | None] = {}
     for k, v in row.items():
-        out[k] = None if v is None or (isinstance(v, float) and pd.isna(v)) else (int(v) if k.endswith("intervals") else float(v))
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            out[k] = None
+        else:
+            out[k] = int(v) if k.endswith("intervals") else float(v)
     if not out.get("intervals"):
         out = {k: (0 if k.endswith("intervals") else None) for k in out}
     return out
@@ -194,27 +197,31 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
 
 def duration_curve(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
                    price_kind: str = "settlement", points: int = 201) -> pd.DataFrame:
-    """Price exceeded for each share of intervals (0-100 %), from exact quantiles over all raw intervals."""
-    levels = [i / (points - 1) for i in range(points)]
+    """Price exceeded for each share of intervals (0-100 %): exact order statistics of every raw interval,
+    read off one sort in the database (nearest rank)."""
     df = store.query_df(
-        "SELECT quantilesExact(" + ",".join(f"{1 - q:.6f}" for q in levels) + ")(price) AS q FROM prices FINAL "
+        "SELECT arrayMap(i -> a[toUInt64(1 + round((length(a) - 1) * (1 - i / ({n:UInt32} - 1))))], "
+        "range({n:UInt32})) AS q FROM (SELECT arraySort(groupArray(price)) AS a FROM prices FINAL "
         "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
-        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')} "
-        "HAVING count() > 0",
-        {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()})
+        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) "
+        "WHERE length(a) > 0",
+        {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
+         "n": points})
     if df.empty or not len(df.columns):
         return pd.DataFrame({"exceedance_pct": [], "price": []})
-    return pd.DataFrame({"exceedance_pct": [100 * q for q in levels], "price": list(df.at[0, "q"])})
+    return pd.DataFrame({"exceedance_pct": [100 * i / (points - 1) for i in range(points)],
+                         "price": list(df.at[0, "q"])})
 
 
 def hour_day_heatmap(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
                      tz: str, price_kind: str = "settlement") -> pd.DataFrame:
-    """Mean price by local day (rows) and hour of day (columns) in the display time zone ``tz``."""
+    """Mean price by local day (rows) and hour of day (columns) in the display time zone ``tz``, from the
+    hourly aggregate (exact: sums and counts), so a long range costs one row per hour, not per interval."""
     df = store.query_df(
-        "SELECT toDate(interval_start, {tz:String}) AS day, toHour(interval_start, {tz:String}) AS hour, "
-        "avg(price) AS price FROM prices FINAL "
+        "SELECT toDate(bucket, {tz:String}) AS day, toHour(bucket, {tz:String}) AS hour, "
+        "sum(price_sum) / sum(samples) AS price FROM prices_hourly "
         "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
-        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')} "
+        "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} "
         "GROUP BY day, hour ORDER BY day, hour",
         {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
          "tz": tz})

@@ -33,13 +33,13 @@ class RawFile:
     data: bytes
 
     @classmethod
-    def from_path(cls, path: str | Path) -> "RawFile":
+    def from_path(cls, path: str | Path) -> RawFile:
         p = Path(path)
         return cls(name=p.name, data=p.read_bytes())
 
-    def members(self) -> list["RawFile"]:
+    def members(self) -> list[RawFile]:
         """The CSV/XML files inside, if this is a zip; otherwise itself."""
-        if not self.data[:4] == b"PK\x03\x04":
+        if self.data[:4] != b"PK\x03\x04":
             return [self]
         try:
             with zipfile.ZipFile(io.BytesIO(self.data)) as zf:

@@ -42,7 +42,7 @@ def sa_january(app):
 
 
 def test_prices_csv_is_in_market_time_with_offsets(client, sa_january):
-    idx, price = sa_january
+    _idx, price = sa_january
     r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv")
     assert r.status_code == 200, r.get_data(as_text=True)
     df = pd.read_csv(io.StringIO(r.get_data(as_text=True)))

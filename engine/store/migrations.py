@@ -48,7 +48,7 @@ def applied_versions(store: Store) -> dict[int, str]:
     df = store.query_df("SELECT version, checksum FROM schema_migrations ORDER BY version")
     if df.empty:
         return {}
-    return dict(zip(df["version"].astype(int), df["checksum"]))
+    return dict(zip(df["version"].astype(int), df["checksum"], strict=True))
 
 
 def migrate(store: Store, directory: Path = MIGRATIONS_DIR) -> list[int]:

@@ -1,0 +1,66 @@
+"""Overview callback latency at size: fills the bench store to 10 M price rows if needed (see
+generate_prices.py), then times the overview's render callback body (engine queries + figures + the JSON
+Dash would send) for typical choices, cold (cache empty) and warm. Median of 5 cold runs each.
+
+    python bench/overview_latency.py
+"""
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import plotly.io as pio
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.generate_prices import BENCH_STORE, fill  # noqa: E402
+from engine.store import Store, migrate  # noqa: E402
+
+CHOICES = [
+    ("14 days (default view)", "SA1", "2026-10-18", "2026-10-31"),
+    ("3 months", "NSW1", "2026-08-01", "2026-10-31"),
+    ("1 year", "VIC1", "2025-11-01", "2026-10-31"),
+    ("5 years", "QLD1", "2021-11-01", "2026-10-31"),
+    ("all 19 years", "TAS1", "2007-11-01", "2026-10-31"),
+]
+
+
+def main() -> None:
+    store = Store(BENCH_STORE)
+    migrate(store)
+    n = int(store.scalar("SELECT count() FROM prices") or 0)
+    if n < 10_000_000:
+        fill(store, 10_000_000)
+        n = int(store.scalar("SELECT count() FROM prices"))
+    store.close()
+
+    from app import create_app
+    from app.settings import Settings
+    from callbacks.overview import render_overview
+
+    app = create_app(Settings(store_url=BENCH_STORE, scheduler=False, demo=False))
+    cache = app.server.extensions["c254"].cache
+    print(f"store: {n:,} price rows; timing render_overview (queries + figures + JSON encoding)")
+    print(f"{'choice':<24}{'points':>9}{'cold median ms':>16}{'cold max ms':>13}{'warm ms':>9}")
+    with app.server.test_request_context():
+        render_overview("NEM", "SA1", "2026-10-01", "2026-10-02", "market")  # open the store, warm code paths
+        for label, region, start, end in CHOICES:
+            cold = []
+            for _ in range(5):
+                cache.clear()
+                t0 = time.perf_counter()
+                out = render_overview("NEM", region, start, end, "market")
+                pio.to_json(out[0]), pio.to_json(out[2]), pio.to_json(out[4])
+                cold.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            out = render_overview("NEM", region, start, end, "market")
+            pio.to_json(out[0]), pio.to_json(out[2]), pio.to_json(out[4])
+            warm = (time.perf_counter() - t0) * 1000
+            points = len(out[0].data[0].x)
+            print(f"{label:<24}{points:>9,}{statistics.median(cold):>16.0f}{max(cold):>13.0f}{warm:>9.0f}")
+
+
+if __name__ == "__main__":
+    main()
