@@ -1,47 +1,145 @@
-"""APScheduler inside the app process: connector pulls on the operators' cadences.
+"""APScheduler inside the app process: connector pulls on the operators' cadences, and admin backfills.
 
-It starts on the first request a serving process receives, never at import or in a CLI command, so a forked
-gunicorn worker (not the master) owns it and the embedded store is opened in that same process.
+The scheduler starts on the first request a serving process receives, never at import or in a CLI command,
+so a forked gunicorn worker (not the master) owns it and the embedded store is opened in that same process.
+With several workers or hosts (Redis configured), every trigger takes a Redis lock named after the job and
+the minute it fired, so exactly one worker runs it. Triggers are cron-aligned so all workers fire in the
+same minute.
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from collections.abc import Callable
 
 import pandas as pd
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
 from app.services import services
+from engine.jobs import JobRun, mark_interrupted
+from ingest.backfill import BackfillRequest, run_backfill
 
 log = logging.getLogger(__name__)
-_started: set[int] = set()
-_lock = threading.Lock()
+SCHEDULER_KEY = "c254_scheduler"
+BACKFILLS_KEY = "c254_backfills"
 
 
-def pull_nem_prices(server: Flask) -> None:
-    """Fetch this month's AEMO aggregated price-and-demand files for the five regions and load them."""
-    from ingest.nem import NemConnector
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    label: str
+    connector: str
+    kind: str | None
+    cron: dict  # CronTrigger fields, UTC
+    lookback_days: int  # each run pulls this many days back to today (operators revise recent data)
 
-    from ingest.load import load_raw
 
-    conn = NemConnector()
-    today = pd.Timestamp.now(tz=conn.timezone).date()
-    try:
-        raws = conn.fetch(today.replace(day=1), today)
-        report = load_raw(services(server).ready_store(), conn, raws)
-        log.info("nem price pull: %s", report.summary())
-    except Exception as exc:  # a failing pull must never take the scheduler down
-        log.warning("nem price pull failed: %s", exc)
+# The operators' cadences. NEM aggregated price-and-demand files are rebuilt through the day: pull every 30 min.
+JOBS: tuple[JobSpec, ...] = (
+    JobSpec("nem_price_demand", "NEM prices and demand", "nem", "price_and_demand", {"minute": "*/30"}, 2),
+    JobSpec("nem_dispatch_price", "NEM dispatch prices (MMSDM)", "nem", "DISPATCHPRICE", {"hour": "3", "minute": "10"},
+            35),
+    JobSpec("nem_interconnectors", "NEM interconnector flows (MMSDM)", "nem", "DISPATCHINTERCONNECTORRES",
+            {"hour": "3", "minute": "20"}, 35),
+)
+
+
+def job_spec(job_id: str) -> JobSpec:
+    for spec in JOBS:
+        if spec.id == job_id:
+            return spec
+    raise KeyError(f"unknown job {job_id!r}")
+
+
+class RedisTriggerLock:
+    """At most one holder per (job, fire minute) across every worker and host sharing the Redis."""
+
+    def __init__(self, url: str):
+        import redis
+
+        self.redis = redis.Redis.from_url(url)
+        self.me = f"{socket.gethostname()}:{os.getpid()}"
+
+    def acquire(self, job_id: str, fired_at: dt.datetime) -> bool:
+        key = f"c254:trigger:{job_id}:{fired_at:%Y%m%dT%H%M}"
+        return bool(self.redis.set(key, self.me, nx=True, ex=6 * 3600))
+
+
+def run_scheduled(server: Flask, spec: JobSpec, lock: RedisTriggerLock | None = None,
+                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> JobRun | None:
+    """One scheduled run of ``spec``: recorded in job_runs; failures are recorded, never raised."""
+    fired = now()
+    if lock is not None and not lock.acquire(spec.id, fired):
+        log.debug("%s at %s runs on another worker", spec.id, fired)
+        return None
+    store = services(server).ready_store()
+    end = fired.date()
+    start = end - dt.timedelta(days=spec.lookback_days)
+    run = JobRun(job=spec.id, market=spec.connector.upper(), range_start=pd.Timestamp(start, tz="UTC"),
+                 range_end=pd.Timestamp(end, tz="UTC"))
+    run.save(store)
+    return run_backfill(store, BackfillRequest(spec.connector, start, end, kind=spec.kind), run)
+
+
+class Backfills:
+    """Admin backfills, one at a time in a background thread, each cancellable."""
+
+    def __init__(self, server: Flask):
+        self.server = server
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill")
+        self.cancels: dict[str, threading.Event] = {}
+
+    def start(self, req: BackfillRequest) -> JobRun:
+        store = services(self.server).ready_store()
+        run = JobRun(job=f"backfill:{req.connector}" + (f":{req.kind}" if req.kind else ""),
+                     market=req.connector.upper(), range_start=pd.Timestamp(req.start, tz="UTC"),
+                     range_end=pd.Timestamp(req.end, tz="UTC"))
+        run.save(store)
+        cancel = threading.Event()
+        self.cancels[run.run_id] = cancel
+        self.pool.submit(run_backfill, store, req, run, cancel)
+        return run
+
+    def cancel(self, run_id: str) -> bool:
+        event = self.cancels.get(run_id)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+
+def backfills(server: Flask) -> Backfills:
+    if BACKFILLS_KEY not in server.extensions:
+        server.extensions[BACKFILLS_KEY] = Backfills(server)
+    return server.extensions[BACKFILLS_KEY]
 
 
 def build_scheduler(server: Flask) -> BackgroundScheduler:
+    settings = services(server).settings
+    lock = RedisTriggerLock(settings.redis_url) if settings.redis_url else None
     sched = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                               "misfire_grace_time": 300})
-    sched.add_job(pull_nem_prices, "interval", minutes=30, args=[server], id="nem_prices",
-                  name="NEM price and demand",
-                  next_run_time=pd.Timestamp.now(tz="UTC").to_pydatetime() + pd.Timedelta(minutes=1))
+    for spec in JOBS:
+        sched.add_job(run_scheduled, CronTrigger(timezone="UTC", **spec.cron), args=[server, spec, lock],
+                      id=spec.id, name=spec.label)
     return sched
+
+
+def run_now(server: Flask, job_id: str) -> None:
+    """Run a scheduled job at once, in the backfill thread (so the request returns immediately)."""
+    spec = job_spec(job_id)
+    backfills(server).pool.submit(run_scheduled, server, spec)
+
+
+_started: set[int] = set()
+_lock = threading.Lock()
 
 
 def start_on_first_request(server: Flask) -> None:
@@ -52,8 +150,12 @@ def start_on_first_request(server: Flask) -> None:
         with _lock:
             if id(server) in _started:
                 return
+            _started.add(id(server))
+            try:
+                mark_interrupted(services(server).ready_store())
+            except Exception:  # a store problem must not stop the page from answering
+                log.exception("could not mark interrupted runs")
             sched = build_scheduler(server)
             sched.start()
-            server.extensions["c254_scheduler"] = sched
-            _started.add(id(server))
+            server.extensions[SCHEDULER_KEY] = sched
             log.info("scheduler started with %d jobs", len(sched.get_jobs()))

@@ -5,7 +5,8 @@ import dash
 
 
 def register_all(app: dash.Dash) -> None:
-    from callbacks import overview, shell
+    from callbacks import admin, overview, shell
 
     shell.register(app)
     overview.register(app)
+    admin.register(app)

@@ -8,16 +8,23 @@ from dash import Input, Output
 from app.services import services
 from engine import queries
 
-_COLOUR = {"fresh": "success", "delayed": "danger", "demo": "info", "empty": "secondary"}
+COLOUR = {"fresh": "success", "delayed": "danger", "demo": "info", "empty": "secondary"}
+
+
+def cached_freshness() -> list[queries.Freshness]:
+    svc = services()
+    key = f"freshness:{svc.data_version()}"
+    found = svc.cache.get(key)
+    if found is None:
+        found = queries.dataset_freshness(svc.ready_store())
+        svc.cache.set(key, found, timeout=60)
+    return found
 
 
 def freshness_badges() -> list:
-    store = services().ready_store()
-    badges = []
-    for market in queries.markets_with_prices(store):
-        f = queries.price_freshness(store, market)
-        badges.append(dbc.Badge(f.label(), color=_COLOUR[f.status], className="fw-normal",
-                                id={"type": "freshness", "market": market}))
+    badges = [dbc.Badge(f.label(), color=COLOUR[f.status], className="fw-normal",
+                        id={"type": "freshness", "market": f.market, "dataset": f.dataset})
+              for f in cached_freshness()]
     return badges or [dbc.Badge("no data loaded", color="secondary")]
 
 

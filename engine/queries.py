@@ -268,23 +268,6 @@ def _humanize(delta: pd.Timedelta) -> str:
     return f"{hours // 24} d"
 
 
-def price_freshness(store: Store, market: str, now: pd.Timestamp | None = None) -> Freshness:
-    """How old the newest stored price interval of a market is, against the market's expected delay."""
-    info = market_info(store, market)
-    now = now or pd.Timestamp.now(tz="UTC")
-    df = store.query_df(
-        "SELECT max(latest_start) AS latest_start, argMaxMerge(latest).2 AS minutes FROM latest_prices "
-        "WHERE market = {m:String} GROUP BY market", {"m": market})
-    expected = pd.Timedelta(minutes=info.expected_delay_minutes)
-    if df.empty or not len(df.columns):
-        return Freshness(market, "prices", None, None, expected, False)
-    end = df.at[0, "latest_start"] + pd.Timedelta(minutes=int(df.at[0, "minutes"]))
-    demo = bool(store.scalar("SELECT count() > 0 FROM prices WHERE market = {m:String} AND source = {d:String} "
-                             "AND interval_start >= {t:DateTime64(3, 'UTC')}",
-                             {"m": market, "d": DEMO_SOURCE, "t": df.at[0, "latest_start"].to_pydatetime()}))
-    return Freshness(market, "prices", end, now - end, expected, demo)
-
-
 def series_for_export(series: pd.DataFrame, tz: str) -> pd.DataFrame:
     """The series as analysts download it: interval start as ISO 8601 with the offset of ``tz``."""
     local = series["interval_start"].dt.tz_convert(tz)
@@ -294,3 +277,43 @@ def series_for_export(series: pd.DataFrame, tz: str) -> pd.DataFrame:
         "price": series["price"].astype(float),
         "demand_mw": series["demand_mw"].astype(float),
     })
+
+
+#: Datasets whose freshness is watched, by table; the expected delay comes from the market's metadata.
+FRESHNESS_TABLES = {
+    "prices": "prices", "demand": "demand", "interconnector_flows": "interconnectors",
+    "intertie_schedules": "intertie schedules", "generation": "generation", "reservoirs": "reservoirs",
+    "nodal_lmp": "nodal LMPs",
+}
+
+
+def dataset_freshness(store: Store, now: pd.Timestamp | None = None) -> list[Freshness]:
+    """Newest stored interval end per market and dataset, against the market's expected publication delay."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    infos = markets(store)
+    parts = " UNION ALL ".join(
+        f"SELECT market, '{label}' AS dataset, max(interval_start + toIntervalMinute(interval_minutes)) AS latest_end,"
+        f" max(interval_start) AS latest_start FROM {table} GROUP BY market"
+        for table, label in FRESHNESS_TABLES.items())
+    df = store.query_df(f"SELECT * FROM ({parts}) ORDER BY market, dataset")
+    demo = _demo_latest(store, df)
+    out = []
+    for r in ([] if df.empty or not len(df.columns) else df.itertuples()):
+        info = infos.get(r.market)
+        expected = pd.Timedelta(minutes=info.expected_delay_minutes if info else 1440)
+        out.append(Freshness(r.market, r.dataset, r.latest_end, now - r.latest_end, expected,
+                             (r.market, r.dataset) in demo))
+    return out
+
+
+def _demo_latest(store: Store, latest: pd.DataFrame) -> set[tuple[str, str]]:
+    """(market, dataset) pairs whose newest interval is demo data; reads only the newest interval's rows."""
+    found = set()
+    label_to_table = {v: k for k, v in FRESHNESS_TABLES.items()}
+    for r in ([] if latest.empty or not len(latest.columns) else latest.itertuples()):
+        table = label_to_table[r.dataset]
+        if store.scalar(f"SELECT count() > 0 FROM {table} WHERE market = {{m:String}} AND source = {{d:String}} "
+                        "AND interval_start = {t:DateTime64(3, 'UTC')}",
+                        {"m": r.market, "d": DEMO_SOURCE, "t": r.latest_start.to_pydatetime()}):
+            found.add((r.market, r.dataset))
+    return found

@@ -1,15 +1,19 @@
-"""The shared load step: parse every file first, then write each file's rows as one batch.
+"""The shared load step: parse every file first, then write all their rows as one batch.
 
 A bad file stops the load before anything is written, so a folder is loaded whole or not at all.
 """
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+
+import pandas as pd
 
 from engine.store import Store, write_tables
+from engine.store.tables import TABLES
 from ingest.base import IngestError, ParseResult, RawFile
 
 log = logging.getLogger(__name__)
@@ -23,15 +27,6 @@ class LoadReport:
     rows_rejected: int = 0
     rows_unchanged: int = 0
     by_table: dict[str, int] = field(default_factory=dict)
-
-    def add(self, parsed: ParseResult, written: dict[str, int], unchanged: int) -> None:
-        self.files += 1
-        self.rows_read += parsed.rows_read
-        self.rows_rejected += parsed.rows_rejected
-        self.rows_written += sum(written.values())
-        self.rows_unchanged += unchanged
-        for k, v in written.items():
-            self.by_table[k] = self.by_table.get(k, 0) + v
 
     def summary(self) -> str:
         tables = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_table.items())) or "none"
@@ -56,13 +51,33 @@ def parse_all(connector: Any, raws: Iterable[RawFile]) -> list[ParseResult]:
 
 
 def load_raw(store: Store, connector: Any, raws: Iterable[RawFile]) -> LoadReport:
+    """Parse every file, then write them all as one batch (one insert per table, taken back on failure)."""
     parsed = parse_all(connector, raws)
     report = LoadReport()
+    if not parsed:
+        return report
+    by_table: dict[str, list[pd.DataFrame]] = {}
     for result in parsed:
-        written = write_tables(store, result.tables, source=result.source)
-        report.add(result, written.written, sum(written.unchanged.values()))
-        log.info("%s: %s", result.source, written.written)
+        for name, frame in result.tables.items():
+            by_table.setdefault(name, []).append(frame)
+    tables = {name: _latest_per_key(name, frames) for name, frames in by_table.items()}
+    written = write_tables(store, tables)
+    report.files = len(parsed)
+    report.rows_read = sum(r.rows_read for r in parsed)
+    report.rows_rejected = sum(r.rows_rejected for r in parsed)
+    report.rows_written = written.rows_written
+    report.rows_unchanged = sum(written.unchanged.values())
+    report.by_table = dict(written.written)
     return report
+
+
+def _latest_per_key(table: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One frame per table; where two files carry the same key (a month file and its revision), the file
+    read later wins, as it would had they been loaded one after the other."""
+    if len(frames) == 1:
+        return frames[0]
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.drop_duplicates(list(TABLES[table].key), keep="last")
 
 
 def load_path(store: Store, connector: Any, path: str | Path) -> LoadReport:

@@ -1,21 +1,42 @@
-"""Connector names as the CLI, the scheduler and the admin page know them."""
+"""Connector names as the CLI, the scheduler and the admin page know them, with what each publishes."""
 from __future__ import annotations
 
+import datetime as dt
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
-_CONNECTORS = {
-    "nem": ("ingest.nem", "NemConnector"),
-}
+
+@dataclass(frozen=True)
+class ConnectorInfo:
+    name: str
+    label: str
+    market: str
+    module: str
+    cls: str
+    earliest: dt.date  # the first day the operator publishes in the formats we parse
+    kinds: tuple[str, ...] = ()
+
+
+_CONNECTORS = {c.name: c for c in (
+    # Aggregated price and demand files start with the NEM's first day of trading.
+    ConnectorInfo("nem", "AEMO NEM", "NEM", "ingest.nem", "NemConnector", dt.date(1998, 12, 7),
+                  ("price_and_demand", "DISPATCHPRICE", "DISPATCHREGIONSUM", "DISPATCHINTERCONNECTORRES",
+                   "TRADINGPRICE", "TRADINGINTERCONNECT", "all")),
+)}
 
 
 def connector_names() -> list[str]:
     return sorted(_CONNECTORS)
 
 
-def get_connector(name: str) -> Any:
-    key = name.lower()
+def connector_info(name: str) -> ConnectorInfo:
+    key = (name or "").lower()
     if key not in _CONNECTORS:
         raise KeyError(f"unknown connector {name!r}; known: {', '.join(connector_names())}")
-    module, cls = _CONNECTORS[key]
-    return getattr(importlib.import_module(module), cls)()
+    return _CONNECTORS[key]
+
+
+def get_connector(name: str) -> Any:
+    info = connector_info(name)
+    return getattr(importlib.import_module(info.module), info.cls)()

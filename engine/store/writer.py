@@ -51,7 +51,9 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str) -> pd.DataFram
         raise StoreError(f"{spec.name}: frame lacks columns {missing}")
     out = frame.loc[:, list(spec.columns)].copy()
     if spec.time_column:
-        ts = pd.to_datetime(out[spec.time_column], utc=True)
+        ts = out[spec.time_column]
+        if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+            ts = pd.to_datetime(ts, utc=True)
         out[spec.time_column] = ts.dt.tz_convert("UTC").astype("datetime64[ms, UTC]")
     if "interval_minutes" in out:
         out["interval_minutes"] = out["interval_minutes"].astype("uint16")
@@ -143,23 +145,23 @@ def _rebuild_aggregates(store: Store, spec: SeriesTable, revised: pd.DataFrame) 
 
 def _drop_demo(store: Store, markets: set[str]) -> None:
     """Real data for a market replaces that market's demo rows (and the aggregates built from them)."""
-    for market in sorted(markets):
-        had_demo = False
+    counts = " UNION ALL ".join(
+        f"SELECT '{spec.name}' AS t, market FROM `{spec.name}` WHERE market IN {{m:Array(String)}} "
+        "AND source = {d:String} GROUP BY market" for spec in TABLES.values())
+    found = store.query_df(counts, {"m": sorted(markets), "d": DEMO_SOURCE})
+    if found.empty or not len(found.columns):
+        return
+    for market, tables in found.groupby("market")["t"]:
+        for name in tables:
+            store.command(f"ALTER TABLE `{name}` DELETE WHERE market = {{m:String}} AND source = {{d:String}} "
+                          "SETTINGS mutations_sync = 2", {"m": market, "d": DEMO_SOURCE})
         for spec in TABLES.values():
-            n = store.scalar(f"SELECT count() FROM `{spec.name}` WHERE market = {{m:String}} AND source = {{d:String}}",
-                             {"m": market, "d": DEMO_SOURCE})
-            if n:
-                had_demo = True
-                store.command(f"ALTER TABLE `{spec.name}` DELETE WHERE market = {{m:String}} AND source = {{d:String}} "
-                              "SETTINGS mutations_sync = 2", {"m": market, "d": DEMO_SOURCE})
-        if had_demo:
-            for spec in TABLES.values():
-                for agg in spec.aggregates:
-                    store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE market = {{m:String}} "
-                                  "SETTINGS mutations_sync = 2", {"m": market})
-                    where = "WHERE market = {m:String}"
-                    store.command(f"INSERT INTO `{agg.table}` {agg.select.format(where=where)}", {"m": market})
-            log.info("replaced demo data of %s with real data", market)
+            for agg in spec.aggregates:
+                store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE market = {{m:String}} "
+                              "SETTINGS mutations_sync = 2", {"m": market})
+                where = "WHERE market = {m:String}"
+                store.command(f"INSERT INTO `{agg.table}` {agg.select.format(where=where)}", {"m": market})
+        log.info("replaced demo data of %s with real data", market)
 
 
 def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str = "") -> WriteReport:

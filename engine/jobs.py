@@ -1,0 +1,108 @@
+"""The record of job runs (scheduled pulls, backfills): one row per run in ``job_runs``, updated as it goes.
+
+Rows are versioned by ``updated_at`` (ReplacingMergeTree), so each update is an insert and readers see the
+latest state with FINAL.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from engine.store import Store
+
+_COLUMNS = ("run_id", "job", "market", "range_start", "range_end", "status", "rows_read", "rows_written",
+            "rows_rejected", "progress_done", "progress_total", "error", "started_at", "finished_at", "updated_at")
+STATUSES = ("running", "succeeded", "failed", "cancelled")
+_clock_lock = threading.Lock()
+_last_ms = 0
+
+
+def _now() -> pd.Timestamp:
+    """Milliseconds, strictly increasing within the process: the row version of job_runs."""
+    global _last_ms
+    with _clock_lock:
+        _last_ms = max(_last_ms + 1, time.time_ns() // 1_000_000)
+        return pd.Timestamp(_last_ms, unit="ms", tz="UTC")
+
+
+@dataclass
+class JobRun:
+    job: str
+    market: str
+    range_start: pd.Timestamp | None = None
+    range_end: pd.Timestamp | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    status: str = "running"
+    rows_read: int = 0
+    rows_written: int = 0
+    rows_rejected: int = 0
+    progress_done: int = 0
+    progress_total: int = 0
+    error: str = ""
+    started_at: pd.Timestamp = field(default_factory=_now)
+    finished_at: pd.Timestamp | None = None
+
+    def save(self, store: Store) -> None:
+        row = {c: getattr(self, c) for c in _COLUMNS if c != "updated_at"}
+        row["updated_at"] = _now()
+        frame = pd.DataFrame([row])
+        for col in ("range_start", "range_end", "started_at", "finished_at", "updated_at"):
+            frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[ms, UTC]")
+        for col in ("rows_read", "rows_written", "rows_rejected"):
+            frame[col] = frame[col].astype("uint64")
+        for col in ("progress_done", "progress_total"):
+            frame[col] = frame[col].astype("uint32")
+        store.insert_df("job_runs", frame)
+
+    def finish(self, store: Store, status: str, error: str = "") -> None:
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        self.status, self.error, self.finished_at = status, error[:4000], _now()
+        self.save(store)
+
+
+def recent_runs(store: Store, limit: int = 50, job: str | None = None) -> pd.DataFrame:
+    where = "WHERE job = {job:String}" if job else ""
+    df = store.query_df(
+        f"SELECT * EXCEPT updated_at FROM job_runs FINAL {where} ORDER BY started_at DESC LIMIT {{n:UInt32}}",
+        {"n": limit, "job": job or ""})
+    if df.empty or not len(df.columns):
+        return pd.DataFrame(columns=[c for c in _COLUMNS if c != "updated_at"])
+    return df
+
+
+def get_run(store: Store, run_id: str) -> dict | None:
+    df = store.query_df("SELECT * EXCEPT updated_at FROM job_runs FINAL WHERE run_id = {r:String}", {"r": run_id})
+    if df.empty or not len(df.columns):
+        return None
+    return df.iloc[0].to_dict()
+
+
+def last_run_per_job(store: Store) -> pd.DataFrame:
+    df = store.query_df(
+        "SELECT job, argMax(status, started_at) AS last_status, max(started_at) AS last_started, "
+        "argMax(finished_at, started_at) AS last_finished, argMax(rows_written, started_at) AS last_rows, "
+        "argMax(error, started_at) AS last_error FROM job_runs FINAL GROUP BY job")
+    if df.empty or not len(df.columns):
+        return pd.DataFrame(columns=["job", "last_status", "last_started", "last_finished", "last_rows",
+                                     "last_error"])
+    return df
+
+
+def mark_interrupted(store: Store) -> int:
+    """Runs left 'running' by a process that died are failed, so nobody waits on them forever."""
+    stale = store.query_df("SELECT run_id FROM job_runs FINAL WHERE status = 'running'")
+    n = 0
+    for run_id in ([] if stale.empty or not len(stale.columns) else stale["run_id"]):
+        data = get_run(store, run_id)
+        if data is None:
+            continue
+        run = JobRun(**{k: (None if pd.isna(v) else v) if k in ("range_start", "range_end", "finished_at")
+                        else v for k, v in data.items()})
+        run.finish(store, "failed", "interrupted: the process running it stopped")
+        n += 1
+    return n

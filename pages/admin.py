@@ -1,0 +1,55 @@
+"""Admin: backfills per connector and date range, job health, data freshness."""
+from __future__ import annotations
+
+import datetime as dt
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+dash.register_page(__name__, path="/admin", name="Admin", title="Admin · 254Carbon")
+
+
+def layout(**_query) -> html.Div:
+    from ingest.registry import connector_names
+
+    today = dt.date.today()
+    form = dbc.Card(dbc.CardBody([
+        html.H5("Backfill", className="card-title"),
+        dbc.Row([
+            dbc.Col([dbc.Label("Connector", className="small text-muted mb-1"),
+                     dcc.Dropdown(id="bf-connector", options=connector_names(), value=connector_names()[0],
+                                  clearable=False)], md=2),
+            dbc.Col([dbc.Label("Dataset", className="small text-muted mb-1"),
+                     dcc.Dropdown(id="bf-kind", clearable=True, placeholder="default")], md=3),
+            dbc.Col([dbc.Label("Dates (inclusive)", className="small text-muted mb-1"),
+                     dcc.DatePickerRange(id="bf-dates", start_date=(today - dt.timedelta(days=7)).isoformat(),
+                                         end_date=today.isoformat(), display_format="YYYY-MM-DD",
+                                         minimum_nights=0)], md="auto"),
+            dbc.Col([dbc.Label("Replay local files (folder under the data folder; empty = operator's site)",
+                               className="small text-muted mb-1"),
+                     dbc.Input(id="bf-source", placeholder="e.g. markets/aemo/price_and_demand", type="text",
+                               maxLength=300)], md=4),
+        ], className="g-3 align-items-end"),
+        html.Div([
+            dbc.Button("Start backfill", id="bf-start", color="primary", className="me-2"),
+            dbc.Button("Cancel", id="bf-cancel", color="outline-danger", disabled=True),
+        ], className="mt-3"),
+        dbc.Alert(id="bf-message", is_open=False, color="warning", className="mt-3 py-2"),
+        dbc.Progress(id="bf-progress", value=0, label="", className="mt-3", style={"height": "1.4rem"}),
+        html.Div(id="bf-status", className="small text-muted mt-2"),
+        dcc.Store(id="bf-run-id"),
+        dcc.Interval(id="bf-tick", interval=1000, disabled=True),
+    ]), className="mb-4")
+    return html.Div([
+        html.H4("Admin", className="mb-3"),
+        form,
+        dbc.Row([
+            dbc.Col([html.H5("Scheduled jobs"), html.Div(id="admin-jobs"),
+                     dbc.Alert(id="admin-job-message", is_open=False, color="info", className="py-2")], md=7),
+            dbc.Col([html.H5("Data freshness"), html.Div(id="admin-freshness")], md=5),
+        ]),
+        html.H5("Recent runs", className="mt-4"),
+        html.Div(id="admin-runs"),
+        dcc.Interval(id="admin-tick", interval=5000),
+    ])
