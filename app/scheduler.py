@@ -61,15 +61,20 @@ def job_spec(job_id: str) -> JobSpec:
 class RedisTriggerLock:
     """At most one holder per (job, fire minute) across every worker and host sharing the Redis."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, granularity_seconds: int = 60):
         import redis
 
         self.redis = redis.Redis.from_url(url)
         self.me = f"{socket.gethostname()}:{os.getpid()}"
+        self.granularity = granularity_seconds
+
+    def key(self, job_id: str, fired_at: dt.datetime) -> str:
+        # Workers fire a few ms apart: the trigger is identified by its fire time floored to the granularity.
+        slot = int(fired_at.timestamp()) // self.granularity * self.granularity
+        return f"c254:trigger:{job_id}:{slot}"
 
     def acquire(self, job_id: str, fired_at: dt.datetime) -> bool:
-        key = f"c254:trigger:{job_id}:{fired_at:%Y%m%dT%H%M}"
-        return bool(self.redis.set(key, self.me, nx=True, ex=6 * 3600))
+        return bool(self.redis.set(self.key(job_id, fired_at), self.me, nx=True, ex=6 * 3600))
 
 
 def run_scheduled(server: Flask, spec: JobSpec, lock: RedisTriggerLock | None = None,

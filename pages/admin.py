@@ -10,26 +10,37 @@ from dash import dcc, html
 dash.register_page(__name__, path="/admin", name="Admin", title="Admin · 254Carbon")
 
 
-def layout(**_query) -> html.Div:
+def _date_or(value: str | None, default: dt.date) -> str:
+    try:
+        return dt.date.fromisoformat(value).isoformat() if value else default.isoformat()
+    except ValueError:
+        return default.isoformat()
+
+
+def layout(connector: str | None = None, start: str | None = None, end: str | None = None,
+           source: str | None = None, **_query) -> html.Div:
+    """Query parameters prefill the backfill form, so a backfill can be linked to (e.g. from a runbook)."""
     from ingest.registry import connector_names
 
     today = dt.date.today()
+    names = connector_names()
     form = dbc.Card(dbc.CardBody([
         html.H5("Backfill", className="card-title"),
         dbc.Row([
             dbc.Col([dbc.Label("Connector", className="small text-muted mb-1"),
-                     dcc.Dropdown(id="bf-connector", options=connector_names(), value=connector_names()[0],
+                     dcc.Dropdown(id="bf-connector", options=names,
+                                  value=connector if connector in names else names[0],
                                   clearable=False)], md=2),
             dbc.Col([dbc.Label("Dataset", className="small text-muted mb-1"),
                      dcc.Dropdown(id="bf-kind", clearable=True, placeholder="default")], md=3),
             dbc.Col([dbc.Label("Dates (inclusive)", className="small text-muted mb-1"),
-                     dcc.DatePickerRange(id="bf-dates", start_date=(today - dt.timedelta(days=7)).isoformat(),
-                                         end_date=today.isoformat(), display_format="YYYY-MM-DD",
+                     dcc.DatePickerRange(id="bf-dates", start_date=_date_or(start, today - dt.timedelta(days=7)),
+                                         end_date=_date_or(end, today), display_format="YYYY-MM-DD",
                                          minimum_nights=0)], md="auto"),
             dbc.Col([dbc.Label("Replay local files (folder under the data folder; empty = operator's site)",
                                className="small text-muted mb-1"),
                      dbc.Input(id="bf-source", placeholder="e.g. markets/aemo/price_and_demand", type="text",
-                               maxLength=300)], md=4),
+                               maxLength=300, value=(source or "")[:300])], md=4),
         ], className="g-3 align-items-end"),
         html.Div([
             dbc.Button("Start backfill", id="bf-start", color="primary", className="me-2"),

@@ -1,0 +1,29 @@
+"""The admin page in headless Chromium: a backfill over replayed local files, watched to the end."""
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from app.settings import Settings
+
+pytestmark = [pytest.mark.browser, pytest.mark.realdata]
+
+
+def test_backfill_from_the_admin_page_runs_to_completion(dash_duo, store_url, data_dir):
+    app = create_app(Settings(store_url=store_url, scheduler=False, demo=True, data_dir=data_dir))
+    dash_duo.start_server(app)
+    dash_duo.wait_for_page(
+        f"{dash_duo.server_url}/admin?connector=nem&start=2018-01-01&end=2018-01-31"
+        "&source=markets/aemo/price_and_demand")
+    dash_duo.wait_for_element("#bf-start", timeout=10).click()
+    dash_duo.wait_for_contains_text("#bf-status", "succeeded", timeout=30)
+    status = dash_duo.find_element("#bf-status").text
+    assert "5 of 5 done" in status and "rows read 7,440" in status and "written 14,880" in status
+    dash_duo.wait_for_contains_text("#admin-runs-table", "backfill:nem", timeout=10)
+    store = app.server.extensions["c254"].store
+    assert store.scalar("SELECT count() FROM prices FINAL WHERE source != 'demo'") == 7440
+    # a nonsense range is refused with a message, and nothing starts
+    dash_duo.wait_for_page(f"{dash_duo.server_url}/admin?connector=nem&start=2018-02-01&end=2018-01-01")
+    dash_duo.wait_for_element("#bf-start", timeout=10).click()
+    dash_duo.wait_for_contains_text("#bf-message", "is before start", timeout=10)
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")

@@ -1,0 +1,174 @@
+"""Backfills, job-run records and the scheduler's once-per-trigger guarantee (with a real Redis)."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from engine import jobs
+from ingest.backfill import BackfillError, BackfillRequest, run_backfill, validate
+
+TODAY = dt.date(2026, 11, 25)
+
+
+@pytest.mark.parametrize("start, end, message", [
+    ("2024-02-01", "2024-01-01", "is before start"),
+    ("2027-01-01", "2027-01-02", "in the future"),
+    ("2026-11-01", "2026-12-01", "in the future"),
+    ("1990-01-01", "1990-02-01", "publishes nothing before 1998-12-07"),
+    ("2024-13-01", "2024-12-01", "must be a date"),
+])
+def test_backfill_requests_that_make_no_sense_are_refused(start, end, message):
+    with pytest.raises(BackfillError, match=message):
+        validate("nem", start, end, today=TODAY)
+
+
+def test_backfill_refuses_unknown_connector_kind_and_paths_outside_the_data_folder(tmp_path):
+    with pytest.raises(BackfillError, match="unknown connector"):
+        validate("nope", "2024-01-01", "2024-01-02", today=TODAY)
+    with pytest.raises(BackfillError, match="no dataset 'x'"):
+        validate("nem", "2024-01-01", "2024-01-02", today=TODAY, kind="x")
+    with pytest.raises(BackfillError, match="under the configured data folder"):
+        validate("nem", "2024-01-01", "2024-01-02", today=TODAY, source=tmp_path, allowed_roots=(tmp_path / "d",))
+
+
+@pytest.mark.realdata
+def test_backfill_replays_local_files_and_records_progress(store, data_dir):
+    folder = data_dir / "markets" / "aemo" / "price_and_demand"
+    req = validate("nem", "2018-01-01", "2018-01-31", today=TODAY, source=folder, allowed_roots=(data_dir,))
+    run = jobs.JobRun(job="backfill:nem", market="NEM")
+    run.save(store)
+    run_backfill(store, req, run)
+    saved = jobs.get_run(store, run.run_id)
+    assert saved["status"] == "succeeded", saved["error"]
+    assert (saved["progress_done"], saved["progress_total"]) == (5, 5)  # five regions' files of 2018-01
+    assert saved["rows_read"] == 5 * 1488 and saved["rows_written"] == 2 * 5 * 1488
+    assert store.scalar("SELECT count() FROM prices FINAL") == 5 * 1488
+
+
+class _FailingConnector:
+    def fetch(self, start, end, **_):
+        raise ConnectionError("aemo.com.au unreachable (simulated)")
+
+
+class _SlowConnector:
+    def __init__(self):
+        self.calls = 0
+
+    def fetch(self, start, end, **_):
+        self.calls += 1
+        time.sleep(0.2)
+        return []
+
+    def parse(self, raw):  # pragma: no cover - fetch returns nothing
+        raise AssertionError
+
+
+def test_failing_job_is_recorded_failed_with_its_error(store):
+    run = jobs.JobRun(job="nem_price_demand", market="NEM")
+    run_backfill(store, BackfillRequest("nem", dt.date(2024, 1, 1), dt.date(2024, 2, 15)), run,
+                 connector=_FailingConnector())
+    saved = jobs.get_run(store, run.run_id)
+    assert saved["status"] == "failed"
+    assert "unreachable (simulated)" in saved["error"]
+    last = jobs.last_run_per_job(store).set_index("job")
+    assert last.at["nem_price_demand", "last_status"] == "failed"
+
+
+def test_cancel_stops_between_periods(store):
+    conn, cancel = _SlowConnector(), threading.Event()
+    run = jobs.JobRun(job="backfill:nem", market="NEM")
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    run_backfill(store, BackfillRequest("nem", dt.date(2024, 1, 1), dt.date(2024, 12, 31)), run, cancel, conn)
+    saved = jobs.get_run(store, run.run_id)
+    assert saved["status"] == "cancelled"
+    assert saved["progress_total"] == 12 and 1 <= saved["progress_done"] < 12
+    assert conn.calls == saved["progress_done"]
+
+
+def test_interrupted_runs_are_marked_failed(store):
+    run = jobs.JobRun(job="backfill:nem", market="NEM")
+    run.save(store)
+    assert jobs.mark_interrupted(store) == 1
+    assert jobs.get_run(store, run.run_id)["status"] == "failed"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is missing: apt-get install -y redis-server (make test does this)")
+    port = _free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly", "no",
+                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(50):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(5)
+
+
+WORKER = textwrap.dedent("""
+    import sys, time, datetime as dt, os
+    import redis
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from app.scheduler import RedisTriggerLock
+    url = sys.argv[1]
+    lock = RedisTriggerLock(url, granularity_seconds=2)
+    r = redis.Redis.from_url(url)
+    def job():
+        fired = dt.datetime.now(dt.timezone.utc)
+        if lock.acquire("probe", fired):
+            r.rpush("runs", lock.key("probe", fired) + "|" + str(os.getpid()))
+    s = BackgroundScheduler(timezone="UTC")
+    s.add_job(job, CronTrigger(second="*/2", timezone="UTC"))
+    s.start()
+    r.rpush("ready", os.getpid())
+    time.sleep(float(sys.argv[2]))
+""")
+
+
+def test_each_trigger_runs_once_across_three_workers(redis_url):
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    workers = [subprocess.Popen([sys.executable, "-c", WORKER, redis_url, "9"]) for _ in range(3)]
+    try:
+        deadline = time.time() + 20
+        while r.llen("ready") < 3 and time.time() < deadline:
+            time.sleep(0.1)
+        assert r.llen("ready") == 3, "workers did not start"
+        r.delete("runs")
+        time.sleep(6.5)
+        runs = [x.decode() for x in r.lrange("runs", 0, -1)]
+    finally:
+        for w in workers:
+            w.terminate()
+            w.wait(10)
+    keys = [x.split("|")[0] for x in runs]
+    assert len(keys) >= 2, runs  # triggers every 2 s for 6.5 s
+    assert len(keys) == len(set(keys)), f"a trigger ran more than once: {runs}"
+    slots = sorted(int(k.rsplit(":", 1)[1]) for k in keys)
+    assert all(b - a == 2 for a, b in zip(slots, slots[1:], strict=False)), f"a trigger was missed: {slots}"
