@@ -15,8 +15,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from engine.demo import NEM_REGIONS, NEM_TZ, nem_demo_frames  # noqa: E402
-from engine.store import Store, migrate, write_tables  # noqa: E402
+from engine.demo import NEM_REGIONS, NEM_TZ, nem_demo_frames
+from engine.store import Store, migrate, write_tables
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH_STORE = os.environ.get("C254_BENCH_STORE") or f"chdb://{REPO / 'var' / 'bench-store'}"

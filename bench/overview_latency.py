@@ -15,8 +15,8 @@ import plotly.io as pio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.generate_prices import BENCH_STORE, fill  # noqa: E402
-from engine.store import Store, migrate  # noqa: E402
+from bench.generate_prices import BENCH_STORE, fill
+from engine.store import Store, migrate
 
 CHOICES = [
     ("14 days (default view)", "SA1", "2026-10-18", "2026-10-31"),

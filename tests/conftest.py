@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                                 "(make test does this)")
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     if _left_out:
         terminalreporter.write_line(
             f"LEFT OUT: {len(_left_out)} tests need the real data folder ({_DATA_DIR}), which is missing. "
