@@ -26,12 +26,15 @@ class LoadReport:
     rows_written: int = 0
     rows_rejected: int = 0
     rows_unchanged: int = 0
+    rows_without_value: int = 0  # blank cells the operator published: no observation, nothing stored
     by_table: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
         tables = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_table.items())) or "none"
+        blank = f", without a value {self.rows_without_value:,}" if self.rows_without_value else ""
         return (f"files {self.files:,}; rows read {self.rows_read:,}, written {self.rows_written:,}, "
-                f"rejected {self.rows_rejected:,}, unchanged {self.rows_unchanged:,} (written by table: {tables})")
+                f"rejected {self.rows_rejected:,}, unchanged {self.rows_unchanged:,}{blank} "
+                f"(written by table: {tables})")
 
 
 def raw_files_at(path: str | Path) -> list[RawFile]:
@@ -67,6 +70,7 @@ def load_raw(store: Store, connector: Any, raws: Iterable[RawFile]) -> LoadRepor
     report.rows_rejected = sum(r.rows_rejected for r in parsed)
     report.rows_written = written.rows_written
     report.rows_unchanged = sum(written.unchanged.values())
+    report.rows_without_value = sum(written.empty.values())
     report.by_table = dict(written.written)
     return report
 

@@ -23,6 +23,12 @@ _CONNECTORS = {c.name: c for c in (
     ConnectorInfo("nem", "AEMO NEM", "NEM", "ingest.nem", "NemConnector", dt.date(1998, 12, 7),
                   ("price_and_demand", "DISPATCHPRICE", "DISPATCHREGIONSUM", "DISPATCHINTERCONNECTORRES",
                    "TRADINGPRICE", "TRADINGINTERCONNECT", "all")),
+    # IESO's market opened on 1 May 2002 (first HOEP).
+    ConnectorInfo("ieso", "IESO Ontario", "IESO", "ingest.ieso", "IesoConnector", dt.date(2002, 5, 1),
+                  ("PriceHOEPPredispOR", "DemandZonal", "GenOutputCapabilityMonth", "GenOutputCapability",
+                   "GenOutputbyFuelHourly", "IntertieScheduleFlow", "PredispConstTotals", "RealtimeConstTotals",
+                   "Adequacy2", "DAHourlyEnergyLMP", "RealtimeEnergyLMP", "DAHourlyOntarioZonalPrice",
+                   "RealtimeOntarioZonalPrice")),
 )}
 
 

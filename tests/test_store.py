@@ -132,3 +132,12 @@ def test_parameters_are_bound_not_formatted(store: Store):
     write_tables(store, {"prices": _prices(n=2)})
     hostile = "SA1' OR '1'='1"
     assert store.scalar("SELECT count() FROM prices WHERE location = {l:String}", {"l": hostile}) == 0
+
+
+def test_blank_required_values_are_not_stored_as_zero(store: Store):
+    frame = _prices(n=4)
+    frame.loc[1, "price"] = np.nan
+    report = write_tables(store, {"prices": frame})
+    assert report.written == {"prices": 3} and report.empty == {"prices": 1}
+    assert store.scalar("SELECT countIf(price = 0) FROM prices") == 1  # only the real 0.0 at row 0
+    assert write_tables(store, {"prices": frame}).written == {"prices": 0}

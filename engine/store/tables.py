@@ -20,6 +20,9 @@ class SeriesTable:
     time_column: str | None = "interval_start"
     aggregates: tuple[Aggregate, ...] = ()
     series_columns: tuple[str, ...] = ()  # the key columns naming one series (for aggregate rebuilds)
+    # Value columns that are not Nullable: a row without them is no observation and is not stored
+    # (ClickHouse would store a NaN sent to a plain Float64 column from a DataFrame as 0).
+    required: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -61,10 +64,13 @@ TABLES: dict[str, SeriesTable] = {
     t.name: t
     for t in (
         SeriesTable("prices", ("market", "location", "price_kind", "interval_minutes", "interval_start"),
-                    ("price",), aggregates=_PRICE_AGGS, series_columns=("market", "location", "price_kind")),
-        SeriesTable("demand", ("market", "location", "interval_minutes", "interval_start"), ("demand_mw",)),
+                    ("price",), aggregates=_PRICE_AGGS, series_columns=("market", "location", "price_kind"),
+                    required=("price",)),
+        SeriesTable("demand", ("market", "location", "interval_minutes", "interval_start"), ("demand_mw",),
+                    required=("demand_mw",)),
         SeriesTable("interconnector_flows", ("market", "interconnector", "interval_minutes", "interval_start"),
-                    ("mw_flow", "metered_mw_flow", "mw_losses", "export_limit", "import_limit")),
+                    ("mw_flow", "metered_mw_flow", "mw_losses", "export_limit", "import_limit"),
+                    required=("mw_flow",)),
         SeriesTable("intertie_schedules", ("market", "interconnector", "interval_minutes", "interval_start"),
                     ("import_mw", "export_mw")),
         SeriesTable("generation", ("market", "fuel", "unit", "interval_minutes", "interval_start"),
@@ -86,6 +92,7 @@ TABLES: dict[str, SeriesTable] = {
                 ),
             ),
             series_columns=("market", "market_run", "node"),
+            required=("lmp",),
         ),
         SeriesTable("node_metadata", ("market", "node"),
                     ("node_type", "zone", "voltage_kv", "latitude", "longitude"), time_column=None),

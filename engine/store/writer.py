@@ -39,6 +39,7 @@ class WriteReport:
     written: dict[str, int] = field(default_factory=dict)
     unchanged: dict[str, int] = field(default_factory=dict)
     revised: dict[str, int] = field(default_factory=dict)
+    empty: dict[str, int] = field(default_factory=dict)  # rows without a required value, not stored
 
     @property
     def rows_written(self) -> int:
@@ -67,6 +68,8 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str) -> pd.DataFram
         out["source"] = frame["source"].astype(str).to_numpy()
     else:
         out["source"] = source
+    if spec.required:
+        out = out.dropna(subset=list(spec.required))
     if out.duplicated(list(spec.key)).any():
         dup = out[out.duplicated(list(spec.key), keep=False)].head(2)
         raise StoreError(f"{spec.name}: the batch holds one key twice, e.g. {dup[list(spec.key)].to_dict('records')}")
@@ -170,7 +173,8 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
     if unknown:
         raise StoreError(f"no such series table(s): {sorted(unknown)}")
     conformed = {name: _conform(TABLES[name], frame, source) for name, frame in tables.items() if len(frame)}
-    report = WriteReport()
+    report = WriteReport(empty={name: len(tables[name]) - len(f) for name, f in conformed.items()})
+    conformed = {name: f for name, f in conformed.items() if len(f)}
     markets = set(itertools.chain.from_iterable(f["market"].unique() for f in conformed.values()))
     real = {m for m in markets
             if any((f["market"] == m).any() and (f.loc[f["market"] == m, "source"] != DEMO_SOURCE).any()

@@ -1,0 +1,253 @@
+"""IESO (Ontario) connector: fetch public reports by name and date, and parse them into the store's tables.
+
+Supported reports (``REPORTS``): PriceHOEPPredispOR, DemandZonal, GenOutputCapabilityMonth (CSV);
+GenOutputCapability, GenOutputbyFuelHourly, IntertieScheduleFlow, PredispConstTotals, RealtimeConstTotals,
+Adequacy2 (XML); and from Market Renewal (May 2025) DAHourlyEnergyLMP, RealtimeEnergyLMP (CSV),
+DAHourlyOntarioZonalPrice, RealtimeOntarioZonalPrice (XML). Times: hour ending 1..24 in Eastern Standard
+Time all year (see :mod:`ingest.ieso_common`), stored as UTC interval starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from ingest import ieso_csv, ieso_xml
+from ingest.base import IngestError, ParseResult, RawFile, decode_text
+from ingest.ieso_common import MARKET, TIMEZONE
+
+log = logging.getLogger(__name__)
+
+PUBLIC_REPORTS_URL = "https://reports-public.ieso.ca/public"
+
+
+@dataclass(frozen=True)
+class Report:
+    extension: str
+    period: str  # how the operator splits the report into files: year, month, day or hour
+
+
+REPORTS: dict[str, Report] = {
+    "PriceHOEPPredispOR": Report("csv", "year"),
+    "DemandZonal": Report("csv", "year"),
+    "GenOutputCapabilityMonth": Report("csv", "month"),
+    "GenOutputCapability": Report("xml", "day"),
+    "GenOutputbyFuelHourly": Report("xml", "year"),
+    "IntertieScheduleFlow": Report("xml", "day"),
+    "PredispConstTotals": Report("xml", "day"),
+    "RealtimeConstTotals": Report("xml", "hour"),
+    "Adequacy2": Report("xml", "day"),
+    "DAHourlyEnergyLMP": Report("csv", "day"),
+    "RealtimeEnergyLMP": Report("csv", "hour"),
+    "DAHourlyOntarioZonalPrice": Report("xml", "day"),
+    "RealtimeOntarioZonalPrice": Report("xml", "hour"),
+}
+
+_CSV_PARSERS: dict[str, Callable[[RawFile, str], ParseResult]] = {
+    "PriceHOEPPredispOR": ieso_csv.parse_price_hoep,
+    "DemandZonal": ieso_csv.parse_demand_zonal,
+    "GenOutputCapabilityMonth": ieso_csv.parse_gen_output_month,
+    "DAHourlyEnergyLMP": ieso_csv.parse_energy_lmp,
+    "RealtimeEnergyLMP": ieso_csv.parse_energy_lmp,
+}
+
+
+class _Retryable(Exception):
+    """A transient HTTP failure (5xx, 429) worth another attempt."""
+
+
+def report_named_in(file_name: str) -> str | None:
+    """The report a file name mentions (the longest match, so GenOutputCapabilityMonth is not taken for
+    GenOutputCapability), or None."""
+    lower = file_name.lower()
+    found = [name for name in REPORTS if re.search(rf"(^|[_/]){name.lower()}(_|\.|$)", lower)]
+    return max(found, key=len) if found else None
+
+
+def _csv_report_kind(raw: RawFile, text: str) -> str:
+    for line in text[:16384].splitlines():
+        if line.startswith("\\") or line.upper().startswith("CREATED AT"):
+            continue
+        columns = {" ".join(c.lower().split()) for c in line.split(",")}
+        if "hoep" in columns:
+            return "PriceHOEPPredispOR"
+        if "zone total" in columns:
+            return "DemandZonal"
+        if {"generator", "measurement"} <= columns:
+            return "GenOutputCapabilityMonth"
+        if "pricing location" in columns:
+            return "RealtimeEnergyLMP" if "interval" in columns else "DAHourlyEnergyLMP"
+        break
+    raise IngestError(
+        raw.name, None, f"not a supported IESO CSV report (supported: {', '.join(_CSV_PARSERS)})"
+    )
+
+
+class IesoConnector:
+    """Ontario's IESO public reports."""
+
+    market = MARKET
+    timezone = TIMEZONE
+    base_url = PUBLIC_REPORTS_URL
+    timeout = (10.0, 120.0)  # connect, read (seconds)
+    attempts = 4
+    retry_wait = 2.0  # first back-off in seconds, doubling per attempt
+
+    def parse(self, raw: RawFile) -> ParseResult:
+        """Rows of one IESO report file, by store table; the report type comes from the content (CSV header
+        or XML docID) and must agree with the report the file name mentions, if any."""
+        body = raw.data.lstrip(b"\xef\xbb\xbf \t\r\n")
+        if body.startswith(b"<"):
+            root = ieso_xml.read_document(raw)
+            kind = ieso_xml.doc_id(root)
+            parser = ieso_xml.XML_PARSERS.get(kind)
+            if parser is None:
+                raise IngestError(
+                    raw.name,
+                    None,
+                    f"unsupported IESO XML report {kind!r} (supported: {', '.join(ieso_xml.XML_PARSERS)})",
+                )
+            self._check_name(raw, kind)
+            result = parser(raw, root)
+        else:
+            text = decode_text(raw)
+            kind = _csv_report_kind(raw, text)
+            self._check_name(raw, kind)
+            result = _CSV_PARSERS[kind](raw, text)
+        log.debug(
+            "%s: %s report, %d rows read, %d parsed", raw.name, kind, result.rows_read, result.rows_parsed
+        )
+        return result
+
+    @staticmethod
+    def _check_name(raw: RawFile, kind: str) -> None:
+        named = report_named_in(Path(raw.name).name)
+        if named is not None and named != kind:
+            raise IngestError(
+                raw.name, None, f"the file name says {named} but the content is a {kind} report"
+            )
+
+    # --- fetch ---------------------------------------------------------------------------------------------
+
+    def fetch(
+        self,
+        start: date,
+        end: date,
+        *,
+        source: str | Path | None = None,
+        kind: str = "PriceHOEPPredispOR",
+        session: Any = None,
+    ) -> list[RawFile]:
+        """The ``kind`` report files covering ``start``..``end`` (inclusive).
+
+        ``source`` may be a local file (returned as is), a local folder (its files of that report whose
+        name's date stamp falls in the range, or that carry none), or a base URL to use instead of IESO's
+        public reports site. A file the operator has not published (HTTP 404) is logged and skipped.
+        """
+        if kind not in REPORTS:
+            raise ValueError(f"unknown IESO report {kind!r}; supported: {', '.join(REPORTS)}")
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        if source is not None and not str(source).startswith(("http://", "https://")):
+            return self._fetch_local(Path(source), start, end, kind)
+        base = str(source).rstrip("/") if source is not None else self.base_url
+        http = session if session is not None else requests.Session()
+        files = []
+        for url in report_urls(kind, start, end, base):
+            data = self._get(http, url)
+            if data is not None:
+                files.append(RawFile(name=url.rsplit("/", 1)[-1], data=data))
+        return files
+
+    def _get(self, http: Any, url: str) -> bytes | None:
+        def attempt() -> bytes | None:
+            try:
+                response = http.get(url, timeout=self.timeout)
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                raise _Retryable(f"{url}: {exc}") from exc
+            if response.status_code == 404:
+                log.warning("%s: not published (HTTP 404), skipped", url)
+                return None
+            if response.status_code == 429 or response.status_code >= 500:
+                raise _Retryable(f"{url}: HTTP {response.status_code}")
+            response.raise_for_status()
+            return response.content
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.retry_wait, max=60),
+            retry=retry_if_exception_type(_Retryable),
+            reraise=True,
+        )
+        try:
+            return retrying(attempt)
+        except _Retryable as exc:
+            raise IngestError(url, None, f"fetch failed after {self.attempts} attempts ({exc})") from exc
+
+    def _fetch_local(self, path: Path, start: date, end: date, kind: str) -> list[RawFile]:
+        if path.is_file():
+            return [RawFile.from_path(path)]
+        if not path.is_dir():
+            raise IngestError(str(path), None, "no such file or folder")
+        chosen = []
+        for f in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+            if report_named_in(f.name) != kind:
+                continue
+            span = _stamp_span(f.name)
+            if span is None or (span[0] <= end and span[1] >= start):
+                chosen.append(RawFile.from_path(f))
+        if not chosen:
+            log.warning("%s: no %s files for %s..%s", path, kind, start, end)
+        return chosen
+
+
+def _days(start: date, end: date) -> Iterator[date]:
+    d = start
+    while d <= end:
+        yield d
+        d += timedelta(days=1)
+
+
+def report_urls(kind: str, start: date, end: date, base: str = PUBLIC_REPORTS_URL) -> list[str]:
+    """The operator's file URLs of report ``kind`` covering ``start``..``end``:
+    ``<base>/<kind>/PUB_<kind>_<YYYY | YYYYMM | YYYYMMDD | YYYYMMDDHH>.<csv|xml>`` (hours 01..24)."""
+    report = REPORTS[kind]
+    if report.period == "year":
+        stamps = [f"{y}" for y in range(start.year, end.year + 1)]
+    elif report.period == "month":
+        stamps = sorted({f"{d:%Y%m}" for d in _days(start.replace(day=1), end)})
+    elif report.period == "day":
+        stamps = [f"{d:%Y%m%d}" for d in _days(start, end)]
+    else:
+        stamps = [f"{d:%Y%m%d}{h:02d}" for d in _days(start, end) for h in range(1, 25)]
+    return [f"{base}/{kind}/PUB_{kind}_{s}.{report.extension}" for s in stamps]
+
+
+_STAMP = re.compile(r"_(\d{4})(\d{2})?(\d{2})?(\d{2})?(?:_v\d+)?\.(?:csv|xml)$", re.IGNORECASE)
+
+
+def _stamp_span(name: str) -> tuple[date, date] | None:
+    """The days a file's date stamp covers (a year, month, day or hour), or None without a stamp."""
+    m = _STAMP.search(name)
+    if not m:
+        return None
+    try:
+        year = int(m.group(1))
+        if m.group(2) is None:
+            return date(year, 1, 1), date(year, 12, 31)
+        month = int(m.group(2))
+        if m.group(3) is None:
+            first = date(year, month, 1)
+            return first, (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+        day = date(year, month, int(m.group(3)))
+        return day, day
+    except ValueError:
+        return None
