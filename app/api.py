@@ -49,7 +49,8 @@ def health():
 @api.get("/prices")
 def prices():
     """``?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv|json[&tz=market|utc]
-    [&resolution=auto|raw|hour|day]`` — start and end are dates in market time, end exclusive."""
+    [&resolution=auto|raw|hour|day][&price_kind=...]`` — start and end are dates in market time, end
+    exclusive; price_kind defaults to the series the overview shows first (NEM: settlement)."""
     market = _arg("market").upper()
     location = _arg("location").upper()
     fmt = _arg("format", "json", ("json", "csv"))
@@ -61,16 +62,20 @@ def prices():
     if location not in queries.price_locations(store, market):
         known = ", ".join(queries.price_locations(store, market)) or "none"
         raise BadRequest(f"no prices stored for {market} location {location!r}; stored locations: {known}")
-    series, res = queries.price_series(store, market, location, start, end, resolution=resolution)
+    kinds = queries.price_kinds(store, market, location)
+    kind = request.args.get("price_kind") or kinds[0]
+    if kind not in kinds:
+        raise BadRequest(f"no {kind!r} prices for {market} {location}; stored: {', '.join(kinds)}")
+    series, res = queries.price_series(store, market, location, start, end, price_kind=kind, resolution=resolution)
     tz = info.timezone if tz_choice == "market" else "UTC"
     frame = queries.series_for_export(series, tz)
     if fmt == "csv":
         buf = io.StringIO()
         frame.to_csv(buf, index=False)
-        name = f"{market}_{location}_{request.args['start']}_{request.args['end']}.csv"
+        name = f"{market}_{location}_{kind}_{request.args['start']}_{request.args['end']}.csv"
         return Response(buf.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "X-Resolution": res})
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    return jsonify({"market": market, "location": location, "timezone": tz, "resolution": res,
+    return jsonify({"market": market, "location": location, "price_kind": kind, "timezone": tz, "resolution": res,
                     "is_demo": bool(series["is_demo"].any()), "rows": rows})

@@ -48,6 +48,13 @@ JOBS: tuple[JobSpec, ...] = (
             35),
     JobSpec("nem_interconnectors", "NEM interconnector flows (MMSDM)", "nem", "DISPATCHINTERCONNECTORRES",
             {"hour": "3", "minute": "20"}, 35),
+    # IESO publishes hourly; the yearly HOEP and zonal-demand files grow by an hour each hour.
+    JobSpec("ieso_hoep", "IESO HOEP, predispatch and OR prices", "ieso", "PriceHOEPPredispOR", {"minute": "15"}, 1),
+    JobSpec("ieso_demand", "IESO zonal demand", "ieso", "DemandZonal", {"minute": "20"}, 1),
+    JobSpec("ieso_generation", "IESO generator output and capability", "ieso", "GenOutputCapability",
+            {"minute": "25"}, 1),
+    JobSpec("ieso_interties", "IESO intertie schedules and flows", "ieso", "IntertieScheduleFlow",
+            {"minute": "30"}, 1),
 )
 
 

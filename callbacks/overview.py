@@ -22,15 +22,17 @@ class Choice:
     market: str | None
     location_options: list
     location: str | None
+    kind_options: list
+    kind: str | None
     start: str | None
     end: str | None
     min_date: str | None
     max_date: str | None
 
 
-def _span_dates(store, market: str, location: str) -> tuple[str, str, str, str] | None:
+def _span_dates(store, market: str, location: str, kind: str | None) -> tuple[str, str, str, str] | None:
     """(default start, default end, first, last) dates in market time for a location's stored prices."""
-    span = queries.data_span(store, market, location)
+    span = queries.data_span(store, market, location, kind)
     if span is None:
         return None
     tz = queries.market_info(store, market).tz
@@ -45,15 +47,19 @@ def initial_choice(market: str | None = None) -> Choice:
     market = market if market in markets else (markets[0] if markets else None)
     locations = queries.price_locations(store, market) if market else []
     location = locations[0] if locations else None
-    dates = _span_dates(store, market, location) if location else None
+    kinds = queries.price_kinds(store, market, location) if location else []
+    kind = kinds[0] if kinds else None
+    dates = _span_dates(store, market, location, kind) if location else None
     return Choice([{"label": m, "value": m} for m in markets], market,
-                  [{"label": loc, "value": loc} for loc in locations], location, *(dates or (None,) * 4))
+                  [{"label": loc, "value": loc} for loc in locations], location,
+                  [{"label": k, "value": k} for k in kinds], kind, *(dates or (None,) * 4))
 
 
-def overview_data(market: str, location: str, start_date: str, end_date: str, tz_choice: str) -> dict:
+def overview_data(market: str, location: str, start_date: str, end_date: str, tz_choice: str,
+                  kind: str = "settlement") -> dict:
     """Everything the page draws for one choice; cached per store version so a new load is seen at once."""
     svc = services()
-    key = f"overview:{svc.data_version()}:{market}:{location}:{start_date}:{end_date}:{tz_choice}"
+    key = f"overview:{svc.data_version()}:{market}:{location}:{kind}:{start_date}:{end_date}:{tz_choice}"
     hit = svc.cache.get(key)
     if hit is not None:
         return hit
@@ -61,14 +67,14 @@ def overview_data(market: str, location: str, start_date: str, end_date: str, tz
     info = queries.market_info(store, market)
     end_exclusive = (pd.Timestamp(end_date) + pd.Timedelta(days=1)).date()
     start, end = queries.parse_range(info, start_date, end_exclusive)
-    series, resolution = queries.price_series(store, market, location, start, end)
+    series, resolution = queries.price_series(store, market, location, start, end, price_kind=kind)
     tz = info.timezone if tz_choice == "market" else "UTC"
     data = {
         "info": info, "tz": tz, "tz_label": info.timezone_label if tz_choice == "market" else "UTC",
         "series": series, "resolution": resolution,
-        "stats": queries.price_stats(store, market, location, start, end),
-        "curve": queries.duration_curve(store, market, location, start, end),
-        "heatmap": queries.hour_day_heatmap(store, market, location, start, end, tz=tz),
+        "stats": queries.price_stats(store, market, location, start, end, price_kind=kind),
+        "curve": queries.duration_curve(store, market, location, start, end, price_kind=kind),
+        "heatmap": queries.hour_day_heatmap(store, market, location, start, end, tz=tz, price_kind=kind),
     }
     svc.cache.set(key, data, timeout=300)
     return data
@@ -97,7 +103,7 @@ def _local_naive(series: pd.DataFrame, tz: str) -> pd.DataFrame:
 
 
 def render_overview(market: str | None, location: str | None, start_date: str | None, end_date: str | None,
-                    tz_choice: str | None) -> tuple:
+                    tz_choice: str | None, kind: str | None = "settlement") -> tuple:
     """Everything the overview shows for one choice, in the order of the render callback's outputs."""
     blank = figures.empty_figure("No data for this choice")
     cfg = figures.export_config("chart")
@@ -106,16 +112,16 @@ def render_overview(market: str | None, location: str | None, start_date: str | 
             if not market else "Choose a region and a date range."
         return blank, cfg, blank, cfg, blank, cfg, None, msg, True, None
     try:
-        data = overview_data(market, location, start_date, end_date, tz_choice or "market")
+        data = overview_data(market, location, start_date, end_date, tz_choice or "market", kind or "settlement")
     except queries.QueryError as exc:
         return blank, cfg, blank, cfg, blank, cfg, None, str(exc), True, None
     info, series = data["info"], data["series"]
-    name = f"{market} {location} {start_date} to {end_date}"
+    name = f"{market} {location} {kind} {start_date} to {end_date}"
     fname = name.replace(" ", "_")
     if series.empty:
-        msg = f"No {market} {location} prices stored between {start_date} and {end_date}."
+        msg = f"No {market} {location} {kind} prices stored between {start_date} and {end_date}."
         return blank, cfg, blank, cfg, blank, cfg, _stats_table(data["stats"], info.currency), msg, True, None
-    fig = figures.price_demand_figure(_local_naive(series, data["tz"]), title=f"{market} {location}",
+    fig = figures.price_demand_figure(_local_naive(series, data["tz"]), title=f"{market} {location} {kind}",
                                       tz_label=data["tz_label"], currency=info.currency,
                                       resolution=data["resolution"])
     dur = figures.duration_figure(data["curve"], title=f"{market} {location}", currency=info.currency)
@@ -139,28 +145,55 @@ def register(app: dash.Dash) -> None:
         return [{"label": loc, "value": loc} for loc in locations], value
 
     @app.callback(
+        Output("ov-kind", "options"), Output("ov-kind", "value"),
+        Input("ov-location", "value"), State("ov-market", "value"), State("ov-kind", "value"),
+        prevent_initial_call=True)
+    def location_changed(location, market, kind):
+        store = services().ready_store()
+        kinds = queries.price_kinds(store, market, location) if market and location else []
+        value = kind if kind in kinds else (kinds[0] if kinds else None)
+        return [{"label": k, "value": k} for k in kinds], value
+
+    @app.callback(
+        Output("ov-dates", "start_date"), Output("ov-dates", "end_date"),
+        Output("ov-dates", "min_date_allowed"), Output("ov-dates", "max_date_allowed"),
+        Input("ov-kind", "value"), State("ov-market", "value"), State("ov-location", "value"),
+        State("ov-dates", "start_date"), State("ov-dates", "end_date"), prevent_initial_call=True)
+    def series_changed(kind, market, location, start, end):
+        """Keep the chosen dates when the new series has data in them; otherwise show its latest days."""
+        if not (market and location and kind):
+            return no_update, no_update, no_update, no_update
+        dates = _span_dates(services().ready_store(), market, location, kind)
+        if dates is None:
+            return no_update, no_update, no_update, no_update
+        default_start, default_end, first, last = dates
+        if start and end and start <= last and end >= first:
+            return no_update, no_update, first, last
+        return default_start, default_end, first, last
+
+    @app.callback(
         Output("ov-series", "figure"), Output("ov-series", "config"),
         Output("ov-duration", "figure"), Output("ov-duration", "config"),
         Output("ov-heatmap", "figure"), Output("ov-heatmap", "config"),
         Output("ov-stats", "children"), Output("ov-error", "children"), Output("ov-error", "is_open"),
         Output("ov-demo-badge", "children"),
         Input("ov-market", "value"), Input("ov-location", "value"), Input("ov-dates", "start_date"),
-        Input("ov-dates", "end_date"), Input("ov-tz", "value"))
-    def render(market, location, start_date, end_date, tz_choice):
-        return render_overview(market, location, start_date, end_date, tz_choice)
+        Input("ov-dates", "end_date"), Input("ov-tz", "value"), Input("ov-kind", "value"))
+    def render(market, location, start_date, end_date, tz_choice, kind):
+        return render_overview(market, location, start_date, end_date, tz_choice, kind)
 
     @app.callback(
         Output("ov-download", "data"), Input("ov-download-btn", "n_clicks"),
         State("ov-market", "value"), State("ov-location", "value"), State("ov-dates", "start_date"),
-        State("ov-dates", "end_date"), State("ov-tz", "value"), prevent_initial_call=True)
-    def download(_n, market, location, start_date, end_date, tz_choice):
-        if not (market and location and start_date and end_date):
+        State("ov-dates", "end_date"), State("ov-tz", "value"), State("ov-kind", "value"), prevent_initial_call=True)
+    def download(_n, market, location, start_date, end_date, tz_choice, kind):
+        if not (market and location and start_date and end_date and kind):
             return no_update
         try:
-            data = overview_data(market, location, start_date, end_date, tz_choice or "market")
+            data = overview_data(market, location, start_date, end_date, tz_choice or "market", kind)
         except queries.QueryError:
             return no_update
         frame = queries.series_for_export(data["series"], data["tz"])
         tz_tag = "UTC" if tz_choice == "utc" else "market-time"
-        return dcc.send_data_frame(frame.to_csv, f"{market}_{location}_{start_date}_{end_date}_{tz_tag}.csv",
+        return dcc.send_data_frame(frame.to_csv, f"{market}_{location}_{kind}_{start_date}_{end_date}_{tz_tag}.csv",
                                    index=False)

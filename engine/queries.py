@@ -58,10 +58,26 @@ def markets_with_prices(store: Store) -> list[str]:
     return [] if df.empty else df["market"].tolist()
 
 
-def data_span(store: Store, market: str, location: str) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-    """First and last stored interval start for one location's prices (from the daily aggregate)."""
+#: Which price series a page shows first when a location has several (settlement before dispatch, etc.).
+PRICE_KIND_PREFERENCE = ("settlement", "HOEP", "OZP_RT", "OZP_DA", "PLD", "dispatch")
+
+
+def price_kinds(store: Store, market: str, location: str) -> list[str]:
+    """The price series stored for a location, the one to show first leading."""
+    df = store.query_df("SELECT DISTINCT price_kind FROM latest_prices WHERE market = {m:String} "
+                        "AND location = {l:String}", {"m": market, "l": location})
+    kinds = [] if df.empty else df["price_kind"].tolist()
+    rank = {k: i for i, k in enumerate(PRICE_KIND_PREFERENCE)}
+    return sorted(kinds, key=lambda k: (rank.get(k, len(rank)), k))
+
+
+def data_span(store: Store, market: str, location: str,
+              price_kind: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """First and last stored day (bucket start) of one location's prices (from the daily aggregate)."""
+    kind_filter = "AND price_kind = {k:String}" if price_kind else ""
     df = store.query_df("SELECT min(bucket) AS first, max(bucket) AS last, count() AS n FROM prices_daily "
-                        "WHERE market = {m:String} AND location = {l:String}", {"m": market, "l": location})
+                        f"WHERE market = {{m:String}} AND location = {{l:String}} {kind_filter}",
+                        {"m": market, "l": location, "k": price_kind or ""})
     if df.empty or int(df.at[0, "n"]) == 0:
         return None
     return df.at[0, "first"], df.at[0, "last"]

@@ -21,6 +21,8 @@ def layout(**_query) -> html.Div:
                                         clearable=False, style={"minWidth": "9rem"})),
         _control("Region", dcc.Dropdown(id="ov-location", options=choice.location_options,
                                         value=choice.location, clearable=False, style={"minWidth": "9rem"})),
+        _control("Price", dcc.Dropdown(id="ov-kind", options=choice.kind_options, value=choice.kind,
+                                       clearable=False, style={"minWidth": "9rem"})),
         _control("Dates (market time, inclusive)", dcc.DatePickerRange(
             id="ov-dates", start_date=choice.start, end_date=choice.end, min_date_allowed=choice.min_date,
             max_date_allowed=choice.max_date, display_format="YYYY-MM-DD", minimum_nights=0)),

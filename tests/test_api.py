@@ -71,6 +71,7 @@ def test_prices_json_utc(client, sa_january):
     ("market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=xml", "must be one of json, csv"),
     ("market=NEM&location=SA1%27%20OR%201%3D1&start=2018-01-01&end=2018-02-01", "not allowed"),
     ("market=NEM&start=2018-01-01&end=2018-02-01", "'location' is required"),
+    ("market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&price_kind=dispatch", "no 'dispatch' prices"),
 ])
 def test_bad_parameters_get_a_clear_400(client, sa_january, query, message):
     r = client.get(f"/api/v1/prices?{query}")
