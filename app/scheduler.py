@@ -55,6 +55,12 @@ JOBS: tuple[JobSpec, ...] = (
             {"minute": "25"}, 1),
     JobSpec("ieso_interties", "IESO intertie schedules and flows", "ieso", "IntertieScheduleFlow",
             {"minute": "30"}, 1),
+    # Brazil publishes daily: CCEE's hourly PLD for the next day in the evening (Brasilia, UTC-3),
+    # ONS's verified load and reservoir levels for the previous day in the morning.
+    JobSpec("brazil_pld", "Brazil hourly PLD (CCEE)", "brazil", "pld_horario", {"hour": "23", "minute": "40"}, 7),
+    JobSpec("brazil_load", "Brazil daily load (ONS)", "brazil", "carga_energia", {"hour": "13", "minute": "10"}, 7),
+    JobSpec("brazil_reservoirs", "Brazil reservoir storage (ONS)", "brazil", "ear_subsistema",
+            {"hour": "13", "minute": "20"}, 7),
 )
 
 

@@ -57,10 +57,12 @@ def validate(connector: str, start, end, *, today: dt.date | None = None, source
         raise BackfillError(f"start {s} is in the future (today is {today})")
     if e > today:
         raise BackfillError(f"end {e} is in the future (today is {today}); {info.label} publishes no data yet")
-    if s < info.earliest:
-        raise BackfillError(f"{info.label} publishes nothing before {info.earliest} (start {s})")
     if kind is not None and info.kinds and kind not in info.kinds:
         raise BackfillError(f"{info.label} has no dataset {kind!r}; choose one of {', '.join(info.kinds)}")
+    earliest = info.earliest_for(kind)
+    if s < earliest:
+        what = f"{info.label} {kind}" if kind else info.label
+        raise BackfillError(f"{what} publishes nothing before {earliest} (start {s})")
     path = None
     if source:
         path = Path(source).expanduser().resolve()

@@ -16,6 +16,10 @@ class ConnectorInfo:
     cls: str
     earliest: dt.date  # the first day the operator publishes in the formats we parse
     kinds: tuple[str, ...] = ()
+    earliest_by_kind: tuple[tuple[str, dt.date], ...] = ()  # where a dataset starts later than the connector
+
+    def earliest_for(self, kind: str | None) -> dt.date:
+        return dict(self.earliest_by_kind).get(kind or (self.kinds[0] if self.kinds else ""), self.earliest)
 
 
 _CONNECTORS = {c.name: c for c in (
@@ -28,7 +32,22 @@ _CONNECTORS = {c.name: c for c in (
                   ("PriceHOEPPredispOR", "DemandZonal", "GenOutputCapabilityMonth", "GenOutputCapability",
                    "GenOutputbyFuelHourly", "IntertieScheduleFlow", "PredispConstTotals", "RealtimeConstTotals",
                    "Adequacy2", "DAHourlyEnergyLMP", "RealtimeEnergyLMP", "DAHourlyOntarioZonalPrice",
-                   "RealtimeOntarioZonalPrice")),
+                   "RealtimeOntarioZonalPrice"),
+                  (("DAHourlyEnergyLMP", dt.date(2025, 5, 1)), ("RealtimeEnergyLMP", dt.date(2025, 5, 1)),
+                   ("DAHourlyOntarioZonalPrice", dt.date(2025, 5, 1)),
+                   ("RealtimeOntarioZonalPrice", dt.date(2025, 5, 1)))),
+    # ONS open data series start in 2000; CCEE's hourly PLD in 2021.
+    ConnectorInfo("brazil", "Brazil ONS/CCEE", "BRAZIL", "ingest.brazil", "BrazilConnector", dt.date(2000, 1, 1),
+                  ("carga_energia", "ear_subsistema", "pld_horario"), (("pld_horario", dt.date(2021, 1, 1)),)),
+    # PJM's nodal LMPs with components start with its LMP market in 1998 (day-ahead from June 2000).
+    ConnectorInfo("pjm", "PJM", "PJM", "ingest.pjm", "PjmConnector", dt.date(1998, 4, 1),
+                  ("da_hrl_lmps", "rt_hrl_lmps", "rt_fivemin_hrl_lmps"),
+                  (("da_hrl_lmps", dt.date(2000, 6, 1)), ("rt_fivemin_hrl_lmps", dt.date(2018, 1, 1)))),
+    # ISO-NE's Standard Market Design (nodal LMPs with components) began on 1 March 2003.
+    ConnectorInfo("isone", "ISO New England", "ISONE", "ingest.isone", "IsoneConnector", dt.date(2003, 3, 1),
+                  ("da", "rt_final")),
+    ConnectorInfo("caiso", "CAISO node locations", "CAISO", "ingest.caiso", "CaisoConnector", dt.date(2009, 4, 1),
+                  ("node_locations",)),
 )}
 
 

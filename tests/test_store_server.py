@@ -1,0 +1,54 @@
+"""The server path of the store: the same migrations, writes and queries through clickhouse-connect's HTTP
+client, against chDB behind ClickHouse's HTTP interface in another process (tests/support/chdb_http.py)."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.store import Store, migrate, write_tables
+from tests.conftest import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tests.support.chdb_http", str(port),
+                             str(tmp_path_factory.mktemp("server-store"))], cwd=REPO_ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    for _ in range(50):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield f"http://default:@127.0.0.1:{port}/c254_server?compress=false"
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_migrations_writes_and_queries_over_http(server_url):
+    store = Store(server_url)
+    assert not store.embedded and store.database == "c254_server"
+    assert migrate(store) == [1, 2, 3]
+    assert migrate(store) == []
+    idx = pd.date_range("2024-01-01", periods=96, freq="30min", tz="UTC")
+    frame = pd.DataFrame({"market": "NEM", "location": "SA1", "price_kind": "settlement", "interval_start": idx,
+                          "interval_minutes": 30, "price": np.arange(96.0), "source": "f.csv"})
+    assert write_tables(store, {"prices": frame}).written == {"prices": 96}
+    assert write_tables(store, {"prices": frame}).written == {"prices": 0}
+    back = store.query_df("SELECT interval_start, price FROM prices FINAL WHERE location = {l:String} "
+                          "ORDER BY interval_start", {"l": "SA1"})
+    assert list(back["interval_start"]) == list(idx)
+    assert back["price"].tolist() == list(np.arange(96.0))
+    hourly = store.query_df("SELECT sum(samples) n FROM prices_hourly")
+    assert int(hourly["n"].iat[0]) == 96
