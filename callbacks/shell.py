@@ -21,10 +21,23 @@ def cached_freshness() -> list[queries.Freshness]:
     return found
 
 
+_HEADLINE = ("prices", "nodal LMPs", "demand")
+
+
 def freshness_badges() -> list:
-    badges = [dbc.Badge(f.label(), color=COLOUR[f.status], className="fw-normal",
-                        id={"type": "freshness", "market": f.market, "dataset": f.dataset})
-              for f in cached_freshness()]
+    """One badge per market: its headline dataset (prices first), coloured by the worst dataset of the
+    market; hovering lists every dataset's age (the admin page has the full table)."""
+    by_market: dict[str, list[queries.Freshness]] = {}
+    for f in cached_freshness():
+        by_market.setdefault(f.market, []).append(f)
+    badges = []
+    for market, items in by_market.items():
+        rank = {d: i for i, d in enumerate(_HEADLINE)}
+        head = min(items, key=lambda f: rank.get(f.dataset, len(rank)))
+        worst = "delayed" if any(f.status == "delayed" for f in items) else head.status
+        badges.append(dbc.Badge(head.label(), color=COLOUR[worst], className="fw-normal", href="/admin",
+                                title="\n".join(f.label() for f in items),
+                                id={"type": "freshness", "market": market}))
     return badges or [dbc.Badge("no data loaded", color="secondary")]
 
 

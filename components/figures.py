@@ -64,5 +64,5 @@ def heatmap_figure(grid: pd.DataFrame, *, title: str, tz_label: str, currency: s
     fig.update_layout(title=f"Mean price by hour — {title}", template="plotly_white", height=420,
                       margin={"l": 90, "r": 20, "t": 50, "b": 40})
     fig.update_xaxes(title_text=f"Hour of day ({tz_label})", dtick=2)
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(autorange="reversed", type="category")  # one row per day, no in-between ticks
     return fig

@@ -53,9 +53,15 @@ def price_locations(store: Store, market: str) -> list[str]:
     return [] if df.empty else df["location"].tolist()
 
 
+#: The order markets are offered in: the product's three markets first, then the nodal ISOs.
+MARKET_ORDER = ("NEM", "IESO", "BRAZIL", "PJM", "ISONE", "CAISO")
+
+
 def markets_with_prices(store: Store) -> list[str]:
-    df = store.query_df("SELECT DISTINCT market FROM latest_prices ORDER BY market")
-    return [] if df.empty else df["market"].tolist()
+    df = store.query_df("SELECT DISTINCT market FROM latest_prices")
+    found = [] if df.empty else df["market"].tolist()
+    rank = {m: i for i, m in enumerate(MARKET_ORDER)}
+    return sorted(found, key=lambda m: (rank.get(m, len(rank)), m))
 
 
 #: Which price series a page shows first when a location has several (settlement before dispatch, etc.).
