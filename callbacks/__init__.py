@@ -5,8 +5,9 @@ import dash
 
 
 def register_all(app: dash.Dash) -> None:
-    from callbacks import admin, overview, shell
+    from callbacks import admin, nodal, overview, shell
 
     shell.register(app)
     overview.register(app)
     admin.register(app)
+    nodal.register(app)

@@ -38,7 +38,7 @@ GENERATOR_COLUMNS = ["bus", "p_min", "p_max", "c0", "c1", "c2", "in_service", "c
 COST_POINT_COLUMNS = ["generator", "point", "p_mw", "cost"]
 
 
-def _empty_cost_points() -> pd.DataFrame:
+def empty_cost_points() -> pd.DataFrame:
     return pd.DataFrame({"generator": pd.Series(dtype=str), "point": pd.Series(dtype=int),
                          "p_mw": pd.Series(dtype=float), "cost": pd.Series(dtype=float)})
 
@@ -52,7 +52,7 @@ class Network:
     buses: pd.DataFrame
     branches: pd.DataFrame
     generators: pd.DataFrame
-    cost_points: pd.DataFrame = field(default_factory=_empty_cost_points)
+    cost_points: pd.DataFrame = field(default_factory=empty_cost_points)
     demand: pd.DataFrame | None = None
     p_max_pu: pd.DataFrame | None = None
 
@@ -84,11 +84,11 @@ class Network:
         pu = self.p_max_pu.reindex(columns=self.generators.index, fill_value=1.0).loc[snaps]
         return pu.to_numpy(float) * p_max
 
-    def replace(self, **changes: object) -> "Network":
+    def replace(self, **changes: object) -> Network:
         """A copy with some tables replaced (the network itself is never modified)."""
         return dataclasses.replace(self, **changes)
 
-    def with_rate_a(self, limits: pd.Series) -> "Network":
+    def with_rate_a(self, limits: pd.Series) -> Network:
         """A copy whose branch limits (MW) are overridden; ``limits`` is indexed by branch name."""
         unknown = limits.index.difference(self.branches.index)
         if len(unknown):
@@ -97,7 +97,7 @@ class Network:
         branches.loc[limits.index, "rate_a"] = limits.astype(float).to_numpy()
         return self.replace(branches=branches)
 
-    def with_branch_out(self, branch: str) -> "Network":
+    def with_branch_out(self, branch: str) -> Network:
         """A copy with one branch taken out of service (the what-if of an outage)."""
         if branch not in self.branches.index:
             raise KeyError(f"unknown branch {branch!r}")
@@ -105,7 +105,7 @@ class Network:
         branches.loc[branch, "in_service"] = False
         return self.replace(branches=branches)
 
-    def with_demand_profile(self, factors: pd.Series) -> "Network":
+    def with_demand_profile(self, factors: pd.Series) -> Network:
         """A copy with one snapshot per entry of ``factors``, each scaling the static nodal demand."""
         base = self.buses["demand"].to_numpy(float)
         demand = pd.DataFrame(np.outer(factors.to_numpy(float), base), index=factors.index,
@@ -113,7 +113,7 @@ class Network:
         demand.index.name = "snapshot"
         return self.replace(demand=demand, p_max_pu=None)
 
-    def select_snapshots(self, snapshots: pd.Index) -> "Network":
+    def select_snapshots(self, snapshots: pd.Index) -> Network:
         demand = None if self.demand is None else self.demand.loc[snapshots]
         p_max_pu = None if self.p_max_pu is None else self.p_max_pu.loc[snapshots]
         return self.replace(demand=demand, p_max_pu=p_max_pu)

@@ -1,0 +1,91 @@
+"""Figures of the nodal page: the network map, a node's component series, basis distribution, PTDF row."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+FIELD_LABEL = {"lmp": "LMP", "energy": "Energy", "congestion": "Congestion", "loss": "Loss",
+               "basis": "Basis to hub", "delta": "Change vs. base"}
+LOADING_BINS = [(0.0, 0.5, "#c7c7c7", "< 50 %"), (0.5, 0.8, "#8c8c8c", "50-80 %"),
+                (0.8, 0.99, "#ff9f1c", "80-99 %"), (0.99, np.inf, "#d62728", "at limit")]
+
+
+def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFrame, flows: pd.DataFrame,
+                *, field: str, centre: float, span: float, geographic: bool, title: str) -> go.Figure:
+    """Nodes coloured by ``field`` on a diverging scale centred on ``centre`` (+/- ``span``); lines drawn
+    grey to red by loading (|flow| / limit), with a clickable marker at each line's middle."""
+    xy = coords.reindex(nodes["bus"])
+    fig = go.Figure()
+    br = branches[["from_bus", "to_bus"]].join(flows.set_index("branch")[["flow_mw", "limit_mw"]], how="inner")
+    br = br[br["from_bus"].isin(coords.index) & br["to_bus"].isin(coords.index)]
+    loading = (br["flow_mw"].abs() / br["limit_mw"]).replace([np.inf, -np.inf], np.nan).fillna(0.0)
+    fx, fy = coords.loc[br["from_bus"], "x"].to_numpy(), coords.loc[br["from_bus"], "y"].to_numpy()
+    tx, ty = coords.loc[br["to_bus"], "x"].to_numpy(), coords.loc[br["to_bus"], "y"].to_numpy()
+    for lo, hi, colour, label in LOADING_BINS:
+        sel = ((loading >= lo) & (loading < hi)).to_numpy()
+        if not sel.any():
+            continue
+        xs = np.column_stack([fx[sel], tx[sel], np.full(sel.sum(), np.nan)]).ravel()
+        ys = np.column_stack([fy[sel], ty[sel], np.full(sel.sum(), np.nan)]).ravel()
+        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line={"color": colour, "width": 1.2 if lo < 0.8 else 2.4},
+                                   name=f"line loading {label}", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=(fx + tx) / 2, y=(fy + ty) / 2, mode="markers", marker={"size": 6, "color": "rgba(0,0,0,0)"},
+        customdata=np.column_stack([br.index.astype(str), br["flow_mw"].round(1), br["limit_mw"].round(1),
+                                    (100 * loading).round(1)]),
+        hovertemplate="line %{customdata[0]}<br>flow %{customdata[1]} MW of %{customdata[2]} MW "
+                      "(%{customdata[3]} %)<extra></extra>", name="lines", showlegend=False))
+    values = nodes[field].to_numpy(float)
+    # SVG, not WebGL, for the nodes: clicks must work everywhere, headless browsers included.
+    fig.add_trace(go.Scatter(
+        x=xy["x"], y=xy["y"], mode="markers", name="nodes", showlegend=False,
+        marker={"size": 8, "color": values, "colorscale": "RdBu_r", "cmin": centre - span, "cmax": centre + span,
+                "line": {"width": 0.5, "color": "#333"},
+                "colorbar": {"title": {"text": f"{FIELD_LABEL[field]}<br>$/MWh"}, "thickness": 14}},
+        customdata=np.column_stack([nodes["bus"].astype(str), nodes["lmp"].round(2), nodes["energy"].round(2),
+                                    nodes["congestion"].round(2), nodes["loss"].round(2), nodes["basis"].round(2)]),
+        hovertemplate="bus %{customdata[0]}<br>LMP %{customdata[1]}<br>energy %{customdata[2]}<br>"
+                      "congestion %{customdata[3]}<br>loss %{customdata[4]}<br>basis %{customdata[5]}"
+                      "<extra></extra>"))
+    fig.update_layout(title=title, template="plotly_white", margin={"l": 40, "r": 10, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": -0.06}, clickmode="event", uirevision="map")
+    if geographic:
+        fig.update_xaxes(title_text="longitude", showgrid=False)
+        fig.update_yaxes(title_text="latitude", showgrid=False, scaleanchor="x",
+                         scaleratio=1 / max(np.cos(np.radians(float(np.nanmean(coords["y"])))), 0.2))
+    else:
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False, scaleanchor="x")
+    return fig
+
+
+def node_components_figure(series: pd.DataFrame, bus: str) -> go.Figure:
+    fig = go.Figure()
+    x = series["snapshot"].astype(str)
+    for col, colour in (("energy", "#1f77b4"), ("congestion", "#d62728"), ("loss", "#2ca02c")):
+        fig.add_trace(go.Bar(x=x, y=series[col], name=col, marker_color=colour))
+    fig.add_trace(go.Scatter(x=x, y=series["lmp"], name="LMP", mode="lines+markers", line={"color": "#111"}))
+    fig.update_layout(barmode="relative", title=f"Bus {bus}: LMP components", template="plotly_white", height=300,
+                      margin={"l": 50, "r": 10, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
+    fig.update_yaxes(title_text="$/MWh")
+    return fig
+
+
+def basis_histogram(series: pd.DataFrame, bus: str) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=series["basis"], nbinsx=20, marker_color="#6f42c1"))
+    fig.update_layout(title=f"Bus {bus}: basis to hub over the day", template="plotly_white", height=240,
+                      margin={"l": 50, "r": 10, "t": 40, "b": 40})
+    fig.update_xaxes(title_text="$/MWh")
+    fig.update_yaxes(title_text="snapshots")
+    return fig
+
+
+def ptdf_figure(row: pd.Series, branch: str, top: int = 15) -> go.Figure:
+    head = row.head(top)[::-1]
+    fig = go.Figure(go.Bar(x=head.to_numpy(), y=[str(b) for b in head.index], orientation="h",
+                           marker_color=np.where(head.to_numpy() >= 0, "#d62728", "#1f77b4")))
+    fig.update_layout(title=f"PTDF of line {branch}: MW on the line per MW injected", template="plotly_white",
+                      height=360, margin={"l": 80, "r": 10, "t": 40, "b": 40})
+    fig.update_xaxes(title_text="MW / MW")
+    return fig

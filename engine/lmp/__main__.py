@@ -1,0 +1,5 @@
+import sys
+
+from engine.lmp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,782 @@
+"""DC optimal power flow with HiGHS, and the LMP split into energy, congestion and loss.
+
+Problem, per snapshot ``t`` (snapshots are independent and solved as one block model)::
+
+    min   sum_j  c0_j + c1_j g_j + c2_j g_j^2          (or a convex piecewise-linear curve per generator)
+    s.t.  sum_{j in island} (1 - MLF_j) g_j = sum_{i in island} (1 - MLF_i) d_i + L0 - MLF . P0   (lambda)
+          -F_l <= f_l = sum_i PTDF[l, i] (g_i - d_i) + f_shift_l <= F_l                           (y_l)
+          p_min_j <= g_j <= p_max_j * p_max_pu_jt
+
+Lossless (the default) has MLF = 0 and L0 = 0. Line limits enter lazily: the model starts without them and
+adds the limits that the solution violates until none is (constraint generation; the result is the same
+optimum as with every limit present). Demand, availability, flows and prices are arrays over snapshots; the
+optimisation itself runs one snapshot at a time, seeded with the previous snapshot's binding limits.
+``formulation="angle"`` instead solves the textbook B-theta model
+with every limit and one balance row per bus, whose duals are the LMPs directly; the tests use it as an
+independent check of the PTDF formulation.
+
+Sign conventions (all prices in $/MWh):
+
+- ``lmp[i] = d(total cost) / d(demand at i)``.
+- ``shadow_price[l] = d(total cost) / d(flow limit in the direction the flow takes)`` evaluated as HiGHS's
+  row dual: it is <= 0 when branch ``l`` binds in its from->to direction and >= 0 when it binds to->from.
+  Its magnitude is the value of one more MW of capacity. It equals PyPSA's ``mu_upper + mu_lower`` (same
+  signs) and ``mu_St - mu_Sf`` of MATPOWER/pandapower (which report both as magnitudes).
+- ``energy[i] = lambda``, the price at the reference: the slack bus of the island (``reference="slack"``)
+  or the demand-weighted (``"load"``) or caller-weighted average over the island's buses.
+- ``congestion[i] = sum_l shadow_price[l] * PTDF_ref[l, i]`` with the PTDF of the same reference; it is
+  0 at a slack reference bus and raises the price where extra withdrawal would load a congested branch
+  further.
+- ``loss[i] = -lambda * MLF[i]`` with ``MLF[i] = d(losses)/d(injection at i) = sum_l 2 r_l f_l PTDF[l,i] /
+  base_mva``: losses are ``sum_l r_l f_l^2 / base_mva`` (DC approximation, r in p.u.), re-linearised around
+  the last solution until the loss factors settle. Injecting where it adds to losses (MLF > 0) is worth
+  less, so the loss component is negative there.
+- ``lmp = energy + congestion + loss`` exactly, for every bus and snapshot.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from engine.lmp.network import Network
+from engine.lmp.ptdf import DcModel, dc_model
+
+log = logging.getLogger(__name__)
+
+Reference = str | Mapping[str, float] | pd.Series
+
+_COEF_DROP = 1e-10       # PTDF entries below this are left out of the model rows
+_DUAL_TOL = 1e-7         # a limit with a smaller |dual| is not reported as binding
+_FLOW_TOL = 1e-6         # MW over a limit that triggers adding it to the model
+
+
+class OpfError(ValueError):
+    """The DC-OPF has no solution (infeasible, unbounded) or the solver failed; says which and why."""
+
+
+@dataclass
+class OpfResult:
+    """Tables of one DC-OPF solve. Long tables carry a ``snapshot`` column."""
+
+    network: str
+    snapshots: pd.Index
+    nodes: pd.DataFrame          # snapshot, bus, lmp, energy, congestion, loss
+    dispatch: pd.DataFrame       # snapshot, generator, bus, p_mw
+    flows: pd.DataFrame          # snapshot, branch, flow_mw, limit_mw
+    binding: pd.DataFrame        # snapshot, branch, from_bus, to_bus, flow_mw, limit_mw, shadow_price
+    objective: float             # $ over all snapshots (one hour each), fixed costs c0 included
+    losses_mw: pd.Series         # per snapshot
+    ptdf: pd.DataFrame           # reference PTDF used for the congestion component (last snapshot's weights)
+    info: dict = field(default_factory=dict)
+
+    def lmp_matrix(self, column: str = "lmp") -> pd.DataFrame:
+        """One column of ``nodes`` as a snapshot x bus table."""
+        return self.nodes.pivot(index="snapshot", columns="bus", values=column)
+
+
+def solve_dcopf(network: Network, snapshots: pd.Index | None = None, *, reference: Reference = "slack",
+                losses: bool = False, formulation: str = "ptdf", max_loss_iterations: int = 200,
+                loss_tolerance: float = 1e-7, slack_bus: str | None = None) -> OpfResult:
+    """Solve the DC-OPF over ``snapshots`` (all by default) and split each LMP into its components.
+
+    ``reference`` chooses the energy price: "slack" (the island's slack bus, ``slack_bus`` or the case's
+    reference bus), "load" (demand-weighted average, per snapshot) or a weight per bus. ``losses`` turns
+    on the marginal-loss model (PTDF formulation only).
+    """
+    started = time.perf_counter()
+    snaps = network.snapshots if snapshots is None else pd.Index(snapshots)
+    if formulation not in ("ptdf", "angle"):
+        raise ValueError(f"unknown formulation {formulation!r}")
+    if losses and formulation == "angle":
+        raise ValueError("the angle formulation is lossless; use formulation='ptdf' with losses")
+    model = dc_model(network, slack_bus)
+    problem = _Problem.build(network, model, snaps, reference)
+    if formulation == "angle":
+        solution = _solve_angle(problem)
+    else:
+        solution = _solve_by_snapshot(problem, losses, max_loss_iterations, loss_tolerance)
+    result = _tables(problem, solution)
+    result.info.update(solve_seconds=time.perf_counter() - started, formulation=formulation, losses=losses)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------------
+# Problem data
+
+
+@dataclass
+class _Problem:
+    network: Network
+    model: DcModel
+    snapshots: pd.Index
+    demand: np.ndarray           # T x n_bus
+    gen_names: pd.Index
+    gen_bus: np.ndarray          # bus index per generator
+    lower: np.ndarray            # T x G
+    upper: np.ndarray            # T x G
+    c0: np.ndarray
+    c1: np.ndarray
+    c2: np.ndarray
+    pwl: list[tuple[int, np.ndarray, np.ndarray]]   # (generator, slopes, intercepts)
+    ptdf: np.ndarray             # branches x buses, single-slack
+    weights: np.ndarray | None   # T x n_bus reference weights (normalised per island) or None for slack
+    ptdf_w: np.ndarray | None    # T x branches: PTDF @ weights, the shift to the weighted reference
+    limited: np.ndarray          # indices of in-service branches with a finite limit
+    limit: np.ndarray            # MW per branch (inf = none)
+    shift_flow: np.ndarray       # MW per branch
+    gen_island: np.ndarray
+    branch_island: np.ndarray
+    islands: list[int]           # islands with generation (they get a balance row)
+
+    @classmethod
+    def build(cls, network: Network, model: DcModel, snaps: pd.Index, reference: Reference) -> _Problem:
+        gens = network.generators[network.generators["in_service"].to_numpy(bool)]
+        pos = pd.Series(np.arange(len(model.buses)), index=model.buses)
+        gen_bus = pos[gens["bus"]].to_numpy()
+        full_upper = network.p_max_matrix(snaps)
+        live = network.generators["in_service"].to_numpy(bool)
+        upper = full_upper[:, live]
+        p_min = gens["p_min"].to_numpy(float)
+        lower = np.minimum(np.tile(p_min, (len(snaps), 1)), upper)
+        pwl = []
+        if len(network.cost_points):
+            gpos = pd.Series(np.arange(len(gens)), index=gens.index)
+            for name, pts in network.cost_points.groupby("generator", sort=False):
+                if name not in gpos.index:
+                    continue
+                pts = pts.sort_values("point")
+                xs, ys = pts["p_mw"].to_numpy(float), pts["cost"].to_numpy(float)
+                slopes = np.diff(ys) / np.diff(xs)
+                pwl.append((int(gpos[name]), slopes, ys[:-1] - slopes * xs[:-1]))
+        demand = network.demand_matrix(snaps)
+        h = model.ptdf()
+        limit = np.where(model.in_service, network.branches["rate_a"].to_numpy(float), np.inf)
+        limited = np.flatnonzero(np.isfinite(limit))
+        weights = _reference_weights(network, model, demand, reference)
+        ptdf_w = None if weights is None else weights @ h.T
+        gen_island = model.island[gen_bus]
+        islands = sorted(set(gen_island.tolist()))
+        for k in range(model.n_islands):
+            if k in islands:
+                continue
+            members = model.island == k
+            if np.any(demand[:, members] > 1e-9):
+                sample = model.buses[np.flatnonzero(members)[0]]
+                raise OpfError(f"{network.name}: island with bus {sample!r} has demand but no generator")
+        return cls(network=network, model=model, snapshots=snaps, demand=demand, gen_names=gens.index,
+                   gen_bus=gen_bus, lower=lower, upper=upper, c0=gens["c0"].to_numpy(float),
+                   c1=gens["c1"].to_numpy(float), c2=gens["c2"].to_numpy(float), pwl=pwl, ptdf=h,
+                   weights=weights, ptdf_w=ptdf_w, limited=limited, limit=limit,
+                   shift_flow=model.shift_flow, gen_island=gen_island,
+                   branch_island=model.island[model.from_idx], islands=islands)
+
+    @property
+    def n_t(self) -> int:
+        return len(self.snapshots)
+
+    @property
+    def n_g(self) -> int:
+        return len(self.gen_names)
+
+    def ref_ptdf_rows(self, rows: np.ndarray, t: int) -> np.ndarray:
+        """PTDF rows (branches ``rows``) referred to the snapshot's reference."""
+        block = self.ptdf[rows]
+        if self.ptdf_w is None:
+            return block
+        same = self.model.island[None, :] == self.branch_island[rows][:, None]
+        return block - self.ptdf_w[t, rows][:, None] * same
+
+    def flows(self, injection: np.ndarray) -> np.ndarray:
+        """MW flows (T x branches) for nodal injections (T x buses), referred to the reference."""
+        f = injection @ self.ptdf.T + self.shift_flow
+        if self.ptdf_w is not None:
+            for k in range(self.model.n_islands):
+                rows = self.branch_island == k
+                total = injection[:, self.model.island == k].sum(axis=1)
+                f[:, rows] -= self.ptdf_w[:, rows] * total[:, None]
+        return f
+
+
+def _reference_weights(network: Network, model: DcModel, demand: np.ndarray,
+                       reference: Reference) -> np.ndarray | None:
+    n_t, n_bus = demand.shape
+    if isinstance(reference, str):
+        if reference == "slack":
+            return None
+        if reference != "load":
+            raise ValueError(f"unknown reference {reference!r}: use 'slack', 'load' or weights per bus")
+        raw = np.clip(demand, 0.0, None)
+    else:
+        w = pd.Series(reference, dtype=float)
+        unknown = w.index.difference(model.buses)
+        if len(unknown):
+            raise KeyError(f"reference weights for unknown buses: {list(unknown[:5])}")
+        if (w < 0).any():
+            raise ValueError("reference weights must be non-negative")
+        raw = np.tile(w.reindex(model.buses, fill_value=0.0).to_numpy(float), (n_t, 1))
+    out = np.zeros((n_t, n_bus))
+    for k in range(model.n_islands):
+        members = model.island == k
+        total = raw[:, members].sum(axis=1)
+        share = np.where(total[:, None] > 0, raw[:, members] / np.where(total > 0, total, 1.0)[:, None], 0.0)
+        # An island without weight (no demand) falls back to its slack bus.
+        share[total <= 0, np.flatnonzero(np.flatnonzero(members) == model.ref_bus[k])[0]] = 1.0
+        out[:, members] = share
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------
+# PTDF formulation with lazy line limits and the loss iteration
+
+
+@dataclass
+class _Solution:
+    g: np.ndarray                 # T x G
+    lam: np.ndarray               # T x islands (balance duals, nan where an island has no row)
+    rows: list[tuple[int, int]]   # monitored (branch, snapshot)
+    row_dual: np.ndarray          # dual per monitored row
+    mlf: np.ndarray               # T x n_bus
+    loss_mw: np.ndarray           # T (DC loss estimate at the solution)
+    objective: float
+    lmp: np.ndarray | None = None  # T x n_bus, set by the angle formulation from nodal duals
+    info: dict = field(default_factory=dict)
+
+
+_banner_lock = threading.Lock()
+_banner_done = False
+
+
+def _new_highs() -> highspy.Highs:
+    global _banner_done
+    with _banner_lock:
+        if _banner_done:
+            h = highspy.Highs()
+        else:
+            # HiGHS prints a copyright banner on stdout when the first instance is made; it would corrupt
+            # CSV written to stdout by the CLI, so that one construction writes to /dev/null instead.
+            h = _silently(highspy.Highs)
+            _banner_done = True
+    h.setOptionValue("output_flag", False)
+    # HiGHS regularises QPs by default (1e-7), which shifts prices; the OPF Hessian is already PSD.
+    h.setOptionValue("qp_regularization_value", 0.0)
+    return h
+
+
+def _silently(make: type[highspy.Highs]) -> highspy.Highs:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = make()
+        ctypes.CDLL(None).fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    return h
+
+
+def _run(h: highspy.Highs, problem: _Problem) -> None:
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        name = h.modelStatusToString(status)
+        raise OpfError(f"{problem.network.name}: DC-OPF over {problem.n_t} snapshot(s) is not solved: {name}")
+
+
+def _solve_by_snapshot(problem: _Problem, losses: bool, max_iter: int, tol: float) -> _Solution:
+    """Solve the snapshots one after another and stack the solutions.
+
+    The snapshots share no constraint, and HiGHS's active-set QP solver slows down far more than linearly
+    with the number of columns (case118 over 24 snapshots: 0.5 s as one model, 0.1 s one by one). Each
+    snapshot starts with the limits that bound in the previous one, which saves most of the rounds of
+    constraint generation on a daily profile.
+    """
+    parts: list[_Solution] = []
+    seed: list[tuple[int, int]] = []
+    for t in range(problem.n_t):
+        part = _solve_ptdf(_snapshot(problem, t), losses, max_iter, tol, seed)
+        parts.append(part)
+        seed = [(br, 0) for (br, _), y in zip(part.rows, part.row_dual, strict=True) if abs(y) > _DUAL_TOL]
+    rows = [(br, t) for t, part in enumerate(parts) for (br, _) in part.rows]
+    info = {
+        "loss_iterations": max(p.info["loss_iterations"] for p in parts),
+        "loss_converged": all(p.info["loss_converged"] for p in parts),
+        "loss_factor_gap": max(p.info["loss_factor_gap"] for p in parts),
+        "constraint_generation_rounds": sum(p.info["constraint_generation_rounds"] for p in parts),
+        "monitored_rows": len(rows),
+    }
+    return _Solution(g=np.vstack([p.g for p in parts]), lam=np.vstack([p.lam for p in parts]), rows=rows,
+                     row_dual=np.concatenate([p.row_dual for p in parts]),
+                     mlf=np.vstack([p.mlf for p in parts]), loss_mw=np.concatenate([p.loss_mw for p in parts]),
+                     objective=float(sum(p.objective for p in parts)), info=info)
+
+
+def _snapshot(problem: _Problem, t: int) -> _Problem:
+    one = slice(t, t + 1)
+    return dataclasses.replace(
+        problem, snapshots=problem.snapshots[one], demand=problem.demand[one], lower=problem.lower[one],
+        upper=problem.upper[one], weights=None if problem.weights is None else problem.weights[one],
+        ptdf_w=None if problem.ptdf_w is None else problem.ptdf_w[one])
+
+
+def _solve_ptdf(problem: _Problem, losses: bool, max_iter: int, tol: float,
+                seed: list[tuple[int, int]] | None = None) -> _Solution:
+    """Lossless: one solve. With losses: successive linearisation of the losses around a point P0.
+
+    Each round prices losses with the loss factors at P0, solves, and moves P0 part of the way towards
+    the new dispatch (step ``alpha``, halved when the gap grows): the undamped fixed point iteration
+    oscillates on meshed cases with large losses (case118 swings by hundreds of MW). It stops when the
+    loss factors at the solution equal those that priced it to ``tol``.
+    """
+    n_t, n_bus = problem.n_t, len(problem.model.buses)
+    r = problem.network.branches["r"].to_numpy(float) * problem.model.in_service
+    rows: list[tuple[int, int]] = list(seed or [])
+    h, n_cols = _build_base(problem, np.zeros((n_t, n_bus)), np.zeros((n_t, problem.model.n_islands)),
+                            np.zeros((n_t, n_bus)))
+    _add_line_rows(h, problem, rows)
+    total_cg = _constraint_generation(h, problem, rows)
+    solution = _extract(h, problem, rows, np.zeros((n_t, n_bus)), n_cols)
+    iterations, converged, gap = 1, not losses, 0.0
+    if losses:
+        p0 = _injection(problem, solution.g)
+        alpha, last_gap = 0.5, np.inf
+        basis = None if problem.c2.any() else h.getBasis()
+        for rounds in range(2, max_iter + 1):
+            iterations = rounds
+            mlf, l0 = _linearise(problem, p0, r)
+            h, n_cols = _build_base(problem, mlf, l0, p0)
+            _add_line_rows(h, problem, rows)
+            if basis is not None:
+                h.setBasis(basis)
+            total_cg += _constraint_generation(h, problem, rows)
+            solution = _extract(h, problem, rows, mlf, n_cols)
+            basis = None if problem.c2.any() else h.getBasis()
+            injection = _injection(problem, solution.g)
+            gap = float(np.abs(_linearise(problem, injection, r)[0] - mlf).max())
+            if gap < tol:
+                converged = True
+                break
+            if gap > last_gap:
+                alpha = max(alpha / 2, 1 / 64)
+            last_gap = gap
+            p0 = p0 + alpha * (injection - p0)
+        if not converged:
+            log.warning("%s: loss factors moved %.2g after %d rounds (tolerance %.2g)", problem.network.name, gap,
+                        iterations, tol)
+        flows = problem.flows(_injection(problem, solution.g))
+        solution.loss_mw = (r * flows**2 / problem.model.base_mva).sum(axis=1)
+    solution.info.update(loss_iterations=iterations if losses else 0, loss_converged=converged,
+                         loss_factor_gap=gap, constraint_generation_rounds=total_cg, monitored_rows=len(rows))
+    return solution
+
+
+def _linearise(problem: _Problem, injection: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Loss factors (T x buses) and losses per island (T x islands) at the given injections."""
+    flows = problem.flows(injection)
+    per_branch = r * flows**2 / problem.model.base_mva
+    l0 = np.stack([per_branch[:, problem.branch_island == k].sum(axis=1)
+                   for k in range(problem.model.n_islands)], axis=1)
+    return _loss_factors(problem, flows, r), l0
+
+
+def _injection(problem: _Problem, g: np.ndarray) -> np.ndarray:
+    inj = -problem.demand.copy()
+    for t in range(problem.n_t):
+        np.add.at(inj[t], problem.gen_bus, g[t])
+    return inj
+
+
+def _loss_factors(problem: _Problem, flows: np.ndarray, r: np.ndarray) -> np.ndarray:
+    weight = 2.0 * r[None, :] * flows / problem.model.base_mva      # T x branches
+    mlf = weight @ problem.ptdf
+    if problem.ptdf_w is not None:
+        for k in range(problem.model.n_islands):
+            rows = problem.branch_island == k
+            members = problem.model.island == k
+            mlf[:, members] -= (weight[:, rows] * problem.ptdf_w[:, rows]).sum(axis=1)[:, None]
+    return mlf
+
+
+def _build_base(problem: _Problem, mlf: np.ndarray, l0: np.ndarray, p0: np.ndarray) -> tuple[highspy.Highs, int]:
+    """Generator columns, piecewise-cost epigraph columns and rows, and the balance rows."""
+    n_t, n_g = problem.n_t, problem.n_g
+    n_gen_cols = n_t * n_g
+    pwl_gens = [p[0] for p in problem.pwl]
+    n_cols = n_gen_cols + n_t * len(pwl_gens)
+    cost = np.tile(problem.c1, n_t)
+    if pwl_gens:
+        cost[np.concatenate([t * n_g + np.array(pwl_gens) for t in range(n_t)])] = 0.0
+    cost = np.concatenate([cost, np.ones(n_t * len(pwl_gens))])
+    col_lower = np.concatenate([problem.lower.ravel(), np.full(n_t * len(pwl_gens), -highspy.kHighsInf)])
+    col_upper = np.concatenate([problem.upper.ravel(), np.full(n_t * len(pwl_gens), highspy.kHighsInf)])
+
+    r_idx, c_idx, vals, row_lo, row_hi = [], [], [], [], []
+    n_rows = 0
+    # Balance rows: one per (snapshot, island with generation).
+    for t in range(n_t):
+        for k in problem.islands:
+            gens = np.flatnonzero(problem.gen_island == k)
+            members = problem.model.island == k
+            coef = 1.0 - mlf[t, problem.gen_bus[gens]]
+            rhs = ((1.0 - mlf[t, members]) * problem.demand[t, members]).sum() + l0[t, k] - (
+                mlf[t, members] * p0[t, members]).sum()
+            r_idx.append(np.full(len(gens), n_rows))
+            c_idx.append(t * n_g + gens)
+            vals.append(coef)
+            row_lo.append(rhs)
+            row_hi.append(rhs)
+            n_rows += 1
+    # Piecewise-linear costs: z >= slope_k * g + intercept_k for every segment.
+    for t in range(n_t):
+        for p, (j, slopes, intercepts) in enumerate(problem.pwl):
+            z = n_gen_cols + t * len(pwl_gens) + p
+            for slope, intercept in zip(slopes, intercepts, strict=True):
+                r_idx.append(np.array([n_rows, n_rows]))
+                c_idx.append(np.array([z, t * n_g + j]))
+                vals.append(np.array([1.0, -slope]))
+                row_lo.append(intercept)
+                row_hi.append(highspy.kHighsInf)
+                n_rows += 1
+    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))),
+                      shape=(n_rows, n_cols))
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_cols
+    lp.num_row_ = n_rows
+    lp.col_cost_ = cost
+    lp.col_lower_ = col_lower
+    lp.col_upper_ = col_upper
+    lp.row_lower_ = np.array(row_lo, dtype=float)
+    lp.row_upper_ = np.array(row_hi, dtype=float)
+    lp.offset_ = float(problem.c0.sum() * n_t)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    c2 = np.tile(problem.c2, n_t)
+    if pwl_gens:
+        c2[np.concatenate([t * n_g + np.array(pwl_gens) for t in range(n_t)])] = 0.0
+    h = _new_highs()
+    _pass_model(h, lp, np.concatenate([2.0 * c2, np.zeros(n_cols - n_gen_cols)]))
+    return h, n_cols
+
+
+def _pass_model(h: highspy.Highs, lp: highspy.HighsLp, hessian_diag: np.ndarray) -> None:
+    """Give HiGHS the LP, or the QP whose Hessian is this diagonal when any entry is non-zero."""
+    if not hessian_diag.any():
+        h.passModel(lp)
+        return
+    nz = np.flatnonzero(hessian_diag)
+    hess = highspy.HighsHessian()
+    hess.dim_ = len(hessian_diag)
+    hess.format_ = highspy.HessianFormat.kTriangular
+    hess.start_ = np.searchsorted(nz, np.arange(len(hessian_diag) + 1)).astype(np.int32)
+    hess.index_ = nz.astype(np.int32)
+    hess.value_ = hessian_diag[nz]
+    qp = highspy.HighsModel()
+    qp.lp_ = lp
+    qp.hessian_ = hess
+    h.passModel(qp)
+
+
+def _line_row_block(problem: _Problem, rows: list[tuple[int, int]]) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
+    n_t, n_g = problem.n_t, problem.n_g
+    n_cols_total = n_t * n_g
+    r_idx, c_idx, vals = [], [], []
+    lo = np.empty(len(rows))
+    hi = np.empty(len(rows))
+    by_t: dict[int, list[int]] = {}
+    for k, (_, t) in enumerate(rows):
+        by_t.setdefault(t, []).append(k)
+    for t, ks in by_t.items():
+        branches = np.array([rows[k][0] for k in ks])
+        h = problem.ref_ptdf_rows(branches, t)                 # rows x buses
+        coef = h[:, problem.gen_bus]                           # rows x gens
+        offset = h @ problem.demand[t] - problem.shift_flow[branches]
+        lim = problem.limit[branches]
+        lo[ks] = -lim + offset
+        hi[ks] = lim + offset
+        keep = np.abs(coef) > _COEF_DROP
+        rr, cc = np.nonzero(keep)
+        r_idx.append(np.array(ks)[rr])
+        c_idx.append(t * n_g + cc)
+        vals.append(coef[rr, cc])
+    a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))),
+                      shape=(len(rows), n_cols_total))
+    return a, lo, hi
+
+
+def _add_line_rows(h: highspy.Highs, problem: _Problem, rows: list[tuple[int, int]]) -> None:
+    if not rows:
+        return
+    a, lo, hi = _line_row_block(problem, rows)
+    h.addRows(len(rows), lo, hi, a.nnz, a.indptr[:-1].astype(np.int32), a.indices.astype(np.int32),
+              a.data.astype(float))
+
+
+def _constraint_generation(h: highspy.Highs, problem: _Problem, rows: list[tuple[int, int]]) -> int:
+    """Solve, add the violated limits, repeat; ``rows`` grows in place. Returns the number of solves."""
+    lim_rows = problem.limited
+    seen = set(rows)
+    rounds = 0
+    while True:
+        _run(h, problem)
+        rounds += 1
+        if len(lim_rows) == 0:
+            return rounds
+        g = np.asarray(h.getSolution().col_value)[: problem.n_t * problem.n_g].reshape(problem.n_t, problem.n_g)
+        flows = problem.flows(_injection(problem, g))[:, lim_rows]       # T x limited
+        excess = np.abs(flows) - problem.limit[lim_rows][None, :]
+        t_idx, l_idx = np.nonzero(excess > _FLOW_TOL)
+        pairs = [(int(lim_rows[k]), int(t)) for t, k in zip(t_idx, l_idx, strict=True)]
+        new = [p for p in pairs if p not in seen]
+        if not new:
+            return rounds
+        if rounds > 200:
+            raise OpfError(f"{problem.network.name}: line limits did not settle after 200 rounds")
+        seen.update(new)
+        rows.extend(new)
+        _add_line_rows(h, problem, new)
+
+
+def _extract(h: highspy.Highs, problem: _Problem, rows: list[tuple[int, int]], mlf: np.ndarray,
+             n_cols: int) -> _Solution:
+    sol = h.getSolution()
+    col = np.asarray(sol.col_value)
+    dual = np.asarray(sol.row_dual)
+    n_t, n_g = problem.n_t, problem.n_g
+    g = col[: n_t * n_g].reshape(n_t, n_g)
+    lam = np.full((n_t, problem.model.n_islands), np.nan)
+    k = 0
+    for t in range(n_t):
+        for island in problem.islands:
+            lam[t, island] = dual[k]
+            k += 1
+    n_base = h.getNumRow() - len(rows)
+    return _Solution(g=g, lam=lam, rows=list(rows), row_dual=dual[n_base:].copy(), mlf=mlf.copy(),
+                     loss_mw=np.zeros(n_t), objective=float(h.getInfo().objective_function_value))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Angle (B-theta) formulation: every limit present, LMPs straight from nodal balance duals
+
+
+def _solve_angle(problem: _Problem) -> _Solution:
+    if problem.pwl:
+        raise ValueError("the angle formulation does not take piecewise-linear costs")
+    model = problem.model
+    n_t, n_g, n_bus = problem.n_t, problem.n_g, len(model.buses)
+    base = model.base_mva
+    n_th = n_t * n_bus
+    pfinj = -model.b * model.shift
+    pbusinj = np.zeros(n_bus)
+    np.add.at(pbusinj, model.from_idx, pfinj)
+    np.add.at(pbusinj, model.to_idx, -pfinj)
+    lim = problem.limited
+    bf_lim = model.bf[lim]
+    injects = sp.csr_matrix((-np.ones(n_g), (problem.gen_bus, np.arange(n_g))), shape=(n_bus, n_g))
+    # Columns: theta (T x n_bus) then g (T x G). Rows: nodal balance (T x n_bus) then limits (T x |lim|).
+    bal = sp.block_diag([base * model.bbus] * n_t, format="csr")
+    gen = sp.block_diag([injects] * n_t, format="csr")
+    flow = sp.block_diag([base * bf_lim] * n_t, format="csr")
+    a = sp.vstack([sp.hstack([bal, gen]), sp.hstack([flow, sp.csr_matrix((n_t * len(lim), n_t * n_g))])],
+                  format="csr")
+    rhs = (-problem.demand - base * pbusinj[None, :]).ravel()
+    flim = np.tile(problem.limit[lim], n_t)
+    foff = np.tile(base * pfinj[lim], n_t)
+    row_lo = np.concatenate([rhs, -flim - foff])
+    row_hi = np.concatenate([rhs, flim - foff])
+    th_lo = np.full(n_th, -highspy.kHighsInf)
+    th_hi = np.full(n_th, highspy.kHighsInf)
+    for t in range(n_t):
+        th_lo[t * n_bus + model.ref_bus] = 0.0
+        th_hi[t * n_bus + model.ref_bus] = 0.0
+    lp = highspy.HighsLp()
+    lp.num_col_ = n_th + n_t * n_g
+    lp.num_row_ = a.shape[0]
+    lp.col_cost_ = np.concatenate([np.zeros(n_th), np.tile(problem.c1, n_t)])
+    lp.col_lower_ = np.concatenate([th_lo, problem.lower.ravel()])
+    lp.col_upper_ = np.concatenate([th_hi, problem.upper.ravel()])
+    lp.row_lower_ = row_lo
+    lp.row_upper_ = row_hi
+    lp.offset_ = float(problem.c0.sum() * n_t)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
+    lp.a_matrix_.index_ = a.indices.astype(np.int32)
+    lp.a_matrix_.value_ = a.data.astype(float)
+    h = _new_highs()
+    _pass_model(h, lp, np.concatenate([np.zeros(n_th), 2.0 * np.tile(problem.c2, n_t)]))
+    _run(h, problem)
+    sol = h.getSolution()
+    col = np.asarray(sol.col_value)
+    dual = np.asarray(sol.row_dual)
+    g = col[n_th:].reshape(n_t, n_g)
+    # Balance row: base*B*theta - C*g = -d, so d(cost)/d(d_i) is minus the row dual.
+    lmp = -dual[:n_th].reshape(n_t, n_bus)
+    line_dual = dual[n_th:].reshape(n_t, len(lim))
+    rows, row_dual = [], []
+    for t in range(n_t):
+        for k, br in enumerate(lim):
+            if abs(line_dual[t, k]) > 0:
+                rows.append((int(br), t))
+                row_dual.append(line_dual[t, k])
+    lam = np.full((n_t, model.n_islands), np.nan)
+    for k in problem.islands:
+        members = model.island == k
+        if problem.weights is None:
+            lam[:, k] = lmp[:, model.ref_bus[k]]
+        else:
+            lam[:, k] = (lmp[:, members] * problem.weights[:, members]).sum(axis=1)
+    return _Solution(g=g, lam=lam, rows=rows, row_dual=np.array(row_dual), mlf=np.zeros((n_t, n_bus)),
+                     loss_mw=np.zeros(n_t), objective=float(h.getInfo().objective_function_value), lmp=lmp)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Result tables
+
+
+def _tables(problem: _Problem, sol: _Solution) -> OpfResult:
+    model = problem.model
+    n_t, n_bus = problem.n_t, len(model.buses)
+    snaps = problem.snapshots
+    lam_bus = sol.lam[:, model.island]                                  # T x n_bus
+    no_price = np.isnan(lam_bus)
+    energy = np.where(no_price, np.nan, lam_bus)
+    loss = np.where(no_price, np.nan, -lam_bus * sol.mlf) + 0.0  # + 0.0 turns -0.0 into 0.0
+    congestion = np.zeros((n_t, n_bus))
+    for t in range(n_t):
+        ks = [k for k, (_, tt) in enumerate(sol.rows) if tt == t]
+        if ks:
+            branches = np.array([sol.rows[k][0] for k in ks])
+            congestion[t] = sol.row_dual[ks] @ problem.ref_ptdf_rows(branches, t)
+    congestion[no_price] = np.nan
+    lmp = energy + congestion + loss if sol.lmp is None else np.where(no_price, np.nan, sol.lmp)
+    snap_col = np.repeat(np.asarray(snaps), n_bus)
+    nodes = pd.DataFrame({
+        "snapshot": snap_col,
+        "bus": np.tile(np.asarray(model.buses), n_t),
+        "lmp": lmp.ravel(),
+        "energy": energy.ravel(),
+        "congestion": congestion.ravel(),
+        "loss": loss.ravel(),
+    })
+    dispatch = pd.DataFrame({
+        "snapshot": np.repeat(np.asarray(snaps), problem.n_g),
+        "generator": np.tile(np.asarray(problem.gen_names), n_t),
+        "bus": np.tile(np.asarray(model.buses[problem.gen_bus]), n_t),
+        "p_mw": sol.g.ravel(),
+    })
+    flow = problem.flows(_injection(problem, sol.g))
+    flows = pd.DataFrame({
+        "snapshot": np.repeat(np.asarray(snaps), len(model.branches)),
+        "branch": np.tile(np.asarray(model.branches), n_t),
+        "flow_mw": flow.ravel(),
+        "limit_mw": np.tile(problem.limit, n_t),
+    })
+    br = problem.network.branches
+    records = []
+    for k, (b, t) in enumerate(sol.rows):
+        if abs(sol.row_dual[k]) > _DUAL_TOL:
+            records.append((snaps[t], model.branches[b], br["from_bus"].iloc[b], br["to_bus"].iloc[b],
+                            flow[t, b], problem.limit[b], sol.row_dual[k]))
+    binding = pd.DataFrame(records, columns=["snapshot", "branch", "from_bus", "to_bus", "flow_mw", "limit_mw",
+                                             "shadow_price"])
+    binding = binding.sort_values(["snapshot", "shadow_price"], key=None).reset_index(drop=True)
+    last = n_t - 1
+    ref_ptdf = problem.ref_ptdf_rows(np.arange(len(model.branches)), last)
+    info = dict(sol.info)
+    info["reference"] = "slack" if problem.weights is None else "weighted"
+    info["slack_buses"] = [str(model.buses[b]) for b in model.ref_bus]
+    return OpfResult(network=problem.network.name, snapshots=snaps, nodes=nodes, dispatch=dispatch, flows=flows,
+                     binding=binding, objective=sol.objective,
+                     losses_mw=pd.Series(sol.loss_mw, index=snaps, name="losses_mw"),
+                     ptdf=pd.DataFrame(ref_ptdf, index=model.branches, columns=model.buses), info=info)
+
+
+def congestion_component(binding: pd.DataFrame, ptdf_table: pd.DataFrame) -> pd.DataFrame:
+    """``sum_l shadow_price[l] * PTDF[l, i]`` per snapshot and bus, from a binding table and a PTDF table."""
+    out = {}
+    for snap, group in binding.groupby("snapshot", sort=False):
+        rows = ptdf_table.loc[group["branch"].astype(str)]
+        out[snap] = group["shadow_price"].to_numpy(float) @ rows.to_numpy(float)
+    frame = pd.DataFrame(out, index=ptdf_table.columns).T
+    frame.index.name = "snapshot"
+    return frame
+
+
+def unique_prices(network: Network, result: OpfResult, mw_tol: float = 1e-5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Which LMPs and shadow prices the optimum fixes uniquely (lossless solves).
+
+    Every optimal dual solution satisfies, for each generator strictly inside its limits, ``price at its bus
+    = its marginal cost``, and has a zero dual on every limit the (any) optimal flow does not reach. So the
+    duals lie in the affine set ``A y = mc`` with unknowns ``y`` = (island energy prices, duals of the
+    limits at their bound). A bus price ``a_i . y`` (or a limit's dual) is unique when ``a_i`` is orthogonal
+    to the null space of ``A``. This is sufficient, not necessary: a price reported non-unique may still be
+    pinned by the generators at their bounds. Degenerate cases are parallel or series limits binding
+    together (only their combined dual is fixed) and a bus with no load or generation between them.
+
+    Returns ``(nodes, limits)``: ``snapshot, bus, unique`` and ``snapshot, branch, unique`` (limits at bound).
+    """
+    if result.info.get("losses"):
+        raise ValueError("uniqueness is assessed for lossless solves")
+    model = dc_model(network)
+    h = model.ptdf()
+    gens = network.generators[network.generators["in_service"].to_numpy(bool)]
+    pos = pd.Series(np.arange(len(model.buses)), index=model.buses)
+    gen_bus = pos[gens["bus"]].to_numpy()
+    upper = network.p_max_matrix(result.snapshots)[:, network.generators["in_service"].to_numpy(bool)]
+    lower = np.minimum(gens["p_min"].to_numpy(float)[None, :], upper)
+    c1, c2 = gens["c1"].to_numpy(float), gens["c2"].to_numpy(float)
+    pwl = {name: pts.sort_values("point") for name, pts in network.cost_points.groupby("generator")}
+    limit = np.where(model.in_service, network.branches["rate_a"].to_numpy(float), np.inf)
+    dispatch = result.dispatch["p_mw"].to_numpy(float).reshape(len(result.snapshots), len(gens))
+    flows = result.flows["flow_mw"].to_numpy(float).reshape(len(result.snapshots), len(model.branches))
+    node_rows, limit_rows = [], []
+    for t, snap in enumerate(result.snapshots):
+        g = dispatch[t]
+        inside = (g > lower[t] + mw_tol) & (g < upper[t] - mw_tol)
+        mc = c1 + 2 * c2 * g
+        for j in np.flatnonzero(inside):
+            pts = pwl.get(gens.index[j])
+            if pts is None:
+                continue
+            xs, ys = pts["p_mw"].to_numpy(float), pts["cost"].to_numpy(float)
+            if np.min(np.abs(xs - g[j])) <= mw_tol:
+                inside[j] = False
+            else:
+                seg = int(np.clip(np.searchsorted(xs, g[j]) - 1, 0, len(xs) - 2))
+                mc[j] = (ys[seg + 1] - ys[seg]) / (xs[seg + 1] - xs[seg])
+        active = np.flatnonzero(np.abs(flows[t]) >= limit - mw_tol)
+        n_isl = model.n_islands
+        marg = np.flatnonzero(inside)
+        a = np.zeros((len(marg), n_isl + len(active)))
+        a[np.arange(len(marg)), model.island[gen_bus[marg]]] = 1.0
+        a[:, n_isl:] = h[np.ix_(active, gen_bus[marg])].T
+        if a.size:
+            _, s, vt = np.linalg.svd(a, full_matrices=True)
+            rank = int(np.sum(s > 1e-9 * max(1.0, s.max() if len(s) else 1.0)))
+            null = vt[rank:].T
+        else:
+            null = np.eye(n_isl + len(active))
+        coef = np.zeros((len(model.buses), n_isl + len(active)))
+        coef[np.arange(len(model.buses)), model.island] = 1.0
+        coef[:, n_isl:] = h[active].T
+        bus_free = np.linalg.norm(coef @ null, axis=1) if null.size else np.zeros(len(model.buses))
+        node_rows.append(pd.DataFrame({"snapshot": snap, "bus": model.buses, "unique": bus_free <= 1e-8}))
+        lim_free = np.linalg.norm(null[n_isl:], axis=1) if null.size else np.zeros(len(active))
+        limit_rows.append(pd.DataFrame({"snapshot": snap, "branch": model.branches[active],
+                                        "unique": lim_free <= 1e-8}))
+    return pd.concat(node_rows, ignore_index=True), pd.concat(limit_rows, ignore_index=True)

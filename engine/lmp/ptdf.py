@@ -1,0 +1,226 @@
+"""DC sensitivities: PTDF (any slack bus or a distributed slack) and LODF, from a sparse factorisation.
+
+Conventions (MATPOWER ``makeBdc``/``makePTDF``): branch susceptance ``b = 1 / (x * tap)`` p.u.; the flow from
+``from_bus`` to ``to_bus`` is ``base_mva * (b * (theta_f - theta_t - shift))``. ``PTDF[l, i]`` is the MW
+change of that flow when 1 MW is injected at bus ``i`` and withdrawn at the slack (or spread over the slack
+weights). ``LODF[l, k]`` is the change of flow on ``l`` per MW flowing on ``k`` before ``k`` is taken out;
+``LODF[k, k] = -1``; it is NaN for an outage that splits an island.
+
+Each island (connected set of buses through in-service branches) has its own slack: the caller's choice,
+else the case's reference bus in that island, else the island's bus with the most generating capacity.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.linalg import lapack
+from scipy.sparse.linalg import splu
+
+from engine.lmp.network import Network
+
+log = logging.getLogger(__name__)
+
+Slack = str | Mapping[str, float] | pd.Series | None
+
+
+@dataclass(frozen=True)
+class DcModel:
+    """The network's DC matrices in bus/branch index order (internal arrays for the solvers)."""
+
+    buses: pd.Index
+    branches: pd.Index
+    from_idx: np.ndarray
+    to_idx: np.ndarray
+    b: np.ndarray            # p.u. susceptance, 0 for branches out of service
+    in_service: np.ndarray
+    shift: np.ndarray        # radians
+    island: np.ndarray       # island number per bus
+    n_islands: int
+    ref_bus: np.ndarray      # one bus index per island
+    bf: sp.csr_matrix        # branch x bus, b at from, -b at to
+    bbus: sp.csc_matrix      # bus x bus
+    base_mva: float
+
+    @property
+    def shift_flow(self) -> np.ndarray:
+        """MW flow on each branch caused by phase shifters alone (all injections zero)."""
+        pfinj = -self.b * self.shift
+        if not np.any(pfinj):
+            return np.zeros(len(self.branches))
+        pbusinj = np.zeros(len(self.buses))
+        np.add.at(pbusinj, self.from_idx, pfinj)
+        np.add.at(pbusinj, self.to_idx, -pfinj)
+        return self.base_mva * (pfinj - self.ptdf() @ pbusinj)
+
+    def ptdf(self, weights: np.ndarray | None = None, method: str = "auto") -> np.ndarray:
+        """Dense PTDF (branches x buses); ``weights`` per bus gives a distributed slack (normalised per island).
+
+        ``method`` picks how the reduced susceptance matrix is inverted: "sparse" (SuperLU), "dense"
+        (LAPACK Cholesky) or "auto" (dense up to ``DENSE_MAX_BUSES`` buses per island, where it is faster
+        because the PTDF itself is dense, sparse above).
+        """
+        if method not in ("auto", "sparse", "dense"):
+            raise ValueError(f"unknown PTDF method {method!r}")
+        n_br, n_bus = len(self.branches), len(self.buses)
+        branch_island = self.island[self.from_idx]
+        single = self.n_islands == 1 and bool(self.in_service.all())
+        out = None if single else np.zeros((n_br, n_bus))
+        for k in range(self.n_islands):
+            members = np.flatnonzero(self.island == k)
+            rows = np.flatnonzero(self.in_service & (branch_island == k))
+            if len(members) < 2 or len(rows) == 0:
+                continue
+            local = np.full(n_bus, -1)
+            local[members] = np.arange(len(members))
+            matrix = self.bbus if len(members) == n_bus else self.bbus[members][:, members]
+            use_dense = method == "dense" or (method == "auto" and len(members) <= DENSE_MAX_BUSES)
+            inverse = _reduced_inverse(sp.csc_matrix(matrix), int(local[self.ref_bus[k]]), use_dense)
+            block = _branch_rows(inverse, self.b[rows], local[self.from_idx[rows]], local[self.to_idx[rows]])
+            if weights is not None:
+                w = weights[members]
+                total = w.sum()
+                if total <= 0:
+                    raise ValueError(f"slack weights of island {k} sum to {total}; they must be positive")
+                block -= (block @ (w / total))[:, None]
+            if out is None:
+                return block
+            out[np.ix_(rows, members)] = block
+        return np.zeros((n_br, n_bus)) if out is None else out
+
+
+DENSE_MAX_BUSES = 6000
+
+
+def _reduced_inverse(matrix: sp.csc_matrix, slack: int, dense: bool) -> np.ndarray:
+    """Inverse of the island's susceptance matrix with the slack angle fixed: zero slack row and column.
+
+    The slack row and column are replaced by the identity's, so the matrix stays square and symmetric
+    and its inverse comes back in bus order without re-indexing; the slack's 1 is then zeroed.
+    """
+    n = matrix.shape[0]
+    keep = np.ones(n)
+    keep[slack] = 0.0
+    mask = sp.diags(keep)
+    pinned = (mask @ matrix @ mask + sp.diags(1.0 - keep)).tocsc()
+    inverse = None
+    if dense:
+        factor, info = lapack.dpotrf(pinned.toarray(order="F"), lower=1, overwrite_a=1)
+        if info == 0:
+            inverse, info = lapack.dpotri(factor, lower=1, overwrite_c=1)
+            if info == 0:
+                # dpotri fills the lower triangle only.
+                lower = np.tril(inverse)
+                inverse = lower + np.tril(lower, -1).T
+            else:
+                inverse = None
+        # A matrix that is not positive definite (negative series reactances) takes the LU path.
+    if inverse is None:
+        inverse = splu(pinned, permc_spec="MMD_AT_PLUS_A").solve(np.eye(n))
+    inverse[slack, slack] = 0.0
+    return inverse
+
+
+def _branch_rows(inverse: np.ndarray, b: np.ndarray, f: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """PTDF rows ``b * (X[f] - X[t])``, in chunks so the temporaries stay small."""
+    out = np.empty((len(b), inverse.shape[1]))
+    step = 256
+    for lo in range(0, len(b), step):
+        hi = min(lo + step, len(b))
+        np.subtract(inverse[f[lo:hi]], inverse[t[lo:hi]], out=out[lo:hi])
+        out[lo:hi] *= b[lo:hi, None]
+    return out
+
+
+def dc_model(network: Network, slack: str | None = None) -> DcModel:
+    """Build the DC matrices; ``slack`` names a bus to use as the reference of its island."""
+    buses = network.buses.index
+    br = network.branches
+    pos = pd.Series(np.arange(len(buses)), index=buses)
+    f = pos[br["from_bus"]].to_numpy()
+    t = pos[br["to_bus"]].to_numpy()
+    live = br["in_service"].to_numpy(bool)
+    b = np.where(live, 1.0 / (br["x"].to_numpy(float) * br["tap"].to_numpy(float)), 0.0)
+    shift = np.deg2rad(br["shift_deg"].to_numpy(float))
+    n_br, n_bus = len(br), len(buses)
+    rows = np.arange(n_br)
+    bf = sp.csr_matrix((np.concatenate([b, -b]), (np.concatenate([rows, rows]), np.concatenate([f, t]))),
+                       shape=(n_br, n_bus))
+    cft = sp.csr_matrix((np.concatenate([np.ones(n_br), -np.ones(n_br)]),
+                         (np.concatenate([rows, rows]), np.concatenate([f, t]))), shape=(n_br, n_bus))
+    bbus = (cft.T @ bf).tocsc()
+    adjacency = sp.csr_matrix((np.ones(live.sum()), (f[live], t[live])), shape=(n_bus, n_bus))
+    n_islands, island = connected_components(adjacency, directed=False)
+    ref = _choose_refs(network, island, n_islands, slack)
+    return DcModel(buses=buses, branches=br.index, from_idx=f, to_idx=t, b=b, in_service=live, shift=shift,
+                   island=island, n_islands=n_islands, ref_bus=ref, bf=bf, bbus=bbus,
+                   base_mva=network.base_mva)
+
+
+def _choose_refs(network: Network, island: np.ndarray, n_islands: int, slack: str | None) -> np.ndarray:
+    buses = network.buses.index
+    is_ref = network.buses["is_ref"].to_numpy(bool)
+    gens = network.generators[network.generators["in_service"]]
+    capacity = gens.groupby("bus")["p_max"].sum().reindex(buses, fill_value=0.0).to_numpy(float)
+    refs = np.empty(n_islands, dtype=int)
+    for k in range(n_islands):
+        members = np.flatnonzero(island == k)
+        marked = members[is_ref[members]]
+        refs[k] = marked[0] if len(marked) else members[np.argmax(capacity[members])]
+    if slack is not None:
+        if slack not in buses:
+            raise KeyError(f"slack bus {slack!r} is not in the network")
+        k = buses.get_loc(slack)
+        refs[island[k]] = k
+    return refs
+
+
+def slack_weights(network: Network, slack: Slack) -> tuple[str | None, np.ndarray | None]:
+    """Split a slack choice into a single bus name or a weight vector over buses (in bus order)."""
+    if slack is None or isinstance(slack, str):
+        return slack, None
+    weights = pd.Series(slack, dtype=float)
+    unknown = weights.index.difference(network.buses.index)
+    if len(unknown):
+        raise KeyError(f"slack weights for unknown buses: {list(unknown[:5])}")
+    if (weights < 0).any():
+        raise ValueError("slack weights must be non-negative")
+    return None, weights.reindex(network.buses.index, fill_value=0.0).to_numpy(float)
+
+
+def ptdf(network: Network, slack: Slack = None) -> pd.DataFrame:
+    """PTDF table (index branch, columns bus); ``slack`` is a bus name, a weight per bus, or None."""
+    bus, weights = slack_weights(network, slack)
+    model = dc_model(network, bus)
+    return pd.DataFrame(model.ptdf(weights), index=model.branches, columns=model.buses)
+
+
+def lodf(network: Network, ptdf_matrix: np.ndarray | None = None) -> pd.DataFrame:
+    """LODF table (index monitored branch, columns outaged branch), from the single-slack PTDF."""
+    model = dc_model(network)
+    h = model.ptdf() if ptdf_matrix is None else ptdf_matrix
+    # Flow change on every branch per MW of transfer from the outaged branch's from-bus to its to-bus.
+    transfer = h[:, model.from_idx] - h[:, model.to_idx]
+    denom = 1.0 - np.diag(transfer)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = transfer / denom[None, :]
+    splits = np.abs(denom) < 1e-10
+    out[:, splits] = np.nan
+    out[:, ~model.in_service] = 0.0
+    out[~model.in_service, :] = 0.0
+    idx = np.arange(len(model.branches))
+    out[idx[model.in_service], idx[model.in_service]] = -1.0
+    out[idx[splits], idx[splits]] = np.nan
+    return pd.DataFrame(out, index=model.branches, columns=model.branches)
+
+
+def post_outage_flows(flows: pd.Series, lodf_table: pd.DataFrame, outage: str) -> pd.Series:
+    """Branch flows after taking ``outage`` out: ``f + LODF[:, k] * f[k]`` (the outaged branch goes to 0)."""
+    after = flows + lodf_table[outage] * flows[outage]
+    after[outage] = 0.0
+    return after

@@ -1,0 +1,68 @@
+"""Nodal basis map: every node of a network coloured by LMP, a component, or basis to a hub."""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+dash.register_page(__name__, path="/nodal", name="Nodal map", title="Nodal map · 254Carbon")
+
+COLOUR_BY = [("LMP", "lmp"), ("Energy", "energy"), ("Congestion", "congestion"), ("Loss", "loss"),
+             ("Basis to hub", "basis"), ("Change vs. base (what-if)", "delta")]
+
+
+def _label(text: str) -> dbc.Label:
+    return dbc.Label(text, className="small text-muted mb-1")
+
+
+def layout(network: str | None = None, **_query) -> html.Div:
+    from callbacks.nodal import default_network, network_options
+
+    options = network_options()
+    chosen = network if network in [o["value"] for o in options] else default_network(options)
+    controls = dbc.Row([
+        dbc.Col([_label("Network"), dcc.Dropdown(id="nd-network", options=options, value=chosen,
+                                                 clearable=False)], md=2),
+        dbc.Col([_label("Colour by"), dcc.Dropdown(id="nd-colour", value="lmp", clearable=False,
+                                                   options=[{"label": a, "value": b} for a, b in COLOUR_BY])],
+                md=2),
+        dbc.Col([_label("Hub"), dcc.Dropdown(id="nd-hub", clearable=False)], md=2),
+        dbc.Col([_label("Colour range"), dbc.RadioItems(
+            id="nd-range", inline=True, value="fixed",
+            options=[{"label": "fixed over the day", "value": "fixed"},
+                     {"label": "this snapshot", "value": "data"}])], md="auto"),
+        dbc.Col([_label("Model"), dbc.Checklist(id="nd-losses", options=[{"label": "marginal losses",
+                                                                          "value": "losses"}],
+                                                value=[], switch=True)], md="auto"),
+        dbc.Col([_label("\u00a0"), html.Div([
+            dbc.Button("Node table CSV", id="nd-dl-nodes-btn", size="sm", color="secondary", className="me-2"),
+            dbc.Button("Component series CSV", id="nd-dl-series-btn", size="sm", color="secondary"),
+            dcc.Download(id="nd-dl-nodes"), dcc.Download(id="nd-dl-series")])], md="auto"),
+    ], className="g-3 align-items-end mb-2")
+    whatif = dbc.Card(dbc.CardBody([
+        html.H6("What-if", className="card-title"),
+        _label("Line"), dcc.Dropdown(id="nd-wi-branch", placeholder="pick a line (or click one on the map)"),
+        dbc.Row([
+            dbc.Col([_label("New limit (MW)"), dbc.Input(id="nd-wi-limit", type="number", min=0, step="any")]),
+            dbc.Col([_label("\u00a0"), dbc.Checklist(id="nd-wi-out", options=[{"label": "take the line out",
+                                                                               "value": "out"}], value=[])]),
+        ], className="g-2 mt-1"),
+        html.Div([dbc.Button("Re-solve", id="nd-wi-apply", color="primary", size="sm", className="me-2"),
+                  dbc.Button("Reset", id="nd-wi-reset", color="outline-secondary", size="sm")], className="mt-2"),
+        html.Div(id="nd-wi-summary", className="small mt-2"),
+    ]), className="mb-3")
+    return html.Div([
+        html.H4("Nodal basis map", className="mb-3"),
+        controls,
+        dbc.Alert(id="nd-error", color="warning", is_open=False, className="py-2"),
+        html.Div([_label("Snapshot"), dcc.Slider(id="nd-snapshot", min=0, max=0, step=1, value=0,
+                                                 marks=None, tooltip={"placement": "bottom"})], className="mb-2"),
+        dbc.Row([
+            dbc.Col(dcc.Loading(dcc.Graph(id="nd-map", style={"height": "640px"}), type="dot"), md=8),
+            dbc.Col([whatif, html.Div(id="nd-detail")], md=4),
+        ]),
+        html.H6("Binding constraints at this snapshot", className="mt-3"),
+        html.Div(id="nd-binding"),
+        dcc.Store(id="nd-whatif"),
+        dcc.Store(id="nd-selected"),
+    ])
