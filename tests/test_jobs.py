@@ -172,3 +172,31 @@ def test_each_trigger_runs_once_across_three_workers(redis_url):
     assert len(keys) == len(set(keys)), f"a trigger ran more than once: {runs}"
     slots = sorted(int(k.rsplit(":", 1)[1]) for k in keys)
     assert all(b - a == 2 for a, b in zip(slots, slots[1:], strict=False)), f"a trigger was missed: {slots}"
+
+
+@pytest.fixture
+def cli_app(store_url):
+    from app import create_app
+    from app.settings import Settings
+
+    dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=False))
+    yield dash_app
+    store = dash_app.server.extensions["c254"].store
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+
+
+@pytest.mark.realdata
+def test_cli_backfill_lists_and_runs(cli_app, data_dir):
+    runner = cli_app.server.test_cli_runner()
+    folder = data_dir / "markets" / "aemo" / "price_and_demand"
+    r = runner.invoke(args=["jobs", "backfill", "nem", "2016-02-01", "2016-02-29", "--source", str(folder)])
+    assert r.exit_code == 0, r.output
+    assert "succeeded; 5/5 done, read 6,960, written 13,920" in r.output
+    r = runner.invoke(args=["jobs", "backfill", "nem", "2016-03-01", "2016-02-01"])
+    assert r.exit_code != 0 and "is before start" in r.output
+    r = runner.invoke(args=["jobs", "runs"])
+    assert r.exit_code == 0 and "backfill:nem" in r.output and "succeeded" in r.output
+    r = runner.invoke(args=["jobs", "list"])
+    assert r.exit_code == 0 and "nem_price_demand" in r.output and "ieso_hoep" in r.output
+    r = runner.invoke(args=["jobs", "run", "no_such_job"])
+    assert r.exit_code != 0 and "unknown job" in r.output
