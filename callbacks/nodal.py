@@ -13,7 +13,9 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from app.services import services
 from components import nodal_figures as nf
+from engine import queries
 from engine.lmp import OpfError
+from engine.lmp.basis import basis, basis_statistics, basis_surface
 from engine.lmp.study import (SYSTEM_HUB, coordinates, networks_in, node_series, node_view, ptdf_row,
                               solve_study, study_network)
 
@@ -219,6 +221,48 @@ def register(app: dash.Dash) -> None:
             html.Div(f"Lowers prices most at: {lowers}", className="small mb-2"),
             dcc.Graph(id="nd-line-ptdf", figure=nf.ptdf_figure(row, branch)),
         ])
+
+    @app.callback(Output("nb-run", "options"), Output("nb-run", "value"), Input("nd-network", "id"))
+    def published_runs(_):
+        runs = queries.nodal_runs(services().ready_store())
+        options = [{"label": f"{m} {'day-ahead' if r == 'DA' else 'real-time'}", "value": f"{m}|{r}"}
+                   for m, r in runs]
+        return options, (options[0]["value"] if options else None)
+
+    @app.callback(Output("nb-hub", "options"), Output("nb-hub", "value"), Input("nb-run", "value"))
+    def published_hubs(run):
+        if not run:
+            return [], None
+        hubs = queries.nodal_hubs(services().ready_store(), run.split("|")[0])
+        options = [{"label": r.label, "value": r.node} for r in hubs.itertuples()]
+        return options, (options[0]["value"] if options else None)
+
+    @app.callback(Output("nb-stats", "children"), Output("nb-surface", "figure"),
+                  Input("nb-run", "value"), Input("nb-hub", "value"))
+    def published_basis(run, hub):
+        if not run or not hub:
+            return html.Div("No published nodal prices loaded (flask --app app.wsgi ingest load pjm PATH).",
+                            className="text-muted small"), nf.go.Figure()
+        market, market_run = run.split("|")
+        store = services().ready_store()
+        prices = queries.nodal_prices(store, market, market_run)
+        try:
+            frame = basis(prices, hub)
+        except (KeyError, ValueError) as exc:
+            return dbc.Alert(str(exc), color="warning", className="py-1"), nf.go.Figure()
+        tz = queries.market_info(store, market).timezone
+        frame["interval_start"] = frame["interval_start"].dt.tz_convert(tz)
+        stats = basis_statistics(frame)
+        names = queries.node_names(store, market)
+        top = stats.reindex(stats["mean"].abs().sort_values(ascending=False).index).head(20)
+        rows = [html.Tr([html.Td(f"{names.get(r.node, '')} {r.node}".strip()), html.Td(f"{r.mean:,.2f}"),
+                         html.Td(f"{r.std:,.2f}"), html.Td(f"{r.p5:,.2f}"), html.Td(f"{r.p50:,.2f}"),
+                         html.Td(f"{r.p95:,.2f}"), html.Td(f"{int(r.count):,}")]) for r in top.itertuples()]
+        head = html.Thead(html.Tr([html.Th(h) for h in ("Node", "Mean", "Std", "p5", "p50", "p95", "Hours")]))
+        table = dbc.Table([head, html.Tbody(rows)], size="sm", striped=True, id="nb-stats-table")
+        surface = basis_surface(frame[frame["node"].isin(top["node"])], by="hour")
+        surface.index = [f"{names.get(n, '')} {n}".strip() for n in surface.index]
+        return table, nf.basis_surface_figure(surface, f"{market} {market_run}: mean basis by hour ({tz})")
 
     @app.callback(
         Output("nd-dl-nodes", "data"), Input("nd-dl-nodes-btn", "n_clicks"),

@@ -339,3 +339,34 @@ def _demo_latest(store: Store, latest: pd.DataFrame) -> set[tuple[str, str]]:
                         {"m": r.market, "d": DEMO_SOURCE, "t": r.latest_start.to_pydatetime()}):
             found.add((r.market, r.dataset))
     return found
+
+
+def nodal_runs(store: Store) -> list[tuple[str, str]]:
+    """(market, market run) pairs with published nodal prices in the store."""
+    df = store.query_df("SELECT DISTINCT market, market_run FROM nodal_lmp_hourly ORDER BY market, market_run")
+    return [] if df.empty or not len(df.columns) else list(df.itertuples(index=False, name=None))
+
+
+def nodal_hubs(store: Store, market: str) -> pd.DataFrame:
+    """The market's trading hubs (node type HUB), with a readable label."""
+    df = store.query_df(
+        "SELECT node, if(node_name != '', concat(node_name, ' (', node, ')'), node) AS label FROM node_metadata FINAL "
+        "WHERE market = {m:String} AND upper(node_type) = 'HUB' ORDER BY label", {"m": market})
+    return df if len(df.columns) else pd.DataFrame(columns=["node", "label"])
+
+
+def nodal_prices(store: Store, market: str, run: str, days: int = 31) -> pd.DataFrame:
+    """The last ``days`` days of a market run's published nodal prices, one row per interval and node."""
+    df = store.query_df(
+        "SELECT interval_start, node, lmp, energy, congestion, loss FROM nodal_lmp FINAL "
+        "WHERE market = {m:String} AND market_run = {r:String} AND interval_start > "
+        "(SELECT max(bucket) FROM nodal_lmp_hourly WHERE market = {m:String} AND market_run = {r:String}) "
+        "- toIntervalDay({d:UInt16})", {"m": market, "r": run, "d": days})
+    return df if len(df.columns) else pd.DataFrame(columns=["interval_start", "node", "lmp", "energy",
+                                                             "congestion", "loss"])
+
+
+def node_names(store: Store, market: str) -> dict[str, str]:
+    df = store.query_df("SELECT node, node_name FROM node_metadata FINAL WHERE market = {m:String} "
+                        "AND node_name != ''", {"m": market})
+    return {} if df.empty or not len(df.columns) else dict(zip(df["node"], df["node_name"], strict=True))

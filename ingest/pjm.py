@@ -36,7 +36,7 @@ SUPPORTED = ", ".join(FEEDS) + " (Data Miner 2 CSV)"
 API_URL = "https://api.pjm.com/api/v1"
 API_PAGE_ROWS = 50_000
 
-_OPTIONAL = ["row_is_current", "type", "zone", "voltage"]
+_OPTIONAL = ["row_is_current", "type", "zone", "voltage", "pnode_name"]
 # nodal_lmp column -> Data Miner column stem (suffixed _da / _rt)
 _PRICE_COLUMNS = {"lmp": "total_lmp", "energy": "system_energy_price", "congestion": "congestion_price",
                   "loss": "marginal_loss_price"}
@@ -154,6 +154,7 @@ class PjmConnector:
         meta = pd.DataFrame({
             "market": MARKET,
             "node": node,
+            "node_name": _optional_text(current_rows, "pnode_name"),
             "node_type": _optional_text(current_rows, "type"),
             "zone": _optional_text(current_rows, "zone"),
             "voltage_kv": kv,

@@ -63,6 +63,18 @@ def layout(network: str | None = None, **_query) -> html.Div:
         ]),
         html.H6("Binding constraints at this snapshot", className="mt-3"),
         html.Div(id="nd-binding"),
+        html.Hr(),
+        html.H5("Published nodal prices: basis to a hub", className="mt-3"),
+        html.Div("Operators' own LMPs as loaded by the connectors (PJM, ISO-NE, IESO): each node's price minus "
+                 "the hub's, over the last 31 days the store holds.", className="small text-muted mb-2"),
+        dbc.Row([
+            dbc.Col([_label("Market and run"), dcc.Dropdown(id="nb-run", clearable=False)], md=3),
+            dbc.Col([_label("Hub"), dcc.Dropdown(id="nb-hub", clearable=False)], md=4),
+        ], className="g-3 mb-2"),
+        dbc.Row([
+            dbc.Col(html.Div(id="nb-stats"), md=6),
+            dbc.Col(dcc.Graph(id="nb-surface"), md=6),
+        ]),
         dcc.Store(id="nd-whatif"),
         dcc.Store(id="nd-selected"),
     ])

@@ -23,6 +23,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 LMP_COLUMNS = ["market", "node", "market_run", "interval_start", "interval_minutes", "lmp", "energy",
                "congestion", "loss", "source"]
 META_COLUMNS = ["market", "node", "node_type", "zone", "voltage_kv", "latitude", "longitude", "source"]
+# PJM keys nodes by pnode_id and keeps the (shared) pnode_name for display.
+PJM_META_COLUMNS = ["market", "node", "node_name", "node_type", "zone", "voltage_kv", "latitude", "longitude",
+                    "source"]
 HUBS = {"51217": "EASTERN HUB", "51287": "WEST INT HUB", "51288": "WESTERN HUB", "4669664": "NEW JERSEY HUB",
         "33092311": "CHICAGO GEN HUB", "33092313": "CHICAGO HUB", "33092315": "N ILLINOIS HUB",
         "34497125": "AEP GEN HUB", "34497127": "AEP-DAYTON HUB", "34497151": "OHIO HUB",
@@ -47,7 +50,8 @@ def components(r: pd.Series) -> tuple[float, float, float, float]:
 
 def check_contract(result, raw: RawFile) -> None:
     lmp, meta = result.tables["nodal_lmp"], result.tables["node_metadata"]
-    assert list(lmp.columns) == LMP_COLUMNS and list(meta.columns) == META_COLUMNS
+    expected_meta = PJM_META_COLUMNS if (meta["market"] == "PJM").all() else META_COLUMNS
+    assert list(lmp.columns) == LMP_COLUMNS and list(meta.columns) == expected_meta
     assert str(lmp["interval_start"].dtype) == "datetime64[ns, UTC]"
     for col in ("lmp", "energy", "congestion", "loss"):
         assert lmp[col].dtype == np.float64
@@ -110,6 +114,7 @@ def test_pjm_node_metadata(data_dir: Path):
     aldene = meta.iloc[0]
     assert (aldene["market"], aldene["node"], aldene["node_type"], aldene["zone"], aldene["voltage_kv"]) == (
         "PJM", "48592", "LOAD", "PSEG", 230.0)
+    assert aldene["node_name"] == "ALDENE"
     assert np.isnan(aldene["latitude"]) and np.isnan(aldene["longitude"])
     hubs = pjm.parse(RawFile.from_path(data_dir / "markets/pjm/rt_hrl_lmps_hubs_20250501-20250801.csv")
                      ).tables["node_metadata"]

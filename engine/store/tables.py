@@ -2,7 +2,7 @@
 tables are derived from them (so a revision can rebuild exactly the buckets it touched)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class SeriesTable:
     # Value columns that are not Nullable: a row without them is no observation and is not stored
     # (ClickHouse would store a NaN sent to a plain Float64 column from a DataFrame as 0).
     required: tuple[str, ...] = ()
+    # Value columns a connector may leave out, with the value stored for them then.
+    optional: dict = field(default_factory=dict)
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -95,6 +97,7 @@ TABLES: dict[str, SeriesTable] = {
             required=("lmp",),
         ),
         SeriesTable("node_metadata", ("market", "node"),
-                    ("node_type", "zone", "voltage_kv", "latitude", "longitude"), time_column=None),
+                    ("node_type", "zone", "voltage_kv", "latitude", "longitude", "node_name"), time_column=None,
+                    optional={"node_name": ""}),
     )
 }

@@ -47,6 +47,9 @@ class WriteReport:
 
 
 def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str) -> pd.DataFrame:
+    absent = {c: v for c, v in spec.optional.items() if c not in frame.columns}
+    if absent:
+        frame = frame.assign(**absent)
     missing = [c for c in spec.columns if c not in frame.columns]
     if missing:
         raise StoreError(f"{spec.name}: frame lacks columns {missing}")
@@ -59,7 +62,7 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str) -> pd.DataFram
     if "interval_minutes" in out:
         out["interval_minutes"] = out["interval_minutes"].astype("uint16")
     for col in spec.values:
-        if out[col].dtype == object and col not in ("node_type", "zone"):
+        if out[col].dtype == object and col not in ("node_type", "zone", "node_name"):
             out[col] = pd.to_numeric(out[col])
     for col in spec.key:
         if col not in (spec.time_column, "interval_minutes"):
