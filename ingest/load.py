@@ -64,7 +64,7 @@ def load_raw(store: Store, connector: Any, raws: Iterable[RawFile]) -> LoadRepor
         for name, frame in result.tables.items():
             by_table.setdefault(name, []).append(frame)
     tables = {name: _latest_per_key(name, frames) for name, frames in by_table.items()}
-    written = write_tables(store, tables)
+    written = write_tables(store, tables, unique_keys=True)
     report.files = len(parsed)
     report.rows_read = sum(r.rows_read for r in parsed)
     report.rows_rejected = sum(r.rows_rejected for r in parsed)
@@ -78,9 +78,7 @@ def load_raw(store: Store, connector: Any, raws: Iterable[RawFile]) -> LoadRepor
 def _latest_per_key(table: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
     """One frame per table; where two files carry the same key (a month file and its revision), the file
     read later wins, as it would had they been loaded one after the other."""
-    if len(frames) == 1:
-        return frames[0]
-    frame = pd.concat(frames, ignore_index=True)
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return frame.drop_duplicates(list(TABLES[table].key), keep="last")
 
 

@@ -58,6 +58,7 @@ class Store:
         self.dsn = dsn
         self._connect_dsn, self.database, self.embedded = split_dsn(dsn)
         self._client: Any = None
+        self.demo_free: set[str] = set()  # markets known to hold no demo rows (see writer._drop_demo)
         self._open_lock = threading.Lock()
         # Server clients are not safe to share across threads mid-query; chDB serialises internally but one
         # lock keeps both paths behaving alike and costs nothing for a single-process app.

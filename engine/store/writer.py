@@ -46,7 +46,7 @@ class WriteReport:
         return sum(self.written.values())
 
 
-def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str) -> pd.DataFrame:
+def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool = False) -> pd.DataFrame:
     absent = {c: v for c, v in spec.optional.items() if c not in frame.columns}
     if absent:
         frame = frame.assign(**absent)
@@ -73,7 +73,7 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str) -> pd.DataFram
         out["source"] = source
     if spec.required:
         out = out.dropna(subset=list(spec.required))
-    if out.duplicated(list(spec.key)).any():
+    if not unique and out.duplicated(list(spec.key)).any():
         dup = out[out.duplicated(list(spec.key), keep=False)].head(2)
         raise StoreError(f"{spec.name}: the batch holds one key twice, e.g. {dup[list(spec.key)].to_dict('records')}")
     return out
@@ -151,10 +151,15 @@ def _rebuild_aggregates(store: Store, spec: SeriesTable, revised: pd.DataFrame) 
 
 def _drop_demo(store: Store, markets: set[str]) -> None:
     """Real data for a market replaces that market's demo rows (and the aggregates built from them)."""
+    markets = markets - store.demo_free
+    if not markets:
+        return
     counts = " UNION ALL ".join(
         f"SELECT '{spec.name}' AS t, market FROM `{spec.name}` WHERE market IN {{m:Array(String)}} "
         "AND source = {d:String} GROUP BY market" for spec in TABLES.values())
     found = store.query_df(counts, {"m": sorted(markets), "d": DEMO_SOURCE})
+    # Demo rows only ever enter an empty store, so once a market is found free of them it stays free.
+    store.demo_free |= markets
     if found.empty or not len(found.columns):
         return
     for market, tables in found.groupby("market")["t"]:
@@ -170,12 +175,16 @@ def _drop_demo(store: Store, markets: set[str]) -> None:
         log.info("replaced demo data of %s with real data", market)
 
 
-def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str = "") -> WriteReport:
-    """Write one batch (all tables of one parsed file) whole: on failure, what it wrote is taken back."""
+def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str = "",
+                 unique_keys: bool = False) -> WriteReport:
+    """Write one batch (all tables of one parsed file) whole: on failure, what it wrote is taken back.
+
+    ``unique_keys`` says the caller has already made each table's keys unique (skips the check)."""
     unknown = set(tables) - set(TABLES)
     if unknown:
         raise StoreError(f"no such series table(s): {sorted(unknown)}")
-    conformed = {name: _conform(TABLES[name], frame, source) for name, frame in tables.items() if len(frame)}
+    conformed = {name: _conform(TABLES[name], frame, source, unique_keys)
+                 for name, frame in tables.items() if len(frame)}
     report = WriteReport(empty={name: len(tables[name]) - len(f) for name, f in conformed.items()})
     conformed = {name: f for name, f in conformed.items() if len(f)}
     markets = set(itertools.chain.from_iterable(f["market"].unique() for f in conformed.values()))
@@ -184,6 +193,7 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
                    for f in conformed.values())}
     if real:
         _drop_demo(store, real)
+    store.demo_free -= markets - real
     batch = next_batch_id()
     done: list[SeriesTable] = []
     try:
