@@ -61,6 +61,7 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("brazil_load", "Brazil daily load (ONS)", "brazil", "carga_energia", {"hour": "13", "minute": "10"}, 7),
     JobSpec("brazil_reservoirs", "Brazil reservoir storage (ONS)", "brazil", "ear_subsistema",
             {"hour": "13", "minute": "20"}, 7),
+    JobSpec("brazil_generation", "Brazil generation by plant (ONS)", "brazil", "geracao_usina", {"minute": "40"}, 2),
 )
 
 
