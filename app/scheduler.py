@@ -25,6 +25,7 @@ from flask import Flask
 from app.services import services
 from engine.jobs import JobRun, mark_interrupted
 from ingest.backfill import BackfillRequest, run_backfill
+from ingest.registry import get_connector
 
 log = logging.getLogger(__name__)
 SCHEDULER_KEY = "c254_scheduler"
@@ -39,10 +40,14 @@ class JobSpec:
     kind: str | None
     cron: dict  # CronTrigger fields, UTC
     lookback_days: int  # each run pulls this many days back to today (operators revise recent data)
+    fetch_options: tuple[tuple[str, object], ...] = ()
 
 
 # The operators' cadences. NEM aggregated price-and-demand files are rebuilt through the day: pull every 30 min.
 JOBS: tuple[JobSpec, ...] = (
+    # NEMweb publishes a DispatchIS report every 5 minutes; the two newest cover one missed run.
+    JobSpec("nem_dispatch_5min", "NEM 5-minute dispatch prices, demand, interconnectors", "nem", "dispatch_is",
+            {"minute": "*/5"}, 1, (("latest", 2),)),
     JobSpec("nem_price_demand", "NEM prices and demand", "nem", "price_and_demand", {"minute": "*/30"}, 2),
     JobSpec("nem_dispatch_price", "NEM dispatch prices (MMSDM)", "nem", "DISPATCHPRICE", {"hour": "3", "minute": "10"},
             35),
@@ -99,12 +104,15 @@ def run_scheduled(server: Flask, spec: JobSpec, lock: RedisTriggerLock | None = 
         log.debug("%s at %s runs on another worker", spec.id, fired)
         return None
     store = services(server).ready_store()
-    end = fired.date()
+    # "Today" is the operator's today: a NEM day starts at 14:00 UTC.
+    tz = getattr(get_connector(spec.connector), "timezone", "UTC")
+    end = pd.Timestamp(fired).tz_convert(tz).date()
     start = end - dt.timedelta(days=spec.lookback_days)
     run = JobRun(job=spec.id, market=spec.connector.upper(), range_start=pd.Timestamp(start, tz="UTC"),
                  range_end=pd.Timestamp(end, tz="UTC"))
     run.save(store)
-    return run_backfill(store, BackfillRequest(spec.connector, start, end, kind=spec.kind), run)
+    return run_backfill(store, BackfillRequest(spec.connector, start, end, kind=spec.kind,
+                                               fetch_options=spec.fetch_options), run)
 
 
 class Backfills:

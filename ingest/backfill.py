@@ -31,6 +31,7 @@ class BackfillRequest:
     end: dt.date  # inclusive
     source: Path | None = None  # replay a local file/folder instead of the operator's site
     kind: str | None = None
+    fetch_options: tuple[tuple[str, object], ...] = ()  # extra connector fetch arguments (e.g. latest=2)
 
 
 def _as_date(value, what: str) -> dt.date:
@@ -86,7 +87,7 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
                  connector=None) -> JobRun:
     """Run ``req`` to the end (or until ``cancel`` is set), saving progress on ``run`` after each unit."""
     conn = connector or get_connector(req.connector)
-    kwargs = {"kind": req.kind} if req.kind else {}
+    kwargs = ({"kind": req.kind} if req.kind else {}) | dict(req.fetch_options)
     cancel = cancel or threading.Event()
     try:
         if req.source is not None:

@@ -8,6 +8,11 @@ Two published formats are understood, recognised from their content:
   inside a zip, with the sections DISPATCH PRICE, DISPATCH REGIONSUM, DISPATCH INTERCONNECTORRES,
   TRADING PRICE and TRADING INTERCONNECTORRES (others are skipped).
 
+NEMweb's 5-minute DispatchIS reports (kind ``dispatch_is``) are MMSDM files of that layout, one per dispatch
+interval (``PUBLIC_DISPATCHIS_<YYYYMMDDHHMM>_<id>.zip``, the stamp being the interval's end): the last two days or so
+are listed in the Current folder, older days are zips of those zips in the Archive folder; ``parse`` opens such
+nested zips.
+
 SETTLEMENTDATE is the END of an interval in NEM time (UTC+10, no daylight saving); the tables carry the
 interval START in UTC and the interval length. Where a file holds several rows for one interval, one is kept
 and the others are counted in ``rows_rejected``: the pricing run (INTERVENTION=0) over an intervention re-run
@@ -27,10 +32,10 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
-from urllib.parse import quote, unquote
+from typing import Any, Literal, NoReturn, overload
+from urllib.parse import quote, unquote, urljoin
 
 import numpy as np
 import pandas as pd
@@ -51,6 +56,9 @@ MMSDM_URL = ("https://nemweb.com.au/Data_Archive/Wholesale_Electricity/MMSDM/{yy
              "MMSDM_Historical_Data_SQLLoader/DATA/{file}")
 MMSDM_TABLES = ("DISPATCHPRICE", "DISPATCHREGIONSUM", "DISPATCHINTERCONNECTORRES", "TRADINGPRICE",
                 "TRADINGINTERCONNECT")
+DISPATCH_IS = "dispatch_is"
+DISPATCHIS_CURRENT_URL = "https://nemweb.com.au/Reports/Current/DispatchIS_Reports/"
+DISPATCHIS_ARCHIVE_URL = "https://nemweb.com.au/Reports/Archive/DispatchIS_Reports/PUBLIC_DISPATCHIS_{yyyymmdd}.zip"
 # AEMO names the monthly archive files PUBLIC_ARCHIVE#<table>#FILE01#... instead of PUBLIC_DVD_<table>_...
 # from this month on.
 _ARCHIVE_NAMING_FROM = (2024, 8)
@@ -678,6 +686,82 @@ _LOCAL_NAME = re.compile(
     re.IGNORECASE,
 )
 
+_DISPATCHIS_NAME = re.compile(r"^PUBLIC_DISPATCHIS_(?P<stamp>\d{12})_(?P<id>\d+)\.zip$", re.IGNORECASE)
+_DISPATCHIS_DAY_NAME = re.compile(r"^PUBLIC_DISPATCHIS_(?P<day>\d{8})\.zip$", re.IGNORECASE)
+_HREF = re.compile(r"""href\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+_FIVE_MINUTES = timedelta(minutes=5)
+_MAX_ZIP_DEPTH = 2  # an Archive day (zip) of interval zips of one CSV each
+
+
+@dataclass(frozen=True)
+class DispatchIsFile:
+    """One 5-minute DispatchIS report as NEMweb names it: the interval end (NEM time) is in the name."""
+
+    name: str
+    url: str
+    interval_end: datetime
+    file_id: int
+
+
+def dispatchis_file(name: str, url: str = "") -> DispatchIsFile | None:
+    """The report behind a ``PUBLIC_DISPATCHIS_<YYYYMMDDHHMM>_<id>.zip`` name, or None for any other name."""
+    match = _DISPATCHIS_NAME.match(name)
+    if not match:
+        return None
+    try:
+        end = datetime.strptime(match["stamp"], "%Y%m%d%H%M")
+    except ValueError:
+        return None
+    return DispatchIsFile(name=name, url=url, interval_end=end, file_id=int(match["id"]))
+
+
+def parse_dispatchis_listing(html: str, folder_url: str = DISPATCHIS_CURRENT_URL) -> list[DispatchIsFile]:
+    """The DispatchIS reports linked from a NEMweb folder listing (an IIS page of ``<A HREF=...>`` links),
+    one per interval (the highest id where AEMO re-issued one), sorted by interval end."""
+    found = []
+    for href in _HREF.findall(html):
+        url = urljoin(folder_url, href)
+        report = dispatchis_file(unquote(url.rstrip("/").rsplit("/", 1)[-1]), url)
+        if report is not None:
+            found.append(report)
+    return _latest_per_interval(found)
+
+
+def _latest_per_interval(reports: list[DispatchIsFile]) -> list[DispatchIsFile]:
+    latest: dict[datetime, DispatchIsFile] = {}
+    for report in reports:
+        kept = latest.get(report.interval_end)
+        if kept is None or report.file_id > kept.file_id:
+            latest[report.interval_end] = report
+    return [latest[end] for end in sorted(latest)]
+
+
+def dispatchis_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """The interval ends, exclusive then inclusive, of the dispatch intervals that START on the NEM days
+    ``start`` to ``end``: a day's intervals end at 00:05 to 24:00."""
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    return datetime.combine(start, datetime.min.time()), datetime.combine(end + timedelta(days=1),
+                                                                          datetime.min.time())
+
+
+def select_dispatchis(reports: list[DispatchIsFile], start: date, end: date) -> list[DispatchIsFile]:
+    """The reports whose interval starts on the NEM days ``start`` to ``end``."""
+    lo, hi = dispatchis_bounds(start, end)
+    return [r for r in reports if lo < r.interval_end <= hi]
+
+
+def dispatchis_archive_members(archive: RawFile, start: date, end: date) -> list[RawFile]:
+    """The interval reports inside one Archive day zip whose interval starts on the days ``start`` to
+    ``end``, each under its own name."""
+    members = {}
+    for member in archive.members():
+        inner = member.name.rsplit("/", 1)[-1]
+        report = dispatchis_file(inner)
+        if report is not None:
+            members[report] = RawFile(name=inner, data=member.data)
+    return [members[r] for r in select_dispatchis(_latest_per_interval(list(members)), start, end)]
+
 
 class _ServerError(Exception):
     """A 5xx or 429 (too many requests) answer: worth retrying."""
@@ -706,6 +790,30 @@ def mmsdm_file_name(table: str, year: int, month: int) -> str:
     return f"PUBLIC_DVD_{table}_{year}{month:02d}010000.zip"
 
 
+def _csv_members(name: str, members: list[RawFile], depth: int = 1) -> list[RawFile]:
+    """The text files of a zip's members, opening zips inside it (an Archive day holds interval zips); where
+    one zip holds several DispatchIS reports of one interval, only AEMO's latest (highest id) is kept."""
+    reports = [r for r in (dispatchis_file(m.name.rsplit("/", 1)[-1]) for m in members) if r is not None]
+    superseded = {r.name for r in reports} - {r.name for r in _latest_per_interval(reports)}
+    out = []
+    for member in members:
+        if member.name.rsplit("/", 1)[-1] in superseded:
+            log.info("%s: skipped, superseded by a later report of its interval", member.name)
+            continue
+        if member.data[:2] != b"PK":
+            out.append(member)
+            continue
+        if member.data[:4] != b"PK\x03\x04":  # an empty zip is only its end record
+            raise IngestError(member.name, None, "zip archive inside holds no files or is damaged")
+        if depth >= _MAX_ZIP_DEPTH:
+            raise IngestError(member.name, None, f"zip archives nested more than {_MAX_ZIP_DEPTH} deep")
+        inner = member.members()
+        if not inner:
+            raise IngestError(member.name, None, "zip archive inside holds no files")
+        out += _csv_members(name, inner, depth + 1)
+    return out
+
+
 class NemConnector:
     """Fetch and parse AEMO's NEM price, demand and interconnector files."""
 
@@ -724,6 +832,8 @@ class NemConnector:
     def urls(self, start: date, end: date, kind: str = "price_and_demand") -> list[tuple[str, str]]:
         """(file name, URL) of every AEMO file of ``kind`` for the months from ``start`` to ``end``."""
         kind = self._kind(kind)
+        if kind == DISPATCH_IS:
+            raise ValueError("dispatch_is files are found from NEMweb's folder listing: use fetch()")
         out = []
         for y, m in _months(start, end):
             if kind == "price_and_demand":
@@ -736,19 +846,78 @@ class NemConnector:
         return out
 
     def fetch(self, start: date, end: date, *, source: str | Path | None = None,
-              kind: str = "price_and_demand") -> list[RawFile]:
+              kind: str = "price_and_demand", latest: int | None = None) -> list[RawFile]:
         """The AEMO files of ``kind`` for the months from ``start`` to ``end``.
 
-        ``kind`` is ``"price_and_demand"`` or an MMSDM table such as ``"DISPATCHPRICE"``. ``source`` may be
-        the URL of one file, a local file (returned as it is) or a folder (its AEMO-named files of that kind
-        and those months, searched recursively and sorted; ``kind="all"`` takes every kind); without it the
-        files are downloaded from AEMO's public URLs (see :meth:`urls`).
+        ``kind`` is ``"price_and_demand"``, an MMSDM table such as ``"DISPATCHPRICE"``, or ``"dispatch_is"``:
+        the 5-minute DispatchIS reports of the dispatch intervals starting on the NEM days ``start`` to
+        ``end``, one RawFile per interval, from NEMweb's Current folder and, for intervals older than it
+        holds, from the Archive day zips (see :meth:`fetch_dispatch_is`; ``latest`` keeps only that many of
+        the newest intervals, for a 5-minute job). ``source`` may be the URL of one file, a local file
+        (returned as it is) or a folder (its AEMO-named files of that kind and those months, searched
+        recursively and sorted; ``kind="all"`` takes every kind); without it the files are downloaded from
+        AEMO's public URLs (see :meth:`urls`).
         """
         if isinstance(source, str) and source.startswith(("https://", "http://")):
             return [self._download(unquote(source.rstrip("/").rsplit("/", 1)[-1]), source)]
         if source is not None:
             return self._local(Path(source), start, end, kind)
+        if self._kind(kind) == DISPATCH_IS:
+            return self.fetch_dispatch_is(start, end, latest=latest)
         return [self._download(name, url) for name, url in self.urls(start, end, kind)]
+
+    def fetch_dispatch_is(self, start: date, end: date, *, latest: int | None = None) -> list[RawFile]:
+        """The DispatchIS report of every dispatch interval starting on the NEM days ``start`` to ``end``,
+        sorted by interval: from the Current folder's listing, and for intervals before the oldest one it
+        lists, from the Archive day zips (their interval reports are taken out, one RawFile each).
+
+        AEMO does not document which intervals an Archive day holds, so the zip named after an interval's
+        end date is read first and, for intervals still missing, the one of the day before (a zip that is
+        not there, HTTP 404, is skipped). Intervals found nowhere are logged as a warning; none at all is
+        an IngestError.
+        """
+        if latest is not None and latest < 1:
+            raise ValueError(f"latest must be at least 1, not {latest}")
+        listing = self._download("DispatchIS_Reports.html", DISPATCHIS_CURRENT_URL)
+        current = parse_dispatchis_listing(listing.data.decode("utf-8", errors="replace"))
+        if not current:
+            raise IngestError(DISPATCHIS_CURRENT_URL, None, "the folder listing links no PUBLIC_DISPATCHIS files")
+        lo, hi = dispatchis_bounds(start, end)
+        wanted = []
+        stamp = lo + _FIVE_MINUTES
+        while stamp <= hi:
+            wanted.append(stamp)
+            stamp += _FIVE_MINUTES
+        if latest is not None:
+            wanted = [s for s in wanted if s <= current[-1].interval_end][-latest:]
+        wanted_set = set(wanted)
+        out: dict[datetime, RawFile] = {}
+        for report in current:
+            if report.interval_end in wanted_set:
+                out[report.interval_end] = self._download(report.name, report.url)
+        older = [s for s in wanted if s < current[0].interval_end]
+        tried: set[date] = set()
+        for days_back in (0, 1):
+            missing = [s for s in older if s not in out]
+            for day in sorted({(s - timedelta(days=days_back)).date() for s in missing} - tried):
+                tried.add(day)
+                name = f"PUBLIC_DISPATCHIS_{day:%Y%m%d}.zip"
+                archive = self._download(name, DISPATCHIS_ARCHIVE_URL.format(yyyymmdd=f"{day:%Y%m%d}"),
+                                         missing_ok=True)
+                if archive is None:
+                    continue
+                for member in dispatchis_archive_members(archive, start, end):
+                    report = dispatchis_file(member.name)
+                    if report is not None and report.interval_end in wanted_set:
+                        out.setdefault(report.interval_end, member)
+        if not out:
+            raise IngestError(DISPATCHIS_CURRENT_URL, None,
+                              f"no DispatchIS reports for {start} to {end} in the Current or Archive folders")
+        gaps = [s for s in wanted if s not in out and s <= current[-1].interval_end]
+        if gaps:
+            log.warning("DispatchIS: %d of %d intervals for %s to %s not published (first ending %s)",
+                        len(gaps), len(wanted), start, end, gaps[0])
+        return [out[s] for s in sorted(out)]
 
     @staticmethod
     def _kind(kind: str) -> str:
@@ -756,7 +925,9 @@ class NemConnector:
             return "price_and_demand"
         if kind.upper() in MMSDM_TABLES:
             return kind.upper()
-        raise ValueError(f"unknown NEM file kind {kind!r}; use 'price_and_demand' or one of "
+        if kind.lower() == DISPATCH_IS:
+            return DISPATCH_IS
+        raise ValueError(f"unknown NEM file kind {kind!r}; use 'price_and_demand', '{DISPATCH_IS}' or one of "
                          f"{', '.join(MMSDM_TABLES)}")
 
     def _local(self, path: Path, start: date, end: date, kind: str) -> list[RawFile]:
@@ -776,13 +947,36 @@ class NemConnector:
             file_kind = table.upper() if table else "price_and_demand"
             if month in months and wanted in ("all", file_kind):
                 found.append(RawFile(name=unquote(f.name), data=f.read_bytes()))
+        if wanted in ("all", DISPATCH_IS):
+            found += self._local_dispatch_is(path, start, end)
         if not found:
             raise IngestError(str(path), None,
                               f"no AEMO {wanted} files for {start:%Y-%m} to {end:%Y-%m} in this folder")
         log.info("found %d AEMO files in %s", len(found), path)
         return found
 
-    def _download(self, name: str, url: str) -> RawFile:
+    @staticmethod
+    def _local_dispatch_is(path: Path, start: date, end: date) -> list[RawFile]:
+        """A folder's DispatchIS interval reports for those days, and those inside its Archive day zips."""
+        reports: dict[DispatchIsFile, RawFile] = {}
+        first, last = start - timedelta(days=1), end + timedelta(days=1)
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            report = dispatchis_file(f.name)
+            day = _DISPATCHIS_DAY_NAME.match(f.name)
+            if report is not None:
+                reports[report] = RawFile.from_path(f)
+            elif day and first <= datetime.strptime(day["day"], "%Y%m%d").date() <= last:
+                for member in dispatchis_archive_members(RawFile.from_path(f), start, end):
+                    reports[dispatchis_file(member.name)] = member  # type: ignore[index]
+        return [reports[r] for r in select_dispatchis(_latest_per_interval(list(reports)), start, end)]
+
+    @overload
+    def _download(self, name: str, url: str, *, missing_ok: Literal[False] = False) -> RawFile: ...
+
+    @overload
+    def _download(self, name: str, url: str, *, missing_ok: bool) -> RawFile | None: ...
+
+    def _download(self, name: str, url: str, *, missing_ok: bool = False) -> RawFile | None:
         if self._session is None:
             self._session = requests.Session()
         session = self._session
@@ -802,6 +996,9 @@ class NemConnector:
         except (requests.RequestException, _ServerError) as exc:
             problem = f"download failed after {self.max_attempts} attempt(s): {exc}"
             raise IngestError(url, None, problem) from exc
+        if response.status_code == 404 and missing_ok:
+            log.info("not published: %s (HTTP 404)", url)
+            return None
         if response.status_code != 200:
             raise IngestError(url, None, f"download failed: HTTP {response.status_code}")
         data = response.content
@@ -823,6 +1020,7 @@ class NemConnector:
             raise IngestError(raw.name, None, f"not a readable zip archive ({exc})") from exc
         if not members or members == [raw] and raw.data[:2] == b"PK":
             raise IngestError(raw.name, None, "zip archive holds no files or is damaged")
+        members = _csv_members(raw.name, members)
         parts = []
         rows_read = rows_rejected = 0
         for member in members:

@@ -26,7 +26,7 @@ _CONNECTORS = {c.name: c for c in (
     # Aggregated price and demand files start with the NEM's first day of trading.
     ConnectorInfo("nem", "AEMO NEM", "NEM", "ingest.nem", "NemConnector", dt.date(1998, 12, 7),
                   ("price_and_demand", "DISPATCHPRICE", "DISPATCHREGIONSUM", "DISPATCHINTERCONNECTORRES",
-                   "TRADINGPRICE", "TRADINGINTERCONNECT", "all")),
+                   "TRADINGPRICE", "TRADINGINTERCONNECT", "dispatch_is", "all")),
     # IESO's market opened on 1 May 2002 (first HOEP).
     ConnectorInfo("ieso", "IESO Ontario", "IESO", "ingest.ieso", "IesoConnector", dt.date(2002, 5, 1),
                   ("PriceHOEPPredispOR", "DemandZonal", "GenOutputCapabilityMonth", "GenOutputCapability",

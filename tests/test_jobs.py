@@ -200,3 +200,30 @@ def test_cli_backfill_lists_and_runs(cli_app, data_dir):
     assert r.exit_code == 0 and "nem_price_demand" in r.output and "ieso_hoep" in r.output
     r = runner.invoke(args=["jobs", "run", "no_such_job"])
     assert r.exit_code != 0 and "unknown job" in r.output
+
+
+def test_scheduled_run_pulls_the_operators_today_with_its_fetch_options(store, monkeypatch):
+    """A 5-minute NEM job fired at 20:00 UTC asks for NEM's today (already the next day) and the newest 2."""
+    from app import scheduler
+
+    calls = []
+
+    class Recorder:
+        timezone = "Etc/GMT-10"
+
+        def fetch(self, start, end, **kwargs):
+            calls.append((start, end, kwargs))
+            return []
+
+    class FakeServices:
+        def ready_store(self):
+            return store
+
+    monkeypatch.setattr(scheduler, "get_connector", lambda name: Recorder())
+    monkeypatch.setattr("ingest.backfill.get_connector", lambda name: Recorder())
+    monkeypatch.setattr(scheduler, "services", lambda server: FakeServices())
+    spec = scheduler.job_spec("nem_dispatch_5min")
+    fired = dt.datetime(2026, 11, 24, 20, 0, tzinfo=dt.timezone.utc)
+    run = scheduler.run_scheduled(None, spec, now=lambda: fired)
+    assert run.status == "succeeded"
+    assert calls == [(dt.date(2026, 11, 24), dt.date(2026, 11, 25), {"kind": "dispatch_is", "latest": 2})]
