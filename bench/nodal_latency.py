@@ -17,9 +17,9 @@ import plotly.io as pio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import create_app  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from engine.lmp.study import SYSTEM_HUB  # noqa: E402
+from app import create_app
+from app.settings import Settings
+from engine.lmp.study import SYSTEM_HUB
 
 
 def _callback(app, output_id: str):

@@ -62,7 +62,8 @@ def runs_table(limit: int = 15) -> dbc.Table:
         html.Td(f"{int(r.rows_read):,}", className="text-end"),
         html.Td(f"{int(r.rows_written):,}", className="text-end"),
         html.Td(f"{int(r.rows_rejected):,}", className="text-end"), html.Td(_fmt_time(r.started_at)),
-        html.Td(_duration(r.started_at, r.finished_at)), html.Td(r.error[:300], className="small text-danger text-break", style={"maxWidth": "28rem"}),
+        html.Td(_duration(r.started_at, r.finished_at)),
+        html.Td(r.error[:300], className="small text-danger text-break", style={"maxWidth": "28rem"}),
     ]) for r in runs.itertuples()]
     head = html.Thead(html.Tr([html.Th(h) for h in ("Job", "Range", "Status", "Progress", "Read", "Written",
                                                     "Rejected", "Started", "Duration", "Error")]))

@@ -223,7 +223,7 @@ def test_scheduled_run_pulls_the_operators_today_with_its_fetch_options(store, m
     monkeypatch.setattr("ingest.backfill.get_connector", lambda name: Recorder())
     monkeypatch.setattr(scheduler, "services", lambda server: FakeServices())
     spec = scheduler.job_spec("nem_dispatch_5min")
-    fired = dt.datetime(2026, 11, 24, 20, 0, tzinfo=dt.timezone.utc)
+    fired = dt.datetime(2026, 11, 24, 20, 0, tzinfo=dt.UTC)
     run = scheduler.run_scheduled(None, spec, now=lambda: fired)
     assert run.status == "succeeded"
     assert calls == [(dt.date(2026, 11, 24), dt.date(2026, 11, 25), {"kind": "dispatch_is", "latest": 2})]
