@@ -34,6 +34,7 @@ run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash -c "$$(sed -n 's/^web: //p' Procfile)"
 
 test: $(STAMP) system-test-deps
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
