@@ -170,22 +170,25 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
 
 def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, location: str, start: pd.Timestamp,
                              end: pd.Timestamp, res: str) -> pd.DataFrame:
-    """Mean demand per bucket, and whether any demo rows fed the bucket, computed in the database."""
-    bucket = "toStartOfHour(interval_start)" if res == "hour" else \
-        "toDateTime64(toStartOfDay(interval_start, {tz:String}), 3, 'UTC')"
-    info = market_info(store, market)
+    """Mean demand per bucket from the hourly demand aggregate, and whether demo rows fed the range."""
+    bucket = "bucket" if res == "hour" else "toDateTime64(toStartOfDay(bucket, {tz:String}), 3, 'UTC')"
+    params = {"m": market, "l": location, "s": start.to_pydatetime(), "e": end.to_pydatetime(), "demo": DEMO_SOURCE,
+              "tz": market_info(store, market).timezone}
     extra = store.query_df(
-        f"SELECT {bucket} AS interval_start, avg(demand_mw) AS demand_mw, max(source = {{demo:String}}) AS is_demo "
-        "FROM demand FINAL WHERE market = {m:String} AND location = {l:String} "
-        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')} "
-        "GROUP BY interval_start",
-        {"m": market, "l": location, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
-         "tz": info.timezone, "demo": DEMO_SOURCE})
-    if extra.empty or not len(extra.columns):
-        return df
-    merged = df.drop(columns=["demand_mw", "is_demo"]).merge(extra, on="interval_start", how="left")
-    merged["is_demo"] = merged["is_demo"].fillna(False).astype(bool)
-    return merged
+        f"SELECT {bucket} AS interval_start, sum(demand_sum) / sum(samples) AS demand_mw FROM demand_hourly "
+        "WHERE market = {m:String} AND location = {l:String} "
+        "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY interval_start",
+        params)
+    demo = bool(store.scalar(
+        "SELECT count() > 0 FROM prices WHERE market = {m:String} AND location = {l:String} AND source = {demo:String} "
+        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}", params))
+    out = df.drop(columns=["demand_mw"])
+    if not extra.empty and len(extra.columns):
+        out = out.merge(extra, on="interval_start", how="left")
+    else:
+        out["demand_mw"] = float("nan")
+    out["is_demo"] = demo
+    return out
 
 
 def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,

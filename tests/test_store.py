@@ -141,3 +141,14 @@ def test_blank_required_values_are_not_stored_as_zero(store: Store):
     assert report.written == {"prices": 3} and report.empty == {"prices": 1}
     assert store.scalar("SELECT countIf(price = 0) FROM prices") == 1  # only the real 0.0 at row 0
     assert write_tables(store, {"prices": frame}).written == {"prices": 0}
+
+
+def test_demand_aggregate_follows_revisions(store: Store):
+    demand = _prices(n=48, start="2023-12-31 14:00").rename(columns={"price": "demand_mw"}).drop(
+        columns=["price_kind"])
+    write_tables(store, {"demand": demand})
+    revised = demand.copy()
+    revised.loc[5, "demand_mw"] = 5000.0
+    write_tables(store, {"demand": revised})
+    hourly = store.query_df("SELECT sum(demand_sum) s, sum(samples) n FROM demand_hourly")
+    assert hourly.at[0, "s"] == pytest.approx(revised["demand_mw"].sum()) and hourly.at[0, "n"] == 48

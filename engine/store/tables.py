@@ -10,6 +10,9 @@ class Aggregate:
     table: str
     select: str  # SELECT over the base table FINAL; the writer fills {where} (and HAVING when bucketed)
     bucketed: bool = True  # False: one row per series (latest value), rebuilt whole
+    # Days are fed from the hourly table: rebuilding hours also adds to the days around them, so a day
+    # aggregate is rebuilt over a range this many days wider (and after the hours).
+    widen_days: int = 0
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ _PRICE_AGGS = (
         f"SELECT market, location, price_kind, {_PRICE_BUCKET_DAY} AS bucket, sum(price) AS price_sum, "
         "min(price) AS price_min, max(price) AS price_max, count() AS samples FROM prices FINAL {where} "
         "GROUP BY market, location, price_kind, bucket",
+        widen_days=1,
     ),
     Aggregate(
         "latest_prices",
@@ -62,6 +66,14 @@ _PRICE_AGGS = (
     ),
 )
 
+_DEMAND_AGGS = (
+    Aggregate(
+        "demand_hourly",
+        "SELECT market, location, toStartOfHour(interval_start) AS bucket, sum(demand_mw) AS demand_sum, "
+        "count() AS samples FROM demand FINAL {where} GROUP BY market, location, bucket",
+    ),
+)
+
 TABLES: dict[str, SeriesTable] = {
     t.name: t
     for t in (
@@ -69,7 +81,7 @@ TABLES: dict[str, SeriesTable] = {
                     ("price",), aggregates=_PRICE_AGGS, series_columns=("market", "location", "price_kind"),
                     required=("price",)),
         SeriesTable("demand", ("market", "location", "interval_minutes", "interval_start"), ("demand_mw",),
-                    required=("demand_mw",)),
+                    required=("demand_mw",), aggregates=_DEMAND_AGGS, series_columns=("market", "location")),
         SeriesTable("interconnector_flows", ("market", "interconnector", "interval_minutes", "interval_start"),
                     ("mw_flow", "metered_mw_flow", "mw_losses", "export_limit", "import_limit"),
                     required=("mw_flow",)),

@@ -132,10 +132,11 @@ def _rebuild_aggregates(store: Store, spec: SeriesTable, revised: pd.DataFrame) 
     day = pd.Timedelta(days=1)
     t0 = revised[spec.time_column].min().floor("D") - day
     t1 = revised[spec.time_column].max().floor("D") + 2 * day
-    params.update({"b0": t0.to_pydatetime(), "b1": t1.to_pydatetime(),
-                   "r0": (t0 - day).to_pydatetime(), "r1": (t1 + day).to_pydatetime()})
     for agg in spec.aggregates:
         if agg.bucketed:
+            b0, b1 = t0 - agg.widen_days * day, t1 + agg.widen_days * day
+            params.update({"b0": b0.to_pydatetime(), "b1": b1.to_pydatetime(),
+                           "r0": (b0 - day).to_pydatetime(), "r1": (b1 + day).to_pydatetime()})
             bucket_where = "bucket >= {b0:DateTime64(3, 'UTC')} AND bucket < {b1:DateTime64(3, 'UTC')}"
             store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE {series_where} AND {bucket_where} "
                           "SETTINGS mutations_sync = 2", params)
