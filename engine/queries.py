@@ -243,7 +243,7 @@ def hour_day_heatmap(store: Store, market: str, location: str, start: pd.Timesta
     """Mean price by local day (rows) and hour of day (columns) in the display time zone ``tz``, from the
     hourly aggregate (exact: sums and counts), so a long range costs one row per hour, not per interval."""
     df = store.query_df(
-        "SELECT toDate(bucket, {tz:String}) AS day, toHour(bucket, {tz:String}) AS hour, "
+        "SELECT toString(toDate(bucket, {tz:String})) AS day, toHour(bucket, {tz:String}) AS hour, "
         "sum(price_sum) / sum(samples) AS price FROM prices_hourly "
         "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
         "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} "

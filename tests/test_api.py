@@ -91,6 +91,9 @@ def test_api_matches_what_the_overview_chart_draws(app, client, sa_january):
     assert api["price"].tolist() == drawn["price"].tolist()
     assert (pd.to_datetime(api["interval_start"], utc=True) == drawn["interval_start"].reset_index(drop=True)).all()
     assert data["stats"]["intervals"] == 1488
+    heat = data["heatmap"]  # market-local days by hour: 31 days x 24 hours, each hour the mean of two intervals
+    assert heat.shape == (31, 24) and heat.index[0] == "2018-01-01"
+    assert heat.at["2018-01-01", 0] == pytest.approx(float(api["price"].iloc[0:2].mean()))
     assert data["stats"]["max_price"] == pytest.approx(float(api["price"].max()))
     weighted = api.dropna(subset=["demand_mw"])
     expected_vwap = (weighted["price"] * weighted["demand_mw"]).sum() / weighted["demand_mw"].sum()
