@@ -1,0 +1,70 @@
+"""What the nodal page studies: a day of a grid model, its hubs, layout and what-if re-solves."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.lmp.study import (DAILY_LOAD_SHAPE, SYSTEM_HUB, coordinates, force_layout, hub_prices, node_series,
+                              node_view, ptdf_row, solve_study, study_network)
+
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def scigrid(data_dir):
+    net = study_network(data_dir / "grids" / "scigrid-de")
+    return net, solve_study(net)
+
+
+def test_single_snapshot_case_gets_a_day_scaled_to_its_own_peak(data_dir):
+    net = study_network(data_dir / "grids" / "case14.m")
+    assert len(net.snapshots) == 24
+    base = net.buses["demand"].sum()
+    day = net.demand_matrix().sum(axis=1)
+    np.testing.assert_allclose(day, base * DAILY_LOAD_SHAPE)
+    xy, geographic = coordinates(net)
+    assert not geographic and xy.shape == (14, 2) and np.isfinite(xy.to_numpy()).all()
+
+
+def test_scigrid_keeps_its_coordinates_and_the_hub_is_demand_weighted(scigrid):
+    net, result = scigrid
+    xy, geographic = coordinates(net)
+    assert geographic and xy["x"].between(5, 16).all() and xy["y"].between(47, 56).all()
+    snap = result.snapshots[18]
+    view = node_view(result, net, snap, SYSTEM_HUB)
+    demand = pd.Series(net.demand_matrix(result.snapshots)[18], index=net.buses.index)
+    lmp = view.table.set_index("bus")["lmp"]
+    expected = float((lmp * demand.reindex(lmp.index)).sum() / demand.sum())
+    assert view.hub_price == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(view.table["basis"], view.table["lmp"] - expected, atol=1e-9)
+    bus = str(net.buses.index[3])
+    one_bus_hub = hub_prices(result, net, bus)
+    assert node_view(result, net, snap, bus).table.set_index("bus").at[bus, "basis"] == 0.0
+    series = node_series(result, net, bus, SYSTEM_HUB)
+    assert len(series) == 24 and np.allclose(series["energy"] + series["congestion"] + series["loss"],
+                                             series["lmp"], atol=1e-6)
+    assert len(one_bus_hub) == 24
+
+
+def test_what_if_outage_and_limit_change_prices_and_cost(scigrid):
+    net, base = scigrid
+    snap = base.snapshots[18]
+    binding = base.binding[base.binding["snapshot"] == snap].sort_values("shadow_price", key=np.abs)
+    line = str(binding["branch"].iloc[-1])  # the most expensive constraint of the hour
+    limit = float(binding["limit_mw"].iloc[-1])
+    relaxed = solve_study(net, rate_a={line: limit * 1.5})
+    assert relaxed.objective < base.objective  # relaxing a binding limit can only lower the cost
+    tightened = solve_study(net, rate_a={line: limit * 0.5})
+    assert tightened.objective > base.objective
+    row = ptdf_row(base, line)
+    assert abs(row.iloc[0]) >= abs(row.iloc[-1])  # largest effect first
+    outage = solve_study(net, outage=line)
+    flows = outage.flows[(outage.flows["snapshot"] == snap) & (outage.flows["branch"].astype(str) == line)]
+    assert flows.empty or float(flows["flow_mw"].abs().max()) == 0.0
+
+
+def test_force_layout_is_deterministic(data_dir):
+    net = study_network(data_dir / "grids" / "case30.m")
+    a, b = force_layout(net, seed=3), force_layout(net, seed=3)
+    pd.testing.assert_frame_equal(a, b)
