@@ -14,6 +14,7 @@ from tenacity import wait_none
 import ingest.http_fetch
 from ingest.base import IngestError, RawFile
 from ingest.brazil import BrazilConnector
+from tests.support.fakes import FakeResponse, FakeSession
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
 CARGA = "markets/brazil/ons_carga_energia"
@@ -341,28 +342,6 @@ def test_mangled_real_files_raise_only_ingest_errors(data_dir: Path):
 
 
 # ---------------------------------------------------------------- fetch --------------------------------------
-
-class FakeResponse:
-    def __init__(self, status: int, content: bytes = b"", payload: dict | None = None):
-        self.status_code, self.content, self._payload = status, content, payload
-
-    def json(self) -> dict:
-        if self._payload is None:
-            raise ValueError("not JSON")
-        return self._payload
-
-
-class FakeSession:
-    """Answers from a script of (url -> list of responses); records every call."""
-
-    def __init__(self, answers: dict[str, list[FakeResponse]]):
-        self.answers, self.calls = answers, []
-
-    def get(self, url, params=None, timeout=None, headers=None):
-        self.calls.append((url, params, timeout, headers))
-        queue = self.answers[url]
-        return queue.pop(0) if len(queue) > 1 else queue[0]
-
 
 @pytest.fixture
 def no_wait(monkeypatch):

@@ -18,6 +18,7 @@ from ingest.base import IngestError, RawFile
 from ingest.caiso import CaisoConnector
 from ingest.isone import IsoneConnector
 from ingest.pjm import PjmConnector
+from tests.support.fakes import mangled
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LMP_COLUMNS = ["market", "node", "market_run", "interval_start", "interval_minutes", "lmp", "energy",
@@ -413,28 +414,6 @@ def test_caiso_reordered_columns():
 
 
 # ---------------------------------------------------------------- mangled real files -------------------------
-
-@st.composite
-def mangled(draw, data: bytes) -> bytes:
-    how = draw(st.sampled_from(["truncate", "flip", "drop", "duplicate", "swap"]))
-    if how == "truncate":
-        return data[: draw(st.integers(0, len(data) - 1))]
-    if how == "flip":
-        buf = bytearray(data)
-        for _ in range(draw(st.integers(1, 4))):
-            buf[draw(st.integers(0, len(buf) - 1))] = draw(st.integers(0, 255))
-        return bytes(buf)
-    lines = data.split(b"\n")
-    i = draw(st.integers(0, len(lines) - 1))
-    if how == "drop":
-        del lines[i]
-    elif how == "duplicate":
-        lines.insert(i, lines[i])
-    else:
-        j = draw(st.integers(0, len(lines) - 1))
-        lines[i], lines[j] = lines[j], lines[i]
-    return b"\n".join(lines)
-
 
 def _assert_only_ingest_errors(connector, files: dict[str, bytes]) -> None:
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,0 +1,49 @@
+"""Test doubles shared by the connector tests: scripted HTTP answers and mangled copies of real files."""
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+
+class FakeResponse:
+    def __init__(self, status: int, content: bytes = b"", payload: dict | None = None):
+        self.status_code, self.content, self._payload = status, content, payload
+
+    def json(self) -> dict:
+        if self._payload is None:
+            raise ValueError("not JSON")
+        return self._payload
+
+
+class FakeSession:
+    """Answers from a script of (url -> list of responses); records every call."""
+
+    def __init__(self, answers: dict[str, list[FakeResponse]]):
+        self.answers, self.calls = answers, []
+
+    def get(self, url, params=None, timeout=None, headers=None):
+        self.calls.append((url, params, timeout, headers))
+        queue = self.answers[url]
+        return queue.pop(0) if len(queue) > 1 else queue[0]
+
+
+@st.composite
+def mangled(draw, data: bytes) -> bytes:
+    """``data`` truncated, with bytes flipped, or with a line dropped, duplicated or swapped."""
+    how = draw(st.sampled_from(["truncate", "flip", "drop", "duplicate", "swap"]))
+    if how == "truncate":
+        return data[: draw(st.integers(0, len(data) - 1))]
+    if how == "flip":
+        buf = bytearray(data)
+        for _ in range(draw(st.integers(1, 4))):
+            buf[draw(st.integers(0, len(buf) - 1))] = draw(st.integers(0, 255))
+        return bytes(buf)
+    lines = data.split(b"\n")
+    i = draw(st.integers(0, len(lines) - 1))
+    if how == "drop":
+        del lines[i]
+    elif how == "duplicate":
+        lines.insert(i, lines[i])
+    else:
+        j = draw(st.integers(0, len(lines) - 1))
+        lines[i], lines[j] = lines[j], lines[i]
+    return b"\n".join(lines)
