@@ -67,6 +67,8 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("brazil_reservoirs", "Brazil reservoir storage (ONS)", "brazil", "ear_subsistema",
             {"hour": "13", "minute": "20"}, 7),
     JobSpec("brazil_generation", "Brazil generation by plant (ONS)", "brazil", "geracao_usina", {"minute": "40"}, 2),
+    JobSpec("brazil_load_forecast", "Brazil programmed load (ONS forecast)", "brazil", "carga_programada",
+            {"hour": "21", "minute": "30"}, 1),
 )
 
 

@@ -316,9 +316,11 @@ def dataset_freshness(store: Store, now: pd.Timestamp | None = None) -> list[Fre
     """Newest stored interval end per market and dataset, against the market's expected publication delay."""
     now = now or pd.Timestamp.now(tz="UTC")
     infos = markets(store)
+    # Forecast series (location "...:forecast") run into the future; freshness is about what was measured.
     parts = " UNION ALL ".join(
         f"SELECT market, '{label}' AS dataset, max(interval_start + toIntervalMinute(interval_minutes)) AS latest_end,"
-        f" max(interval_start) AS latest_start FROM {table} GROUP BY market"
+        f" max(interval_start) AS latest_start FROM {table}"
+        + (" WHERE location NOT LIKE '%:forecast'" if table == "demand" else "") + " GROUP BY market"
         for table, label in FRESHNESS_TABLES.items())
     df = store.query_df(f"SELECT * FROM ({parts}) ORDER BY market, dataset")
     demo = _demo_latest(store, df)

@@ -18,6 +18,18 @@ Reports (all `;`-separated text, one header line, values unquoted):
   plant, ``din_instante`` the hour's start in Brasilia time -> ``generation`` (unit = ``nom_usina``, fuel =
   ``nom_tipocombustivel``, or ``nom_tipousina`` where that is blank).
 
+- ONS programmed (forecast) load, ``carga_programada``: no open-data file, only the JSON API
+  "API Carga Global" (``https://apicarga.ons.org.br/prd/cargaprogramada?dat_inicio=&dat_fim=&cod_areacarga=``,
+  data since 2021-03-05, at most 3 months per call, one load area per call). The answer is an array of records
+  ``{"cod_areacarga": "SECO", "dat_referencia": "2026-08-01", "din_referenciautc": "2026-08-01T03:30:00.000Z",
+  "val_cargaglobalprogramada": 40992.41}``: the half-hourly average load (MWmed) programmed for the half hour
+  that *ends* at ``din_referenciautc`` (UTC), ``dat_referencia`` the Brasilia day that half hour belongs to ->
+  ``demand`` (30-minute intervals). ``demand`` has no column telling a forecast from a measurement, so the
+  location carries the suffix ``:forecast`` (``SE/CO:forecast``); a subsystem code (``SECO``, ``S``, ``NE``,
+  ``N``) is written like the other reports, a geoelectric or loss area (``SP``, ``PESE`` ...) keeps its code,
+  since the API does not say which subsystem an area belongs to. A null value is skipped and counted as
+  rejected.
+
 Subsystems (ONS) and submarkets (CCEE) are the same four areas; both are written as ``SE/CO``, ``S``, ``NE``,
 ``N``. Numbers may use a decimal comma. A row whose value(s) are blank (ONS left whole days empty in 2013)
 is skipped and counted as rejected; any other non-number is an error.
@@ -38,11 +50,14 @@ the doubled hour at the end of DST once, and it is taken as the first (summer-ti
 """
 from __future__ import annotations
 
+import json
 import logging
+import math
 import re
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +65,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import IngestError, ParseResult, RawFile
+from ingest.base import IngestError, ParseResult, RawFile, decode_text
 from ingest.csv_lines import CsvLines, Rows, header_names, require
 from ingest.http_fetch import http_get
 
@@ -61,6 +76,16 @@ TIMEZONE = "America/Sao_Paulo"
 
 ONS_BASE_URL = "https://ons-aws-prod-opendata.s3.amazonaws.com/dataset"
 CCEE_CKAN_URL = "https://dadosabertos.ccee.org.br/api/3/action/package_show"
+ONS_CARGA_PROGRAMADA_URL = "https://apicarga.ons.org.br/prd/cargaprogramada"
+CARGA_PROGRAMADA_FIRST_DAY = date(2021, 3, 5)
+# The API refuses more than 3 months per call; 90 days (inclusive) never exceeds three calendar months.
+CARGA_PROGRAMADA_MAX_DAYS = 90
+FORECAST_SUFFIX = ":forecast"
+# The API's cod_areacarga domain (the enum of its OpenAPI spec): subsystems, geoelectric areas, losses.
+ONS_LOAD_SUBSYSTEMS = ("SECO", "S", "NE", "N")
+ONS_LOAD_AREAS = (*ONS_LOAD_SUBSYSTEMS, "RJ", "SP", "MG", "ES", "MT", "MS", "DF", "GO", "AC", "RO", "PR", "SC",
+                  "RS", "BASE", "BAOE", "ALPE", "PBRN", "CE", "PI", "TON", "PA", "MA", "AP", "AM", "RR",
+                  "PESE", "PES", "PENE", "PEN")
 
 # One spelling per area, whatever the source calls it (ids, names with or without accents/case).
 _AREA_CODES = {
@@ -361,9 +386,11 @@ class BrazilConnector:
 
     market = MARKET
     timezone = TIMEZONE
-    kinds = tuple(_PARSERS)
+    kinds = (*_PARSERS, "carga_programada")
 
     def parse(self, raw: RawFile) -> ParseResult:
+        if _is_json(raw):
+            return _parse_carga_programada(raw)
         # ONS and CCEE publish UTF-8; older CCEE exports were Windows-1252 (area names are ASCII either way).
         lines = CsvLines(raw, sep=";", encodings=("utf-8-sig", "cp1252"))
         header = header_names(lines, 0)
@@ -379,14 +406,20 @@ class BrazilConnector:
         return result
 
     def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str = "carga_energia",
-              session: Any = None) -> list[RawFile]:
+              session: Any = None, areas: Sequence[str] | None = None) -> list[RawFile]:
         """The files covering ``start``..``end`` (yearly; monthly for recent ONS generation; one file for the
-        weekly PLD): from a local file/folder, or from ONS / CCEE."""
-        if kind not in _PARSERS:
-            raise ValueError(f"unknown kind {kind!r}; supported: {', '.join(_PARSERS)}")
+        weekly PLD; for ``carga_programada`` one API answer per load area -- ``areas``, by default the four
+        subsystems -- and per stretch of at most 90 days): from a local file/folder, or from ONS / CCEE."""
+        if kind not in self.kinds:
+            raise ValueError(f"unknown kind {kind!r}; supported: {', '.join(self.kinds)}")
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
         years = range(start.year, end.year + 1)
+        if kind == "carga_programada":
+            codes = [_api_area(a) for a in (areas or ONS_LOAD_SUBSYSTEMS)]
+            if source is not None:
+                return _local_carga_programada(Path(source), start, end, codes)
+            return _fetch_carga_programada(session or requests.Session(), start, end, codes)
         if source is not None:
             return _local_files(Path(source), kind, start, end)
         session = session or requests.Session()
@@ -482,3 +515,209 @@ def _fetch_pld_semanal(session: Any, years: range) -> list[RawFile]:
     data = http_get(session, urls[0]).content
     log.info("fetched %s", urls[0])
     return [RawFile(name=name, data=data)]
+
+
+# ---------------------------------------------------------------- programmed load (JSON API) ----------------
+
+_JSON_BLANK = re.compile(r"[ \t\n\r]*")
+_UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]00:?00)?")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PROGRAMADA_FIELDS = ("cod_areacarga", "din_referenciautc", "val_cargaglobalprogramada")
+_HALF_HOUR = pd.Timedelta(minutes=30)
+_PROGRAMADA_NAME = re.compile(
+    r"^carga_programada_(?P<area>[A-Z]+)_(?P<first>\d{4}-\d{2}-\d{2})_(?P<last>\d{4}-\d{2}-\d{2})\.json$",
+    re.I)
+
+
+def _is_json(raw: RawFile) -> bool:
+    """The API answers JSON; every CSV report starts with a header name instead."""
+    head = raw.data[:64].removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head[:1] in (b"[", b"{")
+
+
+def _json_records(raw: RawFile) -> tuple[list[Any], list[int]]:
+    """The elements of the top-level JSON array and the line each starts on, so a bad record can be named."""
+    text = decode_text(raw)
+    decoder = json.JSONDecoder()
+    line, seen = 1, 0
+
+    def line_at(pos: int) -> int:
+        nonlocal line, seen  # positions only move forward: count the newlines once
+        line += text.count("\n", seen, pos)
+        seen = pos
+        return line
+
+    def decode(pos: int) -> tuple[Any, int]:
+        try:
+            return decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            problem = f"not valid JSON ({exc.msg}, column {exc.colno})"
+            raise IngestError(raw.name, exc.lineno, problem) from exc
+
+    pos = _JSON_BLANK.match(text).end()
+    if text[pos:pos + 1] != "[":
+        answer, _ = decode(pos)
+        is_object = isinstance(answer, dict)
+        what = f"an object with keys {sorted(answer)[:8]}" if is_object else type(answer).__name__
+        raise IngestError(raw.name, line_at(pos), f"expected a JSON array of ONS records, got {what}")
+    records: list[Any] = []
+    lines: list[int] = []
+    pos = _JSON_BLANK.match(text, pos + 1).end()
+    if text[pos:pos + 1] == "]":
+        pos += 1
+    else:
+        while True:
+            record, end = decode(pos)
+            records.append(record)
+            lines.append(line_at(pos))
+            pos = _JSON_BLANK.match(text, end).end()
+            sep = text[pos:pos + 1]
+            if sep == "]":
+                pos += 1
+                break
+            if sep != ",":
+                raise IngestError(raw.name, line_at(pos),
+                                  "not valid JSON (expected ',' or ']' after a record)")
+            pos = _JSON_BLANK.match(text, pos + 1).end()
+    if _JSON_BLANK.match(text, pos).end() != len(text):
+        raise IngestError(raw.name, line_at(pos), "not valid JSON (text after the array)")
+    return records, lines
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number (or a number written as text); None for null; raises ValueError for anything else."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _parse_carga_programada(raw: RawFile) -> ParseResult:
+    records, lines = _json_records(raw)
+    if not records:
+        # ONS answers [] (not an error) to an area code it does not know, e.g. SE for SECO.
+        raise IngestError(raw.name, None, "no records in the API answer")
+    n = len(records)
+    codes = np.empty(n, dtype=object)
+    stamps = np.empty(n, dtype=object)
+    days = np.full(n, None, dtype=object)
+    load = np.full(n, np.nan)
+
+    def fail(k: int, problem: str) -> None:
+        raise IngestError(raw.name, lines[k], f"record {k + 1}: {problem}")
+
+    for k, record in enumerate(records):
+        if not isinstance(record, dict):
+            fail(k, f"a record must be a JSON object, not {type(record).__name__}")
+        missing = [f for f in _PROGRAMADA_FIELDS if f not in record]
+        if missing:
+            fail(k, f"carga_programada record lacks field(s) {missing}; has {sorted(record)}")
+        code, stamp = record["cod_areacarga"], record["din_referenciautc"]
+        if not isinstance(code, str) or code.strip().upper() not in ONS_LOAD_AREAS:
+            fail(k, f"unknown load area: cod_areacarga={code!r} "
+                    f"(expected one of {', '.join(ONS_LOAD_AREAS)})")
+        if not isinstance(stamp, str) or not _UTC_STAMP.fullmatch(stamp.strip()):
+            fail(k, f"not a UTC date and time YYYY-MM-DDThh:mm:ss[.fff]Z: din_referenciautc={stamp!r}")
+        day = record.get("dat_referencia")
+        if day is not None and not (isinstance(day, str) and _DAY.fullmatch(day.strip())):
+            fail(k, f"not a date YYYY-MM-DD: dat_referencia={day!r}")
+        try:
+            value = _number(record["val_cargaglobalprogramada"])
+        except (TypeError, ValueError):
+            fail(k, f"not a number: val_cargaglobalprogramada={record['val_cargaglobalprogramada']!r}")
+        codes[k], stamps[k] = code.strip().upper(), stamp.strip()
+        days[k] = day.strip() if day is not None else None
+        if value is not None:
+            load[k] = value
+
+    def fail_first(mask: np.ndarray, problem: str) -> None:
+        bad = np.flatnonzero(mask)
+        if len(bad):
+            k = int(bad[0])
+            fail(k, f"{problem}: din_referenciautc={stamps[k]!r}")
+
+    ends = pd.Series(pd.to_datetime(stamps, utc=True, format="ISO8601", errors="coerce"))
+    fail_first(ends.isna().to_numpy(), "not a date and time")
+    fail_first((ends != ends.dt.floor("30min")).to_numpy(), "a half-hourly value not stamped on a half hour")
+    starts = ends - _HALF_HOUR  # ONS stamps the end of the half hour
+    local_days = starts.dt.tz_convert(TIMEZONE).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    given = np.array([d is not None for d in days])
+    fail_first(given & (days != local_days),
+               "dat_referencia is not the Brasilia day of the half hour ending at")
+    locations = np.array([f"{_AREA_CODES.get(c, c)}{FORECAST_SUFFIX}" for c in codes], dtype=object)
+    fail_first(pd.DataFrame({"area": locations, "start": starts}).duplicated().to_numpy(),
+               "load area and half hour appear twice")
+    kept = np.flatnonzero(~np.isnan(load))
+    if not len(kept):
+        raise IngestError(raw.name, None, "every val_cargaglobalprogramada is null")
+    order = kept[np.lexsort((starts.iloc[kept].to_numpy(dtype="datetime64[ns]"), locations[kept]))]
+    result = ParseResult(source=raw.name, rows_read=n, rows_rejected=n - len(kept))
+    result.tables["demand"] = _frame({
+        "market": MARKET,
+        "location": locations[order],
+        "interval_start": starts.iloc[order].reset_index(drop=True).astype("datetime64[ns, UTC]"),
+        "interval_minutes": np.full(len(order), 30, dtype=np.int64),
+        "demand_mw": load[order],
+    }, raw.name)
+    log.debug("%s: %s records read, %s null", raw.name, n, n - len(kept))
+    return result
+
+
+def _api_area(area: str) -> str:
+    """The API's code for a load area; a subsystem may be given as the other reports write it (SE/CO)."""
+    code = area.strip().upper()
+    if code in ONS_LOAD_AREAS:
+        return code
+    # The API answers [] for SE: the Southeast/Centre-West subsystem is SECO there.
+    subsystem = _AREA_CODES.get(_plain(area))
+    if subsystem is not None:
+        return {"SE/CO": "SECO"}.get(subsystem, subsystem)
+    raise ValueError(f"unknown ONS load area {area!r}; expected one of {', '.join(ONS_LOAD_AREAS)}")
+
+
+def _api_stretches(start: date, end: date) -> Iterator[tuple[date, date]]:
+    """Consecutive, non-overlapping ``(first, last)`` days (inclusive) of at most the API's limit."""
+    first = start
+    while first <= end:
+        last = min(first + timedelta(days=CARGA_PROGRAMADA_MAX_DAYS - 1), end)
+        yield first, last
+        first = last + timedelta(days=1)
+
+
+def _carga_programada_start(start: date, end: date) -> date:
+    if end < CARGA_PROGRAMADA_FIRST_DAY:
+        raise IngestError(ONS_CARGA_PROGRAMADA_URL, None,
+                          f"ONS publishes programmed load from {CARGA_PROGRAMADA_FIRST_DAY} only")
+    return max(start, CARGA_PROGRAMADA_FIRST_DAY)
+
+
+def _fetch_carga_programada(session: Any, start: date, end: date, codes: list[str]) -> list[RawFile]:
+    start = _carga_programada_start(start, end)
+    files = []
+    for code in codes:
+        for first, last in _api_stretches(start, end):
+            params = {"dat_inicio": first.isoformat(), "dat_fim": last.isoformat(), "cod_areacarga": code}
+            data = http_get(session, ONS_CARGA_PROGRAMADA_URL, params=params).content
+            log.info("fetched %s %s", ONS_CARGA_PROGRAMADA_URL, params)
+            files.append(RawFile(name=f"carga_programada_{code}_{first}_{last}.json", data=data))
+    return files
+
+
+def _local_carga_programada(path: Path, start: date, end: date, codes: list[str]) -> list[RawFile]:
+    """Saved API answers (named as `_fetch_carga_programada` names them) of ``codes`` within the range."""
+    if path.is_file():
+        return [RawFile.from_path(path)]
+    if not path.is_dir():
+        raise IngestError(str(path), None, "no such file or folder")
+    picked = []
+    for f in sorted(path.iterdir()):
+        m = _PROGRAMADA_NAME.match(f.name)
+        if not (m and f.is_file() and m["area"].upper() in codes):
+            continue
+        if date.fromisoformat(m["first"]) <= end and date.fromisoformat(m["last"]) >= start:
+            picked.append(RawFile.from_path(f))
+    return picked

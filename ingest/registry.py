@@ -38,8 +38,10 @@ _CONNECTORS = {c.name: c for c in (
                    ("RealtimeOntarioZonalPrice", dt.date(2025, 5, 1)))),
     # ONS open data series start in 2000; CCEE's hourly PLD in 2021.
     ConnectorInfo("brazil", "Brazil ONS/CCEE", "BRAZIL", "ingest.brazil", "BrazilConnector", dt.date(2000, 1, 1),
-                  ("carga_energia", "ear_subsistema", "pld_horario", "pld_semanal", "geracao_usina"),
-                  (("pld_horario", dt.date(2021, 1, 1)), ("pld_semanal", dt.date(2001, 7, 1)))),
+                  ("carga_energia", "ear_subsistema", "pld_horario", "pld_semanal", "geracao_usina",
+                   "carga_programada"),
+                  (("pld_horario", dt.date(2021, 1, 1)), ("pld_semanal", dt.date(2001, 7, 1)),
+                   ("carga_programada", dt.date(2021, 3, 5)))),
     # PJM's nodal LMPs with components start with its LMP market in 1998 (day-ahead from June 2000).
     ConnectorInfo("pjm", "PJM", "PJM", "ingest.pjm", "PjmConnector", dt.date(1998, 4, 1),
                   ("da_hrl_lmps", "rt_hrl_lmps", "rt_fivemin_hrl_lmps"),
