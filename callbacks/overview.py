@@ -72,15 +72,20 @@ def overview_data(market: str, location: str, start_date: str, end_date: str, tz
     data = {
         "info": info, "tz": tz, "tz_label": info.timezone_label if tz_choice == "market" else "UTC",
         "series": series, "resolution": resolution,
-        "stats": queries.price_stats(store, market, location, start, end, price_kind=kind),
-        "curve": queries.duration_curve(store, market, location, start, end, price_kind=kind),
+        # Ranges too long to draw interval by interval are also weighted and ranked hour by hour: the exact
+        # interval join and sort over millions of rows would take the page past its answer time.
+        "basis": "interval" if resolution == "raw" else "hour",
+        "stats": queries.price_stats(store, market, location, start, end, price_kind=kind,
+                                     weighting="interval" if resolution == "raw" else "hour"),
+        "curve": queries.duration_curve(store, market, location, start, end, price_kind=kind,
+                                        of="interval" if resolution == "raw" else "hour"),
         "heatmap": queries.hour_day_heatmap(store, market, location, start, end, tz=tz, price_kind=kind),
     }
     svc.cache.set(key, data, timeout=300)
     return data
 
 
-def _stats_table(stats: dict, currency: str) -> dbc.Table:
+def _stats_table(stats: dict, currency: str, basis: str = "interval") -> dbc.Table:
     def money(v):
         return "—" if v is None else f"{v:,.2f}"
     rows = [
@@ -88,7 +93,8 @@ def _stats_table(stats: dict, currency: str) -> dbc.Table:
         (f"Minimum ({currency}/MWh)", money(stats["min_price"])),
         (f"Mean ({currency}/MWh)", money(stats["mean_price"])),
         (f"Maximum ({currency}/MWh)", money(stats["max_price"])),
-        (f"Demand-weighted mean ({currency}/MWh)", money(stats["volume_weighted_price"])),
+        (f"Demand-weighted mean ({currency}/MWh)" + (", hourly means" if basis == "hour" else ""),
+         money(stats["volume_weighted_price"])),
         ("Intervals with a negative price", f"{stats['negative_intervals']:,}"),
     ]
     return dbc.Table([html.Tbody([html.Tr([html.Th(k), html.Td(v, className="text-end")]) for k, v in rows])],
@@ -120,17 +126,19 @@ def render_overview(market: str | None, location: str | None, start_date: str | 
     fname = name.replace(" ", "_")
     if series.empty:
         msg = f"No {market} {location} {kind} prices stored between {start_date} and {end_date}."
-        return blank, cfg, blank, cfg, blank, cfg, _stats_table(data["stats"], info.currency), msg, True, None
+        table = _stats_table(data["stats"], info.currency, data["basis"])
+        return blank, cfg, blank, cfg, blank, cfg, table, msg, True, None
     fig = figures.price_demand_figure(_local_naive(series, data["tz"]), title=f"{market} {location} {kind}",
                                       tz_label=data["tz_label"], currency=info.currency,
                                       resolution=data["resolution"])
-    dur = figures.duration_figure(data["curve"], title=f"{market} {location}", currency=info.currency)
+    dur = figures.duration_figure(data["curve"], title=f"{market} {location}", currency=info.currency,
+                                  of=data["basis"])
     heat = figures.heatmap_figure(data["heatmap"], title=f"{market} {location}", tz_label=data["tz_label"],
                                   currency=info.currency) if not data["heatmap"].empty else blank
     demo = dbc.Badge("Demo data — generated, not market prices", color="info", id="ov-demo-flag") \
         if series["is_demo"].any() else None
     return (fig, figures.export_config(f"{fname}_prices"), dur, figures.export_config(f"{fname}_duration"),
-            heat, figures.export_config(f"{fname}_heatmap"), _stats_table(data["stats"], info.currency),
+            heat, figures.export_config(f"{fname}_heatmap"), _stats_table(data["stats"], info.currency, data["basis"]),
             None, False, demo)
 
 

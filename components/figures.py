@@ -40,12 +40,13 @@ def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, curr
     return fig
 
 
-def duration_figure(curve: pd.DataFrame, *, title: str, currency: str) -> go.Figure:
+def duration_figure(curve: pd.DataFrame, *, title: str, currency: str, of: str = "interval") -> go.Figure:
     fig = go.Figure(go.Scatter(x=curve["exceedance_pct"], y=curve["price"], mode="lines",
                                line={"color": "#2ca02c"}, name="Price"))
     fig.update_layout(title=f"Price duration curve — {title}", template="plotly_white", height=360,
                       margin={"l": 60, "r": 20, "t": 50, "b": 40})
-    fig.update_xaxes(title_text="Share of intervals with a higher price (%)")
+    fig.update_xaxes(title_text="Share of intervals with a higher price (%)" if of == "interval"
+                     else "Share of hours with a higher hourly mean price (%)")
     fig.update_yaxes(title_text=f"{currency}/MWh")
     return fig
 

@@ -192,9 +192,13 @@ def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, locati
 
 
 def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
-                price_kind: str = "settlement") -> dict[str, float | int | None]:
-    """Min, mean, max and demand-weighted mean price over every stored interval in the range."""
-    df = store.query_df("""
+                price_kind: str = "settlement", weighting: str = "interval") -> dict[str, float | int | None]:
+    """Min, mean, max and count of negative prices over every stored interval in the range, and the
+    demand-weighted mean price: weighted interval by interval (``weighting="interval"``, exact, a join of
+    the raw rows), or hour by hour from the hourly aggregates (``"hour"``, for ranges too long to join fast)."""
+    params = {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
+    if weighting == "interval":
+        sql = """
         SELECT count() AS intervals, min(p.price) AS min_price, avg(p.price) AS mean_price, max(p.price) AS max_price,
                sumIf(p.price * d.demand_mw, d.demand_mw IS NOT NULL)
                    / nullIf(sumIf(d.demand_mw, d.demand_mw IS NOT NULL), 0) AS volume_weighted_price,
@@ -206,11 +210,31 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
               WHERE market = {m:String} AND location = {l:String}
                 AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS d
           ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes
-        SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'""",
-        {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()})
+        SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'"""
+    elif weighting == "hour":
+        sql = """
+        SELECT * FROM
+        (SELECT count() AS intervals, min(price) AS min_price, avg(price) AS mean_price, max(price) AS max_price,
+                countIf(price < 0) AS negative_intervals
+         FROM prices FINAL
+         WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
+           AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS a
+        CROSS JOIN
+        (SELECT sum(p.mean_price * d.mean_demand) / nullIf(sum(d.mean_demand), 0) AS volume_weighted_price
+         FROM (SELECT bucket, sum(price_sum) / sum(samples) AS mean_price FROM prices_hourly
+               WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
+                 AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY bucket) AS p
+         INNER JOIN (SELECT bucket, sum(demand_sum) / sum(samples) AS mean_demand FROM demand_hourly
+               WHERE market = {m:String} AND location = {l:String}
+                 AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY bucket) AS d
+         USING (bucket)) AS b"""
+    else:
+        raise QueryError(f"weighting must be 'interval' or 'hour' (got {weighting!r})")
+    df = store.query_df(sql, params)
     row = df.iloc[0].to_dict()
     out: dict[str, float | int | None] = {}
-    for k, v in row.items():
+    for k in ("intervals", "min_price", "mean_price", "max_price", "volume_weighted_price", "negative_intervals"):
+        v = row.get(k)
         if v is None or (isinstance(v, float) and pd.isna(v)):
             out[k] = None
         else:
@@ -221,14 +245,23 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
 
 
 def duration_curve(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
-                   price_kind: str = "settlement", points: int = 201) -> pd.DataFrame:
-    """Price exceeded for each share of intervals (0-100 %): exact order statistics of every raw interval,
-    read off one sort in the database (nearest rank)."""
+                   price_kind: str = "settlement", points: int = 201, of: str = "interval") -> pd.DataFrame:
+    """Price exceeded for each share of intervals (0-100 %): exact order statistics of every raw interval
+    (``of="interval"``) or of the hourly mean prices (``"hour"``, for long ranges), read off one sort in the
+    database (nearest rank)."""
+    if of == "interval":
+        values = ("SELECT price AS v FROM prices FINAL WHERE market = {m:String} AND location = {l:String} "
+                  "AND price_kind = {k:String} AND interval_start >= {s:DateTime64(3, 'UTC')} "
+                  "AND interval_start < {e:DateTime64(3, 'UTC')}")
+    elif of == "hour":
+        values = ("SELECT sum(price_sum) / sum(samples) AS v FROM prices_hourly WHERE market = {m:String} "
+                  "AND location = {l:String} AND price_kind = {k:String} AND bucket >= {s:DateTime64(3, 'UTC')} "
+                  "AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY bucket")
+    else:
+        raise QueryError(f"of must be 'interval' or 'hour' (got {of!r})")
     df = store.query_df(
         "SELECT arrayMap(i -> a[toUInt64(1 + round((length(a) - 1) * (1 - i / ({n:UInt32} - 1))))], "
-        "range({n:UInt32})) AS q FROM (SELECT arraySort(groupArray(price)) AS a FROM prices FINAL "
-        "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
-        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) "
+        f"range({{n:UInt32}})) AS q FROM (SELECT arraySort(groupArray(v)) AS a FROM ({values})) "
         "WHERE length(a) > 0",
         {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
          "n": points})

@@ -124,3 +124,29 @@ def test_demo_data_fills_an_empty_store_and_is_labelled(store_url):
     assert again["rows"] == body["rows"]  # deterministic
     dash_app.server.extensions["c254"].store.command(
         f"DROP DATABASE IF EXISTS `{dash_app.server.extensions['c254'].store.database}`")
+
+
+def test_hourly_weighting_and_ranking_for_long_ranges(app):
+    """Hour-by-hour figures equal a pandas computation over hourly means; interval ones over intervals."""
+    from engine import queries
+
+    store = app.server.extensions["c254"].ready_store()
+    idx = pd.date_range("2024-01-01", periods=12 * 48, freq="5min", tz="UTC")
+    price = (np.arange(len(idx)) % 17) * 3.0 - 5
+    demand = 1000 + (np.arange(len(idx)) % 7) * 50.0
+    write_tables(store, {
+        "prices": pd.DataFrame({"market": "NEM", "location": "QLD1", "price_kind": "settlement", "interval_start": idx,
+                                "interval_minutes": 5, "price": price, "source": "t.csv"}),
+        "demand": pd.DataFrame({"market": "NEM", "location": "QLD1", "interval_start": idx, "interval_minutes": 5,
+                                "demand_mw": demand, "source": "t.csv"})})
+    s, e = idx[0], idx[-1] + pd.Timedelta(minutes=5)
+    exact = queries.price_stats(store, "NEM", "QLD1", s, e)
+    hourly = queries.price_stats(store, "NEM", "QLD1", s, e, weighting="hour")
+    assert exact["volume_weighted_price"] == pytest.approx((price * demand).sum() / demand.sum())
+    frame = pd.DataFrame({"p": price, "d": demand}, index=idx).resample("1h").mean()
+    assert hourly["volume_weighted_price"] == pytest.approx((frame.p * frame.d).sum() / frame.d.sum())
+    for k in ("intervals", "min_price", "mean_price", "max_price", "negative_intervals"):
+        assert hourly[k] == pytest.approx(exact[k])
+    assert exact["negative_intervals"] == int((price < 0).sum())
+    curve = queries.duration_curve(store, "NEM", "QLD1", s, e, of="hour", points=3)
+    assert curve["price"].tolist() == [frame.p.max(), sorted(frame.p)[len(frame) // 2], frame.p.min()]
