@@ -24,6 +24,7 @@ from flask import Flask
 
 from app.services import services
 from engine.jobs import JobRun, mark_interrupted
+from engine.store import Store
 from ingest.backfill import BackfillRequest, run_backfill
 from ingest.registry import get_connector
 
@@ -70,6 +71,37 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("brazil_load_forecast", "Brazil programmed load (ONS forecast)", "brazil", "carga_programada",
             {"hour": "21", "minute": "30"}, 1),
 )
+
+
+#: Nightly model training. Engine modules register a trainer here (name -> callable(store) -> rows written);
+#: each registered trainer runs once a night and is recorded in job_runs as "train:<name>".
+TRAINERS: dict[str, Callable[[Store], int]] = {}
+TRAINING_JOB = ("model_training", "Nightly model training", {"hour": "2", "minute": "0"})
+
+
+def register_trainer(name: str, train: Callable[[Store], int]) -> None:
+    TRAINERS[name] = train
+
+
+def train_models(server: Flask, lock: RedisTriggerLock | None = None,
+                 now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> list[JobRun]:
+    """Run every registered trainer; each run is recorded, a failing one never stops the others."""
+    fired = now()
+    if lock is not None and not lock.acquire(TRAINING_JOB[0], fired):
+        return []
+    store = services(server).ready_store()
+    runs = []
+    for name, train in list(TRAINERS.items()):
+        run = JobRun(job=f"train:{name}", market="")
+        run.save(store)
+        try:
+            run.rows_written = int(train(store))
+            run.finish(store, "succeeded")
+        except Exception as exc:  # recorded and visible; the next trainer still runs
+            log.exception("training %s failed", name)
+            run.finish(store, "failed", f"{type(exc).__name__}: {exc}")
+        runs.append(run)
+    return runs
 
 
 def job_spec(job_id: str) -> JobSpec:
@@ -158,11 +190,16 @@ def build_scheduler(server: Flask) -> BackgroundScheduler:
     for spec in JOBS:
         sched.add_job(run_scheduled, CronTrigger(timezone="UTC", **spec.cron), args=[server, spec, lock],
                       id=spec.id, name=spec.label)
+    job_id, label, cron = TRAINING_JOB
+    sched.add_job(train_models, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label)
     return sched
 
 
 def run_now(server: Flask, job_id: str) -> None:
     """Run a scheduled job at once, in the backfill thread (so the request returns immediately)."""
+    if job_id == TRAINING_JOB[0]:
+        backfills(server).pool.submit(train_models, server)
+        return
     spec = job_spec(job_id)
     backfills(server).pool.submit(run_scheduled, server, spec)
 

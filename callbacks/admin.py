@@ -7,7 +7,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, ctx, html, no_update
 from flask import current_app
 
-from app.scheduler import JOBS, SCHEDULER_KEY, backfills, run_now
+from app.scheduler import JOBS, SCHEDULER_KEY, TRAINERS, TRAINING_JOB, backfills, run_now
 from app.services import services
 from callbacks.shell import COLOUR, cached_freshness
 from engine import jobs
@@ -33,19 +33,21 @@ def jobs_table() -> dbc.Table:
     last = jobs.last_run_per_job(store).set_index("job")
     sched = server.extensions.get(SCHEDULER_KEY)
     rows = []
-    for spec in JOBS:
-        job = sched.get_job(spec.id) if sched else None
+    listed = [(spec.id, spec.label) for spec in JOBS]
+    listed.append((TRAINING_JOB[0], f"{TRAINING_JOB[1]} ({len(TRAINERS)} models registered)"))
+    for job_id, label in listed:
+        job = sched.get_job(job_id) if sched else None
         nxt = job.next_run_time if job else None
-        info = last.loc[spec.id] if spec.id in last.index else None
+        info = last.loc[job_id] if job_id in last.index else None
         status = info["last_status"] if info is not None else "never run"
         rows.append(html.Tr([
-            html.Td(spec.label), html.Td(_fmt_time(nxt) if sched else "scheduler off"),
+            html.Td(label), html.Td(_fmt_time(nxt) if sched else "scheduler off"),
             html.Td(_fmt_time(info["last_started"]) if info is not None else "—"),
             html.Td(dbc.Badge(status, color=_STATUS_COLOUR.get(status, "secondary"),
                               title=(info["last_error"] if info is not None else ""))),
             html.Td(f"{int(info['last_rows']):,}" if info is not None else "—", className="text-end"),
             html.Td(_duration(info["last_started"], info["last_finished"]) if info is not None else "—"),
-            html.Td(dbc.Button("Run now", id={"type": "job-run-now", "job": spec.id}, size="sm",
+            html.Td(dbc.Button("Run now", id={"type": "job-run-now", "job": job_id}, size="sm",
                                color="outline-primary")),
         ]))
     head = html.Thead(html.Tr([html.Th(h) for h in ("Job", "Next run", "Last run", "Last status", "Rows",

@@ -227,3 +227,22 @@ def test_scheduled_run_pulls_the_operators_today_with_its_fetch_options(store, m
     run = scheduler.run_scheduled(None, spec, now=lambda: fired)
     assert run.status == "succeeded"
     assert calls == [(dt.date(2026, 11, 24), dt.date(2026, 11, 25), {"kind": "dispatch_is", "latest": 2})]
+
+
+def test_nightly_training_runs_every_registered_trainer_and_records_failures(store, monkeypatch):
+    from app import scheduler
+
+    class FakeServices:
+        def ready_store(self):
+            return store
+
+    def broken(_store):
+        raise RuntimeError("no data to train on (simulated)")
+
+    monkeypatch.setattr(scheduler, "services", lambda server: FakeServices())
+    monkeypatch.setattr(scheduler, "TRAINERS", {"fan": lambda s: 42, "broken": broken})
+    runs = scheduler.train_models(None)
+    assert [(r.job, r.status, r.rows_written) for r in runs] == [("train:fan", "succeeded", 42),
+                                                               ("train:broken", "failed", 0)]
+    saved = jobs.get_run(store, runs[1].run_id)
+    assert saved["status"] == "failed" and "simulated" in saved["error"]
