@@ -29,7 +29,7 @@ def layout(connector: str | None = None, start: str | None = None, end: str | No
         dbc.Row([
             dbc.Col([dbc.Label("Connector", className="small text-muted mb-1"),
                      dcc.Dropdown(id="bf-connector", options=names,
-                                  value=connector if connector in names else names[0],
+                                  value=connector if connector in names else ("nem" if "nem" in names else names[0]),
                                   clearable=False)], md=2),
             dbc.Col([dbc.Label("Dataset", className="small text-muted mb-1"),
                      dcc.Dropdown(id="bf-kind", clearable=True, placeholder="default")], md=3),
