@@ -6,7 +6,6 @@ import logging
 from pathlib import Path
 
 import dash
-import dash_bootstrap_components as dbc
 from flask import Flask
 from flask_caching import Cache
 
@@ -64,7 +63,6 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
 
         start_on_first_request(server)
     _serve_bootstrap_css(server)
-    _ = dbc
     return app
 
 
