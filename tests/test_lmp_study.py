@@ -68,3 +68,11 @@ def test_force_layout_is_deterministic(data_dir):
     net = study_network(data_dir / "grids" / "case30.m")
     a, b = force_layout(net, seed=3), force_layout(net, seed=3)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_large_networks_get_a_spectral_start(data_dir):
+    net = study_network(data_dir / "grids" / "case_ACTIVSg2000.m")
+    xy, geographic = coordinates(net)
+    assert not geographic and len(xy) == 2000 and np.isfinite(xy.to_numpy()).all()
+    # distinct positions: no collapse of the spectral start onto a line or a point
+    assert xy.round(4).drop_duplicates().shape[0] > 1990 and xy.std().min() > 0.1
