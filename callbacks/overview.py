@@ -14,6 +14,7 @@ from components import figures
 from engine import queries
 
 DEFAULT_DAYS = 14
+HEATMAP_MAX_DAYS = 92
 
 
 @dataclass
@@ -69,6 +70,8 @@ def overview_data(market: str, location: str, start_date: str, end_date: str, tz
     start, end = queries.parse_range(info, start_date, end_exclusive)
     series, resolution = queries.price_series(store, market, location, start, end, price_kind=kind)
     tz = info.timezone if tz_choice == "market" else "UTC"
+    # A row per day is readable up to a quarter; longer ranges get a row per month.
+    heat_rows = "day" if end - start <= pd.Timedelta(days=HEATMAP_MAX_DAYS) else "month"
     data = {
         "info": info, "tz": tz, "tz_label": info.timezone_label if tz_choice == "market" else "UTC",
         "series": series, "resolution": resolution,
@@ -79,7 +82,9 @@ def overview_data(market: str, location: str, start_date: str, end_date: str, tz
                                      weighting="interval" if resolution == "raw" else "hour"),
         "curve": queries.duration_curve(store, market, location, start, end, price_kind=kind,
                                         of="interval" if resolution == "raw" else "hour"),
-        "heatmap": queries.hour_day_heatmap(store, market, location, start, end, tz=tz, price_kind=kind),
+        "heatmap_rows": heat_rows,
+        "heatmap": queries.hour_day_heatmap(store, market, location, start, end, tz=tz, price_kind=kind,
+                                            rows=heat_rows),
     }
     svc.cache.set(key, data, timeout=300)
     return data
@@ -134,7 +139,8 @@ def render_overview(market: str | None, location: str | None, start_date: str | 
     dur = figures.duration_figure(data["curve"], title=f"{market} {location}", currency=info.currency,
                                   of=data["basis"])
     heat = figures.heatmap_figure(data["heatmap"], title=f"{market} {location}", tz_label=data["tz_label"],
-                                  currency=info.currency) if not data["heatmap"].empty else blank
+                                  currency=info.currency, rows=data["heatmap_rows"]) \
+        if not data["heatmap"].empty else blank
     demo = dbc.Badge("Demo data — generated, not market prices", color="info", id="ov-demo-flag") \
         if series["is_demo"].any() else None
     return (fig, figures.export_config(f"{fname}_prices"), dur, figures.export_config(f"{fname}_duration"),

@@ -51,8 +51,8 @@ def duration_figure(curve: pd.DataFrame, *, title: str, currency: str, of: str =
     return fig
 
 
-def heatmap_figure(grid: pd.DataFrame, *, title: str, tz_label: str, currency: str) -> go.Figure:
-    """Mean price by hour of day (x) and day (y). The colour range is clipped at the 2nd/98th percentile so
+def heatmap_figure(grid: pd.DataFrame, *, title: str, tz_label: str, currency: str, rows: str = "day") -> go.Figure:
+    """Mean price by hour of day (x) and day or month (y). The colour range is clipped at the 2nd/98th percentile so
     one spike does not wash out the daily pattern; hover shows the true mean."""
     values = grid.to_numpy(dtype=float)
     finite = values[~pd.isna(values)]
@@ -62,7 +62,8 @@ def heatmap_figure(grid: pd.DataFrame, *, title: str, tz_label: str, currency: s
     fig = go.Figure(go.Heatmap(z=values, x=list(grid.columns), y=[str(d) for d in grid.index], zmin=lo, zmax=hi,
                                colorscale="RdYlBu_r", colorbar={"title": f"{currency}/MWh"},
                                hovertemplate="%{y} %{x}:00<br>%{z:.2f} " + currency + "/MWh<extra></extra>"))
-    fig.update_layout(title=f"Mean price by hour — {title}", template="plotly_white", height=420,
+    per = "" if rows == "day" else ", by month"
+    fig.update_layout(title=f"Mean price by hour{per} — {title}", template="plotly_white", height=420,
                       margin={"l": 90, "r": 20, "t": 50, "b": 40})
     fig.update_xaxes(title_text=f"Hour of day ({tz_label})", dtick=2)
     fig.update_yaxes(autorange="reversed", type="category")  # one row per day, no in-between ticks

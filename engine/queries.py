@@ -271,12 +271,19 @@ def duration_curve(store: Store, market: str, location: str, start: pd.Timestamp
                          "price": list(df.at[0, "q"])})
 
 
+HEATMAP_ROWS = ("day", "month")
+
+
 def hour_day_heatmap(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
-                     tz: str, price_kind: str = "settlement") -> pd.DataFrame:
-    """Mean price by local day (rows) and hour of day (columns) in the display time zone ``tz``, from the
-    hourly aggregate (exact: sums and counts), so a long range costs one row per hour, not per interval."""
+                     tz: str, price_kind: str = "settlement", rows: str = "day") -> pd.DataFrame:
+    """Mean price by local day or month (rows) and hour of day (columns) in the display time zone ``tz``,
+    from the hourly aggregate (exact: sums and counts), so a long range costs one row per hour."""
+    if rows not in HEATMAP_ROWS:
+        raise QueryError(f"rows must be one of {', '.join(HEATMAP_ROWS)} (got {rows!r})")
+    period = "toString(toDate(bucket, {tz:String}))" if rows == "day" else \
+        "formatDateTime(toStartOfMonth(toDate(bucket, {tz:String})), '%Y-%m')"
     df = store.query_df(
-        "SELECT toString(toDate(bucket, {tz:String})) AS day, toHour(bucket, {tz:String}) AS hour, "
+        f"SELECT {period} AS day, toHour(bucket, {{tz:String}}) AS hour, "
         "sum(price_sum) / sum(samples) AS price FROM prices_hourly "
         "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
         "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} "

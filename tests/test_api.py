@@ -150,3 +150,18 @@ def test_hourly_weighting_and_ranking_for_long_ranges(app):
     assert exact["negative_intervals"] == int((price < 0).sum())
     curve = queries.duration_curve(store, "NEM", "QLD1", s, e, of="hour", points=3)
     assert curve["price"].tolist() == [frame.p.max(), sorted(frame.p)[len(frame) // 2], frame.p.min()]
+
+
+def test_heatmap_by_month_for_long_ranges(app):
+    from callbacks.overview import overview_data
+
+    store = app.server.extensions["c254"].ready_store()
+    idx = pd.date_range("2023-12-31 14:00", periods=24 * 200, freq="60min", tz="UTC")  # 200 NEM days from 2024
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "TAS1", "price_kind": "settlement", "interval_start": idx,
+        "interval_minutes": 60, "price": (np.arange(len(idx)) % 24) * 1.0, "source": "t.csv"})})
+    with app.server.test_request_context():
+        data = overview_data("NEM", "TAS1", "2024-01-01", "2024-07-18", "market")
+    heat = data["heatmap"]
+    assert data["heatmap_rows"] == "month" and list(heat.index) == [f"2024-{m:02d}" for m in range(1, 8)]
+    assert heat.at["2024-03", 5] == 5.0  # by construction each price equals its NEM hour of day
