@@ -8,21 +8,16 @@ layout, same prices in turn), since only the excerpt is in the data folder. Run 
 from __future__ import annotations
 
 import calendar
-import os
 import sys
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import data_dir, parse_rate  # noqa: E402
 from ingest.base import RawFile  # noqa: E402
 from ingest.brazil import BrazilConnector  # noqa: E402
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("C254_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
 
 
 def real_files(folder: str) -> list[RawFile]:
@@ -49,18 +44,6 @@ def pld_year(excerpt: RawFile, year: int = 2025) -> RawFile:
     return RawFile(name=f"pld_horario_{year}.csv", data=("\n".join(out) + "\n").encode())
 
 
-def parse_rate(files: list[RawFile], repeats: int = 5) -> tuple[int, float]:
-    """(rows read per pass, best seconds per pass over ``files``)."""
-    connector = BrazilConnector()
-    rows, best = 0, float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        results = [connector.parse(f) for f in files]
-        best = min(best, time.perf_counter() - started)
-        rows = sum(r.rows_read for r in results)
-    return rows, best
-
-
 def main() -> None:
     pld = real_files("ccee_pld")
     cases = {
@@ -70,7 +53,7 @@ def main() -> None:
         "CCEE pld_horario (a year re-dated from the excerpt)": [pld_year(pld[0])],
     }
     for label, files in cases.items():
-        rows, seconds = parse_rate(files)
+        rows, seconds = parse_rate(BrazilConnector(), files, repeats=5)
         print(f"{label}: {rows:,} rows in {seconds * 1000:.1f} ms (best of 5) = {rows / seconds:,.0f} rows/s")
 
 

@@ -7,7 +7,6 @@ per second, best of ``repeats`` runs.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -15,18 +14,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.common import data_dir  # noqa: E402
 from ingest.base import RawFile  # noqa: E402
 from ingest.ieso import IesoConnector, report_named_in  # noqa: E402
 
 
 def main(repeats: int = 5) -> None:
-    data_dir = Path(os.environ.get("C254_DATA_DIR") or REPO.parent / "shared" / "data") / "markets" / "ieso"
+    folder = data_dir() / "markets" / "ieso"
     files = sorted(
-        p for d in ("reports", "pyiso_fixtures_xml") for p in (data_dir / d).glob("*") if p.is_file()
+        p for d in ("reports", "pyiso_fixtures_xml") for p in (folder / d).glob("*") if p.is_file()
     )
     files += sorted((REPO / "tests" / "fixtures" / "ieso").glob("specbuilt_*"))
     if not files:
-        sys.exit(f"no IESO files under {data_dir}")
+        sys.exit(f"no IESO files under {folder}")
     connector = IesoConnector()
     print(
         f"{'report':26} {'file':48} {'rows in':>8} {'rows out':>9} {'ms':>7} "

@@ -14,7 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ingest_nem_parse import month_of_5min_files, parse_rate
+from bench.common import parse_rate
+from bench.ingest_nem_parse import month_of_5min_files
 from engine.store import Store, migrate
 from ingest.load import load_raw
 from ingest.nem import NemConnector
@@ -22,7 +23,7 @@ from ingest.nem import NemConnector
 
 def main() -> None:
     files = month_of_5min_files()
-    rows, secs = parse_rate(files)
+    rows, secs = parse_rate(NemConnector(), files)
     print(f"parse: {rows:,} rows from {len(files)} files in {secs * 1000:.0f} ms = {rows / secs:,.0f} rows/s")
     conn = NemConnector()
     root = Path(tempfile.mkdtemp(prefix="c254-bench-ingest-"))

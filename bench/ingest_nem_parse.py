@@ -6,23 +6,18 @@ has AEMO's exact layout and size. Run as ``python bench/ingest_nem_parse.py``.
 """
 from __future__ import annotations
 
-import os
 import sys
-import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import data_dir, parse_rate  # noqa: E402
 from ingest.base import RawFile  # noqa: E402
 from ingest.nem import REGIONS, NemConnector  # noqa: E402
 
 SOURCE_FILE = "markets/aemo/price_and_demand/PRICE_AND_DEMAND_202401_NSW1.csv"
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("C254_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
 
 
 def month_of_5min_files() -> list[RawFile]:
@@ -40,21 +35,9 @@ def month_of_5min_files() -> list[RawFile]:
     return files
 
 
-def parse_rate(files: list[RawFile], repeats: int = 3) -> tuple[int, float]:
-    """(rows parsed per pass, best seconds per pass over ``files``)."""
-    connector = NemConnector()
-    rows, best = 0, float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        results = [connector.parse(f) for f in files]
-        best = min(best, time.perf_counter() - started)
-        rows = sum(r.rows_read for r in results)
-    return rows, best
-
-
 def main() -> None:
     files = month_of_5min_files()
-    rows, seconds = parse_rate(files)
+    rows, seconds = parse_rate(NemConnector(), files)
     print(f"NEM PRICE_AND_DEMAND parse: {len(files)} files, {rows:,} rows in {seconds * 1000:.1f} ms "
           f"(best of 3) = {rows / seconds:,.0f} rows/s")
 

@@ -7,24 +7,18 @@ repeating its rows under 20 sets of made-up pnode ids (same layout, 530,160 rows
 """
 from __future__ import annotations
 
-import os
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.common import data_dir, parse_rate  # noqa: E402
 from ingest.base import RawFile  # noqa: E402
 from ingest.caiso import CaisoConnector  # noqa: E402
 from ingest.isone import IsoneConnector  # noqa: E402
 from ingest.pjm import PjmConnector  # noqa: E402
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("C254_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
 
 
 def real_files(folder: str) -> list[RawFile]:
@@ -48,17 +42,6 @@ def pjm_network(hubs: RawFile, copies: int = 20) -> RawFile:
                 rows.append(b"%s,%s,9%02d%s" % (a, b, copy, rest))
         parts.append(b"\r\n".join(rows) + b"\r\n")
     return RawFile(name="da_hrl_lmps_network.csv", data=b"".join(parts))
-
-
-def parse_rate(connector: Any, files: list[RawFile], repeats: int = 3) -> tuple[int, float]:
-    """(rows read per pass, best seconds per pass over ``files``)."""
-    rows, best = 0, float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        results = [connector.parse(f) for f in files]
-        best = min(best, time.perf_counter() - started)
-        rows = sum(r.rows_read for r in results)
-    return rows, best
 
 
 def main() -> None:

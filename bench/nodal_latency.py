@@ -6,7 +6,6 @@ changes, including turning the figure into the JSON Dash sends.
 """
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import tempfile
@@ -30,7 +29,7 @@ def _callback(app, output_id: str):
 
 
 def main() -> None:
-    data_dir = Path(os.environ.get("C254_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    data_dir = Settings.from_env().data_dir
     store = f"chdb://{tempfile.mkdtemp(prefix='c254-bench-nodal-')}"
     app = create_app(Settings(store_url=store, scheduler=False, demo=False, data_dir=data_dir))
     render = _callback(app, "nd-map.figure")

@@ -18,6 +18,7 @@ import ingest.http_fetch
 from engine.store.tables import TABLES
 from ingest.base import IngestError, RawFile
 from ingest.brazil import ONS_CARGA_PROGRAMADA_URL, BrazilConnector
+from tests.support.fakes import one
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
 PROGRAMADA = FIXTURES / "specbuilt_carga_programada.json"
@@ -48,14 +49,6 @@ def answer(records: list, name: str = "carga_programada_SECO_2024-03-01_2024-03-
     """An API answer with one record per line (line k+1 holds record k)."""
     text = "[\n" + ",\n".join(json.dumps(r) for r in records) + "\n]\n"
     return RawFile(name=name, data=text.encode())
-
-
-def one(frame: pd.DataFrame, **match) -> pd.Series:
-    hit = frame
-    for column, value in match.items():
-        hit = hit[hit[column] == value]
-    assert len(hit) == 1, match
-    return hit.iloc[0]
 
 
 # ---------------------------------------------------------------- parse -------------------------------------

@@ -14,7 +14,7 @@ from tenacity import wait_none
 import ingest.http_fetch
 from ingest.base import IngestError, RawFile
 from ingest.brazil import BrazilConnector
-from tests.support.fakes import FakeResponse, FakeSession, mangled
+from tests.support.fakes import FakeResponse, FakeSession, mangled, one
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
 WEEKLY = FIXTURES / "specbuilt_pld_historico_semanal_2001_2020.csv"
@@ -33,14 +33,6 @@ def ts(text: str) -> pd.Timestamp:
 
 def parse_bytes(name: str, data: bytes):
     return brazil.parse(RawFile(name=name, data=data))
-
-
-def one(frame: pd.DataFrame, **match) -> pd.Series:
-    hit = frame
-    for column, value in match.items():
-        hit = hit[hit[column] == value]
-    assert len(hit) == 1, match
-    return hit.iloc[0]
 
 
 # ---------------------------------------------------------------- weekly PLD ---------------------------------

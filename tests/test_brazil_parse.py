@@ -14,7 +14,7 @@ from tenacity import wait_none
 import ingest.http_fetch
 from ingest.base import IngestError, RawFile
 from ingest.brazil import BrazilConnector
-from tests.support.fakes import FakeResponse, FakeSession
+from tests.support.fakes import FakeResponse, FakeSession, mangled
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
 CARGA = "markets/brazil/ons_carga_energia"
@@ -297,29 +297,6 @@ def _real_files(data_dir: Path) -> list[Path]:
     return sorted((data_dir / "markets" / "brazil").rglob("*.csv"))
 
 
-@st.composite
-def mangled(draw, originals: list[bytes]) -> bytes:
-    data = draw(st.sampled_from(originals))
-    how = draw(st.sampled_from(["truncate", "flip", "drop", "duplicate", "swap"]))
-    if how == "truncate":
-        return data[: draw(st.integers(0, len(data) - 1))]
-    if how == "flip":
-        buf = bytearray(data)
-        for _ in range(draw(st.integers(1, 4))):
-            buf[draw(st.integers(0, len(buf) - 1))] = draw(st.integers(0, 255))
-        return bytes(buf)
-    lines = data.split(b"\n")
-    i = draw(st.integers(0, len(lines) - 1))
-    if how == "drop":
-        del lines[i]
-    elif how == "duplicate":
-        lines.insert(i, lines[i])
-    else:
-        j = draw(st.integers(0, len(lines) - 1))
-        lines[i], lines[j] = lines[j], lines[i]
-    return b"\n".join(lines)
-
-
 @pytest.mark.realdata
 def test_mangled_real_files_raise_only_ingest_errors(data_dir: Path):
     files = _real_files(data_dir)
@@ -329,7 +306,7 @@ def test_mangled_real_files_raise_only_ingest_errors(data_dir: Path):
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(name=st.sampled_from(sorted(by_name)), data=st.data())
     def check(name: str, data) -> None:
-        blob = data.draw(mangled([by_name[name]]))
+        blob = data.draw(mangled(by_name[name]))
         try:
             result = brazil.parse(RawFile(name=name, data=blob))
         except IngestError:

@@ -1,6 +1,7 @@
-"""Test doubles shared by the connector tests: scripted HTTP answers and mangled copies of real files."""
+"""Shared by the connector tests: scripted HTTP answers, mangled copies of real files, and row lookup."""
 from __future__ import annotations
 
+import pandas as pd
 from hypothesis import strategies as st
 
 
@@ -47,3 +48,12 @@ def mangled(draw, data: bytes) -> bytes:
         j = draw(st.integers(0, len(lines) - 1))
         lines[i], lines[j] = lines[j], lines[i]
     return b"\n".join(lines)
+
+
+def one(frame: pd.DataFrame, **match) -> pd.Series:
+    """The single row of ``frame`` whose columns equal ``match`` (fails unless exactly one row does)."""
+    hit = frame
+    for column, value in match.items():
+        hit = hit[hit[column] == value]
+    assert len(hit) == 1, match
+    return hit.iloc[0]
