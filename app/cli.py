@@ -14,7 +14,9 @@ _LOCKED_HINT = ("the embedded store is held by another process (is the app runni
 
 def _store_error(exc: StoreError) -> click.ClickException:
     text = str(exc)
-    if "Cannot lock file" in text or "Code: 76" in text:
+    # chDB reports a directory held by another process as a lock failure or, from clickhouse-connect,
+    # as a failure to start its embedded server.
+    if any(sign in text for sign in ("Cannot lock file", "Code: 76", "Error initializing EmbeddedServer")):
         return click.ClickException(_LOCKED_HINT)
     return click.ClickException(f"store error: {text}")
 
@@ -38,7 +40,7 @@ def register_cli(server: Flask) -> None:
     @click.argument("path", type=click.Path())
     def ingest_load(connector: str, path: str) -> None:
         """Load a file or a folder of CONNECTOR's files (e.g. nem) from PATH; all or nothing."""
-        from ingest.load import load_path
+        from ingest.load import parse_all, raw_files_at, write_parsed
         from ingest.registry import get_connector
 
         try:
@@ -46,7 +48,9 @@ def register_cli(server: Flask) -> None:
         except KeyError as exc:
             raise click.UsageError(str(exc.args[0])) from exc
         try:
-            report = load_path(services(server).ready_store(), conn, path)
+            # Parse before opening the store: a bad file is reported even while the app holds the store.
+            parsed = parse_all(conn, raw_files_at(path))
+            report = write_parsed(services(server).ready_store(), parsed)
         except IngestError as exc:
             raise click.ClickException(f"nothing loaded: {exc}") from exc
         except StoreError as exc:

@@ -55,7 +55,11 @@ def parse_all(connector: Any, raws: Iterable[RawFile]) -> list[ParseResult]:
 
 def load_raw(store: Store, connector: Any, raws: Iterable[RawFile]) -> LoadReport:
     """Parse every file, then write them all as one batch (one insert per table, taken back on failure)."""
-    parsed = parse_all(connector, raws)
+    return write_parsed(store, parse_all(connector, raws))
+
+
+def write_parsed(store: Store, parsed: list[ParseResult]) -> LoadReport:
+    """Write already parsed files as one batch."""
     report = LoadReport()
     if not parsed:
         return report

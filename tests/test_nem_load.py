@@ -86,3 +86,21 @@ def test_unknown_connector_and_missing_path_are_refused(app, tmp_path):
     assert r.exit_code != 0 and "unknown connector" in r.output
     r = _cli(app, "ingest", "load", "nem", str(tmp_path / "nope"))
     assert r.exit_code != 0 and "no such file or folder" in r.output
+
+
+def test_store_held_by_the_running_app_gets_a_clear_message_and_bad_files_are_still_named(app, data_dir,
+                                                                                          tmp_path, monkeypatch):
+    from app.services import Services
+    from engine.store import StoreError
+
+    def held(self):
+        raise StoreError("Unable to open the chdb engine: Error initializing EmbeddedServer: . (BAD_ARGUMENTS)")
+
+    monkeypatch.setattr(Services, "ready_store", held)
+    good = data_dir / "markets" / "aemo" / "price_and_demand" / "PRICE_AND_DEMAND_201801_SA1.csv"
+    r = _cli(app, "ingest", "load", "nem", str(good))
+    assert r.exit_code != 0 and "held by another process (is the app running?)" in r.output
+    bad = tmp_path / "PRICE_AND_DEMAND_201801_SA1.csv"
+    bad.write_text("REGION,SETTLEMENTDATE,TOTALDEMAND,RRP,PERIODTYPE\nSA1,2018/01/01 00:30:00,1400,abc,TRADE\n")
+    r = _cli(app, "ingest", "load", "nem", str(bad))
+    assert r.exit_code != 0 and "line 2" in r.output and "nothing loaded" in r.output
