@@ -108,9 +108,12 @@ def parse_range(info: MarketInfo, start: str | dt.date, end: str | dt.date) -> t
 
 
 def _count_raw(store: Store, market: str, location: str, kind: str, s: pd.Timestamp, e: pd.Timestamp) -> int:
+    """Roughly how many raw intervals the range holds, from the daily aggregate (whole market days: enough
+    to choose a chart's resolution, and a few rows for any range)."""
     return int(store.scalar(
-        "SELECT sum(samples) FROM prices_hourly WHERE market = {m:String} AND location = {l:String} "
-        "AND price_kind = {k:String} AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')}",
+        "SELECT sum(samples) FROM prices_daily WHERE market = {m:String} AND location = {l:String} "
+        "AND price_kind = {k:String} AND bucket > {s:DateTime64(3, 'UTC')} - toIntervalDay(1) "
+        "AND bucket < {e:DateTime64(3, 'UTC')}",
         {"m": market, "l": location, "k": kind, "s": s.to_pydatetime(), "e": e.to_pydatetime()}) or 0)
 
 
@@ -152,7 +155,7 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
         sql = f"""
             SELECT bucket AS interval_start, toUInt16({minutes}) AS interval_minutes,
                    sum(price_sum) / sum(samples) AS price, CAST(NULL, 'Nullable(Float64)') AS demand_mw,
-                   false AS is_demo
+                   sum(demo_samples) > 0 AS is_demo
             FROM {table}
             WHERE market = {{m:String}} AND location = {{l:String}} AND price_kind = {{k:String}}
               AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}}
@@ -170,32 +173,30 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
 
 def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, location: str, start: pd.Timestamp,
                              end: pd.Timestamp, res: str) -> pd.DataFrame:
-    """Mean demand per bucket from the hourly demand aggregate, and whether demo rows fed the range."""
+    """Mean demand per bucket from the hourly demand aggregate."""
     bucket = "bucket" if res == "hour" else "toDateTime64(toStartOfDay(bucket, {tz:String}), 3, 'UTC')"
-    params = {"m": market, "l": location, "s": start.to_pydatetime(), "e": end.to_pydatetime(), "demo": DEMO_SOURCE,
+    params = {"m": market, "l": location, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
               "tz": market_info(store, market).timezone}
     extra = store.query_df(
         f"SELECT {bucket} AS interval_start, sum(demand_sum) / sum(samples) AS demand_mw FROM demand_hourly "
         "WHERE market = {m:String} AND location = {l:String} "
         "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY interval_start",
         params)
-    demo = bool(store.scalar(
-        "SELECT count() > 0 FROM prices WHERE market = {m:String} AND location = {l:String} AND source = {demo:String} "
-        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}", params))
     out = df.drop(columns=["demand_mw"])
     if not extra.empty and len(extra.columns):
         out = out.merge(extra, on="interval_start", how="left")
     else:
         out["demand_mw"] = float("nan")
-    out["is_demo"] = demo
     return out
 
 
 def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
                 price_kind: str = "settlement", weighting: str = "interval") -> dict[str, float | int | None]:
     """Min, mean, max and count of negative prices over every stored interval in the range, and the
-    demand-weighted mean price: weighted interval by interval (``weighting="interval"``, exact, a join of
-    the raw rows), or hour by hour from the hourly aggregates (``"hour"``, for ranges too long to join fast)."""
+    demand-weighted mean price. ``weighting="interval"`` reads the raw rows and weights interval by interval;
+    ``"hour"`` (for long ranges) reads only the hourly aggregates: the counts, extremes and mean are the
+    same (sums and counts per hour), the demand weighting is of hourly means. Ranges start and end on the
+    hour."""
     params = {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
     if weighting == "interval":
         sql = """
@@ -214,11 +215,11 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
     elif weighting == "hour":
         sql = """
         SELECT * FROM
-        (SELECT count() AS intervals, min(price) AS min_price, avg(price) AS mean_price, max(price) AS max_price,
-                countIf(price < 0) AS negative_intervals
-         FROM prices FINAL
+        (SELECT sum(samples) AS intervals, min(price_min) AS min_price, sum(price_sum) / sum(samples) AS mean_price,
+                max(price_max) AS max_price, sum(negatives) AS negative_intervals
+         FROM prices_hourly
          WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
-           AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS a
+           AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')}) AS a
         CROSS JOIN
         (SELECT sum(p.mean_price * d.mean_demand) / nullIf(sum(d.mean_demand), 0) AS volume_weighted_price
          FROM (SELECT bucket, sum(price_sum) / sum(samples) AS mean_price FROM prices_hourly

@@ -83,7 +83,8 @@ def _latest_per_key(table: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
     """One frame per table; where two files carry the same key (a month file and its revision), the file
     read later wins, as it would had they been loaded one after the other."""
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-    return frame.drop_duplicates(list(TABLES[table].key), keep="last")
+    repeated = frame.duplicated(list(TABLES[table].key), keep="last").to_numpy()
+    return frame[~repeated] if repeated.any() else frame
 
 
 def load_path(store: Store, connector: Any, path: str | Path) -> LoadReport:

@@ -52,6 +52,19 @@ def pytest_setup_options():
     return options
 
 
+@pytest.fixture(autouse=True)
+def _workers_outlive_browser_tests(request: pytest.FixtureRequest):
+    """dash.testing stops its server by raising SystemExit into every thread started during the test, which
+    would kill the app's long-lived worker pools (the exception waits until a worker next wakes, and the task
+    that wakes it is lost). Started before the test, the workers are spared."""
+    if "dash_duo" in request.fixturenames:
+        from engine.workers import WorkerPool
+
+        for pool in WorkerPool.pools:
+            pool.prestart()
+    yield
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return _DATA_DIR

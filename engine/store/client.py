@@ -6,9 +6,11 @@ hang, and only one OS process may hold a chDB directory.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -57,20 +59,38 @@ class Store:
     def __init__(self, dsn: str):
         self.dsn = dsn
         self._connect_dsn, self.database, self.embedded = split_dsn(dsn)
-        self._client: Any = None
         self.demo_free: set[str] = set()  # markets known to hold no demo rows (see writer._drop_demo)
         self._open_lock = threading.Lock()
-        # Server clients are not safe to share across threads mid-query; chDB serialises internally but one
-        # lock keeps both paths behaving alike and costs nothing for a single-process app.
-        self._lock = threading.RLock()
+        # One client per thread: a client (chDB handle or HTTP session) must not be shared mid-query, and
+        # separate chDB connections to the same directory run statements side by side, so a page's queries
+        # and a batch's inserts into several tables can overlap on both cores.
+        self._local = threading.local()
+        self._generation = 0
+        self._clients: list[tuple[weakref.ref, Any]] = []
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._open_lock:
-                if self._client is None:
-                    self._client = self._open()
-        return self._client
+        held = getattr(self._local, "held", None)
+        if held is not None and held[0] == self._generation:
+            return held[1]
+        with self._open_lock:
+            self._close_orphans()
+            client = self._open()
+            self._clients.append((weakref.ref(threading.current_thread()), client))
+            self._local.held = (self._generation, client)
+        return client
+
+    def _close_orphans(self) -> None:
+        """Close the clients of threads that have ended (worker pools come and go)."""
+        alive = []
+        for thread, client in self._clients:
+            t = thread()
+            if t is not None and t.is_alive():
+                alive.append((thread, client))
+            else:
+                with contextlib.suppress(Exception):
+                    client.close()
+        self._clients = alive
 
     def _open(self) -> Any:
         import clickhouse_connect
@@ -92,51 +112,53 @@ class Store:
 
     def query_df(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
         """Run a SELECT; DateTime64 columns come back as tz-aware UTC timestamps."""
-        with self._lock:
-            try:
-                df = self.client.query_df(sql, parameters=params or {})
-            except Exception as exc:  # clickhouse-connect raises several types; callers want one
-                raise StoreError(str(exc)) from exc
+        try:
+            df = self.client.query_df(sql, parameters=params or {})
+        except Exception as exc:  # clickhouse-connect raises several types; callers want one
+            raise StoreError(str(exc)) from exc
         for col in df.columns:
             if pd.api.types.is_datetime64_dtype(df[col]) and getattr(df[col].dt, "tz", None) is None:
                 df[col] = df[col].dt.tz_localize("UTC")
         return df
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> Any:
-        with self._lock:
-            try:
-                return self.client.command(sql, parameters=params or {})
-            except Exception as exc:
-                raise StoreError(str(exc)) from exc
+        try:
+            return self.client.command(sql, parameters=params or {})
+        except Exception as exc:
+            raise StoreError(str(exc)) from exc
 
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         df = self.query_df(sql, params)
         return None if df.empty else df.iat[0, 0]
 
     def insert_df(self, table: str, df: pd.DataFrame) -> None:
-        """Insert a frame as one block (one part, so it lands whole or not at all)."""
+        """Insert a frame as one block (one part, so it lands whole or not at all).
+
+        The frame must hold each key once (the writer sees to it), so the insert skips ClickHouse's
+        deduplication of the block (optimize_on_insert), and the views it feeds run side by side."""
         if df.empty:
             return
-        with self._lock:
-            try:
-                if self.embedded:
-                    # chDB reads the frame in place: about 3x faster than shipping it as Native blocks.
-                    frame = df  # noqa: F841 -- referenced by name in the SQL below
-                    cols = ", ".join(f"`{c}`" for c in df.columns)
-                    self.client.command(
-                        f"INSERT INTO `{table}` ({cols}) SELECT {cols} FROM Python(frame)",
-                        settings={"max_insert_block_size": max(len(df), 1_048_576),
-                                  "min_insert_block_size_rows": 0},
-                    )
-                else:
-                    self.client.insert_df(table, df, settings={"max_insert_block_size": max(len(df), 1_048_576)})
-            except Exception as exc:
-                raise StoreError(f"insert into {table} failed: {exc}") from exc
+        try:
+            if self.embedded:
+                # chDB reads the frame in place: about 3x faster than shipping it as Native blocks. The
+                # settings ride on the statement: passed as client settings they cost a SET round trip each.
+                frame = df  # noqa: F841 -- referenced by name in the SQL below
+                cols = ", ".join(f"`{c}`" for c in df.columns)
+                self.client.command(
+                    f"INSERT INTO `{table}` ({cols}) SELECT {cols} FROM Python(frame) "
+                    f"SETTINGS max_insert_block_size = {max(len(df), 1_048_576)}, min_insert_block_size_rows = 0, "
+                    "parallel_view_processing = 1, optimize_on_insert = 0")
+            else:
+                self.client.insert_df(table, df, settings={"max_insert_block_size": max(len(df), 1_048_576),
+                                                           "parallel_view_processing": 1, "optimize_on_insert": 0})
+        except Exception as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
 
     def close(self) -> None:
+        """Close every thread's client; a thread that uses the store again opens a new one."""
         with self._open_lock:
-            if self._client is not None:
-                try:
-                    self._client.close()
-                finally:
-                    self._client = None
+            self._generation += 1
+            clients, self._clients = self._clients, []
+            for _, client in clients:
+                with contextlib.suppress(Exception):
+                    client.close()

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: The source of generated demo rows (real data of a market replaces them).
+DEMO_SOURCE = "demo"
+
 
 @dataclass(frozen=True)
 class Aggregate:
@@ -47,13 +50,15 @@ _PRICE_AGGS = (
     Aggregate(
         "prices_hourly",
         "SELECT market, location, price_kind, toStartOfHour(interval_start) AS bucket, sum(price) AS price_sum, "
-        "min(price) AS price_min, max(price) AS price_max, count() AS samples FROM prices FINAL {where} "
+        "min(price) AS price_min, max(price) AS price_max, count() AS samples, countIf(price < 0) AS negatives, "
+        f"countIf(source = '{DEMO_SOURCE}') AS demo_samples FROM prices FINAL {{where}} "
         "GROUP BY market, location, price_kind, bucket",
     ),
     Aggregate(
         "prices_daily",
         f"SELECT market, location, price_kind, {_PRICE_BUCKET_DAY} AS bucket, sum(price) AS price_sum, "
-        "min(price) AS price_min, max(price) AS price_max, count() AS samples FROM prices FINAL {where} "
+        "min(price) AS price_min, max(price) AS price_max, count() AS samples, countIf(price < 0) AS negatives, "
+        f"countIf(source = '{DEMO_SOURCE}') AS demo_samples FROM prices FINAL {{where}} "
         "GROUP BY market, location, price_kind, bucket",
         widen_days=1,
     ),

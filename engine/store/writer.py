@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from engine.store.client import Store, StoreError
-from engine.store.tables import TABLES, SeriesTable
+from engine.store.tables import DEMO_SOURCE, TABLES, SeriesTable
+from engine.workers import STORE_WRITERS
 
 log = logging.getLogger(__name__)
 
-DEMO_SOURCE = "demo"
 _batch_lock = threading.Lock()
 _last_batch = 0
 
@@ -47,36 +47,47 @@ class WriteReport:
 
 
 def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool = False) -> pd.DataFrame:
-    absent = {c: v for c, v in spec.optional.items() if c not in frame.columns}
-    if absent:
-        frame = frame.assign(**absent)
-    missing = [c for c in spec.columns if c not in frame.columns]
+    """The frame as the table stores it: its columns in order, UTC milliseconds, string keys, a source.
+
+    Built column by column into a new frame: copying and re-typing in place makes pandas consolidate blocks,
+    which cost more than the rest of a write of a month of NEM data."""
+    missing = [c for c in spec.columns if c not in frame.columns and c not in spec.optional]
     if missing:
         raise StoreError(f"{spec.name}: frame lacks columns {missing}")
-    out = frame.loc[:, list(spec.columns)].copy()
-    if spec.time_column:
-        ts = out[spec.time_column]
-        if not isinstance(ts.dtype, pd.DatetimeTZDtype):
-            ts = pd.to_datetime(ts, utc=True)
-        out[spec.time_column] = ts.dt.tz_convert("UTC").astype("datetime64[ms, UTC]")
-    if "interval_minutes" in out:
-        out["interval_minutes"] = out["interval_minutes"].astype("uint16")
-    for col in spec.values:
-        if out[col].dtype == object and col not in ("node_type", "zone", "node_name"):
-            out[col] = pd.to_numeric(out[col])
-    for col in spec.key:
-        if col not in (spec.time_column, "interval_minutes"):
-            out[col] = out[col].astype(str)
+    out: dict[str, object] = {}
+    for col in spec.columns:
+        if col not in frame.columns:
+            default = spec.optional[col]
+            out[col] = np.full(len(frame), default, dtype=object if isinstance(default, str) else None)
+            continue
+        values = frame[col]
+        if col == spec.time_column:
+            if not isinstance(values.dtype, pd.DatetimeTZDtype):
+                values = pd.to_datetime(values, utc=True)
+            values = values.dt.tz_convert("UTC").astype("datetime64[ms, UTC]")
+        elif col == "interval_minutes":
+            values = values.astype("uint16")
+        elif col in spec.key:
+            if pd.api.types.infer_dtype(values, skipna=False) != "string":
+                values = values.astype(str)
+        elif col in spec.values and values.dtype == object and col not in ("node_type", "zone", "node_name"):
+            values = pd.to_numeric(values)
+        # (tz-aware times as their DatetimeArray: to_numpy would make them objects)
+        out[col] = values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
     if "source" in frame.columns:
-        out["source"] = frame["source"].astype(str).to_numpy()
+        src = frame["source"]
+        out["source"] = (src if pd.api.types.infer_dtype(src, skipna=False) == "string" else src.astype(str)).to_numpy()
     else:
-        out["source"] = source
+        out["source"] = np.full(len(frame), source, dtype=object)
+    conformed = pd.DataFrame(out, copy=False)
     if spec.required:
-        out = out.dropna(subset=list(spec.required))
-    if not unique and out.duplicated(list(spec.key)).any():
-        dup = out[out.duplicated(list(spec.key), keep=False)].head(2)
+        keep = conformed[list(spec.required)].notna().all(axis=1).to_numpy()
+        if not keep.all():
+            conformed = conformed[keep].reset_index(drop=True)
+    if not unique and conformed.duplicated(list(spec.key)).any():
+        dup = conformed[conformed.duplicated(list(spec.key), keep=False)].head(2)
         raise StoreError(f"{spec.name}: the batch holds one key twice, e.g. {dup[list(spec.key)].to_dict('records')}")
-    return out
+    return conformed
 
 
 def _series_filter(spec: SeriesTable, frame: pd.DataFrame, prefix: str = "f") -> tuple[str, dict]:
@@ -196,26 +207,39 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
         _drop_demo(store, real)
     store.demo_free -= markets - real
     batch = next_batch_id()
-    done: list[SeriesTable] = []
-    try:
-        for name, frame in conformed.items():
-            spec = TABLES[name]
-            to_insert, revised = _changed_rows(store, spec, frame)
-            report.unchanged[name] = len(frame) - len(to_insert)
-            report.revised[name] = len(revised)
-            report.written[name] = len(to_insert)
-            if to_insert.empty:
-                continue
-            to_insert = to_insert.assign(batch_id=np.uint64(batch))
-            store.insert_df(name, to_insert)
-            done.append(spec)
-            _rebuild_aggregates(store, spec, revised)
-    except Exception:
-        for spec in done:
-            log.warning("taking back batch %s from %s", batch, spec.name)
-            store.command(f"ALTER TABLE `{spec.name}` DELETE WHERE batch_id = {{b:UInt64}} SETTINGS mutations_sync = 2",
+    # Tables are written side by side, each on its own worker's connection: the inserts and the materialized
+    # views they feed are most of a load's time, and each table's run is independent of the others'.
+    reached_insert: set[str] = set()
+    futures = {name: STORE_WRITERS.submit(_write_table, store, TABLES[name], frame, batch, reached_insert)
+               for name, frame in conformed.items()}
+    failure: BaseException | None = None
+    for name, future in futures.items():
+        try:
+            inserted, revised = future.result()
+        except BaseException as exc:  # every table's outcome is needed before taking the batch back
+            failure = failure or exc
+            continue
+        report.written[name] = inserted
+        report.revised[name] = revised
+        report.unchanged[name] = len(conformed[name]) - inserted
+    if failure is not None:
+        for name in sorted(reached_insert):
+            log.warning("taking back batch %s from %s", batch, name)
+            store.command(f"ALTER TABLE `{name}` DELETE WHERE batch_id = {{b:UInt64}} SETTINGS mutations_sync = 2",
                           {"b": batch})
             # the MV already counted the batch's rows; rebuild those buckets from the base table
-            _rebuild_aggregates(store, spec, conformed[spec.name])
-        raise
+            _rebuild_aggregates(store, TABLES[name], conformed[name])
+        raise failure
     return report
+
+
+def _write_table(store: Store, spec: SeriesTable, frame: pd.DataFrame, batch: int,
+                 reached_insert: set[str]) -> tuple[int, int]:
+    """Insert the new and changed rows of one table; (rows inserted, rows revising a stored row)."""
+    to_insert, revised = _changed_rows(store, spec, frame)
+    if to_insert.empty:
+        return 0, 0
+    reached_insert.add(spec.name)
+    store.insert_df(spec.name, to_insert.assign(batch_id=np.uint64(batch)))
+    _rebuild_aggregates(store, spec, revised)
+    return len(to_insert), len(revised)
