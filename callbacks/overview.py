@@ -12,6 +12,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from app.services import services
 from components import figures
 from engine import queries
+from engine.workers import PAGE_QUERIES
 
 DEFAULT_DAYS = 14
 HEATMAP_MAX_DAYS = 92
@@ -42,18 +43,34 @@ def _span_dates(store, market: str, location: str, kind: str | None) -> tuple[st
     return start.isoformat(), last.isoformat(), first.isoformat(), last.isoformat()
 
 
-def initial_choice(market: str | None = None) -> Choice:
+def initial_choice(market: str | None = None, location: str | None = None, kind: str | None = None,
+                   start: str | None = None, end: str | None = None) -> Choice:
+    """The view a page opens on: what was asked for where the store holds it, the defaults otherwise."""
     store = services().ready_store()
     markets = queries.markets_with_prices(store)
     market = market if market in markets else (markets[0] if markets else None)
     locations = queries.price_locations(store, market) if market else []
-    location = locations[0] if locations else None
+    location = location if location in locations else (locations[0] if locations else None)
     kinds = queries.price_kinds(store, market, location) if location else []
-    kind = kinds[0] if kinds else None
+    kind = kind if kind in kinds else (kinds[0] if kinds else None)
     dates = _span_dates(store, market, location, kind) if location else None
+    if dates is not None:
+        asked = _asked_dates(start, end, first=dates[2], last=dates[3])
+        if asked is not None:
+            dates = (*asked, dates[2], dates[3])
     return Choice([{"label": m, "value": m} for m in markets], market,
                   [{"label": loc, "value": loc} for loc in locations], location,
                   [{"label": k, "value": k} for k in kinds], kind, *(dates or (None,) * 4))
+
+
+def _asked_dates(start: str | None, end: str | None, *, first: str, last: str) -> tuple[str, str] | None:
+    """Dates from a link, if both are real dates in order and overlap the stored span (clipped to it)."""
+    try:
+        s, e = dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
+    except ValueError:
+        return None
+    s, e = max(s.isoformat(), first), min(e.isoformat(), last)
+    return (s, e) if s <= e else None
 
 
 def overview_data(market: str, location: str, start_date: str, end_date: str, tz_choice: str,
@@ -68,26 +85,44 @@ def overview_data(market: str, location: str, start_date: str, end_date: str, tz
     info = queries.market_info(store, market)
     end_exclusive = (pd.Timestamp(end_date) + pd.Timedelta(days=1)).date()
     start, end = queries.parse_range(info, start_date, end_exclusive)
-    series, resolution = queries.price_series(store, market, location, start, end, price_kind=kind)
+    resolution = queries.choose_resolution(queries.raw_interval_count(store, market, location, kind, start, end))
     tz = info.timezone if tz_choice == "market" else "UTC"
     # A row per day is readable up to a quarter; longer ranges get a row per month.
     heat_rows = "day" if end - start <= pd.Timedelta(days=HEATMAP_MAX_DAYS) else "month"
+    # A range short enough to draw interval by interval gets exact interval statistics from the raw rows.
+    # A longer one is drawn as hourly or daily means, and its demand weighting and duration curve are of the
+    # means drawn (the counts, extremes and mean stay exact, from the hourly aggregate): the raw join and
+    # sort over millions of rows would take the page past its answer time.
+    basis = "interval" if resolution == "raw" else resolution
+    # The queries are independent: run them side by side (each worker has its own connection).
+    jobs = [
+        PAGE_QUERIES.submit(queries.price_series, store, market, location, start, end, price_kind=kind,
+                            resolution=resolution),
+        PAGE_QUERIES.submit(queries.price_stats, store, market, location, start, end, price_kind=kind,
+                            weighting="interval" if basis == "interval" else "none"),
+        PAGE_QUERIES.submit(queries.hour_day_heatmap, store, market, location, start, end, tz=tz, price_kind=kind,
+                            rows=heat_rows),
+    ]
+    if basis == "interval":
+        jobs.append(PAGE_QUERIES.submit(queries.duration_curve, store, market, location, start, end,
+                                        price_kind=kind, of="interval"))
+    results = [job.result() for job in jobs]
+    (series, _), stats, heatmap = results[:3]
+    if basis == "interval":
+        curve = results[3]
+    else:
+        curve = queries.duration_curve_of(series["price"])
+        stats["volume_weighted_price"] = queries.weighted_mean_price(series)
     data = {
         "info": info, "tz": tz, "tz_label": info.timezone_label if tz_choice == "market" else "UTC",
-        "series": series, "resolution": resolution,
-        # Ranges too long to draw interval by interval are also weighted and ranked hour by hour: the exact
-        # interval join and sort over millions of rows would take the page past its answer time.
-        "basis": "interval" if resolution == "raw" else "hour",
-        "stats": queries.price_stats(store, market, location, start, end, price_kind=kind,
-                                     weighting="interval" if resolution == "raw" else "hour"),
-        "curve": queries.duration_curve(store, market, location, start, end, price_kind=kind,
-                                        of="interval" if resolution == "raw" else "hour"),
-        "heatmap_rows": heat_rows,
-        "heatmap": queries.hour_day_heatmap(store, market, location, start, end, tz=tz, price_kind=kind,
-                                            rows=heat_rows),
+        "series": series, "resolution": resolution, "basis": basis, "stats": stats, "curve": curve,
+        "heatmap_rows": heat_rows, "heatmap": heatmap,
     }
     svc.cache.set(key, data, timeout=300)
     return data
+
+
+_OF_MEANS = {"hour": ", of hourly means", "day": ", of daily means"}
 
 
 def _stats_table(stats: dict, currency: str, basis: str = "interval") -> dbc.Table:
@@ -98,7 +133,7 @@ def _stats_table(stats: dict, currency: str, basis: str = "interval") -> dbc.Tab
         (f"Minimum ({currency}/MWh)", money(stats["min_price"])),
         (f"Mean ({currency}/MWh)", money(stats["mean_price"])),
         (f"Maximum ({currency}/MWh)", money(stats["max_price"])),
-        (f"Demand-weighted mean ({currency}/MWh)" + (", hourly means" if basis == "hour" else ""),
+        (f"Demand-weighted mean ({currency}/MWh)" + _OF_MEANS.get(basis, ""),
          money(stats["volume_weighted_price"])),
         ("Intervals with a negative price", f"{stats['negative_intervals']:,}"),
     ]

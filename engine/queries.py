@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from engine.store import DEMO_SOURCE, Store
@@ -107,7 +108,7 @@ def parse_range(info: MarketInfo, start: str | dt.date, end: str | dt.date) -> t
     return s.tz_convert("UTC"), e.tz_convert("UTC")
 
 
-def _count_raw(store: Store, market: str, location: str, kind: str, s: pd.Timestamp, e: pd.Timestamp) -> int:
+def raw_interval_count(store: Store, market: str, location: str, kind: str, s: pd.Timestamp, e: pd.Timestamp) -> int:
     """Roughly how many raw intervals the range holds, from the daily aggregate (whole market days: enough
     to choose a chart's resolution, and a few rows for any range)."""
     return int(store.scalar(
@@ -134,7 +135,8 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
     """The series a chart draws: ``interval_start`` (UTC), ``interval_minutes``, ``price``, ``demand_mw``,
     ``is_demo``; raw intervals, or hourly/daily means when the range holds too many to draw."""
     params = {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
-    res = choose_resolution(_count_raw(store, market, location, price_kind, start, end), resolution)
+    res = choose_resolution(raw_interval_count(store, market, location, price_kind, start, end)) \
+        if resolution == "auto" else choose_resolution(0, resolution)
     if res == "raw":
         sql = """
             SELECT p.interval_start AS interval_start, p.interval_minutes AS interval_minutes, p.price AS price,
@@ -190,13 +192,22 @@ def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, locati
     return out
 
 
+_HOURLY_STATS = """
+        SELECT sum(samples) AS intervals, min(price_min) AS min_price, sum(price_sum) / sum(samples) AS mean_price,
+               max(price_max) AS max_price, sum(negatives) AS negative_intervals
+        FROM prices_hourly
+        WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
+          AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')}"""
+
+
 def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
                 price_kind: str = "settlement", weighting: str = "interval") -> dict[str, float | int | None]:
     """Min, mean, max and count of negative prices over every stored interval in the range, and the
     demand-weighted mean price. ``weighting="interval"`` reads the raw rows and weights interval by interval;
     ``"hour"`` (for long ranges) reads only the hourly aggregates: the counts, extremes and mean are the
-    same (sums and counts per hour), the demand weighting is of hourly means. Ranges start and end on the
-    hour."""
+    same (sums and counts per hour), the demand weighting is of hourly means. ``"none"`` is ``"hour"``
+    without the weighted mean (a page that holds the bucket means already weighs them itself, see
+    ``weighted_mean_price``). Ranges start and end on the hour."""
     params = {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
     if weighting == "interval":
         sql = """
@@ -213,27 +224,26 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
           ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes
         SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'"""
     elif weighting == "hour":
-        sql = """
+        sql = f"""
         SELECT * FROM
-        (SELECT sum(samples) AS intervals, min(price_min) AS min_price, sum(price_sum) / sum(samples) AS mean_price,
-                max(price_max) AS max_price, sum(negatives) AS negative_intervals
-         FROM prices_hourly
-         WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
-           AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')}) AS a
+        ({_HOURLY_STATS}) AS a
         CROSS JOIN
         (SELECT sum(p.mean_price * d.mean_demand) / nullIf(sum(d.mean_demand), 0) AS volume_weighted_price
          FROM (SELECT bucket, sum(price_sum) / sum(samples) AS mean_price FROM prices_hourly
-               WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
-                 AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY bucket) AS p
+               WHERE market = {{m:String}} AND location = {{l:String}} AND price_kind = {{k:String}}
+                 AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}} GROUP BY bucket) AS p
          INNER JOIN (SELECT bucket, sum(demand_sum) / sum(samples) AS mean_demand FROM demand_hourly
-               WHERE market = {m:String} AND location = {l:String}
-                 AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY bucket) AS d
+               WHERE market = {{m:String}} AND location = {{l:String}}
+                 AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}} GROUP BY bucket) AS d
          USING (bucket)) AS b"""
+    elif weighting == "none":
+        sql = _HOURLY_STATS
     else:
-        raise QueryError(f"weighting must be 'interval' or 'hour' (got {weighting!r})")
+        raise QueryError(f"weighting must be 'interval', 'hour' or 'none' (got {weighting!r})")
     df = store.query_df(sql, params)
     row = df.iloc[0].to_dict()
     out: dict[str, float | int | None] = {}
+    row.setdefault("volume_weighted_price", None)
     for k in ("intervals", "min_price", "mean_price", "max_price", "volume_weighted_price", "negative_intervals"):
         v = row.get(k)
         if v is None or (isinstance(v, float) and pd.isna(v)):
@@ -270,6 +280,27 @@ def duration_curve(store: Store, market: str, location: str, start: pd.Timestamp
         return pd.DataFrame({"exceedance_pct": [], "price": []})
     return pd.DataFrame({"exceedance_pct": [100 * i / (points - 1) for i in range(points)],
                          "price": list(df.at[0, "q"])})
+
+
+def duration_curve_of(prices: pd.Series, points: int = 201) -> pd.DataFrame:
+    """The duration curve of values already at hand (the hourly or daily means a chart draws), read off the
+    sorted values by nearest rank exactly as ``duration_curve`` reads them in the database."""
+    values = np.sort(prices.dropna().to_numpy(dtype=float))
+    if not len(values):
+        return pd.DataFrame({"exceedance_pct": [], "price": []})
+    share = np.arange(points) / (points - 1)
+    # np.round rounds half to even, as ClickHouse's round does for floats
+    ranks = np.round((len(values) - 1) * (1 - share)).astype(int)
+    return pd.DataFrame({"exceedance_pct": 100 * share, "price": values[ranks]})
+
+
+def weighted_mean_price(series: pd.DataFrame) -> float | None:
+    """Demand-weighted mean of a series' prices, over the rows where both are known."""
+    both = series["price"].notna() & series["demand_mw"].notna()
+    weight = float(series.loc[both, "demand_mw"].sum())
+    if not both.any() or weight == 0:
+        return None
+    return float((series.loc[both, "price"] * series.loc[both, "demand_mw"]).sum() / weight)
 
 
 HEATMAP_ROWS = ("day", "month")

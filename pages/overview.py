@@ -12,10 +12,13 @@ def _control(label: str, component) -> dbc.Col:
     return dbc.Col([dbc.Label(label, className="small text-muted mb-1"), component], xs=12, md="auto")
 
 
-def layout(**_query) -> html.Div:
+def layout(market: str | None = None, location: str | None = None, kind: str | None = None,
+           start: str | None = None, end: str | None = None, tz: str | None = None, **_other) -> html.Div:
+    """A link may name the view (?market=NEM&location=SA1&kind=settlement&start=...&end=...&tz=utc); a value
+    the store does not hold is passed over for the default."""
     from callbacks.overview import initial_choice
 
-    choice = initial_choice()
+    choice = initial_choice(market, location, kind, start, end)
     controls = dbc.Row([
         _control("Market", dcc.Dropdown(id="ov-market", options=choice.market_options, value=choice.market,
                                         clearable=False, style={"minWidth": "9rem"})),
@@ -28,7 +31,7 @@ def layout(**_query) -> html.Div:
             max_date_allowed=choice.max_date, display_format="YYYY-MM-DD", minimum_nights=0)),
         _control("Time shown in", dbc.RadioItems(
             id="ov-tz", options=[{"label": "Market time", "value": "market"}, {"label": "UTC", "value": "utc"}],
-            value="market", inline=True)),
+            value="utc" if tz == "utc" else "market", inline=True)),
         dbc.Col([dbc.Label("\u00a0", className="small d-block mb-1"),
                  dbc.Button("Download CSV", id="ov-download-btn", color="secondary", size="sm"),
                  dcc.Download(id="ov-download")], xs=12, md="auto"),

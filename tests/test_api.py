@@ -165,3 +165,72 @@ def test_heatmap_by_month_for_long_ranges(app):
     heat = data["heatmap"]
     assert data["heatmap_rows"] == "month" and list(heat.index) == [f"2024-{m:02d}" for m in range(1, 8)]
     assert heat.at["2024-03", 5] == 5.0  # by construction each price equals its NEM hour of day
+
+
+def test_long_range_overview_weighs_and_ranks_the_means_it_draws(app, monkeypatch):
+    """A range drawn as daily means: counts, extremes and mean are exact; the demand weighting and duration
+    curve are of the daily means drawn, as pandas computes them over NEM days."""
+    from callbacks.overview import overview_data
+    from engine import queries
+
+    monkeypatch.setattr(queries, "MAX_RAW_POINTS", 100)  # 30 days of 5-minute data then draws daily means
+    store = app.server.extensions["c254"].ready_store()
+    idx = pd.date_range("2023-12-31 14:00", periods=288 * 30, freq="5min", tz="UTC")  # NEM days 1-30 Jan 2024
+    rng = np.random.default_rng(7)
+    price = rng.normal(60, 40, len(idx))
+    demand = 1000 + 300 * np.sin(np.arange(len(idx)) / 40) + rng.uniform(0, 50, len(idx))
+    write_tables(store, {
+        "prices": pd.DataFrame({"market": "NEM", "location": "SA1", "price_kind": "settlement", "interval_start": idx,
+                                "interval_minutes": 5, "price": price, "source": "t.csv"}),
+        "demand": pd.DataFrame({"market": "NEM", "location": "SA1", "interval_start": idx, "interval_minutes": 5,
+                                "demand_mw": demand, "source": "t.csv"})})
+    with app.server.test_request_context():
+        data = overview_data("NEM", "SA1", "2024-01-01", "2024-01-30", "market")
+    assert data["resolution"] == "day" and data["basis"] == "day"
+    stats = data["stats"]
+    assert stats["intervals"] == len(idx) and stats["negative_intervals"] == int((price < 0).sum())
+    assert stats["min_price"] == pytest.approx(price.min()) and stats["max_price"] == pytest.approx(price.max())
+    assert stats["mean_price"] == pytest.approx(price.mean())
+    local_day = (idx + pd.Timedelta(hours=10)).floor("D")
+    daily = pd.DataFrame({"p": price, "d": demand}).groupby(local_day).mean()
+    assert stats["volume_weighted_price"] == pytest.approx((daily.p * daily.d).sum() / daily.d.sum())
+    curve = data["curve"]
+    assert len(curve) == 201 and curve["price"].iloc[0] == pytest.approx(daily.p.max())
+    assert curve["price"].iloc[-1] == pytest.approx(daily.p.min())
+    assert curve["price"].iloc[100] == pytest.approx(np.sort(daily.p.to_numpy())[round(29 * 0.5)])
+
+
+def test_duration_curve_of_means_at_hand_ranks_as_the_database_does(app):
+    from engine import queries
+
+    store = app.server.extensions["c254"].ready_store()
+    idx = pd.date_range("2024-01-01", periods=12 * 24 * 9, freq="5min", tz="UTC")
+    price = np.random.default_rng(3).gamma(2.0, 30.0, len(idx))
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "VIC1", "price_kind": "settlement", "interval_start": idx, "interval_minutes": 5,
+        "price": price, "source": "t.csv"})})
+    s, e = idx[0], idx[-1] + pd.Timedelta(minutes=5)
+    in_db = queries.duration_curve(store, "NEM", "VIC1", s, e, of="hour")
+    hourly = pd.Series(price, index=idx).resample("1h").mean()
+    at_hand = queries.duration_curve_of(hourly)
+    np.testing.assert_allclose(at_hand["price"], in_db["price"], rtol=1e-12)
+    np.testing.assert_allclose(at_hand["exceedance_pct"], in_db["exceedance_pct"])
+
+
+def test_overview_link_names_the_view_and_bad_values_fall_back(app):
+    from callbacks.overview import initial_choice
+
+    store = app.server.extensions["c254"].ready_store()
+    idx = pd.date_range("2023-12-31 14:00", periods=48 * 10, freq="30min", tz="UTC")  # NEM 1-10 Jan 2024
+    for loc in ("SA1", "VIC1"):
+        write_tables(store, {"prices": pd.DataFrame({
+            "market": "NEM", "location": loc, "price_kind": "settlement", "interval_start": idx,
+            "interval_minutes": 30, "price": 1.0, "source": "t.csv"})})
+    with app.server.test_request_context():
+        asked = initial_choice("NEM", "VIC1", "settlement", "2024-01-03", "2024-01-05")
+        assert (asked.location, asked.start, asked.end) == ("VIC1", "2024-01-03", "2024-01-05")
+        clipped = initial_choice("NEM", "VIC1", None, "2020-01-01", "2030-01-01")
+        assert (clipped.start, clipped.end) == ("2024-01-01", "2024-01-10")
+        hostile = initial_choice("NEM'--", "<script>", "x", "2024-01-05", "not a date")
+        assert (hostile.market, hostile.location, hostile.start, hostile.end) == ("NEM", "SA1", "2024-01-01",
+                                                                                  "2024-01-10")

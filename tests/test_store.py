@@ -152,3 +152,63 @@ def test_demand_aggregate_follows_revisions(store: Store):
     write_tables(store, {"demand": revised})
     hourly = store.query_df("SELECT sum(demand_sum) s, sum(samples) n FROM demand_hourly")
     assert hourly.at[0, "s"] == pytest.approx(revised["demand_mw"].sum()) and hourly.at[0, "n"] == 48
+
+
+def test_aggregates_count_negatives_and_demo_rows_through_revisions(store: Store):
+    prices = np.array([-5.0, 3.0, -1.0, 7.0] * 12)
+    write_tables(store, {"prices": _prices(n=48, price=prices, start="2023-12-31 14:00")})
+    revised = _prices(n=48, price=prices, start="2023-12-31 14:00")
+    revised.loc[1, "price"] = -2.0  # one more negative, in the first hour
+    write_tables(store, {"prices": revised})
+    for table in ("prices_hourly", "prices_daily"):
+        row = store.query_df(f"SELECT sum(negatives) n, sum(demo_samples) d, sum(samples) s FROM {table}")
+        assert row.iloc[0].tolist() == [25, 0, 48], table
+    write_tables(store, {"prices": _prices(location="VIC1", n=4, source="demo")})
+    assert store.scalar("SELECT sum(demo_samples) FROM prices_hourly WHERE location = 'VIC1'") == 4
+
+
+def test_migration_006_fills_the_new_counts_of_an_existing_store(store_url: str, tmp_path):
+    """A store made before the counts existed gets them from its raw rows when it migrates."""
+    from engine.store.migrations import MIGRATIONS_DIR
+
+    old = tmp_path / "migrations"
+    old.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if int(path.name[:3]) < 6:
+            (old / path.name).write_text(path.read_text())
+    s = Store(store_url)
+    try:
+        assert migrate(s, old) == [1, 2, 3, 4, 5]
+        frame = _prices(n=24, price=np.linspace(-3, 20, 24), source="demo")
+        cols = ["market", "location", "price_kind", "interval_minutes", "interval_start", "price", "source"]
+        s.insert_df("prices", frame[cols].assign(interval_minutes=frame["interval_minutes"].astype("uint16"),
+                                                 batch_id=np.uint64(1)))
+        assert migrate(s) == [6]
+        row = s.query_df("SELECT sum(negatives) n, sum(demo_samples) d, sum(samples) s FROM prices_daily")
+        assert row.iloc[0].tolist() == [int((frame["price"] < 0).sum()), 24, 24]
+    finally:
+        s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
+        s.close()
+
+
+def test_each_thread_gets_its_own_connection_and_parameters(store: Store):
+    """Threads query side by side on their own connections; none sees another's bound parameters."""
+    import threading
+
+    wrong, clients = [], []  # the clients themselves, so no id is reused while the test runs
+
+    def ask(k: int) -> None:
+        clients.append(store.client)
+        for j in range(40):
+            got = store.scalar("SELECT {x:UInt32}", {"x": k * 1000 + j})
+            if got != k * 1000 + j:
+                wrong.append((k, j, got))
+
+    threads = [threading.Thread(target=ask, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == [] and len({id(c) for c in clients}) == 4
+    store.close()  # every connection closed; the next use opens a new one
+    assert store.scalar("SELECT 1") == 1
