@@ -39,9 +39,12 @@ class Services:
                     self._ready = True
         return self.store
 
-    def data_version(self) -> int:
-        """Changes whenever a batch lands: part of every cache key so nobody sees stale results."""
-        return int(self.ready_store().scalar("SELECT max(loaded_batch) FROM latest_prices") or 0)
+    def data_version(self) -> str:
+        """Changes whenever a batch lands in any table (a new part, rows taken back, a revision): part of
+        every cache key so nobody sees stale results. A background merge changes it too, harmlessly."""
+        return str(self.ready_store().scalar(
+            "SELECT concat(toString(max(modification_time)), '/', toString(count()), '/', toString(sum(rows))) "
+            "FROM system.parts WHERE database = currentDatabase() AND active"))
 
 
 def services(app: Flask | None = None) -> Services:

@@ -57,7 +57,7 @@ def nem_demo_frames(days: int = DEMO_DAYS, end: pd.Timestamp = DEMO_END, seed: i
 
 
 def store_is_empty(store: Store) -> bool:
-    return not store.scalar("SELECT count() FROM latest_prices")
+    return store.query_df("SELECT 1 FROM prices LIMIT 1").empty
 
 
 def load_demo_if_empty(store: Store) -> int:

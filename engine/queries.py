@@ -49,7 +49,7 @@ def market_info(store: Store, market: str) -> MarketInfo:
 
 
 def price_locations(store: Store, market: str) -> list[str]:
-    df = store.query_df("SELECT DISTINCT location FROM latest_prices WHERE market = {m:String} ORDER BY location",
+    df = store.query_df("SELECT DISTINCT location FROM prices_daily WHERE market = {m:String} ORDER BY location",
                         {"m": market})
     return [] if df.empty else df["location"].tolist()
 
@@ -59,7 +59,7 @@ MARKET_ORDER = ("NEM", "IESO", "BRAZIL", "PJM", "ISONE", "CAISO")
 
 
 def markets_with_prices(store: Store) -> list[str]:
-    df = store.query_df("SELECT DISTINCT market FROM latest_prices")
+    df = store.query_df("SELECT DISTINCT market FROM prices_daily")
     found = [] if df.empty else df["market"].tolist()
     rank = {m: i for i, m in enumerate(MARKET_ORDER)}
     return sorted(found, key=lambda m: (rank.get(m, len(rank)), m))
@@ -71,7 +71,7 @@ PRICE_KIND_PREFERENCE = ("settlement", "HOEP", "OZP_RT", "OZP_DA", "PLD", "dispa
 
 def price_kinds(store: Store, market: str, location: str) -> list[str]:
     """The price series stored for a location, the one to show first leading."""
-    df = store.query_df("SELECT DISTINCT price_kind FROM latest_prices WHERE market = {m:String} "
+    df = store.query_df("SELECT DISTINCT price_kind FROM prices_daily WHERE market = {m:String} "
                         "AND location = {l:String}", {"m": market, "l": location})
     kinds = [] if df.empty else df["price_kind"].tolist()
     rank = {k: i for i, k in enumerate(PRICE_KIND_PREFERENCE)}

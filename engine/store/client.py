@@ -135,7 +135,9 @@ class Store:
         """Insert a frame as one block (one part, so it lands whole or not at all).
 
         The frame must hold each key once (the writer sees to it), so the insert skips ClickHouse's
-        deduplication of the block (optimize_on_insert), and the views it feeds run side by side."""
+        deduplication of the block (optimize_on_insert), and the views it feeds run side by side. On the
+        embedded store each insert keeps to one thread: the writer runs a batch's tables at once, and two
+        inserts each spreading over both cores were slower together than one thread each."""
         if df.empty:
             return
         try:
@@ -147,7 +149,7 @@ class Store:
                 self.client.command(
                     f"INSERT INTO `{table}` ({cols}) SELECT {cols} FROM Python(frame) "
                     f"SETTINGS max_insert_block_size = {max(len(df), 1_048_576)}, min_insert_block_size_rows = 0, "
-                    "parallel_view_processing = 1, optimize_on_insert = 0")
+                    "parallel_view_processing = 1, optimize_on_insert = 0, max_threads = 1, max_insert_threads = 1")
             else:
                 self.client.insert_df(table, df, settings={"max_insert_block_size": max(len(df), 1_048_576),
                                                            "parallel_view_processing": 1, "optimize_on_insert": 0})

@@ -11,8 +11,7 @@ DEMO_SOURCE = "demo"
 @dataclass(frozen=True)
 class Aggregate:
     table: str
-    select: str  # SELECT over the base table FINAL; the writer fills {where} (and HAVING when bucketed)
-    bucketed: bool = True  # False: one row per series (latest value), rebuilt whole
+    select: str  # SELECT over the base table FINAL, by time bucket; the writer fills {where} and adds a HAVING
     # Days are fed from the hourly table: rebuilding hours also adds to the days around them, so a day
     # aggregate is rebuilt over a range this many days wider (and after the hours).
     widen_days: int = 0
@@ -61,13 +60,6 @@ _PRICE_AGGS = (
         f"countIf(source = '{DEMO_SOURCE}') AS demo_samples FROM prices FINAL {{where}} "
         "GROUP BY market, location, price_kind, bucket",
         widen_days=1,
-    ),
-    Aggregate(
-        "latest_prices",
-        "SELECT market, location, price_kind, argMaxState((price, interval_minutes), interval_start) AS latest, "
-        "max(interval_start) AS latest_start, max(batch_id) AS loaded_batch FROM prices FINAL {where} "
-        "GROUP BY market, location, price_kind",
-        bucketed=False,
     ),
 )
 

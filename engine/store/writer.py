@@ -144,20 +144,15 @@ def _rebuild_aggregates(store: Store, spec: SeriesTable, revised: pd.DataFrame) 
     t0 = revised[spec.time_column].min().floor("D") - day
     t1 = revised[spec.time_column].max().floor("D") + 2 * day
     for agg in spec.aggregates:
-        if agg.bucketed:
-            b0, b1 = t0 - agg.widen_days * day, t1 + agg.widen_days * day
-            params.update({"b0": b0.to_pydatetime(), "b1": b1.to_pydatetime(),
-                           "r0": (b0 - day).to_pydatetime(), "r1": (b1 + day).to_pydatetime()})
-            bucket_where = "bucket >= {b0:DateTime64(3, 'UTC')} AND bucket < {b1:DateTime64(3, 'UTC')}"
-            store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE {series_where} AND {bucket_where} "
-                          "SETTINGS mutations_sync = 2", params)
-            where = (f"WHERE {series_where} AND interval_start >= {{r0:DateTime64(3, 'UTC')}} "
-                     "AND interval_start < {r1:DateTime64(3, 'UTC')}")
-            select = agg.select.format(where=where) + f" HAVING {bucket_where}"
-        else:
-            store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE {series_where} SETTINGS mutations_sync = 2",
-                          params)
-            select = agg.select.format(where=f"WHERE {series_where}")
+        b0, b1 = t0 - agg.widen_days * day, t1 + agg.widen_days * day
+        params.update({"b0": b0.to_pydatetime(), "b1": b1.to_pydatetime(),
+                       "r0": (b0 - day).to_pydatetime(), "r1": (b1 + day).to_pydatetime()})
+        bucket_where = "bucket >= {b0:DateTime64(3, 'UTC')} AND bucket < {b1:DateTime64(3, 'UTC')}"
+        store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE {series_where} AND {bucket_where} "
+                      "SETTINGS mutations_sync = 2", params)
+        where = (f"WHERE {series_where} AND interval_start >= {{r0:DateTime64(3, 'UTC')}} "
+                 "AND interval_start < {r1:DateTime64(3, 'UTC')}")
+        select = agg.select.format(where=where) + f" HAVING {bucket_where}"
         store.command(f"INSERT INTO `{agg.table}` {select}", params)
 
 
