@@ -212,3 +212,29 @@ def test_each_thread_gets_its_own_connection_and_parameters(store: Store):
     assert wrong == [] and len({id(c) for c in clients}) == 4
     store.close()  # every connection closed; the next use opens a new one
     assert store.scalar("SELECT 1") == 1
+
+
+def test_batches_from_several_threads_land_whole(store: Store):
+    """Jobs and backfills write at the same time; each batch lands whole and the aggregates add up."""
+    import threading
+
+    errors = []
+
+    def load(location: str) -> None:
+        try:
+            demand = _prices(location=location, n=96).rename(columns={"price": "demand_mw"}).drop(
+                columns=["price_kind"])
+            write_tables(store, {"prices": _prices(location=location, n=96), "demand": demand})
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(loc,)) for loc in ("NSW1", "QLD1", "SA1", "TAS1", "VIC1")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    counts = store.query_df("SELECT location, count() n FROM prices FINAL GROUP BY location ORDER BY location")
+    assert counts["n"].tolist() == [96] * 5
+    assert store.scalar("SELECT sum(samples) FROM prices_hourly") == 96 * 5
+    assert store.scalar("SELECT sum(samples) FROM demand_hourly") == 96 * 5
