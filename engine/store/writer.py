@@ -7,7 +7,6 @@ the base table. Real data replaces demo data of the same market.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import threading
 import time
@@ -194,10 +193,12 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
                  for name, frame in tables.items() if len(frame)}
     report = WriteReport(empty={name: len(tables[name]) - len(f) for name, f in conformed.items()})
     conformed = {name: f for name, f in conformed.items() if len(f)}
-    markets = set(itertools.chain.from_iterable(f["market"].unique() for f in conformed.values()))
-    real = {m for m in markets
-            if any((f["market"] == m).any() and (f.loc[f["market"] == m, "source"] != DEMO_SOURCE).any()
-                   for f in conformed.values())}
+    markets: set[str] = set()
+    real: set[str] = set()  # markets with rows that are not demo data
+    for f in conformed.values():
+        markets.update(pd.unique(f["market"]))
+        demo = f["source"].to_numpy() == DEMO_SOURCE
+        real.update(pd.unique(f["market"]) if not demo.any() else pd.unique(f.loc[~demo, "market"]))
     if real:
         _drop_demo(store, real)
     store.demo_free -= markets - real
@@ -235,6 +236,10 @@ def _write_table(store: Store, spec: SeriesTable, frame: pd.DataFrame, batch: in
     if to_insert.empty:
         return 0, 0
     reached_insert.add(spec.name)
-    store.insert_df(spec.name, to_insert.assign(batch_id=np.uint64(batch)))
+    if to_insert is frame:  # all new: the frame is the writer's own, so tag it in place (assign would copy it)
+        to_insert["batch_id"] = np.uint64(batch)
+    else:
+        to_insert = to_insert.assign(batch_id=np.uint64(batch))
+    store.insert_df(spec.name, to_insert)
     _rebuild_aggregates(store, spec, revised)
     return len(to_insert), len(revised)
