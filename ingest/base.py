@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 
 class IngestError(ValueError):
@@ -86,3 +87,18 @@ def decode_text(raw: RawFile, encodings: tuple[str, ...] = ("utf-8-sig",)) -> st
     assert last is not None
     line = raw.data[: last.start].count(b"\n") + 1
     raise IngestError(raw.name, line, f"not valid {'/'.join(encodings)} text ({last.reason})")
+
+
+def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one under the other. A column categorical in every frame stays categorical, its categories in
+    sorted order (pandas makes Python strings of it when the frames' categories differ, which every later
+    step pays for)."""
+    first = frames[0]
+    categorical = [c for c in first.columns
+                   if all(isinstance(f[c].dtype, pd.CategoricalDtype) for f in frames)]
+    if not categorical:
+        return pd.concat(frames, ignore_index=True)
+    out = pd.concat([f.drop(columns=categorical) for f in frames], ignore_index=True)
+    for c in categorical:
+        out[c] = union_categoricals([f[c] for f in frames], sort_categories=True)
+    return out[list(first.columns)]

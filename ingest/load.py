@@ -14,7 +14,7 @@ import pandas as pd
 
 from engine.store import Store, write_tables
 from engine.store.tables import TABLES
-from ingest.base import IngestError, ParseResult, RawFile
+from ingest.base import IngestError, ParseResult, RawFile, concat_frames
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,11 @@ def write_parsed(store: Store, parsed: list[ParseResult]) -> LoadReport:
 def _latest_per_key(table: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
     """One frame per table; where two files carry the same key (a month file and its revision), the file
     read later wins, as it would had they been loaded one after the other."""
-    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    frame = frames[0] if len(frames) == 1 else concat_frames(frames)
     repeated = frame.duplicated(list(TABLES[table].key), keep="last").to_numpy()
     return frame[~repeated] if repeated.any() else frame
 
 
 def load_path(store: Store, connector: Any, path: str | Path) -> LoadReport:
     return load_raw(store, connector, raw_files_at(path))
+

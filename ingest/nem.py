@@ -44,7 +44,7 @@ import pyarrow.csv as pa_csv
 import requests
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
-from ingest.base import IngestError, ParseResult, RawFile, decode_text
+from ingest.base import IngestError, ParseResult, RawFile, concat_frames, decode_text
 
 log = logging.getLogger(__name__)
 
@@ -619,18 +619,19 @@ def _table_frame(table: str, rows: _Rows, source: str, price_kind: str | None) -
     n = len(rows.ends)
     minutes = rows.minutes.astype(np.int16)
     starts = (rows.ends - minutes.astype("timedelta64[m]") - _NEM_UTC_OFFSET).astype("datetime64[ns]")
-    ids = np.asarray(rows.ids.cat.categories, dtype=object)[rows.ids.cat.codes.to_numpy()]
+    ids = rows.ids.cat.codes.to_numpy()
     values = {col: rows.values[col].astype(np.float64) for col in TABLE_COLUMNS[table] if col in rows.values}
     if n and (minutes != minutes[0]).any():  # the interval length comes before the start in the key
         order = np.lexsort((starts.view(np.int64), minutes, rows.ids.cat.codes.to_numpy()))
         ids, starts, minutes = ids[order], starts[order], minutes[order]
         values = {col: v[order] for col, v in values.items()}
 
-    def constant(value: str | None) -> np.ndarray:
-        return np.array([value], dtype=object).repeat(n)
+    def constant(value: str | None) -> pd.Categorical:
+        return pd.Categorical.from_codes(np.zeros(n, np.int8), [value])
 
     data: dict[str, Any] = {"market": constant(MARKET)}
-    data["interconnector" if table == "interconnector_flows" else "location"] = ids
+    data["interconnector" if table == "interconnector_flows" else "location"] = pd.Categorical.from_codes(
+        ids, [str(c) for c in rows.ids.cat.categories])
     if table == "prices":
         data["price_kind"] = constant(price_kind)
     data["interval_start"] = pd.DatetimeIndex(starts).tz_localize("UTC")
@@ -645,7 +646,10 @@ def _sorted_by_key(frame: pd.DataFrame, key: tuple[str, ...]) -> pd.DataFrame:
     sort_keys = []
     for col in reversed(key):
         values = frame[col]
-        if values.dtype == object:
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            in_order = values.cat.reorder_categories(sorted(values.cat.categories))
+            sort_keys.append(in_order.cat.codes.to_numpy())
+        elif values.dtype == object:
             sort_keys.append(pd.factorize(values, sort=True)[0])
         elif isinstance(values.dtype, pd.DatetimeTZDtype):
             sort_keys.append(values.to_numpy(dtype="datetime64[ns]").view(np.int64))
@@ -666,7 +670,7 @@ def _tables(name: str, parts: list[dict[str, _Rows]]) -> dict[str, pd.DataFrame]
             out[table] = frames[0]
             continue
         key = list(TABLE_KEYS[table])
-        frame = _sorted_by_key(pd.concat(frames, ignore_index=True), TABLE_KEYS[table])
+        frame = _sorted_by_key(concat_frames(frames), TABLE_KEYS[table])
         twice = frame.duplicated(key)
         if twice.any():
             row = frame[twice].iloc[0]

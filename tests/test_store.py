@@ -238,3 +238,15 @@ def test_batches_from_several_threads_land_whole(store: Store):
     assert counts["n"].tolist() == [96] * 5
     assert store.scalar("SELECT sum(samples) FROM prices_hourly") == 96 * 5
     assert store.scalar("SELECT sum(samples) FROM demand_hourly") == 96 * 5
+
+
+def test_categorical_text_columns_are_stored_as_their_labels(store: Store):
+    frame = pd.concat([_prices(location="SA1", n=3), _prices(location="VIC1", n=2)], ignore_index=True)
+    for col in ("market", "location", "price_kind", "source"):
+        frame[col] = pd.Categorical(frame[col], categories=sorted(set(frame[col])) + ["unused"])
+    assert write_tables(store, {"prices": frame}).written == {"prices": 5}
+    rows = store.query_df("SELECT location, source, count() n FROM prices GROUP BY ALL ORDER BY location")
+    assert rows.to_dict("records") == [{"location": "SA1", "source": "file.csv", "n": 3},
+                                       {"location": "VIC1", "source": "file.csv", "n": 2}]
+    frame["location"] = frame["location"].astype(object)  # the same rows as plain strings change nothing
+    assert write_tables(store, {"prices": frame}).written == {"prices": 0}

@@ -67,15 +67,15 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
         elif col == "interval_minutes":
             values = values.astype("uint16")
         elif col in spec.key:
-            if pd.api.types.infer_dtype(values, skipna=False) != "string":
-                values = values.astype(str)
+            values = _strings(values)
         elif col in spec.values and values.dtype == object and col not in ("node_type", "zone", "node_name"):
             values = pd.to_numeric(values)
         # (tz-aware times as their DatetimeArray: to_numpy would make them objects)
-        out[col] = values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else values.to_numpy()
+        out[col] = values.array if isinstance(values.dtype, (pd.DatetimeTZDtype, pd.CategoricalDtype)) \
+            else values.to_numpy()
     if "source" in frame.columns:
-        src = frame["source"]
-        out["source"] = (src if pd.api.types.infer_dtype(src, skipna=False) == "string" else src.astype(str)).to_numpy()
+        src = _strings(frame["source"])
+        out["source"] = src.array if isinstance(src.dtype, pd.CategoricalDtype) else src.to_numpy()
     else:
         out["source"] = np.full(len(frame), source, dtype=object)
     conformed = pd.DataFrame(out, copy=False)
@@ -87,6 +87,13 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
         dup = conformed[conformed.duplicated(list(spec.key), keep=False)].head(2)
         raise StoreError(f"{spec.name}: the batch holds one key twice, e.g. {dup[list(spec.key)].to_dict('records')}")
     return conformed
+
+
+def _strings(values: pd.Series) -> pd.Series:
+    """A text column as strings. Categorical columns of strings stay categorical: chDB reads their codes,
+    not a Python string per row, and holds the GIL far less while inserting them."""
+    labels = values.cat.categories if isinstance(values.dtype, pd.CategoricalDtype) else values
+    return values if pd.api.types.infer_dtype(labels, skipna=False) == "string" else values.astype(str)
 
 
 def _series_filter(spec: SeriesTable, frame: pd.DataFrame, prefix: str = "f") -> tuple[str, dict]:
@@ -197,7 +204,7 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
     real: set[str] = set()  # markets with rows that are not demo data
     for f in conformed.values():
         markets.update(pd.unique(f["market"]))
-        demo = f["source"].to_numpy() == DEMO_SOURCE
+        demo = f["source"].eq(DEMO_SOURCE).to_numpy()
         real.update(pd.unique(f["market"]) if not demo.any() else pd.unique(f.loc[~demo, "market"]))
     if real:
         _drop_demo(store, real)
