@@ -98,14 +98,14 @@ def overview_data(market: str, location: str, start_date: str, end_date: str, tz
     jobs = [
         PAGE_QUERIES.submit(queries.price_series, store, market, location, start, end, price_kind=kind,
                             resolution=resolution),
-        PAGE_QUERIES.submit(queries.price_stats, store, market, location, start, end, price_kind=kind,
-                            weighting="interval" if basis == "interval" else "none"),
+        PAGE_QUERIES.submit(queries.price_stats if basis == "interval" else queries.hourly_price_stats, store,
+                            market, location, start, end, price_kind=kind),
         PAGE_QUERIES.submit(queries.hour_day_heatmap, store, market, location, start, end, tz=tz, price_kind=kind,
                             rows=heat_rows),
     ]
     if basis == "interval":
         jobs.append(PAGE_QUERIES.submit(queries.duration_curve, store, market, location, start, end,
-                                        price_kind=kind, of="interval"))
+                                        price_kind=kind))
     results = [job.result() for job in jobs]
     (series, _), stats, heatmap = results[:3]
     if basis == "interval":

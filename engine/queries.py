@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from engine.store import DEMO_SOURCE, Store
+from engine.store.tables import market_day_start
 
 #: Above this many raw intervals a chart draws hourly means, and above it again daily means.
 MAX_RAW_POINTS = 20_000
@@ -108,6 +109,10 @@ def parse_range(info: MarketInfo, start: str | dt.date, end: str | dt.date) -> t
     return s.tz_convert("UTC"), e.tz_convert("UTC")
 
 
+def _range_params(market: str, location: str, price_kind: str, start: pd.Timestamp, end: pd.Timestamp) -> dict:
+    return {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
+
+
 def raw_interval_count(store: Store, market: str, location: str, kind: str, s: pd.Timestamp, e: pd.Timestamp) -> int:
     """Roughly how many raw intervals the range holds, from the daily aggregate (whole market days: enough
     to choose a chart's resolution, and a few rows for any range)."""
@@ -115,7 +120,7 @@ def raw_interval_count(store: Store, market: str, location: str, kind: str, s: p
         "SELECT sum(samples) FROM prices_daily WHERE market = {m:String} AND location = {l:String} "
         "AND price_kind = {k:String} AND bucket > {s:DateTime64(3, 'UTC')} - toIntervalDay(1) "
         "AND bucket < {e:DateTime64(3, 'UTC')}",
-        {"m": market, "l": location, "k": kind, "s": s.to_pydatetime(), "e": e.to_pydatetime()}) or 0)
+        _range_params(market, location, kind, s, e)) or 0)
 
 
 def choose_resolution(n_raw: int, requested: str = "auto") -> str:
@@ -134,7 +139,7 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
                  price_kind: str = "settlement", resolution: str = "auto") -> tuple[pd.DataFrame, str]:
     """The series a chart draws: ``interval_start`` (UTC), ``interval_minutes``, ``price``, ``demand_mw``,
     ``is_demo``; raw intervals, or hourly/daily means when the range holds too many to draw."""
-    params = {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
+    params = _range_params(market, location, price_kind, start, end)
     res = choose_resolution(raw_interval_count(store, market, location, price_kind, start, end)) \
         if resolution == "auto" else choose_resolution(0, resolution)
     if res == "raw":
@@ -175,10 +180,9 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
 
 def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, location: str, start: pd.Timestamp,
                              end: pd.Timestamp, res: str) -> pd.DataFrame:
-    """Mean demand per bucket from the hourly demand aggregate."""
-    bucket = "bucket" if res == "hour" else "toDateTime64(toStartOfDay(bucket, {tz:String}), 3, 'UTC')"
-    params = {"m": market, "l": location, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
-              "tz": market_info(store, market).timezone}
+    """Mean demand per bucket from the hourly demand aggregate (days as the daily price aggregate has them)."""
+    bucket = "bucket" if res == "hour" else market_day_start("bucket")
+    params = {"m": market, "l": location, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
     extra = store.query_df(
         f"SELECT {bucket} AS interval_start, sum(demand_sum) / sum(samples) AS demand_mw FROM demand_hourly "
         "WHERE market = {m:String} AND location = {l:String} "
@@ -192,25 +196,14 @@ def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, locati
     return out
 
 
-_HOURLY_STATS = """
-        SELECT sum(samples) AS intervals, min(price_min) AS min_price, sum(price_sum) / sum(samples) AS mean_price,
-               max(price_max) AS max_price, sum(negatives) AS negative_intervals
-        FROM prices_hourly
-        WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
-          AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')}"""
+STATS_FIELDS = ("intervals", "min_price", "mean_price", "max_price", "volume_weighted_price", "negative_intervals")
 
 
 def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
-                price_kind: str = "settlement", weighting: str = "interval") -> dict[str, float | int | None]:
+                price_kind: str = "settlement") -> dict[str, float | int | None]:
     """Min, mean, max and count of negative prices over every stored interval in the range, and the
-    demand-weighted mean price. ``weighting="interval"`` reads the raw rows and weights interval by interval;
-    ``"hour"`` (for long ranges) reads only the hourly aggregates: the counts, extremes and mean are the
-    same (sums and counts per hour), the demand weighting is of hourly means. ``"none"`` is ``"hour"``
-    without the weighted mean (a page that holds the bucket means already weighs them itself, see
-    ``weighted_mean_price``). Ranges start and end on the hour."""
-    params = {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
-    if weighting == "interval":
-        sql = """
+    demand-weighted mean price, weighted interval by interval: exact, a join of the raw rows."""
+    return _stats_row(store.query_df("""
         SELECT count() AS intervals, min(p.price) AS min_price, avg(p.price) AS mean_price, max(p.price) AS max_price,
                sumIf(p.price * d.demand_mw, d.demand_mw IS NOT NULL)
                    / nullIf(sumIf(d.demand_mw, d.demand_mw IS NOT NULL), 0) AS volume_weighted_price,
@@ -222,60 +215,50 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
               WHERE market = {m:String} AND location = {l:String}
                 AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS d
           ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes
-        SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'"""
-    elif weighting == "hour":
-        sql = f"""
-        SELECT * FROM
-        ({_HOURLY_STATS}) AS a
-        CROSS JOIN
-        (SELECT sum(p.mean_price * d.mean_demand) / nullIf(sum(d.mean_demand), 0) AS volume_weighted_price
-         FROM (SELECT bucket, sum(price_sum) / sum(samples) AS mean_price FROM prices_hourly
-               WHERE market = {{m:String}} AND location = {{l:String}} AND price_kind = {{k:String}}
-                 AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}} GROUP BY bucket) AS p
-         INNER JOIN (SELECT bucket, sum(demand_sum) / sum(samples) AS mean_demand FROM demand_hourly
-               WHERE market = {{m:String}} AND location = {{l:String}}
-                 AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}} GROUP BY bucket) AS d
-         USING (bucket)) AS b"""
-    elif weighting == "none":
-        sql = _HOURLY_STATS
-    else:
-        raise QueryError(f"weighting must be 'interval', 'hour' or 'none' (got {weighting!r})")
-    df = store.query_df(sql, params)
+        SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'""",
+        _range_params(market, location, price_kind, start, end)))
+
+
+def hourly_price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
+                       price_kind: str = "settlement") -> dict[str, float | int | None]:
+    """``price_stats`` for long ranges, read from the hourly aggregate (ranges start and end on the hour): the
+    counts, extremes and mean are the same (sums and counts per hour). The demand-weighted mean is left
+    ``None``: a page drawing hourly or daily means weighs those (``weighted_mean_price``)."""
+    return _stats_row(store.query_df("""
+        SELECT sum(samples) AS intervals, min(price_min) AS min_price, sum(price_sum) / sum(samples) AS mean_price,
+               max(price_max) AS max_price, CAST(NULL, 'Nullable(Float64)') AS volume_weighted_price,
+               sum(negatives) AS negative_intervals
+        FROM prices_hourly
+        WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
+          AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')}""",
+        _range_params(market, location, price_kind, start, end)))
+
+
+def _stats_row(df: pd.DataFrame) -> dict[str, float | int | None]:
     row = df.iloc[0].to_dict()
+    if not row.get("intervals"):
+        return {k: (0 if k.endswith("intervals") else None) for k in STATS_FIELDS}
     out: dict[str, float | int | None] = {}
-    row.setdefault("volume_weighted_price", None)
-    for k in ("intervals", "min_price", "mean_price", "max_price", "volume_weighted_price", "negative_intervals"):
+    for k in STATS_FIELDS:
         v = row.get(k)
         if v is None or (isinstance(v, float) and pd.isna(v)):
             out[k] = None
         else:
             out[k] = int(v) if k.endswith("intervals") else float(v)
-    if not out.get("intervals"):
-        out = {k: (0 if k.endswith("intervals") else None) for k in out}
     return out
 
 
 def duration_curve(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
-                   price_kind: str = "settlement", points: int = 201, of: str = "interval") -> pd.DataFrame:
-    """Price exceeded for each share of intervals (0-100 %): exact order statistics of every raw interval
-    (``of="interval"``) or of the hourly mean prices (``"hour"``, for long ranges), read off one sort in the
-    database (nearest rank)."""
-    if of == "interval":
-        values = ("SELECT price AS v FROM prices FINAL WHERE market = {m:String} AND location = {l:String} "
-                  "AND price_kind = {k:String} AND interval_start >= {s:DateTime64(3, 'UTC')} "
-                  "AND interval_start < {e:DateTime64(3, 'UTC')}")
-    elif of == "hour":
-        values = ("SELECT sum(price_sum) / sum(samples) AS v FROM prices_hourly WHERE market = {m:String} "
-                  "AND location = {l:String} AND price_kind = {k:String} AND bucket >= {s:DateTime64(3, 'UTC')} "
-                  "AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY bucket")
-    else:
-        raise QueryError(f"of must be 'interval' or 'hour' (got {of!r})")
+                   price_kind: str = "settlement", points: int = 201) -> pd.DataFrame:
+    """Price exceeded for each share of intervals (0-100 %): exact order statistics of every raw interval,
+    read off one sort in the database (nearest rank)."""
     df = store.query_df(
         "SELECT arrayMap(i -> a[toUInt64(1 + round((length(a) - 1) * (1 - i / ({n:UInt32} - 1))))], "
-        f"range({{n:UInt32}})) AS q FROM (SELECT arraySort(groupArray(v)) AS a FROM ({values})) "
+        "range({n:UInt32})) AS q FROM (SELECT arraySort(groupArray(price)) AS a FROM prices FINAL "
+        "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
+        "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) "
         "WHERE length(a) > 0",
-        {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
-         "n": points})
+        {**_range_params(market, location, price_kind, start, end), "n": points})
     if df.empty or not len(df.columns):
         return pd.DataFrame({"exceedance_pct": [], "price": []})
     return pd.DataFrame({"exceedance_pct": [100 * i / (points - 1) for i in range(points)],
@@ -320,8 +303,7 @@ def hour_day_heatmap(store: Store, market: str, location: str, start: pd.Timesta
         "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
         "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} "
         "GROUP BY day, hour ORDER BY day, hour",
-        {"m": market, "l": location, "k": price_kind, "s": start.to_pydatetime(), "e": end.to_pydatetime(),
-         "tz": tz})
+        {**_range_params(market, location, price_kind, start, end), "tz": tz})
     if df.empty or not len(df.columns):
         return pd.DataFrame()
     return df.pivot(index="day", columns="hour", values="price").reindex(columns=range(24))

@@ -24,10 +24,6 @@ class WorkerPool:
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         return self._executor().submit(fn, *args, **kwargs)
 
-    def map(self, fn: Callable[..., Any], *iterables: Any) -> list[Any]:
-        """fn over the items side by side; results in order, the first failure (in order) raised."""
-        return [f.result() for f in [self.submit(fn, *args) for args in zip(*iterables, strict=True)]]
-
     def prestart(self) -> None:
         """Start every worker now rather than on demand."""
         barrier = threading.Barrier(self.workers + 1)

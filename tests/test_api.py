@@ -126,8 +126,8 @@ def test_demo_data_fills_an_empty_store_and_is_labelled(store_url):
         f"DROP DATABASE IF EXISTS `{dash_app.server.extensions['c254'].store.database}`")
 
 
-def test_hourly_weighting_and_ranking_for_long_ranges(app):
-    """Hour-by-hour figures equal a pandas computation over hourly means; interval ones over intervals."""
+def test_hourly_statistics_equal_the_exact_ones_and_weigh_hourly_means(app):
+    """The aggregate statistics equal the raw ones; weighting and ranking the hourly series equals pandas."""
     from engine import queries
 
     store = app.server.extensions["c254"].ready_store()
@@ -141,15 +141,18 @@ def test_hourly_weighting_and_ranking_for_long_ranges(app):
                                 "demand_mw": demand, "source": "t.csv"})})
     s, e = idx[0], idx[-1] + pd.Timedelta(minutes=5)
     exact = queries.price_stats(store, "NEM", "QLD1", s, e)
-    hourly = queries.price_stats(store, "NEM", "QLD1", s, e, weighting="hour")
+    hourly = queries.hourly_price_stats(store, "NEM", "QLD1", s, e)
     assert exact["volume_weighted_price"] == pytest.approx((price * demand).sum() / demand.sum())
-    frame = pd.DataFrame({"p": price, "d": demand}, index=idx).resample("1h").mean()
-    assert hourly["volume_weighted_price"] == pytest.approx((frame.p * frame.d).sum() / frame.d.sum())
     for k in ("intervals", "min_price", "mean_price", "max_price", "negative_intervals"):
         assert hourly[k] == pytest.approx(exact[k])
+    assert hourly["volume_weighted_price"] is None
     assert exact["negative_intervals"] == int((price < 0).sum())
-    curve = queries.duration_curve(store, "NEM", "QLD1", s, e, of="hour", points=3)
-    assert curve["price"].tolist() == [frame.p.max(), sorted(frame.p)[len(frame) // 2], frame.p.min()]
+    series, resolution = queries.price_series(store, "NEM", "QLD1", s, e, resolution="hour")
+    frame = pd.DataFrame({"p": price, "d": demand}, index=idx).resample("1h").mean()
+    assert resolution == "hour" and len(series) == len(frame)
+    assert queries.weighted_mean_price(series) == pytest.approx((frame.p * frame.d).sum() / frame.d.sum())
+    curve = queries.duration_curve_of(series["price"], points=3)
+    assert curve["price"].tolist() == pytest.approx([frame.p.max(), sorted(frame.p)[len(frame) // 2], frame.p.min()])
 
 
 def test_heatmap_by_month_for_long_ranges(app):
@@ -204,15 +207,14 @@ def test_duration_curve_of_means_at_hand_ranks_as_the_database_does(app):
     from engine import queries
 
     store = app.server.extensions["c254"].ready_store()
-    idx = pd.date_range("2024-01-01", periods=12 * 24 * 9, freq="5min", tz="UTC")
+    idx = pd.date_range("2024-01-01", periods=24 * 9 + 7, freq="60min", tz="UTC")  # hourly intervals
     price = np.random.default_rng(3).gamma(2.0, 30.0, len(idx))
     write_tables(store, {"prices": pd.DataFrame({
-        "market": "NEM", "location": "VIC1", "price_kind": "settlement", "interval_start": idx, "interval_minutes": 5,
+        "market": "NEM", "location": "VIC1", "price_kind": "settlement", "interval_start": idx, "interval_minutes": 60,
         "price": price, "source": "t.csv"})})
-    s, e = idx[0], idx[-1] + pd.Timedelta(minutes=5)
-    in_db = queries.duration_curve(store, "NEM", "VIC1", s, e, of="hour")
-    hourly = pd.Series(price, index=idx).resample("1h").mean()
-    at_hand = queries.duration_curve_of(hourly)
+    s, e = idx[0], idx[-1] + pd.Timedelta(minutes=60)
+    in_db = queries.duration_curve(store, "NEM", "VIC1", s, e)
+    at_hand = queries.duration_curve_of(pd.Series(price))
     np.testing.assert_allclose(at_hand["price"], in_db["price"], rtol=1e-12)
     np.testing.assert_allclose(at_hand["exceedance_pct"], in_db["exceedance_pct"])
 

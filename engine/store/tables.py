@@ -36,31 +36,29 @@ class SeriesTable:
         return self.key + self.values
 
 
-_PRICE_BUCKET_DAY = (
-    "toDateTime64(multiIf("
-    "market = 'NEM', toUnixTimestamp(toStartOfDay(interval_start, 'Etc/GMT-10')), "
-    "market = 'IESO', toUnixTimestamp(toStartOfDay(interval_start, 'Etc/GMT+5')), "
-    "market = 'BRAZIL', toUnixTimestamp(toStartOfDay(interval_start, 'America/Sao_Paulo')), "
-    "market = 'CAISO', toUnixTimestamp(toStartOfDay(interval_start, 'America/Los_Angeles')), "
-    "toUnixTimestamp(toStartOfDay(interval_start, 'America/New_York'))), 3, 'UTC')"
-)
+def market_day_start(column: str) -> str:
+    """SQL for the start (as a UTC instant) of the market-local day holding ``column``, for the row's market.
+    ClickHouse needs a constant zone per call, so the zones of the markets we carry are spelled out; the
+    daily views (migrations 001/006) say the same."""
+    return ("toDateTime64(multiIf("
+            f"market = 'NEM', toUnixTimestamp(toStartOfDay({column}, 'Etc/GMT-10')), "
+            f"market = 'IESO', toUnixTimestamp(toStartOfDay({column}, 'Etc/GMT+5')), "
+            f"market = 'BRAZIL', toUnixTimestamp(toStartOfDay({column}, 'America/Sao_Paulo')), "
+            f"market = 'CAISO', toUnixTimestamp(toStartOfDay({column}, 'America/Los_Angeles')), "
+            f"toUnixTimestamp(toStartOfDay({column}, 'America/New_York'))), 3, 'UTC')")
+
+
+def _price_buckets(bucket: str) -> str:
+    """The price aggregates' SELECT for one bucket expression (the views compute the same columns)."""
+    return (f"SELECT market, location, price_kind, {bucket} AS bucket, sum(price) AS price_sum, "
+            "min(price) AS price_min, max(price) AS price_max, count() AS samples, countIf(price < 0) AS negatives, "
+            f"countIf(source = '{DEMO_SOURCE}') AS demo_samples FROM prices FINAL {{where}} "
+            "GROUP BY market, location, price_kind, bucket")
+
 
 _PRICE_AGGS = (
-    Aggregate(
-        "prices_hourly",
-        "SELECT market, location, price_kind, toStartOfHour(interval_start) AS bucket, sum(price) AS price_sum, "
-        "min(price) AS price_min, max(price) AS price_max, count() AS samples, countIf(price < 0) AS negatives, "
-        f"countIf(source = '{DEMO_SOURCE}') AS demo_samples FROM prices FINAL {{where}} "
-        "GROUP BY market, location, price_kind, bucket",
-    ),
-    Aggregate(
-        "prices_daily",
-        f"SELECT market, location, price_kind, {_PRICE_BUCKET_DAY} AS bucket, sum(price) AS price_sum, "
-        "min(price) AS price_min, max(price) AS price_max, count() AS samples, countIf(price < 0) AS negatives, "
-        f"countIf(source = '{DEMO_SOURCE}') AS demo_samples FROM prices FINAL {{where}} "
-        "GROUP BY market, location, price_kind, bucket",
-        widen_days=1,
-    ),
+    Aggregate("prices_hourly", _price_buckets("toStartOfHour(interval_start)")),
+    Aggregate("prices_daily", _price_buckets(market_day_start("interval_start")), widen_days=1),
 )
 
 _DEMAND_AGGS = (

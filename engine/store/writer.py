@@ -70,12 +70,9 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
             values = _strings(values)
         elif col in spec.values and values.dtype == object and col not in ("node_type", "zone", "node_name"):
             values = pd.to_numeric(values)
-        # (tz-aware times as their DatetimeArray: to_numpy would make them objects)
-        out[col] = values.array if isinstance(values.dtype, (pd.DatetimeTZDtype, pd.CategoricalDtype)) \
-            else values.to_numpy()
+        out[col] = _array(values)
     if "source" in frame.columns:
-        src = _strings(frame["source"])
-        out["source"] = src.array if isinstance(src.dtype, pd.CategoricalDtype) else src.to_numpy()
+        out["source"] = _array(_strings(frame["source"]))
     else:
         out["source"] = np.full(len(frame), source, dtype=object)
     conformed = pd.DataFrame(out, copy=False)
@@ -87,6 +84,12 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
         dup = conformed[conformed.duplicated(list(spec.key), keep=False)].head(2)
         raise StoreError(f"{spec.name}: the batch holds one key twice, e.g. {dup[list(spec.key)].to_dict('records')}")
     return conformed
+
+
+def _array(values: pd.Series) -> object:
+    """A column's data without its index (tz-aware times and categoricals as pandas arrays: to_numpy would
+    make Python objects of them)."""
+    return values.array if isinstance(values.dtype, (pd.DatetimeTZDtype, pd.CategoricalDtype)) else values.to_numpy()
 
 
 def _strings(values: pd.Series) -> pd.Series:
