@@ -11,6 +11,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
@@ -102,3 +103,10 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
     for c in categorical:
         out[c] = union_categoricals([f[c] for f in frames], sort_categories=True)
     return out[list(first.columns)]
+
+
+def latest_row_per_node(meta: pd.DataFrame, starts) -> pd.DataFrame:
+    """One node_metadata row per node: the row from the node's latest interval (an operator may re-zone or
+    rename a node within a long export), sorted by node."""
+    order = np.argsort(np.asarray(starts), kind="stable")
+    return meta.iloc[order].drop_duplicates("node", keep="last").sort_values("node").reset_index(drop=True)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import IngestError, ParseResult, RawFile
+from ingest.base import IngestError, ParseResult, RawFile, latest_row_per_node
 from ingest.csv_lines import CsvLines, Rows, require
 from ingest.http_fetch import http_get
 
@@ -192,9 +192,7 @@ class IsoneConnector:
             "longitude": np.nan,
             "source": raw.name,
         })
-        latest = np.argsort(start_values, kind="stable")
-        meta = meta.iloc[latest].drop_duplicates("node", keep="last").sort_values("node")
-        result.tables["node_metadata"] = meta.reset_index(drop=True)
+        result.tables["node_metadata"] = latest_row_per_node(meta, start_values)
         return result
 
     def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str = "da",

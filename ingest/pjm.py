@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import IngestError, ParseResult, RawFile
+from ingest.base import IngestError, ParseResult, RawFile, latest_row_per_node
 from ingest.csv_lines import CsvLines, Rows, header_names, require
 from ingest.http_fetch import http_get
 
@@ -162,10 +162,7 @@ class PjmConnector:
             "longitude": np.nan,
             "source": raw.name,
         })
-        # A node's latest row describes it (PJM may re-zone a pnode within a long export).
-        latest = np.argsort(start_values, kind="stable")
-        meta = meta.iloc[latest].drop_duplicates("node", keep="last").sort_values("node")
-        result.tables["node_metadata"] = meta.reset_index(drop=True)
+        result.tables["node_metadata"] = latest_row_per_node(meta, start_values)
         return result
 
     def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str = "da_hrl_lmps",

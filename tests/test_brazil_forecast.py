@@ -17,18 +17,13 @@ from tenacity import wait_none
 import ingest.http_fetch
 from engine.store.tables import TABLES
 from ingest.base import IngestError, RawFile
-from ingest.brazil import ONS_CARGA_PROGRAMADA_URL, BrazilConnector
+from ingest.brazil import ONS_CARGA_PROGRAMADA_URL
+from tests.support.brazil import brazil, ts
 from tests.support.fakes import one
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
 PROGRAMADA = FIXTURES / "specbuilt_carga_programada.json"
 DEMAND_COLUMNS = ["market", "location", "interval_start", "interval_minutes", "demand_mw", "source"]
-
-brazil = BrazilConnector()
-
-
-def ts(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text, tz="UTC")
 
 
 def record(

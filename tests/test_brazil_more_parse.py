@@ -5,7 +5,6 @@ from datetime import date
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -13,26 +12,14 @@ from tenacity import wait_none
 
 import ingest.http_fetch
 from ingest.base import IngestError, RawFile
-from ingest.brazil import BrazilConnector
+from tests.support.brazil import AREAS, PRICE_COLUMNS, brazil, parse_bytes, ts
 from tests.support.fakes import FakeResponse, FakeSession, mangled, one
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
 WEEKLY = FIXTURES / "specbuilt_pld_historico_semanal_2001_2020.csv"
 GENERATION = FIXTURES / "specbuilt_GERACAO_USINA-2_2024_03.csv"
-PRICE_COLUMNS = ["market", "location", "price_kind", "interval_start", "interval_minutes", "price", "source"]
 GENERATION_COLUMNS = ["market", "unit", "fuel", "interval_start", "interval_minutes", "output_mw", "capability_mw",
                       "forecast_mw", "available_mw", "source"]
-AREAS = {"SE/CO", "S", "NE", "N"}
-
-brazil = BrazilConnector()
-
-
-def ts(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text, tz="UTC")
-
-
-def parse_bytes(name: str, data: bytes):
-    return brazil.parse(RawFile(name=name, data=data))
 
 
 # ---------------------------------------------------------------- weekly PLD ---------------------------------

@@ -13,7 +13,7 @@ from tenacity import wait_none
 
 import ingest.http_fetch
 from ingest.base import IngestError, RawFile
-from ingest.brazil import BrazilConnector
+from tests.support.brazil import AREAS, PRICE_COLUMNS, brazil, parse_bytes, ts
 from tests.support.fakes import FakeResponse, FakeSession, mangled
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
@@ -23,18 +23,6 @@ PLD = "markets/brazil/ccee_pld/pld_horario_2025_EXCERPT_20251227-20251231.csv"
 DEMAND_COLUMNS = ["market", "location", "interval_start", "interval_minutes", "demand_mw", "source"]
 RESERVOIR_COLUMNS = ["market", "location", "interval_start", "interval_minutes", "stored_energy_mwmonth",
                      "stored_energy_pct", "max_energy_mwmonth", "source"]
-PRICE_COLUMNS = ["market", "location", "price_kind", "interval_start", "interval_minutes", "price", "source"]
-AREAS = {"SE/CO", "S", "NE", "N"}
-
-brazil = BrazilConnector()
-
-
-def ts(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text, tz="UTC")
-
-
-def parse_bytes(name: str, data: bytes):
-    return brazil.parse(RawFile(name=name, data=data))
 
 
 def value_at(frame: pd.DataFrame, location: str, start: str, column: str) -> float:

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from ingest.base import IngestError, ParseResult, RawFile
 from ingest.ieso import REPORTS, IesoConnector, report_named_in, report_urls
 from ingest.ieso_common import TABLE_COLUMNS
+from tests.support.fakes import mangled
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ieso"
 CONNECTOR = IesoConnector()
@@ -633,30 +633,6 @@ def test_file_name_and_content_must_agree(ieso: Path) -> None:
 # --- mangled real files: nothing but IngestError ------------------------------------------------------------
 
 
-@st.composite
-def mangled(draw: st.DrawFn, data: bytes) -> bytes:
-    out = bytearray(data)
-    for _ in range(draw(st.integers(1, 3))):
-        op = draw(st.sampled_from(["truncate", "flip", "drop_line", "dup_line", "swap_lines"]))
-        if op == "truncate":
-            del out[draw(st.integers(0, max(len(out) - 1, 0))) :]
-        elif op == "flip" and out:
-            for _ in range(draw(st.integers(1, 4))):
-                out[draw(st.integers(0, len(out) - 1))] = draw(st.integers(0, 255))
-        else:
-            lines = bytes(out).split(b"\n")
-            i = draw(st.integers(0, len(lines) - 1))
-            if op == "drop_line":
-                del lines[i]
-            elif op == "dup_line":
-                lines.insert(i, lines[i])
-            else:
-                j = draw(st.integers(0, len(lines) - 1))
-                lines[i], lines[j] = lines[j], lines[i]
-            out = bytearray(b"\n".join(lines))
-    return bytes(out)
-
-
 def _check_mangled(name: str, data: bytes) -> None:
     try:
         result = CONNECTOR.parse(RawFile(name, data))
@@ -705,7 +681,7 @@ def test_mangled_real_files_raise_only_ingest_errors(ieso: Path, case: str) -> N
     CONNECTOR.parse(RawFile(path.name, original))  # the unmangled base parses
 
     @_HYPOTHESIS
-    @given(mangled(original))
+    @given(mangled(original, rounds=3))
     def check(data: bytes) -> None:
         _check_mangled(path.name, data)
 
@@ -718,7 +694,7 @@ def test_mangled_spec_built_files_raise_only_ingest_errors(case: str) -> None:
     original = _read(str(path))
 
     @_HYPOTHESIS
-    @given(mangled(original))
+    @given(mangled(original, rounds=3))
     def check(data: bytes) -> None:
         _check_mangled(path.name, data)
 

@@ -28,8 +28,17 @@ class FakeSession:
 
 
 @st.composite
-def mangled(draw, data: bytes) -> bytes:
-    """``data`` truncated, with bytes flipped, or with a line dropped, duplicated or swapped."""
+def mangled(draw, data: bytes, rounds: int = 1) -> bytes:
+    """``data`` truncated, with bytes flipped, or with a line dropped, duplicated or swapped; up to ``rounds``
+    such changes, one after another."""
+    for _ in range(draw(st.integers(1, rounds))):
+        data = _mangle_once(draw, data)
+    return data
+
+
+def _mangle_once(draw, data: bytes) -> bytes:
+    if not data:
+        return data
     how = draw(st.sampled_from(["truncate", "flip", "drop", "duplicate", "swap"]))
     if how == "truncate":
         return data[: draw(st.integers(0, len(data) - 1))]
