@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dash
 import dash_bootstrap_components as dbc
@@ -30,6 +30,7 @@ class Choice:
     end: str | None
     min_date: str | None
     max_date: str | None
+    notes: list[str] = field(default_factory=list)  # what a link asked for and did not get, and why
 
 
 def _span_dates(store, market: str, location: str, kind: str | None) -> tuple[str, str, str, str] | None:
@@ -45,22 +46,36 @@ def _span_dates(store, market: str, location: str, kind: str | None) -> tuple[st
 
 def initial_choice(market: str | None = None, location: str | None = None, kind: str | None = None,
                    start: str | None = None, end: str | None = None) -> Choice:
-    """The view a page opens on: what was asked for where the store holds it, the defaults otherwise."""
+    """The view a page opens on: what was asked for where the store holds it, the defaults otherwise (with a
+    note saying what was passed over)."""
     store = services().ready_store()
+    notes: list[str] = []
+
+    def pick(asked: str | None, offered: list[str], what: str) -> str | None:
+        chosen = asked if asked in offered else (offered[0] if offered else None)
+        if asked is not None and asked != chosen:
+            notes.append(f"No {what} {_shown(asked)} is stored; showing {chosen or 'nothing'}.")
+        return chosen
+
     markets = queries.markets_with_prices(store)
-    market = market if market in markets else (markets[0] if markets else None)
+    market = pick(market, markets, "market")
     locations = queries.price_locations(store, market) if market else []
-    location = location if location in locations else (locations[0] if locations else None)
+    location = pick(location, locations, f"{market} location")
     kinds = queries.price_kinds(store, market, location) if location else []
-    kind = kind if kind in kinds else (kinds[0] if kinds else None)
+    kind = pick(kind, kinds, f"{location} price series")
     dates = _span_dates(store, market, location, kind) if location else None
-    if dates is not None:
+    if dates is not None and (start is not None or end is not None):
         asked = _asked_dates(start, end, first=dates[2], last=dates[3])
-        if asked is not None:
+        if asked is None:
+            notes.append(f"The link's dates ({_shown(start)} to {_shown(end)}) are not YYYY-MM-DD dates in order "
+                         f"within the stored {dates[2]} to {dates[3]}; showing the latest days.")
+        else:
+            if asked != (start, end):
+                notes.append(f"Dates clipped to the stored {dates[2]} to {dates[3]}.")
             dates = (*asked, dates[2], dates[3])
     return Choice([{"label": m, "value": m} for m in markets], market,
                   [{"label": loc, "value": loc} for loc in locations], location,
-                  [{"label": k, "value": k} for k in kinds], kind, *(dates or (None,) * 4))
+                  [{"label": k, "value": k} for k in kinds], kind, *(dates or (None,) * 4), notes=notes)
 
 
 def _asked_dates(start: str | None, end: str | None, *, first: str, last: str) -> tuple[str, str] | None:
@@ -71,6 +86,12 @@ def _asked_dates(start: str | None, end: str | None, *, first: str, last: str) -
         return None
     s, e = max(s.isoformat(), first), min(e.isoformat(), last)
     return (s, e) if s <= e else None
+
+
+def _shown(value: object) -> str:
+    """A value from a link, quoted and cut short for a message."""
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 def overview_data(market: str, location: str, start_date: str, end_date: str, tz_choice: str,

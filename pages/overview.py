@@ -19,6 +19,9 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
     from callbacks.overview import initial_choice
 
     choice = initial_choice(market, location, kind, start, end)
+    notes = list(choice.notes)
+    if tz not in (None, "utc", "market"):
+        notes.append(f"Time zone {tz[:20]!r} is neither 'market' nor 'utc'; showing market time.")
     controls = dbc.Row([
         _control("Market", dcc.Dropdown(id="ov-market", options=choice.market_options, value=choice.market,
                                         clearable=False, style={"minWidth": "9rem"})),
@@ -42,6 +45,8 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
                  className="d-flex align-items-center mb-3"),
         controls,
         dbc.Alert(id="ov-error", color="warning", is_open=False, className="py-2"),
+        dbc.Alert([html.Div(note) for note in notes], id="ov-link-notes", color="info", dismissable=True,
+                  is_open=bool(notes), className="py-2"),
         dcc.Loading(dcc.Graph(id="ov-series"), type="dot"),
         dbc.Row([
             dbc.Col(dcc.Graph(id="ov-duration"), md=5),

@@ -233,6 +233,12 @@ def test_overview_link_names_the_view_and_bad_values_fall_back(app):
         assert (asked.location, asked.start, asked.end) == ("VIC1", "2024-01-03", "2024-01-05")
         clipped = initial_choice("NEM", "VIC1", None, "2020-01-01", "2030-01-01")
         assert (clipped.start, clipped.end) == ("2024-01-01", "2024-01-10")
+        assert clipped.notes == ["Dates clipped to the stored 2024-01-01 to 2024-01-10."] and asked.notes == []
         hostile = initial_choice("NEM'--", "<script>", "x", "2024-01-05", "not a date")
         assert (hostile.market, hostile.location, hostile.start, hostile.end) == ("NEM", "SA1", "2024-01-01",
                                                                                   "2024-01-10")
+        assert hostile.notes == [
+            "No market \"NEM'--\" is stored; showing NEM.", "No NEM location '<script>' is stored; showing SA1.",
+            "No SA1 price series 'x' is stored; showing settlement.",
+            "The link's dates ('2024-01-05' to 'not a date') are not YYYY-MM-DD dates in order within the stored "
+            "2024-01-01 to 2024-01-10; showing the latest days."]
