@@ -26,6 +26,7 @@ one, to name the offending line.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import logging
 import re
@@ -73,6 +74,10 @@ _DATE_FORMAT = "%Y/%m/%d %H:%M:%S"
 _DATE_WIDTH = len(_DATE_EXAMPLE)
 _DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
 _PLAUSIBLE_YEARS = (1990, 2200)
+_DATE_SEPARATORS = {4: ord("/"), 7: ord("/"), 10: ord(" "), 13: ord(":"), 16: ord(":")}
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)  # [0]: no month
+_DAYS_BEFORE_MONTH = np.cumsum(np.concatenate(([0], _DAYS_IN_MONTH[:-1]))).astype(np.int64)
+_DAYS_TO_1970 = 719_162  # days from 0001-01-01 to 1970-01-01
 _PRICE_AND_DEMAND_COLUMNS = ("REGION", "SETTLEMENTDATE", "TOTALDEMAND", "RRP", "PERIODTYPE")
 _ID_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9_-]*")
 _NUMBER_PATTERN = re.compile(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*")
@@ -275,25 +280,24 @@ def _is_stamp(value: str) -> bool:
 
 def _stamps(lines: _Lines, column: pa.ChunkedArray, idx: np.ndarray, col: str) -> np.ndarray:
     """``YYYY/MM/DD HH:MM:SS`` values as datetime64[ns] (NaT where empty), checked strictly and computed from
-    the digits of one byte matrix (no per-value parsing)."""
+    the digits of one byte matrix (no per-value parsing; Arrow's own parser would roll 30 February over
+    into March)."""
     array = column.combine_chunks()
     n = len(array)
     valid = ~array.is_null().to_numpy(zero_copy_only=False)
     matrix = np.frombuffer(array.buffers()[1], dtype=np.uint8, count=n * _DATE_WIDTH,
-                           offset=array.offset * _DATE_WIDTH).reshape(n, _DATE_WIDTH).copy()
-    matrix[~valid] = np.frombuffer(b"2000/01/01 00:00:00", dtype=np.uint8)
-    digits = matrix[:, _DATE_DIGITS].astype(np.int64) - 48
-    ok = (((digits >= 0) & (digits <= 9)).all(axis=1) & (matrix[:, 4] == 47) & (matrix[:, 7] == 47)
-          & (matrix[:, 10] == 32) & (matrix[:, 13] == 58) & (matrix[:, 16] == 58))
-    digits[~ok] = 0
-    number = digits[:, 0::2] * 10 + digits[:, 1::2]  # pairs: century, year, month, day, hour, minute, second
-    year, month, day = number[:, 0] * 100 + number[:, 1], number[:, 2], number[:, 3]
-    hour, minute, second = number[:, 4], number[:, 5], number[:, 6]
-    months = (year - 1970) * 12 + np.clip(month, 1, 12) - 1
-    first_day = months.astype("datetime64[M]").astype("datetime64[D]")
-    month_days = ((months + 1).astype("datetime64[M]").astype("datetime64[D]") - first_day).astype(np.int64)
-    ok &= ((month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days) & (hour < 24) & (minute < 60)
-           & (second < 60))
+                           offset=array.offset * _DATE_WIDTH).reshape(n, _DATE_WIDTH)
+    digits = matrix[:, _DATE_DIGITS] - np.uint8(48)  # a byte that is not a digit wraps round to above 9
+    ok = (digits <= 9).all(axis=1)
+    for at, byte in _DATE_SEPARATORS.items():
+        ok &= matrix[:, at] == byte
+    pairs = digits[:, 0::2].astype(np.int32) * 10 + digits[:, 1::2]  # century, year, month, day, h, m, s
+    year = pairs[:, 0] * 100 + pairs[:, 1]
+    month, day, hour, minute, second = (pairs[:, i] for i in range(2, 7))
+    month_at = np.clip(month, 0, 12)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    ok &= ((month >= 1) & (month <= 12) & (day >= 1) & (day <= _DAYS_IN_MONTH[month_at] + (leap & (month == 2)))
+           & (hour < 24) & (minute < 60) & (second < 60))
     bad = np.flatnonzero(valid & ~ok)
     if len(bad):
         shown = array[int(bad[0])].as_py().decode("utf-8", errors="replace")
@@ -301,8 +305,10 @@ def _stamps(lines: _Lines, column: pa.ChunkedArray, idx: np.ndarray, col: str) -
     odd = np.flatnonzero(valid & ((year < _PLAUSIBLE_YEARS[0]) | (year > _PLAUSIBLE_YEARS[1])))
     if len(odd):
         lines.fail(int(idx[odd[0]]) + 1, f"{col} year {year[odd[0]]} is not plausible for NEM data")
-    seconds = (day - 1) * 86400 + hour * 3600 + minute * 60 + second
-    out = first_day.astype("datetime64[ns]") + seconds.astype("timedelta64[s]")
+    y = year.astype(np.int64) - 1  # days since 1970-01-01 in the proleptic Gregorian calendar
+    days = (y * 365 + y // 4 - y // 100 + y // 400 - _DAYS_TO_1970 + _DAYS_BEFORE_MONTH[month_at]
+            + (leap & (month > 2)) + day - 1)
+    out = ((days * 86400 + hour * 3600 + minute * 60 + second) * 1_000_000_000).view("datetime64[ns]")
     out[~valid] = np.datetime64("NaT")
     return out
 
@@ -613,6 +619,12 @@ def _section_rows(lines: _Lines, section: _Section, key: tuple[str, ...], i_line
 # --------------------------------------------------------------------------------------------------------
 # Table frames
 # --------------------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=512)
+def _one_value_dtype(value: str | None) -> pd.CategoricalDtype:
+    """The dtype of a column holding one text value (made once: building a dtype checks its categories)."""
+    return pd.CategoricalDtype([value])
+
+
 def _table_frame(table: str, rows: _Rows, source: str, price_kind: str | None) -> pd.DataFrame:
     """The table's frame sorted by its key; ``rows`` arrive sorted by (id, interval end) with the ids'
     categories in string order."""
@@ -627,11 +639,11 @@ def _table_frame(table: str, rows: _Rows, source: str, price_kind: str | None) -
         values = {col: v[order] for col, v in values.items()}
 
     def constant(value: str | None) -> pd.Categorical:
-        return pd.Categorical.from_codes(np.zeros(n, np.int8), [value])
+        return pd.Categorical.from_codes(np.zeros(n, np.int8), dtype=_one_value_dtype(value))
 
     data: dict[str, Any] = {"market": constant(MARKET)}
     data["interconnector" if table == "interconnector_flows" else "location"] = pd.Categorical.from_codes(
-        ids, [str(c) for c in rows.ids.cat.categories])
+        ids, dtype=rows.ids.dtype)
     if table == "prices":
         data["price_kind"] = constant(price_kind)
     data["interval_start"] = pd.DatetimeIndex(starts).tz_localize("UTC")

@@ -6,7 +6,7 @@ import pandas as pd
 
 from engine.store import Store
 from engine.store.tables import TABLES
-from ingest.base import ParseResult
+from ingest.base import ParseResult, concat_frames
 from ingest.load import _latest_per_key, _one_series_each, write_parsed
 
 
@@ -31,6 +31,25 @@ def test_one_series_per_file_is_recognised_without_hashing_rows():
     backwards = regions[0].iloc[::-1].reset_index(drop=True)
     assert not _one_series_each(spec, [backwards])
     assert _one_series_each(spec, [_frame("SA1", "2024-01-01", 12, 1.0, categorical=False)])  # plain strings too
+
+
+def test_frames_join_as_pandas_would_with_categories_kept():
+    frames = [_frame("SA1", "2024-01-01", 3, 1.0), _frame("NSW1", "2024-02-01", 2, 2.5),
+              _frame("QLD1", "2024-03-01", 2, 3.0, categorical=False)]
+    frames[1]["interval_minutes"] = np.int32(30)  # a column whose type differs between frames
+    joined = concat_frames(frames)
+    expected = pd.concat([f.astype({c: object for c in ("market", "location", "price_kind", "source")})
+                          for f in frames], ignore_index=True)
+    assert list(joined.columns) == list(frames[0].columns)
+    pd.testing.assert_frame_equal(joined.astype({c: object for c in ("market", "location", "price_kind", "source")}),
+                                  expected)
+    both_categorical = concat_frames(frames[:2])
+    assert list(both_categorical["location"].cat.categories) == ["NSW1", "SA1"]  # sorted, not in file order
+    assert str(both_categorical["interval_start"].dtype) == "datetime64[ns, UTC]"
+    extra = frames[1].assign(note="revised")
+    unlike = concat_frames([frames[0], extra])  # a column only a later frame has is kept, blank before it
+    assert unlike["note"].isna().sum() == 3 and (unlike["note"].iloc[3:] == "revised").all()
+    assert isinstance(unlike["location"].dtype, pd.CategoricalDtype)
 
 
 def test_overlapping_files_keep_the_later_file_and_disjoint_ones_keep_every_row():

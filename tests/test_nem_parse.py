@@ -439,6 +439,31 @@ def test_price_and_demand_across_the_start_of_five_minute_settlement(nem):
     assert demand["demand_mw"].tolist() == [1210.5, 1200.25, 1195.0, 1190.75, 1188.0, 1186.5, 1185.0]
 
 
+_PD_HEADER = "REGION,SETTLEMENTDATE,TOTALDEMAND,RRP,PERIODTYPE\r\n"
+
+
+def test_interval_ends_across_leap_days_and_century_rules_match_python(nem):
+    """The stamps are computed from their digits; Python's calendar is the reference (2000 and 2400 are leap
+    years, 2100 is not)."""
+    ends = [datetime(y, 2, 27, 23, 30) + timedelta(minutes=30 * i)
+            for y in (2000, 2023, 2024, 2100) for i in range(150)]
+    body = "".join(f"SA1,{e:%Y/%m/%d %H:%M:%S},1000,{i % 97}.5,TRADE\r\n" for i, e in enumerate(ends))
+    raw = RawFile("PRICE_AND_DEMAND_LEAP_SA1.csv", (_PD_HEADER + body).encode())
+    prices = nem.parse(raw).tables["prices"]
+    expected = [pd.Timestamp(e - timedelta(hours=10, minutes=30), tz="UTC") for e in ends]
+    assert prices["interval_start"].tolist() == expected
+
+
+@pytest.mark.parametrize("stamp", ["2023/02/29 00:30:00", "2100/02/29 00:30:00", "2024/04/31 00:30:00",
+                                   "2024/00/10 00:30:00", "2024/01/01 24:00:00", "2024/01/01 00:60:00",
+                                   "2024-01-01 00:30:00", "2024/01/01 00:30:0x"])
+def test_impossible_date_times_are_refused_not_rolled_over(nem, stamp):
+    rows = f"SA1,2024/01/01 00:00:00,1,2,TRADE\r\nSA1,{stamp},1,2,TRADE\r\n"
+    raw = RawFile("PRICE_AND_DEMAND_BAD_SA1.csv", (_PD_HEADER + rows).encode())
+    err = _fails(nem, raw.name, raw.data)
+    assert err.line == 3 and f"SETTLEMENTDATE {stamp!r} is not a date-time" in err.problem
+
+
 def test_a_different_version_of_the_same_row_fails_when_it_cannot_be_ranked(nem):
     text = (FIXTURES / "nemweb_multisection_example.csv").read_bytes().decode()
     lines = text.split("\r\n")
