@@ -1,6 +1,8 @@
 """The store on embedded chDB: migrations, round trips, idempotent and whole-batch writes, aggregates."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -169,16 +171,9 @@ def test_aggregates_count_negatives_and_demo_rows_through_revisions(store: Store
 
 def test_migration_006_fills_the_new_counts_of_an_existing_store(store_url: str, tmp_path):
     """A store made before the counts existed gets them from its raw rows when it migrates."""
-    from engine.store.migrations import MIGRATIONS_DIR
-
-    old = tmp_path / "migrations"
-    old.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if int(path.name[:3]) < 6:
-            (old / path.name).write_text(path.read_text())
     s = Store(store_url)
     try:
-        assert migrate(s, old) == [1, 2, 3, 4, 5]
+        assert migrate(s, _migrations_before(6, tmp_path)) == [1, 2, 3, 4, 5]
         frame = _prices(n=24, price=np.linspace(-3, 20, 24), source="demo")
         cols = ["market", "location", "price_kind", "interval_minutes", "interval_start", "price", "source"]
         s.insert_df("prices", frame[cols].assign(interval_minutes=frame["interval_minutes"].astype("uint16"),
@@ -189,6 +184,83 @@ def test_migration_006_fills_the_new_counts_of_an_existing_store(store_url: str,
     finally:
         s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
         s.close()
+
+
+def _migrations_before(version: int, tmp_path) -> Path:
+    from engine.store.migrations import MIGRATIONS_DIR
+
+    old = tmp_path / f"migrations_before_{version}"
+    old.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if int(path.name[:3]) < version:
+            (old / path.name).write_text(path.read_text())
+    return old
+
+
+def _contents(s: Store) -> dict[str, list]:
+    """Every series and aggregate table as FINAL reads it, sorted."""
+    out = {}
+    for table in ("prices", "demand", "nodal_lmp", "prices_hourly", "prices_daily", "demand_hourly",
+                  "nodal_lmp_hourly"):
+        frame = s.query_df(f"SELECT * FROM `{table}` FINAL")
+        out[table] = sorted(map(tuple, frame.astype(str).to_numpy().tolist()))
+    return out
+
+
+@pytest.mark.parametrize("stop_after", [None, "EXCHANGE TABLES prices AND", "DROP TABLE demand__repartitioned"])
+def test_migration_008_moves_every_row_into_market_month_partitions(store_url: str, tmp_path, stop_after):
+    """A store made before 008 keeps every row and aggregate; a NEM month becomes one partition; the views
+    feed the aggregates again afterwards. A migration stopped half way (``stop_after``) completes on rerun."""
+    from engine.store.migrations import discover
+
+    s = Store(store_url)
+    try:
+        assert migrate(s, _migrations_before(8, tmp_path)) == list(range(1, 8))
+        # January in NEM time: from 14:00 UTC on 31 December; a revision of some of its hours; IESO hours
+        write_tables(s, {"prices": _prices(n=48 * 31, start="2023-12-31 14:00"),
+                         "demand": _prices(n=48 * 31, start="2023-12-31 14:00").rename(columns={"price": "demand_mw"})
+                         .drop(columns="price_kind")})
+        write_tables(s, {"prices": _prices(n=6, start="2024-01-05 00:00", price=np.full(6, 99.0))})
+        ieso = _prices(location="ONZP", n=24, start="2024-01-31 05:00", minutes=60).assign(market="IESO")
+        write_tables(s, {"prices": ieso})
+        lmp = pd.DataFrame({"market": "IESO", "node": "NODE.A", "market_run": "RT",
+                            "interval_start": pd.date_range("2024-03-01", periods=12, freq="h", tz="UTC"),
+                            "interval_minutes": 60, "lmp": np.linspace(10, 40, 12), "energy": 10.0,
+                            "congestion": np.nan, "loss": 0.5})
+        write_tables(s, {"nodal_lmp": lmp})
+        before = _contents(s)
+        if stop_after:  # run the migration's statements up to and including the first that matches, as a crash
+            mig = next(m for m in discover() if m.version == 8)
+            for stmt in mig.statements(s.database):
+                s.command(stmt)
+                if stmt.startswith(stop_after):
+                    break
+        assert migrate(s) == [m.version for m in discover() if m.version >= 8]
+        assert _contents(s) == before
+        parts = s.query_df("SELECT table, groupUniqArray(partition) AS p FROM system.parts "
+                           "WHERE database = currentDatabase() AND active GROUP BY table")
+        partitions = {r.table: sorted(r.p) for r in parts.itertuples()}
+        assert partitions["demand"] == ["202401"]  # the NEM month, not December and January in UTC
+        assert partitions["prices"] == ["202401"]  # and 31 January in EST, to 04:00 UTC on 1 February
+        assert partitions["prices_hourly"] == partitions["prices_daily"] == ["2024"]
+        assert not {t for t in partitions if t.endswith("__repartitioned")}
+        write_tables(s, {"prices": _prices(location="VIC1", n=48, start="2024-02-29 14:00", price=np.full(48, 2.0))})
+        day = s.query_df("SELECT bucket, price_sum, samples FROM prices_daily FINAL WHERE location = 'VIC1'")
+        assert day.to_dict("records") == [{"bucket": pd.Timestamp("2024-02-29 14:00", tz="UTC"),
+                                           "price_sum": 96.0, "samples": 48}]
+        assert s.scalar("SELECT sum(samples) FROM demand_hourly") == 48 * 31
+    finally:
+        s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
+        s.close()
+
+
+def test_market_calendar_macros_expand_to_each_markets_zone():
+    m = Migration(9, "x", "CREATE TABLE a (t DateTime) ENGINE = MergeTree PARTITION BY ${MARKET_MONTH(t)} "
+                          "ORDER BY t;\nSELECT ${MARKET_YEAR(bucket)}, ${MARKET_DAY_START(bucket)};\n")
+    create, select = m.statements("db")
+    assert "market = 'NEM', toYYYYMM(t, 'Etc/GMT-10')" in create and "toYYYYMM(t, 'America/New_York'))" in create
+    assert "toYear(bucket, 'America/Sao_Paulo')" in select and "toStartOfDay(bucket, 'Etc/GMT+5')" in select
+    assert "${" not in select
 
 
 def test_each_thread_gets_its_own_connection_and_parameters(store: Store):

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.store.client import Store, StoreError
+from engine.store.tables import market_day_start, market_month, market_year
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"^(\d{3})_([a-z0-9_]+)\.sql$")
+# ${MARKET_DAY_START(column)}, ${MARKET_MONTH(column)} and ${MARKET_YEAR(column)}: a column's market-local
+# day, month or year as SQL (the markets' zones are spelled out once, in tables.MARKET_ZONES).
+_CALENDAR_SQL = {"MARKET_DAY_START": market_day_start, "MARKET_MONTH": market_month, "MARKET_YEAR": market_year}
+_MARKET_CALENDAR = re.compile(r"\$\{(" + "|".join(_CALENDAR_SQL) + r")\((\w+)\)\}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +33,7 @@ class Migration:
     def statements(self, database: str) -> list[str]:
         text = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
         text = text.replace("${DB}", database)
+        text = _MARKET_CALENDAR.sub(lambda m: _CALENDAR_SQL[m.group(1)](m.group(2)), text)
         return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
 
 

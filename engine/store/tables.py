@@ -36,16 +36,34 @@ class SeriesTable:
         return self.key + self.values
 
 
+#: Each market's own zone, for SQL that follows a market's calendar (its days, months and years). ClickHouse
+#: takes one constant zone per call, so the SQL names the markets one by one; the daily view of migration
+#: 006 spells out the same zones. A market not named here falls back to DEFAULT_MARKET_ZONE.
+MARKET_ZONES = (("NEM", "Etc/GMT-10"), ("IESO", "Etc/GMT+5"), ("BRAZIL", "America/Sao_Paulo"),
+                ("CAISO", "America/Los_Angeles"))
+DEFAULT_MARKET_ZONE = "America/New_York"  # PJM, ISO-NE
+
+
+def in_market_zone(template: str) -> str:
+    """SQL evaluating ``template`` (which names the zone as ``{zone}``) in the zone of each row's market."""
+    branches = "".join(f"market = '{market}', {template.format(zone=repr(zone))}, " for market, zone in MARKET_ZONES)
+    return f"multiIf({branches}{template.format(zone=repr(DEFAULT_MARKET_ZONE))})"
+
+
 def market_day_start(column: str) -> str:
-    """SQL for the start (as a UTC instant) of the market-local day holding ``column``, for the row's market.
-    ClickHouse needs a constant zone per call, so the zones of the markets we carry are spelled out; the
-    daily views (migrations 001/006) say the same."""
-    return ("toDateTime64(multiIf("
-            f"market = 'NEM', toUnixTimestamp(toStartOfDay({column}, 'Etc/GMT-10')), "
-            f"market = 'IESO', toUnixTimestamp(toStartOfDay({column}, 'Etc/GMT+5')), "
-            f"market = 'BRAZIL', toUnixTimestamp(toStartOfDay({column}, 'America/Sao_Paulo')), "
-            f"market = 'CAISO', toUnixTimestamp(toStartOfDay({column}, 'America/Los_Angeles')), "
-            f"toUnixTimestamp(toStartOfDay({column}, 'America/New_York'))), 3, 'UTC')")
+    """SQL for the start (as a UTC instant) of the market-local day holding ``column``, for the row's market."""
+    return f"toDateTime64({in_market_zone(f'toUnixTimestamp(toStartOfDay({column}, {{zone}}))')}, 3, 'UTC')"
+
+
+def market_month(column: str) -> str:
+    """SQL for the market-local month (YYYYMM) holding ``column``: the series tables' partition, so that a
+    market's month of data (how operators publish it) is one partition, not two UTC months."""
+    return in_market_zone(f"toYYYYMM({column}, {{zone}})")
+
+
+def market_year(column: str) -> str:
+    """SQL for the market-local year holding ``column``: the aggregate tables' partition."""
+    return in_market_zone(f"toYear({column}, {{zone}})")
 
 
 def _price_buckets(bucket: str) -> str:
