@@ -102,8 +102,9 @@ def _one_series_each(spec: SeriesTable, frames: list[pd.DataFrame]) -> bool:
         for col in (c for c in spec.key if c != spec.time_column):
             values = frame[col]
             if isinstance(values.dtype, pd.CategoricalDtype):
-                used = pd.unique(values.cat.codes.to_numpy())
-                one = values.cat.categories[used[0]] if len(used) == 1 and used[0] >= 0 else None
+                codes = values.array.codes
+                first = codes[0] if len(codes) else -1
+                one = values.array.categories[first] if first >= 0 and (codes == first).all() else None
             else:
                 first = values.iat[0] if len(values) else None
                 one = first if len(values) and (values.to_numpy() == first).all() else None

@@ -43,8 +43,11 @@ def test_frames_join_as_pandas_would_with_categories_kept():
     assert list(joined.columns) == list(frames[0].columns)
     pd.testing.assert_frame_equal(joined.astype({c: object for c in ("market", "location", "price_kind", "source")}),
                                   expected)
+    frames[1].loc[1, "source"] = np.nan  # a missing value stays missing when its codes are mapped
     both_categorical = concat_frames(frames[:2])
     assert list(both_categorical["location"].cat.categories) == ["NSW1", "SA1"]  # sorted, not in file order
+    assert both_categorical["location"].tolist() == ["SA1"] * 3 + ["NSW1"] * 2
+    assert both_categorical["source"].isna().tolist() == [False] * 4 + [True]
     assert str(both_categorical["interval_start"].dtype) == "datetime64[ns, UTC]"
     extra = frames[1].assign(note="revised")
     unlike = concat_frames([frames[0], extra])  # a column only a later frame has is kept, blank before it
