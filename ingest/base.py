@@ -110,7 +110,7 @@ def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
             out[col] = np.concatenate([s.to_numpy() for s in parts])
         else:
             out[col] = pd.concat(parts, ignore_index=True)
-    return pd.DataFrame(out, columns=list(first.columns), copy=False)
+    return pd.DataFrame(out, copy=False)
 
 
 def _union_categoricals(parts: list[pd.Categorical]) -> pd.Categorical:

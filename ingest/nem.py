@@ -650,8 +650,10 @@ def _table_frame(table: str, rows: _Rows, source: str, price_kind: str | None) -
     data["interval_minutes"] = minutes
     data.update(values)
     data["source"] = constant(source)
-    # copy=False: the arrays are fresh, and consolidating them into blocks would cost more than the parse
-    return pd.DataFrame(data, columns=list(TABLE_COLUMNS[table]), copy=False)
+    # In the table's column order, every column present: pandas then neither reindexes nor checks for
+    # missing columns. copy=False: the arrays are fresh, and consolidating them would cost more than the parse.
+    ordered = {col: data[col] if col in data else np.full(n, np.nan) for col in TABLE_COLUMNS[table]}
+    return pd.DataFrame(ordered, copy=False)
 
 
 def _sorted_by_key(frame: pd.DataFrame, key: tuple[str, ...]) -> pd.DataFrame:

@@ -63,7 +63,8 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
         if col == spec.time_column:
             if not isinstance(values.dtype, pd.DatetimeTZDtype):
                 values = pd.to_datetime(values, utc=True)
-            values = values.dt.tz_convert("UTC").astype("datetime64[ms, UTC]")
+            out[col] = values.array.tz_convert("UTC").as_unit("ms")
+            continue
         elif col == "interval_minutes":
             values = values.astype("uint16")
         elif col in spec.key:
@@ -77,7 +78,7 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
         out["source"] = np.full(len(frame), source, dtype=object)
     conformed = pd.DataFrame(out, copy=False)
     if spec.required:
-        keep = conformed[list(spec.required)].notna().all(axis=1).to_numpy()
+        keep = ~np.logical_or.reduce([pd.isna(out[col]) for col in spec.required])
         if not keep.all():
             conformed = conformed[keep].reset_index(drop=True)
     if not unique and conformed.duplicated(list(spec.key)).any():
