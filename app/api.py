@@ -79,3 +79,21 @@ def prices():
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
     return jsonify({"market": market, "location": location, "price_kind": kind, "timezone": tz, "resolution": res,
                     "is_demo": bool(series["is_demo"].any()), "rows": rows})
+
+
+@api.get("/latest")
+def latest():
+    """``?market=NEM[&format=json|csv][&tz=market|utc]`` — the newest stored price of each of the market's
+    series: location, price kind, interval start (ISO 8601 with offset), interval length, price, demo flag."""
+    market = _arg("market").upper()
+    fmt = _arg("format", "json", ("json", "csv"))
+    tz_choice = _arg("tz", "market", ("market", "utc"))
+    store = services().ready_store()
+    info = queries.market_info(store, market)
+    tz = info.timezone if tz_choice == "market" else "UTC"
+    frame = queries.latest_prices(store, market)
+    frame["interval_start"] = [t.tz_convert(tz).isoformat() for t in frame["interval_start"]]
+    if fmt == "csv":
+        return Response(frame.to_csv(index=False), mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="{market}_latest_prices.csv"'})
+    return jsonify({"market": market, "timezone": tz, "rows": frame.astype(object).to_dict("records")})

@@ -55,6 +55,18 @@ def price_locations(store: Store, market: str) -> list[str]:
     return [] if df.empty else df["location"].tolist()
 
 
+def latest_prices(store: Store, market: str) -> pd.DataFrame:
+    """The newest stored price of each of the market's series (location and price kind), from the
+    latest_prices view; ``is_demo`` says whether that price is demo data."""
+    df = store.query_df(
+        "SELECT location, price_kind, interval_start, interval_minutes, price, source = {d:String} AS is_demo "
+        "FROM latest_prices WHERE market = {m:String} ORDER BY location, price_kind", {"m": market, "d": DEMO_SOURCE})
+    if df.empty or not len(df.columns):
+        return pd.DataFrame(columns=["location", "price_kind", "interval_start", "interval_minutes", "price",
+                                     "is_demo"])
+    return df.astype({"interval_minutes": int, "is_demo": bool})
+
+
 #: The order markets are offered in: the product's three markets first, then the nodal ISOs.
 MARKET_ORDER = ("NEM", "IESO", "BRAZIL", "PJM", "ISONE", "CAISO")
 

@@ -122,6 +122,9 @@ def test_demo_data_fills_an_empty_store_and_is_labelled(store_url):
     assert body["is_demo"] is True and len(body["rows"]) == 288
     again = client.get("/api/v1/prices?market=NEM&location=SA1&start=2026-10-01&end=2026-10-02").get_json()
     assert again["rows"] == body["rows"]  # deterministic
+    latest = client.get("/api/v1/latest?market=NEM").get_json()["rows"]
+    assert [r["location"] for r in latest] == ["NSW1", "QLD1", "SA1", "TAS1", "VIC1"]
+    assert all(r["is_demo"] for r in latest)
     dash_app.server.extensions["c254"].store.command(
         f"DROP DATABASE IF EXISTS `{dash_app.server.extensions['c254'].store.database}`")
 
@@ -242,3 +245,40 @@ def test_overview_link_names_the_view_and_bad_values_fall_back(app):
             "No SA1 price series 'x' is stored; showing settlement.",
             "The link's dates ('2024-01-05' to 'not a date') are not YYYY-MM-DD dates in order within the stored "
             "2024-01-01 to 2024-01-10; showing the latest days."]
+
+
+def test_latest_prices_are_each_series_newest_interval(app, client, sa_january):
+    """The latest_prices view against a brute-force reading of the raw rows: series ending on different days,
+    a revision of the last interval, and a 30-minute row starting with the last 5-minute one."""
+    store = app.server.extensions["c254"].ready_store()
+    idx, price = sa_january
+    five = pd.date_range("2018-01-10 00:00", "2018-01-15 03:55", freq="5min", tz="UTC")
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "VIC1", "price_kind": "settlement", "interval_start": five,
+        "interval_minutes": 5, "price": np.arange(len(five), dtype=float), "source": "v.csv"})})
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "VIC1", "price_kind": "settlement", "interval_start": [five[-1]],
+        "interval_minutes": [30], "price": [-999.0], "source": "v30.csv"})})
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "SA1", "price_kind": "settlement", "interval_start": [idx[-1]],
+        "interval_minutes": [30], "price": [price[-1] + 1000], "source": "revision.csv"})})
+    body = client.get("/api/v1/latest?market=nem").get_json()
+    assert body["timezone"] == "Etc/GMT-10"
+    assert body["rows"] == [
+        {"location": "SA1", "price_kind": "settlement", "interval_start": "2018-01-31T23:30:00+10:00",
+         "interval_minutes": 30, "price": float(price[-1] + 1000), "is_demo": False},
+        {"location": "VIC1", "price_kind": "settlement", "interval_start": "2018-01-15T13:55:00+10:00",
+         "interval_minutes": 5, "price": float(len(five) - 1), "is_demo": False}]
+    brute = store.query_df("SELECT location, argMax(price, (interval_start, -toInt32(interval_minutes))) AS p "
+                           "FROM prices FINAL GROUP BY location ORDER BY location")
+    assert brute["p"].tolist() == [r["price"] for r in body["rows"]]
+    csv = pd.read_csv(io.StringIO(client.get("/api/v1/latest?market=NEM&format=csv&tz=utc").get_data(as_text=True)))
+    assert csv["interval_start"].tolist() == ["2018-01-31T13:30:00+00:00", "2018-01-15T03:55:00+00:00"]
+
+
+@pytest.mark.parametrize("query, message", [
+    ("market=XX", "unknown market 'XX'"), ("", "parameter 'market' is required"),
+    ("market=NEM'--", "characters that are not allowed"), ("market=NEM&tz=mars", "must be one of market, utc")])
+def test_latest_prices_refuse_bad_parameters(client, sa_january, query, message):
+    r = client.get(f"/api/v1/latest?{query}")
+    assert r.status_code == 400 and message in r.get_json()["error"]

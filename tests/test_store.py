@@ -36,7 +36,7 @@ def test_migrations_apply_once_and_record_versions(store: Store):
     assert migrate(store) == []
     tables = set(store.query_df("SELECT name FROM system.tables WHERE database = currentDatabase()")["name"])
     assert {"prices", "demand", "interconnector_flows", "prices_hourly", "prices_daily",
-            "market_dict", "node_dict", "nodal_lmp", "job_runs"} <= tables
+            "market_dict", "node_dict", "nodal_lmp", "job_runs", "latest_prices"} <= tables
     assert store.scalar("SELECT dictGet('market_dict', 'timezone', tuple('NEM'))") == "Etc/GMT-10"
 
 
