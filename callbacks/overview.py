@@ -162,6 +162,36 @@ def _stats_table(stats: dict, currency: str, basis: str = "interval") -> dbc.Tab
                      bordered=False, size="sm", striped=True, style={"maxWidth": "32rem"}, id="ov-stats-table")
 
 
+def latest_table(market: str | None, location: str | None, tz_choice: str) -> object:
+    """The newest stored price of each of the market's series, the chosen region's in bold; cached per store
+    version like the rest of the page."""
+    if not market:
+        return None
+    svc = services()
+    key = f"overview-latest:{svc.data_version()}:{market}"
+    latest = svc.cache.get(key)
+    if latest is None:
+        store = svc.ready_store()
+        latest = (queries.market_info(store, market), queries.latest_prices(store, market))
+        svc.cache.set(key, latest, timeout=300)
+    info, rows = latest
+    if rows.empty:
+        return html.Div(f"No {market} prices stored.", className="text-muted small")
+    tz = info.timezone if tz_choice == "market" else "UTC"
+    label = info.timezone_label if tz_choice == "market" else "UTC"
+    head = html.Thead(html.Tr([html.Th("Region"), html.Th("Price"), html.Th(f"Interval start ({label})"),
+                               html.Th("Minutes", className="text-end"),
+                               html.Th(f"{info.currency}/MWh", className="text-end")]))
+    body = []
+    for r in rows.itertuples():
+        start = r.interval_start.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+        body.append(html.Tr([html.Td(r.location), html.Td(r.price_kind + (" (demo)" if r.is_demo else "")),
+                             html.Td(start), html.Td(r.interval_minutes, className="text-end"),
+                             html.Td(f"{r.price:,.2f}", className="text-end")],
+                            className="fw-bold" if r.location == location else None))
+    return dbc.Table([head, html.Tbody(body)], bordered=False, size="sm", striped=True, id="ov-latest-table")
+
+
 def _local_naive(series: pd.DataFrame, tz: str) -> pd.DataFrame:
     # Plotly draws wall-clock time; hand it the display zone's wall clock.
     out = series.copy()
@@ -251,6 +281,14 @@ def register(app: dash.Dash) -> None:
         Input("ov-dates", "end_date"), Input("ov-tz", "value"), Input("ov-kind", "value"))
     def render(market, location, start_date, end_date, tz_choice, kind):
         return render_overview(market, location, start_date, end_date, tz_choice, kind)
+
+    @app.callback(Output("ov-latest", "children"), Input("ov-market", "value"), Input("ov-location", "value"),
+                  Input("ov-tz", "value"))
+    def latest(market, location, tz_choice):
+        try:
+            return latest_table(market, location, tz_choice or "market")
+        except queries.QueryError as exc:
+            return html.Div(str(exc), className="text-muted small")
 
     @app.callback(
         Output("ov-download", "data"), Input("ov-download-btn", "n_clicks"),

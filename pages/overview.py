@@ -52,6 +52,9 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
             dbc.Col(dcc.Graph(id="ov-duration"), md=5),
             dbc.Col(dcc.Graph(id="ov-heatmap"), md=7),
         ]),
-        html.H6("Price statistics over the selected range", className="mt-2"),
-        html.Div(id="ov-stats"),
+        dbc.Row([
+            dbc.Col([html.H6("Price statistics over the selected range", className="mt-2"),
+                     html.Div(id="ov-stats")], lg=5),
+            dbc.Col([html.H6("Latest stored prices", className="mt-2"), html.Div(id="ov-latest")], lg=7),
+        ]),
     ])

@@ -41,6 +41,12 @@ def test_overview_region_change_and_csv_download(dash_duo, store_url):
     dash_duo.select_dcc_dropdown("#ov-location", value="SA1")
     second = _wait_for(lambda: (y := _trace_y(dash_duo, "ov-series")) and y != first and y, what="chart to change")
     assert len(second) == len(first) and second != first
+    # the latest stored price of each region, the chosen one in bold: SA1's is the chart's last interval
+    bold = _wait_for(lambda: dash_duo.driver.find_elements("css selector", "#ov-latest-table tr.fw-bold"),
+                     what="latest prices")
+    cells = [td.text for td in bold[0].find_elements("css selector", "td")]
+    assert cells[0] == "SA1" and cells[2].endswith("23:55") and float(cells[4].replace(",", "")) == round(second[-1], 2)
+    assert len(dash_duo.driver.find_elements("css selector", "#ov-latest-table tbody tr")) == 5
 
     dash_duo.find_element("#ov-download-btn").click()
     folder = Path(dash_duo.download_path)
