@@ -10,6 +10,7 @@ import pytest
 from engine.store import Store, StoreError, migrate, write_tables
 from engine.store.client import split_dsn
 from engine.store.migrations import Migration, discover
+from engine.store.tables import TABLES, SeriesTable
 
 
 def _prices(location="SA1", n=48, start="2024-01-01", minutes=30, price=None, source="file.csv"):
@@ -198,13 +199,26 @@ def _migrations_before(version: int, tmp_path) -> Path:
 
 
 def _contents(s: Store) -> dict[str, list]:
-    """Every series and aggregate table as FINAL reads it, sorted."""
+    """Every series and aggregate table as FINAL reads it, by column name, sorted."""
     out = {}
-    for table in ("prices", "demand", "nodal_lmp", "prices_hourly", "prices_daily", "demand_hourly",
-                  "nodal_lmp_hourly"):
-        frame = s.query_df(f"SELECT * FROM `{table}` FINAL")
-        out[table] = sorted(map(tuple, frame.astype(str).to_numpy().tolist()))
+    for spec in TABLES.values():
+        for table in (spec.name, *(agg.table for agg in spec.aggregates)):
+            frame = s.query_df(f"SELECT * FROM `{table}` FINAL")
+            out[table] = sorted(tuple(sorted(r.items())) for r in frame.astype(str).to_dict("records"))
     return out
+
+
+def _some_rows(spec: SeriesTable, n: int = 6) -> pd.DataFrame:
+    """n rows for any series table, a distinct value in every column (so a column moved to another place
+    would show)."""
+    frame = pd.DataFrame({col: [f"{col[:6].upper()}{i % 2}" for i in range(n)] for col in spec.key})
+    frame["market"] = "IESO"
+    if spec.time_column:
+        frame[spec.time_column] = pd.date_range("2024-01-31 20:00", periods=n, freq="h", tz="UTC")
+        frame["interval_minutes"] = 60
+    for j, col in enumerate(spec.values):
+        frame[col] = np.arange(n) + 10.0 * (j + 1) + 0.25
+    return frame
 
 
 @pytest.mark.parametrize("stop_after", [None, "EXCHANGE TABLES prices AND", "DROP TABLE demand__repartitioned"])
@@ -228,7 +242,10 @@ def test_migration_008_moves_every_row_into_market_month_partitions(store_url: s
                             "interval_minutes": 60, "lmp": np.linspace(10, 40, 12), "energy": 10.0,
                             "congestion": np.nan, "loss": 0.5})
         write_tables(s, {"nodal_lmp": lmp})
+        write_tables(s, {name: _some_rows(spec) for name, spec in TABLES.items()
+                         if name not in ("prices", "demand", "nodal_lmp") and spec.time_column})
         before = _contents(s)
+        assert all(before[name] for name in TABLES if TABLES[name].time_column)
         if stop_after:  # run the migration's statements up to and including the first that matches, as a crash
             mig = next(m for m in discover() if m.version == 8)
             for stmt in mig.statements(s.database):
