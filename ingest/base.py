@@ -141,7 +141,7 @@ def _concat_unlike(frames: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.concat([f.drop(columns=categorical) for f in frames], ignore_index=True)
     for c in categorical:
         out[c] = union_categoricals([f[c] for f in frames], sort_categories=True)
-    return out[[c for c in first.columns] + [c for c in out.columns if c not in first.columns]]
+    return out[list(first.columns) + [c for c in out.columns if c not in first.columns]]
 
 
 def latest_row_per_node(meta: pd.DataFrame, starts) -> pd.DataFrame:

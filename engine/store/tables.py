@@ -37,8 +37,9 @@ class SeriesTable:
 
 
 #: Each market's own zone, for SQL that follows a market's calendar (its days, months and years). ClickHouse
-#: takes one constant zone per call, so the SQL names the markets one by one; the daily view of migration
-#: 006 spells out the same zones. A market not named here falls back to DEFAULT_MARKET_ZONE.
+#: takes one constant zone per call, so the SQL names the markets one by one. Migrations since 008 take
+#: these through ${MARKET_DAY_START(col)}, ${MARKET_MONTH(col)} and ${MARKET_YEAR(col)}; 001 and 006 spelled
+#: the same zones out. A market not named here falls back to DEFAULT_MARKET_ZONE.
 MARKET_ZONES = (("NEM", "Etc/GMT-10"), ("IESO", "Etc/GMT+5"), ("BRAZIL", "America/Sao_Paulo"),
                 ("CAISO", "America/Los_Angeles"))
 DEFAULT_MARKET_ZONE = "America/New_York"  # PJM, ISO-NE
