@@ -1,6 +1,7 @@
 """Overview callback latency at size: fills the bench store to 10 M price rows if needed (see
 generate_prices.py), then times the overview's render callback body (engine queries + figures + the JSON
-Dash would send) for typical choices, cold (cache empty) and warm. Median of 5 cold runs each.
+Dash would send) for typical choices, and the latest-prices card's callback, cold (cache empty) and warm.
+Median of 5 cold runs each.
 
     python bench/overview_latency.py
 """
@@ -38,7 +39,7 @@ def main() -> None:
 
     from app import create_app
     from app.settings import Settings
-    from callbacks.overview import render_overview
+    from callbacks.overview import latest_table, render_overview
 
     app = create_app(Settings(store_url=BENCH_STORE, scheduler=False, demo=False))
     cache = app.server.extensions["c254"].cache
@@ -60,6 +61,17 @@ def main() -> None:
             warm = (time.perf_counter() - t0) * 1000
             points = len(out[0]["data"][0]["x"])
             print(f"{label:<24}{points:>9,}{statistics.median(cold):>16.0f}{max(cold):>13.0f}{warm:>9.0f}")
+        # the latest-prices card has its own callback: each region's newest price, through the view
+        cold = []
+        for _ in range(5):
+            cache.clear()
+            t0 = time.perf_counter()
+            latest_table("NEM", "SA1", "market")
+            cold.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        latest_table("NEM", "SA1", "market")
+        warm = (time.perf_counter() - t0) * 1000
+        print(f"{'latest prices card':<24}{5:>9,}{statistics.median(cold):>16.0f}{max(cold):>13.0f}{warm:>9.0f}")
 
 
 if __name__ == "__main__":
