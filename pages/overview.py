@@ -41,7 +41,7 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
     ], className="g-3 align-items-end mb-2")
     return html.Div([
         html.Div([html.H4("Market overview", className="me-3 mb-0"),
-                  html.Span(id="ov-demo-badge"), html.Span(id="ov-freshness", className="ms-2")],
+                  html.Span(id="ov-demo-badge")],
                  className="d-flex align-items-center mb-3"),
         controls,
         dbc.Alert(id="ov-error", color="warning", is_open=False, className="py-2"),
