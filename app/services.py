@@ -11,9 +11,12 @@ from flask_caching import Cache
 
 from app.settings import Settings
 from engine.store import Store, migrate
+from engine.store.tables import TABLES
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "c254"
+#: The tables whose contents the pages show: the series, their aggregates, and the markets' metadata.
+_DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates)})
 
 
 @dataclass
@@ -40,11 +43,13 @@ class Services:
         return self.store
 
     def data_version(self) -> str:
-        """Changes whenever a batch lands in any table (a new part, rows taken back, a revision): part of
-        every cache key so nobody sees stale results. A background merge changes it too, harmlessly."""
+        """Changes whenever a batch lands in a table the pages read (a new part, rows taken back, a revision):
+        part of every cache key so nobody sees stale results. A background merge changes it too, harmlessly.
+        The job log is left out: a scheduled run that wrote nothing must not empty the cache."""
         return str(self.ready_store().scalar(
             "SELECT concat(toString(max(modification_time)), '/', toString(count()), '/', toString(sum(rows))) "
-            "FROM system.parts WHERE database = currentDatabase() AND active"))
+            "FROM system.parts WHERE database = currentDatabase() AND active AND table IN {t:Array(String)}",
+            {"t": _DATA_TABLES}))
 
 
 def services(app: Flask | None = None) -> Services:

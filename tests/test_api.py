@@ -282,3 +282,21 @@ def test_latest_prices_are_each_series_newest_interval(app, client, sa_january):
 def test_latest_prices_refuse_bad_parameters(client, sa_january, query, message):
     r = client.get(f"/api/v1/latest?{query}")
     assert r.status_code == 400 and message in r.get_json()["error"]
+
+
+def test_cache_version_follows_the_data_not_the_job_log(app, sa_january):
+    """A scheduled run that wrote nothing must not empty the page cache; a batch of prices must."""
+    from engine.jobs import JobRun
+
+    svc = app.server.extensions["c254"]
+    store = svc.ready_store()
+    before = svc.data_version()
+    run = JobRun(job="nem:5min", market="NEM")
+    run.save(store)
+    run.finish(store, "succeeded")
+    assert svc.data_version() == before
+    idx, price = sa_january
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "SA1", "price_kind": "settlement", "interval_start": [idx[-1]],
+        "interval_minutes": [30], "price": [price[-1] + 1], "source": "revision.csv"})})
+    assert svc.data_version() != before

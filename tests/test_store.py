@@ -47,6 +47,26 @@ def test_migration_edited_after_apply_is_refused(store: Store, tmp_path):
         migrate(store, tmp_path)
 
 
+def test_a_batch_spanning_years_is_written_whole(store: Store):
+    """A backfill of twelve years is one batch over 144 monthly partitions (ClickHouse stops at 100 a block
+    unless told otherwise)."""
+    days = pd.date_range("2005-01-01 03:00", "2016-12-31 03:00", freq="D", tz="UTC")  # Brasilia days
+    frame = pd.DataFrame({"market": "BRAZIL", "location": "SE", "interval_start": days, "interval_minutes": 1440,
+                          "demand_mw": 1.0, "source": "carga.csv"})
+    assert write_tables(store, {"demand": frame}).rows_written == len(days)
+    assert store.scalar("SELECT uniqExact(partition) FROM system.parts WHERE database = currentDatabase() "
+                        "AND table = 'demand' AND active") == 144
+
+
+def test_a_store_made_with_the_once_edited_001_still_opens(store: Store):
+    """001 was edited in place once; a store that recorded that text is accepted, any other edit is not."""
+    store.command("INSERT INTO schema_migrations (version, name, checksum) VALUES (1, 'core', '1ad24f865ef67056')")
+    assert migrate(store) == []
+    store.command("INSERT INTO schema_migrations (version, name, checksum) VALUES (1, 'core', 'something-else')")
+    with pytest.raises(StoreError, match="changed after it was applied"):
+        migrate(store)
+
+
 def test_migration_statements_split_and_template():
     m = Migration(9, "x", "-- c\nCREATE TABLE a (x UInt8) ENGINE=Memory;\nSELECT '${DB}';\n")
     assert m.statements("db1") == ["CREATE TABLE a (x UInt8) ENGINE=Memory", "SELECT 'db1'"]
@@ -129,6 +149,23 @@ def test_real_data_replaces_demo_rows_of_that_market(store: Store):
     rows = store.query_df("SELECT location, count() n FROM prices FINAL GROUP BY location")
     assert rows.to_dict("records") == [{"location": "VIC1", "n": 4}]
     assert store.scalar("SELECT sum(samples) FROM prices_hourly") == 4
+
+
+def test_a_failed_demo_drop_is_tried_again_by_the_next_batch(store: Store, monkeypatch):
+    write_tables(store, {"prices": _prices(n=10, source="demo")})
+    command = Store.command
+
+    def failing_delete(self, sql, params=None):
+        if "DELETE" in sql:
+            raise StoreError("disk full")
+        return command(self, sql, params)
+
+    monkeypatch.setattr(Store, "command", failing_delete)
+    with pytest.raises(StoreError, match="disk full"):
+        write_tables(store, {"prices": _prices(location="VIC1", n=4, start="2018-01-01")})
+    monkeypatch.setattr(Store, "command", command)
+    write_tables(store, {"prices": _prices(location="VIC1", n=4, start="2018-01-01")})
+    assert store.scalar("SELECT count() FROM prices FINAL WHERE source = 'demo'") == 0
 
 
 def test_parameters_are_bound_not_formatted(store: Store):
@@ -244,6 +281,10 @@ def test_migration_008_moves_every_row_into_market_month_partitions(store_url: s
         write_tables(s, {"nodal_lmp": lmp})
         write_tables(s, {name: _some_rows(spec) for name, spec in TABLES.items()
                          if name not in ("prices", "demand", "nodal_lmp") and spec.time_column})
+        days = pd.date_range("2008-01-01", "2016-12-31", freq="D", tz="UTC")  # 108 months in one copy block
+        write_tables(s, {"system_totals": pd.DataFrame({
+            "market": "BRAZIL", "location": "SE", "metric": "load", "interval_start": days, "interval_minutes": 1440,
+            "value_mw": np.arange(len(days), dtype=float)})})
         before = _contents(s)
         assert all(before[name] for name in TABLES if TABLES[name].time_column)
         if stop_after:  # run the migration's statements up to and including the first that matches, as a crash

@@ -137,7 +137,8 @@ class Store:
         The frame must hold each key once (the writer sees to it), so the insert skips ClickHouse's
         deduplication of the block (optimize_on_insert), and the views it feeds run side by side. On the
         embedded store each insert keeps to one thread: the writer runs a batch's tables at once, and two
-        inserts each spreading over both cores were slower together than one thread each."""
+        inserts each spreading over both cores were slower together than one thread each. A backfill of
+        years spans hundreds of monthly partitions, and is still one batch: no limit on partitions per block."""
         if df.empty:
             return
         try:
@@ -149,9 +150,11 @@ class Store:
                 self.client.command(
                     f"INSERT INTO `{table}` ({cols}) SELECT {cols} FROM Python(frame) "
                     f"SETTINGS max_insert_block_size = {max(len(df), 1_048_576)}, min_insert_block_size_rows = 0, "
-                    "parallel_view_processing = 1, optimize_on_insert = 0, max_threads = 1, max_insert_threads = 1")
+                    "max_partitions_per_insert_block = 0, parallel_view_processing = 1, optimize_on_insert = 0, "
+                    "max_threads = 1, max_insert_threads = 1")
             else:
                 self.client.insert_df(table, df, settings={"max_insert_block_size": max(len(df), 1_048_576),
+                                                           "max_partitions_per_insert_block": 0,
                                                            "parallel_view_processing": 1, "optimize_on_insert": 0})
         except Exception as exc:
             raise StoreError(f"insert into {table} failed: {exc}") from exc

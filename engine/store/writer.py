@@ -175,11 +175,11 @@ def _drop_demo(store: Store, markets: set[str]) -> None:
         f"SELECT '{spec.name}' AS t, market FROM `{spec.name}` WHERE market IN {{m:Array(String)}} "
         "AND source = {d:String} GROUP BY market" for spec in TABLES.values())
     found = store.query_df(counts, {"m": sorted(markets), "d": DEMO_SOURCE})
-    # Demo rows only ever enter an empty store, so once a market is found free of them it stays free.
-    store.demo_free |= markets
-    if found.empty or not len(found.columns):
-        return
-    for market, tables in found.groupby("market")["t"]:
+    with_demo = set() if found.empty or not len(found.columns) else set(found["market"])
+    # Demo rows only ever enter an empty store, so once a market is found free of them it stays free (a
+    # market whose demo rows are being dropped counts as free only once that has succeeded).
+    store.demo_free |= markets - with_demo
+    for market, tables in (found.groupby("market")["t"] if with_demo else ()):
         for name in tables:
             store.command(f"ALTER TABLE `{name}` DELETE WHERE market = {{m:String}} AND source = {{d:String}} "
                           "SETTINGS mutations_sync = 2", {"m": market, "d": DEMO_SOURCE})
@@ -189,6 +189,7 @@ def _drop_demo(store: Store, markets: set[str]) -> None:
                               "SETTINGS mutations_sync = 2", {"m": market})
                 where = "WHERE market = {m:String}"
                 store.command(f"INSERT INTO `{agg.table}` {agg.select.format(where=where)}", {"m": market})
+        store.demo_free.add(market)
         log.info("replaced demo data of %s with real data", market)
 
 

@@ -132,18 +132,17 @@ ENGINE = AggregatingMergeTree
 PARTITION BY toYear(bucket)
 ORDER BY (market, location, price_kind, bucket);
 
--- Days are summed from hours (a twelfth of the rows for 5-minute data; exact, as every zone we carry is a
--- whole number of hours from UTC).
 CREATE MATERIALIZED VIEW IF NOT EXISTS prices_daily_mv TO prices_daily AS
-SELECT market, location, price_kind, day AS bucket,
-       sum(price_sum) AS price_sum, min(price_min) AS price_min, max(price_max) AS price_max, sum(samples) AS samples
-FROM (SELECT *, toDateTime64(multiIf(
-           market = 'NEM', toUnixTimestamp(toStartOfDay(bucket, 'Etc/GMT-10')),
-           market = 'IESO', toUnixTimestamp(toStartOfDay(bucket, 'Etc/GMT+5')),
-           market = 'BRAZIL', toUnixTimestamp(toStartOfDay(bucket, 'America/Sao_Paulo')),
-           market = 'CAISO', toUnixTimestamp(toStartOfDay(bucket, 'America/Los_Angeles')),
-           toUnixTimestamp(toStartOfDay(bucket, 'America/New_York'))), 3, 'UTC') AS day FROM prices_hourly)
-GROUP BY market, location, price_kind, day;
+SELECT market, location, price_kind,
+       toDateTime64(multiIf(
+           market = 'NEM', toUnixTimestamp(toStartOfDay(interval_start, 'Etc/GMT-10')),
+           market = 'IESO', toUnixTimestamp(toStartOfDay(interval_start, 'Etc/GMT+5')),
+           market = 'BRAZIL', toUnixTimestamp(toStartOfDay(interval_start, 'America/Sao_Paulo')),
+           market = 'CAISO', toUnixTimestamp(toStartOfDay(interval_start, 'America/Los_Angeles')),
+           toUnixTimestamp(toStartOfDay(interval_start, 'America/New_York'))), 3, 'UTC') AS bucket,
+       sum(price) AS price_sum, min(price) AS price_min, max(price) AS price_max, count() AS samples
+FROM prices
+GROUP BY market, location, price_kind, bucket;
 
 CREATE TABLE IF NOT EXISTS latest_prices
 (

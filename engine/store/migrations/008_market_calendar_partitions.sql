@@ -10,8 +10,9 @@
 -- real NEM prices 45% smaller and inserts faster. Regular interval starts compress as well with Delta as
 -- with DoubleDelta, which costs more to write.
 --
--- ClickHouse cannot change a table's partition key, so each table is built anew, filled from the old one,
--- swapped in and the old one dropped.
+-- ClickHouse cannot change a table's partition key, so each table is built anew, filled from the old one
+-- (a long history fills hundreds of partitions in one block: no limit on that), swapped in and the old one
+-- dropped.
 -- The views are dropped first so that the copies feed no aggregate, and created again at the end. Each step
 -- can run again if the migration stops half way.
 
@@ -38,7 +39,8 @@ ENGINE = ReplacingMergeTree(batch_id)
 PARTITION BY ${MARKET_MONTH(interval_start)}
 ORDER BY (market, location, price_kind, interval_minutes, interval_start)
 TTL toDateTime(interval_start) + INTERVAL 30 YEAR;
-INSERT INTO prices__repartitioned SELECT * FROM prices;
+INSERT INTO prices__repartitioned SELECT * FROM prices
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES prices AND prices__repartitioned;
 DROP TABLE prices__repartitioned;
 
@@ -58,7 +60,8 @@ ENGINE = ReplacingMergeTree(batch_id)
 PARTITION BY ${MARKET_MONTH(interval_start)}
 ORDER BY (market, location, interval_minutes, interval_start)
 TTL toDateTime(interval_start) + INTERVAL 30 YEAR;
-INSERT INTO demand__repartitioned SELECT * FROM demand;
+INSERT INTO demand__repartitioned SELECT * FROM demand
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES demand AND demand__repartitioned;
 DROP TABLE demand__repartitioned;
 
@@ -81,7 +84,8 @@ ENGINE = ReplacingMergeTree(batch_id)
 PARTITION BY ${MARKET_MONTH(interval_start)}
 ORDER BY (market, interconnector, interval_minutes, interval_start)
 TTL toDateTime(interval_start) + INTERVAL 30 YEAR;
-INSERT INTO interconnector_flows__repartitioned SELECT * FROM interconnector_flows;
+INSERT INTO interconnector_flows__repartitioned SELECT * FROM interconnector_flows
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES interconnector_flows AND interconnector_flows__repartitioned;
 DROP TABLE interconnector_flows__repartitioned;
 
@@ -104,7 +108,8 @@ ENGINE = ReplacingMergeTree(batch_id)
 PARTITION BY ${MARKET_MONTH(interval_start)}
 ORDER BY (market, fuel, unit, interval_minutes, interval_start)
 TTL toDateTime(interval_start) + INTERVAL 30 YEAR;
-INSERT INTO generation__repartitioned SELECT * FROM generation;
+INSERT INTO generation__repartitioned SELECT * FROM generation
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES generation AND generation__repartitioned;
 DROP TABLE generation__repartitioned;
 
@@ -124,7 +129,8 @@ ENGINE = ReplacingMergeTree(batch_id)
 PARTITION BY ${MARKET_MONTH(interval_start)}
 ORDER BY (market, interconnector, interval_minutes, interval_start)
 TTL toDateTime(interval_start) + INTERVAL 30 YEAR;
-INSERT INTO intertie_schedules__repartitioned SELECT * FROM intertie_schedules;
+INSERT INTO intertie_schedules__repartitioned SELECT * FROM intertie_schedules
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES intertie_schedules AND intertie_schedules__repartitioned;
 DROP TABLE intertie_schedules__repartitioned;
 
@@ -145,7 +151,8 @@ ENGINE = ReplacingMergeTree(batch_id)
 PARTITION BY ${MARKET_YEAR(interval_start)}
 ORDER BY (market, location, interval_minutes, interval_start)
 TTL toDateTime(interval_start) + INTERVAL 50 YEAR;
-INSERT INTO reservoirs__repartitioned SELECT * FROM reservoirs;
+INSERT INTO reservoirs__repartitioned SELECT * FROM reservoirs
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES reservoirs AND reservoirs__repartitioned;
 DROP TABLE reservoirs__repartitioned;
 
@@ -165,7 +172,8 @@ ENGINE = ReplacingMergeTree(batch_id)
 PARTITION BY ${MARKET_MONTH(interval_start)}
 ORDER BY (market, location, metric, interval_minutes, interval_start)
 TTL toDateTime(interval_start) + INTERVAL 30 YEAR;
-INSERT INTO system_totals__repartitioned SELECT * FROM system_totals;
+INSERT INTO system_totals__repartitioned SELECT * FROM system_totals
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES system_totals AND system_totals__repartitioned;
 DROP TABLE system_totals__repartitioned;
 
@@ -189,7 +197,8 @@ ENGINE = ReplacingMergeTree(batch_id)
 PARTITION BY ${MARKET_MONTH(interval_start)}
 ORDER BY (market, market_run, node, interval_minutes, interval_start)
 TTL toDateTime(interval_start) + INTERVAL 10 YEAR;
-INSERT INTO nodal_lmp__repartitioned SELECT * FROM nodal_lmp;
+INSERT INTO nodal_lmp__repartitioned SELECT * FROM nodal_lmp
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES nodal_lmp AND nodal_lmp__repartitioned;
 DROP TABLE nodal_lmp__repartitioned;
 
@@ -210,7 +219,8 @@ CREATE TABLE prices_hourly__repartitioned
 ENGINE = AggregatingMergeTree
 PARTITION BY ${MARKET_YEAR(bucket)}
 ORDER BY (market, location, price_kind, bucket);
-INSERT INTO prices_hourly__repartitioned SELECT * FROM prices_hourly;
+INSERT INTO prices_hourly__repartitioned SELECT * FROM prices_hourly
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES prices_hourly AND prices_hourly__repartitioned;
 DROP TABLE prices_hourly__repartitioned;
 
@@ -231,7 +241,8 @@ CREATE TABLE prices_daily__repartitioned
 ENGINE = AggregatingMergeTree
 PARTITION BY ${MARKET_YEAR(bucket)}
 ORDER BY (market, location, price_kind, bucket);
-INSERT INTO prices_daily__repartitioned SELECT * FROM prices_daily;
+INSERT INTO prices_daily__repartitioned SELECT * FROM prices_daily
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES prices_daily AND prices_daily__repartitioned;
 DROP TABLE prices_daily__repartitioned;
 
@@ -247,7 +258,8 @@ CREATE TABLE demand_hourly__repartitioned
 ENGINE = AggregatingMergeTree
 PARTITION BY ${MARKET_YEAR(bucket)}
 ORDER BY (market, location, bucket);
-INSERT INTO demand_hourly__repartitioned SELECT * FROM demand_hourly;
+INSERT INTO demand_hourly__repartitioned SELECT * FROM demand_hourly
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES demand_hourly AND demand_hourly__repartitioned;
 DROP TABLE demand_hourly__repartitioned;
 
@@ -267,7 +279,8 @@ CREATE TABLE nodal_lmp_hourly__repartitioned
 ENGINE = AggregatingMergeTree
 PARTITION BY ${MARKET_YEAR(bucket)}
 ORDER BY (market, market_run, node, bucket);
-INSERT INTO nodal_lmp_hourly__repartitioned SELECT * FROM nodal_lmp_hourly;
+INSERT INTO nodal_lmp_hourly__repartitioned SELECT * FROM nodal_lmp_hourly
+SETTINGS max_partitions_per_insert_block = 0;
 EXCHANGE TABLES nodal_lmp_hourly AND nodal_lmp_hourly__repartitioned;
 DROP TABLE nodal_lmp_hourly__repartitioned;
 
