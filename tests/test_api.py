@@ -262,18 +262,25 @@ def test_latest_prices_are_each_series_newest_interval(app, client, sa_january):
     write_tables(store, {"prices": pd.DataFrame({
         "market": "NEM", "location": "SA1", "price_kind": "settlement", "interval_start": [idx[-1]],
         "interval_minutes": [30], "price": [price[-1] + 1000], "source": "revision.csv"})})
+    snowy = pd.date_range("2008-06-01 14:00", "2008-06-30 13:30", freq="30min", tz="UTC")  # a region since gone
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "SNOWY1", "price_kind": "settlement", "interval_start": snowy,
+        "interval_minutes": 30, "price": np.linspace(10, 20, len(snowy)), "source": "s.csv"})})
     body = client.get("/api/v1/latest?market=nem").get_json()
     assert body["timezone"] == "Etc/GMT-10"
     assert body["rows"] == [
         {"location": "SA1", "price_kind": "settlement", "interval_start": "2018-01-31T23:30:00+10:00",
          "interval_minutes": 30, "price": float(price[-1] + 1000), "is_demo": False},
+        {"location": "SNOWY1", "price_kind": "settlement", "interval_start": "2008-06-30T23:30:00+10:00",
+         "interval_minutes": 30, "price": 20.0, "is_demo": False},
         {"location": "VIC1", "price_kind": "settlement", "interval_start": "2018-01-15T13:55:00+10:00",
          "interval_minutes": 5, "price": float(len(five) - 1), "is_demo": False}]
     brute = store.query_df("SELECT location, argMax(price, (interval_start, -toInt32(interval_minutes))) AS p "
                            "FROM prices FINAL GROUP BY location ORDER BY location")
     assert brute["p"].tolist() == [r["price"] for r in body["rows"]]
     csv = pd.read_csv(io.StringIO(client.get("/api/v1/latest?market=NEM&format=csv&tz=utc").get_data(as_text=True)))
-    assert csv["interval_start"].tolist() == ["2018-01-31T13:30:00+00:00", "2018-01-15T03:55:00+00:00"]
+    assert csv["interval_start"].tolist() == ["2018-01-31T13:30:00+00:00", "2008-06-30T13:30:00+00:00",
+                                              "2018-01-15T03:55:00+00:00"]
 
 
 @pytest.mark.parametrize("query, message", [
