@@ -29,7 +29,7 @@ def register_cli(server: Flask) -> None:
     def store_init() -> None:
         """Apply migrations, and load demo data into an empty store when C254_DEMO is on."""
         try:
-            store = services(server).ready_store()
+            store = services(server).ready_store(migrate_server=True)
             n = store.scalar("SELECT count() FROM prices")
         except StoreError as exc:
             raise _store_error(exc) from exc

@@ -10,7 +10,8 @@ from flask import Flask, current_app
 from flask_caching import Cache
 
 from app.settings import Settings
-from engine.store import Store, migrate
+from engine.store import Store, StoreError, migrate
+from engine.store.migrations import pending_migrations
 from engine.store.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,21 @@ class Services:
     _ready: bool = False
     _ready_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def ready_store(self) -> Store:
-        """The store, migrated (and seeded with demo data if empty and demo is on) on first use."""
+    def ready_store(self, *, migrate_server: bool = False) -> Store:
+        """The store, migrated (and seeded with demo data if empty and demo is on) on first use.
+
+        The embedded store is held by this one process, so it migrates here. A ClickHouse server may be
+        shared by several workers and processes, and a migration that rebuilds tables must not run in two of
+        them at once: its migrations are applied by ``flask store init`` (``make run`` does that before
+        starting gunicorn), and a worker that finds one pending refuses to serve rather than race."""
         if not self._ready:
             with self._ready_lock:
                 if not self._ready:
-                    migrate(self.store)
+                    if self.store.embedded or migrate_server:
+                        migrate(self.store)
+                    elif pending := pending_migrations(self.store):
+                        raise StoreError(f"the store has migrations not yet applied ({', '.join(pending)}): run "
+                                         "`flask --app app.wsgi store init` once before starting the web workers")
                     if self.settings.demo:
                         from engine.demo import load_demo_if_empty
 

@@ -36,10 +36,15 @@ class MarketInfo:
 
 
 def markets(store: Store) -> dict[str, MarketInfo]:
-    df = store.query_df("SELECT market, name, timezone, timezone_label, currency, expected_delay_minutes "
-                        "FROM markets FINAL ORDER BY market")
-    return {r.market: MarketInfo(r.market, r.name, r.timezone, r.timezone_label, r.currency,
-                                 int(r.expected_delay_minutes)) for r in df.itertuples()}
+    """The markets' metadata (only migrations write it, so it is read once per store)."""
+    known = store.static.get("markets")
+    if known is None:
+        df = store.query_df("SELECT market, name, timezone, timezone_label, currency, expected_delay_minutes "
+                            "FROM markets FINAL ORDER BY market")
+        known = {r.market: MarketInfo(r.market, r.name, r.timezone, r.timezone_label, r.currency,
+                                      int(r.expected_delay_minutes)) for r in df.itertuples()}
+        store.static["markets"] = known
+    return dict(known)
 
 
 def market_info(store: Store, market: str) -> MarketInfo:

@@ -53,3 +53,23 @@ def test_migrations_writes_and_queries_over_http(server_url):
     assert back["price"].tolist() == list(np.arange(96.0))
     hourly = store.query_df("SELECT sum(samples) n FROM prices_hourly")
     assert int(hourly["n"].iat[0]) == 96
+
+
+def test_web_workers_on_a_server_do_not_migrate_but_store_init_does(server_url):
+    """Several workers may share a server; a table rebuild must not run in two at once, so only the CLI's
+    `store init` migrates there and a worker that finds a migration pending refuses to serve."""
+    from app import create_app
+    from app.settings import Settings
+    from engine.store import StoreError
+
+    url = server_url.replace("/c254_server?", "/c254_workers?")
+    app = create_app(Settings(store_url=url, scheduler=False, demo=False))
+    svc = app.server.extensions["c254"]
+    with pytest.raises(StoreError, match="store init"):
+        svc.ready_store()
+    r = app.server.test_client().get("/api/v1/latest?market=NEM")
+    assert r.status_code == 503 and "store init" in r.get_json()["detail"]
+    result = app.server.test_cli_runner().invoke(args=["store", "init"])
+    assert result.exit_code == 0, result.output
+    assert svc.ready_store().scalar("SELECT count() FROM schema_migrations FINAL") == len(discover())
+    svc.store.command(f"DROP DATABASE IF EXISTS `{svc.store.database}`")

@@ -60,6 +60,8 @@ class Store:
         self.dsn = dsn
         self._connect_dsn, self.database, self.embedded = split_dsn(dsn)
         self.demo_free: set[str] = set()  # markets known to hold no demo rows (see writer._drop_demo)
+        # What only migrations write (the markets' metadata), read once; migrate() empties it.
+        self.static: dict[str, Any] = {}
         self._open_lock = threading.Lock()
         # One client per thread: a client (chDB handle or HTTP session) must not be shared mid-query, and
         # separate chDB connections to the same directory run statements side by side, so a page's queries

@@ -60,6 +60,14 @@ def applied_versions(store: Store) -> dict[int, str]:
     return dict(zip(df["version"].astype(int), df["checksum"], strict=True))
 
 
+def pending_migrations(store: Store, directory: Path = MIGRATIONS_DIR) -> list[str]:
+    """The migrations not yet applied, by name (NNN_name)."""
+    exists = store.scalar("SELECT count() FROM system.tables WHERE database = currentDatabase() "
+                          "AND name = 'schema_migrations'")
+    done = applied_versions(store) if exists else {}
+    return [f"{m.version:03d}_{m.name}" for m in discover(directory) if m.version not in done]
+
+
 def migrate(store: Store, directory: Path = MIGRATIONS_DIR) -> list[int]:
     """Apply every migration not yet recorded; return the versions applied now.
 
@@ -86,4 +94,6 @@ def migrate(store: Store, directory: Path = MIGRATIONS_DIR) -> list[int]:
             {"v": mig.version, "n": mig.name, "c": mig.checksum},
         )
         applied_now.append(mig.version)
+    if applied_now:
+        store.static.clear()
     return applied_now
