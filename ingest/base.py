@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,11 @@ class IngestError(ValueError):
         self.problem = problem
         where = f"{source}, line {line}" if line is not None else source
         super().__init__(f"{where}: {problem}")
+
+
+#: Years a market's data can carry: a date outside them is a typo or a damaged file, and near pandas' limits
+#: (1677, 2262) arithmetic on it would overflow instead of failing with a message.
+PLAUSIBLE_YEARS = (1990, 2200)
 
 
 @dataclass(frozen=True)
@@ -50,7 +56,10 @@ class RawFile:
                     for info in zf.infolist()
                     if not info.is_dir()
                 ]
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        # zlib.error: damaged compressed data; NotImplementedError: an unsupported compression method;
+        # RuntimeError: an encrypted member
+        except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError,
+                ValueError) as exc:
             raise IngestError(self.name, None, f"not a readable zip archive ({exc})") from exc
 
 

@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import IngestError, ParseResult, RawFile, decode_text
+from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, decode_text
 from ingest.csv_lines import CsvLines, Rows, header_names, require
 from ingest.http_fetch import http_get
 
@@ -553,6 +553,8 @@ def _json_records(raw: RawFile) -> tuple[list[Any], list[int]]:
         except json.JSONDecodeError as exc:
             problem = f"not valid JSON ({exc.msg}, column {exc.colno})"
             raise IngestError(raw.name, exc.lineno, problem) from exc
+        except ValueError as exc:  # e.g. an integer of more digits than Python converts
+            raise IngestError(raw.name, line_at(pos), f"not valid JSON ({exc})") from exc
 
     pos = _JSON_BLANK.match(text).end()
     if text[pos:pos + 1] != "[":
@@ -627,7 +629,7 @@ def _parse_carga_programada(raw: RawFile) -> ParseResult:
             fail(k, f"not a date YYYY-MM-DD: dat_referencia={day!r}")
         try:
             value = _number(record["val_cargaglobalprogramada"])
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             fail(k, f"not a number: val_cargaglobalprogramada={record['val_cargaglobalprogramada']!r}")
         codes[k], stamps[k] = code.strip().upper(), stamp.strip()
         days[k] = day.strip() if day is not None else None
@@ -642,6 +644,8 @@ def _parse_carga_programada(raw: RawFile) -> ParseResult:
 
     ends = pd.Series(pd.to_datetime(stamps, utc=True, format="ISO8601", errors="coerce"))
     fail_first(ends.isna().to_numpy(), "not a date and time")
+    fail_first(((ends.dt.year < PLAUSIBLE_YEARS[0]) | (ends.dt.year > PLAUSIBLE_YEARS[1])).to_numpy(),
+               f"not a date in {PLAUSIBLE_YEARS[0]}..{PLAUSIBLE_YEARS[1]}")
     fail_first((ends != ends.dt.floor("30min")).to_numpy(), "a half-hourly value not stamped on a half hour")
     starts = ends - _HALF_HOUR  # ONS stamps the end of the half hour
     local_days = starts.dt.tz_convert(TIMEZONE).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import IngestError, ParseResult, RawFile, latest_row_per_node
+from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, latest_row_per_node
 from ingest.csv_lines import CsvLines, Rows, require
 from ingest.http_fetch import http_get
 
@@ -120,7 +120,8 @@ def _interval_starts(rows: Rows) -> pd.Series:
     codes, uniques = pd.factorize(pair)
     parts = pd.Series(uniques, dtype=object).str.split("|", n=1, expand=True)
     days = pd.to_datetime(parts[0], format="%m/%d/%Y", errors="coerce")
-    rows.fail(days.isna().to_numpy()[codes], "not a date MM/DD/YYYY", "Date")
+    odd = days.isna() | (days.dt.year < PLAUSIBLE_YEARS[0]) | (days.dt.year > PLAUSIBLE_YEARS[1])
+    rows.fail(odd.to_numpy()[codes], f"not a date MM/DD/YYYY in {PLAUSIBLE_YEARS[0]}..{PLAUSIBLE_YEARS[1]}", "Date")
     hour = parts[1].str.extract(_HOUR)
     ending = pd.to_numeric(hour[0], errors="coerce")
     repeat = (hour[1] == "X").to_numpy()

@@ -30,7 +30,6 @@ import functools
 import io
 import logging
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -45,7 +44,7 @@ import pyarrow.csv as pa_csv
 import requests
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
-from ingest.base import IngestError, ParseResult, RawFile, concat_frames, decode_text
+from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, concat_frames, decode_text
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,6 @@ _DATE_EXAMPLE = "2018/01/01 00:30:00"
 _DATE_FORMAT = "%Y/%m/%d %H:%M:%S"
 _DATE_WIDTH = len(_DATE_EXAMPLE)
 _DATE_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
-_PLAUSIBLE_YEARS = (1990, 2200)
 _DATE_SEPARATORS = {4: ord("/"), 7: ord("/"), 10: ord(" "), 13: ord(":"), 16: ord(":")}
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int32)  # [0]: no month
 _DAYS_BEFORE_MONTH = np.cumsum(np.concatenate(([0], _DAYS_IN_MONTH[:-1]))).astype(np.int64)
@@ -302,7 +300,7 @@ def _stamps(lines: _Lines, column: pa.ChunkedArray, idx: np.ndarray, col: str) -
     if len(bad):
         shown = array[int(bad[0])].as_py().decode("utf-8", errors="replace")
         lines.fail(int(idx[bad[0]]) + 1, f"{col} {shown!r} is not a date-time like {_DATE_EXAMPLE}")
-    odd = np.flatnonzero(valid & ((year < _PLAUSIBLE_YEARS[0]) | (year > _PLAUSIBLE_YEARS[1])))
+    odd = np.flatnonzero(valid & ((year < PLAUSIBLE_YEARS[0]) | (year > PLAUSIBLE_YEARS[1])))
     if len(odd):
         lines.fail(int(idx[odd[0]]) + 1, f"{col} year {year[odd[0]]} is not plausible for NEM data")
     y = year.astype(np.int64) - 1  # days since 1970-01-01 in the proleptic Gregorian calendar
@@ -808,7 +806,7 @@ def mmsdm_file_name(table: str, year: int, month: int) -> str:
     return f"PUBLIC_DVD_{table}_{year}{month:02d}010000.zip"
 
 
-def _csv_members(name: str, members: list[RawFile], depth: int = 1) -> list[RawFile]:
+def _csv_members(members: list[RawFile], depth: int = 1) -> list[RawFile]:
     """The text files of a zip's members, opening zips inside it (an Archive day holds interval zips); where
     one zip holds several DispatchIS reports of one interval, only AEMO's latest (highest id) is kept."""
     reports = [r for r in (dispatchis_file(m.name.rsplit("/", 1)[-1]) for m in members) if r is not None]
@@ -828,7 +826,7 @@ def _csv_members(name: str, members: list[RawFile], depth: int = 1) -> list[RawF
         inner = member.members()
         if not inner:
             raise IngestError(member.name, None, "zip archive inside holds no files")
-        out += _csv_members(name, inner, depth + 1)
+        out += _csv_members(inner, depth + 1)
     return out
 
 
@@ -1030,15 +1028,10 @@ class NemConnector:
     # -- parse ---------------------------------------------------------------------------------------------
     def parse(self, raw: RawFile) -> ParseResult:
         """Rows of one AEMO file (a CSV, or a zip of CSVs) by store table; see the module docstring."""
-        try:
-            members = raw.members()
-        except (zlib.error, NotImplementedError, RuntimeError, ValueError) as exc:
-            if isinstance(exc, IngestError):
-                raise
-            raise IngestError(raw.name, None, f"not a readable zip archive ({exc})") from exc
+        members = raw.members()
         if not members or members == [raw] and raw.data[:2] == b"PK":
             raise IngestError(raw.name, None, "zip archive holds no files or is damaged")
-        members = _csv_members(raw.name, members)
+        members = _csv_members(members)
         parts = []
         rows_read = rows_rejected = 0
         for member in members:

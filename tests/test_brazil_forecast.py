@@ -120,6 +120,8 @@ BAD_RECORDS = [
     (record(area=7), 3, "unknown load area"),
     (record(end="2024-03-01 03:30"), 3, "not a UTC date and time"),
     (record(end="2024-13-01T03:30:00Z"), 3, "not a date and time"),
+    (record(end="1677-09-21T00:30:00Z"), 3, "not a date in 1990..2200"),
+    (record(value=10 ** 400), 3, "not a number"),
     (record(end="2024-03-01T03:45:00.000Z"), 3, "not stamped on a half hour"),
     (record(end="2024-03-01T03:00:00.000Z"), 3, "dat_referencia is not the Brasilia day"),
     (record(day="01/03/2024"), 3, "not a date YYYY-MM-DD"),
@@ -159,6 +161,7 @@ def test_repeated_half_hour_is_named_where_it_repeats():
         (b'[\n{"cod_areacarga": "SECO",\n "val": 1,,}\n]', 3, "not valid JSON"),
         (b'[\n{"a": 1}\n{"b": 2}\n]', 3, "expected ',' or ']'"),
         (b'[\n{"a": 1},\n]', 3, "not valid JSON (Expecting value"),
+        (b'[\n{"a": ' + b"9" * 5000 + b'}\n]', 2, "not valid JSON (Exceeds the limit"),
         (b'[{"a": 1}] trailing', 1, "text after the array"),
         (b'[\n{"a": 1}', 2, "expected ',' or ']'"),
         (

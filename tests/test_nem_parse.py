@@ -566,6 +566,21 @@ class TestBadPriceAndDemand:
         assert err.source == "PUBLIC_DVD_TRADINGPRICE_201805010000.zip" and err.line is None
         assert "zip" in err.problem
 
+    def test_damaged_zip_inside_a_zip(self, nem):
+        """An Archive day zip whose interval zip has damaged compressed data: an IngestError naming it."""
+        inner = io.BytesIO()
+        with zipfile.ZipFile(inner, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("PUBLIC_DISPATCHIS_202604011030_0000000512345678.CSV", b"C,NEMP.WORLD,DISPATCHIS\r\n" * 400)
+        damaged = bytearray(inner.getvalue())
+        start = 30 + len("PUBLIC_DISPATCHIS_202604011030_0000000512345678.CSV")  # past the local header
+        damaged[start + 2:start + 40] = b"\xff" * 38
+        outer = io.BytesIO()
+        with zipfile.ZipFile(outer, "w") as zf:
+            zf.writestr("PUBLIC_DISPATCHIS_202604011030_0000000512345678.zip", bytes(damaged))
+        err = _fails(nem, "PUBLIC_DISPATCHIS_20260401.zip", outer.getvalue())
+        assert err.source.endswith("PUBLIC_DISPATCHIS_202604011030_0000000512345678.zip")
+        assert "not a readable zip archive" in err.problem
+
     def test_unknown_report(self, nem):
         err = _fails(nem, "other.csv", b"Date,Hour,HOEP\r\n2022-01-01,1,10.5\r\n")
         assert err.line == 1

@@ -304,6 +304,7 @@ ISONE_TEXT = (FIXTURES / "isone" / "WW_DALMP_ISO_20260308.csv").read_text()
         (lambda t: t.replace('"01","4001"', '"1X","4001"', 1), 8, "only hour ending 02 repeats"),
         (lambda t: t.replace('"01","4001"', '"00","4001"', 1), 8, "01..24"),
         (lambda t: t.replace('"03/08/2026","01","4001"', '"2026-03-08","01","4001"', 1), 8, "MM/DD/YYYY"),
+        (lambda t: t.replace('"03/08/2026","01","4001"', '"04/11/2262","01","4001"', 1), 8, "in 1990..2200"),
         (lambda t: t.replace('"T","46 lines"', '"T","47 lines"'), 53, "counts 47 data lines"),
         (lambda t: t[: t.index('"T"')], 52, 'no "T" trailer'),
         (lambda t: t + '\n"D","03/08/2026","24","4000",".H.INTERNAL_HUB","HUB",1,1,0,0', 54, "after the"),
@@ -314,7 +315,7 @@ ISONE_TEXT = (FIXTURES / "isone" / "WW_DALMP_ISO_20260308.csv").read_text()
         (lambda t: t.replace('"4001",".Z.MAINE"', '"4009",".Z.MAINE"', 1), 10, "two location ids"),
         (lambda t: t.replace('"D","03/08/2026","01","4000"', '"D","03/08/2026,"01","4000"'), 7, "quote"),
     ],
-    ids=["non-numeric", "bad-X", "hour-00", "iso-date", "trailer-count", "truncated", "after-trailer",
+    ids=["non-numeric", "bad-X", "hour-00", "iso-date", "year-2262", "trailer-count", "truncated", "after-trailer",
          "bad-row-type", "missing-column", "duplicated-hour", "renamed-id", "unbalanced-quote"],
 )
 def test_isone_bad_input_names_file_and_line(mangle, line: int, words: str):
