@@ -16,8 +16,8 @@ from components import nodal_figures as nf
 from engine import queries
 from engine.lmp import OpfError
 from engine.lmp.basis import basis, basis_statistics, basis_surface
-from engine.lmp.study import (SYSTEM_HUB, coordinates, networks_in, node_series, node_view, ptdf_row,
-                              solve_study, study_network)
+from engine.lmp.study import (SYSTEM_HUB, coordinates, hub_prices, networks_in, node_series, node_view,
+                              ptdf_row, solve_study, study_network)
 
 _CACHE: OrderedDict = OrderedDict()
 _CACHE_LOCK = threading.Lock()
@@ -38,17 +38,32 @@ def default_network(options: list[dict]) -> str | None:
 
 
 def _memo(key, build):
-    """Solved studies are kept per process (they hold numpy tables, not worth pickling to a cache server)."""
+    """Solved studies are kept per process (they hold numpy tables, not worth pickling to a cache server).
+    A study that cannot be solved is kept too, as its error: every callback of the page asks for the same
+    study, and a failing solve can take as long as a good one."""
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
-            return _CACHE[key]
-    value = build()
+            value = _CACHE[key]
+            if isinstance(value, _Failed):
+                raise value.error
+            return value
+    try:
+        value = build()
+    except (OpfError, KeyError, ValueError) as exc:
+        value = _Failed(exc)
     with _CACHE_LOCK:
         _CACHE[key] = value
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
+    if isinstance(value, _Failed):
+        raise value.error
     return value
+
+
+class _Failed:
+    def __init__(self, error: Exception):
+        self.error = error
 
 
 def study(name: str, whatif: dict | None = None, losses: bool = False) -> dict:
@@ -85,6 +100,15 @@ def _centre_span(view_table: pd.DataFrame, all_nodes: pd.DataFrame, field: str, 
     values = values[np.isfinite(values)]
     span = float(np.max(np.abs(values - centre))) if values.size else 1.0
     return centre, max(span, 0.01)
+
+
+def _loss_warning(result) -> str | None:
+    """Say so when the marginal-loss prices are not settled: they are then only approximate."""
+    info = result.info
+    if not info.get("losses") or info.get("loss_converged", True):
+        return None
+    return (f"Marginal losses: the loss factors had not settled after {info['loss_iterations']} rounds (they still "
+            f"moved by up to {info['loss_factor_gap']:.3f}), so the loss components shown are approximate.")
 
 
 def _binding_table(result, snapshot) -> html.Div:
@@ -130,9 +154,9 @@ def register(app: dash.Dash) -> None:
             return None, ""
         if not branch:
             return no_update, dbc.Alert("Pick a line first.", color="warning", className="py-1")
-        if limit is not None and (not np.isfinite(float(limit)) or float(limit) < 0):
-            return no_update, dbc.Alert("A limit must be a number of MW, 0 or more.", color="warning",
-                                        className="py-1")
+        if limit is not None and (not np.isfinite(float(limit)) or float(limit) <= 0):
+            return no_update, dbc.Alert("A limit must be a number of MW above 0 (to carry nothing, take the line "
+                                        "out).", color="warning", className="py-1")
         if limit is None and not out:
             return no_update, dbc.Alert("Give a new limit or take the line out.", color="warning", className="py-1")
         return {"branch": branch, "limit": None if limit is None else float(limit), "out": bool(out)}, ""
@@ -159,9 +183,8 @@ def register(app: dash.Dash) -> None:
         all_nodes = result.nodes.copy()
         base_view = node_view(s["base"], net, snap, hub)
         table["delta"] = table["lmp"].to_numpy() - base_view.table.set_index("bus").loc[table["bus"], "lmp"].to_numpy()
-        if field == "basis":
-            hubs = result.nodes.groupby("snapshot")["lmp"].transform("mean")  # only for the fixed range span
-            all_nodes["basis"] = all_nodes["lmp"] - hubs
+        if field == "basis":  # the fixed range spans the day's basis to the chosen hub
+            all_nodes["basis"] = all_nodes["lmp"] - all_nodes["snapshot"].map(hub_prices(result, net, hub))
         centre, span = _centre_span(table, all_nodes, field, view.hub_price, scale == "fixed")
         title = (f"{name} — {nf.FIELD_LABEL[field]} at {snap}; hub "
                  f"{'load-weighted' if hub == SYSTEM_HUB else 'bus ' + hub} {view.hub_price:,.2f} $/MWh")
@@ -174,7 +197,8 @@ def register(app: dash.Dash) -> None:
             summary = html.Div([html.B(f"Line {whatif['branch']} {what}: "),
                                 f"LMP change at {snap}: max +{d.max():,.2f}, min {d.min():,.2f} $/MWh; "
                                 f"cost {result.objective - s['base'].objective:+,.0f} $ over the day."])
-        return fig, _binding_table(result, snap), None, False, summary
+        warning = _loss_warning(result)
+        return fig, _binding_table(result, snap), warning, warning is not None, summary
 
     @app.callback(
         Output("nd-selected", "data"), Output("nd-wi-branch", "value"),
@@ -198,7 +222,10 @@ def register(app: dash.Dash) -> None:
         if not selected or not name or hub is None:
             return html.Div("Click a node for its price components and basis, or a line for its shadow price "
                             "and PTDF.", className="text-muted small")
-        s = study(name, whatif, "losses" in (losses or []))
+        try:
+            s = study(name, whatif, "losses" in (losses or []))
+        except (OpfError, KeyError, ValueError):
+            return None  # the map says why it could not be solved
         result, net = s["result"], s["net"]
         if selected["kind"] == "bus":
             if selected["id"] not in set(map(str, net.buses.index)):
@@ -207,6 +234,8 @@ def register(app: dash.Dash) -> None:
             return html.Div([dcc.Graph(id="nd-node-series", figure=nf.node_components_figure(series, selected["id"])),
                              dcc.Graph(id="nd-node-basis", figure=nf.basis_histogram(series, selected["id"]))])
         branch = selected["id"]
+        if branch not in net.branches.index:  # chosen on another network
+            return None
         snap = result.snapshots[min(int(idx or 0), len(result.snapshots) - 1)]
         b = result.binding[(result.binding["snapshot"] == snap) & (result.binding["branch"].astype(str) == branch)]
         mu = float(b["shadow_price"].iat[0]) if len(b) else 0.0
@@ -269,7 +298,10 @@ def register(app: dash.Dash) -> None:
         State("nd-network", "value"), State("nd-hub", "value"), State("nd-losses", "value"),
         State("nd-whatif", "data"), State("nd-snapshot", "value"), prevent_initial_call=True)
     def download_nodes(_n, name, hub, losses, whatif, idx):
-        s = study(name, whatif, "losses" in (losses or []))
+        try:
+            s = study(name, whatif, "losses" in (losses or []))
+        except (OpfError, KeyError, ValueError):
+            return no_update
         snap = s["result"].snapshots[min(int(idx or 0), len(s["result"].snapshots) - 1)]
         table = node_view(s["result"], s["net"], snap, hub).table
         table.insert(0, "snapshot", str(snap))
@@ -280,5 +312,8 @@ def register(app: dash.Dash) -> None:
         State("nd-network", "value"), State("nd-losses", "value"), State("nd-whatif", "data"),
         prevent_initial_call=True)
     def download_series(_n, name, losses, whatif):
-        s = study(name, whatif, "losses" in (losses or []))
+        try:
+            s = study(name, whatif, "losses" in (losses or []))
+        except (OpfError, KeyError, ValueError):
+            return no_update
         return dcc.send_data_frame(s["result"].nodes.to_csv, f"{name}_components.csv", index=False)

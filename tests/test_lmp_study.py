@@ -76,3 +76,37 @@ def test_large_networks_get_a_spectral_start(data_dir):
     assert not geographic and len(xy) == 2000 and np.isfinite(xy.to_numpy()).all()
     # distinct positions: no collapse of the spectral start onto a line or a point
     assert xy.round(4).drop_duplicates().shape[0] > 1990 and xy.std().min() > 0.1
+
+
+def test_an_unsolvable_snapshot_is_named_and_the_page_keeps_its_failure(data_dir):
+    """A day that cannot be solved says which snapshot failed; the page asks for a study once, not once per
+    callback, even when it fails."""
+    from callbacks import nodal
+    from engine.lmp import OpfError
+
+    net = study_network(data_dir / "grids" / "case14.m")
+    tight = {str(b): 0.01 for b in net.branches.index}
+    with pytest.raises(OpfError, match=r"not solved: Infeasible \(snapshot "):
+        solve_study(net, rate_a=tight)
+    calls = []
+
+    def build():
+        calls.append(1)
+        raise OpfError("no")
+
+    for _ in range(3):
+        with pytest.raises(OpfError, match="no"):
+            nodal._memo(("test-failure",), build)
+    assert len(calls) == 1
+
+
+def test_unsettled_loss_factors_are_said_on_the_page(data_dir):
+    from callbacks.nodal import _loss_warning
+    from engine.lmp.opf import solve_dcopf
+
+    net = study_network(data_dir / "grids" / "case118.m")
+    rough = solve_dcopf(net, net.snapshots[:1], losses=True, max_loss_iterations=2)
+    assert rough.info["loss_converged"] is False
+    assert "had not settled after 2 rounds" in _loss_warning(rough)
+    assert _loss_warning(solve_dcopf(net, net.snapshots[:1], losses=True)) is None
+    assert _loss_warning(solve_dcopf(net, net.snapshots[:1])) is None

@@ -308,7 +308,10 @@ def _solve_by_snapshot(problem: _Problem, losses: bool, max_iter: int, tol: floa
     parts: list[_Solution] = []
     seed: list[tuple[int, int]] = []
     for t in range(problem.n_t):
-        part = _solve_ptdf(_snapshot(problem, t), losses, max_iter, tol, seed)
+        try:
+            part = _solve_ptdf(_snapshot(problem, t), losses, max_iter, tol, seed)
+        except OpfError as exc:
+            raise OpfError(f"{exc} (snapshot {problem.snapshots[t]})") from exc
         parts.append(part)
         seed = [(br, 0) for (br, _), y in zip(part.rows, part.row_dual, strict=True) if abs(y) > _DUAL_TOL]
     rows = [(br, t) for t, part in enumerate(parts) for (br, _) in part.rows]
@@ -362,7 +365,16 @@ def _solve_ptdf(problem: _Problem, losses: bool, max_iter: int, tol: float,
             _add_line_rows(h, problem, rows)
             if basis is not None:
                 h.setBasis(basis)
-            total_cg += _constraint_generation(h, problem, rows)
+            try:
+                total_cg += _constraint_generation(h, problem, rows)
+            except OpfError:
+                if basis is None:
+                    raise
+                # the previous round's basis can leave HiGHS stuck ("Unknown" status) where a cold start
+                # solves: try the round once more from scratch
+                h, n_cols = _build_base(problem, mlf, l0, p0)
+                _add_line_rows(h, problem, rows)
+                total_cg += _constraint_generation(h, problem, rows)
             solution = _extract(h, problem, rows, mlf, n_cols)
             basis = None if problem.c2.any() else h.getBasis()
             injection = _injection(problem, solution.g)
