@@ -9,11 +9,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
 
 from engine.jobs import JobRun
 from engine.store import Store
-from ingest.base import IngestError
+from ingest.base import IngestError, date_spans
 from ingest.load import load_raw
 from ingest.registry import connector_info, get_connector
 
@@ -74,13 +73,13 @@ def validate(connector: str, start, end, *, today: dt.date | None = None, source
     return BackfillRequest(info.name, s, e, path, kind)
 
 
-def _months(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
-    out, cur = [], start.replace(day=1)
-    while cur <= end:
-        nxt = (pd.Timestamp(cur) + pd.offsets.MonthBegin(1)).date()
-        out.append((max(cur, start), min(nxt - dt.timedelta(days=1), end)))
-        cur = nxt
-    return out
+def _spans(conn, start: dt.date, end: dt.date, kind: str | None) -> list[tuple[dt.date, dt.date]]:
+    """The periods a backfill fetches one by one: months, unless the connector says how its operator cuts
+    its files (a yearly file fetched once per month would be downloaded, parsed and written twelve times)."""
+    spans = getattr(conn, "fetch_spans", None)
+    if spans is None:
+        return date_spans(start, end, "month")
+    return spans(start, end, **({"kind": kind} if kind else {}))
 
 
 def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: threading.Event | None = None,
@@ -96,7 +95,8 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
             if not units:
                 raise BackfillError(f"no {req.connector} files for {req.start}..{req.end} under {req.source}")
         else:
-            units = [(f"{a}..{b}", lambda a=a, b=b: conn.fetch(a, b, **kwargs)) for a, b in _months(req.start, req.end)]
+            units = [(f"{a}..{b}", lambda a=a, b=b: conn.fetch(a, b, **kwargs))
+                     for a, b in _spans(conn, req.start, req.end, req.kind)]
         run.progress_total = len(units)
         run.save(store)
         for label, fetch in units:

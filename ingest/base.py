@@ -10,6 +10,7 @@ import io
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,18 @@ class IngestError(ValueError):
 #: Years a market's data can carry: a date outside them is a typo or a damaged file, and near pandas' limits
 #: (1677, 2262) arithmetic on it would overflow instead of failing with a message.
 PLAUSIBLE_YEARS = (1990, 2200)
+
+
+def date_spans(start: date, end: date, unit: str = "month") -> list[tuple[date, date]]:
+    """``start``..``end`` (inclusive) cut at calendar month or year boundaries, each span inclusive."""
+    if unit not in ("month", "year"):
+        raise ValueError(f"unit must be month or year, not {unit!r}")
+    out, cur = [], start
+    while cur <= end:
+        nxt = date(cur.year + 1, 1, 1) if unit == "year" or cur.month == 12 else date(cur.year, cur.month + 1, 1)
+        out.append((cur, min(nxt - timedelta(days=1), end)))
+        cur = nxt
+    return out
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, decode_text
+from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, date_spans, decode_text
 from ingest.csv_lines import CsvLines, Rows, header_names, require
 from ingest.http_fetch import http_get
 
@@ -404,6 +404,20 @@ class BrazilConnector:
         _PARSERS[report.kind](rows, result)
         log.debug("%s: %s rows read, %s rejected", raw.name, result.rows_read, result.rows_rejected)
         return result
+
+    def fetch_spans(self, start: date, end: date, kind: str = "carga_energia") -> list[tuple[date, date]]:
+        """How a backfill cuts ``start``..``end``: one period per file ONS/CCEE publish, so none is fetched
+        twice (yearly files by year, recent plant generation by month, the 2001-2020 weekly PLD at once, the
+        programmed-load API by month)."""
+        if kind == "pld_semanal":
+            return [(start, end)]
+        if kind == "carga_programada":
+            return date_spans(start, end, "month")
+        years = date_spans(start, end, "year")
+        if kind == "geracao_usina":
+            return [part for a, b in years
+                    for part in ([(a, b)] if a.year <= GERACAO_LAST_YEARLY else date_spans(a, b, "month"))]
+        return years
 
     def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str = "carga_energia",
               session: Any = None, areas: Sequence[str] | None = None) -> list[RawFile]:

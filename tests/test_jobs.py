@@ -71,6 +71,33 @@ class _SlowConnector:
         raise AssertionError
 
 
+def test_a_backfill_fetches_each_of_the_operators_files_once(store):
+    """Brazil publishes yearly files: a 2019-03..2022-02 backfill of plant generation fetches the yearly files
+    of 2019-2021 once each and the monthly ones of 2022, not one download per month."""
+    from ingest.brazil import BrazilConnector
+
+    class Recording(BrazilConnector):
+        def __init__(self):
+            self.asked = []
+
+        def fetch(self, start, end, **kwargs):
+            self.asked.append((start, end, kwargs["kind"]))
+            return []
+
+    conn = Recording()
+    run = jobs.JobRun(job="backfill:brazil", market="BRAZIL")
+    req = BackfillRequest("brazil", dt.date(2019, 3, 10), dt.date(2022, 2, 5), kind="geracao_usina")
+    run_backfill(store, req, run, connector=conn)
+    d = dt.date
+    assert {kind for _, _, kind in conn.asked} == {"geracao_usina"}
+    assert [(a, b) for a, b, _ in conn.asked] == [
+        (d(2019, 3, 10), d(2019, 12, 31)), (d(2020, 1, 1), d(2020, 12, 31)), (d(2021, 1, 1), d(2021, 12, 31)),
+        (d(2022, 1, 1), d(2022, 1, 31)), (d(2022, 2, 1), d(2022, 2, 5))]
+    assert conn.fetch_spans(d(2005, 6, 1), d(2012, 1, 1), kind="pld_semanal") == [(d(2005, 6, 1), d(2012, 1, 1))]
+    assert len(conn.fetch_spans(d(2023, 12, 20), d(2024, 1, 10), kind="carga_energia")) == 2  # two yearly files
+    assert len(conn.fetch_spans(d(2024, 1, 20), d(2024, 3, 10), kind="carga_programada")) == 3  # API by month
+
+
 def test_failing_job_is_recorded_failed_with_its_error(store):
     run = jobs.JobRun(job="nem_price_demand", market="NEM")
     run_backfill(store, BackfillRequest("nem", dt.date(2024, 1, 1), dt.date(2024, 2, 15)), run,
