@@ -1,8 +1,8 @@
 """Downloading an operator's published file: a timeout on every request and retries on transient failures.
 
-Connection errors, timeouts, HTTP 429 and 5xx are retried with exponential backoff; any other non-200
-answer is final. Callers pass a ``requests``-like session (tests pass a fake one; nothing here opens a
-connection by itself).
+Connection errors (also one dropped mid-download), timeouts, HTTP 429 and 5xx are retried with exponential
+backoff; any other non-200 answer is final. Callers pass a ``requests``-like session (tests pass a fake one;
+nothing here opens a connection by itself).
 """
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ class _ServerBusy(Exception):
 def http_get(session: Any, url: str, params: dict[str, str] | None = None,
              headers: dict[str, str] | None = None) -> requests.Response:
     """The 200 answer for ``url``; anything else (after retries) is an IngestError naming the URL."""
-    transient = (requests.ConnectionError, requests.Timeout, _ServerBusy)
+    # ChunkedEncodingError: the connection dropped mid-download, as it does on large files
+    transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, _ServerBusy)
     retrying = Retrying(stop=stop_after_attempt(ATTEMPTS), wait=RETRY_WAIT, reraise=True,
                         retry=retry_if_exception_type(transient),
                         before_sleep=before_sleep_log(log, logging.WARNING))

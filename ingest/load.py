@@ -118,7 +118,3 @@ def _one_series_each(spec: SeriesTable, frames: list[pd.DataFrame]) -> bool:
             return False
         seen.add(tuple(series))
     return True
-
-
-def load_path(store: Store, connector: Any, path: str | Path) -> LoadReport:
-    return load_raw(store, connector, raw_files_at(path))

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tenacity import wait_none
@@ -313,15 +314,16 @@ def no_wait(monkeypatch):
     monkeypatch.setattr(ingest.http_fetch, "RETRY_WAIT", wait_none())
 
 
-def test_fetch_ons_builds_yearly_urls_and_retries_a_503(no_wait):
+def test_fetch_ons_builds_yearly_urls_and_retries_a_503_and_a_dropped_download(no_wait):
     base = "https://ons-aws-prod-opendata.s3.amazonaws.com/dataset/carga_energia_di/CARGA_ENERGIA_"
     session = FakeSession({
-        f"{base}2022.csv": [FakeResponse(503), FakeResponse(200, CARGA_TEXT.encode())],
+        f"{base}2022.csv": [FakeResponse(503), requests.exceptions.ChunkedEncodingError("connection dropped"),
+                            FakeResponse(200, CARGA_TEXT.encode())],
         f"{base}2023.csv": [FakeResponse(200, CARGA_TEXT.replace("2022-", "2023-").encode())],
     })
     files = brazil.fetch(date(2022, 12, 30), date(2023, 1, 2), kind="carga_energia", session=session)
     assert [f.name for f in files] == ["CARGA_ENERGIA_2022.csv", "CARGA_ENERGIA_2023.csv"]
-    assert [c[0] for c in session.calls] == [f"{base}2022.csv", f"{base}2022.csv", f"{base}2023.csv"]
+    assert [c[0] for c in session.calls] == [f"{base}2022.csv"] * 3 + [f"{base}2023.csv"]
     assert all(c[2] is not None and "User-Agent" in c[3] for c in session.calls)
     assert len(brazil.parse(files[1]).tables["demand"]) == 4
 

@@ -6,7 +6,7 @@ import pytest
 
 from engine import queries
 from engine.lmp.basis import basis, basis_statistics
-from ingest.load import load_path
+from ingest.load import load_raw, raw_files_at
 from ingest.pjm import PjmConnector
 
 pytestmark = pytest.mark.realdata
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.realdata
 
 def test_pjm_hub_basis_matches_the_file(store, data_dir):
     path = data_dir / "markets" / "pjm" / "rt_hrl_lmps_hubs_20250501-20250801.csv"
-    load_path(store, PjmConnector(), path)
+    load_raw(store, PjmConnector(), raw_files_at(path))
     assert queries.nodal_runs(store) == [("PJM", "RT")]
     hubs = queries.nodal_hubs(store, "PJM")
     assert len(hubs) == 12

@@ -16,15 +16,18 @@ class FakeResponse:
 
 
 class FakeSession:
-    """Answers from a script of (url -> list of responses); records every call."""
+    """Answers from a script of (url -> list of responses, or exceptions to raise); records every call."""
 
-    def __init__(self, answers: dict[str, list[FakeResponse]]):
+    def __init__(self, answers: dict[str, list[FakeResponse | BaseException]]):
         self.answers, self.calls = answers, []
 
     def get(self, url, params=None, timeout=None, headers=None):
         self.calls.append((url, params, timeout, headers))
         queue = self.answers[url]
-        return queue.pop(0) if len(queue) > 1 else queue[0]
+        answer = queue.pop(0) if len(queue) > 1 else queue[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
 
 @st.composite
