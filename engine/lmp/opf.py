@@ -179,7 +179,7 @@ class _Problem:
                    gen_bus=gen_bus, lower=lower, upper=upper, c0=gens["c0"].to_numpy(float),
                    c1=gens["c1"].to_numpy(float), c2=gens["c2"].to_numpy(float), pwl=pwl, ptdf=h,
                    weights=weights, ptdf_w=ptdf_w, limited=limited, limit=limit,
-                   shift_flow=model.shift_flow, gen_island=gen_island,
+                   shift_flow=model.shift_flow(h), gen_island=gen_island,
                    branch_island=model.island[model.from_idx], islands=islands)
 
     @property

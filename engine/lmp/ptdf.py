@@ -47,16 +47,16 @@ class DcModel:
     bbus: sp.csc_matrix      # bus x bus
     base_mva: float
 
-    @property
-    def shift_flow(self) -> np.ndarray:
-        """MW flow on each branch caused by phase shifters alone (all injections zero)."""
+    def shift_flow(self, ptdf: np.ndarray | None = None) -> np.ndarray:
+        """MW flow on each branch caused by phase shifters alone (all injections zero). Pass the reference
+        PTDF when it is at hand: computing it again is most of the cost on a large case."""
         pfinj = -self.b * self.shift
         if not np.any(pfinj):
             return np.zeros(len(self.branches))
         pbusinj = np.zeros(len(self.buses))
         np.add.at(pbusinj, self.from_idx, pfinj)
         np.add.at(pbusinj, self.to_idx, -pfinj)
-        return self.base_mva * (pfinj - self.ptdf() @ pbusinj)
+        return self.base_mva * (pfinj - (self.ptdf() if ptdf is None else ptdf) @ pbusinj)
 
     def ptdf(self, weights: np.ndarray | None = None, method: str = "auto") -> np.ndarray:
         """Dense PTDF (branches x buses); ``weights`` per bus gives a distributed slack (normalised per island).
