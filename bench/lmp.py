@@ -146,7 +146,6 @@ def run_engine(case_path: Path, case: str, repeat: int) -> dict:
     out["lmp1"] = res1.nodes["lmp"].to_numpy()
     out["buses"] = len(net.buses)
     out["binding24"] = len(res24.binding)
-    out["unique"] = None
     out["np"] = np
     return out
 
