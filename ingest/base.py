@@ -7,6 +7,7 @@ the shared loader (:func:`ingest.load.load_result`) writes a result to the store
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -74,6 +75,18 @@ class RawFile:
         except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError,
                 ValueError) as exc:
             raise IngestError(self.name, None, f"not a readable zip archive ({exc})") from exc
+
+
+def local_files(path: str | Path, keep: Callable[[str], bool]) -> list[RawFile]:
+    """Files to replay from disk: a file as itself; from a folder, its files (not hidden, sorted by name)
+    whose name ``keep`` accepts. A path that does not exist is an IngestError naming it."""
+    p = Path(path)
+    if p.is_file():
+        return [RawFile.from_path(p)]
+    if not p.is_dir():
+        raise IngestError(str(p), None, "no such file or folder")
+    return [RawFile.from_path(f) for f in sorted(p.iterdir())
+            if f.is_file() and not f.name.startswith(".") and keep(f.name)]
 
 
 @dataclass

@@ -65,7 +65,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, date_spans, decode_text
+from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, date_spans, decode_text, local_files
 from ingest.csv_lines import CsvLines, Rows, header_names, require
 from ingest.http_fetch import http_get
 
@@ -469,27 +469,21 @@ def _geracao_names(start: date, end: date) -> list[str]:
 
 
 def _local_files(path: Path, kind: str, start: date, end: date) -> list[RawFile]:
-    if path.is_file():
-        return [RawFile.from_path(path)]
-    if not path.is_dir():
-        raise IngestError(str(path), None, "no such file or folder")
     pattern = _FILE_PATTERNS[kind]
-    picked = []
-    for f in sorted(path.iterdir()):
-        m = pattern.match(f.name)
-        if not (m and f.is_file()):
-            continue
+
+    def inside(name: str) -> bool:
+        m = pattern.match(name)
+        if not m:
+            return False
         first = int(m.group(1))
         found = m.groupdict()
         last = int(found["last"]) if found.get("last") else first
         month = found.get("month")
         if month:  # a monthly file: within the range by (year, month)
-            inside = (start.year, start.month) <= (first, int(month)) <= (end.year, end.month)
-        else:
-            inside = first <= end.year and last >= start.year
-        if inside:
-            picked.append(RawFile.from_path(f))
-    return picked
+            return (start.year, start.month) <= (first, int(month)) <= (end.year, end.month)
+        return first <= end.year and last >= start.year
+
+    return local_files(path, inside)
 
 
 def _fetch_pld(session: Any, years: range) -> list[RawFile]:
@@ -727,15 +721,10 @@ def _fetch_carga_programada(session: Any, start: date, end: date, codes: list[st
 
 def _local_carga_programada(path: Path, start: date, end: date, codes: list[str]) -> list[RawFile]:
     """Saved API answers (named as `_fetch_carga_programada` names them) of ``codes`` within the range."""
-    if path.is_file():
-        return [RawFile.from_path(path)]
-    if not path.is_dir():
-        raise IngestError(str(path), None, "no such file or folder")
-    picked = []
-    for f in sorted(path.iterdir()):
-        m = _PROGRAMADA_NAME.match(f.name)
-        if not (m and f.is_file() and m["area"].upper() in codes):
-            continue
-        if date.fromisoformat(m["first"]) <= end and date.fromisoformat(m["last"]) >= start:
-            picked.append(RawFile.from_path(f))
-    return picked
+
+    def wanted(name: str) -> bool:
+        m = _PROGRAMADA_NAME.match(name)
+        return bool(m and m["area"].upper() in codes and date.fromisoformat(m["first"]) <= end
+                    and date.fromisoformat(m["last"]) >= start)
+
+    return local_files(path, wanted)

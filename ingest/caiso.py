@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest.base import IngestError, ParseResult, RawFile
+from ingest.base import IngestError, ParseResult, RawFile, local_files
 from ingest.csv_lines import CsvLines, header_names, require
 
 log = logging.getLogger(__name__)
@@ -76,10 +76,5 @@ class CaisoConnector:
             raise ValueError(f"unknown kind {kind!r}; supported: {', '.join(self.kinds)}")
         if source is None:
             raise ValueError("CAISO node locations are read from a local file or folder: pass source=...")
-        path = Path(source)
-        if path.is_file():
-            return [RawFile.from_path(path)]
-        if not path.is_dir():
-            raise IngestError(str(path), None, "no such file or folder")
         pattern = re.compile(r"^LMPLocations.*\.csv$", re.I)
-        return [RawFile.from_path(f) for f in sorted(path.iterdir()) if f.is_file() and pattern.match(f.name)]
+        return local_files(source, lambda name: bool(pattern.match(name)))

@@ -21,7 +21,7 @@ import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ingest import ieso_csv, ieso_xml
-from ingest.base import IngestError, ParseResult, RawFile, decode_text
+from ingest.base import IngestError, ParseResult, RawFile, decode_text, local_files
 from ingest.ieso_common import MARKET, TIMEZONE
 
 log = logging.getLogger(__name__)
@@ -193,17 +193,13 @@ class IesoConnector:
             raise IngestError(url, None, f"fetch failed after {self.attempts} attempts ({exc})") from exc
 
     def _fetch_local(self, path: Path, start: date, end: date, kind: str) -> list[RawFile]:
-        if path.is_file():
-            return [RawFile.from_path(path)]
-        if not path.is_dir():
-            raise IngestError(str(path), None, "no such file or folder")
-        chosen = []
-        for f in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
-            if report_named_in(f.name) != kind:
-                continue
-            span = _stamp_span(f.name)
-            if span is None or (span[0] <= end and span[1] >= start):
-                chosen.append(RawFile.from_path(f))
+        def wanted(name: str) -> bool:  # a report of the kind, dated within the range (or undated)
+            if report_named_in(name) != kind:
+                return False
+            span = _stamp_span(name)
+            return span is None or (span[0] <= end and span[1] >= start)
+
+        chosen = local_files(path, wanted)
         if not chosen:
             log.warning("%s: no %s files for %s..%s", path, kind, start, end)
         return chosen

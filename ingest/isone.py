@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, latest_row_per_node
+from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, latest_row_per_node, local_files
 from ingest.csv_lines import CsvLines, Rows, require
 from ingest.http_fetch import http_get
 
@@ -219,9 +219,5 @@ class IsoneConnector:
 
 
 def _local_files(path: Path, kind: str, days: list[date]) -> list[RawFile]:
-    if path.is_file():
-        return [RawFile.from_path(path)]
-    if not path.is_dir():
-        raise IngestError(str(path), None, "no such file or folder")
     wanted = {KINDS[kind][0].format(day=d).rsplit("/", 1)[-1].lower() for d in days}
-    return [RawFile.from_path(f) for f in sorted(path.iterdir()) if f.is_file() and f.name.lower() in wanted]
+    return local_files(path, lambda name: name.lower() in wanted)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import IngestError, ParseResult, RawFile, latest_row_per_node
+from ingest.base import IngestError, ParseResult, RawFile, latest_row_per_node, local_files
 from ingest.csv_lines import CsvLines, Rows, header_names, require
 from ingest.http_fetch import http_get
 
@@ -204,9 +204,5 @@ class PjmConnector:
 
 
 def _local_files(path: Path, kind: str) -> list[RawFile]:
-    if path.is_file():
-        return [RawFile.from_path(path)]
-    if not path.is_dir():
-        raise IngestError(str(path), None, "no such file or folder")
     pattern = re.compile(rf"^{kind}(_|\.).*csv$", re.I)
-    return [RawFile.from_path(f) for f in sorted(path.iterdir()) if f.is_file() and pattern.match(f.name)]
+    return local_files(path, lambda name: bool(pattern.match(name)))
