@@ -93,3 +93,12 @@ def store(store_url: str):
     yield s
     s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
     s.close()
+
+
+@pytest.fixture
+def no_wait(monkeypatch):
+    """Downloads retry without waiting between attempts."""
+    import ingest.http_fetch
+    from tenacity import wait_none
+
+    monkeypatch.setattr(ingest.http_fetch, "RETRY_WAIT", wait_none())

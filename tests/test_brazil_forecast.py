@@ -12,9 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tenacity import wait_none
 
-import ingest.http_fetch
 from engine.store.tables import TABLES
 from ingest.base import IngestError, RawFile
 from ingest.brazil import ONS_CARGA_PROGRAMADA_URL
@@ -259,11 +257,6 @@ class FakeSession:
             body = [record(area=params["cod_areacarga"], end=end, day=params["dat_inicio"])]
             return FakeResponse(200, json.dumps(body).encode())
         return queue.pop(0) if len(queue) > 1 else queue[0]
-
-
-@pytest.fixture
-def no_wait(monkeypatch):
-    monkeypatch.setattr(ingest.http_fetch, "RETRY_WAIT", wait_none())
 
 
 def test_fetch_chunks_of_90_days_per_area_and_retries(no_wait):

@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tenacity import wait_none
 
-import ingest.http_fetch
 from ingest.base import IngestError, RawFile
 from tests.support.brazil import AREAS, PRICE_COLUMNS, brazil, parse_bytes, ts
 from tests.support.fakes import FakeResponse, FakeSession, mangled, one
@@ -191,11 +189,6 @@ def test_mangled_fixtures_raise_only_ingest_errors(name: str, data) -> None:
 
 
 # ---------------------------------------------------------------- fetch --------------------------------------
-
-@pytest.fixture
-def no_wait(monkeypatch):
-    monkeypatch.setattr(ingest.http_fetch, "RETRY_WAIT", wait_none())
-
 
 def test_fetch_generation_yearly_then_monthly_urls(no_wait):
     base = "https://ons-aws-prod-opendata.s3.amazonaws.com/dataset/geracao_usina_2_ho/GERACAO_USINA-2_"

@@ -10,9 +10,7 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tenacity import wait_none
 
-import ingest.http_fetch
 from ingest.base import IngestError, RawFile
 from tests.support.brazil import AREAS, PRICE_COLUMNS, brazil, parse_bytes, ts
 from tests.support.fakes import FakeResponse, FakeSession, mangled
@@ -308,11 +306,6 @@ def test_mangled_real_files_raise_only_ingest_errors(data_dir: Path):
 
 
 # ---------------------------------------------------------------- fetch --------------------------------------
-
-@pytest.fixture
-def no_wait(monkeypatch):
-    monkeypatch.setattr(ingest.http_fetch, "RETRY_WAIT", wait_none())
-
 
 def test_fetch_ons_builds_yearly_urls_and_retries_a_503_and_a_dropped_download(no_wait):
     base = "https://ons-aws-prod-opendata.s3.amazonaws.com/dataset/carga_energia_di/CARGA_ENERGIA_"

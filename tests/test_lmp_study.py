@@ -44,7 +44,10 @@ def test_scigrid_keeps_its_coordinates_and_the_hub_is_demand_weighted(scigrid):
     series = node_series(result, net, bus, SYSTEM_HUB)
     assert len(series) == 24 and np.allclose(series["energy"] + series["congestion"] + series["loss"],
                                              series["lmp"], atol=1e-6)
-    assert len(one_bus_hub) == 24
+    own_lmp = result.nodes[result.nodes["bus"] == bus].set_index("snapshot")["lmp"]
+    pd.testing.assert_series_equal(one_bus_hub, own_lmp)  # a bus as hub: its own LMP, every hour
+    system = hub_prices(result, net, SYSTEM_HUB)
+    np.testing.assert_allclose(series["basis"].to_numpy(), (own_lmp - system).to_numpy(), atol=1e-9)
 
 
 def test_what_if_outage_and_limit_change_prices_and_cost(scigrid):

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tenacity import wait_none
 
 import ingest.http_fetch
 import ingest.pjm
@@ -471,11 +470,6 @@ class FakeSession:
     def get(self, url, params=None, timeout=None, headers=None):
         self.calls.append({"url": url, "params": dict(params or {}), "timeout": timeout, "headers": headers})
         return self.answer(url, dict(params or {}), len(self.calls))
-
-
-@pytest.fixture
-def no_wait(monkeypatch):
-    monkeypatch.setattr(ingest.http_fetch, "RETRY_WAIT", wait_none())
 
 
 def test_pjm_fetch_pages_through_data_miner(no_wait, monkeypatch):
