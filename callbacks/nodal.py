@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future
 from pathlib import Path
 
 import dash
@@ -20,6 +21,7 @@ from engine.lmp.study import (SYSTEM_HUB, coordinates, hub_prices, networks_in, 
                               ptdf_row, solve_study, study_network)
 
 _CACHE: OrderedDict = OrderedDict()
+_PENDING: dict = {}  # key -> Future of a study being built
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 12
 
@@ -40,30 +42,47 @@ def default_network(options: list[dict]) -> str | None:
 def _memo(key, build):
     """Solved studies are kept per process (they hold numpy tables, not worth pickling to a cache server).
     A study that cannot be solved is kept too, as its error: every callback of the page asks for the same
-    study, and a failing solve can take as long as a good one."""
+    study, and a failing solve can take as long as a good one. The page's callbacks run side by side and ask
+    for the same study at once; one builds it and the others wait for it."""
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
-            value = _CACHE[key]
-            if isinstance(value, _Failed):
-                raise value.error
-            return value
+            return _unwrap(_CACHE[key])
+        pending = _PENDING.get(key)
+        if pending is None:
+            pending = _PENDING[key] = Future()
+            owner = True
+        else:
+            owner = False
+    if not owner:
+        return _unwrap(pending.result())
     try:
         value = build()
     except (OpfError, KeyError, ValueError) as exc:
         value = _Failed(exc)
+    except BaseException as exc:  # anything else is not kept, but the waiting callbacks must not hang
+        with _CACHE_LOCK:
+            _PENDING.pop(key, None)
+        pending.set_exception(exc)
+        raise
     with _CACHE_LOCK:
         _CACHE[key] = value
+        _PENDING.pop(key, None)
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-    if isinstance(value, _Failed):
-        raise value.error
-    return value
+    pending.set_result(value)
+    return _unwrap(value)
 
 
 class _Failed:
     def __init__(self, error: Exception):
         self.error = error
+
+
+def _unwrap(value):
+    if isinstance(value, _Failed):
+        raise value.error
+    return value
 
 
 def study(name: str, whatif: dict | None = None, losses: bool = False) -> dict:

@@ -974,17 +974,19 @@ class NemConnector:
     @staticmethod
     def _local_dispatch_is(path: Path, start: date, end: date) -> list[RawFile]:
         """A folder's DispatchIS interval reports for those days, and those inside its Archive day zips."""
-        reports: dict[DispatchIsFile, RawFile] = {}
+        # Interval files are read only once chosen by name: a month's folder holds some 8,640 of them.
+        reports: dict[DispatchIsFile, Path | RawFile] = {}
         first, last = start - timedelta(days=1), end + timedelta(days=1)
         for f in sorted(p for p in path.rglob("*") if p.is_file()):
             report = dispatchis_file(f.name)
             day = _DISPATCHIS_DAY_NAME.match(f.name)
             if report is not None:
-                reports[report] = RawFile.from_path(f)
+                reports[report] = f
             elif day and first <= datetime.strptime(day["day"], "%Y%m%d").date() <= last:
                 for member in dispatchis_archive_members(RawFile.from_path(f), start, end):
                     reports[dispatchis_file(member.name)] = member  # type: ignore[index]
-        return [reports[r] for r in select_dispatchis(_latest_per_interval(list(reports)), start, end)]
+        chosen = (reports[r] for r in select_dispatchis(_latest_per_interval(list(reports)), start, end))
+        return [RawFile.from_path(c) if isinstance(c, Path) else c for c in chosen]
 
     @overload
     def _download(self, name: str, url: str, *, missing_ok: Literal[False] = False) -> RawFile: ...

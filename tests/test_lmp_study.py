@@ -113,3 +113,25 @@ def test_unsettled_loss_factors_are_said_on_the_page(data_dir):
     assert "had not settled after 2 rounds" in _loss_warning(rough)
     assert _loss_warning(solve_dcopf(net, net.snapshots[:1], losses=True)) is None
     assert _loss_warning(solve_dcopf(net, net.snapshots[:1])) is None
+
+
+def test_the_page_builds_a_study_once_when_its_callbacks_ask_together():
+    import threading
+    import time
+
+    from callbacks import nodal
+
+    calls, results = [], []
+
+    def build():
+        calls.append(1)
+        time.sleep(0.2)
+        return "solved"
+
+    threads = [threading.Thread(target=lambda: results.append(nodal._memo(("test-together",), build)))
+               for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [1] and results == ["solved"] * 4
