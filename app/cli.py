@@ -6,7 +6,7 @@ from flask import Flask
 
 from app.services import services
 from engine.store import StoreError
-from ingest.base import IngestError
+from engine.files import IngestError
 
 _LOCKED_HINT = ("the embedded store is held by another process (is the app running?). chDB allows one process "
                 "per store directory: stop the app, or point C254_STORE at a ClickHouse server.")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from app.settings import Settings
-from ingest.base import RawFile
+from engine.files import RawFile
 
 
 def data_dir() -> Path:

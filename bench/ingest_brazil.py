@@ -16,7 +16,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.common import data_dir, parse_rate  # noqa: E402
-from ingest.base import RawFile  # noqa: E402
+from engine.files import RawFile  # noqa: E402
 from ingest.brazil import BrazilConnector  # noqa: E402
 
 

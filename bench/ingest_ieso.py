@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.common import data_dir  # noqa: E402
-from ingest.base import RawFile  # noqa: E402
+from engine.files import RawFile  # noqa: E402
 from ingest.ieso import IesoConnector, report_named_in  # noqa: E402
 
 

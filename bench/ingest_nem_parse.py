@@ -14,7 +14,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.common import data_dir, parse_rate  # noqa: E402
-from ingest.base import RawFile  # noqa: E402
+from engine.files import RawFile  # noqa: E402
 from ingest.nem import REGIONS, NemConnector  # noqa: E402
 
 SOURCE_FILE = "markets/aemo/price_and_demand/PRICE_AND_DEMAND_202401_NSW1.csv"

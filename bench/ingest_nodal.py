@@ -15,7 +15,7 @@ if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
 from bench.common import data_dir, parse_rate  # noqa: E402
-from ingest.base import RawFile  # noqa: E402
+from engine.files import RawFile  # noqa: E402
 from ingest.caiso import CaisoConnector  # noqa: E402
 from ingest.isone import IsoneConnector  # noqa: E402
 from ingest.pjm import PjmConnector  # noqa: E402

@@ -16,7 +16,7 @@ import plotly.io as pio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import create_app
+from app.factory import create_app
 from app.settings import Settings
 from engine.lmp.study import SYSTEM_HUB
 

@@ -37,7 +37,7 @@ def main() -> None:
         n = int(store.scalar("SELECT count() FROM prices"))
     store.close()
 
-    from app import create_app
+    from app.factory import create_app
     from app.settings import Settings
     from callbacks.overview import latest_table, render_overview
 

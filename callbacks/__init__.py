@@ -1,13 +1,12 @@
-"""Callbacks, one module per page; ``register_all`` attaches them to an app instance."""
+"""Callbacks, one module per page, each declaring its callbacks at module level with ``dash.callback``:
+importing this package registers them all, and ``app.factory`` hands them to every app it builds."""
 from __future__ import annotations
 
 import dash
 
+from callbacks import admin, nodal, overview, shell  # noqa: F401 -- imported to register their callbacks
+
 
 def register_all(app: dash.Dash) -> None:
-    from callbacks import admin, nodal, overview, shell
-
-    shell.register(app)
     overview.register(app)
-    admin.register(app)
     nodal.register(app)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from engine.jobs import JobRun
 from engine.store import Store
-from ingest.base import IngestError, date_spans
+from engine.files import IngestError
+from ingest.base import date_spans
 from ingest.load import load_raw
 from ingest.registry import connector_info, get_connector
 

@@ -1,4 +1,5 @@
-"""What every connector shares: the error type, the parse result, and reading raw files.
+"""What every connector shares: the parse result, date spans and reading local files (the raw file and the
+error type are :mod:`engine.files`, which the grid readers share).
 
 A connector has three verbs (see ARCHITECTURE.md): ``fetch`` returns :class:`RawFile` objects (from a URL
 or from a local file/folder), ``parse`` turns one RawFile into a :class:`ParseResult` (pure, no I/O), and
@@ -6,10 +7,7 @@ the shared loader (:func:`ingest.load.load_result`) writes a result to the store
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Callable
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -18,17 +16,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
 
-
-class IngestError(ValueError):
-    """Bad input: names the file, the line (1-based, when known) and the problem."""
-
-    def __init__(self, source: str, line: int | None, problem: str):
-        self.source = source
-        self.line = line
-        self.problem = problem
-        where = f"{source}, line {line}" if line is not None else source
-        super().__init__(f"{where}: {problem}")
-
+from engine.files import IngestError, RawFile
 
 #: Years a market's data can carry: a date outside them is a typo or a damaged file, and near pandas' limits
 #: (1677, 2262) arithmetic on it would overflow instead of failing with a message.
@@ -45,36 +33,6 @@ def date_spans(start: date, end: date, unit: str = "month") -> list[tuple[date, 
         out.append((cur, min(nxt - timedelta(days=1), end)))
         cur = nxt
     return out
-
-
-@dataclass(frozen=True)
-class RawFile:
-    """The bytes of one published file and the name it was published under."""
-
-    name: str
-    data: bytes
-
-    @classmethod
-    def from_path(cls, path: str | Path) -> RawFile:
-        p = Path(path)
-        return cls(name=p.name, data=p.read_bytes())
-
-    def members(self) -> list[RawFile]:
-        """The CSV/XML files inside, if this is a zip; otherwise itself."""
-        if self.data[:4] != b"PK\x03\x04":
-            return [self]
-        try:
-            with zipfile.ZipFile(io.BytesIO(self.data)) as zf:
-                return [
-                    RawFile(name=f"{self.name}/{info.filename}", data=zf.read(info))
-                    for info in zf.infolist()
-                    if not info.is_dir()
-                ]
-        # zlib.error: damaged compressed data; NotImplementedError: an unsupported compression method;
-        # RuntimeError: an encrypted member
-        except (zipfile.BadZipFile, EOFError, OSError, zlib.error, NotImplementedError, RuntimeError,
-                ValueError) as exc:
-            raise IngestError(self.name, None, f"not a readable zip archive ({exc})") from exc
 
 
 def local_files(path: str | Path, keep: Callable[[str], bool]) -> list[RawFile]:
@@ -106,23 +64,6 @@ class ParseResult:
     @property
     def rows_parsed(self) -> int:
         return sum(len(f) for f in self.tables.values())
-
-
-def decode_text(raw: RawFile, encodings: tuple[str, ...] = ("utf-8-sig",)) -> str:
-    """Decode a text report, refusing bytes that are not text in any of ``encodings``."""
-    if not raw.data.strip():
-        raise IngestError(raw.name, None, "file is empty")
-    if b"\x00" in raw.data[:4096]:
-        raise IngestError(raw.name, None, "file is binary, not a text report")
-    last: UnicodeDecodeError | None = None
-    for enc in encodings:
-        try:
-            return raw.data.decode(enc)
-        except UnicodeDecodeError as exc:
-            last = exc
-    assert last is not None
-    line = raw.data[: last.start].count(b"\n") + 1
-    raise IngestError(raw.name, line, f"not valid {'/'.join(encodings)} text ({last.reason})")
 
 
 def concat_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -65,7 +65,8 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, date_spans, decode_text, local_files
+from engine.files import IngestError, RawFile, decode_text
+from ingest.base import PLAUSIBLE_YEARS, ParseResult, date_spans, local_files
 from ingest.csv_lines import CsvLines, Rows, header_names, require
 from ingest.http_fetch import http_get
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest.base import IngestError, ParseResult, RawFile, local_files
+from engine.files import IngestError, RawFile
+from ingest.base import ParseResult, local_files
 from ingest.csv_lines import CsvLines, header_names, require
 
 log = logging.getLogger(__name__)

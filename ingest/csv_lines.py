@@ -15,7 +15,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ingest.base import IngestError, RawFile, decode_text
+from engine.files import IngestError, RawFile, decode_text
 
 _QUOTE = ord('"')
 _NEWLINE = ord("\n")

@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from ingest.base import IngestError
+from engine.files import IngestError
 
 log = logging.getLogger(__name__)
 

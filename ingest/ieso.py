@@ -21,7 +21,8 @@ import requests
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from ingest import ieso_csv, ieso_xml
-from ingest.base import IngestError, ParseResult, RawFile, decode_text, local_files
+from engine.files import IngestError, RawFile, decode_text
+from ingest.base import ParseResult, local_files
 from ingest.ieso_common import MARKET, TIMEZONE
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ingest.base import IngestError
+from engine.files import IngestError
 
 MARKET = "IESO"
 TIMEZONE = "Etc/GMT+5"  # POSIX sign convention: this is UTC-5

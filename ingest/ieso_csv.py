@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ingest.base import IngestError, ParseResult, RawFile, decode_text
+from engine.files import IngestError, RawFile, decode_text
+from ingest.base import ParseResult
 from ingest.ieso_common import (
     ONTARIO,
     interval_starts,

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from lxml import etree
 
-from ingest.base import IngestError, ParseResult, RawFile
+from engine.files import IngestError, RawFile
+from ingest.base import ParseResult
 from ingest.ieso_common import ONTARIO, check_date, interval_starts, parse_number, table
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 import requests
 
-from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, latest_row_per_node, local_files
+from engine.files import IngestError, RawFile
+from ingest.base import PLAUSIBLE_YEARS, ParseResult, latest_row_per_node, local_files
 from ingest.csv_lines import CsvLines, Rows, require
 from ingest.http_fetch import http_get
 

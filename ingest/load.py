@@ -15,7 +15,8 @@ import pandas as pd
 
 from engine.store import Store, write_tables
 from engine.store.tables import TABLES, SeriesTable
-from ingest.base import IngestError, ParseResult, RawFile, concat_frames
+from engine.files import IngestError, RawFile
+from ingest.base import ParseResult, concat_frames
 
 log = logging.getLogger(__name__)
 

@@ -44,7 +44,8 @@ import pyarrow.csv as pa_csv
 import requests
 from tenacity import Retrying, before_sleep_log, retry_if_exception, stop_after_attempt, wait_exponential
 
-from ingest.base import PLAUSIBLE_YEARS, IngestError, ParseResult, RawFile, concat_frames, decode_text
+from engine.files import IngestError, RawFile, decode_text
+from ingest.base import PLAUSIBLE_YEARS, ParseResult, concat_frames
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from app.services import services
+
 dash.register_page(__name__, path="/admin", name="Admin", title="Admin · 254Carbon")
 
 
@@ -20,10 +22,8 @@ def _date_or(value: str | None, default: dt.date) -> str:
 def layout(connector: str | None = None, start: str | None = None, end: str | None = None,
            source: str | None = None, **_query) -> html.Div:
     """Query parameters prefill the backfill form, so a backfill can be linked to (e.g. from a runbook)."""
-    from ingest.registry import connector_names
-
     today = dt.date.today()
-    names = connector_names()
+    names = services().operations.connectors()
     form = dbc.Card(dbc.CardBody([
         html.H5("Backfill", className="card-title"),
         dbc.Row([

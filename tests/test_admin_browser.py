@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from app import create_app
+from app.factory import create_app
 from app.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.realdata]

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app import create_app
+from app.factory import create_app
 from app.settings import Settings
 from engine.store import write_tables
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.store.tables import TABLES
-from ingest.base import IngestError, RawFile
+from engine.files import IngestError, RawFile
 from ingest.brazil import ONS_CARGA_PROGRAMADA_URL
 from tests.support.brazil import brazil, ts
 from tests.support.fakes import one

@@ -11,7 +11,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.base import IngestError, RawFile
+from engine.files import IngestError, RawFile
 from tests.support.brazil import AREAS, PRICE_COLUMNS, brazil, parse_bytes, ts
 from tests.support.fakes import FakeResponse, FakeSession, mangled
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from app import create_app
+from app.factory import create_app
 from app.settings import Settings
 from engine.store.tables import TABLES
 

@@ -16,7 +16,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings
 
-from ingest.base import IngestError, ParseResult, RawFile
+from engine.files import IngestError, RawFile
+from ingest.base import ParseResult
 from ingest.ieso import REPORTS, IesoConnector, report_named_in, report_urls
 from ingest.ieso_common import TABLE_COLUMNS
 from tests.support.fakes import mangled

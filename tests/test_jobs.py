@@ -203,7 +203,7 @@ def test_each_trigger_runs_once_across_three_workers(redis_url):
 
 @pytest.fixture
 def cli_app(store_url):
-    from app import create_app
+    from app.factory import create_app
     from app.settings import Settings
 
     dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=False))

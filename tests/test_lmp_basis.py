@@ -12,7 +12,7 @@ import pytest
 from engine.lmp.basis import basis, basis_statistics, basis_surface, hub_price, model_prices
 from engine.lmp.cases import load_case
 from engine.lmp.opf import solve_dcopf
-from ingest.base import RawFile
+from engine.files import RawFile
 from ingest.isone import IsoneConnector
 from ingest.pjm import PjmConnector
 

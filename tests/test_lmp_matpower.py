@@ -9,7 +9,7 @@ import pytest
 
 from engine.lmp.cases import list_cases, load_case
 from engine.lmp.matpower import parse_matpower, read_matpower
-from ingest.base import IngestError, RawFile
+from engine.files import IngestError, RawFile
 
 SMALL = """function mpc = tiny
 %% a three-bus case written in the MATPOWER layout, with the awkward bits of real files

@@ -20,7 +20,7 @@ from engine.lmp.cases import load_case, read_rate_a_overrides
 from engine.lmp.matpower import parse_matpower
 from engine.lmp.network import Network
 from engine.lmp.opf import OpfError, congestion_component, solve_dcopf, unique_prices
-from ingest.base import RawFile
+from engine.files import RawFile
 
 ORACLES = Path(__file__).parent / "oracles"
 REFERENCE = ORACLES / "reference"

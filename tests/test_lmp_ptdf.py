@@ -11,7 +11,7 @@ import pytest
 from engine.lmp.cases import load_case
 from engine.lmp.matpower import parse_matpower
 from engine.lmp.ptdf import dc_model, lodf, post_outage_flows, ptdf
-from ingest.base import RawFile
+from engine.files import RawFile
 
 REFERENCE = Path(__file__).parent / "oracles" / "reference"
 

@@ -10,7 +10,7 @@ import pytest
 
 from engine.lmp.cases import load_case
 from engine.lmp.pypsa_csv import read_pypsa_csv
-from ingest.base import IngestError
+from engine.files import IngestError
 
 
 @pytest.fixture(scope="module")

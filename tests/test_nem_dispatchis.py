@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import requests
 
-from ingest.base import IngestError, RawFile
+from engine.files import IngestError, RawFile
 from ingest.nem import (
     DISPATCHIS_ARCHIVE_URL,
     DISPATCHIS_CURRENT_URL,

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from app import create_app
+from app.factory import create_app
 from app.settings import Settings
 
 pytestmark = pytest.mark.realdata

@@ -18,7 +18,8 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.base import IngestError, ParseResult, RawFile
+from engine.files import IngestError, RawFile
+from ingest.base import ParseResult
 from ingest.nem import NemConnector, mmsdm_file_name
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nem"

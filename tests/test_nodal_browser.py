@@ -6,7 +6,7 @@ import time
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
-from app import create_app
+from app.factory import create_app
 from app.settings import Settings
 
 pytestmark = [pytest.mark.browser, pytest.mark.realdata]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import ingest.http_fetch
 import ingest.pjm
-from ingest.base import IngestError, RawFile
+from engine.files import IngestError, RawFile
 from ingest.caiso import CaisoConnector
 from ingest.isone import IsoneConnector
 from ingest.pjm import PjmConnector

@@ -58,7 +58,7 @@ def test_migrations_writes_and_queries_over_http(server_url):
 def test_web_workers_on_a_server_do_not_migrate_but_store_init_does(server_url):
     """Several workers may share a server; a table rebuild must not run in two at once, so only the CLI's
     `store init` migrates there and a worker that finds a migration pending refuses to serve."""
-    from app import create_app
+    from app.factory import create_app
     from app.settings import Settings
     from engine.store import StoreError
 

@@ -10,7 +10,7 @@ import pandas as pd
 from engine.lmp.matpower import read_matpower
 from engine.lmp.network import Network
 from engine.lmp.pypsa_csv import read_pypsa_csv
-from ingest.base import IngestError, RawFile, decode_text
+from engine.files import IngestError, RawFile, decode_text
 
 
 def load_case(path: str | Path) -> Network:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from engine.lmp.cases import load_case, read_rate_a_overrides
 from engine.lmp.opf import OpfError, OpfResult, solve_dcopf
-from ingest.base import IngestError
+from engine.files import IngestError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from engine.lmp.network import Network, empty_cost_points
-from ingest.base import IngestError, RawFile, decode_text
+from engine.files import IngestError, RawFile, decode_text
 
 log = logging.getLogger(__name__)
 

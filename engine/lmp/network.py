@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ingest.base import IngestError
+from engine.files import IngestError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import pandas as pd
 
 from engine.lmp.line_types import LINE_TYPES
 from engine.lmp.network import Network, empty_cost_points
-from ingest.base import IngestError, RawFile, decode_text
+from engine.files import IngestError, RawFile, decode_text
 
 log = logging.getLogger(__name__)
 

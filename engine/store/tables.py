@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.markets import MARKETS
+
 #: The source of generated demo rows (real data of a market replaces them).
 DEMO_SOURCE = "demo"
 
@@ -36,13 +38,12 @@ class SeriesTable:
         return self.key + self.values
 
 
-#: Each market's own zone, for SQL that follows a market's calendar (its days, months and years). ClickHouse
-#: takes one constant zone per call, so the SQL names the markets one by one. Migrations since 008 take
-#: these through ${MARKET_DAY_START(col)}, ${MARKET_MONTH(col)} and ${MARKET_YEAR(col)}; 001 and 006 spelled
-#: the same zones out. A market not named here falls back to DEFAULT_MARKET_ZONE.
-MARKET_ZONES = (("NEM", "Etc/GMT-10"), ("IESO", "Etc/GMT+5"), ("BRAZIL", "America/Sao_Paulo"),
-                ("CAISO", "America/Los_Angeles"))
-DEFAULT_MARKET_ZONE = "America/New_York"  # PJM, ISO-NE
+#: Each market's own zone (from the market registry), for SQL that follows a market's calendar (its days,
+#: months and years). ClickHouse takes one constant zone per call, so the SQL names the markets one by one;
+#: markets in DEFAULT_MARKET_ZONE fall to the last branch. Migrations since 008 take these through
+#: ${MARKET_DAY_START(col)}, ${MARKET_MONTH(col)} and ${MARKET_YEAR(col)}; 001 and 006 spelled the zones out.
+DEFAULT_MARKET_ZONE = "America/New_York"  # PJM, ISO-NE, and any market not in the registry
+MARKET_ZONES = tuple((m.market, m.timezone) for m in MARKETS.values() if m.timezone != DEFAULT_MARKET_ZONE)
 
 
 def in_market_zone(template: str) -> str:

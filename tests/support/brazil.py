@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ingest.base import RawFile
+from engine.files import RawFile
 from ingest.brazil import BrazilConnector
 
 PRICE_COLUMNS = ["market", "location", "price_kind", "interval_start", "interval_minutes", "price", "source"]

@@ -1,0 +1,88 @@
+"""Wiring: ``create_app(settings)`` builds the Dash app around one Flask server, with the store, the cache,
+the REST API, the CLI and the scheduler. ``app.wsgi`` exposes ``server`` for gunicorn and ``flask --app``."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import dash
+import flask_bootstrap
+from dash import _callback as dash_callbacks
+from flask import Flask, send_from_directory
+from flask_caching import Cache
+
+import callbacks
+from app.api import api
+from app.cli import register_cli
+from app.operations import Operations
+from app.scheduler import start_on_first_request
+from app.services import EXTENSION_KEY, Services
+from app.settings import REPO_ROOT, Settings
+from components.shell import shell
+from engine.store import Store
+
+log = logging.getLogger(__name__)
+BOOTSTRAP_CSS_URL = "/vendor/bootstrap/bootstrap.min.css"
+
+
+def _cache_config(settings: Settings) -> dict:
+    if settings.redis_url:
+        return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.redis_url, "CACHE_DEFAULT_TIMEOUT": 300,
+                "CACHE_KEY_PREFIX": "c254:"}
+    return {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300, "CACHE_THRESHOLD": 2000}
+
+
+def _take_page_callbacks() -> tuple[dict, list]:
+    """The callbacks the page modules declared with ``dash.callback``, taken out of Dash's global registry.
+
+    Dash hands the global registry to the first app that serves and empties it, so a second app in the same
+    process (tests and benches build many) would have none. Taken once here, they are given to every app."""
+    taken = (dict(dash_callbacks.GLOBAL_CALLBACK_MAP), list(dash_callbacks.GLOBAL_CALLBACK_LIST))
+    dash_callbacks.GLOBAL_CALLBACK_MAP.clear()
+    dash_callbacks.GLOBAL_CALLBACK_LIST.clear()
+    return taken
+
+
+_PAGE_CALLBACK_MAP, _PAGE_CALLBACK_LIST = _take_page_callbacks()
+
+
+def create_app(settings: Settings | None = None) -> dash.Dash:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = Flask("c254", root_path=str(REPO_ROOT))
+    server.config["SECRET_KEY"] = settings.secret_key
+    cache = Cache(server, config=_cache_config(settings))
+    server.extensions[EXTENSION_KEY] = Services(settings=settings, store=Store(settings.store_url), cache=cache,
+                                                operations=Operations(server))
+
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(REPO_ROOT / "pages"),
+        assets_folder=str(REPO_ROOT / "assets"),
+        # Bootstrap's CSS comes from the installed Bootstrap-Flask package (no CDN, no vendored copy): the
+        # app must look right on a machine with no network.
+        external_stylesheets=[BOOTSTRAP_CSS_URL],
+        suppress_callback_exceptions=True,
+        title="254Carbon Market Intelligence",
+        update_title=None,
+    )
+    app.layout = shell
+    app.callback_map.update(_PAGE_CALLBACK_MAP)
+    app._callback_list.extend(_PAGE_CALLBACK_LIST)
+    callbacks.register_all(app)
+    server.register_blueprint(api)
+    register_cli(server)
+    if settings.scheduler:
+        start_on_first_request(server)
+    _serve_bootstrap_css(server)
+    return app
+
+
+def _serve_bootstrap_css(server: Flask) -> None:
+    css_dir = Path(flask_bootstrap.__file__).parent / "static" / "bootstrap5" / "css"
+
+    @server.get("/vendor/bootstrap/<path:name>")
+    def bootstrap_css(name: str):
+        return send_from_directory(css_dir, name, max_age=86400)
