@@ -12,7 +12,7 @@ from flask import Flask
 
 from app import scheduler
 from app.services import services
-from engine import jobs
+from engine import jobs, training
 from ingest.backfill import BackfillError, validate
 from ingest.registry import connector_info, connector_names
 
@@ -76,7 +76,7 @@ class Operations:
         sched = self.server.extensions.get(scheduler.SCHEDULER_KEY)
         listed = [(spec.id, spec.label) for spec in scheduler.JOBS]
         job_id, label, _ = scheduler.TRAINING_JOB
-        listed.append((job_id, f"{label} ({len(scheduler.TRAINERS)} models registered)"))
+        listed.append((job_id, f"{label} ({len(training.TRAINERS)} models registered)"))
         out = []
         for job_id, label in listed:
             job = sched.get_job(job_id) if sched else None

@@ -24,7 +24,7 @@ from flask import Flask
 
 from app.services import services
 from engine.jobs import JobRun, mark_interrupted
-from engine.store import Store
+from engine.training import train_all
 from ingest.backfill import BackfillRequest, run_backfill
 from ingest.registry import get_connector
 
@@ -73,35 +73,15 @@ JOBS: tuple[JobSpec, ...] = (
 )
 
 
-#: Nightly model training. Engine modules register a trainer here (name -> callable(store) -> rows written);
-#: each registered trainer runs once a night and is recorded in job_runs as "train:<name>".
-TRAINERS: dict[str, Callable[[Store], int]] = {}
 TRAINING_JOB = ("model_training", "Nightly model training", {"hour": "2", "minute": "0"})
-
-
-def register_trainer(name: str, train: Callable[[Store], int]) -> None:
-    TRAINERS[name] = train
 
 
 def train_models(server: Flask, lock: RedisTriggerLock | None = None,
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> list[JobRun]:
-    """Run every registered trainer; each run is recorded, a failing one never stops the others."""
-    fired = now()
-    if lock is not None and not lock.acquire(TRAINING_JOB[0], fired):
+    """Run every trainer registered in :mod:`engine.training` once (at most once per firing across workers)."""
+    if lock is not None and not lock.acquire(TRAINING_JOB[0], now()):
         return []
-    store = services(server).ready_store()
-    runs = []
-    for name, train in list(TRAINERS.items()):
-        run = JobRun(job=f"train:{name}", market="")
-        run.save(store)
-        try:
-            run.rows_written = int(train(store))
-            run.finish(store, "succeeded")
-        except Exception as exc:  # recorded and visible; the next trainer still runs
-            log.exception("training %s failed", name)
-            run.finish(store, "failed", f"{type(exc).__name__}: {exc}")
-        runs.append(run)
-    return runs
+    return train_all(services(server).ready_store())
 
 
 def job_spec(job_id: str) -> JobSpec:
