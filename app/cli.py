@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
+from flask.cli import AppGroup
 
+from app.scheduler import JOBS, job_spec, run_scheduled
 from app.services import services
-from engine.store import StoreError
 from engine.files import IngestError
+from engine.jobs import JobRun, last_run_per_job, recent_runs
+from engine.store import StoreError
+from ingest.backfill import BackfillError, run_backfill, validate
+from ingest.load import parse_all, raw_files_at, write_parsed
+from ingest.registry import get_connector
 
 _LOCKED_HINT = ("the embedded store is held by another process (is the app running?). chDB allows one process "
                 "per store directory: stop the app, or point C254_STORE at a ClickHouse server.")
@@ -21,124 +27,117 @@ def _store_error(exc: StoreError) -> click.ClickException:
     return click.ClickException(f"store error: {text}")
 
 
+store_group = AppGroup("store", help="Prepare and inspect the store.")
+ingest_group = AppGroup("ingest", help="Load operators' files into the store.")
+jobs_group = AppGroup("jobs", help="Scheduled jobs and backfills.")
+
+
+@store_group.command("init")
+def store_init() -> None:
+    """Apply migrations, and load demo data into an empty store when C254_DEMO is on."""
+    try:
+        store = services().ready_store(migrate_server=True)
+        n = store.scalar("SELECT count() FROM prices")
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+    click.echo(f"store ready: {services().settings.store_url.split('?')[0]} ({n:,} price rows)")
+
+
+@ingest_group.command("load")
+@click.argument("connector")
+@click.argument("path", type=click.Path())
+def ingest_load(connector: str, path: str) -> None:
+    """Load a file or a folder of CONNECTOR's files (e.g. nem) from PATH; all or nothing."""
+    try:
+        conn = get_connector(connector)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from exc
+    try:
+        # Parse before opening the store: a bad file is reported even while the app holds the store.
+        parsed = parse_all(conn, raw_files_at(path))
+        report = write_parsed(services().ready_store(), parsed)
+    except IngestError as exc:
+        raise click.ClickException(f"nothing loaded: {exc}") from exc
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+    click.echo(report.summary())
+
+
+@jobs_group.command("list")
+def jobs_list() -> None:
+    """The scheduled jobs, with their cadence and last run."""
+    try:
+        last = last_run_per_job(services().ready_store()).set_index("job")
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+    for spec in JOBS:
+        cron = " ".join(f"{k}={v}" for k, v in spec.cron.items())
+        status = last.at[spec.id, "last_status"] if spec.id in last.index else "never run"
+        click.echo(f"{spec.id:<22} {spec.label:<42} cron(UTC) {cron:<20} last: {status}")
+
+
+@jobs_group.command("runs")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--job", default=None, help="only this job (e.g. nem_price_demand or backfill:nem)")
+def jobs_runs(limit: int, job: str | None) -> None:
+    """Recent runs, newest first."""
+    try:
+        runs = recent_runs(services().ready_store(), limit, job)
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+    for r in runs.itertuples():
+        click.echo(f"{r.started_at:%Y-%m-%d %H:%M:%S} {r.job:<28} {r.status:<10} "
+                   f"{int(r.progress_done)}/{int(r.progress_total)} read {int(r.rows_read):,} "
+                   f"written {int(r.rows_written):,} rejected {int(r.rows_rejected):,} {r.error[:120]}")
+
+
+@jobs_group.command("run")
+@click.argument("job_id")
+def jobs_run(job_id: str) -> None:
+    """Run a scheduled job now, in this process, and print how it ended."""
+    try:
+        spec = job_spec(job_id)
+    except KeyError as exc:
+        raise click.UsageError(str(exc.args[0])) from exc
+    try:
+        run = run_scheduled(current_app._get_current_object(), spec)
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+    click.echo(f"{job_id}: {run.status}; read {run.rows_read:,}, written {run.rows_written:,}, "
+               f"rejected {run.rows_rejected:,}" + (f"; {run.error}" if run.error else ""))
+    if run.status != "succeeded":
+        raise SystemExit(1)
+
+
+@jobs_group.command("backfill")
+@click.argument("connector")
+@click.argument("start")
+@click.argument("end")
+@click.option("--kind", default=None, help="dataset, e.g. price_and_demand or DISPATCHPRICE")
+@click.option("--source", default=None, type=click.Path(), help="replay a local file or folder")
+def jobs_backfill(connector: str, start: str, end: str, kind: str | None, source: str | None) -> None:
+    """Backfill CONNECTOR from START to END (inclusive dates), period by period, with progress."""
+    try:
+        req = validate(connector, start, end, kind=kind, source=source)
+    except BackfillError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        store = services().ready_store()
+        run = JobRun(job=f"backfill:{req.connector}" + (f":{req.kind}" if req.kind else ""),
+                     market=req.connector.upper())
+        run.save(store)
+        run_backfill(store, req, run)
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+    click.echo(f"backfill {req.connector} {req.start}..{req.end}: {run.status}; "
+               f"{run.progress_done}/{run.progress_total} done, read {run.rows_read:,}, "
+               f"written {run.rows_written:,}, rejected {run.rows_rejected:,}"
+               + (f"; {run.error}" if run.error else ""))
+    if run.status != "succeeded":
+        raise SystemExit(1)
+
+
+
 def register_cli(server: Flask) -> None:
-    store_group = click.Group("store", help="Prepare and inspect the store.")
-    ingest_group = click.Group("ingest", help="Load operators' files into the store.")
-
-    @store_group.command("init")
-    def store_init() -> None:
-        """Apply migrations, and load demo data into an empty store when C254_DEMO is on."""
-        try:
-            store = services(server).ready_store(migrate_server=True)
-            n = store.scalar("SELECT count() FROM prices")
-        except StoreError as exc:
-            raise _store_error(exc) from exc
-        click.echo(f"store ready: {services(server).settings.store_url.split('?')[0]} ({n:,} price rows)")
-
-    @ingest_group.command("load")
-    @click.argument("connector")
-    @click.argument("path", type=click.Path())
-    def ingest_load(connector: str, path: str) -> None:
-        """Load a file or a folder of CONNECTOR's files (e.g. nem) from PATH; all or nothing."""
-        from ingest.load import parse_all, raw_files_at, write_parsed
-        from ingest.registry import get_connector
-
-        try:
-            conn = get_connector(connector)
-        except KeyError as exc:
-            raise click.UsageError(str(exc.args[0])) from exc
-        try:
-            # Parse before opening the store: a bad file is reported even while the app holds the store.
-            parsed = parse_all(conn, raw_files_at(path))
-            report = write_parsed(services(server).ready_store(), parsed)
-        except IngestError as exc:
-            raise click.ClickException(f"nothing loaded: {exc}") from exc
-        except StoreError as exc:
-            raise _store_error(exc) from exc
-        click.echo(report.summary())
-
-    jobs_group = click.Group("jobs", help="Scheduled jobs and backfills.")
-
-    @jobs_group.command("list")
-    def jobs_list() -> None:
-        """The scheduled jobs, with their cadence and last run."""
-        from app.scheduler import JOBS
-        from engine.jobs import last_run_per_job
-
-        try:
-            last = last_run_per_job(services(server).ready_store()).set_index("job")
-        except StoreError as exc:
-            raise _store_error(exc) from exc
-        for spec in JOBS:
-            cron = " ".join(f"{k}={v}" for k, v in spec.cron.items())
-            status = last.at[spec.id, "last_status"] if spec.id in last.index else "never run"
-            click.echo(f"{spec.id:<22} {spec.label:<42} cron(UTC) {cron:<20} last: {status}")
-
-    @jobs_group.command("runs")
-    @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
-    @click.option("--job", default=None, help="only this job (e.g. nem_price_demand or backfill:nem)")
-    def jobs_runs(limit: int, job: str | None) -> None:
-        """Recent runs, newest first."""
-        from engine.jobs import recent_runs
-
-        try:
-            runs = recent_runs(services(server).ready_store(), limit, job)
-        except StoreError as exc:
-            raise _store_error(exc) from exc
-        for r in runs.itertuples():
-            click.echo(f"{r.started_at:%Y-%m-%d %H:%M:%S} {r.job:<28} {r.status:<10} "
-                       f"{int(r.progress_done)}/{int(r.progress_total)} read {int(r.rows_read):,} "
-                       f"written {int(r.rows_written):,} rejected {int(r.rows_rejected):,} {r.error[:120]}")
-
-    @jobs_group.command("run")
-    @click.argument("job_id")
-    def jobs_run(job_id: str) -> None:
-        """Run a scheduled job now, in this process, and print how it ended."""
-        from app.scheduler import job_spec, run_scheduled
-
-        try:
-            spec = job_spec(job_id)
-        except KeyError as exc:
-            raise click.UsageError(str(exc.args[0])) from exc
-        try:
-            run = run_scheduled(server, spec)
-        except StoreError as exc:
-            raise _store_error(exc) from exc
-        click.echo(f"{job_id}: {run.status}; read {run.rows_read:,}, written {run.rows_written:,}, "
-                   f"rejected {run.rows_rejected:,}" + (f"; {run.error}" if run.error else ""))
-        if run.status != "succeeded":
-            raise SystemExit(1)
-
-    @jobs_group.command("backfill")
-    @click.argument("connector")
-    @click.argument("start")
-    @click.argument("end")
-    @click.option("--kind", default=None, help="dataset, e.g. price_and_demand or DISPATCHPRICE")
-    @click.option("--source", default=None, type=click.Path(), help="replay a local file or folder")
-    def jobs_backfill(connector: str, start: str, end: str, kind: str | None, source: str | None) -> None:
-        """Backfill CONNECTOR from START to END (inclusive dates), period by period, with progress."""
-        from engine.jobs import JobRun
-        from ingest.backfill import BackfillError, run_backfill, validate
-
-        try:
-            req = validate(connector, start, end, kind=kind, source=source)
-        except BackfillError as exc:
-            raise click.UsageError(str(exc)) from exc
-        try:
-            store = services(server).ready_store()
-            run = JobRun(job=f"backfill:{req.connector}" + (f":{req.kind}" if req.kind else ""),
-                         market=req.connector.upper())
-            run.save(store)
-            run_backfill(store, req, run)
-        except StoreError as exc:
-            raise _store_error(exc) from exc
-        click.echo(f"backfill {req.connector} {req.start}..{req.end}: {run.status}; "
-                   f"{run.progress_done}/{run.progress_total} done, read {run.rows_read:,}, "
-                   f"written {run.rows_written:,}, rejected {run.rows_rejected:,}"
-                   + (f"; {run.error}" if run.error else ""))
-        if run.status != "succeeded":
-            raise SystemExit(1)
-
-    server.cli.add_command(store_group)
-    server.cli.add_command(ingest_group)
-    server.cli.add_command(jobs_group)
+    for group in (store_group, ingest_group, jobs_group):
+        server.cli.add_command(group)
