@@ -119,7 +119,7 @@ def run_scheduled(server: Flask, spec: JobSpec, lock: RedisTriggerLock | None = 
         return None
     store = services(server).ready_store()
     # "Today" is the operator's today: a NEM day starts at 14:00 UTC.
-    tz = getattr(get_connector(spec.connector), "timezone", "UTC")
+    tz = get_connector(spec.connector).timezone
     end = pd.Timestamp(fired).tz_convert(tz).date()
     start = end - dt.timedelta(days=spec.lookback_days)
     run = JobRun(job=spec.id, market=spec.connector.upper(), range_start=pd.Timestamp(start, tz="UTC"),

@@ -9,11 +9,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-
+from engine.files import IngestError
 from engine.jobs import JobRun
 from engine.store import Store
-from engine.files import IngestError
-from ingest.base import date_spans
+from ingest.base import Connector
 from ingest.load import load_raw
 from ingest.registry import connector_info, get_connector
 
@@ -74,17 +73,8 @@ def validate(connector: str, start, end, *, today: dt.date | None = None, source
     return BackfillRequest(info.name, s, e, path, kind)
 
 
-def _spans(conn, start: dt.date, end: dt.date, kind: str | None) -> list[tuple[dt.date, dt.date]]:
-    """The periods a backfill fetches one by one: months, unless the connector says how its operator cuts
-    its files (a yearly file fetched once per month would be downloaded, parsed and written twelve times)."""
-    spans = getattr(conn, "fetch_spans", None)
-    if spans is None:
-        return date_spans(start, end, "month")
-    return spans(start, end, **({"kind": kind} if kind else {}))
-
-
 def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: threading.Event | None = None,
-                 connector=None) -> JobRun:
+                 connector: Connector | None = None) -> JobRun:
     """Run ``req`` to the end (or until ``cancel`` is set), saving progress on ``run`` after each unit."""
     conn = connector or get_connector(req.connector)
     kwargs = ({"kind": req.kind} if req.kind else {}) | dict(req.fetch_options)
@@ -97,7 +87,7 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
                 raise BackfillError(f"no {req.connector} files for {req.start}..{req.end} under {req.source}")
         else:
             units = [(f"{a}..{b}", lambda a=a, b=b: conn.fetch(a, b, **kwargs))
-                     for a, b in _spans(conn, req.start, req.end, req.kind)]
+                     for a, b in conn.fetch_spans(req.start, req.end, req.kind)]
         run.progress_total = len(units)
         run.save(store)
         for label, fetch in units:

@@ -1,18 +1,20 @@
-"""Downloading an operator's published file: a timeout on every request and retries on transient failures.
+"""Downloading an operator's published file: one User-Agent, a timeout on every request and retries on
+transient failures.
 
 Connection errors (also one dropped mid-download), timeouts, HTTP 429 and 5xx are retried with exponential
-backoff; any other non-200 answer is final. Callers pass a ``requests``-like session (tests pass a fake one;
+backoff; any other non-200 answer is final, and a 404 may mean "not published" where an operator simply has
+no file for a period (``missing_ok``). Callers pass a ``requests``-like session (tests pass a fake one;
 nothing here opens a connection by itself).
 """
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal, overload
 
 import requests
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from engine.files import IngestError
+from engine.files import IngestError, RawFile
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +28,25 @@ class _ServerBusy(Exception):
     """A 5xx or 429 answer: worth another try."""
 
 
-def http_get(session: Any, url: str, params: dict[str, str] | None = None,
-             headers: dict[str, str] | None = None) -> requests.Response:
-    """The 200 answer for ``url``; anything else (after retries) is an IngestError naming the URL."""
+def open_session(session: Any = None) -> Any:
+    """``session``, or a new ``requests.Session`` when none is given."""
+    return session if session is not None else requests.Session()
+
+
+@overload
+def http_get(session: Any, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+             *, missing_ok: Literal[False] = False) -> requests.Response: ...
+
+
+@overload
+def http_get(session: Any, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+             *, missing_ok: bool) -> requests.Response | None: ...
+
+
+def http_get(session: Any, url: str, params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+             *, missing_ok: bool = False) -> requests.Response | None:
+    """The 200 answer for ``url``; with ``missing_ok``, None (logged) for a 404; anything else (after retries)
+    is an IngestError naming the URL."""
     # ChunkedEncodingError: the connection dropped mid-download, as it does on large files
     transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, _ServerBusy)
     retrying = Retrying(stop=stop_after_attempt(ATTEMPTS), wait=RETRY_WAIT, reraise=True,
@@ -43,6 +61,33 @@ def http_get(session: Any, url: str, params: dict[str, str] | None = None,
                     raise _ServerBusy(f"HTTP {resp.status_code}")
     except (requests.RequestException, _ServerBusy) as exc:
         raise IngestError(url, None, f"download failed after {ATTEMPTS} attempts: {exc}") from exc
+    if resp.status_code == 404 and missing_ok:
+        log.info("not published: %s (HTTP 404)", url)
+        return None
     if resp.status_code != 200:
         raise IngestError(url, None, f"download failed: HTTP {resp.status_code}")
+    log.info("downloaded %s (%d bytes)", url, len(resp.content))
     return resp
+
+
+@overload
+def download(session: Any, name: str, url: str, *, missing_ok: Literal[False] = False) -> RawFile: ...
+
+
+@overload
+def download(session: Any, name: str, url: str, *, missing_ok: bool) -> RawFile | None: ...
+
+
+def download(session: Any, name: str, url: str, *, missing_ok: bool = False) -> RawFile | None:
+    """The file ``name`` published at ``url`` (see :func:`http_get`), its body checked against its name: a
+    ``.zip`` that is not a zip, or an HTML page for a ``.csv`` (what sites send for a file they refuse), is
+    an IngestError naming the URL."""
+    response = http_get(session, url, missing_ok=missing_ok)
+    if response is None:
+        return None
+    data = response.content
+    if name.lower().endswith(".zip") and data[:4] != b"PK\x03\x04":
+        raise IngestError(url, None, "the server did not send a zip archive")
+    if name.lower().endswith(".csv") and data.lstrip()[:1] == b"<":
+        raise IngestError(url, None, "the server sent an HTML page instead of the CSV")
+    return RawFile(name=name, data=data)

@@ -1,6 +1,8 @@
 """The shared load step: parse every file first, then write all their rows as one batch.
 
-A bad file stops the load before anything is written, so a folder is loaded whole or not at all.
+A bad file stops the load before anything is written, so a folder is loaded whole or not at all. A file of a
+report the connector deliberately does not read (:class:`ingest.base.ReportNotRead`, e.g. a forecast) is not
+bad: it is skipped, and the load report names it and says why.
 """
 from __future__ import annotations
 
@@ -8,7 +10,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ import pandas as pd
 from engine.store import Store, write_tables
 from engine.store.tables import TABLES, SeriesTable
 from engine.files import IngestError, RawFile
-from ingest.base import ParseResult, concat_frames
+from ingest.base import Connector, ParseResult, ReportNotRead, concat_frames, local_files
 
 log = logging.getLogger(__name__)
 
@@ -30,32 +31,44 @@ class LoadReport:
     rows_unchanged: int = 0
     rows_without_value: int = 0  # blank cells the operator published: no observation, nothing stored
     by_table: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)  # rows left out on purpose, by reason
+    not_read: dict[str, str] = field(default_factory=dict)  # file -> why it was skipped (ReportNotRead)
 
     def summary(self) -> str:
         tables = ", ".join(f"{k} {v:,}" for k, v in sorted(self.by_table.items())) or "none"
         blank = f", without a value {self.rows_without_value:,}" if self.rows_without_value else ""
-        return (f"files {self.files:,}; rows read {self.rows_read:,}, written {self.rows_written:,}, "
+        text = (f"files {self.files:,}; rows read {self.rows_read:,}, written {self.rows_written:,}, "
                 f"rejected {self.rows_rejected:,}, unchanged {self.rows_unchanged:,}{blank} "
                 f"(written by table: {tables})")
+        if self.rejected:
+            text += "; rejected: " + "; ".join(f"{n:,} {why}" for why, n in sorted(self.rejected.items()))
+        if self.not_read:
+            text += f"; {len(self.not_read):,} file(s) not read: " + "; ".join(
+                f"{name} ({why})" for name, why in self.not_read.items())
+        return text
 
 
 def raw_files_at(path: str | Path) -> list[RawFile]:
-    p = Path(path)
-    if p.is_file():
-        return [RawFile.from_path(p)]
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-        if not files:
-            raise IngestError(str(p), None, "folder holds no files")
-        return [RawFile.from_path(f) for f in files]
-    raise IngestError(str(p), None, "no such file or folder")
+    """Every file at ``path`` (a file, or a folder searched recursively); a folder without files is an error."""
+    files = local_files(path, recursive=True)
+    if not files:
+        raise IngestError(str(path), None, "folder holds no files")
+    return files
 
 
-def parse_all(connector: Any, raws: Iterable[RawFile]) -> list[ParseResult]:
-    return [connector.parse(raw) for raw in raws]
+def parse_all(connector: Connector, raws: Iterable[RawFile]) -> list[ParseResult]:
+    """Every file parsed; one of a report the connector does not read is kept as an empty result saying why."""
+    parsed = []
+    for raw in raws:
+        try:
+            parsed.append(connector.parse(raw))
+        except ReportNotRead as exc:
+            log.warning("not read: %s", exc)
+            parsed.append(ParseResult(source=raw.name, not_read=exc.problem))
+    return parsed
 
 
-def load_raw(store: Store, connector: Any, raws: Iterable[RawFile]) -> LoadReport:
+def load_raw(store: Store, connector: Connector, raws: Iterable[RawFile]) -> LoadReport:
     """Parse every file, then write them all as one batch (one insert per table, taken back on failure)."""
     return write_parsed(store, parse_all(connector, raws))
 
@@ -63,12 +76,16 @@ def load_raw(store: Store, connector: Any, raws: Iterable[RawFile]) -> LoadRepor
 def write_parsed(store: Store, parsed: list[ParseResult]) -> LoadReport:
     """Write already parsed files as one batch."""
     report = LoadReport()
+    report.not_read = {r.source: r.not_read for r in parsed if r.not_read}
+    parsed = [r for r in parsed if not r.not_read]
     if not parsed:
         return report
     by_table: dict[str, list[pd.DataFrame]] = {}
     for result in parsed:
         for name, frame in result.tables.items():
             by_table.setdefault(name, []).append(frame)
+        for why, rows in result.rejected.items():
+            report.rejected[why] = report.rejected.get(why, 0) + rows
     tables = {name: _latest_per_key(name, frames) for name, frames in by_table.items()}
     written = write_tables(store, tables, unique_keys=True)
     report.files = len(parsed)

@@ -96,6 +96,26 @@ def store(store_url: str):
 
 
 @pytest.fixture
+def make_app(store_url: str):
+    """Builds the app on this test's fresh database (scheduler off, no demo data unless asked), and drops the
+    database afterwards."""
+    from app.factory import create_app
+    from app.settings import Settings
+
+    made = []
+
+    def make(**settings):
+        made.append(create_app(Settings(store_url=store_url, **{"scheduler": False, "demo": False, **settings})))
+        return made[-1]
+
+    yield make
+    for dash_app in made:
+        store = dash_app.server.extensions["c254"].store
+        store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+        store.close()
+
+
+@pytest.fixture
 def no_wait(monkeypatch):
     """Downloads retry without waiting between attempts."""
     import ingest.http_fetch

@@ -1,13 +1,20 @@
-"""The shared load step: files parsed first, then written as one batch in which the file read later wins."""
+"""The shared load step: files parsed first, then written as one batch in which the file read later wins; a
+report the connector does not read is skipped and named, a bad file stops the batch."""
 from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from engine.files import IngestError, RawFile
 from engine.store import Store
-from engine.store.tables import TABLES
-from ingest.base import ParseResult, concat_frames
-from ingest.load import _latest_per_key, _one_series_each, write_parsed
+from ingest.base import Connector, ParseResult, ReportNotRead, concat_frames
+from ingest.load import LoadReport, load_raw, parse_all, raw_files_at, write_parsed
+
+TEXT = ("market", "location", "price_kind", "source")
 
 
 def _frame(location: str, start: str, n: int, price: float, *, categorical: bool = True) -> pd.DataFrame:
@@ -16,57 +23,184 @@ def _frame(location: str, start: str, n: int, price: float, *, categorical: bool
         "interval_start": pd.date_range(start, periods=n, freq="5min", tz="UTC"),
         "interval_minutes": np.int16(5), "price": price, "source": f"{location}-{price}.csv"})
     if categorical:
-        for col in ("market", "location", "price_kind", "source"):
+        for col in TEXT:
             frame[col] = frame[col].astype("category")
     return frame
 
 
-def test_one_series_per_file_is_recognised_without_hashing_rows():
-    spec = TABLES["prices"]
-    regions = [_frame(r, "2024-01-01", 12, 1.0) for r in ("NSW1", "QLD1", "SA1")]
-    assert _one_series_each(spec, regions)
-    assert not _one_series_each(spec, [*regions, _frame("SA1", "2024-01-01 00:30", 12, 2.0)])  # same series twice
-    mixed = pd.concat([regions[0], regions[1]], ignore_index=True)
-    assert not _one_series_each(spec, [mixed.astype({"location": "category"})])  # two series in one frame
-    backwards = regions[0].iloc[::-1].reset_index(drop=True)
-    assert not _one_series_each(spec, [backwards])
-    assert _one_series_each(spec, [_frame("SA1", "2024-01-01", 12, 1.0, categorical=False)])  # plain strings too
+def _result(frame: pd.DataFrame) -> ParseResult:
+    return ParseResult(source=frame["source"].iat[0], tables={"prices": frame}, rows_read=len(frame))
 
 
-def test_frames_join_as_pandas_would_with_categories_kept():
+def _stored_prices(store: Store) -> pd.DataFrame:
+    return store.query_df("SELECT location, interval_start, price FROM prices FINAL ORDER BY location, "
+                          "interval_start")
+
+
+# -- concat_frames ------------------------------------------------------------------------------------------
+@pytest.fixture
+def three_frames() -> list[pd.DataFrame]:
     frames = [_frame("SA1", "2024-01-01", 3, 1.0), _frame("NSW1", "2024-02-01", 2, 2.5),
               _frame("QLD1", "2024-03-01", 2, 3.0, categorical=False)]
     frames[1]["interval_minutes"] = np.int32(30)  # a column whose type differs between frames
-    joined = concat_frames(frames)
-    expected = pd.concat([f.astype({c: object for c in ("market", "location", "price_kind", "source")})
-                          for f in frames], ignore_index=True)
-    assert list(joined.columns) == list(frames[0].columns)
-    pd.testing.assert_frame_equal(joined.astype({c: object for c in ("market", "location", "price_kind", "source")}),
-                                  expected)
-    frames[1].loc[1, "source"] = np.nan  # a missing value stays missing when its codes are mapped
-    both_categorical = concat_frames(frames[:2])
-    assert list(both_categorical["location"].cat.categories) == ["NSW1", "SA1"]  # sorted, not in file order
-    assert both_categorical["location"].tolist() == ["SA1"] * 3 + ["NSW1"] * 2
-    assert both_categorical["source"].isna().tolist() == [False] * 4 + [True]
-    assert str(both_categorical["interval_start"].dtype) == "datetime64[ns, UTC]"
-    extra = frames[1].assign(note="revised")
-    unlike = concat_frames([frames[0], extra])  # a column only a later frame has is kept, blank before it
-    assert unlike["note"].isna().sum() == 3 and (unlike["note"].iloc[3:] == "revised").all()
+    return frames
+
+
+def test_frames_join_with_the_first_frames_columns(three_frames):
+    assert list(concat_frames(three_frames).columns) == list(three_frames[0].columns)
+
+
+def test_frames_join_as_pandas_would(three_frames):
+    joined = concat_frames(three_frames).astype(dict.fromkeys(TEXT, object))
+    expected = pd.concat([f.astype(dict.fromkeys(TEXT, object)) for f in three_frames], ignore_index=True)
+    pd.testing.assert_frame_equal(joined, expected)
+
+
+def test_categories_of_categorical_frames_are_joined_sorted(three_frames):
+    joined = concat_frames(three_frames[:2])
+    assert list(joined["location"].cat.categories) == ["NSW1", "SA1"]  # sorted, not in file order
+
+
+def test_categorical_values_keep_their_order(three_frames):
+    assert concat_frames(three_frames[:2])["location"].tolist() == ["SA1"] * 3 + ["NSW1"] * 2
+
+
+def test_a_missing_categorical_value_stays_missing(three_frames):
+    three_frames[1].loc[1, "source"] = np.nan
+    assert concat_frames(three_frames[:2])["source"].isna().tolist() == [False] * 4 + [True]
+
+
+def test_utc_times_stay_utc(three_frames):
+    assert str(concat_frames(three_frames[:2])["interval_start"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_a_column_only_a_later_frame_has_is_blank_before_it(three_frames):
+    unlike = concat_frames([three_frames[0], three_frames[1].assign(note="revised")])
+    assert unlike["note"].tolist() == [np.nan] * 3 + ["revised"] * 2
+
+
+def test_frames_with_different_columns_keep_categoricals(three_frames):
+    unlike = concat_frames([three_frames[0], three_frames[1].assign(note="revised")])
     assert isinstance(unlike["location"].dtype, pd.CategoricalDtype)
 
 
-def test_overlapping_files_keep_the_later_file_and_disjoint_ones_keep_every_row():
+# -- write_parsed: one batch, the later file wins ----------------------------------------------------------
+def test_overlapping_files_keep_the_later_files_rows(store: Store):
     first, revision = _frame("SA1", "2024-01-01", 12, 1.0), _frame("SA1", "2024-01-01 00:30", 12, 2.0)
-    merged = _latest_per_key("prices", [first, revision])
-    assert len(merged) == 18 and merged["price"].tolist() == [1.0] * 6 + [2.0] * 12
-    regions = _latest_per_key("prices", [_frame(r, "2024-01-01", 12, 1.0) for r in ("NSW1", "QLD1")])
-    assert len(regions) == 24 and isinstance(regions["location"].dtype, pd.CategoricalDtype)
+    write_parsed(store, [_result(first), _result(revision)])
+    assert _stored_prices(store)["price"].tolist() == [1.0] * 6 + [2.0] * 12
 
 
-def test_a_folder_of_region_files_loads_as_one_batch(store: Store):
-    parsed = [ParseResult(source=f"{r}.csv", tables={"prices": _frame(r, "2024-01-01", 288, 50.0)}, rows_read=288)
+def test_overlapping_files_write_each_key_once(store: Store):
+    first, revision = _frame("SA1", "2024-01-01", 12, 1.0), _frame("SA1", "2024-01-01 00:30", 12, 2.0)
+    assert write_parsed(store, [_result(first), _result(revision)]).rows_written == 18
+
+
+@pytest.mark.parametrize("categorical", [True, False])
+def test_a_folder_of_region_files_loads_as_one_batch(store: Store, categorical):
+    parsed = [_result(_frame(r, "2024-01-01", 288, 50.0, categorical=categorical))
               for r in ("NSW1", "QLD1", "SA1", "TAS1", "VIC1")]
-    report = write_parsed(store, parsed)
-    assert report.rows_written == 5 * 288
-    assert store.scalar("SELECT uniqExact(location, interval_start) FROM prices FINAL") == 5 * 288
+    assert write_parsed(store, parsed).rows_written == 5 * 288
+
+
+def test_one_series_split_over_two_files_out_of_order_keeps_every_row(store: Store):
+    later, earlier = _frame("SA1", "2024-01-02", 12, 2.0), _frame("SA1", "2024-01-01", 12, 1.0)
+    write_parsed(store, [_result(later), _result(earlier)])
+    assert len(_stored_prices(store)) == 24
+
+
+def test_a_file_holding_two_series_keeps_both(store: Store):
+    mixed = pd.concat([_frame("NSW1", "2024-01-01", 6, 1.0), _frame("QLD1", "2024-01-01", 6, 2.0)],
+                      ignore_index=True).astype({"location": "category"})
+    write_parsed(store, [_result(mixed)])
+    assert _stored_prices(store).groupby("location")["price"].first().to_dict() == {"NSW1": 1.0, "QLD1": 2.0}
+
+
+def test_reloading_the_same_files_writes_nothing(store: Store):
+    parsed = [_result(_frame(r, "2024-01-01", 12, 50.0)) for r in ("NSW1", "SA1")]
+    write_parsed(store, parsed)
     assert write_parsed(store, parsed).rows_written == 0
+
+
+# -- rows left out, reports not read -------------------------------------------------------------------------
+class _Reports(Connector):
+    """Reads ``price:<value>`` files, refuses ``forecast`` ones as not read, and anything else as bad."""
+
+    label = "test"
+    market = "NEM"
+    datasets = ("prices",)
+    earliest = date(2000, 1, 1)
+
+    def fetch(self, start, end, *, source=None, kind=None, session=None):
+        raise NotImplementedError
+
+    def parse(self, raw: RawFile) -> ParseResult:
+        text = raw.data.decode()
+        if text == "forecast":
+            raise ReportNotRead(raw.name, None, "a forecast: forecasts are not read yet")
+        if not text.startswith("price:"):
+            raise IngestError(raw.name, 1, "not a price file")
+        result = _result(_frame("SA1", "2024-01-01", 3, float(text[6:])))
+        result.reject(2, "superseded rows")
+        return result
+
+
+_FILES = [RawFile("a.csv", b"price:1"), RawFile("f.csv", b"forecast"), RawFile("b.csv", b"price:1")]
+
+
+def test_a_report_not_read_is_kept_as_an_empty_result_saying_why():
+    assert [r.not_read for r in parse_all(_Reports(), _FILES)] == ["", "a forecast: forecasts are not read yet",
+                                                                   ""]
+
+
+def test_a_load_skips_a_report_not_read_and_loads_the_rest(store: Store):
+    assert load_raw(store, _Reports(), _FILES).files == 2
+
+
+def test_a_load_names_the_reports_not_read(store: Store):
+    assert load_raw(store, _Reports(), _FILES).not_read == {"f.csv": "a forecast: forecasts are not read yet"}
+
+
+def test_a_load_counts_rows_left_out_by_reason(store: Store):
+    assert load_raw(store, _Reports(), _FILES).rejected == {"superseded rows": 4}
+
+
+def test_a_bad_file_stops_the_batch(store: Store):
+    with pytest.raises(IngestError, match="not a price file"):
+        load_raw(store, _Reports(), [*_FILES, RawFile("bad.csv", b"junk")])
+
+
+def test_a_bad_file_writes_nothing(store: Store):
+    with pytest.raises(IngestError):
+        load_raw(store, _Reports(), [*_FILES, RawFile("bad.csv", b"junk")])
+    assert store.scalar("SELECT count() FROM prices") == 0
+
+
+def test_the_summary_gives_reasons_and_files_not_read():
+    report = LoadReport(files=2, rows_read=6, rows_rejected=4, rejected={"superseded rows": 4},
+                        not_read={"f.csv": "a forecast"})
+    assert report.summary().endswith("; rejected: 4 superseded rows; 1 file(s) not read: f.csv (a forecast)")
+
+
+def test_the_summary_of_a_plain_load():
+    assert LoadReport(files=1, rows_read=3, rows_written=3, by_table={"prices": 3}).summary() == (
+        "files 1; rows read 3, written 3, rejected 0, unchanged 0 (written by table: prices 3)")
+
+
+# -- raw_files_at --------------------------------------------------------------------------------------------
+def test_raw_files_at_reads_a_folder_recursively_in_path_order(tmp_path: Path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "one.csv").write_bytes(b"1")
+    (tmp_path / "a.csv").write_bytes(b"2")
+    (tmp_path / ".hidden").write_bytes(b"3")
+    assert raw_files_at(tmp_path) == [RawFile("a.csv", b"2"), RawFile("one.csv", b"1")]
+
+
+def test_raw_files_at_an_empty_folder(tmp_path: Path):
+    with pytest.raises(IngestError, match="folder holds no files"):
+        raw_files_at(tmp_path)
+
+
+def test_raw_files_at_a_missing_path(tmp_path: Path):
+    with pytest.raises(IngestError, match="no such file or folder"):
+        raw_files_at(tmp_path / "absent")

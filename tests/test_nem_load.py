@@ -3,6 +3,7 @@ them, and a bad file loads nothing."""
 from __future__ import annotations
 
 import io
+import os
 
 import pandas as pd
 import pytest
@@ -10,86 +11,177 @@ import pytest
 from app.factory import create_app
 from app.settings import Settings
 
-pytestmark = pytest.mark.realdata
-
 
 @pytest.fixture
-def app(store_url):
-    dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=True))
-    yield dash_app
-    store = dash_app.server.extensions["c254"].store
-    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+def app(make_app):
+    return make_app(demo=True)
 
 
 def _cli(app, *args):
     return app.server.test_cli_runner().invoke(args=list(args))
 
 
-def test_cli_loads_every_real_nem_file_and_reload_is_a_no_op(app, data_dir):
-    folder = data_dir / "markets" / "aemo"
-    first = _cli(app, "ingest", "load", "nem", str(folder))
+_PRICES = "SELECT * FROM prices FINAL ORDER BY location, price_kind, interval_minutes, interval_start"
+
+
+@pytest.fixture(scope="module")
+def loaded_app(store_dir):
+    """An app of its own for the tests below, which share one (slow) load of every real file."""
+    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=nem_load_{os.getpid()}",
+                                   scheduler=False, demo=True))
+    yield dash_app
+    store = dash_app.server.extensions["c254"].store
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+
+
+@pytest.fixture(scope="module")
+def loaded_twice(loaded_app, data_dir):
+    """Every real AEMO file loaded from the CLI, then loaded again: (first output, second output, prices
+    after the first load, prices after the second)."""
+    store = loaded_app.server.extensions["c254"].ready_store()
+    folder = str(data_dir / "markets" / "aemo")
+    first = _cli(loaded_app, "ingest", "load", "nem", folder)
+    before = store.query_df(_PRICES)
+    second = _cli(loaded_app, "ingest", "load", "nem", folder)
+    return first, second, before, store.query_df(_PRICES)
+
+
+@pytest.mark.realdata
+def test_cli_loads_every_real_nem_file(loaded_twice):
+    first, _, _, _ = loaded_twice
     assert first.exit_code == 0, first.output
-    # 15 PRICE_AND_DEMAND files (48,960 rows) + 17 MMSDM zips (42,475 D rows), per markets/SOURCES.md
-    assert "files 32; rows read 91,435," in first.output
-    store = app.server.extensions["c254"].store
-    counts = store.query_df("SELECT count() n FROM prices FINAL WHERE source != 'demo'")["n"].iat[0]
-    assert counts > 0
-    assert store.scalar("SELECT count() FROM prices WHERE source = 'demo'") == 0  # real data replaced demo
-    before = store.query_df("SELECT * FROM prices FINAL ORDER BY location, price_kind, interval_minutes, "
-                            "interval_start")
-    second = _cli(app, "ingest", "load", "nem", str(folder))
-    assert second.exit_code == 0, second.output
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("said", [
+    # 15 PRICE_AND_DEMAND files (48,960 rows) + 17 MMSDM zips (42,475 D rows) + TRADINGREGIONSUM (7,200)
+    # + DispatchSCADA (325) + the intervention DispatchIS (32) + 20 DispatchIS zips of 2018 (320), per
+    # markets/SOURCES.md
+    "files 55; rows read 99,312,",
+    "rejected: 4,331 intervention re-run rows (INTERVENTION=1)",
+    # the forecasts are skipped, each named with what it is
+    "3 file(s) not read: PUBLIC_FORECAST_OPERATIONAL_DEMAND_HH_202504011800_20250401173353.zip (AEMO ",
+    "; PUBLIC_P5MIN_201905160405_20190516040038.CSV (AEMO P5MIN",
+    "; PUBLIC_PREDISPATCHIS_201905010000_20190430233259.zip (AEMO PredispatchIS",
+])
+def test_cli_load_says(loaded_twice, said):
+    first, _, _, _ = loaded_twice
+    assert said in first.output
+
+
+@pytest.mark.realdata
+def test_cli_load_stores_unit_output(loaded_app, loaded_twice):
+    store = loaded_app.server.extensions["c254"].store
+    assert store.scalar("SELECT count() FROM generation FINAL WHERE market = 'NEM'") == 325
+
+
+@pytest.mark.realdata
+def test_real_data_replaces_demo_data(loaded_app, loaded_twice):
+    store = loaded_app.server.extensions["c254"].store
+    assert store.scalar("SELECT count() FROM prices WHERE source = 'demo'") == 0
+
+
+@pytest.mark.realdata
+def test_cli_reload_writes_nothing(loaded_twice):
+    _, second, _, _ = loaded_twice
     assert "written 0," in second.output
-    after = store.query_df("SELECT * FROM prices FINAL ORDER BY location, price_kind, interval_minutes, "
-                           "interval_start")
+
+
+@pytest.mark.realdata
+def test_cli_reload_leaves_the_prices_as_they_were(loaded_twice):
+    _, _, before, after = loaded_twice
     pd.testing.assert_frame_equal(before, after)
 
 
-def test_api_serves_the_loaded_file_exactly(app, data_dir):
+@pytest.fixture
+def sa1_201801(app, data_dir):
     path = data_dir / "markets" / "aemo" / "price_and_demand" / "PRICE_AND_DEMAND_201801_SA1.csv"
     result = _cli(app, "ingest", "load", "nem", str(path))
-    assert result.exit_code == 0, result.output
-    assert "rows read 1,488, written 2,976, rejected 0" in result.output  # prices + demand
     r = app.server.test_client().get(
         "/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv")
-    api = pd.read_csv(io.StringIO(r.get_data(as_text=True)))
-    source = pd.read_csv(path)
-    assert len(api) == len(source) == 1488
+    return result, pd.read_csv(io.StringIO(r.get_data(as_text=True))), pd.read_csv(path)
+
+
+@pytest.mark.realdata
+def test_cli_loads_one_file(sa1_201801):
+    result, _, _ = sa1_201801
+    assert "rows read 1,488, written 2,976, rejected 0" in result.output  # prices + demand
+
+
+@pytest.mark.realdata
+def test_api_serves_every_row_of_the_loaded_file(sa1_201801):
+    _, api, source = sa1_201801
+    assert (len(api), len(source)) == (1488, 1488)
+
+
+@pytest.mark.realdata
+def test_api_gives_interval_starts_in_nem_time(sa1_201801):
+    _, api, source = sa1_201801
     # SETTLEMENTDATE is the interval end in NEM time; the API gives the start, with the +10:00 offset
-    assert api.at[0, "interval_start"] == "2018-01-01T00:00:00+10:00"
-    assert source.at[0, "SETTLEMENTDATE"] == "2018/01/01 00:30:00"
-    assert api["price"].tolist() == source["RRP"].tolist()
-    assert api["demand_mw"].tolist() == source["TOTALDEMAND"].tolist()
-    assert (api["interval_minutes"] == 30).all()
+    assert (api.at[0, "interval_start"], source.at[0, "SETTLEMENTDATE"]) == ("2018-01-01T00:00:00+10:00",
+                                                                             "2018/01/01 00:30:00")
 
 
-def test_bad_file_exits_non_zero_names_file_and_line_and_writes_nothing(app, data_dir, tmp_path):
-    good = (data_dir / "markets" / "aemo" / "price_and_demand" / "PRICE_AND_DEMAND_201801_VIC1.csv").read_bytes()
-    lines = good.split(b"\r\n")
-    lines[10] = lines[10].replace(b",TRADE", b",TRADE").replace(lines[10].split(b",")[3], b"abc")
-    folder = tmp_path / "drop"
-    folder.mkdir()
-    (folder / "PRICE_AND_DEMAND_201801_NSW1.csv").write_bytes(
-        (data_dir / "markets" / "aemo" / "price_and_demand" / "PRICE_AND_DEMAND_201801_NSW1.csv").read_bytes())
-    (folder / "PRICE_AND_DEMAND_201801_VIC1.csv").write_bytes(b"\r\n".join(lines))
+@pytest.mark.realdata
+@pytest.mark.parametrize("served, published", [("price", "RRP"), ("demand_mw", "TOTALDEMAND")])
+def test_api_serves_the_published_values(sa1_201801, served, published):
+    _, api, source = sa1_201801
+    assert api[served].tolist() == source[published].tolist()
+
+
+@pytest.mark.realdata
+def test_api_serves_half_hours(sa1_201801):
+    _, api, _ = sa1_201801
+    assert api["interval_minutes"].unique().tolist() == [30]
+
+
+@pytest.fixture
+def bad_folder_load(app, data_dir, tmp_path):
+    """A folder of a good file and one with a bad price on line 11, loaded: (output, prices before, after)."""
+    folder = data_dir / "markets" / "aemo" / "price_and_demand"
+    lines = (folder / "PRICE_AND_DEMAND_201801_VIC1.csv").read_bytes().split(b"\r\n")
+    lines[10] = lines[10].replace(lines[10].split(b",")[3], b"abc")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "PRICE_AND_DEMAND_201801_NSW1.csv").write_bytes((folder / "PRICE_AND_DEMAND_201801_NSW1.csv").read_bytes())
+    (drop / "PRICE_AND_DEMAND_201801_VIC1.csv").write_bytes(b"\r\n".join(lines))
     store = app.server.extensions["c254"].ready_store()
     before = store.scalar("SELECT count() FROM prices")
-    result = _cli(app, "ingest", "load", "nem", str(folder))
+    return _cli(app, "ingest", "load", "nem", str(drop)), before, store.scalar("SELECT count() FROM prices")
+
+
+@pytest.mark.realdata
+def test_bad_file_exits_non_zero(bad_folder_load):
+    result, _, _ = bad_folder_load
     assert result.exit_code != 0
-    assert "PRICE_AND_DEMAND_201801_VIC1.csv" in result.output and "line 11" in result.output
-    assert "nothing loaded" in result.output
-    assert store.scalar("SELECT count() FROM prices") == before  # not even the good NSW1 file
 
 
-def test_unknown_connector_and_missing_path_are_refused(app, tmp_path):
-    r = _cli(app, "ingest", "load", "xyz", str(tmp_path))
-    assert r.exit_code != 0 and "unknown connector" in r.output
-    r = _cli(app, "ingest", "load", "nem", str(tmp_path / "nope"))
-    assert r.exit_code != 0 and "no such file or folder" in r.output
+@pytest.mark.realdata
+@pytest.mark.parametrize("said", ["PRICE_AND_DEMAND_201801_VIC1.csv, line 11", "nothing loaded"])
+def test_bad_file_is_named_with_its_line(bad_folder_load, said):
+    result, _, _ = bad_folder_load
+    assert said in result.output
 
 
-def test_store_held_by_the_running_app_gets_a_clear_message_and_bad_files_are_still_named(app, data_dir,
-                                                                                          tmp_path, monkeypatch):
+@pytest.mark.realdata
+def test_bad_file_writes_nothing(bad_folder_load):
+    _, before, after = bad_folder_load
+    assert after == before  # not even the good NSW1 file
+
+
+@pytest.mark.parametrize("connector, path, message", [("xyz", ".", "unknown connector"),
+                                                      ("nem", "nope", "no such file or folder")])
+def test_unknown_connector_and_missing_path_are_refused(app, tmp_path, connector, path, message):
+    r = _cli(app, "ingest", "load", connector, str(tmp_path / path))
+    assert r.exit_code != 0
+    assert message in r.output
+
+
+_HEADER = "REGION,SETTLEMENTDATE,TOTALDEMAND,RRP,PERIODTYPE\n"
+
+
+@pytest.fixture
+def store_held(app, monkeypatch):
     from app.services import Services
     from engine.store import StoreError
 
@@ -97,10 +189,19 @@ def test_store_held_by_the_running_app_gets_a_clear_message_and_bad_files_are_st
         raise StoreError("Unable to open the chdb engine: Error initializing EmbeddedServer: . (BAD_ARGUMENTS)")
 
     monkeypatch.setattr(Services, "ready_store", held)
-    good = data_dir / "markets" / "aemo" / "price_and_demand" / "PRICE_AND_DEMAND_201801_SA1.csv"
+
+
+def test_store_held_by_the_running_app_gets_a_clear_message(app, store_held, tmp_path):
+    good = tmp_path / "PRICE_AND_DEMAND_201801_SA1.csv"
+    good.write_text(_HEADER + "SA1,2018/01/01 00:30:00,1400,80.5,TRADE\n")
     r = _cli(app, "ingest", "load", "nem", str(good))
-    assert r.exit_code != 0 and "held by another process (is the app running?)" in r.output
+    assert r.exit_code != 0
+    assert "held by another process (is the app running?)" in r.output
+
+
+@pytest.mark.parametrize("said", ["line 2", "nothing loaded"])
+def test_bad_files_are_still_named_while_the_store_is_held(app, store_held, tmp_path, said):
     bad = tmp_path / "PRICE_AND_DEMAND_201801_SA1.csv"
-    bad.write_text("REGION,SETTLEMENTDATE,TOTALDEMAND,RRP,PERIODTYPE\nSA1,2018/01/01 00:30:00,1400,abc,TRADE\n")
+    bad.write_text(_HEADER + "SA1,2018/01/01 00:30:00,1400,abc,TRADE\n")
     r = _cli(app, "ingest", "load", "nem", str(bad))
-    assert r.exit_code != 0 and "line 2" in r.output and "nothing loaded" in r.output
+    assert said in r.output

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pandas as pd
 from hypothesis import strategies as st
 
+from engine.files import IngestError, RawFile
+
 
 class FakeResponse:
     def __init__(self, status: int, content: bytes = b"", payload: dict | None = None):
@@ -28,6 +30,15 @@ class FakeSession:
         if isinstance(answer, BaseException):
             raise answer
         return answer
+
+
+def parsed_or_refused(connector, name: str, data: bytes):
+    """What ``connector`` makes of ``data`` named ``name``: its ParseResult, or None where it refuses the
+    file with an IngestError (anything else it raises fails the test)."""
+    try:
+        return connector.parse(RawFile(name=name, data=data))
+    except IngestError:
+        return None
 
 
 @st.composite
