@@ -18,33 +18,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.factory import create_app
 from app.settings import Settings
-from engine.lmp.study import SYSTEM_HUB
-
-
-def _callback(app, output_id: str):
-    for key, entry in app.callback_map.items():
-        if key.startswith(f"..{output_id}.") or key.startswith(f"{output_id}."):
-            return entry["callback"].__wrapped__
-    raise KeyError(output_id)
+from callbacks.nodal import render
+from engine.lmp.layout import coordinates
+from engine.lmp.study import SYSTEM_HUB, study_network
 
 
 def main() -> None:
     data_dir = Settings.from_env().data_dir
     store = f"chdb://{tempfile.mkdtemp(prefix='c254-bench-nodal-')}"
     app = create_app(Settings(store_url=store, scheduler=False, demo=False, data_dir=data_dir))
-    render = _callback(app, "nd-map.figure")
+    choice = {"name": "scigrid-de", "hub": SYSTEM_HUB, "scale": "fixed", "losses": [], "whatif": None}
     with app.server.test_request_context():
         t0 = time.perf_counter()
-        fig, *_ = render("scigrid-de", "lmp", SYSTEM_HUB, "fixed", [], 0, None)
+        render(field="lmp", index=0, **choice)
         first = time.perf_counter() - t0
         times = []
         for i in range(20):
             t0 = time.perf_counter()
-            fig, *_ = render("scigrid-de", "basis" if i % 2 else "lmp", SYSTEM_HUB, "fixed", [], i % 24, None)
-            pio.to_json(fig)
+            answer = render(field="basis" if i % 2 else "lmp", index=i % 24, **choice)
+            pio.to_json(answer["map"])
             times.append(time.perf_counter() - t0)
-    from engine.lmp.study import coordinates, study_network
-
     for case in ("case118.m", "case_ACTIVSg2000.m", "case2383wp.m"):
         net = study_network(data_dir / "grids" / case)
         t0 = time.perf_counter()

@@ -7,6 +7,8 @@ import plotly.graph_objects as go
 
 FIELD_LABEL = {"lmp": "LMP", "energy": "Energy", "congestion": "Congestion", "loss": "Loss",
                "basis": "Basis to hub", "delta": "Change vs. base"}
+#: What a clickable marker of the map stands for: the first entry of its customdata, its id the second.
+BUS, LINE = "bus", "line"
 LOADING_BINS = [(0.0, 0.5, "#c7c7c7", "< 50 %"), (0.5, 0.8, "#8c8c8c", "50-80 %"),
                 (0.8, 0.99, "#ff9f1c", "80-99 %"), (0.99, np.inf, "#d62728", "at limit")]
 
@@ -32,10 +34,10 @@ def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFram
                                    name=f"line loading {label}", hoverinfo="skip"))
     fig.add_trace(go.Scatter(
         x=(fx + tx) / 2, y=(fy + ty) / 2, mode="markers", marker={"size": 6, "color": "rgba(0,0,0,0)"},
-        customdata=np.column_stack([br.index.astype(str), br["flow_mw"].round(1), br["limit_mw"].round(1),
-                                    (100 * loading).round(1)]),
-        hovertemplate="line %{customdata[0]}<br>flow %{customdata[1]} MW of %{customdata[2]} MW "
-                      "(%{customdata[3]} %)<extra></extra>", name="lines", showlegend=False))
+        customdata=np.column_stack([np.full(len(br), LINE), br.index.astype(str), br["flow_mw"].round(1),
+                                    br["limit_mw"].round(1), (100 * loading).round(1)]),
+        hovertemplate="line %{customdata[1]}<br>flow %{customdata[2]} MW of %{customdata[3]} MW "
+                      "(%{customdata[4]} %)<extra></extra>", name="lines", showlegend=False))
     values = nodes[field].to_numpy(float)
     # SVG, not WebGL, for the nodes: clicks must work everywhere, headless browsers included.
     fig.add_trace(go.Scatter(
@@ -43,10 +45,11 @@ def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFram
         marker={"size": 8, "color": values, "colorscale": "RdBu_r", "cmin": centre - span, "cmax": centre + span,
                 "line": {"width": 0.5, "color": "#333"},
                 "colorbar": {"title": {"text": f"{FIELD_LABEL[field]}<br>$/MWh"}, "thickness": 14}},
-        customdata=np.column_stack([nodes["bus"].astype(str), nodes["lmp"].round(2), nodes["energy"].round(2),
-                                    nodes["congestion"].round(2), nodes["loss"].round(2), nodes["basis"].round(2)]),
-        hovertemplate="bus %{customdata[0]}<br>LMP %{customdata[1]}<br>energy %{customdata[2]}<br>"
-                      "congestion %{customdata[3]}<br>loss %{customdata[4]}<br>basis %{customdata[5]}"
+        customdata=np.column_stack([np.full(len(nodes), BUS), nodes["bus"].astype(str), nodes["lmp"].round(2),
+                                    nodes["energy"].round(2), nodes["congestion"].round(2), nodes["loss"].round(2),
+                                    nodes["basis"].round(2)]),
+        hovertemplate="bus %{customdata[1]}<br>LMP %{customdata[2]}<br>energy %{customdata[3]}<br>"
+                      "congestion %{customdata[4]}<br>loss %{customdata[5]}<br>basis %{customdata[6]}"
                       "<extra></extra>"))
     fig.update_layout(title=title, template="plotly_white", margin={"l": 40, "r": 10, "t": 50, "b": 40},
                       legend={"orientation": "h", "y": -0.06}, clickmode="event", uirevision="map")
@@ -58,6 +61,25 @@ def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFram
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False, scaleanchor="x")
     return fig
+
+
+def clicked_marker(click: dict | None) -> tuple[str, str] | None:
+    """(``BUS`` or ``LINE``, its id) of the map marker a ``clickData`` names; None for anything else."""
+    points = (click or {}).get("points") or [{}]
+    data = points[0].get("customdata")
+    if not data or len(data) < 2 or data[0] not in (BUS, LINE):
+        return None
+    return str(data[0]), str(data[1])
+
+
+def colour_scale(field: str, values: np.ndarray, hub_price: float) -> tuple[float, float]:
+    """(centre, span) of a map's diverging colour scale: prices centre on the hub's, components and
+    differences on zero; the span reaches the farthest finite value (at least 0.01 $/MWh)."""
+    centre = hub_price if field in ("lmp", "energy") else 0.0
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    span = float(np.max(np.abs(values - centre))) if values.size else 1.0
+    return centre, max(span, 0.01)
 
 
 def node_components_figure(series: pd.DataFrame, bus: str) -> go.Figure:

@@ -5,6 +5,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from app.services import services
+from engine.lmp.study import default_network, grid_folder, networks_in
+
 dash.register_page(__name__, path="/nodal", name="Nodal map", title="Nodal map · 254Carbon")
 
 COLOUR_BY = [("LMP", "lmp"), ("Energy", "energy"), ("Congestion", "congestion"), ("Loss", "loss"),
@@ -15,12 +18,9 @@ def _label(text: str) -> dbc.Label:
     return dbc.Label(text, className="small text-muted mb-1")
 
 
-def layout(network: str | None = None, **_query) -> html.Div:
-    from callbacks.nodal import default_network, network_options
-
-    options = network_options()
-    chosen = network if network in [o["value"] for o in options] else default_network(options)
-    controls = dbc.Row([
+def _controls(names: list[str], chosen: str | None) -> dbc.Row:
+    options = [{"label": name, "value": name} for name in names]
+    return dbc.Row([
         dbc.Col([_label("Network"), dcc.Dropdown(id="nd-network", options=options, value=chosen,
                                                  clearable=False)], md=2),
         dbc.Col([_label("Colour by"), dcc.Dropdown(id="nd-colour", value="lmp", clearable=False,
@@ -39,6 +39,11 @@ def layout(network: str | None = None, **_query) -> html.Div:
             dbc.Button("Component series CSV", id="nd-dl-series-btn", size="sm", color="secondary"),
             dcc.Download(id="nd-dl-nodes"), dcc.Download(id="nd-dl-series")])], md="auto"),
     ], className="g-3 align-items-end mb-2")
+
+
+def layout(network: str | None = None, **_query) -> html.Div:
+    names = list(networks_in(grid_folder(services().settings.data_dir)))
+    controls = _controls(names, network if network in names else default_network(names))
     whatif = dbc.Card(dbc.CardBody([
         html.H6("What-if", className="card-title"),
         _label("Line"), dcc.Dropdown(id="nd-wi-branch", placeholder="pick a line (or click one on the map)"),

@@ -34,7 +34,8 @@ def raw_rows(data_dir: Path) -> list[dict[str, str]]:
 @pytest.mark.realdata
 def test_basis_to_western_hub(pjm: pd.DataFrame, raw_rows: list[dict[str, str]]) -> None:
     out = basis(pjm, WESTERN)
-    assert len(out) == 26508 and out["interval_start"].nunique() == 2209
+    assert len(out) == 26508
+    assert out["interval_start"].nunique() == 2209
     assert (out.loc[out["node"] == WESTERN, "basis"] == 0).all()
     first = {r["pnode_name"]: float(r["total_lmp_da"]) for r in raw_rows
              if r["datetime_beginning_utc"] == "5/1/2025 4:00:00 AM"}
@@ -76,7 +77,8 @@ def test_hub_missing_at_some_hours(pjm: pd.DataFrame) -> None:
     first_hour = pjm["interval_start"].min()
     gap = pjm[~((pjm["node"] == WESTERN) & (pjm["interval_start"] == first_hour))]
     out = basis(gap, WESTERN)
-    assert len(out) == 26508 - 12 and first_hour not in set(out["interval_start"])
+    assert len(out) == 26508 - 12
+    assert first_hour not in set(out["interval_start"])
 
 
 @pytest.mark.realdata
@@ -84,7 +86,8 @@ def test_isone_basis_to_the_hub(data_dir: Path) -> None:
     raw = RawFile.from_path(data_dir / "markets" / "isone" / "WW_DALMP_ISO_20260604.csv")
     prices = IsoneConnector().parse(raw).tables["nodal_lmp"]
     out = basis(prices, ".H.INTERNAL_HUB")
-    assert len(out) == 29016 and out["node"].nunique() == 1209
+    assert len(out) == 29016
+    assert out["node"].nunique() == 1209
     # HE01: .Z.MAINE 46.32, hub 47.82 (file lines "D","06/04/2026","01","4001" and "4000").
     he01 = out[(out["node"] == ".Z.MAINE") & (out["interval_start"] == pd.Timestamp("2026-06-04 04:00", tz="UTC"))]
     assert he01["basis"].item() == pytest.approx(46.32 - 47.82, abs=1e-9)
@@ -106,4 +109,36 @@ def test_model_basis(data_dir: Path) -> None:
     assert np.abs(out.pivot(index="interval_start", columns="node", values="basis").to_numpy()
                   - (lmp.to_numpy() - ((lmp["4"] + lmp["9"]) / 2).to_numpy()[:, None])).max() < 1e-9
     stats = basis_statistics(out, by=None).set_index("node")
-    assert (stats["count"] == 3).all() and len(stats) == 14
+    assert (stats["count"] == 3).all()
+    assert len(stats) == 14
+
+
+def _two_hours() -> pd.DataFrame:
+    return pd.DataFrame({"interval_start": [0, 0, 0, 1, 1, 1], "node": ["a", "b", "c"] * 2,
+                         "lmp": [10.0, 20.0, np.nan, 30.0, 50.0, 70.0]})
+
+
+def test_weights_per_time_weigh_each_hour_by_its_own_weights() -> None:
+    weights = pd.DataFrame({"a": [1.0, 1.0], "b": [3.0, 0.0], "c": [0.0, 1.0]}, index=[0, 1])
+    hub = hub_price(_two_hours(), weights)
+    assert hub.loc[0] == pytest.approx((10 + 3 * 20) / 4), "node c weighs nothing at 0: its missing price is no gap"
+    assert hub.loc[1] == pytest.approx((30 + 70) / 2)
+
+
+def test_a_time_without_weight_has_no_hub_price() -> None:
+    weights = pd.DataFrame({"a": [0.0, 1.0], "b": [0.0, 1.0]}, index=[0, 1])
+    hub = hub_price(_two_hours(), weights)
+    assert np.isnan(hub.loc[0])
+    assert hub.loc[1] == pytest.approx(40.0)
+
+
+def test_a_weighted_node_without_a_price_leaves_the_time_out() -> None:
+    hub = hub_price(_two_hours(), {"a": 1.0, "c": 1.0})
+    assert list(hub.index) == [1]
+
+
+@pytest.mark.parametrize("weights", [
+    pd.DataFrame({"a": [1.0, -1.0]}, index=[0, 1]), pd.DataFrame(), {"a": -1.0}, {"a": 0.0}, {}])
+def test_bad_hub_weights_are_refused(weights) -> None:
+    with pytest.raises(ValueError, match="hub weights must be non-negative"):
+        hub_price(_two_hours(), weights)

@@ -25,7 +25,8 @@ def test_solve_writes_nodes_and_binding(data_dir: Path, tmp_path: Path) -> None:
     assert main(["solve", str(case), "--rate-a", str(LIMITS), "--out", str(out)]) == 0
     nodes = pd.read_csv(out, dtype={"bus": str})
     binding = pd.read_csv(tmp_path / "study" / "result_binding.csv", dtype={"branch": str})
-    assert list(nodes.columns) == ["bus", "lmp", "energy", "congestion", "loss"] and len(nodes) == 118
+    assert list(nodes.columns) == ["bus", "lmp", "energy", "congestion", "loss"]
+    assert len(nodes) == 118
     assert list(binding.columns) == ["branch", "from_bus", "to_bus", "flow_mw", "limit_mw", "shadow_price"]
     net = load_case(case)
     expected = solve_dcopf(net.with_rate_a(read_rate_a_overrides(LIMITS, net)))
@@ -41,7 +42,9 @@ def test_losses_and_stdout(data_dir: Path, capsys: pytest.CaptureFixture[str]) -
     text = capsys.readouterr().out
     node_part, binding_part = text.split("\n\n")
     nodes = pd.read_csv(io.StringIO(node_part), dtype={"bus": str}).set_index("bus")
-    assert len(nodes) == 14 and nodes.loc["1", "loss"] == 0 and nodes["loss"].abs().max() > 0.5
+    assert len(nodes) == 14
+    assert nodes.loc["1", "loss"] == 0
+    assert nodes["loss"].abs().max() > 0.5
     gap = nodes["energy"] + nodes["congestion"] + nodes["loss"] - nodes["lmp"]
     assert gap.abs().max() < 1e-5  # written with 6 decimals
     assert binding_part.startswith("branch,from_bus,to_bus,flow_mw,limit_mw,shadow_price")
@@ -59,7 +62,8 @@ def test_timed_case_has_snapshot_column(tmp_path: Path) -> None:
     out = tmp_path / "r.csv"
     assert main(["solve", str(folder), "--out", str(out), "--reference", "load"]) == 0
     nodes = pd.read_csv(out)
-    assert list(nodes.columns[:2]) == ["snapshot", "bus"] and len(nodes) == 4
+    assert list(nodes.columns[:2]) == ["snapshot", "bus"]
+    assert len(nodes) == 4
     # Hour 0: the 40 MW line carries all 30 MW, both buses at 10. Hour 1: congested, bus b at 30.
     assert nodes["lmp"].tolist() == pytest.approx([10, 10, 10, 30])
     assert nodes["energy"].tolist() == pytest.approx([10, 10, 30, 30])  # load-weighted: all load at b
@@ -85,7 +89,8 @@ def test_bad_limits_file(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureF
     out = tmp_path / "never.csv"
     assert main(["solve", str(data_dir / "grids" / "case118.m"), "--rate-a", str(limits), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {limits}") and message in err
+    assert err.startswith(f"error: {limits}")
+    assert message in err
     assert not out.exists()
 
 
@@ -106,4 +111,5 @@ def test_module_entry_point(data_dir: Path) -> None:
     assert run.stdout.count("\n\n") == 1
     bad = subprocess.run([sys.executable, "-m", "engine.lmp", "solve", "nowhere.m"], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
-    assert bad.returncode == 2 and "nowhere.m: case file not found" in bad.stderr
+    assert bad.returncode == 2
+    assert "nowhere.m: case file not found" in bad.stderr

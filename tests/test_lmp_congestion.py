@@ -31,7 +31,8 @@ def test_binding_frequency(scigrid) -> None:
     res = fc.result
     counts = res.binding.groupby("branch").size()
     table = fc.constraints.set_index("branch")
-    assert (table["hours"] == counts.reindex(table.index)).all() and table["hours"].sum() == len(res.binding)
+    assert (table["hours"] == counts.reindex(table.index)).all()
+    assert table["hours"].sum() == len(res.binding)
     assert np.allclose(table["frequency"], table["hours"] / 24)
     assert table["frequency"].iloc[0] == table["frequency"].max() <= 1.0
     # Limits whose dual is unique must bind in the same hours as in PyPSA's solution.
@@ -40,7 +41,8 @@ def test_binding_frequency(scigrid) -> None:
     fixed = limits[limits["unique"]]
     ours = set(map(tuple, res.binding.merge(fixed, on=["snapshot", "branch"])[["snapshot", "branch"]].values))
     theirs = set(map(tuple, mu.merge(fixed, on=["snapshot", "branch"])[["snapshot", "branch"]].values))
-    assert ours == theirs and len(ours) > 500
+    assert ours == theirs
+    assert len(ours) > 500
     one = table.loc[table["hours"] == 24].index[0]
     sp = res.binding.loc[res.binding["branch"] == one, "shadow_price"]
     assert table.loc[one, "mean_shadow_price"] == pytest.approx(sp.mean())
@@ -55,7 +57,8 @@ def test_expected_congestion(scigrid) -> None:
     assert len(nodes) == 585
     assert np.abs(nodes["expected_congestion"] - wide.mean()).max() < 1e-9
     assert np.abs(nodes["p95"] - wide.quantile(0.95)).max() < 1e-9
-    assert nodes["frequency_congested"].between(0, 1).all() and nodes["frequency_congested"].max() == 1.0
+    assert nodes["frequency_congested"].between(0, 1).all()
+    assert nodes["frequency_congested"].max() == 1.0
     # All the weight on one scenario gives that scenario's congestion component.
     first = fc.result.snapshots[3]
     weights = pd.Series(0.0, index=fc.result.snapshots)
@@ -74,4 +77,5 @@ def test_scenarios_from_tables(scigrid) -> None:
     demand = net.demand.iloc[:2] * 1.1
     scen = with_scenarios(net, demand=demand, p_max_pu=net.p_max_pu.iloc[:2])
     fc = congestion_forecast(scen)
-    assert len(fc.result.snapshots) == 2 and fc.nodes["expected_congestion"].abs().max() > 1.0
+    assert len(fc.result.snapshots) == 2
+    assert fc.nodes["expected_congestion"].abs().max() > 1.0

@@ -51,21 +51,29 @@ def parse(text: str, name: str = "tiny.m"):
 
 def test_small_case_every_field() -> None:
     net = parse(SMALL)
-    assert net.name == "tiny" and net.base_mva == 100
+    assert net.name == "tiny"
+    assert net.base_mva == 100
     assert list(net.buses.index) == ["1", "2", "3"]  # bus 4 is isolated (type 4) and left out
     assert net.buses.loc["2", "demand"] == 55.0  # PD + GS
     assert net.buses["is_ref"].tolist() == [True, False, False]
     br = net.branches
     assert list(br.index) == ["1", "2", "3"]  # branch 4 touches the isolated bus
-    assert br.loc["1", "tap"] == 1.0 and br.loc["1", "kind"] == "line" and np.isinf(br.loc["1", "rate_a"])
-    assert br.loc["2", "tap"] == 0.98 and br.loc["2", "shift_deg"] == -3 and br.loc["2", "kind"] == "transformer"
-    assert br.loc["2", "rate_a"] == 120 and not br.loc["3", "in_service"]
+    assert br.loc["1", "tap"] == 1.0
+    assert br.loc["1", "kind"] == "line"
+    assert np.isinf(br.loc["1", "rate_a"])
+    assert br.loc["2", "tap"] == 0.98
+    assert br.loc["2", "shift_deg"] == -3
+    assert br.loc["2", "kind"] == "transformer"
+    assert br.loc["2", "rate_a"] == 120
+    assert not br.loc["3", "in_service"]
     g = net.generators
     assert g.loc["1", ["c2", "c1", "c0"]].tolist() == [0.01, 20, 100]
     assert g.loc["3", ["c2", "c1", "c0"]].tolist() == [0, 30, 5]  # NCOST 2, continued with '...'
-    assert not g.loc["3", "in_service"] and g.loc["2", "p_min"] == 10
+    assert not g.loc["3", "in_service"]
+    assert g.loc["2", "p_min"] == 10
     pts = net.cost_points
-    assert pts["p_mw"].tolist() == [0, 50, 80] and pts["cost"].tolist() == [0, 1000, 2800]
+    assert pts["p_mw"].tolist() == [0, 50, 80]
+    assert pts["cost"].tolist() == [0, 1000, 2800]
     assert set(pts["generator"]) == {"2"}
 
 
@@ -91,7 +99,8 @@ def test_bad_rows_name_the_line(old: str, new: str, line: int, problem: str) -> 
     assert old in SMALL
     with pytest.raises(IngestError) as err:
         parse(SMALL.replace(old, new, 1))
-    assert err.value.source == "tiny.m" and err.value.line == line
+    assert err.value.source == "tiny.m"
+    assert err.value.line == line
     assert problem in err.value.problem
 
 
@@ -128,8 +137,10 @@ CASES = {
 def test_real_case_sizes(data_dir: Path, name: str) -> None:
     buses, branches, live_br, gens, live_gens, demand = CASES[name]
     net = read_matpower(data_dir / "grids" / name)
-    assert len(net.buses) == buses and net.buses["is_ref"].sum() == 1
-    assert len(net.branches) == branches and net.branches["in_service"].sum() == live_br
+    assert len(net.buses) == buses
+    assert net.buses["is_ref"].sum() == 1
+    assert len(net.branches) == branches
+    assert net.branches["in_service"].sum() == live_br
     assert len(net.generators) == gens
     if live_gens is not None:
         assert net.generators["in_service"].sum() == live_gens
@@ -143,16 +154,19 @@ def test_real_case_spot_values(data_dir: Path) -> None:
     c14 = read_matpower(grids / "case14.m")
     # mpc.branch row 1: 1 2 0.01938 0.05917 ...; row 8 (4-7): ratio 0.978
     assert c14.branches.loc["1", ["from_bus", "to_bus", "r", "x"]].tolist() == ["1", "2", 0.01938, 0.05917]
-    assert c14.branches.loc["8", "tap"] == 0.978 and c14.branches.loc["8", "kind"] == "transformer"
+    assert c14.branches.loc["8", "tap"] == 0.978
+    assert c14.branches.loc["8", "kind"] == "transformer"
     assert c14.generators.loc["1", ["c2", "c1", "c0"]].tolist() == pytest.approx([0.0430293, 20, 0])
     assert c14.buses.loc["9", "demand"] == 29.5  # bus 9 has Bs = 19 but no Gs
     wp = read_matpower(grids / "case2383wp.m")
     assert (wp.branches["shift_deg"] != 0).sum() == 6
-    assert (wp.generators["c2"] == 0).all() and wp.generators.loc["1", "c1"] == 117.95
+    assert (wp.generators["c2"] == 0).all()
+    assert wp.generators.loc["1", "c1"] == 117.95
     pg = read_matpower(grids / "pglib_opf_case500_goc.m")
     # 10-column gen table; first generator: bus 272, PMAX 46.9, PMIN 22.026
     assert pg.generators.loc["1", ["bus", "p_max", "p_min"]].tolist() == ["272", 46.9, 22.026]
-    assert pg.generators.loc["2", "c2"] == pytest.approx(0.001690) and pg.generators.loc["2", "c1"] == 8.281
+    assert pg.generators.loc["2", "c2"] == pytest.approx(0.001690)
+    assert pg.generators.loc["2", "c1"] == 8.281
     sg = read_matpower(grids / "case_ACTIVSg2000.m")  # 25-column gen table
     assert sg.generators.loc["1", ["bus", "p_max", "p_min"]].tolist() == ["1004", 158.25, 158.25]
 

@@ -48,7 +48,8 @@ def test_distributed_slack_equals_pandapower(data_dir: Path) -> None:
 def test_slack_choice(data_dir: Path) -> None:
     net = load_case(data_dir / "grids" / "case118.m")
     at_69, at_10 = ptdf(net), ptdf(net, slack="10")
-    assert (at_69["69"] == 0).all() and (at_10["10"] == 0).all()
+    assert (at_69["69"] == 0).all()
+    assert (at_10["10"] == 0).all()
     # Changing the slack subtracts the new slack's column from every column.
     assert np.abs(at_10.to_numpy() - (at_69.to_numpy() - at_69[["10"]].to_numpy())).max() < 1e-12
 
@@ -61,7 +62,8 @@ def test_lodf_equals_pandapower(data_dir: Path) -> None:
     finite = np.isfinite(expected.to_numpy())
     assert np.abs(got.to_numpy()[finite] - expected.to_numpy()[finite]).max() < 1e-9
     # Branch 14 (7-8) is the only link to bus 8: its outage splits the network.
-    assert not finite[:, 13].all() and got["14"].isna().all()
+    assert not finite[:, 13].all()
+    assert got["14"].isna().all()
     assert finite.sum() == 20 * 19
 
 
@@ -109,9 +111,12 @@ mpc.gencost = [
 def test_islands_get_their_own_slack() -> None:
     net = parse_matpower(RawFile("islands.m", TWO_ISLANDS.encode()))
     model = dc_model(net)
-    assert model.n_islands == 2 and sorted(model.buses[model.ref_bus]) == ["1", "4"]
+    assert model.n_islands == 2
+    assert sorted(model.buses[model.ref_bus]) == ["1", "4"]
     h = ptdf(net)
     assert (h.loc[["1", "2", "3"], ["4", "5"]] == 0).all().all()
-    assert h.loc["4", "5"] == pytest.approx(-1.0) and h.loc["4", "4"] == 0
+    assert h.loc["4", "5"] == pytest.approx(-1.0)
+    assert h.loc["4", "4"] == 0
     # Triangle 1-2-3: injecting at 2 sends 3/4 over 1-2 (x=.1) against 1/4 around 1-3-2 (x=.3).
-    assert h.loc["1", "2"] == pytest.approx(-0.75) and h.loc["3", "2"] == pytest.approx(-0.25)
+    assert h.loc["1", "2"] == pytest.approx(-0.75)
+    assert h.loc["3", "2"] == pytest.approx(-0.25)

@@ -21,10 +21,14 @@ def scigrid(data_dir: Path):
 @pytest.mark.realdata
 def test_scigrid_tables(scigrid, data_dir: Path) -> None:
     net = scigrid
-    assert net.name == "SciGrid-DE" and net.base_mva == 1.0
-    assert len(net.buses) == 585 and len(net.generators) == 1423
-    assert (net.branches["kind"] == "line").sum() == 852 and (net.branches["kind"] == "transformer").sum() == 96
-    assert len(net.snapshots) == 24 and net.snapshots[0] == pd.Timestamp("2011-01-01 00:00")
+    assert net.name == "SciGrid-DE"
+    assert net.base_mva == 1.0
+    assert len(net.buses) == 585
+    assert len(net.generators) == 1423
+    assert (net.branches["kind"] == "line").sum() == 852
+    assert (net.branches["kind"] == "transformer").sum() == 96
+    assert len(net.snapshots) == 24
+    assert net.snapshots[0] == pd.Timestamp("2011-01-01 00:00")
     assert net.buses.loc["1", ["x", "y", "v_nom"]].tolist() == [9.52257596986, 52.3604090558, 220.0]
     # Line 1: Al/St 240/40 2-bundle 220.0 (x 0.301 ohm/km, r 0.06 ohm/km), 43.379 km, 1 circuit, 220 kV.
     line = net.branches.loc["1"]
@@ -96,7 +100,8 @@ def test_small_folder(tmp_path: Path) -> None:
 def test_bad_folders(tmp_path: Path, changes: dict[str, str], where: str, problem: str) -> None:
     with pytest.raises(IngestError) as err:
         read_pypsa_csv(write_folder(tmp_path / "net", **changes))
-    assert where in str(err.value) and problem in str(err.value)
+    assert where in str(err.value)
+    assert problem in str(err.value)
 
 
 def test_missing_folder(tmp_path: Path) -> None:

@@ -19,7 +19,8 @@ if (t < 0) return null;
 var tr = gd._fullData[t], xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
 var i = arguments[0];
 // offsets from the top-left of the plot area (selenium 4.2's element offsets)
-return {x: xa.l2p(tr.x[i]), y: ya.l2p(tr.y[i]), bus: tr.customdata[i][0], n: tr.x.length};
+return {x: xa.l2p(tr.x[i]), y: ya.l2p(tr.y[i]), kind: tr.customdata[i][0], bus: tr.customdata[i][1],
+        n: tr.x.length};
 """
 
 
@@ -33,7 +34,9 @@ def test_map_draws_and_node_click_shows_its_series(dash_duo, store_url, data_dir
     while time.time() < end and not pixel:
         pixel = dash_duo.driver.execute_script(_NODE_PIXEL, 10)
         time.sleep(0.3)
-    assert pixel and pixel["n"] == 585  # every SciGRID-de bus is drawn
+    assert pixel, "the map drew no nodes"
+    assert pixel["n"] == 585  # every SciGRID-de bus is drawn
+    assert pixel["kind"] == "bus"
     plot_area = dash_duo.find_element("#nd-map .nsewdrag")
     ActionChains(dash_duo.driver).move_to_element_with_offset(plot_area, pixel["x"], pixel["y"]).click().perform()
     dash_duo.wait_for_element("#nd-node-series", timeout=20)

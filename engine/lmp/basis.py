@@ -3,38 +3,62 @@
 Works on long tables of prices, one row per time and node, in the layout of the store's ``nodal_lmp`` table
 (``interval_start``, ``node``, ``lmp``, ``energy``, ``congestion``, ``loss``) as the PJM and ISO-NE connectors
 parse it, or from a model (:func:`model_prices` renames ``OpfResult.nodes``). Column names are arguments.
-The hub is a node or a weighted set of nodes (weights need not sum to 1:
-the hub price is the weighted average); a time at which a hub node has no price gets no basis.
+The hub is a node or a weighted set of nodes (weights need not sum to 1: the hub price is the weighted
+average), the weights fixed or varying with time (a model's load-weighted system hub weighs each bus by its
+demand at each snapshot); a time at which a hub node has no price gets no basis.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 log = logging.getLogger(__name__)
 
-Hub = str | Mapping[str, float] | pd.Series
+#: A hub: one node, fixed weights per node (a mapping or Series), or weights per time and node (a DataFrame,
+#: times x nodes: e.g. each bus's demand, for a load-weighted hub).
+Hub = str | Mapping[str, float] | pd.Series | pd.DataFrame
 
 
 def hub_price(prices: pd.DataFrame, hub: Hub, *, time: str = "interval_start", node: str = "node",
               price: str = "lmp") -> pd.Series:
-    """Hub price per time: the node's price, or the weighted average over the hub's nodes."""
-    weights = pd.Series({hub: 1.0}) if isinstance(hub, str) else pd.Series(hub, dtype=float)
-    if weights.empty or (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError("hub weights must be non-negative and not all zero")
+    """Hub price per time: the node's price, or the weighted average over the hub's nodes.
+
+    A time at which a node of the hub with weight has no price gets no hub price (it is left out, with a
+    warning); with weights per time, a time whose weights are all zero has a hub price of NaN."""
+    weights = _hub_weights(hub)
+    nodes = weights.columns if isinstance(weights, pd.DataFrame) else weights.index
     known = set(prices[node].unique())
-    unknown = [n for n in weights.index if n not in known]
+    unknown = [n for n in nodes if n not in known]
     if unknown:
         raise KeyError(f"hub nodes not in the prices: {unknown[:5]}")
-    wide = prices[prices[node].isin(weights.index)].pivot_table(index=time, columns=node, values=price,
-                                                                 aggfunc="mean")
-    wide = wide.reindex(columns=weights.index)
-    complete = wide.notna().all(axis=1)
+    wide = prices[prices[node].isin(nodes)].pivot_table(index=time, columns=node, values=price, aggfunc="mean")
+    wide = wide.reindex(columns=nodes)
+    if isinstance(weights, pd.DataFrame):
+        w = weights.reindex(index=wide.index)
+    else:
+        w = pd.DataFrame(np.broadcast_to(weights.to_numpy(), wide.shape), index=wide.index, columns=nodes)
+    complete = (wide.notna() | (w == 0)).all(axis=1) & w.notna().all(axis=1)
     if not complete.all():
         log.warning("hub price missing at %d of %d times (a hub node has no price)", (~complete).sum(), len(wide))
-    return (wide[complete] @ weights / weights.sum()).rename("hub")
+    wide, w = wide[complete], w[complete]
+    total = w.sum(axis=1)
+    return ((wide.fillna(0.0) * w).sum(axis=1) / total.where(total > 0)).rename("hub")
+
+
+def _hub_weights(hub: Hub) -> pd.Series | pd.DataFrame:
+    """Fixed weights as a Series by node; weights per time as the frame they came in."""
+    if isinstance(hub, pd.DataFrame):
+        weights = hub.astype(float)
+        if weights.empty or not (weights >= 0).to_numpy().all():
+            raise ValueError("hub weights must be non-negative numbers")
+        return weights
+    fixed = pd.Series({hub: 1.0}) if isinstance(hub, str) else pd.Series(hub, dtype=float)
+    if fixed.empty or (fixed < 0).any() or fixed.sum() <= 0:
+        raise ValueError("hub weights must be non-negative and not all zero")
+    return fixed
 
 
 def basis(prices: pd.DataFrame, hub: Hub, *, time: str = "interval_start", node: str = "node",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -161,10 +162,22 @@ def _build(source: str, case_name: str, base_mva: float, matrices: dict[str, tup
            base_line: int) -> Network:
     if not np.isfinite(base_mva) or base_mva <= 0:
         raise IngestError(source, base_line, f"mpc.baseMVA must be positive, got {base_mva}")
-    bus, bus_lines = matrices["bus"]
-    gen, gen_lines = matrices["gen"]
-    branch, branch_lines = matrices["branch"]
+    buses, known, isolated = _buses(source, *matrices["bus"])
 
+    def bus_of(value: float, line: int, what: str) -> str:
+        b = int(value)
+        if value != b or b not in known:
+            raise IngestError(source, line, f"{what} refers to bus {value:g}, which is not in mpc.bus")
+        return str(b)
+
+    branches = _branches(source, *matrices["branch"], bus_of, isolated)
+    generators, cost_points = _generators(source, matrices, bus_of, isolated)
+    return Network(name=case_name, base_mva=float(base_mva), buses=buses, branches=branches,
+                   generators=generators, cost_points=cost_points)
+
+
+def _buses(source: str, bus: np.ndarray, bus_lines: list[int]) -> tuple[pd.DataFrame, set[int], set[int]]:
+    """The buses in service, the numbers of all buses, and those of the isolated ones (type 4)."""
     bus_ids = bus[:, 0]
     for k in range(len(bus_ids)):
         if bus_ids[k] != int(bus_ids[k]) or bus_ids[k] <= 0:
@@ -178,28 +191,21 @@ def _build(source: str, case_name: str, base_mva: float, matrices: dict[str, tup
     if bad_type.any():
         k = int(np.flatnonzero(bad_type)[0])
         raise IngestError(source, bus_lines[k], f"bus type {types[k]} is not 1, 2, 3 or 4")
-    known = {int(b): k for k, b in enumerate(bus_ids)}
     isolated = {int(b) for b, t in zip(bus_ids, types, strict=True) if t == 4}
-    keep_bus = types != 4
-    names = [str(int(b)) for b in bus_ids]
-
     buses = pd.DataFrame({
         "v_nom": bus[:, 9],
         "x": np.nan,
         "y": np.nan,
         "is_ref": types == 3,
         "demand": bus[:, 2] + bus[:, 4],
-    }, index=pd.Index(names, name="bus"))[keep_bus]
+    }, index=pd.Index([str(int(b)) for b in bus_ids], name="bus"))[types != 4]
     if not buses["is_ref"].any():
         log.warning("%s: no reference bus (type 3); the solver picks one per island", source)
+    return buses, {int(b) for b in bus_ids}, isolated
 
-    def bus_of(value: float, line: int, what: str) -> str:
-        b = int(value)
-        if value != b or b not in known:
-            raise IngestError(source, line, f"{what} refers to bus {value:g}, which is not in mpc.bus")
-        return str(b)
 
-    # Branches.
+def _branches(source: str, branch: np.ndarray, branch_lines: list[int], bus_of: Callable[[float, int, str], str],
+              isolated: set[int]) -> pd.DataFrame:
     n_br = len(branch)
     f_names = [bus_of(branch[k, 0], branch_lines[k], "branch") for k in range(n_br)]
     t_names = [bus_of(branch[k, 1], branch_lines[k], "branch") for k in range(n_br)]
@@ -222,7 +228,7 @@ def _build(source: str, case_name: str, base_mva: float, matrices: dict[str, tup
     if zero_x.any():
         k = int(np.flatnonzero(zero_x)[0])
         raise IngestError(source, branch_lines[k], "in-service branch has zero reactance (BR_X = 0)")
-    branches = pd.DataFrame({
+    return pd.DataFrame({
         "from_bus": f_names,
         "to_bus": t_names,
         "r": branch[:, 2],
@@ -235,47 +241,21 @@ def _build(source: str, case_name: str, base_mva: float, matrices: dict[str, tup
         "source_row": np.arange(1, n_br + 1),
     }, index=pd.Index([str(k + 1) for k in range(n_br)], name="branch"))[~touches_isolated]
 
-    # Generators and their costs.
+
+def _generators(source: str, matrices: dict[str, tuple[np.ndarray, list[int]]],
+                bus_of: Callable[[float, int, str], str], isolated: set[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The generators not on an isolated bus, and the points of their piecewise-linear costs."""
+    gen, gen_lines = matrices["gen"]
     n_gen = len(gen)
     g_bus = [bus_of(gen[k, 0], gen_lines[k], "generator") for k in range(n_gen)]
     g_status = gen[:, 7] > 0
     on_isolated = np.array([int(gen[k, 0]) in isolated for k in range(n_gen)], dtype=bool)
     g_names = [str(k + 1) for k in range(n_gen)]
-    c0 = np.zeros(n_gen)
-    c1 = np.zeros(n_gen)
-    c2 = np.zeros(n_gen)
-    points: list[tuple[str, int, float, float]] = []
     if "gencost" in matrices:
-        cost, cost_lines = matrices["gencost"]
-        if len(cost) < n_gen:
-            raise IngestError(source, cost_lines[-1] if cost_lines else None,
-                              f"mpc.gencost has {len(cost)} rows for {n_gen} generators")
-        for k in range(n_gen):
-            model, ncost, line = int(cost[k, 0]), int(cost[k, 3]), cost_lines[k]
-            width = ncost if model == 2 else 2 * ncost
-            if cost.shape[1] < 4 + width:
-                raise IngestError(source, line, f"gencost row needs {4 + width} columns for NCOST {ncost}")
-            params = cost[k, 4:4 + width]
-            if model == 2:
-                coeffs = params[::-1]  # lowest order first
-                if len(coeffs) > 3 and np.any(coeffs[3:] != 0):
-                    raise IngestError(source, line, "polynomial costs above degree 2 are not supported")
-                coeffs = np.pad(coeffs, (0, max(0, 3 - len(coeffs))))
-                c0[k], c1[k], c2[k] = coeffs[:3]
-                if c2[k] < 0:
-                    raise IngestError(source, line, "negative quadratic cost coefficient (non-convex cost)")
-            elif model == 1:
-                xs, ys = params[0::2], params[1::2]
-                if ncost < 2 or np.any(np.diff(xs) <= 0):
-                    raise IngestError(source, line, "piecewise-linear cost needs 2+ points with increasing MW")
-                slopes = np.diff(ys) / np.diff(xs)
-                if np.any(np.diff(slopes) < -1e-9):
-                    raise IngestError(source, line, "piecewise-linear cost is not convex")
-                points.extend((g_names[k], j, float(xs[j]), float(ys[j])) for j in range(ncost))
-            else:
-                raise IngestError(source, line, f"gencost model {model} is not 1 (piecewise) or 2 (polynomial)")
+        c0, c1, c2, points = _costs(source, *matrices["gencost"], g_names)
     else:
         log.warning("%s: no mpc.gencost; every generator costs nothing", source)
+        c0, c1, c2, points = np.zeros(n_gen), np.zeros(n_gen), np.zeros(n_gen), []
     generators = pd.DataFrame({
         "bus": g_bus,
         "p_min": gen[:, 9],
@@ -286,14 +266,47 @@ def _build(source: str, case_name: str, base_mva: float, matrices: dict[str, tup
         "in_service": g_status,
         "carrier": "",
     }, index=pd.Index(g_names, name="generator"))
-    live = g_status & ~on_isolated
-    bad = live & (gen[:, 9] > gen[:, 8] + 1e-9)
+    bad = g_status & ~on_isolated & (gen[:, 9] > gen[:, 8] + 1e-9)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
         raise IngestError(source, gen_lines[k], f"PMIN {gen[k, 9]:g} is above PMAX {gen[k, 8]:g}")
     generators = generators[~on_isolated]
     cost_points = (pd.DataFrame(points, columns=["generator", "point", "p_mw", "cost"]) if points
                    else empty_cost_points())
-    cost_points = cost_points[cost_points["generator"].isin(generators.index)].reset_index(drop=True)
-    return Network(name=case_name, base_mva=float(base_mva), buses=buses, branches=branches,
-                   generators=generators, cost_points=cost_points)
+    return generators, cost_points[cost_points["generator"].isin(generators.index)].reset_index(drop=True)
+
+
+def _costs(source: str, cost: np.ndarray, cost_lines: list[int], g_names: list[str]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[str, int, float, float]]]:
+    """Polynomial coefficients (c0, c1, c2) per generator and the points of piecewise-linear costs."""
+    n_gen = len(g_names)
+    if len(cost) < n_gen:
+        raise IngestError(source, cost_lines[-1] if cost_lines else None,
+                          f"mpc.gencost has {len(cost)} rows for {n_gen} generators")
+    c0, c1, c2 = np.zeros(n_gen), np.zeros(n_gen), np.zeros(n_gen)
+    points: list[tuple[str, int, float, float]] = []
+    for k in range(n_gen):
+        model, ncost, line = int(cost[k, 0]), int(cost[k, 3]), cost_lines[k]
+        width = ncost if model == 2 else 2 * ncost
+        if cost.shape[1] < 4 + width:
+            raise IngestError(source, line, f"gencost row needs {4 + width} columns for NCOST {ncost}")
+        params = cost[k, 4:4 + width]
+        if model == 2:
+            coeffs = params[::-1]  # lowest order first
+            if len(coeffs) > 3 and np.any(coeffs[3:] != 0):
+                raise IngestError(source, line, "polynomial costs above degree 2 are not supported")
+            coeffs = np.pad(coeffs, (0, max(0, 3 - len(coeffs))))
+            c0[k], c1[k], c2[k] = coeffs[:3]
+            if c2[k] < 0:
+                raise IngestError(source, line, "negative quadratic cost coefficient (non-convex cost)")
+        elif model == 1:
+            xs, ys = params[0::2], params[1::2]
+            if ncost < 2 or np.any(np.diff(xs) <= 0):
+                raise IngestError(source, line, "piecewise-linear cost needs 2+ points with increasing MW")
+            slopes = np.diff(ys) / np.diff(xs)
+            if np.any(np.diff(slopes) < -1e-9):
+                raise IngestError(source, line, "piecewise-linear cost is not convex")
+            points.extend((g_names[k], j, float(xs[j]), float(ys[j])) for j in range(ncost))
+        else:
+            raise IngestError(source, line, f"gencost model {model} is not 1 (piecewise) or 2 (polynomial)")
+    return c0, c1, c2, points

@@ -116,6 +116,38 @@ def solve_dcopf(network: Network, snapshots: pd.Index | None = None, *, referenc
 # Problem data
 
 
+@dataclass(frozen=True)
+class _CostCurve:
+    """A convex piecewise-linear cost: breakpoints ``xs`` (MW, increasing) and the cost at each."""
+
+    gen: int                     # position among the in-service generators
+    xs: np.ndarray
+    ys: np.ndarray
+
+    @property
+    def slopes(self) -> np.ndarray:
+        return np.diff(self.ys) / np.diff(self.xs)
+
+    @property
+    def intercepts(self) -> np.ndarray:
+        return self.ys[:-1] - self.slopes * self.xs[:-1]
+
+    def at_breakpoint(self, p_mw: float, tol: float) -> bool:
+        return bool(np.min(np.abs(self.xs - p_mw)) <= tol)
+
+
+def _cost_curves(network: Network, in_service: pd.Index) -> list[_CostCurve]:
+    if not len(network.cost_points):
+        return []
+    gpos = pd.Series(np.arange(len(in_service)), index=in_service)
+    curves = []
+    for name, pts in network.cost_points.groupby("generator", sort=False):
+        if name in gpos.index:
+            pts = pts.sort_values("point")
+            curves.append(_CostCurve(int(gpos[name]), pts["p_mw"].to_numpy(float), pts["cost"].to_numpy(float)))
+    return curves
+
+
 @dataclass
 class _Problem:
     network: Network
@@ -129,7 +161,7 @@ class _Problem:
     c0: np.ndarray
     c1: np.ndarray
     c2: np.ndarray
-    pwl: list[tuple[int, np.ndarray, np.ndarray]]   # (generator, slopes, intercepts)
+    pwl: list[_CostCurve]        # generators with a piecewise-linear cost
     ptdf: np.ndarray             # branches x buses, single-slack
     weights: np.ndarray | None   # T x n_bus reference weights (normalised per island) or None for slack
     ptdf_w: np.ndarray | None    # T x branches: PTDF @ weights, the shift to the weighted reference
@@ -150,16 +182,7 @@ class _Problem:
         upper = full_upper[:, live]
         p_min = gens["p_min"].to_numpy(float)
         lower = np.minimum(np.tile(p_min, (len(snaps), 1)), upper)
-        pwl = []
-        if len(network.cost_points):
-            gpos = pd.Series(np.arange(len(gens)), index=gens.index)
-            for name, pts in network.cost_points.groupby("generator", sort=False):
-                if name not in gpos.index:
-                    continue
-                pts = pts.sort_values("point")
-                xs, ys = pts["p_mw"].to_numpy(float), pts["cost"].to_numpy(float)
-                slopes = np.diff(ys) / np.diff(xs)
-                pwl.append((int(gpos[name]), slopes, ys[:-1] - slopes * xs[:-1]))
+        pwl = _cost_curves(network, gens.index)
         demand = network.demand_matrix(snaps)
         h = model.ptdf()
         limit = np.where(model.in_service, network.branches["rate_a"].to_numpy(float), np.inf)
@@ -427,7 +450,7 @@ def _build_base(problem: _Problem, mlf: np.ndarray, l0: np.ndarray, p0: np.ndarr
     """Generator columns, piecewise-cost epigraph columns and rows, and the balance rows."""
     n_t, n_g = problem.n_t, problem.n_g
     n_gen_cols = n_t * n_g
-    pwl_gens = [p[0] for p in problem.pwl]
+    pwl_gens = [c.gen for c in problem.pwl]
     n_cols = n_gen_cols + n_t * len(pwl_gens)
     cost = np.tile(problem.c1, n_t)
     if pwl_gens:
@@ -454,36 +477,42 @@ def _build_base(problem: _Problem, mlf: np.ndarray, l0: np.ndarray, p0: np.ndarr
             n_rows += 1
     # Piecewise-linear costs: z >= slope_k * g + intercept_k for every segment.
     for t in range(n_t):
-        for p, (j, slopes, intercepts) in enumerate(problem.pwl):
+        for p, curve in enumerate(problem.pwl):
             z = n_gen_cols + t * len(pwl_gens) + p
-            for slope, intercept in zip(slopes, intercepts, strict=True):
+            for slope, intercept in zip(curve.slopes, curve.intercepts, strict=True):
                 r_idx.append(np.array([n_rows, n_rows]))
-                c_idx.append(np.array([z, t * n_g + j]))
+                c_idx.append(np.array([z, t * n_g + curve.gen]))
                 vals.append(np.array([1.0, -slope]))
                 row_lo.append(intercept)
                 row_hi.append(highspy.kHighsInf)
                 n_rows += 1
     a = sp.csr_matrix((np.concatenate(vals), (np.concatenate(r_idx), np.concatenate(c_idx))),
                       shape=(n_rows, n_cols))
+    c2 = np.tile(problem.c2, n_t)
+    if pwl_gens:
+        c2[np.concatenate([t * n_g + np.array(pwl_gens) for t in range(n_t)])] = 0.0
+    h = _highs_model(cost, col_lower, col_upper, a, np.array(row_lo, dtype=float), np.array(row_hi, dtype=float),
+                     offset=float(problem.c0.sum() * n_t),
+                     hessian_diag=np.concatenate([2.0 * c2, np.zeros(n_cols - n_gen_cols)]))
+    return h, n_cols
+
+
+def _highs_model(cost: np.ndarray, col_lower: np.ndarray, col_upper: np.ndarray, a: sp.csr_matrix,
+                 row_lower: np.ndarray, row_upper: np.ndarray, *, offset: float,
+                 hessian_diag: np.ndarray) -> highspy.Highs:
+    """A HiGHS instance holding ``min cost.x + offset (+ x'Hx/2)`` over the rows ``a`` and the bounds."""
     lp = highspy.HighsLp()
-    lp.num_col_ = n_cols
-    lp.num_row_ = n_rows
-    lp.col_cost_ = cost
-    lp.col_lower_ = col_lower
-    lp.col_upper_ = col_upper
-    lp.row_lower_ = np.array(row_lo, dtype=float)
-    lp.row_upper_ = np.array(row_hi, dtype=float)
-    lp.offset_ = float(problem.c0.sum() * n_t)
+    lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, col_lower, col_upper
+    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+    lp.offset_ = offset
     lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
     lp.a_matrix_.start_ = a.indptr.astype(np.int32)
     lp.a_matrix_.index_ = a.indices.astype(np.int32)
     lp.a_matrix_.value_ = a.data.astype(float)
-    c2 = np.tile(problem.c2, n_t)
-    if pwl_gens:
-        c2[np.concatenate([t * n_g + np.array(pwl_gens) for t in range(n_t)])] = 0.0
     h = _new_highs()
-    _pass_model(h, lp, np.concatenate([2.0 * c2, np.zeros(n_cols - n_gen_cols)]))
-    return h, n_cols
+    _pass_model(h, lp, hessian_diag)
+    return h
 
 
 def _pass_model(h: highspy.Highs, lp: highspy.HighsLp, hessian_diag: np.ndarray) -> None:
@@ -616,21 +645,10 @@ def _solve_angle(problem: _Problem) -> _Solution:
     for t in range(n_t):
         th_lo[t * n_bus + model.ref_bus] = 0.0
         th_hi[t * n_bus + model.ref_bus] = 0.0
-    lp = highspy.HighsLp()
-    lp.num_col_ = n_th + n_t * n_g
-    lp.num_row_ = a.shape[0]
-    lp.col_cost_ = np.concatenate([np.zeros(n_th), np.tile(problem.c1, n_t)])
-    lp.col_lower_ = np.concatenate([th_lo, problem.lower.ravel()])
-    lp.col_upper_ = np.concatenate([th_hi, problem.upper.ravel()])
-    lp.row_lower_ = row_lo
-    lp.row_upper_ = row_hi
-    lp.offset_ = float(problem.c0.sum() * n_t)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    lp.a_matrix_.start_ = a.indptr.astype(np.int32)
-    lp.a_matrix_.index_ = a.indices.astype(np.int32)
-    lp.a_matrix_.value_ = a.data.astype(float)
-    h = _new_highs()
-    _pass_model(h, lp, np.concatenate([np.zeros(n_th), 2.0 * np.tile(problem.c2, n_t)]))
+    h = _highs_model(np.concatenate([np.zeros(n_th), np.tile(problem.c1, n_t)]),
+                     np.concatenate([th_lo, problem.lower.ravel()]), np.concatenate([th_hi, problem.upper.ravel()]),
+                     a, row_lo, row_hi, offset=float(problem.c0.sum() * n_t),
+                     hessian_diag=np.concatenate([np.zeros(n_th), 2.0 * np.tile(problem.c2, n_t)]))
     _run(h, problem)
     sol = h.getSolution()
     col = np.asarray(sol.col_value)
@@ -744,51 +762,44 @@ def unique_prices(network: Network, result: OpfResult, mw_tol: float = 1e-5) -> 
     """
     if result.info.get("losses"):
         raise ValueError("uniqueness is assessed for lossless solves")
-    model = dc_model(network)
-    h = model.ptdf()
-    gens = network.generators[network.generators["in_service"].to_numpy(bool)]
-    pos = pd.Series(np.arange(len(model.buses)), index=model.buses)
-    gen_bus = pos[gens["bus"]].to_numpy()
-    upper = network.p_max_matrix(result.snapshots)[:, network.generators["in_service"].to_numpy(bool)]
-    lower = np.minimum(gens["p_min"].to_numpy(float)[None, :], upper)
-    c1, c2 = gens["c1"].to_numpy(float), gens["c2"].to_numpy(float)
-    pwl = {name: pts.sort_values("point") for name, pts in network.cost_points.groupby("generator")}
-    limit = np.where(model.in_service, network.branches["rate_a"].to_numpy(float), np.inf)
-    dispatch = result.dispatch["p_mw"].to_numpy(float).reshape(len(result.snapshots), len(gens))
-    flows = result.flows["flow_mw"].to_numpy(float).reshape(len(result.snapshots), len(model.branches))
+    problem = _Problem.build(network, dc_model(network), result.snapshots, "slack")
+    model, h = problem.model, problem.ptdf
+    curves = {c.gen: c for c in problem.pwl}
+    dispatch = result.dispatch["p_mw"].to_numpy(float).reshape(problem.n_t, problem.n_g)
+    flows = result.flows["flow_mw"].to_numpy(float).reshape(problem.n_t, len(model.branches))
     node_rows, limit_rows = [], []
     for t, snap in enumerate(result.snapshots):
         g = dispatch[t]
-        inside = (g > lower[t] + mw_tol) & (g < upper[t] - mw_tol)
-        mc = c1 + 2 * c2 * g
+        inside = (g > problem.lower[t] + mw_tol) & (g < problem.upper[t] - mw_tol)
         for j in np.flatnonzero(inside):
-            pts = pwl.get(gens.index[j])
-            if pts is None:
-                continue
-            xs, ys = pts["p_mw"].to_numpy(float), pts["cost"].to_numpy(float)
-            if np.min(np.abs(xs - g[j])) <= mw_tol:
+            # at a breakpoint the price may lie anywhere between the two slopes: that generator fixes nothing
+            if j in curves and curves[j].at_breakpoint(g[j], mw_tol):
                 inside[j] = False
-            else:
-                seg = int(np.clip(np.searchsorted(xs, g[j]) - 1, 0, len(xs) - 2))
-                mc[j] = (ys[seg + 1] - ys[seg]) / (xs[seg + 1] - xs[seg])
-        active = np.flatnonzero(np.abs(flows[t]) >= limit - mw_tol)
-        n_isl = model.n_islands
-        marg = np.flatnonzero(inside)
-        a = np.zeros((len(marg), n_isl + len(active)))
-        a[np.arange(len(marg)), model.island[gen_bus[marg]]] = 1.0
-        a[:, n_isl:] = h[np.ix_(active, gen_bus[marg])].T
-        if a.size:
-            _, s, vt = np.linalg.svd(a, full_matrices=True)
-            rank = int(np.sum(s > 1e-9 * max(1.0, s.max() if len(s) else 1.0)))
-            null = vt[rank:].T
-        else:
-            null = np.eye(n_isl + len(active))
-        coef = np.zeros((len(model.buses), n_isl + len(active)))
-        coef[np.arange(len(model.buses)), model.island] = 1.0
-        coef[:, n_isl:] = h[active].T
-        bus_free = np.linalg.norm(coef @ null, axis=1) if null.size else np.zeros(len(model.buses))
+        active = np.flatnonzero(np.abs(flows[t]) >= problem.limit - mw_tol)
+        bus_free, lim_free = _free_directions(model, h, problem.gen_bus[np.flatnonzero(inside)], active)
         node_rows.append(pd.DataFrame({"snapshot": snap, "bus": model.buses, "unique": bus_free <= 1e-8}))
-        lim_free = np.linalg.norm(null[n_isl:], axis=1) if null.size else np.zeros(len(active))
         limit_rows.append(pd.DataFrame({"snapshot": snap, "branch": model.branches[active],
                                         "unique": lim_free <= 1e-8}))
     return pd.concat(node_rows, ignore_index=True), pd.concat(limit_rows, ignore_index=True)
+
+
+def _free_directions(model: DcModel, h: np.ndarray, marginal_bus: np.ndarray,
+                     active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far each bus price and each active limit's dual can move within the null space of the marginal
+    generators' conditions (0 where the optimum fixes it)."""
+    n_isl = model.n_islands
+    a = np.zeros((len(marginal_bus), n_isl + len(active)))
+    a[np.arange(len(marginal_bus)), model.island[marginal_bus]] = 1.0
+    a[:, n_isl:] = h[np.ix_(active, marginal_bus)].T
+    if a.size:
+        _, s, vt = np.linalg.svd(a, full_matrices=True)
+        rank = int(np.sum(s > 1e-9 * max(1.0, s.max() if len(s) else 1.0)))
+        null = vt[rank:].T
+    else:
+        null = np.eye(n_isl + len(active))
+    coef = np.zeros((len(model.buses), n_isl + len(active)))
+    coef[np.arange(len(model.buses)), model.island] = 1.0
+    coef[:, n_isl:] = h[active].T
+    bus_free = np.linalg.norm(coef @ null, axis=1) if null.size else np.zeros(len(model.buses))
+    lim_free = np.linalg.norm(null[n_isl:], axis=1) if null.size else np.zeros(len(active))
+    return bus_free, lim_free

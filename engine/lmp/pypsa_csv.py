@@ -28,6 +28,29 @@ log = logging.getLogger(__name__)
 _IGNORED = ("storage_units.csv", "stores.csv", "links.csv")
 
 
+def _demand(root: Path, loads: pd.DataFrame | None, bus_index: pd.Index,
+            snapshots: pd.Series | None) -> tuple[pd.Series, pd.DataFrame | None]:
+    """Static demand per bus, and demand per snapshot and bus when the folder has a load series."""
+    static_load = pd.Series(0.0, index=bus_index)
+    if loads is None or not len(loads):
+        return static_load, None
+    _need(root / "loads.csv", loads, ["bus"])
+    unknown = ~loads["bus"].isin(bus_index)
+    if unknown.any():
+        raise IngestError(str(root / "loads.csv"), _line(loads, unknown),
+                          f"load bus {loads['bus'][unknown].iloc[0]!r} is not in buses.csv")
+    p_set = _float(root / "loads.csv", loads, "p_set", 0.0)
+    static_load = p_set.groupby(loads["bus"]).sum().reindex(bus_index, fill_value=0.0)
+    series = _series(root / "loads-p_set.csv", snapshots, loads.index, "load")
+    if series is None:
+        return static_load, None
+    full = pd.DataFrame(np.tile(p_set.to_numpy(float), (len(series), 1)), index=series.index, columns=loads.index)
+    full[series.columns] = series
+    demand = full.T.groupby(loads["bus"]).sum().T.reindex(columns=bus_index, fill_value=0.0)
+    demand.index.name = "snapshot"
+    return static_load, demand
+
+
 def read_pypsa_csv(folder: str | Path, name: str | None = None) -> Network:
     """Load a PyPSA CSV folder; raise IngestError naming the file, line and problem on bad input."""
     root = Path(folder)
@@ -75,23 +98,8 @@ def read_pypsa_csv(folder: str | Path, name: str | None = None) -> Network:
     generators, static_pu = _generators(root / "generators.csv", gens)
 
     snapshots = _snapshots(root)
-    demand, p_max_pu = None, None
-    static_load = pd.Series(0.0, index=bus_table.index)
-    if loads is not None and len(loads):
-        _need(root / "loads.csv", loads, ["bus"])
-        unknown = ~loads["bus"].isin(bus_table.index)
-        if unknown.any():
-            raise IngestError(str(root / "loads.csv"), _line(loads, unknown),
-                              f"load bus {loads['bus'][unknown].iloc[0]!r} is not in buses.csv")
-        p_set = _float(root / "loads.csv", loads, "p_set", 0.0)
-        static_load = p_set.groupby(loads["bus"]).sum().reindex(bus_table.index, fill_value=0.0)
-        series = _series(root / "loads-p_set.csv", snapshots, loads.index, "load")
-        if series is not None:
-            full = pd.DataFrame(np.tile(p_set.to_numpy(float), (len(series), 1)), index=series.index,
-                                columns=loads.index)
-            full[series.columns] = series
-            demand = full.T.groupby(loads["bus"]).sum().T.reindex(columns=bus_table.index, fill_value=0.0)
-            demand.index.name = "snapshot"
+    p_max_pu = None
+    static_load, demand = _demand(root, loads, bus_table.index, snapshots)
     bus_table["demand"] = static_load.to_numpy(float)
     series = _series(root / "generators-p_max_pu.csv", snapshots, generators.index, "generator")
     if series is not None:

@@ -1,25 +1,42 @@
-"""What the nodal page studies: a network from the grid folder (or a built-in demo), its snapshots, a
-solved DC-OPF, node coordinates for drawing, and the node table at one snapshot against a hub.
+"""What the nodal page studies: a network from the grid folder, a day of its snapshots, the solved DC-OPF
+(and, for a what-if, the base case beside it), where to draw each bus, and the views a page shows: the node
+table at one snapshot against a hub, one bus over the day, one line's shadow price and PTDF.
 
-Plain functions over tables; the page caches their results.
+Studies are solved once per process and kept (:class:`Studies`): they hold numpy tables not worth pickling to
+a cache server, and the page's callbacks ask for the same study side by side.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from engine.lmp.basis import hub_price, model_prices
 from engine.lmp.cases import list_cases, load_case
+from engine.lmp.layout import coordinates
 from engine.lmp.network import Network
-from engine.lmp.opf import OpfResult, solve_dcopf
+from engine.lmp.opf import OpfError, OpfResult, solve_dcopf
 
 #: A typical weekday load shape (share of the daily peak, hour 0..23): networks published as a single
 #: snapshot are studied over these 24 hours so the page has a day to step through.
 DAILY_LOAD_SHAPE = np.array([0.70, 0.66, 0.64, 0.63, 0.64, 0.68, 0.76, 0.86, 0.92, 0.95, 0.96, 0.97,
                              0.97, 0.96, 0.95, 0.95, 0.97, 1.00, 1.00, 0.98, 0.94, 0.88, 0.80, 0.74])
+#: The hub that weighs every bus by its demand at each snapshot.
 SYSTEM_HUB = "__load_weighted__"
+#: The network a page opens on when it is in the grid folder.
+DEFAULT_NETWORK = "scigrid-de"
+
+
+def grid_folder(data_dir: Path) -> Path:
+    """Where the networks are: the ``grids`` folder of the data directory."""
+    return data_dir / "grids"
 
 
 def networks_in(folder: Path) -> dict[str, Path]:
@@ -28,6 +45,12 @@ def networks_in(folder: Path) -> dict[str, Path]:
         return {}
     cases = list_cases(folder)
     return {str(r.case): Path(r.path) for r in cases.itertuples()}
+
+
+def default_network(names: Iterable[str]) -> str | None:
+    """:data:`DEFAULT_NETWORK` when it is among ``names``, else the first name (None when there is none)."""
+    names = list(names)
+    return DEFAULT_NETWORK if DEFAULT_NETWORK in names else (names[0] if names else None)
 
 
 def study_network(path: Path, max_snapshots: int = 24) -> Network:
@@ -40,6 +63,23 @@ def study_network(path: Path, max_snapshots: int = 24) -> Network:
     return net.with_demand_profile(pd.Series(DAILY_LOAD_SHAPE, index=hours))
 
 
+@dataclass(frozen=True)
+class WhatIf:
+    """One line changed: a new limit (MW), or taken out of service."""
+
+    branch: str
+    limit: float | None = None
+    out: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.branch:
+            raise ValueError("Pick a line first.")
+        if self.limit is not None and (not np.isfinite(float(self.limit)) or float(self.limit) <= 0):
+            raise ValueError("A limit must be a number of MW above 0 (to carry nothing, take the line out).")
+        if self.limit is None and not self.out:
+            raise ValueError("Give a new limit or take the line out.")
+
+
 def solve_study(net: Network, *, rate_a: dict[str, float] | None = None, outage: str | None = None,
                 losses: bool = False) -> OpfResult:
     """Solve the study, optionally with some line limits changed and one line out (the what-if)."""
@@ -50,113 +90,184 @@ def solve_study(net: Network, *, rate_a: dict[str, float] | None = None, outage:
     return solve_dcopf(net, losses=losses)
 
 
-def coordinates(net: Network, seed: int = 7) -> tuple[pd.DataFrame, bool]:
-    """(bus -> x, y) and whether they are geographic. Buses with coordinates keep them (longitude,
-    latitude); a network without them gets a force-directed layout computed from its branches."""
-    xy = net.buses[["x", "y"]].astype(float) if {"x", "y"} <= set(net.buses.columns) else None
-    if xy is not None and xy.notna().all().all() and (xy.abs().sum(axis=1) > 0).mean() > 0.9:
-        return xy, True
-    if len(net.buses) > FORCE_LAYOUT_MAX_BUSES:
-        return force_layout(net, iterations=25, seed=seed, start=spectral_layout(net)), False
-    return force_layout(net, seed=seed), False
-
-
-#: Above this many buses the all-pairs force layout alone takes tens of seconds; bigger networks start from
-#: a spectral layout (sparse eigenvectors, well under a second) and get a short force refinement.
-FORCE_LAYOUT_MAX_BUSES = 600
-
-
-def _edges(net: Network) -> tuple[pd.Index, np.ndarray]:
-    buses = net.buses.index
-    pos_of = {b: i for i, b in enumerate(buses)}
-    br = net.branches
-    edges = np.array([(pos_of[f], pos_of[t]) for f, t in zip(br["from_bus"], br["to_bus"], strict=True)
-                      if f in pos_of and t in pos_of and f != t]).reshape(-1, 2)
-    return buses, edges
-
-
-def spectral_layout(net: Network) -> np.ndarray:
-    """Positions from the two smallest non-trivial eigenvectors of the graph Laplacian, scaled to [-1, 1]."""
-    import scipy.sparse as sp
-    from scipy.sparse.linalg import eigsh
-
-    buses, edges = _edges(net)
-    n = len(buses)
-    adj = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n)).tocsr()
-    adj = ((adj + adj.T) > 0).astype(float)
-    lap = sp.diags(np.asarray(adj.sum(axis=1)).ravel() + 1e-6) - adj
-    # shift-invert around a small negative sigma finds the smallest eigenvalues quickly and stably
-    _, vecs = eigsh(lap, k=3, sigma=-1e-3, which="LM")
-    pos = vecs[:, 1:3]
-    return pos / np.maximum(np.abs(pos).max(axis=0), 1e-12)
-
-
-def force_layout(net: Network, iterations: int = 120, seed: int = 7,
-                 start: np.ndarray | None = None) -> pd.DataFrame:
-    """Fruchterman-Reingold layout, vectorised over all node pairs, from random or given positions."""
-    buses, edges = _edges(net)
-    n = len(buses)
-    rng = np.random.default_rng(seed)
-    pos = rng.uniform(-1, 1, (n, 2)) if start is None else start + rng.normal(0, 1e-3, (n, 2))
-    k = np.sqrt(4.0 / max(n, 1))
-    temp = 0.2
-    pos = pos.astype(np.float32)
-    for _ in range(iterations):
-        # x and y as separate n x n float32 arrays: a third of the memory traffic of an n x n x 2 float64 one
-        dx = pos[:, 0, None] - pos[None, :, 0]
-        dy = pos[:, 1, None] - pos[None, :, 1]
-        dist2 = np.maximum(dx * dx + dy * dy, 1e-6)
-        push = (k * k) / dist2  # repulsion k^2/d along the unit vector (dx, dy)/d
-        disp = np.column_stack([(dx * push).sum(axis=1), (dy * push).sum(axis=1)])
-        if len(edges):
-            d = pos[edges[:, 0]] - pos[edges[:, 1]]
-            length = np.maximum(np.linalg.norm(d, axis=1), 1e-3)
-            pull = d * (length / k)[:, None]  # attraction d^2/k along the unit vector
-            np.add.at(disp, edges[:, 0], -pull)
-            np.add.at(disp, edges[:, 1], pull)
-        step = np.linalg.norm(disp, axis=1)
-        pos += disp / np.maximum(step, 1e-9)[:, None] * np.minimum(step, temp)[:, None]
-        temp *= 0.97
-    return pd.DataFrame(pos, index=buses, columns=["x", "y"])
-
-
-@dataclass(frozen=True)
-class NodeView:
-    table: pd.DataFrame   # bus, lmp, energy, congestion, loss, hub, basis (one snapshot)
-    hub_price: float
+def solve_what_if(net: Network, whatif: WhatIf | None, losses: bool = False) -> OpfResult:
+    """The day solved with ``whatif`` applied (the base day for None)."""
+    if whatif is None:
+        return solve_study(net, losses=losses)
+    return solve_study(net, rate_a=None if whatif.limit is None else {whatif.branch: float(whatif.limit)},
+                       outage=whatif.branch if whatif.out else None, losses=losses)
 
 
 def hub_prices(result: OpfResult, net: Network, hub: str) -> pd.Series:
-    """Hub price per snapshot: one bus's LMP, or the demand-weighted mean LMP (the system hub)."""
-    nodes = result.nodes
-    if hub != SYSTEM_HUB:
-        return nodes[nodes["bus"] == hub].set_index("snapshot")["lmp"]
-    demand = pd.DataFrame(net.demand_matrix(result.snapshots), index=result.snapshots, columns=net.buses.index)
-    weights = demand.stack().rename("w").reset_index().rename(columns={"level_0": "snapshot", "level_1": "bus"})
-    weights.columns = ["snapshot", "bus", "w"]
-    merged = nodes.merge(weights, on=["snapshot", "bus"], how="left")
-    merged["w"] = merged["w"].clip(lower=0).fillna(0)
-    grouped = merged.assign(pw=merged["lmp"] * merged["w"]).groupby("snapshot")[["pw", "w"]].sum()
-    return grouped["pw"] / grouped["w"].replace(0, np.nan)
-
-
-def node_view(result: OpfResult, net: Network, snapshot, hub: str) -> NodeView:
-    hubs = hub_prices(result, net, hub)
-    table = result.nodes[result.nodes["snapshot"] == snapshot].drop(columns="snapshot").reset_index(drop=True)
-    price = float(hubs.loc[snapshot])
-    table["hub"] = price
-    table["basis"] = table["lmp"] - price
-    return NodeView(table, price)
-
-
-def node_series(result: OpfResult, net: Network, bus: str, hub: str) -> pd.DataFrame:
-    """One bus's components over every snapshot, with its basis to the hub."""
-    s = result.nodes[result.nodes["bus"] == bus].set_index("snapshot")[["lmp", "energy", "congestion", "loss"]]
-    s["basis"] = s["lmp"] - hub_prices(result, net, hub).reindex(s.index)
-    return s.reset_index()
+    """Hub price per snapshot: one bus's LMP, or the demand-weighted mean LMP (:data:`SYSTEM_HUB`); NaN at a
+    snapshot without one (the hub bus has no price, or there is no demand)."""
+    if hub == SYSTEM_HUB:
+        demand = pd.DataFrame(net.demand_matrix(result.snapshots), index=result.snapshots, columns=net.buses.index)
+        hub = demand.clip(lower=0.0)
+    prices = hub_price(model_prices(result.nodes), hub)
+    return prices.reindex(result.snapshots).rename_axis("snapshot")
 
 
 def ptdf_row(result: OpfResult, branch: str) -> pd.Series:
     """MW of flow on ``branch`` per MW injected at each bus (withdrawn at the reference), largest first."""
     row = result.ptdf.loc[branch]
     return row.reindex(row.abs().sort_values(ascending=False).index)
+
+
+@dataclass(frozen=True)
+class NodeView:
+    table: pd.DataFrame   # bus, lmp, energy, congestion, loss, hub, basis (one snapshot)
+    hub_price: float
+    change: pd.Series     # LMP minus the base case's, by bus (zero without a what-if)
+
+
+@dataclass(frozen=True)
+class LineView:
+    branch: str
+    shadow_price: float   # $/MWh at the snapshot, 0 when the line is not binding
+    ptdf: pd.Series       # by bus, largest effect first
+    raises: pd.Series     # the buses whose price the limit raises most, with by how much (empty if not binding)
+    lowers: pd.Series
+
+
+@dataclass(eq=False)
+class Study:
+    """A network's solved day as the page shows it. ``base`` is the day without the what-if (``result``
+    itself when there is none)."""
+
+    name: str
+    network: Network
+    result: OpfResult
+    base: OpfResult
+    coords: pd.DataFrame       # bus -> x, y
+    geographic: bool           # x, y are longitude, latitude
+    whatif: WhatIf | None = None
+    _hubs: dict[str, pd.Series] = field(default_factory=dict, repr=False)
+
+    @property
+    def snapshots(self) -> pd.Index:
+        return self.result.snapshots
+
+    def snapshot(self, index: int | None) -> Any:
+        """The snapshot at position ``index`` (a slider's value), kept within the day."""
+        return self.snapshots[min(max(int(index or 0), 0), len(self.snapshots) - 1)]
+
+    @property
+    def cost_change(self) -> float:
+        """$ over the day that the what-if adds to the total cost."""
+        return self.result.objective - self.base.objective
+
+    def hub_prices(self, hub: str) -> pd.Series:
+        if hub not in self._hubs:  # two threads may both compute it: the same value, no harm
+            self._hubs[hub] = hub_prices(self.result, self.network, hub)
+        return self._hubs[hub]
+
+    def node_view(self, snapshot: Any, hub: str) -> NodeView:
+        price = float(self.hub_prices(hub).loc[snapshot])
+        table = _at(self.result, snapshot)
+        table["hub"] = price
+        table["basis"] = table["lmp"] - price
+        base = _at(self.base, snapshot).set_index("bus")["lmp"]
+        change = pd.Series(table["lmp"].to_numpy() - base.reindex(table["bus"]).to_numpy(), index=table["bus"])
+        return NodeView(table, price, change)
+
+    def day_values(self, field_name: str, hub: str) -> pd.Series | None:
+        """A node field over every snapshot of the day (basis to ``hub`` included); None for the what-if change,
+        which is shown one snapshot at a time."""
+        nodes = self.result.nodes
+        if field_name == "basis":
+            return nodes["lmp"] - nodes["snapshot"].map(self.hub_prices(hub))
+        return nodes.get(field_name)
+
+    def node_series(self, bus: str, hub: str) -> pd.DataFrame:
+        """One bus's components over every snapshot, with its basis to the hub."""
+        nodes = self.result.nodes
+        s = nodes[nodes["bus"] == bus].set_index("snapshot")[["lmp", "energy", "congestion", "loss"]]
+        s["basis"] = s["lmp"] - self.hub_prices(hub).reindex(s.index)
+        return s.reset_index()
+
+    def binding_at(self, snapshot: Any) -> pd.DataFrame:
+        """The lines at their limit at ``snapshot``, the most expensive first."""
+        binding = self.result.binding
+        return binding[binding["snapshot"] == snapshot].sort_values("shadow_price", key=np.abs, ascending=False)
+
+    def flows_at(self, snapshot: Any) -> pd.DataFrame:
+        return self.result.flows[self.result.flows["snapshot"] == snapshot]
+
+    def line_view(self, branch: str, snapshot: Any, top: int = 3) -> LineView | None:
+        """A line's shadow price at ``snapshot`` and its effect on prices; None for a line not in the network."""
+        if branch not in self.network.branches.index:
+            return None
+        binding = self.binding_at(snapshot)
+        mine = binding[binding["branch"].astype(str) == branch]
+        mu = float(mine["shadow_price"].iat[0]) if len(mine) else 0.0
+        row = ptdf_row(self.result, branch)
+        effect = (mu * row).sort_values() if mu else pd.Series(dtype=float)
+        return LineView(branch, mu, row, raises=effect.tail(top)[::-1], lowers=effect.head(top))
+
+
+def _at(result: OpfResult, snapshot: Any) -> pd.DataFrame:
+    nodes = result.nodes
+    return nodes[nodes["snapshot"] == snapshot].drop(columns="snapshot").reset_index(drop=True)
+
+
+class SingleFlight:
+    """Values by key, each built once and kept (the ``size`` most recently used): callers asking together for
+    a missing key wait for the one build. A build that fails with one of ``kept_errors`` is kept as its
+    error, raised to every caller (a failing solve can take as long as a good one); other errors are not kept."""
+
+    def __init__(self, size: int, kept_errors: tuple[type[Exception], ...] = (Exception,)):
+        self.size = size
+        self.kept_errors = kept_errors
+        self._items: OrderedDict[Hashable, Future] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            future = self._items.get(key)
+            owner = future is None
+            if owner:
+                future = self._items[key] = Future()
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            else:
+                self._items.move_to_end(key)
+        if owner:
+            try:
+                future.set_result(build())
+            except self.kept_errors as exc:
+                future.set_exception(exc)
+            except BaseException as exc:  # not kept, but the callers waiting for it must not hang
+                with self._lock:
+                    if self._items.get(key) is future:
+                        del self._items[key]
+                future.set_exception(exc)
+                raise
+        return future.result()
+
+
+class Studies:
+    """The studies of one process, solved on first use and kept."""
+
+    def __init__(self, size: int = 12):
+        self._memo = SingleFlight(size, kept_errors=(OpfError, KeyError, ValueError))
+
+    def open(self, folder: Path, name: str, whatif: WhatIf | None = None, losses: bool = False) -> Study:
+        """The network ``name`` of ``folder`` solved over its day, with ``whatif`` applied. Raises OpfError
+        (no such network, or no solution), or the KeyError/ValueError of a what-if that does not fit it."""
+        path = networks_in(folder).get(name)
+        if path is None:
+            raise OpfError(f"no network named {name!r} in the grid folder")
+        return self._memo.get(("study", str(path), whatif, losses),
+                              lambda: self._build(folder, path, name, whatif, losses))
+
+    def _build(self, folder: Path, path: Path, name: str, whatif: WhatIf | None, losses: bool) -> Study:
+        net = self._memo.get(("net", str(path)), lambda: study_network(path))
+        coords, geographic = self._memo.get(("xy", str(path)), lambda: coordinates(net))
+        result = solve_what_if(net, whatif, losses)
+        base = result if whatif is None else self.open(folder, name, None, losses).result
+        return Study(name, net, result, base, coords, geographic, whatif)
+
+
+#: The studies of this process (every app of the process shares them: a network's day is the same for all).
+studies = Studies()
