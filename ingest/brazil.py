@@ -47,6 +47,9 @@ week may start on the 1st whatever the weekday): then it lasts until that start 
 
 Hourly generation before 2019 has DST: an hour that did not exist is an error if it has a value; ONS lists
 the doubled hour at the end of DST once, and it is taken as the first (summer-time) of the two.
+
+CCEE's official PLD history workbooks (weekly and monthly average ``.xls``, hourly ``.xlsx``) are told from
+their bytes and read by :mod:`ingest.ccee_workbooks`.
 """
 from __future__ import annotations
 
@@ -54,26 +57,28 @@ import json
 import logging
 import math
 import re
-import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import requests
 
 from engine.files import IngestError, RawFile, decode_text
-from ingest.base import PLAUSIBLE_YEARS, ParseResult, date_spans, local_files
+from engine.markets import market
+from ingest.base import (PLAUSIBLE_YEARS, Connector, ParseResult, check_range, date_spans, local_files,
+                         table_frame)
+from ingest.brazil_areas import AREA_CODES, area_code, plain_name
+from ingest.ccee_workbooks import is_workbook, parse_workbook
 from ingest.csv_lines import CsvLines, Rows, header_names, require
-from ingest.http_fetch import http_get
+from ingest.http_fetch import http_get, open_session
 
 log = logging.getLogger(__name__)
 
-MARKET = "BRAZIL"
-TIMEZONE = "America/Sao_Paulo"
+BRAZIL = market("BRAZIL")
 
 ONS_BASE_URL = "https://ons-aws-prod-opendata.s3.amazonaws.com/dataset"
 CCEE_CKAN_URL = "https://dadosabertos.ccee.org.br/api/3/action/package_show"
@@ -87,16 +92,6 @@ ONS_LOAD_SUBSYSTEMS = ("SECO", "S", "NE", "N")
 ONS_LOAD_AREAS = (*ONS_LOAD_SUBSYSTEMS, "RJ", "SP", "MG", "ES", "MT", "MS", "DF", "GO", "AC", "RO", "PR", "SC",
                   "RS", "BASE", "BAOE", "ALPE", "PBRN", "CE", "PI", "TON", "PA", "MA", "AP", "AM", "RR",
                   "PESE", "PES", "PENE", "PEN")
-
-# One spelling per area, whatever the source calls it (ids, names with or without accents/case).
-_AREA_CODES = {
-    "SE": "SE/CO", "SE/CO": "SE/CO", "SECO": "SE/CO", "SUDESTE": "SE/CO", "SUDESTE/CENTRO-OESTE": "SE/CO",
-    "SUDESTE/CENTRO OESTE": "SE/CO", "SUDESTE / CENTRO-OESTE": "SE/CO", "SUDESTE E CENTRO-OESTE": "SE/CO",
-    "S": "S", "SUL": "S",
-    "NE": "NE", "NORDESTE": "NE",
-    "N": "N", "NORTE": "N",
-}
-
 
 @dataclass(frozen=True)
 class _Report:
@@ -122,15 +117,9 @@ _REPORTS = (
 SUPPORTED = ", ".join(f"{r.kind} ({r.name_pattern.pattern})" for r in _REPORTS)
 
 
-def _plain(name: str) -> str:
-    """Upper case without accents, single spaces: 'Sudeste/Centro-Oeste' -> 'SUDESTE/CENTRO-OESTE'."""
-    stripped = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    return " ".join(stripped.upper().split())
-
-
 def _area_codes(rows: Rows, column: str) -> np.ndarray:
     values = rows.text(column)
-    codes = values.map({u: _AREA_CODES.get(_plain(u)) for u in values.unique()})
+    codes = values.map({u: area_code(u) for u in values.unique()})
     rows.fail(codes.isna().to_numpy(), "unknown subsystem/submarket (expected SE/CO, S, NE or N)", column)
     return codes.to_numpy(dtype=object)
 
@@ -148,16 +137,15 @@ def _localize(rows: Rows, local: pd.Series, nonexistent: str, problem: str, firs
     """UTC instants of naive local times (one conversion per distinct value); DST gaps/overlaps per rule."""
     codes, uniques = pd.factorize(local)
     ambiguous: Any = np.ones(len(uniques), dtype=bool) if first_if_doubled else "NaT"
-    zoned = pd.DatetimeIndex(uniques).tz_localize(TIMEZONE, ambiguous=ambiguous, nonexistent=nonexistent)
+    zoned = pd.DatetimeIndex(uniques).tz_localize(BRAZIL.timezone, ambiguous=ambiguous, nonexistent=nonexistent)
     utc = pd.Series(zoned.tz_convert("UTC")).take(codes).reset_index(drop=True).astype("datetime64[ns, UTC]")
     rows.fail(utc.isna().to_numpy(), problem)
     return utc
 
 
-def _frame(columns: dict[str, Any], source: str) -> pd.DataFrame:
-    frame = pd.DataFrame(columns)
-    frame["source"] = source
-    return frame
+def _table(name: str, source: str, columns: dict[str, Any]) -> pd.DataFrame:
+    """The store's columns of table ``name`` for Brazil (see :func:`ingest.base.table_frame`)."""
+    return table_frame(name, BRAZIL.market, source, columns)
 
 
 def _daily(rows: Rows, date_column: str, kept: np.ndarray) -> tuple[np.ndarray, pd.Series]:
@@ -174,41 +162,36 @@ def _daily(rows: Rows, date_column: str, kept: np.ndarray) -> tuple[np.ndarray, 
     valued.fail((instants != days).to_numpy(), "a daily value stamped at a time other than midnight", date_column)
     valued.check_unique({"area": areas, "day": days.to_numpy()}, "subsystem and day", date_column)
     # Brazil moved its clocks at 00:00, so on a DST start day the day begins at 01:00: shift forward.
-    starts = _localize(valued, days, "shift_forward", f"local midnight is ambiguous in {TIMEZONE}")
+    starts = _localize(valued, days, "shift_forward", f"local midnight is ambiguous in {BRAZIL.timezone}")
     return areas, starts
 
 
+def _daily_table(rows: Rows, result: ParseResult, table: str, date_column: str, values: dict[str, np.ndarray],
+                 blank: str) -> None:
+    """One row of ``table`` per area and day with ``values`` (store column -> the file's numbers); a row
+    whose values are all blank is no observation: it is counted as rejected because ``blank``."""
+    kept = np.flatnonzero(~np.logical_and.reduce([np.isnan(v) for v in values.values()]))
+    result.reject(len(rows) - len(kept), blank)
+    areas, starts = _daily(rows, date_column, kept)
+    result.tables[table] = _table(table, rows.source, {
+        "location": areas, "interval_start": starts, "interval_minutes": 1440,
+        **{column: v[kept] for column, v in values.items()},
+    })
+
+
 def _parse_carga(rows: Rows, result: ParseResult) -> None:
-    load = rows.numbers("val_cargaenergiamwmed", decimal_comma=True)
     # The 2013 file has whole days without values and a stray empty row: nothing to load, not an error.
-    kept = np.flatnonzero(~np.isnan(load))
-    result.rows_rejected = len(rows) - len(kept)
-    areas, starts = _daily(rows, "din_instante", kept)
-    result.tables["demand"] = _frame({
-        "market": MARKET,
-        "location": areas,
-        "interval_start": starts,
-        "interval_minutes": np.full(len(kept), 1440, dtype=np.int64),
-        "demand_mw": load[kept],
-    }, rows.source)
+    _daily_table(rows, result, "demand", "din_instante",
+                 {"demand_mw": rows.numbers("val_cargaenergiamwmed", decimal_comma=True)},
+                 "days without a load value (left blank by ONS)")
 
 
 def _parse_ear(rows: Rows, result: ParseResult) -> None:
-    max_energy = rows.numbers("ear_max_subsistema", decimal_comma=True)
-    stored = rows.numbers("ear_verif_subsistema_mwmes", decimal_comma=True)
-    pct = rows.numbers("ear_verif_subsistema_percentual", decimal_comma=True)
-    kept = np.flatnonzero(~(np.isnan(max_energy) & np.isnan(stored) & np.isnan(pct)))
-    result.rows_rejected = len(rows) - len(kept)
-    areas, starts = _daily(rows, "ear_data", kept)
-    result.tables["reservoirs"] = _frame({
-        "market": MARKET,
-        "location": areas,
-        "interval_start": starts,
-        "interval_minutes": np.full(len(kept), 1440, dtype=np.int64),
-        "stored_energy_mwmonth": stored[kept],
-        "stored_energy_pct": pct[kept],
-        "max_energy_mwmonth": max_energy[kept],
-    }, rows.source)
+    _daily_table(rows, result, "reservoirs", "ear_data", {
+        "stored_energy_mwmonth": rows.numbers("ear_verif_subsistema_mwmes", decimal_comma=True),
+        "stored_energy_pct": rows.numbers("ear_verif_subsistema_percentual", decimal_comma=True),
+        "max_energy_mwmonth": rows.numbers("ear_max_subsistema", decimal_comma=True),
+    }, "days without a stored-energy value (left blank by ONS)")
 
 
 def _parse_pld(rows: Rows, result: ParseResult) -> None:
@@ -224,22 +207,21 @@ def _parse_pld(rows: Rows, result: ParseResult) -> None:
         period = rows.whole_numbers("periodo_comercializacao", 1, 745)
         rows.fail(period != (day - 1) * 24 + hour + 1, "does not match DIA and HORA", "periodo_comercializacao")
     kept = np.flatnonzero(~np.isnan(price))
-    result.rows_rejected = len(rows) - len(kept)
+    result.reject(len(rows) - len(kept), "hours without a price (left blank by CCEE)")
     areas = _area_codes(rows, "submercado")[kept]
     priced = rows.take(kept)
     local = (dates + pd.to_timedelta(hour, unit="h")).iloc[kept].reset_index(drop=True)
     priced.check_unique({"area": areas, "hour": local.to_numpy()}, "submarket and hour", "hora")
     # Hourly PLD began in 2021, after Brazil dropped DST: a skipped or doubled hour means a misdated file.
-    starts = _localize(priced, local, "NaT", f"hour does not exist or is ambiguous in {TIMEZONE} (DST change)")
+    starts = _localize(priced, local, "NaT", f"hour does not exist or is ambiguous in {BRAZIL.timezone} (DST change)")
     order = np.lexsort((starts.to_numpy(dtype="datetime64[ns]"), areas))  # the file runs days backwards
-    result.tables["prices"] = _frame({
-        "market": MARKET,
+    result.tables["prices"] = _table("prices", rows.source, {
         "location": areas[order],
         "price_kind": "PLD",
         "interval_start": starts.iloc[order].reset_index(drop=True),
-        "interval_minutes": np.full(len(kept), 60, dtype=np.int64),
+        "interval_minutes": 60,
         "price": price[kept][order],
-    }, rows.source)
+    })
 
 
 _LEVELS = ("heavy", "medium", "light")
@@ -253,7 +235,7 @@ def _levels(rows: Rows, areas: np.ndarray, weeks: pd.Series, price: np.ndarray) 
     column = next((c for c in ("patamar", "patamar_carga", "nom_patamar") if c in rows.frame), None)
     if column is not None:
         values = rows.text(column)
-        levels = values.map({u: _LEVEL_NAMES.get(_plain(u)) for u in values.unique()})
+        levels = values.map({u: _LEVEL_NAMES.get(plain_name(u)) for u in values.unique()})
         rows.fail(levels.isna().to_numpy(), "unknown load level (expected PESADA, MEDIA or LEVE)", column)
         return levels.to_numpy(dtype=object)
     keys = pd.DataFrame({"area": areas, "week": weeks.to_numpy()})
@@ -291,7 +273,7 @@ def _parse_pld_semanal(rows: Rows, result: ParseResult) -> None:
         rows.fail(period != (day - 1) * 24 + 1, "does not match DIA (the week's first hour)",
                   "periodo_comercializacao")
     kept = np.flatnonzero(~np.isnan(price))
-    result.rows_rejected = len(rows) - len(kept)
+    result.reject(len(rows) - len(kept), "load levels of a week without a price (left blank by CCEE)")
     areas = _area_codes(rows, "submercado")[kept]
     priced = rows.take(kept)
     weeks = weeks.iloc[kept].reset_index(drop=True)
@@ -299,18 +281,17 @@ def _parse_pld_semanal(rows: Rows, result: ParseResult) -> None:
     levels = _levels(priced, areas, weeks, price)
     priced.check_unique({"area": areas, "week": weeks.to_numpy(), "level": levels},
                         "submarket, week and load level", "dia")
-    starts = _localize(priced, weeks, "shift_forward", f"local midnight is ambiguous in {TIMEZONE}")
+    starts = _localize(priced, weeks, "shift_forward", f"local midnight is ambiguous in {BRAZIL.timezone}")
     minutes = _week_minutes(areas, weeks)
     rank = pd.Series(levels).map({lv: i for i, lv in enumerate(_LEVELS)}).to_numpy()
     order = np.lexsort((rank, starts.to_numpy(dtype="datetime64[ns]"), areas))
-    result.tables["prices"] = _frame({
-        "market": MARKET,
+    result.tables["prices"] = _table("prices", rows.source, {
         "location": areas[order],
         "price_kind": np.array([f"PLD_weekly_{lv}" for lv in levels], dtype=object)[order],
         "interval_start": starts.iloc[order].reset_index(drop=True),
         "interval_minutes": minutes[order],
         "price": price[order],
-    }, rows.source)
+    })
 
 
 def _parse_geracao(rows: Rows, result: ParseResult) -> None:
@@ -330,28 +311,23 @@ def _parse_geracao(rows: Rows, result: ParseResult) -> None:
     rows.fail((fuels == "").to_numpy(), "blank fuel and plant type", "nom_tipousina")
     # ONS leaves an hour blank where the source did not report it: nothing to load, not an error.
     kept = np.flatnonzero(~np.isnan(output))
-    result.rows_rejected = len(rows) - len(kept)
+    result.reject(len(rows) - len(kept), "plant hours without a value (not reported to ONS)")
     valued = rows.take(kept)
     units_kept = units.to_numpy(dtype=object)[kept]
     fuels_kept = fuels.to_numpy(dtype=object)[kept]
     local = instants.iloc[kept].reset_index(drop=True)
     valued.check_unique({"unit": units_kept, "fuel": fuels_kept, "hour": local.to_numpy()},
                         "plant, fuel and hour", "din_instante")
-    starts = _localize(valued, local, "NaT", f"hour does not exist in {TIMEZONE} (DST start)",
+    starts = _localize(valued, local, "NaT", f"hour does not exist in {BRAZIL.timezone} (DST start)",
                        first_if_doubled=True)
     order = np.lexsort((starts.to_numpy(dtype="datetime64[ns]"), units_kept, fuels_kept))
-    n = len(kept)
-    result.tables["generation"] = _frame({
-        "market": MARKET,
+    result.tables["generation"] = _table("generation", rows.source, {
         "unit": units_kept[order],
         "fuel": fuels_kept[order],
         "interval_start": starts.iloc[order].reset_index(drop=True),
-        "interval_minutes": np.full(n, 60, dtype=np.int64),
+        "interval_minutes": 60,
         "output_mw": output[kept][order],
-        "capability_mw": np.full(n, np.nan),
-        "forecast_mw": np.full(n, np.nan),
-        "available_mw": np.full(n, np.nan),
-    }, rows.source)
+    })
 
 
 _PARSERS = {"carga_energia": _parse_carga, "ear_subsistema": _parse_ear, "pld_horario": _parse_pld,
@@ -382,14 +358,22 @@ def _detect(raw: RawFile, header: list[str]) -> _Report:
     raise IngestError(raw.name, None, f"not a supported Brazil report; supported: {SUPPORTED}")
 
 
-class BrazilConnector:
-    """ONS daily load, stored energy and hourly plant generation; CCEE hourly and weekly PLD."""
+class BrazilConnector(Connector):
+    """ONS daily load, stored energy, hourly plant generation and programmed load; CCEE hourly and weekly PLD
+    (CSV) and CCEE's official PLD history workbooks (:mod:`ingest.ccee_workbooks`)."""
 
-    market = MARKET
-    timezone = TIMEZONE
-    kinds = (*_PARSERS, "carga_programada")
+    label = "Brazil ONS/CCEE"
+    market = BRAZIL.market
+    datasets = (*_PARSERS, "carga_programada")
+    earliest = date(2000, 1, 1)  # ONS open data series start in 2000
+    earliest_by_dataset = MappingProxyType({"pld_horario": date(2021, 1, 1), "pld_semanal": date(2001, 7, 1),
+                                            "carga_programada": CARGA_PROGRAMADA_FIRST_DAY})
 
     def parse(self, raw: RawFile) -> ParseResult:
+        """Rows of one ONS/CCEE file by store table, the report told from the content: an Excel workbook
+        (CCEE's PLD history), a JSON answer of ONS's load API, or a ``;``-separated text report."""
+        if is_workbook(raw):
+            return parse_workbook(raw)
         if _is_json(raw):
             return _parse_carga_programada(raw)
         # ONS and CCEE publish UTF-8; older CCEE exports were Windows-1252 (area names are ASCII either way).
@@ -406,10 +390,11 @@ class BrazilConnector:
         log.debug("%s: %s rows read, %s rejected", raw.name, result.rows_read, result.rows_rejected)
         return result
 
-    def fetch_spans(self, start: date, end: date, kind: str = "carga_energia") -> list[tuple[date, date]]:
+    def fetch_spans(self, start: date, end: date, kind: str | None = None) -> list[tuple[date, date]]:
         """How a backfill cuts ``start``..``end``: one period per file ONS/CCEE publish, so none is fetched
         twice (yearly files by year, recent plant generation by month, the 2001-2020 weekly PLD at once, the
         programmed-load API by month)."""
+        kind = self.dataset(kind)
         if kind == "pld_semanal":
             return [(start, end)]
         if kind == "carga_programada":
@@ -420,24 +405,22 @@ class BrazilConnector:
                     for part in ([(a, b)] if a.year <= GERACAO_LAST_YEARLY else date_spans(a, b, "month"))]
         return years
 
-    def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str = "carga_energia",
+    def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str | None = None,
               session: Any = None, areas: Sequence[str] | None = None) -> list[RawFile]:
         """The files covering ``start``..``end`` (yearly; monthly for recent ONS generation; one file for the
         weekly PLD; for ``carga_programada`` one API answer per load area -- ``areas``, by default the four
         subsystems -- and per stretch of at most 90 days): from a local file/folder, or from ONS / CCEE."""
-        if kind not in self.kinds:
-            raise ValueError(f"unknown kind {kind!r}; supported: {', '.join(self.kinds)}")
-        if end < start:
-            raise ValueError(f"end {end} is before start {start}")
+        kind = self.dataset(kind)
+        check_range(start, end)
         years = range(start.year, end.year + 1)
         if kind == "carga_programada":
             codes = [_api_area(a) for a in (areas or ONS_LOAD_SUBSYSTEMS)]
             if source is not None:
                 return _local_carga_programada(Path(source), start, end, codes)
-            return _fetch_carga_programada(session or requests.Session(), start, end, codes)
+            return _fetch_carga_programada(open_session(session), start, end, codes)
         if source is not None:
             return _local_files(Path(source), kind, start, end)
-        session = session or requests.Session()
+        session = open_session(session)
         if kind == "pld_horario":
             return _fetch_pld(session, years)
         if kind == "pld_semanal":
@@ -657,25 +640,25 @@ def _parse_carga_programada(raw: RawFile) -> ParseResult:
                f"not a date in {PLAUSIBLE_YEARS[0]}..{PLAUSIBLE_YEARS[1]}")
     fail_first((ends != ends.dt.floor("30min")).to_numpy(), "a half-hourly value not stamped on a half hour")
     starts = ends - _HALF_HOUR  # ONS stamps the end of the half hour
-    local_days = starts.dt.tz_convert(TIMEZONE).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
+    local_days = starts.dt.tz_convert(BRAZIL.timezone).dt.strftime("%Y-%m-%d").to_numpy(dtype=object)
     given = np.array([d is not None for d in days])
     fail_first(given & (days != local_days),
                "dat_referencia is not the Brasilia day of the half hour ending at")
-    locations = np.array([f"{_AREA_CODES.get(c, c)}{FORECAST_SUFFIX}" for c in codes], dtype=object)
+    locations = np.array([f"{AREA_CODES.get(c, c)}{FORECAST_SUFFIX}" for c in codes], dtype=object)
     fail_first(pd.DataFrame({"area": locations, "start": starts}).duplicated().to_numpy(),
                "load area and half hour appear twice")
     kept = np.flatnonzero(~np.isnan(load))
     if not len(kept):
         raise IngestError(raw.name, None, "every val_cargaglobalprogramada is null")
     order = kept[np.lexsort((starts.iloc[kept].to_numpy(dtype="datetime64[ns]"), locations[kept]))]
-    result = ParseResult(source=raw.name, rows_read=n, rows_rejected=n - len(kept))
-    result.tables["demand"] = _frame({
-        "market": MARKET,
+    result = ParseResult(source=raw.name, rows_read=n)
+    result.reject(n - len(kept), "half hours with a null programmed load")
+    result.tables["demand"] = _table("demand", raw.name, {
         "location": locations[order],
         "interval_start": starts.iloc[order].reset_index(drop=True).astype("datetime64[ns, UTC]"),
-        "interval_minutes": np.full(len(order), 30, dtype=np.int64),
+        "interval_minutes": 30,
         "demand_mw": load[order],
-    }, raw.name)
+    })
     log.debug("%s: %s records read, %s null", raw.name, n, n - len(kept))
     return result
 
@@ -686,7 +669,7 @@ def _api_area(area: str) -> str:
     if code in ONS_LOAD_AREAS:
         return code
     # The API answers [] for SE: the Southeast/Centre-West subsystem is SECO there.
-    subsystem = _AREA_CODES.get(_plain(area))
+    subsystem = area_code(area)
     if subsystem is not None:
         return {"SE/CO": "SECO"}.get(subsystem, subsystem)
     raise ValueError(f"unknown ONS load area {area!r}; expected one of {', '.join(ONS_LOAD_AREAS)}")

@@ -11,31 +11,31 @@ import logging
 import re
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from engine.files import IngestError, RawFile
-from ingest.base import ParseResult, local_files
+from ingest.base import Connector, ParseResult, check_range, local_files, table_frame
 from ingest.csv_lines import CsvLines, header_names, require
 
 log = logging.getLogger(__name__)
 
-MARKET = "CAISO"
-TIMEZONE = "America/Los_Angeles"
 SUPPORTED = "LMPLocations*.csv (latitude,type,name,longitude)"
 _REQUIRED = ["latitude", "type", "name", "longitude"]
 _PLACEHOLDER = 1e-6  # degrees; well under any real coordinate's rounding
 
 
-class CaisoConnector:
+class CaisoConnector(Connector):
     """CAISO node coordinates -> ``node_metadata`` (market ``CAISO``)."""
 
-    market = MARKET
-    timezone = TIMEZONE
-    kinds = ("node_locations",)
+    label = "CAISO node locations"
+    market = "CAISO"
+    datasets = ("node_locations",)
+    earliest = date(2009, 4, 1)  # CAISO's nodal market (MRTU) opened in April 2009
 
     def parse(self, raw: RawFile) -> ParseResult:
+        """The pricing nodes of one location file, with their type and coordinates."""
         lines = CsvLines(raw)
         header = header_names(lines, 0)
         if not set(_REQUIRED) & set(header):
@@ -56,25 +56,23 @@ class CaisoConnector:
         if placeholder.any():
             log.warning("%s: %d node(s) with a zero placeholder coordinate, e.g. %s; coordinates left unknown",
                         raw.name, placeholder.sum(), node[placeholder].iloc[0])
-        frame = pd.DataFrame({
-            "market": MARKET,
+        frame = table_frame("node_metadata", self.market, raw.name, {
             "node": node.to_numpy(dtype=object),
             "node_type": rows.text("type").to_numpy(dtype=object),
             "zone": "",
-            "voltage_kv": np.nan,
             "latitude": np.where(placeholder, np.nan, latitude),
             "longitude": np.where(placeholder, np.nan, longitude),
-            "source": raw.name,
         })
         result = ParseResult(source=raw.name, rows_read=len(rows))
         result.tables["node_metadata"] = frame
         return result
 
-    def fetch(self, start: date, end: date, *, source: str | Path | None = None,
-              kind: str = "node_locations") -> list[RawFile]:
-        """Local replay of ``LMPLocations*.csv`` files (the dates do not apply: the files are undated)."""
-        if kind not in self.kinds:
-            raise ValueError(f"unknown kind {kind!r}; supported: {', '.join(self.kinds)}")
+    def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str | None = None,
+              session: Any = None) -> list[RawFile]:
+        """Local replay of ``LMPLocations*.csv`` files (the dates do not apply: the files are undated, and
+        there is nothing to download, so ``session`` is not used)."""
+        self.dataset(kind)
+        check_range(start, end)
         if source is None:
             raise ValueError("CAISO node locations are read from a local file or folder: pass source=...")
         pattern = re.compile(r"^LMPLocations.*\.csv$", re.I)

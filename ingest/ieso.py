@@ -11,19 +11,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
-import requests
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
-
-from ingest import ieso_csv, ieso_xml
 from engine.files import IngestError, RawFile, decode_text
-from ingest.base import ParseResult, local_files
-from ingest.ieso_common import MARKET, TIMEZONE
+from ingest import ieso_csv, ieso_xml
+from ingest.base import Connector, ParseResult, check_range, date_spans, local_files
+from ingest.http_fetch import http_get, open_session
+from ingest.ieso_common import IESO
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +60,6 @@ _CSV_PARSERS: dict[str, Callable[[RawFile, str], ParseResult]] = {
 }
 
 
-class _Retryable(Exception):
-    """A transient HTTP failure (5xx, 429) worth another attempt."""
-
-
 def report_named_in(file_name: str) -> str | None:
     """The report a file name mentions (the longest match, so GenOutputCapabilityMonth is not taken for
     GenOutputCapability), or None."""
@@ -92,15 +87,17 @@ def _csv_report_kind(raw: RawFile, text: str) -> str:
     )
 
 
-class IesoConnector:
+class IesoConnector(Connector):
     """Ontario's IESO public reports."""
 
-    market = MARKET
-    timezone = TIMEZONE
+    label = "IESO Ontario"
+    market = IESO.market
+    datasets = tuple(REPORTS)
+    earliest = date(2002, 5, 1)  # the market opened on 1 May 2002 (first HOEP)
+    # Market Renewal's reports start with the renewed market.
+    earliest_by_dataset = MappingProxyType({name: date(2025, 5, 1) for name in (
+        "DAHourlyEnergyLMP", "RealtimeEnergyLMP", "DAHourlyOntarioZonalPrice", "RealtimeOntarioZonalPrice")})
     base_url = PUBLIC_REPORTS_URL
-    timeout = (10.0, 120.0)  # connect, read (seconds)
-    attempts = 4
-    retry_wait = 2.0  # first back-off in seconds, doubling per attempt
 
     def parse(self, raw: RawFile) -> ParseResult:
         """Rows of one IESO report file, by store table; the report type comes from the content (CSV header
@@ -138,60 +135,30 @@ class IesoConnector:
 
     # --- fetch ---------------------------------------------------------------------------------------------
 
-    def fetch(
-        self,
-        start: date,
-        end: date,
-        *,
-        source: str | Path | None = None,
-        kind: str = "PriceHOEPPredispOR",
-        session: Any = None,
-    ) -> list[RawFile]:
+    def fetch_spans(self, start: date, end: date, kind: str | None = None) -> list[tuple[date, date]]:
+        """Yearly reports a year at a time (IESO rewrites the year's file as it goes), the others by month."""
+        return date_spans(start, end, "year" if REPORTS[self.dataset(kind)].period == "year" else "month")
+
+    def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str | None = None,
+              session: Any = None) -> list[RawFile]:
         """The ``kind`` report files covering ``start``..``end`` (inclusive).
 
         ``source`` may be a local file (returned as is), a local folder (its files of that report whose
         name's date stamp falls in the range, or that carry none), or a base URL to use instead of IESO's
         public reports site. A file the operator has not published (HTTP 404) is logged and skipped.
         """
-        if kind not in REPORTS:
-            raise ValueError(f"unknown IESO report {kind!r}; supported: {', '.join(REPORTS)}")
-        if end < start:
-            raise ValueError(f"end {end} is before start {start}")
+        kind = self.dataset(kind)
+        check_range(start, end)
         if source is not None and not str(source).startswith(("http://", "https://")):
             return self._fetch_local(Path(source), start, end, kind)
         base = str(source).rstrip("/") if source is not None else self.base_url
-        http = session if session is not None else requests.Session()
+        http = open_session(session)
         files = []
         for url in report_urls(kind, start, end, base):
-            data = self._get(http, url)
-            if data is not None:
-                files.append(RawFile(name=url.rsplit("/", 1)[-1], data=data))
+            response = http_get(http, url, missing_ok=True)
+            if response is not None:
+                files.append(RawFile(name=url.rsplit("/", 1)[-1], data=response.content))
         return files
-
-    def _get(self, http: Any, url: str) -> bytes | None:
-        def attempt() -> bytes | None:
-            try:
-                response = http.get(url, timeout=self.timeout)
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise _Retryable(f"{url}: {exc}") from exc
-            if response.status_code == 404:
-                log.warning("%s: not published (HTTP 404), skipped", url)
-                return None
-            if response.status_code == 429 or response.status_code >= 500:
-                raise _Retryable(f"{url}: HTTP {response.status_code}")
-            response.raise_for_status()
-            return response.content
-
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=wait_exponential(multiplier=self.retry_wait, max=60),
-            retry=retry_if_exception_type(_Retryable),
-            reraise=True,
-        )
-        try:
-            return retrying(attempt)
-        except _Retryable as exc:
-            raise IngestError(url, None, f"fetch failed after {self.attempts} attempts ({exc})") from exc
 
     def _fetch_local(self, path: Path, start: date, end: date, kind: str) -> list[RawFile]:
         def wanted(name: str) -> bool:  # a report of the kind, dated within the range (or undated)
@@ -206,28 +173,18 @@ class IesoConnector:
         return chosen
 
 
-def _days(start: date, end: date) -> Iterator[date]:
-    d = start
-    while d <= end:
-        yield d
-        d += timedelta(days=1)
-
-
 def report_urls(kind: str, start: date, end: date, base: str = PUBLIC_REPORTS_URL) -> list[str]:
     """The operator's file URLs of report ``kind`` covering ``start``..``end``:
     ``<base>/<kind>/PUB_<kind>_<YYYY | YYYYMM | YYYYMMDD | YYYYMMDDHH>.<csv|xml>`` (hours 01..24)."""
     report = REPORTS[kind]
-    if report.period == "year":
-        stamps = [f"{y}" for y in range(start.year, end.year + 1)]
-    elif report.period == "month":
-        stamps = sorted({f"{d:%Y%m}" for d in _days(start.replace(day=1), end)})
-    elif report.period == "day":
-        stamps = [f"{d:%Y%m%d}" for d in _days(start, end)]
-    else:
-        stamps = [f"{d:%Y%m%d}{h:02d}" for d in _days(start, end) for h in range(1, 25)]
+    unit = "day" if report.period == "hour" else report.period
+    stamps = [f"{first:{_STAMP_FORMAT[unit]}}" for first, _ in date_spans(start, end, unit)]
+    if report.period == "hour":
+        stamps = [f"{day}{h:02d}" for day in stamps for h in range(1, 25)]
     return [f"{base}/{kind}/PUB_{kind}_{s}.{report.extension}" for s in stamps]
 
 
+_STAMP_FORMAT = {"year": "%Y", "month": "%Y%m", "day": "%Y%m%d"}
 _STAMP = re.compile(r"_(\d{4})(\d{2})?(\d{2})?(\d{2})?(?:_v\d+)?\.(?:csv|xml)$", re.IGNORECASE)
 
 

@@ -8,80 +8,25 @@ day of the year, including the days Toronto's wall clock changes.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from engine.files import IngestError
+from engine.markets import market
+from ingest.base import table_frame
 
-MARKET = "IESO"
-TIMEZONE = "Etc/GMT+5"  # POSIX sign convention: this is UTC-5
-UTC_OFFSET_HOURS = 5
+IESO = market("IESO")
+# The market clock keeps no daylight saving, so one offset converts every hour.
+UTC_OFFSET_HOURS = -int(IESO.tz.utcoffset(datetime(2000, 1, 1)).total_seconds()) // 3600
 ONTARIO = "ONTARIO"
 # The IESO-administered market opened in 2002; anything far outside is a corrupt date, not a market day.
 EARLIEST = pd.Timestamp("2000-01-01")
 LATEST = pd.Timestamp("2100-12-31")
 # What a published number looks like; Python's float() would also take '1_000', 'nan' or non-ASCII digits.
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
-
-TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "prices": ("market", "location", "price_kind", "interval_start", "interval_minutes", "price"),
-    "demand": ("market", "location", "interval_start", "interval_minutes", "demand_mw"),
-    "interconnector_flows": (
-        "market",
-        "interconnector",
-        "interval_start",
-        "interval_minutes",
-        "mw_flow",
-        "metered_mw_flow",
-        "mw_losses",
-        "export_limit",
-        "import_limit",
-    ),
-    "intertie_schedules": (
-        "market",
-        "interconnector",
-        "interval_start",
-        "interval_minutes",
-        "import_mw",
-        "export_mw",
-    ),
-    "generation": (
-        "market",
-        "unit",
-        "fuel",
-        "interval_start",
-        "interval_minutes",
-        "output_mw",
-        "capability_mw",
-        "forecast_mw",
-        "available_mw",
-    ),
-    "nodal_lmp": (
-        "market",
-        "node",
-        "market_run",
-        "interval_start",
-        "interval_minutes",
-        "lmp",
-        "energy",
-        "congestion",
-        "loss",
-    ),
-    "system_totals": ("market", "location", "metric", "interval_start", "interval_minutes", "value_mw"),
-}
-_STRING_COLUMNS = {
-    "market",
-    "location",
-    "price_kind",
-    "interconnector",
-    "unit",
-    "fuel",
-    "node",
-    "market_run",
-    "metric",
-    "source",
-}
 
 
 def interval_starts(
@@ -99,6 +44,14 @@ def interval_starts(
     return np.asarray(dates, dtype="datetime64[ns]") + offset.astype("timedelta64[m]")
 
 
+def refuse_first(source: str, bad: np.ndarray, lines: np.ndarray, problem: Callable[[int], str]) -> None:
+    """If ``bad`` holds for any row, an IngestError at the file line of the first such row ``i`` (rows are
+    numbered as ``lines``), saying ``problem(i)``."""
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise IngestError(source, int(lines[i]), problem(i))
+
+
 def parse_hours(
     source: str, values: pd.Series, lines: np.ndarray, what: str = "hour", upper: int = 24
 ) -> np.ndarray:
@@ -108,9 +61,7 @@ def parse_hours(
     numbers = np.zeros(len(text), dtype="int64")
     numbers[ok] = text[ok].astype("int64").to_numpy()
     ok &= (numbers >= 1) & (numbers <= upper)
-    if not ok.all():
-        i = int(np.flatnonzero(~ok)[0])
-        raise IngestError(source, int(lines[i]), f"{what} {text.iloc[i]!r} is not a whole number 1..{upper}")
+    refuse_first(source, ~ok, lines, lambda i: f"{what} {text.iloc[i]!r} is not a whole number 1..{upper}")
     return numbers
 
 
@@ -120,13 +71,8 @@ def parse_dates(
     text = values.astype(str).str.strip()
     parsed = pd.to_datetime(text, format=fmt, errors="coerce")
     bad = (parsed.isna() | (parsed < EARLIEST) | (parsed > LATEST)).to_numpy()
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise IngestError(
-            source,
-            int(lines[i]),
-            f"{what} {text.iloc[i]!r} is not a {fmt} date in {EARLIEST:%Y}..{LATEST:%Y}",
-        )
+    refuse_first(source, bad, lines, lambda i: f"{what} {text.iloc[i]!r} is not a {fmt} date in "
+                                               f"{EARLIEST:%Y}..{LATEST:%Y}")
     return parsed.to_numpy(dtype="datetime64[ns]")
 
 
@@ -175,35 +121,13 @@ def parse_number(source: str, text: str | None, line: int | None, what: str) -> 
 
 
 def reject_duplicates(source: str, keys: pd.DataFrame, lines: np.ndarray, what: str) -> None:
-    dup = keys.duplicated().to_numpy()
-    if dup.any():
-        i = int(np.flatnonzero(dup)[0])
+    def described(i: int) -> str:
         values = {c: keys.iloc[i][c] for c in keys.columns}
-        described = ", ".join(
-            f"{c}={v:%Y-%m-%d}" if isinstance(v, pd.Timestamp) else f"{c}={v}" for c, v in values.items()
-        )
-        raise IngestError(source, int(lines[i]), f"duplicated {what} ({described})")
+        return ", ".join(f"{c}={v:%Y-%m-%d}" if isinstance(v, pd.Timestamp) else f"{c}={v}" for c, v in values.items())
+
+    refuse_first(source, keys.duplicated().to_numpy(), lines, lambda i: f"duplicated {what} ({described(i)})")
 
 
 def table(name: str, source: str, columns: dict[str, object]) -> pd.DataFrame:
-    """A frame with exactly the store's columns for ``name``: market filled in, strings as str, numbers
-    float64 (NaN where absent), interval starts tz-aware UTC and the interval length in whole minutes."""
-    n = len(columns["interval_start"])  # type: ignore[arg-type]
-    data: dict[str, object] = {}
-    for col in TABLE_COLUMNS[name]:
-        value = columns.get(col, MARKET if col == "market" else None)
-        if col == "interval_start":
-            data[col] = pd.DatetimeIndex(np.asarray(value, dtype="datetime64[ns]")).tz_localize("UTC")
-        elif col == "interval_minutes":
-            data[col] = np.broadcast_to(np.asarray(value, dtype="int64"), (n,)).copy()
-        elif col in _STRING_COLUMNS:
-            if isinstance(value, str):
-                data[col] = np.full(n, value, dtype=object)
-            else:
-                data[col] = np.asarray(value, dtype=object).copy()
-        elif value is None:
-            data[col] = np.full(n, np.nan)
-        else:
-            data[col] = np.broadcast_to(np.asarray(value, dtype="float64"), (n,)).copy()
-    data["source"] = np.full(n, source, dtype=object)
-    return pd.DataFrame(data)
+    """A frame with exactly the store's columns for ``name``, market IESO (see :func:`ingest.base.table_frame`)."""
+    return table_frame(name, IESO.market, source, columns)

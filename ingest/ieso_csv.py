@@ -28,6 +28,7 @@ from ingest.ieso_common import (
     parse_hours,
     parse_number_block,
     parse_numbers,
+    refuse_first,
     reject_duplicates,
     table,
 )
@@ -92,14 +93,8 @@ def read_report(raw: RawFile, text: str | None = None, *, trailing_comma: bool =
         raise IngestError(raw.name, h + 1, "the report has a header but no data rows")
     widths = (body.str.count(",") + 1).to_numpy()
     allowed = [len(header), len(header) + 1] if trailing_comma else [len(header)]
-    bad = ~np.isin(widths, allowed)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise IngestError(
-            raw.name,
-            int(line_numbers[i]),
-            f"row has {widths[i]} fields, the header has {len(header)} (truncated or malformed row)",
-        )
+    refuse_first(raw.name, ~np.isin(widths, allowed), line_numbers,
+                 lambda i: f"row has {widths[i]} fields, the header has {len(header)} (truncated or malformed row)")
     cells = pd.read_csv(
         io.StringIO("\n".join(body.tolist())),
         header=None,
@@ -114,10 +109,8 @@ def read_report(raw: RawFile, text: str | None = None, *, trailing_comma: bool =
     if len(cells) != len(body):
         raise IngestError(raw.name, None, f"read {len(cells)} rows where the file has {len(body)}")
     if trailing_comma:
-        extra = cells[len(header)].str.strip() != ""
-        if extra.any():
-            i = int(np.flatnonzero(extra.to_numpy())[0])
-            raise IngestError(raw.name, int(line_numbers[i]), "value after the last column")
+        extra = (cells[len(header)].str.strip() != "").to_numpy()
+        refuse_first(raw.name, extra, line_numbers, lambda i: "value after the last column")
     cells = cells.iloc[:, : len(header)]
     cells.columns = header
     return CsvReport(raw.name, lines[:h], header, h + 1, cells, line_numbers)
@@ -143,6 +136,19 @@ def _columns(report: CsvReport, known: dict[str, str], required: set[str]) -> di
             report.source, report.header_line, f"missing required column(s): {', '.join(missing)}"
         )
     return found
+
+
+def _hourly_block(name: str, source: str, starts: np.ndarray, label: str, labels: list[str], value: str,
+                  values: np.ndarray, **same: str) -> pd.DataFrame:
+    """Table ``name`` from a report's block of hourly columns, ``values`` (hours x ``labels``): one row per
+    hour and column, the column's label in ``label``, its number in ``value`` and ``same`` in every row."""
+    return table(name, source, {
+        **same,
+        label: np.repeat(np.array(labels, dtype=object), len(starts)),
+        "interval_start": np.tile(starts, len(labels)),
+        "interval_minutes": 60,
+        value: values.reshape(-1, order="F"),
+    })
 
 
 # --- PUB_PriceHOEPPredispOR -------------------------------------------------------------------------------
@@ -171,19 +177,8 @@ def parse_price_hoep(raw: RawFile, text: str | None = None) -> ParseResult:
     starts = interval_starts(dates, hours)
     kinds = [k for k in _PRICE_COLUMNS.values() if k in cols and k not in ("date", "hour")]
     values = parse_number_block(raw.name, report.cells[[cols[k] for k in kinds]], report.lines)
-    n = len(starts)
-    prices = table(
-        "prices",
-        raw.name,
-        {
-            "location": ONTARIO,
-            "price_kind": np.repeat(np.array(kinds, dtype=object), n),
-            "interval_start": np.tile(starts, len(kinds)),
-            "interval_minutes": 60,
-            "price": values.reshape(-1, order="F"),
-        },
-    )
-    return ParseResult(raw.name, {"prices": prices}, rows_read=n)
+    prices = _hourly_block("prices", raw.name, starts, "price_kind", kinds, "price", values, location=ONTARIO)
+    return ParseResult(raw.name, {"prices": prices}, rows_read=len(starts))
 
 
 # --- PUB_DemandZonal --------------------------------------------------------------------------------------
@@ -220,37 +215,17 @@ def parse_demand_zonal(raw: RawFile, text: str | None = None) -> ParseResult:
     hours = parse_hours(raw.name, report.column(cols["hour"]), report.lines)
     reject_duplicates(raw.name, pd.DataFrame({"date": dates, "hour": hours}), report.lines, "hour")
     starts = interval_starts(dates, hours)
-    n = len(starts)
 
     locations = [*(z.upper() for z in DEMAND_ZONES), ONTARIO]
     series = [*DEMAND_ZONES, "Zone Total"]
     demand_values = parse_number_block(raw.name, report.cells[[cols[c] for c in series]], report.lines)
-    demand = table(
-        "demand",
-        raw.name,
-        {
-            "location": np.repeat(np.array(locations, dtype=object), n),
-            "interval_start": np.tile(starts, len(series)),
-            "interval_minutes": 60,
-            "demand_mw": demand_values.reshape(-1, order="F"),
-        },
-    )
+    tables = {"demand": _hourly_block("demand", raw.name, starts, "location", locations, "demand_mw", demand_values)}
     metrics = [m for m in ("Ontario Demand", "Diff") if m in cols]
-    tables = {"demand": demand}
     if metrics:
         totals = parse_number_block(raw.name, report.cells[[cols[m] for m in metrics]], report.lines)
-        tables["system_totals"] = table(
-            "system_totals",
-            raw.name,
-            {
-                "location": ONTARIO,
-                "metric": np.repeat(np.array(metrics, dtype=object), n),
-                "interval_start": np.tile(starts, len(metrics)),
-                "interval_minutes": 60,
-                "value_mw": totals.reshape(-1, order="F"),
-            },
-        )
-    return ParseResult(raw.name, tables, rows_read=n)
+        tables["system_totals"] = _hourly_block("system_totals", raw.name, starts, "metric", metrics, "value_mw",
+                                                totals, location=ONTARIO)
+    return ParseResult(raw.name, tables, rows_read=len(starts))
 
 
 # --- PUB_GenOutputCapabilityMonth -------------------------------------------------------------------------
@@ -281,19 +256,11 @@ def parse_gen_output_month(raw: RawFile, text: str | None = None) -> ParseResult
     units = report.column(cols["unit"]).str.strip()
     fuels = report.column(cols["fuel"]).str.strip()
     measurement = report.column(cols["measurement"]).str.strip()
-    for what, values in (("generator", units), ("fuel type", fuels)):
-        blank = (values == "").to_numpy()
-        if blank.any():
-            raise IngestError(raw.name, int(lines[np.flatnonzero(blank)[0]]), f"blank {what}")
+    refuse_first(raw.name, (units == "").to_numpy(), lines, lambda i: "blank generator")
+    refuse_first(raw.name, (fuels == "").to_numpy(), lines, lambda i: "blank fuel type")
     target = measurement.map(_MEASUREMENTS)
-    unknown = target.isna().to_numpy()
-    if unknown.any():
-        i = int(np.flatnonzero(unknown)[0])
-        raise IngestError(
-            raw.name,
-            int(lines[i]),
-            f"unknown measurement {measurement.iloc[i]!r}; expected one of {', '.join(_MEASUREMENTS)}",
-        )
+    refuse_first(raw.name, target.isna().to_numpy(), lines, lambda i: f"unknown measurement "
+                 f"{measurement.iloc[i]!r}; expected one of {', '.join(_MEASUREMENTS)}")
     reject_duplicates(
         raw.name,
         pd.DataFrame({"date": dates, "generator": units.to_numpy(), "measurement": measurement.to_numpy()}),
@@ -381,9 +348,7 @@ def parse_energy_lmp(raw: RawFile, text: str | None = None) -> ParseResult:
     date = _delivery_date(report, raw)
     hours = parse_hours(raw.name, report.column(cols["hour"]), lines, "delivery hour")
     nodes = report.column(cols["node"]).str.strip()
-    blank = (nodes == "").to_numpy()
-    if blank.any():
-        raise IngestError(raw.name, int(lines[np.flatnonzero(blank)[0]]), "blank pricing location")
+    refuse_first(raw.name, (nodes == "").to_numpy(), lines, lambda i: "blank pricing location")
     realtime = "interval" in cols
     intervals = (
         parse_hours(raw.name, report.column(cols["interval"]), lines, "interval", 12) if realtime else None

@@ -195,20 +195,25 @@ def parse_gen_output_by_fuel(raw: RawFile, root: Any = None) -> ParseResult:
 # --- IntertieScheduleFlow ---------------------------------------------------------------------------------
 
 
-def parse_intertie_schedule_flow(raw: RawFile, root: Any = None) -> ParseResult:
-    """Per intertie zone: hourly scheduled import and export (``intertie_schedules``) and the 5-minute
-    actual flow (``interconnector_flows.mw_flow``; IESO's sign: positive = export out of Ontario). The
-    report's Totals go to ``system_totals`` as "Intertie Totals Import/Export/Flow" rather than as a
-    pseudo-intertie, so summing interties never counts them twice."""
-    root = read_document(raw) if root is None else root
-    src = raw.name
-    body = _body(src, root)
-    day = _date(src, body, "Date")
+_TOTALS = "\x00totals"  # the zone of the report's Totals block: a name no intertie zone can have
+
+
+def _intertie_entries(src: str, body: Any) -> tuple[dict[str, list], dict[str, list]]:
+    """The hourly schedules and the 5-minute actual flows of every intertie zone and of the Totals block
+    (zone ``_TOTALS``), as columns."""
+    blocks = []
+    for zone_el in body.iterfind("{*}IntertieZone"):
+        zone = _required_text(src, zone_el, "IntertieZoneName")
+        if zone == "Totals":
+            raise IngestError(src, zone_el.sourceline, "an intertie zone may not be called 'Totals'")
+        blocks.append((zone, zone_el))
+    totals = body.find("{*}Totals")
+    if totals is not None:
+        blocks.append((_TOTALS, totals))
     sched: dict[str, list] = {"zone": [], "hour": [], "import": [], "export": []}
     flows: dict[str, list] = {"zone": [], "hour": [], "interval": [], "flow": []}
     seen: dict[tuple, int] = {}
-
-    def collect(zone: str, parent: Any) -> None:
+    for zone, parent in blocks:
         for el in parent.iterfind("{*}Schedules/{*}Schedule"):
             hour = _whole(src, el, "Hour", 24)
             _unique(src, seen, (zone, "schedule", hour), el.sourceline, "intertie schedule hour")
@@ -224,72 +229,51 @@ def parse_intertie_schedule_flow(raw: RawFile, root: Any = None) -> ParseResult:
             flows["hour"].append(hour)
             flows["interval"].append(interval)
             flows["flow"].append(parse_number(src, _text(el, "Flow"), el.sourceline, f"{zone} flow"))
+    return sched, flows
 
-    for zone_el in body.iterfind("{*}IntertieZone"):
-        zone = _required_text(src, zone_el, "IntertieZoneName")
-        if zone == "Totals":
-            raise IngestError(src, zone_el.sourceline, "an intertie zone may not be called 'Totals'")
-        collect(zone, zone_el)
-    totals = body.find("{*}Totals")
-    if totals is not None:
-        collect("\x00totals", totals)
-    zones = np.array(sched["zone"], dtype=object)
-    is_total = zones == "\x00totals"
-    hours = np.array(sched["hour"], dtype="int64")
-    starts = interval_starts(np.full(len(hours), day), hours)
+
+def parse_intertie_schedule_flow(raw: RawFile, root: Any = None) -> ParseResult:
+    """Per intertie zone: hourly scheduled import and export (``intertie_schedules``) and the 5-minute
+    actual flow (``interconnector_flows.mw_flow``; IESO's sign: positive = export out of Ontario). The
+    report's Totals go to ``system_totals`` as "Intertie Totals Import/Export/Flow" rather than as a
+    pseudo-intertie, so summing interties never counts them twice."""
+    root = read_document(raw) if root is None else root
+    src = raw.name
+    body = _body(src, root)
+    day = _date(src, body, "Date")
+    sched, flows = _intertie_entries(src, body)
+    zones, flow_zones = np.array(sched["zone"], dtype=object), np.array(flows["zone"], dtype=object)
+    starts = interval_starts(np.full(len(zones), day), np.array(sched["hour"], dtype="int64"))
+    flow_starts = interval_starts(np.full(len(flow_zones), day), np.array(flows["hour"], dtype="int64"),
+                                  np.array(flows["interval"], dtype="int64"), 5)
     imports, exports = np.array(sched["import"], dtype="float64"), np.array(sched["export"], dtype="float64")
-    fzones = np.array(flows["zone"], dtype=object)
-    f_total = fzones == "\x00totals"
-    fstarts = interval_starts(
-        np.full(len(fzones), day),
-        np.array(flows["hour"], dtype="int64"),
-        np.array(flows["interval"], dtype="int64"),
-        5,
-    )
-    fvalues = np.array(flows["flow"], dtype="float64")
-    n_total = int(is_total.sum())
+    flow = np.array(flows["flow"], dtype="float64")
+
+    def by_intertie(name: str, zone: np.ndarray, start: np.ndarray, minutes: int,
+                    values: dict[str, np.ndarray]) -> pd.DataFrame:
+        own = zone != _TOTALS
+        return table(name, src, {"interconnector": zone[own], "interval_start": start[own],
+                                 "interval_minutes": minutes, **{c: v[own] for c, v in values.items()}})
+
+    total, flow_total = zones == _TOTALS, flow_zones == _TOTALS
+    # (metric, starts, minutes, values) of the Totals block
+    sums = [("Intertie Totals Import", starts[total], 60, imports[total]),
+            ("Intertie Totals Export", starts[total], 60, exports[total]),
+            ("Intertie Totals Flow", flow_starts[flow_total], 5, flow[flow_total])]
+    counts = [len(values) for *_, values in sums]
     tables = {
-        "intertie_schedules": table(
-            "intertie_schedules",
-            src,
-            {
-                "interconnector": zones[~is_total],
-                "interval_start": starts[~is_total],
-                "interval_minutes": 60,
-                "import_mw": imports[~is_total],
-                "export_mw": exports[~is_total],
-            },
-        ),
-        "interconnector_flows": table(
-            "interconnector_flows",
-            src,
-            {
-                "interconnector": fzones[~f_total],
-                "interval_start": fstarts[~f_total],
-                "interval_minutes": 5,
-                "mw_flow": fvalues[~f_total],
-            },
-        ),
-        "system_totals": table(
-            "system_totals",
-            src,
-            {
-                "location": ONTARIO,
-                "metric": np.array(
-                    ["Intertie Totals Import"] * n_total
-                    + ["Intertie Totals Export"] * n_total
-                    + ["Intertie Totals Flow"] * int(f_total.sum()),
-                    dtype=object,
-                ),
-                "interval_start": np.concatenate([starts[is_total], starts[is_total], fstarts[f_total]]),
-                "interval_minutes": np.concatenate(
-                    [np.full(2 * n_total, 60), np.full(int(f_total.sum()), 5)]
-                ),
-                "value_mw": np.concatenate([imports[is_total], exports[is_total], fvalues[f_total]]),
-            },
-        ),
+        "intertie_schedules": by_intertie("intertie_schedules", zones, starts, 60,
+                                          {"import_mw": imports, "export_mw": exports}),
+        "interconnector_flows": by_intertie("interconnector_flows", flow_zones, flow_starts, 5, {"mw_flow": flow}),
+        "system_totals": table("system_totals", src, {
+            "location": ONTARIO,
+            "metric": np.repeat(np.array([metric for metric, *_ in sums], dtype=object), counts),
+            "interval_start": np.concatenate([at for _, at, _, _ in sums]),
+            "interval_minutes": np.repeat(np.array([minutes for _, _, minutes, _ in sums], dtype="int64"), counts),
+            "value_mw": np.concatenate([values for *_, values in sums]),
+        }),
     }
-    return ParseResult(src, tables, rows_read=len(zones) + len(fzones))
+    return ParseResult(src, tables, rows_read=len(zones) + len(flow_zones))
 
 
 # --- PredispConstTotals / RealtimeConstTotals -------------------------------------------------------------
@@ -372,8 +356,9 @@ def parse_adequacy(raw: RawFile, root: Any = None) -> ParseResult:
     The metric is the report's own element path below the body, e.g. ``ForecastSupply.Capacities``,
     ``ForecastSupply.InternalResources.Nuclear.Schedules`` (a resource block is named by its FuelType),
     ``ForecastDemand.OntarioDemand.ForecastOntDemand``. Zonal import/export blocks put their ZoneName (in
-    capitals) in ``location``; everything else is ONTARIO. Hourly Y/N ramp flags are not quantities and
-    are counted as rejected rows.
+    capitals) in ``location``; everything else is ONTARIO. An hourly entry without a MW value is a flag, not
+    a quantity (the report's ``<RampStatus>``: ``<Ramp>`` Y or N, whether a ramp is expected in that hour):
+    such entries are counted as rejected, under their element's name.
     """
     root = read_document(raw) if root is None else root
     src = raw.name
@@ -381,10 +366,9 @@ def parse_adequacy(raw: RawFile, root: Any = None) -> ParseResult:
     day = _date(src, body, "DeliveryDate")
     out: dict[str, list] = {"location": [], "metric": [], "hour": [], "value": []}
     seen: dict[tuple, int] = {}
-    rejected = 0
+    flags: dict[str, int] = {}
 
     def walk(el: Any, path: tuple[str, ...], location: str) -> None:
-        nonlocal rejected
         for child in el:
             name = _local(child)
             if not name or name in ("DeliveryDate", "FuelType", "ZoneName"):
@@ -395,7 +379,7 @@ def parse_adequacy(raw: RawFile, root: Any = None) -> ParseResult:
                 if value_el is None:
                     value_el = _child(child, "EnergyMWhr")
                 if value_el is None:
-                    rejected += 1
+                    flags[name] = flags.get(name, 0) + 1
                     continue
                 metric = ".".join(path)
                 _unique(src, seen, (location, metric, hour), child.sourceline, "quantity and hour")
@@ -431,9 +415,10 @@ def parse_adequacy(raw: RawFile, root: Any = None) -> ParseResult:
             "value_mw": out["value"],
         },
     )
-    return ParseResult(
-        src, {"system_totals": frame}, rows_read=len(out["hour"]) + rejected, rows_rejected=rejected
-    )
+    result = ParseResult(src, {"system_totals": frame}, rows_read=len(out["hour"]) + sum(flags.values()))
+    for name, count in flags.items():
+        result.reject(count, f"hourly <{name}> entries without a MW value (Y/N flags, not quantities)")
+    return result
 
 
 # --- Market Renewal Ontario Zonal Price (DAHourlyOntarioZonalPrice, RealtimeOntarioZonalPrice) -------------
@@ -477,6 +462,27 @@ def _ozp_tables(
     }
 
 
+def _zonal_price_parts(
+    src: str, elements: Any, slot: str, upper: int, names: tuple[str, str, str], what: str
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(slot numbers, rows of price, loss and congestion, slots without a price) of Ontario Zonal Price
+    elements: each names its hour or interval in ``<slot>`` (1..upper) and its price and parts in ``names``;
+    a slot without a price is not priced yet and is left out."""
+    slots, values = [], []
+    seen: dict[tuple, int] = {}
+    unpriced = 0
+    for el in elements:
+        number = _whole(src, el, slot, upper)
+        _unique(src, seen, (number,), el.sourceline, what)
+        price = parse_number(src, _text(el, names[0]), el.sourceline, names[0])
+        if np.isnan(price):
+            unpriced += 1
+            continue
+        slots.append(number)
+        values.append([price, *(parse_number(src, _text(el, n), el.sourceline, n) for n in names[1:])])
+    return np.array(slots, dtype="int64"), np.array(values, dtype="float64").reshape(-1, 3), unpriced
+
+
 def parse_da_ontario_zonal_price(raw: RawFile, root: Any = None) -> ParseResult:
     """Day-ahead hourly Ontario Zonal Price with its (capped) loss and congestion parts: node ONTARIO,
     market_run DA in ``nodal_lmp``, and price_kind OZP_DA in ``prices`` (the successor of HOEP)."""
@@ -484,33 +490,18 @@ def parse_da_ontario_zonal_price(raw: RawFile, root: Any = None) -> ParseResult:
     src = raw.name
     body = _body(src, root)
     day = _date(src, body, "DeliveryDate")
-    hours, lmp, loss, cong = [], [], [], []
-    seen: dict[tuple, int] = {}
-    rejected = 0
-    for el in body.iterfind("{*}HourlyPriceComponents"):
-        hour = _whole(src, el, "PricingHour", 24)
-        _unique(src, seen, (hour,), el.sourceline, "pricing hour")
-        price = parse_number(src, _text(el, "ZonalPrice"), el.sourceline, "ZonalPrice")
-        if np.isnan(price):
-            rejected += 1
-            continue
-        hours.append(hour)
-        lmp.append(price)
-        loss.append(parse_number(src, _text(el, "LossPriceCapped"), el.sourceline, "LossPriceCapped"))
-        cong.append(
-            parse_number(src, _text(el, "CongestionPriceCapped"), el.sourceline, "CongestionPriceCapped")
-        )
-    starts = interval_starts(np.full(len(hours), day), np.array(hours, dtype="int64"))
-    tables = _ozp_tables(
+    hours, parts, unpriced = _zonal_price_parts(
         src,
-        "DA",
-        starts,
-        60,
-        np.array(lmp, dtype="float64"),
-        np.array(loss, dtype="float64"),
-        np.array(cong, dtype="float64"),
+        body.iterfind("{*}HourlyPriceComponents"),
+        "PricingHour",
+        24,
+        ("ZonalPrice", "LossPriceCapped", "CongestionPriceCapped"),
+        "pricing hour",
     )
-    return ParseResult(src, tables, rows_read=len(hours) + rejected, rows_rejected=rejected)
+    starts = interval_starts(np.full(len(hours), day), hours)
+    result = ParseResult(src, _ozp_tables(src, "DA", starts, 60, *parts.T), rows_read=len(hours) + unpriced)
+    result.reject(unpriced, "hours without a zonal price")
+    return result
 
 
 def parse_rt_ontario_zonal_price(raw: RawFile, root: Any = None) -> ParseResult:
@@ -522,36 +513,15 @@ def parse_rt_ontario_zonal_price(raw: RawFile, root: Any = None) -> ParseResult:
     body = _body(src, root)
     day = _date(src, body, "DeliveryDate")
     hour = _whole(src, body, "DeliveryHour", 24)
-    intervals, lmp, loss, cong = [], [], [], []
-    seen: dict[tuple, int] = {}
-    rejected = 0
-    for el in body.iterfind("{*}ZonalPrice"):
-        interval = _whole(src, el, "Interval", 12)
-        _unique(src, seen, (interval,), el.sourceline, "interval")
-        price = parse_number(src, _text(el, "LmpCap"), el.sourceline, "LmpCap")
-        if np.isnan(price):
-            rejected += 1
-            continue
-        intervals.append(interval)
-        lmp.append(price)
-        loss.append(parse_number(src, _text(el, "LossPriceCap"), el.sourceline, "LossPriceCap"))
-        cong.append(parse_number(src, _text(el, "CongPriceCap"), el.sourceline, "CongPriceCap"))
+    intervals, parts, unpriced = _zonal_price_parts(
+        src, body.iterfind("{*}ZonalPrice"), "Interval", 12, ("LmpCap", "LossPriceCap", "CongPriceCap"), "interval"
+    )
     starts = interval_starts(
-        np.full(len(intervals), day),
-        np.full(len(intervals), hour, dtype="int64"),
-        np.array(intervals, dtype="int64"),
-        5,
+        np.full(len(intervals), day), np.full(len(intervals), hour, dtype="int64"), intervals, 5
     )
-    tables = _ozp_tables(
-        src,
-        "RT",
-        starts,
-        5,
-        np.array(lmp, dtype="float64"),
-        np.array(loss, dtype="float64"),
-        np.array(cong, dtype="float64"),
-    )
-    return ParseResult(src, tables, rows_read=len(intervals) + rejected, rows_rejected=rejected)
+    result = ParseResult(src, _ozp_tables(src, "RT", starts, 5, *parts.T), rows_read=len(intervals) + unpriced)
+    result.reject(unpriced, "intervals not priced yet")
+    return result
 
 
 XML_PARSERS: dict[str, Callable[[RawFile, Any], ParseResult]] = {

@@ -17,23 +17,23 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import requests
 
 from engine.files import IngestError, RawFile
-from ingest.base import PLAUSIBLE_YEARS, ParseResult, latest_row_per_node, local_files
+from engine.markets import market
+from ingest.base import PLAUSIBLE_YEARS, Connector, ParseResult, check_range, date_spans, local_files
 from ingest.csv_lines import CsvLines, Rows, require
-from ingest.http_fetch import http_get
+from ingest.http_fetch import http_get, open_session
+from ingest.nodal import nodal_tables
 
 log = logging.getLogger(__name__)
 
-MARKET = "ISONE"
-TIMEZONE = "America/New_York"
+ISONE = market("ISONE")
 _SITE = "https://www.iso-ne.com"
 # kind -> (daily CSV, the report's page: ISO-NE serves the CSV only with that page's cookie and Referer)
 KINDS = {
@@ -133,20 +133,22 @@ def _interval_starts(rows: Rows) -> pd.Series:
     # 02X is the repeated 01:00 hour in standard time; any other hour is read in daylight time if ambiguous.
     # The hour that does not exist on the spring day is read as the hour before the jump, so a report
     # labelling the short day 01, 03, 04... lands right and one labelling it 01, 02, 03... shows a repeat.
-    zoned = wall.tz_localize(TIMEZONE, ambiguous=~repeat, nonexistent=pd.Timedelta(hours=-1))
-    doubled = wall.tz_localize(TIMEZONE, ambiguous="NaT", nonexistent=pd.Timedelta(hours=-1)).isna()
+    zoned = wall.tz_localize(ISONE.timezone, ambiguous=~repeat, nonexistent=pd.Timedelta(hours=-1))
+    doubled = wall.tz_localize(ISONE.timezone, ambiguous="NaT", nonexistent=pd.Timedelta(hours=-1)).isna()
     rows.fail((repeat & ~doubled)[codes], "hour ending 02X on a day without a repeated hour", "Hour Ending")
     return pd.Series(zoned.tz_convert("UTC")).take(codes).reset_index(drop=True).astype("datetime64[ns, UTC]")
 
 
-class IsoneConnector:
+class IsoneConnector(Connector):
     """ISO-NE day-ahead and real-time hourly LMP reports -> ``nodal_lmp`` and ``node_metadata``."""
 
-    market = MARKET
-    timezone = TIMEZONE
-    kinds = tuple(KINDS)
+    label = "ISO New England"
+    market = ISONE.market
+    datasets = tuple(KINDS)
+    earliest = date(2003, 3, 1)  # Standard Market Design (nodal LMPs with components) began on 1 March 2003
 
     def parse(self, raw: RawFile) -> ParseResult:
+        """The LMPs of one daily report; the market run from its title (or, untitled, its file name)."""
         lines = CsvLines(raw)
         types = _row_types(lines)
         run = _market_run(lines, types, raw.name)
@@ -172,42 +174,22 @@ class IsoneConnector:
         start_values = starts.to_numpy(dtype="datetime64[ns]")
         rows.check_unique({"node": node_values, "t": start_values}, "location and hour", "Hour Ending")
 
-        result.tables["nodal_lmp"] = pd.DataFrame({
-            "market": MARKET,
-            "node": node_values,
-            "market_run": run,
-            "interval_start": starts,
-            "interval_minutes": np.full(len(rows), 60, dtype=np.int64),
-            "lmp": rows.numbers("Locational Marginal Price"),
-            "energy": rows.numbers("Energy Component"),
-            "congestion": rows.numbers("Congestion Component"),
-            "loss": rows.numbers("Marginal Loss Component"),
-            "source": raw.name,
-        })
-        meta = pd.DataFrame({
-            "market": MARKET,
-            "node": node_values,
-            "node_type": rows.text("Location Type").to_numpy(dtype=object),
-            "zone": "",
-            "voltage_kv": np.nan,
-            "latitude": np.nan,
-            "longitude": np.nan,
-            "source": raw.name,
-        })
-        result.tables["node_metadata"] = latest_row_per_node(meta, start_values)
+        prices = {"lmp": rows.numbers("Locational Marginal Price"), "energy": rows.numbers("Energy Component"),
+                  "congestion": rows.numbers("Congestion Component"),
+                  "loss": rows.numbers("Marginal Loss Component")}
+        nodes = {"node": node_values, "node_type": rows.text("Location Type").to_numpy(dtype=object), "zone": ""}
+        result.tables = nodal_tables(self.market, raw.name, run, starts, 60, prices, nodes)
         return result
 
-    def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str = "da",
+    def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str | None = None,
               session: Any = None) -> list[RawFile]:
         """One report per day ``start``..``end``: from a local file/folder, or ISO-NE's public report URLs."""
-        if kind not in KINDS:
-            raise ValueError(f"unknown kind {kind!r}; supported: {', '.join(KINDS)}")
-        if end < start:
-            raise ValueError(f"end {end} is before start {start}")
-        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        kind = self.dataset(kind)
+        check_range(start, end)
+        days = [day for day, _ in date_spans(start, end, "day")]
         if source is not None:
             return _local_files(Path(source), kind, days)
-        session = session or requests.Session()
+        session = open_session(session)
         pattern, page = KINDS[kind]
         http_get(session, page)  # sets the session cookie the CSV download checks
         files = []

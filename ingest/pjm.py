@@ -16,21 +16,20 @@ import logging
 import re
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import requests
 
 from engine.files import IngestError, RawFile
-from ingest.base import ParseResult, latest_row_per_node, local_files
+from ingest.base import Connector, ParseResult, check_range, local_files
 from ingest.csv_lines import CsvLines, Rows, header_names, require
-from ingest.http_fetch import http_get
+from ingest.http_fetch import http_get, open_session
+from ingest.nodal import nodal_tables
 
 log = logging.getLogger(__name__)
 
-MARKET = "PJM"
-TIMEZONE = "America/New_York"
 FEEDS = ("da_hrl_lmps", "rt_hrl_lmps", "rt_fivemin_hrl_lmps")
 SUPPORTED = ", ".join(FEEDS) + " (Data Miner 2 CSV)"
 
@@ -99,14 +98,18 @@ def _optional_text(rows: Rows, column: str) -> np.ndarray:
     return rows.text(column).to_numpy(dtype=object)
 
 
-class PjmConnector:
+class PjmConnector(Connector):
     """Data Miner 2 hourly (and 5-minute) LMPs -> ``nodal_lmp`` and ``node_metadata``."""
 
-    market = MARKET
-    timezone = TIMEZONE
-    kinds = FEEDS
+    label = "PJM"
+    market = "PJM"
+    datasets = FEEDS
+    earliest = date(1998, 4, 1)  # PJM's nodal LMPs with components start with its LMP market
+    earliest_by_dataset = MappingProxyType({"da_hrl_lmps": date(2000, 6, 1),
+                                            "rt_fivemin_hrl_lmps": date(2018, 1, 1)})
 
     def parse(self, raw: RawFile) -> ParseResult:
+        """The LMPs of one Data Miner 2 export; the market run (DA or RT) from its price columns."""
         lines = CsvLines(raw)
         header = header_names(lines, 0)
         run = _run_of(header, raw.name)
@@ -136,37 +139,21 @@ class PjmConnector:
             rows.fail(~flag.isin(["true", "false"]).to_numpy(), "not True/False", "row_is_current")
             current = (flag == "true").to_numpy()
         kept = np.flatnonzero(current)
-        result.rows_rejected = len(rows) - len(kept)
+        result.reject(len(rows) - len(kept), "rows superseded by a later version (row_is_current False)")
         node, starts, kv = node[kept], starts.iloc[kept].reset_index(drop=True), kv[kept]
         start_values = starts.to_numpy(dtype="datetime64[ns]")
         current_rows = rows.take(kept)
         current_rows.check_unique({"node": node, "t": start_values}, "pnode and interval (both marked current)",
                                   "pnode_id")
 
-        result.tables["nodal_lmp"] = pd.DataFrame({
-            "market": MARKET,
-            "node": node,
-            "market_run": run.upper(),
-            "interval_start": starts,
-            "interval_minutes": np.full(len(kept), minutes, dtype=np.int64),
-            **{name: values[kept] for name, values in prices.items()},
-            "source": raw.name,
-        })
-        meta = pd.DataFrame({
-            "market": MARKET,
-            "node": node,
-            "node_name": _optional_text(current_rows, "pnode_name"),
-            "node_type": _optional_text(current_rows, "type"),
-            "zone": _optional_text(current_rows, "zone"),
-            "voltage_kv": kv,
-            "latitude": np.nan,
-            "longitude": np.nan,
-            "source": raw.name,
-        })
-        result.tables["node_metadata"] = latest_row_per_node(meta, start_values)
+        nodes = {"node": node, "node_name": _optional_text(current_rows, "pnode_name"),
+                 "node_type": _optional_text(current_rows, "type"), "zone": _optional_text(current_rows, "zone"),
+                 "voltage_kv": kv}
+        kept_prices = {name: values[kept] for name, values in prices.items()}
+        result.tables = nodal_tables(self.market, raw.name, run.upper(), starts, minutes, kept_prices, nodes)
         return result
 
-    def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str = "da_hrl_lmps",
+    def fetch(self, start: date, end: date, *, source: str | Path | None = None, kind: str | None = None,
               session: Any = None, api_key: str | None = None,
               pnode_ids: list[str] | None = None) -> list[RawFile]:
         """Exports covering ``start``..``end`` (dates in EPT): from a local file/folder, or Data Miner 2.
@@ -174,15 +161,13 @@ class PjmConnector:
         The Data Miner 2 API needs a (free) subscription key; it answers in pages of at most 50,000 rows,
         one RawFile per page.
         """
-        if kind not in FEEDS:
-            raise ValueError(f"unknown kind {kind!r}; supported: {', '.join(FEEDS)}")
-        if end < start:
-            raise ValueError(f"end {end} is before start {start}")
+        kind = self.dataset(kind)
+        check_range(start, end)
         if source is not None:
             return _local_files(Path(source), kind)
         if not api_key:
             raise ValueError("PJM Data Miner 2 needs a subscription key: pass api_key=...")
-        session = session or requests.Session()
+        session = open_session(session)
         url = f"{API_URL}/{kind}"
         params = {
             "datetime_beginning_ept": f"{start.month}/{start.day}/{start.year} 00:00to"

@@ -16,12 +16,11 @@ from hypothesis import strategies as st
 from engine.store.tables import TABLES
 from engine.files import IngestError, RawFile
 from ingest.brazil import ONS_CARGA_PROGRAMADA_URL
-from tests.support.brazil import brazil, ts
+from tests.support.brazil import brazil, only_table, ts
 from tests.support.fakes import one
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
 PROGRAMADA = FIXTURES / "specbuilt_carga_programada.json"
-DEMAND_COLUMNS = ["market", "location", "interval_start", "interval_minutes", "demand_mw", "source"]
 
 
 def record(
@@ -49,9 +48,7 @@ def answer(records: list, name: str = "carga_programada_SECO_2024-03-01_2024-03-
 
 def test_programmed_load_fixture():
     result = brazil.parse(RawFile.from_path(PROGRAMADA))
-    demand = result.tables["demand"]
-    assert list(result.tables) == ["demand"]
-    assert list(demand.columns) == DEMAND_COLUMNS
+    demand = only_table(result, "demand")
     spec = TABLES["demand"]
     assert set(spec.key) | set(spec.values) | {"source"} == set(demand.columns)
     # 62 records, N's last half hour is null
@@ -197,7 +194,10 @@ def test_csv_reports_are_still_told_apart():
     text = "id_subsistema;nom_subsistema;din_instante;val_cargaenergiamwmed\nS;SUL;2022-01-01;11000,5\n"
     result = brazil.parse(RawFile(name="CARGA_ENERGIA_2022.csv", data=text.encode()))
     assert result.tables["demand"]["location"].tolist() == ["S"]
-    assert "carga_programada" in brazil.kinds
+
+
+def test_programmed_load_is_a_dataset_of_the_connector():
+    assert brazil.dataset("CARGA_PROGRAMADA") == "carga_programada"
 
 
 ORIGINAL = PROGRAMADA.read_bytes()
@@ -279,9 +279,11 @@ def test_fetch_chunks_of_90_days_per_area_and_retries(no_wait):
     )
     assert all(c[0] == ONS_CARGA_PROGRAMADA_URL for c in session.calls)
     assert all(set(c[1]) == {"dat_inicio", "dat_fim", "cod_areacarga"} for c in session.calls)
-    assert all(c[2] is not None and "User-Agent" in c[3] for c in session.calls)
+    assert all(c[2] is not None for c in session.calls), "every request has a timeout"
+    assert all("User-Agent" in c[3] for c in session.calls), "every request names its client"
     spans = [(date.fromisoformat(e) - date.fromisoformat(s)).days + 1 for s, e in stretches]
-    assert max(spans) == 90 and sum(spans) == (date(2024, 7, 1) - date(2024, 1, 1)).days + 1
+    assert max(spans) == 90
+    assert sum(spans) == (date(2024, 7, 1) - date(2024, 1, 1)).days + 1
     assert len(brazil.parse(files[3]).tables["demand"]) == 61
     assert brazil.parse(files[0]).tables["demand"]["location"].tolist() == ["SE/CO:forecast"]
 

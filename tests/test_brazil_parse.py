@@ -12,16 +12,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.files import IngestError, RawFile
-from tests.support.brazil import AREAS, PRICE_COLUMNS, brazil, parse_bytes, ts
-from tests.support.fakes import FakeResponse, FakeSession, mangled
+from tests.support.brazil import AREAS, brazil, only_table, parse_bytes, ts
+from tests.support.fakes import FakeResponse, FakeSession, mangled, parsed_or_refused
 
 FIXTURES = Path(__file__).parent / "fixtures" / "brazil"
 CARGA = "markets/brazil/ons_carga_energia"
 EAR = "markets/brazil/ons_ear_subsistema/EAR_DIARIO_SUBSISTEMA_2025_EXCERPT_202501.csv"
 PLD = "markets/brazil/ccee_pld/pld_horario_2025_EXCERPT_20251227-20251231.csv"
-DEMAND_COLUMNS = ["market", "location", "interval_start", "interval_minutes", "demand_mw", "source"]
-RESERVOIR_COLUMNS = ["market", "location", "interval_start", "interval_minutes", "stored_energy_mwmonth",
-                     "stored_energy_pct", "max_energy_mwmonth", "source"]
 
 
 def value_at(frame: pd.DataFrame, location: str, start: str, column: str) -> float:
@@ -46,16 +43,15 @@ def value_at(frame: pd.DataFrame, location: str, start: str, column: str) -> flo
 def test_carga_energia_real_files(data_dir: Path, year, rows, rejected, first, last):
     raw = RawFile.from_path(data_dir / CARGA / f"CARGA_ENERGIA_{year}.csv")
     result = brazil.parse(raw)
-    demand = result.tables["demand"]
-    assert list(result.tables) == ["demand"]
-    assert list(demand.columns) == DEMAND_COLUMNS
+    demand = only_table(result, "demand")
     assert result.rows_read == rows
     assert result.rows_rejected == rejected
     assert len(demand) == rows - rejected
     assert str(demand["interval_start"].dtype) == "datetime64[ns, UTC]"
     assert demand["demand_mw"].dtype == np.float64
     assert set(demand["location"]) == AREAS
-    assert (demand["market"] == "BRAZIL").all() and (demand["interval_minutes"] == 1440).all()
+    assert (demand["market"] == "BRAZIL").all()
+    assert (demand["interval_minutes"] == 1440).all()
     assert (demand["source"] == raw.name).all()
     assert not demand.duplicated(["location", "interval_start"]).any()
     assert value_at(demand, first[0], first[1], "demand_mw") == pytest.approx(first[2], abs=1e-9)
@@ -84,8 +80,7 @@ def test_carga_2013_quirks_and_daylight_saving(data_dir: Path):
 @pytest.mark.realdata
 def test_ear_subsistema_excerpt(data_dir: Path):
     result = brazil.parse(RawFile.from_path(data_dir / EAR))
-    res = result.tables["reservoirs"]
-    assert list(res.columns) == RESERVOIR_COLUMNS
+    res = only_table(result, "reservoirs")
     assert (result.rows_read, result.rows_rejected, len(res)) == (124, 0, 124)
     assert set(res["location"]) == AREAS
     assert res.groupby("location").size().to_dict() == {"N": 31, "NE": 31, "S": 31, "SE/CO": 31}
@@ -104,11 +99,11 @@ def test_ear_subsistema_excerpt(data_dir: Path):
 @pytest.mark.realdata
 def test_pld_horario_excerpt(data_dir: Path):
     result = brazil.parse(RawFile.from_path(data_dir / PLD))
-    prices = result.tables["prices"]
-    assert list(prices.columns) == PRICE_COLUMNS
+    prices = only_table(result, "prices")
     assert (result.rows_read, result.rows_rejected, len(prices)) == (480, 0, 480)
     assert set(prices["location"]) == AREAS
-    assert (prices["price_kind"] == "PLD").all() and (prices["interval_minutes"] == 60).all()
+    assert (prices["price_kind"] == "PLD").all()
+    assert (prices["interval_minutes"] == 60).all()
     # first line: 202512;NORDESTE;721;31;0;205.25 -> 2025-12-31 00:00 BRT (UTC-3, no DST since 2019)
     assert value_at(prices, "NE", "2025-12-31T03:00", "price") == 205.25
     # the spike of 2025-12-29 hour 19 in all four submarkets
@@ -118,7 +113,8 @@ def test_pld_horario_excerpt(data_dir: Path):
     # days arrive in descending order; each submarket comes out as 120 consecutive hours
     for _, series in prices.groupby("location"):
         starts = series["interval_start"]
-        assert starts.iloc[0] == ts("2025-12-27T03:00") and starts.iloc[-1] == ts("2026-01-01T02:00")
+        assert starts.iloc[0] == ts("2025-12-27T03:00")
+        assert starts.iloc[-1] == ts("2026-01-01T02:00")
         assert (starts.diff().dropna() == pd.Timedelta(hours=1)).all()
 
 
@@ -293,10 +289,8 @@ def test_mangled_real_files_raise_only_ingest_errors(data_dir: Path):
     @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
     @given(name=st.sampled_from(sorted(by_name)), data=st.data())
     def check(name: str, data) -> None:
-        blob = data.draw(mangled(by_name[name]))
-        try:
-            result = brazil.parse(RawFile(name=name, data=blob))
-        except IngestError:
+        result = parsed_or_refused(brazil, name, data.draw(mangled(by_name[name])))
+        if result is None:
             return
         for frame in result.tables.values():
             assert frame["interval_start"].notna().all()
@@ -317,7 +311,8 @@ def test_fetch_ons_builds_yearly_urls_and_retries_a_503_and_a_dropped_download(n
     files = brazil.fetch(date(2022, 12, 30), date(2023, 1, 2), kind="carga_energia", session=session)
     assert [f.name for f in files] == ["CARGA_ENERGIA_2022.csv", "CARGA_ENERGIA_2023.csv"]
     assert [c[0] for c in session.calls] == [f"{base}2022.csv"] * 3 + [f"{base}2023.csv"]
-    assert all(c[2] is not None and "User-Agent" in c[3] for c in session.calls)
+    assert all(c[2] is not None for c in session.calls), "every request has a timeout"
+    assert all("User-Agent" in c[3] for c in session.calls), "every request names its client"
     assert len(brazil.parse(files[1]).tables["demand"]) == 4
 
 

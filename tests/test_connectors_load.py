@@ -14,9 +14,11 @@ pytestmark = pytest.mark.realdata
 CASES = [
     ("ieso", "markets/ieso/reports"),
     ("ieso", "markets/ieso/pyiso_fixtures_xml"),
+    ("ieso", "markets/ieso/reports_more"),
     ("brazil", "markets/brazil/ons_carga_energia"),
     ("brazil", "markets/brazil/ons_ear_subsistema"),
     ("brazil", "markets/brazil/ccee_pld"),
+    ("brazil", "markets/brazil/ccee_official"),
     ("pjm", "markets/pjm"),
     ("isone", "markets/isone"),
     ("caiso", "markets/caiso_node_locations"),
@@ -55,3 +57,10 @@ def test_real_files_load_and_reload_identically(app, data_dir, connector, folder
     after = _snapshot(store)
     for name in TABLES:
         assert before[name].equals(after[name]), name
+
+
+def test_the_load_summary_says_why_rows_are_rejected(app, data_dir):
+    folder = data_dir / "markets/ieso/reports_more"
+    result = app.server.test_cli_runner().invoke(args=["ingest", "load", "ieso", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "24 hourly <RampStatus> entries without a MW value (Y/N flags, not quantities)" in result.output

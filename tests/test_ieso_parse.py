@@ -17,10 +17,10 @@ import requests
 from hypothesis import HealthCheck, given, settings
 
 from engine.files import IngestError, RawFile
-from ingest.base import ParseResult
+from ingest.base import ParseResult, table_columns
+from ingest.http_fetch import ATTEMPTS, TIMEOUT, USER_AGENT
 from ingest.ieso import REPORTS, IesoConnector, report_named_in, report_urls
-from ingest.ieso_common import TABLE_COLUMNS
-from tests.support.fakes import mangled
+from tests.support.fakes import FakeResponse, FakeSession, mangled
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ieso"
 CONNECTOR = IesoConnector()
@@ -53,10 +53,11 @@ def check_contract(result: ParseResult, source: str) -> None:
     """Exactly the store's columns, with the agreed types."""
     assert result.tables
     for name, frame in result.tables.items():
-        assert tuple(frame.columns) == (*TABLE_COLUMNS[name], "source"), name
-        assert str(frame["interval_start"].dtype) == "datetime64[ns, UTC]"
-        assert frame["interval_minutes"].isin([5, 60]).all()
-        assert (frame["market"] == "IESO").all() and (frame["source"] == source).all()
+        assert tuple(frame.columns) == table_columns(name), name
+        assert str(frame["interval_start"].dtype) == "datetime64[ns, UTC]", name
+        assert frame["interval_minutes"].isin([5, 60]).all(), name
+        assert (frame["market"] == "IESO").all(), name
+        assert (frame["source"] == source).all(), name
         for col in frame.columns:
             if col in ("interval_start", "interval_minutes"):
                 continue
@@ -101,15 +102,22 @@ REAL_FILES = {
     "pyiso_fixtures_xml/full_PredispConstTotals_20170708.xml": {"system_totals": 168},
     "pyiso_fixtures_xml/full_RealtimeConstTotals_2017070101.xml": {"system_totals": 96, "demand": 12},
     "pyiso_fixtures_xml/full_Adequacy2_20170618.xml": {"system_totals": 2088},
+    "reports_more/full_Adequacy2_20170618.xml": {"system_totals": 2088},
+    "reports_more/da_hourly_ontario_zonal_price_report_20260528.xml": {"nodal_lmp": 24, "prices": 24},
+}
+# Files in the IESO folder that are no report read here, and why each is refused.
+REFUSED_FILES = {
+    "derived_header_stripped/PUB_Demand_2023.csv": "not a supported IESO CSV report",
+    "derived_header_stripped/PUB_Demand_2024.csv": "not a supported IESO CSV report",
+    # operators' forecasts belong to a later issue
+    "forecasts/var_gen_forecast_summary_report_20250228.xml": "unsupported IESO XML report 'VGForecastSummary'",
 }
 
 
 @realdata
 def test_the_real_folders_hold_exactly_the_files_tested(ieso: Path) -> None:
-    on_disk = {
-        f"{p.parent.name}/{p.name}" for d in ("reports", "pyiso_fixtures_xml") for p in (ieso / d).iterdir()
-    }
-    assert on_disk == set(REAL_FILES)
+    on_disk = {p.relative_to(ieso).as_posix() for p in ieso.rglob("*") if p.is_file()}
+    assert on_disk == set(REAL_FILES) | set(REFUSED_FILES)
 
 
 @realdata
@@ -120,6 +128,15 @@ def test_every_real_file_parses_to_exact_row_counts(ieso: Path, relpath: str) ->
     assert {k: len(v) for k, v in result.tables.items()} == REAL_FILES[relpath]
 
 
+@realdata
+@pytest.mark.parametrize("relpath", sorted(REFUSED_FILES))
+def test_other_files_in_the_folder_are_refused_saying_why(ieso: Path, relpath: str) -> None:
+    with pytest.raises(IngestError) as err:
+        CONNECTOR.parse(raw_of(ieso / relpath))
+    assert err.value.source == Path(relpath).name
+    assert REFUSED_FILES[relpath] in err.value.problem
+
+
 # --- PUB_PriceHOEPPredispOR ---------------------------------------------------------------------------------
 
 
@@ -127,12 +144,14 @@ def test_every_real_file_parses_to_exact_row_counts(ieso: Path, relpath: str) ->
 def test_hoep_2022_values_and_hour_ending_to_utc(ieso: Path) -> None:
     result = parsed(ieso / "reports/PUB_PriceHOEPPredispOR_2022.csv")
     prices = result.tables["prices"]
-    assert result.rows_read == 8760 and result.rows_rejected == 0
+    assert result.rows_read == 8760
+    assert result.rows_rejected == 0
     assert prices.groupby("price_kind").size().to_dict() == {
         k: 8760
         for k in ("HOEP", "predispatch_h1", "predispatch_h2", "predispatch_h3", "OR_10S", "OR_10NS", "OR_30")
     }
-    assert set(prices["location"]) == {"ONTARIO"} and set(prices["interval_minutes"]) == {60}
+    assert set(prices["location"]) == {"ONTARIO"}
+    assert set(prices["interval_minutes"]) == {60}
     # 2022-01-01,1,32.18,27.75,27.73,32.41,1.19,0.20,0.20 -- HE1 EST = 05:00 UTC
     first = {
         k: row(prices, price_kind=k, interval_start="2022-01-01 05:00")["price"]
@@ -232,7 +251,8 @@ def test_demand_zonal_2022(ieso: Path) -> None:
 def test_demand_zonal_2023_partial_year(ieso: Path) -> None:
     demand = parsed(ieso / "reports/PUB_DemandZonal_2023.csv").tables["demand"]
     ontario = demand[demand.location == "ONTARIO"]
-    assert len(ontario) == 1968 and ontario["interval_start"].max() == ts("2023-03-24 04:00")
+    assert len(ontario) == 1968
+    assert ontario["interval_start"].max() == ts("2023-03-24 04:00")
     # 2023-03-23,24,14571,599,1329,889,808,5060,928,143,2887,417,1531,14590,19
     assert row(demand, location="ESSA", interval_start="2023-03-24 04:00")["demand_mw"] == 928
 
@@ -245,11 +265,13 @@ def test_gen_output_month_202302(ieso: Path) -> None:
     result = parsed(ieso / "reports/PUB_GenOutputCapabilityMonth_202302.csv")
     gen = result.tables["generation"]
     assert result.rows_read == 11536
-    assert gen["unit"].nunique() == 180 and len(gen) == 180 * 28 * 24
+    assert gen["unit"].nunique() == 180
+    assert len(gen) == 180 * 28 * 24
     at = "2023-02-01 05:00"
     hydro = row(gen, unit="ABKENORA", interval_start=at)  # Capability 9, Output 14, no forecast/available
     assert (hydro["fuel"], hydro["capability_mw"], hydro["output_mw"]) == ("HYDRO", 9, 14)
-    assert math.isnan(hydro["forecast_mw"]) and math.isnan(hydro["available_mw"])
+    assert math.isnan(hydro["forecast_mw"])
+    assert math.isnan(hydro["available_mw"])
     wind = row(gen, unit="ADELAIDE", interval_start=at)  # Available 60, Forecast 13, Output 15
     assert (wind["fuel"], wind["available_mw"], wind["forecast_mw"], wind["output_mw"]) == (
         "WIND",
@@ -295,7 +317,9 @@ def test_gen_output_capability_rolling_day_stops_at_hour_23(ieso: Path) -> None:
     assert (bruce["fuel"], bruce["output_mw"], bruce["capability_mw"]) == ("NUCLEAR", 806, 822)
     # EAST WINDSOR-G1 hour 1: <Output><Hour>1</Hour></Output> (no EnergyMW) next to capability 46
     ew = row(gen, unit="EAST WINDSOR-G1", interval_start="2024-02-14 05:00")
-    assert math.isnan(ew["output_mw"]) and ew["capability_mw"] == 46 and ew["available_mw"] == 46
+    assert math.isnan(ew["output_mw"])
+    assert ew["capability_mw"] == 46
+    assert ew["available_mw"] == 46
     assert int(gen["output_mw"].isna().sum()) == 58
     assert gen["forecast_mw"].isna().all()
 
@@ -303,7 +327,8 @@ def test_gen_output_capability_rolling_day_stops_at_hour_23(ieso: Path) -> None:
 @realdata
 def test_gen_output_capability_reduced_pyiso_files(ieso: Path) -> None:
     gen = parsed(ieso / "pyiso_fixtures_xml/reduced_GenOutputCapability_20160501.xml").tables["generation"]
-    assert gen["unit"].nunique() == 5 and len(gen) == 20
+    assert gen["unit"].nunique() == 5
+    assert len(gen) == 20
     bruce = row(gen, unit="BRUCEA-G1", interval_start="2016-05-01 05:00")
     assert (bruce["output_mw"], bruce["capability_mw"], bruce["available_mw"]) == (716, 781, 781)
 
@@ -321,7 +346,8 @@ def test_gen_output_by_fuel(ieso: Path) -> None:
     assert row(gen, fuel="NUCLEAR", interval_start="2016-01-01 05:00")["output_mw"] == 11188
     assert row(gen, fuel="GAS", interval_start="2016-01-01 05:00")["output_mw"] == 919
     assert row(gen, fuel="WIND", interval_start="2016-01-01 06:00")["output_mw"] == 1483
-    assert gen["capability_mw"].isna().all() and gen["interval_start"].max() == ts("2016-01-08 04:00")
+    assert gen["capability_mw"].isna().all()
+    assert gen["interval_start"].max() == ts("2016-01-08 04:00")
 
 
 # --- IntertieScheduleFlow -----------------------------------------------------------------------------------
@@ -332,18 +358,21 @@ def test_intertie_schedules_flows_and_totals(ieso: Path) -> None:
     result = parsed(ieso / "pyiso_fixtures_xml/full_IntertieScheduleFlow_20170630.xml")
     sched, flows = result.tables["intertie_schedules"], result.tables["interconnector_flows"]
     totals = result.tables["system_totals"]
-    assert sched["interconnector"].nunique() == 14 and set(sched["interval_minutes"]) == {60}
+    assert sched["interconnector"].nunique() == 14
+    assert set(sched["interval_minutes"]) == {60}
     assert set(flows["interval_minutes"]) == {5}
     assert row(sched, interconnector="MANITOBA", interval_start="2017-06-30 12:00")["import_mw"] == 20  # HE8
     assert row(flows, interconnector="MANITOBA", interval_start="2017-06-30 05:00")["mw_flow"] == -12.5
     assert row(flows, interconnector="MANITOBA", interval_start="2017-06-30 05:05")["mw_flow"] == -16.8
-    assert flows["metered_mw_flow"].isna().all() and flows["export_limit"].isna().all()
+    assert flows["metered_mw_flow"].isna().all()
+    assert flows["export_limit"].isna().all()
     assert row(totals, metric="Intertie Totals Import", interval_start="2017-06-30 05:00")["value_mw"] == 51
     assert row(totals, metric="Intertie Totals Export", interval_start="2017-06-30 05:00")["value_mw"] == 2450
     assert (totals[totals.metric == "Intertie Totals Flow"]["interval_minutes"] == 5).all()
     # IESO's sign: positive flow = export. Michigan exported all day, its flow is positive.
     mich = flows[flows.interconnector == "MICHIGAN"]["mw_flow"]
-    assert mich.mean() > 0 and sched[sched.interconnector == "MICHIGAN"]["export_mw"].sum() == 19101
+    assert mich.mean() > 0
+    assert sched[sched.interconnector == "MICHIGAN"]["export_mw"].sum() == 19101
 
 
 # --- Constrained totals -------------------------------------------------------------------------------------
@@ -352,7 +381,8 @@ def test_intertie_schedules_flows_and_totals(ieso: Path) -> None:
 @realdata
 def test_predispatch_constrained_totals(ieso: Path) -> None:
     totals = parsed(ieso / "pyiso_fixtures_xml/full_PredispConstTotals_20170708.xml").tables["system_totals"]
-    assert totals["metric"].nunique() == 7 and set(totals["interval_minutes"]) == {60}
+    assert totals["metric"].nunique() == 7
+    assert set(totals["interval_minutes"]) == {60}
     assert (
         row(totals, metric="Predispatch Total Energy", interval_start="2017-07-08 05:00")["value_mw"]
         == 15776.7
@@ -364,7 +394,8 @@ def test_predispatch_constrained_totals(ieso: Path) -> None:
 def test_realtime_constrained_totals_and_ontario_demand(ieso: Path) -> None:
     result = parsed(ieso / "pyiso_fixtures_xml/full_RealtimeConstTotals_2017070101.xml")
     totals, demand = result.tables["system_totals"], result.tables["demand"]
-    assert set(totals["interval_minutes"]) == {5} and totals["metric"].nunique() == 8
+    assert set(totals["interval_minutes"]) == {5}
+    assert totals["metric"].nunique() == 8
     assert row(totals, metric="Total Energy", interval_start="2017-07-01 05:00")["value_mw"] == 16106.2
     assert row(demand, location="ONTARIO", interval_start="2017-07-01 05:00")["demand_mw"] == 13531.9
     assert row(demand, location="ONTARIO", interval_start="2017-07-01 05:05")["demand_mw"] == 13629.1
@@ -378,7 +409,7 @@ def test_realtime_constrained_totals_and_ontario_demand(ieso: Path) -> None:
 def test_adequacy_metrics_by_report_path(ieso: Path) -> None:
     result = parsed(ieso / "pyiso_fixtures_xml/full_Adequacy2_20170618.xml")
     totals = result.tables["system_totals"]
-    assert result.rows_rejected == 24  # the hourly Y/N RampStatus flags
+    assert result.rows_read == 2088 + 24
     assert totals.groupby(["location", "metric"]).ngroups == 87
     assert set(totals["location"]) == {"ONTARIO", "MANITOBA", "MICHIGAN", "MINNESOTA", "NEW YORK", "QUEBEC"}
     at = "2017-06-18 05:00"
@@ -418,6 +449,58 @@ def test_adequacy_metrics_by_report_path(ieso: Path) -> None:
     )
 
 
+RAMP_FLAGS = "hourly <RampStatus> entries without a MW value (Y/N flags, not quantities)"
+
+
+@realdata
+def test_adequacy_ramp_flags_are_rejected_as_no_quantity(ieso: Path) -> None:
+    """The 24 entries of <RampStatuses> (one per hour, <Ramp> Y or N: whether a ramp is expected) carry no
+    MW value: they are counted as rejected under that reason, which the load summary prints."""
+    result = parsed(ieso / "reports_more/full_Adequacy2_20170618.xml")
+    assert result.rejected == {RAMP_FLAGS: 24}
+
+
+def test_adequacy_entries_without_a_value_are_counted_by_element() -> None:
+    xml = b"""<?xml version="1.0" encoding="UTF-8"?>
+<Document docID="Adequacy2" xmlns="http://www.ieso.ca/schema"><DocBody>
+<DeliveryDate>2017-06-18</DeliveryDate>
+<ForecastSupply><Capacities><Capacity><DeliveryHour>1</DeliveryHour><EnergyMW>36420</EnergyMW></Capacity>
+</Capacities></ForecastSupply>
+<ForecastDemand><RampStatuses>
+<RampStatus><DeliveryHour>1</DeliveryHour><Ramp>N</Ramp></RampStatus>
+<RampStatus><DeliveryHour>2</DeliveryHour><Ramp>Y</Ramp></RampStatus>
+</RampStatuses></ForecastDemand>
+</DocBody></Document>"""
+    result = CONNECTOR.parse(RawFile("PUB_Adequacy2_20170618.xml", xml))
+    totals = result.tables["system_totals"]
+    assert result.rejected == {RAMP_FLAGS: 2}
+    assert result.rows_read == 3
+    assert totals["metric"].tolist() == ["ForecastSupply.Capacities"]
+    assert totals["value_mw"].tolist() == [36420.0]
+
+
+@realdata
+def test_post_2025_day_ahead_zonal_price_report(ieso: Path) -> None:
+    """IESO's own PUB_DAHourlyOntarioZonalPrice of 2026-05-28, components named LossPriceCapped and
+    CongestionPriceCapped: every hour is read (the <Flag> is no price)."""
+    path = ieso / "reports_more/da_hourly_ontario_zonal_price_report_20260528.xml"
+    result = parsed(path)
+    check_contract(result, path.name)
+    lmp, prices = result.tables["nodal_lmp"], result.tables["prices"]
+    assert result.rejected == {}
+    assert set(lmp["market_run"]) == {"DA"}
+    h1 = row(lmp, interval_start="2026-05-28 05:00")  # PricingHour 1: 17.76, loss 0.02, congestion -0.26
+    assert (h1["lmp"], h1["loss"], h1["congestion"]) == (17.76, 0.02, -0.26)
+    assert h1["energy"] == pytest.approx(18.0)
+    h8 = row(lmp, interval_start="2026-05-28 12:00")  # PricingHour 8: 45, loss -0.14, congestion 3.65
+    assert (h8["lmp"], h8["loss"], h8["congestion"]) == (45.0, -0.14, 3.65)
+    assert h8["energy"] == pytest.approx(41.49)
+    h24 = row(lmp, interval_start="2026-05-29 04:00")  # PricingHour 24: 26.01, loss -0.03, congestion 5.03
+    assert (h24["lmp"], h24["loss"], h24["congestion"]) == (26.01, -0.03, 5.03)
+    assert set(prices["price_kind"]) == {"OZP_DA"}
+    assert row(prices, interval_start="2026-05-29 04:00")["price"] == 26.01
+
+
 # --- Market Renewal LMP reports, on fixtures built to the published layout ---------------------------------
 
 
@@ -426,8 +509,10 @@ def test_day_ahead_energy_lmp() -> None:
     result = parsed(path)
     check_contract(result, path.name)
     lmp = result.tables["nodal_lmp"]
-    assert result.rows_read == 72 and len(lmp) == 72
-    assert set(lmp["market_run"]) == {"DA"} and set(lmp["interval_minutes"]) == {60}
+    assert result.rows_read == 72
+    assert len(lmp) == 72
+    assert set(lmp["market_run"]) == {"DA"}
+    assert set(lmp["interval_minutes"]) == {60}
     assert set(lmp["node"]) == {"ABKENORA-LT.AG", "ALBION-LT.LFBJQY", "BRUCE_GEN:PZ"}
     # 19,ABKENORA-LT.AG,65.17,-0.64,7.56 : HE19 EST = 23:00 UTC
     h19 = row(lmp, node="ABKENORA-LT.AG", interval_start="2026-09-28 23:00")
@@ -439,7 +524,9 @@ def test_day_ahead_energy_lmp() -> None:
 def test_real_time_energy_lmp() -> None:
     path = FIXTURES / "specbuilt_PUB_RealtimeEnergyLMP_2026092819.csv"
     lmp = parsed(path).tables["nodal_lmp"]
-    assert len(lmp) == 36 and set(lmp["market_run"]) == {"RT"} and set(lmp["interval_minutes"]) == {5}
+    assert len(lmp) == 36
+    assert set(lmp["market_run"]) == {"RT"}
+    assert set(lmp["interval_minutes"]) == {5}
     # 19,12,BRUCE_GEN:PZ,68.74,-1.36,3.10 : hour ending 19, interval 12 starts 18:55 EST = 23:55 UTC
     last = row(lmp, node="BRUCE_GEN:PZ", interval_start="2026-09-28 23:55")
     assert (last["lmp"], last["loss"], last["congestion"]) == (68.74, -1.36, 3.10)
@@ -466,14 +553,14 @@ def test_day_ahead_ontario_zonal_price() -> None:
     result = parsed(path)
     check_contract(result, path.name)
     lmp, prices = result.tables["nodal_lmp"], result.tables["prices"]
-    assert len(lmp) == 24 and set(lmp["node"]) == {"ONTARIO"} and set(lmp["market_run"]) == {"DA"}
+    assert len(lmp) == 24
+    assert set(lmp["node"]) == {"ONTARIO"}
+    assert set(lmp["market_run"]) == {"DA"}
     h20 = row(lmp, interval_start="2026-09-29 00:00")  # PricingHour 20
     assert (h20["lmp"], h20["loss"], h20["congestion"]) == (60.86, 0.3, 0.16)
     assert h20["energy"] == pytest.approx(60.4)
-    assert (
-        set(prices["price_kind"]) == {"OZP_DA"}
-        and row(prices, interval_start="2026-09-28 05:00")["price"] == 30.76
-    )
+    assert set(prices["price_kind"]) == {"OZP_DA"}
+    assert row(prices, interval_start="2026-09-28 05:00")["price"] == 30.76
 
 
 def test_real_time_ontario_zonal_price_skips_unpriced_slots() -> None:
@@ -719,74 +806,52 @@ def test_report_urls_per_period() -> None:
         f"{base}/IntertieScheduleFlow/PUB_IntertieScheduleFlow_20170701.xml",
     ]
     hourly = report_urls("RealtimeEnergyLMP", date(2026, 9, 28), date(2026, 9, 28))
-    assert len(hourly) == 24 and hourly[0].endswith("/RealtimeEnergyLMP/PUB_RealtimeEnergyLMP_2026092801.csv")
+    assert len(hourly) == 24
+    assert hourly[0].endswith("/RealtimeEnergyLMP/PUB_RealtimeEnergyLMP_2026092801.csv")
     assert hourly[-1].endswith("PUB_RealtimeEnergyLMP_2026092824.csv")
     assert set(REPORTS) >= {"DAHourlyEnergyLMP", "DAHourlyOntarioZonalPrice", "RealtimeOntarioZonalPrice"}
 
 
-class _Response:
-    def __init__(self, status: int, content: bytes = b""):
-        self.status_code, self.content = status, content
-
-    def raise_for_status(self) -> None:
-        if self.status_code >= 400:
-            raise requests.HTTPError(f"HTTP {self.status_code}")
-
-
-class _FakeSession:
-    """Answers by URL from a script of responses (or exceptions); records every call and its timeout."""
-
-    def __init__(self, script: dict[str, list]):
-        self.script, self.calls = script, []
-
-    def get(self, url: str, timeout: object = None) -> _Response:
-        self.calls.append((url, timeout))
-        answer = self.script[url].pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-
-def _fast_connector() -> IesoConnector:
-    c = IesoConnector()
-    c.retry_wait = 0.0
-    return c
-
-
-def test_fetch_from_the_operator_with_retries_and_skipped_404() -> None:
+def test_fetch_from_the_operator_with_retries_and_skipped_404(no_wait) -> None:
     da = FIXTURES / "specbuilt_PUB_DAHourlyOntarioZonalPrice_20260928.xml"
     base = "https://reports-public.ieso.ca/public/DAHourlyOntarioZonalPrice/PUB_DAHourlyOntarioZonalPrice"
-    session = _FakeSession(
+    session = FakeSession(
         {
-            f"{base}_20260927.xml": [_Response(404)],
+            f"{base}_20260927.xml": [FakeResponse(404)],
             f"{base}_20260928.xml": [
                 requests.ConnectionError("reset"),
-                _Response(503),
-                _Response(200, _read(str(da))),
+                FakeResponse(503),
+                FakeResponse(200, _read(str(da))),
             ],
         }
     )
-    files = _fast_connector().fetch(
-        date(2026, 9, 27), date(2026, 9, 28), kind="DAHourlyOntarioZonalPrice", session=session
-    )
+    files = CONNECTOR.fetch(date(2026, 9, 27), date(2026, 9, 28), kind="DAHourlyOntarioZonalPrice", session=session)
     assert [f.name for f in files] == ["PUB_DAHourlyOntarioZonalPrice_20260928.xml"]
-    assert len(session.calls) == 4 and all(t == IesoConnector.timeout for _, t in session.calls)
+    assert [url.rsplit("_", 1)[-1] for url, *_ in session.calls] == ["20260927.xml"] + ["20260928.xml"] * 3
+    assert {timeout for _, _, timeout, _ in session.calls} == {TIMEOUT}
+    assert {headers["User-Agent"] for *_, headers in session.calls} == {USER_AGENT}
     assert len(CONNECTOR.parse(files[0]).tables["nodal_lmp"]) == 24
 
 
-def test_fetch_gives_up_after_the_attempts() -> None:
+def test_fetch_gives_up_after_the_attempts(no_wait) -> None:
     url = "https://example.test/ieso/DemandZonal/PUB_DemandZonal_2022.csv"
-    session = _FakeSession({url: [_Response(500)] * IesoConnector.attempts})
-    with pytest.raises(IngestError, match="fetch failed after 4 attempts"):
-        _fast_connector().fetch(
-            date(2022, 1, 1),
-            date(2022, 1, 1),
-            kind="DemandZonal",
-            source="https://example.test/ieso/",
-            session=session,
-        )
-    with pytest.raises(ValueError, match="unknown IESO report 'Nope'"):
-        _fast_connector().fetch(date(2022, 1, 1), date(2022, 1, 1), kind="Nope")
+    session = FakeSession({url: [FakeResponse(500)]})
+    with pytest.raises(IngestError, match=f"download failed after {ATTEMPTS} attempts"):
+        CONNECTOR.fetch(date(2022, 1, 1), date(2022, 1, 1), kind="DemandZonal", source="https://example.test/ieso/",
+                        session=session)
+    assert len(session.calls) == ATTEMPTS
+
+
+def test_fetch_refuses_an_unknown_report() -> None:
+    with pytest.raises(ValueError, match="unknown kind 'Nope' for IESO Ontario; supported: PriceHOEPPredispOR"):
+        CONNECTOR.fetch(date(2022, 1, 1), date(2022, 1, 1), kind="Nope")
+
+
+def test_fetch_spans_follow_the_operator_files() -> None:
+    assert CONNECTOR.fetch_spans(date(2022, 6, 1), date(2023, 2, 1), "DemandZonal") == [
+        (date(2022, 6, 1), date(2022, 12, 31)), (date(2023, 1, 1), date(2023, 2, 1))]
+    assert CONNECTOR.fetch_spans(date(2023, 1, 30), date(2023, 2, 2), "IntertieScheduleFlow") == [
+        (date(2023, 1, 30), date(2023, 1, 31)), (date(2023, 2, 1), date(2023, 2, 2))]
 
 
 @realdata
