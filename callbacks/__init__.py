@@ -8,5 +8,4 @@ from callbacks import admin, nodal, overview, shell  # noqa: F401 -- imported to
 
 
 def register_all(app: dash.Dash) -> None:
-    overview.register(app)
-    nodal.register(app)
+    """Nothing is registered by hand any more: importing the page modules declared every callback."""

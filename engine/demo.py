@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.markets import MARKETS
 from engine.store import DEMO_SOURCE, Store, write_tables
 
-NEM_TZ = "Etc/GMT-10"
+NEM_TZ = MARKETS["NEM"].timezone
 #: region: (mean demand MW, demand swing, base price $/MWh, midday solar depth, spike rate per day)
 NEM_REGIONS = {
     "NSW1": (7600.0, 0.22, 95.0, 0.35, 0.10),

@@ -67,37 +67,28 @@ class JobRun:
 
 def recent_runs(store: Store, limit: int = 50, job: str | None = None) -> pd.DataFrame:
     where = "WHERE job = {job:String}" if job else ""
-    df = store.query_df(
+    return store.query_df(
         f"SELECT * EXCEPT updated_at FROM job_runs FINAL {where} ORDER BY started_at DESC LIMIT {{n:UInt32}}",
         {"n": limit, "job": job or ""})
-    if df.empty or not len(df.columns):
-        return pd.DataFrame(columns=[c for c in _COLUMNS if c != "updated_at"])
-    return df
 
 
 def get_run(store: Store, run_id: str) -> dict | None:
     df = store.query_df("SELECT * EXCEPT updated_at FROM job_runs FINAL WHERE run_id = {r:String}", {"r": run_id})
-    if df.empty or not len(df.columns):
-        return None
-    return df.iloc[0].to_dict()
+    return None if df.empty else df.iloc[0].to_dict()
 
 
 def last_run_per_job(store: Store) -> pd.DataFrame:
-    df = store.query_df(
+    return store.query_df(
         "SELECT job, argMax(status, started_at) AS last_status, max(started_at) AS last_started, "
         "argMax(finished_at, started_at) AS last_finished, argMax(rows_written, started_at) AS last_rows, "
         "argMax(error, started_at) AS last_error FROM job_runs FINAL GROUP BY job")
-    if df.empty or not len(df.columns):
-        return pd.DataFrame(columns=["job", "last_status", "last_started", "last_finished", "last_rows",
-                                     "last_error"])
-    return df
 
 
 def mark_interrupted(store: Store) -> int:
     """Runs left 'running' by a process that died are failed, so nobody waits on them forever."""
     stale = store.query_df("SELECT run_id FROM job_runs FINAL WHERE status = 'running'")
     n = 0
-    for run_id in ([] if stale.empty or not len(stale.columns) else stale["run_id"]):
+    for run_id in stale["run_id"]:
         data = get_run(store, run_id)
         if data is None:
             continue

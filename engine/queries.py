@@ -3,12 +3,12 @@ pulls more rows than it draws."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 
+from engine.markets import MARKETS, Market
 from engine.store import DEMO_SOURCE, Store
 from engine.store.tables import market_day_start
 
@@ -21,43 +21,23 @@ class QueryError(ValueError):
     """A request the store cannot answer as asked (unknown market, bad range...)."""
 
 
-@dataclass(frozen=True)
-class MarketInfo:
-    market: str
-    name: str
-    timezone: str
-    timezone_label: str
-    currency: str
-    expected_delay_minutes: int
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+def known_market(market: str) -> Market:
+    """The market's metadata from the registry; a QueryError naming the known markets otherwise."""
+    if market not in MARKETS:
+        raise QueryError(f"unknown market {market!r}; known markets: {', '.join(sorted(MARKETS))}")
+    return MARKETS[market]
 
 
-def markets(store: Store) -> dict[str, MarketInfo]:
-    """The markets' metadata (only migrations write it, so it is read once per store)."""
-    known = store.static.get("markets")
-    if known is None:
-        df = store.query_df("SELECT market, name, timezone, timezone_label, currency, expected_delay_minutes "
-                            "FROM markets FINAL ORDER BY market")
-        known = {r.market: MarketInfo(r.market, r.name, r.timezone, r.timezone_label, r.currency,
-                                      int(r.expected_delay_minutes)) for r in df.itertuples()}
-        store.static["markets"] = known
-    return dict(known)
-
-
-def market_info(store: Store, market: str) -> MarketInfo:
-    known = markets(store)
-    if market not in known:
-        raise QueryError(f"unknown market {market!r}; known markets: {', '.join(sorted(known))}")
-    return known[market]
+def market_info(store: Store, market: str) -> Market:
+    """``known_market`` for callers that hand every query the store (the store is not read: the registry in
+    engine.markets holds the metadata)."""
+    return known_market(market)
 
 
 def price_locations(store: Store, market: str) -> list[str]:
     df = store.query_df("SELECT DISTINCT location FROM prices_daily WHERE market = {m:String} ORDER BY location",
                         {"m": market})
-    return [] if df.empty else df["location"].tolist()
+    return df["location"].tolist()
 
 
 def latest_prices(store: Store, market: str) -> pd.DataFrame:
@@ -66,20 +46,13 @@ def latest_prices(store: Store, market: str) -> pd.DataFrame:
     df = store.query_df(
         "SELECT location, price_kind, interval_start, interval_minutes, price, source = {d:String} AS is_demo "
         "FROM latest_prices WHERE market = {m:String} ORDER BY location, price_kind", {"m": market, "d": DEMO_SOURCE})
-    if df.empty or not len(df.columns):
-        return pd.DataFrame(columns=["location", "price_kind", "interval_start", "interval_minutes", "price",
-                                     "is_demo"])
     return df.astype({"interval_minutes": int, "is_demo": bool})
 
 
-#: The order markets are offered in: the product's three markets first, then the nodal ISOs.
-MARKET_ORDER = ("NEM", "IESO", "BRAZIL", "PJM", "ISONE", "CAISO")
-
-
 def markets_with_prices(store: Store) -> list[str]:
-    df = store.query_df("SELECT DISTINCT market FROM prices_daily")
-    found = [] if df.empty else df["market"].tolist()
-    rank = {m: i for i, m in enumerate(MARKET_ORDER)}
+    """The markets with stored prices, in the registry's order (any market it does not name last)."""
+    found = store.query_df("SELECT DISTINCT market FROM prices_daily")["market"].tolist()
+    rank = {m: i for i, m in enumerate(MARKETS)}
     return sorted(found, key=lambda m: (rank.get(m, len(rank)), m))
 
 
@@ -91,7 +64,7 @@ def price_kinds(store: Store, market: str, location: str) -> list[str]:
     """The price series stored for a location, the one to show first leading."""
     df = store.query_df("SELECT DISTINCT price_kind FROM prices_daily WHERE market = {m:String} "
                         "AND location = {l:String}", {"m": market, "l": location})
-    kinds = [] if df.empty else df["price_kind"].tolist()
+    kinds = df["price_kind"].tolist()
     rank = {k: i for i, k in enumerate(PRICE_KIND_PREFERENCE)}
     return sorted(kinds, key=lambda k: (rank.get(k, len(rank)), k))
 
@@ -103,12 +76,12 @@ def data_span(store: Store, market: str, location: str,
     df = store.query_df("SELECT min(bucket) AS first, max(bucket) AS last, count() AS n FROM prices_daily "
                         f"WHERE market = {{m:String}} AND location = {{l:String}} {kind_filter}",
                         {"m": market, "l": location, "k": price_kind or ""})
-    if df.empty or int(df.at[0, "n"]) == 0:
+    if int(df.at[0, "n"]) == 0:
         return None
     return df.at[0, "first"], df.at[0, "last"]
 
 
-def parse_range(info: MarketInfo, start: str | dt.date, end: str | dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
+def parse_range(info: Market, start: str | dt.date, end: str | dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Dates in the market's own time, ``end`` exclusive -> UTC instants. Refuses nonsense with a message."""
     try:
         s = pd.Timestamp(start)
@@ -124,6 +97,18 @@ def parse_range(info: MarketInfo, start: str | dt.date, end: str | dt.date) -> t
     if e - s > pd.Timedelta(days=366 * 30):
         raise QueryError("a range may span at most 30 years")
     return s.tz_convert("UTC"), e.tz_convert("UTC")
+
+
+#: Each stored price interval of the range beside the demand of the same interval (NULL where none is stored,
+#: so a query reading it sets join_use_nulls = 1): what every exact reading of prices with demand joins.
+_PRICES_WITH_DEMAND = """
+    (SELECT interval_start, interval_minutes, price, source FROM prices FINAL
+     WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
+       AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS p
+    LEFT JOIN (SELECT interval_start, interval_minutes, demand_mw FROM demand FINAL
+     WHERE market = {m:String} AND location = {l:String}
+       AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS d
+    ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes"""
 
 
 def _range_params(market: str, location: str, price_kind: str, start: pd.Timestamp, end: pd.Timestamp) -> dict:
@@ -160,16 +145,10 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
     res = choose_resolution(raw_interval_count(store, market, location, price_kind, start, end)) \
         if resolution == "auto" else choose_resolution(0, resolution)
     if res == "raw":
-        sql = """
+        sql = f"""
             SELECT p.interval_start AS interval_start, p.interval_minutes AS interval_minutes, p.price AS price,
-                   d.demand_mw AS demand_mw, p.source = {demo:String} AS is_demo
-            FROM (SELECT interval_start, interval_minutes, price, source FROM prices FINAL
-                  WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
-                    AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS p
-            LEFT JOIN (SELECT interval_start, interval_minutes, demand_mw FROM demand FINAL
-                  WHERE market = {m:String} AND location = {l:String}
-                    AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS d
-              ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes
+                   d.demand_mw AS demand_mw, p.source = {{demo:String}} AS is_demo
+            FROM {_PRICES_WITH_DEMAND}
             ORDER BY interval_start
             SETTINGS join_use_nulls = 1"""
         params["demo"] = DEMO_SOURCE
@@ -185,10 +164,6 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
               AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}}
             GROUP BY bucket ORDER BY bucket"""
     df = store.query_df(sql, params)
-    if df.empty or not len(df.columns):
-        df = pd.DataFrame({"interval_start": pd.Series([], dtype="datetime64[ms, UTC]"),
-                           "interval_minutes": pd.Series([], dtype="uint16"), "price": [], "demand_mw": [],
-                           "is_demo": pd.Series([], dtype=bool)})
     if res != "raw" and not df.empty:
         df = _attach_aggregate_demand(store, df, market, location, start, end, res)
     df["is_demo"] = df["is_demo"].astype(bool)
@@ -205,39 +180,37 @@ def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, locati
         "WHERE market = {m:String} AND location = {l:String} "
         "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY interval_start",
         params)
-    out = df.drop(columns=["demand_mw"])
-    if not extra.empty and len(extra.columns):
-        out = out.merge(extra, on="interval_start", how="left")
-    else:
-        out["demand_mw"] = float("nan")
-    return out
+    return df.drop(columns=["demand_mw"]).merge(extra, on="interval_start", how="left")
 
 
-STATS_FIELDS = ("intervals", "min_price", "mean_price", "max_price", "volume_weighted_price", "negative_intervals")
+@dataclass(frozen=True)
+class PriceStats:
+    """A range's price statistics; the prices are None when the range holds no interval (or, for the weighted
+    mean, no demand)."""
+    intervals: int = 0
+    min_price: float | None = None
+    mean_price: float | None = None
+    max_price: float | None = None
+    volume_weighted_price: float | None = None
+    negative_intervals: int = 0
 
 
 def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
-                price_kind: str = "settlement") -> dict[str, float | int | None]:
+                price_kind: str = "settlement") -> PriceStats:
     """Min, mean, max and count of negative prices over every stored interval in the range, and the
     demand-weighted mean price, weighted interval by interval: exact, a join of the raw rows."""
-    return _stats_row(store.query_df("""
+    return _stats_row(store.query_df(f"""
         SELECT count() AS intervals, min(p.price) AS min_price, avg(p.price) AS mean_price, max(p.price) AS max_price,
                sumIf(p.price * d.demand_mw, d.demand_mw IS NOT NULL)
                    / nullIf(sumIf(d.demand_mw, d.demand_mw IS NOT NULL), 0) AS volume_weighted_price,
                countIf(p.price < 0) AS negative_intervals
-        FROM (SELECT interval_start, interval_minutes, price FROM prices FINAL
-              WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
-                AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS p
-        LEFT JOIN (SELECT interval_start, interval_minutes, demand_mw FROM demand FINAL
-              WHERE market = {m:String} AND location = {l:String}
-                AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) AS d
-          ON p.interval_start = d.interval_start AND p.interval_minutes = d.interval_minutes
+        FROM {_PRICES_WITH_DEMAND}
         SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'""",
         _range_params(market, location, price_kind, start, end)))
 
 
 def hourly_price_stats(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
-                       price_kind: str = "settlement") -> dict[str, float | int | None]:
+                       price_kind: str = "settlement") -> PriceStats:
     """``price_stats`` for long ranges, read from the hourly aggregate (ranges start and end on the hour): the
     counts, extremes and mean are the same (sums and counts per hour). The demand-weighted mean is left
     ``None``: a page drawing hourly or daily means weighs those (``weighted_mean_price``)."""
@@ -251,18 +224,15 @@ def hourly_price_stats(store: Store, market: str, location: str, start: pd.Times
         _range_params(market, location, price_kind, start, end)))
 
 
-def _stats_row(df: pd.DataFrame) -> dict[str, float | int | None]:
+def _stats_row(df: pd.DataFrame) -> PriceStats:
     row = df.iloc[0].to_dict()
-    if not row.get("intervals"):
-        return {k: (0 if k.endswith("intervals") else None) for k in STATS_FIELDS}
-    out: dict[str, float | int | None] = {}
-    for k in STATS_FIELDS:
-        v = row.get(k)
-        if v is None or (isinstance(v, float) and pd.isna(v)):
-            out[k] = None
-        else:
-            out[k] = int(v) if k.endswith("intervals") else float(v)
-    return out
+    if not row["intervals"]:
+        return PriceStats()
+    values = {}
+    for f in fields(PriceStats):
+        v = row[f.name]
+        values[f.name] = None if pd.isna(v) else int(v) if f.name.endswith("intervals") else float(v)
+    return PriceStats(**values)
 
 
 def duration_curve(store: Store, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
@@ -276,7 +246,7 @@ def duration_curve(store: Store, market: str, location: str, start: pd.Timestamp
         "AND interval_start >= {s:DateTime64(3, 'UTC')} AND interval_start < {e:DateTime64(3, 'UTC')}) "
         "WHERE length(a) > 0",
         {**_range_params(market, location, price_kind, start, end), "n": points})
-    if df.empty or not len(df.columns):
+    if df.empty:
         return pd.DataFrame({"exceedance_pct": [], "price": []})
     return pd.DataFrame({"exceedance_pct": [100 * i / (points - 1) for i in range(points)],
                          "price": list(df.at[0, "q"])})
@@ -321,8 +291,6 @@ def hour_day_heatmap(store: Store, market: str, location: str, start: pd.Timesta
         "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} "
         "GROUP BY day, hour ORDER BY day, hour",
         {**_range_params(market, location, price_kind, start, end), "tz": tz})
-    if df.empty or not len(df.columns):
-        return pd.DataFrame()
     return df.pivot(index="day", columns="hour", values="price").reindex(columns=range(24))
 
 
@@ -386,7 +354,6 @@ FRESHNESS_TABLES = {
 def dataset_freshness(store: Store, now: pd.Timestamp | None = None) -> list[Freshness]:
     """Newest stored interval end per market and dataset, against the market's expected publication delay."""
     now = now or pd.Timestamp.now(tz="UTC")
-    infos = markets(store)
     # Forecast series (location "...:forecast") run into the future; freshness is about what was measured.
     parts = " UNION ALL ".join(
         f"SELECT market, '{label}' AS dataset, max(interval_start + toIntervalMinute(interval_minutes)) AS latest_end,"
@@ -396,9 +363,9 @@ def dataset_freshness(store: Store, now: pd.Timestamp | None = None) -> list[Fre
     df = store.query_df(f"SELECT * FROM ({parts}) ORDER BY market, dataset")
     demo = _demo_latest(store, df)
     out = []
-    for r in ([] if df.empty or not len(df.columns) else df.itertuples()):
-        info = infos.get(r.market)
-        expected = pd.Timedelta(minutes=info.expected_delay_minutes if info else 1440)
+    for r in df.itertuples():
+        info = MARKETS.get(r.market)
+        expected = pd.Timedelta(minutes=info.expected_delay(r.dataset) if info else 1440)
         out.append(Freshness(r.market, r.dataset, r.latest_end, now - r.latest_end, expected,
                              (r.market, r.dataset) in demo))
     return out
@@ -408,7 +375,7 @@ def _demo_latest(store: Store, latest: pd.DataFrame) -> set[tuple[str, str]]:
     """(market, dataset) pairs whose newest interval is demo data; reads only the newest interval's rows."""
     found = set()
     label_to_table = {v: k for k, v in FRESHNESS_TABLES.items()}
-    for r in ([] if latest.empty or not len(latest.columns) else latest.itertuples()):
+    for r in latest.itertuples():
         table = label_to_table[r.dataset]
         if store.scalar(f"SELECT count() > 0 FROM {table} WHERE market = {{m:String}} AND source = {{d:String}} "
                         "AND interval_start = {t:DateTime64(3, 'UTC')}",
@@ -420,29 +387,26 @@ def _demo_latest(store: Store, latest: pd.DataFrame) -> set[tuple[str, str]]:
 def nodal_runs(store: Store) -> list[tuple[str, str]]:
     """(market, market run) pairs with published nodal prices in the store."""
     df = store.query_df("SELECT DISTINCT market, market_run FROM nodal_lmp_hourly ORDER BY market, market_run")
-    return [] if df.empty or not len(df.columns) else list(df.itertuples(index=False, name=None))
+    return list(df.itertuples(index=False, name=None))
 
 
 def nodal_hubs(store: Store, market: str) -> pd.DataFrame:
     """The market's trading hubs (node type HUB), with a readable label."""
-    df = store.query_df(
+    return store.query_df(
         "SELECT node, if(node_name != '', concat(node_name, ' (', node, ')'), node) AS label FROM node_metadata FINAL "
         "WHERE market = {m:String} AND upper(node_type) = 'HUB' ORDER BY label", {"m": market})
-    return df if len(df.columns) else pd.DataFrame(columns=["node", "label"])
 
 
 def nodal_prices(store: Store, market: str, run: str, days: int = 31) -> pd.DataFrame:
     """The last ``days`` days of a market run's published nodal prices, one row per interval and node."""
-    df = store.query_df(
+    return store.query_df(
         "SELECT interval_start, node, lmp, energy, congestion, loss FROM nodal_lmp FINAL "
         "WHERE market = {m:String} AND market_run = {r:String} AND interval_start > "
         "(SELECT max(bucket) FROM nodal_lmp_hourly WHERE market = {m:String} AND market_run = {r:String}) "
         "- toIntervalDay({d:UInt16})", {"m": market, "r": run, "d": days})
-    return df if len(df.columns) else pd.DataFrame(columns=["interval_start", "node", "lmp", "energy",
-                                                             "congestion", "loss"])
 
 
 def node_names(store: Store, market: str) -> dict[str, str]:
     df = store.query_df("SELECT node, node_name FROM node_metadata FINAL WHERE market = {m:String} "
                         "AND node_name != ''", {"m": market})
-    return {} if df.empty or not len(df.columns) else dict(zip(df["node"], df["node_name"], strict=True))
+    return dict(zip(df["node"], df["node_name"], strict=True))

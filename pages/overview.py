@@ -1,9 +1,14 @@
 """Market overview (home page): prices and demand of one region over a date range."""
 from __future__ import annotations
 
+from dataclasses import astuple
+
 import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
+
+from app.services import services
+from engine.overview import initial_choice
 
 dash.register_page(__name__, path="/", name="Market overview", title="Market overview · 254Carbon")
 
@@ -16,22 +21,21 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
            start: str | None = None, end: str | None = None, tz: str | None = None, **_other) -> html.Div:
     """A link may name the view (?market=NEM&location=SA1&kind=settlement&start=...&end=...&tz=utc); a value
     the store does not hold is passed over for the default."""
-    from callbacks.overview import initial_choice
-
-    choice = initial_choice(market, location, kind, start, end)
+    choice = services().cached(initial_choice, market, location, kind, start, end)
+    shown_start, shown_end, first, last = astuple(choice.dates) if choice.dates else (None,) * 4
     notes = list(choice.notes)
     if tz not in (None, "utc", "market"):
         notes.append(f"Time zone {tz[:20]!r} is neither 'market' nor 'utc'; showing market time.")
     controls = dbc.Row([
-        _control("Market", dcc.Dropdown(id="ov-market", options=choice.market_options, value=choice.market,
+        _control("Market", dcc.Dropdown(id="ov-market", options=list(choice.market.offered), value=choice.market.chosen,
                                         clearable=False, style={"minWidth": "9rem"})),
-        _control("Region", dcc.Dropdown(id="ov-location", options=choice.location_options,
-                                        value=choice.location, clearable=False, style={"minWidth": "9rem"})),
-        _control("Price", dcc.Dropdown(id="ov-kind", options=choice.kind_options, value=choice.kind,
+        _control("Region", dcc.Dropdown(id="ov-location", options=list(choice.location.offered),
+                                        value=choice.location.chosen, clearable=False, style={"minWidth": "9rem"})),
+        _control("Price", dcc.Dropdown(id="ov-kind", options=list(choice.kind.offered), value=choice.kind.chosen,
                                        clearable=False, style={"minWidth": "9rem"})),
         _control("Dates (market time, inclusive)", dcc.DatePickerRange(
-            id="ov-dates", start_date=choice.start, end_date=choice.end, min_date_allowed=choice.min_date,
-            max_date_allowed=choice.max_date, display_format="YYYY-MM-DD", minimum_nights=0)),
+            id="ov-dates", start_date=shown_start, end_date=shown_end, min_date_allowed=first, max_date_allowed=last,
+            display_format="YYYY-MM-DD", minimum_nights=0)),
         _control("Time shown in", dbc.RadioItems(
             id="ov-tz", options=[{"label": "Market time", "value": "market"}, {"label": "UTC", "value": "utc"}],
             value="utc" if tz == "utc" else "market", inline=True)),

@@ -7,18 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.factory import create_app
-from app.settings import Settings
+from engine import queries
+from engine.markets import MARKETS
+from engine.overview import (Dates, Pick, initial_choice, latest_view, locations, overview_view, price_kinds,
+                             series_dates)
 from engine.store import write_tables
 
 
 @pytest.fixture
-def app(store_url):
-    dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=False))
-    yield dash_app
-    svc = dash_app.server.extensions["c254"]
-    svc.store.command(f"DROP DATABASE IF EXISTS `{svc.store.database}`")
-    svc.store.close()
+def app(make_app):
+    return make_app()
 
 
 @pytest.fixture
@@ -51,13 +49,16 @@ def test_prices_csv_is_in_market_time_with_offsets(client, sa_january):
     assert df.at[0, "interval_start"] == "2018-01-01T00:00:00+10:00"
     assert df.iloc[-1]["interval_start"] == "2018-01-31T23:30:00+10:00"
     assert df["price"].tolist() == price.tolist()
-    assert df.at[0, "demand_mw"] == 1500.0 and np.isnan(df.at[1, "demand_mw"])
+    assert df.at[0, "demand_mw"] == 1500.0
+    assert np.isnan(df.at[1, "demand_mw"])
 
 
 def test_prices_json_utc(client, sa_january):
     r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-01-02&format=json&tz=utc")
     body = r.get_json()
-    assert r.status_code == 200 and body["timezone"] == "UTC" and body["resolution"] == "raw"
+    assert r.status_code == 200
+    assert body["timezone"] == "UTC"
+    assert body["resolution"] == "raw"
     assert len(body["rows"]) == 48
     assert body["rows"][0]["interval_start"] == "2017-12-31T14:00:00+00:00"
     assert body["rows"][1]["demand_mw"] is None
@@ -80,24 +81,22 @@ def test_bad_parameters_get_a_clear_400(client, sa_january, query, message):
 
 
 def test_api_matches_what_the_overview_chart_draws(app, client, sa_january):
-    from callbacks.overview import overview_data
-
-    with app.server.test_request_context():
-        data = overview_data("NEM", "SA1", "2018-01-01", "2018-01-31", "market")
+    view = overview_view(app.server.extensions["c254"].ready_store(), "NEM", "SA1", "2018-01-01", "2018-01-31")
     r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv")
     api = pd.read_csv(io.StringIO(r.get_data(as_text=True)))
-    drawn = data["series"]
+    drawn = view.series
     assert len(api) == len(drawn)
     assert api["price"].tolist() == drawn["price"].tolist()
     assert (pd.to_datetime(api["interval_start"], utc=True) == drawn["interval_start"].reset_index(drop=True)).all()
-    assert data["stats"]["intervals"] == 1488
-    heat = data["heatmap"]  # market-local days by hour: 31 days x 24 hours, each hour the mean of two intervals
-    assert heat.shape == (31, 24) and heat.index[0] == "2018-01-01"
+    assert view.stats.intervals == 1488
+    heat = view.heatmap  # market-local days by hour: 31 days x 24 hours, each hour the mean of two intervals
+    assert heat.shape == (31, 24)
+    assert heat.index[0] == "2018-01-01"
     assert heat.at["2018-01-01", 0] == pytest.approx(float(api["price"].iloc[0:2].mean()))
-    assert data["stats"]["max_price"] == pytest.approx(float(api["price"].max()))
+    assert view.stats.max_price == pytest.approx(float(api["price"].max()))
     weighted = api.dropna(subset=["demand_mw"])
     expected_vwap = (weighted["price"] * weighted["demand_mw"]).sum() / weighted["demand_mw"].sum()
-    assert data["stats"]["volume_weighted_price"] == pytest.approx(expected_vwap)
+    assert view.stats.volume_weighted_price == pytest.approx(expected_vwap)
 
 
 def test_long_ranges_are_drawn_from_hourly_means(app, client):
@@ -115,24 +114,20 @@ def test_long_ranges_are_drawn_from_hourly_means(app, client):
     assert len(raw.get_json()["rows"]) == 288
 
 
-def test_demo_data_fills_an_empty_store_and_is_labelled(store_url):
-    dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=True))
-    client = dash_app.server.test_client()
+def test_demo_data_fills_an_empty_store_and_is_labelled(make_app):
+    client = make_app(demo=True).server.test_client()
     body = client.get("/api/v1/prices?market=NEM&location=SA1&start=2026-10-01&end=2026-10-02").get_json()
-    assert body["is_demo"] is True and len(body["rows"]) == 288
+    assert body["is_demo"] is True
+    assert len(body["rows"]) == 288
     again = client.get("/api/v1/prices?market=NEM&location=SA1&start=2026-10-01&end=2026-10-02").get_json()
     assert again["rows"] == body["rows"]  # deterministic
     latest = client.get("/api/v1/latest?market=NEM").get_json()["rows"]
     assert [r["location"] for r in latest] == ["NSW1", "QLD1", "SA1", "TAS1", "VIC1"]
-    assert all(r["is_demo"] for r in latest)
-    dash_app.server.extensions["c254"].store.command(
-        f"DROP DATABASE IF EXISTS `{dash_app.server.extensions['c254'].store.database}`")
+    assert [r["is_demo"] for r in latest] == [True] * 5
 
 
 def test_hourly_statistics_equal_the_exact_ones_and_weigh_hourly_means(app):
     """The aggregate statistics equal the raw ones; weighting and ranking the hourly series equals pandas."""
-    from engine import queries
-
     store = app.server.extensions["c254"].ready_store()
     idx = pd.date_range("2024-01-01", periods=12 * 48, freq="5min", tz="UTC")
     price = (np.arange(len(idx)) % 17) * 3.0 - 5
@@ -145,40 +140,36 @@ def test_hourly_statistics_equal_the_exact_ones_and_weigh_hourly_means(app):
     s, e = idx[0], idx[-1] + pd.Timedelta(minutes=5)
     exact = queries.price_stats(store, "NEM", "QLD1", s, e)
     hourly = queries.hourly_price_stats(store, "NEM", "QLD1", s, e)
-    assert exact["volume_weighted_price"] == pytest.approx((price * demand).sum() / demand.sum())
+    assert exact.volume_weighted_price == pytest.approx((price * demand).sum() / demand.sum())
     for k in ("intervals", "min_price", "mean_price", "max_price", "negative_intervals"):
-        assert hourly[k] == pytest.approx(exact[k])
-    assert hourly["volume_weighted_price"] is None
-    assert exact["negative_intervals"] == int((price < 0).sum())
+        assert getattr(hourly, k) == pytest.approx(getattr(exact, k)), k
+    assert hourly.volume_weighted_price is None
+    assert exact.negative_intervals == int((price < 0).sum())
     series, resolution = queries.price_series(store, "NEM", "QLD1", s, e, resolution="hour")
     frame = pd.DataFrame({"p": price, "d": demand}, index=idx).resample("1h").mean()
-    assert resolution == "hour" and len(series) == len(frame)
+    assert resolution == "hour"
+    assert len(series) == len(frame)
     assert queries.weighted_mean_price(series) == pytest.approx((frame.p * frame.d).sum() / frame.d.sum())
     curve = queries.duration_curve_of(series["price"], points=3)
     assert curve["price"].tolist() == pytest.approx([frame.p.max(), sorted(frame.p)[len(frame) // 2], frame.p.min()])
 
 
 def test_heatmap_by_month_for_long_ranges(app):
-    from callbacks.overview import overview_data
-
     store = app.server.extensions["c254"].ready_store()
     idx = pd.date_range("2023-12-31 14:00", periods=24 * 200, freq="60min", tz="UTC")  # 200 NEM days from 2024
     write_tables(store, {"prices": pd.DataFrame({
         "market": "NEM", "location": "TAS1", "price_kind": "settlement", "interval_start": idx,
         "interval_minutes": 60, "price": (np.arange(len(idx)) % 24) * 1.0, "source": "t.csv"})})
-    with app.server.test_request_context():
-        data = overview_data("NEM", "TAS1", "2024-01-01", "2024-07-18", "market")
-    heat = data["heatmap"]
-    assert data["heatmap_rows"] == "month" and list(heat.index) == [f"2024-{m:02d}" for m in range(1, 8)]
+    view = overview_view(store, "NEM", "TAS1", "2024-01-01", "2024-07-18")
+    heat = view.heatmap
+    assert view.heatmap_rows == "month"
+    assert list(heat.index) == [f"2024-{m:02d}" for m in range(1, 8)]
     assert heat.at["2024-03", 5] == 5.0  # by construction each price equals its NEM hour of day
 
 
 def test_long_range_overview_weighs_and_ranks_the_means_it_draws(app, monkeypatch):
     """A range drawn as daily means: counts, extremes and mean are exact; the demand weighting and duration
     curve are of the daily means drawn, as pandas computes them over NEM days."""
-    from callbacks.overview import overview_data
-    from engine import queries
-
     monkeypatch.setattr(queries, "MAX_RAW_POINTS", 100)  # 30 days of 5-minute data then draws daily means
     store = app.server.extensions["c254"].ready_store()
     idx = pd.date_range("2023-12-31 14:00", periods=288 * 30, freq="5min", tz="UTC")  # NEM days 1-30 Jan 2024
@@ -190,25 +181,26 @@ def test_long_range_overview_weighs_and_ranks_the_means_it_draws(app, monkeypatc
                                 "interval_minutes": 5, "price": price, "source": "t.csv"}),
         "demand": pd.DataFrame({"market": "NEM", "location": "SA1", "interval_start": idx, "interval_minutes": 5,
                                 "demand_mw": demand, "source": "t.csv"})})
-    with app.server.test_request_context():
-        data = overview_data("NEM", "SA1", "2024-01-01", "2024-01-30", "market")
-    assert data["resolution"] == "day" and data["basis"] == "day"
-    stats = data["stats"]
-    assert stats["intervals"] == len(idx) and stats["negative_intervals"] == int((price < 0).sum())
-    assert stats["min_price"] == pytest.approx(price.min()) and stats["max_price"] == pytest.approx(price.max())
-    assert stats["mean_price"] == pytest.approx(price.mean())
+    view = overview_view(store, "NEM", "SA1", "2024-01-01", "2024-01-30")
+    assert view.resolution == "day"
+    assert view.basis == "day"
+    stats = view.stats
+    assert stats.intervals == len(idx)
+    assert stats.negative_intervals == int((price < 0).sum())
+    assert stats.min_price == pytest.approx(price.min())
+    assert stats.max_price == pytest.approx(price.max())
+    assert stats.mean_price == pytest.approx(price.mean())
     local_day = (idx + pd.Timedelta(hours=10)).floor("D")
     daily = pd.DataFrame({"p": price, "d": demand}).groupby(local_day).mean()
-    assert stats["volume_weighted_price"] == pytest.approx((daily.p * daily.d).sum() / daily.d.sum())
-    curve = data["curve"]
-    assert len(curve) == 201 and curve["price"].iloc[0] == pytest.approx(daily.p.max())
+    assert stats.volume_weighted_price == pytest.approx((daily.p * daily.d).sum() / daily.d.sum())
+    curve = view.curve
+    assert len(curve) == 201
+    assert curve["price"].iloc[0] == pytest.approx(daily.p.max())
     assert curve["price"].iloc[-1] == pytest.approx(daily.p.min())
     assert curve["price"].iloc[100] == pytest.approx(np.sort(daily.p.to_numpy())[round(29 * 0.5)])
 
 
 def test_duration_curve_of_means_at_hand_ranks_as_the_database_does(app):
-    from engine import queries
-
     store = app.server.extensions["c254"].ready_store()
     idx = pd.date_range("2024-01-01", periods=24 * 9 + 7, freq="60min", tz="UTC")  # hourly intervals
     price = np.random.default_rng(3).gamma(2.0, 30.0, len(idx))
@@ -223,28 +215,26 @@ def test_duration_curve_of_means_at_hand_ranks_as_the_database_does(app):
 
 
 def test_overview_link_names_the_view_and_bad_values_fall_back(app):
-    from callbacks.overview import initial_choice
-
     store = app.server.extensions["c254"].ready_store()
     idx = pd.date_range("2023-12-31 14:00", periods=48 * 10, freq="30min", tz="UTC")  # NEM 1-10 Jan 2024
     for loc in ("SA1", "VIC1"):
         write_tables(store, {"prices": pd.DataFrame({
             "market": "NEM", "location": loc, "price_kind": "settlement", "interval_start": idx,
             "interval_minutes": 30, "price": 1.0, "source": "t.csv"})})
-    with app.server.test_request_context():
-        asked = initial_choice("NEM", "VIC1", "settlement", "2024-01-03", "2024-01-05")
-        assert (asked.location, asked.start, asked.end) == ("VIC1", "2024-01-03", "2024-01-05")
-        clipped = initial_choice("NEM", "VIC1", None, "2020-01-01", "2030-01-01")
-        assert (clipped.start, clipped.end) == ("2024-01-01", "2024-01-10")
-        assert clipped.notes == ["Dates clipped to the stored 2024-01-01 to 2024-01-10."] and asked.notes == []
-        hostile = initial_choice("NEM'--", "<script>", "x", "2024-01-05", "not a date")
-        assert (hostile.market, hostile.location, hostile.start, hostile.end) == ("NEM", "SA1", "2024-01-01",
-                                                                                  "2024-01-10")
-        assert hostile.notes == [
-            "No market \"NEM'--\" is stored; showing NEM.", "No NEM location '<script>' is stored; showing SA1.",
-            "No SA1 price series 'x' is stored; showing settlement.",
-            "The link's dates ('2024-01-05' to 'not a date') are not YYYY-MM-DD dates in order within the stored "
-            "2024-01-01 to 2024-01-10; showing the latest days."]
+    asked = initial_choice(store, "NEM", "VIC1", "settlement", "2024-01-03", "2024-01-05")
+    assert (asked.location.chosen, asked.dates.start, asked.dates.end) == ("VIC1", "2024-01-03", "2024-01-05")
+    assert asked.notes == ()
+    clipped = initial_choice(store, "NEM", "VIC1", None, "2020-01-01", "2030-01-01")
+    assert (clipped.dates.start, clipped.dates.end) == ("2024-01-01", "2024-01-10")
+    assert clipped.notes == ("Dates clipped to the stored 2024-01-01 to 2024-01-10.",)
+    hostile = initial_choice(store, "NEM'--", "<script>", "x", "2024-01-05", "not a date")
+    assert (hostile.market.chosen, hostile.location.chosen, hostile.dates.start, hostile.dates.end) == (
+        "NEM", "SA1", "2024-01-01", "2024-01-10")
+    assert hostile.notes == (
+        "No market \"NEM'--\" is stored; showing NEM.", "No NEM location '<script>' is stored; showing SA1.",
+        "No SA1 price series 'x' is stored; showing settlement.",
+        "The link's dates ('2024-01-05' to 'not a date') are not YYYY-MM-DD dates in order within the stored "
+        "2024-01-01 to 2024-01-10; showing the latest days.")
 
 
 def test_latest_prices_are_each_series_newest_interval(app, client, sa_january):
@@ -288,7 +278,8 @@ def test_latest_prices_are_each_series_newest_interval(app, client, sa_january):
     ("market=NEM'--", "characters that are not allowed"), ("market=NEM&tz=mars", "must be one of market, utc")])
 def test_latest_prices_refuse_bad_parameters(client, sa_january, query, message):
     r = client.get(f"/api/v1/latest?{query}")
-    assert r.status_code == 400 and message in r.get_json()["error"]
+    assert r.status_code == 400
+    assert message in r.get_json()["error"]
 
 
 def test_cache_version_follows_the_data_not_the_job_log(app, sa_january):
@@ -307,3 +298,45 @@ def test_cache_version_follows_the_data_not_the_job_log(app, sa_january):
         "market": "NEM", "location": "SA1", "price_kind": "settlement", "interval_start": [idx[-1]],
         "interval_minutes": [30], "price": [price[-1] + 1], "source": "revision.csv"})})
     assert svc.data_version() != before
+
+
+def _hourly_prices(store, location: str, kind: str, first_day: str, days: int, market: str = "NEM") -> None:
+    start = pd.Timestamp(first_day, tz=MARKETS[market].timezone).tz_convert("UTC")
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": market, "location": location, "price_kind": kind,
+        "interval_start": pd.date_range(start, periods=24 * days, freq="60min"), "interval_minutes": 60,
+        "price": 1.0, "source": "t.csv"})})
+
+
+def test_a_new_price_series_keeps_the_dates_it_has_data_in(store):
+    _hourly_prices(store, "SA1", "settlement", "2024-01-01", 10)
+    _hourly_prices(store, "SA1", "dispatch", "2024-01-05", 16)  # 5 to 20 January
+    kept = series_dates(store, "NEM", "SA1", "dispatch", "2024-01-03", "2024-01-06")
+    assert kept == Dates("2024-01-03", "2024-01-06", "2024-01-05", "2024-01-20")
+    latest = series_dates(store, "NEM", "SA1", "dispatch", "2023-12-01", "2023-12-05")
+    assert latest == Dates("2024-01-07", "2024-01-20", "2024-01-05", "2024-01-20")  # the last 14 days
+    assert series_dates(store, "NEM", "VIC1", "dispatch", "2024-01-03", "2024-01-06") is None
+
+
+def test_controls_offer_what_is_stored_and_keep_a_value_they_offer(store):
+    _hourly_prices(store, "SA1", "settlement", "2024-01-01", 2)
+    _hourly_prices(store, "SA1", "dispatch", "2024-01-01", 2)
+    _hourly_prices(store, "ONZP", "HOEP", "2024-01-01", 2, market="IESO")
+    assert queries.markets_with_prices(store) == ["NEM", "IESO"]  # the registry's order, not the alphabet's
+    assert locations(store, "NEM", "VIC1") == Pick(("SA1",), "SA1")
+    assert locations(store, None, "SA1") == Pick((), None)
+    assert price_kinds(store, "NEM", "SA1", "dispatch") == Pick(("settlement", "dispatch"), "dispatch")
+    assert price_kinds(store, "NEM", "SA1", None) == Pick(("settlement", "dispatch"), "settlement")
+
+
+def test_an_unknown_market_is_a_query_error_naming_the_known_ones(store):
+    with pytest.raises(queries.QueryError, match="known markets: BRAZIL, CAISO"):
+        overview_view(store, "XX", "SA1", "2024-01-01", "2024-01-02")
+
+
+def test_latest_prices_of_an_empty_market_have_columns_and_the_display_zone(store):
+    found = latest_view(store, "IESO", "utc")
+    assert found.rows.empty
+    assert list(found.rows.columns) == ["location", "price_kind", "interval_start", "interval_minutes", "price",
+                                        "is_demo"]
+    assert (found.tz, found.tz_label, found.currency) == ("UTC", "UTC", "CAD")

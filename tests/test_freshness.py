@@ -22,7 +22,8 @@ def test_forecasts_do_not_make_stale_measurements_look_fresh(store):
     found = {(f.market, f.dataset): f for f in queries.dataset_freshness(store, now=NOW)}
     f = found[("BRAZIL", "demand")]
     assert f.latest_end == pd.Timestamp("2026-11-21 00:00", tz="UTC")
-    assert f.status == "delayed" and f.label() == "BRAZIL demand: delayed 4 d"
+    assert f.status == "delayed"
+    assert f.label() == "BRAZIL demand: delayed 4 d"
 
 
 def test_fresh_prices_within_the_expected_delay_and_demo_labelled(store):
@@ -31,4 +32,5 @@ def test_fresh_prices_within_the_expected_delay_and_demo_labelled(store):
                                                  "interval_start": idx, "interval_minutes": 5, "price": 50.0,
                                                  "source": "f.csv"})})
     f = {x.dataset: x for x in queries.dataset_freshness(store, now=NOW)}["prices"]
-    assert f.status == "fresh" and f.label() == "NEM prices: 5 min old"
+    assert f.status == "fresh"
+    assert f.label() == "NEM prices: 5 min old"

@@ -14,6 +14,7 @@ import pytest
 
 from engine import jobs
 from ingest.backfill import BackfillError, BackfillRequest, run_backfill, validate
+from ingest.nem import NemConnector
 
 TODAY = dt.date(2026, 11, 25)
 
@@ -49,16 +50,17 @@ def test_backfill_replays_local_files_and_records_progress(store, data_dir):
     saved = jobs.get_run(store, run.run_id)
     assert saved["status"] == "succeeded", saved["error"]
     assert (saved["progress_done"], saved["progress_total"]) == (5, 5)  # five regions' files of 2018-01
-    assert saved["rows_read"] == 5 * 1488 and saved["rows_written"] == 2 * 5 * 1488
+    assert saved["rows_read"] == 5 * 1488
+    assert saved["rows_written"] == 2 * 5 * 1488
     assert store.scalar("SELECT count() FROM prices FINAL") == 5 * 1488
 
 
-class _FailingConnector:
+class _FailingConnector(NemConnector):
     def fetch(self, start, end, **_):
         raise ConnectionError("aemo.com.au unreachable (simulated)")
 
 
-class _SlowConnector:
+class _SlowConnector(NemConnector):
     def __init__(self):
         self.calls = 0
 
@@ -117,7 +119,8 @@ def test_cancel_stops_between_periods(store):
     run_backfill(store, BackfillRequest("nem", dt.date(2024, 1, 1), dt.date(2024, 12, 31)), run, cancel, conn)
     saved = jobs.get_run(store, run.run_id)
     assert saved["status"] == "cancelled"
-    assert saved["progress_total"] == 12 and 1 <= saved["progress_done"] < 12
+    assert saved["progress_total"] == 12
+    assert 1 <= saved["progress_done"] < 12
     assert conn.calls == saved["progress_done"]
 
 
@@ -198,35 +201,31 @@ def test_each_trigger_runs_once_across_three_workers(redis_url):
     assert len(keys) >= 2, runs  # triggers every 2 s for 6.5 s
     assert len(keys) == len(set(keys)), f"a trigger ran more than once: {runs}"
     slots = sorted(int(k.rsplit(":", 1)[1]) for k in keys)
-    assert all(b - a == 2 for a, b in zip(slots, slots[1:], strict=False)), f"a trigger was missed: {slots}"
-
-
-@pytest.fixture
-def cli_app(store_url):
-    from app.factory import create_app
-    from app.settings import Settings
-
-    dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=False))
-    yield dash_app
-    store = dash_app.server.extensions["c254"].store
-    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+    assert [b - a for a, b in zip(slots, slots[1:], strict=False)] == [2] * (len(slots) - 1), \
+        f"a trigger was missed: {slots}"
 
 
 @pytest.mark.realdata
-def test_cli_backfill_lists_and_runs(cli_app, data_dir):
-    runner = cli_app.server.test_cli_runner()
+def test_cli_backfill_lists_and_runs(make_app, data_dir):
+    runner = make_app().server.test_cli_runner()
     folder = data_dir / "markets" / "aemo" / "price_and_demand"
     r = runner.invoke(args=["jobs", "backfill", "nem", "2016-02-01", "2016-02-29", "--source", str(folder)])
     assert r.exit_code == 0, r.output
     assert "succeeded; 5/5 done, read 6,960, written 13,920" in r.output
     r = runner.invoke(args=["jobs", "backfill", "nem", "2016-03-01", "2016-02-01"])
-    assert r.exit_code != 0 and "is before start" in r.output
+    assert r.exit_code != 0
+    assert "is before start" in r.output
     r = runner.invoke(args=["jobs", "runs"])
-    assert r.exit_code == 0 and "backfill:nem" in r.output and "succeeded" in r.output
+    assert r.exit_code == 0, r.output
+    for shown in ("backfill:nem", "succeeded"):
+        assert shown in r.output, shown
     r = runner.invoke(args=["jobs", "list"])
-    assert r.exit_code == 0 and "nem_price_demand" in r.output and "ieso_hoep" in r.output
+    assert r.exit_code == 0, r.output
+    for shown in ("nem_price_demand", "ieso_hoep"):
+        assert shown in r.output, shown
     r = runner.invoke(args=["jobs", "run", "no_such_job"])
-    assert r.exit_code != 0 and "unknown job" in r.output
+    assert r.exit_code != 0
+    assert "unknown job" in r.output
 
 
 def test_scheduled_run_pulls_the_operators_today_with_its_fetch_options(store, monkeypatch):
@@ -235,9 +234,7 @@ def test_scheduled_run_pulls_the_operators_today_with_its_fetch_options(store, m
 
     calls = []
 
-    class Recorder:
-        timezone = "Etc/GMT-10"
-
+    class Recorder(NemConnector):
         def fetch(self, start, end, **kwargs):
             calls.append((start, end, kwargs))
             return []

@@ -7,8 +7,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from app.factory import create_app
-from app.settings import Settings
 
 pytestmark = pytest.mark.browser
 
@@ -30,8 +28,8 @@ def _wait_for(predicate, timeout=20.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_overview_region_change_and_csv_download(dash_duo, store_url):
-    app = create_app(Settings(store_url=store_url, scheduler=False, demo=True))
+def test_overview_region_change_and_csv_download(dash_duo, make_app):
+    app = make_app(demo=True)
     dash_duo.start_server(app)
     first = _wait_for(lambda: _trace_y(dash_duo, "ov-series"), what="price chart")
     assert len(first) == 14 * 288  # the last 14 days of demo data at 5 minutes
@@ -40,12 +38,15 @@ def test_overview_region_change_and_csv_download(dash_duo, store_url):
 
     dash_duo.select_dcc_dropdown("#ov-location", value="SA1")
     second = _wait_for(lambda: (y := _trace_y(dash_duo, "ov-series")) and y != first and y, what="chart to change")
-    assert len(second) == len(first) and second != first
+    assert len(second) == len(first)
+    assert second != first
     # the latest stored price of each region, the chosen one in bold: SA1's is the chart's last interval
     bold = _wait_for(lambda: dash_duo.driver.find_elements("css selector", "#ov-latest-table tr.fw-bold"),
                      what="latest prices")
     cells = [td.text for td in bold[0].find_elements("css selector", "td")]
-    assert cells[0] == "SA1" and cells[2].endswith("23:55") and float(cells[4].replace(",", "")) == round(second[-1], 2)
+    assert cells[0] == "SA1"
+    assert cells[2].endswith("23:55")
+    assert float(cells[4].replace(",", "")) == round(second[-1], 2)
     assert len(dash_duo.driver.find_elements("css selector", "#ov-latest-table tbody tr")) == 5
 
     dash_duo.find_element("#ov-download-btn").click()
@@ -53,10 +54,9 @@ def test_overview_region_change_and_csv_download(dash_duo, store_url):
     csv = _wait_for(lambda: next(iter(folder.glob("*.csv")), None), what="CSV download")
     time.sleep(0.5)
     df = pd.read_csv(csv)
-    assert csv.name.startswith("NEM_SA1_") and csv.name.endswith("market-time.csv")
+    assert csv.name.startswith("NEM_SA1_")
+    assert csv.name.endswith("market-time.csv")
     assert list(df.columns) == ["interval_start", "interval_minutes", "price", "demand_mw"]
     assert df["price"].round(6).tolist() == pd.Series(second).round(6).tolist()
     assert df["interval_start"].str.endswith("+10:00").all()
     assert not [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]
-    store = app.server.extensions["c254"].store
-    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")

@@ -88,7 +88,8 @@ def test_reloading_the_same_batch_changes_nothing(store: Store):
     hourly_before = store.query_df("SELECT bucket, sum(samples) s, sum(price_sum) p FROM prices_hourly "
                                    "GROUP BY bucket ORDER BY bucket")
     second = write_tables(store, {"prices": frame})
-    assert first.written == {"prices": 48} and second.written == {"prices": 0}
+    assert first.written == {"prices": 48}
+    assert second.written == {"prices": 0}
     after = store.query_df("SELECT * FROM prices FINAL ORDER BY interval_start")
     pd.testing.assert_frame_equal(before, after)
     assert store.scalar("SELECT count() FROM prices") == 48  # not even an unmerged duplicate
@@ -102,7 +103,8 @@ def test_revision_replaces_value_and_rebuilds_aggregates(store: Store):
     revised = _prices()
     revised.loc[3, "price"] = 1000.0
     report = write_tables(store, {"prices": revised})
-    assert report.written == {"prices": 1} and report.revised == {"prices": 1}
+    assert report.written == {"prices": 1}
+    assert report.revised == {"prices": 1}
     assert store.scalar("SELECT price FROM prices FINAL WHERE price > 999") == 1000.0
     hourly = store.query_df("SELECT bucket, sum(price_sum) p, sum(samples) n FROM prices_hourly GROUP BY bucket "
                             "ORDER BY bucket")
@@ -178,7 +180,8 @@ def test_blank_required_values_are_not_stored_as_zero(store: Store):
     frame = _prices(n=4)
     frame.loc[1, "price"] = np.nan
     report = write_tables(store, {"prices": frame})
-    assert report.written == {"prices": 3} and report.empty == {"prices": 1}
+    assert report.written == {"prices": 3}
+    assert report.empty == {"prices": 1}
     assert store.scalar("SELECT countIf(price = 0) FROM prices") == 1  # only the real 0.0 at row 0
     assert write_tables(store, {"prices": frame}).written == {"prices": 0}
 
@@ -191,7 +194,8 @@ def test_demand_aggregate_follows_revisions(store: Store):
     revised.loc[5, "demand_mw"] = 5000.0
     write_tables(store, {"demand": revised})
     hourly = store.query_df("SELECT sum(demand_sum) s, sum(samples) n FROM demand_hourly")
-    assert hourly.at[0, "s"] == pytest.approx(revised["demand_mw"].sum()) and hourly.at[0, "n"] == 48
+    assert hourly.at[0, "s"] == pytest.approx(revised["demand_mw"].sum())
+    assert hourly.at[0, "n"] == 48
 
 
 def test_aggregates_count_negatives_and_demo_rows_through_revisions(store: Store):
@@ -286,7 +290,7 @@ def test_migration_008_moves_every_row_into_market_month_partitions(store_url: s
             "market": "BRAZIL", "location": "SE", "metric": "load", "interval_start": days, "interval_minutes": 1440,
             "value_mw": np.arange(len(days), dtype=float)})})
         before = _contents(s)
-        assert all(before[name] for name in TABLES if TABLES[name].time_column)
+        assert [name for name, spec in TABLES.items() if spec.time_column and not before[name]] == []
         if stop_after:  # run the migration's statements up to and including the first that matches, as a crash
             mig = next(m for m in discover() if m.version == 8)
             for stmt in mig.statements(s.database):
@@ -300,7 +304,8 @@ def test_migration_008_moves_every_row_into_market_month_partitions(store_url: s
         partitions = {r.table: sorted(r.p) for r in parts.itertuples()}
         assert partitions["demand"] == ["202401"]  # the NEM month, not December and January in UTC
         assert partitions["prices"] == ["202401"]  # and 31 January in EST, to 04:00 UTC on 1 February
-        assert partitions["prices_hourly"] == partitions["prices_daily"] == ["2024"]
+        assert partitions["prices_hourly"] == ["2024"]
+        assert partitions["prices_daily"] == ["2024"]
         assert not {t for t in partitions if t.endswith("__repartitioned")}
         write_tables(s, {"prices": _prices(location="VIC1", n=48, start="2024-02-29 14:00", price=np.full(48, 2.0))})
         day = s.query_df("SELECT bucket, price_sum, samples FROM prices_daily FINAL WHERE location = 'VIC1'")
@@ -316,8 +321,10 @@ def test_market_calendar_macros_expand_to_each_markets_zone():
     m = Migration(9, "x", "CREATE TABLE a (t DateTime) ENGINE = MergeTree PARTITION BY ${MARKET_MONTH(t)} "
                           "ORDER BY t;\nSELECT ${MARKET_YEAR(bucket)}, ${MARKET_DAY_START(bucket)};\n")
     create, select = m.statements("db")
-    assert "market = 'NEM', toYYYYMM(t, 'Etc/GMT-10')" in create and "toYYYYMM(t, 'America/New_York'))" in create
-    assert "toYear(bucket, 'America/Sao_Paulo')" in select and "toStartOfDay(bucket, 'Etc/GMT+5')" in select
+    assert "market = 'NEM', toYYYYMM(t, 'Etc/GMT-10')" in create
+    assert "toYYYYMM(t, 'America/New_York'))" in create
+    assert "toYear(bucket, 'America/Sao_Paulo')" in select
+    assert "toStartOfDay(bucket, 'Etc/GMT+5')" in select
     assert "${" not in select
 
 
@@ -339,7 +346,8 @@ def test_each_thread_gets_its_own_connection_and_parameters(store: Store):
         t.start()
     for t in threads:
         t.join()
-    assert wrong == [] and len({id(c) for c in clients}) == 4
+    assert wrong == []
+    assert len({id(c) for c in clients}) == 4
     store.close()  # every connection closed; the next use opens a new one
     assert store.scalar("SELECT 1") == 1
 
@@ -380,3 +388,34 @@ def test_categorical_text_columns_are_stored_as_their_labels(store: Store):
                                        {"location": "VIC1", "source": "file.csv", "n": 2}]
     frame["location"] = frame["location"].astype(object)  # the same rows as plain strings change nothing
     assert write_tables(store, {"prices": frame}).written == {"prices": 0}
+
+
+def test_an_answer_without_rows_has_the_columns_and_types_of_one_with_rows(store: Store):
+    """A query that matches nothing still names its columns, typed as they are when rows come back (so
+    readers need no special case for an empty store)."""
+    write_tables(store, {"prices": _prices(n=3)})
+    sql = ("SELECT p.location AS location, p.interval_start AS interval_start, p.price AS price, "
+           "p.interval_minutes AS interval_minutes, d.demand_mw AS demand_mw, p.source = 'demo' AS is_demo "
+           "FROM (SELECT * FROM prices FINAL WHERE location = {l:String}) AS p "
+           "LEFT JOIN demand AS d ON p.interval_start = d.interval_start SETTINGS join_use_nulls = 1")
+    found = store.query_df(sql, {"l": "SA1"})
+    none = store.query_df(sql, {"l": "nowhere"})
+    assert len(found) == 3
+    assert len(none) == 0
+    assert none.dtypes.to_dict() == found.dtypes.to_dict()
+
+
+def test_each_tables_text_columns_are_among_its_values():
+    for spec in TABLES.values():
+        assert set(spec.text) <= set(spec.values), spec.name
+
+
+def test_numbers_that_come_as_text_are_stored_as_numbers_and_text_columns_as_text(store: Store):
+    nodes = pd.DataFrame({"market": "PJM", "node": ["A", "B"], "node_type": ["HUB", "BUS"], "zone": ["Z1", "Z2"],
+                          "voltage_kv": ["345", "138.5"], "latitude": ["40.1", "39.9"], "longitude": ["-75", "-76"],
+                          "node_name": ["Hub A", ""]})
+    assert write_tables(store, {"node_metadata": nodes}).written == {"node_metadata": 2}
+    back = store.query_df("SELECT node, node_type, zone, voltage_kv, node_name FROM node_metadata FINAL ORDER BY node")
+    assert back["voltage_kv"].tolist() == [345.0, 138.5]
+    assert back["node_type"].tolist() == ["HUB", "BUS"]
+    assert back["node_name"].tolist() == ["Hub A", ""]

@@ -39,7 +39,8 @@ def server_url(tmp_path_factory):
 
 def test_migrations_writes_and_queries_over_http(server_url):
     store = Store(server_url)
-    assert not store.embedded and store.database == "c254_server"
+    assert not store.embedded
+    assert store.database == "c254_server"
     assert migrate(store) == [m.version for m in discover()]
     assert migrate(store) == []
     idx = pd.date_range("2024-01-01", periods=96, freq="30min", tz="UTC")
@@ -51,6 +52,9 @@ def test_migrations_writes_and_queries_over_http(server_url):
                           "ORDER BY interval_start", {"l": "SA1"})
     assert list(back["interval_start"]) == list(idx)
     assert back["price"].tolist() == list(np.arange(96.0))
+    none = store.query_df("SELECT interval_start, price FROM prices FINAL WHERE location = {l:String} "
+                          "ORDER BY interval_start", {"l": "nowhere"})
+    assert none.dtypes.to_dict() == back.dtypes.to_dict(), "an answer without rows has the columns of one with rows"
     hourly = store.query_df("SELECT sum(samples) n FROM prices_hourly")
     assert int(hourly["n"].iat[0]) == 96
 
@@ -68,7 +72,8 @@ def test_web_workers_on_a_server_do_not_migrate_but_store_init_does(server_url):
     with pytest.raises(StoreError, match="store init"):
         svc.ready_store()
     r = app.server.test_client().get("/api/v1/latest?market=NEM")
-    assert r.status_code == 503 and "store init" in r.get_json()["detail"]
+    assert r.status_code == 503
+    assert "store init" in r.get_json()["detail"]
     result = app.server.test_cli_runner().invoke(args=["store", "init"])
     assert result.exit_code == 0, result.output
     assert svc.ready_store().scalar("SELECT count() FROM schema_migrations FINAL") == len(discover())

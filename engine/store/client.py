@@ -20,6 +20,8 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "c254"
+#: The join key of the query that reads an empty result's columns (a name no query of ours uses).
+_PROBE = "__c254_probe"
 
 
 class StoreError(RuntimeError):
@@ -59,9 +61,6 @@ class Store:
     def __init__(self, dsn: str):
         self.dsn = dsn
         self._connect_dsn, self.database, self.embedded = split_dsn(dsn)
-        self.demo_free: set[str] = set()  # markets known to hold no demo rows (see writer._drop_demo)
-        # What only migrations write (the markets' metadata), read once; migrate() empties it.
-        self.static: dict[str, Any] = {}
         self._open_lock = threading.Lock()
         # One client per thread: a client (chDB handle or HTTP session) must not be shared mid-query, and
         # separate chDB connections to the same directory run statements side by side, so a page's queries
@@ -112,16 +111,33 @@ class Store:
             return urlunsplit(parts._replace(netloc=netloc))
         return self.dsn
 
-    def query_df(self, sql: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        """Run a SELECT; DateTime64 columns come back as tz-aware UTC timestamps."""
+    def query_df(self, sql: str, params: dict[str, Any] | None = None, *,
+                 columns_if_empty: bool = True) -> pd.DataFrame:
+        """Run a SELECT; the frame has the query's columns even when no row matches, and DateTime64 columns
+        come back as tz-aware UTC timestamps.
+
+        Reading an empty answer's columns takes a second statement; ``columns_if_empty=False`` spares it for a
+        caller that never reads the columns of an empty answer (the frame then has none)."""
         try:
             df = self.client.query_df(sql, parameters=params or {})
+            if columns_if_empty and not len(df.columns):
+                df = self._no_rows(sql, params)
         except Exception as exc:  # clickhouse-connect raises several types; callers want one
             raise StoreError(str(exc)) from exc
         for col in df.columns:
             if pd.api.types.is_datetime64_dtype(df[col]) and getattr(df[col].dt, "tz", None) is None:
                 df[col] = df[col].dt.tz_localize("UTC")
         return df
+
+    def _no_rows(self, sql: str, params: dict[str, Any] | None) -> pd.DataFrame:
+        """The columns of a query that matched no row, typed as any answer of that query is.
+
+        The Native format carries an empty result as no block at all, so neither names nor types come back.
+        Joined to one row, the query yields a row of its columns' default values, read the usual way (so the
+        dtypes are the ones real rows get), then dropped. ``LIMIT 0`` spares reading the tables again."""
+        probe = (f"SELECT * EXCEPT `{_PROBE}` FROM (SELECT *, 1 AS `{_PROBE}` FROM ({sql}) LIMIT 0) AS q "
+                 f"RIGHT JOIN (SELECT 1 AS `{_PROBE}`) AS one USING `{_PROBE}` SETTINGS join_use_nulls = 0")
+        return self.client.query_df(probe, parameters=params or {}).iloc[0:0]
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         try:
@@ -130,7 +146,7 @@ class Store:
             raise StoreError(str(exc)) from exc
 
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
-        df = self.query_df(sql, params)
+        df = self.query_df(sql, params, columns_if_empty=False)
         return None if df.empty else df.iat[0, 0]
 
     def insert_df(self, table: str, df: pd.DataFrame) -> None:

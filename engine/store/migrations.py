@@ -94,6 +94,4 @@ def migrate(store: Store, directory: Path = MIGRATIONS_DIR) -> list[int]:
             {"v": mig.version, "n": mig.name, "c": mig.checksum},
         )
         applied_now.append(mig.version)
-    if applied_now:
-        store.static.clear()
     return applied_now

@@ -32,6 +32,9 @@ class SeriesTable:
     required: tuple[str, ...] = ()
     # Value columns a connector may leave out, with the value stored for them then.
     optional: dict = field(default_factory=dict)
+    # Value columns holding text (the rest are numbers, and the writer reads a column of numbers that came as
+    # text as numbers).
+    text: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -125,6 +128,6 @@ TABLES: dict[str, SeriesTable] = {
         ),
         SeriesTable("node_metadata", ("market", "node"),
                     ("node_type", "zone", "voltage_kv", "latitude", "longitude", "node_name"), time_column=None,
-                    optional={"node_name": ""}),
+                    optional={"node_name": ""}, text=("node_type", "zone", "node_name")),
     )
 }

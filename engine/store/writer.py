@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,10 @@ log = logging.getLogger(__name__)
 
 _batch_lock = threading.Lock()
 _last_batch = 0
+#: Per store, the markets found free of demo rows: the writer's own memo, kept off the store client (which
+#: only runs statements) and gone with the store.
+_DEMO_FREE: weakref.WeakKeyDictionary[Store, set[str]] = weakref.WeakKeyDictionary()
+_demo_free_lock = threading.Lock()
 
 
 def next_batch_id() -> int:
@@ -69,7 +74,7 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
             values = values.astype("uint16")
         elif col in spec.key:
             values = _strings(values)
-        elif col in spec.values and values.dtype == object and col not in ("node_type", "zone", "node_name"):
+        elif col in spec.values and values.dtype == object and col not in spec.text:
             values = pd.to_numeric(values)
         out[col] = _array(values)
     if "source" in frame.columns:
@@ -119,8 +124,12 @@ def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple
     """Split the batch into rows to insert, and the subset of those that revise a stored row."""
     where, params = _series_filter(spec, frame)
     cols = ", ".join(f"`{c}`" for c in spec.columns)
-    existing = store.query_df(f"SELECT {cols} FROM `{spec.name}` FINAL WHERE {where}", params)
-    if existing.empty or not len(existing.columns):
+    # No stored row means every row is new, whatever the columns: skip reading an empty answer's columns, a
+    # second statement per table with which a load of new rows took up to half again as long (the median line
+    # of bench/ingest_nem.py).
+    existing = store.query_df(f"SELECT {cols} FROM `{spec.name}` FINAL WHERE {where}", params,
+                              columns_if_empty=False)
+    if existing.empty:
         return frame, frame.iloc[0:0]
     for col in spec.key:
         if col == spec.time_column:
@@ -166,20 +175,27 @@ def _rebuild_aggregates(store: Store, spec: SeriesTable, revised: pd.DataFrame) 
         store.command(f"INSERT INTO `{agg.table}` {select}", params)
 
 
+def _demo_free(store: Store) -> set[str]:
+    """The markets of ``store`` known to hold no demo rows, so a load need not look for any."""
+    with _demo_free_lock:
+        return _DEMO_FREE.setdefault(store, set())
+
+
 def _drop_demo(store: Store, markets: set[str]) -> None:
     """Real data for a market replaces that market's demo rows (and the aggregates built from them)."""
-    markets = markets - store.demo_free
+    demo_free = _demo_free(store)
+    markets = markets - demo_free
     if not markets:
         return
     counts = " UNION ALL ".join(
         f"SELECT '{spec.name}' AS t, market FROM `{spec.name}` WHERE market IN {{m:Array(String)}} "
         "AND source = {d:String} GROUP BY market" for spec in TABLES.values())
     found = store.query_df(counts, {"m": sorted(markets), "d": DEMO_SOURCE})
-    with_demo = set() if found.empty or not len(found.columns) else set(found["market"])
+    with_demo = set(found["market"])
     # Demo rows only ever enter an empty store, so once a market is found free of them it stays free (a
     # market whose demo rows are being dropped counts as free only once that has succeeded).
-    store.demo_free |= markets - with_demo
-    for market, tables in (found.groupby("market")["t"] if with_demo else ()):
+    demo_free |= markets - with_demo
+    for market, tables in found.groupby("market")["t"]:
         for name in tables:
             store.command(f"ALTER TABLE `{name}` DELETE WHERE market = {{m:String}} AND source = {{d:String}} "
                           "SETTINGS mutations_sync = 2", {"m": market, "d": DEMO_SOURCE})
@@ -189,7 +205,7 @@ def _drop_demo(store: Store, markets: set[str]) -> None:
                               "SETTINGS mutations_sync = 2", {"m": market})
                 where = "WHERE market = {m:String}"
                 store.command(f"INSERT INTO `{agg.table}` {agg.select.format(where=where)}", {"m": market})
-        store.demo_free.add(market)
+        demo_free.add(market)
         log.info("replaced demo data of %s with real data", market)
 
 
@@ -213,7 +229,7 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
         real.update(pd.unique(f["market"]) if not demo.any() else pd.unique(f.loc[~demo, "market"]))
     if real:
         _drop_demo(store, real)
-    store.demo_free -= markets - real
+    _demo_free(store).difference_update(markets - real)
     batch = next_batch_id()
     # Tables are written side by side, each on its own worker's connection: the inserts and the materialized
     # views they feed are most of a load's time, and each table's run is independent of the others'.

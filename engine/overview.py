@@ -1,0 +1,198 @@
+"""The market overview as typed results: which market, location, price series and dates a page opens on (what
+the store holds, and what a link asked for), and everything drawn for one choice. The chart's resolution is
+chosen and the queries are fanned out here, so the page's callbacks only shape figures."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+import pandas as pd
+
+from engine import queries
+from engine.store import Store
+from engine.workers import PAGE_QUERIES
+
+#: Days shown when no dates are asked for: the latest stored.
+DEFAULT_DAYS = 14
+#: A heatmap row per day is readable up to a quarter; longer ranges get a row per month.
+HEATMAP_MAX_DAYS = 92
+
+
+@dataclass(frozen=True)
+class Dates:
+    """Dates (ISO, market time) of the range shown, both inclusive, and of the stored span it lies in."""
+    start: str
+    end: str
+    first: str
+    last: str
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What a control offers, and the value it holds (None when it offers nothing)."""
+    offered: tuple[str, ...]
+    chosen: str | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The view a page opens on."""
+    market: Pick
+    location: Pick
+    kind: Pick
+    dates: Dates | None
+    notes: tuple[str, ...] = ()  # what a link asked for and did not get, and why
+
+
+@dataclass(frozen=True)
+class OverviewView:
+    """Everything the overview draws for one choice."""
+    currency: str
+    tz: str  # the zone times are shown in
+    tz_label: str
+    series: pd.DataFrame  # interval_start (UTC), interval_minutes, price, demand_mw, is_demo
+    resolution: str  # what the chart draws: raw intervals, or hourly or daily means
+    basis: str  # what the demand weighting and the duration curve are of: interval, hour or day
+    stats: queries.PriceStats
+    curve: pd.DataFrame  # exceedance_pct, price
+    heatmap_rows: str  # day or month
+    heatmap: pd.DataFrame  # mean price, rows by heatmap_rows, a column per hour of day
+
+    @property
+    def is_demo(self) -> bool:
+        return bool(self.series["is_demo"].any())
+
+
+@dataclass(frozen=True)
+class LatestPrices:
+    """The newest stored price of each of a market's series, with how the page names its units and zone."""
+    currency: str
+    tz: str
+    tz_label: str
+    rows: pd.DataFrame  # as queries.latest_prices
+
+
+def _pick(asked: str | None, offered: list[str]) -> Pick:
+    return Pick(tuple(offered), asked if asked in offered else (offered[0] if offered else None))
+
+
+def locations(store: Store, market: str | None, current: str | None = None) -> Pick:
+    """The market's locations with prices, holding ``current`` if the market has it, else the first."""
+    return _pick(current, queries.price_locations(store, market) if market else [])
+
+
+def price_kinds(store: Store, market: str | None, location: str | None, current: str | None = None) -> Pick:
+    """The location's price series, holding ``current`` if stored, else the one to show first."""
+    return _pick(current, queries.price_kinds(store, market, location) if market and location else [])
+
+
+def stored_dates(store: Store, market: str, location: str, kind: str | None) -> Dates | None:
+    """The stored span of a location's prices, and its latest ``DEFAULT_DAYS`` days to show."""
+    span = queries.data_span(store, market, location, kind)
+    if span is None:
+        return None
+    tz = queries.known_market(market).tz
+    first, last = (t.tz_convert(tz).date() for t in span)
+    start = max(first, last - dt.timedelta(days=DEFAULT_DAYS - 1))
+    return Dates(start.isoformat(), last.isoformat(), first.isoformat(), last.isoformat())
+
+
+def series_dates(store: Store, market: str, location: str, kind: str, start: str | None,
+                 end: str | None) -> Dates | None:
+    """The dates to show once the price series changed: the chosen ones while the series has data in them,
+    its latest days otherwise."""
+    stored = stored_dates(store, market, location, kind)
+    if stored is not None and start and end and start <= stored.last and end >= stored.first:
+        return dataclasses.replace(stored, start=start, end=end)
+    return stored
+
+
+def initial_choice(store: Store, market: str | None = None, location: str | None = None, kind: str | None = None,
+                   start: str | None = None, end: str | None = None) -> Choice:
+    """The view a page opens on: what was asked for where the store holds it, the defaults otherwise (with a
+    note saying what was passed over)."""
+    notes: list[str] = []
+
+    def pick(asked: str | None, offered: list[str], what: str) -> Pick:
+        chosen = _pick(asked, offered)
+        if asked is not None and asked != chosen.chosen:
+            notes.append(f"No {what} {_shown(asked)} is stored; showing {chosen.chosen or 'nothing'}.")
+        return chosen
+
+    markets = pick(market, queries.markets_with_prices(store), "market")
+    market = markets.chosen
+    places = pick(location, queries.price_locations(store, market) if market else [], f"{market} location")
+    location = places.chosen
+    kinds = pick(kind, queries.price_kinds(store, market, location) if location else [],
+                 f"{location} price series")
+    dates = stored_dates(store, market, location, kinds.chosen) if location else None
+    if dates is not None and (start is not None or end is not None):
+        asked = _asked_dates(start, end, dates)
+        if asked is None:
+            notes.append(f"The link's dates ({_shown(start)} to {_shown(end)}) are not YYYY-MM-DD dates in order "
+                         f"within the stored {dates.first} to {dates.last}; showing the latest days.")
+        else:
+            if (asked.start, asked.end) != (start, end):
+                notes.append(f"Dates clipped to the stored {dates.first} to {dates.last}.")
+            dates = asked
+    return Choice(markets, places, kinds, dates, tuple(notes))
+
+
+def _asked_dates(start: str | None, end: str | None, stored: Dates) -> Dates | None:
+    """Dates from a link, if both are real dates in order and overlap the stored span (clipped to it)."""
+    try:
+        s, e = dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
+    except ValueError:
+        return None
+    s_iso, e_iso = max(s.isoformat(), stored.first), min(e.isoformat(), stored.last)
+    return dataclasses.replace(stored, start=s_iso, end=e_iso) if s_iso <= e_iso else None
+
+
+def _shown(value: object) -> str:
+    """A value from a link, quoted and cut short for a message."""
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def overview_view(store: Store, market: str, location: str, start_date: str, end_date: str,
+                  tz_choice: str = "market", kind: str = "settlement") -> OverviewView:
+    """Everything the overview draws for a location's price series between two dates of market time (both
+    inclusive), times shown in the market's zone or UTC (``tz_choice``). A QueryError for a request the store
+    cannot answer as asked."""
+    info = queries.known_market(market)
+    end_exclusive = (pd.Timestamp(end_date) + pd.Timedelta(days=1)).date()
+    start, end = queries.parse_range(info, start_date, end_exclusive)
+    resolution = queries.choose_resolution(queries.raw_interval_count(store, market, location, kind, start, end))
+    tz = info.display_zone(tz_choice)
+    heat_rows = "day" if end - start <= pd.Timedelta(days=HEATMAP_MAX_DAYS) else "month"
+    # A range short enough to draw interval by interval gets exact interval statistics from the raw rows.
+    # A longer one is drawn as hourly or daily means, and its demand weighting and duration curve are of the
+    # means drawn (the counts, extremes and mean stay exact, from the hourly aggregate): the raw join and
+    # sort over millions of rows would take the page past its answer time.
+    basis = "interval" if resolution == "raw" else resolution
+    # The queries are independent: run them side by side (each worker has its own connection).
+    series_job = PAGE_QUERIES.submit(queries.price_series, store, market, location, start, end, price_kind=kind,
+                                     resolution=resolution)
+    stats_job = PAGE_QUERIES.submit(queries.price_stats if basis == "interval" else queries.hourly_price_stats,
+                                    store, market, location, start, end, price_kind=kind)
+    heatmap_job = PAGE_QUERIES.submit(queries.hour_day_heatmap, store, market, location, start, end, tz=tz,
+                                      price_kind=kind, rows=heat_rows)
+    curve_job = PAGE_QUERIES.submit(queries.duration_curve, store, market, location, start, end,
+                                    price_kind=kind) if basis == "interval" else None
+    series, _ = series_job.result()
+    stats = stats_job.result()
+    if curve_job is not None:
+        curve = curve_job.result()
+    else:
+        curve = queries.duration_curve_of(series["price"])
+        stats = dataclasses.replace(stats, volume_weighted_price=queries.weighted_mean_price(series))
+    return OverviewView(info.currency, tz, info.display_label(tz_choice), series, resolution, basis, stats, curve,
+                        heat_rows, heatmap_job.result())
+
+
+def latest_view(store: Store, market: str, tz_choice: str = "market") -> LatestPrices:
+    """The newest stored price of each of the market's series; a QueryError for an unknown market."""
+    info = queries.known_market(market)
+    return LatestPrices(info.currency, info.display_zone(tz_choice), info.display_label(tz_choice),
+                        queries.latest_prices(store, market))
