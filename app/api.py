@@ -57,7 +57,7 @@ def prices():
     tz_choice = _arg("tz", "market", ("market", "utc"))
     resolution = _arg("resolution", "auto", queries.RESOLUTIONS)
     store = services().ready_store()
-    info = queries.market_info(store, market)
+    info = queries.known_market(market)
     start, end = queries.parse_range(info, _arg("start"), _arg("end"))
     if location not in queries.price_locations(store, market):
         known = ", ".join(queries.price_locations(store, market)) or "none"
@@ -67,7 +67,7 @@ def prices():
     if kind not in kinds:
         raise BadRequest(f"no {kind!r} prices for {market} {location}; stored: {', '.join(kinds)}")
     series, res = queries.price_series(store, market, location, start, end, price_kind=kind, resolution=resolution)
-    tz = info.timezone if tz_choice == "market" else "UTC"
+    tz = info.display_zone(tz_choice)
     frame = queries.series_for_export(series, tz)
     if fmt == "csv":
         buf = io.StringIO()
@@ -89,8 +89,8 @@ def latest():
     fmt = _arg("format", "json", ("json", "csv"))
     tz_choice = _arg("tz", "market", ("market", "utc"))
     store = services().ready_store()
-    info = queries.market_info(store, market)
-    tz = info.timezone if tz_choice == "market" else "UTC"
+    info = queries.known_market(market)
+    tz = info.display_zone(tz_choice)
     frame = queries.latest_prices(store, market)
     frame["interval_start"] = [t.tz_convert(tz).isoformat() for t in frame["interval_start"]]
     if fmt == "csv":

@@ -11,7 +11,7 @@ from dash import _callback as dash_callbacks
 from flask import Flask, send_from_directory
 from flask_caching import Cache
 
-import callbacks
+import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
 from app.api import api
 from app.cli import register_cli
 from app.operations import Operations
@@ -71,7 +71,6 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = shell
     app.callback_map.update(_PAGE_CALLBACK_MAP)
     app._callback_list.extend(_PAGE_CALLBACK_LIST)
-    callbacks.register_all(app)
     server.register_blueprint(api)
     register_cli(server)
     if settings.scheduler:

@@ -2,10 +2,5 @@
 importing this package registers them all, and ``app.factory`` hands them to every app it builds."""
 from __future__ import annotations
 
-import dash
-
 from callbacks import admin, nodal, overview, shell  # noqa: F401 -- imported to register their callbacks
 
-
-def register_all(app: dash.Dash) -> None:
-    """Nothing is registered by hand any more: importing the page modules declared every callback."""

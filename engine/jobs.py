@@ -8,14 +8,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
 from engine.store import Store
 
-_COLUMNS = ("run_id", "job", "market", "range_start", "range_end", "status", "rows_read", "rows_written",
-            "rows_rejected", "progress_done", "progress_total", "error", "started_at", "finished_at", "updated_at")
 STATUSES = ("running", "succeeded", "failed", "cancelled")
 _clock_lock = threading.Lock()
 _last_ms = 0
@@ -47,8 +45,8 @@ class JobRun:
     finished_at: pd.Timestamp | None = None
 
     def save(self, store: Store) -> None:
-        row = {c: getattr(self, c) for c in _COLUMNS if c != "updated_at"}
-        row["updated_at"] = _now()
+        # The dataclass's fields are job_runs' columns (migration 003), plus the row version.
+        row = {**asdict(self), "updated_at": _now()}
         frame = pd.DataFrame([row])
         for col in ("range_start", "range_end", "started_at", "finished_at", "updated_at"):
             frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[ms, UTC]")

@@ -28,12 +28,6 @@ def known_market(market: str) -> Market:
     return MARKETS[market]
 
 
-def market_info(store: Store, market: str) -> Market:
-    """``known_market`` for callers that hand every query the store (the store is not read: the registry in
-    engine.markets holds the metadata)."""
-    return known_market(market)
-
-
 def price_locations(store: Store, market: str) -> list[str]:
     df = store.query_df("SELECT DISTINCT location FROM prices_daily WHERE market = {m:String} ORDER BY location",
                         {"m": market})
