@@ -228,18 +228,11 @@ def _branches(source: str, branch: np.ndarray, branch_lines: list[int], bus_of: 
     if zero_x.any():
         k = int(np.flatnonzero(zero_x)[0])
         raise IngestError(source, branch_lines[k], "in-service branch has zero reactance (BR_X = 0)")
-    return pd.DataFrame({
-        "from_bus": f_names,
-        "to_bus": t_names,
-        "r": branch[:, 2],
-        "x": branch[:, 3],
-        "tap": tap,
-        "shift_deg": shift,
-        "rate_a": rate,
-        "in_service": status,
-        "kind": kind,
-        "source_row": np.arange(1, n_br + 1),
-    }, index=pd.Index([str(k + 1) for k in range(n_br)], name="branch"))[~touches_isolated]
+    columns = {"from_bus": f_names, "to_bus": t_names, "r": branch[:, 2], "x": branch[:, 3], "tap": tap,
+               "shift_deg": shift, "rate_a": rate, "in_service": status, "kind": kind,
+               "source_row": np.arange(1, n_br + 1)}
+    index = pd.Index([str(k + 1) for k in range(n_br)], name="branch")
+    return pd.DataFrame(columns, index=index)[~touches_isolated]
 
 
 def _generators(source: str, matrices: dict[str, tuple[np.ndarray, list[int]]],

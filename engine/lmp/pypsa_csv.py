@@ -183,9 +183,7 @@ def _lines(path: Path, lines: pd.DataFrame, v_nom: pd.Series) -> pd.DataFrame:
         per_km = np.array([LINE_TYPES[t] for t in types[typed]])
         x_ohm[typed] = per_km[:, 1] * length[typed] / n_par[typed]
         r_ohm[typed] = per_km[:, 0] * length[typed] / n_par[typed]
-    active = n_par > 0
-    if "active" in lines.columns:
-        active &= lines["active"].fillna(True).astype(bool)
+    active = (n_par > 0) & _active(lines)
     base_kv2 = lines["bus0"].map(v_nom).to_numpy(float) ** 2
     s_max_pu = _float(path, lines, "s_max_pu", 1.0)
     s_nom = _float(path, lines, "s_nom")
@@ -211,9 +209,7 @@ def _transformers(path: Path, trafos: pd.DataFrame) -> pd.DataFrame:
     if (s_nom <= 0).any():
         raise IngestError(str(path), _line(trafos, s_nom <= 0), "transformer s_nom must be positive")
     tap = _float(path, trafos, "tap_ratio", 1.0)
-    active = pd.Series(True, index=trafos.index)
-    if "active" in trafos.columns:
-        active &= trafos["active"].fillna(True).astype(bool)
+    active = _active(trafos)
     frame = pd.DataFrame({
         "from_bus": trafos["bus0"],
         "to_bus": trafos["bus1"],
@@ -230,6 +226,13 @@ def _transformers(path: Path, trafos: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _active(components: pd.DataFrame) -> pd.Series:
+    """PyPSA's ``active`` column (true where absent or blank)."""
+    if "active" not in components.columns:
+        return pd.Series(True, index=components.index)
+    return components["active"].fillna(True).astype(bool)
+
+
 def _limit(values: pd.Series) -> np.ndarray:
     out = values.to_numpy(float).copy()
     out[~np.isfinite(out) | (out <= 0)] = np.inf
@@ -239,9 +242,7 @@ def _limit(values: pd.Series) -> np.ndarray:
 def _generators(path: Path, gens: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     p_nom = _float(path, gens, "p_nom")
     static_pu = _float(path, gens, "p_max_pu", 1.0)
-    active = pd.Series(True, index=gens.index)
-    if "active" in gens.columns:
-        active &= gens["active"].fillna(True).astype(bool)
+    active = _active(gens)
     frame = pd.DataFrame({
         "bus": gens["bus"],
         "p_min": p_nom * _float(path, gens, "p_min_pu", 0.0),
