@@ -66,7 +66,9 @@ def validate(connector: str, start, end, *, today: dt.date | None = None, source
     path = None
     if source:
         path = Path(source).expanduser().resolve()
-        if allowed_roots and not any(path == r or r in path.parents for r in allowed_roots):
+        # Roots resolved too: a data folder reached through a symlink holds what lies in its target.
+        roots = [Path(r).resolve() for r in allowed_roots]
+        if roots and not any(path == r or r in path.parents for r in roots):
             raise BackfillError("local replay files must lie under the configured data folder")
         if not path.exists():
             raise BackfillError(f"no such file or folder to replay: {source}")
