@@ -1,17 +1,20 @@
-"""REST API, ``/api/v1``: the same series the pages draw, for analysts' scripts."""
+"""REST API, ``/api/v1``: the same series the pages draw, for analysts' scripts.
+
+Every parameter is checked here, before the store is asked anything: names by ``queries.checked_name``, dates by
+``queries.parse_range``, the rest against their few choices. A bad one is a 400 saying which and why."""
 from __future__ import annotations
 
 import io
-import re
+import logging
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
 from app.services import services
 from engine import queries
-from engine.store import StoreError
+from engine.store import MigrationsPending, StoreError
 
+log = logging.getLogger(__name__)
 api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
-_NAME = re.compile(r"^[A-Za-z0-9_.\-/ ]{1,64}$")
 
 
 class BadRequest(ValueError):
@@ -19,14 +22,18 @@ class BadRequest(ValueError):
 
 
 def _arg(name: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str:
+    """A parameter that must be present (or defaulted): one of ``choices`` when given, else shaped like a name."""
     value = request.args.get(name, default)
     if value is None or value == "":
         raise BadRequest(f"parameter {name!r} is required")
-    if choices and value not in choices:
-        raise BadRequest(f"parameter {name!r} must be one of {', '.join(choices)} (got {value!r})")
-    if not _NAME.match(value):
-        raise BadRequest(f"parameter {name!r} has characters that are not allowed")
-    return value
+    if choices:
+        if value not in choices:
+            raise BadRequest(f"parameter {name!r} must be one of {', '.join(choices)} (got {queries.shown(value)})")
+        return value
+    try:
+        return queries.checked_name(value, f"parameter {name!r}")
+    except queries.QueryError as exc:
+        raise BadRequest(f"{exc} (characters that are not allowed)") from exc
 
 
 @api.errorhandler(BadRequest)
@@ -37,7 +44,14 @@ def _bad_request(exc: Exception):
 
 @api.errorhandler(StoreError)
 def _store_failed(exc: Exception):
-    return jsonify({"error": "the store could not answer; try again", "detail": str(exc)[:300]}), 503
+    # The store's own message can name tables and SQL: it goes to the log, the client gets the request id.
+    request_id = g.get("request_id", "")
+    log.error("request %s: the store failed: %s", request_id, exc)
+    if isinstance(exc, MigrationsPending):  # an operator's step, not a fault: say which step
+        error = "the store is not set up yet: an operator runs `flask --app app.wsgi store init`"
+    else:
+        error = "the store could not answer; try again"
+    return jsonify({"error": error, "request_id": request_id}), 503
 
 
 @api.get("/health")
@@ -58,12 +72,13 @@ def prices():
     resolution = _arg("resolution", "auto", queries.RESOLUTIONS)
     store = services().ready_store()
     info = queries.known_market(market)
-    start, end = queries.parse_range(info, _arg("start"), _arg("end"))
+    start_day, end_day = _arg("start"), _arg("end")
+    start, end = queries.parse_range(info, start_day, end_day)
     if location not in queries.price_locations(store, market):
         known = ", ".join(queries.price_locations(store, market)) or "none"
         raise BadRequest(f"no prices stored for {market} location {location!r}; stored locations: {known}")
     kinds = queries.price_kinds(store, market, location)
-    kind = request.args.get("price_kind") or kinds[0]
+    kind = _arg("price_kind", kinds[0] if kinds else None)
     if kind not in kinds:
         raise BadRequest(f"no {kind!r} prices for {market} {location}; stored: {', '.join(kinds)}")
     series, res = queries.price_series(store, market, location, start, end, price_kind=kind, resolution=resolution)
@@ -72,7 +87,7 @@ def prices():
     if fmt == "csv":
         buf = io.StringIO()
         frame.to_csv(buf, index=False)
-        name = f"{market}_{location}_{kind}_{request.args['start']}_{request.args['end']}.csv"
+        name = f"{market}_{location}_{kind}_{start_day}_{end_day}.csv"
         return Response(buf.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "X-Resolution": res})

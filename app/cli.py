@@ -1,4 +1,5 @@
-"""Flask CLI: ``flask --app app.wsgi ingest load CONNECTOR PATH`` and ``flask --app app.wsgi store init``."""
+"""Flask CLI: ``flask --app app.wsgi store init``, ``ingest load CONNECTOR PATH``, ``jobs ...`` and
+``users create|set-role|set-password|disable|list``."""
 from __future__ import annotations
 
 import click
@@ -7,9 +8,10 @@ from flask.cli import AppGroup
 
 from app.scheduler import JOBS, job_spec, run_scheduled
 from app.services import services
+from engine import accounts, audit
 from engine.files import IngestError
 from engine.jobs import JobRun, last_run_per_job, recent_runs
-from engine.store import StoreError
+from engine.store import Store, StoreError
 from ingest.backfill import BackfillError, run_backfill, validate
 from ingest.load import parse_all, raw_files_at, write_parsed
 from ingest.registry import get_connector
@@ -30,6 +32,9 @@ def _store_error(exc: StoreError) -> click.ClickException:
 store_group = AppGroup("store", help="Prepare and inspect the store.")
 ingest_group = AppGroup("ingest", help="Load operators' files into the store.")
 jobs_group = AppGroup("jobs", help="Scheduled jobs and backfills.")
+users_group = AppGroup("users", help="Accounts: create users, set roles and passwords, disable, list.")
+#: How the audit log names the command line as actor and address.
+CLI_ACTOR, CLI_ADDRESS = "cli", "console"
 
 
 @store_group.command("init")
@@ -38,9 +43,16 @@ def store_init() -> None:
     try:
         store = services().ready_store(migrate_server=True)
         n = store.scalar("SELECT count() FROM prices")
+        first = accounts.ensure_first_admin(store)
+        if first:
+            audit.record(store, "first start", audit.USER_CREATED, f"{first[0]} as admin", CLI_ADDRESS)
     except StoreError as exc:
         raise _store_error(exc) from exc
     click.echo(f"store ready: {services().settings.store_url.split('?')[0]} ({n:,} price rows)")
+    if first:
+        # Shown this once and stored nowhere but as a hash: the self-hosted tools' way of a first start.
+        click.echo(f"first start: admin account {first[0]}, password {first[1]} — change it with "
+                   f"`flask --app app.wsgi users set-password {first[0]}`")
 
 
 @ingest_group.command("load")
@@ -136,8 +148,92 @@ def jobs_backfill(connector: str, start: str, end: str, kind: str | None, source
     if run.status != "succeeded":
         raise SystemExit(1)
 
+def _password_from_stdin() -> tuple[str, bool]:
+    """(password, generated): the password piped on standard input (one line), or typed at a terminal, or,
+    when none is given, a generated one."""
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        given = click.prompt("Password (empty: generate one)", default="", show_default=False, hide_input=True)
+    else:
+        given = stdin.readline().rstrip("\r\n")
+    return (given, False) if given else (accounts.generate_password(), True)
+
+
+def _users_store() -> Store:
+    try:
+        return services().ready_store()
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+
+
+def _account_change(change, *args):
+    try:
+        return change(_users_store(), *args)
+    except accounts.AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+
+
+def _cli_audit(action: str, detail: str) -> None:
+    try:
+        audit.record(_users_store(), CLI_ACTOR, action, detail, CLI_ADDRESS)
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+
+
+@users_group.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(accounts.ROLES), help="what the user may see and do")
+def users_create(email: str, role: str) -> None:
+    """Create a user; the password is read from standard input, or generated and printed when none is given."""
+    password, generated = _password_from_stdin()
+    user = _account_change(accounts.create_user, email, role, password)
+    _cli_audit(audit.USER_CREATED, f"{user.email} as {user.role}")
+    click.echo(f"created {user.email} ({user.role})" + (f"; password {password}" if generated else ""))
+
+
+@users_group.command("set-role")
+@click.argument("email")
+@click.argument("role", type=click.Choice(accounts.ROLES))
+def users_set_role(email: str, role: str) -> None:
+    """Give the user EMAIL the role ROLE."""
+    before = _account_change(accounts.find_user, email)
+    user = _account_change(accounts.set_role, email, role)
+    if before is not None and before.role != user.role:
+        _cli_audit(audit.ROLE_CHANGED, f"{user.email}: {before.role} → {user.role}")
+    click.echo(f"{user.email} is {user.role}")
+
+
+@users_group.command("set-password")
+@click.argument("email")
+def users_set_password(email: str) -> None:
+    """Set the password of EMAIL from standard input, or to a generated one that is printed."""
+    password, generated = _password_from_stdin()
+    user = _account_change(accounts.set_password, email, password)
+    _cli_audit(audit.PASSWORD_SET, user.email)
+    click.echo(f"password of {user.email} set" + (f": {password}" if generated else ""))
+
+
+@users_group.command("disable")
+@click.argument("email")
+def users_disable(email: str) -> None:
+    """Stop EMAIL from signing in; a session they hold is refused at its next request."""
+    before = _account_change(accounts.find_user, email)
+    user = _account_change(accounts.disable_user, email)
+    if before is not None and before.active:
+        _cli_audit(audit.USER_DISABLED, user.email)
+    click.echo(f"{user.email} disabled")
+
+
+@users_group.command("list")
+def users_list() -> None:
+    """Every user: email, role, active or disabled, created (UTC)."""
+    for user in _account_change(accounts.list_users):
+        click.echo(f"{user.email:<40} {user.role:<8} {'active' if user.active else 'disabled':<8} "
+                   f"{user.created_at:%Y-%m-%d %H:%M}")
 
 
 def register_cli(server: Flask) -> None:
-    for group in (store_group, ingest_group, jobs_group):
+    for group in (store_group, ingest_group, jobs_group, users_group):
         server.cli.add_command(group)

@@ -12,6 +12,8 @@ from flask import Flask, send_from_directory
 from flask_caching import Cache
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
+from app import security
+from app import access
 from app.api import api
 from app.cli import register_cli
 from app.operations import Operations
@@ -71,6 +73,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = shell
     app.callback_map.update(_PAGE_CALLBACK_MAP)
     app._callback_list.extend(_PAGE_CALLBACK_LIST)
+    security.init_app(app)  # CSRF, origin check, headers, size limit, error pages: before any route
+    access.init_app(app)  # sign-in, the role table checked on every request, the layout per user's role
     server.register_blueprint(api)
     register_cli(server)
     if settings.scheduler:

@@ -1,6 +1,8 @@
 """What the admin page may ask of the running app, as plain values: the connectors and their datasets, the
-scheduled jobs with their state, starting, cancelling and running jobs. Callbacks reach it as
-``services().operations`` and so know nothing of the scheduler or of ``ingest``."""
+scheduled jobs with their state, starting, cancelling and running jobs, the users and the audit log.
+Callbacks reach it as ``services().operations`` and so know nothing of the scheduler, of ``ingest`` or of
+the store's tables. Every action that changes something is written to the audit log with who asked and
+from where."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,11 +10,12 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from flask import Flask
+from flask import Flask, has_request_context
 
 from app import scheduler
+from app.auth import current_actor
 from app.services import services
-from engine import jobs, training
+from engine import accounts, audit, jobs, training
 from ingest.backfill import BackfillError, validate
 from ingest.registry import connector_info, connector_names
 
@@ -30,6 +33,12 @@ class JobStatus:
     last_finished: pd.Timestamp | None
     last_rows: int | None
     last_error: str
+
+
+def _actor() -> tuple[str, str]:
+    """(who, from which address) for the audit log: the signed-in user, or the app itself when no request
+    is being answered (a script calling the operations)."""
+    return current_actor() if has_request_context() else ("app", "")
 
 
 class Operations:
@@ -52,6 +61,8 @@ class Operations:
                        source: str | None) -> str:
         """Start a backfill in the background and return its run id. ``source`` is a folder relative to the
         data folder to replay (empty: the operator's site). Raises ValueError saying what is wrong."""
+        if not all(v is None or isinstance(v, str) and len(v) <= 200 for v in (connector, kind, start, end, source)):
+            raise BackfillError("Every field of the backfill form is text of at most 200 characters.")
         if not (start and end):
             raise BackfillError("Choose a start and an end date.")
         data_dir = services(self.server).settings.data_dir
@@ -61,14 +72,63 @@ class Operations:
                 raise BackfillError("Give the folder relative to the data folder, without '..'.")
             path = data_dir / source.strip()
         req = validate(connector, start, end, source=path, kind=kind, allowed_roots=(data_dir,))
-        return scheduler.backfills(self.server).start(req).run_id
+        run_id = scheduler.backfills(self.server).start(req).run_id
+        self._audit(audit.BACKFILL_STARTED, f"{req.connector} {req.kind or 'default dataset'} {req.start}..{req.end} "
+                    f"from {source.strip() if path else 'the operator'}; run {run_id}")
+        return run_id
 
     def cancel_backfill(self, run_id: str | None) -> bool:
         """Ask a backfill of this process to stop after its current period; False if none such runs."""
-        return bool(run_id) and scheduler.backfills(self.server).cancel(run_id)
+        if not (isinstance(run_id, str) and run_id and scheduler.backfills(self.server).cancel(run_id)):
+            return False
+        self._audit(audit.BACKFILL_CANCELLED, f"run {run_id}")
+        return True
 
     def run_now(self, job_id: str) -> None:
+        """Start a scheduled job at once; ValueError for a job that does not exist."""
+        if job_id not in self.job_ids():
+            raise ValueError("No such job.")
         scheduler.run_now(self.server, job_id)
+        self._audit(audit.JOB_RUN_NOW, job_id)
+
+    @staticmethod
+    def job_ids() -> list[str]:
+        return [spec.id for spec in scheduler.JOBS] + [scheduler.TRAINING_JOB[0]]
+
+    def _audit(self, action: str, detail: str) -> None:
+        actor, address = _actor()
+        audit.record(services(self.server).ready_store(), actor, action, detail, address)
+
+    def users(self) -> list[accounts.User]:
+        return accounts.list_users(services(self.server).ready_store())
+
+    def create_user(self, email: str, role: str) -> tuple[accounts.User, str]:
+        """Create a user with a generated password, returned this once for the admin to pass on.
+        AccountError (a ValueError) says what is wrong; nothing is written then."""
+        password = accounts.generate_password()
+        user = accounts.create_user(services(self.server).ready_store(), email, role, password)
+        self._audit(audit.USER_CREATED, f"{user.email} as {user.role}")
+        return user, password
+
+    def set_role(self, email: str, role: str) -> accounts.User:
+        store = services(self.server).ready_store()
+        before = accounts.find_user(store, email)
+        user = accounts.set_role(store, email, role)
+        if before is not None and before.role != user.role:
+            self._audit(audit.ROLE_CHANGED, f"{user.email}: {before.role} → {user.role}")
+        return user
+
+    def disable_user(self, email: str) -> accounts.User:
+        store = services(self.server).ready_store()
+        before = accounts.find_user(store, email)
+        user = accounts.disable_user(store, email)
+        if before is not None and before.active:
+            self._audit(audit.USER_DISABLED, user.email)
+        return user
+
+    def audit_log(self, limit: int = 100) -> pd.DataFrame:
+        """The newest records first: at, actor, action, detail, address."""
+        return audit.recent(services(self.server).ready_store(), limit)
 
     def job_statuses(self) -> list[JobStatus]:
         """Every scheduled job (the connector pulls and nightly training) with its next and last run."""

@@ -16,7 +16,7 @@ from flask import Flask, current_app
 from flask_caching import Cache
 
 from app.settings import Settings
-from engine.store import Store, StoreError, migrate
+from engine.store import MigrationsPending, Store, migrate
 from engine.store.migrations import pending_migrations
 from engine.store.tables import TABLES
 
@@ -56,7 +56,7 @@ class Services:
                     if self.store.embedded or migrate_server:
                         migrate(self.store)
                     elif pending := pending_migrations(self.store):
-                        raise StoreError(f"the store has migrations not yet applied ({', '.join(pending)}): run "
+                        raise MigrationsPending(f"the store has migrations not yet applied ({', '.join(pending)}): run "
                                          "`flask --app app.wsgi store init` once before starting the web workers")
                     if self.settings.demo:
                         from engine.demo import load_demo_if_empty

@@ -25,9 +25,28 @@ class Settings:
     redis_url: str | None = None
     data_dir: Path = field(default_factory=lambda: (REPO_ROOT.parent / "shared" / "data"))
     log_level: str = "INFO"
-    secret_key: str = "dev-only-change-me"
+    #: Signs the session cookie. Unset: a random key kept in var/secret_key (made on first start), never a
+    #: known default, which would let anyone forge a session.
+    secret_key: str | None = None
     scheduler: bool = True
     demo: bool = True
+    #: Sign-in required (C254_AUTH). Off is local single-user mode: everyone is a local admin, and the app
+    #: refuses to start unless it binds to a loopback address and refuses clients from any other.
+    auth: bool = True
+    #: The address the server binds to (HOST, as the Procfile's --bind uses it): checked in local mode.
+    host: str = "127.0.0.1"
+    #: A session ends after this long without a request the user made (interval refreshes do not count) ...
+    session_idle_minutes: float = 30.0
+    #: ... and this long after sign-in, whatever happens.
+    session_max_hours: float = 12.0
+    #: Session cookie's Secure flag: None sets it when the request came over HTTPS; on behind a proxy that
+    #: ends TLS and forwards plain HTTP (C254_SECURE_COOKIES).
+    secure_cookies: bool | None = None
+    #: Failed sign-ins allowed per account and per address in a window (flask-limiter's notation).
+    login_limit: str = "20 per 15 minutes"
+    #: Largest request body accepted (C254_MAX_REQUEST_BYTES); a larger one is answered 413. Dash's callback
+    #: requests are a few kB, a sign-in form less.
+    max_request_bytes: int = 1_000_000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -39,7 +58,15 @@ class Settings:
             redis_url=env.get("C254_REDIS_URL") or None,
             data_dir=Path(data_dir).resolve() if data_dir else base.data_dir.resolve(),
             log_level=(env.get("C254_LOG_LEVEL") or base.log_level).upper(),
-            secret_key=env.get("C254_SECRET_KEY") or base.secret_key,
+            secret_key=env.get("C254_SECRET_KEY") or None,
             scheduler=_flag(env.get("C254_SCHEDULER"), base.scheduler),
             demo=_flag(env.get("C254_DEMO"), base.demo),
+            auth=_flag(env.get("C254_AUTH"), base.auth),
+            host=(env.get("HOST") or base.host).strip(),
+            session_idle_minutes=float(env.get("C254_SESSION_IDLE_MINUTES") or base.session_idle_minutes),
+            session_max_hours=float(env.get("C254_SESSION_MAX_HOURS") or base.session_max_hours),
+            secure_cookies=(_flag(env["C254_SECURE_COOKIES"], False)
+                            if (env.get("C254_SECURE_COOKIES") or "").strip() else None),
+            login_limit=env.get("C254_LOGIN_LIMIT") or base.login_limit,
+            max_request_bytes=int(env.get("C254_MAX_REQUEST_BYTES") or base.max_request_bytes),
         )

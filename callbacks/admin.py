@@ -1,5 +1,8 @@
-"""Admin callbacks: start, cancel and watch backfills; list jobs and runs; show freshness."""
+"""Admin callbacks: start, cancel and watch backfills; list jobs and runs; show freshness; create users, set
+roles, disable accounts; list users and the audit log."""
 from __future__ import annotations
+
+import uuid
 
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
@@ -75,7 +78,10 @@ def run_job_now(clicks):
     if not ctx.triggered_id or not any(clicks):
         return no_update, no_update
     job_id = ctx.triggered_id["job"]
-    services().operations.run_now(job_id)
+    try:
+        services().operations.run_now(job_id)
+    except ValueError as exc:  # a job id the page never offered
+        return str(exc), True
     return f"Started {job_id}; its run appears below.", True
 
 
@@ -107,3 +113,54 @@ def runs_table(limit: int = 15) -> dbc.Table:
           Input("admin-tick", "n_intervals"), Input("bf-run-id", "data"))
 def tables(_tick, _run):
     return jobs_table(), runs_table(), freshness_table(freshness())
+
+
+_USER_ACTIONS = {"user-create", "user-set-role", "user-disable"}
+
+
+@callback(
+    output={"message": Output("user-message", "children"), "colour": Output("user-message", "color"),
+            "show": Output("user-message", "is_open"), "changed": Output("user-changed", "data")},
+    inputs={"_create": Input("user-create", "n_clicks"), "_set_role": Input("user-set-role", "n_clicks"),
+            "_disable": Input("user-disable", "n_clicks")},
+    state={"email": State("user-email", "value"), "role": State("user-role", "value")},
+    prevent_initial_call=True)
+def change_user(_create, _set_role, _disable, email, role):
+    """The operations check email and role (type, length, shape) and refuse with a message; shown as is."""
+    if ctx.triggered_id not in _USER_ACTIONS:
+        return {"message": no_update, "colour": no_update, "show": no_update, "changed": no_update}
+    ops = services().operations
+    try:
+        if ctx.triggered_id == "user-create":
+            user, password = ops.create_user(email, role)
+            message = [f"Created {user.email} as {user.role}. Their password, shown this once (pass it on now; "
+                       "they can change it later): ", html.Code(password, id="user-password")]
+        elif ctx.triggered_id == "user-set-role":
+            user = ops.set_role(email, role)
+            message = f"{user.email} is now {user.role}."
+        else:
+            user = ops.disable_user(email)
+            message = f"{user.email} is disabled: they cannot sign in, and a session they hold ends."
+    except ValueError as exc:
+        return {"message": str(exc), "colour": "warning", "show": True, "changed": no_update}
+    return {"message": message, "colour": "success", "show": True, "changed": uuid.uuid4().hex}
+
+
+def users_table() -> dbc.Table:
+    rows = [(u.email, u.role, dbc.Badge("active" if u.active else "disabled",
+                                        color="success" if u.active else "secondary"), utc_time(u.created_at))
+            for u in services().operations.users()]
+    return data_table(["Email", "Role", "State", "Created"], rows, table_id="admin-users-table", striped=True)
+
+
+def audit_table(limit: int = 50) -> dbc.Table:
+    rows = [(utc_time(r.at), r.actor, r.action, html.Span(r.detail, className="text-break"), r.address)
+            for r in services().operations.audit_log(limit).itertuples()]
+    return data_table(["At", "Who", "Action", "Detail", "Address"], rows, table_id="admin-audit-table",
+                      striped=True)
+
+
+@callback(Output("admin-users", "children"), Output("admin-audit", "children"),
+          Input("admin-tick", "n_intervals"), Input("user-changed", "data"), Input("bf-run-id", "data"))
+def users_and_audit(_tick, _changed, _run):
+    return users_table(), audit_table()

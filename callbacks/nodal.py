@@ -7,6 +7,7 @@ from pathlib import Path
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from app.services import services
 from components import nodal_figures as nf
@@ -14,11 +15,27 @@ from components.tables import Column, data_table
 from engine import queries
 from engine.lmp import OpfError, OpfResult
 from engine.lmp.published import published_basis
-from engine.lmp.study import SYSTEM_HUB, NodeView, Study, WhatIf, grid_folder, studies
+from engine.lmp.study import SYSTEM_HUB, ControlError, NodeView, Study, WhatIf, check_controls, grid_folder, studies
 
 #: Errors of a study that cannot be had: no such network, no solution, a what-if that does not fit it.
 STUDY_ERRORS = (OpfError, KeyError, ValueError)
 BINDING_ROWS = 25
+
+
+def refused(**controls) -> str | None:
+    """Why the values a request sent cannot be studied (engine.lmp.study.check_controls), None when they can.
+    Every callback asks this first: the browser only sends what the controls offer, but anyone can POST anything."""
+    try:
+        check_controls(**controls)
+    except ControlError as exc:
+        return str(exc)
+    return None
+
+
+def _checked(**controls) -> None:
+    """A callback with no message output answers a refused request with no change."""
+    if refused(**controls):
+        raise PreventUpdate
 
 
 def _grid_dir() -> Path:
@@ -52,9 +69,13 @@ def _short(snapshot) -> str:
             "whatif": Output("nd-whatif", "data", allow_duplicate=True)},
     inputs={"name": Input("nd-network", "value")}, prevent_initial_call="initial_duplicate")
 def network_changed(name):
+    _checked(name=name)
     if not name:
         return {"hubs": [], "hub": None, "last": 0, "marks": {}, "snapshot": 0, "lines": [], "whatif": None}
-    study = open_study(name)
+    try:
+        study = open_study(name)
+    except STUDY_ERRORS:  # the map says why
+        raise PreventUpdate from None
     hubs = [{"label": "Load-weighted system hub", "value": SYSTEM_HUB}] + [
         {"label": f"bus {b}", "value": str(b)} for b in study.network.buses.index]
     snaps = list(study.snapshots)
@@ -76,6 +97,8 @@ def network_changed(name):
 def whatif_changed(_apply, _reset, branch, limit, out):
     if ctx.triggered_id == "nd-wi-reset":
         return {"whatif": None, "summary": ""}
+    if message := refused(branch=branch, limit=limit, out=out):
+        return {"whatif": no_update, "summary": dbc.Alert(message, color="warning", className="py-1")}
     try:
         whatif = WhatIf(branch, None if limit is None else float(limit), bool(out))
     except ValueError as exc:  # the engine says what is missing or wrong
@@ -129,6 +152,8 @@ def network_map(study: Study, view: NodeView, snapshot, field: str, hub: str, sc
             "whatif": Input("nd-whatif", "data")})
 def render(name, field, hub, scale, losses, index, whatif):
     empty = {"map": go.Figure(), "binding": None, "summary": ""}
+    if message := refused(name=name, field=field, hub=hub, scale=scale, losses=losses, index=index, whatif=whatif):
+        return {**empty, "error": message, "show_error": True}
     if not name:
         return {**empty, "show_error": True, "error": "No networks found: put MATPOWER .m files or PyPSA CSV "
                                                       f"folders in the grid folder ({_grid_dir()})."}
@@ -136,6 +161,7 @@ def render(name, field, hub, scale, losses, index, whatif):
         return {**empty, "error": no_update, "show_error": False}
     try:
         study = open_study(name, whatif, losses)
+        study.check_hub(hub)
     except STUDY_ERRORS as exc:
         return {**empty, "error": f"Could not solve: {exc}", "show_error": True}
     snapshot = study.snapshot(index)
@@ -149,6 +175,7 @@ def render(name, field, hub, scale, losses, index, whatif):
 @callback(output={"selected": Output("nd-selected", "data"), "line": Output("nd-wi-branch", "value")},
           inputs={"click": Input("nd-map", "clickData")}, prevent_initial_call=True)
 def clicked(click):
+    _checked(click=click)
     marker = nf.clicked_marker(click)
     if marker is None:
         return {"selected": no_update, "line": no_update}
@@ -187,11 +214,14 @@ def line_detail(study: Study, branch: str, index) -> html.Div | None:
             "hub": Input("nd-hub", "value"), "losses": Input("nd-losses", "value"),
             "whatif": Input("nd-whatif", "data"), "index": Input("nd-snapshot", "value")})
 def detail(selected, name, hub, losses, whatif, index):
+    if message := refused(selected=selected, name=name, hub=hub, losses=losses, whatif=whatif, index=index):
+        return html.Div(message, className="text-muted small")
     if not selected or not name or hub is None:
         return html.Div("Click a node for its price components and basis, or a line for its shadow price "
                         "and PTDF.", className="text-muted small")
     try:
         study = open_study(name, whatif, losses)
+        study.check_hub(hub)
     except STUDY_ERRORS:
         return None  # the map says why it could not be solved
     if selected["kind"] == nf.BUS:
@@ -210,6 +240,7 @@ def published_runs(_page):
 @callback(output={"options": Output("nb-hub", "options"), "value": Output("nb-hub", "value")},
           inputs={"run": Input("nb-run", "value")})
 def published_hubs(run):
+    _checked(run=run)
     if not run:
         return {"options": [], "value": None}
     hubs = services().cached(queries.nodal_hubs, run.split("|")[0])
@@ -220,6 +251,8 @@ def published_hubs(run):
 @callback(output={"stats": Output("nb-stats", "children"), "surface": Output("nb-surface", "figure")},
           inputs={"run": Input("nb-run", "value"), "hub": Input("nb-hub", "value")})
 def published(run, hub):
+    if message := refused(run=run, hub=hub):
+        return {"stats": dbc.Alert(message, color="warning", className="py-1"), "surface": go.Figure()}
     if not run or not hub:
         return {"stats": html.Div("No published nodal prices loaded (flask --app app.wsgi ingest load pjm PATH).",
                                   className="text-muted small"), "surface": go.Figure()}
@@ -243,8 +276,10 @@ def published(run, hub):
            "index": State("nd-snapshot", "value")},
     prevent_initial_call=True)
 def download_nodes(_n, name, hub, losses, whatif, index):
+    _checked(name=name, hub=hub, losses=losses, whatif=whatif, index=index)
     try:
         study = open_study(name, whatif, losses)
+        study.check_hub(hub)
     except STUDY_ERRORS:
         return no_update
     snapshot = study.snapshot(index)
@@ -259,6 +294,7 @@ def download_nodes(_n, name, hub, losses, whatif, index):
            "whatif": State("nd-whatif", "data")},
     prevent_initial_call=True)
 def download_series(_n, name, losses, whatif):
+    _checked(name=name, losses=losses, whatif=whatif)
     try:
         study = open_study(name, whatif, losses)
     except STUDY_ERRORS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 
 from app.services import services
 from components import figures
@@ -27,10 +28,27 @@ def _choice(dependency: type[Input] | type[State]) -> dict:
     return {name: dependency(*ref) for name, ref in _CHOICE.items()}
 
 
+def refused(**choice) -> str | None:
+    """Why the values a request sent cannot be shown (engine.overview.check_choice), None when they can. Every
+    callback asks this first: the browser only sends what the controls offer, but anyone can POST anything."""
+    try:
+        overview.check_choice(**choice)
+    except queries.QueryError as exc:
+        return str(exc)
+    return None
+
+
+def _checked(**choice) -> None:
+    """A callback with no message output answers a refused request with no change."""
+    if refused(**choice):
+        raise PreventUpdate
+
+
 @callback(output={"options": Output("ov-location", "options"), "value": Output("ov-location", "value")},
           inputs={"market": Input("ov-market", "value")}, state={"location": State("ov-location", "value")},
           prevent_initial_call=True)
 def market_changed(market, location):
+    _checked(market=market, location=location)
     pick = services().cached(overview.locations, market, location)
     return {"options": list(pick.offered), "value": pick.chosen}
 
@@ -40,6 +58,7 @@ def market_changed(market, location):
           state={"market": State("ov-market", "value"), "kind": State("ov-kind", "value")},
           prevent_initial_call=True)
 def location_changed(location, market, kind):
+    _checked(market=market, location=location, kind=kind)
     pick = services().cached(overview.price_kinds, market, location, kind)
     return {"options": list(pick.offered), "value": pick.chosen}
 
@@ -52,6 +71,7 @@ def location_changed(location, market, kind):
           prevent_initial_call=True)
 def series_changed(kind, market, location, start, end):
     """Keep the chosen dates when the new series has data in them; otherwise show its latest days."""
+    _checked(market=market, location=location, kind=kind, start_date=start, end_date=end)
     dates = services().cached(overview.series_dates, market, location, kind, start, end) \
         if market and location and kind else None
     if dates is None:
@@ -125,6 +145,9 @@ def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str
 @callback(output=_RENDER, inputs=_choice(Input))
 def render(market, location, start_date, end_date, tz_choice, kind):
     """Everything the overview shows for one choice."""
+    if message := refused(market=market, location=location, kind=kind, start_date=start_date, end_date=end_date,
+                          tz_choice=tz_choice):
+        return _nothing_drawn(message)
     if not (market and location and start_date and end_date):
         return _nothing_drawn("No prices are stored yet: load a file (flask --app app.wsgi ingest load nem PATH)."
                               if not market else "Choose a region and a date range.")
@@ -143,6 +166,8 @@ def render(market, location, start_date, end_date, tz_choice, kind):
 @callback(Output("ov-latest", "children"), Input("ov-market", "value"), Input("ov-location", "value"),
           Input("ov-tz", "value"))
 def latest(market, location, tz_choice):
+    if message := refused(market=market, location=location, tz_choice=tz_choice):
+        return html.Div(message, className="text-muted small")
     if not market:
         return None
     try:
@@ -157,6 +182,8 @@ def latest(market, location, tz_choice):
 @callback(output=Output("ov-download", "data"), inputs={"_n": Input("ov-download-btn", "n_clicks")},
           state=_choice(State), prevent_initial_call=True)
 def download(_n, market, location, start_date, end_date, tz_choice, kind):
+    _checked(market=market, location=location, kind=kind, start_date=start_date, end_date=end_date,
+             tz_choice=tz_choice)
     if not (market and location and start_date and end_date and kind):
         return no_update
     try:

@@ -63,6 +63,7 @@ def decode_text(raw: RawFile, encodings: tuple[str, ...] = ("utf-8-sig",)) -> st
             return raw.data.decode(enc)
         except UnicodeDecodeError as exc:
             last = exc
-    assert last is not None
+    if last is None:  # unreachable: the loop returned or recorded a decode error
+        raise ValueError("no encodings to try")
     line = raw.data[: last.start].count(b"\n") + 1
     raise IngestError(raw.name, line, f"not valid {'/'.join(encodings)} text ({last.reason})")

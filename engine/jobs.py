@@ -66,7 +66,7 @@ class JobRun:
 def recent_runs(store: Store, limit: int = 50, job: str | None = None) -> pd.DataFrame:
     where = "WHERE job = {job:String}" if job else ""
     return store.query_df(
-        f"SELECT * EXCEPT updated_at FROM job_runs FINAL {where} ORDER BY started_at DESC LIMIT {{n:UInt32}}",
+        f"SELECT * EXCEPT updated_at FROM job_runs FINAL {where} ORDER BY started_at DESC LIMIT {{n:UInt32}}",  # noqa: S608 -- the optional filter is a fixed clause; values are bound parameters
         {"n": limit, "job": job or ""})
 
 

@@ -17,6 +17,8 @@ from engine.workers import PAGE_QUERIES
 DEFAULT_DAYS = 14
 #: A heatmap row per day is readable up to a quarter; longer ranges get a row per month.
 HEATMAP_MAX_DAYS = 92
+#: The zones a page may show times in.
+TZ_CHOICES = ("market", "utc")
 
 
 @dataclass(frozen=True)
@@ -73,17 +75,37 @@ class LatestPrices:
     rows: pd.DataFrame  # as queries.latest_prices
 
 
+def check_choice(market: object = None, location: object = None, kind: object = None, start_date: object = None,
+                 end_date: object = None, tz_choice: object = None) -> None:
+    """The overview's one check of what a browser sent, whatever sent it: a QueryError saying what is wrong with
+    the first bad value (a market that is not in the registry, a name that is not text shaped like a stored name,
+    a day that is not YYYY-MM-DD within the plausible range, a zone that is neither of TZ_CHOICES). None or ""
+    stands for a control not chosen yet."""
+    if market not in (None, ""):
+        queries.known_market(market)
+    for value, what in ((location, "region"), (kind, "price series")):
+        if value not in (None, ""):
+            queries.checked_name(value, what)
+    for value, what in ((start_date, "start date"), (end_date, "end date")):
+        if value not in (None, ""):
+            queries.checked_date(value, what)
+    if tz_choice not in (None, "", *TZ_CHOICES):
+        raise queries.QueryError(f"time zone must be one of {', '.join(TZ_CHOICES)} (got {queries.shown(tz_choice)})")
+
+
 def _pick(asked: str | None, offered: list[str]) -> Pick:
     return Pick(tuple(offered), asked if asked in offered else (offered[0] if offered else None))
 
 
 def locations(store: Store, market: str | None, current: str | None = None) -> Pick:
     """The market's locations with prices, holding ``current`` if the market has it, else the first."""
+    check_choice(market, current)
     return _pick(current, queries.price_locations(store, market) if market else [])
 
 
 def price_kinds(store: Store, market: str | None, location: str | None, current: str | None = None) -> Pick:
     """The location's price series, holding ``current`` if stored, else the one to show first."""
+    check_choice(market, location, current)
     return _pick(current, queries.price_kinds(store, market, location) if market and location else [])
 
 
@@ -102,6 +124,7 @@ def series_dates(store: Store, market: str, location: str, kind: str, start: str
                  end: str | None) -> Dates | None:
     """The dates to show once the price series changed: the chosen ones while the series has data in them,
     its latest days otherwise."""
+    check_choice(market, location, kind, start, end)
     stored = stored_dates(store, market, location, kind)
     if stored is not None and start and end and start <= stored.last and end >= stored.first:
         return dataclasses.replace(stored, start=start, end=end)
@@ -149,19 +172,17 @@ def _asked_dates(start: str | None, end: str | None, stored: Dates) -> Dates | N
     return dataclasses.replace(stored, start=s_iso, end=e_iso) if s_iso <= e_iso else None
 
 
-def _shown(value: object) -> str:
-    """A value from a link, quoted and cut short for a message."""
-    text = str(value)
-    return repr(text if len(text) <= 40 else text[:40] + "…")
+_shown = queries.shown
 
 
 def overview_view(store: Store, market: str, location: str, start_date: str, end_date: str,
                   tz_choice: str = "market", kind: str = "settlement") -> OverviewView:
     """Everything the overview draws for a location's price series between two dates of market time (both
     inclusive), times shown in the market's zone or UTC (``tz_choice``). A QueryError for a request the store
-    cannot answer as asked."""
+    cannot answer as asked, or for any value check_choice refuses."""
+    check_choice(market, location, kind, start_date, end_date, tz_choice)
     info = queries.known_market(market)
-    end_exclusive = (pd.Timestamp(end_date) + pd.Timedelta(days=1)).date()
+    end_exclusive = queries.checked_date(end_date, "end date") + dt.timedelta(days=1)
     start, end = queries.parse_range(info, start_date, end_exclusive)
     resolution = queries.choose_resolution(queries.raw_interval_count(store, market, location, kind, start, end))
     tz = info.display_zone(tz_choice)
@@ -193,6 +214,7 @@ def overview_view(store: Store, market: str, location: str, start_date: str, end
 
 def latest_view(store: Store, market: str, tz_choice: str = "market") -> LatestPrices:
     """The newest stored price of each of the market's series; a QueryError for an unknown market."""
+    check_choice(market, tz_choice=tz_choice)
     info = queries.known_market(market)
     return LatestPrices(info.currency, info.display_zone(tz_choice), info.display_label(tz_choice),
                         queries.latest_prices(store, market))

@@ -2,7 +2,9 @@
 pulls more rows than it draws."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -21,10 +23,48 @@ class QueryError(ValueError):
     """A request the store cannot answer as asked (unknown market, bad range...)."""
 
 
-def known_market(market: str) -> Market:
+#: The days a request may name. Nothing stored is older or newer; a date outside is a typo or a probe, and pandas
+#: cannot even hold most of them (its timestamps end in 2262).
+EARLIEST_DATE = dt.date(1950, 1, 1)
+LATEST_DATE = dt.date(2100, 12, 31)
+#: What a market, location, price series or node name may look like in a request: every stored name fits.
+_NAME = re.compile(r"[A-Za-z0-9_.:\-/ ()]{1,64}")
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """A value from a request, quoted and cut short, for a message."""
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def checked_name(value: object, what: str) -> str:
+    """``value`` if it is text shaped like a stored name; a QueryError saying what is wrong otherwise."""
+    if not isinstance(value, str):
+        raise QueryError(f"{what} must be text (got {type(value).__name__})")
+    if not _NAME.fullmatch(value):
+        raise QueryError(f"{what} {shown(value)} is not a name: at most 64 letters, digits, spaces and _ . : - / ( )")
+    return value
+
+
+def checked_date(value: object, what: str) -> dt.date:
+    """A day (``YYYY-MM-DD`` text or a date) between EARLIEST_DATE and LATEST_DATE; a QueryError otherwise."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, str) and len(value) <= 10:
+        with contextlib.suppress(ValueError):  # not a day: refused below, with the value shown
+            value = dt.date.fromisoformat(value)
+    if not isinstance(value, dt.date):
+        raise QueryError(f"{what} must be a date like YYYY-MM-DD (got {shown(value)})")
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise QueryError(f"{what} {value.isoformat()} is outside {EARLIEST_DATE.isoformat()} to "
+                         f"{LATEST_DATE.isoformat()}")
+    return value
+
+
+def known_market(market: object) -> Market:
     """The market's metadata from the registry; a QueryError naming the known markets otherwise."""
-    if market not in MARKETS:
-        raise QueryError(f"unknown market {market!r}; known markets: {', '.join(sorted(MARKETS))}")
+    if not isinstance(market, str) or market not in MARKETS:
+        raise QueryError(f"unknown market {shown(market)}; known markets: {', '.join(sorted(MARKETS))}")
     return MARKETS[market]
 
 
@@ -67,7 +107,7 @@ def data_span(store: Store, market: str, location: str,
               price_kind: str | None = None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
     """First and last stored day (bucket start) of one location's prices (from the daily aggregate)."""
     kind_filter = "AND price_kind = {k:String}" if price_kind else ""
-    df = store.query_df("SELECT min(bucket) AS first, max(bucket) AS last, count() AS n FROM prices_daily "
+    df = store.query_df("SELECT min(bucket) AS first, max(bucket) AS last, count() AS n FROM prices_daily "  # noqa: S608 -- the optional filter is a fixed clause; values are bound parameters
                         f"WHERE market = {{m:String}} AND location = {{l:String}} {kind_filter}",
                         {"m": market, "l": location, "k": price_kind or ""})
     if int(df.at[0, "n"]) == 0:
@@ -75,17 +115,11 @@ def data_span(store: Store, market: str, location: str,
     return df.at[0, "first"], df.at[0, "last"]
 
 
-def parse_range(info: Market, start: str | dt.date, end: str | dt.date) -> tuple[pd.Timestamp, pd.Timestamp]:
-    """Dates in the market's own time, ``end`` exclusive -> UTC instants. Refuses nonsense with a message."""
-    try:
-        s = pd.Timestamp(start)
-        e = pd.Timestamp(end)
-    except (ValueError, TypeError) as exc:
-        raise QueryError(f"dates must look like YYYY-MM-DD (got start={start!r}, end={end!r})") from exc
-    if s.tzinfo is None:
-        s = s.tz_localize(info.tz)
-    if e.tzinfo is None:
-        e = e.tz_localize(info.tz)
+def parse_range(info: Market, start: object, end: object) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Days (``YYYY-MM-DD`` or dates) in the market's own time, ``end`` exclusive -> UTC instants. Anything else
+    (other types, other text, days outside EARLIEST_DATE..LATEST_DATE) is a QueryError with a message."""
+    s = pd.Timestamp(checked_date(start, "start")).tz_localize(info.tz)
+    e = pd.Timestamp(checked_date(end, "end")).tz_localize(info.tz)
     if e <= s:
         raise QueryError(f"end ({end}) must be after start ({start})")
     if e - s > pd.Timedelta(days=366 * 30):
@@ -144,7 +178,7 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
                    d.demand_mw AS demand_mw, p.source = {{demo:String}} AS is_demo
             FROM {_PRICES_WITH_DEMAND}
             ORDER BY interval_start
-            SETTINGS join_use_nulls = 1"""
+            SETTINGS join_use_nulls = 1"""  # noqa: S608 -- only the fixed join text is formatted in
         params["demo"] = DEMO_SOURCE
     else:
         table = "prices_hourly" if res == "hour" else "prices_daily"
@@ -156,7 +190,7 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
             FROM {table}
             WHERE market = {{m:String}} AND location = {{l:String}} AND price_kind = {{k:String}}
               AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}}
-            GROUP BY bucket ORDER BY bucket"""
+            GROUP BY bucket ORDER BY bucket"""  # noqa: S608 -- the table is one of two fixed names
     df = store.query_df(sql, params)
     if res != "raw" and not df.empty:
         df = _attach_aggregate_demand(store, df, market, location, start, end, res)
@@ -170,7 +204,7 @@ def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, locati
     bucket = "bucket" if res == "hour" else market_day_start("bucket")
     params = {"m": market, "l": location, "s": start.to_pydatetime(), "e": end.to_pydatetime()}
     extra = store.query_df(
-        f"SELECT {bucket} AS interval_start, sum(demand_sum) / sum(samples) AS demand_mw FROM demand_hourly "
+        f"SELECT {bucket} AS interval_start, sum(demand_sum) / sum(samples) AS demand_mw FROM demand_hourly "  # noqa: S608 -- the bucket expression is fixed code; values are bound parameters
         "WHERE market = {m:String} AND location = {l:String} "
         "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY interval_start",
         params)
@@ -199,7 +233,7 @@ def price_stats(store: Store, market: str, location: str, start: pd.Timestamp, e
                    / nullIf(sumIf(d.demand_mw, d.demand_mw IS NOT NULL), 0) AS volume_weighted_price,
                countIf(p.price < 0) AS negative_intervals
         FROM {_PRICES_WITH_DEMAND}
-        SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'""",
+        SETTINGS join_use_nulls = 1, join_algorithm = 'full_sorting_merge'""",  # noqa: S608 -- fixed join text
         _range_params(market, location, price_kind, start, end)))
 
 
@@ -279,7 +313,7 @@ def hour_day_heatmap(store: Store, market: str, location: str, start: pd.Timesta
     period = "toString(toDate(bucket, {tz:String}))" if rows == "day" else \
         "formatDateTime(toStartOfMonth(toDate(bucket, {tz:String})), '%Y-%m')"
     df = store.query_df(
-        f"SELECT {period} AS day, toHour(bucket, {{tz:String}}) AS hour, "
+        f"SELECT {period} AS day, toHour(bucket, {{tz:String}}) AS hour, "  # noqa: S608 -- the period expression is one of two fixed ones; values are bound parameters
         "sum(price_sum) / sum(samples) AS price FROM prices_hourly "
         "WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
         "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} "
@@ -311,7 +345,8 @@ class Freshness:
             return f"{name}: no data"
         if self.is_demo:
             return f"{name}: demo data"
-        assert self.age is not None
+        if self.age is None:  # unreachable: a stored interval always has an age
+            raise ValueError("freshness without an age")
         age = _humanize(self.age)
         return f"{name}: {age} old" if self.status == "fresh" else f"{name}: delayed {age}"
 
@@ -350,11 +385,11 @@ def dataset_freshness(store: Store, now: pd.Timestamp | None = None) -> list[Fre
     now = now or pd.Timestamp.now(tz="UTC")
     # Forecast series (location "...:forecast") run into the future; freshness is about what was measured.
     parts = " UNION ALL ".join(
-        f"SELECT market, '{label}' AS dataset, max(interval_start + toIntervalMinute(interval_minutes)) AS latest_end,"
+        f"SELECT market, '{label}' AS dataset, max(interval_start + toIntervalMinute(interval_minutes)) AS latest_end,"  # noqa: S608 -- tables and labels come from FRESHNESS_TABLES, never from a request
         f" max(interval_start) AS latest_start FROM {table}"
         + (" WHERE location NOT LIKE '%:forecast'" if table == "demand" else "") + " GROUP BY market"
         for table, label in FRESHNESS_TABLES.items())
-    df = store.query_df(f"SELECT * FROM ({parts}) ORDER BY market, dataset")
+    df = store.query_df(f"SELECT * FROM ({parts}) ORDER BY market, dataset")  # noqa: S608 -- the union is built from FRESHNESS_TABLES above
     demo = _demo_latest(store, df)
     out = []
     for r in df.itertuples():
@@ -371,7 +406,7 @@ def _demo_latest(store: Store, latest: pd.DataFrame) -> set[tuple[str, str]]:
     label_to_table = {v: k for k, v in FRESHNESS_TABLES.items()}
     for r in latest.itertuples():
         table = label_to_table[r.dataset]
-        if store.scalar(f"SELECT count() > 0 FROM {table} WHERE market = {{m:String}} AND source = {{d:String}} "
+        if store.scalar(f"SELECT count() > 0 FROM {table} WHERE market = {{m:String}} AND source = {{d:String}} "  # noqa: S608 -- the table comes from FRESHNESS_TABLES; values are bound parameters
                         "AND interval_start = {t:DateTime64(3, 'UTC')}",
                         {"m": r.market, "d": DEMO_SOURCE, "t": r.latest_start.to_pydatetime()}):
             found.add((r.market, r.dataset))

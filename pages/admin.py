@@ -1,4 +1,4 @@
-"""Admin: backfills per connector and date range, job health, data freshness."""
+"""Admin: backfills per connector and date range, job health, data freshness, users and the audit log."""
 from __future__ import annotations
 
 import datetime as dt
@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.services import services
+from engine.accounts import MAX_EMAIL, ROLES
 
 dash.register_page(__name__, path="/admin", name="Admin", title="Admin · 254Carbon")
 
@@ -62,5 +63,30 @@ def layout(connector: str | None = None, start: str | None = None, end: str | No
         ]),
         html.H5("Recent runs", className="mt-4"),
         html.Div(id="admin-runs"),
+        _users_card(),
+        html.H5("Audit log", className="mt-4"),
+        html.Div(id="admin-audit"),
         dcc.Interval(id="admin-tick", interval=5000),
     ])
+
+
+def _users_card() -> dbc.Card:
+    """Create a user (the generated password is shown once), change a role, disable an account."""
+    return dbc.Card(dbc.CardBody([
+        html.H5("Users", className="card-title"),
+        dbc.Row([
+            dbc.Col([dbc.Label("Email", className="small text-muted mb-1"),
+                     dbc.Input(id="user-email", type="email", maxLength=MAX_EMAIL, placeholder="name@example.com")],
+                    md=4),
+            dbc.Col([dbc.Label("Role", className="small text-muted mb-1"),
+                     dcc.Dropdown(id="user-role", options=list(ROLES), value="analyst", clearable=False)], md=2),
+            dbc.Col([
+                dbc.Button("Create user", id="user-create", color="primary", className="me-2"),
+                dbc.Button("Set role", id="user-set-role", color="outline-primary", className="me-2"),
+                dbc.Button("Disable", id="user-disable", color="outline-danger"),
+            ], md="auto"),
+        ], className="g-3 align-items-end"),
+        dbc.Alert(id="user-message", is_open=False, color="info", className="mt-3 py-2", dismissable=True),
+        html.Div(id="admin-users", className="mt-3"),
+        dcc.Store(id="user-changed"),
+    ]), className="mt-4")

@@ -11,6 +11,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _DATA_DIR = Path(os.environ.get("C254_DATA_DIR") or REPO_ROOT.parent / "shared" / "data").resolve()
+# Minimal argon2 parameters for the whole run (engine.accounts reads this once, on import): tests sign in
+# hundreds of times, and production's parameters cost tens of milliseconds and 64 MiB each.
+os.environ.setdefault("C254_ARGON2_FAST", "1")
 _left_out: list[str] = []
 _db_counter = itertools.count()
 
@@ -105,7 +108,10 @@ def make_app(store_url: str):
     made = []
 
     def make(**settings):
-        made.append(create_app(Settings(store_url=store_url, **{"scheduler": False, "demo": False, **settings})))
+        # Sign-in is off (local mode, on loopback like the test client) unless a test asks for auth=True: the
+        # tests of pages and the API test those; tests/test_access.py and tests/test_auth.py test the boundary.
+        made.append(create_app(Settings(store_url=store_url,
+                                        **{"scheduler": False, "demo": False, "auth": False, **settings})))
         return made[-1]
 
     yield make
@@ -122,3 +128,23 @@ def no_wait(monkeypatch):
     from tenacity import wait_none
 
     monkeypatch.setattr(ingest.http_fetch, "RETRY_WAIT", wait_none())
+
+
+@pytest.fixture
+def client_as():
+    """``client_as(dash_app, role)``: a test client of an app built with auth=True, signed in through the
+    /login form as ``<role>@example.com`` (created on first use, password tests.support.signin.PASSWORD)."""
+    from app.services import services
+    from engine import accounts
+    from tests.support.signin import PASSWORD, email_for, sign_in
+
+    def make(dash_app, role: str):
+        store = services(dash_app.server).ready_store()
+        if accounts.find_user(store, email_for(role)) is None:
+            accounts.create_user(store, email_for(role), role, PASSWORD)
+        client = dash_app.server.test_client()
+        answer = sign_in(client, email_for(role))
+        assert answer.status_code == 302, f"signing in as {role} answered {answer.status_code}"
+        return client
+
+    return make

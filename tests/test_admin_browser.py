@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.realdata]
 
 
 def test_backfill_from_the_admin_page_runs_to_completion(dash_duo, store_url, data_dir):
-    app = create_app(Settings(store_url=store_url, scheduler=False, demo=True, data_dir=data_dir))
+    app = create_app(Settings(store_url=store_url, scheduler=False, demo=True, data_dir=data_dir, auth=False))
     dash_duo.start_server(app)
     dash_duo.wait_for_page(
         f"{dash_duo.server_url}/admin?connector=nem&start=2018-01-01&end=2018-01-31"

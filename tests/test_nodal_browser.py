@@ -25,7 +25,7 @@ return {x: xa.l2p(tr.x[i]), y: ya.l2p(tr.y[i]), kind: tr.customdata[i][0], bus: 
 
 
 def test_map_draws_and_node_click_shows_its_series(dash_duo, store_url, data_dir):
-    app = create_app(Settings(store_url=store_url, scheduler=False, demo=True, data_dir=data_dir))
+    app = create_app(Settings(store_url=store_url, scheduler=False, demo=True, data_dir=data_dir, auth=False))
     dash_duo.start_server(app)
     dash_duo.wait_for_page(f"{dash_duo.server_url}/nodal")
     dash_duo.wait_for_contains_text("#nd-map", "scigrid-de", timeout=60)

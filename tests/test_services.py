@@ -75,3 +75,81 @@ def test_every_scheduled_job_is_listed_with_its_state(app):
     assert statuses[-1].job == "model_training"
     assert {s.last_status for s in statuses} == {"never run"}
     assert not any(s.scheduled for s in statuses), "the scheduler is off in this app"
+
+
+# --- users and the audit log through the operations the admin page calls --------------------------------
+
+@pytest.fixture
+def local_ops(make_app):
+    """The operations of an app in local mode, inside a request from the loopback address."""
+    dash_app = make_app()
+    with dash_app.server.test_request_context("/admin", environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+        yield services(dash_app.server).operations
+
+
+def test_user_operations_are_audited_with_who_and_from_where(local_ops):
+    from engine import accounts, audit
+
+    user, password = local_ops.create_user("Ann@Example.com", "trader")
+    assert accounts.verify_password(services().store, "ann@example.com", password) == user
+    local_ops.set_role("ann@example.com", "analyst")
+    local_ops.disable_user("ann@example.com")
+    log = local_ops.audit_log()
+    assert list(log["action"]) == [audit.USER_DISABLED, audit.ROLE_CHANGED, audit.USER_CREATED]
+    assert list(log["detail"]) == ["ann@example.com", "ann@example.com: trader → analyst", "ann@example.com as trader"]
+    assert set(log["actor"]) == {"local"}
+    assert set(log["address"]) == {"127.0.0.1"}
+    assert password not in log.to_csv()
+    assert [(u.email, u.role, u.active) for u in local_ops.users()] == [("ann@example.com", "analyst", False)]
+
+
+def test_refused_user_operations_change_nothing_and_are_not_audited(local_ops):
+    local_ops.create_user("ann@example.com", "admin")
+    for refused in (lambda: local_ops.create_user("x'; DROP TABLE users--", "trader"),
+                    lambda: local_ops.create_user("ann@example.com", "trader"),
+                    lambda: local_ops.create_user({"email": "b@x.com"}, "trader"),
+                    lambda: local_ops.set_role("ann@example.com", "root"),
+                    lambda: local_ops.set_role("ann@example.com", "trader"),  # the last admin
+                    lambda: local_ops.disable_user("<script>@x.com")):
+        with pytest.raises(ValueError):
+            refused()
+    assert len(local_ops.audit_log()) == 1, "only the one create"
+    assert [(u.email, u.role, u.active) for u in local_ops.users()] == [("ann@example.com", "admin", True)]
+
+
+def test_run_now_is_audited_and_an_unknown_job_refused(local_ops, monkeypatch):
+    from app import scheduler
+    from engine import audit
+
+    started = []
+    monkeypatch.setattr(scheduler, "run_now", lambda server, job_id: started.append(job_id))
+    with pytest.raises(ValueError, match="No such job"):
+        local_ops.run_now("'; DROP TABLE job_runs; --")
+    assert local_ops.audit_log().empty
+    local_ops.run_now("model_training")
+    assert started == ["model_training"]
+    log = local_ops.audit_log()
+    assert list(zip(log["action"], log["detail"], strict=True)) == [(audit.JOB_RUN_NOW, "model_training")]
+
+
+@pytest.mark.realdata
+def test_a_backfill_started_and_cancelled_is_audited(make_app, data_dir):
+    import time
+
+    from engine import audit, jobs
+
+    dash_app = make_app(data_dir=data_dir)
+    with dash_app.server.test_request_context("/admin", environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+        ops = services().operations
+        run_id = ops.start_backfill("nem", None, "2018-01-01", "2018-03-31", "markets/aemo/price_and_demand")
+        assert ops.cancel_backfill(run_id)
+        assert not ops.cancel_backfill("no-such-run"), "nothing to cancel: no record"
+        deadline = time.monotonic() + 60
+        while jobs.get_run(services().store, run_id)["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        log = ops.audit_log()
+    assert list(log["action"]) == [audit.BACKFILL_CANCELLED, audit.BACKFILL_STARTED]
+    assert log["detail"].iloc[0] == f"run {run_id}"
+    assert log["detail"].iloc[1].startswith("nem ")
+    assert run_id in log["detail"].iloc[1]
+    assert set(log["actor"]) == {"local"}

@@ -67,13 +67,13 @@ def test_web_workers_on_a_server_do_not_migrate_but_store_init_does(server_url):
     from engine.store import StoreError
 
     url = server_url.replace("/c254_server?", "/c254_workers?")
-    app = create_app(Settings(store_url=url, scheduler=False, demo=False))
+    app = create_app(Settings(store_url=url, scheduler=False, demo=False, auth=False))
     svc = app.server.extensions["c254"]
     with pytest.raises(StoreError, match="store init"):
         svc.ready_store()
     r = app.server.test_client().get("/api/v1/latest?market=NEM")
     assert r.status_code == 503
-    assert "store init" in r.get_json()["detail"]
+    assert "store init" in r.get_json()["error"]
     result = app.server.test_cli_runner().invoke(args=["store", "init"])
     assert result.exit_code == 0, result.output
     assert svc.ready_store().scalar("SELECT count() FROM schema_migrations FINAL") == len(discover())

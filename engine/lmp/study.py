@@ -7,6 +7,8 @@ a cache server, and the page's callbacks ask for the same study side by side.
 """
 from __future__ import annotations
 
+import math
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
@@ -32,6 +34,90 @@ DAILY_LOAD_SHAPE = np.array([0.70, 0.66, 0.64, 0.63, 0.64, 0.68, 0.76, 0.86, 0.9
 SYSTEM_HUB = "__load_weighted__"
 #: The network a page opens on when it is in the grid folder.
 DEFAULT_NETWORK = "scigrid-de"
+#: What the nodal page's map may be coloured by, its colour ranges, and the kinds of marker a click may name.
+MAP_FIELDS = ("lmp", "energy", "congestion", "loss", "basis", "delta")
+COLOUR_RANGES = ("fixed", "data")
+MARKER_KINDS = ("bus", "line")
+#: A network, bus or line name as a request may give it: text of printable characters, not too long.
+_ID = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+#: A published run as the page names it: ``MARKET|RUN``.
+_RUN = re.compile(r"[A-Za-z0-9_]{1,16}\|[A-Za-z0-9_]{1,16}")
+
+
+class ControlError(ValueError):
+    """A value that none of the nodal page's controls could have sent: the page says so and changes nothing."""
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _check_id(value: object, what: str) -> None:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ControlError(f"{what} {_shown(value)} is not a name (text of at most 128 printable characters)")
+
+
+def _check_choice(value: object, choices: tuple[str, ...], what: str) -> None:
+    if value not in choices:
+        raise ControlError(f"{what} must be one of {', '.join(choices)} (got {_shown(value)})")
+
+
+def _check_whatif(data: object) -> None:
+    """A what-if as the page keeps it (``dataclasses.asdict(WhatIf)``)."""
+    if not isinstance(data, dict) or not set(data) <= {"branch", "limit", "out"} or "branch" not in data:
+        raise ControlError("the what-if must name a line, and may give a limit and whether it is out")
+    _check_id(data["branch"], "line")
+    limit = data.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float)
+                              or not math.isfinite(limit)):
+        raise ControlError(f"a limit must be a number of MW (got {_shown(limit)})")
+    if not isinstance(data.get("out", False), bool):
+        raise ControlError("whether the line is out must be true or false")
+
+
+def _check_click(click: object) -> None:
+    """Plotly's clickData: ``{"points": [{"customdata": [kind, id, ...], ...}, ...]}``."""
+    points = click.get("points", []) if isinstance(click, dict) else None
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points[:1]):
+        raise ControlError("a click must name points of the map")
+    data = points[0].get("customdata") if points else None
+    if data is not None and not isinstance(data, list):
+        raise ControlError("a clicked point must carry its marker's kind and id")
+
+
+def check_controls(*, name: object = None, field: object = None, hub: object = None, scale: object = None,
+                   losses: object = None, index: object = None, whatif: object = None, branch: object = None,
+                   limit: object = None, out: object = None, selected: object = None, click: object = None,
+                   run: object = None) -> None:
+    """The nodal page's one check of what a browser sent, whatever sent it: a ControlError saying what is wrong
+    with the first value no control of the page could have sent. None stands for a control not chosen yet."""
+    for value, what in ((name, "network"), (hub, "hub"), (branch, "line")):
+        if value is not None:
+            _check_id(value, what)
+    if field is not None:
+        _check_choice(field, MAP_FIELDS, "colour by")
+    if scale is not None:
+        _check_choice(scale, COLOUR_RANGES, "colour range")
+    if losses is not None and not (isinstance(losses, list) and all(v == "losses" for v in losses)):
+        raise ControlError("the model switch sends a list that is empty or holds 'losses'")
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+        raise ControlError(f"a snapshot is a whole number (got {_shown(index)})")
+    if whatif is not None:
+        _check_whatif(whatif)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float | str)
+                              or len(str(limit)) > 32):
+        raise ControlError(f"a limit must be a number of MW (got {_shown(limit)})")
+    if out is not None and not (isinstance(out, list) and all(v == "out" for v in out)):
+        raise ControlError("the line-out switch sends a list that is empty or holds 'out'")
+    if selected is not None:
+        if not isinstance(selected, dict) or set(selected) != {"kind", "id"} or selected["kind"] not in MARKER_KINDS:
+            raise ControlError("a selection names a bus or a line")
+        _check_id(selected["id"], selected["kind"])
+    if click is not None:
+        _check_click(click)
+    if run is not None and not (isinstance(run, str) and _RUN.fullmatch(run)):
+        raise ControlError(f"a published run is named MARKET|RUN (got {_shown(run)})")
 
 
 def grid_folder(data_dir: Path) -> Path:
@@ -156,6 +242,11 @@ class Study:
     def cost_change(self) -> float:
         """$ over the day that the what-if adds to the total cost."""
         return self.result.objective - self.base.objective
+
+    def check_hub(self, hub: object) -> None:
+        """A ControlError unless ``hub`` is :data:`SYSTEM_HUB` or a bus of this network."""
+        if hub != SYSTEM_HUB and hub not in set(map(str, self.network.buses.index)):
+            raise ControlError(f"hub {_shown(hub)} is not a bus of {self.name}")
 
     def hub_prices(self, hub: str) -> pd.Series:
         if hub not in self._hubs:  # two threads may both compute it: the same value, no harm

@@ -28,6 +28,10 @@ class StoreError(RuntimeError):
     """The store refused or failed a statement."""
 
 
+class MigrationsPending(StoreError):
+    """A shared store has schema migrations not yet applied: an operator runs ``store init`` first."""
+
+
 def split_dsn(dsn: str) -> tuple[str, str, bool]:
     """Return (dsn to connect with, database name, is_embedded)."""
     parts = urlsplit(dsn)
@@ -135,7 +139,7 @@ class Store:
         The Native format carries an empty result as no block at all, so neither names nor types come back.
         Joined to one row, the query yields a row of its columns' default values, read the usual way (so the
         dtypes are the ones real rows get), then dropped. ``LIMIT 0`` spares reading the tables again."""
-        probe = (f"SELECT * EXCEPT `{_PROBE}` FROM (SELECT *, 1 AS `{_PROBE}` FROM ({sql}) LIMIT 0) AS q "
+        probe = (f"SELECT * EXCEPT `{_PROBE}` FROM (SELECT *, 1 AS `{_PROBE}` FROM ({sql}) LIMIT 0) AS q "  # noqa: S608 -- wraps the caller's own parameterised query; values stay bound
                  f"RIGHT JOIN (SELECT 1 AS `{_PROBE}`) AS one USING `{_PROBE}` SETTINGS join_use_nulls = 0")
         return self.client.query_df(probe, parameters=params or {}).iloc[0:0]
 
@@ -166,7 +170,7 @@ class Store:
                 frame = df  # noqa: F841 -- referenced by name in the SQL below
                 cols = ", ".join(f"`{c}`" for c in df.columns)
                 self.client.command(
-                    f"INSERT INTO `{table}` ({cols}) SELECT {cols} FROM Python(frame) "
+                    f"INSERT INTO `{table}` ({cols}) SELECT {cols} FROM Python(frame) "  # noqa: S608 -- table and columns come from the table registry (TABLES)
                     f"SETTINGS max_insert_block_size = {max(len(df), 1_048_576)}, min_insert_block_size_rows = 0, "
                     "max_partitions_per_insert_block = 0, parallel_view_processing = 1, optimize_on_insert = 0, "
                     "max_threads = 1, max_insert_threads = 1")

@@ -73,7 +73,7 @@ def market_year(column: str) -> str:
 
 def _price_buckets(bucket: str) -> str:
     """The price aggregates' SELECT for one bucket expression (the views compute the same columns)."""
-    return (f"SELECT market, location, price_kind, {bucket} AS bucket, sum(price) AS price_sum, "
+    return (f"SELECT market, location, price_kind, {bucket} AS bucket, sum(price) AS price_sum, "  # noqa: S608 -- the bucket expression and the demo source name are fixed code
             "min(price) AS price_min, max(price) AS price_max, count() AS samples, countIf(price < 0) AS negatives, "
             f"countIf(source = '{DEMO_SOURCE}') AS demo_samples FROM prices FINAL {{where}} "
             "GROUP BY market, location, price_kind, bucket")

@@ -127,7 +127,7 @@ def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple
     # No stored row means every row is new, whatever the columns: skip reading an empty answer's columns, a
     # second statement per table with which a load of new rows took up to half again as long (the median line
     # of bench/ingest_nem.py).
-    existing = store.query_df(f"SELECT {cols} FROM `{spec.name}` FINAL WHERE {where}", params,
+    existing = store.query_df(f"SELECT {cols} FROM `{spec.name}` FINAL WHERE {where}", params,  # noqa: S608 -- table, columns and key clause come from the table registry (TABLES)
                               columns_if_empty=False)
     if existing.empty:
         return frame, frame.iloc[0:0]
@@ -188,7 +188,7 @@ def _drop_demo(store: Store, markets: set[str]) -> None:
     if not markets:
         return
     counts = " UNION ALL ".join(
-        f"SELECT '{spec.name}' AS t, market FROM `{spec.name}` WHERE market IN {{m:Array(String)}} "
+        f"SELECT '{spec.name}' AS t, market FROM `{spec.name}` WHERE market IN {{m:Array(String)}} "  # noqa: S608 -- the table names come from TABLES; values are bound parameters
         "AND source = {d:String} GROUP BY market" for spec in TABLES.values())
     found = store.query_df(counts, {"m": sorted(markets), "d": DEMO_SOURCE})
     with_demo = set(found["market"])

@@ -1,0 +1,184 @@
+"""Who may open what: issue 10's role table as data, and the one check every request to the server passes.
+
+Pages by path; a Dash callback by the page whose module declared it (``callbacks/<page>.py`` belongs to the
+page registered by ``pages/<page>.py``), found from the request's output id in the app's callback map; Dash's
+own page router by the path it is asked to render; the REST API by prefix. Anything the table does not name
+is refused (a new page or callbacks module must be added here before anyone can reach it).
+
+Nobody signed in: a page redirects to ``/login?next=...``, a callback or the API answers 401. Signed in but
+not allowed: 403, a plain "not allowed" page for a page, JSON for a callback or the API. The navigation shows
+each role only the pages it may open, but that is a courtesy: this check is what holds."""
+from __future__ import annotations
+
+import logging
+from functools import partial
+from urllib.parse import quote
+
+import dash
+from flask import Response, jsonify, redirect, request
+from flask_wtf.csrf import generate_csrf
+
+from app import auth
+from engine.store import StoreError
+from components.shell import NAV, shell
+from engine.accounts import ROLES
+
+log = logging.getLogger(__name__)
+UNAVAILABLE = "The store could not answer; try again in a moment."
+EVERYONE = frozenset(ROLES)
+DATA_ROLES = frozenset({"trader", "analyst", "admin"})
+ADMIN = frozenset({"admin"})
+NOBODY: frozenset[str] = frozenset()
+
+#: Pages (and their callbacks) → the roles that may open them.
+PAGES: dict[str, frozenset[str]] = {
+    "/": DATA_ROLES,
+    "/nodal": DATA_ROLES,
+    "/forecasts": DATA_ROLES,
+    "/signals": DATA_ROLES,
+    "/marketplace": EVERYONE,
+    "/admin": ADMIN,
+}
+#: Callbacks modules that belong to no one page → roles (every other ``callbacks.<page>`` goes with its page).
+CALLBACK_MODULES: dict[str, frozenset[str]] = {
+    "callbacks.shell": EVERYONE,  # the navigation bar's freshness badges, on every page
+}
+#: The REST API by prefix. Partners will reach their own products through it; until then they are refused.
+API: dict[str, frozenset[str]] = {"/api/v1/": DATA_ROLES}
+#: Reachable by anyone: the sign-in page, static files and Dash's component scripts (so /login renders).
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico"})
+PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/vendor/")
+#: Dash's own requests that every signed-in user makes on every page.
+DASH_INTERNAL = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash")
+CALLBACK_PATH = "/_dash-update-component"
+#: The output of the callback with which Dash's pages feature renders a page for a path.
+PAGE_ROUTER_OUTPUT = "_pages_content.children"
+
+
+class BadCallbackRequest(ValueError):
+    pass
+
+
+def _registered_page(path: str) -> str | None:
+    """The registered page Dash renders for ``path`` (its declared path), as Dash's router matches it."""
+    wanted = path.strip("/")
+    for page in dash.page_registry.values():
+        if page["path"].strip("/") == wanted:
+            return page["path"]
+    return None
+
+
+def page_roles(path: str) -> frozenset[str]:
+    """Who may open ``path``: a registered page by the table (nobody if the table leaves it out); a path
+    that is no page yet by the table too (e.g. /forecasts before it is built), else any signed-in user,
+    who gets Dash's "not found"."""
+    registered = _registered_page(path)
+    if registered is not None:
+        return PAGES.get(registered, NOBODY)
+    return PAGES.get("/" + path.strip("/"), EVERYONE)
+
+
+def callback_roles(callback_map: dict, body: object) -> frozenset[str]:
+    """Who may call the callback a ``/_dash-update-component`` body asks for. BadCallbackRequest when the
+    body names no callback of this app."""
+    output = body.get("output") if isinstance(body, dict) else None
+    if not isinstance(output, str) or output not in callback_map:
+        raise BadCallbackRequest("not a callback of this app")
+    if PAGE_ROUTER_OUTPUT in output:
+        paths = [i.get("value") for i in body.get("inputs") or () if isinstance(i, dict)
+                 and i.get("property") == "pathname"]
+        return page_roles(paths[0]) if paths and isinstance(paths[0], str) else NOBODY
+    module = getattr(callback_map[output].get("callback"), "__module__", "") or ""
+    if module in CALLBACK_MODULES:
+        return CALLBACK_MODULES[module]
+    package, _, page_module = module.rpartition(".")
+    if package != "callbacks":
+        return NOBODY
+    for key, page in dash.page_registry.items():
+        if key.rpartition(".")[2] == page_module:
+            return PAGES.get(page["path"], NOBODY)
+    return NOBODY
+
+
+def may_open(role: str | None, path: str) -> bool:
+    return role is not None and role in page_roles(path)
+
+
+def nav_for(role: str | None) -> list[tuple[str, str]]:
+    return [(label, path) for label, path in NAV if may_open(role, path)]
+
+
+def home_for(role: str | None) -> str:
+    """Where a user lands after sign-in without a destination: the first page of their navigation that is
+    built, else the first one they may open."""
+    allowed = [path for _label, path in nav_for(role)]
+    built = [path for path in allowed if _registered_page(path) is not None]
+    return (built or allowed or ["/"])[0]
+
+
+# ------------------------------------------------------------------------------------------------ the check
+
+def _not_allowed_page():
+    role = auth.current_role()
+    body = ('<p>Your account ({{ role }}) may not open this page.</p>'
+            '<p><a href="{{ home }}">Go to your start page</a> · <a href="/logout">Sign out</a></p>')
+    return auth.page("Not allowed", body, "Not allowed.", 403, role=role, home=home_for(role))
+
+
+def _json(status: int, message: str):
+    return jsonify({"error": message}), status
+
+
+def enforce(app: dash.Dash):
+    """The one before-request check: the role table for every page, callback, Dash request and API route."""
+    path = request.path
+    if auth.local_mode() and not auth.is_loopback(request.remote_addr):
+        return _json(403, "local mode (sign-in off) serves this machine only")
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return None
+    is_page = not (path == CALLBACK_PATH or path in DASH_INTERNAL or path.startswith("/api/"))
+    try:
+        role = auth.current_role()  # reads the user from the store
+    except StoreError as exc:
+        log.error("could not read the signed-in user: %s", exc)
+        if is_page:  # plain text: a template would ask flask-login for the user again, and fail again
+            return Response(UNAVAILABLE, 503, mimetype="text/plain")
+        return _json(503, UNAVAILABLE)
+    if role is None:
+        if is_page:
+            query = request.query_string.decode("utf-8", "replace")
+            return redirect("/login?next=" + quote(path + (f"?{query}" if query else ""), safe=""))
+        return _json(401, "sign in first")
+    if path == CALLBACK_PATH:
+        try:
+            roles = callback_roles(app.callback_map, request.get_json(silent=True))
+        except BadCallbackRequest as exc:
+            return _json(400, str(exc))
+    elif path in DASH_INTERNAL:
+        roles = EVERYONE
+    elif path.startswith("/api/"):
+        roles = next((r for prefix, r in API.items() if path.startswith(prefix)), NOBODY)
+    else:
+        roles = page_roles(path)
+    if role in roles:
+        return None
+    return _not_allowed_page() if is_page else _json(403, "not allowed")
+
+
+def frame():
+    """The app's layout, made per page load for whoever asks: the shell with the navigation their role has."""
+    role = auth.current_role()
+    if auth.local_mode():
+        account, notice = None, "sign-in off (local mode)"
+    else:
+        signed_in = auth.current_account()
+        account, notice = (f"{signed_in.user.email} ({role})" if signed_in else None), None
+    return shell(nav_for(role), home=home_for(role), account=account, notice=notice,
+                 sign_out_token=None if auth.local_mode() else generate_csrf())
+
+
+def init_app(app: dash.Dash) -> None:
+    """Sign-in (``app.auth``), the per-user layout and the check, on the Dash app's server."""
+    auth.init_app(app.server)
+    app.layout = frame
+    app.server.before_request(partial(enforce, app))

@@ -1,0 +1,140 @@
+"""The app's boundary with the browser: CSRF for Flask forms, a same-origin check for Dash's callback POSTs,
+security headers (a Content-Security-Policy Dash runs under), the request size limit, and error answers that
+carry a request id and never a stack trace. ``init_app(dash_app)`` wires it all onto the app's Flask server."""
+from __future__ import annotations
+
+import html
+import logging
+import uuid
+from urllib.parse import urlsplit
+
+import dash
+from flask import Flask, Response, g, jsonify, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from app.services import services
+
+log = logging.getLogger(__name__)
+csrf = CSRFProtect()
+#: Methods that may change something: each needs a CSRF token (Flask forms) or a same-origin request (Dash).
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def init_app(app: dash.Dash) -> None:
+    server = app.server
+    server.config["MAX_CONTENT_LENGTH"] = services(server).settings.max_request_bytes
+    # CSRFProtect checks nothing on its own (CHECK_DEFAULT off): ``_guard`` below decides, per request, between
+    # the token (Flask forms) and the origin check (Dash), so the two rules live in one place.
+    server.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    csrf.init_app(server)
+    dash_path = app.config.routes_pathname_prefix + "_dash-update-component"
+    server.before_request(_request_id)
+    server.before_request(lambda: _guard(dash_path))
+    server.after_request(_headers(app))
+    _error_handlers(server, dash_path)
+
+
+def _request_id() -> None:
+    g.request_id = uuid.uuid4().hex
+
+
+def request_id() -> str:
+    """The id of the request being served, as the log and the user's error page show it."""
+    return g.get("request_id", "")
+
+
+def same_origin() -> bool:
+    """Whether the request came from a page of this site: its Origin header, or its Referer when a browser sent
+    no Origin, names this host. Host and port are compared, not the scheme: behind a proxy that ends TLS the
+    app sees plain HTTP while the browser's Origin says https (the proxy must pass the Host header on)."""
+    source = request.headers.get("Origin") or request.headers.get("Referer")
+    if not source or source == "null":
+        return False
+    return urlsplit(source).netloc.lower() == request.host.lower()
+
+
+def _guard(dash_path: str) -> None:
+    """CSRF: Flask forms (the sign-in form) need flask-wtf's token; Dash's callback requests need to come from
+    this site. Dash's renderer cannot add a token header without a custom renderer, so its POSTs are exempt
+    from the token. They are JSON: a cross-site page cannot send them without a CORS preflight this app never
+    grants, and the session cookie is SameSite=Lax, so a cross-site POST carries no session anyway; the Origin
+    check is the defence in depth behind both (an old browser, a misconfigured cookie)."""
+    if request.method not in UNSAFE_METHODS:
+        return None
+    if request.path == dash_path:
+        if not same_origin():
+            return _answer(403, "not allowed: this request did not come from a page of this site "
+                                "(Origin/Referer missing or another site's)", as_json=True)
+        return None
+    csrf.protect()  # raises CSRFError, answered by _csrf_failed
+    return None
+
+
+def _csp(app: dash.Dash) -> str:
+    # Scripts: this site's files and Dash's own inline scripts by hash, never 'unsafe-inline', so injected markup
+    # cannot run script. 'unsafe-eval' is needed by Plotly's WebGL traces (scattergl, which the overview's series
+    # and the nodal map draw): regl compiles its draw calls with new Function, and without it the chart shows
+    # "WebGL is not supported" (checked in headless Chromium). Styles need 'unsafe-inline': Dash's renderer and
+    # dcc set style attributes and Plotly writes <style> elements (each refused under style-src 'self').
+    script_src = " ".join(["'self'", "'unsafe-eval'", *app.csp_hashes()])
+    return "; ".join([
+        "default-src 'self'", f"script-src {script_src}", "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:", "font-src 'self' data:", "connect-src 'self'", "worker-src 'self' blob:",
+        "object-src 'none'", "base-uri 'self'", "form-action 'self'", "frame-ancestors 'none'"])
+
+
+def _headers(app: dash.Dash):
+    policy: list[str] = []  # built on the first response, once every page and inline script is known
+
+    def add_headers(response: Response) -> Response:
+        if not policy:
+            policy.append(_csp(app))
+        response.headers["Content-Security-Policy"] = policy[0]
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if request.is_secure:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        response.headers[REQUEST_ID_HEADER] = request_id()
+        return response
+
+    return add_headers
+
+
+def _answer(status: int, message: str, *, as_json: bool) -> tuple[Response | str, int]:
+    """An error answer, JSON (scripts, Dash's renderer) or a plain page (a browser): the message and the
+    request id, nothing else."""
+    rid = request_id()
+    if as_json:
+        return jsonify({"error": message, "request_id": rid}), status
+    page = (f"<!doctype html><title>{status}</title><h1>{status}</h1><p>{html.escape(message)}</p>"
+            f"<p>Request id: <code>{rid}</code></p>")
+    return page, status
+
+
+def _error_handlers(server: Flask, dash_path: str) -> None:
+    def answer(status: int, message: str):
+        as_json = request.path == dash_path or request.path.startswith("/api/") or request.is_json
+        return _answer(status, message, as_json=as_json)
+
+    @server.errorhandler(CSRFError)
+    def _csrf_failed(exc: CSRFError):
+        log.warning("request %s: CSRF check failed on %s %s: %s", request_id(), request.method, request.path,
+                    exc.description)
+        return answer(403, f"not allowed: {exc.description} Reload the page and try again.")
+
+    @server.errorhandler(RequestEntityTooLarge)
+    def _too_large(_exc: RequestEntityTooLarge):
+        limit = server.config["MAX_CONTENT_LENGTH"]
+        return answer(413, f"the request is larger than this site accepts ({limit:,} bytes at most)")
+
+    @server.errorhandler(Exception)
+    def _unhandled(exc: Exception):
+        if isinstance(exc, HTTPException):  # a deliberate answer (404, 405, ...): werkzeug's page, no trace
+            return exc
+        log.exception("request %s: %s %s failed", request_id(), request.method, request.path)
+        return answer(500, "something went wrong on our side; it has been logged. Quote the request id if you "
+                           "report it.")

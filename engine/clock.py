@@ -1,0 +1,18 @@
+"""A clock for row versions and ordering: UTC milliseconds, strictly increasing within the process, so two
+writes in the same millisecond (a user created and at once given a role) are still told apart in order."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+
+_lock = threading.Lock()
+_last_ms = 0
+
+
+def now_ms() -> pd.Timestamp:
+    global _last_ms
+    with _lock:
+        _last_ms = max(_last_ms + 1, time.time_ns() // 1_000_000)
+        return pd.Timestamp(_last_ms, unit="ms", tz="UTC")

@@ -1,0 +1,339 @@
+"""Hostile input at the boundary, tried as a hostile client would: Dash callbacks posted to
+``/_dash-update-component`` and every ``/api/v1`` route, with SQL, script, nonsense dates, 100,000 characters,
+JSON objects and lists where text is expected. Each gets a clear 4xx or the page's own message, never a 500, and
+no table changes (row counts of every table compared before and after)."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from urllib.parse import quote
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.settings import Settings
+from engine import queries
+from engine.lmp.study import ControlError, check_controls
+from engine.overview import check_choice, overview_view
+from engine.store import write_tables
+
+DASH_PATH = "/_dash-update-component"
+ORIGIN = "http://localhost"  # the Flask test client's host: a request from a page of this site
+
+#: What a hostile client sends where the page's controls send a name, a date or a choice.
+HOSTILE = [
+    "NSW1' OR 1=1--",
+    "<script>alert(1)</script>",
+    "2026-13-45",
+    "x" * 100_000,
+    "'; DROP TABLE prices; --",
+    "0001-01-01",
+    "9999-12-31",
+    "\x00",
+    {"$gt": ""},
+    ["NEM", "SA1"],
+    12345,
+    True,
+]
+
+
+def client_settings() -> dict:
+    """How the tests' client signs in: local mode (C254_AUTH=off) while sign-in exists, nothing before. The one
+    place to change when these tests should run signed in as a role."""
+    names = {f.name for f in dataclasses.fields(Settings)}
+    return {"auth": False} if "auth" in names else {}
+
+
+@pytest.fixture
+def app(make_app, data_dir):
+    return make_app(data_dir=data_dir, secret_key="test-secret", **client_settings())
+
+
+@pytest.fixture
+def client(app):
+    return app.server.test_client()
+
+
+@pytest.fixture
+def store(app):
+    return app.server.extensions["c254"].ready_store()
+
+
+@pytest.fixture
+def sa_january(store):
+    """SA1, 2018-01 at 30 minutes, with demand."""
+    idx = pd.date_range("2017-12-31 14:00", "2018-01-31 13:30", freq="30min", tz="UTC")
+    write_tables(store, {
+        "prices": pd.DataFrame({"market": "NEM", "location": "SA1", "price_kind": "settlement", "interval_start": idx,
+                                "interval_minutes": 30, "price": np.linspace(10, 90, len(idx)), "source": "t.csv"}),
+        "demand": pd.DataFrame({"market": "NEM", "location": "SA1", "interval_start": idx, "interval_minutes": 30,
+                                "demand_mw": 1500.0, "source": "t.csv"})})
+
+
+def row_counts(store) -> dict[str, int]:
+    """Rows of every table of the database (views and dictionaries left out: they hold no rows of their own)."""
+    tables = store.query_df("SELECT name FROM system.tables WHERE database = currentDatabase() "
+                            "AND engine LIKE '%MergeTree%' ORDER BY name")["name"].tolist()
+    return {t: int(store.scalar(f"SELECT count() FROM `{t}`")) for t in tables}  # table names from system.tables
+
+
+def _outputs(key: str) -> list[dict] | dict:
+    """The outputs of a callback as the renderer names them, read off the callback map's key."""
+    if not key.startswith(".."):
+        ident, prop = key.rsplit(".", 1)
+        return {"id": ident, "property": prop}
+    parts = key[2:-2].split("...")
+    return [dict(zip(("id", "property"), part.rsplit(".", 1), strict=True)) for part in parts]
+
+
+def callback_key(app, *outputs: str) -> str:
+    """The callback map key of the callback whose outputs include every ``id.property`` given."""
+    found = [k for k in app.callback_map if all(o in k for o in outputs)]
+    assert len(found) == 1, f"{outputs} name {len(found)} callbacks"
+    return found[0]
+
+
+def post_callback(client, app, key: str, values: dict[str, object], *, origin: str | None = ORIGIN,
+                  changed: str | None = None, headers: dict | None = None):
+    """POST one callback request as Dash's renderer sends it; ``values`` by ``id.property``."""
+    cb = app.callback_map[key]
+
+    def deps(items):
+        return [{"id": d["id"], "property": d["property"], "value": values.get(f"{d['id']}.{d['property']}")}
+                for d in items]
+
+    inputs = deps(cb["inputs"])
+    body = {"output": key, "outputs": _outputs(key), "inputs": inputs, "state": deps(cb["state"]),
+            "changedPropIds": [changed or f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+    sent = {"Origin": origin} if origin else {}
+    return client.post(DASH_PATH, data=json.dumps(body), content_type="application/json",
+                       headers={**sent, **(headers or {})})
+
+
+def assert_answered(response, what: str) -> dict | None:
+    """The request was answered (200) or left the page as it was (204): never an error of ours."""
+    assert response.status_code in (200, 204), f"{what}: {response.status_code} {response.get_data(as_text=True)[:300]}"
+    return response.get_json() if response.status_code == 200 else None
+
+
+# --- the overview ---------------------------------------------------------------------------------------------
+
+OVERVIEW_GOOD = {"ov-market.value": "NEM", "ov-location.value": "SA1", "ov-kind.value": "settlement",
+                 "ov-dates.start_date": "2018-01-01", "ov-dates.end_date": "2018-01-07", "ov-tz.value": "market",
+                 "ov-download-btn.n_clicks": 1}
+
+
+def test_overview_render_with_a_good_choice_draws(client, app, sa_january):
+    body = assert_answered(post_callback(client, app, callback_key(app, "ov-series.figure"), OVERVIEW_GOOD), "render")
+    assert body["response"]["ov-error"]["is_open"] is False
+
+
+def test_overview_render_answers_hostile_values_with_its_message(client, app, store, sa_january):
+    key = callback_key(app, "ov-series.figure")
+    before = row_counts(store)
+    for field in ("ov-market.value", "ov-location.value", "ov-kind.value", "ov-dates.start_date",
+                  "ov-dates.end_date", "ov-tz.value"):
+        for value in HOSTILE:
+            response = post_callback(client, app, key, {**OVERVIEW_GOOD, field: value})
+            body = assert_answered(response, f"{field}={str(value)[:30]!r}")
+            assert body["response"]["ov-error"]["is_open"] is True, f"{field}={str(value)[:30]!r}"
+            message = body["response"]["ov-error"]["children"]
+            assert len(message) < 400, f"{field}={str(value)[:30]!r}: the message repeats the value in full"
+    assert row_counts(store) == before
+
+
+def test_every_overview_callback_survives_hostile_values(client, app, store, sa_january):
+    keys = [k for k in app.callback_map if "ov-" in k]
+    before = row_counts(store)
+    tried = 0
+    for key in keys:
+        cb = app.callback_map[key]
+        for dep in cb["inputs"] + cb["state"]:
+            field = f"{dep['id']}.{dep['property']}"
+            if field not in OVERVIEW_GOOD or field.endswith("n_clicks"):
+                continue
+            for value in HOSTILE:
+                assert_answered(post_callback(client, app, key, {**OVERVIEW_GOOD, field: value}),
+                                f"{key} {field}={str(value)[:30]!r}")
+                tried += 1
+    assert tried > 6 * len(HOSTILE)
+    assert row_counts(store) == before
+
+
+def test_the_overview_end_date_from_the_issue_is_a_message_not_a_500(client, app, sa_january):
+    key = callback_key(app, "ov-series.figure")
+    for end in ("NSW1' OR 1=1--", "<script>", "2026-13-45", "9" * 100_000):
+        body = assert_answered(post_callback(client, app, key, {**OVERVIEW_GOOD, "ov-dates.end_date": end}), end[:20])
+        assert "end date" in body["response"]["ov-error"]["children"], end[:20]
+
+
+def test_a_json_object_as_the_market_is_named_unknown(client, app, sa_january):
+    key = callback_key(app, "ov-series.figure")
+    body = assert_answered(post_callback(client, app, key, {**OVERVIEW_GOOD, "ov-market.value": {"a": 1}}), "object")
+    assert "unknown market" in body["response"]["ov-error"]["children"]
+
+
+@pytest.mark.parametrize("value", HOSTILE, ids=lambda v: str(v)[:20])
+def test_check_choice_refuses_each_hostile_value_as_a_date(value):
+    with pytest.raises(queries.QueryError):
+        check_choice(start_date=value)
+
+
+def test_check_choice_takes_what_the_controls_send():
+    check_choice("NEM", "SA1", "settlement", "2018-01-01", "2018-01-31", "utc")
+    check_choice(None, None, None, None, None, None)
+
+
+@pytest.mark.parametrize("start, end", [("0001-01-01", "9999-12-31"), ("1949-12-31", "2018-01-01"),
+                                        ("2018-01-01", "2101-01-01")])
+def test_parse_range_refuses_dates_outside_the_plausible_range(start, end):
+    with pytest.raises(queries.QueryError, match="outside"):
+        queries.parse_range(queries.known_market("NEM"), start, end)
+
+
+def test_overview_view_refuses_a_list_as_the_location(store):
+    with pytest.raises(queries.QueryError, match="region must be text"):
+        overview_view(store, "NEM", ["SA1"], "2018-01-01", "2018-01-02")
+
+
+# --- the API ----------------------------------------------------------------------------------------------------
+
+PRICES_GOOD = {"market": "NEM", "location": "SA1", "start": "2018-01-01", "end": "2018-01-03", "format": "json",
+               "tz": "market", "resolution": "auto", "price_kind": "settlement"}
+LATEST_GOOD = {"market": "NEM", "format": "json", "tz": "utc"}
+API_HOSTILE = [v for v in HOSTILE if isinstance(v, str) and v != "\x00"] + ["%00", "a\nb", "{}", "[]"]
+
+
+def _query(params: dict) -> str:
+    return "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
+
+
+def test_api_prices_with_dates_0001_to_9999_is_a_400(client, sa_january):
+    r = client.get("/api/v1/prices?market=NEM&location=NSW1&start=0001-01-01&end=9999-12-31")
+    assert r.status_code == 400
+    assert "outside" in r.get_json()["error"]
+
+
+@pytest.mark.parametrize("route, good", [("/api/v1/prices", PRICES_GOOD), ("/api/v1/latest", LATEST_GOOD)])
+def test_every_api_parameter_refuses_hostile_values_with_a_400(client, store, sa_january, route, good):
+    assert client.get(f"{route}?{_query(good)}").status_code == 200
+    before = row_counts(store)
+    for name in good:
+        for value in API_HOSTILE:
+            r = client.get(f"{route}?{_query({**good, name: value})}")
+            what = f"{route} {name}={value[:30]!r}"
+            assert r.status_code == 400, f"{what}: {r.status_code} {r.get_data(as_text=True)[:200]}"
+            assert len(r.get_json()["error"]) < 400, f"{what}: the message repeats the value in full"
+    assert row_counts(store) == before
+
+
+def test_api_health_answers(client):
+    assert client.get("/api/v1/health").status_code == 200
+
+
+# --- the nodal page ---------------------------------------------------------------------------------------------
+
+NODAL_GOOD = {"nd-network.value": "case14", "nd-colour.value": "lmp", "nd-hub.value": "__load_weighted__",
+              "nd-range.value": "fixed", "nd-losses.value": [], "nd-snapshot.value": 3, "nd-whatif.data": None,
+              "nd-wi-branch.value": "1", "nd-wi-limit.value": 50, "nd-wi-out.value": [],
+              "nd-selected.data": {"kind": "bus", "id": "1"}, "nd-map.clickData": None, "nb-run.value": "PJM|DA",
+              "nb-hub.value": "X", "nd-network.id": "nd-network", "nd-wi-apply.n_clicks": 1,
+              "nd-dl-nodes-btn.n_clicks": 1, "nd-dl-series-btn.n_clicks": 1}
+NODAL_HOSTILE = [*HOSTILE, {"branch": {"x": 1}, "limit": "abc"}, {"points": "x"}, {"points": [{"customdata": {}}]},
+                 -10**30, 3.5]
+
+
+@pytest.mark.realdata
+def test_nodal_render_answers_hostile_values_with_its_message(client, app, store):
+    key = callback_key(app, "nd-map.figure")
+    assert_answered(post_callback(client, app, key, NODAL_GOOD), "good")
+    before = row_counts(store)
+    for field in ("nd-network.value", "nd-colour.value", "nd-hub.value", "nd-range.value", "nd-losses.value",
+                  "nd-whatif.data"):
+        for value in NODAL_HOSTILE:
+            body = assert_answered(post_callback(client, app, key, {**NODAL_GOOD, field: value}),
+                                   f"{field}={str(value)[:30]!r}")
+            assert body["response"]["nd-error"]["is_open"] is True, f"{field}={str(value)[:30]!r}"
+    assert row_counts(store) == before
+
+
+@pytest.mark.realdata
+def test_every_nodal_callback_survives_hostile_values(client, app, store):
+    keys = [k for k in app.callback_map if "nd-" in k or "nb-" in k]
+    before = row_counts(store)
+    tried = 0
+    for key in keys:
+        cb = app.callback_map[key]
+        fields = [f"{d['id']}.{d['property']}" for d in cb["inputs"] + cb["state"]]
+        for field in fields:
+            if field.endswith(("n_clicks", ".id")):
+                continue
+            for value in NODAL_HOSTILE:
+                assert_answered(post_callback(client, app, key, {**NODAL_GOOD, field: value},
+                                              changed=f"{cb['inputs'][0]['id']}.{cb['inputs'][0]['property']}"),
+                                f"{key} {field}={str(value)[:30]!r}")
+                tried += 1
+    assert tried > 10 * len(NODAL_HOSTILE)
+    assert row_counts(store) == before
+
+
+@pytest.mark.parametrize("controls", [
+    {"name": {"a": 1}}, {"hub": ["1"]}, {"field": "<script>"}, {"scale": 1}, {"losses": "losses"},
+    {"index": "3"}, {"index": True}, {"whatif": {"branch": "1", "limit": "inf"}}, {"whatif": {"evil": 1}},
+    {"whatif": {"branch": "1", "limit": float("nan")}}, {"selected": {"kind": "bus"}}, {"click": "x"},
+    {"run": "PJM|DA|x"}, {"name": "x" * 129}, {"out": "out"}, {"limit": [1]},
+], ids=lambda c: str(c)[:30])
+def test_check_controls_refuses_what_no_control_sends(controls):
+    with pytest.raises(ControlError):
+        check_controls(**controls)
+
+
+def test_check_controls_takes_what_the_controls_send():
+    check_controls(name="case14", field="basis", hub="__load_weighted__", scale="data", losses=["losses"], index=0,
+                   whatif={"branch": "3", "limit": 12.5, "out": False}, branch="3", limit="12.5", out=["out"],
+                   selected={"kind": "line", "id": "3"}, click={"points": [{"customdata": ["bus", "1"]}]},
+                   run="PJM|DA")
+
+
+# --- the admin page's backfill form -------------------------------------------------------------------------------
+
+ADMIN_GOOD = {"bf-connector.value": "nem", "bf-kind.value": "price_and_demand", "bf-dates.start_date": "2018-01-01",
+              "bf-dates.end_date": "2018-01-31", "bf-source.value": "no-such-folder", "bf-run-id.data": None,
+              "bf-start.n_clicks": 1}
+
+
+def test_backfill_form_refuses_hostile_values_with_its_message(client, app, store):
+    key = callback_key(app, "bf-message.children")
+    before = row_counts(store)
+    for field in ("bf-connector.value", "bf-kind.value", "bf-dates.start_date", "bf-dates.end_date",
+                  "bf-source.value"):
+        for value in [*HOSTILE, "../../etc", "/etc", "~root"]:
+            body = assert_answered(post_callback(client, app, key, {**ADMIN_GOOD, field: value},
+                                                 changed="bf-start.n_clicks"), f"{field}={str(value)[:30]!r}")
+            assert body["response"]["bf-message"]["is_open"] is True, f"{field}={str(value)[:30]!r}"
+            assert "bf-run-id" not in body["response"], f"{field}={str(value)[:30]!r} started a backfill"
+    assert row_counts(store) == before
+
+
+def test_cancelling_a_hostile_run_id_cancels_nothing(client, app):
+    key = callback_key(app, "bf-message.children")
+    for value in HOSTILE:
+        body = assert_answered(post_callback(client, app, key, {**ADMIN_GOOD, "bf-run-id.data": value},
+                                             changed="bf-cancel.n_clicks"), str(value)[:30])
+        assert "No backfill" in body["response"]["bf-message"]["children"], str(value)[:30]
+
+
+def test_running_a_hostile_job_id_runs_nothing(client, app, store):
+    key = callback_key(app, "admin-job-message.children")
+    before = row_counts(store)
+    for value in [*HOSTILE, "backfill:nem"]:
+        ident = {"job": value, "type": "job-run-now"}
+        body = {"output": key, "outputs": _outputs(key), "state": [],
+                "inputs": [[{"id": ident, "property": "n_clicks", "value": 1}]],
+                "changedPropIds": [json.dumps(ident, separators=(",", ":"), sort_keys=True) + ".n_clicks"]}
+        r = client.post(DASH_PATH, data=json.dumps(body), content_type="application/json", headers={"Origin": ORIGIN})
+        answer = assert_answered(r, str(value)[:30])
+        if answer is not None:
+            assert "Started" not in json.dumps(answer["response"]), str(value)[:30]
+    assert row_counts(store) == before
