@@ -5,26 +5,15 @@ latest state with FINAL.
 """
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+from engine.clock import now_ms
 from engine.store import Store
 
 STATUSES = ("running", "succeeded", "failed", "cancelled")
-_clock_lock = threading.Lock()
-_last_ms = 0
-
-
-def _now() -> pd.Timestamp:
-    """Milliseconds, strictly increasing within the process: the row version of job_runs."""
-    global _last_ms
-    with _clock_lock:
-        _last_ms = max(_last_ms + 1, time.time_ns() // 1_000_000)
-        return pd.Timestamp(_last_ms, unit="ms", tz="UTC")
 
 
 @dataclass
@@ -41,12 +30,12 @@ class JobRun:
     progress_done: int = 0
     progress_total: int = 0
     error: str = ""
-    started_at: pd.Timestamp = field(default_factory=_now)
+    started_at: pd.Timestamp = field(default_factory=now_ms)
     finished_at: pd.Timestamp | None = None
 
     def save(self, store: Store) -> None:
         # The dataclass's fields are job_runs' columns (migration 003), plus the row version.
-        row = {**asdict(self), "updated_at": _now()}
+        row = {**asdict(self), "updated_at": now_ms()}
         frame = pd.DataFrame([row])
         for col in ("range_start", "range_end", "started_at", "finished_at", "updated_at"):
             frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[ms, UTC]")
@@ -59,7 +48,7 @@ class JobRun:
     def finish(self, store: Store, status: str, error: str = "") -> None:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        self.status, self.error, self.finished_at = status, error[:4000], _now()
+        self.status, self.error, self.finished_at = status, error[:4000], now_ms()
         self.save(store)
 
 
