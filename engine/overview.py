@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from engine import queries
+from engine.markets import TZ_CHOICES
 from engine.store import Store
 from engine.workers import PAGE_QUERIES
 
@@ -17,8 +18,6 @@ from engine.workers import PAGE_QUERIES
 DEFAULT_DAYS = 14
 #: A heatmap row per day is readable up to a quarter; longer ranges get a row per month.
 HEATMAP_MAX_DAYS = 92
-#: The zones a page may show times in.
-TZ_CHOICES = ("market", "utc")
 
 
 @dataclass(frozen=True)
