@@ -8,6 +8,7 @@ from pathlib import Path
 import dash
 import flask_bootstrap
 from dash import _callback as dash_callbacks
+from werkzeug.middleware.proxy_fix import ProxyFix
 from flask import Flask, send_from_directory
 from flask_caching import Cache
 
@@ -53,6 +54,9 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     server = Flask("c254", root_path=str(REPO_ROOT))
     server.config["SECRET_KEY"] = settings.secret_key
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n)
     cache = Cache(server, config=_cache_config(settings))
     server.extensions[EXTENSION_KEY] = Services(settings=settings, store=Store(settings.store_url), cache=cache,
                                                 operations=Operations(server))

@@ -47,6 +47,10 @@ class Settings:
     #: Largest request body accepted (C254_MAX_REQUEST_BYTES); a larger one is answered 413. Dash's callback
     #: requests are a few kB, a sign-in form less.
     max_request_bytes: int = 1_000_000
+    #: Reverse proxies in front of the app that set X-Forwarded-For/-Proto/-Host (C254_TRUSTED_PROXIES). With 0
+    #: the client address is the socket's; behind one proxy set 1, or every client is the proxy's address to the
+    #: sign-in rate limit, the audit log and local mode. Never more than there are: clients could forge it.
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -69,4 +73,5 @@ class Settings:
                             if (env.get("C254_SECURE_COOKIES") or "").strip() else None),
             login_limit=env.get("C254_LOGIN_LIMIT") or base.login_limit,
             max_request_bytes=int(env.get("C254_MAX_REQUEST_BYTES") or base.max_request_bytes),
+            trusted_proxies=int(env.get("C254_TRUSTED_PROXIES") or base.trusted_proxies),
         )

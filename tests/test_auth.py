@@ -406,6 +406,35 @@ def test_current_actor_is_the_signed_in_email_and_address(site):
         assert auth.current_actor() == (email_for("admin"), "10.2.3.4")
 
 
+@pytest.fixture(scope="module")
+def proxied(store_dir):
+    """Sign-in on behind one trusted reverse proxy."""
+    dash_app = _app(store_dir, "proxied", ("admin",), auth=True, trusted_proxies=1)
+    yield dash_app
+    _drop(dash_app)
+
+
+def test_behind_a_trusted_proxy_the_client_is_the_forwarded_address(proxied):
+    client = _client(proxied, "10.0.0.1")  # the proxy
+    sign_in(client, email_for("admin"))
+    with client:
+        client.get("/admin", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert auth.current_actor() == (email_for("admin"), "203.0.113.9")
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_not_believed(site):
+    client = _client(site, "10.2.3.5")
+    sign_in(client, email_for("admin"))
+    with client:
+        client.get("/admin", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert auth.current_actor() == (email_for("admin"), "10.2.3.5")
+
+
+def test_trusted_proxies_are_read_from_the_environment():
+    assert Settings.from_env({"C254_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    assert Settings.from_env({}).trusted_proxies == 0
+
+
 def test_current_actor_in_local_mode_is_local(local):
     client = _client(local)
     with client:
