@@ -3,7 +3,8 @@
 Supported reports (``REPORTS``): PriceHOEPPredispOR, DemandZonal, GenOutputCapabilityMonth (CSV);
 GenOutputCapability, GenOutputbyFuelHourly, IntertieScheduleFlow, PredispConstTotals, RealtimeConstTotals,
 Adequacy2 (XML); and from Market Renewal (May 2025) DAHourlyEnergyLMP, RealtimeEnergyLMP (CSV),
-DAHourlyOntarioZonalPrice, RealtimeOntarioZonalPrice (XML). Times: hour ending 1..24 in Eastern Standard
+DAHourlyOntarioZonalPrice, RealtimeOntarioZonalPrice (XML); the wind and solar forecast VGForecastSummary (XML,
+:mod:`ingest.ieso_forecasts`). Times: hour ending 1..24 in Eastern Standard
 Time all year (see :mod:`ingest.ieso_common`), stored as UTC interval starts.
 """
 
@@ -19,7 +20,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.files import IngestError, RawFile, decode_text
-from ingest import ieso_csv, ieso_xml
+from ingest import ieso_csv, ieso_forecasts, ieso_xml
 from ingest.base import Connector, ParseResult, check_range, date_spans, local_files
 from ingest.http_fetch import http_get, open_session
 from ingest.ieso_common import IESO
@@ -49,7 +50,9 @@ REPORTS: dict[str, Report] = {
     "RealtimeEnergyLMP": Report("csv", "hour"),
     "DAHourlyOntarioZonalPrice": Report("xml", "day"),
     "RealtimeOntarioZonalPrice": Report("xml", "hour"),
+    "VGForecastSummary": Report("xml", "day"),  # rewritten each hour with the latest forecast
 }
+_XML_PARSERS = {**ieso_xml.XML_PARSERS, "VGForecastSummary": ieso_forecasts.parse_vg_forecast_summary}
 
 _CSV_PARSERS: dict[str, Callable[[RawFile, str], ParseResult]] = {
     "PriceHOEPPredispOR": ieso_csv.parse_price_hoep,
@@ -106,12 +109,12 @@ class IesoConnector(Connector):
         if body.startswith(b"<"):
             root = ieso_xml.read_document(raw)
             kind = ieso_xml.doc_id(root)
-            parser = ieso_xml.XML_PARSERS.get(kind)
+            parser = _XML_PARSERS.get(kind)
             if parser is None:
                 raise IngestError(
                     raw.name,
                     None,
-                    f"unsupported IESO XML report {kind!r} (supported: {', '.join(ieso_xml.XML_PARSERS)})",
+                    f"unsupported IESO XML report {kind!r} (supported: {', '.join(_XML_PARSERS)})",
                 )
             self._check_name(raw, kind)
             result = parser(raw, root)

@@ -59,7 +59,9 @@ def check_contract(result: ParseResult, source: str) -> None:
         assert (frame["market"] == "IESO").all(), name
         assert (frame["source"] == source).all(), name
         for col in frame.columns:
-            if col in ("interval_start", "interval_minutes"):
+            if col == "issued_at":  # the operators' forecasts: the run's issue time, an instant
+                assert str(frame[col].dtype).endswith(", UTC]"), name
+            if col in ("interval_start", "interval_minutes", "issued_at"):
                 continue
             if frame[col].dtype == object:
                 assert frame[col].map(type).eq(str).all(), (name, col)
@@ -104,13 +106,12 @@ REAL_FILES = {
     "pyiso_fixtures_xml/full_Adequacy2_20170618.xml": {"system_totals": 2088},
     "reports_more/full_Adequacy2_20170618.xml": {"system_totals": 2088},
     "reports_more/da_hourly_ontario_zonal_price_report_20260528.xml": {"nodal_lmp": 24, "prices": 24},
+    "forecasts/var_gen_forecast_summary_report_20250228.xml": {"operator_forecasts": 1008},
 }
 # Files in the IESO folder that are no report read here, and why each is refused.
 REFUSED_FILES = {
     "derived_header_stripped/PUB_Demand_2023.csv": "not a supported IESO CSV report",
     "derived_header_stripped/PUB_Demand_2024.csv": "not a supported IESO CSV report",
-    # operators' forecasts belong to a later issue
-    "forecasts/var_gen_forecast_summary_report_20250228.xml": "unsupported IESO XML report 'VGForecastSummary'",
 }
 
 
@@ -697,9 +698,9 @@ def test_xml_errors_name_the_line(ieso: Path) -> None:
 def test_unknown_reports_name_the_supported_ones() -> None:
     with pytest.raises(IngestError, match="supported: PriceHOEPPredispOR, DemandZonal"):
         CONNECTOR.parse(RawFile("x.csv", b"Date,Hour,Something\n2022-01-01,1,3\n"))
-    xml = b'<?xml version="1.0"?><Document docID="VGForecastSummary" xmlns="http://www.ieso.ca/schema"/>'
+    xml = b'<?xml version="1.0"?><Document docID="Adequacy3" xmlns="http://www.ieso.ca/schema"/>'
     with pytest.raises(
-        IngestError, match="unsupported IESO XML report 'VGForecastSummary'.*GenOutputCapability"
+        IngestError, match="unsupported IESO XML report 'Adequacy3'.*GenOutputCapability.*VGForecastSummary"
     ):
         CONNECTOR.parse(RawFile("x.xml", xml))
     with pytest.raises(IngestError, match="file is empty"):

@@ -56,13 +56,10 @@ def test_cli_loads_every_real_nem_file(loaded_twice):
 @pytest.mark.parametrize("said", [
     # 15 PRICE_AND_DEMAND files (48,960 rows) + 17 MMSDM zips (42,475 D rows) + TRADINGREGIONSUM (7,200)
     # + DispatchSCADA (325) + the intervention DispatchIS (32) + 20 DispatchIS zips of 2018 (320), per
-    # markets/SOURCES.md
-    "files 55; rows read 99,312,",
-    "rejected: 4,331 intervention re-run rows (INTERVENTION=1)",
-    # the forecasts are skipped, each named with what it is
-    "3 file(s) not read: PUBLIC_FORECAST_OPERATIONAL_DEMAND_HH_202504011800_20250401173353.zip (AEMO ",
-    "; PUBLIC_P5MIN_201905160405_20190516040038.CSV (AEMO P5MIN",
-    "; PUBLIC_PREDISPATCHIS_201905010000_20190430233259.zip (AEMO PredispatchIS",
+    # markets/SOURCES.md; and the operators' forecasts: PredispatchIS (1,140 region rows, half of them the
+    # intervention re-run), P5MIN (60), the operational demand forecast (1,985)
+    "files 58; rows read 102,497,",
+    "rejected: 4,901 intervention re-run rows (INTERVENTION=1)",
 ])
 def test_cli_load_says(loaded_twice, said):
     first, _, _, _ = loaded_twice

@@ -353,13 +353,15 @@ def test_dispatchscada_units_carry_no_fuel(data_dir):
 
 @pytest.mark.realdata
 @pytest.mark.parametrize("name, report", [
-    ("PUBLIC_P5MIN_201905160405_20190516040038.CSV", "P5MIN 5-minute pre-dispatch forecast"),
-    ("PUBLIC_PREDISPATCHIS_201905010000_20190430233259.zip", "PredispatchIS 30-minute pre-dispatch forecast"),
-    ("PUBLIC_FORECAST_OPERATIONAL_DEMAND_HH_202504011800_20250401173353.zip", "operational demand forecast"),
+    ("PUBLIC_P5MIN_201905160405_20190516040038.CSV", "p5min"),
+    ("PUBLIC_PREDISPATCHIS_201905010000_20190430233259.zip", "predispatch"),
+    ("PUBLIC_FORECAST_OPERATIONAL_DEMAND_HH_202504011800_20250401173353.zip", "demand_hh"),
 ])
-def test_forecasts_are_refused_as_reports_not_read_yet(nem, data_dir, name, report):
-    with pytest.raises(ReportNotRead, match=f"AEMO {report} .*: operators' forecasts are not read yet"):
-        nem.parse(_raw(data_dir, f"{FORECASTS}/{name}"))
+def test_forecasts_are_read_as_issued(nem, data_dir, name, report):
+    """AEMO's forecasts go to operator_forecasts only (tests/test_operator_forecasts.py checks their values)."""
+    result = nem.parse(_raw(data_dir, f"{FORECASTS}/{name}"))
+    assert list(result.tables) == ["operator_forecasts"]
+    assert set(result.tables["operator_forecasts"]["report"]) == {report}
 
 
 def _every_real_file(data_dir: Path) -> set[str]:
@@ -384,8 +386,7 @@ def test_every_real_nem_file_parses_or_is_a_report_not_read(data_dir):
             outcome[relative] = "read" if _parsed(data_dir, relative).tables else "empty"
         except ReportNotRead:
             outcome[relative] = "not read"
-    expected = {r: "not read" if r.startswith(f"{FORECASTS}/") else "read" for r in outcome}
-    assert outcome == expected
+    assert outcome == dict.fromkeys(outcome, "read")  # the operators' forecasts too, since issue 11
 
 
 @pytest.mark.realdata
@@ -934,9 +935,9 @@ def test_fetch_from_a_local_folder_returns_the_files_bytes(nem, data_dir):
 
 
 @pytest.mark.realdata
-def test_fetch_everything_from_a_local_folder_takes_every_file_read_and_no_forecast(nem, data_dir):
+def test_fetch_everything_from_a_local_folder_takes_every_file_read(nem, data_dir):
     everything = nem.fetch(date(2016, 1, 1), date(2026, 12, 31), source=data_dir / AEMO, kind="all")
-    read = {r.rsplit("/", 1)[-1] for r in _every_real_file(data_dir) if not r.startswith(f"{FORECASTS}/")}
+    read = {r.rsplit("/", 1)[-1] for r in _every_real_file(data_dir)}
     assert sorted(f.name for f in everything) == sorted(read)
 
 

@@ -263,7 +263,8 @@ def _some_rows(spec: SeriesTable, n: int = 6) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("stop_after", [None, "EXCHANGE TABLES prices AND", "DROP TABLE demand__repartitioned"])
-def test_migration_008_moves_every_row_into_market_month_partitions(store_url: str, tmp_path, stop_after):
+def test_migration_008_moves_every_row_into_market_month_partitions(store_url: str, tmp_path, stop_after,
+                                                                   monkeypatch):
     """A store made before 008 keeps every row and aggregate; a NEM month becomes one partition; the views
     feed the aggregates again afterwards. A migration stopped half way (``stop_after``) completes on rerun."""
     from engine.store.migrations import discover
@@ -271,6 +272,9 @@ def test_migration_008_moves_every_row_into_market_month_partitions(store_url: s
     s = Store(store_url)
     try:
         assert migrate(s, _migrations_before(8, tmp_path)) == list(range(1, 8))
+        # Series tables a later migration creates are not there yet: the writer must not look for them.
+        for name in [n for n in TABLES if not s.scalar("EXISTS TABLE {t:Identifier}", {"t": n})]:
+            monkeypatch.delitem(TABLES, name)
         # January in NEM time: from 14:00 UTC on 31 December; a revision of some of its hours; IESO hours
         write_tables(s, {"prices": _prices(n=48 * 31, start="2023-12-31 14:00"),
                          "demand": _prices(n=48 * 31, start="2023-12-31 14:00").rename(columns={"price": "demand_mw"})

@@ -129,5 +129,10 @@ TABLES: dict[str, SeriesTable] = {
         SeriesTable("node_metadata", ("market", "node"),
                     ("node_type", "zone", "voltage_kv", "latitude", "longitude", "node_name"), time_column=None,
                     optional={"node_name": ""}, text=("node_type", "zone", "node_name")),
+        # The operators' forecasts as issued: the issue time is in the key, so a new run never replaces an
+        # older one (migration 011).
+        SeriesTable("operator_forecasts",
+                    ("market", "location", "variable", "report", "issued_at", "interval_minutes", "interval_start"),
+                    ("value",), required=("value",)),
     )
 }

@@ -72,6 +72,9 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
             continue
         elif col == "interval_minutes":
             values = values.astype("uint16")
+        elif col in spec.key and isinstance(values.dtype, pd.DatetimeTZDtype):  # an instant in the key (issued_at)
+            out[col] = values.array.tz_convert("UTC").as_unit("ms")
+            continue
         elif col in spec.key:
             values = _strings(values)
         elif col in spec.values and values.dtype == object and col not in spec.text:
@@ -110,6 +113,12 @@ def _series_filter(spec: SeriesTable, frame: pd.DataFrame, prefix: str = "f") ->
     clauses, params = [], {}
     for i, col in enumerate(c for c in spec.key if c not in (spec.time_column, "interval_minutes")):
         name = f"{prefix}{i}"
+        if isinstance(frame[col].dtype, pd.DatetimeTZDtype):  # an instant in the key: its span, as for the time
+            clauses.append(f"`{col}` >= {{{name}_0:DateTime64(3, 'UTC')}} "
+                           f"AND `{col}` <= {{{name}_1:DateTime64(3, 'UTC')}}")
+            params[f"{name}_0"], params[f"{name}_1"] = (frame[col].min().to_pydatetime(),
+                                                         frame[col].max().to_pydatetime())
+            continue
         clauses.append(f"`{col}` IN {{{name}:Array(String)}}")
         params[name] = sorted(frame[col].unique().tolist())
     if spec.time_column:
@@ -132,7 +141,7 @@ def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple
     if existing.empty:
         return frame, frame.iloc[0:0]
     for col in spec.key:
-        if col == spec.time_column:
+        if col == spec.time_column or isinstance(frame[col].dtype, pd.DatetimeTZDtype):
             existing[col] = existing[col].astype("datetime64[ms, UTC]")
         elif col == "interval_minutes":
             existing[col] = existing[col].astype("uint16")

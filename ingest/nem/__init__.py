@@ -5,9 +5,10 @@ Two published formats are understood, recognised from their content:
 * the aggregated price and demand CSVs (:mod:`ingest.nem.price_and_demand`), and
 * the MMSDM / NEMweb multi-section CSVs (:mod:`ingest.nem.mmsdm`), usually inside a zip: the MMSDM monthly
   tables and NEMweb's 5-minute interval reports DispatchIS and DispatchSCADA (:mod:`ingest.nem.nemweb`:
-  their folder listings, Archive day zips and range selection). AEMO's forecasts in that layout (P5MIN,
-  PredispatchIS, operational demand forecast) are recognised and refused as reports not read yet
-  (:class:`ingest.base.ReportNotRead`), so a load skips them.
+  their folder listings, Archive day zips and range selection), and AEMO's own forecasts in that layout
+  (PredispatchIS, P5MIN, operational demand forecast: :mod:`ingest.nem.forecasts`), stored as issued in
+  ``operator_forecasts``. A file holding only forecast sections not read is refused as such
+  (:class:`ingest.base.ReportNotRead`), so a load skips it.
 
 SETTLEMENTDATE is the END of an interval in NEM time (UTC+10, no daylight saving; :mod:`ingest.nem.clock`);
 the tables carry the interval START in UTC and the interval length. Parsing is vectorised: each run of data

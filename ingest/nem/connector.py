@@ -13,10 +13,10 @@ from urllib.parse import quote, unquote
 import numpy as np
 
 from engine.files import IngestError, RawFile
-from ingest.base import Connector, ParseResult, check_range, date_spans, local_files, local_paths
+from ingest.base import Connector, ParseResult, check_range, concat_frames, date_spans, local_files, local_paths
 from ingest.csv_lines import CsvLines
 from ingest.http_fetch import download, open_session
-from ingest.nem import mmsdm, nemweb, price_and_demand
+from ingest.nem import forecasts, mmsdm, nemweb, price_and_demand
 from ingest.nem.clock import NEM
 from ingest.nem.rows import Parsed, table_frames
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 REGIONS = ("NSW1", "QLD1", "SA1", "TAS1", "VIC1")
 PRICE_AND_DEMAND = "price_and_demand"
 ALL = "all"  # every dataset, replayed from a local folder
-SUPPORTED_REPORTS = "; ".join((price_and_demand.DESCRIPTION, mmsdm.DESCRIPTION))
+SUPPORTED_REPORTS = "; ".join((price_and_demand.DESCRIPTION, mmsdm.DESCRIPTION, forecasts.DESCRIPTION))
 _MONTHLY_NAME = re.compile(
     r"^(?:PRICE_AND_DEMAND_(?P<pd_month>\d{6})_[A-Z0-9]+\.csv"
     r"|PUBLIC_DVD_(?P<dvd_table>[A-Z_]+?)_(?P<dvd_month>\d{6})\d{6}\.(?:zip|csv)"
@@ -39,12 +39,13 @@ class NemConnector(Connector):
 
     Datasets: ``price_and_demand`` (the aggregated monthly CSV per region), the MMSDM monthly tables
     (:data:`ingest.nem.mmsdm.TABLES`), the NEMweb interval reports ``dispatch_is`` and ``dispatch_scada``
-    (:mod:`ingest.nem.nemweb`), and ``all``, every one of them, from a local folder.
+    (:mod:`ingest.nem.nemweb`), AEMO's forecast runs ``predispatch``, ``p5min`` and ``demand_hh``
+    (:mod:`ingest.nem.forecasts`), and ``all``, every one of them, from a local folder.
     """
 
     label = "AEMO NEM"
     market = NEM.market
-    datasets = (PRICE_AND_DEMAND, *mmsdm.TABLES, *nemweb.FAMILIES, ALL)
+    datasets = (PRICE_AND_DEMAND, *mmsdm.TABLES, *nemweb.FAMILIES, *forecasts.FAMILIES, ALL)
     earliest = date(1998, 12, 7)  # the aggregated price and demand files start with the NEM's first trading day
     regions = REGIONS
 
@@ -52,7 +53,7 @@ class NemConnector(Connector):
     def urls(self, start: date, end: date, kind: str = PRICE_AND_DEMAND) -> list[tuple[str, str]]:
         """(file name, URL) of every AEMO file of a monthly ``kind`` for the months from ``start`` to ``end``."""
         kind = self.dataset(kind)
-        if kind in nemweb.FAMILIES or kind == ALL:
+        if kind in nemweb.FAMILIES or kind in forecasts.FAMILIES or kind == ALL:
             raise ValueError(f"{kind} files are found from NEMweb's folder listing or a local folder: use fetch()")
         out = []
         for first, _ in date_spans(start, end, "month"):
@@ -89,6 +90,9 @@ class NemConnector(Connector):
         if kind in nemweb.FAMILIES:
             get = functools.partial(download, session)
             return nemweb.fetch_intervals(get, nemweb.FAMILIES[kind], start, end, latest=latest)
+        if kind in forecasts.FAMILIES:
+            get = functools.partial(download, session)
+            return forecasts.fetch_runs(get, forecasts.FAMILIES[kind], start, end, latest=latest)
         return [download(session, name, url) for name, url in self.urls(start, end, kind)]
 
     @staticmethod
@@ -111,6 +115,9 @@ class NemConnector(Connector):
             named = local_paths(source, lambda n: bool(nemweb.interval_report(n) or nemweb.archive_day(n)),
                                 recursive=True)
             found += nemweb.local_intervals(named, interval_kinds, start, end)
+        run_kinds = set(forecasts.FAMILIES) if kind == ALL else {kind} & set(forecasts.FAMILIES)
+        if run_kinds:
+            found += forecasts.local_runs(source, run_kinds, start, end)
         if not found:
             raise IngestError(str(source), None, f"no AEMO {kind} files for {start:%Y-%m} to {end:%Y-%m} in this "
                                                  "folder")
@@ -124,14 +131,23 @@ class NemConnector(Connector):
         if not members or members == [raw] and raw.data[:2] == b"PK":
             raise IngestError(raw.name, None, "zip archive holds no files or is damaged")
         parts = []
+        whole: dict[str, list] = {}  # frames a report's parser built whole, by table
         result = ParseResult(source=raw.name)
         for member in nemweb.text_members(members):
             parsed = _parse_member(member)
             parts.append(parsed.rows)
+            for table, frame in parsed.frames.items():
+                whole.setdefault(table, []).append(frame)
             result.rows_read += parsed.read
             for why, rows in parsed.rejected.items():
                 result.reject(rows, why)
         result.tables = table_frames(raw.name, parts)
+        for table, frames in whole.items():
+            frame = concat_frames(frames) if len(frames) > 1 else frames[0]
+            frame["source"] = raw.name
+            if frame.duplicated([c for c in frame.columns if c not in ("value", "source")]).any():
+                raise IngestError(raw.name, None, f"{table}: two members give the same run, series and interval")
+            result.tables[table] = forecasts.in_store_order(frame)
         log.debug("%s: %d rows read, %d left out, %s", raw.name, result.rows_read, result.rows_rejected,
                   {k: len(v) for k, v in result.tables.items()})
         return result

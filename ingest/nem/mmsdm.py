@@ -19,6 +19,7 @@ import numpy as np
 from ingest.base import ReportNotRead
 from ingest.csv_lines import CsvLines
 from ingest.nem.clock import trading_minutes
+from ingest.nem import forecasts
 from ingest.nem.columns import read_columns, require_filled, runs
 from ingest.nem.rows import Parsed, Rows, Target, concat_rows, keep_one_per_interval
 
@@ -68,8 +69,9 @@ SECTIONS: dict[tuple[str, str], Section] = {
     ("TRADING", "INTERCONNECTORRES"): Section(_FLOWS, "INTERCONNECTORID", _FLOW_VALUES, ("MWFLOW",), True),
     ("DISPATCH", "UNIT_SCADA"): Section(_UNITS, "DUID", (("output_mw", "SCADAVALUE"),), ("SCADAVALUE",), False),
 }
-#: AEMO's forecasts in this layout, by report and sub-type ("": every sub-type of the report). Told apart from
-#: other reports so that a file of them is refused as what it is, and a load skips it instead of failing.
+#: AEMO's forecasts in this layout, by report and sub-type ("": every sub-type of the report). The sections of
+#: :data:`ingest.nem.forecasts.SECTIONS` are read (table operator_forecasts); a file holding only other
+#: sections of these reports is refused as what it is, and a load skips it instead of failing.
 FORECASTS = {
     ("PREDISPATCH", ""): "PredispatchIS 30-minute pre-dispatch forecast",
     ("P5MIN", ""): "P5MIN 5-minute pre-dispatch forecast",
@@ -90,8 +92,9 @@ def is_multi_section(first_line: str) -> bool:
 
 
 def parse(lines: CsvLines, supported: str) -> Parsed:
-    """The rows of the sections read (rows read counts their D records); a file without any section read is
-    an error naming what it holds and ``supported``, a file of forecasts a :class:`ReportNotRead`."""
+    """The rows of the sections read (rows read counts their D records), AEMO's forecasts among them
+    (:mod:`ingest.nem.forecasts`); a file without any section read is an error naming what it holds and
+    ``supported``, a file of forecast sections not read a :class:`ReportNotRead`."""
     record = lines.first
     content = np.flatnonzero(~lines.blank)
     other = content[~np.isin(record[content], (ord("C"), ord("I"), ord("D")))]
@@ -100,6 +103,7 @@ def parse(lines: CsvLines, supported: str) -> Parsed:
     _check_not_cut(lines, record, content)
     declared = _declared(lines, record)
     sections: dict[tuple[str, str], list[Rows]] = {}
+    forecast_sections: list[forecasts.SectionLines] = []
     rows_read = 0
     for first, stop, key in _sections_of_d_records(lines, record):
         before = [d for d in declared.get(key, []) if d[0] < first]
@@ -108,32 +112,38 @@ def parse(lines: CsvLines, supported: str) -> Parsed:
             lines.fail(first + 1, f"D record for {','.join(key)} {problem}")
         section = SECTIONS.get(key[:2])
         if section is None:
+            if key[:2] in forecasts.SECTIONS:
+                forecast_sections.append(forecasts.SectionLines(key, *before[-1], np.arange(first, stop)))
+                rows_read += stop - first
             continue
         i_line, fields = before[-1]
         idx = np.arange(first, stop)
         sections.setdefault(key[:2], []).append(_section_rows(lines, section, key, i_line, fields, idx))
         rows_read += len(idx)
-    if not any(k[:2] in SECTIONS for k in declared):
+    if not any(k[:2] in SECTIONS or k[:2] in forecasts.SECTIONS for k in declared):
         _refuse(lines, {k[:2] for k in declared}, supported)
     out: dict[Target, list[Rows]] = {}
     rejected: dict[str, int] = {}
+    frames = {}
+    if forecast_sections:
+        frames[forecasts.TABLE], rejected = forecasts.parse(lines, forecast_sections)
     for key, parts in sections.items():
         rows, dropped = keep_one_per_interval(lines, concat_rows(parts), f"{key[0]} {key[1]}")
         for why, count in dropped.items():
             rejected[why] = rejected.get(why, 0) + count
         out.setdefault(SECTIONS[key].target, []).append(rows)
-    return Parsed({target: concat_rows(parts) for target, parts in out.items()}, rows_read, rejected)
+    return Parsed({target: concat_rows(parts) for target, parts in out.items()}, rows_read, rejected, frames)
 
 
 def _refuse(lines: CsvLines, sections: set[tuple[str, str]], supported: str) -> NoReturn:
-    """The error for a file holding none of the sections read: a forecast says what it is and that forecasts
-    are not read yet (a load skips it), anything else names its sections and what is supported."""
+    """The error for a file holding none of the sections read: a forecast says what it is and that none of its
+    sections is read (a load skips it), anything else names its sections and what is supported."""
     found = ", ".join(sorted(f"{report} {sub}" for report, sub in sections)) or "no I records"
-    forecasts = {FORECASTS.get((report, sub), FORECASTS.get((report, ""))) for report, sub in sections}
-    if sections and None not in forecasts:
-        what = " and ".join(sorted(forecasts))
-        raise ReportNotRead(lines.source, None, f"AEMO {what} (sections {found}): operators' forecasts are not "
-                                                "read yet")
+    families = {FORECASTS.get((report, sub), FORECASTS.get((report, ""))) for report, sub in sections}
+    if sections and None not in families:
+        what = " and ".join(sorted(families))
+        raise ReportNotRead(lines.source, None, f"AEMO {what} (sections {found}): none of the forecast sections "
+                                                f"read ({', '.join(' '.join(k) for k in forecasts.SECTIONS)})")
     lines.fail(None, f"unsupported report ({found}); supported: {supported}")
 
 

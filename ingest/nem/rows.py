@@ -4,7 +4,7 @@ store's columns, sorted by key."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,11 +64,13 @@ class Rows:
 
 @dataclass
 class Parsed:
-    """What one text file gives: rows by target, the data rows read and the rows left out, by reason."""
+    """What one text file gives: rows by target, the data rows read and the rows left out, by reason; and
+    frames a report's own parser built whole, by table (the forecasts, whose key holds an issue time)."""
 
     rows: dict[Target, Rows]
     read: int
     rejected: dict[str, int]
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
 
 
 def concat_rows(parts: list[Rows]) -> Rows:

@@ -1,0 +1,1 @@
+"""Price forecasts: baselines (weekly naive, LEAR), the transformer, calibration to quantiles, metrics."""
