@@ -1,15 +1,18 @@
 """Flask CLI: ``flask --app app.wsgi store init``, ``ingest load CONNECTOR PATH``, ``jobs ...`` and
-``users create|set-role|set-password|disable|list``."""
+``users create|set-role|set-password|disable|list`` and ``forecast train|issue``."""
 from __future__ import annotations
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
+from app.forecasting import train_in_worker_process
 from app.scheduler import JOBS, job_spec, run_scheduled
 from app.services import services
 from engine import accounts, audit
 from engine.files import IngestError
+from engine.forecast.history import Series, default_series
+from engine.forecast.issue import RECORD_DAYS, WARMUP_DAYS, IssueError, issue_all, train_series, trainable_series
 from engine.jobs import JobRun, last_run_per_job, recent_runs
 from engine.store import Store, StoreError
 from ingest.backfill import BackfillError, run_backfill, validate
@@ -33,6 +36,7 @@ store_group = AppGroup("store", help="Prepare and inspect the store.")
 ingest_group = AppGroup("ingest", help="Load operators' files into the store.")
 jobs_group = AppGroup("jobs", help="Scheduled jobs and backfills.")
 users_group = AppGroup("users", help="Accounts: create users, set roles and passwords, disable, list.")
+forecast_group = AppGroup("forecast", help="Price forecasts: train the transformers, issue runs.")
 #: How the audit log names the command line as actor and address.
 CLI_ACTOR, CLI_ADDRESS = "cli", "console"
 
@@ -234,6 +238,78 @@ def users_list() -> None:
                    f"{user.created_at:%Y-%m-%d %H:%M}")
 
 
+def _series_chosen(store: Store, market: str | None, location: str | None) -> list[Series] | None:
+    """The series named on the command line (None: every trainable one)."""
+    if market is None and location is None:
+        return None
+    if market is None or location is None:
+        raise click.UsageError("name both --market and --location, or neither")
+    series = default_series(store, market, location)
+    if series is None:
+        raise click.ClickException(f"no {market} {location} prices are stored")
+    return [series]
+
+
+class _Progress:
+    """A progress bar that learns its length from the first report (the worker knows it, not the caller)."""
+
+    def __init__(self) -> None:
+        self.bar, self.label, self.shown = None, "", 0
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        if self.bar is None or message.split(" ")[0] != self.label:
+            self.close()
+            self.label = message.split(" ")[0]
+            self.bar = click.progressbar(length=max(int(total), 1), label=message[:40], show_eta=True)
+            self.bar.__enter__()
+            self.shown = 0
+        self.bar.update(max(int(done) - self.shown, 0))
+        self.shown = max(self.shown, int(done))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+@forecast_group.command("train")
+@click.option("--market", default=None, help="only this market's series (with --location)")
+@click.option("--location", default=None, help="only this location (with --market)")
+def forecast_train(market: str | None, location: str | None) -> None:
+    """Train the transformer now (every series with a year of history, or the one named), in a worker process,
+    with a progress bar; then issue its runs."""
+    try:
+        store = services().ready_store()
+        chosen = _series_chosen(store, market, location)
+        todo = chosen if chosen is not None else trainable_series(store)
+        if not todo:
+            raise click.ClickException("no stored price series has the history to train on "
+                                       f"(a year before the last {RECORD_DAYS + WARMUP_DAYS} days)")
+        for series in todo:
+            click.echo(f"training the transformer of {series.market} {series.location} ({series.price_kind})")
+            bar = _Progress()
+            try:
+                record = train_series(store, series, services().settings.models_dir, train_in_worker_process, bar)
+            except IssueError as exc:
+                raise click.ClickException(str(exc)) from exc
+            finally:
+                bar.close()
+            click.echo(f"  model v{record.version} in {record.seconds:.0f} s; validation {record.metrics}")
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+
+
+@forecast_group.command("issue")
+def forecast_issue() -> None:
+    """Issue every series' owed forecast runs now (baselines, and the trained models' runs)."""
+    try:
+        for issued in issue_all(services().ready_store()):
+            click.echo(f"{issued.series.market} {issued.series.location} {issued.model}: "
+                       f"{len(issued.run_ids)} runs in {issued.seconds:.1f} s")
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+
+
 def register_cli(server: Flask) -> None:
-    for group in (store_group, ingest_group, jobs_group, users_group):
+    for group in (store_group, ingest_group, jobs_group, users_group, forecast_group):
         server.cli.add_command(group)

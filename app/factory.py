@@ -14,7 +14,7 @@ from flask_caching import Cache
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
 from app import security
-from app import access
+from app import access, forecasting
 from app.api import api
 from app.cli import register_cli
 from app.operations import Operations
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     access.init_app(app)  # sign-in, the role table checked on every request, the layout per user's role
     server.register_blueprint(api)
     register_cli(server)
+    forecasting.init_app(server)
     if settings.scheduler:
         start_on_first_request(server)
     _serve_bootstrap_css(server)

@@ -1,5 +1,6 @@
 """What the admin page may ask of the running app, as plain values: the connectors and their datasets, the
-scheduled jobs with their state, starting, cancelling and running jobs, the users and the audit log.
+scheduled jobs with their state, starting, cancelling and running jobs, the forecast models' training and
+runs, the users and the audit log.
 Callbacks reach it as ``services().operations`` and so know nothing of the scheduler, of ``ingest`` or of
 the store's tables. Every action that changes something is written to the audit log with who asked and
 from where."""
@@ -16,6 +17,7 @@ from app import scheduler
 from app.auth import current_actor
 from app.services import services
 from engine import accounts, audit, jobs, training
+from engine.forecast import status as forecast_status
 from ingest.backfill import BackfillError, validate
 from ingest.registry import connector_info, connector_names
 
@@ -93,7 +95,7 @@ class Operations:
 
     @staticmethod
     def job_ids() -> list[str]:
-        return [spec.id for spec in scheduler.JOBS] + [scheduler.TRAINING_JOB[0]]
+        return [spec.id for spec in scheduler.JOBS] + [scheduler.TRAINING_JOB[0], scheduler.ISSUE_JOB[0]]
 
     def _audit(self, action: str, detail: str) -> None:
         actor, address = _actor()
@@ -137,6 +139,7 @@ class Operations:
         listed = [(spec.id, spec.label) for spec in scheduler.JOBS]
         job_id, label, _ = scheduler.TRAINING_JOB
         listed.append((job_id, f"{label} ({len(training.TRAINERS)} models registered)"))
+        listed.append(scheduler.ISSUE_JOB[:2])
         out = []
         for job_id, label in listed:
             job = sched.get_job(job_id) if sched else None
@@ -149,3 +152,9 @@ class Operations:
                 last_rows=int(info["last_rows"]) if info is not None else None,
                 last_error=info["last_error"] if info is not None else ""))
         return out
+
+    def forecasting(self) -> forecast_status.ForecastingStatus:
+        """Each series' transformer training (running with its progress, or the last run's outcome), the trained
+        models of the registry and the latest issued run of each model per series. Read uncached: the job log is
+        not part of the data version, and training progress must show as it moves."""
+        return forecast_status.forecasting_status(services(self.server).ready_store())

@@ -22,6 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
+from app.forecasting import ISSUE_JOB, forecasting
 from app.services import services
 from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
@@ -70,6 +71,17 @@ JOBS: tuple[JobSpec, ...] = (
     JobSpec("brazil_generation", "Brazil generation by plant (ONS)", "brazil", "geracao_usina", {"minute": "40"}, 2),
     JobSpec("brazil_load_forecast", "Brazil programmed load (ONS forecast)", "brazil", "carga_programada",
             {"hour": "21", "minute": "30"}, 1),
+    # The operators' own forecasts, each run kept as issued: AEMO publishes a pre-dispatch and an operational
+    # demand forecast run every 30 minutes (a few minutes into the half hour) and a P5MIN run every 5; IESO
+    # rewrites the day's VGForecastSummary with each hourly forecast.
+    JobSpec("nem_predispatch", "NEM pre-dispatch forecast (PredispatchIS)", "nem", "predispatch",
+            {"minute": "5,35"}, 1, (("latest", 2),)),
+    JobSpec("nem_p5min", "NEM 5-minute pre-dispatch forecast (P5MIN)", "nem", "p5min", {"minute": "*/5"}, 1,
+            (("latest", 2),)),
+    JobSpec("nem_demand_forecast", "NEM operational demand forecast", "nem", "demand_hh", {"minute": "5,35"}, 1,
+            (("latest", 2),)),
+    JobSpec("ieso_vg_forecast", "IESO wind and solar forecast (VGForecastSummary)", "ieso", "VGForecastSummary",
+            {"minute": "5"}, 0),
 )
 
 
@@ -172,13 +184,26 @@ def build_scheduler(server: Flask) -> BackgroundScheduler:
                       id=spec.id, name=spec.label)
     job_id, label, cron = TRAINING_JOB
     sched.add_job(train_models, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label)
+    job_id, label, cron = ISSUE_JOB
+    sched.add_job(issue_forecasts, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label)
     return sched
+
+
+def issue_forecasts(server: Flask, lock: RedisTriggerLock | None = None,
+                    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+    """Issue every series' owed forecast runs on the forecasting thread (once per firing across workers)."""
+    if lock is not None and not lock.acquire(ISSUE_JOB[0], now()):
+        return
+    forecasting(server).issue()
 
 
 def run_now(server: Flask, job_id: str) -> None:
     """Run a scheduled job at once, in the backfill thread (so the request returns immediately)."""
     if job_id == TRAINING_JOB[0]:
-        backfills(server).pool.submit(train_models, server)
+        forecasting(server).pool.submit(train_models, server)
+        return
+    if job_id == ISSUE_JOB[0]:
+        forecasting(server).issue()
         return
     spec = job_spec(job_id)
     backfills(server).pool.submit(run_scheduled, server, spec)
@@ -203,5 +228,8 @@ def start_on_first_request(server: Flask) -> None:
                 log.exception("could not mark interrupted runs")
             sched = build_scheduler(server)
             sched.start()
+            # Forecasts owed since the store last served (all of them on a fresh store), then the transformers
+            # of series that have none, in the background: the pages answer meanwhile.
+            forecasting(server).first_start()
             server.extensions[SCHEDULER_KEY] = sched
             log.info("scheduler started with %d jobs", len(sched.get_jobs()))

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "c254"
-#: The tables whose contents the pages show: the series, their aggregates, and the markets' metadata.
-_DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates)})
+#: The tables whose contents the pages show: the series, their aggregates, the markets' metadata and the stored
+#: forecast runs (a newly issued run is seen at once).
+_DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates),
+                        "forecast_runs", "forecast_values"})
 #: How long a cached answer lives when nothing is loaded meanwhile (a load changes the data version at once).
 VIEW_TIMEOUT = 300
 

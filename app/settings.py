@@ -51,6 +51,8 @@ class Settings:
     #: the client address is the socket's; behind one proxy set 1, or every client is the proxy's address to the
     #: sign-in rate limit, the audit log and local mode. Never more than there are: clients could forge it.
     trusted_proxies: int = 0
+    #: Where trained forecast models are kept (C254_MODELS_DIR); every worker reads them from here.
+    models_dir: Path = field(default_factory=lambda: REPO_ROOT / "var" / "models")
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -74,4 +76,5 @@ class Settings:
             login_limit=env.get("C254_LOGIN_LIMIT") or base.login_limit,
             max_request_bytes=int(env.get("C254_MAX_REQUEST_BYTES") or base.max_request_bytes),
             trusted_proxies=int(env.get("C254_TRUSTED_PROXIES") or base.trusted_proxies),
+            models_dir=Path(env["C254_MODELS_DIR"]).resolve() if env.get("C254_MODELS_DIR") else base.models_dir,
         )

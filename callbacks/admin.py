@@ -1,7 +1,8 @@
-"""Admin callbacks: start, cancel and watch backfills; list jobs and runs; show freshness; create users, set
-roles, disable accounts; list users and the audit log."""
+"""Admin callbacks: start, cancel and watch backfills; list jobs and runs; show freshness; the forecast models'
+training, registry and latest runs; create users, set roles, disable accounts; list users and the audit log."""
 from __future__ import annotations
 
+import math
 import uuid
 
 import dash_bootstrap_components as dbc
@@ -13,6 +14,7 @@ from components.freshness import freshness_table
 from components.tables import Column, data_table
 from components.times import duration, utc_time
 from engine import jobs
+from engine.forecast import status as forecast_status
 
 _STATUS_COLOUR = {"running": "primary", "succeeded": "success", "failed": "danger", "cancelled": "secondary"}
 
@@ -113,6 +115,69 @@ def runs_table(limit: int = 15) -> dbc.Table:
           Input("admin-tick", "n_intervals"), Input("bf-run-id", "data"))
 def tables(_tick, _run):
     return jobs_table(), runs_table(), freshness_table(freshness())
+
+
+def _training_cell(state: forecast_status.SeriesTraining) -> object:
+    if state.running:
+        return dbc.Progress(value=state.share * 100, label=f"{state.done}/{state.total}" if state.total else "",
+                            striped=True, animated=True, style={"height": "1.2rem", "minWidth": "10rem"})
+    return f"{state.done}/{state.total}" if state.total else "—"
+
+
+def training_table(states: tuple[forecast_status.SeriesTraining, ...]) -> object:
+    rows = [(
+        f"{s.market} {s.location}",
+        dbc.Badge(s.status, color=_STATUS_COLOUR.get(s.status, "secondary")),
+        _training_cell(s), utc_time(s.started_at),
+        "running" if s.running else duration(s.started_at, s.finished_at),
+        html.Span(s.error[:300], className="d-inline-block small text-danger text-break", style={"maxWidth": "28rem"}),
+    ) for s in states]
+    if not rows:
+        return html.Div("No series has stored forecasts or a training run yet.", className="text-muted small")
+    return data_table(["Series", "Transformer training", "Progress (steps)", "Started", "Duration", "Error"], rows,
+                      table_id="admin-training-table", striped=True)
+
+
+def _metric(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return "—"
+    return f"{value:,.2f}"
+
+
+def models_table(models: tuple) -> object:
+    rows = [(
+        m.market, m.location, m.kind, f"v{m.version}", utc_time(m.trained_at),
+        "—" if math.isnan(m.seconds) else f"{m.seconds:,.0f} s",
+        f"{m.window_start:%Y-%m-%d} → {m.window_end:%Y-%m-%d}",
+        _metric(m.metrics, "val_mae"), _metric(m.metrics, "val_naive_mae"),
+    ) for m in models]
+    if not rows:
+        return html.Div("No model has been trained yet.", className="text-muted small")
+    columns = ["Market", "Location", "Kind", "Version", "Trained", Column("Training time", numeric=True),
+               "Data window (UTC)", Column("Validation MAE", numeric=True), Column("Weekly naive MAE", numeric=True)]
+    return data_table(columns, rows, table_id="admin-models-table", striped=True)
+
+
+def latest_runs_table(latest) -> object:
+    rows = [(
+        r.market, r.location, r.model, f"{int(r.runs):,}", utc_time(r.latest), r.model_version,
+        f"{int(r.horizon_hours)} h from {utc_time(r.first_target)[:16]} UTC",
+    ) for r in latest.itertuples()]
+    if not rows:
+        return html.Div("No forecast run has been issued yet.", className="text-muted small")
+    columns = ["Market", "Location", "Model", Column("Runs", numeric=True), "Latest issued", "Model version",
+               "Latest forecasts"]
+    return data_table(columns, rows, table_id="admin-forecast-runs-table", striped=True)
+
+
+@callback(Output("admin-forecasting", "children"), Input("admin-tick", "n_intervals"))
+def forecasting(_tick):
+    """Training state, trained models and latest runs; refreshed on the page's tick, so progress moves."""
+    found = services().operations.forecasting()
+    return [html.H6("Training", className="text-muted mt-2"), training_table(found.training),
+            html.H6("Trained models", className="text-muted mt-3"), models_table(found.models),
+            html.H6("Latest issued runs", className="text-muted mt-3"), latest_runs_table(found.latest_runs)]
 
 
 _USER_ACTIONS = {"user-create", "user-set-role", "user-disable"}

@@ -1,6 +1,7 @@
-"""Demo data: a deterministic, realistic-looking quarter of NEM 5-minute prices and demand, so that a fresh
-install with no network shows a populated app. Every row carries source = "demo" and the pages label it;
-the first real load of a market replaces it (see engine.store.writer)."""
+"""Demo data: two deterministic, realistic-looking years of NEM 5-minute prices and demand, so that a fresh
+install with no network shows a populated app and has the history the forecast models train on. Every row
+carries source = "demo" and the pages label it; the first real load of a market replaces it
+(see engine.store.writer)."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +20,7 @@ NEM_REGIONS = {
     "TAS1": (1100.0, 0.12, 70.0, 0.15, 0.03),
 }
 DEMO_END = pd.Timestamp("2026-11-01", tz=NEM_TZ)
-DEMO_DAYS = 92
+DEMO_DAYS = 730  # two years: the history the forecast models train on
 MARKET_PRICE_CAP = 18_600.0  # NEM cap for FY2026-27, $/MWh
 MARKET_FLOOR = -1_000.0
 
@@ -62,7 +63,7 @@ def store_is_empty(store: Store) -> bool:
 
 
 def load_demo_if_empty(store: Store) -> int:
-    """Load the demo quarter into an empty store; returns the rows written (0 if the store had data)."""
+    """Load the demo years into an empty store; returns the rows written (0 if the store had data)."""
     if not store_is_empty(store):
         return 0
     return write_tables(store, nem_demo_frames(), source=DEMO_SOURCE).rows_written

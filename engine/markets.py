@@ -29,6 +29,9 @@ class Market:
     expected_delay_minutes: int
     #: Datasets (freshness labels, e.g. "nodal LMPs") that arrive on another schedule than the market default.
     dataset_delays: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    #: Whose public holidays the market keeps, as the ``holidays`` package names them: (country, subdivision
+    #: or None for the national ones); forecast models read it for their calendar features.
+    holidays: tuple[str, str | None] | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -48,19 +51,25 @@ class Market:
 
 
 def _market(market: str, name: str, timezone: str, label: str, currency: str, delay: int,
-            **dataset_delays: int) -> Market:
+            holidays: tuple[str, str | None] | None = None, **dataset_delays: int) -> Market:
     return Market(market, name, timezone, label, currency, delay,
-                  MappingProxyType({k.replace("_", " "): v for k, v in dataset_delays.items()}))
+                  MappingProxyType({k.replace("_", " "): v for k, v in dataset_delays.items()}), holidays)
 
 
 #: Every market, in the order pages list them.
 MARKETS: MappingProxyType[str, Market] = MappingProxyType({m.market: m for m in (
-    _market("NEM", "AEMO National Electricity Market", "Etc/GMT-10", "NEM time (UTC+10)", "AUD", 15),
-    _market("IESO", "IESO Ontario", "Etc/GMT+5", "Eastern Standard Time (UTC-5)", "CAD", 120),
-    _market("BRAZIL", "Brazil ONS/CCEE", "America/Sao_Paulo", "Brasilia time", "BRL", 1440),
-    _market("PJM", "PJM Interconnection", "America/New_York", "Eastern Prevailing Time", "USD", 1440),
-    _market("ISONE", "ISO New England", "America/New_York", "Eastern Prevailing Time", "USD", 1440),
-    _market("CAISO", "California ISO", "America/Los_Angeles", "Pacific Prevailing Time", "USD", 1440),
+    _market("NEM", "AEMO National Electricity Market", "Etc/GMT-10", "NEM time (UTC+10)", "AUD", 15,
+            # Regions keep their state's holidays; New South Wales, the largest load, stands for the market.
+            holidays=("AU", "NSW")),
+    _market("IESO", "IESO Ontario", "Etc/GMT+5", "Eastern Standard Time (UTC-5)", "CAD", 120,
+            holidays=("CA", "ON")),
+    _market("BRAZIL", "Brazil ONS/CCEE", "America/Sao_Paulo", "Brasilia time", "BRL", 1440, holidays=("BR", None)),
+    _market("PJM", "PJM Interconnection", "America/New_York", "Eastern Prevailing Time", "USD", 1440,
+            holidays=("US", None)),
+    _market("ISONE", "ISO New England", "America/New_York", "Eastern Prevailing Time", "USD", 1440,
+            holidays=("US", None)),
+    _market("CAISO", "California ISO", "America/Los_Angeles", "Pacific Prevailing Time", "USD", 1440,
+            holidays=("US", "CA")),
 )})
 
 

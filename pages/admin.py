@@ -1,4 +1,5 @@
-"""Admin: backfills per connector and date range, job health, data freshness, users and the audit log."""
+"""Admin: backfills per connector and date range, job health, data freshness, forecast models (training, the
+registry, the latest runs), users and the audit log."""
 from __future__ import annotations
 
 import datetime as dt
@@ -63,6 +64,8 @@ def layout(connector: str | None = None, start: str | None = None, end: str | No
         ]),
         html.H5("Recent runs", className="mt-4"),
         html.Div(id="admin-runs"),
+        html.H5("Forecast models", className="mt-4"),
+        html.Div(id="admin-forecasting"),
         _users_card(),
         html.H5("Audit log", className="mt-4"),
         html.Div(id="admin-audit"),

@@ -153,6 +153,17 @@ def test_real_data_replaces_demo_rows_of_that_market(store: Store):
     assert store.scalar("SELECT sum(samples) FROM prices_hourly") == 4
 
 
+def test_real_rows_of_another_kind_leave_the_demo_prices(store: Store):
+    """An operator's forecast or a flow is real data, but no replacement for the demo's prices."""
+    write_tables(store, {"prices": _prices(n=10, source="demo")})
+    flows = pd.DataFrame({"market": "NEM", "interconnector": "NSW1-QLD1", "interval_minutes": 5,
+                          "interval_start": pd.date_range("2018-01-01", periods=3, freq="5min", tz="UTC"),
+                          "mw_flow": [1.0, 2.0, 3.0], "metered_mw_flow": np.nan, "mw_losses": np.nan,
+                          "export_limit": np.nan, "import_limit": np.nan, "source": "file.csv"})
+    write_tables(store, {"interconnector_flows": flows})
+    assert store.scalar("SELECT count() FROM prices FINAL") == 10
+
+
 def test_a_failed_demo_drop_is_tried_again_by_the_next_batch(store: Store, monkeypatch):
     write_tables(store, {"prices": _prices(n=10, source="demo")})
     command = Store.command

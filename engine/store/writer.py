@@ -28,6 +28,8 @@ _last_batch = 0
 #: only runs statements) and gone with the store.
 _DEMO_FREE: weakref.WeakKeyDictionary[Store, set[str]] = weakref.WeakKeyDictionary()
 _demo_free_lock = threading.Lock()
+#: The tables demo data fills: real rows of a market in one of them replace that market's demo rows.
+DEMO_TABLES = frozenset({"prices", "demand"})
 
 
 def next_batch_id() -> int:
@@ -232,7 +234,9 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
     conformed = {name: f for name, f in conformed.items() if len(f)}
     markets: set[str] = set()
     real: set[str] = set()  # markets with rows that are not demo data
-    for f in conformed.values():
+    for name, f in conformed.items():
+        if name not in DEMO_TABLES:  # e.g. an operator's forecast: real, but no replacement for demo prices
+            continue
         markets.update(pd.unique(f["market"]))
         demo = f["source"].eq(DEMO_SOURCE).to_numpy()
         real.update(pd.unique(f["market"]) if not demo.any() else pd.unique(f.loc[~demo, "market"]))

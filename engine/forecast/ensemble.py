@@ -1,0 +1,26 @@
+"""The product's ensemble: the mean of the transformer's and LEAR's point forecasts; its spread is the
+transformer's Monte Carlo samples, shifted by the difference between the ensemble's point and the transformer's."""
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.forecast.base import Model, Prediction
+
+
+class Ensemble:
+    name = "ensemble"
+
+    def __init__(self, transformer: Model, lear: Model):
+        self.transformer = transformer
+        self.lear = lear
+
+    def fit(self, history: pd.DataFrame) -> None:
+        self.transformer.fit(history)
+        self.lear.fit(history)
+
+    def predict(self, seen: pd.DataFrame, start: pd.Timestamp, hours: int = 24) -> Prediction:
+        neural = self.transformer.predict(seen, start, hours)
+        linear = self.lear.predict(seen, start, hours)
+        point = (neural.point + linear.point) / 2
+        samples = None if neural.samples is None else neural.samples + (point - neural.point)[None, :]
+        return Prediction(start=start, point=point, samples=samples)

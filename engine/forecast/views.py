@@ -1,0 +1,286 @@
+"""The forecasts page as typed results: which series, model and run it opens on, the fan of one stored run with
+the actual prices and the operator's own forecast beside it, the accuracy panel, the quantiles as exported, and
+a transformer's training progress. Everything is read from stored runs: no model is fitted or sampled here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from engine import jobs, queries
+from engine.forecast import runs
+from engine.forecast.base import QUANTILE_LEVELS, Forecast
+from engine.forecast.operator import operator_forecast
+from engine.markets import MARKETS, TZ_CHOICES
+from engine.overview import Pick
+from engine.store import Store
+
+#: The horizons the page offers, in hours.
+HORIZONS = (24, 48, 168)
+#: Actual prices drawn before the first hour forecast, for context: as many hours as are forecast, up to this.
+CONTEXT_HOURS = 48
+#: The newest issue times offered in the "as issued at" control.
+ISSUE_CHOICES = 400
+#: Which model a page shows first when a series has several: the product's forecast before the baselines.
+MODEL_PREFERENCE = ("transformer", "ensemble", "lear", "naive")
+#: The rolling windows (days) of the accuracy panel.
+WINDOWS = (7, 28)
+#: How long a written issue time may be ("2026-10-04T04:00:00Z" and the like).
+_MAX_TIME_TEXT = 40
+
+
+def training_job(market: str, location: str) -> str:
+    """The job_runs name of a series' transformer training (the trainer writes its progress there)."""
+    return f"train:{market}:{location}"
+
+
+def checked_issue_time(value: object) -> pd.Timestamp:
+    """An issue time from a request (ISO 8601; without an offset, UTC) as a UTC instant; a QueryError otherwise."""
+    if not isinstance(value, str) or len(value) > _MAX_TIME_TEXT:
+        raise queries.QueryError(f"issue time must be an ISO 8601 time like 2026-10-04T04:00:00Z (got "
+                                 f"{queries.shown(value)})")
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError, OverflowError):
+        raise queries.QueryError(f"issue time {queries.shown(value)} is not an ISO 8601 time") from None
+    if ts is pd.NaT or pd.isna(ts):
+        raise queries.QueryError(f"issue time {queries.shown(value)} is not an ISO 8601 time")
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    if not queries.EARLIEST_DATE <= ts.date() <= queries.LATEST_DATE:
+        raise queries.QueryError(f"issue time {ts.date().isoformat()} is outside {queries.EARLIEST_DATE} to "
+                                 f"{queries.LATEST_DATE}")
+    return ts
+
+
+def issue_value(ts: pd.Timestamp) -> str:
+    """How an issue time travels in the page's control: ISO 8601, UTC, to the millisecond when it has one."""
+    utc = ts.tz_convert("UTC")
+    text = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + (f".{utc.microsecond // 1000:03d}" if utc.microsecond else "") + "Z"
+
+
+def check_choice(market: object = None, location: object = None, model: object = None, issued_at: object = None,
+                 horizon: object = None, tz_choice: object = None, window: object = None) -> None:
+    """The forecasts page's one check of what a browser sent: a QueryError naming the first bad value. None or ""
+    stands for a control not chosen yet."""
+    if market not in (None, ""):
+        queries.known_market(market)
+    for value, what in ((location, "location"), (model, "model")):
+        if value not in (None, ""):
+            queries.checked_name(value, what)
+    if issued_at not in (None, ""):
+        checked_issue_time(issued_at)
+    if horizon is not None and (type(horizon) is not int or horizon not in HORIZONS):
+        raise queries.QueryError(f"horizon must be one of {', '.join(map(str, HORIZONS))} hours (got "
+                                 f"{queries.shown(horizon)})")
+    if tz_choice not in (None, "", *TZ_CHOICES):
+        raise queries.QueryError(f"time zone must be one of {', '.join(TZ_CHOICES)} (got {queries.shown(tz_choice)})")
+    if window is not None and (type(window) is not int or window not in WINDOWS):
+        raise queries.QueryError(f"window must be one of {', '.join(map(str, WINDOWS))} days (got "
+                                 f"{queries.shown(window)})")
+
+
+# ------------------------------------------------------------------------------------------------ choices
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The series, model and run a page opens on."""
+    market: Pick
+    location: Pick
+    model: Pick
+    notes: tuple[str, ...] = ()
+
+
+def _pick(asked: str | None, offered: list[str]) -> Pick:
+    return Pick(tuple(offered), asked if asked in offered else (offered[0] if offered else None))
+
+
+def _models_in_order(models: list[str]) -> list[str]:
+    rank = {m: i for i, m in enumerate(MODEL_PREFERENCE)}
+    return sorted(models, key=lambda m: (rank.get(m, len(rank)), m))
+
+
+def _markets_in_order(found: set[str]) -> list[str]:
+    return [m for m in MARKETS if m in found] + sorted(found - set(MARKETS))
+
+
+def locations(store: Store, market: str | None, current: str | None = None) -> Pick:
+    """The market's locations with stored runs, holding ``current`` if it has runs, else the first."""
+    check_choice(market, current)
+    stored = runs.series_with_runs(store)
+    return _pick(current, sorted(set(stored.loc[stored["market"] == market, "location"])) if market else [])
+
+
+def models(store: Store, market: str | None, location: str | None, current: str | None = None) -> Pick:
+    """The models with stored runs of a location, the product's forecast first."""
+    check_choice(market, location, current)
+    stored = runs.series_with_runs(store)
+    found = stored.loc[(stored["market"] == market) & (stored["location"] == location), "model"].tolist()
+    return _pick(current, _models_in_order(found))
+
+
+def initial_choice(store: Store, market: str | None = None, location: str | None = None,
+                   model: str | None = None) -> Choice:
+    """What the page opens on: what a link asked for where runs are stored, else the defaults (with a note)."""
+    notes: list[str] = []
+
+    def pick(asked: str | None, offered: list[str], what: str) -> Pick:
+        chosen = _pick(asked, offered)
+        if asked is not None and asked != chosen.chosen:
+            notes.append(f"No forecasts of {what} {queries.shown(asked)} are stored; showing "
+                         f"{chosen.chosen or 'nothing'}.")
+        return chosen
+
+    stored = runs.series_with_runs(store)
+    markets = pick(market, _markets_in_order(set(stored["market"])), "market")
+    in_market = stored.loc[stored["market"] == markets.chosen]
+    places = pick(location, sorted(set(in_market["location"])), f"{markets.chosen} location")
+    held = pick(model, _models_in_order(in_market.loc[in_market["location"] == places.chosen, "model"].tolist()),
+                "model")
+    return Choice(markets, places, held, tuple(notes))
+
+
+@dataclass(frozen=True)
+class IssueTimes:
+    """The "as issued at" control: (label in the chosen zone, value) pairs, newest first, and the one held."""
+    options: tuple[tuple[str, str], ...]
+    chosen: str | None
+
+
+def issue_times(store: Store, market: str | None, location: str | None, model: str | None,
+                current: str | None = None, tz_choice: str | None = "market") -> IssueTimes:
+    """The stored issue times of a model's runs, newest first, labelled in the market's zone or UTC; holds
+    ``current`` while it is one of them, else the newest."""
+    check_choice(market, location, model, current, tz_choice=tz_choice)
+    if not (market and location and model):
+        return IssueTimes((), None)
+    tz = queries.known_market(market).display_zone(tz_choice)
+    found = runs.runs(store, market, location, model, limit=ISSUE_CHOICES)
+    options = tuple((r.issued_at.tz_convert(tz).strftime("%Y-%m-%d %H:%M"), issue_value(r.issued_at))
+                    for r in found)
+    values = [v for _, v in options]
+    held = issue_value(checked_issue_time(current)) if current else None
+    return IssueTimes(options, held if held in values else (values[0] if values else None))
+
+
+# ------------------------------------------------------------------------------------------------- the fan
+
+
+@dataclass(frozen=True)
+class ForecastView:
+    """Everything the fan chart and its export show for one stored run."""
+    market: str
+    location: str
+    currency: str
+    tz: str
+    tz_label: str
+    run: runs.Run
+    forecast: Forecast  # the run cut to the horizon shown
+    horizon: int  # hours shown
+    actual: pd.Series  # hourly actual prices (UTC index) from before the first target (context) to the end
+    operator: pd.DataFrame  # the operator's own price forecast issued at or before ours: interval_start, value
+    operator_issued_at: pd.Timestamp | None
+    notes: tuple[str, ...] = ()
+
+
+def forecast_view(store: Store, market: str, location: str, model: str, issued_at: str | None = None,
+                  horizon: int = 24, tz_choice: str = "market") -> ForecastView | None:
+    """The run of ``model`` issued at ``issued_at`` (or, if none was then, the newest issued before it; the newest
+    of all when None), cut to ``horizon`` hours, with the actual prices and the operator's price forecast of the
+    same hours. None when the model has no run issued by then. A QueryError for any value check_choice refuses."""
+    check_choice(market, location, model, issued_at, horizon, tz_choice)
+    info = queries.known_market(market)
+    asked = checked_issue_time(issued_at) if issued_at else None
+    run = runs.latest_run(store, market, location, model, asked)
+    if run is None:
+        return None
+    notes = []
+    if asked is not None and run.issued_at != asked:
+        notes.append(f"No {model} run was issued at {issued_at}; showing the one issued before it.")
+    stored = runs.run_forecast(store, run.run_id)
+    full = stored.forecast
+    shown_until = run.first_target + pd.Timedelta(hours=horizon)
+    keep = full.times < shown_until
+    forecast = Forecast(full.times[keep], full.point[keep], full.quantiles[keep], full.model)
+    if run.horizon_hours < horizon:
+        notes.append(f"This run forecasts {run.horizon_hours} hours; all of them are shown.")
+    end = min(shown_until, run.end)
+    context = pd.Timedelta(hours=min(CONTEXT_HOURS, horizon))
+    actual = runs.actuals(store, market, location, run.first_target - context, end, run.price_kind)
+    operator, operator_issued = operator_prices(store, market, location, run.issued_at, run.first_target, end)
+    return ForecastView(market, location, info.currency, info.display_zone(tz_choice),
+                        info.display_label(tz_choice), run, forecast, horizon, actual, operator, operator_issued,
+                        tuple(notes))
+
+
+def operator_prices(store: Store, market: str, location: str, issued_at: pd.Timestamp, start: pd.Timestamp,
+                    end: pd.Timestamp) -> tuple[pd.DataFrame, pd.Timestamp | None]:
+    """The operator's own price forecast (e.g. AEMO pre-dispatch) issued at or before our run, over the hours
+    we forecast: (interval_start, value) and its issue time; no rows when the operator publishes none."""
+    found = operator_forecast(store, market, location, "price", issued_at)
+    found = found.loc[(found["interval_start"] >= start) & (found["interval_start"] < end)]
+    issued = found["issued_at"].iloc[0] if len(found) else None
+    return found[["interval_start", "value"]].reset_index(drop=True), issued
+
+
+def export_frame(view: ForecastView) -> pd.DataFrame:
+    """The quantiles shown, as analysts download them: hour start in the zone shown (ISO 8601 with its offset;
+    the header names the zone), the point forecast, q01 … q99 and the actual price where known."""
+    local = view.forecast.times.tz_convert(view.tz)
+    columns = {f"hour_start ({view.tz_label})": [t.isoformat() for t in local], "forecast": view.forecast.point}
+    columns.update({f"q{round(level * 100):02d}": view.forecast.quantiles[:, j]
+                    for j, level in enumerate(QUANTILE_LEVELS)})
+    columns["actual"] = view.actual.reindex(view.forecast.times).to_numpy()
+    return pd.DataFrame(columns)
+
+
+# ---------------------------------------------------------------------------------------------- accuracy
+
+
+@dataclass(frozen=True)
+class AccuracyView:
+    currency: str
+    tz_label: str  # the market's zone: hours of day are the market's
+    accuracy: runs.Accuracy
+
+
+def accuracy_view(store: Store, market: str, location: str, window: int = 28) -> AccuracyView:
+    """Rolling MAE and rMAE, calibration and error by hour of day of every model's day-ahead runs."""
+    check_choice(market, location, window=window)
+    info = queries.known_market(market)
+    return AccuracyView(info.currency, info.timezone_label, runs.accuracy(store, market, location, None, window))
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """The latest training run of a series' transformer (job_runs), as the page reports it."""
+    status: str
+    done: int
+    total: int
+    started_at: pd.Timestamp
+    error: str
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def share(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+def training_progress(store: Store, market: str, location: str) -> TrainingProgress | None:
+    """The newest run of the series' training job, None if it has never trained. Read uncached: the job log is
+    not part of the data version."""
+    check_choice(market, location)
+    found = jobs.recent_runs(store, limit=1, job=training_job(market, location))
+    if found.empty:
+        return None
+    row = found.iloc[0]
+    return TrainingProgress(str(row["status"]), int(row["progress_done"]), int(row["progress_total"]),
+                            row["started_at"], str(row["error"]))
+
