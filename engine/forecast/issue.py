@@ -188,6 +188,13 @@ def issue_all(store: Store, series: list[Series] | None = None) -> list[Issued]:
     return out
 
 
+def transformer_settings(market: str) -> dict:
+    """The product's transformer settings for a market: its public holidays from the market registry (the
+    history frame is already in market-local hours)."""
+    country, subdiv = MARKETS[market].holidays or (None, None)
+    return {**TRANSFORMER_SETTINGS, "country": country, "subdiv": subdiv}
+
+
 Trainer = Callable[[pd.DataFrame, dict, Callable[[int, int, str], None]], tuple[bytes, dict]]
 
 
@@ -217,11 +224,12 @@ def train_series(store: Store, series: Series, models_folder: str | Path, train:
             raise IssueError(f"{series.key}: {days} days of prices before {cutoff.date()}; the transformer "
                              f"trains on at least {TRAINING_MIN_DAYS}")
         started = time.perf_counter()
-        artefact, metrics = train(window, dict(TRANSFORMER_SETTINGS), report)
+        settings = transformer_settings(series.market)
+        artefact, metrics = train(window, dict(settings), report)
         tz = MARKETS[series.market].timezone
         record = registry.record_model(
             store, models_folder, market=series.market, location=series.location, kind="transformer",
-            artefact=artefact, settings=dict(TRANSFORMER_SETTINGS), window_start=to_utc(window.index[:1], tz)[0],
+            artefact=artefact, settings=settings, window_start=to_utc(window.index[:1], tz)[0],
             window_end=to_utc(window.index[-1:], tz)[0], metrics=metrics, seconds=time.perf_counter() - started)
         issued = issue_trained(store, series)
         run.rows_written = sum(len(i.run_ids) for i in issued)

@@ -9,7 +9,11 @@ faster: the 24 hour-models of a window share X, so its centred Gram matrix is fo
 toolbox's coordinate-descent refit converges to (tests check both against scikit-learn). As in current
 scikit-learn, the AIC takes ``noise_variance = var(y)``: the criterion of the scikit-learn the toolbox was
 written for, whose λ it reproduces (the added term does not depend on λ), and defined with fewer samples
-than features (the 56- and 84-day windows).
+than features (the 56- and 84-day windows). That scikit-learn (< 1.2) also had ``LassoLarsIC(normalize=True)``
+by default: λ was chosen on centred columns scaled to unit norm, then ``Lasso`` refitted at that λ on the
+inputs as given, a far weaker penalty than the AIC's own, so denser models. ``normalize=True`` (the default)
+reproduces that and comes closer to the published accuracy (first 91 test days, weekly refits: rMAE NP 0.432
+against 0.465 without it, PJM 0.487 against 0.507); ``normalize=False`` is the criterion on the inputs as given.
 
 A day in the frame's own clock is 24 rows from midnight. Forecasts past the first day are made day by day,
 feeding the model's own forecasts back as the lagged prices.
@@ -78,21 +82,24 @@ def features(days: pd.DatetimeIndex, prices: np.ndarray, exogenous: np.ndarray, 
     return np.hstack([x_prices, x_exog, dummies])
 
 
-def lasso_aic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def lasso_aic(x: np.ndarray, y: np.ndarray, normalize: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each column of ``y`` (n × m) the LASSO on ``x`` (n × p, intercept fitted) at the λ minimising the
-    AIC along the LARS path, as ``LassoLarsIC(criterion='aic', noise_variance=var(y))``: (λ (m), coefficients
-    (m × p), intercepts (m))."""
+    AIC along the LARS path, as ``LassoLarsIC(criterion='aic', noise_variance=var(y))`` (with ``normalize``:
+    the path of unit-norm columns) then ``Lasso(alpha=λ)``: (λ (m), coefficients (m × p), intercepts (m))."""
     n = x.shape[0]
     x_mean, y_mean = x.mean(axis=0), y.mean(axis=0)
     xc, yc = x - x_mean, y - y_mean
     gram = xc.T @ xc
     xy = xc.T @ yc
+    norms = np.sqrt(np.diag(gram)) if normalize else np.ones(x.shape[1])
+    norms = np.where(norms > 0, norms, 1.0)
+    ic_gram, ic_xy = gram / np.outer(norms, norms), xy / norms[:, None]
     alphas, coefs = np.empty(y.shape[1]), np.empty((y.shape[1], x.shape[1]))
     for h in range(y.shape[1]):
-        path_alphas, _, path = lars_path_gram(xy[:, h], gram, n_samples=n, max_iter=MAX_ITER, alpha_min=0.0,
+        path_alphas, _, path = lars_path_gram(ic_xy[:, h], ic_gram, n_samples=n, max_iter=MAX_ITER, alpha_min=0.0,
                                               method="lasso", eps=_EPS, copy_Gram=True)
         # ‖y − Xβ‖² through the shared Gram matrix: p² per knot instead of n·p (n is up to 1449 days).
-        rss = yc[:, h] @ yc[:, h] - 2 * (xy[:, h] @ path) + np.einsum("ik,ik->k", path, gram @ path)
+        rss = yc[:, h] @ yc[:, h] - 2 * (ic_xy[:, h] @ path) + np.einsum("ik,ik->k", path, ic_gram @ path)
         dof = np.sum(np.abs(path) > _EPS, axis=0)
         variance = np.var(yc[:, h])
         if variance == 0:  # a constant target: the intercept is the model
@@ -101,6 +108,10 @@ def lasso_aic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
         criterion = n * np.log(2 * np.pi * variance) + rss / variance + 2 * dof
         best = int(np.argmin(criterion))
         alphas[h], coefs[h] = path_alphas[best], path[:, best]
+        if normalize:  # the refit: the LASSO at that λ on the unnormalised inputs, read off their own path
+            _, _, raw = lars_path_gram(xy[:, h], gram, n_samples=n, max_iter=MAX_ITER, alpha_min=alphas[h],
+                                       method="lasso", eps=_EPS, copy_Gram=True)
+            coefs[h] = raw[:, -1]
     return alphas, coefs, y_mean - coefs @ x_mean
 
 
@@ -119,7 +130,8 @@ class _Calibrated:
         return self.y_scaler.inverse(scaled @ self.coefs.T + self.intercepts)
 
 
-def calibrate(days: pd.DatetimeIndex, prices: np.ndarray, exogenous: np.ndarray, window: int) -> _Calibrated:
+def calibrate(days: pd.DatetimeIndex, prices: np.ndarray, exogenous: np.ndarray, window: int,
+              normalize: bool = True) -> _Calibrated:
     """The toolbox's recalibration on the last ``window`` days (fewer if the history is shorter): targets are
     the window's days from its eighth on, so every lag lies inside the window."""
     first = max(0, len(days) - window)
@@ -132,7 +144,7 @@ def calibrate(days: pd.DatetimeIndex, prices: np.ndarray, exogenous: np.ndarray,
     x_scaler, y_scaler = _InvariantScaler(x[:, :-7]), _InvariantScaler(y)
     x = x.copy()
     x[:, :-7] = x_scaler.transform(x[:, :-7])
-    alphas, coefs, intercepts = lasso_aic(x, y_scaler.transform(y))
+    alphas, coefs, intercepts = lasso_aic(x, y_scaler.transform(y), normalize)
     return _Calibrated(x_scaler, y_scaler, alphas, coefs, intercepts)
 
 
@@ -141,8 +153,9 @@ class LEAR:
 
     name = "lear"
 
-    def __init__(self, windows: tuple[int, ...] = WINDOWS, min_days: int = 14):
+    def __init__(self, windows: tuple[int, ...] = WINDOWS, min_days: int = 14, normalize: bool = True):
         self.windows = tuple(windows)
+        self.normalize = normalize
         self.min_days = min_days
         self.models: list[_Calibrated] = []
         self.exogenous: list[str] = []
@@ -152,7 +165,14 @@ class LEAR:
         if len(days) < self.min_days:
             raise ValueError(f"LEAR needs at least {self.min_days} whole days of history, got {len(days)}")
         self.exogenous = [c for c in history.columns if c != PRICE]
-        self.models = [calibrate(days, prices, exogenous, w) for w in self.windows]
+        # Windows longer than the history are all the whole history: calibrated once, still counted once each
+        # in the average (as the toolbox's ensemble would weigh them).
+        made: dict[int, _Calibrated] = {}
+        for window in self.windows:
+            length = min(window, len(days))
+            if length not in made:
+                made[length] = calibrate(days, prices, exogenous, length, self.normalize)
+        self.models = [made[min(window, len(days))] for window in self.windows]
 
     def predict(self, seen: pd.DataFrame, start: pd.Timestamp, hours: int = 24) -> Prediction:
         if not self.models:

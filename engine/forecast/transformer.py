@@ -220,7 +220,7 @@ class TransformerModel:
         else:
             scale[:] = fitted.median, fitted.mad
         p = np.arcsinh((raw - scale[:, :1, None]) / scale[:, 1:, None])
-        target = p[:, window:].reshape(n, days * HOURS)
+        target = p[:, window:].reshape(n, days * HOURS).copy()  # a view otherwise: the masking would zero it
         p[:, window:] = 0.0
         level = np.repeat(np.column_stack([np.arcsinh((scale[:, 0] - fitted.median) / fitted.mad),
                                            np.log(scale[:, 1] / fitted.mad)])[:, None, :], window + days, axis=1)

@@ -1,0 +1,52 @@
+"""The overview's render callback over HTTP against a running app, as a browser sends it, each request a new
+date range (no cache hit): run it once while a transformer trains (the admin page or ``flask forecast train``
+shows it) and once while nothing does, and compare.
+
+    python bench/overview_while_training.py [http://127.0.0.1:8050] [requests]
+"""
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+import sys
+import time
+
+import requests
+
+OUTPUT = ("..ov-series.figure...ov-series.config...ov-duration.figure...ov-duration.config...ov-heatmap.figure..."
+          "ov-heatmap.config...ov-stats.children...ov-error.children...ov-error.is_open...ov-demo-badge.children..")
+IDS = [("ov-series", "figure"), ("ov-series", "config"), ("ov-duration", "figure"), ("ov-duration", "config"),
+       ("ov-heatmap", "figure"), ("ov-heatmap", "config"), ("ov-stats", "children"), ("ov-error", "children"),
+       ("ov-error", "is_open"), ("ov-demo-badge", "children")]
+
+
+def body(region: str, start: dt.date, end: dt.date) -> dict:
+    values = [("ov-market", "value", "NEM"), ("ov-location", "value", region),
+              ("ov-dates", "start_date", start.isoformat()), ("ov-dates", "end_date", end.isoformat()),
+              ("ov-tz", "value", "market"), ("ov-kind", "value", "settlement")]
+    return {"output": OUTPUT, "outputs": [{"id": i, "property": p} for i, p in IDS],
+            "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values], "changedPropIds": []}
+
+
+def main() -> None:
+    base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8050"
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    session = requests.Session()
+    session.get(base + "/", timeout=30)
+    regions = ["NSW1", "QLD1", "VIC1", "SA1", "TAS1"]
+    last = dt.date(2026, 10, 31)
+    times = []
+    for i in range(n):
+        end = last - dt.timedelta(days=i)
+        t0 = time.perf_counter()
+        answer = session.post(base + "/_dash-update-component", json=body(regions[i % 5], end - dt.timedelta(13), end),
+                              headers={"Origin": base}, timeout=60)
+        times.append((time.perf_counter() - t0) * 1000)
+        answer.raise_for_status()
+    times.sort()
+    print(f"overview render (14 days, uncached) x{n}: median {statistics.median(times):.0f} ms, "
+          f"p95 {times[int(0.95 * (n - 1))]:.0f} ms, max {times[-1]:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
