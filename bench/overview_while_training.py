@@ -32,7 +32,11 @@ def main() -> None:
     base = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8050"
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     session = requests.Session()
-    session.get(base + "/", timeout=30)
+    try:
+        session.get(base + "/", timeout=30)
+    except requests.ConnectionError:
+        print(f"no app answers at {base}: start one (make run; local mode C254_AUTH=off) and run this again")
+        return
     regions = ["NSW1", "QLD1", "VIC1", "SA1", "TAS1"]
     last = dt.date(2026, 10, 31)
     times = []

@@ -5,6 +5,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pandas as pd
+from scipy import sparse
+from scipy.sparse.linalg import eigsh
 
 from engine.lmp.network import Network
 
@@ -32,16 +34,29 @@ def _edges(net: Network) -> np.ndarray:
                      if f in pos_of and t in pos_of and f != t]).reshape(-1, 2)
 
 
+#: From this many buses on networkx (and so this) solves the Laplacian's eigenproblem sparsely.
+_SPARSE_FROM = 500
+
+
 def spectral_layout(net: Network) -> np.ndarray:
     """networkx's spectral layout (the two smallest non-trivial eigenvectors of the graph Laplacian), one row
     per bus, each axis scaled to [-1, 1] and turned so its largest entry is positive."""
     graph = nx.Graph()
     graph.add_nodes_from(range(len(net.buses)))
     graph.add_edges_from(map(tuple, _edges(net)))
-    placed = nx.spectral_layout(graph)
-    pos = np.array([placed[i] for i in range(len(net.buses))])
-    # An eigenvector's sign is arbitrary and scipy's eigensolver starts from a random vector that networkx
-    # does not seed: fixing the sign makes the same network start from the same place every time.
+    n = len(net.buses)
+    if n < _SPARSE_FROM:
+        placed = nx.spectral_layout(graph)  # dense eigh: the same answer every time
+        pos = np.array([placed[i] for i in range(n)])
+    else:
+        # networkx's sparse branch (eigsh of the Laplacian, which="SM", tol 1e-4) with a seeded start vector:
+        # networkx lets ARPACK start from a random one, so two drawings of one network differed.
+        adjacency = nx.to_scipy_sparse_array(graph, nodelist=range(n), format="csr", dtype=float)
+        laplacian = sparse.diags(np.asarray(adjacency.sum(axis=1)).ravel()) - adjacency
+        values, vectors = eigsh(laplacian, 3, which="SM", ncv=max(7, int(np.sqrt(n))), tol=1e-4,
+                                v0=np.random.default_rng(0).random(n))
+        pos = vectors[:, np.argsort(values)[1:3]]
+    # An eigenvector's sign is arbitrary: fixing it makes the same network start from the same place every time.
     pos = pos * np.sign(pos[np.abs(pos).argmax(axis=0), np.arange(pos.shape[1])])
     return pos / np.maximum(np.abs(pos).max(axis=0), 1e-12)
 
