@@ -66,4 +66,4 @@ def load_demo_if_empty(store: Store) -> int:
     """Load the demo years into an empty store; returns the rows written (0 if the store had data)."""
     if not store_is_empty(store):
         return 0
-    return write_tables(store, nem_demo_frames(), source=DEMO_SOURCE).rows_written
+    return write_tables(store, nem_demo_frames(days=DEMO_DAYS), source=DEMO_SOURCE).rows_written

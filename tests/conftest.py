@@ -22,6 +22,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # dash[testing] drives Chromium; only headless works on these machines.
     if hasattr(config.option, "headless"):
         config.option.headless = True
+    # Apps started with demo data get a quarter of it: the pages' tests need a populated store, not the two
+    # years the forecast models train on (tests/test_forecast_issue.py builds its own history), and each
+    # store filled with two years costs seconds.
+    import engine.demo
+
+    engine.demo.DEMO_DAYS = 92
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
