@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from engine.forecast import registry, runs
-from engine.forecast.views import training_job
+from engine.forecast.views import TrainingProgress, training_job
 from engine.store import Store
 
 #: The status of a series whose transformer has never started training.
@@ -16,24 +16,10 @@ _PREFIX = training_job("", "").split(":", 1)[0] + ":"
 
 
 @dataclass(frozen=True)
-class SeriesTraining:
-    """A series' newest transformer training run (job_runs), or NEVER."""
-    market: str
-    location: str
-    status: str
-    done: int = 0
-    total: int = 0
-    started_at: pd.Timestamp | None = None
-    finished_at: pd.Timestamp | None = None
-    error: str = ""
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
-
-    @property
-    def share(self) -> float:
-        return self.done / self.total if self.total else 0.0
+class SeriesTraining(TrainingProgress):
+    """A series' newest transformer training run (job_runs), or NEVER: the page's progress, named by series."""
+    market: str = ""
+    location: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,10 +50,10 @@ def training_states(store: Store, series: set[tuple[str, str]] | None = None) ->
         key = series_of_training_job(row.job)
         if key is not None:
             finished = None if pd.isna(row.last_finished) or row.status == "running" else row.last_finished
-            states[key] = SeriesTraining(*key, str(row.status), int(row.done), int(row.total), row.last_started,
-                                         finished, str(row.error))
+            states[key] = SeriesTraining(str(row.status), int(row.done), int(row.total), row.last_started,
+                                         str(row.error), finished, market=key[0], location=key[1])
     for key in (series or set()) - set(states):
-        states[key] = SeriesTraining(*key, NEVER)
+        states[key] = SeriesTraining(NEVER, market=key[0], location=key[1])
     return [states[k] for k in sorted(states)]
 
 

@@ -259,10 +259,11 @@ def accuracy_view(store: Store, market: str, location: str, window: int = 28) ->
 class TrainingProgress:
     """The latest training run of a series' transformer (job_runs), as the page reports it."""
     status: str
-    done: int
-    total: int
-    started_at: pd.Timestamp
-    error: str
+    done: int = 0
+    total: int = 0
+    started_at: pd.Timestamp | None = None
+    error: str = ""
+    finished_at: pd.Timestamp | None = None
 
     @property
     def running(self) -> bool:
