@@ -33,6 +33,8 @@ TEST_PERIODS = {
     "BE": ("2015-01-04", "2016-12-31"),
     "DE": ("2016-01-04", "2017-12-31"),
 }
+#: the country whose public holidays the transformer sees (NP: Nord Pool's system price, Norway's calendar)
+COUNTRIES = {"NP": "NO", "PJM": "US", "FR": "FR", "BE": "BE", "DE": "DE"}
 #: rMAE of the published ensembles (Lago et al. 2021, table of the benchmark results)
 PUBLISHED_RMAE = {
     "lear": {"NP": 0.420, "PJM": 0.476, "FR": 0.543, "BE": 0.604, "DE": 0.395},
@@ -73,7 +75,7 @@ def main() -> int:
 
     print(f"recalibration {args.recalibrate}, warm-up {args.warmup_days} days; pinball/CRPS over the 99 "
           "percentiles; cov90 = share of hours inside q05..q95")
-    header = (f"{'data':4} {'model':11} {'days':>4} {'MAE':>7} {'rMAE':>6} {'pub LEAR':>8} {'pub DNN':>7} "
+    header = (f"{'data':4} {'model':12} {'days':>4} {'MAE':>7} {'rMAE':>6} {'pub LEAR':>8} {'pub DNN':>7} "
               f"{'sMAPE':>6} {'RMSE':>7} {'pinball':>7} {'CRPS':>7} {'cov90':>6} {'fits':>4} {'s/fit':>6} "
               f"{'run s':>7} {'daily h':>7} {'weekly h':>8}")
     print(header, flush=True)
@@ -90,7 +92,8 @@ def main() -> int:
                     print(f"  {name} {model}: at {day.date()}", file=sys.stderr, flush=True)
 
             with threadpool_limits(limits=1):
-                result = backtest(frame, model, first, last, args.recalibrate, args.warmup_days, progress)
+                result = backtest(frame, model, first, last, args.recalibrate, args.warmup_days, progress,
+                                  country=COUNTRIES[name])
             elapsed = time.perf_counter() - started
             s = result.scores
             per_fit = result.fit_seconds / result.fits
@@ -98,10 +101,14 @@ def main() -> int:
             daily_hours = period_days * (per_fit + predict_per_day) / 3600
             weekly_hours = (period_days / 7 * per_fit + period_days * predict_per_day) / 3600
             pub = PUBLISHED_RMAE["lear"][name], PUBLISHED_RMAE["dnn"][name]
-            print(f"{name:4} {model:11} {s.hours // 24:>4} {s.mae:7.3f} {s.rmae:6.3f} {pub[0]:8.3f} {pub[1]:7.3f} "
+            print(f"{name:4} {model:12} {s.hours // 24:>4} {s.mae:7.3f} {s.rmae:6.3f} {pub[0]:8.3f} {pub[1]:7.3f} "
                   f"{s.smape:6.4f} {s.rmse:7.3f} {s.pinball:7.3f} {s.crps:7.3f} {s.coverage90:6.3f} "
                   f"{result.fits:>4} {per_fit:6.2f} {elapsed:7.0f} {daily_hours:7.2f} {weekly_hours:8.2f}",
                   flush=True)
+            for member, m in result.members.items():  # the ensemble's members, each calibrated on its own
+                print(f"{name:4} {'.' + member:12} {m.hours // 24:>4} {m.mae:7.3f} {m.rmae:6.3f} {pub[0]:8.3f} "
+                      f"{pub[1]:7.3f} {m.smape:6.4f} {m.rmse:7.3f} {m.pinball:7.3f} {m.crps:7.3f} "
+                      f"{m.coverage90:6.3f}", flush=True)
     return 0
 
 

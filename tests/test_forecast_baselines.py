@@ -234,6 +234,15 @@ def test_cli_errors_name_what_is_wrong(data_dir, tmp_path, capsys, start, end, m
     assert not out.exists()
 
 
+def test_cli_refuses_a_country_without_known_holidays(data_dir, tmp_path, capsys):
+    out = tmp_path / "out.csv"
+    code = main(["backtest", str(data_dir / "markets" / "epftoolbox" / "NP.csv"), "--model", "naive",
+                 "--test-start", "2017-01-02", "--test-end", "2017-01-08", "--country", "Norway", "--out", str(out)])
+    assert code == 2
+    assert "--country 'Norway' is not a country" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_reader_rejects_a_file_that_is_not_epftoolbox(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("Date,Price\n2020-01-01 00:00:00,10\n2020-01-01 02:00:00,11\n")
@@ -265,6 +274,20 @@ def test_ensemble_averages_the_points_and_shifts_the_transformer_samples(np_fram
     answer = ensemble.predict(visible(np_frame, DAY, 24), DAY, 24)
     np.testing.assert_allclose(answer.point, (40.0 + naive) / 2)
     np.testing.assert_allclose(answer.samples - answer.point, [[-2.0] * 24, [2.0] * 24])
+
+
+def test_backtest_of_an_ensemble_scores_each_member_as_if_run_alone(np_frame):
+    """The members' rows come free with the ensemble's run; each is calibrated by its own calibrator, so the
+    naive member scores exactly what a backtest of the naive model alone does."""
+    from engine.forecast.ensemble import Ensemble
+
+    last = DAY + pd.Timedelta(days=6)
+    together = backtest(np_frame, lambda: Ensemble(_Sampled(), WeeklyNaive()), DAY, last, "weekly", warmup_days=7)
+    alone = backtest(np_frame, WeeklyNaive, DAY, last, "weekly", warmup_days=7)
+    assert set(together.members) == {"transformer", "lear"}
+    assert together.members["lear"].as_dict() == pytest.approx(alone.scores.as_dict())
+    assert together.members["lear"].rmae == pytest.approx(1.0)
+    assert together.scores.mae != pytest.approx(alone.scores.mae)
 
 
 def test_normalized_criterion_matches_the_old_sklearn_default(np_frame):

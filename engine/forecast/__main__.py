@@ -1,7 +1,8 @@
 """Command line of the forecast engine.
 
     python -m engine.forecast backtest DATA.csv --model naive|lear|transformer|ensemble \\
-        --test-start YYYY-MM-DD --test-end YYYY-MM-DD [--recalibrate daily|weekly] --out FORECASTS.csv
+        --test-start YYYY-MM-DD --test-end YYYY-MM-DD [--recalibrate daily|weekly] [--country CC] \\
+        --out FORECASTS.csv
 
 DATA.csv is in epftoolbox's layout (time, price, exogenous columns). FORECASTS.csv has one row per test hour:
 ``time`` as written in DATA.csv, ``actual``, ``forecast``, ``naive`` and the quantiles ``q01``…``q99``. The
@@ -33,8 +34,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="refit every day or every week (default: daily; weekly for transformer, ensemble)")
     run.add_argument("--warmup-days", type=int, default=28,
                      help="days forecast before the test period to calibrate the quantiles (default 28)")
+    run.add_argument("--country", help="ISO code of the market's country (e.g. NO, US, FR, BE, DE): its public "
+                     "holidays are the transformer's inputs (default: none)")
     run.add_argument("--out", type=Path, required=True, help="FORECASTS.csv to write")
     return parser
+
+
+def _check_country(code: str) -> None:
+    import holidays
+
+    if code not in holidays.list_supported_countries():
+        raise ValueError(f"--country {code!r} is not a country whose holidays are known (ISO 3166 alpha-2, "
+                         "e.g. NO, US, FR, BE, DE)")
 
 
 def _backtest(args: argparse.Namespace) -> int:
@@ -44,7 +55,10 @@ def _backtest(args: argparse.Namespace) -> int:
     if not args.out.parent.is_dir():
         raise ValueError(f"{args.out.parent}: no such folder for --out")
     recalibrate = args.recalibrate or DEFAULT_RECALIBRATION[args.model]
-    result = backtest(data.frame, args.model, args.test_start, args.test_end, recalibrate, args.warmup_days)
+    if args.country:
+        _check_country(args.country)
+    result = backtest(data.frame, args.model, args.test_start, args.test_end, recalibrate, args.warmup_days,
+                      country=args.country)
     out = result.frame[["actual", "forecast", "naive", *QUANTILE_COLUMNS]].copy()
     out.insert(0, "time", data.written.reindex(out.index).to_numpy())
     # Written whole to a sibling file, then renamed: an interrupted run leaves no half-written CSV.
@@ -57,6 +71,9 @@ def _backtest(args: argparse.Namespace) -> int:
     for name, value in s.as_dict().items():
         if name != "hours":
             print(f"{name:>10} {value:.4f}")
+    for member, scores in result.members.items():
+        print(f"{member} alone (own calibration): " + ", ".join(
+            f"{name} {value:.4f}" for name, value in scores.as_dict().items() if name != "hours"))
     print(f"wrote {args.out}")
     return 0
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,21 +27,30 @@ RECALIBRATIONS = ("daily", "weekly")
 QUANTILE_COLUMNS = [f"q{round(q * 100):02d}" for q in QUANTILE_LEVELS]
 
 
-def _transformer() -> Model:
+def _naive(country: str | None = None) -> Model:
+    return WeeklyNaive()
+
+
+def _lear(country: str | None = None) -> Model:
+    return LEAR()
+
+
+def _transformer(country: str | None = None) -> Model:
     from engine.forecast.transformer import TransformerModel  # torch is heavy: loaded only when asked for
 
-    return TransformerModel(seed=0, horizon=HOURS)
+    return TransformerModel(seed=0, horizon=HOURS, country=country)
 
 
-def _ensemble() -> Model:
+def _ensemble(country: str | None = None) -> Model:
     from engine.forecast.ensemble import Ensemble
 
-    return Ensemble(_transformer(), LEAR())
+    return Ensemble(_transformer(country), LEAR())
 
 
-MODELS: dict[str, Callable[[], Model]] = {
-    "naive": WeeklyNaive,
-    "lear": LEAR,
+#: model name -> factory taking the market's country (ISO code for the public holidays; None: no holidays)
+MODELS: dict[str, Callable[..., Model]] = {
+    "naive": _naive,
+    "lear": _lear,
     "transformer": _transformer,
     "ensemble": _ensemble,
 }
@@ -52,12 +61,14 @@ MIN_HISTORY_DAYS = {"naive": 7, "lear": 56, "transformer": 56, "ensemble": 56}
 @dataclass(frozen=True)
 class BacktestResult:
     """One row per test hour (index: the hour; ``actual``, ``forecast``, ``naive``, ``q01``…``q99``), the
-    scores over the test period and the seconds spent fitting and predicting."""
+    scores over the test period and the seconds spent fitting and predicting. ``members``: for an ensemble,
+    each member's scores over the same hours, its forecasts calibrated by a calibrator of its own."""
     frame: pd.DataFrame
     scores: Scores
     fit_seconds: float
     predict_seconds: float
     fits: int
+    members: dict[str, Scores] = field(default_factory=dict)
 
 
 def _day(value: str | pd.Timestamp, what: str) -> pd.Timestamp:
@@ -72,13 +83,18 @@ def _day(value: str | pd.Timestamp, what: str) -> pd.Timestamp:
 
 def backtest(frame: pd.DataFrame, model: str | Callable[[], Model], test_start: str | pd.Timestamp,
              test_end: str | pd.Timestamp, recalibrate: str = "daily", warmup_days: int = 28,
-             progress: Callable[[pd.Timestamp], None] | None = None) -> BacktestResult:
+             progress: Callable[[pd.Timestamp], None] | None = None,
+             country: str | None = None) -> BacktestResult:
     """Walk forward over the days ``test_start`` … ``test_end`` (inclusive) of the hourly history ``frame``.
-    ``model``: a name in :data:`MODELS`, or a factory of a configured model."""
+    ``model``: a name in :data:`MODELS`, or a factory of a configured model. ``country``: the market's ISO
+    country code, whose public holidays the transformer sees (None: none)."""
     if isinstance(model, str):
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-        make, min_history = MODELS[model], MIN_HISTORY_DAYS[model]
+        named, min_history = MODELS[model], MIN_HISTORY_DAYS[model]
+
+        def make() -> Model:
+            return named(country)
     else:
         make, min_history, model = model, 7, getattr(model, "name", "model")
     if recalibrate not in RECALIBRATIONS:
@@ -103,6 +119,9 @@ def backtest(frame: pd.DataFrame, model: str | Callable[[], Model], test_start: 
 
     forecaster = make()
     calibrator = Calibrator(forecaster.name)
+    split = getattr(forecaster, "predict_members", None)
+    member_calibrators: dict[str, Calibrator] = {}
+    member_rows: dict[str, list[np.ndarray]] = {}
     rows: list[np.ndarray] = []
     index: list[pd.DatetimeIndex] = []
     fit_seconds = predict_seconds = 0.0
@@ -122,11 +141,22 @@ def backtest(frame: pd.DataFrame, model: str | Callable[[], Model], test_start: 
             last_fit = day
         times = pd.date_range(day, periods=HOURS, freq="h")
         started = time.perf_counter()
-        prediction = forecaster.predict(visible(frame, day, HOURS), day, HOURS)
+        if split is None:
+            members = {}
+            prediction = forecaster.predict(visible(frame, day, HOURS), day, HOURS)
+        else:
+            members = split(visible(frame, day, HOURS), day, HOURS)
+            prediction = forecaster.combine(members)
         predict_seconds += time.perf_counter() - started
         forecast = calibrator.forecast(prediction, times)
         actual = frame[PRICE].reindex(times).to_numpy(float)
         calibrator.update(times, actual, prediction)
+        for name, own in members.items():
+            member = member_calibrators.setdefault(name, Calibrator(name))
+            calibrated = member.forecast(own, times)
+            member.update(times, actual, own)
+            if day >= first:
+                member_rows.setdefault(name, []).append(np.column_stack([calibrated.point, calibrated.quantiles]))
         if day >= first:
             naive = weekly_naive(frame[PRICE], day, HOURS)
             rows.append(np.column_stack([actual, forecast.point, naive, forecast.quantiles]))
@@ -138,6 +168,10 @@ def backtest(frame: pd.DataFrame, model: str | Callable[[], Model], test_start: 
                           index=pd.DatetimeIndex(np.concatenate([t.to_numpy() for t in index]), name="time"))
     scores = score(result["actual"], (result["forecast"].to_numpy(), result[QUANTILE_COLUMNS].to_numpy()),
                    result["naive"])
+    member_scores = {}
+    for name, parts in member_rows.items():
+        stacked = np.vstack(parts)
+        member_scores[name] = score(result["actual"], (stacked[:, 0], stacked[:, 1:]), result["naive"])
     return BacktestResult(frame=result, scores=scores, fit_seconds=fit_seconds, predict_seconds=predict_seconds,
-                          fits=fits)
+                          fits=fits, members=member_scores)
 

@@ -18,9 +18,17 @@ class Ensemble:
         self.transformer.fit(history)
         self.lear.fit(history)
 
-    def predict(self, seen: pd.DataFrame, start: pd.Timestamp, hours: int = 24) -> Prediction:
-        neural = self.transformer.predict(seen, start, hours)
-        linear = self.lear.predict(seen, start, hours)
+    def predict_members(self, seen: pd.DataFrame, start: pd.Timestamp, hours: int = 24) -> dict[str, Prediction]:
+        """Each member's own prediction, by name (a backtest scores them beside the ensemble at no extra cost)."""
+        return {"transformer": self.transformer.predict(seen, start, hours),
+                "lear": self.lear.predict(seen, start, hours)}
+
+    def combine(self, members: dict[str, Prediction]) -> Prediction:
+        neural, linear = members["transformer"], members["lear"]
+        start = neural.start
         point = (neural.point + linear.point) / 2
         samples = None if neural.samples is None else neural.samples + (point - neural.point)[None, :]
         return Prediction(start=start, point=point, samples=samples)
+
+    def predict(self, seen: pd.DataFrame, start: pd.Timestamp, hours: int = 24) -> Prediction:
+        return self.combine(self.predict_members(seen, start, hours))
