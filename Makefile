@@ -35,7 +35,7 @@ run: $(STAMP)
 
 test: $(STAMP) system-test-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

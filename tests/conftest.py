@@ -28,6 +28,13 @@ def pytest_configure(config: pytest.Config) -> None:
     import engine.demo
 
     engine.demo.DEMO_DAYS = 92
+    # Under pytest-xdist (make test runs two workers) each worker's Dash test servers take ports of their own:
+    # dash.testing counts up from one fixed port in every process.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw"):
+        from dash.testing.application_runners import BaseDashRunner
+
+        BaseDashRunner._next_port += 1000 * int(worker[2:])
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
