@@ -1,0 +1,1 @@
+"""Trading signals: strategies vectorised over bars and parameters, the backtester, FIX order routing."""
