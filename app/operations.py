@@ -95,7 +95,8 @@ class Operations:
 
     @staticmethod
     def job_ids() -> list[str]:
-        return [spec.id for spec in scheduler.JOBS] + [scheduler.TRAINING_JOB[0], scheduler.ISSUE_JOB[0]]
+        return [spec.id for spec in scheduler.JOBS] + [scheduler.TRAINING_JOB[0], scheduler.ISSUE_JOB[0],
+                                                   scheduler.SIGNAL_JOB[0]]
 
     def _audit(self, action: str, detail: str) -> None:
         actor, address = _actor()
@@ -140,6 +141,7 @@ class Operations:
         job_id, label, _ = scheduler.TRAINING_JOB
         listed.append((job_id, f"{label} ({len(training.TRAINERS)} models registered)"))
         listed.append(scheduler.ISSUE_JOB[:2])
+        listed.append(scheduler.SIGNAL_JOB[:2])
         out = []
         for job_id, label in listed:
             job = sched.get_job(job_id) if sched else None

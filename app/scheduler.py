@@ -24,6 +24,7 @@ from flask import Flask
 
 from app.forecasting import ISSUE_JOB, forecasting
 from app.services import services
+from app.signalling import SIGNAL_JOB, record_signals
 from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
 from ingest.backfill import BackfillRequest, run_backfill
@@ -186,6 +187,9 @@ def build_scheduler(server: Flask) -> BackgroundScheduler:
     sched.add_job(train_models, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label)
     job_id, label, cron = ISSUE_JOB
     sched.add_job(issue_forecasts, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label)
+    job_id, label, cron = SIGNAL_JOB  # also once at start, so a fresh store has a live record at once
+    sched.add_job(record_signals, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label,
+                  next_run_time=dt.datetime.now(dt.UTC))
     return sched
 
 
@@ -204,6 +208,9 @@ def run_now(server: Flask, job_id: str) -> None:
         return
     if job_id == ISSUE_JOB[0]:
         forecasting(server).issue()
+        return
+    if job_id == SIGNAL_JOB[0]:
+        backfills(server).pool.submit(record_signals, server)
         return
     spec = job_spec(job_id)
     backfills(server).pool.submit(run_scheduled, server, spec)

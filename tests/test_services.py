@@ -72,10 +72,10 @@ def test_an_unknown_connector_has_no_datasets_and_cannot_be_backfilled(app):
 
 def test_every_scheduled_job_is_listed_with_its_state(app):
     statuses = services(app.server).operations.job_statuses()
-    assert [s.job for s in statuses[-2:]] == ["model_training", "forecast_issue"]
+    assert [s.job for s in statuses[-3:]] == ["model_training", "forecast_issue", "signal_record"]
     from app.scheduler import JOBS
 
-    assert [s.job for s in statuses[:-2]] == [spec.id for spec in JOBS]
+    assert [s.job for s in statuses[:-3]] == [spec.id for spec in JOBS]
     assert {s.last_status for s in statuses} == {"never run"}
     assert not any(s.scheduled for s in statuses), "the scheduler is off in this app"
 

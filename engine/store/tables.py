@@ -134,5 +134,10 @@ TABLES: dict[str, SeriesTable] = {
         SeriesTable("operator_forecasts",
                     ("market", "location", "variable", "report", "issued_at", "interval_minutes", "interval_start"),
                     ("value",), required=("value",)),
+        # Live trading signals (migration 014): each decision once; ``time`` is the close of the bar it was
+        # decided at, and the bar's length is a value.
+        SeriesTable("signals", ("market", "location", "other", "strategy", "params", "time"),
+                    ("price_kind", "interval_minutes", "direction", "confidence", "price", "hedge"),
+                    time_column="time", required=("direction", "price"), text=("price_kind",)),
     )
 }
