@@ -39,6 +39,11 @@ PAGES: dict[str, frozenset[str]] = {
     "/marketplace": EVERYONE,
     "/admin": ADMIN,
 }
+#: Actions within a page that not everyone who may open it may take → the roles that may.
+ACTIONS: dict[str, frozenset[str]] = {
+    "send_orders": frozenset({"trader", "admin"}),  # over FIX, from the signals page (app/routing.py)
+    "switch_routing": ADMIN,  # order routing on or off
+}
 #: Callbacks modules that belong to no one page → roles (every other ``callbacks.<page>`` goes with its page).
 CALLBACK_MODULES: dict[str, frozenset[str]] = {
     "callbacks.shell": EVERYONE,  # the navigation bar's freshness badges, on every page
@@ -102,6 +107,13 @@ def callback_roles(callback_map: dict, body: object) -> frozenset[str]:
 
 def may_open(role: str | None, path: str) -> bool:
     return role is not None and role in page_roles(path)
+
+
+def may(role: str | None, action: str) -> bool:
+    """Whether ``role`` may take ``action`` (a key of ACTIONS; any other name is a bug, and says so)."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; known: {', '.join(sorted(ACTIONS))}")
+    return role is not None and role in ACTIONS[action]
 
 
 def nav_for(role: str | None) -> list[tuple[str, str]]:

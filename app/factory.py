@@ -14,7 +14,7 @@ from flask_caching import Cache
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
 from app import security
-from app import access, forecasting
+from app import access, forecasting, routing
 from app.api import api
 from app.cli import register_cli
 from app.operations import Operations
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.register_blueprint(api)
     register_cli(server)
     forecasting.init_app(server)
+    routing.init_app(server)
     if settings.scheduler:
         start_on_first_request(server)
     _serve_bootstrap_css(server)

@@ -22,6 +22,7 @@ from engine.store.tables import TABLES
 
 if TYPE_CHECKING:
     from app.operations import Operations
+    from app.routing import Routing
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "c254"
@@ -41,6 +42,7 @@ class Services:
     store: Store
     cache: Cache
     operations: Operations | None = None  # set by create_app: jobs, backfills, connectors
+    routing: Routing | None = None  # set by create_app: order routing over FIX (app/routing.py)
     _ready: bool = False
     _ready_lock: threading.Lock = field(default_factory=threading.Lock)
     _memos: dict[tuple[Callable, int], Callable] = field(default_factory=dict)

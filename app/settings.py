@@ -19,6 +19,14 @@ def _flag(value: str | None, default: bool) -> bool:
     raise ValueError(f"expected on/off, got {value!r}")
 
 
+def _whole(value: str | None, name: str) -> int | None:
+    if value is None or not value.strip():
+        return None
+    if not value.strip().isdigit() or int(value) <= 0:
+        raise ValueError(f"{name} must be a whole number above 0, got {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     store_url: str = field(default_factory=lambda: f"chdb://{REPO_ROOT / 'var' / 'store'}")
@@ -53,6 +61,14 @@ class Settings:
     trusted_proxies: int = 0
     #: Where trained forecast models are kept (C254_MODELS_DIR); every worker reads them from here.
     models_dir: Path = field(default_factory=lambda: REPO_ROOT / "var" / "models")
+    #: The FIX 4.4 counterparty orders are routed to (C254_FIX_HOST, C254_FIX_PORT, C254_FIX_SENDER_COMP_ID,
+    #: C254_FIX_TARGET_COMP_ID, C254_FIX_HEARTBEAT_SECONDS). Without host, port and target no session runs; with
+    #: them, one runs only while an admin has switched routing on.
+    fix_host: str | None = None
+    fix_port: int | None = None
+    fix_sender_comp_id: str = "C254"
+    fix_target_comp_id: str | None = None
+    fix_heartbeat_seconds: int = 30
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -77,4 +93,15 @@ class Settings:
             max_request_bytes=int(env.get("C254_MAX_REQUEST_BYTES") or base.max_request_bytes),
             trusted_proxies=int(env.get("C254_TRUSTED_PROXIES") or base.trusted_proxies),
             models_dir=Path(env["C254_MODELS_DIR"]).resolve() if env.get("C254_MODELS_DIR") else base.models_dir,
+            fix_host=(env.get("C254_FIX_HOST") or "").strip() or None,
+            fix_port=_whole(env.get("C254_FIX_PORT"), "C254_FIX_PORT"),
+            fix_sender_comp_id=(env.get("C254_FIX_SENDER_COMP_ID") or "").strip() or base.fix_sender_comp_id,
+            fix_target_comp_id=(env.get("C254_FIX_TARGET_COMP_ID") or "").strip() or None,
+            fix_heartbeat_seconds=_whole(env.get("C254_FIX_HEARTBEAT_SECONDS"), "C254_FIX_HEARTBEAT_SECONDS")
+            or base.fix_heartbeat_seconds,
         )
+
+    @property
+    def fix_configured(self) -> bool:
+        """Whether a FIX counterparty is set (host, port and its CompID)."""
+        return bool(self.fix_host and self.fix_port and self.fix_target_comp_id)

@@ -1,0 +1,257 @@
+"""Orders and their routing: checked fields, the orders table as ExecutionReports move it, the admin switch, and
+the role table. An order cannot be sent while routing is off (it is refused, not stored, and nothing reaches
+the counterparty) nor by an analyst or a partner; with routing on, a trader's order goes over FIX to QuickFIX's
+acceptor and comes back filled."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import pytest
+
+from app import access
+from app.routing import NotAllowed, Sender
+from app.services import services
+from app.settings import Settings
+from engine import audit
+from engine import orders as book
+from engine.fix.messages import ExecutionReport
+from engine.fix.store import SequenceStore
+from engine.orders import OrderError, RoutingOff
+from tests.support.fix_acceptor import Acceptor, free_port, wait_for
+
+ADMIN, TRADER = Sender("admin@example.com", "admin"), Sender("trader@example.com", "trader")
+ANALYST, PARTNER = Sender("analyst@example.com", "analyst"), Sender("partner@example.com", "partner")
+@pytest.fixture(scope="module")
+def store(store_dir):
+    """One store for the module's store-level tests (each works on its own orders)."""
+    import os
+
+    from engine.store import Store, migrate
+
+    shared = Store(f"chdb://{store_dir}?database=orders_{os.getpid()}")
+    migrate(shared)
+    yield shared
+    shared.command(f"DROP DATABASE IF EXISTS `{shared.database}`")
+    shared.close()
+
+
+FILL = {"symbol": "FILL-NSW1", "side": "buy", "quantity": 5, "ord_type": "limit", "price": -20.0,
+        "source": "mean_reversion signal"}
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({"symbol": "NSW 1"}, "Symbol must be"),
+    ({"symbol": ""}, "Symbol must be"),
+    ({"side": "short"}, "Side must be one of: buy, sell"),
+    ({"quantity": 0}, "Quantity must be a number above zero"),
+    ({"quantity": "lots"}, "Quantity must be a number"),
+    ({"quantity": float("inf")}, "Quantity must be a finite number"),
+    ({"ord_type": "stop"}, "Order type must be one of: market, limit"),
+    ({"price": None}, "A limit order needs a price"),
+    ({"ord_type": "market"}, "A market order takes no price"),
+])
+def test_bad_orders_are_refused_naming_the_field(fields, message):
+    with pytest.raises(OrderError, match=message):
+        book.new_order(**{**{k: v for k, v in FILL.items() if k != "source"}, **fields})
+
+
+def test_negative_limit_prices_are_orders_like_any_other():
+    order = book.new_order("NEM-SA1", "sell", "2.5", "limit", "-1000")
+    assert (order.quantity, order.price, order.state) == (2.5, -1000.0, "pending")
+    assert order.cl_ord_id.startswith("C254-") and order.cl_ord_id != book.new_order("X", "buy", 1).cl_ord_id
+
+
+def test_nothing_is_stored_while_routing_is_off(store):
+    book.set_routing_enabled(store, False, "admin")
+    assert not book.routing_enabled(store)
+    before = len(book.orders(store))
+    with pytest.raises(RoutingOff, match="routing is off"):
+        book.submit(store, book.new_order("NSW1", "buy", 1))
+    assert len(book.orders(store)) == before
+    book.set_routing_enabled(store, True, "admin")
+    assert book.routing_enabled(store)
+    book.set_routing_enabled(store, False, "admin")
+    assert not book.routing_enabled(store)
+
+
+def _report(order: book.Order, status: str, cum: float, avg: float, **changes) -> ExecutionReport:
+    fields = {"cl_ord_id": order.cl_ord_id, "order_id": "B-1", "exec_id": f"E{status}{cum}", "exec_type": "F",
+              "ord_status": status, "symbol": order.symbol, "side": "1", "leaves_qty": order.quantity - cum,
+              "cum_qty": cum, "avg_px": avg, "last_qty": None, "last_px": None, "text": None, "poss_dup": False}
+    return ExecutionReport(**{**fields, **changes})
+
+
+def test_execution_reports_move_the_order_and_never_back(store):
+    book.set_routing_enabled(store, True, "admin")
+    order = book.submit(store, book.new_order("NSW1", "buy", 10, "limit", 50))
+    orders = book.StoreOrders(store)
+    [waiting] = orders.pending()
+    orders.sent(waiting)
+    assert book.get(store, order.cl_ord_id).state == "sent"
+    assert orders.execution_report(_report(order, "0", 0, 0)).state == "new"
+    assert orders.execution_report(_report(order, "1", 4, 49.5)).state == "partially filled"
+    # A resent older report (less filled) changes nothing; one found by OrderID alone is still ours.
+    stale = orders.execution_report(_report(order, "0", 0, 0, poss_dup=True))
+    assert (stale.state, stale.filled_qty) == ("partially filled", 4)
+    done = orders.execution_report(_report(order, "2", 10, 49.8, cl_ord_id=None))
+    assert (done.state, done.filled_qty, done.avg_price, done.order_id) == ("filled", 10, 49.8, "B-1")
+    assert orders.execution_report(_report(order, "4", 10, 49.8)).state == "filled"  # finished stays finished
+    assert orders.rejected(order.cl_ord_id, "late reject").state == "filled"
+    assert orders.execution_report(_report(order, "2", 10, 1.0, cl_ord_id="nobody", order_id="B-9")) is None
+    table = book.orders(store).set_index("cl_ord_id")
+    assert table.loc[order.cl_ord_id, ["state", "filled_qty", "avg_price"]].tolist() == ["filled", 10, 49.8]
+    assert {"updated_at", "created_at", "text", "source", "created_by"} <= set(table.columns)
+
+
+def test_waiting_orders_are_rejected_when_routing_goes_off_or_they_grow_old(store):
+    book.set_routing_enabled(store, True, "admin")
+    old = book.save(store, dataclasses.replace(book.new_order("NSW1", "buy", 1),
+                                               created_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)))
+    fresh = book.submit(store, book.new_order("NSW1", "sell", 1))
+    assert fresh.cl_ord_id in [o.cl_ord_id for o in book.StoreOrders(store, pending_timeout=120).pending()]
+    assert book.get(store, old.cl_ord_id).text == "not sent within 120 s (no FIX session)"
+    book.set_routing_enabled(store, False, "admin")
+    assert book.StoreOrders(store).pending() == []
+    gone = book.get(store, fresh.cl_ord_id)
+    assert (gone.state, gone.text) == ("rejected", "routing was switched off before it was sent")
+
+
+def test_the_role_table_says_who_may_send():
+    assert [role for role in ("trader", "analyst", "partner", "admin") if access.may(role, "send_orders")] == [
+        "trader", "admin"]
+    assert [role for role in ("trader", "analyst", "partner", "admin") if access.may(role, "switch_routing")] == [
+        "admin"]
+    assert not access.may(None, "send_orders")
+    with pytest.raises(ValueError, match="unknown action 'send_order'"):
+        access.may("admin", "send_order")
+
+
+def test_fix_settings_from_the_environment():
+    settings = Settings.from_env({"C254_FIX_HOST": "fix.example.com", "C254_FIX_PORT": "9876",
+                                  "C254_FIX_TARGET_COMP_ID": "BROKER", "C254_FIX_HEARTBEAT_SECONDS": "15"})
+    assert (settings.fix_host, settings.fix_port, settings.fix_sender_comp_id, settings.fix_target_comp_id,
+            settings.fix_heartbeat_seconds, settings.fix_configured) == ("fix.example.com", 9876, "C254", "BROKER",
+                                                                         15, True)
+    assert not Settings.from_env({}).fix_configured
+    with pytest.raises(ValueError, match="C254_FIX_PORT must be a whole number"):
+        Settings.from_env({"C254_FIX_PORT": "fix"})
+
+
+@pytest.mark.slow
+def test_routing_in_the_app_off_roles_on_and_off_again(make_app, tmp_path):
+    with Acceptor(tmp_path, sender="C254A") as acceptor:
+        app = make_app(fix_host="127.0.0.1", fix_port=acceptor.port, fix_sender_comp_id="C254A",
+                       fix_target_comp_id="BROKER", fix_heartbeat_seconds=1)
+        routing = services(app.server).routing
+        store = services(app.server).ready_store()
+        try:
+            # In a request the sender is the signed-in user (local mode here: the local admin), as the page's
+            # callbacks call it.
+            with app.server.test_request_context("/signals", environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+                with pytest.raises(RoutingOff):
+                    routing.send_order(FILL)
+                status = routing.status()
+                assert status.may_send and status.configured and not status.enabled
+            # Off: a trader's order is refused and not stored, no session runs, nothing reaches the broker.
+            with pytest.raises(RoutingOff):
+                routing.send_order(FILL, TRADER)
+            assert routing.orders().empty and routing.session is None
+            assert routing.status(TRADER).reason == "Order routing is off; an admin can switch it on."
+            # Roles that may not send are refused whatever the switch says; only an admin switches it.
+            for who in (ANALYST, PARTNER):
+                with pytest.raises(NotAllowed, match="may not send orders"):
+                    routing.send_order(FILL, who)
+                assert not routing.status(who).may_send
+            with pytest.raises(NotAllowed, match="may not switch order routing"):
+                routing.set_enabled(True, TRADER)
+            assert not routing.enabled() and acceptor.broker.logons == 0
+
+            routing.set_enabled(True, ADMIN)
+            assert routing.session.wait_logged_on(5)
+            assert audit.recent(store, 1)[["actor", "action", "detail"]].iloc[0].tolist() == [
+                ADMIN.name, "order routing switched", "on"]
+            for who in (ANALYST, PARTNER):
+                with pytest.raises(NotAllowed):
+                    routing.send_order(FILL, who)
+            assert routing.status(TRADER).reason == ""
+            order = routing.send_order(FILL, TRADER)
+            filled = wait_for(lambda: (o := book.get(store, order.cl_ord_id)).state == "filled" and o, 5,
+                              "the order filled")
+            assert (filled.created_by, filled.filled_qty, filled.avg_price) == (TRADER.name, 5, -20.0)
+            assert [o[11] for o in acceptor.broker.orders_in] == [order.cl_ord_id]
+
+            with app.server.test_request_context("/signals", environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+                routing.set_enabled(False)  # as the signed-in (local) admin
+            assert audit.recent(store, 1)[["actor", "detail"]].iloc[0].tolist() == ["local", "off"]
+            wait_for(lambda: routing.session is None and acceptor.broker.admin("5"), 5, "the session logged out")
+            with pytest.raises(RoutingOff):
+                routing.send_order(FILL, TRADER)
+            assert len(routing.orders()) == 1 and len(acceptor.broker.orders_in) == 1
+        finally:
+            routing.stop_session()
+
+
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A Redis server of this test's own (several workers coordinate through Redis)."""
+    import shutil
+    import subprocess
+    import time
+
+    import redis
+
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail("redis-server is missing: apt-get install -y redis-server (make test does this)")
+    port = free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+                            stdout=subprocess.DEVNULL)
+    client = redis.Redis(port=port)
+    for _ in range(50):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(5)
+
+
+@pytest.mark.slow
+def test_one_worker_holds_the_session_and_the_others_orders_go_through_it(make_app, redis_url, tmp_path,
+                                                                         monkeypatch):
+    """Two workers of one deployment (two apps on one store and one Redis): one holds the FIX session, an order
+    stored by the other goes out through it, when the holder lets go the other takes over, logging on with the
+    next sequence number, and routing switched off through a worker that does not hold the session stops it."""
+    import app.routing
+
+    monkeypatch.setattr(app.routing, "LEASE_SECONDS", 1.5)  # renewed, and the switch read, every half second
+    with Acceptor(tmp_path, sender="C254B") as acceptor:
+        fix_settings = {"fix_host": "127.0.0.1", "fix_port": acceptor.port, "fix_sender_comp_id": "C254B",
+                        "fix_target_comp_id": "BROKER", "fix_heartbeat_seconds": 1, "redis_url": redis_url}
+        first, second = (services(make_app(**fix_settings).server).routing for _ in range(2))
+        try:
+            first.set_enabled(True, ADMIN)
+            assert first.session.wait_logged_on(5)
+            assert second.ensure_session() is None  # the lock is held: no second logon with the same CompIDs
+            order = second.send_order({**FILL, "symbol": "FILL-VIC1"}, TRADER)
+            store = services(second.server).ready_store()
+            wait_for(lambda: book.get(store, order.cl_ord_id).state == "filled", 5, "the order filled")
+            acceptor.wait_logons(1)
+
+            first.stop_session()
+            next_out, _ = SequenceStore(store, first.session_config().session_id).load()
+            taken = second.ensure_session()
+            assert taken is not None and taken.wait_logged_on(5)
+            logons = acceptor.broker.admin("A")
+            assert len(logons) == 2 and logons[1].fields[34] == str(next_out)
+
+            first.set_enabled(False, ADMIN)
+            wait_for(lambda: second.session is None and len(acceptor.broker.admin("5")) == 2, 3,
+                     "the holder's session logged out")
+        finally:
+            first.stop_session()
+            second.stop_session()
