@@ -28,7 +28,7 @@ PAGE_ROLES = {"/": DATA, "/nodal": DATA, "/forecasts": DATA, "/signals": DATA, "
               "/admin": ADMIN}
 #: A callback goes with the page whose module declared it; the navigation bar's with every page.
 CALLBACK_PAGE = {"callbacks.overview": "/", "callbacks.nodal": "/nodal", "callbacks.forecasts": "/forecasts",
-                 "callbacks.admin": "/admin"}
+                 "callbacks.signals": "/signals", "callbacks.admin": "/admin"}
 CALLBACK_EVERYWHERE = {"callbacks.shell"}
 #: "/api/v1/*: by role": trader, analyst, admin. Partners' "own products" do not exist yet, so: refused.
 API_ROLES = DATA

@@ -1,0 +1,531 @@
+"""Callbacks of the signals page: thin — check the choice, ask the engine (engine.signals.views, one cached call
+per panel; the backtest's prices are cached apart from the backtest on them, so a new parameter costs only the
+backtest), shape figures and tables. Nothing here computes a signal or a metric."""
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+
+from app.services import services
+from components import figures
+from components import signal_figures as sf
+from components.tables import Column, data_table
+from engine import queries
+from engine.orders import FINAL_STATES, OrderError, RoutingOff
+from engine.signals import views
+from engine.signals.base import METRICS
+
+PARAM = sf.PARAM_INPUT
+#: The newest orders the orders panel lists.
+ORDER_ROWS = 20
+BOOK = {name: f"sg-book-{name.replace('_', '-')}" for name in views.BOOK_FIELDS}
+#: The choice every panel is computed for.
+_CHOICE = {"market": ("sg-market", "value"), "location": ("sg-location", "value"), "other": ("sg-other", "value"),
+           "start_date": ("sg-dates", "start_date"), "end_date": ("sg-dates", "end_date")}
+_RENDER = {"price": Output("sg-price", "figure"), "price_config": Output("sg-price", "config"),
+           "equity": Output("sg-equity", "figure"), "equity_config": Output("sg-equity", "config"),
+           "metrics": Output("sg-metrics", "children"), "notes": Output("sg-notes", "children"),
+           "zone": Output("sg-zone", "children"), "error": Output("sg-error", "children"),
+           "show_error": Output("sg-error", "is_open"),
+           "problems": Output("sg-param-problems", "data"), "demo": Output("sg-demo-badge", "children"),
+           "book_invalid": {name: Output(ident, "invalid") for name, ident in BOOK.items()},
+           "book_messages": {name: Output(f"{ident}-msg", "children") for name, ident in BOOK.items()}}
+
+
+def _choice(dependency: type[Input] | type[State]) -> dict:
+    return {name: dependency(*ref) for name, ref in _CHOICE.items()}
+
+
+def _params(dependency: type[Input] | type[State]) -> dict:
+    return {"param_values": dependency({"type": PARAM, "name": ALL}, "value"),
+            "param_ids": State({"type": PARAM, "name": ALL}, "id")}
+
+
+def _book(dependency: type[Input] | type[State]) -> dict:
+    return {"book": {name: dependency(ident, "value") for name, ident in BOOK.items()}}
+
+
+def refused(**choice) -> str | None:
+    """Why the values a request sent cannot be shown (engine.signals.views.check_choice), None when they can.
+    Every callback asks this first: the browser only sends what the controls offer, but anyone can POST anything."""
+    try:
+        views.check_choice(**choice)
+    except queries.QueryError as exc:
+        return str(exc)
+    return None
+
+
+def _checked(**choice) -> None:
+    """A callback with no message output answers a refused request with no change."""
+    if refused(**choice):
+        raise PreventUpdate
+
+
+def params_of(values: object, ids: object) -> dict | None:
+    """The parameters as the inputs hold them (name → value); None when the request's lists do not pair up."""
+    if not isinstance(values, list) or not isinstance(ids, list) or len(values) != len(ids):
+        return None
+    names = [i.get("name") if isinstance(i, dict) else None for i in ids]
+    if not all(isinstance(n, str) for n in names):
+        return None
+    return dict(zip(names, values, strict=True))
+
+
+# ------------------------------------------------------------------------------------------------ controls
+
+
+@callback(output={"options": Output("sg-location", "options"), "value": Output("sg-location", "value")},
+          inputs={"market": Input("sg-market", "value")}, state={"location": State("sg-location", "value")},
+          prevent_initial_call=True)
+def market_changed(market, location):
+    _checked(market=market, location=location)
+    pick = services().cached(views.locations, market, location)
+    return {"options": list(pick.offered), "value": pick.chosen}
+
+
+@callback(output={"options": Output("sg-other", "options"), "value": Output("sg-other", "value"),
+                  "start": Output("sg-dates", "start_date"), "end": Output("sg-dates", "end_date"),
+                  "first": Output("sg-dates", "min_date_allowed"), "last": Output("sg-dates", "max_date_allowed")},
+          inputs={"location": Input("sg-location", "value")},
+          state={"market": State("sg-market", "value"), "other": State("sg-other", "value"),
+                 "start": State("sg-dates", "start_date"), "end": State("sg-dates", "end_date")},
+          prevent_initial_call=True)
+def location_changed(location, market, other, start, end):
+    """The second locations a spread may use, and the dates: kept while the location has data in them."""
+    _checked(market=market, location=location, other=other, start_date=start, end_date=end)
+    others = services().cached(views.other_locations, market, location, other)
+    dates = services().cached(views.stored_dates, market, location, start, end) if market and location else None
+    answer = {"options": list(others.offered), "value": others.chosen if other else None}
+    if dates is None:
+        return {**answer, "start": no_update, "end": no_update, "first": no_update, "last": no_update}
+    return {**answer, "start": dates.start, "end": dates.end, "first": dates.first, "last": dates.last}
+
+
+@callback(Output("sg-params", "children"), Input("sg-strategy", "value"), prevent_initial_call=True)
+def strategy_changed(strategy):
+    """The new strategy's parameter inputs, at its defaults."""
+    _checked(strategy=strategy)
+    return sf.parameter_inputs(views.strategy_defaults(strategy)) if strategy else []
+
+
+# The inputs the server refused are marked in the browser (assets/signals.js): their ids are pattern ids, and a
+# server callback writing to them by wildcard could not answer a request that names no inputs.
+clientside_callback(ClientsideFunction("signals", "markParameters"),
+                    Output({"type": PARAM, "name": ALL}, "invalid"),
+                    Output({"type": f"{PARAM}-msg", "name": ALL}, "children"),
+                    Input("sg-param-problems", "data"), State({"type": PARAM, "name": ALL}, "id"))
+
+
+# ------------------------------------------------------------------------------------------------ the backtest
+
+
+def _wall_clock(times, tz: str) -> pd.DatetimeIndex:
+    # Plotly draws wall-clock time; hand it the display zone's wall clock.
+    return pd.DatetimeIndex(times).tz_convert(tz).tz_localize(None)
+
+
+def metrics_table(metrics: pd.Series, currency: str, table_id: str = "sg-metrics-table") -> object:
+    rows = [(sf.METRIC_LABELS[m], sf.metric_text(m, metrics[m], currency)) for m in METRICS]
+    return data_table(["", Column("", numeric=True)], rows, table_id=table_id, header=False, bordered=False,
+                      striped=True, style={"maxWidth": "26rem"})
+
+
+def _nothing_drawn(message: str, names: list[str], fields: dict | None = None, *, error: bool = True) -> dict:
+    fields = fields or {}
+    blank, cfg = figures.empty_figure("No backtest for this choice"), figures.export_config("signals")
+    return {"price": blank, "price_config": cfg, "equity": blank, "equity_config": cfg, "metrics": None,
+            "notes": None if error else message, "zone": None, "error": message if error else None,
+            "show_error": error, "problems": {name: fields[name] for name in names if name in fields}, "demo": None,
+            "book_invalid": {name: name in fields for name in BOOK},
+            "book_messages": {name: fields.get(name) for name in BOOK}}
+
+
+def _drawn(view: views.BacktestView) -> dict:
+    local = _wall_clock(view.times, view.tz)
+    trades = view.trades.assign(entry_time=_wall_clock(view.trades["entry_time"], view.tz),
+                                exit_time=_wall_clock(view.trades["exit_time"], view.tz))
+    shown = ", ".join(f"{name} {value:g}" for name, value in view.params.items())
+    title = f"{view.series_label} — {view.label} ({shown})"
+    fname = f"{view.market}_{view.location}_{view.strategy}".replace(" ", "_")
+    return {
+        "price": sf.price_trades_figure(local, view.traded, trades, title=title, tz_label=view.tz_label,
+                                        currency=view.currency, price_name=view.traded_name),
+        "price_config": figures.export_config(f"{fname}_trades"),
+        "equity": sf.equity_figure(local, view.equity, view.drawdown, title=f"Equity and drawdown — {view.label}",
+                                   tz_label=view.tz_label, currency=view.currency, init_cash=view.book.init_cash),
+        "equity_config": figures.export_config(f"{fname}_equity"),
+        "metrics": metrics_table(view.metrics, view.currency),
+        "notes": [html.Div(n) for n in view.notes] or None,
+        "zone": f"Times in {view.tz_label}; {len(view.times):,} bars of {views.bar_text(view.freq)}.",
+        "error": None, "show_error": False, "problems": {}, "book_invalid": dict.fromkeys(BOOK, False),
+        "demo": dbc.Badge("Demo data — generated, not market prices", color="info", id="sg-demo-flag")
+        if view.is_demo else None,
+        "book_messages": dict.fromkeys(BOOK)}
+
+
+def _backtest(market, location, other, start_date, end_date, strategy, params, book, tz_choice) -> views.BacktestView:
+    """The backtest shown. The prices are cached apart from the backtest: a change of parameters or account reuses
+    them and costs only the backtest (tens of milliseconds on a year of 5-minute bars)."""
+    prices = services().cached(views.backtest_prices, market, location, other or None, start_date, end_date, strategy)
+    return views.backtest_view(prices, strategy, params, book, tz_choice or "market")
+
+
+@callback(output=_RENDER, inputs={**_choice(Input), "strategy": State("sg-strategy", "value"),
+                                  "tz_choice": Input("sg-tz", "value"), **_params(Input), **_book(Input)})
+def render(market, location, other, start_date, end_date, strategy, tz_choice, param_values, param_ids, book):
+    """The backtest of the chosen strategy, parameters and account: trades on the price, equity and drawdown,
+    metrics; a bad parameter or account value is marked beside its input."""
+    params = params_of(param_values, param_ids)
+    names = list(params or {})
+    if params is None:
+        raise PreventUpdate  # the browser always sends the inputs' values and ids as two lists of one length
+    if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
+                          strategy=strategy, tz_choice=tz_choice):
+        return _nothing_drawn(message, names)
+    if not (market and location and start_date and end_date and strategy):
+        return _nothing_drawn("No prices are stored yet: load a file (flask --app app.wsgi ingest load nem PATH)."
+                              if not market else "Choose a location, dates and a strategy.", names, error=False)
+    if not names:
+        raise PreventUpdate  # the strategy's inputs are being drawn; their values come next
+    try:
+        view = _backtest(market, location, other, start_date, end_date, strategy, params, book, tz_choice)
+    except views.ChoiceError as exc:
+        return _nothing_drawn(str(exc), names, exc.fields)
+    except queries.QueryError as exc:
+        return _nothing_drawn(str(exc), names)
+    return _drawn(view)
+
+
+def _download(kind: str, market, location, other, start_date, end_date, strategy, tz_choice, param_values,
+              param_ids, book):
+    _checked(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
+             strategy=strategy, tz_choice=tz_choice)
+    params = params_of(param_values, param_ids)
+    if params is None or not (market and location and start_date and end_date and strategy):
+        return no_update
+    try:
+        view = _backtest(market, location, other, start_date, end_date, strategy, params, book, tz_choice)
+    except queries.QueryError:
+        return no_update
+    frame = views.trades_export(view) if kind == "trades" else views.equity_export(view)
+    tz_tag = "UTC" if tz_choice == "utc" else "market-time"
+    return dcc.send_data_frame(frame.to_csv, f"{view.market}_{view.location}_{view.strategy}_{start_date}_"
+                                             f"{end_date}_{kind}_{tz_tag}.csv", index=False)
+
+
+_DOWNLOAD_STATE = {**_choice(State), "strategy": State("sg-strategy", "value"), "tz_choice": State("sg-tz", "value"),
+                   **_params(State), **_book(State)}
+
+
+@callback(output=Output("sg-download-trades", "data"), inputs={"_n": Input("sg-download-trades-btn", "n_clicks")},
+          state=_DOWNLOAD_STATE, prevent_initial_call=True)
+def download_trades(_n, **choice):
+    """The trades of the backtest shown, as CSV (times in the zone shown; the header and file name say which)."""
+    return _download("trades", **choice)
+
+
+@callback(output=Output("sg-download-equity", "data"), inputs={"_n": Input("sg-download-equity-btn", "n_clicks")},
+          state=_DOWNLOAD_STATE, prevent_initial_call=True)
+def download_equity(_n, **choice):
+    """Bar by bar: traded price, MW held, equity and drawdown, as CSV."""
+    return _download("equity", **choice)
+
+
+# ------------------------------------------------------------------------------------------------ the five
+
+
+@callback(output={"table": Output("sg-compare-table", "children"), "figure": Output("sg-compare", "figure"),
+                  "config": Output("sg-compare", "config")},
+          inputs={**_choice(Input), **_book(Input)})
+def compare(market, location, other, start_date, end_date, book):
+    """Every strategy at its defaults on the same prices and account."""
+    if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date):
+        return {"table": html.Div(message, className="text-muted small"), "figure": figures.empty_figure(message),
+                "config": no_update}
+    if not (market and location and start_date and end_date):
+        return {"table": None, "figure": figures.empty_figure("No prices stored yet"), "config": no_update}
+    try:
+        found = services().cached(views.comparison_view, market, location, other or None, start_date, end_date, book)
+    except queries.QueryError as exc:
+        return {"table": html.Div(str(exc), className="text-muted small"),
+                "figure": figures.empty_figure("No comparison for this choice"), "config": no_update}
+    metrics = found.metrics
+    columns = ["Strategy", *(Column(sf.METRIC_LABELS[m] + (f" ({found.currency})" if m == "pnl" else ""),
+                                    numeric=True) for m in METRICS)]
+    rows = [(found.labels.get(name, name), *(sf.metric_text(m, metrics.at[name, m]) for m in METRICS))
+            for name in metrics.index]
+    rows += [(found.labels.get(name, name), *(["—"] * (len(METRICS) - 1)), f"({why})")
+             for name, why in found.left_out.items()]
+    table = data_table(columns, rows, table_id="sg-compare-summary", bordered=False, striped=True, className="small")
+    return {"table": html.Div([table, *(html.Div(note, className="small text-muted") for note in found.notes)]),
+            "figure": sf.comparison_figure(metrics, found.labels),
+            "config": figures.export_config(f"{market}_{location}_strategies_{start_date}_{end_date}")}
+
+
+# ------------------------------------------------------------------------------------------------ heatmap
+
+
+@callback(output={"figure": Output("sg-heatmap", "figure"), "config": Output("sg-heatmap", "config"),
+                  "note": Output("sg-heatmap-note", "children")},
+          inputs={**_choice(Input), "strategy": State("sg-strategy", "value"),
+                  "metric": Input("sg-heatmap-metric", "value"), **_params(Input), **_book(Input)})
+def heatmap(market, location, other, start_date, end_date, strategy, metric, param_values, param_ids, book):
+    """The metric over the strategy's first two grid parameters, the others at their defaults; the parameters
+    chosen are ringed (a change of them only moves the ring: the grid is cached)."""
+    params = params_of(param_values, param_ids)
+    if params is None:
+        raise PreventUpdate
+    if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
+                          strategy=strategy, metric=metric):
+        return {"figure": figures.empty_figure("No heatmap for this choice"), "config": no_update, "note": message}
+    if not (market and location and start_date and end_date and strategy and metric):
+        return {"figure": figures.empty_figure("No prices stored yet"), "config": no_update, "note": None}
+    if not params:
+        raise PreventUpdate
+    try:
+        found = services().cached(views.heatmap_view, market, location, other or None, start_date, end_date,
+                                  strategy, book, metric)
+    except queries.QueryError as exc:
+        return {"figure": figures.empty_figure("No heatmap for this choice"), "config": no_update, "note": str(exc)}
+    chosen = params.get(found.x), params.get(found.y)
+    ring = chosen if all(isinstance(v, int | float) and not isinstance(v, bool) for v in chosen) else None
+    others = ", ".join(f"{name} {value:g}" for name, value in found.others.items())
+    return {"figure": sf.parameter_heatmap_figure(found.grid, x_name=found.x, y_name=found.y, metric=found.metric,
+                                                  currency=found.currency, chosen=ring,
+                                                  title=f"{found.label}: {sf.METRIC_LABELS[found.metric]} by "
+                                                        f"{found.x} and {found.y}"),
+            "config": figures.export_config(f"{market}_{location}_{strategy}_heatmap_{metric}"),
+            "note": f"{len(found.grid.columns)} × {len(found.grid.index)} combinations"
+                    + (f"; the other parameters at their defaults ({others})" if others else "")
+                    + ". The ring marks the parameters chosen above."}
+
+
+# ------------------------------------------------------------------------------------------------ walk-forward
+
+
+def folds_table(wf: views.WalkForwardView) -> object:
+    folds = wf.folds
+    param_columns = [c for c in folds.columns if c.startswith("param_")] or [
+        c for c in folds.columns if c not in {"train_start", "train_end", "test_start", "test_end", "in_sample",
+                                              "out_of_sample"}]
+
+    def day(t) -> str:
+        return "—" if pd.isna(t) else pd.Timestamp(t).tz_convert(wf.tz).strftime("%Y-%m-%d %H:%M")
+
+    rows = [(f"{day(r['train_start'])} – {day(r['train_end'])}", f"{day(r['test_start'])} – {day(r['test_end'])}",
+             ", ".join(f"{c.removeprefix('param_')} {r[c]:g}" for c in param_columns),
+             sf.metric_text(wf.metric, r["in_sample"], wf.currency),
+             sf.metric_text(wf.metric, r["out_of_sample"], wf.currency)) for _, r in folds.iterrows()]
+    label = sf.METRIC_LABELS[wf.metric]
+    columns = [f"Training ({wf.tz_label})", "Test", "Parameters chosen", Column(f"{label} in sample", numeric=True),
+               Column(f"{label} out of sample", numeric=True)]
+    return data_table(columns, rows, table_id="sg-wf-folds", bordered=False, striped=True, className="small")
+
+
+@callback(output={"table": Output("sg-wf-table", "children"), "figure": Output("sg-wf-equity", "figure"),
+                  "config": Output("sg-wf-equity", "config")},
+          inputs={**_choice(Input), "strategy": Input("sg-strategy", "value"), "window": Input("sg-wf-window", "value"),
+                  "metric": Input("sg-wf-metric", "value"), "tz_choice": Input("sg-tz", "value"), **_book(Input)})
+def walk_forward(market, location, other, start_date, end_date, strategy, window, metric, tz_choice, book):
+    """Folds of in-sample choice and out-of-sample test over the strategy's grid, and the stitched equity."""
+    def nothing(message: str) -> dict:
+        return {"table": html.Div(message, className="text-muted small"),
+                "figure": figures.empty_figure("No walk-forward for this choice"), "config": no_update}
+
+    if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
+                          strategy=strategy, metric=metric, window=window, tz_choice=tz_choice):
+        return nothing(message)
+    if not (market and location and start_date and end_date and strategy and window and metric):
+        return nothing("No prices stored yet" if not market else "Choose a location, dates and a strategy.")
+    try:
+        wf = services().cached(views.walk_forward_view, market, location, other or None, start_date, end_date,
+                               strategy, window, book, metric, tz_choice or "market")
+    except queries.QueryError as exc:
+        return nothing(str(exc))
+    starts = _wall_clock(wf.folds["test_start"], wf.tz) if len(wf.folds) else []
+    return {"table": folds_table(wf),
+            "figure": sf.out_of_sample_figure(_wall_clock(wf.equity.index, wf.tz), wf.equity.to_numpy(),
+                                              boundaries=starts, tz_label=wf.tz_label, currency=wf.currency,
+                                              title=f"Walk-forward of {wf.label}: out-of-sample equity"),
+            "config": figures.export_config(f"{market}_{location}_{strategy}_walk_forward")}
+
+
+
+# ------------------------------------------------------------------------------------------------ live record
+
+
+def _money(value: object, currency: str) -> str:
+    return "—" if value is None or pd.isna(value) else f"{float(value):,.2f} {currency}"
+
+
+_DIRECTION = {1: "long", -1: "short", 0: "flat"}
+
+
+def live_tables(live: views.LiveRecord) -> object:
+    """Per strategy: signals, trades, hit rate, realised and open P&L per MW, the position now; then the newest
+    signals."""
+    def when(t) -> str:
+        return "—" if t is None or pd.isna(t) else pd.Timestamp(t).tz_convert(live.tz).strftime("%Y-%m-%d %H:%M")
+
+    summary = [(r.label, f"{r.signals:,}", f"{r.trades:,}", f"{r.closed:,}", sf.metric_text("win_rate", r.hit_rate),
+                _money(r.realised_pnl, live.currency), _money(r.open_pnl, live.currency),
+                f"{_DIRECTION.get(int(r.direction), r.direction)} since {when(r.since)}")
+               for r in live.summary.itertuples()]
+    recent = [(when(r.time), r.label, _DIRECTION.get(int(r.direction), r.direction), f"{r.confidence * 100:.0f} %",
+               f"{r.price:,.2f}", r.status, _money(r.pnl, live.currency)) for r in live.recent.itertuples()]
+    return html.Div([
+        data_table(["Strategy", Column("Signals", numeric=True), Column("Trades", numeric=True),
+                    Column("Closed", numeric=True), Column("Hit rate", numeric=True),
+                    Column("Realised P&L / MW", numeric=True), Column("Open P&L / MW", numeric=True), "Now"],
+                   summary, table_id="sg-live-summary", bordered=False, striped=True, className="small"),
+        html.H6(f"Newest signals ({live.tz_label})", className="mt-2"),
+        data_table([f"Decided at ({live.tz_label})", "Strategy", "Direction", Column("Confidence", numeric=True),
+                    Column(f"Price ({live.currency}/MWh)", numeric=True), "Status", Column("P&L / MW", numeric=True)],
+                   recent, table_id="sg-live-recent", bordered=False, striped=True, className="small"),
+    ])
+
+
+@callback(Output("sg-live", "children"), Input("sg-market", "value"), Input("sg-location", "value"),
+          Input("sg-tz", "value"))
+def live(market, location, tz_choice):
+    """Each strategy's live record at the location."""
+    if message := refused(market=market, location=location, tz_choice=tz_choice):
+        return html.Div(message, className="text-muted small")
+    if not market:
+        return None
+    try:
+        found = services().cached(views.live_view, market, location or None, tz_choice or "market")
+    except queries.QueryError as exc:
+        return html.Div(str(exc), className="text-muted small")
+    if found.summary.empty:
+        return html.Div(f"No signals are recorded for {market} {location} yet: the live job records each strategy's "
+                        "decisions on each market's first location as prices arrive.", className="text-muted small")
+    return live_tables(found)
+
+
+# ------------------------------------------------------------------------------------------------ orders
+
+
+def _routing_status():
+    """The app's order routing and this user's standing with it: (routing, status) — routing None when the app
+    has none set up."""
+    routing = services().routing
+    return (routing, routing.status()) if routing is not None else (None, None)
+
+
+def _signal_line(signal: views.LiveSignal, tz: str) -> object:
+    side = _DIRECTION[signal.direction]
+    decided = signal.time.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
+    order = signal.order
+    what = (f"{order['side']} {order['quantity']:g} MW of {order['symbol']} at market" if order
+            else "nothing to send while flat")
+    return html.Div([
+        html.Span("Live signal: ", className="fw-semibold"),
+        html.Span(f"{signal.label} is {side}", id="sg-live-direction",
+                  className={"long": "text-success", "short": "text-danger"}.get(side, "text-muted") + " fw-semibold"),
+        html.Span(f" (confidence {signal.confidence * 100:.0f} %), decided at the close of the bar ending {decided} "
+                  f"on {signal.price:,.2f} {signal.currency}/MWh; order: {what}.", className="small"),
+    ])
+
+
+@callback(output={"signal": Output("sg-live-signal", "children"), "disabled": Output("sg-send-order", "disabled"),
+                  "reason": Output("sg-order-reason", "children")},
+          inputs={**_choice(Input), "strategy": State("sg-strategy", "value"), "tz_choice": Input("sg-tz", "value"),
+                  **_params(Input), **_book(Input)})
+def live_signal(market, location, other, start_date, end_date, strategy, tz_choice, param_values, param_ids, book):
+    """The chosen strategy's decision on the newest stored bar, and whether this user may send it as an order."""
+    del start_date, end_date  # the live signal reads the latest prices, whatever the backtest's dates
+    params = params_of(param_values, param_ids)
+    message = "The parameters sent do not pair up with their names." if params is None else refused(
+        market=market, location=location, other=other, strategy=strategy, tz_choice=tz_choice)
+    if message:
+        return {"signal": html.Div(message, className="text-muted small"), "disabled": True, "reason": None}
+    if not (market and location and strategy and params):
+        return {"signal": None, "disabled": True, "reason": None}
+    _, status = _routing_status()
+    reason = "Order routing is not set up in this app." if status is None else status.reason
+    try:
+        signal = services().cached(views.live_signal, market, location, other or None, strategy, params, book)
+    except queries.QueryError as exc:
+        return {"signal": html.Div(f"No live signal: {exc}", className="text-muted small"), "disabled": True,
+                "reason": reason}
+    if not reason and signal.order is None:
+        reason = "The live signal is flat: there is no order to send."
+    return {"signal": _signal_line(signal, queries.known_market(market).display_zone(tz_choice)),
+            "disabled": bool(reason), "reason": reason}
+
+
+@callback(output={"result": Output("sg-order-result", "children"), "open": Output("sg-order-result", "is_open"),
+                  "colour": Output("sg-order-result", "color"), "sent": Output("sg-order-sent", "data")},
+          inputs={"_n": Input("sg-send-order", "n_clicks")},
+          state={**_choice(State), "strategy": State("sg-strategy", "value"), **_params(State), **_book(State),
+                 "sent": State("sg-order-sent", "data")},
+          prevent_initial_call=True)
+def send_order(_n, market, location, other, start_date, end_date, strategy, param_values, param_ids, book, sent):
+    """Send the live signal as a market order. The app's routing checks the role and the admin switch again: a
+    disabled button is a courtesy, this is what holds."""
+    del start_date, end_date
+
+    def answer(text: str, colour: str, counted: bool = False) -> dict:
+        return {"result": text, "open": True, "colour": colour,
+                "sent": (sent if isinstance(sent, int) else 0) + 1 if counted else no_update}
+
+    params = params_of(param_values, param_ids)
+    if params is None:
+        return answer("The parameters sent do not pair up with their names.", "warning")
+    if message := refused(market=market, location=location, other=other, strategy=strategy):
+        return answer(message, "warning")
+    if not (market and location and strategy):
+        return answer("Choose a location and a strategy first.", "warning")
+    routing, status = _routing_status()
+    if routing is None:
+        return answer("Order routing is not set up in this app.", "warning")
+    if status.reason:  # a role that may not send, no counterparty configured, or routing switched off
+        return answer(status.reason, "danger" if not status.may_send else "warning")
+    try:
+        signal = services().cached(views.live_signal, market, location, other or None, strategy, params, book)
+    except queries.QueryError as exc:
+        return answer(f"No live signal: {exc}", "warning")
+    if signal.order is None:
+        return answer("The live signal is flat: there is no order to send.", "warning")
+    try:
+        order = routing.send_order(signal.order)
+    except PermissionError as exc:  # the role may not send
+        return answer(str(exc), "danger")
+    except (RoutingOff, OrderError) as exc:
+        return answer(str(exc) or "Order routing is off; an admin can switch it on.", "warning")
+    return answer(f"Order {order.cl_ord_id} ({order.side} {order.quantity:g} {order.symbol}) is {order.state}.",
+                  "success", counted=True)
+
+
+@callback(output={"table": Output("sg-orders-table", "children"), "tick_off": Output("sg-orders-tick", "disabled")},
+          inputs={"_sent": Input("sg-order-sent", "data"), "_tick": Input("sg-orders-tick", "n_intervals"),
+                  "tz_choice": Input("sg-tz", "value")},
+          state={"market": State("sg-market", "value")})
+def orders_table(_sent, _tick, tz_choice, market):
+    """The newest orders and their state from the execution reports; polled while one is not final. Read
+    uncached: the orders table is not part of the data version."""
+    if refused(market=market, tz_choice=tz_choice):
+        raise PreventUpdate
+    routing, status = _routing_status()
+    if routing is None or not status.may_send:
+        return {"table": None, "tick_off": True}
+    found = routing.orders(ORDER_ROWS)
+    if found.empty:
+        return {"table": html.Div("No orders sent yet.", className="small text-muted"), "tick_off": True}
+    tz = queries.known_market(market).display_zone(tz_choice) if market else "UTC"
+    label = queries.known_market(market).display_label(tz_choice) if market else "UTC"
+
+    def when(t) -> str:
+        return "—" if t is None or pd.isna(t) else pd.Timestamp(t).tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+    rows = [(when(r.created_at), r.cl_ord_id, r.symbol, r.side, f"{r.quantity:g}", r.ord_type, r.state,
+             f"{r.filled_qty:g}", "—" if pd.isna(r.avg_price) else f"{r.avg_price:,.2f}", r.text or "",
+             when(r.updated_at)) for r in found.itertuples()]
+    columns = [f"Created ({label})", "ClOrdID", "Symbol", "Side", Column("Quantity", numeric=True), "Type", "State",
+               Column("Filled", numeric=True), Column("Average price", numeric=True), "Text", "Last update"]
+    waiting = not set(found["state"]) <= FINAL_STATES
+    return {"table": data_table(columns, rows, table_id="sg-orders", bordered=False, striped=True,
+                                className="small"), "tick_off": not waiting}

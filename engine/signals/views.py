@@ -1,0 +1,588 @@
+"""The signals page as typed results: which market, locations, dates and strategy it opens on; the check of every
+value a browser sends (strategy parameters and the account, field by field); a backtest (its prices loaded
+apart, so that a change of parameters reuses them), the strategies side by side, a parameter heatmap and a
+walk-forward (engine.signals.evaluate); each strategy's live record (engine.signals.record) and the live signal
+with the order it asks for. The page's callbacks only shape what these return."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine import overview, queries
+from engine.markets import TZ_CHOICES
+from engine.overview import Pick
+from engine.signals import backtest, evaluate, metrics, record, registry, series
+from engine.signals.base import METRICS, Book
+from engine.store import Store
+
+#: Days a page opens on: the latest stored.
+DEFAULT_DAYS = 90
+#: The longest range a page backtests (two years of 5-minute bars is 210,000 bars).
+MAX_DAYS = 731
+#: Walk-forward windows the page offers: (train days, test days).
+WALK_FORWARD_WINDOWS = ((30, 7), (60, 14), (90, 30), (180, 30))
+#: The account's fields as the page names them → (label, lowest allowed, highest allowed, default).
+BOOK_FIELDS: dict[str, tuple[str, float, float, float]] = {
+    "size_mw": ("Size (MW)", 0.001, 10_000.0, 1.0),
+    "init_cash": ("Initial capital", 1.0, 1e12, 100_000.0),
+    "fee_per_mwh": ("Fee per MWh", 0.0, 1_000.0, 0.0),
+    "fee_per_trade": ("Fee per trade", 0.0, 1e6, 0.0),
+    "fee_pct": ("Fee (% of traded value)", 0.0, 10.0, 0.0),
+}
+#: A parameter's value from a browser: any finite number within this (a lookback of a billion bars is a typo).
+PARAM_LIMIT = 1e7
+
+
+class ChoiceError(queries.QueryError):
+    """Values a browser sent that cannot be backtested: ``fields`` maps each bad control (a parameter's name or a
+    BOOK_FIELDS key) to what is wrong with it; the message says it all in one line."""
+
+    def __init__(self, fields: Mapping[str, str], message: str | None = None):
+        self.fields = dict(fields)
+        super().__init__(message or "; ".join(f"{name}: {why}" for name, why in self.fields.items()))
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def strategy_label(name: str) -> str:
+    return registry.STRATEGIES[name].label
+
+
+def strategy_defaults(name: str) -> dict[str, float]:
+    """The strategy's parameters at their defaults; a QueryError for a strategy not offered."""
+    check_choice(strategy=name)
+    return {key: float(value) for key, value in registry.STRATEGIES[name].defaults.items()}
+
+
+def check_choice(market: object = None, location: object = None, other: object = None, start_date: object = None,
+                 end_date: object = None, strategy: object = None, tz_choice: object = None,
+                 metric: object = None, window: object = None) -> None:
+    """The signals page's one check of what a browser sent: a QueryError naming the first bad value. None or ""
+    stands for a control not chosen yet."""
+    if market not in (None, ""):
+        queries.known_market(market)
+    for value, what in ((location, "location"), (other, "second location")):
+        if value not in (None, ""):
+            queries.checked_name(value, what)
+    for value, what in ((start_date, "start date"), (end_date, "end date")):
+        if value not in (None, ""):
+            queries.checked_date(value, what)
+    if strategy not in (None, "") and (not isinstance(strategy, str) or strategy not in registry.STRATEGIES):
+        raise queries.QueryError(f"strategy must be one of {', '.join(registry.STRATEGIES)} (got "
+                                 f"{queries.shown(strategy)})")
+    if tz_choice not in (None, "", *TZ_CHOICES):
+        raise queries.QueryError(f"time zone must be one of {', '.join(TZ_CHOICES)} (got {queries.shown(tz_choice)})")
+    if metric not in (None, "") and (not isinstance(metric, str) or metric not in METRICS):
+        raise queries.QueryError(f"metric must be one of {', '.join(METRICS)} (got {queries.shown(metric)})")
+    if window not in (None, "") and (not isinstance(window, str)
+                                     or window not in {_window_value(w) for w in WALK_FORWARD_WINDOWS}):
+        raise queries.QueryError(f"walk-forward windows must be one of "
+                                 f"{', '.join(_window_value(w) for w in WALK_FORWARD_WINDOWS)} (got "
+                                 f"{queries.shown(window)})")
+
+
+def _window_value(window: tuple[int, int]) -> str:
+    return f"{window[0]}/{window[1]}"
+
+
+def window_options() -> list[tuple[str, str]]:
+    """(label, value) of each walk-forward window the page offers."""
+    return [(f"train {t} days, test {s} days", _window_value((t, s))) for t, s in WALK_FORWARD_WINDOWS]
+
+
+def _number(value: object) -> float | None:
+    """A finite number from a request, else None (text, booleans, objects, NaN and infinities are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def checked_params(strategy: str, values: object) -> dict[str, float]:
+    """The strategy's parameters from a request: ``values`` maps names to numbers (a missing name takes its
+    default). A ChoiceError naming each parameter that is not a finite number, or that the strategy has not."""
+    defaults = registry.STRATEGIES[strategy].defaults
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ChoiceError({"parameters": f"must be a mapping of names to numbers (got {type(values).__name__})"})
+    problems, chosen = {}, {}
+    for name, value in values.items():
+        if name not in defaults:
+            problems[str(name)[:40]] = f"is not a parameter of {strategy} (it has {', '.join(defaults)})"
+            continue
+        number = _number(value)
+        if number is None:
+            problems[name] = "enter a number"
+        elif abs(number) > PARAM_LIMIT:
+            problems[name] = f"must be within ±{PARAM_LIMIT:,.0f}"
+        else:
+            chosen[name] = number
+    if problems:
+        raise ChoiceError(problems)
+    return {name: chosen.get(name, float(default)) for name, default in defaults.items()}
+
+
+def checked_book(values: object) -> Book:
+    """The account from a request (BOOK_FIELDS: size in MW, initial capital, fees; a missing field takes its
+    default); a ChoiceError naming each field out of its range."""
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ChoiceError({"account": f"must be a mapping of fields to numbers (got {type(values).__name__})"})
+    problems, chosen = {}, {}
+    for name in values:
+        if name not in BOOK_FIELDS:
+            problems[str(name)[:40]] = f"is not a field of the account ({', '.join(BOOK_FIELDS)})"
+    for name, (label, low, high, default) in BOOK_FIELDS.items():
+        value = values.get(name, default)
+        number = _number(value)
+        if number is None:
+            problems[name] = f"{label}: enter a number"
+        elif not low <= number <= high:
+            problems[name] = f"{label} must be between {low:g} and {high:g}"
+        else:
+            chosen[name] = number
+    if problems:
+        raise ChoiceError(problems)
+    return Book(size=chosen["size_mw"], init_cash=chosen["init_cash"], fees=chosen["fee_pct"] / 100,
+                fees_per_mwh=chosen["fee_per_mwh"], fixed_fees=chosen["fee_per_trade"])
+
+
+def _range(market: str, start_date: object, end_date: object) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Market days, both inclusive, as UTC instants (end exclusive), at most MAX_DAYS."""
+    info = queries.known_market(market)
+    first = queries.checked_date(start_date, "start date")
+    last = queries.checked_date(end_date, "end date")
+    if last < first:
+        raise queries.QueryError(f"end date ({last}) is before start date ({first})")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise queries.QueryError(f"a backtest may span at most {MAX_DAYS} days (asked {(last - first).days + 1})")
+    return queries.parse_range(info, first, last + dt.timedelta(days=1))
+
+
+# ------------------------------------------------------------------------------------------------ choices
+
+
+@dataclass(frozen=True)
+class Choice:
+    """What the page opens on."""
+    market: Pick
+    location: Pick
+    other: Pick  # the second location offered for spread trading (the chosen location left out)
+    strategy: Pick
+    dates: overview.Dates | None
+    notes: tuple[str, ...] = ()
+
+
+def _pick(asked: str | None, offered: list[str]) -> Pick:
+    return Pick(tuple(offered), asked if asked in offered else (offered[0] if offered else None))
+
+
+def locations(store: Store, market: str | None, current: str | None = None) -> Pick:
+    """The market's locations with prices, holding ``current`` if the market has it, else the first."""
+    check_choice(market, current)
+    return _pick(current, queries.price_locations(store, market) if market else [])
+
+
+def other_locations(store: Store, market: str | None, location: str | None, current: str | None = None) -> Pick:
+    """The second locations a spread may be traded against: the market's others, ``current`` kept if offered."""
+    check_choice(market, location, current)
+    offered = [p for p in (queries.price_locations(store, market) if market else []) if p != location]
+    return _pick(current, offered)
+
+
+def stored_dates(store: Store, market: str, location: str, start: str | None = None,
+                 end: str | None = None) -> overview.Dates | None:
+    """The location's stored span and the days to show: the chosen ones while they hold data, else the latest
+    DEFAULT_DAYS."""
+    check_choice(market, location, start_date=start, end_date=end)
+    span = queries.data_span(store, market, location)
+    if span is None:
+        return None
+    tz = queries.known_market(market).tz
+    first, last = (t.tz_convert(tz).date() for t in span)
+    latest = overview.Dates(max(first, last - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat(), last.isoformat(),
+                            first.isoformat(), last.isoformat())
+    if start and end and start <= latest.last and end >= latest.first:
+        return dataclasses.replace(latest, start=max(start, latest.first), end=min(end, latest.last))
+    return latest
+
+
+def initial_choice(store: Store, market: str | None = None, location: str | None = None, other: str | None = None,
+                   strategy: str | None = None, start: str | None = None, end: str | None = None) -> Choice:
+    """The view a page opens on: what a link asked for where the store holds it, the defaults otherwise (with a
+    note saying what was passed over)."""
+    notes: list[str] = []
+
+    def pick(asked: str | None, offered: list[str], what: str) -> Pick:
+        chosen = _pick(asked, offered)
+        if asked is not None and asked != chosen.chosen:
+            notes.append(f"No {what} {queries.shown(asked)} is offered; showing {chosen.chosen or 'nothing'}.")
+        return chosen
+
+    markets = pick(market, queries.markets_with_prices(store), "market")
+    places = pick(location, queries.price_locations(store, markets.chosen) if markets.chosen else [],
+                  f"{markets.chosen} location")
+    others = [p for p in (queries.price_locations(store, markets.chosen) if markets.chosen else [])
+              if p != places.chosen]
+    second = Pick(tuple(others), other if other in others else None)  # none unless asked: only spreads need one
+    if other is not None and second.chosen is None:
+        notes.append(f"No second location {queries.shown(other)} is offered; showing none.")
+    strategies = pick(strategy, list(registry.STRATEGIES), "strategy")
+    dates = None
+    if places.chosen:
+        asked = (start, end) if start and end else (None, None)
+        try:
+            dates = stored_dates(store, markets.chosen, places.chosen, *asked)
+        except queries.QueryError as exc:
+            notes.append(f"The link's dates are not usable ({exc}); showing the latest days.")
+            dates = stored_dates(store, markets.chosen, places.chosen)
+    return Choice(markets, places, second, strategies, dates, tuple(notes))
+
+
+# ------------------------------------------------------------------------------------------------ backtest
+
+
+@dataclass(frozen=True)
+class BacktestView:
+    """One backtest as the page draws it. ``times``: UTC start of each bar; ``traded``: the price of one unit of
+    what is held (the price, or the hedged spread's value); ``equity``, ``drawdown`` and ``position`` (MW) per
+    bar; ``trades`` as BacktestResult.trades; ``metrics`` by METRICS."""
+    market: str
+    location: str
+    other: str | None
+    strategy: str
+    label: str
+    params: dict
+    book: Book
+    currency: str
+    tz: str
+    tz_label: str
+    freq: pd.Timedelta
+    series_label: str
+    times: pd.DatetimeIndex
+    traded: np.ndarray
+    equity: np.ndarray
+    drawdown: np.ndarray
+    position: np.ndarray
+    trades: pd.DataFrame
+    metrics: pd.Series
+    is_demo: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def traded_name(self) -> str:
+        return f"Spread {self.location} − hedge × {self.other}" if self.other else f"{self.location} price"
+
+
+def _load(store: Store, market: str, location: str, other: str | None, start_date: object, end_date: object,
+          with_forecast: bool) -> series.PriceSeries:
+    start, end = _range(market, start_date, end_date)
+    loaded = series.load_prices(store, market, location, start, end, other=other or None, with_forecast=with_forecast)
+    if loaded.frame.empty:
+        raise queries.QueryError(f"no {market} {location} prices are stored between {start_date} and {end_date}")
+    return loaded
+
+
+_NAMED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _strategy_error(exc: ValueError, params: Mapping[str, float]) -> ChoiceError:
+    """A strategy's refusal (ValueError) as the page shows it: beside each parameter its message names."""
+    message = str(exc)
+    words = set(_NAMED.findall(message))
+    named = [name for name in params if name in words]
+    return ChoiceError({name: message for name in named} or {"parameters": message}, message)
+
+
+def _needs(strategy: str, other: str | None) -> None:
+    if registry.STRATEGIES[strategy].legs == 2 and not other:
+        raise ChoiceError({"other": "spread trading needs a second location"},
+                          f"{strategy_label(strategy)} trades two series: choose a second location")
+
+
+def backtest_prices(store: Store, market: str, location: str, other: str | None, start_date: str, end_date: str,
+                    strategy: str) -> series.PriceSeries:
+    """The prices a backtest of ``strategy`` reads over the days chosen (market time, both inclusive): the second
+    location for spread trading (and for the ML ensemble's spread member when one is chosen), the as-issued
+    forecast for the ML ensemble. Loaded apart from the backtest so that a change of parameters reuses them."""
+    check_choice(market, location, other, start_date, end_date, strategy)
+    _needs(strategy, other)
+    return _load(store, market, location, other if _reads_other(strategy) else None, start_date, end_date,
+                 with_forecast=strategy == "ml_ensemble")
+
+
+def _reads_other(strategy: str) -> bool:
+    return registry.STRATEGIES[strategy].legs == 2 or strategy == "ml_ensemble"
+
+
+def backtest_view(prices: series.PriceSeries, strategy: str, params: object = None, book: object = None,
+                  tz_choice: str = "market") -> BacktestView:
+    """The strategy's backtest on ``prices`` (backtest_prices) with the chosen parameters and account. A ChoiceError
+    for bad parameters or account (each named), a QueryError for any other value refused."""
+    check_choice(strategy=strategy, tz_choice=tz_choice)
+    chosen, account = checked_params(strategy, params), checked_book(book)
+    try:
+        signals = registry.STRATEGIES[strategy].signals(prices.frame, {k: [v] for k, v in chosen.items()})
+        result = backtest.run(signals, account, prices.freq)
+    except ValueError as exc:
+        raise _strategy_error(exc, chosen) from None
+    info = queries.known_market(prices.market)
+    traded = np.asarray(signals.traded, dtype=float)
+    equity = np.asarray(result.equity, dtype=float)[:, 0]
+    return BacktestView(
+        prices.market, prices.location, prices.other, strategy, strategy_label(strategy), chosen, account,
+        info.currency, info.display_zone(tz_choice), info.display_label(tz_choice), prices.freq, prices.label,
+        pd.DatetimeIndex(result.index), traded[:, 0] if traded.ndim == 2 else traded, equity,
+        metrics.drawdown(equity), np.asarray(result.position, dtype=float)[:, 0], result.trades(0),
+        result.metrics.iloc[0][list(METRICS)], prices.is_demo, prices_notes(prices, strategy))
+
+
+def iso_local(times: pd.Series | pd.DatetimeIndex, tz: str) -> np.ndarray:
+    """UTC instants as ISO 8601 text in ``tz`` with the offset (``2026-10-04T14:05:00+10:00``); "" for a missing
+    one. Vectorised: a year of 5-minute bars in milliseconds, not seconds."""
+    utc = pd.DatetimeIndex(times).tz_convert("UTC")
+    wall = utc.tz_convert(tz).tz_localize(None)
+    missing = np.asarray(utc.isna())
+    text = np.datetime_as_string(wall.to_numpy(dtype="datetime64[s]"), unit="s")
+    minutes = pd.Series((wall.asi8 - utc.tz_localize(None).asi8) // 60_000_000_000)
+    offsets = minutes.map({m: f"{'+' if m >= 0 else '-'}{abs(m) // 60:02d}:{abs(m) % 60:02d}"
+                           for m in minutes.unique()}).to_numpy(dtype=str)
+    return np.where(missing, "", np.char.add(text.astype(str), offsets))
+
+
+def trades_export(view: BacktestView) -> pd.DataFrame:
+    """The trades as analysts download them: times in the zone shown (ISO 8601 with the offset; the header names
+    the zone), direction, MW, prices, P&L, fees and return; an open trade has no exit time."""
+    trades = view.trades
+    frame = pd.DataFrame({f"entry_time ({view.tz_label})": iso_local(trades["entry_time"], view.tz),
+                          f"exit_time ({view.tz_label})": iso_local(trades["exit_time"], view.tz)})
+    for column in ("direction", "size_mw", "entry_price", "exit_price", "pnl", "fees", "return"):
+        frame[column] = trades[column].to_numpy()
+    return frame
+
+
+def equity_export(view: BacktestView) -> pd.DataFrame:
+    """Bar by bar: start (zone shown), the traded price, the MW held, equity and drawdown."""
+    return pd.DataFrame({f"bar_start ({view.tz_label})": iso_local(view.times, view.tz),
+                         "traded_price": view.traded, "position_mw": view.position, "equity": view.equity,
+                         "drawdown": view.drawdown})
+
+
+def prices_notes(prices: series.PriceSeries, strategy: str | None = None) -> tuple[str, ...]:
+    """What the page says about the series a backtest read: bars of another length left out, and for the ML
+    ensemble where its day-ahead forecast came from."""
+    notes = []
+    if prices.left_out:
+        notes.append(f"{prices.left_out:,} stored bars of another length than {bar_text(prices.freq)} are left out.")
+    if strategy == "ml_ensemble":
+        notes.append("Day-ahead forecast as issued: " + (", ".join(prices.forecast_models) + " runs."
+                                                          if prices.forecast_models else
+                                                          "none stored for these days, so it adds nothing."))
+    return tuple(notes)
+
+
+def bar_text(freq: pd.Timedelta) -> str:
+    """A bar length as the page says it: "5 minutes", "1 h"."""
+    minutes = int(freq / pd.Timedelta(minutes=1))
+    return f"{minutes} minutes" if minutes < 60 else f"{minutes / 60:g} h"
+
+
+# ------------------------------------------------------------------------------------------------ the five
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every strategy at its defaults on the same prices and account: ``metrics`` one row per strategy (index:
+    its name, columns METRICS); ``labels`` by name; ``left_out`` strategy name → why it was not run."""
+    metrics: pd.DataFrame
+    labels: dict
+    currency: str
+    left_out: dict
+    notes: tuple[str, ...] = ()
+
+
+def comparison_view(store: Store, market: str, location: str, other: str | None, start_date: str, end_date: str,
+                    book: object = None) -> Comparison:
+    """The strategies side by side at their defaults (spread trading only with a second location)."""
+    check_choice(market, location, other, start_date, end_date)
+    account = checked_book(book)
+    prices = _load(store, market, location, other or None, start_date, end_date, with_forecast=True)
+    left_out = {}
+    run = {}
+    for name, strategy in registry.STRATEGIES.items():
+        if strategy.legs == 2 and not other:
+            left_out[name] = "needs a second location"
+        else:
+            run[name] = strategy
+    compared = evaluate.compare(run, prices.frame, account, prices.freq)
+    return Comparison(compared, {name: s.label for name, s in registry.STRATEGIES.items()},
+                      queries.known_market(market).currency, left_out, prices_notes(prices, "ml_ensemble"))
+
+
+# ------------------------------------------------------------------------------------------------ heatmap
+
+
+@dataclass(frozen=True)
+class Heatmap:
+    """``metric`` over the strategy's first two grid parameters (rows: ``y`` values, columns: ``x`` values), the
+    others at their defaults (``others``)."""
+    strategy: str
+    label: str
+    x: str
+    y: str
+    metric: str
+    grid: pd.DataFrame
+    others: dict
+    currency: str
+
+
+def heatmap_view(store: Store, market: str, location: str, other: str | None, start_date: str, end_date: str,
+                 strategy: str, book: object = None, metric: str = "sharpe") -> Heatmap:
+    """The strategy's parameter heatmap over its grid's first two axes (engine.signals.evaluate.heatmap)."""
+    check_choice(market, location, other, start_date, end_date, strategy, metric=metric)
+    account = checked_book(book)
+    rule = registry.STRATEGIES[strategy]
+    _needs(strategy, other)
+    x, y = list(rule.grid)[:2]
+    prices = _load(store, market, location, other if _reads_other(strategy) else None, start_date, end_date,
+                   with_forecast=strategy == "ml_ensemble")
+    try:
+        frame = evaluate.heatmap(rule, prices.frame, account, prices.freq, x, y, metric=metric)
+    except ValueError as exc:
+        raise queries.QueryError(str(exc)) from None
+    return Heatmap(strategy, rule.label, x, y, metric, frame,
+                   {name: float(value) for name, value in rule.defaults.items() if name not in (x, y)},
+                   queries.known_market(market).currency)
+
+
+# ------------------------------------------------------------------------------------------------ walk-forward
+
+
+@dataclass(frozen=True)
+class WalkForwardView:
+    """A walk-forward of the strategy over its grid: each fold's windows, the parameters chosen in-sample and the
+    metric in and out of sample (``folds``), and the stitched out-of-sample equity (UTC bar starts)."""
+    strategy: str
+    label: str
+    metric: str
+    train_days: int
+    test_days: int
+    folds: pd.DataFrame
+    equity: pd.Series
+    currency: str
+    tz: str
+    tz_label: str
+
+
+def walk_forward_view(store: Store, market: str, location: str, other: str | None, start_date: str, end_date: str,
+                      strategy: str, window: str, book: object = None, metric: str = "sharpe",
+                      tz_choice: str = "market") -> WalkForwardView:
+    """Train on ``window``'s first number of days, test on the next, roll on by the test length."""
+    check_choice(market, location, other, start_date, end_date, strategy, tz_choice, metric, window)
+    account = checked_book(book)
+    rule = registry.STRATEGIES[strategy]
+    _needs(strategy, other)
+    train_days, test_days = (int(part) for part in window.split("/"))
+    prices = _load(store, market, location, other if _reads_other(strategy) else None, start_date, end_date,
+                   with_forecast=strategy == "ml_ensemble")
+    per_day = pd.Timedelta(days=1) / prices.freq
+    train_bars, test_bars = round(train_days * per_day), round(test_days * per_day)
+    if len(prices.frame) < train_bars + test_bars:
+        raise queries.QueryError(f"a walk-forward of {train_days} days' training and {test_days} days' test needs at "
+                                 f"least {train_days + test_days} days of prices; choose a longer range")
+    try:
+        result = evaluate.walk_forward(rule, prices.frame, account, prices.freq, train_bars, test_bars, metric=metric)
+    except ValueError as exc:
+        raise queries.QueryError(str(exc)) from None
+    info = queries.known_market(market)
+    return WalkForwardView(strategy, rule.label, metric, train_days, test_days, result.folds, result.equity,
+                           info.currency, info.display_zone(tz_choice), info.display_label(tz_choice))
+
+
+# ------------------------------------------------------------------------------------------------ live
+
+
+#: The newest recorded signals the live panel lists.
+LIVE_ROWS = 20
+
+
+@dataclass(frozen=True)
+class LiveRecord:
+    """Each strategy's live record at a location (engine.signals.record): ``summary`` per strategy
+    (record.SUMMARY_COLUMNS) and the ``recent`` signals, newest first (record.RECORD_COLUMNS)."""
+    location: str | None
+    summary: pd.DataFrame
+    recent: pd.DataFrame
+    currency: str
+    tz: str
+    tz_label: str
+
+
+def live_view(store: Store, market: str, location: str | None, tz_choice: str = "market") -> LiveRecord:
+    """The recorded signals of a location and their P&L per MW at the stored prices."""
+    check_choice(market, location, tz_choice=tz_choice)
+    info = queries.known_market(market)
+    found = record.live_record(store, market, location or None)
+    return LiveRecord(location, record.live_summary(found), found.iloc[::-1].head(LIVE_ROWS).reset_index(drop=True),
+                      info.currency, info.display_zone(tz_choice), info.display_label(tz_choice))
+
+
+@dataclass(frozen=True)
+class LiveSignal:
+    """The chosen strategy's decision at the close of the newest stored bar (``time``, UTC), and the order that
+    would take its position (``order``: engine.orders.new_order's fields; None when it is flat)."""
+    market: str
+    location: str
+    strategy: str
+    label: str
+    time: pd.Timestamp
+    direction: int
+    target: float
+    confidence: float
+    price: float
+    currency: str
+    order: dict | None
+
+
+def order_symbol(market: str, location: str) -> str:
+    """How an order names what it trades: market and location (FIX symbols take no spaces)."""
+    return f"{market}.{location}".replace(" ", "_")[:64]
+
+
+def live_signal(store: Store, market: str, location: str, other: str | None, strategy: str, params: object = None,
+                book: object = None) -> LiveSignal:
+    """The strategy's decision, with the chosen parameters, on the latest record.HISTORY_DAYS of stored prices,
+    and the market order of ``book``'s size it asks for."""
+    check_choice(market, location, other, strategy=strategy)
+    chosen, account = checked_params(strategy, params), checked_book(book)
+    _needs(strategy, other)
+    span = queries.data_span(store, market, location)
+    if span is None:
+        raise queries.QueryError(f"no {market} {location} prices are stored")
+    prices = series.load_prices(store, market, location, span[1] - pd.Timedelta(days=record.HISTORY_DAYS),
+                                span[1] + pd.Timedelta(days=2), other=other if _reads_other(strategy) else None,
+                                with_forecast=strategy == "ml_ensemble")
+    try:
+        made = registry.STRATEGIES[strategy].signals(prices.frame, {k: [v] for k, v in chosen.items()})
+    except ValueError as exc:
+        raise _strategy_error(exc, chosen) from None
+    target = float(np.asarray(made.position, dtype=float)[-1, 0])
+    direction = int(np.sign(target))
+    order = None
+    if direction:
+        order = {"symbol": order_symbol(market, location), "side": "buy" if direction > 0 else "sell",
+                 "quantity": round(abs(target) * account.size, 3), "ord_type": "market",
+                 "source": f"signals {strategy} {record.params_json(chosen)}"[:500]}
+    return LiveSignal(market, location, strategy, strategy_label(strategy), prices.frame.index[-1] + prices.freq,
+                      direction, target, float(np.asarray(made.confidence, dtype=float)[-1, 0]),
+                      float(prices.frame["price"].iloc[-1]), queries.known_market(market).currency, order)

@@ -1,0 +1,454 @@
+"""The signals page through the Flask test client, on demo prices of two NEM regions: the backtest's metrics are
+the engine's for the values shown and change with a parameter; trades, equity and drawdown are drawn; a bad
+parameter or account value is marked beside its input; spread trading needs a second location; the CSVs hold
+the trades and the bars in the zone shown; the strategies side by side, the heatmap and the walk-forward answer;
+the live record and the orders panel (refused while routing is off, and for a role that may not send); hostile
+values get the page's own message and change nothing."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+
+import dash
+import numpy as np
+import pandas as pd
+import pytest
+from plotly.utils import PlotlyJSONEncoder
+
+from app.factory import create_app
+from app.routing import Sender
+from app.services import services
+from app.settings import Settings
+from components import signal_figures as sf
+from engine.demo import nem_demo_frames
+from engine.signals import backtest, evaluate, record, registry, series, views
+from engine.signals.base import METRICS, Book
+from engine.store import write_tables
+from tests.support.fix_acceptor import Acceptor, wait_for
+from tests.test_hardening import HOSTILE, assert_answered, callback_key, row_counts
+
+NEM = "Etc/GMT-10"
+#: The demo's last DAYS days of SA1 and VIC1 5-minute prices (the walk-forward's shortest windows need 37).
+DAYS = 40
+LAST_DAY = pd.Timestamp("2026-10-31", tz=NEM)
+START, END = "2026-09-22", "2026-10-31"
+BOOK_IDS = {name: f"sg-book-{name.replace('_', '-')}" for name in views.BOOK_FIELDS}
+
+
+def save_demo_prices(store, locations=("SA1", "VIC1"), days: int = DAYS) -> None:
+    frames = nem_demo_frames(days=days, end=LAST_DAY + pd.Timedelta(days=1))
+    write_tables(store, {"prices": frames["prices"].loc[frames["prices"]["location"].isin(locations)]
+                         .reset_index(drop=True)})
+
+
+@pytest.fixture(scope="module")
+def site(store_dir):
+    """One app (sign-in off: local mode, where the user is an admin) over a store with demo prices."""
+    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=sgpage_{os.getpid()}", scheduler=False,
+                                   demo=False, auth=False, secret_key="test-secret"))
+    store = services(dash_app.server).ready_store()
+    save_demo_prices(store)
+    yield dash_app, store
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+    store.close()
+
+
+def _good(**changes) -> dict:
+    values = {"sg-market.value": "NEM", "sg-location.value": "SA1", "sg-other.value": None,
+              "sg-dates.start_date": START, "sg-dates.end_date": END, "sg-strategy.value": "mean_reversion",
+              "sg-tz.value": "market", "sg-heatmap-metric.value": "sharpe", "sg-wf-window.value": "30/7",
+              "sg-wf-metric.value": "sharpe", "sg-download-trades-btn.n_clicks": 1,
+              "sg-download-equity-btn.n_clicks": 1, "sg-send-order.n_clicks": 1, "sg-order-sent.data": 0,
+              "sg-orders-tick.n_intervals": 0, "params": dict(registry.STRATEGIES["mean_reversion"].defaults)}
+    values.update({f"{ident}.value": views.BOOK_FIELDS[name][3] for name, ident in BOOK_IDS.items()})
+    values.update(changes)
+    return values
+
+
+def _pattern(ident: str) -> dict | None:
+    return json.loads(ident) if ident.startswith("{") else None
+
+
+def post(client, dash_app, key: str, values: dict):
+    """One callback request as Dash's renderer sends it, the parameter inputs (pattern ids) as lists of every
+    input the page holds (``values["params"]``: name → value)."""
+    spec, params = dash_app.callback_map[key], values.get("params") or {}
+
+    def dep(item: dict):
+        pattern = _pattern(item["id"])
+        if pattern is None:
+            return {"id": item["id"], "property": item["property"],
+                    "value": values.get(f"{item['id']}.{item['property']}")}
+        ids = [{"name": name, "type": pattern["type"]} for name in params]
+        return [{"id": i, "property": item["property"],
+                 "value": i if item["property"] == "id" else params[i["name"]]} for i in ids]
+
+    outputs = []
+    for part in key[2:-2].split("...") if key.startswith("..") else [key]:
+        ident, prop = part.rsplit(".", 1)
+        pattern = _pattern(ident)
+        outputs.append({"id": ident, "property": prop} if pattern is None else
+                       [{"id": {"name": name, "type": pattern["type"]}, "property": prop} for name in params])
+    inputs = [dep(i) for i in spec["inputs"]]
+    first = spec["inputs"][0]
+    body = {"output": key, "outputs": outputs if key.startswith("..") else outputs[0], "inputs": inputs,
+            "state": [dep(s) for s in spec["state"]], "changedPropIds": [f"{first['id']}.{first['property']}"]}
+    return client.post("/_dash-update-component", data=json.dumps(body, cls=PlotlyJSONEncoder),
+                       content_type="application/json", headers={"Origin": "http://localhost"})
+
+
+def _ask(site, output: str, **changes) -> dict:
+    dash_app, _ = site
+    answer = assert_answered(post(dash_app.server.test_client(), dash_app, callback_key(dash_app, output),
+                                  _good(**changes)), output)
+    return answer["response"] if answer else {}
+
+
+def _render(site, **changes) -> dict:
+    return _ask(site, "sg-price.figure", **changes)
+
+
+def _values(trace: dict, key: str = "y") -> np.ndarray:
+    """A trace's values as plotly's JSON encoder sends them (a list, or a typed array in base64)."""
+    value = trace[key]
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+    return np.asarray(value)
+
+
+def _traces(figure: dict) -> dict[str, dict]:
+    return {t["name"]: t for t in figure["data"] if t.get("name")}
+
+
+def _table_rows(table: dict) -> list[list[str]]:
+    """The body rows of a data_table as Dash sends it: each row's cells as text."""
+    body = table["props"]["children"][-1]["props"]["children"]
+    return [[str(cell["props"]["children"]) for cell in row["props"]["children"]] for row in body]
+
+
+def _prices(store, other: str | None = None) -> series.PriceSeries:
+    """SA1's prices of the days shown (market time), straight from the loader."""
+    return series.load_prices(store, "NEM", "SA1", pd.Timestamp(START), pd.Timestamp(END) + pd.Timedelta(days=1),
+                              other=other)
+
+
+def _engine_backtest(store, strategy: str, params: dict, book: Book | None = None, other: str | None = None):
+    """The same backtest straight from the engine: the prices of the days shown, the strategy, the backtester."""
+    prices = _prices(store, other)
+    book = book or Book()
+    made = registry.STRATEGIES[strategy].signals(prices.frame, {k: [v] for k, v in params.items()})
+    return backtest.run(made, book, prices.freq), made
+
+
+def _metrics_shown(answer: dict) -> dict[str, str]:
+    return dict(_table_rows(answer["sg-metrics"]["children"]))
+
+
+def test_the_backtest_draws_its_trades_equity_drawdown_and_metrics(site):
+    _, store = site
+    answer = _render(site)
+    assert answer["sg-error"]["is_open"] is False
+    result, made = _engine_backtest(store, "mean_reversion", dict(registry.STRATEGIES["mean_reversion"].defaults))
+    expected = result.metrics.iloc[0]
+    assert _metrics_shown(answer) == {sf.METRIC_LABELS[m]: sf.metric_text(m, expected[m], "AUD") for m in METRICS}
+    price = _traces(answer["sg-price"]["figure"])
+    trades = result.trades(0)
+    assert expected["trades"] > 3
+    entries = sum(len(_values(price[f"{d} entry"], "x")) for d in ("Long", "Short") if f"{d} entry" in price)
+    assert entries == len(trades)
+    # entries at their execution price, at the bar's start in market time (UTC+10) on the date axis
+    first = trades.iloc[0]
+    side = "Long" if first["direction"] == "long" else "Short"
+    assert _values(price[f"{side} entry"])[0] == pytest.approx(first["entry_price"])
+    wall = first["entry_time"].tz_convert(NEM).tz_localize(None)
+    assert _values(price[f"{side} entry"], "x")[0] == wall.value / 1e6
+    # a month of 5-minute bars is drawn through each bucket's extremes: every spike and trough is kept
+    line = _values(price["SA1 price"])
+    assert len(line) <= sf.MAX_LINE_POINTS < len(made.index)
+    assert (line.max(), line.min()) == (made.traded.max(), made.traded.min())
+    equity = answer["sg-equity"]["figure"]
+    curves = _traces(equity)
+    assert _values(curves["Equity"]).min() == pytest.approx(result.equity[:, 0].min())
+    assert _values(curves["Drawdown"]).min() == pytest.approx(result.drawdown(0).min() * 100)
+    assert curves["Drawdown"]["yaxis"] == "y2" and equity["layout"]["xaxis"]["matches"] == "x2"
+    assert answer["sg-price"]["config"]["toImageButtonOptions"]["format"] == "png"
+    assert "NEM time (UTC+10)" in answer["sg-zone"]["children"]
+    assert "Demo data" in json.dumps(answer["sg-demo-badge"]["children"])
+
+
+def test_a_new_parameter_gives_the_engines_new_metrics(site):
+    _, store = site
+    params = {"lookback": 96.0, "entry": 1.4, "exit": 0.2}
+    answer = _render(site, params=params, **{"sg-book-size-mw.value": 5.0, "sg-book-fee-per-mwh.value": 0.5})
+    result, _ = _engine_backtest(store, "mean_reversion", params, Book(size=5.0, fees_per_mwh=0.5))
+    shown = _metrics_shown(answer)
+    assert shown == {sf.METRIC_LABELS[m]: sf.metric_text(m, result.metrics.iloc[0][m], "AUD") for m in METRICS}
+    assert shown != _metrics_shown(_render(site))
+    assert "lookback 96, entry 1.4, exit 0.2" in answer["sg-price"]["figure"]["layout"]["title"]["text"]
+
+
+def test_bad_parameters_and_account_values_are_marked_beside_their_inputs(site):
+    params = {"lookback": None, "entry": 2.0, "exit": 0.5}
+    answer = _render(site, params=params)
+    assert answer["sg-error"]["is_open"] is True
+    assert answer["sg-error"]["children"] == "lookback: enter a number"
+    # the browser marks the inputs named (assets/signals.js), each with its message
+    assert answer["sg-param-problems"]["data"] == {"lookback": "enter a number"}
+    # the strategy's own refusal (a lookback of 1.5 bars) is shown beside the parameter it names
+    answer = _render(site, params={"lookback": 1.5, "entry": 2.0, "exit": 0.5})
+    assert "lookback must be a whole number of bars" in answer["sg-error"]["children"]
+    assert list(answer["sg-param-problems"]["data"]) == ["lookback"]
+    answer = _render(site, **{"sg-book-size-mw.value": 0, "sg-book-init-cash.value": "lots"})
+    assert answer["sg-book-size-mw"]["invalid"] is True
+    assert answer["sg-book-size-mw-msg"]["children"] == "Size (MW) must be between 0.001 and 10000"
+    assert answer["sg-book-init-cash-msg"]["children"] == "Initial capital: enter a number"
+    assert answer["sg-book-fee-pct"]["invalid"] is False
+    answer = _render(site, **{"sg-dates.start_date": "2020-01-01"})
+    assert answer["sg-error"]["children"] == "a backtest may span at most 731 days (asked 2496)"
+
+
+def test_spread_trading_needs_a_second_location_and_trades_the_hedged_spread(site):
+    _, store = site
+    params = dict(registry.STRATEGIES["spread"].defaults)
+    answer = _render(site, params=params, **{"sg-strategy.value": "spread"})
+    assert "trades two series: choose a second location" in answer["sg-error"]["children"]
+    answer = _render(site, params=params, **{"sg-strategy.value": "spread", "sg-other.value": "VIC1"})
+    assert answer["sg-error"]["is_open"] is False
+    _, made = _engine_backtest(store, "spread", params, other="VIC1")
+    line = _values(_traces(answer["sg-price"]["figure"])["Spread SA1 − hedge × VIC1"])
+    assert (line.max(), line.min()) == (made.traded.max(), made.traded.min())
+
+
+def test_the_csvs_hold_the_trades_and_the_bars_in_the_zone_shown(site):
+    _, store = site
+    result, made = _engine_backtest(store, "mean_reversion", dict(registry.STRATEGIES["mean_reversion"].defaults))
+    for tz, header, offset in (("market", "entry_time (NEM time (UTC+10))", "+10:00"),
+                               ("utc", "entry_time (UTC)", "+00:00")):
+        data = _ask(site, "sg-download-trades.data", **{"sg-tz.value": tz})["sg-download-trades"]["data"]
+        assert data["filename"] == f"NEM_SA1_mean_reversion_{START}_{END}_trades_" + \
+            ("UTC" if tz == "utc" else "market-time") + ".csv"
+        frame = pd.read_csv(io.StringIO(data["content"]))
+        trades = result.trades(0)
+        assert list(frame.columns) == [header, header.replace("entry", "exit"), "direction", "size_mw",
+                                       "entry_price", "exit_price", "pnl", "fees", "return"]
+        assert len(frame) == len(trades)
+        assert frame[header].str.endswith(offset).all()
+        assert pd.to_datetime(frame[header], utc=True).equals(pd.DatetimeIndex(trades["entry_time"]).to_series(
+            index=frame.index, name=header))
+        assert np.allclose(frame["pnl"], trades["pnl"])
+    data = _ask(site, "sg-download-equity.data")["sg-download-equity"]["data"]
+    frame = pd.read_csv(io.StringIO(data["content"]))
+    assert list(frame.columns) == ["bar_start (NEM time (UTC+10))", "traded_price", "position_mw", "equity",
+                                   "drawdown"]
+    assert len(frame) == len(made.index)
+    assert np.allclose(frame["equity"], result.equity[:, 0])
+    assert frame["bar_start (NEM time (UTC+10))"].iloc[0] == f"{START}T00:00:00+10:00"
+
+
+def test_the_strategies_side_by_side(site):
+    answer = _ask(site, "sg-compare.figure", **{"sg-other.value": "VIC1"})
+    shown = answer["sg-compare-table"]["children"]["props"]["children"]
+    rows = _table_rows(shown[0])
+    # no forecast run is stored here, and the page says so beside the ML ensemble
+    assert "Day-ahead forecast as issued: none stored for these days" in json.dumps(shown[1:])
+    assert answer["sg-compare"]["config"]["toImageButtonOptions"]["format"] == "png"
+    assert [r[0] for r in rows] == [s.label for s in registry.STRATEGIES.values()]
+    bars = answer["sg-compare"]["figure"]["data"]
+    assert list(bars[0]["x"]) == [s.label for s in registry.STRATEGIES.values()]
+    # without a second location spread trading is left out, and says why
+    rows = _table_rows(_ask(site, "sg-compare.figure")["sg-compare-table"]["children"]["props"]["children"][0])
+    spread = next(r for r in rows if r[0] == registry.STRATEGIES["spread"].label)
+    assert spread[-1] == "(needs a second location)"
+
+
+def test_the_parameter_heatmap_spans_the_first_two_grid_axes(site):
+    answer = _ask(site, "sg-heatmap.figure", **{"sg-heatmap-metric.value": "total_return"})
+    figure = answer["sg-heatmap"]["figure"]
+    heat = figure["data"][0]
+    grid = registry.STRATEGIES["mean_reversion"].grid
+    assert heat["type"] == "heatmap"
+    assert list(heat["x"]) == list(grid["lookback"]) and list(heat["y"]) == list(grid["entry"])
+    assert "Total return" in heat["hovertemplate"] and "lookback" in heat["hovertemplate"]
+    assert figure["data"][1]["x"] == [48.0] and figure["data"][1]["y"] == [2.0]  # the chosen, ringed
+    assert "20 × 20 combinations; the other parameters at their defaults (exit 0.5)" in \
+        answer["sg-heatmap-note"]["children"]
+    # the engine's grid, read off the hover text (the metric as the tables print it)
+    expected = evaluate.heatmap(registry.STRATEGIES["mean_reversion"], _prices(site[1]).frame, Book(),
+                                pd.Timedelta(minutes=5), "lookback", "entry", metric="total_return")
+    assert heat["text"][3][5] == sf.metric_text("total_return", expected.iat[3, 5])
+    moved = _ask(site, "sg-heatmap.figure", params={"lookback": 120.0, "entry": 2.4, "exit": 0.5},
+                 **{"sg-heatmap-metric.value": "total_return"})
+    assert moved["sg-heatmap"]["figure"]["data"][1]["x"] == [120.0]
+    assert moved["sg-heatmap"]["figure"]["data"][0]["text"] == heat["text"]  # the same grid: others at defaults
+
+
+def test_the_walk_forward_lists_its_folds_and_draws_the_out_of_sample_equity(site):
+    answer = _ask(site, "sg-wf-equity.figure")
+    rows = _table_rows(answer["sg-wf-table"]["children"])
+    assert len(rows) >= 1
+    assert "lookback" in rows[0][2] and "entry" in rows[0][2]
+    assert len(_values(answer["sg-wf-equity"]["figure"]["data"][0])) > 0
+    answer = _ask(site, "sg-wf-equity.figure", **{"sg-wf-window.value": "180/30"})
+    assert "needs at least 210 days of prices" in str(answer["sg-wf-table"]["children"])
+
+
+def test_the_live_record_lists_each_strategy(site):
+    _, store = site
+    record.record_live(store, now=LAST_DAY + pd.Timedelta(days=1))
+    answer = _ask(site, "sg-live.children")
+    rows = _table_rows(answer["sg-live"]["children"]["props"]["children"][0])
+    labels = {r[0] for r in rows}
+    assert registry.STRATEGIES["mean_reversion"].label in labels
+
+
+def test_the_orders_panel_refuses_while_routing_is_off(site):
+    _, store = site
+    answer = _ask(site, "sg-live-signal.children")
+    assert answer["sg-send-order"]["disabled"] is True
+    assert answer["sg-order-reason"]["children"]  # why: no counterparty configured, or routing off
+    assert "Live signal" in json.dumps(answer["sg-live-signal"]["children"])
+    before = row_counts(store)
+    sent = _ask(site, "sg-order-result.children")
+    assert sent["sg-order-result"]["color"] in ("warning", "danger")
+    assert row_counts(store)["orders"] == before["orders"] == 0
+
+
+@pytest.mark.slow
+def test_the_live_signal_goes_out_as_an_order_and_its_state_comes_back(make_app, tmp_path):
+    """Routing on and a real FIX counterparty (QuickFIX's acceptor): the page sends momentum's live signal as a
+    market order of the account's size, and lists the order in the state the execution report gave it."""
+    with Acceptor(tmp_path, sender="C254P") as acceptor:
+        dash_app = make_app(fix_host="127.0.0.1", fix_port=acceptor.port, fix_sender_comp_id="C254P",
+                            fix_target_comp_id="BROKER", fix_heartbeat_seconds=1)
+        store = services(dash_app.server).ready_store()
+        save_demo_prices(store, locations=("SA1",), days=10)
+        routing = services(dash_app.server).routing
+        try:
+            routing.set_enabled(True, Sender("admin@example.com", "admin"))
+            client = dash_app.server.test_client()
+            values = _good(params={"fast": 12.0, "slow": 48.0}, **{"sg-strategy.value": "momentum",
+                                                                  "sg-book-size-mw.value": 2.5})
+            signal = assert_answered(post(client, dash_app, callback_key(dash_app, "sg-live-signal.children"),
+                                          values), "live signal")["response"]
+            assert signal["sg-send-order"]["disabled"] is False and not signal["sg-order-reason"]["children"]
+            live = views.live_signal(store, "NEM", "SA1", None, "momentum", {"fast": 12.0, "slow": 48.0},
+                                     {"size_mw": 2.5})
+            assert live.direction != 0 and f"order: {live.order['side']} 2.5 MW of NEM.SA1" in json.dumps(signal)
+            sent = assert_answered(post(client, dash_app, callback_key(dash_app, "sg-order-result.children"),
+                                        values), "send")["response"]
+            assert sent["sg-order-result"]["color"] == "success"
+            wait_for(lambda: acceptor.broker.orders_in, 5, "the order at the counterparty")
+            received = acceptor.broker.orders_in[0]
+            assert (received[55], received[54], float(received[38]), received[40]) == (
+                "NEM.SA1", "1" if live.direction > 0 else "2", 2.5, "1")
+
+            def listed() -> list[list[str]]:
+                table = assert_answered(post(client, dash_app, callback_key(dash_app, "sg-orders-table.children"),
+                                             values), "orders")["response"]["sg-orders-table"]["children"]
+                return _table_rows(table)
+
+            rows = wait_for(lambda: (r := listed()) and r[0][6] == "new" and r, 5, "the order's state: new")
+            assert rows[0][1] == received[11] and rows[0][2:5] == ["NEM.SA1", live.order["side"], "2.5"]
+        finally:
+            routing.stop_session(5)
+
+
+def test_a_role_that_may_not_send_is_refused(make_app, client_as):
+    dash_app = make_app(auth=True, secret_key="test-secret")
+    store = services(dash_app.server).ready_store()
+    save_demo_prices(store, locations=("SA1",), days=10)
+    client = client_as(dash_app, "analyst")
+    values = _good(**{"sg-dates.start_date": "2026-10-25"})
+    answer = assert_answered(post(client, dash_app, callback_key(dash_app, "sg-live-signal.children"), values),
+                             "live signal")["response"]
+    assert answer["sg-send-order"]["disabled"] is True
+    assert answer["sg-order-reason"]["children"] == "Your role (analyst) may not send orders."
+    sent = assert_answered(post(client, dash_app, callback_key(dash_app, "sg-order-result.children"), values),
+                           "send")["response"]
+    assert sent["sg-order-result"]["children"] == "Your role (analyst) may not send orders."
+    assert row_counts(store)["orders"] == 0
+
+
+def test_hostile_values_get_the_pages_message_and_change_nothing(site):
+    dash_app, store = site
+    client = dash_app.server.test_client()
+    before = row_counts(store)
+    render_key = callback_key(dash_app, "sg-price.figure")
+    # (a second location is read by spread trading only: any name there leaves mean reversion's backtest as it is)
+    for field in ("sg-market.value", "sg-location.value", "sg-dates.start_date", "sg-dates.end_date",
+                  "sg-strategy.value", "sg-tz.value", "sg-book-size-mw.value"):
+        for value in HOSTILE:
+            what = f"{field}={str(value)[:30]!r}"
+            body = assert_answered(post(client, dash_app, render_key, _good(**{field: value})), what)
+            assert body is None or body["response"]["sg-error"]["is_open"] is True, what
+    for value in HOSTILE:
+        body = assert_answered(post(client, dash_app, render_key, _good(params={"lookback": value, "entry": 2.0,
+                                                                                "exit": 0.5})), "lookback")
+        # 12345 is a number: a lookback longer than the days shown, which leaves the strategy flat
+        assert body["response"]["sg-error"]["is_open"] is (value != 12345), f"lookback={str(value)[:30]!r}"
+    # every server callback of the page (the one marking refused inputs runs in the browser), every control it reads
+    sample = (HOSTILE[3], HOSTILE[8], HOSTILE[11])
+    tried = 0
+    for key in [k for k, entry in dash_app.callback_map.items() if "sg-" in k and "callback" in entry]:
+        spec = dash_app.callback_map[key]
+        for dep in spec["inputs"] + spec["state"]:
+            field = f"{dep['id']}.{dep['property']}"
+            if field.endswith("n_clicks") or _pattern(dep["id"]):
+                continue
+            for value in sample:
+                assert_answered(post(client, dash_app, key, _good(**{field: value})), f"{key} {field}")
+                tried += 1
+    assert tried >= 30 * len(sample)
+    # the parameter lists themselves, malformed
+    for params in ({"x" * 100: 1.0}, {"lookback": [1, 2]}, {}):
+        assert_answered(post(client, dash_app, render_key, _good(params=params)), f"params {params}")
+    assert row_counts(store) == before
+
+
+def test_the_page_opens_and_notes_what_a_link_asked_for(site):
+    dash_app, store = site
+    client = dash_app.server.test_client()
+    assert client.get("/signals?market=NEM&location=VIC1&strategy=momentum").status_code == 200
+    layout = next(p["layout"] for p in dash.page_registry.values() if p["path"] == "/signals")
+    with dash_app.server.test_request_context("/signals"):
+        opened = json.dumps(layout(market="NEM", location="QLD1", other="TAS1", strategy="astrology",
+                                   start="nonsense", end="2026-10-31", tz="<script>"), cls=PlotlyJSONEncoder)
+    for said in ("No NEM location 'QLD1' is offered; showing SA1", "No second location 'TAS1' is offered",
+                 "No strategy 'astrology' is offered", "The link's dates are not usable",
+                 "Time zone '<script>' is neither"):
+        assert said in opened
+    assert '"name": "lookback"' in opened  # the default strategy's parameter inputs
+    nav = json.dumps(client.get("/_dash-layout").get_json())
+    assert '"id": "nav-signals"' in nav
+    link = nav[nav.index('"id": "nav-signals"') - 200: nav.index('"id": "nav-signals"') + 200]
+    assert '"disabled": false' in link
+
+
+def test_an_empty_store_gets_a_message_not_an_error(make_app):
+    app = make_app()
+    client = app.server.test_client()
+    assert client.get("/signals").status_code == 200
+    values = {"sg-strategy.value": "mean_reversion", "sg-tz.value": "market",
+              "params": dict(registry.STRATEGIES["mean_reversion"].defaults)}
+    answer = assert_answered(post(client, app, callback_key(app, "sg-price.figure"), values), "render")["response"]
+    assert answer["sg-error"]["is_open"] is False
+    assert "No prices are stored yet" in answer["sg-notes"]["children"]
+
+
+def test_lines_keep_each_buckets_extremes_and_small_series_whole():
+    x = np.arange(100_000, dtype=float)
+    y = np.sin(x / 500)
+    y[12_345], y[67_890] = 50.0, -40.0
+    tx, ty = sf.thinned(x, y, 1000)
+    assert len(tx) <= 1002 and ty.max() == 50.0 and ty.min() == -40.0
+    assert tx[0] == 0 and tx[-1] == 99_999 and np.all(np.diff(tx) > 0)
+    assert sf.thinned(x[:10], y[:10])[1].tolist() == y[:10].tolist()
+
+
+def test_times_are_written_with_the_offset_of_the_zone_shown():
+    times = pd.DatetimeIndex(["2026-04-05 01:30", "2026-11-01 15:00", None], tz="UTC")
+    assert views.iso_local(times, "America/New_York").tolist() == ["2026-04-04T21:30:00-04:00",
+                                                                   "2026-11-01T10:00:00-05:00", ""]
+    assert views.iso_local(times[:1], "Etc/GMT-10").tolist() == ["2026-04-05T11:30:00+10:00"]
