@@ -2,6 +2,8 @@
 and signs out with the navigation bar's button."""
 from __future__ import annotations
 
+import time
+
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -46,6 +48,10 @@ def test_each_role_signs_in_through_the_form_and_sees_its_navigation(dash_duo, m
         if role == "trader":
             dash_duo.driver.save_screenshot(str(tmp_path / "signed-in-trader.png"))
         dash_duo.find_element("#shell-sign-out").click()
+        # the sign-in page's heading is also the signed-in pages' brand: wait for the address, not the heading
+        deadline = time.monotonic() + 10
+        while "/login" not in dash_duo.driver.current_url and time.monotonic() < deadline:
+            time.sleep(0.1)
         dash_duo.wait_for_text_to_equal("h1", "254Carbon Market Intelligence", timeout=10)
         dash_duo.driver.get(f"{dash_duo.server.url}/")
         assert "/login" in dash_duo.driver.current_url, f"after {role} signed out, / did not go to sign-in"

@@ -18,7 +18,7 @@ import datetime as dt
 import itertools
 import logging
 import queue
-import select
+import selectors
 import socket
 import threading
 import time
@@ -228,7 +228,11 @@ class FixSession:
             if self.state == LOGGED_ON:
                 self._keep_alive(now)
                 self._send_orders(now)
-            ready, _, _ = select.select([self._sock], [], [], cfg.tick)
+            # poll/epoll, not select(): select() refuses a descriptor numbered above 1023, which a busy process
+            # (the store, the web server's sockets) reaches
+            with selectors.DefaultSelector() as selector:
+                selector.register(self._sock, selectors.EVENT_READ)
+                ready = selector.select(cfg.tick)
             if not ready:
                 continue
             data = self._sock.recv(65536)
