@@ -339,7 +339,7 @@ def test_the_live_signal_goes_out_as_an_order_and_its_state_comes_back(make_app,
             sent = assert_answered(post(client, dash_app, callback_key(dash_app, "sg-order-result.children"),
                                         values), "send")["response"]
             assert sent["sg-order-result"]["color"] == "success"
-            wait_for(lambda: acceptor.broker.orders_in, 5, "the order at the counterparty")
+            wait_for(lambda: acceptor.broker.orders_in, 20, "the order at the counterparty")
             received = acceptor.broker.orders_in[0]
             assert (received[55], received[54], float(received[38]), received[40]) == (
                 "NEM.SA1", "1" if live.direction > 0 else "2", 2.5, "1")
@@ -349,7 +349,7 @@ def test_the_live_signal_goes_out_as_an_order_and_its_state_comes_back(make_app,
                                              values), "orders")["response"]["sg-orders-table"]["children"]
                 return _table_rows(table)
 
-            rows = wait_for(lambda: (r := listed()) and r[0][6] == "new" and r, 5, "the order's state: new")
+            rows = wait_for(lambda: (r := listed()) and r[0][6] == "new" and r, 20, "the order's state: new")
             assert rows[0][1] == received[11] and rows[0][2:5] == ["NEM.SA1", live.order["side"], "2.5"]
         finally:
             routing.stop_session(5)
