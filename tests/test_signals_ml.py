@@ -128,3 +128,31 @@ def test_the_grid_is_evaluated_at_once_with_the_defaults_filling_the_rest():
     held = (made.position != 0).sum(axis=0)
     assert held[0] >= held[1] >= held[2]
     assert isinstance(STRATEGIES["ml_ensemble"], MLEnsemble) and set(MLEnsemble.grid) == set(MLEnsemble.defaults)
+
+
+def test_members_signals_given_by_the_caller_give_the_same_ensemble_and_wrong_ones_are_refused():
+    prices = _reverting_to_forecast(2500).assign(other=lambda f: f["price"].to_numpy()[::-1] * 0.5 + 40)
+    made = {name: STRATEGIES[name].signals(prices, {k: [v] for k, v in STRATEGIES[name].defaults.items()})
+            for name in MEMBERS}
+    grid = {"threshold": [0.0, 0.1], "window": [0.0, 600.0]}
+    alone = MLEnsemble().signals(prices, grid)
+    shared = MLEnsemble().signals(prices, grid, members=made)
+    np.testing.assert_array_equal(alone.position, shared.position)
+    np.testing.assert_array_equal(alone.confidence, shared.confidence)
+    other = STRATEGIES["momentum"].signals(prices, {"fast": [6.0], "slow": [30.0]})
+    with pytest.raises(ValueError, match="momentum signals given are not its defaults"):
+        MLEnsemble().signals(prices, grid, members={**made, "momentum": other})
+    with pytest.raises(ValueError, match="not its defaults on these prices"):
+        MLEnsemble().signals(prices.iloc[:2000], grid, members=made)
+
+
+def test_a_comparison_computes_the_members_once_and_matches_each_strategy_alone():
+    from engine.signals import evaluate
+    from engine.signals.base import Book
+
+    prices = _reverting_to_forecast(2500).assign(other=lambda f: f["price"].to_numpy()[::-1] * 0.5 + 40)
+    hour = pd.Timedelta(hours=1)
+    table = evaluate.compare(STRATEGIES, prices, Book(), hour)
+    for name, strategy in STRATEGIES.items():
+        alone = evaluate.backtest(strategy, prices, None, Book(), hour).metrics.iloc[0]
+        pd.testing.assert_series_equal(table.loc[name], alone, check_names=False)

@@ -139,8 +139,19 @@ def walk_forward(strategy: Strategy, prices: pd.DataFrame, book: Book, freq: pd.
 
 def compare(strategies: Mapping[str, Strategy] | Iterable[Strategy], prices: pd.DataFrame, book: Book,
             freq: pd.Timedelta) -> pd.DataFrame:
-    """One row per strategy (index: its name) at its defaults, columns base.METRICS."""
+    """One row per strategy (index: its name) at its defaults, columns base.METRICS. A strategy built on others
+    (``members``: their names, e.g. the ML ensemble) is handed their signals when they are compared too, so
+    each is computed once."""
     chosen = list(strategies.values()) if isinstance(strategies, Mapping) else list(strategies)
-    table = pd.concat([backtest(s, prices, None, book, freq).metrics.iloc[:1] for s in chosen])
+    made: dict[str, Signals] = {}
+    # strategies without members first, so that their signals are there for the ones built on them
+    for strategy in sorted(chosen, key=lambda s: bool(getattr(s, "members", ()))):
+        _check_prices(strategy, prices)
+        values = parameters(strategy)
+        wanted = getattr(strategy, "members", ())
+        given = {name: made[name] for name in wanted if name in made}
+        made[strategy.name] = (strategy.signals(prices, values, members=given) if wanted
+                               else strategy.signals(prices, values))
+    table = pd.concat([run(made[s.name], book, freq).metrics.iloc[:1] for s in chosen])
     table.index = pd.Index([s.name for s in chosen], name="strategy")
     return table

@@ -10,13 +10,17 @@ than a down one, and is robust to price spikes that would swamp a fit of raw cha
 
 Weights at bar t come from the pairs whose target was realised by the close of t (s ≤ t − 2), over all past bars
 or the last ``window`` of them: ridge least squares from cumulative sums of XᵀX and Xᵀy, refitted once every
-hour's worth of bars (12 five-minute bars; every bar of an hourly series) and held in between, since a refit per
-bar on 100,000 five-minute bars would cost more than the other strategies together. Position: the sign of the
-score where it exceeds ``threshold``, from ``min_history`` bars of history on; confidence: the score's
-magnitude, capped at 1.
+day's worth of bars (288 five-minute bars, 24 hourly ones) and held in between: weights fitted on thousands of
+bars move little in a day, and a refit per bar on 100,000 bars would cost more than the other strategies
+together. Position: the sign of the score where it exceeds ``threshold``, from ``min_history`` bars of history
+on; confidence: the score's magnitude, capped at 1.
+
+The members' signals at their defaults are computed here unless the caller already has them (a comparison of
+all five strategies computes each once: ``members=``).
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 
@@ -43,49 +47,43 @@ def rolling_weights(features: np.ndarray, target: np.ndarray, window: int = 0, l
         x = np.nan_to_num(x)
     y = np.asarray(target, dtype=float)
     n, k = x.shape
-    every = max(1, int(every))
+    every, window, lag = max(1, int(every)), max(0, int(window)), int(lag)
+    if lag < 1:
+        raise ValueError("rolling_weights: lag must be at least 1 (a pair's target is realised after its bar)")
     usable = np.isfinite(y)
-    upper = np.triu_indices(k)
-    m = len(upper[0])
-    # per bar (a column each, so that each term's bars are contiguous): the upper triangle of x xᵀ, x·y and
-    # whether the pair counts (a pair that does not is all zeros)
-    xt = np.where(usable, x.T, 0.0)
-    terms = np.empty((m + k + 1, n))
-    for j, (p, q) in enumerate(zip(*upper, strict=True)):
-        np.multiply(xt[p], xt[q], out=terms[j])
-    np.multiply(xt, np.where(usable, y, 0.0), out=terms[m: m + k])
-    terms[-1] = usable
-    refit = np.arange(0, n, every)
-    last = refit - lag  # the newest pair each refit may use
-    weights = np.zeros((len(refit), k))
-    valid = last >= 0
-    if valid.any():
-        newest = last[valid]
-        # with a window, the sums up to `window` bars before the newest pair come off: one pass for both
-        first = newest - int(window) if window > 0 else np.empty(0, dtype=newest.dtype)
+    # Pair s moved to bar u = s + lag − 1, so the pairs a refit at bar t may use are those at u < t, and with a
+    # window those at t − window ≤ u < t. Sums over blocks of g bars (g divides every refit bar and the window)
+    # by one batched matrix product each, then running sums over blocks: far fewer additions than a running
+    # sum over every bar of every term.
+    g = math.gcd(every, window) if window else every
+    shift = lag - 1
+    blocks = -(-n // g)
+    xs = np.zeros((blocks * g, k + 1))
+    xs[shift:n, :k] = x[: n - shift]
+    xs[shift:n, k] = y[: n - shift]
+    xs[np.flatnonzero(~usable[: n - shift]) + shift] = 0.0  # an unusable pair adds nothing
+    counted = np.zeros(blocks * g)
+    counted[shift:n] = usable[: n - shift]
+    xs = xs.reshape(blocks, g, k + 1)
+    # per block: [XᵀX | Xᵀy], (blocks, k, k + 1), and its number of usable pairs; then the sums over the blocks
+    # before each block b, i.e. over the pairs at u < b·g
+    summed = np.zeros((blocks + 1, k, k + 1))
+    np.cumsum(np.matmul(xs[:, :, :k].transpose(0, 2, 1), xs), axis=0, out=summed[1:])
+    pairs = np.zeros(blocks + 1)
+    np.cumsum(counted.reshape(blocks, g).sum(axis=1), out=pairs[1:])
+    refit = np.arange(0, n, every) // g
+    sums, count = summed[refit], pairs[refit]
+    if window:
+        first = refit - window // g
         inside = first >= 0
-        points = np.union1d(newest, first[inside])
-        prefix = _prefix_at(terms, points)
-        sums = prefix[np.searchsorted(points, newest)]
-        if inside.any():
-            sums[inside] -= prefix[np.searchsorted(points, first[inside])]
-        a = np.zeros((len(sums), k, k))
-        a[:, upper[0], upper[1]] = sums[:, :m]
-        a[:, upper[1], upper[0]] = sums[:, :m]
-        fitted = sums[:, -1] > 0
-        solved = np.zeros((len(sums), k))
-        if fitted.any():
-            solved[fitted] = np.linalg.solve(a[fitted] + ridge * np.eye(k), sums[fitted, m: m + k, None])[:, :, 0]
-        weights[valid] = solved
+        sums[inside] -= summed[first[inside]]
+        count[inside] -= pairs[first[inside]]
+    weights = np.zeros((len(refit), k))
+    fitted = count > 0
+    if fitted.any():
+        weights[fitted] = np.linalg.solve(sums[fitted, :, :k] + ridge * np.eye(k), sums[fitted, :, k:])[:, :, 0]
     # each refit's weights hold until the next one
     return np.repeat(weights, every, axis=0)[:n]
-
-
-def _prefix_at(terms: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """(len(at), terms) sums of each row of ``terms`` (terms × bars) over bars 0..i for each i in ``at``
-    (increasing)."""
-    edges = np.concatenate(([0], at[:-1] + 1))
-    return np.cumsum(np.add.reduceat(terms[:, : at[-1] + 1], edges, axis=1), axis=1).T
 
 
 class MLEnsemble:
@@ -93,44 +91,58 @@ class MLEnsemble:
 
     name = "ml_ensemble"
     label = "ML ensemble"
+    members = MEMBERS
     legs = 1
     defaults = MappingProxyType({"threshold": 0.05, "window": 0.0, "min_history": 2016.0})
     grid = MappingProxyType({"threshold": (0.0, 0.05, 0.1, 0.2, 0.3), "window": (0.0, 2016.0, 8064.0, 25920.0),
                              "min_history": (288.0, 2016.0, 8064.0)})
 
-    def features(self, prices: pd.DataFrame) -> pd.DataFrame:
+    def features(self, prices: pd.DataFrame, members: Mapping[str, Signals] | None = None) -> pd.DataFrame:
         """The features at each bar's close: the members' positions at their defaults and the forecast's
-        direction (columns named after them)."""
-        from engine.signals.registry import STRATEGIES  # the registry lists this strategy too: import on use
-
+        direction (columns named after them). ``members``: signals of members at their defaults, already
+        computed on these prices (the rest are computed here)."""
         rules.check_prices(self.name, prices, self.legs)
         _check_forecast(prices)
-        out = {}
-        for name in MEMBERS:
+        names, values = self._features(prices, members)
+        return pd.DataFrame(values, index=prices.index, columns=names)
+
+    def _features(self, prices: pd.DataFrame, members: Mapping[str, Signals] | None) -> tuple[list[str], np.ndarray]:
+        from engine.signals.registry import STRATEGIES  # the registry lists this strategy too: import on use
+
+        members = members or {}
+        names = [name for name in MEMBERS if STRATEGIES[name].legs == 1 or "other" in prices.columns]
+        values = np.empty((len(prices), len(names) + 1))  # spread trading needs a second leg: left out on one
+        for column, name in enumerate(names):
             member = STRATEGIES[name]
-            if member.legs == 2 and "other" not in prices.columns:
-                continue  # spread trading needs a second leg: left out on one series
-            made = member.signals(prices, {p: [v] for p, v in member.defaults.items()})
-            out[name] = np.nan_to_num(np.asarray(made.position, dtype=float)[:, 0])
+            made = members.get(name)
+            if made is None:
+                made = member.signals(prices, {p: [v] for p, v in member.defaults.items()})
+            elif len(made.index) != len(prices) or made.position.shape[1] != 1 or \
+                    not made.params.iloc[0].to_dict() == dict(member.defaults):
+                raise ValueError(f"ml_ensemble: the {name} signals given are not its defaults on these prices")
+            values[:, column] = made.position[:, 0]
         price = prices["price"].to_numpy(dtype=float)
         forecast = prices["forecast"].to_numpy(dtype=float)
-        out[FORECAST_FEATURE] = np.nan_to_num(np.sign(forecast - price))
-        return pd.DataFrame(out, index=prices.index)
+        np.subtract(forecast, price, out=values[:, -1])
+        np.sign(values[:, -1], out=values[:, -1])
+        np.nan_to_num(values, copy=False)
+        return [*names, FORECAST_FEATURE], values
 
-    def signals(self, prices: pd.DataFrame, params: Mapping[str, Sequence[float] | float]) -> Signals:
+    def signals(self, prices: pd.DataFrame, params: Mapping[str, Sequence[float] | float],
+                members: Mapping[str, Signals] | None = None) -> Signals:
         (price,) = rules.check_prices(self.name, prices, self.legs)
         _check_forecast(prices)
         combos = rules.parameter_rows(self.name, self.defaults, params)
         rules.check_range(self.name, combos, "threshold", 0.0, 0.99)
         rules.check_bars(self.name, combos, "window", 0)
         rules.check_bars(self.name, combos, "min_history", 0)
-        x = self.features(prices).to_numpy()
+        _, x = self._features(prices, members)
         n = len(price)
         # the move a position decided at t earns: executed at t+1, held through bar t+1
         target = np.full(n, np.nan)
         if n > 2:
             target[:-2] = np.sign(price[2:] - price[1:-1])
-        every = _bars_per_hour(prices.index)
+        every = _bars_per_day(prices.index)
         scores = {int(w): np.einsum("ij,ij->i", x, rolling_weights(x, target, int(w), lag=2, every=every))
                   for w in combos["window"].unique()}
         # filled as (combinations, bars), so each combination's bars are contiguous, and handed out transposed
@@ -154,9 +166,9 @@ def _check_forecast(prices: pd.DataFrame) -> None:
                          "(a forecast column)")
 
 
-def _bars_per_hour(index: pd.Index) -> int:
-    """Weights are refitted once an hour of bars: the bars in an hour at the series' usual bar length."""
+def _bars_per_day(index: pd.Index) -> int:
+    """Weights are refitted once a day of bars: the bars in 24 hours at the series' usual bar length."""
     if len(index) < 2:
         return 1
     step = float(np.median(np.diff(pd.DatetimeIndex(index).asi8)))  # nanoseconds
-    return max(1, int(3.6e12 // step)) if step > 0 else 1
+    return max(1, int(8.64e13 // step)) if step > 0 else 1
