@@ -8,10 +8,11 @@ earlier (known before the day, as an issued forecast is). Times are warm: the be
 one warm-up (vectorbt's first call compiles with numba).
 
 1. The five strategies at their defaults (engine.signals.registry): our signals, our backtest and both
-   together, each alone, then all five in one call as the page compares them (target: under 50 ms), and vectorbt's ``Portfolio.from_signals`` + the
-   same metrics on the same positions, to compare with our backtest alone (long and short entries and exits,
-   shifted a bar: decided at a close, executed at the next; the spread, which can be negative, lifted above 0
-   for vectorbt, which refuses prices <= 0: time only).
+   together, each alone, then all five in one call as the page compares them (target: under 50 ms), and
+   vectorbt's ``Portfolio.from_signals`` + the same metrics on the same positions, to compare with our
+   backtest alone (long and short entries and exits, shifted a bar: decided at a close, executed at the
+   next; the spread, which can be negative, lifted above 0 for vectorbt, which refuses prices <= 0: time
+   only).
 2. A 20 × 20 grid of mean reversion (lookback × entry, 400 combinations): our backtest of the 400 at once
    against vectorbt's from_signals + metrics on the same signals (and our signals + backtest end to end).
 """

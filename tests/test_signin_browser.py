@@ -2,6 +2,7 @@
 and signs out with the navigation bar's button."""
 from __future__ import annotations
 
+import contextlib
 import time
 
 import pytest
@@ -43,10 +44,9 @@ def _sign_out(dash_duo) -> None:
     deadline = time.monotonic() + 20
     while "/logout" not in dash_duo.driver.current_url:
         assert time.monotonic() < deadline, "signing out did not reach the signed-out page"
-        try:
+        # re-rendered under the click, or already leaving the page: look again
+        with contextlib.suppress(WebDriverException):
             dash_duo.driver.find_element(By.ID, "shell-sign-out").click()
-        except WebDriverException:
-            pass  # re-rendered under the click, or already leaving the page: look again
         pressed = time.monotonic()
         while "/logout" not in dash_duo.driver.current_url and time.monotonic() - pressed < 5:
             time.sleep(0.1)

@@ -118,7 +118,7 @@ class MLEnsemble:
             if made is None:
                 made = member.signals(prices, {p: [v] for p, v in member.defaults.items()})
             elif len(made.index) != len(prices) or made.position.shape[1] != 1 or \
-                    not made.params.iloc[0].to_dict() == dict(member.defaults):
+                    made.params.iloc[0].to_dict() != dict(member.defaults):
                 raise ValueError(f"ml_ensemble: the {name} signals given are not its defaults on these prices")
             values[:, column] = made.position[:, 0]
         price = prices["price"].to_numpy(dtype=float)
