@@ -57,3 +57,30 @@ def test_each_refusal_says_why_with_its_status():
     assert "revoked" in judge(new.token, both, "other", NOW).message
     # a revocation or expiry in the future does not count yet
     assert judge(new.token, _stored(new, revoked_at=NOW + timedelta(hours=1)), "nem-prices", NOW).allowed
+
+
+def test_stored_keys_are_issued_judged_listed_and_revoked_by_their_owner_only(store):
+    from engine.marketplace import keys
+    from engine.marketplace.partners import MarketplaceError, trail
+
+    new = keys.issue_key(store, user_id="buyer", kind="sandbox", products=["nem-prices"], actor="buyer@x")
+    stored = keys.stored_key(store, new.token)
+    assert stored.owner == "buyer" and stored.products == {"nem-prices"} and stored.expires_at is not None
+    assert keys.key_limits(store, new.key_id) == (keys.SANDBOX_QUOTA, keys.SANDBOX_RATE)
+    now = datetime.now(UTC)
+    assert judge(new.token, stored, "nem-prices", now).allowed
+    assert not judge(new.token, stored, "nem-prices", now + timedelta(days=keys.SANDBOX_DAYS + 1)).allowed
+    listed = keys.keys_of(store, "buyer")
+    assert list(listed["key_id"]) == [new.key_id] and "secret_sha256" not in listed.columns
+    with pytest.raises(MarketplaceError, match="no such key"):
+        keys.revoke_key(store, new.key_id, user_id="someone else", actor="x")
+    assert keys.stored_key(store, new.token).revoked_at is None
+    keys.revoke_key(store, new.key_id, user_id="buyer", actor="buyer@x")
+    assert judge(new.token, keys.stored_key(store, new.token), "nem-prices", datetime.now(UTC)).status == 401
+    assert list(trail(store, "key", new.key_id)["action"]) == ["issued", "revoked"]
+    live = keys.issue_key(store, user_id="buyer", kind="production", products=["a", "b"], actor="buyer@x")
+    assert keys.key_limits(store, live.key_id) == (0, keys.PRODUCTION_RATE)
+    assert keys.stored_key(store, live.token).expires_at is None
+    assert keys.stored_key(store, "c254_live_0123456789abcdef_" + "A" * 43) is None
+    with pytest.raises(MarketplaceError, match="names one product"):
+        keys.issue_key(store, user_id="buyer", kind="production", products=[], actor="x")

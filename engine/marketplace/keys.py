@@ -17,8 +17,14 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+
+import pandas as pd
+
+from engine.clock import now_ms
+from engine.marketplace.partners import MarketplaceError, audit
 
 KINDS = {"sbx": "sandbox", "live": "production"}
 _KEY = re.compile(r"^c254_(sbx|live)_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
@@ -109,3 +115,103 @@ def judge(token: str | None, stored: StoredKey | None, product: str, now: dateti
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------ stored keys
+
+#: a sandbox key: this many calls over its life, for this long, at this rate
+SANDBOX_QUOTA = 1000
+SANDBOX_DAYS = 14
+SANDBOX_RATE = 30
+PRODUCTION_RATE = 600
+
+
+def issue_key(store, *, user_id: str, kind: str, products: Iterable[str], actor: str,
+              expires_at: datetime | None = None, quota_calls: int | None = None,
+              rate_per_minute: int | None = None) -> NewKey:
+    """Store a new key for ``user_id`` entitled to ``products`` and return it (its token is shown once).
+    Sandbox keys get SANDBOX_QUOTA calls and expire after SANDBOX_DAYS unless told otherwise; production keys
+    have no quota or expiry unless told."""
+    entitled = sorted(set(products))
+    if not user_id or not entitled:
+        raise MarketplaceError("a key belongs to an account and names one product or more")
+    new = make_key(kind)
+    stamp = now_ms()
+    if kind == "sandbox":
+        expires_at = expires_at or (stamp + pd.Timedelta(days=SANDBOX_DAYS)).to_pydatetime()
+        quota_calls = SANDBOX_QUOTA if quota_calls is None else quota_calls
+        rate_per_minute = rate_per_minute or SANDBOX_RATE
+    row = StoredKey(new.key_id, kind, new.secret_sha256, user_id, frozenset(entitled), expires_at, None)
+    _save_key(store, row, quota_calls or 0, rate_per_minute or PRODUCTION_RATE, stamp, stamp)
+    audit(store, actor, "key", new.key_id, "issued", {"kind": kind, "products": entitled, "user_id": user_id})
+    return new
+
+
+def revoke_key(store, key_id: str, *, user_id: str | None, actor: str) -> None:
+    """Revoke a key now; ``user_id``: the owner asking (None: an admin, any key). Another's key is 'no such
+    key'."""
+    row = _key_row(store, key_id)
+    if row is None or (user_id is not None and row["user_id"] != user_id):
+        raise MarketplaceError("no such key")
+    if row["revoked_at"] is not None:
+        return
+    stamp = now_ms()
+    stored = _stored(row)
+    stored = StoredKey(**{**stored.__dict__, "revoked_at": stamp.to_pydatetime()})
+    _save_key(store, stored, int(row["quota_calls"]), int(row["rate_per_minute"]),
+              pd.Timestamp(row["created_at"]), stamp)
+    audit(store, actor, "key", key_id, "revoked", {})
+
+
+def stored_key(store, token: str | None) -> StoredKey | None:
+    """The stored row of the key ``token`` names (None for a malformed token or an unknown id)."""
+    parsed = parse_token(token)
+    if parsed is None:
+        return None
+    row = _key_row(store, parsed[1])
+    return None if row is None else _stored(row)
+
+
+def key_limits(store, key_id: str) -> tuple[int, int]:
+    """(quota_calls over the key's life, 0: none; calls per minute) of a stored key."""
+    row = _key_row(store, key_id)
+    if row is None:
+        raise KeyError(key_id)
+    return int(row["quota_calls"]), int(row["rate_per_minute"])
+
+
+def keys_of(store, user_id: str) -> pd.DataFrame:
+    """An account's keys, newest first, without their hashes: key_id, kind, products, quota_calls,
+    rate_per_minute, created_at, expires_at, revoked_at."""
+    return store.query_df(
+        "SELECT key_id, kind, products, quota_calls, rate_per_minute, created_at, expires_at, revoked_at FROM "
+        "api_keys FINAL WHERE user_id = {u:String} ORDER BY created_at DESC", {"u": str(user_id)})
+
+
+def _key_row(store, key_id: str) -> dict | None:
+    df = store.query_df("SELECT key_id, kind, secret_sha256, user_id, products, quota_calls, rate_per_minute, "
+                        "created_at, expires_at, revoked_at FROM api_keys FINAL WHERE key_id = {k:String}",
+                        {"k": str(key_id)}, columns_if_empty=False)
+    if df.empty:
+        return None
+    row = df.iloc[0].to_dict()
+    for column in ("expires_at", "revoked_at"):
+        row[column] = None if pd.isna(row[column]) else pd.Timestamp(row[column]).to_pydatetime()
+    return row
+
+
+def _stored(row: dict) -> StoredKey:
+    return StoredKey(row["key_id"], row["kind"], row["secret_sha256"], row["user_id"], frozenset(row["products"]),
+                     row["expires_at"], row["revoked_at"])
+
+
+def _save_key(store, row: StoredKey, quota_calls: int, rate_per_minute: int, created_at: pd.Timestamp,
+              stamp: pd.Timestamp) -> None:
+    store.command(
+        "INSERT INTO api_keys (key_id, kind, secret_sha256, user_id, products, quota_calls, rate_per_minute, "
+        "expires_at, revoked_at, created_at, updated_at) VALUES ({k:String}, {kind:String}, {h:String}, {u:String}, "
+        "{p:Array(String)}, {q:UInt64}, {r:UInt32}, {e:Nullable(DateTime64(3, 'UTC'))}, "
+        "{x:Nullable(DateTime64(3, 'UTC'))}, {c:DateTime64(3, 'UTC')}, {t:DateTime64(3, 'UTC')})",
+        {"k": row.key_id, "kind": row.kind, "h": row.secret_sha256, "u": row.owner, "p": sorted(row.products),
+         "q": int(quota_calls), "r": int(rate_per_minute), "e": row.expires_at, "x": row.revoked_at,
+         "c": pd.Timestamp(created_at).to_pydatetime(), "t": stamp.to_pydatetime()})
