@@ -1,5 +1,5 @@
 """Flask CLI: ``flask --app app.wsgi store init``, ``ingest load CONNECTOR PATH``, ``jobs ...`` and
-``users create|set-role|set-password|disable|list`` and ``forecast train|issue``."""
+``users create|set-role|set-password|disable|list``, ``forecast train|issue`` and ``marketplace statement``."""
 from __future__ import annotations
 
 import click
@@ -14,6 +14,9 @@ from engine.files import IngestError
 from engine.forecast.history import Series, default_series
 from engine.forecast.issue import RECORD_DAYS, WARMUP_DAYS, IssueError, issue_all, train_series, trainable_series
 from engine.jobs import JobRun, last_run_per_job, recent_runs
+from engine.marketplace import partners, products
+from engine.marketplace.revenue import StatementError
+from engine.marketplace.statements import partner_statement
 from engine.store import Store, StoreError
 from ingest.backfill import BackfillError, run_backfill, validate
 from ingest.load import parse_all, raw_files_at, write_parsed
@@ -37,6 +40,7 @@ ingest_group = AppGroup("ingest", help="Load operators' files into the store.")
 jobs_group = AppGroup("jobs", help="Scheduled jobs and backfills.")
 users_group = AppGroup("users", help="Accounts: create users, set roles and passwords, disable, list.")
 forecast_group = AppGroup("forecast", help="Price forecasts: train the transformers, issue runs.")
+marketplace_group = AppGroup("marketplace", help="The data marketplace: partners' monthly statements.")
 #: How the audit log names the command line as actor and address.
 CLI_ACTOR, CLI_ADDRESS = "cli", "console"
 
@@ -310,6 +314,34 @@ def forecast_issue() -> None:
         raise _store_error(exc) from exc
 
 
+@marketplace_group.command("statement")
+@click.argument("partner")
+@click.argument("month")
+@click.option("--csv", "as_csv", is_flag=True, help="print the statement as CSV")
+def marketplace_statement(partner: str, month: str, as_csv: bool) -> None:
+    """PARTNER's statement for MONTH (YYYY-MM, UTC): each product's calls, rows and amount, the gross and the
+    70/30 split (PARTNER: a partner id, or "platform")."""
+    try:
+        store = services().ready_store()
+        if partner != products.PLATFORM and partners.get_partner(store, partner) is None:
+            raise click.ClickException(f"no partner {partner!r}")
+        made = partner_statement(store, partner, month)
+    except (StatementError, partners.MarketplaceError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+    if as_csv:
+        click.echo(made.to_csv(), nl=False)
+        return
+    click.echo(f"statement of {partner} for {month} (UTC), {made.currency}")
+    for line in made.lines:
+        click.echo(f"  {line.product:<28} {line.kind:<14} {line.unit_price:>12} from {line.valid_from:%Y-%m-%d %H:%M} "
+                   f"{line.billable_calls:>8} calls {line.billable_rows:>10} rows {line.subscriptions:>4} subs "
+                   f"{line.amount:>16}")
+    click.echo(f"  exact total {made.exact_total}; gross {made.gross}; partner (70 %) {made.partner_share}; "
+               f"platform (30 %) {made.platform_share}")
+
+
 def register_cli(server: Flask) -> None:
-    for group in (store_group, ingest_group, jobs_group, users_group, forecast_group):
+    for group in (store_group, ingest_group, jobs_group, users_group, forecast_group, marketplace_group):
         server.cli.add_command(group)

@@ -96,3 +96,30 @@ def test_subscribing_then_a_production_key_for_the_subscribed_products(store):
     assert subscriptions.active_subscriptions(store, "buyer") == []
     with pytest.raises(MarketplaceError, match="no listed product"):
         subscriptions.subscribe(store, user_id="buyer", slug="nothing-here", actor="buyer@x")
+
+
+def test_the_statement_command_prints_the_split_and_the_csv(make_app):
+    from app.services import services
+
+    app = make_app()
+    store = services(app.server).ready_store()
+    partner = partners.register_partner(store, organisation="Acme Grid Data", contact_email="p@acme.example",
+                                        payout_reference="GB33BUKB20201555555555", user_id="u", actor="p")
+    partners.set_status(store, partner.partner_id, "active", "admin")
+    product = _listed(store, partner.partner_id, "acme-calls", "per_call", "0.005")
+    _plan_from(store, product.product_id, "per_call", "0.333333", datetime(2026, 3, 1, tzinfo=UTC))
+    usage = pd.DataFrame({"at": pd.to_datetime(["2026-03-02", "2026-03-03", "2026-03-04"], utc=True),
+                          "key_id": "k", "key_kind": "production", "user_id": "b", "product": product.product_id,
+                          "partner": partner.partner_id, "rows": 1, "bytes": 10, "latency_ms": 1.0, "status": 200})
+    store.insert_df("api_usage", usage)
+    runner = app.server.test_cli_runner()
+    shown = runner.invoke(args=["marketplace", "statement", partner.partner_id, "2026-03"])
+    assert shown.exit_code == 0, shown.output
+    assert "gross 1.00; partner (70 %) 0.70; platform (30 %) 0.30" in shown.output
+    as_csv = runner.invoke(args=["marketplace", "statement", partner.partner_id, "2026-03", "--csv"])
+    assert as_csv.output.splitlines()[-3:] == [f"{partner.partner_id},2026-03,gross,,,USD,,,,,,,,,1.00",
+                                               f"{partner.partner_id},2026-03,partner_70,,,USD,,,,,,,,,0.70",
+                                               f"{partner.partner_id},2026-03,platform_30,,,USD,,,,,,,,,0.30"]
+    for args, message in ((["nobody", "2026-03"], "no partner"), ([partner.partner_id, "March"], "YYYY-MM")):
+        failed = runner.invoke(args=["marketplace", "statement", *args])
+        assert failed.exit_code != 0 and message in failed.output
