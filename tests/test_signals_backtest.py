@@ -159,6 +159,12 @@ def test_sharpe_and_sortino_by_hand():
     assert metrics.max_drawdown(equity) == pytest.approx(99 / 110 - 1, rel=1e-14)
     flat = metrics.returns(np.full(4, 100.0), 100.0)
     assert np.isnan(metrics.sharpe(flat, 4.0)) and np.isnan(metrics.sortino(flat, 4.0))  # vectorbt: +inf
+    # an account wiped out to exactly 0 and trading on: the return after it is infinite, the ratios undefined
+    wiped = metrics.returns(np.array([[100.0, 50.0, 0.0, 10.0, 20.0], [100.0, 110.0, 99.0, 99.0, 108.9]]), 100.0)
+    with np.errstate(all="raise"):
+        sharpe, sortino = metrics.sharpe_sortino(wiped, 4.0)
+    assert np.isnan(sharpe[0]) and np.isnan(sortino[0])
+    assert sharpe[1] == pytest.approx(mean / std * 2.0, rel=1e-12)
 
 
 def test_win_rate_and_profit_factor_per_combination():

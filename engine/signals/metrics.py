@@ -70,14 +70,22 @@ def sharpe_sortino(bar_returns: np.ndarray, per_year: float) -> tuple[np.ndarray
     bars = r.shape[-1]
     if bars < 2:
         return np.full(r.shape[:-1], np.nan), np.full(r.shape[:-1], np.nan)
-    mean = r.mean(axis=-1)
-    work = np.subtract(r, mean[..., None])
-    np.multiply(work, work, out=work)
-    std = np.sqrt(work.sum(axis=-1) / (bars - 1))
-    np.minimum(r, 0.0, out=work)
-    np.multiply(work, work, out=work)
-    downside_risk = np.sqrt(work.mean(axis=-1)) * np.sqrt(per_year)
-    return _ratio(mean, std) * np.sqrt(per_year), _ratio(mean * per_year, downside_risk)
+    # an equity that reaches exactly 0 has an infinite return the bar after (returns()): the ratios are then NaN,
+    # which the metrics table shows as undefined (a ratio over a wiped-out account means nothing), and numpy's
+    # warnings about inf − inf say nothing more
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = r.mean(axis=-1)
+        work = np.subtract(r, mean[..., None])
+        np.multiply(work, work, out=work)
+        std = np.sqrt(work.sum(axis=-1) / (bars - 1))
+        np.minimum(r, 0.0, out=work)
+        np.multiply(work, work, out=work)
+        downside_risk = np.sqrt(work.mean(axis=-1)) * np.sqrt(per_year)
+        sharpe, sortino = _ratio(mean, std) * np.sqrt(per_year), _ratio(mean * per_year, downside_risk)
+    if np.isfinite(mean).all():
+        return sharpe, sortino
+    undefined = ~np.isfinite(mean)
+    return np.where(undefined, np.nan, sharpe), np.where(undefined, np.nan, sortino)
 
 
 def sharpe(bar_returns: np.ndarray, per_year: float) -> np.ndarray:
