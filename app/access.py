@@ -18,7 +18,7 @@ import dash
 from flask import Response, jsonify, redirect, request
 from flask_wtf.csrf import generate_csrf
 
-from app import auth
+from app import auth, health
 from engine.store import StoreError
 from components.shell import NAV, shell
 from engine.accounts import ROLES
@@ -50,8 +50,9 @@ CALLBACK_MODULES: dict[str, frozenset[str]] = {
 }
 #: The REST API by prefix. Partners will reach their own products through it; until then they are refused.
 API: dict[str, frozenset[str]] = {"/api/v1/": DATA_ROLES}
-#: Reachable by anyone: the sign-in page, static files and Dash's component scripts (so /login renders).
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico"})
+#: Reachable by anyone: the sign-in page, static files, Dash's component scripts (so /login renders) and the
+#: health probes.
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", *health.PATHS})
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/vendor/")
 #: Dash's own requests that every signed-in user makes on every page.
 DASH_INTERNAL = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash")

@@ -16,6 +16,7 @@ import callbacks  # noqa: F401 -- importing it declares every page's callbacks, 
 from app import security
 from app import access, forecasting, routing
 from app.api import api
+from app.health import health
 from app.cli import register_cli
 from app.operations import Operations
 from app.scheduler import start_on_first_request
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     security.init_app(app)  # CSRF, origin check, headers, size limit, error pages: before any route
     access.init_app(app)  # sign-in, the role table checked on every request, the layout per user's role
     server.register_blueprint(api)
+    server.register_blueprint(health)
     register_cli(server)
     forecasting.init_app(server)
     routing.init_app(server)
