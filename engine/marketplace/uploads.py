@@ -1,0 +1,117 @@
+"""A partner's upload checked against its product's declared schema, before anything is stored.
+
+CSV (UTF-8, a header row naming exactly the declared columns, in any order) or Parquet (the declared columns,
+types convertible). Every value is checked: a datetime must carry its UTC offset (or ``Z``) so no instant is
+ambiguous, a float or integer must be a finite number, text at most MAX_TEXT characters. The first problem found
+is reported with its line (CSV: the file's line number, header = line 1; Parquet: the row, first = 1) and column,
+and nothing of the file is kept: a file is stored whole or not at all.
+"""
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from engine.marketplace.partners import MarketplaceError
+from engine.marketplace.products import Column
+
+MAX_BYTES = 200 * 1024 * 1024
+MAX_ROWS = 5_000_000
+MAX_TEXT = 10_000
+
+
+def read_upload(data: bytes, filename: str, columns: Sequence[Column]) -> pd.DataFrame:
+    """The upload as a frame with the declared columns, in declared order and types (datetimes as UTC);
+    MarketplaceError naming the line and the problem otherwise."""
+    if not data:
+        raise MarketplaceError("the file is empty")
+    if len(data) > MAX_BYTES:
+        raise MarketplaceError(f"the file is larger than {MAX_BYTES // (1024 * 1024)} MB")
+    name = (filename or "").lower()
+    if name.endswith(".parquet") or data[:4] == b"PAR1":
+        raw, first_line, where = _parquet(data), 1, "row"
+    elif name.endswith(".csv") or not name:
+        raw, first_line, where = _csv(data), 2, "line"
+    else:
+        raise MarketplaceError("upload a .csv or .parquet file")
+    declared = [c.name for c in columns]
+    header = [str(c) for c in raw.columns]
+    missing = [c for c in declared if c not in header]
+    extra = [c for c in header if c not in declared]
+    if missing or extra or len(set(header)) != len(header):
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"not declared {', '.join(extra)}"]
+                                                                          if extra else [])
+        raise MarketplaceError(f"{where} 1: the columns must be the declared ones "
+                               f"({', '.join(declared)}): {'; '.join(parts) or 'a column is repeated'}")
+    if len(raw) > MAX_ROWS:
+        raise MarketplaceError(f"at most {MAX_ROWS:,} rows per upload")
+    out = {}
+    for column in columns:
+        out[column.name] = _convert(raw[column.name], column, first_line, where)
+    return pd.DataFrame(out, columns=declared)
+
+
+def _csv(data: bytes) -> pd.DataFrame:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MarketplaceError(f"line {line}: not UTF-8 text") from None
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.ParserError as exc:
+        raise MarketplaceError(f"not a CSV file the columns of which line up: {exc}") from None
+    except pd.errors.EmptyDataError:
+        raise MarketplaceError("line 1: no header row") from None
+
+
+def _parquet(data: bytes) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise MarketplaceError(f"not a readable Parquet file: {exc}") from None
+
+
+def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> pd.Series:
+    missing = values.isna().to_numpy()
+
+    def fail(at: np.ndarray, problem: str):
+        row = int(np.flatnonzero(at)[0])
+        shown = repr(values.iloc[row])[:60]
+        raise MarketplaceError(f"{where} {row + first_line}, column {column.name}: {problem} (got {shown})")
+
+    if column.type == "datetime":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            if getattr(values.dt, "tz", None) is None:
+                fail(np.ones(len(values), dtype=bool), "a time without a time zone")
+            parsed = values.dt.tz_convert("UTC")
+        else:
+            text = values.astype("string")
+            zoned = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=True).to_numpy(dtype=bool)
+            if (~zoned & ~missing).any():
+                fail(~zoned & ~missing, "a time needs its UTC offset or Z (e.g. 2026-03-01T00:00:00Z)")
+            parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        bad = parsed.isna().to_numpy() & ~missing
+        if bad.any():
+            fail(bad, "not an ISO 8601 time")
+        if missing.any():
+            fail(missing, "a time is needed")
+        return parsed.astype("datetime64[ms, UTC]")
+    if column.type in ("float", "integer"):
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = (numbers.isna().to_numpy() & ~missing) | ~np.isfinite(numbers.fillna(0).to_numpy(dtype=float))
+        if bad.any():
+            fail(bad, "not a finite number")
+        if column.type == "integer":
+            whole = numbers.fillna(0).to_numpy(dtype=float)
+            if (whole != np.round(whole)).any() or (np.abs(whole) > 2**53).any():
+                fail((whole != np.round(whole)) | (np.abs(whole) > 2**53), "not a whole number")
+            return numbers.astype("Int64")
+        return numbers.astype("float64")
+    text = values.astype("string")
+    long = (text.str.len().fillna(0) > MAX_TEXT).to_numpy(dtype=bool)
+    if long.any():
+        fail(long, f"text longer than {MAX_TEXT:,} characters")
+    return text

@@ -1,0 +1,70 @@
+"""Partner uploads checked against the declared schema: CSV and Parquet read into typed columns, and a bad file
+refused with its line, column and problem."""
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from engine.marketplace.partners import MarketplaceError
+from engine.marketplace.products import Column
+from engine.marketplace.uploads import read_upload
+
+COLUMNS = (Column("time", "datetime"), Column("region", "text"), Column("mw", "float", "MW"),
+           Column("units", "integer"))
+GOOD = ("time,region,mw,units\n"
+        "2026-03-01T00:00:00Z,SA1,-12.5,3\n"
+        "2026-03-01T10:30:00+10:30,VIC1,1e3,4\n"
+        "2026-03-01T01:00:00Z,,,\n")
+
+
+def test_a_good_csv_becomes_typed_columns_in_utc():
+    frame = read_upload(GOOD.encode(), "wind.csv", COLUMNS)
+    assert list(frame.columns) == ["time", "region", "mw", "units"]
+    assert list(frame["time"]) == list(pd.to_datetime(["2026-03-01T00:00Z", "2026-03-01T00:00Z",
+                                                        "2026-03-01T01:00Z"], utc=True))
+    assert frame["mw"].iloc[0] == -12.5 and frame["mw"].iloc[1] == 1000.0 and pd.isna(frame["mw"].iloc[2])
+    assert str(frame["units"].dtype) == "Int64" and pd.isna(frame["region"].iloc[2])
+    # columns in another order are fine; a BOM is fine
+    shuffled = "\ufeffregion,units,mw,time\nSA1,1,2.0,2026-03-01T00:00:00Z\n"
+    assert read_upload(shuffled.encode(), "x.csv", COLUMNS)["region"].iloc[0] == "SA1"
+
+
+def test_parquet_is_read_the_same_way():
+    frame = pd.DataFrame({"time": pd.to_datetime(["2026-03-01T00:00Z"], utc=True), "region": ["SA1"],
+                          "mw": [1.5], "units": [2]})
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    read = read_upload(buffer.getvalue(), "wind.parquet", COLUMNS)
+    assert read["mw"].iloc[0] == 1.5 and read["time"].iloc[0] == pd.Timestamp("2026-03-01", tz="UTC")
+    naive = frame.assign(time=frame["time"].dt.tz_localize(None))
+    buffer = io.BytesIO()
+    naive.to_parquet(buffer)
+    with pytest.raises(MarketplaceError, match="row 1, column time: a time without a time zone"):
+        read_upload(buffer.getvalue(), "wind.parquet", COLUMNS)
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ("time,region,mw\n2026-03-01T00:00:00Z,SA1,1\n", "line 1: the columns must be the declared ones .*missing units"),
+    ("time,region,mw,units,extra\n", "not declared extra"),
+    (GOOD + "2026-03-01 02:00,SA1,1,1\n", "line 5, column time: a time needs its UTC offset"),
+    (GOOD + "yesterday Z,SA1,1,1\n", "line 5, column time: not an ISO 8601 time"),
+    (GOOD + "2026-03-01T02:00:00Z,SA1,lots,1\n", "line 5, column mw: not a finite number"),
+    (GOOD + "2026-03-01T02:00:00Z,SA1,inf,1\n", "line 5, column mw: not a finite number"),
+    (GOOD + "2026-03-01T02:00:00Z,SA1,1,1.5\n", "line 5, column units: not a whole number"),
+    (GOOD + ",SA1,1,1\n", "line 5, column time: a time is needed"),
+    ("", "empty"),
+])
+def test_a_bad_file_is_refused_with_its_line_and_problem(body, message):
+    with pytest.raises(MarketplaceError, match=message):
+        read_upload(body.encode(), "wind.csv", COLUMNS)
+
+
+def test_not_utf8_and_not_csv_or_parquet_are_refused():
+    with pytest.raises(MarketplaceError, match="line 2: not UTF-8"):
+        read_upload(b"time,region,mw,units\n\xff\xfe,SA1,1,1\n", "x.csv", COLUMNS)
+    with pytest.raises(MarketplaceError, match=".csv or .parquet"):
+        read_upload(b"hello", "x.xlsx", COLUMNS)
+    with pytest.raises(MarketplaceError, match="Parquet"):
+        read_upload(b"PAR1 broken", "x.parquet", COLUMNS)
