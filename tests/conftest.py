@@ -28,13 +28,18 @@ def pytest_configure(config: pytest.Config) -> None:
     import engine.demo
 
     engine.demo.DEMO_DAYS = 92
-    # Under pytest-xdist (make test runs two workers) each worker's Dash test servers take ports of their own:
-    # dash.testing counts up from one fixed port in every process.
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if worker.startswith("gw"):
-        from dash.testing.application_runners import BaseDashRunner
+    # Dash's test servers count up from a fixed port in every process: under pytest-xdist (make test runs two
+    # workers) each worker gets ports of its own, and all of them lie below the kernel's ephemeral range
+    # (32768 and up), where the port of any outgoing connection could take one first.
+    from dash.testing.application_runners import BaseDashRunner
 
-        BaseDashRunner._next_port += 1000 * int(worker[2:])
+    BaseDashRunner._next_port = 30050 + 1000 * xdist_worker()
+
+
+def xdist_worker() -> int:
+    """This process's pytest-xdist worker number (0 without xdist)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return int(worker[2:]) if worker.startswith("gw") else 0
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
