@@ -34,6 +34,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from dash.testing.application_runners import BaseDashRunner
 
     BaseDashRunner._next_port = 30050 + 1000 * xdist_worker()
+    # low descriptor numbers kept for QuickFIX's acceptor in the FIX tests (tests/support/fix_acceptor.py)
+    try:
+        from tests.support.fix_acceptor import LOW_DESCRIPTORS
+    except ImportError:  # quickfix (a test-only dependency) not installed: no FIX tests to keep them for
+        pass
+    else:
+        LOW_DESCRIPTORS.hold()
 
 
 def xdist_worker() -> int:

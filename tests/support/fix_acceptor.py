@@ -32,6 +32,26 @@ DATA_DICTIONARY = Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
 _ports = itertools.count()
 
 
+class LowDescriptors:
+    """Low file descriptor numbers held (on /dev/null) from the start of a test process, released while a QuickFIX
+    acceptor runs so that its sockets get numbers select() can watch."""
+
+    def __init__(self, count: int = 48):
+        self.count = count
+        self.held: list[int] = []
+
+    def hold(self) -> None:
+        while len(self.held) < self.count:
+            self.held.append(os.open(os.devnull, os.O_RDONLY))
+
+    def release(self) -> None:
+        while self.held:
+            os.close(self.held.pop())
+
+
+LOW_DESCRIPTORS = LowDescriptors()
+
+
 def free_port() -> int:
     """A port to listen on, free now, from this worker's own block below the kernel's ephemeral range: a port
     the kernel handed out (bind to 0) is also what it hands any other process's outgoing connection, and another
@@ -194,7 +214,15 @@ class Acceptor:
                                             fix.FileLogFactory(settings))
 
     def __enter__(self) -> Acceptor:
-        self._acceptor.start()
+        # QuickFIX watches its sockets with select(), which cannot see a descriptor numbered 1024 or more, and a
+        # test worker late in the suite holds more than a thousand (the embedded store's files): its sockets are
+        # given the low numbers held in reserve since the worker started (the kernel hands out the lowest free).
+        LOW_DESCRIPTORS.release()
+        try:
+            self._acceptor.start()
+        except BaseException:
+            LOW_DESCRIPTORS.hold()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -202,6 +230,7 @@ class Acceptor:
         # Dropped now, not whenever the object goes: QuickFIX keeps a process-wide registry of sessions, and a
         # later acceptor for the same session cannot serve it while this one exists.
         del self._acceptor
+        LOW_DESCRIPTORS.hold()
 
     @property
     def session(self):
