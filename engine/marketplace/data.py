@@ -13,7 +13,6 @@ import re
 
 import pandas as pd
 
-from engine.clock import now_ms
 from engine.marketplace import products
 from engine.marketplace.partners import MarketplaceError, audit
 from engine.marketplace.products import COLUMN_TYPES, Product
@@ -39,9 +38,7 @@ def upload(store: Store, product: Product, data: bytes, filename: str, *, actor:
     version = product.version + 1
     frame[VERSION_COLUMN] = version
     store.insert_df(table_name(product), frame)
-    store.command("INSERT INTO products SELECT * REPLACE ({v:UInt32} AS version, {t:DateTime64(3, 'UTC')} AS "
-                  "updated_at) FROM products FINAL WHERE product_id = {p:String}",
-                  {"v": version, "t": now_ms().to_pydatetime(), "p": product.product_id})
+    products.set_version(store, product, version)
     audit(store, actor, "product", product.product_id, "data uploaded",
           {"version": version, "rows": len(frame), "file": filename[:200]})
     return version, len(frame)

@@ -18,7 +18,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
@@ -156,8 +156,7 @@ def revoke_key(store, key_id: str, *, user_id: str | None, actor: str) -> None:
     if row["revoked_at"] is not None:
         return
     stamp = now_ms()
-    stored = _stored(row)
-    stored = StoredKey(**{**stored.__dict__, "revoked_at": stamp.to_pydatetime()})
+    stored = replace(_stored(row), revoked_at=stamp.to_pydatetime())
     _save_key(store, stored, int(row["quota_calls"]), int(row["rate_per_minute"]),
               pd.Timestamp(row["created_at"]), stamp)
     audit(store, actor, "key", key_id, "revoked", {})

@@ -13,7 +13,7 @@ import json
 import re
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import pandas as pd
@@ -48,12 +48,12 @@ class Partner:
 def register_partner(store: Store, *, organisation: object, contact_email: object, payout_reference: object,
                      user_id: str, actor: str) -> Partner:
     """A new partner, pending approval, owned by ``user_id``; MarketplaceError naming the field otherwise."""
-    name = _text(organisation, "organisation", 2, 200)
+    name = checked_text(organisation, "organisation", 2, 200)
     try:
         email = normalise_email(contact_email)
     except AccountError:
         raise MarketplaceError("contact email: not a valid email address") from None
-    payout = _text(payout_reference, "payout reference", 5, 64)
+    payout = checked_text(payout_reference, "payout reference", 5, 64)
     if not _PAYOUT.fullmatch(payout):
         raise MarketplaceError("payout reference: letters, digits, spaces, dots, dashes or slashes (an IBAN or an "
                                "account id)")
@@ -80,7 +80,7 @@ def set_status(store: Store, partner_id: str, status: str, actor: str) -> Partne
     action = _MOVES.get((partner.status, status))
     if action is None:
         raise MarketplaceError(f"a {partner.status} partner cannot become {status}")
-    changed = Partner(**{**partner.__dict__, "status": status})
+    changed = replace(partner, status=status)
     _save(store, changed, now_ms())
     audit(store, actor, "partner", partner_id, action, {"from": partner.status, "to": status})
     return changed
@@ -139,10 +139,11 @@ def _save(store: Store, partner: Partner, stamp: pd.Timestamp) -> None:
          "c": partner.created_at, "t": stamp.to_pydatetime()})
 
 
-def _text(value: object, what: str, shortest: int, longest: int) -> str:
+def checked_text(value: object, what: str, shortest: int, longest: int, squeeze: bool = True) -> str:
+    """``value`` trimmed (runs of white space made one space when ``squeeze``) and its length checked."""
     if not isinstance(value, str):
         raise MarketplaceError(f"{what}: text is needed")
-    text = " ".join(value.split())
+    text = " ".join(value.split()) if squeeze else value.strip()
     if not shortest <= len(text) <= longest:
         raise MarketplaceError(f"{what}: {shortest} to {longest} characters, not {len(text)}")
     return text

@@ -16,14 +16,14 @@ import re
 import threading
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pandas as pd
 
 from engine.clock import now_ms
-from engine.marketplace.partners import MarketplaceError, audit
+from engine.marketplace.partners import MarketplaceError, audit, checked_text
 from engine.marketplace.revenue import PLAN_KINDS, PricePlan, StatementError, money
 from engine.store import Store
 
@@ -160,7 +160,7 @@ def set_status(store: Store, product_id: str, status: str, *, editor: str, actor
         raise MarketplaceError(f"a {product.status} product cannot become {status!r}")
     if status == "listed" and not product.plans:
         raise MarketplaceError("set a price plan before listing")
-    changed = Product(**{**product.__dict__, "status": status})
+    changed = replace(product, status=status)
     _save(store, changed, now_ms())
     audit(store, actor, "product", product_id, action, {"from": product.status, "to": status})
     return changed
@@ -199,6 +199,14 @@ def set_price(store: Store, product_id: str, *, kind: str, price: object, curren
     audit(store, actor, "plan", product.product_id, "price set",
           {"kind": kind, "price": str(plan.price), "currency": currency, "from": plan.effective_from.isoformat()})
     return plan
+
+
+def set_version(store: Store, product: Product, version: int) -> Product:
+    """Point the product at its data version ``version`` (engine/marketplace/data.py, after an upload lands)."""
+    current = get_product(store, product.product_id) or product  # as stored now, edits since it was read kept
+    changed = replace(current, version=int(version))
+    _save(store, changed, now_ms())
+    return changed
 
 
 def get_product(store: Store, product_id: str) -> Product | None:
@@ -263,8 +271,8 @@ def _check_slug(slug: object) -> str:
 
 
 def _check_fields(title, description, markets, category, update_frequency, tags):
-    title = _text(title, "title", 3, 120)
-    description = _text(description, "description", 0, 5000, squeeze=False)
+    title = checked_text(title, "title", 3, 120)
+    description = checked_text(description, "description", 0, 5000, squeeze=False)
     if isinstance(markets, str) or not isinstance(markets, Sequence) or not markets or len(markets) > 20 or \
             not all(isinstance(m, str) and re.fullmatch(r"[A-Za-z0-9_.-]{2,20}", m) for m in markets):
         raise MarketplaceError("markets: one to 20 market ids (letters, digits, dots, dashes)")
@@ -299,15 +307,6 @@ def _check_sample(sample: object, columns: tuple[Column, ...]) -> tuple[dict, ..
     except (TypeError, ValueError):
         raise MarketplaceError("sample: values must be numbers, text or null") from None
     return tuple(out)
-
-
-def _text(value: object, what: str, shortest: int, longest: int, squeeze: bool = True) -> str:
-    if not isinstance(value, str):
-        raise MarketplaceError(f"{what}: text is needed")
-    text = " ".join(value.split()) if squeeze else value.strip()
-    if not shortest <= len(text) <= longest:
-        raise MarketplaceError(f"{what}: {shortest} to {longest} characters, not {len(text)}")
-    return text
 
 
 def _select(store: Store, where: str, params: dict, order: str = "created_at, product_id",

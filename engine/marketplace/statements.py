@@ -2,6 +2,8 @@
 metered usage and the subscriptions (the arithmetic and the rounding rule are revenue.py's)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.marketplace import products, subscriptions
 from engine.marketplace.revenue import Statement, month_bounds, statement
 from engine.store import Store
@@ -19,8 +21,6 @@ def partner_statement(store: Store, partner: str, month: str) -> Statement:
         {"p": partner, "a": start, "b": end, "ids": ids})
     slugs = {p.product_id: p.slug for p in owned}
     usage["product"] = usage["product"].map(slugs)
-    plans = [plan.__class__(slugs[plan.product], plan.kind, plan.price, plan.effective_from, plan.currency)
-             for p in owned for plan in p.plans]
-    subs = [s.__class__(slugs[s.product], s.subscriber, s.start, s.end)
-            for s in subscriptions.of_products(store, ids)]
+    plans = [replace(plan, product=slugs[plan.product]) for p in owned for plan in p.plans]
+    subs = [replace(s, product=slugs[s.product]) for s in subscriptions.of_products(store, ids)]
     return statement(partner, month, [p.slug for p in owned], plans, usage, subs)
