@@ -113,18 +113,21 @@ def store_url(store_dir: Path) -> str:
 
 
 @pytest.fixture
-def store(store_url: str):
-    from engine.store import Store, migrate
+def store(store_url: str, store_dir: Path):
+    """A fresh database with the migrated schema (copied from the process's template: see
+    tests/support/schema_template.py)."""
+    from engine.store import Store
+    from tests.support.schema_template import copy_schema
 
     s = Store(store_url)
-    migrate(s)
+    copy_schema(s, str(store_dir))
     yield s
     s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
     s.close()
 
 
 @pytest.fixture
-def make_app(store_url: str):
+def make_app(store_url: str, store_dir: Path):
     """Builds the app on this test's fresh database (scheduler off, no demo data unless asked), and drops the
     database afterwards."""
     from app.factory import create_app
@@ -133,6 +136,13 @@ def make_app(store_url: str):
     made = []
 
     def make(**settings):
+        if not made:  # the schema copied ahead, so the app's own migration finds nothing to do
+            from engine.store import Store
+            from tests.support.schema_template import copy_schema
+
+            schema = Store(store_url)
+            copy_schema(schema, str(store_dir))
+            schema.close()
         # Sign-in is off (local mode, on loopback like the test client) unless a test asks for auth=True: the
         # tests of pages and the API test those; tests/test_access.py and tests/test_auth.py test the boundary.
         made.append(create_app(Settings(store_url=store_url,
