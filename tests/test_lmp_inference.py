@@ -177,8 +177,10 @@ def test_scigrid_precision_recall(data_dir: Path) -> None:
     from bench.infer_constraints import scigrid
 
     net = scigrid(data_dir)
-    result = solve_dcopf(net)
+    # Every third hour of the day, morning to evening alike (bench/infer_constraints.py scores all 24:
+    # precision 0.968, recall 0.981), in about half the time of the whole day.
+    result = solve_dcopf(net, net.snapshots[::3])
     inferred = infer_constraints(net, components(result, decimals=2))
     scores = corridor_scores(inferred, result.binding, corridor_of(net), min_dual=0.01)
-    # Measured: precision 0.968, recall 0.981 (627 hits, 639 true, 648 inferred).
+    # Measured: precision 0.973, recall 0.986 (213 hits, 216 true, 219 inferred).
     assert scores["precision"] >= 0.95 and scores["recall"] >= 0.95, scores
