@@ -15,7 +15,8 @@ from components.tables import Column, data_table
 from engine import queries
 from engine.lmp import OpfError, OpfResult
 from engine.lmp.published import published_basis
-from engine.lmp.study import SYSTEM_HUB, ControlError, NodeView, Study, WhatIf, check_controls, grid_folder, studies
+from engine.lmp.study import (SYSTEM_HUB, CongestionStudy, ControlError, NodeView, Study, WhatIf, check_controls,
+                              congestion_study, grid_folder, studies)
 
 #: Errors of a study that cannot be had: no such network, no solution, a what-if that does not fit it.
 STUDY_ERRORS = (OpfError, KeyError, ValueError)
@@ -173,9 +174,14 @@ def render(name, field, hub, scale, losses, index, whatif):
 
 
 @callback(output={"selected": Output("nd-selected", "data"), "line": Output("nd-wi-branch", "value")},
-          inputs={"click": Input("nd-map", "clickData")}, prevent_initial_call=True)
-def clicked(click):
+          inputs={"click": Input("nd-map", "clickData"), "forecast_click": Input("nd-cf-map", "clickData")},
+          prevent_initial_call=True)
+def clicked(click, forecast_click=None):
+    """A click on the snapshot's map or on the congestion forecast's: either selects the marker it names."""
     _checked(click=click)
+    _checked(click=forecast_click)
+    if forecast_click is not None and ctx.triggered_id == "nd-cf-map":
+        click = forecast_click
     marker = nf.clicked_marker(click)
     if marker is None:
         return {"selected": no_update, "line": no_update}
@@ -300,3 +306,163 @@ def download_series(_n, name, losses, whatif):
     except STUDY_ERRORS:
         return no_update
     return dcc.send_data_frame(study.result.nodes.to_csv, f"{name}_components.csv", index=False)
+
+
+# --- the congestion forecast ------------------------------------------------------------------------------------
+
+SCENARIO_LABELS = {"day": "the day's snapshots", "hours": "a range of snapshots",
+                   "demand": "demand scenarios (stored forecast's spread)"}
+HIDDEN, SHOWN = {"display": "none"}, {"display": "block"}
+
+
+@callback(
+    output={"options": Output("nd-cf-set", "options"), "last": Output("nd-cf-hours", "max"),
+            "marks": Output("nd-cf-hours", "marks"), "hours": Output("nd-cf-hours", "value")},
+    inputs={"name": Input("nd-network", "value")})
+def forecast_choices(name):
+    """A range of snapshots is offered for networks with snapshots of their own: a single-snapshot case's day
+    is a load shape, so its own scenarios are the demand ones."""
+    _checked(name=name)
+    if not name:
+        raise PreventUpdate
+    try:
+        study = open_study(name)
+    except STUDY_ERRORS:  # the map says why
+        raise PreventUpdate from None
+    snaps = list(study.snapshots)
+    step = max(1, len(snaps) // 6)
+    options = [{"label": label, "value": value, "disabled": value == "hours" and not study.own_day}
+               for value, label in SCENARIO_LABELS.items()]
+    marks = {i: _short(snaps[i]) for i in range(0, len(snaps), step)}
+    return {"options": options, "last": len(snaps) - 1, "marks": marks, "hours": [0, len(snaps) - 1]}
+
+
+def forecast_args(spec: object) -> tuple[str, str, int | None, int | None] | None:
+    """The congestion_study arguments a kept ``nd-cf-spec`` names, None for anything no run of the page wrote."""
+    if not isinstance(spec, dict) or set(spec) != {"name", "set", "first", "last"}:
+        return None
+    hours = None if spec["set"] == "day" else [spec["first"], spec["last"]]
+    if refused(name=spec["name"], scenario_set=spec["set"], hours=hours) or spec["name"] is None or \
+            spec["set"] is None or (hours is None and (spec["first"], spec["last"]) != (None, None)):
+        return None
+    return spec["name"], spec["set"], spec["first"], spec["last"]
+
+
+def open_forecast(args: tuple[str, str, int | None, int | None]) -> CongestionStudy:
+    name, scenario_set, first, last = args
+    return services().cached(congestion_study, str(_grid_dir()), name, scenario_set, first, last)
+
+
+def constraints_table(found: CongestionStudy) -> html.Div | dbc.Table:
+    if found.constraints.empty:
+        return html.Div("No limit binds in any scenario: no congestion, one price everywhere up to losses.",
+                        className="text-muted small")
+    rows = [(str(r.branch), f"{r.from_bus} → {r.to_bus}", f"{r.limit_mw:,.1f}", f"{int(r.hours):,}",
+             f"{100 * r.frequency:,.1f}", f"{r.mean_shadow_price:,.2f}", f"{r.expected_shadow_price:,.2f}")
+            for r in found.constraints.itertuples()]
+    columns = ["Line", "From → to", Column("Limit MW", numeric=True), Column("Scenarios", numeric=True),
+               Column("Binding % (weighted)", numeric=True), Column("Mean shadow price $/MWh", numeric=True),
+               Column("Expected shadow price $/MWh", numeric=True)]
+    return data_table(columns, rows, table_id="nd-cf-table", striped=True)
+
+
+def scenarios_table(found: CongestionStudy) -> dbc.Table:
+    rows = [(_short(r.snapshot), r.level, f"{r.demand_scale:.3f}", f"{r.renewable_scale:.2f}",
+             f"{100 * r.weight:.2f}") for r in found.scenarios.itertuples()]
+    columns = ["Snapshot", "Level", Column("Demand ×", numeric=True), Column("Renewables ×", numeric=True),
+               Column("Weight %", numeric=True)]
+    return data_table(columns, rows, table_id="nd-cf-weights", striped=True)
+
+
+def forecast_map(found: CongestionStudy, study: Study) -> go.Figure:
+    title = f"{found.name} — expected congestion, {len(found.scenarios)} scenarios"
+    return nf.congestion_map(found.nodes, study.coords, study.network.branches, found.constraints,
+                             geographic=study.geographic, title=title)
+
+
+@callback(
+    output={"spec": Output("nd-cf-spec", "data"), "message": Output("nd-cf-message", "children"),
+            "source": Output("nd-cf-source", "children"), "map": Output("nd-cf-map", "figure"),
+            "constraints": Output("nd-cf-constraints", "children"), "scenarios": Output("nd-cf-scenarios", "children"),
+            "body": Output("nd-cf-body", "style")},
+    inputs={"_run": Input("nd-cf-run", "n_clicks"), "name": Input("nd-network", "value")},
+    state={"scenario_set": State("nd-cf-set", "value"), "hours": State("nd-cf-hours", "value")},
+    prevent_initial_call=True)
+def run_forecast(_run, name, scenario_set, hours):
+    hidden = {"spec": None, "source": None, "map": go.Figure(), "constraints": None, "scenarios": None,
+              "body": HIDDEN}
+    if ctx.triggered_id == "nd-network":  # a forecast of the network shown before no longer fits the page
+        return {**hidden, "message": None}
+    if message := refused(name=name, scenario_set=scenario_set, hours=hours):
+        return {**hidden, "message": dbc.Alert(message, color="warning", className="py-1")}
+    if not name or not scenario_set:
+        return {**hidden, "message": dbc.Alert("Pick a network and a scenario set first.", color="warning",
+                                               className="py-1")}
+    first, last = (None, None) if scenario_set == "day" or hours is None else hours
+    args = (name, scenario_set, first, last)
+    try:
+        found = open_forecast(args)
+        study = open_study(name)
+    except STUDY_ERRORS as exc:
+        return {**hidden, "message": dbc.Alert(f"Could not run the forecast: {exc}", color="warning",
+                                               className="py-1")}
+    source = html.Div([html.B("Scenarios: "), found.source,
+                       f" Solved in {found.seconds:,.1f} s; {len(found.constraints)} limits bind."])
+    return {"spec": dict(zip(("name", "set", "first", "last"), args, strict=True)), "message": None,
+            "source": source, "map": forecast_map(found, study), "constraints": constraints_table(found),
+            "scenarios": scenarios_table(found), "body": SHOWN}
+
+
+def _prompt(text: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(template="plotly_white", height=260, xaxis={"visible": False}, yaxis={"visible": False},
+                      annotations=[{"text": text, "showarrow": False, "xref": "paper", "yref": "paper",
+                                    "x": 0.5, "y": 0.5}])
+    return fig
+
+
+@callback(output=Output("nd-cf-exposure", "figure"),
+          inputs={"selected": Input("nd-selected", "data"), "spec": Input("nd-cf-spec", "data")})
+def exposure(selected, spec):
+    args = forecast_args(spec)
+    if args is None:
+        raise PreventUpdate
+    if refused(selected=selected) or not selected or selected["kind"] != nf.BUS:
+        return _prompt("Click a node for its exposure to each binding limit.")
+    try:
+        found = open_forecast(args)
+        bus_exposure = found.node_exposure(selected["id"])
+    except STUDY_ERRORS:  # a bus of another network, or a forecast that could not be had (the panel says why)
+        return _prompt("Click a node of this network for its exposure.")
+    expected = float(found.nodes.set_index("bus")["expected_congestion"].get(selected["id"], float("nan")))
+    if bus_exposure.empty:
+        return _prompt(f"No binding limit adds to bus {selected['id']}'s congestion.")
+    return nf.exposure_figure(bus_exposure, selected["id"], expected)
+
+
+@callback(output=Output("nd-cf-dl-constraints", "data"), inputs={"_n": Input("nd-cf-dl-constraints-btn", "n_clicks")},
+          state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
+def download_constraints(_n, spec):
+    args = forecast_args(spec)
+    if args is None:
+        raise PreventUpdate
+    try:
+        found = open_forecast(args)
+    except STUDY_ERRORS:
+        raise PreventUpdate from None
+    return dcc.send_data_frame(found.constraints.to_csv, f"{found.name}_congestion_{found.scenario_set}_limits.csv",
+                               index=False)
+
+
+@callback(output=Output("nd-cf-dl-exposure", "data"), inputs={"_n": Input("nd-cf-dl-exposure-btn", "n_clicks")},
+          state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
+def download_exposure(_n, spec):
+    args = forecast_args(spec)
+    if args is None:
+        raise PreventUpdate
+    try:
+        found = open_forecast(args)
+    except STUDY_ERRORS:
+        raise PreventUpdate from None
+    return dcc.send_data_frame(found.exposure_table().to_csv,
+                               f"{found.name}_congestion_{found.scenario_set}_exposures.csv", index=False)

@@ -1,4 +1,5 @@
-"""Figures of the nodal page: the network map, a node's component series, basis distribution, PTDF row."""
+"""Figures of the nodal page: the network map, a node's component series, basis distribution, PTDF row, and the
+congestion forecast's map and a node's exposure to each limit."""
 from __future__ import annotations
 
 import numpy as np
@@ -53,6 +54,12 @@ def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFram
                       "<extra></extra>"))
     fig.update_layout(title=title, template="plotly_white", margin={"l": 40, "r": 10, "t": 50, "b": 40},
                       legend={"orientation": "h", "y": -0.06}, clickmode="event", uirevision="map")
+    _map_axes(fig, coords, geographic)
+    return fig
+
+
+def _map_axes(fig: go.Figure, coords: pd.DataFrame, geographic: bool) -> None:
+    """Longitude/latitude at the map's true aspect where the buses have them, bare equal axes otherwise."""
     if geographic:
         fig.update_xaxes(title_text="longitude", showgrid=False)
         fig.update_yaxes(title_text="latitude", showgrid=False, scaleanchor="x",
@@ -60,6 +67,83 @@ def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFram
     else:
         fig.update_xaxes(visible=False)
         fig.update_yaxes(visible=False, scaleanchor="x")
+
+
+#: How often a limit binds over the scenarios, as the congestion map draws its line.
+FREQUENCY_BINS = [(-np.inf, 0.25, "#ffbf69", "binds ≤ 25 %"), (0.25, 0.5, "#ff9f1c", "25-50 %"),
+                  (0.5, 0.9, "#e4572e", "50-90 %"), (0.9, np.inf, "#9d0208", "≥ 90 % of the weight")]
+
+
+def congestion_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFrame, constraints: pd.DataFrame,
+                   *, geographic: bool, title: str) -> go.Figure:
+    """Nodes coloured by expected congestion (diverging around zero, p5/p95 on hover); every line grey, the
+    limits that bind coloured by how often (weighted) they do, with a clickable marker at each one's middle."""
+    fig = go.Figure()
+    br = branches[["from_bus", "to_bus"]]
+    br = br[br["from_bus"].isin(coords.index) & br["to_bus"].isin(coords.index)]
+    fx, fy = coords.loc[br["from_bus"], "x"].to_numpy(), coords.loc[br["from_bus"], "y"].to_numpy()
+    tx, ty = coords.loc[br["to_bus"], "x"].to_numpy(), coords.loc[br["to_bus"], "y"].to_numpy()
+    gaps = np.full(len(br), np.nan)
+    fig.add_trace(go.Scattergl(x=np.column_stack([fx, tx, gaps]).ravel(), y=np.column_stack([fy, ty, gaps]).ravel(),
+                               mode="lines", line={"color": "#d0d0d0", "width": 1}, name="lines", hoverinfo="skip",
+                               showlegend=False))
+    binding = constraints.set_index(constraints["branch"].astype(str))
+    binding = binding[binding.index.isin(br.index.astype(str))]
+    at = br.index.astype(str).get_indexer(binding.index)
+    mx, my = (fx[at] + tx[at]) / 2, (fy[at] + ty[at]) / 2
+    freq = binding["frequency"].to_numpy(float)
+    for lo, hi, colour, label in FREQUENCY_BINS:
+        sel = (freq > lo) & (freq <= hi)
+        if not sel.any():
+            continue
+        xs = np.column_stack([fx[at][sel], tx[at][sel], np.full(sel.sum(), np.nan)]).ravel()
+        ys = np.column_stack([fy[at][sel], ty[at][sel], np.full(sel.sum(), np.nan)]).ravel()
+        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line={"color": colour, "width": 3},
+                                   name=label, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(
+        x=mx, y=my, mode="markers", marker={"size": 9, "color": "rgba(0,0,0,0)"}, name="binding limits",
+        showlegend=False,
+        customdata=np.column_stack([np.full(len(binding), LINE), binding.index, (100 * freq).round(1),
+                                    binding["mean_shadow_price"].round(2), binding["expected_shadow_price"].round(2)]),
+        hovertemplate="line %{customdata[1]}<br>binds %{customdata[2]} % of the weight<br>mean shadow price "
+                      "%{customdata[3]}<br>expected %{customdata[4]} $/MWh<extra></extra>"))
+    xy = coords.reindex(nodes["bus"])
+    values = nodes["expected_congestion"].to_numpy(float)
+    finite = values[np.isfinite(values)]
+    span = max(float(np.max(np.abs(finite))) if finite.size else 0.0, 0.01)
+    fig.add_trace(go.Scatter(
+        x=xy["x"], y=xy["y"], mode="markers", name="nodes", showlegend=False,
+        marker={"size": 8, "color": values, "colorscale": "RdBu_r", "cmin": -span, "cmax": span,
+                "line": {"width": 0.5, "color": "#333"},
+                "colorbar": {"title": {"text": "Expected<br>congestion<br>$/MWh"}, "thickness": 14}},
+        customdata=np.column_stack([np.full(len(nodes), BUS), nodes["bus"].astype(str), np.round(values, 2),
+                                    nodes["p5"].round(2), nodes["p95"].round(2),
+                                    (100 * nodes["frequency_congested"]).round(1)]),
+        hovertemplate="bus %{customdata[1]}<br>expected congestion %{customdata[2]} $/MWh<br>p5 %{customdata[3]}, "
+                      "p95 %{customdata[4]}<br>congested in %{customdata[5]} % of the weight<extra></extra>"))
+    fig.update_layout(title=title, template="plotly_white", margin={"l": 40, "r": 10, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": -0.06}, clickmode="event", uirevision="congestion-map")
+    _map_axes(fig, coords, geographic)
+    return fig
+
+
+def exposure_figure(exposure: pd.Series, bus: str, expected: float, top: int = 15) -> go.Figure:
+    """A node's exposure: what each binding limit adds to its expected congestion, largest first; the rest of
+    the limits summed in one bar so the bars still add up to ``expected``."""
+    head = exposure.head(top)
+    labels, values = [f"line {b}" for b in head.index], list(head.to_numpy(float))
+    if len(exposure) > top:
+        labels.append(f"{len(exposure) - top} other limits")
+        values.append(float(exposure.iloc[top:].sum()))
+    fig = go.Figure(go.Bar(x=values[::-1], y=labels[::-1], orientation="h", name="exposure",
+                           marker_color=["#d62728" if v >= 0 else "#1f77b4" for v in values[::-1]]))
+    fig.update_layout(title={"text": f"Bus {bus}: expected congestion {expected:,.2f} $/MWh<br>"
+                                     "<sup>what each limit adds (its expected shadow price × PTDF)</sup>",
+                             "font": {"size": 14}},
+                      template="plotly_white", height=max(300, 24 * len(labels) + 130),
+                      margin={"l": 130, "r": 10, "t": 70, "b": 40})
+    fig.update_xaxes(title_text="$/MWh")
+    fig.update_yaxes(type="category")
     return fig
 
 

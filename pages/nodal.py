@@ -1,4 +1,5 @@
-"""Nodal basis map: every node of a network coloured by LMP, a component, or basis to a hub."""
+"""Nodal basis map: every node of a network coloured by LMP, a component, or basis to a hub, and the congestion
+forecast over a set of scenarios."""
 from __future__ import annotations
 
 import dash
@@ -41,6 +42,43 @@ def _controls(names: list[str], chosen: str | None) -> dbc.Row:
     ], className="g-3 align-items-end mb-2")
 
 
+def _congestion_panel() -> html.Div:
+    """The congestion forecast: solved only when asked (the button), so opening the page stays as fast."""
+    actions = html.Div([
+        dbc.Button("Run congestion forecast", id="nd-cf-run", color="primary", size="sm", className="me-2"),
+        dbc.Button("Constraints CSV", id="nd-cf-dl-constraints-btn", size="sm", color="secondary", className="me-2"),
+        dbc.Button("Node exposures CSV", id="nd-cf-dl-exposure-btn", size="sm", color="secondary"),
+        dcc.Download(id="nd-cf-dl-constraints"), dcc.Download(id="nd-cf-dl-exposure")])
+    body = html.Div([
+        html.Div(id="nd-cf-source", className="small mb-2"),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id="nd-cf-map", style={"height": "600px"}), md=8),
+            dbc.Col(dcc.Graph(id="nd-cf-exposure"), md=4),
+        ]),
+        dbc.Row([
+            dbc.Col([html.H6("Limits by binding frequency"), html.Div(id="nd-cf-constraints")], md=8),
+            dbc.Col([html.H6("Scenarios and their weights"),
+                     html.Div(id="nd-cf-scenarios", style={"maxHeight": "420px", "overflowY": "auto"})], md=4),
+        ], className="mt-2"),
+    ], id="nd-cf-body", style={"display": "none"})
+    return html.Div([
+        html.H5("Congestion forecast", className="mt-4"),
+        html.Div("Which limits bind over a set of scenarios, how often (weighted) and at what shadow price, and "
+                 "each node's expected congestion component relative to the slack bus, on the lossless base case "
+                 "without the what-if. Click a node on either map for its exposure to each limit: the limit's "
+                 "expected shadow price times its PTDF at the node.", className="small text-muted mb-2"),
+        dbc.Row([
+            dbc.Col([_label("Scenarios"), dbc.RadioItems(id="nd-cf-set", value="day", options=[])], md="auto"),
+            dbc.Col([_label("Snapshots (range, and demand scenarios)"),
+                     dcc.RangeSlider(id="nd-cf-hours", min=0, max=23, step=1, value=[0, 23], marks=None,
+                                     allowCross=False, tooltip={"placement": "bottom"})], md=4),
+            dbc.Col([_label("\u00a0"), actions], md="auto"),
+        ], className="g-3 align-items-end mb-2"),
+        dcc.Loading(html.Div([html.Div(id="nd-cf-message"), body]), type="dot"),
+        dcc.Store(id="nd-cf-spec"),
+    ])
+
+
 def layout(network: str | None = None, **_query) -> html.Div:
     names = list(networks_in(grid_folder(services().settings.data_dir)))
     controls = _controls(names, network if network in names else default_network(names))
@@ -68,6 +106,7 @@ def layout(network: str | None = None, **_query) -> html.Div:
         ]),
         html.H6("Binding constraints at this snapshot", className="mt-3"),
         html.Div(id="nd-binding"),
+        _congestion_panel(),
         html.Hr(),
         html.H5("Published nodal prices: basis to a hub", className="mt-3"),
         html.Div("Operators' own LMPs as loaded by the connectors (PJM, ISO-NE, IESO): each node's price minus "

@@ -1,5 +1,7 @@
 """The nodal page's pieces outside the browser: map markers tell their kind, the colour scale, the loss
-warning, the binding table, and the basis of published prices as the page shows it."""
+warning, the binding table, and the basis of published prices as the page shows it; the congestion forecast
+panel through Dash's callback endpoint (the engine's figures shown, exposures adding up, the CSVs, bad choices
+answered with a message and forged ones with nothing)."""
 from __future__ import annotations
 
 import numpy as np
@@ -105,3 +107,154 @@ def test_published_basis_by_hub_in_market_time(store, data_dir):
     assert list(found.surface.columns) == list(range(24))
     with pytest.raises(KeyError, match="hub nodes not in the prices"):
         published_basis(store, "PJM", "RT", "no such hub")
+
+
+# --- the congestion forecast panel, through Dash's callback endpoint ---------------------------------------------
+
+CF_GOOD = {"nd-network.value": "scigrid-de", "nd-cf-set.value": "hours", "nd-cf-hours.value": [17, 20],
+           "nd-cf-run.n_clicks": 1, "nd-selected.data": None, "nd-cf-spec.data": None,
+           "nd-cf-dl-constraints-btn.n_clicks": 1, "nd-cf-dl-exposure-btn.n_clicks": 1}
+
+
+@pytest.fixture(scope="module")
+def site(store_dir, data_dir):
+    """One app (sign-in off) over an empty store: the forecast reads the grid folder, and stored forecasts."""
+    import os
+
+    from app.factory import create_app
+    from app.services import services
+    from app.settings import Settings
+
+    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=lmppage_{os.getpid()}", scheduler=False,
+                                   demo=False, auth=False, secret_key="test-secret", data_dir=data_dir))
+    store = services(dash_app.server).ready_store()
+    yield dash_app, store
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+    store.close()
+
+
+def _post(site, output: str, changed: str | None = None, **values) -> dict:
+    from tests.test_hardening import assert_answered, callback_key, post_callback
+
+    dash_app, _ = site
+    response = post_callback(dash_app.server.test_client(), dash_app, callback_key(dash_app, output),
+                             {**CF_GOOD, **values}, changed=changed)
+    body = assert_answered(response, output)
+    return body["response"] if body else {}
+
+
+def _rows(table: dict) -> list[list[str]]:
+    body = table["props"]["children"][-1]["props"]["children"]
+    return [[str(cell["props"]["children"]) for cell in row["props"]["children"]] for row in body]
+
+
+def _text(component) -> str:
+    if isinstance(component, dict):
+        return _text(component.get("props", {}).get("children"))
+    if isinstance(component, list):
+        return " ".join(_text(c) for c in component)
+    return "" if component is None else str(component)
+
+
+@pytest.mark.realdata
+def test_the_forecast_panel_runs_on_the_button_and_shows_the_engines_figures(site, data_dir):
+    from engine.lmp.study import congestion_study
+
+    answer = _post(site, "nd-cf-constraints.children")
+    found = congestion_study(site[1], str(data_dir / "grids"), "scigrid-de", "hours", 17, 20)
+    assert answer["nd-cf-body"]["style"] == {"display": "block"}
+    assert answer["nd-cf-spec"]["data"] == {"name": "scigrid-de", "set": "hours", "first": 17, "last": 20}
+    rows = _rows(answer["nd-cf-constraints"]["children"])
+    assert len(rows) == len(found.constraints) > 5
+    first = found.constraints.iloc[0]
+    assert rows[0][0] == str(first["branch"])
+    assert rows[0][4] == f"{100 * first['frequency']:,.1f}"
+    assert rows[0][6] == f"{first['expected_shadow_price']:,.2f}"
+    weights = _rows(answer["nd-cf-scenarios"]["children"])
+    assert [r[0] for r in weights] == ["17:00", "18:00", "19:00", "20:00"]
+    assert {r[4] for r in weights} == {"25.00"}
+    assert "Snapshots 2011-01-01 17:00:00 to 2011-01-01 20:00:00 (4), equally weighted" in _text(
+        answer["nd-cf-source"]["children"])
+    nodes = next(t for t in answer["nd-cf-map"]["figure"]["data"] if t.get("name") == "nodes")
+    assert len(nodes["customdata"]) == 585
+    top = found.nodes.loc[found.nodes["expected_congestion"].abs().idxmax()]
+    hover = next(c for c in nodes["customdata"] if c[1] == top["bus"])
+    assert [float(v) for v in hover[2:5]] == pytest.approx(
+        [round(top["expected_congestion"], 2), round(top["p5"], 2), round(top["p95"], 2)])
+
+
+@pytest.mark.realdata
+def test_a_clicked_node_shows_exposures_that_add_up_to_its_expected_congestion(site, data_dir):
+    from engine.lmp.study import congestion_study
+
+    spec = {"name": "scigrid-de", "set": "hours", "first": 17, "last": 20}
+    found = congestion_study(site[1], str(data_dir / "grids"), "scigrid-de", "hours", 17, 20)
+    top = found.nodes.loc[found.nodes["expected_congestion"].abs().idxmax()]
+    answer = _post(site, "nd-cf-exposure.figure", **{"nd-cf-spec.data": spec,
+                                                     "nd-selected.data": {"kind": "bus", "id": top["bus"]}})
+    (bars,) = answer["nd-cf-exposure"]["figure"]["data"]
+    assert sum(bars["x"]) == pytest.approx(top["expected_congestion"], abs=1e-6)
+    assert bars["y"][-1] == f"line {found.node_exposure(top['bus']).index[0]}"  # the largest at the top
+    prompt = _post(site, "nd-cf-exposure.figure", **{"nd-cf-spec.data": spec,
+                                                     "nd-selected.data": {"kind": "line", "id": "1"}})
+    assert "Click a node" in prompt["nd-cf-exposure"]["figure"]["layout"]["annotations"][0]["text"]
+
+
+@pytest.mark.realdata
+def test_the_csvs_hold_the_constraint_table_and_the_node_exposures(site, data_dir):
+    import io
+
+    from engine.lmp.study import congestion_study
+
+    spec = {"name": "scigrid-de", "set": "hours", "first": 17, "last": 20}
+    found = congestion_study(site[1], str(data_dir / "grids"), "scigrid-de", "hours", 17, 20)
+    limits = _post(site, "nd-cf-dl-constraints.data", **{"nd-cf-spec.data": spec})["nd-cf-dl-constraints"]["data"]
+    assert limits["filename"] == "scigrid-de_congestion_hours_limits.csv"
+    table = pd.read_csv(io.StringIO(limits["content"]), dtype={"branch": str, "from_bus": str, "to_bus": str})
+    pd.testing.assert_frame_equal(table, found.constraints, check_dtype=False)
+    exposures = _post(site, "nd-cf-dl-exposure.data", **{"nd-cf-spec.data": spec})["nd-cf-dl-exposure"]["data"]
+    frame = pd.read_csv(io.StringIO(exposures["content"]), dtype={"bus": str, "branch": str})
+    sums = frame.groupby("bus")["exposure"].sum()
+    expected = found.nodes.set_index("bus")["expected_congestion"]
+    assert np.abs(sums - expected.reindex(sums.index)).max() < 1e-6
+    assert set(expected[expected.abs() > 1e-6].index) <= set(sums.index)
+    # No run yet: nothing to download, nothing sent.
+    assert _post(site, "nd-cf-dl-constraints.data", **{"nd-cf-spec.data": None}) == {}
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("values, message", [
+    ({"nd-cf-set.value": "week"}, "scenario set must be one of day, hours, demand"),
+    ({"nd-cf-hours.value": [20, 17]}, "the first snapshot (20) comes after the last (17)"),
+    ({"nd-cf-hours.value": ["0", 3]}, "a range of snapshots is two whole numbers"),
+    ({"nd-network.value": "case14"}, "case14 has one snapshot of its own"),
+    ({"nd-network.value": "no such network"}, "no network named 'no such network'"),
+])
+def test_a_forecast_that_cannot_be_run_says_why_and_shows_nothing(site, values, message):
+    answer = _post(site, "nd-cf-constraints.children", **values)
+    assert message in _text(answer["nd-cf-message"]["children"])
+    assert answer["nd-cf-body"]["style"] == {"display": "none"}
+    assert answer["nd-cf-spec"]["data"] is None
+
+
+@pytest.mark.realdata
+def test_a_range_of_snapshots_is_offered_only_where_the_network_has_its_own(site):
+    def offered(name: str) -> dict:
+        answer = _post(site, "nd-cf-set.options", **{"nd-network.value": name})
+        return {o["value"]: o["disabled"] for o in answer["nd-cf-set"]["options"]}
+
+    assert offered("scigrid-de") == {"day": False, "hours": False, "demand": False}
+    assert offered("case14") == {"day": False, "hours": True, "demand": False}
+
+
+@pytest.mark.realdata
+def test_a_forged_forecast_spec_changes_nothing(site):
+    from tests.test_hardening import HOSTILE, row_counts
+
+    before = row_counts(site[1])
+    for spec in [*HOSTILE, {"name": "scigrid-de", "set": "day", "first": 3, "last": None},
+                 {"name": "scigrid-de", "set": "hours", "first": "1; DROP", "last": 2}, {"name": None}]:
+        for output in ("nd-cf-exposure.figure", "nd-cf-dl-constraints.data", "nd-cf-dl-exposure.data"):
+            assert _post(site, output, **{"nd-cf-spec.data": spec,
+                                          "nd-selected.data": {"kind": "bus", "id": "1"}}) == {}
+    assert row_counts(site[1]) == before

@@ -1,4 +1,5 @@
-"""The nodal page in headless Chromium: the SciGRID-de map draws, a click on a node shows its series."""
+"""The nodal page in headless Chromium: the SciGRID-de map draws, a click on a node shows its series, and the
+congestion forecast runs on its button (its table, weights and map appear)."""
 from __future__ import annotations
 
 import time
@@ -46,5 +47,21 @@ def test_map_draws_and_node_click_shows_its_series(dash_duo, store_url, data_dir
         "return gd._fullData.map(function (d) { return [d.name, d.x.length]; });")
     assert drawn == [["energy", 24], ["congestion", 24], ["loss", 24], ["LMP", 24]]
     dash_duo.wait_for_contains_text("#nd-binding", "Shadow price", timeout=10)
+
+    # The congestion forecast runs only on its button: then its table, map and weights appear.
+    assert not dash_duo.find_element("#nd-cf-body").is_displayed()
+    run = dash_duo.find_element("#nd-cf-run")
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", run)  # not under the header
+    run.click()
+    dash_duo.wait_for_element("#nd-cf-table", timeout=60)
+    dash_duo.wait_for_contains_text("#nd-cf-source", "The 24 snapshots of the day, equally weighted", timeout=10)
+    rows = dash_duo.find_elements("#nd-cf-table tbody tr")
+    assert len(rows) > 10  # SciGRID-de's day binds dozens of limits
+    assert rows[0].find_elements("css selector", "td")[4].text == "100.0"  # bound in every hour: first
+    assert len(dash_duo.find_elements("#nd-cf-weights tbody tr")) == 24
+    drawn = dash_duo.driver.execute_script(
+        "var gd = document.querySelector('#nd-cf-map .js-plotly-plot');"
+        "return gd._fullData.filter(function (d) { return d.name === 'nodes'; })[0].x.length;")
+    assert drawn == 585
     store = app.server.extensions["c254"].store
     store.command(f"DROP DATABASE IF EXISTS `{store.database}`")

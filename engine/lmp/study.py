@@ -1,15 +1,18 @@
 """What the nodal page studies: a network from the grid folder, a day of its snapshots, the solved DC-OPF
 (and, for a what-if, the base case beside it), where to draw each bus, and the views a page shows: the node
-table at one snapshot against a hub, one bus over the day, one line's shadow price and PTDF.
+table at one snapshot against a hub, one bus over the day, one line's shadow price and PTDF, and the
+congestion forecast over a set of scenarios (:func:`congestion_study`).
 
 Studies are solved once per process and kept (:class:`Studies`): they hold numpy tables not worth pickling to
 a cache server, and the page's callbacks ask for the same study side by side.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future
@@ -22,14 +25,20 @@ import pandas as pd
 
 from engine.lmp.basis import hub_price, model_prices
 from engine.lmp.cases import list_cases, load_case
+from engine.lmp.congestion import (FALLBACK_DEMAND_SCALES, LEVEL_WEIGHTS, LEVELS, RENEWABLE_SCALES,
+                                   CongestionForecast, congestion_forecast, scaled_scenarios, stored_demand_spread,
+                                   summarise)
 from engine.lmp.layout import coordinates
 from engine.lmp.network import Network
 from engine.lmp.opf import OpfError, OpfResult, solve_dcopf
+from engine.store import Store
 
 #: A typical weekday load shape (share of the daily peak, hour 0..23): networks published as a single
 #: snapshot are studied over these 24 hours so the page has a day to step through.
 DAILY_LOAD_SHAPE = np.array([0.70, 0.66, 0.64, 0.63, 0.64, 0.68, 0.76, 0.86, 0.92, 0.95, 0.96, 0.97,
                              0.97, 0.96, 0.95, 0.95, 0.97, 1.00, 1.00, 0.98, 0.94, 0.88, 0.80, 0.74])
+#: The snapshots of that day: a network studied over them has no snapshots of its own.
+SHAPED_DAY = pd.Index([f"{h:02d}:00" for h in range(24)], name="snapshot")
 #: The hub that weighs every bus by its demand at each snapshot.
 SYSTEM_HUB = "__load_weighted__"
 #: The network a page opens on when it is in the grid folder.
@@ -38,6 +47,9 @@ DEFAULT_NETWORK = "scigrid-de"
 MAP_FIELDS = ("lmp", "energy", "congestion", "loss", "basis", "delta")
 COLOUR_RANGES = ("fixed", "data")
 MARKER_KINDS = ("bus", "line")
+#: The congestion forecast's scenario sets: the day's snapshots, a range of them (networks with snapshots of
+#: their own), demand (and renewable) scenarios scaled around each snapshot of a range.
+SCENARIO_SETS = ("day", "hours", "demand")
 #: A network, bus or line name as a request may give it: text of printable characters, not too long.
 _ID = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 #: A published run as the page names it: ``MARKET|RUN``.
@@ -89,7 +101,7 @@ def _check_click(click: object) -> None:
 def check_controls(*, name: object = None, field: object = None, hub: object = None, scale: object = None,
                    losses: object = None, index: object = None, whatif: object = None, branch: object = None,
                    limit: object = None, out: object = None, selected: object = None, click: object = None,
-                   run: object = None) -> None:
+                   run: object = None, scenario_set: object = None, hours: object = None) -> None:
     """The nodal page's one check of what a browser sent, whatever sent it: a ControlError saying what is wrong
     with the first value no control of the page could have sent. None stands for a control not chosen yet."""
     for value, what in ((name, "network"), (hub, "hub"), (branch, "line")):
@@ -118,6 +130,11 @@ def check_controls(*, name: object = None, field: object = None, hub: object = N
         _check_click(click)
     if run is not None and not (isinstance(run, str) and _RUN.fullmatch(run)):
         raise ControlError(f"a published run is named MARKET|RUN (got {_shown(run)})")
+    if scenario_set is not None:
+        _check_choice(scenario_set, SCENARIO_SETS, "scenario set")
+    if hours is not None and not (isinstance(hours, list) and len(hours) == 2 and all(
+            isinstance(h, int) and not isinstance(h, bool) and 0 <= h < 10_000 for h in hours)):
+        raise ControlError(f"a range of snapshots is two whole numbers (got {_shown(hours)})")
 
 
 def grid_folder(data_dir: Path) -> Path:
@@ -145,8 +162,7 @@ def study_network(path: Path, max_snapshots: int = 24) -> Network:
     net = load_case(path)
     if len(net.snapshots) > 1:
         return net.select_snapshots(net.snapshots[:max_snapshots])
-    hours = pd.Index([f"{h:02d}:00" for h in range(24)], name="snapshot")
-    return net.with_demand_profile(pd.Series(DAILY_LOAD_SHAPE, index=hours))
+    return net.with_demand_profile(pd.Series(DAILY_LOAD_SHAPE, index=SHAPED_DAY))
 
 
 @dataclass(frozen=True)
@@ -237,6 +253,11 @@ class Study:
     def snapshot(self, index: int | None) -> Any:
         """The snapshot at position ``index`` (a slider's value), kept within the day."""
         return self.snapshots[min(max(int(index or 0), 0), len(self.snapshots) - 1)]
+
+    @property
+    def own_day(self) -> bool:
+        """The network came with snapshots of its own (not a single one studied over :data:`SHAPED_DAY`)."""
+        return not self.snapshots.equals(SHAPED_DAY)
 
     @property
     def cost_change(self) -> float:
@@ -362,3 +383,136 @@ class Studies:
 
 #: The studies of this process (every app of the process shares them: a network's day is the same for all).
 studies = Studies()
+
+
+@dataclass(frozen=True)
+class CongestionStudy:
+    """The congestion forecast of a network over one scenario set, as the nodal page shows it."""
+
+    name: str
+    scenario_set: str
+    scenarios: pd.DataFrame     # scenario, snapshot, level, demand_scale, renewable_scale, weight (sums to 1)
+    source: str                 # where the scenarios and their weights come from
+    constraints: pd.DataFrame   # branch, from_bus, to_bus, limit_mw, hours, frequency, mean/expected shadow price
+    nodes: pd.DataFrame         # bus, expected_congestion, p5, p95, frequency_congested
+    exposure: pd.DataFrame      # branch x bus: $/MWh each binding limit adds to the bus's expected congestion
+    seconds: float              # to build and solve the scenarios
+
+    def node_exposure(self, bus: str) -> pd.Series:
+        """What each limit adds to ``bus``'s expected congestion ($/MWh, largest first, limits adding nothing
+        left out); the values sum to the bus's ``expected_congestion``. KeyError for a bus not in the network."""
+        if bus not in self.exposure.columns:
+            raise KeyError(f"bus {_shown(bus)} is not a bus of {self.name}")
+        column = self.exposure[bus].dropna()
+        column = column[column != 0.0]
+        return column.reindex(column.abs().sort_values(ascending=False).index).rename("exposure")
+
+    def exposure_table(self) -> pd.DataFrame:
+        """Every node's exposures as rows (bus, expected_congestion, branch, exposure; limits adding nothing left
+        out), the largest first within each bus: what the exposure CSV holds."""
+        long = self.exposure.T.stack().rename("exposure").reset_index()
+        long = long[long["exposure"] != 0.0]
+        expected = self.nodes.set_index("bus")["expected_congestion"]
+        long.insert(1, "expected_congestion", long["bus"].map(expected).to_numpy(float))
+        order = long.assign(size=long["exposure"].abs()).sort_values(["bus", "size"], ascending=[True, False])
+        return order.drop(columns="size").reset_index(drop=True)
+
+
+def snapshot_hour(snapshot: Any, position: int) -> int:
+    """The hour of day a snapshot stands for: a timestamp's hour, an ``HH:MM`` label's, else its position."""
+    if isinstance(snapshot, pd.Timestamp):
+        return snapshot.hour
+    text = str(snapshot)
+    if re.fullmatch(r"\d{2}:\d{2}", text):
+        return int(text[:2]) % 24
+    return position % 24
+
+
+def _subset(result: OpfResult, snapshots: pd.Index) -> OpfResult:
+    """The solved day cut to some of its snapshots (each snapshot is solved on its own, so nothing changes)."""
+    def keep(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["snapshot"].isin(snapshots)].reset_index(drop=True)
+
+    return dataclasses.replace(result, snapshots=snapshots, nodes=keep(result.nodes), dispatch=keep(result.dispatch),
+                               flows=keep(result.flows), binding=keep(result.binding),
+                               losses_mw=result.losses_mw.reindex(snapshots))
+
+
+def _range(study: Study, first: object, last: object) -> pd.Index:
+    n = len(study.snapshots)
+    first = 0 if first is None else first
+    last = n - 1 if last is None else last
+    for value, what in ((first, "first snapshot"), (last, "last snapshot")):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+            raise ValueError(f"the {what} must be a whole number from 0 to {n - 1} (got {_shown(value)})")
+    if first > last:
+        raise ValueError(f"the first snapshot ({first}) comes after the last ({last})")
+    return study.snapshots[first:last + 1]
+
+
+def _as_solved(snapshots: pd.Index, source: str) -> tuple[pd.DataFrame, str]:
+    n = len(snapshots)
+    return pd.DataFrame({"scenario": [str(s) for s in snapshots], "snapshot": list(snapshots), "level": "as is",
+                         "demand_scale": 1.0, "renewable_scale": 1.0, "weight": 1.0 / n}), source
+
+
+def congestion_study(store: Store, folder: str, name: str, scenario_set: str = "day", first: int | None = None,
+                     last: int | None = None) -> CongestionStudy:
+    """The congestion forecast of network ``name`` of the grid ``folder`` over one of :data:`SCENARIO_SETS`:
+
+    - ``day``: every snapshot of the study's day, equally weighted (the solved day itself, nothing re-solved);
+    - ``hours``: the snapshots ``first`` to ``last`` (positions in the day) of a network with its own snapshots;
+    - ``demand``: three scenarios around each snapshot ``first`` to ``last`` (the whole day by default): demand
+      scaled by the spread of the latest stored operational demand forecast by hour of day, or by
+      :data:`~engine.lmp.congestion.FALLBACK_DEMAND_SCALES` when the store holds none, and renewable
+      availability by :data:`~engine.lmp.congestion.RENEWABLE_SCALES` where the network has it; weighted
+      0.3/0.4/0.3 within each snapshot.
+
+    ValueError names a scenario set or range that does not fit; OpfError a network that is not there or
+    does not solve. Lossless and without the page's what-if: the base case's congestion."""
+    if scenario_set not in SCENARIO_SETS:
+        raise ValueError(f"scenario set must be one of {', '.join(SCENARIO_SETS)} (got {_shown(scenario_set)})")
+    started = time.perf_counter()
+    study = studies.open(Path(folder), name)
+    if scenario_set == "day":
+        snaps = study.snapshots
+        forecast: CongestionForecast = summarise(study.result)
+        table, source = _as_solved(snaps, f"The {len(snaps)} snapshots of the day, equally weighted.")
+    elif scenario_set == "hours":
+        if not study.own_day:
+            raise ValueError(f"{name} has one snapshot of its own (its day is a load shape): use the day or "
+                             "demand scenarios")
+        snaps = _range(study, first, last)
+        forecast = summarise(_subset(study.result, snaps))
+        table, source = _as_solved(snaps, f"Snapshots {snaps[0]} to {snaps[-1]} ({len(snaps)}), equally weighted.")
+    else:
+        snaps = _range(study, first, last)
+        spread = stored_demand_spread(store)
+        weights = "/".join(f"{w:g}" for w in LEVEL_WEIGHTS)
+        if spread is None:
+            scales: pd.DataFrame | tuple[float, ...] = FALLBACK_DEMAND_SCALES
+            source = (f"No stored demand forecast with quantiles: demand × {'/'.join(f'{s:g}' for s in scales)} "
+                      f"({', '.join(LEVELS)}, taken as its 10th/50th/90th percentiles), weighted {weights}")
+        else:
+            by_hour = spread.scales
+            scales = pd.DataFrame([by_hour.loc[snapshot_hour(s, i)].to_numpy(float) for i, s in enumerate(snaps)],
+                                  index=snaps, columns=list(LEVELS))
+            issued = spread.issued_at.tz_convert(spread.zone).strftime("%Y-%m-%d %H:%M")
+            source = (f"Demand scaled by the spread of the {spread.market} operational demand forecast issued "
+                      f"{issued} ({spread.zone}): POE90/POE50 and POE10/POE50 by hour of day "
+                      f"({by_hour['low'].min():.3f}–{by_hour['high'].max():.3f}), weighted {weights} (Swanson)")
+        if study.network.p_max_pu is not None:
+            source += ("; renewable availability as in each snapshot (no stored renewable forecast has quantiles)"
+                       if len(set(RENEWABLE_SCALES)) == 1 else
+                       f"; renewable availability × {'/'.join(f'{s:g}' for s in RENEWABLE_SCALES)}")
+        source += f"; {len(snaps)} snapshots × {len(LEVELS)} levels."
+        scenarios = scaled_scenarios(study.network, snaps, scales, source=source)
+        try:
+            forecast = congestion_forecast(scenarios.network, weights=scenarios.weights)
+        except OpfError as exc:
+            raise OpfError(f"{exc}: the network cannot serve that scenario's demand within its line limits; "
+                           "pick a range of snapshots without it") from exc
+        table = scenarios.table
+    return CongestionStudy(name=name, scenario_set=scenario_set, scenarios=table, source=source,
+                           constraints=forecast.constraints, nodes=forecast.nodes, exposure=forecast.exposure,
+                           seconds=time.perf_counter() - started)
