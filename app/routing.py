@@ -9,7 +9,11 @@ refused and not stored. The session runs only while routing is on and the counte
 routing on; switching it off logs the session out. Exactly one process may hold the session (a second would
 log on with the same CompIDs and share its sequence numbers): with Redis configured (several workers or hosts)
 the holder takes a Redis lock that it renews while the session runs; the other workers only store orders, which
-the holder's session picks up from the store."""
+the holder's session picks up from the store.
+
+The live signal asks for a target position; ``live_order`` is the order that takes the symbol's holding (its
+filled orders) there, and ``send_live`` sends it, worked out again at the moment of sending. ``cancel_order``
+asks the session to cancel an open order."""
 from __future__ import annotations
 
 import atexit
@@ -29,7 +33,8 @@ from engine import audit
 from engine import orders as order_book
 from engine.fix.session import FixSession, SessionConfig, SessionStatus
 from engine.fix.store import SequenceStore
-from engine.orders import Order, OrderError, RoutingOff
+from engine.orders import Order, OrderError, RoutingOff, TargetOrder
+from engine.signals.views import LiveSignal, order_symbol
 
 log = logging.getLogger(__name__)
 #: The Redis lock of the process holding the session lapses this long after its last renewal (so a worker that
@@ -37,8 +42,8 @@ log = logging.getLogger(__name__)
 LEASE_SECONDS = 15.0
 ROUTING_SWITCHED = "order routing switched"
 
-__all__ = ["NotAllowed", "Order", "OrderError", "Routing", "RoutingOff", "RoutingStatus", "Sender", "init_app",
-           "orders", "routing_enabled", "send_order", "set_routing"]
+__all__ = ["NotAllowed", "Order", "OrderError", "Routing", "RoutingOff", "RoutingStatus", "Sender", "TargetOrder",
+           "init_app", "live_target", "orders", "routing_enabled", "send_order", "set_routing"]
 
 
 class NotAllowed(PermissionError):
@@ -116,7 +121,9 @@ class Routing:
         if enabled:
             self.ensure_session()
         else:
-            order_book.StoreOrders(store).pending()  # rejects what waits: routing is off
+            waiting = order_book.StoreOrders(store)
+            waiting.pending()  # rejects what waits: routing is off
+            waiting.cancels()  # and puts back the orders whose cancel had not gone out
             threading.Thread(target=self.stop_session, name="fix logout", daemon=True).start()
 
     def send_order(self, fields: Mapping[str, object], sender: Sender | None = None) -> Order:
@@ -135,6 +142,36 @@ class Routing:
         if session is not None:
             session.wake()
         return stored
+
+    def cancel_order(self, cl_ord_id: object, sender: Sender | None = None) -> Order:
+        """Ask for an order to be cancelled (an OrderCancelRequest, or at once while it waits to go out).
+        NotAllowed for a role that may not send, RoutingOff while routing is off (nothing changed), OrderError
+        naming why the order cannot be cancelled."""
+        sender = sender or _current_sender()
+        if not may(sender.role, "send_orders"):
+            raise NotAllowed(f"Your role ({sender.role or 'none'}) may not cancel orders.")
+        order = order_book.request_cancel(self._services.ready_store(), cl_ord_id)
+        if order.state == "cancel requested":
+            session = self.ensure_session()
+            if session is not None:
+                session.wake()
+        return order
+
+    def live_order(self, signal: LiveSignal) -> TargetOrder:
+        """The order that takes the signal's symbol from what is held to the signal's target (none when it is
+        there, or while an order in it is still working)."""
+        symbol, target, source = live_target(signal)
+        return order_book.toward(self._services.ready_store(), symbol, target, source)
+
+    def send_live(self, signal: LiveSignal, sender: Sender | None = None) -> Order:
+        """Send ``live_order``'s order, worked out now; OrderError saying why when there is none to send."""
+        sender = sender or _current_sender()
+        if not may(sender.role, "send_orders"):
+            raise NotAllowed(f"Your role ({sender.role or 'none'}) may not send orders.")
+        net = self.live_order(signal)
+        if net.order is None:
+            raise OrderError(net.reason)
+        return self.send_order(net.order, sender)
 
     def orders(self, limit: int = 50) -> pd.DataFrame:
         return order_book.orders(self._services.ready_store(), limit)
@@ -251,6 +288,15 @@ def init_app(server: Flask) -> Routing:
     if services(server).settings.fix_configured:
         routing.start_on_first_request()
     return routing
+
+
+def live_target(signal: LiveSignal) -> tuple[str, float, str]:
+    """(symbol, target position in MWh — short below zero, flat 0 —, the orders' source) of a live signal."""
+    symbol = order_symbol(signal.market, signal.location)
+    if signal.order is None:
+        return symbol, 0.0, f"signals {signal.strategy} (flat)"
+    sign = 1.0 if signal.order["side"] == "buy" else -1.0
+    return symbol, sign * float(signal.order["quantity"]), str(signal.order.get("source", ""))
 
 
 def _routing(target: Flask | Services) -> Routing:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
+from dash import (ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html,
+                  no_update)
 from dash.exceptions import PreventUpdate
 
 from app.services import services
@@ -13,13 +14,15 @@ from components import figures
 from components import signal_figures as sf
 from components.tables import Column, data_table
 from engine import queries
-from engine.orders import FINAL_STATES, OrderError, RoutingOff
+from engine.orders import CANCELLABLE, FINAL_STATES, OrderError, RoutingOff, TargetOrder
 from engine.signals import views
 from engine.signals.base import METRICS
 
 PARAM = sf.PARAM_INPUT
 #: The newest orders the orders panel lists.
 ORDER_ROWS = 20
+#: The type of the orders table's Cancel buttons (pattern-matching ids: {"type": CANCEL, "order": ClOrdID}).
+CANCEL = "sg-cancel"
 BOOK = {name: f"sg-book-{name.replace('_', '-')}" for name in views.BOOK_FIELDS}
 #: The choice every panel is computed for.
 _CHOICE = {"market": ("sg-market", "value"), "location": ("sg-location", "value"), "other": ("sg-other", "value"),
@@ -415,27 +418,46 @@ def _routing_status():
     return (routing, routing.status()) if routing is not None else (None, None)
 
 
-def _signal_line(signal: views.LiveSignal, tz: str) -> object:
+def _signal_line(signal: views.LiveSignal, tz: str, net: TargetOrder | None) -> object:
+    """The decision, and — for a user who may send — the target position, what is held and the order between
+    them (``net``); without ``net`` the order the signal's whole target would be."""
     side = _DIRECTION[signal.direction]
     decided = signal.time.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
-    order = signal.order
+    order = signal.order if net is None else net.order
     what = (f"{order['side']} {order['quantity']:g} MW of {order['symbol']} at market" if order
-            else "nothing to send while flat")
-    return html.Div([
+            else "nothing to send while flat" if net is None else "nothing to send")
+    line = html.Div([
         html.Span("Live signal: ", className="fw-semibold"),
         html.Span(f"{signal.label} is {side}", id="sg-live-direction",
                   className={"long": "text-success", "short": "text-danger"}.get(side, "text-muted") + " fw-semibold"),
         html.Span(f" (confidence {signal.confidence * 100:.0f} %), decided at the close of the bar ending {decided} "
                   f"on {signal.price:,.2f} {signal.currency}/MWh; order: {what}.", className="small"),
     ])
+    if net is None:
+        return line
+    position = html.Div([
+        html.Span([html.Span("Target ", className="text-muted"), html.Span(f"{net.target:+g} MWh", id="sg-target")],
+                  className="me-3"),
+        html.Span([html.Span("holding ", className="text-muted"), html.Span(f"{net.holding:+g} MWh", id="sg-holding")],
+                  className="me-3"),
+        html.Span([html.Span("working ", className="text-muted"), f"{net.working:+g} MWh"], className="me-3")
+        if net.working else None,
+        html.Span([html.Span("order ", className="text-muted"),
+                   html.Span(f"{order['side']} {order['quantity']:g}" if order else "none", id="sg-net-order")]),
+    ], className="small mt-1")
+    return html.Div([line, position])
 
 
 @callback(output={"signal": Output("sg-live-signal", "children"), "disabled": Output("sg-send-order", "disabled"),
                   "reason": Output("sg-order-reason", "children")},
           inputs={**_choice(Input), "strategy": State("sg-strategy", "value"), "tz_choice": Input("sg-tz", "value"),
-                  **_params(Input), **_book(Input)})
-def live_signal(market, location, other, start_date, end_date, strategy, tz_choice, param_values, param_ids, book):
-    """The chosen strategy's decision on the newest stored bar, and whether this user may send it as an order."""
+                  **_params(Input), **_book(Input), "_sent": Input("sg-order-sent", "data"),
+                  "_cancelled": Input("sg-order-cancelled", "data"), "_tick": Input("sg-orders-tick", "n_intervals")})
+def live_signal(market, location, other, start_date, end_date, strategy, tz_choice, param_values, param_ids, book,
+                _sent, _cancelled, _tick):
+    """The chosen strategy's decision on the newest stored bar, and whether this user may send it as an order;
+    for one who may, the target against the holding (read uncached: fills are not part of the data version),
+    again whenever the orders move."""
     del start_date, end_date  # the live signal reads the latest prices, whatever the backtest's dates
     params = params_of(param_values, param_ids)
     message = "The parameters sent do not pair up with their names." if params is None else refused(
@@ -444,16 +466,17 @@ def live_signal(market, location, other, start_date, end_date, strategy, tz_choi
         return {"signal": html.Div(message, className="text-muted small"), "disabled": True, "reason": None}
     if not (market and location and strategy and params):
         return {"signal": None, "disabled": True, "reason": None}
-    _, status = _routing_status()
+    routing, status = _routing_status()
     reason = "Order routing is not set up in this app." if status is None else status.reason
     try:
         signal = services().cached(views.live_signal, market, location, other or None, strategy, params, book)
     except queries.QueryError as exc:
         return {"signal": html.Div(f"No live signal: {exc}", className="text-muted small"), "disabled": True,
                 "reason": reason}
-    if not reason and signal.order is None:
-        reason = "The live signal is flat: there is no order to send."
-    return {"signal": _signal_line(signal, queries.known_market(market).display_zone(tz_choice)),
+    net = routing.live_order(signal) if routing is not None and status.may_send else None
+    if not reason and net is not None and net.order is None:
+        reason = net.reason
+    return {"signal": _signal_line(signal, queries.known_market(market).display_zone(tz_choice), net),
             "disabled": bool(reason), "reason": reason}
 
 
@@ -464,8 +487,8 @@ def live_signal(market, location, other, start_date, end_date, strategy, tz_choi
                  "sent": State("sg-order-sent", "data")},
           prevent_initial_call=True)
 def send_order(_n, market, location, other, start_date, end_date, strategy, param_values, param_ids, book, sent):
-    """Send the live signal as a market order. The app's routing checks the role and the admin switch again: a
-    disabled button is a courtesy, this is what holds."""
+    """Send the order that takes the holding to the live signal's target, as a market order. The app's routing
+    checks the role and the admin switch again: a disabled button is a courtesy, this is what holds."""
     del start_date, end_date
 
     def answer(text: str, colour: str, counted: bool = False) -> dict:
@@ -488,25 +511,54 @@ def send_order(_n, market, location, other, start_date, end_date, strategy, para
         signal = services().cached(views.live_signal, market, location, other or None, strategy, params, book)
     except queries.QueryError as exc:
         return answer(f"No live signal: {exc}", "warning")
-    if signal.order is None:
-        return answer("The live signal is flat: there is no order to send.", "warning")
     try:
-        order = routing.send_order(signal.order)
+        order = routing.send_live(signal)
     except PermissionError as exc:  # the role may not send
         return answer(str(exc), "danger")
-    except (RoutingOff, OrderError) as exc:
+    except (RoutingOff, OrderError) as exc:  # also: already at the target, or an order still working
         return answer(str(exc) or "Order routing is off; an admin can switch it on.", "warning")
     return answer(f"Order {order.cl_ord_id} ({order.side} {order.quantity:g} {order.symbol}) is {order.state}.",
                   "success", counted=True)
 
 
+@callback(output={"result": Output("sg-cancel-result", "children"), "open": Output("sg-cancel-result", "is_open"),
+                  "colour": Output("sg-cancel-result", "color"), "cancelled": Output("sg-order-cancelled", "data")},
+          inputs={"clicks": Input({"type": CANCEL, "order": ALL}, "n_clicks")},
+          state={"cancelled": State("sg-order-cancelled", "data")},
+          prevent_initial_call=True)
+def cancel_order(clicks, cancelled):
+    """Cancel the order whose Cancel was clicked. A redrawn table's buttons (no click yet) change nothing; the
+    routing checks the role and the switch."""
+    del clicks  # which button was clicked is in the trigger
+    trigger = ctx.triggered_id
+    cl_ord_id = trigger.get("order") if isinstance(trigger, dict) else None
+    if not isinstance(cl_ord_id, str) or not ctx.triggered or not ctx.triggered[0].get("value"):
+        raise PreventUpdate
+    routing = services().routing
+
+    def answer(text: str, colour: str, counted: bool = False) -> dict:
+        return {"result": text, "open": True, "colour": colour,
+                "cancelled": (cancelled if isinstance(cancelled, int) else 0) + 1 if counted else no_update}
+
+    if routing is None:
+        return answer("Order routing is not set up in this app.", "warning")
+    try:
+        order = routing.cancel_order(cl_ord_id)
+    except PermissionError as exc:
+        return answer(str(exc), "danger")
+    except (RoutingOff, OrderError) as exc:
+        return answer(str(exc), "warning")
+    done = "is cancelled" if order.state == "cancelled" else "will be cancelled once the counterparty confirms"
+    return answer(f"Order {order.cl_ord_id} {done}.", "success", counted=True)
+
+
 @callback(output={"table": Output("sg-orders-table", "children"), "tick_off": Output("sg-orders-tick", "disabled")},
-          inputs={"_sent": Input("sg-order-sent", "data"), "_tick": Input("sg-orders-tick", "n_intervals"),
-                  "tz_choice": Input("sg-tz", "value")},
+          inputs={"_sent": Input("sg-order-sent", "data"), "_cancelled": Input("sg-order-cancelled", "data"),
+                  "_tick": Input("sg-orders-tick", "n_intervals"), "tz_choice": Input("sg-tz", "value")},
           state={"market": State("sg-market", "value")})
-def orders_table(_sent, _tick, tz_choice, market):
-    """The newest orders and their state from the execution reports; polled while one is not final. Read
-    uncached: the orders table is not part of the data version."""
+def orders_table(_sent, _cancelled, _tick, tz_choice, market):
+    """The newest orders and their state from the execution reports, a Cancel on each open one; polled while
+    one is not final. Read uncached: the orders table is not part of the data version."""
     if refused(market=market, tz_choice=tz_choice):
         raise PreventUpdate
     routing, status = _routing_status()
@@ -521,11 +573,17 @@ def orders_table(_sent, _tick, tz_choice, market):
     def when(t) -> str:
         return "—" if t is None or pd.isna(t) else pd.Timestamp(t).tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S")
 
+    def cancel(r) -> object:
+        if r.state not in CANCELLABLE:
+            return ""
+        return dbc.Button("Cancel", id={"type": CANCEL, "order": r.cl_ord_id}, color="outline-danger", size="sm",
+                          className="py-0", disabled=bool(status.reason), title=status.reason or None)
+
     rows = [(when(r.created_at), r.cl_ord_id, r.symbol, r.side, f"{r.quantity:g}", r.ord_type, r.state,
              f"{r.filled_qty:g}", "—" if pd.isna(r.avg_price) else f"{r.avg_price:,.2f}", r.text or "",
-             when(r.updated_at)) for r in found.itertuples()]
+             when(r.updated_at), cancel(r)) for r in found.itertuples()]
     columns = [f"Created ({label})", "ClOrdID", "Symbol", "Side", Column("Quantity", numeric=True), "Type", "State",
-               Column("Filled", numeric=True), Column("Average price", numeric=True), "Text", "Last update"]
+               Column("Filled", numeric=True), Column("Average price", numeric=True), "Text", "Last update", ""]
     waiting = not set(found["state"]) <= FINAL_STATES
     return {"table": data_table(columns, rows, table_id="sg-orders", bordered=False, striped=True,
                                 className="small"), "tick_off": not waiting}

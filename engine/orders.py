@@ -5,7 +5,15 @@ An order is born ``pending`` (checked and stored, not yet on the wire), becomes 
 writes its NewOrderSingle, and then follows the reports: ``new``, ``partially filled``, ``filled``,
 ``rejected`` (by the counterparty, a session-level Reject of our message, or by us when routing was switched
 off or the session stayed down before it could go out) or ``cancelled``. Rows are versioned by ``updated_at``:
-each change is an insert, read back with FINAL. An order refused because routing is off is never stored."""
+each change is an insert, read back with FINAL. An order refused because routing is off is never stored.
+
+A cancel: an open order (``new`` or ``partially filled``) asked to be cancelled becomes ``cancel requested``
+(stored, not yet on the wire), ``pending cancel`` once the session writes its OrderCancelRequest, and
+``cancelled`` by the counterparty's report; an OrderCancelReject (or a Reject of the request) puts it back as it
+was, with the reason in its text. An order still ``pending`` is cancelled here at once: nothing was sent.
+
+The position in a symbol is what the fills made it: filled buys less filled sells (``holding``). The live signal
+asks for a target position; ``toward`` is the order that takes the holding there (none when it is there)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -23,8 +31,15 @@ from engine.store import Store
 
 log = logging.getLogger(__name__)
 
-STATES = ("pending", "sent", "new", "partially filled", "filled", "rejected", "cancelled")
+STATES = ("pending", "sent", "new", "partially filled", "cancel requested", "pending cancel", "filled", "rejected",
+          "cancelled")
 FINAL_STATES = frozenset({"filled", "rejected", "cancelled"})
+#: States an order may be cancelled from (``pending``: here, before it is sent; the others over FIX).
+CANCELLABLE = frozenset({"pending", "new", "partially filled"})
+#: A cancel asked for or on its way: the order is still live at the counterparty until it is answered.
+CANCELLING = frozenset({"cancel requested", "pending cancel"})
+#: Position differences below this are rounding, not an order (quantities are MWh to three decimals).
+QUANTITY_TOLERANCE = 1e-6
 SIDES = ("buy", "sell")
 ORD_TYPES = ("market", "limit")
 #: An order not sent within this long (the session was down) is rejected by us rather than sent late.
@@ -173,10 +188,92 @@ def submit(store: Store, order: Order) -> Order:
     return save(store, order)
 
 
+def request_cancel(store: Store, cl_ord_id: object) -> Order:
+    """Ask for an order to be cancelled: a pending one is cancelled here (it never left), an open one waits for
+    the FIX session to send its OrderCancelRequest. OrderError naming why when it cannot be cancelled;
+    RoutingOff (nothing changed) while routing is off."""
+    if not isinstance(cl_ord_id, str) or not cl_ord_id.strip():
+        raise OrderError("Name the order to cancel by its ClOrdID.")
+    order = get(store, cl_ord_id.strip())
+    if order is None:
+        raise OrderError(f"No order {cl_ord_id.strip()[:64]!r} is known.")
+    if not routing_enabled(store):
+        raise RoutingOff("Order routing is off: an admin must switch it on before an order can be cancelled.")
+    if order.state == "pending":
+        return save(store, replace(order, state="cancelled", text="cancelled before it was sent"))
+    if order.state not in CANCELLABLE:
+        why = ("it has not been acknowledged yet; try again in a moment" if order.state == "sent" else
+               f"it is {order.state}")
+        raise OrderError(f"Order {order.cl_ord_id} cannot be cancelled: {why}.")
+    return save(store, replace(order, state="cancel requested"))
+
+
+def _resumed(order: Order) -> str:
+    """The state an order whose cancel failed goes back to."""
+    return "partially filled" if order.filled_qty > 0 else "new"
+
+
+# ------------------------------------------------------------------------------------------- positions
+
+@dataclass(frozen=True)
+class Position:
+    """What the orders hold in a symbol: ``holding`` is filled buys less filled sells (MWh), ``working`` what
+    orders not yet finished may still add (the unfilled rest, buys less sells)."""
+
+    symbol: str
+    holding: float
+    working: float
+
+
+def position(store: Store, symbol: str) -> Position:
+    row = store.query_df(
+        "SELECT sumIf(filled_qty, side = 'buy') - sumIf(filled_qty, side = 'sell') AS holding, "
+        "sumIf(greatest(quantity - filled_qty, 0) * if(side = 'buy', 1, -1), state NOT IN {final:Array(String)}) "
+        "AS working FROM orders FINAL WHERE symbol = {s:String}",
+        {"s": symbol, "final": sorted(FINAL_STATES)})
+    if row.empty:
+        return Position(symbol, 0.0, 0.0)
+    return Position(symbol, float(row.iat[0, 0] or 0.0), float(row.iat[0, 1] or 0.0))
+
+
+@dataclass(frozen=True)
+class TargetOrder:
+    """The order that takes a symbol's holding to ``target`` (MWh, signed: short below zero): ``order`` holds
+    ``new_order``'s fields, None when there is nothing to send, and then ``reason`` says why."""
+
+    symbol: str
+    target: float
+    holding: float
+    working: float
+    order: dict | None
+    reason: str
+
+
+def toward(store: Store, symbol: str, target: float, source: str = "") -> TargetOrder:
+    """The market order from the current holding to ``target``. None while an order in the symbol is still
+    working (its fills would be counted twice) and when the holding is already the target."""
+    if not math.isfinite(target):
+        raise OrderError("The target position must be a finite number.")
+    held = position(store, symbol)
+    difference = round(target - held.holding, 3)
+    order, reason = None, ""
+    if abs(held.working) > QUANTITY_TOLERANCE:
+        reason = (f"An order in {symbol} is still working ({held.working:+g} MWh unfilled): wait for it to finish "
+                  "or cancel it.")
+    elif abs(difference) <= QUANTITY_TOLERANCE:
+        reason = f"The holding in {symbol} is already the target ({target:+g} MWh): there is nothing to send."
+    else:
+        order = {"symbol": symbol, "side": "buy" if difference > 0 else "sell", "quantity": abs(difference),
+                 "ord_type": "market", "source": source[:500]}
+    return TargetOrder(symbol, target, held.holding, held.working, order, reason)
+
+
 # ----------------------------------------------------------------------------- what the FIX session changes
 
-_STATUS_STATE = {"0": "new", "1": "partially filled", "2": "filled", "4": "cancelled", "8": "rejected",
-                 "A": "sent", "C": "cancelled", "D": "new"}
+_STATUS_STATE = {"0": "new", "1": "partially filled", "2": "filled", "4": "cancelled", "6": "pending cancel",
+                 "8": "rejected", "A": "sent", "C": "cancelled", "D": "new"}
+#: What a report may say while we wait on a cancel without ending the wait (a fill of part of the rest).
+_STILL_OPEN = frozenset({"sent", "new", "partially filled"})
 
 
 class StoreOrders:
@@ -208,10 +305,43 @@ class StoreOrders:
     def sent(self, order: Order) -> None:
         save(self.store, replace(order, state="sent", sent_at=now_ms().to_pydatetime()))
 
+    def cancels(self) -> list[Order]:
+        """Orders whose OrderCancelRequest is to be sent now. With routing off, or once the request has waited
+        too long, they go back to what they were instead, saying so."""
+        waiting = _find(self.store, "state = 'cancel requested'", {})
+        if not waiting:
+            return []
+        enabled = routing_enabled(self.store)
+        now = now_ms().to_pydatetime()
+        ready = []
+        for order in waiting:
+            if not enabled:
+                self._resume(order, "cancel not sent: routing was switched off")
+            elif order.updated_at and (now - order.updated_at).total_seconds() > self.pending_timeout:
+                self._resume(order, f"cancel not sent within {self.pending_timeout:g} s (no FIX session)")
+            else:
+                ready.append(order)
+        return ready
+
+    def cancel_sent(self, order: Order) -> None:
+        save(self.store, replace(order, state="pending cancel"))
+
+    def cancel_rejected(self, cl_ord_id: str, text: str) -> Order | None:
+        """The counterparty refused to cancel the order: it stays as it was, the reason in its text."""
+        order = get(self.store, cl_ord_id)
+        if order is None or order.state not in CANCELLING:
+            return order
+        return self._resume(order, text)
+
+    def _resume(self, order: Order, text: str) -> Order:
+        return save(self.store, replace(order, state=_resumed(order), text=text[:2000]))
+
     def execution_report(self, report: ExecutionReport) -> Order | None:
         """The order as the report leaves it (None when the report is about no order of ours). A report older
         than what we know (a resent duplicate, less filled) or one moving a finished order changes nothing."""
         order = get(self.store, report.cl_ord_id) if report.cl_ord_id else None
+        if order is None and report.orig_cl_ord_id:  # a cancel's report: ClOrdID is the request's own
+            order = get(self.store, report.orig_cl_ord_id)
         if order is None and report.order_id:
             found = _find(self.store, "order_id = {o:String}", {"o": report.order_id})
             order = found[-1] if found else None
@@ -220,6 +350,8 @@ class StoreOrders:
                         report.cl_ord_id, report.order_id)
             return None
         state = _state(report, order)
+        if order.state in CANCELLING and state in _STILL_OPEN:
+            state = order.state  # still waiting on the cancel, which the counterparty answers apart
         if report.cum_qty < order.filled_qty or (order.state in FINAL_STATES and state != order.state):
             log.info("execution report %s for %s ignored: the order is already %s", report.exec_id, order.cl_ord_id,
                      order.state)

@@ -129,13 +129,18 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
         html.Div(id="sg-live", className="mb-3"),
         _section("Orders"),
         dbc.Card(dbc.CardBody([
+            html.Div("The order sent is the difference between the signal's target position and what the filled "
+                     "orders hold in the symbol (filled buys less filled sells); none while an order in it is still "
+                     "working.", className="small text-muted mb-2"),
             html.Div(id="sg-live-signal", className="mb-2"),
             html.Div([dbc.Button("Send order", id="sg-send-order", color="primary", size="sm", disabled=True,
                                  className="me-3"),
                       html.Span(id="sg-order-reason", className="small text-muted")],
                      className="d-flex align-items-center mb-2"),
             dbc.Alert(id="sg-order-result", is_open=False, className="py-2", dismissable=True),
+            dbc.Alert(id="sg-cancel-result", is_open=False, className="py-2", dismissable=True),
             dcc.Store(id="sg-order-sent", data=0),
+            dcc.Store(id="sg-order-cancelled", data=0),
             dcc.Interval(id="sg-orders-tick", interval=3000, disabled=True),
             html.Div(id="sg-orders-table"),
         ]), className="mb-4", id="sg-orders-panel"),

@@ -38,6 +38,42 @@ def test_new_order_single_as_quickfix_reads_it():
     assert (market[40], market[54], market[38]) == ("1", "1", "3") and 44 not in market
 
 
+def test_cancel_request_and_reset_logon_as_quickfix_reads_them():
+    fields = m.order_cancel_request("C254-1", "C254X-2", "NEM-NSW1", "buy", 12.5, WHEN, order_id="B-7")
+    raw = m.encode(m.ORDER_CANCEL_REQUEST, "C254", "BROKER", 8, fields, sending_time=WHEN)
+    read = _quickfix(raw)
+    assert {k: read[k] for k in (35, 41, 37, 11, 55, 54, 60, 38)} == {
+        35: "F", 41: "C254-1", 37: "B-7", 11: "C254X-2", 55: "NEM-NSW1", 54: "1", 60: "20260102-03:04:05.678",
+        38: "12.5"}
+    assert 37 not in _quickfix(m.encode(m.ORDER_CANCEL_REQUEST, "C254", "BROKER", 8, m.order_cancel_request(
+        "C254-1", "C254X-2", "X", "sell", 1, WHEN), sending_time=WHEN))
+    with pytest.raises(ValueError, match="side must be one of"):
+        m.order_cancel_request("C254-1", "C254X-2", "X", "short", 1, WHEN)
+    logon = _quickfix(m.encode(m.LOGON, "C254", "BROKER", 1, m.logon(30, reset=True), sending_time=WHEN))
+    assert (logon[108], logon[141]) == ("30", "Y") and 141 not in _quickfix(
+        m.encode(m.LOGON, "C254", "BROKER", 1, m.logon(30), sending_time=WHEN))
+
+
+def test_cancel_reject_and_a_cancels_report_are_read():
+    body = [(m.ORDER_ID, "B-7"), (m.CL_ORD_ID, "C254X-2"), (m.ORIG_CL_ORD_ID, "C254-1"), (m.ORD_STATUS, "0"),
+            (m.CXL_REJ_RESPONSE_TO, "1"), (m.TEXT, "too late")]
+    refused = m.cancel_reject(m.parse_one(m.encode(m.ORDER_CANCEL_REJECT, "BROKER", "C254", 3, body,
+                                                   sending_time=WHEN)))
+    assert (refused.orig_cl_ord_id, refused.cl_ord_id, refused.order_id, refused.ord_status, refused.text) == (
+        "C254-1", "C254X-2", "B-7", "0", "too late")
+    missing = [(t, v) for t, v in body if t != m.ORIG_CL_ORD_ID]
+    with pytest.raises(Malformed) as problem:
+        m.cancel_reject(m.parse_one(m.encode(m.ORDER_CANCEL_REJECT, "BROKER", "C254", 3, missing,
+                                             sending_time=WHEN)))
+    assert (problem.value.reason, problem.value.tag) == (m.REQUIRED_TAG_MISSING, m.ORIG_CL_ORD_ID)
+    report = [(m.ORDER_ID, "B-7"), (m.CL_ORD_ID, "C254X-2"), (m.ORIG_CL_ORD_ID, "C254-1"), (m.EXEC_ID, "E9"),
+              (m.EXEC_TYPE, "4"), (m.ORD_STATUS, "4"), (m.SYMBOL, "X"), (m.SIDE, "1"), (m.LEAVES_QTY, "0"),
+              (m.CUM_QTY, "0"), (m.AVG_PX, "0")]
+    read = m.execution_report(m.parse_one(m.encode(m.EXECUTION_REPORT, "BROKER", "C254", 4, report,
+                                                   sending_time=WHEN)))
+    assert (read.cl_ord_id, read.orig_cl_ord_id, read.exec_type) == ("C254X-2", "C254-1", "4")
+
+
 def test_resend_marks_a_possible_duplicate():
     raw = m.encode(m.NEW_ORDER_SINGLE, "C254", "BROKER", 7, [(m.CL_ORD_ID, "X")], sending_time=WHEN,
                    orig_sending_time="20260102-03:00:00.000")

@@ -269,3 +269,120 @@ def test_silent_counterparty_gets_a_test_request_then_the_connection_is_dropped(
     session.stop()
     server.close()
     thread.join(5)
+
+
+def test_cancel_refused_then_accepted_and_a_partly_filled_cancel(acceptor, sessions, fix_store, sender):
+    session = sessions(acceptor.port, sender)
+    assert session.wait_logged_on(5)
+    order = _order(fix_store, session, "STEP-NSW1", "sell", 6)
+    _state(fix_store, order, "new")
+    book.request_cancel(fix_store, order.cl_ord_id)
+    session.wake()
+    [cancel] = wait_for(lambda: acceptor.broker.cancels_in, 3, "our OrderCancelRequest")
+    assert {k: cancel[k] for k in (35, 41, 37, 55, 54, 38)} == {
+        35: "F", 41: order.cl_ord_id, 37: f"B-{order.cl_ord_id}", 55: "STEP-NSW1", 54: "2", 38: "6"}
+    assert cancel[11] != order.cl_ord_id and m.parse_utc_timestamp(cancel[60])
+    assert _state(fix_store, order, "pending cancel").filled_qty == 0
+
+    # Refused: the order stays as it was, the reason recorded; asked again, it is cancelled.
+    acceptor.refuse_cancel(cancel, "too late to cancel")
+    assert _state(fix_store, order, "new").text == "cancel rejected: too late to cancel"
+    book.request_cancel(fix_store, order.cl_ord_id)
+    session.wake()
+    again = wait_for(lambda: acceptor.broker.cancels_in[1:], 3, "the second OrderCancelRequest")[0]
+    assert again[11] != cancel[11]
+    acceptor.cancel(again)
+    assert _state(fix_store, order, "cancelled").filled_qty == 0
+
+    # Partly filled, then cancelled: what was filled stays filled.
+    partly = _order(fix_store, session, "STEP-VIC1", "buy", 4)
+    _state(fix_store, partly, "new")
+    received = acceptor.broker.orders_in[-1]
+    acceptor.fill(received, 1.5, 60.0)
+    _state(fix_store, partly, "partially filled")
+    book.request_cancel(fix_store, partly.cl_ord_id)
+    session.wake()
+    cancel = wait_for(lambda: [c for c in acceptor.broker.cancels_in if c[41] == partly.cl_ord_id], 3,
+                      "the cancel of the partly filled order")[0]
+    acceptor.cancel(cancel)  # its report carries what was filled
+    done = _state(fix_store, partly, "cancelled")
+    assert (done.filled_qty, done.avg_price) == (1.5, 60.0)
+    with pytest.raises(book.OrderError, match="cannot be cancelled: it is cancelled"):
+        book.request_cancel(fix_store, partly.cl_ord_id)
+    # QuickFIX checked every request against FIX 4.4 and rejected none.
+    assert acceptor.broker.admin("3", sent=True) == [] and acceptor.broker.errors == []
+
+
+def _sequences_agree(acceptor, session) -> None:
+    wait_for(lambda: (session.status().next_sender_seq, session.status().next_target_seq) == (
+        acceptor.next_target_seq(), acceptor.next_sender_seq()), 3, "sequences agreeing")
+
+
+def test_reset_asked_for_at_logon(acceptor, sessions, fix_store, sender):
+    first = sessions(acceptor.port, sender)
+    assert first.wait_logged_on(5)
+    _state(fix_store, _order(fix_store, first, "FILL-SA1"), "filled")
+    first.stop()
+    sequences = SequenceStore(fix_store, first.config.session_id)
+    assert sequences.load()[0] > 3 and sequences.sent_between(1, 100)
+
+    second = sessions(acceptor.port, sender, reset_on_logon=True)
+    assert second.wait_logged_on(5)
+    logon = acceptor.broker.admin("A")[-1].fields
+    assert (logon[34], logon[141]) == ("1", "Y")
+    answer = acceptor.broker.admin("A", sent=True)[-1].fields
+    assert (answer[34], answer[141]) == ("1", "Y")
+    # Persisted (just after the Logon is acted on), and the orders sent under the old numbers forgotten.
+    wait_for(lambda: sequences.load() == (2, 2), 3, "the reset numbers saved")
+    assert sequences.sent_between(1, 100) == {}
+    acceptor.wait_logons(2)
+    _sequences_agree(acceptor, second)
+    order = _order(fix_store, second, "FILL-SA1")
+    assert _state(fix_store, order, "filled").filled_qty == 5
+    assert list(sequences.sent_between(1, 100)) == [2]
+    assert acceptor.broker.admin("3", sent=True) == [] and acceptor.broker.admin("3") == []
+
+
+def test_their_reset_on_the_logon_answer_is_honoured(acceptor, sessions, fix_store, sender, caplog):
+    first = sessions(acceptor.port, sender)
+    assert first.wait_logged_on(5)
+    _state(fix_store, _order(fix_store, first, "FILL-QLD1"), "filled")
+    first.stop()
+    assert SequenceStore(fix_store, first.config.session_id).load()[0] > 3
+
+    acceptor.broker.reset_next_logon = True  # its answer to our Logon starts again at 1, unasked
+    second = sessions(acceptor.port, sender)
+    assert second.wait_logged_on(5)
+    # (QuickFIX numbers its Logon 1 after its toAdmin saw it, so the number is read from our side.)
+    assert acceptor.broker.admin("A", sent=True)[1].fields[141] == "Y"
+    assert "reset the sequence numbers (their Logon, MsgSeqNum 1)" in caplog.text
+    ours = wait_for(lambda: [a for a in acceptor.broker.admin("A") if a.fields.get(141) == "Y"], 3,
+                    "our Logon confirming the reset")[0].fields
+    assert ours[34] == "1"
+    _sequences_agree(acceptor, second)
+    order = _order(fix_store, second, "FILL-QLD1")
+    assert _state(fix_store, order, "filled").filled_qty == 5
+    _sequences_agree(acceptor, second)
+    assert SequenceStore(fix_store, second.config.session_id).load() == (
+        second.status().next_sender_seq, second.status().next_target_seq)
+    assert second.logged_on and all("too low" not in r.fields.get(58, "") for r in acceptor.broker.admin("5"))
+    # One confirmation: QuickFIX's answer to it was taken as its echo, not as a new reset.
+    assert len([a for a in acceptor.broker.admin("A") if a.fields.get(141) == "Y"]) == 1
+
+
+def test_their_reset_in_the_middle_of_the_session_is_honoured(acceptor, sessions, fix_store, sender):
+    session = sessions(acceptor.port, sender)
+    assert session.wait_logged_on(5)
+    acceptor.wait_logons(1)
+    _state(fix_store, _order(fix_store, session, "FILL-TAS1"), "filled")
+    assert session.status().next_target_seq > 3
+    acceptor.send_reset_logon()
+    wait_for(lambda: [a for a in acceptor.broker.admin("A") if a.fields.get(141) == "Y"], 3,
+             "our Logon confirming the reset")
+    _sequences_agree(acceptor, session)
+    assert session.status().next_sender_seq < 4
+    order = _order(fix_store, session, "FILL-TAS1")
+    assert _state(fix_store, order, "filled").filled_qty == 5
+    _sequences_agree(acceptor, session)
+    assert session.logged_on and acceptor.broker.admin("5") == [] and acceptor.broker.admin("5", sent=True) == []
+    assert len([a for a in acceptor.broker.admin("A") if a.fields.get(141) == "Y"]) == 1

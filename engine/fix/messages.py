@@ -25,15 +25,18 @@ SOH = b"\x01"
 AVG_PX, BEGIN_SEQ_NO, BEGIN_STRING_TAG, BODY_LENGTH, CHECKSUM = 6, 7, 8, 9, 10
 CL_ORD_ID, CUM_QTY, END_SEQ_NO, EXEC_ID, LAST_PX, LAST_QTY, MSG_SEQ_NUM = 11, 14, 16, 17, 31, 32, 34
 MSG_TYPE, NEW_SEQ_NO, ORDER_ID, ORDER_QTY, ORD_STATUS, ORD_TYPE, POSS_DUP_FLAG = 35, 36, 37, 38, 39, 40, 43
-PRICE, REF_SEQ_NUM, SENDER_COMP_ID, SENDING_TIME, SIDE, SYMBOL, TARGET_COMP_ID = 44, 45, 49, 52, 54, 55, 56
+ORIG_CL_ORD_ID, PRICE, REF_SEQ_NUM, SENDER_COMP_ID, SENDING_TIME, SIDE, SYMBOL, TARGET_COMP_ID = (
+    41, 44, 45, 49, 52, 54, 55, 56)
 TEXT, TRANSACT_TIME, ENCRYPT_METHOD, HEART_BT_INT, TEST_REQ_ID = 58, 60, 98, 108, 112
 ORIG_SENDING_TIME, GAP_FILL_FLAG, RESET_SEQ_NUM_FLAG, EXEC_TYPE, LEAVES_QTY = 122, 123, 141, 150, 151
 REF_TAG_ID, REF_MSG_TYPE, SESSION_REJECT_REASON = 371, 372, 373
+CXL_REJ_REASON, CXL_REJ_RESPONSE_TO = 102, 434
 BUSINESS_REJECT_REF_ID, BUSINESS_REJECT_REASON = 379, 380
 
 # Message types.
 HEARTBEAT, TEST_REQUEST, RESEND_REQUEST, REJECT, SEQUENCE_RESET, LOGOUT, LOGON = "0", "1", "2", "3", "4", "5", "A"
-EXECUTION_REPORT, ORDER_CANCEL_REJECT, NEW_ORDER_SINGLE, BUSINESS_MESSAGE_REJECT = "8", "9", "D", "j"
+EXECUTION_REPORT, ORDER_CANCEL_REJECT, NEW_ORDER_SINGLE, ORDER_CANCEL_REQUEST = "8", "9", "D", "F"
+BUSINESS_MESSAGE_REJECT = "j"
 ADMIN_TYPES = frozenset({HEARTBEAT, TEST_REQUEST, RESEND_REQUEST, REJECT, SEQUENCE_RESET, LOGOUT, LOGON})
 
 # SessionRejectReason (373) values we send.
@@ -254,8 +257,12 @@ def parse_one(raw: bytes) -> Message:
 Fields = Sequence[tuple[int, object]]
 
 
-def logon(heartbeat_seconds: int) -> Fields:
-    return ((ENCRYPT_METHOD, 0), (HEART_BT_INT, int(heartbeat_seconds)))
+def logon(heartbeat_seconds: int, reset: bool = False) -> Fields:
+    """Logon's body; ``reset`` asks for (or confirms) both sequence numbers starting again at 1 (141=Y)."""
+    fields: list[tuple[int, object]] = [(ENCRYPT_METHOD, 0), (HEART_BT_INT, int(heartbeat_seconds))]
+    if reset:
+        fields.append((RESET_SEQ_NUM_FLAG, "Y"))
+    return fields
 
 
 def new_order_single(cl_ord_id: str, symbol: str, side: str, quantity: float, ord_type: str, price: float | None,
@@ -270,6 +277,20 @@ def new_order_single(cl_ord_id: str, symbol: str, side: str, quantity: float, or
                                         (ORDER_QTY, decimal(quantity)), (ORD_TYPE, ORD_TYPES[ord_type])]
     if price is not None:
         fields.append((PRICE, decimal(price)))
+    return fields
+
+
+def order_cancel_request(orig_cl_ord_id: str, cl_ord_id: str, symbol: str, side: str, quantity: float,
+                         transact_time: dt.datetime, order_id: str = "") -> Fields:
+    """OrderCancelRequest's body: OrigClOrdID (the order), its own ClOrdID, Symbol, Side, TransactTime and the
+    order's OrderQty; the counterparty's OrderID when it gave one."""
+    if side not in SIDES:
+        raise ValueError(f"side must be one of {sorted(SIDES)}")
+    fields: list[tuple[int, object]] = [(ORIG_CL_ORD_ID, orig_cl_ord_id)]
+    if order_id:
+        fields.append((ORDER_ID, order_id))
+    fields += [(CL_ORD_ID, cl_ord_id), (SYMBOL, symbol), (SIDE, SIDES[side]),
+               (TRANSACT_TIME, utc_timestamp(transact_time)), (ORDER_QTY, decimal(quantity))]
     return fields
 
 
@@ -301,6 +322,8 @@ class ExecutionReport:
     last_px: float | None
     text: str | None
     poss_dup: bool
+    #: The order a cancel's report is about (its ClOrdID is then the cancel request's).
+    orig_cl_ord_id: str | None = None
 
 
 def execution_report(message: Message) -> ExecutionReport:
@@ -312,4 +335,24 @@ def execution_report(message: Message) -> ExecutionReport:
         side=message.choice(SIDE, "123456789ABCDEFG"), leaves_qty=message.number(LEAVES_QTY),
         cum_qty=message.number(CUM_QTY), avg_px=message.number(AVG_PX),
         last_qty=message.number(LAST_QTY, required=False), last_px=message.number(LAST_PX, required=False),
-        text=message.text(TEXT, required=False), poss_dup=message.poss_dup)
+        text=message.text(TEXT, required=False), poss_dup=message.poss_dup,
+        orig_cl_ord_id=message.text(ORIG_CL_ORD_ID, required=False))
+
+
+@dataclass(frozen=True)
+class CancelReject:
+    """What an OrderCancelReject (35=9) says: the order (OrigClOrdID) stays as it was, and why."""
+
+    orig_cl_ord_id: str
+    cl_ord_id: str
+    order_id: str
+    ord_status: str
+    text: str | None
+
+
+def cancel_reject(message: Message) -> CancelReject:
+    """The reject's fields, checked against FIX 4.4's required ones (``Malformed`` if not)."""
+    message.choice(CXL_REJ_RESPONSE_TO, "12")
+    return CancelReject(orig_cl_ord_id=message.text(ORIG_CL_ORD_ID), cl_ord_id=message.text(CL_ORD_ID),
+                        order_id=message.text(ORDER_ID), ord_status=message.choice(ORD_STATUS, ORD_STATUSES),
+                        text=message.text(TEXT, required=False))

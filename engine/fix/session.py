@@ -10,7 +10,15 @@ restart logs on with the next number each way. Gaps are repaired both ways: a me
 back and a ResendRequest sent, the held messages processed once the gap is filled; a ResendRequest of theirs
 is answered with our stored orders again (PossDupFlag=Y, OrigSendingTime) and SequenceReset-GapFill over
 everything else. A malformed message is answered with a session-level Reject; their Reject of one of our
-orders rejects that order. A lost connection is retried with exponential backoff."""
+orders rejects that order. A lost connection is retried with exponential backoff.
+
+Cancels go out as OrderCancelRequest for the orders the book asks to cancel; an OrderCancelReject (or a Reject
+of the request) hands the order back to the book as it was.
+
+ResetSeqNumFlag (141=Y): with ``reset_on_logon`` our Logon asks for both numbers to start again at 1 (a daily
+session start), and the counterparty's Logon carrying the flag confirms it. A counterparty's own reset — on its
+Logon answer, or on a Logon in the middle of the session — is honoured: both numbers go back to 1, persisted,
+and our Logon with the flag confirms it, as QuickFIX's initiator does."""
 from __future__ import annotations
 
 import contextlib
@@ -22,6 +30,7 @@ import selectors
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,6 +64,8 @@ class SessionConfig:
     outbox_poll: float = 2.0
     #: The longest the thread waits on the socket before looking at its timers and requests.
     tick: float = 0.05
+    #: Ask at each logon for both sequence numbers to start again at 1 (ResetSeqNumFlag, e.g. a daily session).
+    reset_on_logon: bool = False
 
     def __post_init__(self) -> None:
         for name in ("host", "sender_comp_id", "target_comp_id"):
@@ -79,6 +90,9 @@ class OrderBook(Protocol):
     def sent(self, order) -> None: ...
     def execution_report(self, report: m.ExecutionReport) -> object: ...
     def rejected(self, cl_ord_id: str, text: str) -> object: ...
+    def cancels(self) -> list: ...
+    def cancel_sent(self, order) -> None: ...
+    def cancel_rejected(self, cl_ord_id: str, text: str) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -198,6 +212,11 @@ class FixSession:
         self._logout_deadline = 0.0
         self._done = False
         self._was_logged_on = False
+        #: Our Logon with ResetSeqNumFlag is out: their Logon with the flag is its confirmation.
+        self._reset_requested = False
+        #: Until when (clock) a Logon with the flag echoes our confirmation of their reset rather than asking for
+        #: a new one (QuickFIX answers the confirmation with a Logon of its own).
+        self._reset_echo_until = 0.0
         now = self.clock()
         self._last_sent = self._last_received = now
         self._next_poll = now
@@ -208,7 +227,10 @@ class FixSession:
         self._reset_connection_state()
         self.next_sender, self.next_target = self.sequences.load()
         self._sock = socket.create_connection((cfg.host, cfg.port), timeout=cfg.connect_timeout)
-        self._send(m.LOGON, m.logon(cfg.heartbeat_seconds))
+        if cfg.reset_on_logon:
+            self._reset_sequences()
+            self._reset_requested = True
+        self._send(m.LOGON, m.logon(cfg.heartbeat_seconds, reset=cfg.reset_on_logon))
         self.state = LOGON_SENT
         logon_deadline = self.clock() + cfg.logon_timeout
         while not self._done:
@@ -313,6 +335,13 @@ class FixSession:
             # Marked sent first: a crash between the two leaves an order shown as sent, never one sent twice.
             self.book.sent(order)
             self._send(m.NEW_ORDER_SINGLE, fields, cl_ord_id=order.cl_ord_id)
+        for order in self.book.cancels():
+            fields = m.order_cancel_request(order.cl_ord_id, f"C254X-{uuid.uuid4().hex[:16]}", order.symbol,
+                                            order.side, order.quantity, transact_time=_utcnow(),
+                                            order_id=order.order_id)
+            self.book.cancel_sent(order)
+            # Stored under the order's ClOrdID: a Reject of the request names it by sequence number only.
+            self._send(m.ORDER_CANCEL_REQUEST, fields, cl_ord_id=order.cl_ord_id)
 
     def _fatal(self, text: str) -> None:
         """Log out saying why, and end the connection."""
@@ -339,6 +368,9 @@ class FixSession:
             if msg_type == m.LOGOUT:
                 raise SessionError(f"logon refused: {message.text(m.TEXT, required=False) or 'no reason given'}")
             self._fatal(f"the first message was not a Logon but type {msg_type}")
+        if msg_type == m.LOGON and message.text(m.RESET_SEQ_NUM_FLAG, required=False) == "Y":
+            self._their_reset(message)
+            return
         if msg_type == m.SEQUENCE_RESET and message.text(m.GAP_FILL_FLAG, required=False) != "Y":
             self._sequence_reset(message)
             return
@@ -421,7 +453,11 @@ class FixSession:
         elif msg_type == m.BUSINESS_MESSAGE_REJECT:
             self._their_business_reject(message)
         elif msg_type == m.ORDER_CANCEL_REJECT:
-            log.warning("FIX session %s: order cancel rejected: %s", self.config.session_id, message.printable())
+            refused = m.cancel_reject(message)
+            log.warning("FIX session %s: cancel of %s rejected: %s", self.config.session_id, refused.orig_cl_ord_id,
+                        refused.text)
+            self.book.cancel_rejected(refused.orig_cl_ord_id,
+                                      f"cancel rejected: {refused.text or 'no reason given'}")
         else:
             self._send(m.BUSINESS_MESSAGE_REJECT, [(m.REF_SEQ_NUM, message.seq), (m.REF_MSG_TYPE, msg_type or "?"),
                                                    (m.BUSINESS_REJECT_REASON, m.UNSUPPORTED_MESSAGE_TYPE),
@@ -430,6 +466,8 @@ class FixSession:
 
     def _logon(self, message: Message) -> None:
         if self.state != LOGON_SENT:
+            if message.text(m.RESET_SEQ_NUM_FLAG, required=False) == "Y":
+                return  # a reset in the middle of the session: the numbers were reset on arrival
             self._fatal("a Logon arrived while logged on")
         interval = message.integer(m.HEART_BT_INT)
         if interval != self.config.heartbeat_seconds:
@@ -442,6 +480,31 @@ class FixSession:
         self._logged_on.set()
         log.info("FIX session %s logged on (next seq out %d, in %d)", self.config.session_id, self.next_sender,
                  self.next_target)
+
+    def _reset_sequences(self) -> None:
+        """Both numbers back to 1, saved, and what was sent under the old numbers forgotten."""
+        self.sequences.reset()
+        self.next_sender, self.next_target = 1, 1
+        self._held.clear()
+        self._resend_until = None
+
+    def _their_reset(self, message: Message) -> None:
+        """A Logon with ResetSeqNumFlag: the confirmation of ours, or their own reset, which we honour and
+        confirm with our Logon carrying the flag (numbered 1)."""
+        confirming = self._reset_requested or self.clock() < self._reset_echo_until
+        self._reset_requested, self._reset_echo_until = False, 0.0
+        if not confirming:
+            log.warning("FIX session %s: the counterparty reset the sequence numbers (their Logon, MsgSeqNum %s)",
+                        self.config.session_id, message.seq)
+            self._reset_sequences()
+        else:
+            self._held.clear()
+            self._resend_until = None
+        self.next_target = message.seq  # the flag's Logon starts their new numbering (at 1)
+        self._in_order(message)
+        if not confirming and not self._done:
+            self._send(m.LOGON, m.logon(self.config.heartbeat_seconds, reset=True))
+            self._reset_echo_until = self.clock() + self.config.logon_timeout
 
     def _sequence_reset(self, message: Message) -> None:
         """SequenceReset-Reset: the next number expected is NewSeqNo, whatever this message's own number."""
@@ -504,16 +567,25 @@ class FixSession:
         tag = message.text(m.REF_TAG_ID, required=False)
         log.warning("FIX session %s: our message %d was rejected: %s (reason %s, tag %s)", self.config.session_id,
                     ref_seq, text, reason, tag)
-        cl_ord_id = self.sequences.cl_ord_id_of(ref_seq)
-        if cl_ord_id:
+        sent = self.sequences.sent_one(ref_seq)
+        if sent is not None and sent.cl_ord_id:
             detail = ", ".join(p for p in (f"reason {reason}" if reason else "", f"tag {tag}" if tag else "") if p)
-            self.book.rejected(cl_ord_id, f"session reject: {text}" + (f" ({detail})" if detail else ""))
+            self._refused(sent, f"session reject: {text}" + (f" ({detail})" if detail else ""))
 
     def _their_business_reject(self, message: Message) -> None:
         ref_seq = message.integer(m.REF_SEQ_NUM, required=False)
         text = message.text(m.TEXT, required=False) or "no reason given"
-        cl_ord_id = message.text(m.BUSINESS_REJECT_REF_ID, required=False) or (
-            self.sequences.cl_ord_id_of(ref_seq) if ref_seq else None)
-        log.warning("FIX session %s: business reject of %s: %s", self.config.session_id, cl_ord_id or ref_seq, text)
-        if cl_ord_id:
+        sent = self.sequences.sent_one(ref_seq) if ref_seq else None
+        log.warning("FIX session %s: business reject of %s: %s", self.config.session_id,
+                    message.text(m.BUSINESS_REJECT_REF_ID, required=False) or ref_seq, text)
+        if sent is not None and sent.cl_ord_id:
+            self._refused(sent, f"business reject: {text}")
+        elif cl_ord_id := message.text(m.BUSINESS_REJECT_REF_ID, required=False):
             self.book.rejected(cl_ord_id, f"business reject: {text}")
+
+    def _refused(self, sent: SentMessage, text: str) -> None:
+        """Our order refused rejects it; our cancel request refused leaves the order as it was."""
+        if sent.msg_type == m.ORDER_CANCEL_REQUEST:
+            self.book.cancel_rejected(sent.cl_ord_id, f"cancel refused: {text}")
+        else:
+            self.book.rejected(sent.cl_ord_id, text)

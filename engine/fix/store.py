@@ -41,6 +41,12 @@ class SequenceStore:
             "({s:String}, {o:UInt64}, {i:UInt64}, {t:DateTime64(3, 'UTC')})",
             {"s": self.session_id, "o": next_sender, "i": next_target, "t": now_ms().to_pydatetime()})
 
+    def reset(self) -> None:
+        """Both numbers back to 1 (a ResetSeqNumFlag logon), and the messages sent under the old numbers
+        forgotten: a ResendRequest of the new numbering must never find an order of the old one."""
+        self.store.command("DELETE FROM fix_messages WHERE session_id = {s:String}", {"s": self.session_id})
+        self.save(1, 1)
+
     def record_sent(self, seq: int, msg_type: str, cl_ord_id: str, raw: bytes) -> None:
         self.store.command(
             "INSERT INTO fix_messages (session_id, seq_num, msg_type, cl_ord_id, raw, sent_at) VALUES "
@@ -57,10 +63,10 @@ class SequenceStore:
         return {int(r.seq_num): SentMessage(int(r.seq_num), str(r.msg_type), str(r.cl_ord_id),
                                             _bytes(r.raw)) for r in df.itertuples()}
 
-    def cl_ord_id_of(self, seq: int) -> str | None:
-        """The ClOrdID of the order we sent as message ``seq`` (None for an admin message or none sent)."""
-        found = self.sent_between(seq, seq).get(seq)
-        return found.cl_ord_id or None if found else None
+    def sent_one(self, seq: int) -> SentMessage | None:
+        """The application message we sent as ``seq`` (None for an admin message or none sent). Its
+        ``cl_ord_id`` is the order's, also for an OrderCancelRequest (the order it asked to cancel)."""
+        return self.sent_between(seq, seq).get(seq)
 
 
 def _bytes(value: object) -> bytes:

@@ -8,6 +8,11 @@ answers each NewOrderSingle by its symbol:
 - ``SESSIONREJECT...``: a session-level Reject (35=3) of our NewOrderSingle;
 - ``BADREPORT...``: an ExecutionReport without OrdStatus (39), which our side must Reject.
 
+and each OrderCancelRequest by the order's symbol: ``STEP...`` cancels wait in ``cancels_in`` for the test to
+answer (``cancel``: PendingCancel then Canceled reports; ``refuse_cancel``: an OrderCancelReject), every other
+order is cancelled at once. ``reset_next_logon`` makes its next Logon carry ResetSeqNumFlag (141=Y) unasked, and
+``send_reset_logon`` sends one in the middle of the session: QuickFIX resets its own numbers as either leaves.
+
 QuickFIX quirks met here: raising a QuickFIX exception (e.g. ``IncorrectTagValue``) from a Python callback
 aborts the whole process ("terminate called after throwing ...") in this wheel, so every callback catches
 everything and the session Reject is built and sent by hand; and it never validates what it sends itself, which
@@ -90,7 +95,10 @@ class Broker(fix.Application):
         self.admin_out: list[Received] = []
         self.app_out: list[dict[int, str]] = []  # as sent, with their sequence numbers
         self.orders_in: list[dict[int, str]] = []
+        self.cancels_in: list[dict[int, str]] = []
+        self.executed: dict[str, tuple[float, float]] = {}  # ClOrdID → (cumulative quantity, average price)
         self.logons = 0
+        self.reset_next_logon = False
         self.errors: list[str] = []
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -107,6 +115,9 @@ class Broker(fix.Application):
 
     def toAdmin(self, message, session_id):
         try:
+            if self.reset_next_logon and message.getHeader().getField(35) == "A":
+                self.reset_next_logon = False
+                message.setField(fix.ResetSeqNumFlag(True))
             fields = _fields(message)
             with self._lock:
                 self.admin_out.append(Received(fields.get(35, ""), fields))
@@ -131,9 +142,47 @@ class Broker(fix.Application):
 
     def fromApp(self, message, session_id):
         try:
-            self._order(_fields(message), session_id)
+            fields = _fields(message)
+            if fields[35] == "F":
+                self._cancel(fields, session_id)
+            else:
+                self._order(fields, session_id)
         except Exception as exc:
             self.errors.append(repr(exc))
+
+    def original(self, cancel: dict[int, str]) -> dict[int, str]:
+        """The NewOrderSingle a cancel request names (OrigClOrdID)."""
+        with self._lock:
+            return next(o for o in self.orders_in if o[11] == cancel[41])
+
+    def _cancel(self, cancel: dict[int, str], session_id) -> None:
+        with self._lock:
+            self.cancels_in.append(cancel)
+        if not self.original(cancel)[55].startswith("STEP"):
+            self.accept_cancel(session_id, cancel)
+
+    def accept_cancel(self, session_id, cancel: dict[int, str]) -> None:
+        """PendingCancel, then Canceled (the rest of the order will not trade; what was filled stays)."""
+        order = self.original(cancel)
+        cum_qty, price = self.executed.get(order[11], (0.0, 0.0))
+        for status in ("6", "4"):
+            self.report(session_id, order, status, status, cum_qty, price, cancel=cancel)
+
+    def reject_cancel(self, session_id, cancel: dict[int, str], text: str) -> None:
+        """OrderCancelReject (35=9): the order stays as it was."""
+        order = self.original(cancel)
+        cum_qty = self.executed.get(order[11], (0.0, 0.0))[0]
+        reject = fix.Message()
+        reject.getHeader().setField(fix.MsgType(fix.MsgType_OrderCancelReject))
+        reject.setField(fix.OrderID("B-" + order[11]))
+        reject.setField(fix.ClOrdID(cancel[11]))
+        reject.setField(fix.OrigClOrdID(cancel[41]))
+        reject.setField(fix.OrdStatus("1" if cum_qty > 0 else "0"))
+        reject.setField(fix.CxlRejResponseTo("1"))
+        reject.setField(fix.Text(text))
+        with self._lock:
+            self.sent_reports.append(_fields(reject))
+        fix.Session.sendToTarget(reject, session_id)
 
     def _order(self, order: dict[int, str], session_id) -> None:
         with self._lock:
@@ -161,20 +210,26 @@ class Broker(fix.Application):
                 self.report(session_id, order, "F", "2", qty, price, last=(qty / 2, price))
 
     def report(self, session_id, order: dict[int, str], exec_type: str, ord_status: str | None, cum_qty: float,
-               avg_px: float, last: tuple[float, float] | None = None, text: str | None = None) -> None:
-        """Send an ExecutionReport for ``order`` (OrdStatus left out when ``ord_status`` is None)."""
+               avg_px: float, last: tuple[float, float] | None = None, text: str | None = None,
+               cancel: dict[int, str] | None = None) -> None:
+        """Send an ExecutionReport for ``order`` (OrdStatus left out when ``ord_status`` is None); about a
+        ``cancel`` request, it carries the request's ClOrdID and the order's as OrigClOrdID."""
         report = fix.Message()
         report.getHeader().setField(fix.MsgType(fix.MsgType_ExecutionReport))
         report.setField(fix.OrderID("B-" + order[11]))
         report.setField(fix.ExecID(f"E{next(self._ids)}"))
-        report.setField(fix.ClOrdID(order[11]))
+        if cancel is not None:
+            report.setField(fix.ClOrdID(cancel[11]))
+            report.setField(fix.OrigClOrdID(order[11]))
+        else:
+            report.setField(fix.ClOrdID(order[11]))
         report.setField(fix.ExecType(exec_type))
         if ord_status is not None:
             report.setField(fix.OrdStatus(ord_status))
         report.setField(fix.Symbol(order[55]))
         report.setField(fix.Side(order[54]))
         report.setField(fix.OrderQty(float(order[38])))
-        report.setField(fix.LeavesQty(0.0 if ord_status in ("2", "8") else float(order[38]) - cum_qty))
+        report.setField(fix.LeavesQty(0.0 if ord_status in ("2", "4", "8") else float(order[38]) - cum_qty))
         report.setField(fix.CumQty(cum_qty))
         report.setField(fix.AvgPx(avg_px))
         if last is not None:
@@ -184,6 +239,7 @@ class Broker(fix.Application):
             report.setField(fix.Text(text))
         with self._lock:
             self.sent_reports.append(_fields(report))
+            self.executed[order[11]] = (cum_qty, avg_px)
         fix.Session.sendToTarget(report, session_id)
 
     def admin(self, msg_type: str, sent: bool = False) -> list[Received]:
@@ -261,6 +317,21 @@ class Acceptor:
         request.getHeader().setField(fix.MsgType(fix.MsgType_TestRequest))
         request.setField(fix.TestReqID(test_id))
         fix.Session.sendToTarget(request, self.session_id)
+
+    def send_reset_logon(self) -> None:
+        """A Logon with ResetSeqNumFlag in the middle of the session (QuickFIX resets its numbers to send it)."""
+        logon = fix.Message()
+        logon.getHeader().setField(fix.MsgType(fix.MsgType_Logon))
+        logon.setField(fix.EncryptMethod(0))
+        logon.setField(fix.HeartBtInt(1))
+        logon.setField(fix.ResetSeqNumFlag(True))
+        fix.Session.sendToTarget(logon, self.session_id)
+
+    def cancel(self, cancel: dict[int, str]) -> None:
+        self.broker.accept_cancel(self.session_id, cancel)
+
+    def refuse_cancel(self, cancel: dict[int, str], text: str) -> None:
+        self.broker.reject_cancel(self.session_id, cancel, text)
 
     def fill(self, order: dict[int, str], cum_qty: float, price: float) -> None:
         """Report a (partial or full) fill of an order received earlier."""
