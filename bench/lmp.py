@@ -1,17 +1,21 @@
 """Benchmark of the nodal LMP engine against PyPSA on the real grid cases.
 
-    python bench/lmp.py [--data-dir DIR] [--pypsa-python PYTHON] [--repeat N]
+    python bench/lmp.py [--data-dir DIR] [--pypsa-python PYTHON] [--pandapower-python PYTHON] [--repeat N]
 
-For case118 (with the limits of tests/oracles/case118_limits.csv), pglib-opf 500, ACTIVSg2000 and case2383wp
-it prints: PTDF time (median of ``--repeat`` runs after one warm-up), DC-OPF solve time for 1 and 24
+For case118 (with the limits of tests/oracles/case118_limits.csv), pglib-opf 500, ACTIVSg2000, pglib-opf 2000
+and case2383wp it prints: PTDF time (median of ``--repeat`` runs after one warm-up), DC-OPF solve time for 1 and 24
 snapshots (24 = the case's demand scaled by a daily profile between 0.85 and 1.0), and end to end (read the
 case + solve). The same is done by PyPSA (linopy + HiGHS, same snapshots, same limits, from the same case
-file read by matpowercaseframes) in the same run, and the ratio PyPSA / engine is printed.
+file read by matpowercaseframes) in the same run, and the ratio PyPSA / engine is printed. pandapower's
+sparse ``makePTDF`` (``using_sparse_solver=True``, the same median of ``--repeat`` runs after a warm-up, the
+case read by matpowercaseframes beforehand) is timed beside the engine's PTDF.
 
 PyPSA needs pandas >= 3, so it runs in another interpreter: ``--pypsa-python`` or the environment variable
 ``C254_PYPSA_PYTHON`` names a Python with pypsa, highspy and matpowercaseframes (see
-tests/oracles/pypsa_reference.py for the versions). Without one, the engine figures are printed and the
-PyPSA columns say it was not available. ``--data-dir`` defaults to C254_DATA_DIR or ../shared/data.
+tests/oracles/pypsa_reference.py for the versions). pandapower needs pandas < 3: ``--pandapower-python``
+or ``C254_PANDAPOWER_PYTHON`` names a Python with pandapower and matpowercaseframes (versions in
+tests/oracles/pandapower_reference.py). Without them, the engine figures are printed and the other columns
+say they were not available. ``--data-dir`` defaults to C254_DATA_DIR or ../shared/data.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CASES = ["case118.m", "pglib_opf_case500_goc.m", "case_ACTIVSg2000.m", "case2383wp.m"]
+CASES = ["case118.m", "pglib_opf_case500_goc.m", "case_ACTIVSg2000.m", "pglib_opf_case2000_goc.m", "case2383wp.m"]
 LIMITS = {"case118.m": REPO / "tests" / "oracles" / "case118_limits.csv"}
 HOURS = 24
 
@@ -89,19 +93,55 @@ def _optimize_retrying(optimize, n, out: dict) -> None:
                 raise
 
 
-def run_pypsa(python: str, case_path: Path, case: str) -> dict | None:
+def pandapower_worker(case_path: str, repeat: str) -> None:
+    """Runs inside the pandapower interpreter: times the sparse makePTDF; prints one JSON line."""
+    import warnings
+
+    import numpy as np
+    from matpowercaseframes import CaseFrames
+    from pandapower.pypower.makePTDF import makePTDF
+
+    warnings.simplefilter("ignore")
+    raw = CaseFrames(case_path).to_dict()
+    bus = np.array(raw["bus"], dtype=float)
+    branch = np.array(raw["branch"], dtype=float)
+    # PYPOWER numbers buses 0..n-1 in its internal tables
+    index = {int(b): k for k, b in enumerate(bus[:, 0])}
+    bus[:, 0] = np.arange(len(bus))
+    branch[:, 0] = [index[int(b)] for b in branch[:, 0]]
+    branch[:, 1] = [index[int(b)] for b in branch[:, 1]]
+    base = float(raw["baseMVA"])
+    makePTDF(base, bus, branch, using_sparse_solver=True)
+    times = []
+    for _ in range(int(repeat)):
+        t0 = time.perf_counter()
+        makePTDF(base, bus, branch, using_sparse_solver=True)
+        times.append(time.perf_counter() - t0)
+    print(json.dumps({"ptdf": statistics.median(times)}))
+
+
+def run_worker(python: str, flag: str, *args: str, what: str) -> dict | None:
+    """Run this file's ``flag`` worker in another interpreter; its last JSON line, None when it failed."""
     try:
-        done = subprocess.run([python, str(Path(__file__).resolve()), "--pypsa-worker", str(case_path), case],
+        done = subprocess.run([python, str(Path(__file__).resolve()), flag, *args],
                               capture_output=True, text=True, timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        print(f"  PyPSA run failed: {exc}", file=sys.stderr)
+        print(f"  {what} run failed: {exc}", file=sys.stderr)
         return None
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        print(f"  PyPSA run failed ({done.returncode}): {' | '.join(tail)}", file=sys.stderr)
+        print(f"  {what} run failed ({done.returncode}): {' | '.join(tail)}", file=sys.stderr)
         return None
     return json.loads(lines[-1])
+
+
+def run_pypsa(python: str, case_path: Path, case: str) -> dict | None:
+    return run_worker(python, "--pypsa-worker", str(case_path), case, what="PyPSA")
+
+
+def run_pandapower(python: str, case_path: Path, repeat: int) -> dict | None:
+    return run_worker(python, "--pandapower-worker", str(case_path), str(repeat), what="pandapower")
 
 
 # ---------------------------------------------------------------------------------------------- engine side
@@ -155,23 +195,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path,
                         default=Path(os.environ.get("C254_DATA_DIR") or REPO.parent / "shared" / "data"))
     parser.add_argument("--pypsa-python", default=os.environ.get("C254_PYPSA_PYTHON"))
+    parser.add_argument("--pandapower-python", default=os.environ.get("C254_PANDAPOWER_PYTHON"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pypsa-worker", nargs=2, metavar=("CASE_PATH", "CASE"), help=argparse.SUPPRESS)
+    parser.add_argument("--pandapower-worker", nargs=2, metavar=("CASE_PATH", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.pypsa_worker:
         pypsa_worker(*args.pypsa_worker)
         return 0
+    if args.pandapower_worker:
+        pandapower_worker(*args.pandapower_worker)
+        return 0
     sys.path.insert(0, str(REPO))
     if not args.pypsa_python:
         print("PyPSA: not available (set --pypsa-python or C254_PYPSA_PYTHON); engine figures only")
-    header = (f"{'case':<24}{'buses':>6} {'PTDF s':>8} {'1h s':>8} {'24h s':>8} {'e2e 1h':>8} {'e2e 24h':>8}"
+    if not args.pandapower_python:
+        print("pandapower: not available (set --pandapower-python or C254_PANDAPOWER_PYTHON)")
+    header = (f"{'case':<24}{'buses':>6} {'PTDF s':>8} {'pp PTDF':>8} {'1h s':>8} {'24h s':>8} {'e2e 1h':>8}"
+              f" {'e2e 24h':>8}"
               f" | {'PyPSA 1h':>9} {'PyPSA 24h':>9} {'x 1h':>6} {'x 24h':>6} {'x e2e24':>7} {'max dLMP':>9}")
     print(header)
     print("-" * len(header))
     for case in CASES:
         path = args.data_dir / "grids" / case
         eng = run_engine(path, case, args.repeat)
-        line = (f"{case:<24}{eng['buses']:>6} {eng['ptdf']:>8.3f} {eng['solve1']:>8.3f} {eng['solve24']:>8.3f}"
+        pp = run_pandapower(args.pandapower_python, path, args.repeat) if args.pandapower_python else None
+        pp_ptdf = f"{pp['ptdf']:>8.3f}" if pp else f"{'n/a':>8}"
+        line = (f"{case:<24}{eng['buses']:>6} {eng['ptdf']:>8.3f} {pp_ptdf} {eng['solve1']:>8.3f}"
+                f" {eng['solve24']:>8.3f}"
                 f" {eng['end_to_end1']:>8.3f} {eng['end_to_end24']:>8.3f}")
         ref = run_pypsa(args.pypsa_python, path, case) if args.pypsa_python else None
         if ref is None:
@@ -183,8 +234,9 @@ def main(argv: list[str] | None = None) -> int:
                      f" {ref['solve24'] / eng['solve24']:>6.1f} {ref['end_to_end24'] / eng['end_to_end24']:>7.1f}"
                      f" {dlmp:>9.2g}")
         print(line, flush=True)
-    print("times in seconds; x = PyPSA time / engine time; e2e = read case + solve; max dLMP = largest "
-          "|LMP difference| $/MWh on the 1-snapshot solve (includes buses whose price is not unique)")
+    print("times in seconds; pp PTDF = pandapower's sparse makePTDF; x = PyPSA time / engine time; e2e = read "
+          "case + solve; max dLMP = largest |LMP difference| $/MWh on the 1-snapshot solve (includes buses whose "
+          "price is not unique)")
     return 0
 
 

@@ -20,6 +20,7 @@ from engine.lmp.cases import load_case, read_rate_a_overrides
 from engine.lmp.matpower import parse_matpower
 from engine.lmp.network import Network
 from engine.lmp.opf import OpfError, congestion_component, solve_dcopf, unique_prices
+from engine.lmp.ptdf import dc_model
 from engine.files import RawFile
 
 ORACLES = Path(__file__).parent / "oracles"
@@ -297,3 +298,37 @@ def test_outage_what_if(c118) -> None:
     assert flows["38"] == 0
     assert "38" not in set(out.binding["branch"])
     assert (out.nodes["lmp"] - res.nodes["lmp"]).abs().max() > 0.1
+
+
+@pytest.mark.realdata
+def test_result_keeps_the_factorisation_not_the_dense_ptdf(c118, ptdf118: pd.DataFrame) -> None:
+    """A cached result holds no branches x buses array: its PTDF is formed when asked for, a few rows by sparse
+    solves, and equals pandapower's."""
+    import pickle
+
+    net, res = c118
+    dense_bytes = len(net.branches) * len(net.buses) * 8
+    arrays = [v for v in vars(res.factor).values() if isinstance(v, np.ndarray)]
+    assert max(a.nbytes for a in arrays) < dense_bytes / 20
+    table = res.ptdf
+    assert np.abs(table.loc[ptdf118.index, ptdf118.columns].to_numpy() - ptdf118.to_numpy()).max() < 1e-9
+    rows = res.ptdf_rows(["7", "9"])
+    assert list(rows.index) == ["7", "9"]
+    assert np.abs(rows.to_numpy() - table.loc[["7", "9"]].to_numpy()).max() < 1e-12
+    with pytest.raises(KeyError, match="nope"):
+        res.ptdf_rows(["nope"])
+    again = pickle.loads(pickle.dumps(res))  # noqa: S301 (bytes made here)
+    assert np.abs(again.ptdf_rows(["7"]).to_numpy() - rows.loc[["7"]].to_numpy()).max() < 1e-12
+
+
+@pytest.mark.realdata
+def test_load_reference_ptdf_equals_the_dense_one(c118) -> None:
+    """The reference PTDF a load-weighted result carries (last snapshot's weights) is the dense PTDF with the
+    demand as distributed slack; the congestion component it gives adds up."""
+    net, _ = c118
+    res = solve_dcopf(net, reference="load")
+    expected = dc_model(net).ptdf(net.buses["demand"].clip(lower=0.0).to_numpy(float))
+    assert np.abs(res.ptdf.to_numpy() - expected).max() < 1e-10
+    rebuilt = congestion_component(res.binding, res.ptdf)
+    got = res.lmp_matrix("congestion")
+    assert np.abs(rebuilt.loc[got.index, got.columns].to_numpy() - got.to_numpy()).max() < IDENTITY_TOL

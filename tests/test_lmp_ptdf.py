@@ -2,6 +2,7 @@
 tests/oracles/pandapower_reference.py), and LODF against re-solving the network without the branch."""
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from engine.lmp.cases import load_case
 from engine.lmp.matpower import parse_matpower
-from engine.lmp.ptdf import dc_model, lodf, post_outage_flows, ptdf
+from engine.lmp.ptdf import PtdfFactor, dc_model, lodf, post_outage_flows, ptdf
 from engine.files import RawFile
 
 REFERENCE = Path(__file__).parent / "oracles" / "reference"
@@ -120,3 +121,38 @@ def test_islands_get_their_own_slack() -> None:
     # Triangle 1-2-3: injecting at 2 sends 3/4 over 1-2 (x=.1) against 1/4 around 1-3-2 (x=.3).
     assert h.loc["1", "2"] == pytest.approx(-0.75)
     assert h.loc["3", "2"] == pytest.approx(-0.25)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("case, out, weighted", [("case118", None, False), ("case14", "14", True)])
+def test_factor_products_equal_the_dense_ptdf(data_dir: Path, case: str, out: str | None, weighted: bool) -> None:
+    """Rows, flows and row combinations by sparse solves against the dense PTDF: one slack and, with branch 14
+    of case14 out (bus 8 becomes an island of its own), a load-weighted slack."""
+    net = load_case(data_dir / "grids" / f"{case}.m")
+    if out:
+        net = net.with_branch_out(out)
+    model = dc_model(net)
+    weights = net.buses["demand"].to_numpy(float) if weighted else None
+    dense = model.ptdf(weights)
+    factor = PtdfFactor(model, weights)
+    rng = np.random.default_rng(7)
+    picked = rng.choice(len(model.branches), size=9, replace=False)
+    assert np.abs(factor.rows(picked) - dense[picked]).max() < 1e-10
+    injection = rng.normal(size=(len(model.buses), 3))
+    assert np.abs(factor.apply(injection) - dense @ injection).max() < 1e-9
+    assert np.abs(factor.apply(injection[:, 0]) - dense @ injection[:, 0]).max() < 1e-9
+    coef = rng.normal(size=(2, len(model.branches)))
+    assert np.abs(factor.combine(coef) - coef @ dense).max() < 1e-9
+    assert factor.rows(np.array([], dtype=int)).shape == (0, len(model.buses))
+    # pickled without its SuperLU object (which cannot be) and factorised again on first use
+    again = pickle.loads(pickle.dumps(factor))  # noqa: S301 (bytes made here)
+    assert np.abs(again.rows(picked) - dense[picked]).max() < 1e-10
+
+
+def test_factor_on_islands_and_bad_weights() -> None:
+    net = parse_matpower(RawFile("islands.m", TWO_ISLANDS.encode()))
+    model = dc_model(net)
+    factor = PtdfFactor(model)
+    assert np.abs(factor.rows(np.arange(4)) - model.ptdf()).max() < 1e-12
+    with pytest.raises(ValueError, match="island 1 sum to 0"):
+        PtdfFactor(model, np.array([1.0, 1.0, 1.0, 0.0, 0.0]))

@@ -51,7 +51,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from engine.lmp.network import Network
-from engine.lmp.ptdf import DcModel, dc_model
+from engine.lmp.ptdf import DcModel, PtdfFactor, dc_model
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,26 @@ class OpfResult:
     binding: pd.DataFrame        # snapshot, branch, from_bus, to_bus, flow_mw, limit_mw, shadow_price
     objective: float             # $ over all snapshots (one hour each), fixed costs c0 included
     losses_mw: pd.Series         # per snapshot
-    ptdf: pd.DataFrame           # reference PTDF used for the congestion component (last snapshot's weights)
+    factor: PtdfFactor           # the reference PTDF (last snapshot's weights) the congestion component used
     info: dict = field(default_factory=dict)
+
+    @property
+    def ptdf(self) -> pd.DataFrame:
+        """The reference PTDF table (index branch, columns bus), formed on each call from the factorisation
+        the result keeps: on a 2,000-bus case it is about 50 MB, more than a cache of results should hold
+        for the few rows a page shows (:meth:`ptdf_rows`)."""
+        model = self.factor.model
+        return pd.DataFrame(self.factor.dense(), index=model.branches, columns=model.buses)
+
+    def ptdf_rows(self, branches: list[str] | pd.Index) -> pd.DataFrame:
+        """Rows of :attr:`ptdf` for some branches (by name), by sparse solves; KeyError for a name not in the
+        network."""
+        model = self.factor.model
+        positions = model.branches.get_indexer(pd.Index(branches))
+        if (positions < 0).any():
+            missing = pd.Index(branches)[positions < 0]
+            raise KeyError(f"branches not in the network: {list(missing[:5])}")
+        return pd.DataFrame(self.factor.rows(positions), index=model.branches[positions], columns=model.buses)
 
     def lmp_matrix(self, column: str = "lmp") -> pd.DataFrame:
         """One column of ``nodes`` as a snapshot x bus table."""
@@ -164,7 +182,7 @@ class _Problem:
     c1: np.ndarray
     c2: np.ndarray
     pwl: list[_CostCurve]        # generators with a piecewise-linear cost
-    ptdf: np.ndarray             # branches x buses, single-slack
+    factor: PtdfFactor           # single-slack PTDF products (sparse solves)
     weights: np.ndarray | None   # T x n_bus reference weights (normalised per island) or None for slack
     ptdf_w: np.ndarray | None    # T x branches: PTDF @ weights, the shift to the weighted reference
     limited: np.ndarray          # indices of in-service branches with a finite limit
@@ -186,11 +204,11 @@ class _Problem:
         lower = np.minimum(np.tile(p_min, (len(snaps), 1)), upper)
         pwl = _cost_curves(network, gens.index)
         demand = network.demand_matrix(snaps)
-        h = model.ptdf()
+        factor = PtdfFactor(model)
         limit = np.where(model.in_service, network.branches["rate_a"].to_numpy(float), np.inf)
         limited = np.flatnonzero(np.isfinite(limit))
         weights = _reference_weights(network, model, demand, reference)
-        ptdf_w = None if weights is None else weights @ h.T
+        ptdf_w = None if weights is None else factor.apply(weights.T).T
         gen_island = model.island[gen_bus]
         islands = sorted(set(gen_island.tolist()))
         for k in range(model.n_islands):
@@ -202,9 +220,9 @@ class _Problem:
                 raise OpfError(f"{network.name}: island with bus {sample!r} has demand but no generator")
         return cls(network=network, model=model, snapshots=snaps, demand=demand, gen_names=gens.index,
                    gen_bus=gen_bus, lower=lower, upper=upper, c0=gens["c0"].to_numpy(float),
-                   c1=gens["c1"].to_numpy(float), c2=gens["c2"].to_numpy(float), pwl=pwl, ptdf=h,
+                   c1=gens["c1"].to_numpy(float), c2=gens["c2"].to_numpy(float), pwl=pwl, factor=factor,
                    weights=weights, ptdf_w=ptdf_w, limited=limited, limit=limit,
-                   shift_flow=model.shift_flow(h), gen_island=gen_island,
+                   shift_flow=model.shift_flow(factor=factor), gen_island=gen_island,
                    branch_island=model.island[model.from_idx], islands=islands)
 
     @property
@@ -217,7 +235,7 @@ class _Problem:
 
     def ref_ptdf_rows(self, rows: np.ndarray, t: int) -> np.ndarray:
         """PTDF rows (branches ``rows``) referred to the snapshot's reference."""
-        block = self.ptdf[rows]
+        block = self.factor.rows(rows)
         if self.ptdf_w is None:
             return block
         same = self.model.island[None, :] == self.branch_island[rows][:, None]
@@ -225,7 +243,7 @@ class _Problem:
 
     def flows(self, injection: np.ndarray) -> np.ndarray:
         """MW flows (T x branches) for nodal injections (T x buses), referred to the reference."""
-        f = injection @ self.ptdf.T + self.shift_flow
+        f = self.factor.apply(injection.T).T + self.shift_flow
         if self.ptdf_w is not None:
             for k in range(self.model.n_islands):
                 rows = self.branch_island == k
@@ -467,7 +485,9 @@ def _loss_curvature(problem: _Problem, r: np.ndarray) -> np.ndarray:
 
     With the slack-bus PTDF whatever the reference: it only sets a step size.
     """
-    h = problem.ptdf[:, problem.gen_bus]
+    units = np.zeros((len(problem.model.buses), problem.n_g))
+    units[problem.gen_bus, np.arange(problem.n_g)] = 1.0
+    h = problem.factor.apply(units)                                      # PTDF columns of the generators
     return 2.0 * (r[:, None] * h**2).sum(axis=0) / problem.model.base_mva
 
 
@@ -489,7 +509,7 @@ def _injection(problem: _Problem, g: np.ndarray) -> np.ndarray:
 
 def _loss_factors(problem: _Problem, flows: np.ndarray, r: np.ndarray) -> np.ndarray:
     weight = 2.0 * r[None, :] * flows / problem.model.base_mva      # T x branches
-    mlf = weight @ problem.ptdf
+    mlf = problem.factor.combine(weight)
     if problem.ptdf_w is not None:
         for k in range(problem.model.n_islands):
             rows = problem.branch_island == k
@@ -790,15 +810,14 @@ def _tables(problem: _Problem, sol: _Solution) -> OpfResult:
     binding = pd.DataFrame(records, columns=["snapshot", "branch", "from_bus", "to_bus", "flow_mw", "limit_mw",
                                              "shadow_price"])
     binding = binding.sort_values(["snapshot", "shadow_price"], key=None).reset_index(drop=True)
-    last = n_t - 1
-    ref_ptdf = problem.ref_ptdf_rows(np.arange(len(model.branches)), last)
+    last_weights = None if problem.weights is None else problem.weights[n_t - 1]
     info = dict(sol.info)
     info["reference"] = "slack" if problem.weights is None else "weighted"
     info["slack_buses"] = [str(model.buses[b]) for b in model.ref_bus]
     return OpfResult(network=problem.network.name, snapshots=snaps, nodes=nodes, dispatch=dispatch, flows=flows,
                      binding=binding, objective=sol.objective,
                      losses_mw=pd.Series(sol.loss_mw, index=snaps, name="losses_mw"),
-                     ptdf=pd.DataFrame(ref_ptdf, index=model.branches, columns=model.buses), info=info)
+                     factor=PtdfFactor(model, last_weights), info=info)
 
 
 def congestion_component(binding: pd.DataFrame, ptdf_table: pd.DataFrame) -> pd.DataFrame:
@@ -828,7 +847,7 @@ def unique_prices(network: Network, result: OpfResult, mw_tol: float = 1e-5) -> 
     if result.info.get("losses"):
         raise ValueError("uniqueness is assessed for lossless solves")
     problem = _Problem.build(network, dc_model(network), result.snapshots, "slack")
-    model, h = problem.model, problem.ptdf
+    model = problem.model
     curves = {c.gen: c for c in problem.pwl}
     dispatch = result.dispatch["p_mw"].to_numpy(float).reshape(problem.n_t, problem.n_g)
     flows = result.flows["flow_mw"].to_numpy(float).reshape(problem.n_t, len(model.branches))
@@ -841,30 +860,32 @@ def unique_prices(network: Network, result: OpfResult, mw_tol: float = 1e-5) -> 
             if j in curves and curves[j].at_breakpoint(g[j], mw_tol):
                 inside[j] = False
         active = np.flatnonzero(np.abs(flows[t]) >= problem.limit - mw_tol)
-        bus_free, lim_free = _free_directions(model, h, problem.gen_bus[np.flatnonzero(inside)], active)
+        bus_free, lim_free = _free_directions(model, problem.factor.rows(active),
+                                              problem.gen_bus[np.flatnonzero(inside)])
         node_rows.append(pd.DataFrame({"snapshot": snap, "bus": model.buses, "unique": bus_free <= 1e-8}))
         limit_rows.append(pd.DataFrame({"snapshot": snap, "branch": model.branches[active],
                                         "unique": lim_free <= 1e-8}))
     return pd.concat(node_rows, ignore_index=True), pd.concat(limit_rows, ignore_index=True)
 
 
-def _free_directions(model: DcModel, h: np.ndarray, marginal_bus: np.ndarray,
-                     active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """How far each bus price and each active limit's dual can move within the null space of the marginal
-    generators' conditions (0 where the optimum fixes it)."""
+def _free_directions(model: DcModel, h_active: np.ndarray,
+                     marginal_bus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How far each bus price and each active limit's dual (PTDF rows ``h_active``) can move within the null
+    space of the marginal generators' conditions (0 where the optimum fixes it)."""
     n_isl = model.n_islands
-    a = np.zeros((len(marginal_bus), n_isl + len(active)))
+    n_active = len(h_active)
+    a = np.zeros((len(marginal_bus), n_isl + n_active))
     a[np.arange(len(marginal_bus)), model.island[marginal_bus]] = 1.0
-    a[:, n_isl:] = h[np.ix_(active, marginal_bus)].T
+    a[:, n_isl:] = h_active[:, marginal_bus].T
     if a.size:
         _, s, vt = np.linalg.svd(a, full_matrices=True)
         rank = int(np.sum(s > 1e-9 * max(1.0, s.max() if len(s) else 1.0)))
         null = vt[rank:].T
     else:
-        null = np.eye(n_isl + len(active))
-    coef = np.zeros((len(model.buses), n_isl + len(active)))
+        null = np.eye(n_isl + n_active)
+    coef = np.zeros((len(model.buses), n_isl + n_active))
     coef[np.arange(len(model.buses)), model.island] = 1.0
-    coef[:, n_isl:] = h[active].T
+    coef[:, n_isl:] = h_active.T
     bus_free = np.linalg.norm(coef @ null, axis=1) if null.size else np.zeros(len(model.buses))
-    lim_free = np.linalg.norm(null[n_isl:], axis=1) if null.size else np.zeros(len(active))
+    lim_free = np.linalg.norm(null[n_isl:], axis=1) if null.size else np.zeros(n_active)
     return bus_free, lim_free

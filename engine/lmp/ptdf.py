@@ -12,6 +12,7 @@ else the case's reference bus in that island, else the island's bus with the mos
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -47,23 +48,25 @@ class DcModel:
     bbus: sp.csc_matrix      # bus x bus
     base_mva: float
 
-    def shift_flow(self, ptdf: np.ndarray | None = None) -> np.ndarray:
-        """MW flow on each branch caused by phase shifters alone (all injections zero). Pass the reference
-        PTDF when it is at hand: computing it again is most of the cost on a large case."""
+    def shift_flow(self, ptdf: np.ndarray | None = None, factor: PtdfFactor | None = None) -> np.ndarray:
+        """MW flow on each branch caused by phase shifters alone (all injections zero), with the dense PTDF or
+        the factorisation when one is at hand (forming either is most of the cost on a large case)."""
         pfinj = -self.b * self.shift
         if not np.any(pfinj):
             return np.zeros(len(self.branches))
         pbusinj = np.zeros(len(self.buses))
         np.add.at(pbusinj, self.from_idx, pfinj)
         np.add.at(pbusinj, self.to_idx, -pfinj)
-        return self.base_mva * (pfinj - (self.ptdf() if ptdf is None else ptdf) @ pbusinj)
+        if ptdf is not None:
+            return self.base_mva * (pfinj - ptdf @ pbusinj)
+        return self.base_mva * (pfinj - (factor or PtdfFactor(self)).apply(pbusinj))
 
     def ptdf(self, weights: np.ndarray | None = None, method: str = "auto") -> np.ndarray:
         """Dense PTDF (branches x buses); ``weights`` per bus gives a distributed slack (normalised per island).
 
-        ``method`` picks how the reduced susceptance matrix is inverted: "sparse" (SuperLU), "dense"
-        (LAPACK Cholesky) or "auto" (dense up to ``DENSE_MAX_BUSES`` buses per island, where it is faster
-        because the PTDF itself is dense, sparse above).
+        ``method`` picks how the reduced susceptance matrix is inverted: "sparse" (SuperLU's factors, then
+        triangular solves a level of rows at a time: :func:`_sparse_inverse`), "dense" (LAPACK Cholesky) or
+        "auto" (dense up to ``DENSE_MAX_BUSES`` buses per island, sparse above).
         """
         if method not in ("auto", "sparse", "dense"):
             raise ValueError(f"unknown PTDF method {method!r}")
@@ -80,8 +83,9 @@ class DcModel:
             local[members] = np.arange(len(members))
             matrix = self.bbus if len(members) == n_bus else self.bbus[members][:, members]
             use_dense = method == "dense" or (method == "auto" and len(members) <= DENSE_MAX_BUSES)
-            inverse = _reduced_inverse(sp.csc_matrix(matrix), int(local[self.ref_bus[k]]), use_dense)
-            block = _branch_rows(inverse, self.b[rows], local[self.from_idx[rows]], local[self.to_idx[rows]])
+            inverse, row_of = _reduced_inverse(sp.csc_matrix(matrix), int(local[self.ref_bus[k]]), use_dense)
+            block = _branch_rows(inverse, self.b[rows], row_of[local[self.from_idx[rows]]],
+                                 row_of[local[self.to_idx[rows]]])
             if weights is not None:
                 w = weights[members]
                 total = w.sum()
@@ -94,20 +98,139 @@ class DcModel:
         return np.zeros((n_br, n_bus)) if out is None else out
 
 
-DENSE_MAX_BUSES = 6000
+#: Above this many buses in an island the sparse inverse is faster (2,383 buses: 0.1-0.2 s against 0.5-2 s
+#: for the dense Cholesky on the shared 2-core machine, whose BLAS threads compete with everything else).
+DENSE_MAX_BUSES = 300
 
 
-def _reduced_inverse(matrix: sp.csc_matrix, slack: int, dense: bool) -> np.ndarray:
-    """Inverse of the island's susceptance matrix with the slack angle fixed: zero slack row and column.
+class PtdfFactor:
+    """PTDF products by sparse solves with the reduced susceptance matrix, factorised once: flows, chosen PTDF
+    rows and combinations of rows, without forming the dense PTDF (branches x buses, about 50 MB on a
+    2,000-bus case) that a DC-OPF needs only a few rows of.
 
-    The slack row and column are replaced by the identity's, so the matrix stays square and symmetric
-    and its inverse comes back in bus order without re-indexing; the slack's 1 is then zeroed.
+    Every island's slack row and column are replaced by the identity's, so one sparse LU serves all islands
+    (the matrix is block diagonal by island) and a right-hand side that is zero at the slacks gives angles
+    that are zero there. Single-slack PTDF; ``weights`` (per bus, normalised per island) refer it to a
+    distributed slack as :meth:`DcModel.ptdf` does.
+    """
+
+    def __init__(self, model: DcModel, weights: np.ndarray | None = None):
+        self.model = model
+        self.weights = None if weights is None else _normalised(model, weights)
+        n_bus = len(model.buses)
+        keep = np.ones(n_bus)
+        keep[model.ref_bus] = 0.0
+        mask = sp.diags(keep)
+        self._keep = keep
+        self._bf = (model.bf @ mask).tocsr()       # slack columns zero: the slack's angle is fixed
+        self._pinned = (mask @ model.bbus @ mask + sp.diags(1.0 - keep)).tocsc()
+        self._lu = None
+        # SuperLU's solve is not documented as thread-safe and the page's callbacks share one result.
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_lu"], state["_lock"] = None, None  # a SuperLU object cannot be pickled: factorised again
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.model.branches), len(self.model.buses)
+
+    def _solve(self, rhs: np.ndarray) -> np.ndarray:
+        with self._lock:
+            if self._lu is None:
+                self._lu = splu(self._pinned, permc_spec="MMD_AT_PLUS_A")
+            return self._lu.solve(np.ascontiguousarray(rhs, dtype=float))
+
+    def rows(self, branches: np.ndarray) -> np.ndarray:
+        """PTDF rows of ``branches`` (positions), one per branch, over every bus."""
+        branches = np.asarray(branches, dtype=int)
+        if len(branches) == 0:
+            return np.zeros((0, self.shape[1]))
+        # B symmetric: row l of Bf B^-1 is (B^-1 Bf[l]^T)^T
+        out = self._solve(self._bf[branches].T.toarray()).T
+        return self._refer(out, branches)
+
+    def combine(self, coef: np.ndarray) -> np.ndarray:
+        """``coef @ PTDF`` for ``coef`` (k x branches, or one vector): weighted sums of rows."""
+        coef = np.asarray(coef, dtype=float)
+        single = coef.ndim == 1
+        coef = np.atleast_2d(coef)
+        out = self._solve(np.asarray(self._bf.T @ coef.T)).T
+        if self.weights is not None:
+            branch_island = self.model.island[self.model.from_idx]
+            shift = self.row_shift()                                      # branches
+            for k in range(self.model.n_islands):
+                members = self.model.island == k
+                out[:, members] -= (coef[:, branch_island == k] @ shift[branch_island == k])[:, None]
+        return out[0] if single else out
+
+    def apply(self, injection: np.ndarray) -> np.ndarray:
+        """``PTDF @ injection`` for injections per bus (buses, or buses x k): MW flows, phase shifters aside."""
+        injection = np.asarray(injection, dtype=float)
+        flows = self._bf @ self._solve(injection * (self._keep if injection.ndim == 1 else self._keep[:, None]))
+        if self.weights is not None:
+            branch_island = self.model.island[self.model.from_idx]
+            shift = self.row_shift()
+            for k in range(self.model.n_islands):
+                rows = branch_island == k
+                total = injection[self.model.island == k].sum(axis=0)
+                flows[rows] -= np.multiply.outer(shift[rows], total)
+        return flows
+
+    def row_shift(self) -> np.ndarray:
+        """Single-slack ``PTDF @ weights`` per branch: what a distributed slack takes off each row."""
+        if self.weights is None:
+            return np.zeros(self.shape[0])
+        if not hasattr(self, "_row_shift"):
+            self._row_shift = self._bf @ self._solve(self.weights * self._keep)
+        return self._row_shift
+
+    def _refer(self, block: np.ndarray, branches: np.ndarray) -> np.ndarray:
+        if self.weights is None:
+            return block
+        same = self.model.island[None, :] == self.model.island[self.model.from_idx[branches]][:, None]
+        return block - self.row_shift()[branches][:, None] * same
+
+    def dense(self) -> np.ndarray:
+        """The whole PTDF (branches x buses)."""
+        return self.model.ptdf(self.weights)
+
+
+def _normalised(model: DcModel, weights: np.ndarray) -> np.ndarray:
+    """Slack weights scaled to sum to one in every island; ValueError for an island (of two buses or more)
+    whose weights do not sum to a positive number."""
+    out = np.asarray(weights, dtype=float).copy()
+    for k in range(model.n_islands):
+        members = model.island == k
+        total = out[members].sum()
+        if members.sum() < 2:
+            continue
+        if total <= 0:
+            raise ValueError(f"slack weights of island {k} sum to {total}; they must be positive")
+        out[members] /= total
+    return out
+
+
+def _reduced_inverse(matrix: sp.csc_matrix, slack: int, dense: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of the island's susceptance matrix with the slack angle fixed (zero slack row and column), as
+    ``(rows, row_of)``: bus ``i``'s row of the inverse is ``rows[row_of[i]]``.
+
+    The slack row and column are replaced by the identity's, so the matrix stays square and symmetric; the
+    slack's 1 is then zeroed.
     """
     n = matrix.shape[0]
     keep = np.ones(n)
     keep[slack] = 0.0
     mask = sp.diags(keep)
     pinned = (mask @ matrix @ mask + sp.diags(1.0 - keep)).tocsc()
+    if not dense:
+        return _sparse_inverse(pinned, slack)
     inverse = None
     if dense:
         factor, info = lapack.dpotrf(pinned.toarray(order="F"), lower=1, overwrite_a=1)
@@ -121,9 +244,51 @@ def _reduced_inverse(matrix: sp.csc_matrix, slack: int, dense: bool) -> np.ndarr
                 inverse = None
         # A matrix that is not positive definite (negative series reactances) takes the LU path.
     if inverse is None:
-        inverse = splu(pinned, permc_spec="MMD_AT_PLUS_A").solve(np.eye(n))
+        return _sparse_inverse(pinned, slack)
     inverse[slack, slack] = 0.0
-    return inverse
+    return inverse, np.arange(n)
+
+
+def _sparse_inverse(pinned: sp.csc_matrix, slack: int) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse from SuperLU's factors ``Pr A Pc = L U``: ``A^-1 = Pc U^-1 L^-1 Pr``.
+
+    SuperLU's own solve takes the n right-hand sides one at a time. Here the triangular solves run over all
+    of them at once, a level of rows at a time: rows of a level depend only on rows of earlier levels, so
+    each level is one sparse-times-dense product. A grid's elimination tree is shallow (66 levels for 2,383
+    buses), so that is a few dozen products instead of n column sweeps. The rows come back in the factor's
+    order; ``row_of`` maps a bus to its row, which saves permuting the n x n result.
+    """
+    n = pinned.shape[0]
+    lu = splu(pinned, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.01, options={"SymmetricMode": True})
+    strict_lower = sp.tril(lu.L, -1, format="csr")
+    upper = lu.U.tocsr()
+    diag = upper.diagonal()
+    scaled_upper = (sp.diags(1.0 / diag) @ sp.triu(upper, 1)).tocsr()
+    out = np.zeros((n, n))
+    out[lu.perm_r, np.arange(n)] = 1.0
+    for rows in _levels(strict_lower, forward=True):
+        out[rows] -= strict_lower[rows] @ out
+    out /= diag[:, None]
+    for rows in _levels(scaled_upper, forward=False):
+        out[rows] -= scaled_upper[rows] @ out
+    row_of = np.asarray(lu.perm_c)
+    out[row_of[slack]] = 0.0
+    return out, row_of
+
+
+def _levels(triangle: sp.csr_matrix, forward: bool) -> list[np.ndarray]:
+    """Rows of a strictly triangular matrix grouped by the step at which a triangular solve can do them (rows
+    without off-diagonal entries, level 0, need nothing done and are left out)."""
+    n = triangle.shape[0]
+    level = np.zeros(n, dtype=np.int64)
+    indptr, indices = triangle.indptr, triangle.indices
+    for i in (range(n) if forward else range(n - 1, -1, -1)):
+        lo, hi = indptr[i], indptr[i + 1]
+        if hi > lo:
+            level[i] = level[indices[lo:hi]].max() + 1
+    order = np.argsort(level, kind="stable")
+    bounds = np.searchsorted(level[order], np.arange(1, level.max() + 2))
+    return [order[bounds[k]:bounds[k + 1]] for k in range(len(bounds) - 1)]
 
 
 def _branch_rows(inverse: np.ndarray, b: np.ndarray, f: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -212,7 +212,7 @@ def hub_prices(result: OpfResult, net: Network, hub: str) -> pd.Series:
 
 def ptdf_row(result: OpfResult, branch: str) -> pd.Series:
     """MW of flow on ``branch`` per MW injected at each bus (withdrawn at the reference), largest first."""
-    row = result.ptdf.loc[branch]
+    row = result.ptdf_rows([branch]).iloc[0]
     return row.reindex(row.abs().sort_values(ascending=False).index)
 
 
