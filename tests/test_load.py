@@ -204,3 +204,42 @@ def test_raw_files_at_an_empty_folder(tmp_path: Path):
 def test_raw_files_at_a_missing_path(tmp_path: Path):
     with pytest.raises(IngestError, match="no such file or folder"):
         raw_files_at(tmp_path / "absent")
+
+
+# -- nodal loads, read back as the nodal page's published basis ----------------------------------------------
+
+def test_published_basis_ranks_in_the_store_as_pandas_would_over_every_row(store: Store):
+    """The basis ranks the nodes in the store and describes only the chosen ones: the answer equals basis
+    statistics over every node's prices, computed in pandas (as it was before the ranking moved to SQL)."""
+    from engine import queries
+    from engine.lmp.basis import basis, basis_statistics, basis_surface
+    from engine.lmp.published import published_basis
+    from engine.store import write_tables
+
+    rng = np.random.default_rng(14)
+    hours = pd.date_range("2025-01-01", periods=40 * 24, freq="h", tz="UTC")
+    nodes = [f"N{i:02d}" for i in range(30)]
+    hub = rng.normal(40, 10, len(hours))
+    frames = [pd.DataFrame({"market": "PJM", "market_run": "DA", "node": node, "interval_start": hours,
+                            "interval_minutes": 60, "lmp": hub + rng.normal(i / 3 - 5, 2 + i % 4, len(hours)),
+                            "energy": hub, "congestion": 0.0, "loss": 0.0})
+              for i, node in enumerate(nodes)]
+    frames.append(pd.DataFrame({"market": "PJM", "market_run": "DA", "node": "HUB", "interval_start": hours[5:],
+                                "interval_minutes": 60, "lmp": hub[5:], "energy": hub[5:], "congestion": 0.0,
+                                "loss": 0.0}))
+    write_tables(store, {"nodal_lmp": pd.concat(frames, ignore_index=True)})
+    found = published_basis(store, "PJM", "DA", "HUB", top=7)
+
+    frame = basis(queries.nodal_prices(store, "PJM", "DA"), "HUB")
+    frame["interval_start"] = frame["interval_start"].dt.tz_convert(found.zone)
+    stats = basis_statistics(frame)
+    expected = stats.reindex(stats["mean"].abs().sort_values(ascending=False).index).head(7)
+    assert found.nodes["node"].tolist() == expected["node"].tolist()
+    pd.testing.assert_frame_equal(found.nodes.drop(columns="label"), expected.reset_index(drop=True))
+    surface = basis_surface(frame[frame["node"].isin(expected["node"])], by="hour")
+    pd.testing.assert_frame_equal(found.surface.sort_index(), surface.sort_index(), check_names=False)
+    assert int(found.nodes["count"].iat[0]) == 31 * 24  # the last 31 days, hours with a hub price only
+    with pytest.raises(KeyError, match="hub nodes not in the prices"):
+        published_basis(store, "PJM", "DA", "NO-SUCH-HUB")
+    with pytest.raises(KeyError, match="hub nodes not in the prices"):
+        published_basis(store, "PJM", "RT", "HUB")  # a run with no prices at all

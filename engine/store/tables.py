@@ -17,6 +17,12 @@ class Aggregate:
     # Days are fed from the hourly table: rebuilding hours also adds to the days around them, so a day
     # aggregate is rebuilt over a range this many days wider (and after the hours).
     widen_days: int = 0
+    # An hourly aggregate the writer fills from each batch's inserted rows (migration 018 dropped the views
+    # that did): its series columns in the table's order, then each value column with how it is computed
+    # from one series-hour's rows (an op of writer.BATCH_OPS) and from which base column. Empty: the table
+    # is fed otherwise (the days, by a view on the hours).
+    group: tuple[str, ...] = ()
+    from_batch: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,11 @@ def _price_buckets(bucket: str) -> str:
 
 
 _PRICE_AGGS = (
-    Aggregate("prices_hourly", _price_buckets("toStartOfHour(interval_start)")),
+    Aggregate("prices_hourly", _price_buckets("toStartOfHour(interval_start)"),
+              group=("market", "location", "price_kind"),
+              from_batch=(("price_sum", "sum", "price"), ("price_min", "min", "price"), ("price_max", "max", "price"),
+                          ("samples", "count", "price"), ("negatives", "negatives", "price"),
+                          ("demo_samples", "demo", "source"))),
     Aggregate("prices_daily", _price_buckets(market_day_start("interval_start")), widen_days=1),
 )
 
@@ -89,6 +99,8 @@ _DEMAND_AGGS = (
         "demand_hourly",
         "SELECT market, location, toStartOfHour(interval_start) AS bucket, sum(demand_mw) AS demand_sum, "
         "count() AS samples FROM demand FINAL {where} GROUP BY market, location, bucket",
+        group=("market", "location"),
+        from_batch=(("demand_sum", "sum", "demand_mw"), ("samples", "count", "demand_mw")),
     ),
 )
 
@@ -121,6 +133,10 @@ TABLES: dict[str, SeriesTable] = {
                     "sum(ifNull(energy, 0)) AS energy_sum, sum(ifNull(congestion, 0)) AS congestion_sum, "
                     "sum(ifNull(loss, 0)) AS loss_sum, count() AS samples FROM nodal_lmp FINAL {where} "
                     "GROUP BY market, node, market_run, bucket",
+                    group=("market", "node", "market_run"),
+                    from_batch=(("lmp_sum", "sum", "lmp"), ("energy_sum", "sum_or_zero", "energy"),
+                                ("congestion_sum", "sum_or_zero", "congestion"), ("loss_sum", "sum_or_zero", "loss"),
+                                ("samples", "count", "lmp")),
                 ),
             ),
             series_columns=("market", "market_run", "node"),
