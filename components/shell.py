@@ -17,6 +17,7 @@ NAV = (
     ("Forecasts", "/forecasts"),
     ("Signals", "/signals"),
     ("Marketplace", "/marketplace"),
+    ("Partner portal", "/partner"),
     ("Admin", "/admin"),
 )
 
@@ -54,7 +55,7 @@ def shell(nav: Sequence[tuple[str, str]] = NAV, *, home: str = "/", account: str
             dbc.Nav(links, navbar=True, className="me-auto", id="shell-nav"),
             html.Div(id="freshness-badges", className="d-flex gap-2 flex-wrap"),
             _account_area(account, notice, sign_out_token),
-        ], fluid=True),
+        ], fluid=True, className="flex-wrap row-gap-2"),  # a long bar (admin, badges, account) wraps, never overflows
         color="dark", dark=True, className="mb-3",
     )
     return html.Div([

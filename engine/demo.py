@@ -63,7 +63,78 @@ def store_is_empty(store: Store) -> bool:
 
 
 def load_demo_if_empty(store: Store) -> int:
-    """Load the demo years into an empty store; returns the rows written (0 if the store had data)."""
-    if not store_is_empty(store):
-        return 0
-    return write_tables(store, nem_demo_frames(days=DEMO_DAYS), source=DEMO_SOURCE).rows_written
+    """Load the demo years into an empty store, and give the marketplace its catalog (the platform's products
+    over the stored series, and a demo partner's); returns the price and demand rows written (0 if the store
+    had data)."""
+    written = 0
+    if store_is_empty(store):
+        written = write_tables(store, nem_demo_frames(days=DEMO_DAYS), source=DEMO_SOURCE).rows_written
+    seed_demo_marketplace(store)
+    return written
+
+
+#: The demo partner: an organisation selling two products of its own, so the catalog shows both kinds. Its
+#: account id names no user, so nobody can sign in as it.
+DEMO_PARTNER_USER = "demo-partner"
+DEMO_PARTNER_DAYS = 60
+
+
+def seed_demo_marketplace(store: Store) -> None:
+    """The platform's products (created, priced and listed as declared; nothing written when they already are)
+    and, once, the demo partner with its two listed products and their uploaded data."""
+    from engine.marketplace import data, partners, platform, products
+
+    platform.ensure_platform_products(store)
+    if partners.partner_for_user(store, DEMO_PARTNER_USER) is not None:
+        return
+    partner = partners.register_partner(store, organisation="Southern Skies Analytics (demo)",
+                                        contact_email="data@southern-skies.example", payout_reference="DEMO-0001",
+                                        user_id=DEMO_PARTNER_USER, actor="demo")
+    partners.set_status(store, partner.partner_id, "active", "demo")
+    for slug, title, description, columns, frame, plan, tags in _demo_partner_products():
+        made = products.create_product(
+            store, editor=partner.partner_id, actor="demo", slug=slug, title=title, description=description,
+            markets=["NEM"], category="weather" if "temperature" in slug else "forecasts",
+            update_frequency="hourly" if "solar" in slug else "daily", columns=columns, tags=tags,
+            sample=frame.head(8).assign(time=frame["time"].head(8).dt.strftime("%Y-%m-%dT%H:%M:%SZ"))
+            .to_dict("records"))
+        data.upload(store, made, frame.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%SZ").encode(),
+                    f"{slug}.csv", actor="demo")
+        products.set_price(store, made.product_id, kind=plan[0], price=plan[1], editor=partner.partner_id,
+                           actor="demo")
+        products.set_status(store, made.product_id, "listed", editor=partner.partner_id, actor="demo")
+
+
+def _demo_partner_products() -> list[tuple]:
+    """Rooftop solar estimates per region and hour, and daily temperatures per region: deterministic, shaped
+    like the demo prices' solar dip and seasons."""
+    rng = np.random.default_rng(2540)
+    end = DEMO_END.tz_convert("UTC")
+    hours = pd.date_range(end - pd.Timedelta(days=DEMO_PARTNER_DAYS), end, freq="h", inclusive="left")
+    days = pd.date_range(end - pd.Timedelta(days=DEMO_PARTNER_DAYS), end, freq="D", inclusive="left")
+    local = hours.tz_convert(NEM_TZ)
+    sun = np.clip(np.cos((local.hour.to_numpy() + 0.5 - 12.5) / 6.0 * np.pi / 2), 0, None) ** 2
+    solar, weather = [], []
+    for region, (mean_mw, _swing, _base, depth, _spikes) in NEM_REGIONS.items():
+        cloud = rng.uniform(0.4, 1.0, len(days)).repeat(24)[: len(hours)]
+        solar.append(pd.DataFrame({"time": hours, "region": region,
+                                   "rooftop_solar_mw": np.round(mean_mw * 0.45 * depth * sun * cloud, 1)}))
+        season = 4.0 * np.cos(2 * np.pi * (days.dayofyear.to_numpy() - 15) / 365.0)
+        high = 24.0 + season + rng.normal(0, 2.5, len(days)) - (4 if region == "TAS1" else 0)
+        weather.append(pd.DataFrame({"time": days, "region": region, "temp_max_c": np.round(high, 1),
+                                     "temp_min_c": np.round(high - rng.uniform(7, 12, len(days)), 1)}))
+    time_column = {"name": "time", "type": "datetime", "unit": "UTC"}
+    region_column = {"name": "region", "type": "text"}
+    return [
+        ("southern-rooftop-solar", "NEM rooftop solar estimates by region",
+         "Hourly estimates of rooftop PV output behind the meter in each NEM region, from satellite cloud cover. "
+         "Demo data.", [time_column, region_column, {"name": "rooftop_solar_mw", "type": "float", "unit": "MW"}],
+         pd.concat(solar, ignore_index=True).sort_values("time", kind="stable"), ("per_1000_rows", "0.10"),
+         ["solar", "rooftop pv", "nem"]),
+        ("southern-daily-temperatures", "NEM region daily temperatures",
+         "Daily maximum and minimum temperatures at each NEM region's load centre. Demo data.",
+         [time_column, region_column, {"name": "temp_max_c", "type": "float", "unit": "°C"},
+          {"name": "temp_min_c", "type": "float", "unit": "°C"}],
+         pd.concat(weather, ignore_index=True).sort_values("time", kind="stable"), ("monthly", "25.00"),
+         ["weather", "temperature", "nem"]),
+    ]

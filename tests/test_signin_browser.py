@@ -19,7 +19,7 @@ pytestmark = pytest.mark.browser
 NAVIGATION = {
     "trader": {"nav-overview", "nav-nodal", "nav-forecasts", "nav-signals", "nav-marketplace"},
     "analyst": {"nav-overview", "nav-nodal", "nav-forecasts", "nav-signals", "nav-marketplace"},
-    "partner": {"nav-marketplace"},
+    "partner": {"nav-marketplace", "nav-partner"},
     "admin": {"nav-overview", "nav-nodal", "nav-forecasts", "nav-signals", "nav-marketplace", "nav-admin"},
 }
 

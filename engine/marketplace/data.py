@@ -72,3 +72,17 @@ def _ensure_table(store: Store, product: Product) -> None:
 
 def _nullable(kind: str) -> str:
     return f"Nullable({COLUMN_TYPES[kind]})"
+
+
+def span(store: Store, product: Product) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """[first, last + 1 ms) of the current version's first datetime column; None before the first upload."""
+    if product.version == 0:
+        return None
+    time_column = next(c.name for c in product.columns if c.type == "datetime")
+    # the table name comes from the product id (32 hex digits) and the column from the checked schema
+    found = store.query_df(f"SELECT min(`{time_column}`) AS first, max(`{time_column}`) AS last, count() AS n "  # noqa: S608
+                           f"FROM `{table_name(product)}` WHERE {VERSION_COLUMN} = {{v:UInt32}}",
+                           {"v": product.version})
+    if int(found.at[0, "n"]) == 0:
+        return None
+    return pd.Timestamp(found.at[0, "first"]), pd.Timestamp(found.at[0, "last"]) + pd.Timedelta(milliseconds=1)

@@ -24,6 +24,7 @@ from datetime import datetime
 import pandas as pd
 
 from engine.clock import now_ms
+from engine.marketplace import products
 from engine.marketplace.partners import MarketplaceError, audit
 
 KINDS = {"sbx": "sandbox", "live": "production"}
@@ -95,6 +96,21 @@ def parse_token(token: str | None) -> tuple[str, str, str] | None:
 def judge(token: str | None, stored: StoredKey | None, product: str, now: datetime) -> Verdict:
     """What ``token`` (from the request; None: none sent) may do with ``product`` at ``now``, given the row
     stored under its key id (None: no such row)."""
+    refused = _refused(token, stored, now)
+    if refused is not None:
+        return refused
+    if product not in stored.products:
+        return Verdict(403, f"This API key is not entitled to the product {product!r}.")
+    return Verdict(200, "ok", stored)
+
+
+def judge_holder(token: str | None, stored: StoredKey | None, now: datetime) -> Verdict:
+    """Whether ``token`` is a live key (known, not revoked, not expired) at ``now``, whatever it is entitled to:
+    the check of a key that acts for its holder's account (a partner uploading to its own products)."""
+    return _refused(token, stored, now) or Verdict(200, "ok", stored)
+
+
+def _refused(token: str | None, stored: StoredKey | None, now: datetime) -> Verdict | None:
     if token is None:
         return Verdict(401, "An API key is needed: send Authorization: Bearer <key>.")
     parsed = parse_token(token)
@@ -108,9 +124,7 @@ def judge(token: str | None, stored: StoredKey | None, product: str, now: dateti
         return Verdict(401, "This API key was revoked.")
     if stored.expires_at is not None and stored.expires_at <= now:
         return Verdict(401, f"This API key expired at {stored.expires_at.isoformat()}.")
-    if product not in stored.products:
-        return Verdict(403, f"This API key is not entitled to the product {product!r}.")
-    return Verdict(200, "ok", stored)
+    return None
 
 
 def _digest(secret: str) -> str:
@@ -147,6 +161,16 @@ def issue_key(store, *, user_id: str, kind: str, products: Iterable[str], actor:
     return new
 
 
+def issue_partner_key(store, *, user_id: str, partner_id: str, actor: str) -> NewKey:
+    """A production key for a partner's own account, entitled to the partner's products: with it the partner
+    reads its products through the API and uploads their data (``POST /api/v1/partner/products/<slug>/data``
+    accepts any live key of the partner's account for that partner's products)."""
+    own = [p.product_id for p in products.owned_by(store, partner_id)]
+    if not own:
+        raise MarketplaceError("create a product first: a partner's key is entitled to its own products")
+    return issue_key(store, user_id=user_id, kind="production", products=own, actor=actor)
+
+
 def revoke_key(store, key_id: str, *, user_id: str | None, actor: str) -> None:
     """Revoke a key now; ``user_id``: the owner asking (None: an admin, any key). Another's key is 'no such
     key'."""
@@ -177,6 +201,15 @@ def key_limits(store, key_id: str) -> tuple[int, int]:
     if row is None:
         raise KeyError(key_id)
     return int(row["quota_calls"]), int(row["rate_per_minute"])
+
+
+def key_record(store, key_id: str) -> tuple[StoredKey, int, int] | None:
+    """A stored key with its limits, (key, quota_calls over its life (0: none), calls per minute), in one read:
+    what the API needs of a key on every call."""
+    row = _key_row(store, key_id)
+    if row is None:
+        return None
+    return _stored(row), int(row["quota_calls"]), int(row["rate_per_minute"])
 
 
 def keys_of(store, user_id: str) -> pd.DataFrame:

@@ -247,13 +247,15 @@ def catalog(store: Store, text: str = "", *, market: str | None = None, category
     if update_frequency:
         params["f"] = update_frequency
         where.append("update_frequency = {f:String}")
+    if price_kind is not None:
+        # the plan in force now: the latest that has started (filtered here, before the LIMIT, not after it)
+        params["pk"], params["now"] = price_kind, datetime.now(UTC)
+        where.append("product_id IN (SELECT product_id FROM price_plans FINAL WHERE effective_from <= "
+                     "{now:DateTime64(3, 'UTC')} GROUP BY product_id HAVING argMax(kind, effective_from) = "
+                     "{pk:String})")
     score = " + ".join(f"(positionCaseInsensitiveUTF8(title, {{w{i}:String}}) > 0)" for i in range(len(words)))
     order = f"{score} DESC, title" if score else "title"
-    found = _select(store, "WHERE " + " AND ".join(where), params, order=order, limit=True)
-    if price_kind is not None:
-        now = datetime.now(UTC)
-        found = [p for p in found if (plan := p.plan_at(now)) is not None and plan.kind == price_kind]
-    return found
+    return _select(store, "WHERE " + " AND ".join(where), params, order=order, limit=True)
 
 
 def _editable(store: Store, product_id: str, editor: str) -> Product:

@@ -1,0 +1,49 @@
+"""What the product API serves: a product's rows for a time range, whoever holds them (a partner's uploads or
+the platform's own series), and the sandbox's sample window.
+
+The sample window of a product is the last SAMPLE_DAYS whole UTC days holding its data: from midnight UTC
+SAMPLE_DAYS - 1 days before the day of its newest stored instant to the midnight after it. A sandbox key sees
+that window only: a request reaching outside it is cut to it, so a buyer tries the product on real, recent rows
+without being served the history it would pay for.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from engine.marketplace import data, platform
+from engine.marketplace.products import PLATFORM, Product
+from engine.store import Store
+
+SAMPLE_DAYS = 7
+#: at most this many rows in one answer (a longer range is refused, not cut: the client asks in pieces)
+MAX_ROWS = 200_000
+
+
+class TooManyRows(ValueError):
+    """The range holds more rows than one answer may carry."""
+
+
+def stored_span(store: Store, product: Product) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """[first, end) of the product's stored data (UTC); None when it holds none."""
+    if product.owner == PLATFORM:
+        return platform.span(store, platform.parse_source(product.source))
+    return data.span(store, product)
+
+
+def sample_window(span: tuple[pd.Timestamp, pd.Timestamp] | None) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The sandbox's window for a product's stored span [first, end): its last SAMPLE_DAYS UTC days."""
+    if span is None:
+        return None
+    last_day = (span[1] - pd.Timedelta(milliseconds=1)).floor("D")
+    return last_day - pd.Timedelta(days=SAMPLE_DAYS - 1), last_day + pd.Timedelta(days=1)
+
+
+def product_rows(store: Store, product: Product, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The product's declared columns for [start, end) (UTC), in time order; TooManyRows beyond MAX_ROWS."""
+    if product.owner == PLATFORM:
+        frame = platform.rows(store, platform.parse_source(product.source), start, end)
+    else:
+        frame = data.rows(store, product, start, end, limit=MAX_ROWS + 1)
+    if len(frame) > MAX_ROWS:
+        raise TooManyRows(f"the range holds more than {MAX_ROWS:,} rows: ask for a shorter one")
+    return frame
