@@ -25,6 +25,7 @@ from flask import Flask
 from app.forecasting import ISSUE_JOB, forecasting
 from app.services import services
 from app.signalling import SIGNAL_JOB, record_signals
+from app.warming import warm, warm_in_background
 from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
 from ingest.backfill import BackfillRequest, run_backfill
@@ -138,8 +139,12 @@ def run_scheduled(server: Flask, spec: JobSpec, lock: RedisTriggerLock | None = 
     run = JobRun(job=spec.id, market=spec.connector.upper(), range_start=pd.Timestamp(start, tz="UTC"),
                  range_end=pd.Timestamp(end, tz="UTC"))
     run.save(store)
-    return run_backfill(store, BackfillRequest(spec.connector, start, end, kind=spec.kind,
+    done = run_backfill(store, BackfillRequest(spec.connector, start, end, kind=spec.kind,
                                                fetch_options=spec.fetch_options), run)
+    if done is not None and done.rows_written:
+        # this thread, after the load: the market's hot views before users ask
+        warm(server, [get_connector(spec.connector).market])
+    return done
 
 
 class Backfills:
@@ -235,6 +240,7 @@ def start_on_first_request(server: Flask) -> None:
                 log.exception("could not mark interrupted runs")
             sched = build_scheduler(server)
             sched.start()
+            warm_in_background(server)
             # Forecasts owed since the store last served (all of them on a fresh store), then the transformers
             # of series that have none, in the background: the pages answer meanwhile.
             forecasting(server).first_start()

@@ -6,8 +6,10 @@ This is the one module of ``app`` that pages and callbacks may import (the layer
 version, and ``operations`` starts and watches jobs without the callbacks knowing the scheduler."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -15,10 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from flask import Flask, current_app
 from flask_caching import Cache
 
+from app import system
+from app.counters import count_cache
 from app.settings import Settings
+from engine import caching
 from engine.store import MigrationsPending, Store, migrate
 from engine.store.migrations import pending_migrations
 from engine.store.tables import TABLES
+from engine.store.versions import market_version
 
 if TYPE_CHECKING:
     from app.operations import Operations
@@ -30,8 +36,6 @@ EXTENSION_KEY = "c254"
 #: forecast runs (a newly issued run is seen at once).
 _DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates),
                         "forecast_runs", "forecast_values"})
-#: How long a cached answer lives when nothing is loaded meanwhile (a load changes the data version at once).
-VIEW_TIMEOUT = 300
 
 T = TypeVar("T")
 
@@ -45,7 +49,8 @@ class Services:
     routing: Routing | None = None  # set by create_app: order routing over FIX (app/routing.py)
     _ready: bool = False
     _ready_lock: threading.Lock = field(default_factory=threading.Lock)
-    _memos: dict[tuple[Callable, int], Callable] = field(default_factory=dict)
+    cache_error: str = ""  # the last failure to read or write the cache (the System page shows it) ...
+    cache_error_at: float = 0.0  # ... when it happened (epoch seconds); a read that works clears it
 
     def ready_store(self, *, migrate_server: bool = False) -> Store:
         """The store, migrated (and seeded with demo data if empty and demo is on) on first use.
@@ -80,20 +85,45 @@ class Services:
             "FROM system.parts WHERE database = currentDatabase() AND active AND table IN {t:Array(String)}",
             {"t": _DATA_TABLES}))
 
-    def cached(self, fn: Callable[..., T], *args: Any, timeout: int = VIEW_TIMEOUT, **kwargs: Any) -> T:
-        """``fn(store, *args, **kwargs)``, answered from the cache (flask-caching ``memoize``) while the data
-        version and the arguments are the same. Arguments must have a stable ``repr`` (text, numbers, None)."""
-        key = (fn, timeout)
-        memo = self._memos.get(key)
-        if memo is None:
-            def at_version(version: str, *a: Any, **kw: Any) -> T:  # the version is part of the memo key
-                return fn(self.ready_store(), *a, **kw)
+    def cached(self, fn: Callable[..., T], *args: Any, timeout: int | None = None, **kwargs: Any) -> T:
+        """``fn(store, *args, **kwargs)``, answered from the cache while the data it reads is unchanged.
 
-            # memoize names its keys after the function: give the wrapper the engine function's name (not
-            # functools.wraps, whose __wrapped__ would make memoize read the engine function's parameters)
-            at_version.__module__, at_version.__qualname__ = fn.__module__, fn.__qualname__
-            memo = self._memos.setdefault(key, self.cache.memoize(timeout=timeout)(at_version))
-        return memo(self.data_version(), *args, **kwargs)
+        What the call reads decides (``engine.caching``): its data class sets how long the answer lives
+        (``timeout`` overrides), and an answer about one market is keyed on that market's data version, any
+        other on the whole store's. Arguments must have a stable ``repr`` (text, numbers, None). A cache that
+        cannot be reached (Redis down) costs the answer's computation, never the answer."""
+        found = caching.classify(fn, args, kwargs)
+        version = (f"{found.market}:{market_version(self.ready_store(), found.market)}" if found.market
+                   else self.data_version())
+        key = "view:" + hashlib.sha256(repr((caching.name_of(fn), version, args, sorted(kwargs.items())))
+                                     .encode()).hexdigest()
+        try:
+            held = self.cache.get(key)
+        except Exception as exc:  # the cache backend is down: answer without it
+            self._cache_failed("read", exc, found.data_class)
+            return fn(self.ready_store(), *args, **kwargs)
+        if self.cache_error:  # the cache answers again: the System page stops saying it is unavailable
+            self.cache_error = ""
+        if held is not None:
+            count_cache(found.data_class, "hit")
+            return held[0]
+        count_cache(found.data_class, "miss")
+        value = fn(self.ready_store(), *args, **kwargs)
+        try:
+            self.cache.set(key, (value,), timeout=timeout or found.timeout)
+        except Exception as exc:
+            self._cache_failed("write", exc, found.data_class)
+        return value
+
+    def _cache_failed(self, what: str, exc: Exception, data_class: str) -> None:
+        count_cache(data_class, "error")
+        self.cache_error, self.cache_error_at = f"{type(exc).__name__}: {exc}", time.time()
+        log.warning("cache %s failed (%s data); answering without the cache: %s", what, data_class, exc)
+
+    def system_figures(self) -> system.SystemFigures:
+        """What the System page draws (app/system.py): latencies and cache counts, job runs, data age, and
+        whether the store and the cache answer."""
+        return system.read_figures(self)
 
 
 def services(app: Flask | None = None) -> Services:

@@ -27,12 +27,23 @@ def _whole(value: str | None, name: str) -> int | None:
     return int(value)
 
 
+def _log_format(value: str | None, default: str) -> str:
+    if value is None or not value.strip():
+        return default
+    if value.strip().lower() not in ("json", "text"):
+        raise ValueError(f"C254_LOG_FORMAT must be json or text, got {value!r}")
+    return value.strip().lower()
+
+
 @dataclass(frozen=True)
 class Settings:
     store_url: str = field(default_factory=lambda: f"chdb://{REPO_ROOT / 'var' / 'store'}")
     redis_url: str | None = None
     data_dir: Path = field(default_factory=lambda: (REPO_ROOT.parent / "shared" / "data"))
     log_level: str = "INFO"
+    #: Log records as one JSON object per line ("json", for a log pipeline) or as plain lines ("text", for a
+    #: person at a terminal): C254_LOG_FORMAT, see app/logs.py.
+    log_format: str = "json"
     #: Signs the session cookie. Unset: a random key kept in var/secret_key (made on first start), never a
     #: known default, which would let anyone forge a session.
     secret_key: str | None = None
@@ -80,6 +91,7 @@ class Settings:
             redis_url=env.get("C254_REDIS_URL") or None,
             data_dir=Path(data_dir).resolve() if data_dir else base.data_dir.resolve(),
             log_level=(env.get("C254_LOG_LEVEL") or base.log_level).upper(),
+            log_format=_log_format(env.get("C254_LOG_FORMAT"), base.log_format),
             secret_key=env.get("C254_SECRET_KEY") or None,
             scheduler=_flag(env.get("C254_SCHEDULER"), base.scheduler),
             demo=_flag(env.get("C254_DEMO"), base.demo),

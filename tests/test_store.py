@@ -1,13 +1,14 @@
 """The store on embedded chDB: migrations, round trips, idempotent and whole-batch writes, aggregates."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from engine.store import Store, StoreError, migrate, write_tables
+from engine.store import Store, StoreError, migrate, versions, write_tables
 from engine.store.client import split_dsn
 from engine.store.migrations import Migration, discover
 from engine.store.tables import TABLES, SeriesTable
@@ -276,8 +277,9 @@ def _some_rows(spec: SeriesTable, n: int = 6) -> pd.DataFrame:
 @pytest.mark.parametrize("stop_after", [None, "EXCHANGE TABLES prices AND", "DROP TABLE demand__repartitioned"])
 def test_migration_008_moves_every_row_into_market_month_partitions(store_url: str, tmp_path, stop_after,
                                                                    monkeypatch):
-    """A store made before 008 keeps every row and aggregate; a NEM month becomes one partition; the views
-    feed the aggregates again afterwards. A migration stopped half way (``stop_after``) completes on rerun."""
+    """A store made before 008 keeps every row and aggregate; a NEM month becomes one partition; the aggregates
+    are filled again afterwards (the hourly ones by the writer since 018). A migration stopped half way
+    (``stop_after``) completes on rerun."""
     from engine.store.migrations import discover
 
     s = Store(store_url)
@@ -286,6 +288,11 @@ def test_migration_008_moves_every_row_into_market_month_partitions(store_url: s
         # Series tables a later migration creates are not there yet: the writer must not look for them.
         for name in [n for n in TABLES if not s.scalar("EXISTS TABLE {t:Identifier}", {"t": n})]:
             monkeypatch.delitem(TABLES, name)
+        monkeypatch.setattr(versions, "bump", lambda *_: None)  # nor are the data versions (017)
+        # and until 018 the views fill the hourly aggregates: the writer must not add the batch's buckets too
+        for name, spec in list(TABLES.items()):
+            monkeypatch.setitem(TABLES, name, dataclasses.replace(spec, aggregates=tuple(
+                dataclasses.replace(agg, from_batch=()) for agg in spec.aggregates)))
         # January in NEM time: from 14:00 UTC on 31 December; a revision of some of its hours; IESO hours
         write_tables(s, {"prices": _prices(n=48 * 31, start="2023-12-31 14:00"),
                          "demand": _prices(n=48 * 31, start="2023-12-31 14:00").rename(columns={"price": "demand_mw"})
@@ -322,6 +329,7 @@ def test_migration_008_moves_every_row_into_market_month_partitions(store_url: s
         assert partitions["prices_hourly"] == ["2024"]
         assert partitions["prices_daily"] == ["2024"]
         assert not {t for t in partitions if t.endswith("__repartitioned")}
+        monkeypatch.undo()  # the store is up to date: the writer as it is
         write_tables(s, {"prices": _prices(location="VIC1", n=48, start="2024-02-29 14:00", price=np.full(48, 2.0))})
         day = s.query_df("SELECT bucket, price_sum, samples FROM prices_daily FINAL WHERE location = 'VIC1'")
         assert day.to_dict("records") == [{"bucket": pd.Timestamp("2024-02-29 14:00", tz="UTC"),
@@ -434,3 +442,76 @@ def test_numbers_that_come_as_text_are_stored_as_numbers_and_text_columns_as_tex
     assert back["voltage_kv"].tolist() == [345.0, 138.5]
     assert back["node_type"].tolist() == ["HUB", "BUS"]
     assert back["node_name"].tolist() == ["Hub A", ""]
+
+
+# --- hourly aggregates filled from each batch (migration 018) --------------------------------------------------
+
+def _rebuild_equals_stored(s: Store) -> None:
+    """Every aggregate table, its parts summed per bucket, equals the same buckets rebuilt from the base table."""
+    for spec in TABLES.values():
+        for agg in spec.aggregates:
+            rebuilt = s.query_df(agg.select.format(where=""))
+            keys = [c for c in rebuilt.columns if c in (*spec.series_columns, "bucket")]
+            merged = {c: (c.split("_")[-1] if c.endswith(("_min", "_max")) else "sum")
+                      for c in rebuilt.columns if c not in keys}
+            stored = s.query_df(f"SELECT {', '.join(keys)}, "
+                                + ", ".join(f"{f}({c}) AS {c}" for c, f in merged.items())
+                                + f" FROM `{agg.table}` GROUP BY {', '.join(keys)}")
+            pd.testing.assert_frame_equal(stored.sort_values(keys).reset_index(drop=True)[rebuilt.columns],
+                                          rebuilt.sort_values(keys).reset_index(drop=True),
+                                          check_dtype=False, obj=agg.table)
+
+
+def _nodal(nodes: list[str], start: str, n: int, run: str = "DA", shift: float = 0.0,
+           minutes: int = 60) -> pd.DataFrame:
+    idx = pd.date_range(start, periods=n, freq=f"{minutes}min", tz="UTC")
+    frames = []
+    for i, node in enumerate(nodes):
+        lmp = np.arange(n, dtype=float) + 10 * i + shift
+        energy = np.where(np.arange(n) % 5 == 0, np.nan, 20.0)  # a published price without its components
+        frames.append(pd.DataFrame({"market": "PJM", "market_run": run, "node": node, "interval_start": idx,
+                                    "interval_minutes": minutes, "lmp": lmp, "energy": energy,
+                                    "congestion": lmp - 20.0, "loss": 0.25}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_aggregates_equal_a_rebuild_after_new_loads_reloads_and_revisions(store: Store):
+    five = _prices(location="SA1", n=36, minutes=5, price=np.linspace(-20, 80, 36), start="2024-01-01 13:00")
+    half = _prices(location="SA1", n=4, minutes=30, price=np.array([5.0, -1.0, 7.5, 9.0]), start="2024-01-01 13:00")
+    demand = five.drop(columns="price_kind").rename(columns={"price": "demand_mw"})
+    write_tables(store, {"prices": _prices(location="QLD1", n=12, source="demo")})  # demo data first
+    # one batch: two interval lengths of one region interleave in the key order, real data replaces the demo
+    write_tables(store, {"prices": pd.concat([five, half, _prices(location="QLD1", n=12, price=np.full(12, 3.0))]),
+                         "demand": demand, "nodal_lmp": pd.concat([_nodal(["B", "A"], "2024-03-01", 30),
+                                                                   _nodal(["A"], "2024-03-01", 30, run="RT")])})
+    _rebuild_equals_stored(store)
+    reload = write_tables(store, {"prices": five, "demand": demand, "nodal_lmp": _nodal(["B", "A"], "2024-03-01", 30)})
+    assert reload.rows_written == 0
+    revised = five.copy()
+    revised.loc[[2, 20], "price"] = [500.0, -300.0]
+    later = _prices(location="SA1", n=12, minutes=5, price=np.full(12, 1.5), start="2024-01-01 16:00")
+    report = write_tables(store, {"prices": pd.concat([revised, later]),  # revisions, new rows and unchanged ones
+                                  "nodal_lmp": _nodal(["A", "C"], "2024-03-02", 10, shift=0.5)})
+    assert report.revised == {"prices": 2, "nodal_lmp": 6}  # A's first 6 hours are stored, C is new
+    assert report.written == {"prices": 14, "nodal_lmp": 20}
+    _rebuild_equals_stored(store)
+    assert store.scalar("SELECT sum(samples) FROM prices_hourly WHERE location = 'SA1'") == 36 + 4 + 12
+    assert store.scalar("SELECT sum(demo_samples) FROM prices_daily") == 0
+
+
+def test_batch_buckets_do_not_depend_on_row_order():
+    from engine.store.writer import _conform, batch_aggregate
+
+    spec = TABLES["nodal_lmp"]
+    rows = _conform(spec, pd.concat([_nodal(["B", "A"], "2024-03-01 00:30", 7, minutes=15),
+                                     _nodal(["A"], "2024-03-01", 5, "RT", minutes=15)]), "x.csv")
+    shuffled = rows.sample(frac=1.0, random_state=3).reset_index(drop=True)
+    agg = spec.aggregates[0]
+    key = ["market", "node", "market_run", "bucket"]
+    in_order = batch_aggregate(agg, rows, spec.time_column).sort_values(key).reset_index(drop=True)
+    mixed = batch_aggregate(agg, shuffled, spec.time_column).sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(in_order, mixed, check_categorical=False)
+    assert len(in_order) == 2 * 3 + 2  # DA 00:30..02:00 spans 3 hours, RT 00:00..01:00 two
+    assert in_order["samples"].sum() == len(rows)
+    # energy is missing (NULL) every fifth hour: counted in the samples, summed as 0 (ifNull(energy, 0))
+    assert in_order["energy_sum"].sum() == pytest.approx(20.0 * np.count_nonzero(rows["energy"].notna()))

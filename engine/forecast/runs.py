@@ -25,7 +25,7 @@ from engine.forecast import metrics
 from engine.forecast.base import BANDS, QUANTILE_LEVELS, Forecast
 from engine.forecast.operator import REPORT_LABELS, hourly_runs_known_at, longest_report
 from engine.markets import MARKETS
-from engine.store import Store, StoreError
+from engine.store import Store, StoreError, versions
 
 #: What a model's name (``Forecast.model``) may look like: naive, lear, transformer, ensemble, operator:...
 _MODEL = re.compile(r"[a-z][a-z0-9_.:\-]{0,47}")
@@ -237,6 +237,7 @@ def save_run(store: Store, market: str, location: str, forecast: Forecast, issue
         # the two leaves values nobody reads, never a run without its values.
         _insert(store, "forecast_values", value_rows, _VALUE_COLUMNS)
         _insert(store, "forecast_runs", [run_row], _RUN_COLUMNS)
+    versions.bump(store, [market])  # the market's cached forecast views are stale now
     return run_id
 
 

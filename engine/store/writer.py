@@ -1,9 +1,9 @@
 """Whole-batch, idempotent writes of parsed frames into the series tables.
 
-Only rows that are new or changed are inserted: re-loading a file writes nothing, so the aggregate tables fed
-by materialized views never count a row twice. When a row is revised (same key, new value), the
-ReplacingMergeTree keeps the newer version and the aggregate buckets the revision touched are rebuilt from
-the base table. Real data replaces demo data of the same market.
+Only rows that are new or changed are inserted: re-loading a file writes nothing, so the hourly aggregates,
+which the writer fills from each batch's inserted rows, never count a row twice. When a row is revised (same
+key, new value), the ReplacingMergeTree keeps the newer version and the aggregate buckets the revision touched
+are rebuilt from the base table. Real data replaces demo data of the same market.
 """
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from engine.store import versions
 from engine.store.client import Store, StoreError
-from engine.store.tables import DEMO_SOURCE, TABLES, SeriesTable
+from engine.store.tables import DEMO_SOURCE, TABLES, Aggregate, SeriesTable
 from engine.workers import STORE_WRITERS
 
 log = logging.getLogger(__name__)
@@ -192,12 +193,13 @@ def _demo_free(store: Store) -> set[str]:
         return _DEMO_FREE.setdefault(store, set())
 
 
-def _drop_demo(store: Store, markets: set[str]) -> None:
-    """Real data for a market replaces that market's demo rows (and the aggregates built from them)."""
+def _drop_demo(store: Store, markets: set[str]) -> set[str]:
+    """Real data for a market replaces that market's demo rows (and the aggregates built from them); the
+    markets whose demo rows were dropped."""
     demo_free = _demo_free(store)
     markets = markets - demo_free
     if not markets:
-        return
+        return set()
     counts = " UNION ALL ".join(
         f"SELECT '{spec.name}' AS t, market FROM `{spec.name}` WHERE market IN {{m:Array(String)}} "  # noqa: S608 -- the table names come from TABLES; values are bound parameters
         "AND source = {d:String} GROUP BY market" for spec in TABLES.values())
@@ -218,6 +220,7 @@ def _drop_demo(store: Store, markets: set[str]) -> None:
                 store.command(f"INSERT INTO `{agg.table}` {agg.select.format(where=where)}", {"m": market})
         demo_free.add(market)
         log.info("replaced demo data of %s with real data", market)
+    return with_demo
 
 
 def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str = "",
@@ -240,8 +243,7 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
         markets.update(pd.unique(f["market"]))
         demo = f["source"].eq(DEMO_SOURCE).to_numpy()
         real.update(pd.unique(f["market"]) if not demo.any() else pd.unique(f.loc[~demo, "market"]))
-    if real:
-        _drop_demo(store, real)
+    demo_dropped = _drop_demo(store, real) if real else set()
     _demo_free(store).difference_update(markets - real)
     batch = next_batch_id()
     # Tables are written side by side, each on its own worker's connection: the inserts and the materialized
@@ -259,14 +261,20 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
         report.written[name] = inserted
         report.revised[name] = revised
         report.unchanged[name] = len(conformed[name]) - inserted
+    # Cached answers about these markets are stale once the batch is in (or taken back: the aggregates moved
+    # meanwhile); a reload that wrote nothing leaves every cached answer valid.
+    changed = {name for name in conformed if report.written.get(name) or report.revised.get(name)}
+    stale = demo_dropped | {m for name in changed | reached_insert for m in pd.unique(conformed[name]["market"])}
     if failure is not None:
         for name in sorted(reached_insert):
             log.warning("taking back batch %s from %s", batch, name)
             store.command(f"ALTER TABLE `{name}` DELETE WHERE batch_id = {{b:UInt64}} SETTINGS mutations_sync = 2",
                           {"b": batch})
-            # the MV already counted the batch's rows; rebuild those buckets from the base table
+            # the aggregates may already count the batch's rows; rebuild those buckets from the base table
             _rebuild_aggregates(store, TABLES[name], conformed[name])
+        versions.bump(store, stale)
         raise failure
+    versions.bump(store, stale)
     return report
 
 
@@ -282,5 +290,86 @@ def _write_table(store: Store, spec: SeriesTable, frame: pd.DataFrame, batch: in
     else:
         to_insert = to_insert.assign(batch_id=np.uint64(batch))
     store.insert_df(spec.name, to_insert)
+    for agg in spec.aggregates:
+        if agg.from_batch:
+            store.insert_df(agg.table, batch_aggregate(agg, to_insert, spec.time_column))
     _rebuild_aggregates(store, spec, revised)
     return len(to_insert), len(revised)
+
+
+_HOUR_MS = 3_600_000
+
+
+def _sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    return np.add.reduceat(values.astype(np.float64, copy=False), starts)
+
+
+def _counted(hits: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    return np.add.reduceat(hits.astype(np.uint64), starts)
+
+
+#: How an aggregate's value column is computed from one bucket's values of a base column (tables.Aggregate):
+#: as the SQL of Aggregate.select computes it from the base table, so a rebuild gives the same buckets.
+BATCH_OPS = {
+    "sum": _sum,
+    "sum_or_zero": lambda v, at: _sum(np.nan_to_num(v.astype(np.float64, copy=False), nan=0.0), at),  # ifNull(x, 0)
+    "min": lambda v, at: np.minimum.reduceat(v.astype(np.float64, copy=False), at),
+    "max": lambda v, at: np.maximum.reduceat(v.astype(np.float64, copy=False), at),
+    "count": lambda v, at: np.diff(np.append(at, len(v))).astype(np.uint64),
+    "negatives": lambda v, at: _counted(v.astype(np.float64, copy=False) < 0, at),
+    "demo": lambda v, at: _counted(v == DEMO_SOURCE, at),
+}
+
+
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of a series column and the labels they stand for (a categorical's own codes: no hashing)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.array.codes.astype(np.int64), values.cat.categories
+    codes, labels = pd.factorize(values)
+    return codes.astype(np.int64), pd.Index(labels)
+
+
+def _base_column(rows: pd.DataFrame, name: str) -> np.ndarray:
+    values = rows[name]
+    if isinstance(values.dtype, pd.CategoricalDtype):  # compare the few labels, not a Python string per row
+        labels = np.asarray(values.cat.categories, dtype=object)
+        return labels[values.array.codes]
+    return values.to_numpy()
+
+
+def batch_aggregate(agg: Aggregate, rows: pd.DataFrame, time_column: str) -> pd.DataFrame:
+    """The hourly buckets of ``rows`` (rows no bucket has counted yet) as ``agg.from_batch`` describes them,
+    one row per series and hour, in the aggregate table's column order.
+
+    The writer's rows come sorted by series and time, so the buckets usually follow one another already and
+    summing them is one pass (np.*.reduceat); otherwise the rows are first put in bucket order."""
+    hours = rows[time_column].array.as_unit("ms").asi8 // _HOUR_MS  # floor: hours before 1970 too
+    coded = [_codes(rows[col]) for col in agg.group]
+    sizes = [len(labels) for _, labels in coded]
+    span = int(hours.max() - hours.min()) + 1
+    if np.prod([float(n) for n in sizes] + [float(span)]) < 2.0 ** 62:
+        key = np.zeros(len(rows), np.int64)
+        for (codes, _), n in zip(coded, sizes, strict=True):
+            key = key * n + codes
+        key = key * span + (hours - hours.min())
+        order = None if (key[1:] >= key[:-1]).all() else np.argsort(key, kind="stable")
+    else:  # too many series x hours for one integer key: sort by the columns themselves
+        order = np.lexsort([hours, *(codes for codes, _ in reversed(coded))])
+    if order is not None:
+        hours = hours[order]
+        coded = [(codes[order], labels) for codes, labels in coded]
+    new = np.ones(len(rows), dtype=bool)  # where a bucket starts: a new hour or a new series
+    new[1:] = hours[1:] != hours[:-1]
+    for codes, _ in coded:
+        new[1:] |= codes[1:] != codes[:-1]
+    starts = np.flatnonzero(new)
+    out: dict[str, object] = {}
+    for col, (codes, labels) in zip(agg.group, coded, strict=True):
+        dtype = rows[col].dtype
+        out[col] = (pd.Categorical.from_codes(codes[starts], dtype=dtype) if isinstance(dtype, pd.CategoricalDtype)
+                    else np.asarray(labels, dtype=object)[codes[starts]])
+    out["bucket"] = pd.to_datetime(hours[starts] * _HOUR_MS, unit="ms", utc=True)
+    for column, op, base in agg.from_batch:
+        values = _base_column(rows, base)
+        out[column] = BATCH_OPS[op](values if order is None else values[order], starts)
+    return pd.DataFrame(out, copy=False)

@@ -1,0 +1,190 @@
+"""The app's log: every record as one JSON object per line (time, level, logger, message, and within a request
+its id, user and route), or as plain text for a person at a terminal (``C254_LOG_FORMAT``); one access line per
+request (method, route, status, duration, request id, user), which replaces gunicorn's access log; and the
+request id on every error answer, so the line a user quotes is the line in the log.
+
+The setting decides for the ``flask`` CLI too: its commands print their results with ``click.echo``, which is
+never a log record, and the records they do log (a job run from cron, ``store init`` before the web workers
+start) belong in the same pipeline as the server's."""
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import logging
+import sys
+import time
+from datetime import UTC, datetime
+from typing import TextIO
+
+import dash
+from flask import Response, g, has_request_context, request, session
+from werkzeug.exceptions import HTTPException
+
+from app import auth
+from app.security import request_id
+
+FORMATS = ("json", "text")
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(user)s %(route)s]: %(message)s"
+ACCESS_LOGGER = "c254.access"
+access_log = logging.getLogger(ACCESS_LOGGER)
+#: Marks the handler this module installed, so building another app (tests, benches) replaces it.
+_OURS = "_c254_handler"
+#: The fields a record carries in every format (empty outside a request).
+CONTEXT_FIELDS = ("request_id", "user", "route")
+#: Longest error body the request id is added to: error pages are small, a large body is some other answer.
+_MAX_ERROR_BODY = 65536
+
+
+def _user() -> str:
+    """Who the request is made by, as far as it is known without asking the store (a log line must not query):
+    the account flask-login already loaded, else the user id in the session; "local" in local mode (sign-in
+    off, everyone is this machine's admin)."""
+    loaded = g.get("_login_user")
+    account = getattr(loaded, "user", None)
+    if account is not None:
+        return account.email
+    user_id = session.get("_user_id")
+    if user_id:
+        return f"user {user_id}"
+    return "local" if auth.local_mode() else ""
+
+
+def _route() -> str:
+    return request.url_rule.rule if request.url_rule is not None else request.path
+
+
+class RequestContext(logging.Filter):
+    """Puts the request's id, user and route on each record (empty outside a request), for either format."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        values = dict.fromkeys(CONTEXT_FIELDS, "")
+        if has_request_context():
+            # a record is never lost for want of its context (a session that cannot be read, say)
+            with contextlib.suppress(Exception):
+                values = {"request_id": request_id(), "user": _user(), "route": _route()}
+        for name, value in values.items():
+            if not hasattr(record, name):
+                setattr(record, name, value)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record: time (UTC, ISO 8601, ms), level, logger, message, the request context, the
+    access fields of an access line, and the exception's traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        entry.update({name: getattr(record, name, "") for name in CONTEXT_FIELDS})
+        entry.update(getattr(record, "access", None) or {})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def formatter(log_format: str) -> logging.Formatter:
+    if log_format not in FORMATS:
+        raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {log_format!r}")
+    return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+
+
+class _StreamHandler(logging.StreamHandler):
+    """Writes to ``stream`` when given, else to whatever ``sys.stderr`` is when a record comes: a stream taken
+    once at start would outlive a replaced stderr (pytest's capture, closed while worker threads still log)."""
+
+    def __init__(self, stream: TextIO | None = None):
+        logging.Handler.__init__(self)
+        self._stream = stream
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream if self._stream is not None else sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO | None) -> None:
+        self._stream = value
+
+
+def configure(log_format: str, level: str, stream: TextIO | None = None) -> logging.Handler:
+    """The root logger writes to ``stream`` (stderr) in ``log_format`` at ``level``; the handler, for tests.
+
+    Replaces the handler an earlier call installed (and no one else's: pytest's capture stays). gunicorn's
+    own error log, when it runs us, is given the same format, so a worker's start and stop read like the rest."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, _OURS, False)]:
+        root.removeHandler(old)
+    handler = _StreamHandler(stream)
+    setattr(handler, _OURS, True)
+    handler.addFilter(RequestContext())
+    handler.setFormatter(formatter(log_format))
+    root.addHandler(handler)
+    root.setLevel(level)
+    for gunicorn_handler in logging.getLogger("gunicorn.error").handlers:
+        if not any(isinstance(f, RequestContext) for f in gunicorn_handler.filters):
+            gunicorn_handler.addFilter(RequestContext())
+        gunicorn_handler.setFormatter(formatter(log_format))
+    return handler
+
+
+def installed_handler() -> logging.Handler | None:
+    return next((h for h in logging.getLogger().handlers if getattr(h, _OURS, False)), None)
+
+
+# ------------------------------------------------------------------------------------------------ per request
+
+def _started() -> None:
+    g.log_started = time.perf_counter()
+
+
+def _access_line(app: dash.Dash, response: Response) -> Response:
+    started = g.pop("log_started", None)
+    if started is None:
+        return response
+    fields: dict[str, object] = {"method": request.method, "path": request.path, "status": response.status_code,
+                                 "duration_ms": round((time.perf_counter() - started) * 1e3, 1)}
+    if request.path == app.config.routes_pathname_prefix + "_dash-update-component":
+        try:
+            body = request.get_json(silent=True)
+        except HTTPException:  # a body over the size limit (answered 413) is not read, here either
+            body = None
+        output = body.get("output") if isinstance(body, dict) else None
+        # the app's own callbacks by name; anything else a client sent is not worth a line of its choosing
+        fields["callback"] = output if output in app.callback_map else "unknown"
+    level = logging.ERROR if response.status_code >= 500 else logging.INFO
+    access_log.log(level, "%s %s %s %.1f ms", request.method, request.path, response.status_code,
+                   fields["duration_ms"], extra={"access": fields})
+    return response
+
+
+def _show_request_id(response: Response) -> Response:
+    """Error pages come from several places (our handlers, the sign-in pages, werkzeug's own 404 and 405,
+    plain-text 503s): each gets the request id here, as a line of the page, if it does not show it already.
+    JSON answers are left as their route wrote them (scripts read the ``X-Request-ID`` header every answer
+    carries, and their shape is part of the API)."""
+    rid = request_id()
+    # werkzeug's own pages (404, 405) arrive as a body iterable ("streamed"), so only files sent as they are
+    # (direct passthrough) are left alone
+    if (response.status_code < 400 or not rid or response.direct_passthrough
+            or (response.content_length or 0) > _MAX_ERROR_BODY):
+        return response
+    body = response.get_data(as_text=True)
+    if rid in body or len(body) > _MAX_ERROR_BODY:
+        return response
+    if response.mimetype == "text/html":
+        line = f'<p class="small text-muted">Request id: <code>{html.escape(rid)}</code></p>'
+        at = body.lower().rfind("</body>")
+        response.set_data(body[:at] + line + body[at:] if at >= 0 else body + line)
+    elif response.mimetype == "text/plain":
+        response.set_data(body.rstrip("\n") + f"\nRequest id: {rid}\n")
+    return response
+
+
+def init_app(app: dash.Dash) -> None:
+    """Early, so a request refused by a later check still gets its access line."""
+    app.server.before_request(_started)
+    app.server.after_request(_show_request_id)
+    app.server.after_request(lambda response: _access_line(app, response))

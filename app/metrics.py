@@ -1,0 +1,128 @@
+"""``/metrics`` in Prometheus' text format, and the in-process figures behind it.
+
+Two kinds of figure. What happens inside a process (request and callback latency, cache hits, misses and
+errors by data class) is counted here with prometheus-client, in multiprocess mode when gunicorn runs several
+workers (``PROMETHEUS_MULTIPROC_DIR`` set before start: each worker writes its own files, a scrape sums them).
+What the store records (job runs and failures, rows written, data age, forecasts, signals, orders,
+marketplace calls) is read from the store at scrape time (:mod:`engine.telemetry`), so it is the same
+whichever worker answers and survives restarts.
+
+Served to admins, or to anyone on this machine (a Prometheus agent beside the app); everyone else gets 403."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from functools import partial
+
+import dash
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from app import auth
+from app.counters import CACHE_REQUESTS, CALLBACK_SECONDS, REQUEST_SECONDS
+from app.services import services
+from engine import telemetry
+
+log = logging.getLogger(__name__)
+PATH = "/metrics"
+CALLBACK_PATH = "/_dash-update-component"
+metrics = Blueprint("metrics", __name__)
+
+
+class StoreCollector(Collector):
+    """The store's figures, read at each scrape of the app it belongs to."""
+
+    def __init__(self, server: Flask):
+        self._server = server
+
+    def collect(self):
+        with self._server.app_context():
+            try:
+                figures = telemetry.store_figures(services().ready_store())
+            except Exception as exc:  # a scrape during an outage says so instead of failing
+                log.warning("metrics: the store could not answer: %s", exc)
+                up = GaugeMetricFamily("c254_store_up", "Whether the store answered this scrape")
+                up.add_metric([], 0)
+                yield up
+                return
+        up = GaugeMetricFamily("c254_store_up", "Whether the store answered this scrape")
+        up.add_metric([], 1)
+        yield up
+        described = {
+            "job_runs": (CounterMetricFamily, "c254_job_runs", "Job runs recorded, by job and outcome"),
+            "rows_written": (CounterMetricFamily, "c254_rows_ingested", "Rows written by connector jobs, by job"),
+            "stored_rows": (GaugeMetricFamily, "c254_stored_rows", "Rows held, by table"),
+            "forecasts_issued": (CounterMetricFamily, "c254_forecasts_issued", "Forecast runs stored"),
+            "signals_recorded": (CounterMetricFamily, "c254_signals", "Signals recorded, by market and strategy"),
+            "orders": (GaugeMetricFamily, "c254_fix_orders", "FIX orders by current state"),
+            "api_calls": (CounterMetricFamily, "c254_marketplace_api_calls", "Product API calls metered, by "
+                          "status and key kind"),
+            "api_rows": (CounterMetricFamily, "c254_marketplace_api_rows", "Rows served by the product API"),
+        }
+        for name, (family, metric, text) in described.items():
+            labels = list(telemetry.label_columns(name))
+            out = family(metric, text, labels=labels)
+            for row in figures.counts[name].itertuples(index=False):
+                out.add_metric([str(getattr(row, c)) for c in labels], float(row.value))
+            yield out
+        age = GaugeMetricFamily("c254_data_age_seconds", "Age of the newest stored interval end, by market and "
+                                "dataset", labels=["market", "dataset"])
+        for row in figures.data_age.dropna().itertuples(index=False):
+            age.add_metric([row.market, row.dataset], float(row.seconds))
+        yield age
+
+
+def _allowed() -> bool:
+    if auth.is_loopback(request.remote_addr):
+        return True
+    try:
+        return auth.current_role() == "admin"
+    except Exception:  # the store holding users is down: only this machine may read
+        return False
+
+
+@metrics.get(PATH)
+def serve():
+    if not _allowed():
+        return Response("metrics are for admins and this machine\n", 403, mimetype="text/plain")
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        for collector in (REQUEST_SECONDS, CALLBACK_SECONDS, CACHE_REQUESTS):
+            registry.register(collector)
+    registry.register(StoreCollector(current_app._get_current_object()))
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def _started() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _finished(app: dash.Dash, response: Response) -> Response:
+    started = g.pop("metrics_started", None)
+    if started is None or request.path == PATH:
+        return response
+    seconds = time.perf_counter() - started
+    status = f"{response.status_code // 100}xx"
+    if request.path == CALLBACK_PATH:
+        try:
+            body = request.get_json(silent=True)
+        except Exception:  # e.g. a body over the size limit, already answered 413: it must not become a 500 here
+            body = None
+        output = body.get("output") if isinstance(body, dict) else None
+        # only the app's own callbacks become labels: a client must not be able to invent time series
+        CALLBACK_SECONDS.labels(output if output in app.callback_map else "unknown", status).observe(seconds)
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    REQUEST_SECONDS.labels(route, request.method, status).observe(seconds)
+    return response
+
+
+def init_app(app: dash.Dash) -> None:
+    """Before any other check, so a request refused early is timed too."""
+    app.server.register_blueprint(metrics)
+    app.server.before_request(_started)
+    app.server.after_request(partial(_finished, app))

@@ -1,0 +1,182 @@
+"""The System page's figures, read at once: request and callback latency percentiles and cache counts by data
+class (this process's prometheus-client figures, or every worker's in multiprocess mode, as ``/metrics`` reads
+them), job runs and failures and data age (from the store, :mod:`engine.telemetry`), and whether the store and
+the cache answer.
+
+Latency percentiles come from the histograms' cumulative buckets, interpolated within the bucket the rank
+falls in, as Prometheus' ``histogram_quantile`` does: the figures on the page are the ones a Grafana panel
+over ``/metrics`` would show."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from prometheus_client import CollectorRegistry, multiprocess
+from prometheus_client.metrics_core import Metric
+
+from app.counters import CACHE_REQUESTS, CALLBACK_SECONDS, REQUEST_SECONDS
+from engine import telemetry
+from engine.markets import MARKETS
+
+if TYPE_CHECKING:
+    from app.services import Services
+
+log = logging.getLogger(__name__)
+QUANTILES = (0.5, 0.95, 0.99)
+LATENCY_COLUMNS = ("count", "errors", "p50", "p95", "p99")
+#: A cache failure older than this, with no read since to clear it, is no longer shown as the cache's state.
+CACHE_ERROR_SHOWN_SECONDS = 300.0
+#: The expected delay of a dataset in a market the markets table does not name (as engine.queries assumes).
+_DEFAULT_DELAY_MINUTES = 1440
+
+
+@dataclass(frozen=True)
+class SystemFigures:
+    """Latencies in seconds; frames sorted by their first column."""
+    taken_at: pd.Timestamp
+    #: whose in-process figures these are: "this process" or "all workers"
+    scope: str
+    requests: pd.DataFrame  # route, count, errors (5xx), p50, p95, p99
+    callbacks: pd.DataFrame  # callback (output id), count, errors, p50, p95, p99
+    cache: pd.DataFrame  # data_class, hit, miss, error, hit_rate (NaN before the first answer)
+    jobs: pd.DataFrame  # job, runs, succeeded, failed, cancelled, running
+    data_age: pd.DataFrame  # market, dataset, age_seconds (NaN: nothing stored), expected_seconds
+    store_up: bool
+    store_error: str  # why the store did not answer ("" when it did)
+    cache_error: str  # the cache's last failure while it is recent and no read has worked since ("" otherwise)
+    cache_error_at: pd.Timestamp | None
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
+    """The ``q`` quantile (0..1) of a histogram given as (upper bound, cumulative count) pairs ending at +Inf.
+
+    Linear within the bucket the rank falls in (its lower bound is the previous bucket's upper bound, 0 for the
+    first); a rank in the +Inf bucket answers the highest finite bound, as Prometheus does. NaN when empty."""
+    if not 0 <= q <= 1:
+        raise ValueError(f"quantile must lie in 0..1, got {q!r}")
+    ordered = sorted(buckets)
+    if not ordered or not math.isinf(ordered[-1][0]):
+        raise ValueError("histogram buckets must end with the +Inf bucket")
+    total = ordered[-1][1]
+    if total <= 0:
+        return float("nan")
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for upper, cumulative in ordered:
+        if cumulative >= rank:
+            if math.isinf(upper):
+                return lower
+            inside = cumulative - below
+            return upper if inside <= 0 else lower + (upper - lower) * (rank - below) / inside
+        lower, below = upper, cumulative
+    return lower
+
+
+def _families() -> list[Metric]:
+    """The in-process figures: summed over every worker's files in multiprocess mode (a fresh registry each
+    time, as app/metrics.py does, so nothing is registered twice), else this process's collectors."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return list(registry.collect())
+    return [family for collector in (REQUEST_SECONDS, CALLBACK_SECONDS, CACHE_REQUESTS)
+            for family in collector.collect()]
+
+
+def latency_table(families: Iterable[Metric], metric: str, by: str) -> pd.DataFrame:
+    """Per value of the label ``by``: answers, 5xx answers, and the QUANTILES of the histogram ``metric``
+    (summed over its other labels: method, status)."""
+    buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
+    counts: dict[str, float] = defaultdict(float)
+    errors: dict[str, float] = defaultdict(float)
+    for family in families:
+        if family.name != metric:
+            continue
+        for sample in family.samples:
+            key = sample.labels.get(by, "")
+            if sample.name.endswith("_bucket"):
+                buckets[key][float(sample.labels["le"])] += sample.value
+            elif sample.name.endswith("_count"):
+                counts[key] += sample.value
+                if sample.labels.get("status") == "5xx":
+                    errors[key] += sample.value
+    rows = []
+    for key in sorted(buckets):
+        pairs = sorted(buckets[key].items())
+        if counts[key] <= 0:  # a label set made but never observed (multiprocess files keep them)
+            continue
+        rows.append({by: key, "count": int(counts[key]), "errors": int(errors[key]),
+                     **{f"p{round(q * 100)}": histogram_quantile(q, pairs) for q in QUANTILES}})
+    return pd.DataFrame(rows, columns=[by, *LATENCY_COLUMNS])
+
+
+def cache_table(families: Iterable[Metric]) -> pd.DataFrame:
+    """Cache answers by data class: hits, misses, errors and the hit rate among hits and misses."""
+    found: dict[str, dict[str, float]] = defaultdict(lambda: {"hit": 0.0, "miss": 0.0, "error": 0.0})
+    for family in families:
+        if family.name != "c254_cache_requests":
+            continue
+        for sample in family.samples:
+            result = sample.labels.get("result")
+            if sample.name.endswith("_total") and result in ("hit", "miss", "error"):
+                found[sample.labels["data_class"]][result] += sample.value
+    frame = pd.DataFrame([{"data_class": name, **values} for name, values in sorted(found.items())],
+                         columns=["data_class", "hit", "miss", "error"])
+    answered = frame["hit"] + frame["miss"]
+    frame["hit_rate"] = (frame["hit"] / answered.where(answered > 0)).astype(float)
+    return frame
+
+
+def job_table(job_runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs per job and their outcomes, from ``Figures.counts["job_runs"]`` (job, status, value)."""
+    outcomes = ["succeeded", "failed", "cancelled", "running"]
+    if job_runs.empty:
+        return pd.DataFrame(columns=["job", "runs", *outcomes])
+    wide = job_runs.pivot_table(index="job", columns="status", values="value", aggfunc="sum", fill_value=0)
+    wide = wide.reindex(columns=sorted(set(wide.columns) | set(outcomes)), fill_value=0)
+    out = pd.DataFrame({"job": wide.index.astype(str), "runs": wide.sum(axis=1).astype(int).to_numpy()})
+    for outcome in outcomes:
+        out[outcome] = wide[outcome].astype(int).to_numpy()
+    return out.sort_values("job").reset_index(drop=True)
+
+
+def age_table(data_age: pd.DataFrame) -> pd.DataFrame:
+    """Data age per market and dataset beside the delay after which the market's dataset counts as late."""
+    expected = [60.0 * (MARKETS[m].expected_delay(d) if m in MARKETS else _DEFAULT_DELAY_MINUTES)
+                for m, d in zip(data_age["market"], data_age["dataset"], strict=True)]
+    return pd.DataFrame({"market": data_age["market"].astype(str), "dataset": data_age["dataset"].astype(str),
+                         "age_seconds": data_age["seconds"].astype(float),
+                         "expected_seconds": pd.Series(expected, dtype=float)}).reset_index(drop=True)
+
+
+def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
+    """Everything the System page draws. Never raises for an outage: a store that does not answer is
+    reported as down (with its error) and its figures are left empty."""
+    now = time.time() if now is None else now
+    families = _families()
+    jobs, age = job_table(pd.DataFrame(columns=["job", "status", "value"])), age_table(
+        pd.DataFrame({"market": [], "dataset": [], "seconds": []}))
+    store_up, store_error = True, ""
+    try:
+        stored = telemetry.store_figures(svc.ready_store())
+    except Exception as exc:  # monitoring must show an outage, not fail with it
+        log.warning("system figures: the store could not answer: %s", exc)
+        store_up, store_error = False, f"{type(exc).__name__}: {exc}"
+    else:
+        jobs, age = job_table(stored.counts["job_runs"]), age_table(stored.data_age)
+    recent = bool(svc.cache_error) and now - svc.cache_error_at <= CACHE_ERROR_SHOWN_SECONDS
+    return SystemFigures(
+        taken_at=pd.Timestamp(now, unit="s", tz="UTC"),
+        scope="all workers" if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else "this process",
+        requests=latency_table(families, "c254_request_seconds", "route"),
+        callbacks=latency_table(families, "c254_callback_seconds", "callback"),
+        cache=cache_table(families), jobs=jobs, data_age=age, store_up=store_up, store_error=store_error,
+        cache_error=svc.cache_error if recent else "",
+        cache_error_at=pd.Timestamp(svc.cache_error_at, unit="s", tz="UTC") if recent else None)

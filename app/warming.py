@@ -1,0 +1,66 @@
+"""Warming: the views users open first are computed before anyone asks, at start and after each load.
+
+The hot views are the ones a page computes when opened with no link arguments, for each market: the overview's
+default choice, series and latest prices, the forecasts page's default choice and its runs' issue times, and
+the navigation bar's freshness. Each is asked for exactly as the page's layout and callbacks ask (same
+function, same arguments), so the page then finds it in the cache. After a load only the loaded market's views
+are recomputed: the others' cached answers are still valid (engine.caching). The nodal study solves grid files
+on demand and has its own cache; it is not warmed."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+
+from flask import Flask
+
+from app.services import services
+from engine import overview, queries
+from engine.forecast import views as forecast_views
+
+log = logging.getLogger(__name__)
+
+
+def warm(server: Flask, markets: Iterable[str] | None = None) -> int:
+    """Compute the hot views of ``markets`` (None: every market with prices) and the freshness badges; the
+    number of views asked for. A view that fails is logged and skipped: warming never stops anything."""
+    started, asked = time.perf_counter(), 0
+    with server.app_context():
+        svc = services(server)
+
+        def ask(fn, *args) -> object | None:
+            nonlocal asked
+            asked += 1
+            try:
+                return svc.cached(fn, *args)
+            except Exception as exc:
+                log.warning("warming %s%r failed: %s", fn.__qualname__, args, exc)
+                return None
+
+        ask(queries.dataset_freshness)
+        default = ask(overview.initial_choice, None, None, None, None, None)
+        wanted = list(markets) if markets is not None else list(default.market.offered) if default else []
+        for market in wanted:
+            choice = ask(overview.initial_choice, market, None, None, None, None)
+            if choice is None or choice.dates is None:
+                continue
+            location, kind = choice.location.chosen, choice.kind.chosen
+            ask(overview.locations, market, location)
+            ask(overview.price_kinds, market, location, kind)
+            ask(overview.series_dates, market, location, kind, choice.dates.start, choice.dates.end)
+            ask(overview.overview_view, market, location, choice.dates.start, choice.dates.end, "market", kind)
+            ask(overview.latest_view, market, "market")
+        forecasts = ask(forecast_views.initial_choice, None, None, None)
+        if forecasts is not None and forecasts.market.chosen:
+            ask(forecast_views.issue_times, forecasts.market.chosen, forecasts.location.chosen,
+                forecasts.model.chosen, None, "market")
+    log.info("warmed %d views in %.1f s", asked, time.perf_counter() - started)
+    return asked
+
+
+def warm_in_background(server: Flask, markets: Iterable[str] | None = None) -> threading.Thread:
+    thread = threading.Thread(target=warm, args=(server, None if markets is None else list(markets)),
+                              name="cache-warming", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,33 @@
+"""System page callbacks: one read of the running app's figures every tick, drawn. The role table lets admins
+alone reach them."""
+from __future__ import annotations
+
+from dash import Input, Output, callback
+
+from app.services import services
+from components import system_figures as sf
+
+
+@callback(output={"status": Output("sys-status", "children"),
+                  "requests_chart": Output("sys-requests-chart", "figure"),
+                  "requests_table": Output("sys-requests-table", "children"),
+                  "callbacks_chart": Output("sys-callbacks-chart", "figure"),
+                  "callbacks_table": Output("sys-callbacks-table", "children"),
+                  "cache_chart": Output("sys-cache-chart", "figure"),
+                  "jobs_chart": Output("sys-jobs-chart", "figure"),
+                  "age_chart": Output("sys-age-chart", "figure")},
+          inputs={"_tick": Input("sys-tick", "n_intervals")})
+def refresh(_tick):
+    """Read live, not through ``services().cached``: these figures change with every request, and a cached
+    answer would hide the cache's own outage."""
+    found = services().system_figures()
+    return {"status": sf.status_line(store_up=found.store_up, store_error=found.store_error,
+                                     cache_error=found.cache_error, cache_error_at=found.cache_error_at,
+                                     scope=found.scope, taken_at=found.taken_at),
+            "requests_chart": sf.latency_figure(found.requests, "route", "Request latency by route"),
+            "requests_table": sf.latency_table(found.requests, "route", "sys-requests"),
+            "callbacks_chart": sf.latency_figure(found.callbacks, "callback", "Callback latency by output"),
+            "callbacks_table": sf.latency_table(found.callbacks, "callback", "sys-callbacks"),
+            "cache_chart": sf.cache_figure(found.cache),
+            "jobs_chart": sf.jobs_figure(found.jobs),
+            "age_chart": sf.age_figure(found.data_age)}

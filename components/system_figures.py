@@ -1,0 +1,163 @@
+"""The System page drawn: latency percentiles per route and per callback, cache hit rate per data class, job
+runs and failures per job, data age per market and dataset against its expected delay, and the store's and
+the cache's state. Builders take the frames ``app.system.SystemFigures`` holds (columns as named there) and know
+nothing of where they came from. Latencies arrive in seconds and are drawn in milliseconds."""
+from __future__ import annotations
+
+import functools
+import math
+
+import dash_bootstrap_components as dbc
+import pandas as pd
+import plotly.io as pio
+from dash import html
+
+from components.figures import empty_figure, export_config
+from components.tables import Column, data_table
+
+GRAPH_CONFIG = export_config("system")
+PERCENTILES = ("p50", "p95", "p99")
+PERCENTILE_COLOURS = {"p50": "#2c7fb8", "p95": "#f0a30a", "p99": "#d7301f"}
+JOB_OUTCOMES = {"succeeded": "#31a354", "failed": "#d7301f", "cancelled": "#969696", "running": "#2c7fb8"}
+_ROW_PX = 22
+
+
+@functools.cache
+def _template() -> dict:
+    return pio.templates["plotly_white"].to_plotly_json()
+
+
+def _figure(data: list[dict], **layout) -> dict:
+    return {"data": data, "layout": {"template": _template(), **layout}}
+
+
+def _height(rows: int, per_row: int = 1) -> int:
+    return max(240, 110 + rows * _ROW_PX * per_row)
+
+
+def callback_label(output: str) -> str:
+    """A callback's output key as a reader knows it: its first output, and how many more it sets (Dash keys a
+    callback of several outputs as ``..a.figure...b.children..``)."""
+    if output.startswith("..") and output.endswith(".."):
+        parts = output[2:-2].split("...")
+        return parts[0] + (f" (+{len(parts) - 1})" if len(parts) > 1 else "")
+    return output
+
+
+def _ms(seconds: float) -> str:
+    return "–" if math.isnan(seconds) else f"{seconds * 1e3:,.0f}"
+
+
+def _labels(latency: pd.DataFrame, by: str) -> list[str]:
+    return [callback_label(v) if by == "callback" else v for v in latency[by]]
+
+
+def latency_figure(latency: pd.DataFrame, by: str, title: str) -> dict:
+    """p50, p95 and p99 side by side per ``by`` (route or callback), the slowest p95 on top."""
+    if latency.empty:
+        return empty_figure(f"No {by} answered yet")
+    ordered = latency.sort_values("p95")
+    labels = _labels(ordered, by)
+    data = [{"type": "bar", "orientation": "h", "name": p, "y": labels, "x": (ordered[p] * 1e3).round(1).tolist(),
+             "marker": {"color": PERCENTILE_COLOURS[p]},
+             "hovertemplate": f"%{{y}}<br>{p}: %{{x:,.1f}} ms<extra></extra>"} for p in PERCENTILES]
+    return _figure(data, barmode="group", height=_height(len(ordered), 2), title={"text": title},
+                   margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "ms"}},
+                   yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.12})
+
+
+def latency_table(latency: pd.DataFrame, by: str, table_id: str) -> dbc.Table:
+    """Answers, 5xx answers and the percentiles in ms; a long route breaks inside its cell, not the headers."""
+    ordered = latency.sort_values(by)
+    rows = [[html.Span(label, className="text-break"), f"{row['count']:,}", f"{row['errors']:,}",
+             *(_ms(row[p]) for p in PERCENTILES)]
+            for label, row in zip(_labels(ordered, by), ordered.to_dict("records"), strict=True)]
+    columns = [Column(by.capitalize()), Column("Answers", True), Column("5xx", True),
+               *(Column(f"{p} ms", True) for p in PERCENTILES)]
+    return data_table(columns, rows, table_id=table_id, striped=True)
+
+
+def cache_figure(cache: pd.DataFrame) -> dict:
+    """Hit rate per data class (hits among hits and misses), the counts behind it on hover, and the cache's
+    errors on a second axis when there were any."""
+    if cache.empty:
+        return empty_figure("No cached answer asked for yet")
+    rate = (cache["hit_rate"] * 100).round(1)
+    text = ["–" if math.isnan(r) else f"{r:.0f} %" for r in rate]
+    hover = [f"hits {h:,.0f} · misses {m:,.0f} · errors {e:,.0f}"
+             for h, m, e in zip(cache["hit"], cache["miss"], cache["error"], strict=True)]
+    classes = cache["data_class"].tolist()
+    data = [{"type": "bar", "name": "hit rate", "x": classes, "y": rate.fillna(0).tolist(), "text": text,
+             "textposition": "outside", "customdata": hover, "marker": {"color": "#2c7fb8"},
+             "hovertemplate": "%{x}: %{y:.1f} %<br>%{customdata}<extra></extra>"}]
+    failing = bool((cache["error"] > 0).any())
+    if failing:
+        data.append({"type": "bar", "name": "errors", "x": classes, "y": cache["error"].tolist(), "yaxis": "y2",
+                     "marker": {"color": "#d7301f"}, "opacity": 0.6})
+    return _figure(data, height=300, title={"text": "Cache hit rate by data class"}, showlegend=failing,
+                   margin={"l": 60, "r": 60, "t": 40, "b": 40}, xaxis={"type": "category"},
+                   yaxis={"title": {"text": "hit rate (%)"}, "range": [0, 115]},
+                   yaxis2={"title": {"text": "errors"}, "overlaying": "y", "side": "right", "rangemode": "tozero",
+                           "showgrid": False, "visible": failing})
+
+
+def jobs_figure(jobs: pd.DataFrame) -> dict:
+    """Runs per job, stacked by outcome: a red segment is a failed run."""
+    if jobs.empty:
+        return empty_figure("No job has run yet")
+    ordered = jobs.sort_values("job", ascending=False)
+    data = [{"type": "bar", "orientation": "h", "name": outcome, "y": ordered["job"].tolist(),
+             "x": ordered[outcome].tolist(), "marker": {"color": colour}}
+            for outcome, colour in JOB_OUTCOMES.items() if ordered[outcome].sum() > 0]
+    return _figure(data, barmode="stack", height=_height(len(ordered)), title={"text": "Job runs by outcome"},
+                   margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "runs"}},
+                   yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
+
+
+def _hours(seconds: pd.Series) -> list[float | None]:
+    return [None if math.isnan(s) else round(s / 3600, 3) for s in seconds]
+
+
+def age_figure(age: pd.DataFrame) -> dict:
+    """Age of the newest stored interval per market and dataset (a bar, red when later than expected) beside
+    the delay after which it counts as late (a mark). Hours on a log axis: a 5-minute series and a daily file
+    share it."""
+    shown = age.dropna(subset=["age_seconds"])
+    if shown.empty:
+        return empty_figure("Nothing stored yet")
+    shown = shown.sort_values(["market", "dataset"], ascending=False)
+    labels = [f"{m} · {d}" for m, d in zip(shown["market"], shown["dataset"], strict=True)]
+    late = (shown["age_seconds"] > shown["expected_seconds"]).tolist()
+    # an interval ending in the future (age below zero) has no place on a log axis: drawn as one minute
+    age_hours = [max(h, 1 / 60) for h in _hours(shown["age_seconds"])]
+    data = [{"type": "bar", "orientation": "h", "name": "data age", "y": labels, "x": age_hours,
+             "marker": {"color": ["#d7301f" if x else "#31a354" for x in late]},
+             "hovertemplate": "%{y}: %{x:,.2f} h old<extra></extra>"},
+            {"type": "scatter", "mode": "markers", "name": "late after", "y": labels,
+             "x": _hours(shown["expected_seconds"]),
+             "marker": {"symbol": "line-ns-open", "size": 16, "line": {"width": 3}, "color": "#252525"},
+             "hovertemplate": "%{y}: late after %{x:,.2f} h<extra></extra>"}]
+    return _figure(data, height=_height(len(shown)), title={"text": "Data age (red: later than expected)"},
+                   margin={"l": 10, "r": 20, "t": 40, "b": 40},
+                   xaxis={"type": "log", "title": {"text": "hours since the newest stored interval ended"}},
+                   yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
+
+
+def status_line(*, store_up: bool, store_error: str, cache_error: str, cache_error_at: pd.Timestamp | None,
+                scope: str, taken_at: pd.Timestamp) -> list:
+    """Store up or down, cache available or not (with its last failure and when), and what the in-process
+    figures cover."""
+    parts: list = [dbc.Badge("store up" if store_up else "store down", color="success" if store_up else "danger",
+                             id="sys-store-state", className="me-2 fs-6 fw-normal"),
+                   dbc.Badge("cache unavailable" if cache_error else "cache ok",
+                             color="danger" if cache_error else "success", id="sys-cache-state",
+                             className="me-2 fs-6 fw-normal"),
+                   html.Span(f"Latency and cache figures of {scope} since start; taken "
+                             f"{taken_at:%Y-%m-%d %H:%M:%S} UTC.", className="small text-muted")]
+    if not store_up:
+        parts.append(html.Div(f"The store did not answer: {store_error}", className="small text-danger mt-1"))
+    if cache_error:
+        when = f" at {cache_error_at:%H:%M:%S} UTC" if cache_error_at is not None else ""
+        parts.append(html.Div(f"Cache unavailable (last failure{when}): {cache_error}. Answers are computed "
+                              "without it.", className="small text-danger mt-1"))
+    return parts

@@ -1,0 +1,121 @@
+"""How long a cached answer may live and which loads make it stale, decided by what the query reads.
+
+Each engine function the pages call through the app's cache is declared once in :data:`POLICIES` with its
+**data class** — ``static`` (market and node metadata, 1 h), ``semi_static`` (daily aggregates and closed
+months, 24 h), ``dynamic`` (recent prices, 5 min), ``realtime`` (the latest interval, 30 s) — and the parameter
+naming the market it reads, if any. An answer about one market is keyed on that market's data version (raised
+by the writer and by a stored forecast run: :mod:`engine.store.versions`), so a NEM load leaves IESO's cached
+answers in place; an answer about no one market is keyed on the store's whole data version. The lifetime only
+bounds how long an answer lives when nothing is loaded: a load makes it stale at once either way.
+
+A function not in the table is ``dynamic`` and keyed on the whole store: unknown stays safe."""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import pandas as pd
+
+from engine.markets import MARKETS
+
+#: data class → lifetime in seconds
+DATA_CLASSES: dict[str, int] = {"static": 3600, "semi_static": 86400, "dynamic": 300, "realtime": 30}
+
+
+@dataclass(frozen=True)
+class Policy:
+    data_class: str
+    market: str | None = None  # the parameter naming the market read (None: reads several or none in particular)
+    # The parameter holding the end date, in market time, of the range read: a range ending before the first
+    # day of the market's current month reads closed months only, and is semi-static.
+    range_end: str | None = None
+
+    def __post_init__(self):
+        if self.data_class not in DATA_CLASSES:
+            raise ValueError(f"unknown data class {self.data_class!r}; known: {', '.join(DATA_CLASSES)}")
+
+
+DEFAULT = Policy("dynamic")
+
+#: module.qualname of an engine function → what it reads
+POLICIES: dict[str, Policy] = {
+    # the overview
+    "engine.overview.initial_choice": Policy("dynamic", "market"),
+    "engine.overview.locations": Policy("static", "market"),
+    "engine.overview.price_kinds": Policy("static", "market"),
+    "engine.overview.series_dates": Policy("dynamic", "market"),
+    "engine.overview.overview_view": Policy("dynamic", "market", range_end="end_date"),
+    "engine.overview.latest_view": Policy("realtime", "market"),
+    # every page's navigation bar
+    "engine.queries.dataset_freshness": Policy("realtime"),
+    # published nodal prices
+    "engine.queries.nodal_runs": Policy("static"),
+    "engine.queries.nodal_hubs": Policy("static", "market"),
+    "engine.lmp.published.published_basis": Policy("dynamic", "market"),
+    "engine.lmp.patterns.recent_patterns": Policy("dynamic", "market"),
+    # forecasts (a stored run raises its market's version)
+    "engine.forecast.views.initial_choice": Policy("dynamic", "market"),
+    "engine.forecast.views.locations": Policy("static", "market"),
+    "engine.forecast.views.models": Policy("dynamic", "market"),
+    "engine.forecast.views.issue_times": Policy("dynamic", "market"),
+    "engine.forecast.views.forecast_view": Policy("dynamic", "market"),
+    "engine.forecast.views.accuracy_view": Policy("semi_static", "market"),
+    # signals: backtests read a chosen closed or open range of prices (and stored forecasts)
+    "engine.signals.views.initial_choice": Policy("dynamic", "market"),
+    "engine.signals.views.locations": Policy("static", "market"),
+    "engine.signals.views.other_locations": Policy("static", "market"),
+    "engine.signals.views.stored_dates": Policy("dynamic", "market"),
+    "engine.signals.views.backtest_prices": Policy("dynamic", "market", range_end="end_date"),
+    "engine.signals.views.comparison_view": Policy("dynamic", "market", range_end="end_date"),
+    "engine.signals.views.heatmap_view": Policy("dynamic", "market", range_end="end_date"),
+    "engine.signals.views.walk_forward_view": Policy("dynamic", "market", range_end="end_date"),
+    "engine.signals.views.live_view": Policy("realtime", "market"),
+    "engine.signals.views.live_signal": Policy("realtime", "market"),
+}
+
+
+@dataclass(frozen=True)
+class Classified:
+    data_class: str
+    market: str | None  # the market whose version keys the answer; None: the whole store's
+
+    @property
+    def timeout(self) -> int:
+        return DATA_CLASSES[self.data_class]
+
+
+def name_of(fn: Any) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def classify(fn: Any, args: tuple, kwargs: dict, now: pd.Timestamp | None = None) -> Classified:
+    """The data class and keying market of the call ``fn(store, *args, **kwargs)``."""
+    policy = POLICIES.get(name_of(fn), DEFAULT)
+    if policy.market is None and policy.range_end is None:
+        return Classified(policy.data_class, None)
+    try:
+        bound = inspect.signature(fn).bind_partial(None, *args, **kwargs).arguments
+    except TypeError:  # the call itself is wrong; let the function say so
+        return Classified(policy.data_class, None)
+    market = bound.get(policy.market) if policy.market else None
+    known = market if isinstance(market, str) and market in MARKETS else None
+    data_class = policy.data_class
+    if policy.range_end and known and _closed(bound.get(policy.range_end), known, now):
+        data_class = "semi_static"
+    return Classified(data_class, known)
+
+
+def _closed(end: object, market: str, now: pd.Timestamp | None) -> bool:
+    """Whether a range ending at the market date ``end`` holds closed months only."""
+    if isinstance(end, date):
+        end = end.isoformat()
+    if not isinstance(end, str):
+        return False
+    try:
+        end_day = pd.Timestamp(end[:10])
+    except ValueError:
+        return False
+    today = (now or pd.Timestamp.now(tz="UTC")).tz_convert(MARKETS[market].timezone)
+    return end_day < pd.Timestamp(today.year, today.month, 1)  # strict: an inclusive end on the 1st is open

@@ -1,0 +1,30 @@
+"""Per-market data versions: what a cached answer about one market is keyed on.
+
+The writer raises a market's version after every batch that changed (or tried to change) its rows; an answer
+cached under the old version is then never read again, while other markets' answers stay valid. The store
+holds the versions, so every web worker and process sharing it sees a load at once."""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import pandas as pd
+
+from engine.store.client import Store
+
+
+def bump(store: Store, markets: Iterable[str]) -> None:
+    """Raise the version of each of ``markets``."""
+    markets = sorted({str(m) for m in markets if m})
+    if not markets:
+        return
+    stamp = time.time_ns() // 1000
+    frame = pd.DataFrame({"market": markets, "version": pd.array([stamp] * len(markets), dtype="uint64"),
+                          "changed_at": pd.Timestamp.now(tz="UTC").floor("ms")})
+    store.insert_df("data_versions", frame)
+
+
+def market_version(store: Store, market: str) -> int:
+    """The market's current version (0: nothing written through the writer yet)."""
+    return int(store.scalar("SELECT max(version) FROM data_versions WHERE market = {m:String}",
+                            {"m": str(market)}) or 0)

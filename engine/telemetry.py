@@ -1,0 +1,55 @@
+"""The operating figures kept in the store, read at once for monitoring (``/metrics``, the System page).
+
+What the store records is counted from the store, not from counters in one process: job runs and rows written
+(``job_runs``), stored rows per table, data age per market and dataset, forecasts issued, signals recorded,
+FIX orders by state, marketplace API calls by status and their metered rows. Every web worker and the
+scheduler write to the same store, so these figures are the same whichever process answers the scrape."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from engine import queries
+from engine.store import Store
+
+#: name → (SQL, label columns, value column); each answers a few rows at most
+_COUNTS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "job_runs": ("SELECT job, status, count() AS n FROM job_runs FINAL GROUP BY job, status",
+                 ("job", "status"), "n"),
+    "rows_written": ("SELECT job, sum(rows_written) AS n FROM job_runs FINAL GROUP BY job", ("job",), "n"),
+    "stored_rows": ("SELECT table, sum(rows) AS n FROM system.parts WHERE database = currentDatabase() AND active "
+                    "GROUP BY table", ("table",), "n"),
+    "forecasts_issued": ("SELECT market, model, count() AS n FROM forecast_runs GROUP BY market, model",
+                         ("market", "model"), "n"),
+    "signals_recorded": ("SELECT market, strategy, count() AS n FROM signals FINAL GROUP BY market, strategy",
+                         ("market", "strategy"), "n"),
+    "orders": ("SELECT state, count() AS n FROM orders FINAL GROUP BY state", ("state",), "n"),
+    "api_calls": ("SELECT toString(status) AS status, key_kind, count() AS n FROM api_usage "
+                  "GROUP BY status, key_kind", ("status", "key_kind"), "n"),
+    "api_rows": ("SELECT key_kind, sum(rows) AS n FROM api_usage WHERE status = 200 GROUP BY key_kind",
+                 ("key_kind",), "n"),
+}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """Each count as a frame of its label columns and ``value``; data age as market, dataset, seconds."""
+    counts: dict[str, pd.DataFrame]
+    data_age: pd.DataFrame
+
+
+def store_figures(store: Store, now: pd.Timestamp | None = None) -> Figures:
+    counts = {}
+    for name, (sql, labels, value) in _COUNTS.items():
+        frame = store.query_df(sql)
+        counts[name] = pd.DataFrame({**{c: frame[c].astype(str) for c in labels},
+                                     "value": frame[value].astype(float)})
+    fresh = queries.dataset_freshness(store, now)
+    age = pd.DataFrame({"market": [f.market for f in fresh], "dataset": [f.dataset for f in fresh],
+                        "seconds": [f.age.total_seconds() if f.age is not None else float("nan") for f in fresh]})
+    return Figures(counts, age)
+
+
+def label_columns(name: str) -> tuple[str, ...]:
+    return _COUNTS[name][1]

@@ -1,0 +1,40 @@
+"""Admin: the System page. How the running app is doing, refreshed every few seconds: request and callback
+latency percentiles, cache hit rate by data class, job runs and failures, data age against each dataset's
+expected delay, and whether the store and the cache answer (the figures ``/metrics`` gives Prometheus)."""
+from __future__ import annotations
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from components.system_figures import GRAPH_CONFIG
+
+dash.register_page(__name__, path="/admin/system", name="System", title="System · 254Carbon")
+
+#: Ids the callbacks read and write.
+TICK, STATUS = "sys-tick", "sys-status"
+REQUESTS_CHART, REQUESTS_TABLE = "sys-requests-chart", "sys-requests-table"
+CALLBACKS_CHART, CALLBACKS_TABLE = "sys-callbacks-chart", "sys-callbacks-table"
+CACHE_CHART, JOBS_CHART, AGE_CHART = "sys-cache-chart", "sys-jobs-chart", "sys-age-chart"
+REFRESH_MS = 5000
+
+
+def _graph(ident: str) -> dcc.Graph:
+    return dcc.Graph(id=ident, config=GRAPH_CONFIG)
+
+
+def layout(**_query) -> html.Div:
+    return html.Div([
+        html.Div([html.H4("System", className="me-3 mb-0"),
+                  dcc.Link("← Admin", href="/admin", className="small")], className="d-flex align-items-center mb-2"),
+        html.Div(id=STATUS, className="mb-3"),
+        dbc.Row([dbc.Col(_graph(CACHE_CHART), md=5), dbc.Col(_graph(JOBS_CHART), md=7)]),
+        _graph(AGE_CHART),
+        html.H5("Requests by route", className="mt-4"),
+        dbc.Row([dbc.Col(_graph(REQUESTS_CHART), md=6),
+                 dbc.Col(html.Div(id=REQUESTS_TABLE, className="small"), md=6)]),
+        html.H5("Callbacks by output", className="mt-4"),
+        dbc.Row([dbc.Col(_graph(CALLBACKS_CHART), md=6),
+                 dbc.Col(html.Div(id=CALLBACKS_TABLE, className="small"), md=6)]),
+        dcc.Interval(id=TICK, interval=REFRESH_MS),
+    ])

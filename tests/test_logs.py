@@ -1,0 +1,185 @@
+"""The log: every record one JSON object per line with time, level, logger, message and, within a request, its
+id, user and route; one access line per request (method, route, status, duration, request id, user) in place of
+gunicorn's; text lines when C254_LOG_FORMAT=text. Error pages (500, 503, 403, 404) show the request id, and it
+is the id in the log lines of that request."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import re
+import shlex
+
+import pytest
+
+from app import logs
+from app.factory import create_app
+from app.services import services
+from app.settings import REPO_ROOT, Settings
+from engine import accounts
+from engine.store import StoreError
+from tests.support.signin import PASSWORD, sign_in
+from tests.test_hardening import callback_key, post_callback
+
+ADMIN, ANALYST = "logs-admin@example.com", "logs-analyst@example.com"
+_SHOWN_ID = re.compile(r"Request id: (?:<code>)?([0-9a-f]{32})")
+
+
+@pytest.fixture(scope="module")
+def site(store_dir):
+    """An app with sign-in, a route that fails (added before the first request), an admin's and an analyst's
+    signed-in clients."""
+    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=logs_{os.getpid()}", scheduler=False,
+                                   demo=False, auth=True, secret_key="test-secret"))
+
+    @dash_app.server.get("/logs-test-failure")
+    def fail():
+        raise RuntimeError("deliberate failure (test)")
+
+    store = services(dash_app.server).ready_store()
+    clients = {}
+    for email, role in ((ADMIN, "admin"), (ANALYST, "analyst")):
+        accounts.create_user(store, email, role, PASSWORD)
+        clients[role] = dash_app.server.test_client()
+        assert sign_in(clients[role], email).status_code == 302
+    yield dash_app, clients
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+    store.close()
+
+
+@pytest.fixture
+def captured():
+    """What the app's log handler writes during the test, line by line."""
+    handler = logs.installed_handler()
+    assert handler is not None, "create_app installed no log handler"
+    buffer = io.StringIO()
+    handler.setStream(buffer)
+    lines: list[str] = []
+
+    def read() -> list[str]:
+        lines[:] = [line for line in buffer.getvalue().splitlines() if line.strip()]
+        return lines
+
+    yield read
+    handler.setStream(None)  # back to whatever stderr is
+
+
+def _records(read) -> list[dict]:
+    return [json.loads(line) for line in read()]  # every line is one JSON object, or this fails
+
+
+def _of_request(read, request_id: str) -> list[dict]:
+    return [r for r in _records(read) if r["request_id"] == request_id]
+
+
+def _access(records: list[dict]) -> dict:
+    found = [r for r in records if r["logger"] == logs.ACCESS_LOGGER]
+    assert len(found) == 1, f"expected one access line, got {found}"
+    return found[0]
+
+
+def test_a_request_logs_json_lines_with_its_id_user_and_route(site, captured):
+    _, clients = site
+    answer = clients["admin"].get("/admin/system")
+    assert answer.status_code == 200
+    rid = answer.headers["X-Request-ID"]
+    line = _access(_of_request(captured, rid))
+    assert line["user"] == ADMIN and line["route"] == "/<path:path>" and line["path"] == "/admin/system"
+    assert (line["method"], line["status"], line["level"]) == ("GET", 200, "INFO")
+    assert line["duration_ms"] >= 0 and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["time"])
+    assert set(line) >= {"time", "level", "logger", "message", "request_id", "user", "route"}
+
+
+def test_a_callback_line_names_the_callback(site, captured):
+    dash_app, clients = site
+    key = callback_key(dash_app, "sys-status.children")
+    answer = post_callback(clients["admin"], dash_app, key, {"sys-tick.n_intervals": 1})
+    assert answer.status_code == 200
+    line = _access(_of_request(captured, answer.headers["X-Request-ID"]))
+    assert (line["callback"], line["route"], line["user"]) == (key, "/_dash-update-component", ADMIN)
+
+
+def test_a_500_page_shows_the_request_id_that_is_in_the_log(site, captured):
+    _, clients = site
+    answer = clients["admin"].get("/logs-test-failure")
+    assert answer.status_code == 500
+    body = answer.get_data(as_text=True)
+    shown = _SHOWN_ID.search(body)
+    assert shown and shown.group(1) == answer.headers["X-Request-ID"]
+    assert "deliberate failure" not in body  # no trace for the user ...
+    records = _of_request(captured, shown.group(1))
+    failure = [r for r in records if r["level"] == "ERROR" and "exception" in r]
+    assert failure and "RuntimeError: deliberate failure (test)" in failure[0]["exception"]  # ... all in the log
+    assert failure[0]["user"] == ADMIN and failure[0]["route"] == "/logs-test-failure"
+    assert _access(records)["status"] == 500
+
+
+def test_a_403_page_shows_the_request_id_and_a_refused_callback_is_logged_with_it(site, captured):
+    dash_app, clients = site
+    page = clients["analyst"].get("/admin/system")
+    assert page.status_code == 403 and "not allowed" in page.get_data(as_text=True).lower()
+    shown = _SHOWN_ID.search(page.get_data(as_text=True))
+    assert shown and shown.group(1) == page.headers["X-Request-ID"]
+    line = _access(_of_request(captured, shown.group(1)))
+    assert (line["status"], line["user"]) == (403, ANALYST)
+
+    refused = post_callback(clients["analyst"], dash_app, callback_key(dash_app, "sys-status.children"),
+                            {"sys-tick.n_intervals": 1})
+    assert refused.status_code == 403 and refused.get_json()["error"] == "not allowed"
+    assert _access(_of_request(captured, refused.headers["X-Request-ID"]))["status"] == 403
+
+
+def test_a_503_and_a_404_page_show_the_request_id(site, captured, monkeypatch):
+    dash_app, clients = site
+    missing = clients["admin"].get("/vendor/bootstrap/no-such-file.css")
+    assert missing.status_code == 404
+    shown = _SHOWN_ID.search(missing.get_data(as_text=True))
+    assert shown and shown.group(1) == missing.headers["X-Request-ID"]
+
+    def unreachable(**_kw):
+        raise StoreError("connection refused (test)")
+
+    monkeypatch.setattr(services(dash_app.server), "ready_store", unreachable)
+    down = clients["admin"].get("/admin/system")
+    assert down.status_code == 503
+    shown = _SHOWN_ID.search(down.get_data(as_text=True))
+    assert shown and shown.group(1) == down.headers["X-Request-ID"]
+    records = _of_request(captured, shown.group(1))
+    assert any(r["level"] == "ERROR" and "connection refused (test)" in r["message"] for r in records)
+    assert _access(records)["status"] == 503
+
+
+def test_records_outside_a_request_and_the_text_format():
+    out = io.StringIO()
+    handler = logs.configure("json", "INFO", stream=out)
+    try:
+        logging.getLogger("c254.test").warning("plain %s", "record")
+        record = json.loads(out.getvalue().splitlines()[-1])
+        assert record["message"] == "plain record" and record["level"] == "WARNING"
+        assert (record["request_id"], record["user"], record["route"]) == ("", "", "")
+        text = io.StringIO()
+        handler.setStream(text)
+        handler.setFormatter(logs.formatter("text"))
+        logging.getLogger("c254.test").info("as text")
+        assert re.search(r"INFO c254\.test \[  \]: as text$", text.getvalue().strip())
+        assert sum(getattr(h, "_c254_handler", False) for h in logging.getLogger().handlers) == 1
+    finally:
+        logs.configure("json", "INFO")  # back to stderr, as create_app leaves it
+
+
+def test_the_log_format_setting():
+    assert Settings.from_env({}).log_format == "json"
+    assert Settings.from_env({"C254_LOG_FORMAT": " TEXT "}).log_format == "text"
+    with pytest.raises(ValueError, match="C254_LOG_FORMAT must be json or text, got 'yaml'"):
+        Settings.from_env({"C254_LOG_FORMAT": "yaml"})
+    with pytest.raises(ValueError, match="log format"):
+        logs.formatter("yaml")
+
+
+def test_gunicorn_writes_no_access_log_of_its_own():
+    """Our access line (JSON, with the request id and user) replaces gunicorn's; gunicorn writes none unless
+    --access-logfile is given."""
+    web = next(line for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    args = shlex.split(web.removeprefix("web:"))
+    assert args[0] == "gunicorn" and not any(a.startswith("--access-log") for a in args)

@@ -1,0 +1,55 @@
+"""/metrics (issue 14): Prometheus text with the in-process figures (request and callback latency, cache by
+data class) and the store's (job runs, rows, data age, forecasts, signals, orders, marketplace calls); for
+admins and this machine only."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.services import services
+from engine import overview
+from engine.store import write_tables
+
+
+def _families(text: str) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_metrics_hold_latency_cache_and_the_stores_figures(make_app):
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        store = services().ready_store()
+        write_tables(store, {"prices": pd.DataFrame({
+            "market": "NEM", "location": "SA1", "price_kind": "settlement",
+            "interval_start": pd.date_range("2026-11-01", periods=6, freq="30min", tz="UTC"),
+            "interval_minutes": 30, "price": np.arange(6.0), "source": "file.csv"})})
+        services().cached(overview.latest_view, "NEM")
+    client = dash_app.server.test_client()
+    assert client.get("/api/v1/latest?market=NEM").status_code == 200
+    answer = client.get("/metrics")
+    assert answer.status_code == 200 and answer.mimetype == "text/plain"
+    families = _families(answer.get_data(as_text=True))
+    routes = {s.labels["route"] for s in families["c254_request_seconds"].samples if "route" in s.labels}
+    assert "/api/v1/latest" in routes
+    cache = {(s.labels["data_class"], s.labels["result"]) for s in families["c254_cache_requests"].samples}
+    assert ("realtime", "miss") in cache
+    assert [s.value for s in families["c254_store_up"].samples] == [1.0]
+    ages = {(s.labels["market"], s.labels["dataset"]): s.value for s in families["c254_data_age_seconds"].samples}
+    assert ages and all(v > 0 for v in ages.values()), ages
+    stored = {s.labels["table"]: s.value for s in families["c254_stored_rows"].samples}
+    assert stored["prices"] == 6
+    for name in ("c254_job_runs", "c254_rows_ingested", "c254_forecasts_issued", "c254_signals", "c254_fix_orders",
+                 "c254_marketplace_api_calls"):
+        assert name in families, name
+
+
+def test_metrics_are_for_admins_and_this_machine(make_app, client_as):
+    dash_app = make_app(auth=True)
+    elsewhere = {"REMOTE_ADDR": "10.1.2.3"}
+    assert dash_app.server.test_client().get("/metrics", environ_base=elsewhere).status_code == 403
+    trader = client_as(dash_app, "trader")
+    assert trader.get("/metrics", environ_base=elsewhere).status_code == 403
+    admin = client_as(dash_app, "admin")
+    assert admin.get("/metrics", environ_base=elsewhere).status_code == 200
+    assert dash_app.server.test_client().get("/metrics").status_code == 200  # loopback: the Prometheus agent

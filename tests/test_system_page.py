@@ -1,0 +1,212 @@
+"""The admin System page: percentiles from histogram buckets (against numpy's over the values observed), the
+tables read from prometheus-client's families, and the page's callback through the HTTP callback endpoint as an
+admin: latency by route and callback, cache hit rate by data class, job runs and failures, data age against the
+expected delay, "store down" while the store does not answer and "cache unavailable" (with the error) while the
+cache fails, cleared once it works again. Non-admins are refused by tests/test_access.py (the role table)."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import uuid
+
+import dash
+import numpy as np
+import pandas as pd
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from app import system
+from app.factory import create_app
+from app.services import services
+from app.settings import Settings
+from engine import accounts, queries
+from engine.demo import nem_demo_frames
+from engine.jobs import JobRun
+from engine.store import StoreError, write_tables
+from tests.support.signin import PASSWORD, sign_in
+from tests.test_hardening import callback_key, post_callback
+
+REFRESH = "sys-status.children"
+
+
+@pytest.fixture(scope="module")
+def site(store_dir):
+    """One app with sign-in over a store with two days of NEM demo prices, and an admin's signed-in client."""
+    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=syspage_{os.getpid()}", scheduler=False,
+                                   demo=False, auth=True, secret_key="test-secret"))
+    store = services(dash_app.server).ready_store()
+    frames = nem_demo_frames(days=2, end=pd.Timestamp.now(tz="Etc/GMT-10").floor("h"))
+    write_tables(store, {"prices": frames["prices"]})
+    accounts.create_user(store, "sys-admin@example.com", "admin", PASSWORD)
+    client = dash_app.server.test_client()
+    assert sign_in(client, "sys-admin@example.com").status_code == 302
+    yield dash_app, store, client
+    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
+    store.close()
+
+
+def _refresh(site) -> dict:
+    dash_app, _, client = site
+    answer = post_callback(client, dash_app, callback_key(dash_app, REFRESH), {"sys-tick.n_intervals": 1})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    return answer.get_json()["response"]
+
+
+def _text(component) -> str:
+    return json.dumps(component)
+
+
+# ------------------------------------------------------------------------------------------------ percentiles
+
+def test_quantile_interpolates_within_the_bucket_the_rank_falls_in():
+    buckets = [(0.1, 10.0), (0.5, 30.0), (math.inf, 40.0)]
+    assert system.histogram_quantile(0.5, buckets) == pytest.approx(0.1 + 0.4 * (20 - 10) / 20)
+    assert system.histogram_quantile(0.25, buckets) == pytest.approx(0.1 * 10 / 10)
+    assert system.histogram_quantile(0.99, buckets) == 0.5  # in the +Inf bucket: the highest finite bound
+    assert math.isnan(system.histogram_quantile(0.5, [(0.1, 0.0), (math.inf, 0.0)]))
+
+
+@pytest.mark.parametrize(("q", "buckets", "why"), [
+    (1.5, [(math.inf, 1.0)], "quantile"), (-0.1, [(math.inf, 1.0)], "quantile"),
+    (0.5, [(0.1, 1.0), (0.2, 2.0)], r"\+Inf"), (0.5, [], r"\+Inf")])
+def test_quantile_refuses_what_is_no_histogram(q, buckets, why):
+    with pytest.raises(ValueError, match=why):
+        system.histogram_quantile(q, buckets)
+
+
+def test_percentiles_from_buckets_match_the_values_observed():
+    registry = CollectorRegistry()
+    bounds = tuple(np.round(np.arange(0.01, 1.01, 0.01), 2))
+    timing = Histogram("t_seconds", "test", ["route", "method", "status"], buckets=bounds, registry=registry)
+    observed = np.random.default_rng(7).gamma(2.0, 0.08, 4000)
+    for i, value in enumerate(observed):
+        timing.labels("/a", "GET" if i % 2 else "POST", "5xx" if i % 10 == 0 else "2xx").observe(value)
+    timing.labels("/b", "GET", "2xx").observe(0.2)
+    table = system.latency_table(registry.collect(), "t_seconds", "route").set_index("route")
+    assert table.loc["/a", "count"] == 4000 and table.loc["/a", "errors"] == 400
+    for q in (50, 95, 99):  # within one bucket's width of the exact percentile
+        assert table.loc["/a", f"p{q}"] == pytest.approx(np.percentile(observed, q), abs=0.01)
+    assert table.loc["/b", "p50"] == pytest.approx(0.195)  # one value in (0.19, 0.20]: halfway
+    assert list(table.columns) == list(system.LATENCY_COLUMNS)
+
+
+def test_cache_table_counts_and_hit_rate():
+    registry = CollectorRegistry()
+    asked = Counter("c254_cache_requests", "test", ["data_class", "result"], registry=registry)
+    asked.labels("static", "hit").inc(3)
+    asked.labels("static", "miss").inc(1)
+    asked.labels("realtime", "error").inc(2)
+    table = system.cache_table(registry.collect()).set_index("data_class")
+    assert table.loc["static", "hit_rate"] == pytest.approx(0.75)
+    assert table.loc["realtime", "error"] == 2 and math.isnan(table.loc["realtime", "hit_rate"])
+
+
+def test_job_table_and_age_table():
+    runs = pd.DataFrame({"job": ["a", "a", "b"], "status": ["succeeded", "failed", "running"],
+                         "value": [4.0, 1.0, 1.0]})
+    jobs = system.job_table(runs).set_index("job")
+    assert jobs.loc["a", ["runs", "succeeded", "failed"]].tolist() == [5, 4, 1]
+    assert jobs.loc["b", ["runs", "running", "failed"]].tolist() == [1, 1, 0]
+    age = system.age_table(pd.DataFrame({"market": ["NEM", "XX"], "dataset": ["prices", "prices"],
+                                         "seconds": [600.0, float("nan")]}))
+    from engine.markets import MARKETS
+
+    assert age["expected_seconds"].tolist() == [60.0 * MARKETS["NEM"].expected_delay("prices"), 86400.0]
+    assert math.isnan(age["age_seconds"].iloc[1])
+
+
+# ------------------------------------------------------------------------------------------------ the page
+
+def test_the_page_draws_latency_cache_jobs_and_data_age(site):
+    dash_app, store, client = site
+    job = f"sys-test-{uuid.uuid4().hex[:6]}"
+    JobRun(job, "NEM").finish(store, "succeeded")
+    JobRun(job, "NEM").finish(store, "failed", "boom")
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    svc = services(dash_app.server)
+    with dash_app.server.app_context():
+        svc.cached(queries.nodal_runs)
+        svc.cached(queries.nodal_runs)  # the second answer comes from the cache: a "static" hit
+    _refresh(site)  # so the page's own callback has been timed once
+    out = _refresh(site)
+
+    status = _text(out["sys-status"]["children"])
+    assert "store up" in status and "cache ok" in status
+    routes = {t["name"]: dict(zip(t["y"], t["x"], strict=True)) for t in out["sys-requests-chart"]["figure"]["data"]}
+    assert set(routes) == {"p50", "p95", "p99"}
+    assert routes["p50"]["/healthz"] <= routes["p95"]["/healthz"] <= routes["p99"]["/healthz"]
+    callbacks = out["sys-callbacks-chart"]["figure"]["data"][0]["y"]
+    assert any(label.startswith("sys-status.children") for label in callbacks)
+    assert "/healthz" in _text(out["sys-requests-table"]["children"])
+
+    cache = out["sys-cache-chart"]["figure"]["data"][0]
+    assert "static" in cache["x"] and cache["y"][cache["x"].index("static")] > 0
+
+    jobs = {t["name"]: dict(zip(t["y"], t["x"], strict=True)) for t in out["sys-jobs-chart"]["figure"]["data"]}
+    assert jobs["succeeded"][job] == 1 and jobs["failed"][job] == 1
+
+    age = out["sys-age-chart"]["figure"]["data"]
+    bars, marks = age[0], age[1]
+    assert "NEM · prices" in bars["y"]
+    at = bars["y"].index("NEM · prices")
+    fresh = queries.dataset_freshness(store)
+    nem = next(f for f in fresh if (f.market, f.dataset) == ("NEM", "prices"))
+    assert bars["x"][at] == pytest.approx(nem.age.total_seconds() / 3600, abs=0.05)
+    assert marks["x"][at] == pytest.approx(nem.expected_delay.total_seconds() / 3600)
+
+
+def test_store_down_is_shown_not_a_500(site, monkeypatch):
+    dash_app, _, _ = site
+    svc = services(dash_app.server)
+
+    def unreachable(**_kw):
+        raise StoreError("connection refused (test)")
+
+    out_ok = _refresh(site)
+    assert "store up" in _text(out_ok["sys-status"]["children"])
+    monkeypatch.setattr(svc, "ready_store", unreachable)
+    figures = svc.system_figures()
+    assert not figures.store_up and "connection refused (test)" in figures.store_error
+    assert figures.jobs.empty and figures.data_age.empty
+    monkeypatch.undo()
+    assert services(dash_app.server).system_figures().store_up
+
+
+class _BrokenCache:
+    def get(self, _key):
+        raise ConnectionError("redis went away (test)")
+
+    def set(self, *_a, **_kw):
+        raise ConnectionError("redis went away (test)")
+
+
+def test_cache_unavailable_is_shown_with_its_error_and_clears(site, monkeypatch):
+    dash_app, _, _ = site
+    svc = services(dash_app.server)
+    working = svc.cache
+    monkeypatch.setattr(svc, "cache", _BrokenCache())
+    with dash_app.server.app_context():
+        assert svc.cached(queries.nodal_runs) == queries.nodal_runs(svc.store)  # answered without the cache
+    status = _text(_refresh(site)["sys-status"]["children"])
+    assert "cache unavailable" in status and "redis went away (test)" in status
+
+    shown = svc.system_figures()
+    assert shown.cache_error and shown.cache_error_at is not None
+    later = system.read_figures(svc, now=svc.cache_error_at + system.CACHE_ERROR_SHOWN_SECONDS + 1)
+    assert later.cache_error == ""  # an old failure is not the cache's state any more
+
+    monkeypatch.setattr(svc, "cache", working)
+    with dash_app.server.app_context():
+        svc.cached(queries.nodal_runs)  # a read that works
+    status = _text(_refresh(site)["sys-status"]["children"])
+    assert "cache ok" in status and "cache unavailable" not in status
+
+
+def test_admin_page_links_to_the_system_page(site):
+    dash_app, _, _ = site
+    admin = next(page for page in dash.page_registry.values() if page["path"] == "/admin")
+    with dash_app.server.test_request_context("/admin"):
+        layout = json.dumps(admin["layout"]().to_plotly_json(), default=lambda c: c.to_plotly_json())
+    assert '"href": "/admin/system"' in layout
