@@ -18,7 +18,7 @@ import dash
 from flask import Response, jsonify, redirect, request
 from flask_wtf.csrf import generate_csrf
 
-from app import auth, health
+from app import auth, health, marketplace_api
 from engine.store import StoreError
 from components.shell import NAV, shell
 from engine.accounts import ROLES
@@ -37,7 +37,10 @@ PAGES: dict[str, frozenset[str]] = {
     "/forecasts": DATA_ROLES,
     "/signals": DATA_ROLES,
     "/marketplace": EVERYONE,
+    "/partner": frozenset({"partner"}),  # the partner portal: a partner's own products, keys, usage, statements
     "/admin": ADMIN,
+    "/admin/marketplace": ADMIN,  # partners' and products' approval, platform revenue
+    "/admin/system": ADMIN,  # latency, cache hit rate, job failures, data age (app/system.py)
 }
 #: Actions within a page that not everyone who may open it may take → the roles that may.
 ACTIONS: dict[str, frozenset[str]] = {
@@ -48,12 +51,17 @@ ACTIONS: dict[str, frozenset[str]] = {
 CALLBACK_MODULES: dict[str, frozenset[str]] = {
     "callbacks.shell": EVERYONE,  # the navigation bar's freshness badges, on every page
 }
-#: The REST API by prefix. Partners will reach their own products through it; until then they are refused.
+#: The REST API by prefix, for signed-in sessions. The marketplace's product routes are not in it: they are
+#: judged by their API key (partners reach their own products that way), see KEY_PREFIXES below.
 API: dict[str, frozenset[str]] = {"/api/v1/": DATA_ROLES}
-#: Reachable by anyone: the sign-in page, static files, Dash's component scripts (so /login renders) and the
-#: health probes.
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", *health.PATHS})
-PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/vendor/")
+#: Reachable by anyone: the sign-in page, static files, Dash's component scripts (so /login renders), the
+#: health probes and the API's OpenAPI description.
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", *health.PATHS, marketplace_api.OPENAPI_PATH})
+#: The marketplace's product data and partner uploads pass this boundary and are judged by the request's API
+#: key instead (app/marketplace_api.py: 401 without a live key, 403 for a product it is not entitled to).
+PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/vendor/", *marketplace_api.KEY_PREFIXES)
+#: Paths whose route decides who may read them: /metrics (admins, or this machine's Prometheus agent).
+SELF_GUARDED = frozenset({"/metrics"})
 #: Dash's own requests that every signed-in user makes on every page.
 DASH_INTERNAL = ("/_dash-layout", "/_dash-dependencies", "/_reload-hash")
 CALLBACK_PATH = "/_dash-update-component"
@@ -147,7 +155,7 @@ def enforce(app: dash.Dash):
     path = request.path
     if auth.local_mode() and not auth.is_loopback(request.remote_addr):
         return _json(403, "local mode (sign-in off) serves this machine only")
-    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+    if path in PUBLIC_PATHS or path in SELF_GUARDED or path.startswith(PUBLIC_PREFIXES):
         return None
     is_page = not (path == CALLBACK_PATH or path in DASH_INTERNAL or path.startswith("/api/"))
     try:

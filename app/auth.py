@@ -12,11 +12,13 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import redis
 from flask import Flask, redirect, render_template_string, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
@@ -24,6 +26,9 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from wtforms.validators import ValidationError
 
 from app.services import services
@@ -32,6 +37,8 @@ from engine import accounts, audit
 from engine.store import StoreError
 
 log = logging.getLogger(__name__)
+#: what the rate limits' storage raises when it cannot be reached (Redis down, a timeout, a refused connection)
+LIMIT_STORAGE_DOWN = (redis.RedisError, StorageError, OSError)
 STATE_KEY = "c254_auth"
 LOCAL_ACTOR = "local"
 #: What the sign-in form says for an unknown email and for a wrong password alike.
@@ -50,6 +57,8 @@ class AuthState:
     settings: Settings
     limiter: Limiter
     limit: RateLimitItem
+    #: where failed sign-ins are counted while the limiter's shared storage (Redis) cannot be reached
+    fallback: RateLimiter = field(default_factory=lambda: FixedWindowRateLimiter(MemoryStorage()))
     first_admin_checked: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -301,16 +310,15 @@ def login():
     email = request.form.get("email", "")[:300].strip().lower()
     state = _state()
     keys = (("c254-signin", "account", email), ("c254-signin", "address", request.remote_addr or "unknown"))
-    if not all(state.limiter.limiter.test(state.limit, *key) for key in keys):
+    if not _counting(state, lambda limits: all(limits.test(state.limit, *key) for key in keys)):
         log.warning("sign-in refused (rate limited) for %r from %s", email[:80], request.remote_addr)
         return _form(target, LIMITED, 429, email)
     user = accounts.verify_password(services().ready_store(), email, request.form.get("password", ""))
     if user is None:
-        for key in keys:
-            state.limiter.limiter.hit(state.limit, *key)
+        _counting(state, lambda limits: [limits.hit(state.limit, *key) for key in keys])
         log.info("sign-in failed for %r from %s", email[:80], request.remote_addr)
         return _form(target, WRONG, 401, email)
-    state.limiter.limiter.clear(state.limit, *keys[0])
+    _counting(state, lambda limits: limits.clear(state.limit, *keys[0]))
     session.clear()  # nothing from before sign-in carries over into the signed-in session
     login_user(Account(user))
     session.permanent = True
@@ -319,6 +327,19 @@ def login():
     # could be lost to a concurrent callback's response writing the (cookie) session without it.
     generate_csrf()
     return redirect(target or _home(user.role))
+
+
+def _counting(state: AuthState, act: Callable[[RateLimiter], object]):
+    """``act`` on the failed-sign-in counters: the shared ones (Redis when configured), or, while their storage
+    cannot be reached, this process's own. Failing open would let a password be guessed at full speed for as
+    long as Redis is down, failing closed would lock everyone out of the site for it; counted per process, the
+    limit still holds per worker, and the log says why."""
+    try:
+        return act(state.limiter.limiter)
+    except LIMIT_STORAGE_DOWN as exc:
+        log.warning("sign-in rate limit: its storage did not answer (%s: %s); counting failed sign-ins in this "
+                    "process until it does", type(exc).__name__, exc)
+        return act(state.fallback)
 
 
 def logout():

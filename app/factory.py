@@ -14,7 +14,7 @@ from flask_caching import Cache
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
 from app import security
-from app import access, forecasting, routing
+from app import access, forecasting, logs, marketplace_api, metrics, routing
 from app.api import api
 from app.health import health
 from app.cli import register_cli
@@ -52,7 +52,7 @@ _PAGE_CALLBACK_MAP, _PAGE_CALLBACK_LIST = _take_page_callbacks()
 
 def create_app(settings: Settings | None = None) -> dash.Dash:
     settings = settings or Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_format, settings.log_level)
     server = Flask("c254", root_path=str(REPO_ROOT))
     server.config["SECRET_KEY"] = settings.secret_key
     if settings.trusted_proxies:
@@ -78,9 +78,12 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     app.layout = shell
     app.callback_map.update(_PAGE_CALLBACK_MAP)
     app._callback_list.extend(_PAGE_CALLBACK_LIST)
+    metrics.init_app(app)  # first: a request refused by a later check is timed too
+    logs.init_app(app)  # the access line and the request id on error answers, for refused requests too
     security.init_app(app)  # CSRF, origin check, headers, size limit, error pages: before any route
     access.init_app(app)  # sign-in, the role table checked on every request, the layout per user's role
     server.register_blueprint(api)
+    marketplace_api.init_app(server)  # the product API, partner uploads, OpenAPI; the usage meter
     server.register_blueprint(health)
     register_cli(server)
     forecasting.init_app(server)

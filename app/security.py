@@ -4,6 +4,7 @@ carry a request id and never a stack trace. ``init_app(dash_app)`` wires it all 
 from __future__ import annotations
 
 import html
+import json
 import logging
 import uuid
 from urllib.parse import urlsplit
@@ -11,15 +12,23 @@ from urllib.parse import urlsplit
 import dash
 from flask import Flask, Response, g, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from plotly.utils import PlotlyJSONEncoder
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from app.marketplace_api import BEARER_WRITE_PREFIXES
 from app.services import services
+from engine.store import MigrationsPending, StoreError
 
 log = logging.getLogger(__name__)
 csrf = CSRFProtect()
 #: Methods that may change something: each needs a CSRF token (Flask forms) or a same-origin request (Dash).
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REQUEST_ID_HEADER = "X-Request-ID"
+#: What a page, a callback or an API call is told while the store does not answer (the cause goes to the log)
+STORE_DOWN_TITLE = "Data temporarily unavailable"
+STORE_DOWN_DETAIL = "The database did not answer. Try again in a minute."
+STORE_DOWN = f"{STORE_DOWN_TITLE}: the database did not answer. Try again in a minute."
+NOT_SET_UP = "The store is not set up yet: an operator runs `flask --app app.wsgi store init`."
 
 
 def init_app(app: dash.Dash) -> None:
@@ -62,6 +71,12 @@ def _guard(dash_path: str) -> None:
     grants, and the session cookie is SameSite=Lax, so a cross-site POST carries no session anyway; the Origin
     check is the defence in depth behind both (an old browser, a misconfigured cookie)."""
     if request.method not in UNSAFE_METHODS:
+        return None
+    if request.path.startswith(BEARER_WRITE_PREFIXES) and "Authorization" in request.headers:
+        # A key in the Authorization header authenticates these, and their handler then ignores the session:
+        # a cross-site page cannot set that header (it would need a CORS preflight this app never grants), so
+        # there is no ambient credential to forge with and no token to ask for. Without the header the request
+        # is a session's, and is checked below like any form.
         return None
     if request.path == dash_path:
         if not same_origin():
@@ -115,6 +130,22 @@ def _answer(status: int, message: str, *, as_json: bool) -> tuple[Response | str
     return page, status
 
 
+#: the element Dash's pages fill with the page's layout (``dash.page_container``)
+_PAGE_CONTENT = "_pages_content.children"
+
+
+def _page_unavailable(message: str) -> Response:
+    """The answer to the callback that draws a page's layout when the layout could not be built: the message and
+    the request id in the page's place. A failed callback shows nothing in the browser (the renderer reports
+    errors in debug mode only), so a 503 here would leave a blank page under the navigation bar."""
+    notice = dash.html.Div([dash.html.H2(STORE_DOWN_TITLE, className="h5"),
+                            dash.html.P(message, className="mb-1"),
+                            dash.html.P(["Request id: ", dash.html.Code(request_id())], className="small mb-0")],
+                           className="alert alert-warning m-4", role="alert", id="store-unavailable")
+    body = {"multi": True, "response": {_PAGE_CONTENT.split(".")[0]: {"children": notice}}}
+    return Response(json.dumps(body, cls=PlotlyJSONEncoder), status=200, mimetype="application/json")
+
+
 def _error_handlers(server: Flask, dash_path: str) -> None:
     def answer(status: int, message: str):
         as_json = request.path == dash_path or request.path.startswith("/api/") or request.is_json
@@ -130,6 +161,16 @@ def _error_handlers(server: Flask, dash_path: str) -> None:
     def _too_large(_exc: RequestEntityTooLarge):
         limit = server.config["MAX_CONTENT_LENGTH"]
         return answer(413, f"the request is larger than this site accepts ({limit:,} bytes at most)")
+
+    @server.errorhandler(StoreError)
+    def _store_down(exc: StoreError):
+        # The store's message can name tables and SQL: the log has it, the visitor the request id. It recovers
+        # by itself: the next request opens a new connection.
+        log.error("request %s: the store failed on %s %s: %s", request_id(), request.method, request.path, exc)
+        pending = isinstance(exc, MigrationsPending)  # an operator's step, not an outage
+        if request.path == dash_path and _PAGE_CONTENT in str((request.get_json(silent=True) or {}).get("output")):
+            return _page_unavailable(NOT_SET_UP if pending else STORE_DOWN_DETAIL)
+        return answer(503, NOT_SET_UP if pending else STORE_DOWN)
 
     @server.errorhandler(Exception)
     def _unhandled(exc: Exception):

@@ -11,10 +11,13 @@ from dash.exceptions import PreventUpdate
 
 from app.services import services
 from components import nodal_figures as nf
+from components import pattern_figures as pf
 from components.tables import Column, data_table
 from engine import queries
 from engine.lmp import OpfError, OpfResult
+from engine.lmp.patterns import recent_patterns
 from engine.lmp.published import published_basis
+from engine.markets import MARKETS
 from engine.lmp.study import (SYSTEM_HUB, CongestionStudy, ControlError, NodeView, Study, WhatIf, check_controls,
                               congestion_study, grid_folder, studies)
 
@@ -273,6 +276,47 @@ def published(run, hub):
                        striped=True)
     title = f"{market} {market_run}: mean basis by hour ({found.zone})"
     return {"stats": table, "surface": nf.basis_surface_figure(found.surface, title)}
+
+
+def _patterns(run: str):
+    market, market_run = run.split("|")
+    return services().cached(recent_patterns, market, market_run)
+
+
+@callback(output={"options": Output("np-pattern", "options"), "value": Output("np-pattern", "value"),
+                  "summary": Output("np-summary", "children"), "explained": Output("np-explained", "figure")},
+          inputs={"run": Input("nb-run", "value")})
+def published_patterns_found(run):
+    empty = {"options": [], "value": None, "explained": go.Figure()}
+    if message := refused(run=run):
+        return {**empty, "summary": dbc.Alert(message, color="warning", className="py-1")}
+    if not run:
+        return {**empty, "summary": ""}
+    try:
+        found = _patterns(run)
+    except ValueError as exc:
+        return {**empty, "summary": dbc.Alert(str(exc), color="warning", className="py-1")}
+    options = [{"label": f"{name} ({share:.0%})", "value": name} for name, share in found.explained.items()]
+    summary = (f"{found.k} pattern{'s' if found.k != 1 else ''} explain {found.total_explained:.0%} of the "
+               f"congestion components of {found.loadings.shape[0]:,} nodes over {found.activations.shape[0]:,} "
+               f"hours" + (f"; {len(found.dropped_nodes):,} nodes priced in too few hours left out"
+                           if found.dropped_nodes else "") + ".")
+    return {"options": options, "value": options[0]["value"] if options else None, "summary": summary,
+            "explained": pf.explained_figure(found)}
+
+
+@callback(output={"loadings": Output("np-loadings", "figure"), "activation": Output("np-activation", "figure")},
+          inputs={"pattern": Input("np-pattern", "value")}, state={"run": State("nb-run", "value")})
+def published_pattern_shown(pattern, run):
+    if refused(run=run) or not run or not isinstance(pattern, str):
+        raise PreventUpdate
+    try:
+        found = _patterns(run)
+        zone = MARKETS[run.split("|")[0]].timezone if run.split("|")[0] in MARKETS else "UTC"
+        return {"loadings": pf.pattern_loadings_figure(found, pattern),
+                "activation": pf.pattern_activation_figure(found, pattern, zone)}
+    except (KeyError, ValueError):
+        raise PreventUpdate from None
 
 
 @callback(

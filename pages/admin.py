@@ -55,7 +55,12 @@ def layout(connector: str | None = None, start: str | None = None, end: str | No
         dcc.Interval(id="bf-tick", interval=1000, disabled=True),
     ]), className="mb-4")
     return html.Div([
-        html.H4("Admin", className="mb-3"),
+        html.Div([html.H4("Admin", className="me-3 mb-0"),
+                  dcc.Link("Marketplace: partners, products, revenue →", href="/admin/marketplace",
+                           id="admin-marketplace-link", className="small me-3"),
+                  dcc.Link("System: latency, cache, jobs, data age →", href="/admin/system", id="admin-system-link",
+                           className="small")],
+                 className="d-flex align-items-center mb-3"),
         form,
         dbc.Row([
             dbc.Col([html.H5("Scheduled jobs"), html.Div(id="admin-jobs"),

@@ -119,6 +119,19 @@ def layout(network: str | None = None, **_query) -> html.Div:
             dbc.Col(html.Div(id="nb-stats"), md=6),
             dbc.Col(dcc.Graph(id="nb-surface"), md=6),
         ]),
+        html.H6("Congestion patterns of the published prices", className="mt-3"),
+        html.Div("The run's congestion components over the same days, nodes × hours, factorised into a few spatial "
+                 "patterns (truncated SVD, each hour's mean over the nodes removed): which nodes and hubs move "
+                 "together, and when each pattern is active. Where the operator publishes no network model this "
+                 "stands in for the constraints behind the basis.", className="small text-muted mb-2"),
+        dbc.Row([
+            dbc.Col([_label("Pattern"), dbc.RadioItems(id="np-pattern", inline=True)], md=6),
+            dbc.Col(html.Div(id="np-summary", className="small"), md=6),
+        ], className="g-3 mb-2 align-items-end"),
+        dcc.Loading(dbc.Row([
+            dbc.Col(dcc.Graph(id="np-loadings"), md=6),
+            dbc.Col([dcc.Graph(id="np-activation"), dcc.Graph(id="np-explained")], md=6),
+        ]), type="dot"),
         dcc.Store(id="nd-whatif"),
         dcc.Store(id="nd-selected"),
     ])

@@ -25,13 +25,19 @@ ADMIN = frozenset({"admin"})
 #: "overview, nodal map, forecasts, signals pages and their callbacks": trader, analyst, admin; "marketplace
 #: catalog": everyone; "admin page": admin.
 PAGE_ROLES = {"/": DATA, "/nodal": DATA, "/forecasts": DATA, "/signals": DATA, "/marketplace": EVERYONE,
-              "/admin": ADMIN}
+              "/partner": frozenset({"partner"}), "/admin": ADMIN, "/admin/marketplace": ADMIN,
+              "/admin/system": ADMIN}
 #: A callback goes with the page whose module declared it; the navigation bar's with every page.
 CALLBACK_PAGE = {"callbacks.overview": "/", "callbacks.nodal": "/nodal", "callbacks.forecasts": "/forecasts",
-                 "callbacks.signals": "/signals", "callbacks.admin": "/admin"}
+                 "callbacks.signals": "/signals", "callbacks.admin": "/admin",
+                 "callbacks.marketplace": "/marketplace", "callbacks.partner": "/partner",
+                 "callbacks.admin_marketplace": "/admin/marketplace", "callbacks.system": "/admin/system"}
 CALLBACK_EVERYWHERE = {"callbacks.shell"}
-#: "/api/v1/*: by role": trader, analyst, admin. Partners' "own products" do not exist yet, so: refused.
+#: "/api/v1/*: by role": trader, analyst, admin, except the marketplace's product API, judged by the request's
+#: API key whoever is signed in (so without a live key: 401 for everyone), and its public OpenAPI description.
 API_ROLES = DATA
+KEY_ROUTES = ("/api/v1/products/", "/api/v1/partner/")
+PUBLIC_API = {"/api/v1/openapi.json"}
 WHO = (*ROLES, None)  # None: nobody signed in
 ORIGIN = {"Origin": "http://localhost"}
 
@@ -175,8 +181,18 @@ def test_every_api_route(site, who):
     dash_app, clients = site
     wrong = []
     for rule in _api_rules(dash_app):
+        if rule.startswith(KEY_ROUTES):
+            methods = {r.rule: r.methods for r in dash_app.server.url_map.iter_rules()}[rule]
+            send = clients[who].post if "POST" in methods else clients[who].get
+            tries = [send(rule, headers={"Authorization": "Bearer not-a-key"})]
+            if "GET" in methods:  # a session alone is no key either
+                tries.append(send(rule))
+            wrong += [(rule, a.status_code) for a in tries if a.status_code != 401]
+            continue
         answer = clients[who].get(rule + "?market=NEM")
-        if _verdict(answer.status_code) != _expected(who, API_ROLES) or answer.status_code >= 500:
+        expected = "allowed" if rule in PUBLIC_API else _expected(who, API_ROLES)
+        if _verdict(answer.status_code) != expected or (rule in PUBLIC_API and answer.status_code >= 400) \
+                or answer.status_code >= 500:
             wrong.append((rule, answer.status_code))
     assert wrong == [], f"API routes answering against the table as {who or 'nobody'} (route, status)"
 
@@ -221,5 +237,7 @@ def _nav_ids(layout: object) -> set[str]:
 def test_navigation_shows_exactly_the_pages_the_role_may_open(site, role):
     _, clients = site
     shown = _nav_ids(clients[role].get("/_dash-layout").get_json())
-    expected = {f"nav-{path.strip('/') or 'overview'}" for path, roles in PAGE_ROLES.items() if role in roles}
+    # /admin/marketplace is reached from the admin page, not from the bar
+    expected = {f"nav-{path.strip('/') or 'overview'}" for path, roles in PAGE_ROLES.items()
+                if role in roles and path.count("/") == 1}
     assert shown == expected

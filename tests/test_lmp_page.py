@@ -258,3 +258,43 @@ def test_a_forged_forecast_spec_changes_nothing(site):
             assert _post(site, output, **{"nd-cf-spec.data": spec,
                                           "nd-selected.data": {"kind": "bus", "id": "1"}}) == {}
     assert row_counts(site[1]) == before
+
+
+# --- congestion patterns of published prices, through Dash's callback endpoint ----------------------------------
+
+def _values(encoded) -> np.ndarray:
+    """A figure's array as plotly sends it: a list, or typed binary ({"dtype", "bdata"} in base64)."""
+    import base64
+
+    if isinstance(encoded, dict):
+        return np.frombuffer(base64.b64decode(encoded["bdata"]), dtype=encoded["dtype"])
+    return np.asarray(encoded)
+
+
+@pytest.mark.realdata
+def test_published_patterns_are_offered_and_drawn_for_a_loaded_run(site, data_dir):
+    from engine.lmp.patterns import recent_patterns
+    from ingest.load import load_raw, raw_files_at
+    from ingest.pjm import PjmConnector
+
+    _, store = site
+    # nothing loaded for the run yet: a message, no patterns
+    missing = _post(site, "np-summary.children", **{"nb-run.value": "PJM|DA"})
+    assert "no published congestion components for PJM DA" in _text(missing["np-summary"]["children"])
+    assert missing["np-pattern"]["options"] == []
+    hubs = data_dir / "markets" / "pjm" / "rt_hrl_lmps_hubs_20250501-20250801.csv"
+    load_raw(store, PjmConnector(), raw_files_at(hubs))
+    found = _post(site, "np-summary.children", **{"nb-run.value": "PJM|RT"})
+    engine = recent_patterns(store, "PJM", "RT")
+    options = found["np-pattern"]["options"]
+    assert [o["value"] for o in options] == list(engine.explained.index) and found["np-pattern"]["value"] == "P1"
+    assert f"{engine.k} pattern" in found["np-summary"]["children"]
+    shown = _post(site, "np-loadings.figure", **{"nb-run.value": "PJM|RT", "np-pattern.value": "P1"})
+    bars = shown["np-loadings"]["figure"]["data"][0]
+    assert len(_values(bars["y"])) == len(engine.loadings)  # 12 hubs: every one shown
+    activation = _values(shown["np-activation"]["figure"]["data"][0]["y"])
+    assert np.allclose(activation, engine.activations["P1"].to_numpy())
+    # a forged run or pattern changes nothing
+    assert _post(site, "np-loadings.figure", **{"nb-run.value": "PJM|RT", "np-pattern.value": {"x": 1}}) == {}
+    forged = _post(site, "np-summary.children", **{"nb-run.value": "PJM|RT; DROP"})
+    assert forged["np-pattern"]["options"] == []

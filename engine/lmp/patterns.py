@@ -350,3 +350,18 @@ def _exposure(loadings: pd.DataFrame, activations: pd.DataFrame, labels: dict[st
 def _utc(when) -> pd.Timestamp:
     stamp = pd.Timestamp(when)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+#: the window the nodal page factorises: the last days a run holds (as its published basis, engine.lmp.published)
+RECENT_DAYS = 31
+
+
+def recent_patterns(store: Store, market: str, run: str, days: int = RECENT_DAYS) -> CongestionPatterns:
+    """Congestion patterns of a market run's last ``days`` days held (up to its newest hour). Raises ValueError
+    when the store holds no published congestion components for it."""
+    newest = store.scalar("SELECT max(interval_start) FROM nodal_lmp WHERE market = {m:String} "
+                          "AND market_run = {r:String} AND congestion IS NOT NULL", {"m": market, "r": run})
+    if newest is None or pd.isna(newest):
+        raise ValueError(f"no published congestion components for {market} {run} in the store")
+    end = _utc(newest).floor("h") + pd.Timedelta(hours=1)
+    return published_patterns(store, market, run, end - pd.Timedelta(days=days), end)

@@ -1,0 +1,369 @@
+"""Load test (issue 14): the app as `make run` serves it (gunicorn, the embedded store) at 10 million price
+rows, driven by simulated users signed in as traders, analysts and partners, each acting as a browser would:
+the overview's render callback and latest-prices card, the nodal snapshot change, the forecasts page's fan,
+the signals page's comparison of the five strategies, the catalog search, the prices API and the product API
+with a sandbox key. Prints p50/p95/p99 per endpoint, errors, the cache hit rate (from /metrics) and the serving
+processes' peak RSS, for two profiles:
+
+- steady: ``--users`` (50) users each acting every 2-8 s for ``--seconds`` (300);
+- ramp: open-loop arrivals at a rising rate, 20 s per step, until the mixed workload's p95 crosses 300 ms;
+  prints the last rate that held.
+
+The client runs on the same 2 cores as the server; its own CPU time is printed beside the figures.
+
+    python bench/load.py [--profile steady|ramp|both] [--users 50] [--seconds 300] [--rows 10000000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+STORE = os.environ.get("C254_LOAD_STORE") or f"chdb://{REPO / 'var' / 'bench-load'}"
+PASSWORD = "load-test-password-1"  # noqa: S105 -- the bench's own throwaway accounts
+ROLES = {"trader": 0.45, "analyst": 0.35, "partner": 0.20}
+REGIONS = ("NSW1", "QLD1", "SA1", "TAS1", "VIC1")
+P95_LIMIT_MS = 300.0
+
+
+# ------------------------------------------------------------------------------------------- the store
+
+def prepare(rows: int) -> dict:
+    """Fill the store (once), the users, a sandbox key for a platform product and the baseline forecasts.
+    Run in a child process: the embedded store belongs to one process at a time."""
+    from bench.generate_prices import fill
+    from engine import accounts
+    from engine.marketplace import keys, platform
+    from engine.store import Store, migrate
+
+    store = Store(STORE)
+    migrate(store)
+    held = int(store.scalar("SELECT count() FROM prices") or 0)
+    if held < rows:
+        fill(store, rows - held)
+    for role in (*ROLES, "admin"):
+        email = f"{role}@load.example"
+        if accounts.find_user(store, email) is None:
+            accounts.create_user(store, email, role, PASSWORD)
+    from engine.forecast.issue import issue_naive, stored_series
+
+    for series in stored_series(store, min_days=30):  # the forecasts page's fans (naive runs: seconds each)
+        issue_naive(store, series)
+    product = min(platform.ensure_platform_products(store), key=lambda p: p.slug)
+    buyer = accounts.find_user(store, "analyst@load.example")
+    key = keys.issue_key(store, user_id=buyer.user_id, kind="sandbox", products=[product.product_id],
+                         actor="bench", quota_calls=10_000_000, rate_per_minute=100_000)
+    store.close()
+    return {"rows": int(max(held, rows)), "slug": product.slug, "key": key.token}
+
+
+def _prepared(rows: int) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--prepare", "--rows", str(rows)], cwd=REPO, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------------- the server
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(port: int, workers: int, threads: int) -> subprocess.Popen:
+    env = {**os.environ, "C254_STORE": STORE, "C254_SCHEDULER": "0", "C254_DEMO": "0", "C254_AUTH": "1",
+           "C254_SECRET_KEY": "load-test-secret", "C254_LOG_LEVEL": "WARNING", "C254_DATA_DIR":
+           os.environ.get("C254_DATA_DIR", str(REPO.parent / "shared" / "data"))}
+    cmd = [str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers), "--threads", str(threads),
+           "--bind", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"]
+    with open(REPO / "var" / "bench-load.log", "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    for _ in range(240):
+        try:
+            if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    proc.kill()
+    raise SystemExit("the app did not become ready; see var/bench-load.log")
+
+
+def peak_rss_mb(proc: subprocess.Popen) -> float:
+    """The largest peak RSS (VmHWM) of the server's processes: the master and its workers."""
+    pids = [proc.pid]
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    peaks = []
+    for pid in pids:
+        status = Path(f"/proc/{pid}/status")
+        if status.exists():
+            found = re.search(r"VmHWM:\s+(\d+) kB", status.read_text())
+            if found:
+                peaks.append(int(found.group(1)) / 1024)
+    return max(peaks) if peaks else float("nan")
+
+
+# ------------------------------------------------------------------------------------------- the users
+
+class User:
+    """One signed-in browser: a session, the app's callback map, and the actions of its role."""
+
+    def __init__(self, base: str, role: str, prepared: dict, rng: random.Random):
+        self.base, self.role, self.prepared, self.rng = base, role, prepared, rng
+        self.http = requests.Session()
+        self.http.headers["Origin"] = base
+        login = self.http.get(f"{base}/login", timeout=30).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login).group(1)
+        answer = self.http.post(f"{base}/login", data={"email": f"{role}@load.example", "password": PASSWORD,
+                                                      "csrf_token": token}, allow_redirects=False, timeout=30)
+        if answer.status_code != 302:
+            raise RuntimeError(f"sign-in as {role} answered {answer.status_code}")
+        self.deps = self.http.get(f"{base}/_dash-dependencies", timeout=30).json()
+
+    def actions(self) -> list:
+        if self.role == "partner":
+            return [self.catalog, self.catalog, self.product_api]
+        return [self.overview, self.overview, self.latest, self.nodal, self.forecast, self.signals, self.catalog,
+                self.prices_api, self.product_api]
+
+    def act(self) -> tuple[str, float, int]:
+        action = self.rng.choice(self.actions())
+        started = time.perf_counter()
+        status = action()
+        return action.__name__, (time.perf_counter() - started) * 1000, status
+
+    # -- callbacks
+    def _callback(self, output_part: str, values: dict) -> int:
+        dep = next(d for d in self.deps if output_part in d["output"])
+        key = dep["output"]
+
+        def fill(items):
+            return [{"id": i["id"], "property": i["property"], "value": values.get(f"{i['id']}.{i['property']}")}
+                    for i in items]
+
+        outputs = ([{"id": p.rpartition(".")[0], "property": p.rpartition(".")[2]} for p in key.strip(".")
+                    .split("...")] if key.startswith("..") else
+                   {"id": key.rpartition(".")[0], "property": key.rpartition(".")[2]})
+        inputs = fill(dep["inputs"])
+        body = {"output": key, "outputs": outputs, "inputs": inputs, "state": fill(dep.get("state", [])),
+                "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+        return self.http.post(f"{self.base}/_dash-update-component", json=body, timeout=60).status_code
+
+    def _dates(self) -> tuple[str, str]:
+        span = self.rng.choice((7, 14, 14, 31, 92))
+        end = np.datetime64("2026-10-31") - np.timedelta64(self.rng.randrange(0, 60), "D")
+        return str(end - np.timedelta64(span - 1, "D")), str(end)
+
+    def overview(self) -> int:
+        start, end = self._dates()
+        return self._callback("ov-series.figure", {
+            "ov-market.value": "NEM", "ov-location.value": self.rng.choice(REGIONS), "ov-kind.value": "settlement",
+            "ov-dates.start_date": start, "ov-dates.end_date": end, "ov-tz.value": "market"})
+
+    def latest(self) -> int:
+        return self._callback("ov-latest.children", {"ov-market.value": "NEM", "ov-tz.value": "market"})
+
+    def nodal(self) -> int:
+        return self._callback("nd-map.figure", {
+            "nd-network.value": "scigrid-de", "nd-colour.value": self.rng.choice(("lmp", "congestion", "basis")),
+            "nd-hub.value": "__load_weighted__", "nd-range.value": "fixed", "nd-losses.value": [],
+            "nd-snapshot.value": self.rng.randrange(24), "nd-whatif.data": None})
+
+    def forecast(self) -> int:
+        return self._callback("fc-fan.figure", {
+            "fc-market.value": "NEM", "fc-location.value": self.rng.choice(REGIONS), "fc-model.value": "naive",
+            "fc-issued.value": None, "fc-horizon.value": 24, "fc-tz.value": "market"})
+
+    def signals(self) -> int:
+        from engine.signals.views import BOOK_FIELDS
+
+        start, end = self._dates()
+        values = {"sg-market.value": "NEM", "sg-location.value": self.rng.choice(REGIONS), "sg-other.value": None,
+                  "sg-dates.start_date": start, "sg-dates.end_date": end}
+        values.update({f"sg-book-{name.replace('_', '-')}.value": field[3] for name, field in BOOK_FIELDS.items()})
+        return self._callback("sg-compare.figure", values)
+
+    def catalog(self) -> int:
+        return self._callback("mk-results.children", {
+            "mk-search.value": self.rng.choice(("", "prices", "NEM 5-minute", "demand", "hourly")),
+            "mk-market.value": None, "mk-category.value": None, "mk-price.value": None, "mk-frequency.value": None})
+
+    # -- the APIs
+    def prices_api(self) -> int:
+        start, end = self._dates()
+        return self.http.get(f"{self.base}/api/v1/prices", params={
+            "market": "NEM", "location": self.rng.choice(REGIONS), "start": start, "end": end}, timeout=60).status_code
+
+    def product_api(self) -> int:
+        return requests.get(f"{self.base}/api/v1/products/{self.prepared['slug']}/data",
+                            headers={"Authorization": f"Bearer {self.prepared['key']}"}, timeout=60).status_code
+
+
+def _users(base: str, n: int, prepared: dict, seed: int = 7) -> list[User]:
+    rng = random.Random(seed)  # noqa: S311 -- simulated users' choices, not secrets
+    roles = rng.choices(list(ROLES), weights=list(ROLES.values()), k=n)
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda i: User(base, roles[i], prepared, random.Random(seed + i)),  # noqa: S311
+                             range(n)))
+
+
+# ------------------------------------------------------------------------------------------- measuring
+
+class Record:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ms: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+
+    def add(self, name: str, ms: float, status: int) -> None:
+        with self.lock:
+            self.ms[name].append(ms)
+            if status >= 400 and status != 429:
+                self.errors[name] += 1
+
+    def p(self, name: str | None, q: float) -> float:
+        values = [v for vs in self.ms.values() for v in vs] if name is None else self.ms[name]
+        return float(np.percentile(values, q)) if values else float("nan")
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.ms.values())
+
+
+def cache_counts(base: str) -> tuple[float, float]:
+    """(hits, misses) so far, from /metrics (read from this machine: allowed without signing in)."""
+    text = requests.get(f"{base}/metrics", timeout=30).text
+    hits = sum(float(v) for v in re.findall(r'c254_cache_requests_total\{[^}]*result="hit"[^}]*\} (\S+)', text))
+    misses = sum(float(v) for v in re.findall(r'c254_cache_requests_total\{[^}]*result="miss"[^}]*\} (\S+)', text))
+    return hits, misses
+
+
+def steady(base: str, users: list[User], seconds: float) -> Record:
+    record, stop = Record(), time.monotonic() + seconds
+
+    def run(user: User) -> None:
+        time.sleep(user.rng.uniform(0, 8))
+        while time.monotonic() < stop:
+            try:
+                record.add(*user.act())
+            except requests.RequestException as exc:
+                record.add(f"failed: {type(exc).__name__}", 0.0, 599)
+            time.sleep(user.rng.uniform(2, 8))
+
+    threads = [threading.Thread(target=run, args=(u,), daemon=True) for u in users]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return record
+
+
+def ramp(base: str, users: list[User], step_seconds: float = 20.0) -> list[tuple[float, Record]]:
+    """Open-loop: requests start at ``rate`` per second whatever the answers' speed, from a pool big enough
+    that a slow answer never holds the next one back."""
+    steps = []
+    pool = ThreadPoolExecutor(128)
+    for rate in (10, 20, 30, 40, 50, 60, 70, 80, 100, 120):
+        record = Record()
+        gap, next_at, stop = 1.0 / rate, time.monotonic(), time.monotonic() + step_seconds
+        futures = []
+        i = 0
+        while next_at < stop:
+            user = users[i % len(users)]
+            i += 1
+            futures.append(pool.submit(lambda u, r=record: r.add(*u.act()), user))
+            next_at += gap
+            time.sleep(max(0.0, next_at - time.monotonic()))
+        for f in futures:
+            try:
+                f.result(timeout=120)
+            except Exception as exc:
+                record.add(f"failed: {type(exc).__name__}", 0.0, 599)
+        steps.append((rate, record))
+        print(f"  {rate:>4} req/s offered: {record.count() / step_seconds:6.1f} served/s, "
+              f"p95 {record.p(None, 95):7.0f} ms, errors {sum(record.errors.values())}", flush=True)
+        if record.p(None, 95) > P95_LIMIT_MS:
+            break
+    pool.shutdown(wait=True)
+    return steps
+
+
+def report(title: str, record: Record, seconds: float, hit_rate: float, rss: float, client_cpu: float) -> None:
+    print(f"\n{title}: {record.count():,} requests in {seconds:.0f} s ({record.count() / seconds:.1f}/s), "
+          f"errors {sum(record.errors.values())}, cache hit rate {hit_rate:.0%}, server peak RSS {rss:,.0f} MB, "
+          f"client CPU {client_cpu:.0f} s")
+    print(f"  {'endpoint':<24}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name in sorted(record.ms):
+        print(f"  {name:<24}{len(record.ms[name]):>7}{record.p(name, 50):>9.0f}{record.p(name, 95):>9.0f}"
+              f"{record.p(name, 99):>9.0f}{record.errors.get(name, 0):>8}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", choices=("steady", "ramp", "both"), default="both")
+    ap.add_argument("--users", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=300)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.prepare:
+        print(json.dumps(prepare(args.rows)))
+        return
+    (REPO / "var").mkdir(exist_ok=True)
+    prepared = _prepared(args.rows)
+    port = _free_port()
+    server = serve(port, args.workers, args.threads)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        users = _users(base, args.users, prepared)
+        print(f"store {prepared['rows']:,} price rows; {len(users)} users signed in "
+              f"({', '.join(f'{r} {sum(u.role == r for u in users)}' for r in ROLES)}); "
+              f"gunicorn {args.workers} worker(s) x {args.threads} threads")
+        for user in users[:3]:  # the first answers of each kind (the nodal day solves once), not measured
+            for action in user.actions():
+                action()
+        if args.profile in ("steady", "both"):
+            before, cpu0 = cache_counts(base), resource.getrusage(resource.RUSAGE_SELF)
+            started = time.monotonic()
+            record = steady(base, users, args.seconds)
+            elapsed = time.monotonic() - started
+            after, cpu1 = cache_counts(base), resource.getrusage(resource.RUSAGE_SELF)
+            hits, misses = after[0] - before[0], after[1] - before[1]
+            report(f"steady: {len(users)} users acting every 2-8 s", record, elapsed,
+                   hits / (hits + misses) if hits + misses else float("nan"), peak_rss_mb(server),
+                   (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime))
+        if args.profile in ("ramp", "both"):
+            print("\ncapacity ramp (mixed workload, open loop, 20 s per step):")
+            steps = ramp(base, users)
+            held = [rate for rate, rec in steps if rec.p(None, 95) <= P95_LIMIT_MS]
+            print(f"capacity: {max(held) if held else 0} requests/s with p95 at or under {P95_LIMIT_MS:.0f} ms "
+                  f"(server peak RSS {peak_rss_mb(server):,.0f} MB)")
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
