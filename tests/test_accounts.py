@@ -212,7 +212,7 @@ def test_store_init_makes_no_admin_when_users_exist(cli):
 def test_users_create_reads_the_password_from_stdin(cli):
     result = cli("users", "create", "Ann@Example.com", "--role", "analyst", input=PASSWORD + "\n")
     assert result.exit_code == 0, result.output
-    assert result.output.strip() == "created ann@example.com (analyst)"
+    assert result.stdout.strip() == "created ann@example.com (analyst)"  # the logs go to stderr
     assert accounts.verify_password(cli.store, "ann@example.com", PASSWORD).role == "analyst"
 
 

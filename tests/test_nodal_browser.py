@@ -52,7 +52,8 @@ def test_map_draws_and_node_click_shows_its_series(dash_duo, store_url, data_dir
     assert not dash_duo.find_element("#nd-cf-body").is_displayed()
     run = dash_duo.find_element("#nd-cf-run")
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", run)  # not under the header
-    run.click()
+    # a click by script: a loading overlay of the sections below may still cover the button for a moment
+    dash_duo.driver.execute_script("arguments[0].click()", run)
     dash_duo.wait_for_element("#nd-cf-table", timeout=60)
     dash_duo.wait_for_contains_text("#nd-cf-source", "The 24 snapshots of the day, equally weighted", timeout=10)
     rows = dash_duo.find_elements("#nd-cf-table tbody tr")
