@@ -484,16 +484,21 @@ def exposure(selected, spec):
     return nf.exposure_figure(bus_exposure, selected["id"], expected)
 
 
-@callback(output=Output("nd-cf-dl-constraints", "data"), inputs={"_n": Input("nd-cf-dl-constraints-btn", "n_clicks")},
-          state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
-def download_constraints(_n, spec):
+def _forecast_shown(spec):
+    """The congestion forecast the panel shows (from its kept spec); no download when there is none."""
     args = forecast_args(spec)
     if args is None:
         raise PreventUpdate
     try:
-        found = open_forecast(args)
+        return open_forecast(args)
     except STUDY_ERRORS:
         raise PreventUpdate from None
+
+
+@callback(output=Output("nd-cf-dl-constraints", "data"), inputs={"_n": Input("nd-cf-dl-constraints-btn", "n_clicks")},
+          state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
+def download_constraints(_n, spec):
+    found = _forecast_shown(spec)
     return dcc.send_data_frame(found.constraints.to_csv, f"{found.name}_congestion_{found.scenario_set}_limits.csv",
                                index=False)
 
@@ -501,12 +506,6 @@ def download_constraints(_n, spec):
 @callback(output=Output("nd-cf-dl-exposure", "data"), inputs={"_n": Input("nd-cf-dl-exposure-btn", "n_clicks")},
           state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
 def download_exposure(_n, spec):
-    args = forecast_args(spec)
-    if args is None:
-        raise PreventUpdate
-    try:
-        found = open_forecast(args)
-    except STUDY_ERRORS:
-        raise PreventUpdate from None
+    found = _forecast_shown(spec)
     return dcc.send_data_frame(found.exposure_table().to_csv,
                                f"{found.name}_congestion_{found.scenario_set}_exposures.csv", index=False)
