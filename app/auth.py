@@ -47,6 +47,7 @@ LIMITED = "Too many failed sign-ins for this account or from this address. Wait 
 EXPIRED_FORM = "The sign-in form had expired. Please try again."
 #: Session keys: when the user signed in and when they last did something (epoch seconds).
 _SIGNED_IN_AT, _SEEN_AT = "c254_signed_in_at", "c254_seen_at"
+_SESSION_ID = "c254_session_id"  # recorded as ended at sign-out (engine.accounts.end_session)
 _SECRET_FILE = REPO_ROOT / "var" / "secret_key"
 
 
@@ -155,8 +156,8 @@ def init_app(server: Flask) -> None:
 
 
 def _load_user(user_id: str) -> Account | None:
-    user = accounts.get_user(services().ready_store(), user_id)
-    return Account(user) if user is not None and user.active else None
+    user = accounts.session_user(services().ready_store(), user_id, session.get(_SESSION_ID))
+    return Account(user) if user is not None else None
 
 
 def _first_admin_once() -> None:
@@ -239,6 +240,13 @@ def current_actor() -> tuple[str, str]:
 
 
 def end_session() -> None:
+    """Sign out: the session's id is recorded as ended first, so a cookie written back by a request that was
+    already under way cannot sign the user in again."""
+    if "_user_id" in session:
+        try:
+            accounts.end_session(services().ready_store(), session["_user_id"], session.get(_SESSION_ID))
+        except StoreError as exc:  # the cookie is still cleared: only a request under way could revive it
+            log.error("could not record the end of a session: %s", exc)
     logout_user()
     session.clear()
 
@@ -320,6 +328,7 @@ def login():
         return _form(target, WRONG, 401, email)
     _counting(state, lambda limits: limits.clear(state.limit, *keys[0]))
     session.clear()  # nothing from before sign-in carries over into the signed-in session
+    session[_SESSION_ID] = accounts.new_session_id()
     login_user(Account(user))
     session.permanent = True
     session[_SIGNED_IN_AT] = session[_SEEN_AT] = time.time()

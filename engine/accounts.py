@@ -174,6 +174,35 @@ def get_user(store: Store, user_id: object) -> User | None:
     return None if df.empty else _user(df.iloc[0].to_dict())
 
 
+def new_session_id() -> str:
+    """The id a signed-in session carries, so that signing out can end that session for good."""
+    return secrets.token_urlsafe(18)
+
+
+def session_user(store: Store, user_id: object, session_id: object) -> User | None:
+    """The active user a session belongs to, or None when the user is unknown or disabled, or the session was
+    ended by signing out (or carries no id): one query, as every signed-in request asks it."""
+    if not (isinstance(user_id, str) and 0 < len(user_id) <= 64 and isinstance(session_id, str)
+            and 0 < len(session_id) <= 64):
+        return None
+    df = store.query_df(
+        "SELECT user_id, email, role, active, created_at FROM users FINAL WHERE user_id = {u:String} "
+        "AND {s:String} NOT IN (SELECT session_id FROM ended_sessions WHERE session_id = {s:String})",
+        {"u": user_id, "s": session_id}, columns_if_empty=False)
+    if df.empty:
+        return None
+    user = _user(df.iloc[0].to_dict())
+    return user if user.active else None
+
+
+def end_session(store: Store, user_id: str, session_id: object) -> None:
+    """Signing out: the session is refused from now on, even if a request under way writes its cookie back."""
+    if isinstance(session_id, str) and 0 < len(session_id) <= 64:
+        store.command("INSERT INTO ended_sessions (session_id, user_id, ended_at) VALUES "
+                      "({s:String}, {u:String}, {t:DateTime64(3, 'UTC')})",
+                      {"s": session_id, "u": str(user_id)[:64], "t": now_ms().to_pydatetime()})
+
+
 def find_user(store: Store, email: object) -> User | None:
     try:
         row = _row(store, normalise_email(email))

@@ -20,7 +20,7 @@ from app.factory import create_app
 from app.services import services
 from app.settings import Settings
 from engine import accounts
-from tests.support.signin import PASSWORD, csrf_token, email_for, sign_in
+from tests.support.signin import NAVIGATION, PASSWORD, csrf_token, email_for, sign_in
 
 ORIGIN = {"Origin": "http://localhost"}
 
@@ -111,6 +111,16 @@ def test_sign_in_lands_on_the_role_start_page_and_opens_it(site):
     assert client.get("/").status_code == 200
 
 
+@pytest.mark.parametrize("role", sorted(NAVIGATION))
+def test_each_role_is_sent_exactly_its_navigation(site, role):
+    client = _client(site)
+    sign_in(client, email_for(role))
+    layout = client.get("/_dash-layout").get_json()
+    bar = [n for n in _nodes(layout, "Nav") if n["props"].get("id") == "shell-nav"]
+    assert len(bar) == 1
+    assert {link["props"]["id"] for link in _nodes(bar[0], "NavLink")} == NAVIGATION[role]
+
+
 def test_a_partner_lands_on_the_marketplace(site):
     assert sign_in(_client(site), email_for("partner")).headers["Location"] == "/marketplace"
 
@@ -125,6 +135,21 @@ def test_sign_out_ends_the_session(site):
     answer = client.post("/logout", data={"csrf_token": csrf_token(client, "/logout")})
     assert answer.status_code == 200
     assert _to_login(client.get("/"))
+
+
+def test_a_session_cookie_written_back_after_sign_out_is_refused(site):
+    """A request already under way at sign-out answers with the cookie it read, user and all: the browser then
+    holds a signed-in cookie again. The session's id was recorded as ended, so that cookie signs nobody in;
+    the same user's session in another browser goes on."""
+    email = _new_user(site, "trader")
+    client, elsewhere = _client(site), _client(site)
+    sign_in(client, email)
+    sign_in(elsewhere, email)
+    before = client.get_cookie("session").value
+    assert client.post("/logout", data={"csrf_token": csrf_token(client, "/logout")}).status_code == 200
+    client.set_cookie("session", before)
+    assert _to_login(client.get("/"))
+    assert elsewhere.get("/").status_code == 200
 
 
 def test_sign_out_works_hours_after_the_page_was_loaded(site):
@@ -470,6 +495,6 @@ def test_a_store_that_cannot_answer_gives_503_not_a_stack_trace(site, monkeypatc
 
         raise StoreError("connection refused")
 
-    monkeypatch.setattr(accounts, "get_user", broken)
+    monkeypatch.setattr(accounts, "session_user", broken)
     assert client.get("/").status_code == 503
     assert _freshness_tick(client).get_json() == {"error": "The store could not answer; try again in a moment."}

@@ -123,7 +123,7 @@ class Store:
         Reading an empty answer's columns takes a second statement; ``columns_if_empty=False`` spares it for a
         caller that never reads the columns of an empty answer (the frame then has none)."""
         try:
-            df = self.client.query_df(sql, parameters=params or {})
+            df = self._call(lambda client: client.query_df(sql, parameters=params or {}))
             if columns_if_empty and not len(df.columns):
                 df = self._no_rows(sql, params)
         except Exception as exc:  # clickhouse-connect raises several types; callers want one
@@ -143,9 +143,39 @@ class Store:
                  f"RIGHT JOIN (SELECT 1 AS `{_PROBE}`) AS one USING `{_PROBE}` SETTINGS join_use_nulls = 0")
         return self.client.query_df(probe, parameters=params or {}).iloc[0:0]
 
+    def _call(self, run: Any) -> Any:
+        """``run(client)`` on this thread's client, once more on a fresh one if the client had left its database."""
+        try:
+            return run(self.client)
+        except Exception as exc:
+            if not self._left_database(exc):
+                raise
+        return run(self.client)
+
+    def _left_database(self, exc: Exception) -> bool:
+        """Whether a table-not-found error came from a chDB connection no longer in this store's database (seen
+        once in a test run, cause unknown: the connection's USE state is per handle); if so that connection is
+        dropped, so the caller's retry opens a fresh one, and the database it was in is logged."""
+        if not self.embedded or "UNKNOWN_TABLE" not in str(exc):
+            return False
+        held = getattr(self._local, "held", None)
+        if held is None:
+            return False
+        try:
+            current = held[1].command("SELECT currentDatabase()")
+        except Exception:  # a connection that cannot say is replaced too
+            current = None
+        if current == self.database:
+            return False
+        log.warning("a store connection was in database %r instead of %r: reopening it", current, self.database)
+        self._local.held = None
+        with contextlib.suppress(Exception):
+            held[1].close()
+        return True
+
     def command(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         try:
-            return self.client.command(sql, parameters=params or {})
+            return self._call(lambda client: client.command(sql, parameters=params or {}))
         except Exception as exc:
             raise StoreError(str(exc)) from exc
 

@@ -6,6 +6,13 @@ import re
 from flask.testing import FlaskClient
 
 PASSWORD = "test-password-0123"
+#: The navigation each role has, from issue 10's table (the ids the shell gives its links).
+NAVIGATION = {
+    "trader": {"nav-overview", "nav-nodal", "nav-forecasts", "nav-signals", "nav-marketplace"},
+    "analyst": {"nav-overview", "nav-nodal", "nav-forecasts", "nav-signals", "nav-marketplace"},
+    "partner": {"nav-marketplace", "nav-partner"},
+    "admin": {"nav-overview", "nav-nodal", "nav-forecasts", "nav-signals", "nav-marketplace", "nav-admin"},
+}
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
