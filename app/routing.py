@@ -184,7 +184,8 @@ class Routing:
             return None
         return SessionConfig(host=settings.fix_host, port=int(settings.fix_port),
                              sender_comp_id=settings.fix_sender_comp_id, target_comp_id=settings.fix_target_comp_id,
-                             heartbeat_seconds=settings.fix_heartbeat_seconds)
+                             heartbeat_seconds=settings.fix_heartbeat_seconds,
+                             reset_on_logon=settings.fix_reset_on_logon)
 
     def ensure_session(self) -> FixSession | None:
         """The running session, started if routing is on and a counterparty configured (else None)."""

@@ -80,6 +80,9 @@ class Settings:
     fix_sender_comp_id: str = "C254"
     fix_target_comp_id: str | None = None
     fix_heartbeat_seconds: int = 30
+    #: Ask the counterparty to start both sequence numbers at 1 on every Logon (141=Y), for venues that reset
+    #: daily rather than resend: off by default, since it gives up gap recovery across a reconnect.
+    fix_reset_on_logon: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -111,6 +114,7 @@ class Settings:
             fix_target_comp_id=(env.get("C254_FIX_TARGET_COMP_ID") or "").strip() or None,
             fix_heartbeat_seconds=_whole(env.get("C254_FIX_HEARTBEAT_SECONDS"), "C254_FIX_HEARTBEAT_SECONDS")
             or base.fix_heartbeat_seconds,
+            fix_reset_on_logon=_flag(env.get("C254_FIX_RESET_ON_LOGON"), base.fix_reset_on_logon),
         )
 
     @property

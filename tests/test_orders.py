@@ -314,6 +314,8 @@ def test_fix_settings_from_the_environment():
             settings.fix_heartbeat_seconds, settings.fix_configured) == ("fix.example.com", 9876, "C254", "BROKER",
                                                                          15, True)
     assert not Settings.from_env({}).fix_configured
+    assert not settings.fix_reset_on_logon  # gap recovery across reconnects unless the venue wants resets
+    assert Settings.from_env({"C254_FIX_RESET_ON_LOGON": "on"}).fix_reset_on_logon
     with pytest.raises(ValueError, match="C254_FIX_PORT must be a whole number"):
         Settings.from_env({"C254_FIX_PORT": "fix"})
 
