@@ -126,16 +126,13 @@ def store(store_url: str, store_dir: Path):
     s.close()
 
 
-@pytest.fixture
-def make_app(store_url: str, store_dir: Path):
-    """Builds the app on this test's fresh database (scheduler off, no demo data unless asked), and drops the
-    database afterwards."""
-    from app.factory import create_app
-    from app.settings import Settings
-
-    made = []
-
+def _app_maker(store_url: str, store_dir: Path, made: list):
+    """``make(**settings)``: the app on the database of ``store_url`` (scheduler off, no demo data unless
+    asked); the apps made are appended to ``made`` for the caller to drop."""
     def make(**settings):
+        from app.factory import create_app
+        from app.settings import Settings
+
         if not made:  # the schema copied ahead, so the app's own migration finds nothing to do
             from engine.store import Store
             from tests.support.schema_template import copy_schema
@@ -149,11 +146,31 @@ def make_app(store_url: str, store_dir: Path):
                                         **{"scheduler": False, "demo": False, "auth": False, **settings})))
         return made[-1]
 
-    yield make
+    return make
+
+
+def _drop_apps(made: list) -> None:
     for dash_app in made:
         store = dash_app.server.extensions["c254"].store
         store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
         store.close()
+
+
+@pytest.fixture
+def make_app(store_url: str, store_dir: Path):
+    """Builds the app on this test's fresh database, and drops the database afterwards."""
+    made: list = []
+    yield _app_maker(store_url, store_dir, made)
+    _drop_apps(made)
+
+
+@pytest.fixture(scope="module")
+def make_module_app(store_dir: Path):
+    """``make_app`` for a whole test module: one database for the module's tests, for tests that each leave the
+    store as they found it or only add what the next may find (a fresh app costs seconds)."""
+    made: list = []
+    yield _app_maker(f"chdb://{store_dir}?database=t{os.getpid()}_{next(_db_counter)}", store_dir, made)
+    _drop_apps(made)
 
 
 @pytest.fixture

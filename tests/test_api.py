@@ -24,10 +24,7 @@ def client(app):
     return app.server.test_client()
 
 
-@pytest.fixture
-def sa_january(app):
-    """SA1, 2018-01 at 30 minutes (interval start in UTC), with demand on every other interval."""
-    store = app.server.extensions["c254"].ready_store()
+def _write_sa_january(store) -> tuple[pd.DatetimeIndex, np.ndarray]:
     idx = pd.date_range("2017-12-31 14:00", "2018-01-31 13:30", freq="30min", tz="UTC")
     price = np.round(np.sin(np.arange(len(idx)) / 7) * 50 + 80, 2)
     demand = pd.DataFrame({"market": "NEM", "location": "SA1", "interval_start": idx[::2], "interval_minutes": 30,
@@ -39,9 +36,27 @@ def sa_january(app):
     return idx, price
 
 
-def test_prices_csv_is_in_market_time_with_offsets(client, sa_january):
-    _idx, price = sa_january
-    r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv")
+@pytest.fixture
+def sa_january(app):
+    """SA1, 2018-01 at 30 minutes (interval start in UTC), with demand on every other interval."""
+    return _write_sa_january(app.server.extensions["c254"].ready_store())
+
+
+@pytest.fixture(scope="module")
+def january(make_module_app):
+    """An app holding only SA1's January (as ``sa_january``), shared by the tests that only read it."""
+    app = make_module_app()
+    return app, _write_sa_january(app.server.extensions["c254"].ready_store())
+
+
+@pytest.fixture
+def january_client(january):
+    return january[0].server.test_client()
+
+
+def test_prices_csv_is_in_market_time_with_offsets(january_client, january):
+    _idx, price = january[1]
+    r = january_client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv")
     assert r.status_code == 200, r.get_data(as_text=True)
     df = pd.read_csv(io.StringIO(r.get_data(as_text=True)))
     assert list(df.columns) == ["interval_start", "interval_minutes", "price", "demand_mw"]
@@ -53,8 +68,8 @@ def test_prices_csv_is_in_market_time_with_offsets(client, sa_january):
     assert np.isnan(df.at[1, "demand_mw"])
 
 
-def test_prices_json_utc(client, sa_january):
-    r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-01-02&format=json&tz=utc")
+def test_prices_json_utc(january_client):
+    r = january_client.get("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-01-02&format=json&tz=utc")
     body = r.get_json()
     assert r.status_code == 200
     assert body["timezone"] == "UTC"
@@ -74,8 +89,8 @@ def test_prices_json_utc(client, sa_january):
     ("market=NEM&start=2018-01-01&end=2018-02-01", "'location' is required"),
     ("market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&price_kind=dispatch", "no 'dispatch' prices"),
 ])
-def test_bad_parameters_get_a_clear_400(client, sa_january, query, message):
-    r = client.get(f"/api/v1/prices?{query}")
+def test_bad_parameters_get_a_clear_400(january_client, query, message):
+    r = january_client.get(f"/api/v1/prices?{query}")
     assert r.status_code == 400
     assert message in r.get_json()["error"]
 
@@ -276,8 +291,8 @@ def test_latest_prices_are_each_series_newest_interval(app, client, sa_january):
 @pytest.mark.parametrize("query, message", [
     ("market=XX", "unknown market 'XX'"), ("", "parameter 'market' is required"),
     ("market=NEM'--", "characters that are not allowed"), ("market=NEM&tz=mars", "must be one of market, utc")])
-def test_latest_prices_refuse_bad_parameters(client, sa_january, query, message):
-    r = client.get(f"/api/v1/latest?{query}")
+def test_latest_prices_refuse_bad_parameters(january_client, query, message):
+    r = january_client.get(f"/api/v1/latest?{query}")
     assert r.status_code == 400
     assert message in r.get_json()["error"]
 

@@ -45,9 +45,10 @@ def client_settings() -> dict:
     return {"auth": False} if "auth" in names else {}
 
 
-@pytest.fixture
-def app(make_app, data_dir):
-    return make_app(data_dir=data_dir, secret_key="test-secret", **client_settings())
+@pytest.fixture(scope="module")
+def app(make_module_app, data_dir):
+    """One app for the module: each test checks that hostile values change nothing, so tests can share it."""
+    return make_module_app(data_dir=data_dir, secret_key="test-secret", **client_settings())
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def client(app):
     return app.server.test_client()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def store(app):
     return app.server.extensions["c254"].ready_store()
 

@@ -15,9 +15,11 @@ from tests.test_hardening import DASH_PATH, ORIGIN, callback_key, client_setting
 PAGES = ("/", "/nodal", "/admin")
 
 
-@pytest.fixture
-def app(make_app, data_dir):
-    dash_app = make_app(data_dir=data_dir, secret_key="test-secret", max_request_bytes=100_000, **client_settings())
+@pytest.fixture(scope="module")
+def app(make_module_app, data_dir):
+    """One app for the module (the tests change nothing stored)."""
+    dash_app = make_module_app(data_dir=data_dir, secret_key="test-secret", max_request_bytes=100_000,
+                               **client_settings())
     server = dash_app.server
 
     # Routes a test needs, added before the first request: a Flask form, a token to post it with, a failing view.
