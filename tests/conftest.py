@@ -156,6 +156,20 @@ def _drop_apps(made: list) -> None:
         store.close()
 
 
+@pytest.fixture(scope="module")
+def module_store(store_dir: Path):
+    """One fresh migrated database for a whole test module (a fresh store costs about a second); a module whose
+    tests each need empty tables empties those it uses before each test."""
+    from engine.store import Store
+    from tests.support.schema_template import copy_schema
+
+    s = Store(f"chdb://{store_dir}?database=t{os.getpid()}_{next(_db_counter)}")
+    copy_schema(s, str(store_dir))
+    yield s
+    s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
+    s.close()
+
+
 @pytest.fixture
 def make_app(store_url: str, store_dir: Path):
     """Builds the app on this test's fresh database, and drops the database afterwards."""

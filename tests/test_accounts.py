@@ -15,6 +15,14 @@ HOSTILE = ["NSW1' OR 1=1--", "x@y.com'; DROP TABLE users; --", "<script>alert(1)
            {"email": "a@x.com"}, ["a@x.com"], None, 42]
 
 
+@pytest.fixture
+def store(module_store):
+    """The module's store with no user and no audit record: the tests count both."""
+    for table in ("users", "audit_log"):
+        module_store.command(f"TRUNCATE TABLE {table}")
+    return module_store
+
+
 def _counts(store) -> tuple[int, int]:
     """Rows in users (every version, not just the latest) and in audit_log."""
     return (int(store.scalar("SELECT count() FROM users")), int(store.scalar("SELECT count() FROM audit_log")))
