@@ -5,6 +5,8 @@ latest state with FINAL.
 """
 from __future__ import annotations
 
+import os
+import socket
 import uuid
 from dataclasses import asdict, dataclass, field
 
@@ -14,6 +16,12 @@ from engine.clock import now_ms
 from engine.store import Store
 
 STATUSES = ("running", "succeeded", "failed", "cancelled")
+#: This process, as the owner of the runs it starts: host, pid, and a token told apart from an earlier process
+#: that had the same pid (a container restarted is pid 1 again).
+THIS_PROCESS = f"{socket.gethostname()[:200]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+#: A run of a process on another host (whose pid cannot be asked about) that has not saved its progress for this
+#: long is taken as interrupted.
+SILENT_RUN = pd.Timedelta(hours=1)
 
 
 @dataclass
@@ -30,6 +38,7 @@ class JobRun:
     progress_done: int = 0
     progress_total: int = 0
     error: str = ""
+    owner: str = THIS_PROCESS
     started_at: pd.Timestamp = field(default_factory=now_ms)
     finished_at: pd.Timestamp | None = None
 
@@ -71,11 +80,34 @@ def last_run_per_job(store: Store) -> pd.DataFrame:
         "argMax(error, started_at) AS last_error FROM job_runs FINAL GROUP BY job")
 
 
+def _owner_gone(owner: str, last_saved: pd.Timestamp, now: pd.Timestamp) -> bool:
+    """Whether the process that owns a 'running' run has stopped."""
+    host, _, rest = owner.partition(":")
+    pid, _, token = rest.partition(":")
+    if not (host and pid.isdigit() and token):  # a run saved before runs had owners
+        return True
+    if host != THIS_PROCESS.split(":", 1)[0]:
+        return now - last_saved > SILENT_RUN
+    if int(pid) == os.getpid():
+        return owner != THIS_PROCESS  # this pid, an earlier process
+    try:
+        os.kill(int(pid), 0)  # signal 0 asks whether the process exists, and sends nothing
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # it exists (another user's), or was never a pid
+        return False
+    return False
+
+
 def mark_interrupted(store: Store) -> int:
-    """Runs left 'running' by a process that died are failed, so nobody waits on them forever."""
-    stale = store.query_df("SELECT run_id FROM job_runs FINAL WHERE status = 'running'")
+    """Runs left 'running' by a process that has stopped are failed, so nobody waits on them forever; those of a
+    live process beside this one (another web worker on the same store) are left to it."""
+    stale = store.query_df("SELECT run_id, owner, updated_at FROM job_runs FINAL WHERE status = 'running'")
+    now = now_ms()
     n = 0
-    for run_id in stale["run_id"]:
+    for run_id, owner, last_saved in stale.itertuples(index=False, name=None):
+        if not _owner_gone(owner, last_saved, now):
+            continue
         data = get_run(store, run_id)
         if data is None:
             continue

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import textwrap
 import threading
 import time
 
+import pandas as pd
 import pytest
 
 from engine import jobs
@@ -124,11 +126,36 @@ def test_cancel_stops_between_periods(store):
     assert conn.calls == saved["progress_done"]
 
 
-def test_interrupted_runs_are_marked_failed(store):
-    run = jobs.JobRun(job="backfill:nem", market="NEM")
-    run.save(store)
-    assert jobs.mark_interrupted(store) == 1
-    assert jobs.get_run(store, run.run_id)["status"] == "failed"
+def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, monkeypatch):
+    """At start a process fails the runs whose process has stopped, and leaves those of live workers beside it
+    (several web workers share one store)."""
+    host = jobs.THIS_PROCESS.split(":")[0]
+    stopped = subprocess.Popen([sys.executable, "-c", "pass"])
+    stopped.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        owners = {"this process": jobs.THIS_PROCESS, "a live worker": f"{host}:{live.pid}:feedfeedfeed",
+                  "a stopped worker": f"{host}:{stopped.pid}:feedfeedfeed",
+                  "an earlier process with this pid": f"{host}:{os.getpid()}:0ld0ld0ld0ld",
+                  "a run from before owners": "", "another host, saving": "elsewhere:12:feedfeedfeed",
+                  "another host, silent for 2 hours": "elsewhere:13:feedfeedfeed"}
+        runs = {}
+        for what, owner in owners.items():
+            if what.endswith("silent for 2 hours"):
+                two_hours_ago = pd.Timestamp.now(tz="UTC").floor("ms") - pd.Timedelta(hours=2)
+                monkeypatch.setattr(jobs, "now_ms", lambda t=two_hours_ago: t)
+            runs[what] = jobs.JobRun(job="backfill:nem", market="NEM", owner=owner)
+            runs[what].save(store)
+            monkeypatch.undo()
+        assert jobs.mark_interrupted(store) == 4
+        status = {what: jobs.get_run(store, run.run_id)["status"] for what, run in runs.items()}
+        assert status == {"this process": "running", "a live worker": "running", "a stopped worker": "failed",
+                          "an earlier process with this pid": "failed", "a run from before owners": "failed",
+                          "another host, saving": "running", "another host, silent for 2 hours": "failed"}
+        assert jobs.get_run(store, runs["a stopped worker"].run_id)["owner"] == owners["a stopped worker"]
+    finally:
+        live.kill()
+        live.wait()
 
 
 def _free_port() -> int:
