@@ -16,9 +16,7 @@ from engine.clock import now_ms
 from engine.store import Store
 
 STATUSES = ("running", "succeeded", "failed", "cancelled")
-#: This process, as the owner of the runs it starts: host, pid, and a token told apart from an earlier process
-#: that had the same pid (a container restarted is pid 1 again).
-THIS_PROCESS = f"{socket.gethostname()[:200]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+_process: tuple[int, str] | None = None
 #: A run of a process on another host (whose pid cannot be asked about) that has not saved its progress for this
 #: long is taken as interrupted.
 SILENT_RUN = pd.Timedelta(hours=1)
@@ -38,7 +36,7 @@ class JobRun:
     progress_done: int = 0
     progress_total: int = 0
     error: str = ""
-    owner: str = THIS_PROCESS
+    owner: str = field(default_factory=lambda: this_process())
     started_at: pd.Timestamp = field(default_factory=now_ms)
     finished_at: pd.Timestamp | None = None
 
@@ -80,16 +78,26 @@ def last_run_per_job(store: Store) -> pd.DataFrame:
         "argMax(error, started_at) AS last_error FROM job_runs FINAL GROUP BY job")
 
 
+def this_process() -> str:
+    """This process, as the owner of the runs it starts: host, pid, and a token that tells it from an earlier
+    process that had the same pid (a restarted container is pid 1 again). Made in the process itself, not at
+    import: workers forked from a preloading parent each get their own."""
+    global _process
+    if _process is None or _process[0] != os.getpid():
+        _process = (os.getpid(), f"{socket.gethostname()[:200]}:{os.getpid()}:{uuid.uuid4().hex[:12]}")
+    return _process[1]
+
+
 def _owner_gone(owner: str, last_saved: pd.Timestamp, now: pd.Timestamp) -> bool:
     """Whether the process that owns a 'running' run has stopped."""
     host, _, rest = owner.partition(":")
     pid, _, token = rest.partition(":")
     if not (host and pid.isdigit() and token):  # a run saved before runs had owners
         return True
-    if host != THIS_PROCESS.split(":", 1)[0]:
+    if host != this_process().split(":", 1)[0]:
         return now - last_saved > SILENT_RUN
     if int(pid) == os.getpid():
-        return owner != THIS_PROCESS  # this pid, an earlier process
+        return owner != this_process()  # this pid, an earlier process
     try:
         os.kill(int(pid), 0)  # signal 0 asks whether the process exists, and sends nothing
     except ProcessLookupError:

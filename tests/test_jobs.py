@@ -129,12 +129,12 @@ def test_cancel_stops_between_periods(store):
 def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, monkeypatch):
     """At start a process fails the runs whose process has stopped, and leaves those of live workers beside it
     (several web workers share one store)."""
-    host = jobs.THIS_PROCESS.split(":")[0]
+    host = jobs.this_process().split(":")[0]
     stopped = subprocess.Popen([sys.executable, "-c", "pass"])
     stopped.wait()
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        owners = {"this process": jobs.THIS_PROCESS, "a live worker": f"{host}:{live.pid}:feedfeedfeed",
+        owners = {"this process": jobs.this_process(), "a live worker": f"{host}:{live.pid}:feedfeedfeed",
                   "a stopped worker": f"{host}:{stopped.pid}:feedfeedfeed",
                   "an earlier process with this pid": f"{host}:{os.getpid()}:0ld0ld0ld0ld",
                   "a run from before owners": "", "another host, saving": "elsewhere:12:feedfeedfeed",
