@@ -28,7 +28,18 @@ def _wait_for(predicate, timeout=20.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_overview_region_change_and_csv_download(dash_duo, make_app):
+def _choose(dash_duo, dropdown: str, value: str) -> None:
+    """Choose in a dropdown by typing into its search box, as a user does (a click on an option can land on the
+    sticky search box above it when the list is scrolled)."""
+    from selenium.webdriver.common.keys import Keys
+
+    dash_duo.find_element(dropdown).click()
+    search = dash_duo.wait_for_element(".dash-dropdown-search", timeout=5)
+    search.send_keys(value)
+    search.send_keys(Keys.ENTER)
+
+
+def test_overview_region_change_and_csv_download(dash_duo, make_app, monkeypatch):
     app = make_app(demo=True)
     dash_duo.start_server(app)
     first = _wait_for(lambda: _trace_y(dash_duo, "ov-series"), what="price chart")
@@ -60,3 +71,20 @@ def test_overview_region_change_and_csv_download(dash_duo, make_app):
     assert df["price"].round(6).tolist() == pd.Series(second).round(6).tolist()
     assert df["interval_start"].str.endswith("+10:00").all()
     assert not [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]
+
+    # The store stops answering: the page says so above the figures it keeps, and stops saying so once a
+    # callback is answered again.
+    from app.services import Services
+    from engine.store import StoreError
+
+    def store_down(*_args, **_kwargs):
+        raise StoreError("connection refused")
+
+    monkeypatch.setattr(Services, "cached", store_down)
+    _choose(dash_duo, "#ov-location", "VIC1")
+    notice = dash_duo.wait_for_element("#store-unavailable", timeout=10)
+    _wait_for(lambda: "Data temporarily unavailable" in notice.text, what="the store-down notice")
+    assert "may be out of date" in notice.text and "connection refused" not in notice.text
+    monkeypatch.undo()
+    _choose(dash_duo, "#ov-location", "NSW1")
+    _wait_for(lambda: not notice.is_displayed(), what="the notice to go")
