@@ -10,7 +10,7 @@ import uuid
 from urllib.parse import urlsplit
 
 import dash
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, has_request_context, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from plotly.utils import PlotlyJSONEncoder
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -46,12 +46,17 @@ def init_app(app: dash.Dash) -> None:
 
 
 def _request_id() -> None:
-    g.request_id = uuid.uuid4().hex
+    request_id()
 
 
 def request_id() -> str:
-    """The id of the request being served, as the log and the user's error page show it."""
-    return g.get("request_id", "")
+    """The id of the request being served, as the log and the user's error page show it; made on first use, so
+    a request refused by a hook that runs before this module's has one too. Outside a request: empty."""
+    if not has_request_context():
+        return ""
+    if "request_id" not in g:
+        g.request_id = uuid.uuid4().hex
+    return g.request_id
 
 
 def same_origin() -> bool:

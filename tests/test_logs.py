@@ -183,3 +183,25 @@ def test_gunicorn_writes_no_access_log_of_its_own():
     web = next(line for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     args = shlex.split(web.removeprefix("web:"))
     assert args[0] == "gunicorn" and not any(a.startswith("--access-log") for a in args)
+
+
+
+def test_a_request_refused_before_any_page_code_still_has_its_id(site, captured):
+    """Refused by the sign-in check, with its id in the answer and the access line."""
+    dash_app, _ = site
+    answer = dash_app.server.test_client().get("/api/v1/latest?market=NEM")
+    assert answer.status_code == 401
+    rid = answer.headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", rid)
+    assert _access(_of_request(captured, rid))["status"] == 401
+
+
+def test_the_request_id_is_made_by_whatever_asks_first_and_kept(site):
+    """A hook running before the one that used to make it (or an error raised before any) still gets an id."""
+    from app.security import request_id
+
+    dash_app, _ = site
+    assert request_id() == ""  # outside a request
+    with dash_app.server.test_request_context("/"):
+        first = request_id()
+        assert re.fullmatch(r"[0-9a-f]{32}", first) and request_id() == first
