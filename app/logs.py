@@ -19,7 +19,6 @@ from typing import TextIO
 
 import dash
 from flask import Response, g, has_request_context, request, session
-from werkzeug.exceptions import HTTPException
 
 from app import auth
 from app.security import request_id
@@ -140,6 +139,17 @@ def _started() -> None:
     g.log_started = time.perf_counter()
 
 
+def callback_of_request(app: dash.Dash) -> str:
+    """The Dash callback this request asks for, by its output id; "unknown" for anything that is not one of the
+    app's callbacks, so a client cannot invent log fields or metric labels of its choosing."""
+    try:
+        body = request.get_json(silent=True)
+    except Exception:  # a body over the size limit (answered 413) is not read, here either
+        body = None
+    output = body.get("output") if isinstance(body, dict) else None
+    return output if isinstance(output, str) and output in app.callback_map else "unknown"
+
+
 def _access_line(app: dash.Dash, response: Response) -> Response:
     started = g.pop("log_started", None)
     if started is None:
@@ -147,13 +157,7 @@ def _access_line(app: dash.Dash, response: Response) -> Response:
     fields: dict[str, object] = {"method": request.method, "path": request.path, "status": response.status_code,
                                  "duration_ms": round((time.perf_counter() - started) * 1e3, 1)}
     if request.path == app.config.routes_pathname_prefix + "_dash-update-component":
-        try:
-            body = request.get_json(silent=True)
-        except HTTPException:  # a body over the size limit (answered 413) is not read, here either
-            body = None
-        output = body.get("output") if isinstance(body, dict) else None
-        # the app's own callbacks by name; anything else a client sent is not worth a line of its choosing
-        fields["callback"] = output if output in app.callback_map else "unknown"
+        fields["callback"] = callback_of_request(app)
     level = logging.ERROR if response.status_code >= 500 else logging.INFO
     access_log.log(level, "%s %s %s %.1f ms", request.method, request.path, response.status_code,
                    fields["duration_ms"], extra={"access": fields})

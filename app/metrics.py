@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 from app import auth
 from app.counters import CACHE_REQUESTS, CALLBACK_SECONDS, REQUEST_SECONDS
+from app.logs import callback_of_request
 from app.services import services
 from engine import telemetry
 
@@ -109,13 +110,7 @@ def _finished(app: dash.Dash, response: Response) -> Response:
     seconds = time.perf_counter() - started
     status = f"{response.status_code // 100}xx"
     if request.path == CALLBACK_PATH:
-        try:
-            body = request.get_json(silent=True)
-        except Exception:  # e.g. a body over the size limit, already answered 413: it must not become a 500 here
-            body = None
-        output = body.get("output") if isinstance(body, dict) else None
-        # only the app's own callbacks become labels: a client must not be able to invent time series
-        CALLBACK_SECONDS.labels(output if output in app.callback_map else "unknown", status).observe(seconds)
+        CALLBACK_SECONDS.labels(callback_of_request(app), status).observe(seconds)
     route = request.url_rule.rule if request.url_rule is not None else "unmatched"
     REQUEST_SECONDS.labels(route, request.method, status).observe(seconds)
     return response
