@@ -3,8 +3,9 @@ regions (built by re-labelling real AEMO files, see ingest_nem_parse.py).
 
 The store runs as in the app: one long-lived embedded chDB store whose connections stay open. Each timed run
 first empties the series and aggregate tables, so every row is new and feeds the aggregates. One untimed run
-opens the connections. Median and best of 7. A reload of the same files (every row already stored, nothing
-written) is timed too.
+opens the connections. Median and best of 7, for parse alone, parse + store, and a reload of the same files
+(every row already stored, nothing written). The machine's load average is printed before and after: on a
+shared machine the wall times swing several-fold with it, the CPU times much less.
 
 ``--months N`` loads N months in one batch (the January of N successive years from 2024, each re-labelled from
 the real file): a load has fixed costs per batch (a statement per table, a part per table and aggregate), so
@@ -15,6 +16,7 @@ the rate depends on the batch's size.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -23,12 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import parse_rate
 from bench.ingest_nem_parse import month_of_5min_files
 from engine.files import RawFile
 from engine.store import Store, migrate
 from engine.store.tables import TABLES
-from ingest.load import load_raw
+from ingest.load import load_raw, parse_all
 from ingest.nem import NemConnector
 
 #: The issue's target for parse + store.
@@ -53,10 +54,16 @@ def months_of_files(months: int) -> list[RawFile]:
     return files
 
 
-def _rate(label: str, read: int, written: int, times: list[float], cpu: list[float]) -> None:
+def _load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+
+
+def _rate(label: str, read: int, written: int | None, times: list[float], cpu: list[float]) -> None:
+    stored = "" if written is None else f" ({written:,} rows stored: prices + demand)"
     for what, secs in (("median", statistics.median(times)), ("best", min(times))):
-        print(f"{label} ({what} of {len(times)}): {read:,} file rows ({written:,} rows stored: prices + demand) "
-              f"in {secs * 1000:.0f} ms = {read / secs:,.0f} file rows/s, {written / secs:,.0f} stored rows/s")
+        rate = "" if written is None else f", {written / secs:,.0f} stored rows/s"
+        print(f"{label} ({what} of {len(times)}): {read:,} file rows{stored} "
+              f"in {secs * 1000:.0f} ms = {read / secs:,.0f} file rows/s{rate}")
     # CPU seconds of the process (all its threads, chDB's included): on a machine shared with other work the
     # wall times above swing several-fold, this much less
     print(f"  CPU time (median, best): {statistics.median(cpu) * 1000:.0f} ms, {min(cpu) * 1000:.0f} ms = "
@@ -69,9 +76,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=7, help="timed runs (default 7)")
     args = parser.parse_args(argv)
     files = months_of_files(args.months)
-    rows, secs = parse_rate(NemConnector(), files)
-    print(f"parse: {rows:,} rows from {len(files)} files in {secs * 1000:.0f} ms = {rows / secs:,.0f} rows/s")
+    print(f"{len(files)} files; {_load()}")
     conn = NemConnector()
+    parse_times, parse_cpu = [], []
+    for _ in range(args.runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        parsed = parse_all(conn, files)
+        parse_times.append(time.perf_counter() - t0)
+        parse_cpu.append(time.process_time() - c0)
+    _rate("parse alone", sum(r.rows_read for r in parsed), None, parse_times, parse_cpu)
     store = Store(f"chdb://{tempfile.mkdtemp(prefix='c254-bench-ingest-')}?database=bench")
     migrate(store)
     load_raw(store, conn, files)  # opens the writer connections, as the app's first load would
@@ -90,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     store.close()
     _rate("parse + store", report.rows_read, report.rows_written, fresh, fresh_cpu)
     _rate("reload, nothing written", reloaded.rows_read, reloaded.rows_written, again, again_cpu)
-    print(f"target: {TARGET_FILE_ROWS_PER_S:,} file rows/s for parse + store")
+    print(f"target: {TARGET_FILE_ROWS_PER_S:,} file rows/s for parse + store; {_load()}")
 
 
 if __name__ == "__main__":

@@ -110,11 +110,12 @@ def _latest_per_key(table: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 def _one_series_each(spec: SeriesTable, frames: list[pd.DataFrame]) -> bool:
     """True when no key can repeat, known without hashing every row: each frame holds one series (one value
-    in every key column but the time), its times strictly increase, and no two frames hold the same series.
-    (A month of NEM regions arrives so: one file per region.)"""
+    in every key column but the time), its times strictly increase, and frames of the same series cover
+    disjoint spans of time. (A month of NEM regions arrives so: one file per region; a year of them, twelve
+    files per region, one per month.)"""
     if spec.time_column is None:
         return False
-    seen = set()
+    spans: dict[tuple, list[tuple[int, int]]] = {}
     for frame in frames:
         series = []
         for col in (c for c in spec.key if c != spec.time_column):
@@ -132,7 +133,13 @@ def _one_series_each(spec: SeriesTable, frames: list[pd.DataFrame]) -> bool:
         times = frame[spec.time_column]
         if not isinstance(times.dtype, pd.DatetimeTZDtype):
             return False
-        if (np.diff(times.array.asi8) <= 0).any() or tuple(series) in seen:
+        stamps = times.array.asi8
+        if (np.diff(stamps) <= 0).any():
             return False
-        seen.add(tuple(series))
+        if len(stamps):
+            spans.setdefault(tuple(series), []).append((int(stamps[0]), int(stamps[-1])))
+    for covered in spans.values():
+        covered.sort()
+        if any(later[0] <= earlier[1] for earlier, later in zip(covered, covered[1:], strict=False)):
+            return False
     return True

@@ -109,6 +109,17 @@ def test_one_series_split_over_two_files_out_of_order_keeps_every_row(store: Sto
     assert len(_stored_prices(store)) == 24
 
 
+def test_months_of_one_series_in_separate_files_are_known_unique_without_hashing_rows():
+    from engine.store.tables import TABLES
+    from ingest.load import _one_series_each
+
+    spec = TABLES["prices"]
+    jan, feb = _frame("SA1", "2024-01-01", 12, 1.0), _frame("SA1", "2024-02-01", 12, 1.0)
+    assert _one_series_each(spec, [feb, _frame("NSW1", "2024-01-01", 12, 1.0), jan])
+    touching = _frame("SA1", "2024-01-01 00:55", 12, 2.0)  # starts at jan's last interval
+    assert not _one_series_each(spec, [jan, feb, touching])
+
+
 def test_a_file_holding_two_series_keeps_both(store: Store):
     mixed = pd.concat([_frame("NSW1", "2024-01-01", 6, 1.0), _frame("QLD1", "2024-01-01", 6, 2.0)],
                       ignore_index=True).astype({"location": "category"})
@@ -120,6 +131,34 @@ def test_reloading_the_same_files_writes_nothing(store: Store):
     parsed = [_result(_frame(r, "2024-01-01", 12, 50.0)) for r in ("NSW1", "SA1")]
     write_parsed(store, parsed)
     assert write_parsed(store, parsed).rows_written == 0
+
+
+def test_loading_the_files_again_repairs_buckets_a_killed_load_left_short(store: Store, monkeypatch):
+    from engine.store import writer
+
+    parsed = [_result(_frame(r, "2024-05-01 23:00", 36, 40.0 + i)) for i, r in enumerate(("NSW1", "SA1"))]
+    original = Store.insert_df
+
+    def killed(self, table, df):
+        if table == "prices_hourly":
+            raise RuntimeError("process killed (simulated)")
+        return original(self, table, df)
+
+    # killed between the rows and their buckets: nothing after that statement runs, the take-back included
+    monkeypatch.setattr(Store, "insert_df", killed)
+    monkeypatch.setattr(writer, "_take_back", lambda *args: None)
+    with pytest.raises(RuntimeError, match="killed"):
+        write_parsed(store, parsed)
+    monkeypatch.undo()
+    assert store.scalar("SELECT count() FROM prices FINAL") == 72
+    assert store.scalar("SELECT sum(samples) FROM prices_hourly") == 0
+
+    again = write_parsed(store, parsed)
+    assert again.rows_written == 0 and again.rows_unchanged == 72
+    hourly = store.query_df("SELECT location, sum(samples) AS n, sum(price_sum) AS s FROM prices_hourly "
+                            "GROUP BY location ORDER BY location")
+    assert hourly.to_dict("list") == {"location": ["NSW1", "SA1"], "n": [36, 36], "s": [36 * 40.0, 36 * 41.0]}
+    assert store.scalar("SELECT sum(samples) FROM prices_daily") == 72
 
 
 # -- rows left out, reports not read -------------------------------------------------------------------------

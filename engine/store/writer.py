@@ -4,6 +4,12 @@ Only rows that are new or changed are inserted: re-loading a file writes nothing
 which the writer fills from each batch's inserted rows, never count a row twice. When a row is revised (same
 key, new value), the ReplacingMergeTree keeps the newer version and the aggregate buckets the revision touched
 are rebuilt from the base table. Real data replaces demo data of the same market.
+
+A batch's rows and their hourly buckets are two statements, so a process killed between them leaves the
+aggregates short, and a reload of the same files finds every row stored and inserts nothing. So whenever a
+batch meets stored rows, the writer also checks that the hourly buckets over the batch's series and hours count
+as many rows as the base table holds there, and rebuilds that span from the base table where they do not:
+reloading the files repairs it.
 """
 from __future__ import annotations
 
@@ -47,6 +53,8 @@ class WriteReport:
     unchanged: dict[str, int] = field(default_factory=dict)
     revised: dict[str, int] = field(default_factory=dict)
     empty: dict[str, int] = field(default_factory=dict)  # rows without a required value, not stored
+    # tables whose aggregates were found out of step with their base rows over the batch's span, and rebuilt
+    repaired: set[str] = field(default_factory=set)
 
     @property
     def rows_written(self) -> int:
@@ -111,8 +119,11 @@ def _strings(values: pd.Series) -> pd.Series:
     return values if pd.api.types.infer_dtype(labels, skipna=False) == "string" else values.astype(str)
 
 
-def _series_filter(spec: SeriesTable, frame: pd.DataFrame, prefix: str = "f") -> tuple[str, dict]:
-    """A WHERE clause (with its parameters) that covers every series and the time span of ``frame``."""
+def _series_filter(spec: SeriesTable, frame: pd.DataFrame, prefix: str = "f", *, whole_hours: bool = False,
+                   time_column: str | None = None) -> tuple[str, dict]:
+    """A WHERE clause (with its parameters) that covers every series and the time span of ``frame``
+    (``whole_hours``: widened to the whole UTC hours it touches, the span of its hourly buckets; ``time_column``:
+    the name the time goes by in the table read, when not the base table's, as ``bucket`` in an aggregate)."""
     clauses, params = [], {}
     for i, col in enumerate(c for c in spec.key if c not in (spec.time_column, "interval_minutes")):
         name = f"{prefix}{i}"
@@ -125,16 +136,27 @@ def _series_filter(spec: SeriesTable, frame: pd.DataFrame, prefix: str = "f") ->
         clauses.append(f"`{col}` IN {{{name}:Array(String)}}")
         params[name] = sorted(frame[col].unique().tolist())
     if spec.time_column:
-        clauses.append(f"`{spec.time_column}` >= {{{prefix}_t0:DateTime64(3, 'UTC')}} "
-                       f"AND `{spec.time_column}` <= {{{prefix}_t1:DateTime64(3, 'UTC')}}")
-        params[f"{prefix}_t0"] = frame[spec.time_column].min().to_pydatetime()
-        params[f"{prefix}_t1"] = frame[spec.time_column].max().to_pydatetime()
+        t0, t1 = frame[spec.time_column].min(), frame[spec.time_column].max()
+        if whole_hours:
+            t0, t1 = t0.floor("h"), t1.floor("h") + pd.Timedelta(hours=1) - pd.Timedelta(milliseconds=1)
+        time_name = time_column or spec.time_column
+        clauses.append(f"`{time_name}` >= {{{prefix}_t0:DateTime64(3, 'UTC')}} "
+                       f"AND `{time_name}` <= {{{prefix}_t1:DateTime64(3, 'UTC')}}")
+        params[f"{prefix}_t0"], params[f"{prefix}_t1"] = t0.to_pydatetime(), t1.to_pydatetime()
     return " AND ".join(clauses), params
 
 
-def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split the batch into rows to insert, and the subset of those that revise a stored row."""
-    where, params = _series_filter(spec, frame)
+def _fills_hours(spec: SeriesTable) -> tuple[Aggregate, ...]:
+    """The aggregates of ``spec`` the writer fills from its batches."""
+    return tuple(agg for agg in spec.aggregates if agg.from_batch)
+
+
+def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """Split the batch into rows to insert, and the subset of those that revise a stored row; and how many rows
+    the base table holds over the batch's series and span (whole hours for a table with hourly aggregates, so
+    the count is what those buckets should count). With no stored row met, the very frame given is returned.
+    """
+    where, params = _series_filter(spec, frame, whole_hours=bool(_fills_hours(spec)))
     cols = ", ".join(f"`{c}`" for c in spec.columns)
     # No stored row means every row is new, whatever the columns: skip reading an empty answer's columns, a
     # second statement per table with which a load of new rows took up to half again as long (the median line
@@ -142,7 +164,87 @@ def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple
     existing = store.query_df(f"SELECT {cols} FROM `{spec.name}` FINAL WHERE {where}", params,  # noqa: S608 -- table, columns and key clause come from the table registry (TABLES)
                               columns_if_empty=False)
     if existing.empty:
-        return frame, frame.iloc[0:0]
+        return frame, frame.iloc[0:0], 0
+    matched = _match_keys(spec, frame, existing)
+    if matched is None:
+        same = _same_by_merge(spec, frame, existing)
+        present = same.pop("__present")
+    else:
+        present, at = matched
+        same = {col: _equal(frame[col], existing[col].iloc[at]) for col in spec.values}
+    unchanged = present.copy()
+    for eq in same.values():
+        unchanged &= eq
+    changed = ~unchanged
+    return frame[changed], frame[changed & present], len(existing)
+
+
+def _equal(new: pd.Series, old: pd.Series) -> np.ndarray:
+    """Row by row, whether a value column holds the same value in both (NaN equal to NaN)."""
+    if pd.api.types.is_numeric_dtype(new) and pd.api.types.is_numeric_dtype(old):
+        a, b = new.to_numpy(dtype=float), old.to_numpy(dtype=float)
+        return (a == b) | (np.isnan(a) & np.isnan(b))
+    return new.astype(str).to_numpy() == old.astype(str).to_numpy()
+
+
+def _key_codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes of a text key column and the labels (as text) they stand for."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.array.codes.astype(np.int64), pd.Index(values.cat.categories.astype(str))
+    codes, labels = pd.factorize(values.astype(str) if values.dtype != object else values)
+    return codes.astype(np.int64), pd.Index(labels)
+
+
+def _epoch_ms(values: pd.Series) -> np.ndarray:
+    """Instants as int64 milliseconds since the epoch (UTC)."""
+    times = values.array if isinstance(values.dtype, pd.DatetimeTZDtype) else pd.to_datetime(values, utc=True).array
+    return times.as_unit("ms").asi8
+
+
+def _match_keys(spec: SeriesTable, frame: pd.DataFrame,
+                existing: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """For each batch row, whether ``existing`` (stored rows, one per key) holds its key, and at which position.
+
+    The key becomes one int64 per row (the few series labels as codes, then the interval length and the
+    instants in milliseconds), matched by a binary search: a join of frames on five columns took most of a
+    reload's time. None when the key does not fit one int64 (the caller then joins the frames)."""
+    new_key = np.zeros(len(frame), np.int64)
+    old_key = np.zeros(len(existing), np.int64)
+    unmatched = np.zeros(len(existing), dtype=bool)  # stored rows with a label no batch row has
+    width = 1.0
+    for col in spec.key:
+        new_values, old_values = frame[col], existing[col]
+        if isinstance(new_values.dtype, pd.DatetimeTZDtype) or col == spec.time_column:
+            a, b = _epoch_ms(new_values), _epoch_ms(old_values)
+            low = min(a.min(), b.min())
+            a, b, n = a - low, b - low, int(max(a.max(), b.max()) - low) + 1
+        elif col == "interval_minutes":
+            a, b = new_values.to_numpy().astype(np.int64), old_values.to_numpy().astype(np.int64)
+            n = int(max(a.max(), b.max())) + 1
+            if min(a.min(), b.min()) < 0:
+                return None
+        else:
+            a, labels = _key_codes(new_values)
+            old_codes, old_labels = pd.factorize(old_values)  # a few labels to look up, not a string per row
+            b = labels.get_indexer(pd.Index(old_labels).astype(str))[old_codes]
+            unmatched |= b < 0
+            b = np.maximum(b, 0)
+            n = max(len(labels), 1)
+        width *= n
+        if width >= 2.0 ** 62:
+            return None
+        new_key = new_key * n + a
+        old_key = old_key * n + b
+    old_key[unmatched] = -1
+    order = np.argsort(old_key, kind="stable")
+    ranked = old_key[order]
+    pos = np.minimum(np.searchsorted(ranked, new_key), len(ranked) - 1)
+    return ranked[pos] == new_key, order[pos]
+
+
+def _same_by_merge(spec: SeriesTable, frame: pd.DataFrame, existing: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Per value column, which batch rows hold the stored value, by joining the frames on the key; and under
+    ``__present`` which rows have a stored row at all."""
     for col in spec.key:
         if col == spec.time_column or isinstance(frame[col].dtype, pd.DatetimeTZDtype):
             existing[col] = existing[col].astype("datetime64[ms, UTC]")
@@ -151,40 +253,59 @@ def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple
         else:
             existing[col] = existing[col].astype(str)
     merged = frame.merge(existing, on=list(spec.key), how="left", suffixes=("", "__old"), indicator=True)
-    present = (merged["_merge"] == "both").to_numpy()
-    same = present.copy()
-    for col in spec.values:
-        new, old = merged[col], merged[f"{col}__old"]
-        if pd.api.types.is_numeric_dtype(new) and pd.api.types.is_numeric_dtype(old):
-            a, b = new.to_numpy(dtype=float), old.to_numpy(dtype=float)
-            eq = (a == b) | (np.isnan(a) & np.isnan(b))
-        else:
-            eq = (new.astype(str) == old.astype(str)).to_numpy()
-        same &= eq
-    changed = ~same
-    return frame[changed], frame[changed & present]
+    same = {"__present": (merged["_merge"] == "both").to_numpy()}
+    same.update((col, _equal(merged[col], merged[f"{col}__old"])) for col in spec.values)
+    return same
+
+
+def _rebuild_spans(spec: SeriesTable, rows: pd.DataFrame) -> tuple[str, dict, list[tuple[Aggregate, str, str]]]:
+    """What rebuilding the buckets of ``rows`` covers: a clause naming their series (with its parameters), and
+    for each aggregate of ``spec`` its bucket clause and the base-table clause of the rows feeding those buckets.
+
+    The spans reach a day beyond the rows on each side (days are market days, not UTC ones), and further for an
+    aggregate fed from the hours (widen_days); each aggregate's parameters are suffixed with its position."""
+    series = list(spec.series_columns)
+    params: dict = {f"s{i}": sorted(rows[c].unique().tolist()) for i, c in enumerate(series)}
+    series_where = " AND ".join(f"`{c}` IN {{s{i}:Array(String)}}" for i, c in enumerate(series))
+    day = pd.Timedelta(days=1)
+    t0 = rows[spec.time_column].min().floor("D") - day
+    t1 = rows[spec.time_column].max().floor("D") + 2 * day
+    spans = []
+    for k, agg in enumerate(spec.aggregates):
+        b0, b1 = t0 - agg.widen_days * day, t1 + agg.widen_days * day
+        params.update({f"b0_{k}": b0.to_pydatetime(), f"b1_{k}": b1.to_pydatetime(),
+                       f"r0_{k}": (b0 - day).to_pydatetime(), f"r1_{k}": (b1 + day).to_pydatetime()})
+        buckets = f"bucket >= {{b0_{k}:DateTime64(3, 'UTC')}} AND bucket < {{b1_{k}:DateTime64(3, 'UTC')}}"
+        base = (f"WHERE {series_where} AND interval_start >= {{r0_{k}:DateTime64(3, 'UTC')}} "
+                f"AND interval_start < {{r1_{k}:DateTime64(3, 'UTC')}}")
+        spans.append((agg, buckets, base))
+    return series_where, params, spans
 
 
 def _rebuild_aggregates(store: Store, spec: SeriesTable, revised: pd.DataFrame) -> None:
+    """Rebuild, from the base table, every aggregate bucket of the series and days of ``revised``."""
     if not spec.aggregates or revised.empty:
         return
-    series = [c for c in spec.series_columns]
-    params = {f"s{i}": sorted(revised[c].unique().tolist()) for i, c in enumerate(series)}
-    series_where = " AND ".join(f"`{c}` IN {{s{i}:Array(String)}}" for i, c in enumerate(series))
-    day = pd.Timedelta(days=1)
-    t0 = revised[spec.time_column].min().floor("D") - day
-    t1 = revised[spec.time_column].max().floor("D") + 2 * day
-    for agg in spec.aggregates:
-        b0, b1 = t0 - agg.widen_days * day, t1 + agg.widen_days * day
-        params.update({"b0": b0.to_pydatetime(), "b1": b1.to_pydatetime(),
-                       "r0": (b0 - day).to_pydatetime(), "r1": (b1 + day).to_pydatetime()})
-        bucket_where = "bucket >= {b0:DateTime64(3, 'UTC')} AND bucket < {b1:DateTime64(3, 'UTC')}"
-        store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE {series_where} AND {bucket_where} "
+    series_where, params, spans = _rebuild_spans(spec, revised)
+    for agg, buckets, base in spans:  # in order: the days' view is fed by the hours rebuilt before them
+        store.command(f"ALTER TABLE `{agg.table}` DELETE WHERE {series_where} AND {buckets} "
                       "SETTINGS mutations_sync = 2", params)
-        where = (f"WHERE {series_where} AND interval_start >= {{r0:DateTime64(3, 'UTC')}} "
-                 "AND interval_start < {r1:DateTime64(3, 'UTC')}")
-        select = agg.select.format(where=where) + f" HAVING {bucket_where}"
-        store.command(f"INSERT INTO `{agg.table}` {select}", params)
+        store.command(f"INSERT INTO `{agg.table}` {agg.select.format(where=base)} HAVING {buckets}", params)
+
+
+def _hours_in_step(store: Store, spec: SeriesTable, frame: pd.DataFrame, stored_rows: int) -> bool:
+    """Whether the hourly buckets the writer fills count, over the series and whole hours of ``frame``, the
+    ``stored_rows`` the base table holds there.
+
+    A kill between a batch's rows and their buckets leaves the buckets short by the batch's rows, and a count
+    sees that (as it sees a batch's buckets counted twice) without comparing every bucket's sums. The days are
+    fed from the hours by a view, in the statement that inserts them: they follow the hours."""
+    where, params = _series_filter(spec, frame, whole_hours=True, time_column="bucket")
+    for agg in _fills_hours(spec):
+        counted = store.scalar(f"SELECT sum(samples) FROM `{agg.table}` WHERE {where}", params)  # noqa: S608 -- table and clause come from TABLES; values are bound parameters
+        if int(counted or 0) != stored_rows:
+            return False
+    return True
 
 
 def _demo_free(store: Store) -> set[str]:
@@ -254,47 +375,62 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
     failure: BaseException | None = None
     for name, future in futures.items():
         try:
-            inserted, revised = future.result()
+            inserted, revised, repaired = future.result()
         except BaseException as exc:  # every table's outcome is needed before taking the batch back
             failure = failure or exc
             continue
         report.written[name] = inserted
         report.revised[name] = revised
         report.unchanged[name] = len(conformed[name]) - inserted
+        if repaired:
+            report.repaired.add(name)
     # Cached answers about these markets are stale once the batch is in (or taken back: the aggregates moved
-    # meanwhile); a reload that wrote nothing leaves every cached answer valid.
+    # meanwhile, as they do when repaired); a reload that wrote nothing leaves every cached answer valid.
     changed = {name for name in conformed if report.written.get(name) or report.revised.get(name)}
-    stale = demo_dropped | {m for name in changed | reached_insert for m in pd.unique(conformed[name]["market"])}
+    stale = demo_dropped | {m for name in changed | reached_insert | report.repaired
+                            for m in pd.unique(conformed[name]["market"])}
     if failure is not None:
         for name in sorted(reached_insert):
-            log.warning("taking back batch %s from %s", batch, name)
-            store.command(f"ALTER TABLE `{name}` DELETE WHERE batch_id = {{b:UInt64}} SETTINGS mutations_sync = 2",
-                          {"b": batch})
-            # the aggregates may already count the batch's rows; rebuild those buckets from the base table
-            _rebuild_aggregates(store, TABLES[name], conformed[name])
+            _take_back(store, TABLES[name], conformed[name], batch)
         versions.bump(store, stale)
         raise failure
     versions.bump(store, stale)
     return report
 
 
+def _take_back(store: Store, spec: SeriesTable, frame: pd.DataFrame, batch: int) -> None:
+    """Delete what batch ``batch`` inserted into ``spec``'s table, and rebuild the buckets of ``frame``'s span."""
+    log.warning("taking back batch %s from %s", batch, spec.name)
+    store.command(f"ALTER TABLE `{spec.name}` DELETE WHERE batch_id = {{b:UInt64}} SETTINGS mutations_sync = 2",
+                  {"b": batch})
+    # the aggregates may already count the batch's rows; rebuild those buckets from the base table
+    _rebuild_aggregates(store, spec, frame)
+
+
 def _write_table(store: Store, spec: SeriesTable, frame: pd.DataFrame, batch: int,
-                 reached_insert: set[str]) -> tuple[int, int]:
-    """Insert the new and changed rows of one table; (rows inserted, rows revising a stored row)."""
-    to_insert, revised = _changed_rows(store, spec, frame)
-    if to_insert.empty:
-        return 0, 0
-    reached_insert.add(spec.name)
-    if to_insert is frame:  # all new: the frame is the writer's own, so tag it in place (assign would copy it)
-        to_insert["batch_id"] = np.uint64(batch)
-    else:
-        to_insert = to_insert.assign(batch_id=np.uint64(batch))
-    store.insert_df(spec.name, to_insert)
-    for agg in spec.aggregates:
-        if agg.from_batch:
-            store.insert_df(agg.table, batch_aggregate(agg, to_insert, spec.time_column))
-    _rebuild_aggregates(store, spec, revised)
-    return len(to_insert), len(revised)
+                 reached_insert: set[str]) -> tuple[int, int, bool]:
+    """Insert the new and changed rows of one table; (rows inserted, rows revising a stored row, whether the
+    aggregates over the batch's span had to be rebuilt)."""
+    to_insert, revised, stored_rows = _changed_rows(store, spec, frame)
+    # A batch that met stored rows may be the reload that follows a load killed between its rows and their
+    # buckets: its one chance to notice. A batch of new rows only feeds every bucket it touches itself.
+    in_step = not stored_rows or not _fills_hours(spec) or _hours_in_step(store, spec, frame, stored_rows)
+    if not to_insert.empty:
+        reached_insert.add(spec.name)
+        if to_insert is frame:  # all new: the frame is the writer's own, so tag it in place (assign would copy it)
+            to_insert["batch_id"] = np.uint64(batch)
+        else:
+            to_insert = to_insert.assign(batch_id=np.uint64(batch))
+        store.insert_df(spec.name, to_insert)
+        if in_step:
+            for agg in _fills_hours(spec):
+                store.insert_df(agg.table, batch_aggregate(agg, to_insert, spec.time_column))
+            _rebuild_aggregates(store, spec, revised)
+    if not in_step:  # the rebuild of the batch's span covers its new and revised rows' buckets too
+        log.warning("%s: hourly aggregates out of step with the base rows over the batch's span; rebuilding them",
+                    spec.name)
+        _rebuild_aggregates(store, spec, frame)
+    return len(to_insert), len(revised), not in_step
 
 
 _HOUR_MS = 3_600_000
