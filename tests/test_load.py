@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 
 from engine.files import IngestError, RawFile
-from engine.store import Store
+from engine.store import Store, StoreError
 from ingest.base import Connector, ParseResult, ReportNotRead, concat_frames
 from ingest.load import LoadReport, load_raw, parse_all, raw_files_at, write_parsed
+from tests.support.store_faults import fail_insert_into
 
 TEXT = ("market", "location", "price_kind", "source")
 
@@ -134,20 +135,10 @@ def test_reloading_the_same_files_writes_nothing(store: Store):
 
 
 def test_loading_the_files_again_repairs_buckets_a_killed_load_left_short(store: Store, monkeypatch):
-    from engine.store import writer
-
     parsed = [_result(_frame(r, "2024-05-01 23:00", 36, 40.0 + i)) for i, r in enumerate(("NSW1", "SA1"))]
-    original = Store.insert_df
-
-    def killed(self, table, df):
-        if table == "prices_hourly":
-            raise RuntimeError("process killed (simulated)")
-        return original(self, table, df)
-
     # killed between the rows and their buckets: nothing after that statement runs, the take-back included
-    monkeypatch.setattr(Store, "insert_df", killed)
-    monkeypatch.setattr(writer, "_take_back", lambda *args: None)
-    with pytest.raises(RuntimeError, match="killed"):
+    fail_insert_into(monkeypatch, "prices_hourly")
+    with pytest.raises(StoreError, match="killed"):
         write_parsed(store, parsed)
     monkeypatch.undo()
     assert store.scalar("SELECT count() FROM prices FINAL") == 72

@@ -12,6 +12,7 @@ from engine.store import Store, StoreError, migrate, versions, write_tables
 from engine.store.client import split_dsn
 from engine.store.migrations import Migration, discover
 from engine.store.tables import TABLES, SeriesTable
+from tests.support.store_faults import fail_insert_into
 
 
 def _prices(location="SA1", n=48, start="2024-01-01", minutes=30, price=None, source="file.csv"):
@@ -132,14 +133,7 @@ def test_batch_with_duplicate_keys_is_refused_and_writes_nothing(store: Store):
 
 def test_failed_second_table_takes_back_the_first(store: Store, monkeypatch):
     demand = _prices(n=4).rename(columns={"price": "demand_mw"}).drop(columns=["price_kind"])
-    original = Store.insert_df
-
-    def failing(self, table, df):
-        if table == "demand":
-            raise StoreError("disk full (simulated)")
-        return original(self, table, df)
-
-    monkeypatch.setattr(Store, "insert_df", failing)
+    fail_insert_into(monkeypatch, "demand", "disk full (simulated)", killed=False)
     with pytest.raises(StoreError, match="simulated"):
         write_tables(store, {"prices": _prices(n=4), "demand": demand})
     assert store.scalar("SELECT count() FROM prices") == 0
@@ -518,22 +512,10 @@ def test_batch_buckets_do_not_depend_on_row_order():
 
 
 def test_a_reload_repairs_aggregates_left_short_by_a_kill_between_rows_and_buckets(store: Store, monkeypatch):
-    from engine.store import writer
-
     prices = _prices(location="VIC1", n=60, minutes=5, price=np.linspace(-5, 90, 60), start="2024-02-03 22:00")
     demand = prices.drop(columns="price_kind").rename(columns={"price": "demand_mw"})
-    original = Store.insert_df
-    failed: list[str] = []
-
-    def killed_once(self, table, df):
-        if table == "prices_hourly" and not failed:
-            failed.append(table)
-            raise StoreError("process killed (simulated)")
-        return original(self, table, df)
-
     # A killed process runs nothing after the statement it died in: no take-back either.
-    monkeypatch.setattr(Store, "insert_df", killed_once)
-    monkeypatch.setattr(writer, "_take_back", lambda *args: None)
+    failed = fail_insert_into(monkeypatch, "prices_hourly")
     with pytest.raises(StoreError, match="killed"):
         write_tables(store, {"prices": prices, "demand": demand})
     monkeypatch.undo()
@@ -560,18 +542,8 @@ def test_a_reload_repairs_aggregates_left_short_by_a_kill_between_rows_and_bucke
 
 def test_a_batch_meeting_stored_rows_repairs_the_buckets_around_its_new_rows(store: Store, monkeypatch):
     """A kill after the rows of a batch; the next batch holds those rows and new ones for the same series."""
-    from engine.store import writer
-
     first = _prices(location="TAS1", n=24, minutes=5, start="2024-03-01 00:00")
-    original = Store.insert_df
-
-    def killed(self, table, df):
-        if table == "prices_hourly":
-            raise StoreError("process killed (simulated)")
-        return original(self, table, df)
-
-    monkeypatch.setattr(Store, "insert_df", killed)
-    monkeypatch.setattr(writer, "_take_back", lambda *args: None)
+    fail_insert_into(monkeypatch, "prices_hourly")
     with pytest.raises(StoreError, match="killed"):
         write_tables(store, {"prices": first})
     monkeypatch.undo()
