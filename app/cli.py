@@ -1,6 +1,9 @@
 """Flask CLI: ``flask --app app.wsgi store init``, ``ingest load CONNECTOR PATH``, ``jobs ...`` and
-``users create|set-role|set-password|disable|list``, ``forecast train|issue`` and ``marketplace statement``."""
+``users create|set-role|set-password|disable|list``, ``forecast train|issue`` and
+``marketplace statement|platform-products``."""
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import click
 from flask import Flask, current_app
@@ -14,7 +17,7 @@ from engine.files import IngestError
 from engine.forecast.history import Series, default_series
 from engine.forecast.issue import RECORD_DAYS, WARMUP_DAYS, IssueError, issue_all, train_series, trainable_series
 from engine.jobs import JobRun, last_run_per_job, recent_runs
-from engine.marketplace import partners, products
+from engine.marketplace import partners, platform, products, views
 from engine.marketplace.revenue import StatementError
 from engine.marketplace.statements import partner_statement
 from engine.store import Store, StoreError
@@ -40,7 +43,8 @@ ingest_group = AppGroup("ingest", help="Load operators' files into the store.")
 jobs_group = AppGroup("jobs", help="Scheduled jobs and backfills.")
 users_group = AppGroup("users", help="Accounts: create users, set roles and passwords, disable, list.")
 forecast_group = AppGroup("forecast", help="Price forecasts: train the transformers, issue runs.")
-marketplace_group = AppGroup("marketplace", help="The data marketplace: partners' monthly statements.")
+marketplace_group = AppGroup("marketplace", help="The data marketplace: partners' monthly statements, the platform's "
+                                                "own products.")
 #: How the audit log names the command line as actor and address.
 CLI_ACTOR, CLI_ADDRESS = "cli", "console"
 
@@ -341,6 +345,37 @@ def marketplace_statement(partner: str, month: str, as_csv: bool) -> None:
     click.echo(f"  exact total {made.exact_total}; gross {made.gross}; partner (70 %) {made.partner_share}; "
                f"platform (30 %) {made.platform_share}")
 
+
+@marketplace_group.command("platform-products")
+@click.option("--list-only", is_flag=True, help="list what is there and what would be listed; change nothing")
+def marketplace_platform_products(list_only: bool) -> None:
+    """Create, price and list the platform's own products over the series the store holds (idempotent: a product
+    already as declared is left as it is), then list every declared product and its state."""
+    try:
+        store = services().ready_store()
+        if not list_only:
+            platform.ensure_platform_products(store)
+        stored = platform.stored_series(store)
+        held = {p.slug: p for p in products.owned_by(store, products.PLATFORM)}
+    except (ValueError, partners.MarketplaceError) as exc:  # e.g. a declared slug taken by a partner's product
+        raise click.ClickException(str(exc)) from exc
+    except StoreError as exc:
+        raise _store_error(exc) from exc
+    now = datetime.now(UTC)
+    waiting = 0
+    for slug, declared in platform.DECLARED.items():
+        source = declared.source
+        product = held.get(slug)
+        if product is not None:
+            state, price = product.status, views.plan_text(product.plan_at(now))
+        elif (source.market, source.location, source.price_kind) in stored:
+            state, price = "to create", views.plan_text(None)
+        else:
+            state, price, waiting = "no data", "", waiting + 1
+        click.echo(f"{slug:<32} {state:<9} {price:<26} {source}")
+    listed = sum(1 for p in held.values() if p.status == "listed")
+    click.echo(f"{listed} of {len(platform.DECLARED)} platform products listed; {waiting} wait for their series "
+               "to be stored")
 
 def register_cli(server: Flask) -> None:
     for group in (store_group, ingest_group, jobs_group, users_group, forecast_group, marketplace_group):

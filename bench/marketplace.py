@@ -1,7 +1,9 @@
 """Marketplace latency at size: fills a bench store with 10,000 products (500 partners, a price plan each) and
 10 million api_usage rows (generated with numpy, inserted a million at a time) if it holds fewer, then prints
-p50/p95 of the catalog search, the product lookup, and the product API call through the Flask test client with
-metering on and off (the calls alternate, so the two see the same machine).
+p50/p95 of the catalog search, the product lookup, the catalog search and product page callbacks (through Dash's
+callback endpoint, cache emptied before each call and not timed), and the product API call through the Flask
+test client with metering on and off (the calls alternate, so the two see the same machine); then the seconds
+of a partner's monthly statement and of the platform's revenue over every partner (10 M usage rows summed).
 
 Targets (issue 13): p95 under 150 ms for each; metering adds at most 5 ms to an API call.
 
@@ -100,9 +102,11 @@ def percentiles(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), q[18]
 
 
-def timed(fn, repeats: int) -> list[float]:
+def timed(fn, repeats: int, before=None) -> list[float]:
     out = []
     for i in range(repeats):
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         fn(i)
         out.append((time.perf_counter() - t0) * 1000)
@@ -162,27 +166,38 @@ def main() -> None:
     show("catalog search (engine, 8 queries)", catalog)
     show("product lookup by slug (engine)", timed(lambda i: products.by_slug(store, slugs[i % len(slugs)]), 80))
 
-    try:  # the catalog page's callbacks (the page the issue's target is for), timed cold: cache emptied each call
-        from callbacks.marketplace import product as product_callback
-        from callbacks.marketplace import search as search_callback
-    except ImportError:
-        search_callback = product_callback = None
-    if search_callback is not None:
-        cache = services(server).cache
-        with server.test_request_context():
-            def search_cold(i: int) -> None:
-                cache.clear()
-                text, filters = SEARCHES[i % len(SEARCHES)]
-                search_callback(text, filters.get("market"), filters.get("category"), filters.get("price_kind"),
-                                filters.get("update_frequency"))
+    # the catalog page's callbacks as the browser calls them (Dash's endpoint: the JSON of the cards included),
+    # cold: the cache emptied before each call (not timed)
+    import json
 
-            def product_cold(i: int) -> None:
-                cache.clear()
-                product_callback(slugs[i % len(slugs)], None)
+    cache = services(server).cache
+    caller = server.test_client()
 
-            search_cold(0)
-            show("catalog search callback (cold cache)", timed(search_cold, 80))
-            show("product page callback (cold cache)", timed(product_cold, 80))
+    def post(outputs: str, inputs: list[dict], changed: str) -> None:
+        key = next(k for k in app.callback_map if outputs in k)
+        body = {"output": key, "outputs": [{"id": o.split(".")[0], "property": o.split(".")[1]}
+                                           for o in key.strip(".").split("...") if o],
+                "inputs": inputs, "changedPropIds": [changed], "state": []}
+        answer = caller.post("/_dash-update-component", data=json.dumps(body), content_type="application/json",
+                             headers={"Origin": "http://localhost"})  # as from a page of the site
+        assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+
+    def search_cold(i: int) -> None:
+        text, filters = SEARCHES[i % len(SEARCHES)]
+        page = 1 + (i // len(SEARCHES)) % 3  # first pages and further ones
+        values = {"mk-search": text, "mk-market": filters.get("market"), "mk-category": filters.get("category"),
+                  "mk-price": filters.get("price_kind"), "mk-frequency": filters.get("update_frequency")}
+        inputs = [{"id": k, "property": "value", "value": v} for k, v in values.items()]
+        inputs.append({"id": "mk-pager", "property": "active_page", "value": page})
+        post("mk-results.children", inputs, "mk-pager.active_page" if page > 1 else "mk-search.value")
+
+    def product_cold(i: int) -> None:
+        post("mk-detail.children", [{"id": "mk-product", "property": "data", "value": slugs[i % len(slugs)]},
+                                    {"id": "mk-subscribed", "property": "data", "value": None}], "mk-product.data")
+
+    search_cold(0)
+    show("catalog search callback (Dash endpoint, cold cache)", timed(search_cold, 80, cache.clear))
+    show("product page callback (Dash endpoint, cold cache)", timed(product_cold, 80, cache.clear))
 
     client = server.test_client()
     targets = {"partner product, 7 days hourly (168 rows)": ("bench-api-wind", "?start=2026-10-01&end=2026-10-08"),
@@ -220,6 +235,24 @@ def main() -> None:
     probe.close()
     meter.close()
     print(f"metered calls written to api_usage: {meter.written:,}")
+
+    from engine.marketplace.statements import monthly_statements, partner_statement
+
+    month = (pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("M") - 1).strftime("%Y-%m")  # the last whole month
+    busiest = store.query_df("SELECT partner, count() AS calls FROM api_usage GROUP BY partner ORDER BY calls DESC "
+                             "LIMIT 1").at[0, "partner"]
+    seconds = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        made = partner_statement(store, busiest, month)
+        seconds.append(time.perf_counter() - t0)
+    print(f"statement of the busiest partner for {month}: {statistics.median(seconds):.3f} s (median of 5; "
+          f"{sum(line.calls for line in made.lines):,} calls, gross {made.gross})")
+    months = [(pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("M") - k).strftime("%Y-%m") for k in (3, 2, 1, 0)]
+    t0 = time.perf_counter()
+    every = monthly_statements(store, months)
+    print(f"statements of all {len(every):,} owners for {months[0]}..{months[-1]} ({n_usage:,} usage rows): "
+          f"{time.perf_counter() - t0:.2f} s")
 
 
 if __name__ == "__main__":

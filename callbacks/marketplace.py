@@ -26,19 +26,25 @@ def _text(value: object, longest: int = 200) -> str | None:
     return value if isinstance(value, str) and value and len(value) <= longest else None
 
 
-@callback(Output("mk-results", "children"),
+@callback(Output("mk-results", "children"), Output("mk-pager", "max_value"), Output("mk-pager", "active_page"),
+          Output("mk-pager-box", "style"),
           Input("mk-search", "value"), Input("mk-market", "value"), Input("mk-category", "value"),
-          Input("mk-price", "value"), Input("mk-frequency", "value"))
-def search(text, market, category, price, frequency):
+          Input("mk-price", "value"), Input("mk-frequency", "value"), Input("mk-pager", "active_page"))
+def search(text, market, category, price, frequency, page=1):
+    hidden = {"display": "none"}
     if text is not None and not isinstance(text, str):
-        return html.Div("The search is text.", className="text-danger")
+        return html.Div("The search is text.", className="text-danger"), 1, 1, hidden
+    # a new search or filter starts at its first page; only the pager itself turns pages
+    if ctx.triggered_id != "mk-pager" or isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        page = 1
     try:
-        cards = services().cached(views.catalog_cards, views.catalog_version(services().ready_store()),
-                                  (text or "").strip(), _text(market, 20), _text(category),
-                                  _text(price), _text(frequency))
+        results = services().cached(views.catalog_cards, views.catalog_version(services().ready_store()),
+                                    (text or "").strip(), _text(market, 20), _text(category),
+                                    _text(price), _text(frequency), page)
     except MarketplaceError as exc:
-        return html.Div(str(exc), className="text-danger", id="mk-search-error")
-    return mc.catalog_grid(cards)
+        return html.Div(str(exc), className="text-danger", id="mk-search-error"), 1, 1, hidden
+    return (mc.catalog_grid(results), results.pages, results.page,
+            {"display": "flex", "justifyContent": "center"} if results.pages > 1 else hidden)
 
 
 @callback(output={"detail": Output("mk-detail", "children"), "chart": Output("mk-sample-chart", "figure"),

@@ -54,13 +54,22 @@ def catalog_card(card: Any) -> dbc.Card:
     ]), className="h-100 shadow-sm mk-card", id={"type": "mk-card", "slug": card.slug})
 
 
-def catalog_grid(cards: Sequence[Any]) -> html.Div:
-    if not cards:
+def catalog_count(first: int, shown: int, total: int) -> str:
+    """Which products a page shows of how many: "1–24 of 3,412 products"."""
+    noun = "product" if total == 1 else "products"
+    if shown >= total:
+        return f"{total:,} {noun}"
+    return f"{first:,}–{first + shown - 1:,} of {total:,} {noun}"
+
+
+def catalog_grid(results: Any) -> html.Div:
+    """One page of the catalog (a CatalogResults: cards, first, total) with how many match."""
+    if not results.cards:
         return html.Div("No listed product matches: try fewer words or clear a filter.",
                         className="text-muted", id="mk-no-results")
-    return html.Div([html.Div(f"{len(cards)} product{'s' if len(cards) != 1 else ''}",
+    return html.Div([html.Div(catalog_count(results.first, len(results.cards), results.total),
                               className="small text-muted mb-2", id="mk-count"),
-                     html.Div([catalog_card(c) for c in cards], id="mk-cards",
+                     html.Div([catalog_card(c) for c in results.cards], id="mk-cards",
                               style={"display": "grid", "gap": "1rem",
                                      "gridTemplateColumns": "repeat(auto-fill, minmax(20rem, 1fr))"})])
 

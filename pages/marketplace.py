@@ -17,6 +17,7 @@ dash.register_page(__name__, path="/marketplace", name="Marketplace", title="Mar
 #: Ids the callbacks read and write.
 SEARCH, MARKET, CATEGORY, PRICE, FREQUENCY, RESULTS = "mk-search", "mk-market", "mk-category", "mk-price", \
     "mk-frequency", "mk-results"
+PAGER, PAGER_BOX = "mk-pager", "mk-pager-box"
 PRODUCT, DETAIL, SAMPLE_CHART, SAMPLE_TABLE = "mk-product", "mk-detail", "mk-sample-chart", "mk-sample"
 SANDBOX, SUBSCRIBE, PRODUCTION, KEY_MESSAGE, SUBSCRIBED = "mk-sandbox", "mk-subscribe", "mk-production", \
     "mk-key-message", "mk-subscribed"
@@ -45,6 +46,10 @@ def _catalog() -> html.Div:
                "real API, then subscribe.", className="text-muted"),
         controls,
         dcc.Loading(html.Div(id=RESULTS), type="dot"),
+        # hidden until a search matches more than one page of cards
+        html.Div(dbc.Pagination(id=PAGER, max_value=1, active_page=1, fully_expanded=False, first_last=True,
+                                previous_next=True, size="sm", className="mt-3 mb-0"),
+                 id=PAGER_BOX, style={"display": "none"}),
     ])
 
 

@@ -473,3 +473,44 @@ def test_every_marketplace_callback_survives_hostile_values(site, world):
                     tried += 1
     assert tried > 30 * len(HOSTILE)
     assert row_counts(store) == before
+
+
+def _page(site, page: int | None, changed: str = "mk-pager.active_page", **values) -> dict:
+    sent = {"mk-search.value": "zephyr", "mk-pager.active_page": page,
+            **{f"mk-{k}.value": v for k, v in values.items()}}
+    return ask(site, "buyer", "mk-results.children", sent, changed=changed)
+
+
+def test_the_catalog_shows_one_page_of_cards_with_a_pager(site, world):
+    _, store, _, _ = site
+    owner = world["alpha"]["partner"].partner_id
+    # 30 matching products of an active partner, 2 of them under another category, and a draft and a suspended
+    # partner's product that match but are not on sale (and so not counted)
+    for i in range(30):
+        _listed(store, owner, f"zephyr-{i:02d}", "free", "0", title=f"Zephyr gusts {i:02d}",
+                category="weather" if i < 2 else "generation")
+    products.create_product(store, editor=owner, actor="t", slug="zephyr-draft", title="Zephyr draft",
+                            description="", markets=["NEM"], category="generation", update_frequency="hourly",
+                            columns=[{"name": "time", "type": "datetime"}, {"name": "v", "type": "float"}])
+    suspended = partners.register_partner(store, organisation="Zephyr Suspended", contact_email="z@mk.example",
+                                          payout_reference="GB00ZEPH0001", user_id="zephyr-owner", actor="t")
+    partners.set_status(store, suspended.partner_id, "active", "admin")
+    _listed(store, suspended.partner_id, "zephyr-gone", "free", "0", title="Zephyr gusts gone")
+    partners.set_status(store, suspended.partner_id, "suspended", "admin")
+
+    first = _page(site, None, changed="mk-search.value")
+    assert _text(first["mk-results"]["children"]).startswith("1–24 of 30 products")
+    assert (first["mk-pager"]["max_value"], first["mk-pager"]["active_page"]) == (2, 1)
+    assert first["mk-pager-box"]["style"]["display"] == "flex"
+    shown = _text(first["mk-results"]["children"])
+    assert "Zephyr gusts 00" in shown and "Zephyr gusts 23" in shown and "Zephyr gusts 24" not in shown
+    second = _page(site, 2)
+    shown = _text(second["mk-results"]["children"])
+    assert shown.startswith("25–30 of 30 products") and second["mk-pager"]["active_page"] == 2
+    assert "Zephyr gusts 24" in shown and "Zephyr gusts 29" in shown and "Zephyr gusts 23" not in shown
+    assert "gone" not in shown and "draft" not in shown
+    # a page past the last shows the last; a new search or filter starts again at page 1
+    assert _page(site, 9)["mk-pager"]["active_page"] == 2
+    narrowed = _page(site, 2, changed="mk-category.value", category="weather")
+    assert _text(narrowed["mk-results"]["children"]).startswith("2 products")
+    assert narrowed["mk-pager"]["active_page"] == 1 and narrowed["mk-pager-box"]["style"]["display"] == "none"

@@ -103,6 +103,11 @@ def ensure_platform_products(store: Store) -> list[Product]:
     Nothing is written for a product already as declared."""
     stored = stored_series(store)
     existing = {p.slug: p for p in products.owned_by(store, PLATFORM)}
+    # a declared slug a partner holds stops the whole run before anything is written, not half way through
+    taken = store.query_df("SELECT slug FROM products FINAL WHERE slug IN {s:Array(String)} AND owner != "
+                           "{p:String} ORDER BY slug", {"s": list(DECLARED), "p": PLATFORM})["slug"].tolist()
+    if taken:
+        raise ValueError(f"the slug {taken[0]} belongs to a partner product, not the platform's")
     listed = []
     for declared in DECLARED.values():
         source = declared.source

@@ -223,17 +223,16 @@ def owned_by(store: Store, owner: str) -> list[Product]:
     return _select(store, "WHERE owner = {o:String}", {"o": str(owner)})
 
 
-def catalog(store: Store, text: str = "", *, market: str | None = None, category: str | None = None,
-            price_kind: str | None = None, update_frequency: str | None = None, limit: int = 50) -> list[Product]:
-    """Listed products matching every word of ``text`` (in title, description, tags or slug, any case) and the
-    filters, best match first (title hits before description hits), at most ``limit``."""
+def _catalog_filters(text: str, market: str | None, category: str | None, price_kind: str | None,
+                     update_frequency: str | None) -> tuple[list[str], dict[str, object], str]:
+    """The WHERE conditions (fixed text, every value a bound parameter) and the ORDER BY of a catalog search."""
     if not isinstance(text, str) or len(text) > 200:
         raise MarketplaceError("search: text of at most 200 characters")
     if price_kind is not None and price_kind not in PLAN_KINDS:
         raise MarketplaceError(f"price filter: one of {', '.join(PLAN_KINDS)}")
     words = [w for w in text.lower().split() if w][:10]
     where = ["status = 'listed'"]
-    params: dict[str, object] = {"n": max(1, min(int(limit), 500))}
+    params: dict[str, object] = {}
     for i, word in enumerate(words):
         params[f"w{i}"] = word
         where.append(f"positionCaseInsensitiveUTF8(concat(title, ' ', description, ' ', arrayStringConcat(tags, ' '), "
@@ -254,8 +253,75 @@ def catalog(store: Store, text: str = "", *, market: str | None = None, category
                      "{now:DateTime64(3, 'UTC')} GROUP BY product_id HAVING argMax(kind, effective_from) = "
                      "{pk:String})")
     score = " + ".join(f"(positionCaseInsensitiveUTF8(title, {{w{i}:String}}) > 0)" for i in range(len(words)))
-    order = f"{score} DESC, title" if score else "title"
+    # the slug (unique) last, so equal titles keep one order and a page of results is the same page each time
+    order = f"{score} DESC, title, slug" if score else "title, slug"
+    return where, params, order
+
+
+def catalog(store: Store, text: str = "", *, market: str | None = None, category: str | None = None,
+            price_kind: str | None = None, update_frequency: str | None = None, limit: int = 50) -> list[Product]:
+    """Listed products matching every word of ``text`` (in title, description, tags or slug, any case) and the
+    filters, best match first (title hits before description hits), at most ``limit``."""
+    where, params, order = _catalog_filters(text, market, category, price_kind, update_frequency)
+    params["n"] = max(1, min(int(limit), 500))
     return _select(store, "WHERE " + " AND ".join(where), params, order=order, limit=True)
+
+
+@dataclass(frozen=True)
+class CatalogPage:
+    """One page of a catalog search: ``found`` (columns CATALOG_COLUMNS, in the search's order) and ``total``,
+    the number of products matching (on every page), counted by the same query."""
+    found: pd.DataFrame
+    total: int
+    offset: int
+
+
+#: what a catalog card needs of a product (not its schema or sample), with its provider's name
+CATALOG_COLUMNS = ("product_id", "slug", "owner", "provider", "title", "description", "markets", "category",
+                   "update_frequency", "tags")
+
+
+def catalog_page(store: Store, text: str = "", *, market: str | None = None, category: str | None = None,
+                 price_kind: str | None = None, update_frequency: str | None = None, platform_label: str,
+                 offset: int = 0, limit: int = 24) -> CatalogPage:
+    """The listed products on sale (owned by the platform, shown as ``platform_label``, or by an active partner,
+    shown by its organisation) matching the search as ``catalog`` does: rows ``offset`` to ``offset + limit``
+    and how many match in all, from one query, so the count and the page agree and one page of rows leaves
+    the store."""
+    where, params, order = _catalog_filters(text, market, category, price_kind, update_frequency)
+    params.update({"platform": PLATFORM, "label": platform_label, "n": max(1, min(int(limit), 500)),
+                   "o": max(0, int(offset))})
+    where.append("(owner = {platform:String} OR owner IN (SELECT partner_id FROM partners FINAL WHERE status = "
+                 "'active'))")
+    # where and order: built in _catalog_filters from fixed text; every value is a bound parameter. The page is
+    # cut first (the count over every match, a top-n sort for the page), then only its rows meet their providers.
+    sql = ("SELECT product_id, slug, owner, if(owner = {platform:String}, {label:String}, organisation) AS provider, "  # noqa: S608
+           "title, description, markets, category, update_frequency, tags, total FROM (SELECT product_id, slug, "
+           "owner, title, description, markets, category, update_frequency, tags, count() OVER () AS total FROM "
+           f"products FINAL WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {{n:UInt32}} OFFSET {{o:UInt64}}) AS "
+           "found LEFT JOIN (SELECT partner_id, organisation FROM partners FINAL WHERE status = 'active') AS sellers "
+           f"ON found.owner = sellers.partner_id ORDER BY {order}")
+    found = store.query_df(sql, params)
+    total = int(found["total"].iloc[0]) if len(found) else 0
+    if not len(found) and offset > 0:  # past the last page: count alone, so the page can say how many there are
+        total = int(store.scalar(f"SELECT count() FROM products FINAL WHERE {' AND '.join(where)}", params))  # noqa: S608
+    return CatalogPage(found[list(CATALOG_COLUMNS)].reset_index(drop=True), total, max(0, int(offset)))
+
+
+def plans_in_force(store: Store, product_ids: Sequence[str], at: datetime) -> dict[str, PricePlan]:
+    """The price plan in force at ``at`` (the latest started by then) of each of ``product_ids`` that has one."""
+    found = store.query_df(
+        "SELECT product_id, argMax(kind, effective_from) AS kind, toString(argMax(price, effective_from)) AS price, "
+        "argMax(currency, effective_from) AS currency, max(effective_from) AS started FROM price_plans FINAL "
+        "WHERE product_id IN {ids:Array(String)} AND effective_from <= {at:DateTime64(3, 'UTC')} GROUP BY product_id",
+        {"ids": list(product_ids), "at": at})
+    return {r.product_id: PricePlan(r.product_id, r.kind, Decimal(r.price), pd.Timestamp(r.started)
+                                    .to_pydatetime(), r.currency) for r in found.itertuples(index=False)}
+
+
+def plans_of(store: Store, product_ids: Sequence[str]) -> dict[str, tuple[PricePlan, ...]]:
+    """Each product's price plans, oldest first."""
+    return _plans(store, list(product_ids)) if product_ids else {}
 
 
 def _editable(store: Store, product_id: str, editor: str) -> Product:

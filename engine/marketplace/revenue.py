@@ -167,39 +167,84 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
+#: usage summed by group (``usage_totals``): calls of one product that all fall in one month and under one price
+#: plan; ``time`` is any instant of the group (its first call), which tells the plan and the month
+TOTAL_COLUMNS = ("time", "product", "calls", "billable_calls", "rows", "billable_rows")
+#: (time, calls, billable calls, rows, billable rows) of calls of one product within one month and one plan
+UsageGroup = tuple[pd.Timestamp, int, int, int, int]
+
+
+def usage_totals(usage: pd.DataFrame) -> pd.DataFrame:
+    """``usage`` rows (columns USAGE_COLUMNS, checked) as totals (columns TOTAL_COLUMNS), a group per call: what
+    ``statement_from_totals`` reads, as the store's sums in SQL give it (engine/marketplace/statements.py)."""
+    usage = _check_usage(usage)
+    billable = (usage["key_kind"] == "production") & usage["status"].between(200, 299)
+    return pd.DataFrame({"time": usage["time"], "product": usage["product"], "calls": 1,
+                         "billable_calls": billable.astype("int64"), "rows": usage["rows"],
+                         "billable_rows": usage["rows"].where(billable, 0)})
+
+
 def statement(partner: str, month: str, products: Sequence[str], plans: Iterable[PricePlan],
               usage: pd.DataFrame, subscriptions: Iterable[Subscription] = ()) -> Statement:
     """The statement of ``partner`` for ``month`` over its ``products``: ``plans`` of those products (any
     period: the ones in force in the month are used), ``usage`` rows (columns USAGE_COLUMNS; any period: the
     month's are used) and ``subscriptions``."""
+    return statement_from_totals(partner, month, products, plans, usage_totals(usage), subscriptions)
+
+
+def statement_from_totals(partner: str, month: str, products: Sequence[str], plans: Iterable[PricePlan],
+                          totals: pd.DataFrame, subscriptions: Iterable[Subscription] = ()) -> Statement:
+    """``statement`` from usage already summed (columns TOTAL_COLUMNS; any period: the month's groups are used).
+    Each group must lie within one month and under one plan of its product: the figures are then those of the
+    calls one by one, since every amount is the plan's price times whole counts."""
+    missing = [c for c in TOTAL_COLUMNS if c not in totals.columns]
+    if missing:
+        raise StatementError(f"usage totals lack the column(s) {', '.join(missing)}")
+    start, end = month_bounds(month)
+    times = pd.to_datetime(totals["time"], utc=True)
+    inside_month = ((times >= pd.Timestamp(start)) & (times < pd.Timestamp(end))).to_numpy(dtype=bool)
+    groups: dict[str, list[UsageGroup]] = {}
+    for product, time, calls, billable_calls, rows, billable_rows in zip(
+            totals["product"][inside_month], times[inside_month], totals["calls"][inside_month],
+            totals["billable_calls"][inside_month], totals["rows"][inside_month],
+            totals["billable_rows"][inside_month], strict=True):
+        groups.setdefault(product, []).append((time, int(calls), int(billable_calls), int(rows), int(billable_rows)))
+    return statement_from_groups(partner, month, products, plans, groups, subscriptions)
+
+
+def statement_from_groups(partner: str, month: str, products: Sequence[str], plans: Iterable[PricePlan],
+                          groups: dict[str, list[UsageGroup]], subscriptions: Iterable[Subscription] = ()
+                          ) -> Statement:
+    """``statement_from_totals`` from the month's groups already sorted by product (those outside the month
+    must be left out by the caller)."""
     start, end = month_bounds(month)
     products = list(dict.fromkeys(products))
     by_product: dict[str, list[PricePlan]] = {p: [] for p in products}
     for plan in plans:
         if plan.product in by_product:
             by_product[plan.product].append(plan)
-    usage = _check_usage(usage)
-    usage = usage[(usage["time"] >= pd.Timestamp(start)) & (usage["time"] < pd.Timestamp(end))]
     subscriptions = [s for s in subscriptions if s.product in by_product]
     lines: list[StatementLine] = []
     currencies = set()
     for product in products:
         periods = _periods(product, by_product[product], start, end)
-        used = usage[usage["product"] == product]
+        used = groups.get(product, [])
         if periods is None:
-            if len(used):
+            if any(calls for _, calls, *_ in used):
                 raise StatementError(f"{product} was called in {month} but has no price plan in force then")
             continue
         for plan, valid_from, valid_to in periods:
             currencies.add(plan.currency)
-            inside = used[(used["time"] >= pd.Timestamp(valid_from)) & (used["time"] < pd.Timestamp(valid_to))]
-            billable = inside[(inside["key_kind"] == "production") & inside["status"].between(200, 299)]
-            rows = int(inside["rows"].sum())
-            billable_rows = int(billable["rows"].sum())
+            lo, hi = pd.Timestamp(valid_from), pd.Timestamp(valid_to)
+            calls = billable_calls = rows = billable_rows = 0
+            for time, n, n_billable, n_rows, n_billable_rows in used:
+                if lo <= time < hi:
+                    calls, billable_calls = calls + n, billable_calls + n_billable
+                    rows, billable_rows = rows + n_rows, billable_rows + n_billable_rows
             subscribed = sum(1 for s in subscriptions if s.product == product and
                              valid_from <= max(s.start, start) < valid_to and (s.end is None or s.end > start))
             if plan.kind == "per_call":
-                amount = plan.price * len(billable)
+                amount = plan.price * billable_calls
             elif plan.kind == "per_1000_rows":
                 amount = plan.price * billable_rows / Decimal(1000)
             elif plan.kind == "monthly":
@@ -207,7 +252,7 @@ def statement(partner: str, month: str, products: Sequence[str], plans: Iterable
             else:
                 amount = Decimal(0)
             lines.append(StatementLine(product, plan.kind, plan.price, plan.currency, valid_from, valid_to,
-                                       len(inside), len(billable), rows, billable_rows,
+                                       calls, billable_calls, rows, billable_rows,
                                        subscribed if plan.kind == "monthly" else 0, amount))
     if len(currencies) > 1:
         raise StatementError(f"{partner}'s products are priced in several currencies ({', '.join(sorted(currencies))})"

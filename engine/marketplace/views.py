@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -18,8 +18,8 @@ import pandas as pd
 from engine.marketplace import data, keys, partners, products, serving, subscriptions
 from engine.marketplace.partners import MarketplaceError, Partner
 from engine.marketplace.products import PLATFORM, Product
-from engine.marketplace.revenue import PLAN_KINDS, PricePlan, Statement, StatementError, month_bounds, statement
-from engine.marketplace.statements import partner_statement
+from engine.marketplace.revenue import PLAN_KINDS, PricePlan, Statement, StatementError, month_bounds
+from engine.marketplace.statements import monthly_statements, partner_statement
 from engine.store import Store
 
 PLAN_LABELS = {"free": "Free", "per_call": "per call", "per_1000_rows": "per 1,000 rows", "monthly": "per month"}
@@ -101,12 +101,27 @@ def _active_owners(store: Store, owners: Sequence[str]) -> dict[str, str]:
     return shown
 
 
+#: cards on one page of the catalog
+CATALOG_PAGE_SIZE = 24
+
+
+@dataclass(frozen=True)
+class CatalogResults:
+    """One page of the catalog: its cards, the page shown (from 1), how many pages and products match."""
+    cards: tuple[CatalogCard, ...]
+    page: int
+    pages: int
+    total: int
+    first: int  # the number of the page's first product (from 1; 0 when nothing matches)
+
+
 def catalog_cards(store: Store, version: str, text: str = "", market: str | None = None,
                   category: str | None = None, price_kind: str | None = None, update_frequency: str | None = None,
-                  limit: int = 60) -> tuple[CatalogCard, ...]:
-    """The listed products matching the search and filters whose provider is the platform or an active partner
-    (a suspended partner's products are not on sale), best match first. ``version``: catalog_version's, for
-    the cache key only."""
+                  page: int = 1, page_size: int = CATALOG_PAGE_SIZE) -> CatalogResults:
+    """Page ``page`` (from 1; a page past the last shows the last) of the listed products matching the search and
+    filters whose provider is the platform or an active partner (a suspended partner's products are not on
+    sale), best match first, with how many match in all. ``version``: catalog_version's, for the cache key
+    only."""
     del version
     if category is not None and category not in products.CATEGORIES:
         raise MarketplaceError(f"category filter: one of {', '.join(products.CATEGORIES)}")
@@ -114,13 +129,24 @@ def catalog_cards(store: Store, version: str, text: str = "", market: str | None
         raise MarketplaceError(f"update frequency filter: one of {', '.join(products.FREQUENCIES)}")
     if market is not None and (not isinstance(market, str) or len(market) > 20):
         raise MarketplaceError("market filter: a market id")
-    found = products.catalog(store, text or "", market=market or None, category=category,
-                             price_kind=price_kind or None, update_frequency=update_frequency, limit=limit)
-    owners = _active_owners(store, [p.owner for p in found])
-    now = _now()
-    return tuple(CatalogCard(p.slug, p.title, p.description, owners[p.owner], p.markets, p.category,
-                             p.update_frequency, plan_text(p.plan_at(now)), p.tags)
-                 for p in found if p.owner in owners)
+    if isinstance(page, bool) or not isinstance(page, int) or page < 1:
+        raise MarketplaceError(f"page: a whole number from 1, not {page!r}")
+    def read(number: int) -> products.CatalogPage:
+        return products.catalog_page(store, text or "", market=market or None, category=category,
+                                     price_kind=price_kind or None, update_frequency=update_frequency,
+                                     platform_label=PLATFORM_LABEL,
+                                     offset=(number - 1) * page_size, limit=page_size)
+
+    found = read(page)
+    pages = max(1, -(-found.total // page_size))
+    if found.found.empty and page > pages:
+        page = pages
+        found = read(page)
+    plans = products.plans_in_force(store, list(found.found["product_id"]), _now()) if len(found.found) else {}
+    cards = tuple(CatalogCard(row.slug, row.title, row.description, row.provider, tuple(row.markets), row.category,
+                              row.update_frequency, plan_text(plans.get(row.product_id)), tuple(row.tags))
+                  for row in found.found.itertuples(index=False))
+    return CatalogResults(cards, page, pages, found.total, found.offset + 1 if cards else 0)
 
 
 # ------------------------------------------------------------------------------------------- product page
@@ -467,37 +493,12 @@ class PlatformRevenue:
     problems: tuple[str, ...] = ()
 
 
-def _statements(store: Store, owner: str, months: Sequence[str]) -> dict[str, Statement | str]:
-    """month → the owner's statement (or why it could not be made), from one read of its products, plans,
-    subscriptions and the months' usage: the inputs ``statements.partner_statement`` reads, for many months."""
-    owned = products.owned_by(store, owner)
-    start, end = month_bounds(months[0])[0], month_bounds(months[-1])[1]
-    usage = store.query_df(
-        "SELECT at AS time, product, key_kind, rows, status FROM api_usage WHERE partner = {p:String} AND at >= "
-        "{a:DateTime64(3, 'UTC')} AND at < {b:DateTime64(3, 'UTC')} AND product IN {ids:Array(String)}",
-        {"p": owner, "a": start, "b": end, "ids": [p.product_id for p in owned]})
-    slugs = {p.product_id: p.slug for p in owned}
-    usage["product"] = usage["product"].map(slugs)
-    plans = [replace(plan, product=slugs[plan.product]) for p in owned for plan in p.plans]
-    subs = [replace(x, product=slugs[x.product]) for x in subscriptions.of_products(store, list(slugs))]
-    usage["time"] = pd.to_datetime(usage["time"], utc=True)
-    out: dict[str, Statement | str] = {}
-    for month in months:
-        start, end = (pd.Timestamp(t) for t in month_bounds(month))
-        in_month = usage[(usage["time"] >= start) & (usage["time"] < end)]  # each month checks its own rows only
-        try:
-            out[month] = statement(owner, month, list(slugs.values()), plans, in_month, subs)
-        except StatementError as exc:
-            out[month] = str(exc)
-    return out
-
-
 def platform_revenue(store: Store, months: int = 12, until: datetime | None = None) -> PlatformRevenue:
     """The platform's revenue for each of the last ``months`` months, from the statements partners are paid by
     (each statement rounded by its own rule, then summed)."""
     names = {p.partner_id: p.organisation for p in partners.list_partners(store)}
     wanted = list(reversed(recent_months(months, until)))
-    made = {owner: _statements(store, owner, wanted) for owner in [*names, PLATFORM]}
+    made = monthly_statements(store, wanted, [*names, PLATFORM])
     out, problems = [], []
     for month in wanted:
         sales = paid = share = own = Decimal("0.00")
