@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.signals.ml_ensemble import FORECAST_FEATURE, MEMBERS, MLEnsemble, rolling_weights
+from engine.signals.ml_ensemble import FORECAST_FEATURE, MEMBERS, MLEnsemble, refit_weights, rolling_weights, scores
 from engine.signals.registry import STRATEGIES
 
 
@@ -32,6 +32,20 @@ def test_rolling_weights_equal_a_fit_on_the_past_pairs_of_each_bar(window, lag, 
     y[rng.random(160) < 0.1] = np.nan  # pairs without a target are left out
     got = rolling_weights(x, y, window, lag, every)
     np.testing.assert_allclose(got, _refit_by_hand(x, y, window, lag, every), atol=1e-12)
+
+
+@pytest.mark.parametrize(("bars", "every"), [(160, 5), (163, 5), (163, 1), (4, 24)])
+def test_scores_are_the_features_times_each_bars_weights_to_the_bit(bars, every):
+    # the ensemble scores each refit's bars with that refit's weights, never repeated bar by bar: the same
+    # products and sums, down to the last bit (a last refit with fewer bars included)
+    rng = np.random.default_rng(2)
+    x = rng.choice([-1.0, 0.0, 1.0], size=(bars, 5))
+    x[:, -1] = rng.normal(size=bars)
+    y = np.sign(rng.normal(size=bars))
+    weights = refit_weights(x, y, 0, 2, every)
+    assert len(weights) == -(-bars // every)
+    expected = np.einsum("ij,ij->i", x, rolling_weights(x, y, 0, 2, every))
+    assert np.array_equal(scores(x, weights, every), expected)
 
 
 def test_rolling_weights_recover_the_coefficients_of_a_linear_target():

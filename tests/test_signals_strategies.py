@@ -77,6 +77,19 @@ def test_rolling_mean_and_std_equal_numpy_on_each_window(lookback):
     assert (std[lookback - 1:][~flat[lookback - 1:]] > 0).all()
 
 
+@pytest.mark.parametrize("missing", [[], [0, 1, 2], [0, 1, 5, 6, 9], [3], list(range(10))])
+def test_carry_forward_fills_each_gap_with_the_latest_number_before_it(missing):
+    values = np.arange(10, dtype=float) * 1.5 - 4
+    values[missing] = np.nan
+    expected, latest = [], np.nan
+    for value in values:
+        latest = latest if np.isnan(value) else value
+        expected.append(latest)
+    got = rules.carry_forward(values)
+    np.testing.assert_array_equal(got, expected)
+    assert got is not values
+
+
 def test_a_constant_window_after_spikes_has_zero_deviation_and_zero_z():
     price = spiky(3000)
     price[2000:2100] = 54.95

@@ -42,8 +42,29 @@ def rolling_weights(features: np.ndarray, target: np.ndarray, window: int = 0, l
     """(bars, k) ridge least-squares weights of ``target`` on ``features``, where bar t's weights are fitted on
     the pairs s ≤ t − ``lag`` (of the last ``window`` bars of such pairs; 0: all), refitted every ``every`` bars
     and held in between; 0 where no pair is available yet. A pair whose ``target`` is NaN is not used."""
+    return np.repeat(refit_weights(features, target, window, lag, every, ridge), max(1, int(every)),
+                     axis=0)[:len(features)]
+
+
+def scores(features: np.ndarray, weights: np.ndarray, every: int) -> np.ndarray:
+    """Each bar's features · the weights of its refit (``refit_weights``: one row per ``every`` bars), without
+    repeating the weights for every bar (the same products and sums as with them)."""
     x = np.asarray(features, dtype=float)
-    if np.isnan(x).any():
+    n, k = x.shape
+    whole = n // every  # refits with all their bars
+    out = np.empty(n)
+    np.einsum("bek,bk->be", x[:whole * every].reshape(whole, every, k), weights[:whole],
+              out=out[:whole * every].reshape(whole, every))
+    if whole * every < n:
+        np.einsum("ek,k->e", x[whole * every:], weights[whole], out=out[whole * every:])
+    return out
+
+
+def refit_weights(features: np.ndarray, target: np.ndarray, window: int = 0, lag: int = 2, every: int = 1,
+                  ridge: float = RIDGE) -> np.ndarray:
+    """(refits, k): the weights ``rolling_weights`` holds from bar i·``every`` on, one row per refit."""
+    x = np.asarray(features, dtype=float)
+    if not np.isfinite(x.sum()) and np.isnan(x).any():  # a sum is NaN if a term is: no mask of every value
         x = np.nan_to_num(x)
     y = np.asarray(target, dtype=float)
     n, k = x.shape
@@ -82,8 +103,7 @@ def rolling_weights(features: np.ndarray, target: np.ndarray, window: int = 0, l
     fitted = count > 0
     if fitted.any():
         weights[fitted] = np.linalg.solve(sums[fitted, :, :k] + ridge * np.eye(k), sums[fitted, :, k:])[:, :, 0]
-    # each refit's weights hold until the next one
-    return np.repeat(weights, every, axis=0)[:n]
+    return weights
 
 
 class MLEnsemble:
@@ -121,11 +141,13 @@ class MLEnsemble:
                     made.params.iloc[0].to_dict() != dict(member.defaults):
                 raise ValueError(f"ml_ensemble: the {name} signals given are not its defaults on these prices")
             values[:, column] = made.position[:, 0]
+            if made.position.dtype.kind == "f":  # the strategies' own are integers, never NaN
+                np.nan_to_num(values[:, column], copy=False)
         price = prices["price"].to_numpy(dtype=float)
-        forecast = prices["forecast"].to_numpy(dtype=float)
-        np.subtract(forecast, price, out=values[:, -1])
-        np.sign(values[:, -1], out=values[:, -1])
-        np.nan_to_num(values, copy=False)
+        direction = prices["forecast"].to_numpy(dtype=float) - price
+        np.sign(direction, out=direction)
+        direction[np.isnan(direction)] = 0.0  # no forecast: no direction
+        values[:, -1] = direction
         return [*names, FORECAST_FEATURE], values
 
     def signals(self, prices: pd.DataFrame, params: Mapping[str, Sequence[float] | float],
@@ -143,14 +165,14 @@ class MLEnsemble:
         if n > 2:
             target[:-2] = np.sign(price[2:] - price[1:-1])
         every = _bars_per_day(prices.index)
-        scores = {int(w): np.einsum("ij,ij->i", x, rolling_weights(x, target, int(w), lag=2, every=every))
+        scored = {int(w): scores(x, refit_weights(x, target, int(w), lag=2, every=every), every)
                   for w in combos["window"].unique()}
         # filled as (combinations, bars), so each combination's bars are contiguous, and handed out transposed
         position = np.zeros((len(combos), n), dtype=np.int8)
         confidence = np.zeros((len(combos), n), dtype=np.float32)
         thresholds = combos["threshold"].to_numpy(dtype=np.float32)
         for (window, min_history), at in combos.groupby(["window", "min_history"], sort=False).indices.items():
-            score = scores[int(window)]
+            score = scored[int(window)]
             start = min(n, int(min_history) + 1)  # from the bar with min_history pairs behind it (s ≤ t − 2)
             strength = np.minimum(np.abs(score[start:]), 1.0).astype(np.float32)
             position[at, start:] = np.where(strength[None, :] > thresholds[at, None],
@@ -170,5 +192,7 @@ def _bars_per_day(index: pd.Index) -> int:
     """Weights are refitted once a day of bars: the bars in 24 hours at the series' usual bar length."""
     if len(index) < 2:
         return 1
-    step = float(np.median(np.diff(pd.DatetimeIndex(index).asi8)))  # nanoseconds
+    steps = np.diff(pd.DatetimeIndex(index).asi8)  # nanoseconds
+    # evenly spaced bars (the usual case) need no sort for their median
+    step = float(steps[0]) if steps.min() == steps.max() else float(np.median(steps))
     return max(1, int(8.64e13 // step)) if step > 0 else 1
