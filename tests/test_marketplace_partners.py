@@ -40,10 +40,11 @@ def test_a_registration_is_pending_until_an_admin_approves_and_every_step_is_in_
     ({"payout_reference": "abc"}, "payout reference: 5 to 64"),
     ({"user_id": ""}, "signed-in account"),
 ])
-def test_bad_registrations_are_refused_and_nothing_is_stored(store, changes, message):
+def test_bad_registrations_are_refused_and_nothing_is_stored(module_store, changes, message):
+    """One store for every case: each is refused, so each finds it as empty as the first did."""
     with pytest.raises(MarketplaceError, match=message):
-        _register(store, **changes)
-    assert partners.list_partners(store) == []
+        _register(module_store, **changes)
+    assert partners.list_partners(module_store) == []
 
 
 def test_one_partner_per_account_and_only_allowed_moves(store):

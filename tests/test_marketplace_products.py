@@ -96,10 +96,11 @@ def test_a_partner_cannot_touch_another_partners_product(store):
     ({"sample": [{"time": "2026-01-01"}]}, "exactly the declared columns"),
     ({"tags": ["<b>"]}, "tag"),
 ])
-def test_bad_products_are_refused_and_nothing_is_stored(store, changes, message):
+def test_bad_products_are_refused_and_nothing_is_stored(module_store, changes, message):
+    """One store for every case: each is refused, so each finds it as empty as the first did."""
     with pytest.raises(MarketplaceError, match=message):
-        _make(store, **changes)
-    assert products.owned_by(store, "p1") == []
+        _make(module_store, **changes)
+    assert products.owned_by(module_store, "p1") == []
 
 
 def test_slugs_are_unique_and_the_schema_is_fixed_once_data_is_uploaded(store):
