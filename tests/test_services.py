@@ -5,9 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from app.factory import create_app
 from app.services import services
-from app.settings import Settings
 from engine.store import write_tables
 
 
@@ -16,13 +14,24 @@ def _count_prices(store, market: str) -> int:
     return int(store.scalar("SELECT count() FROM prices FINAL WHERE market = {m:String}", {"m": market}))
 
 
+@pytest.fixture(scope="module")
+def shared_app(make_module_app):
+    """One app for the module: the tests count their own calls and write prices only where they read them."""
+    return make_module_app(auth=True)
+
+
 @pytest.fixture
-def app(store_url):
-    dash_app = create_app(Settings(store_url=store_url, scheduler=False, demo=False))
+def app(shared_app):
+    with shared_app.server.app_context():
+        yield shared_app
+
+
+@pytest.fixture
+def fresh_app(make_app):
+    """An app of its own, for the tests that count prices from an empty store."""
+    dash_app = make_app(auth=True)
     with dash_app.server.app_context():
         yield dash_app
-    store = services(dash_app.server).store
-    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
 
 
 def _prices(n: int) -> dict[str, pd.DataFrame]:
@@ -31,8 +40,8 @@ def _prices(n: int) -> dict[str, pd.DataFrame]:
                                     "interval_start": starts, "interval_minutes": 5, "price": 50.0})}
 
 
-def test_a_cached_answer_is_reused_until_a_load_changes_the_data(app):
-    svc = services(app.server)
+def test_a_cached_answer_is_reused_until_a_load_changes_the_data(fresh_app):
+    svc = services(fresh_app.server)
     _count_prices.calls = 0
     assert svc.cached(_count_prices, "NEM") == 0
     assert svc.cached(_count_prices, "NEM") == 0
@@ -42,8 +51,8 @@ def test_a_cached_answer_is_reused_until_a_load_changes_the_data(app):
     assert _count_prices.calls == 2
 
 
-def test_cached_answers_are_kept_apart_by_argument(app):
-    svc = services(app.server)
+def test_cached_answers_are_kept_apart_by_argument(fresh_app):
+    svc = services(fresh_app.server)
     write_tables(svc.ready_store(), _prices(3))
     _count_prices.calls = 0
     assert svc.cached(_count_prices, "NEM") == 3
