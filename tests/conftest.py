@@ -93,6 +93,17 @@ def _workers_outlive_browser_tests(request: pytest.FixtureRequest):
     yield
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _version_clock_from_the_wall():
+    """Each module's version clock starts from the wall clock: engine.clock.now_ms never goes back, so a test
+    that travels hours ahead (time_machine, tests/test_auth.py) would otherwise leave every later version stamp
+    of the process hours ahead. Within a module it keeps going up, as its shared stores need."""
+    import engine.clock
+
+    engine.clock._last_ms = 0
+    yield
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return _DATA_DIR

@@ -23,7 +23,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from engine.clock import now_ms
+from engine.clock import now_ms, wall_ms
 from engine.marketplace import products
 from engine.marketplace.partners import MarketplaceError, audit
 
@@ -152,7 +152,7 @@ def issue_key(store, *, user_id: str, kind: str, products: Iterable[str], actor:
     new = make_key(kind)
     stamp = now_ms()
     if kind == "sandbox":
-        expires_at = expires_at or (stamp + pd.Timedelta(days=SANDBOX_DAYS)).to_pydatetime()
+        expires_at = expires_at or (wall_ms() + pd.Timedelta(days=SANDBOX_DAYS)).to_pydatetime()
         quota_calls = SANDBOX_QUOTA if quota_calls is None else quota_calls
         rate_per_minute = rate_per_minute or SANDBOX_RATE
     row = StoredKey(new.key_id, kind, new.secret_sha256, user_id, frozenset(entitled), expires_at, None)
@@ -179,8 +179,8 @@ def revoke_key(store, key_id: str, *, user_id: str | None, actor: str) -> None:
         raise MarketplaceError("no such key")
     if row["revoked_at"] is not None:
         return
-    stamp = now_ms()
-    stored = replace(_stored(row), revoked_at=stamp.to_pydatetime())
+    stamp = now_ms()  # the row's version; the revocation holds from the wall clock's now
+    stored = replace(_stored(row), revoked_at=min(stamp, wall_ms()).to_pydatetime())
     _save_key(store, stored, int(row["quota_calls"]), int(row["rate_per_minute"]),
               pd.Timestamp(row["created_at"]), stamp)
     audit(store, actor, "key", key_id, "revoked", {})

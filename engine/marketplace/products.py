@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from engine.clock import now_ms
+from engine.clock import now_ms, wall_ms
 from engine.marketplace.partners import MarketplaceError, audit, checked_text
 from engine.marketplace.revenue import PLAN_KINDS, PricePlan, StatementError, money
 from engine.store import Store
@@ -170,11 +170,11 @@ def set_price(store: Store, product_id: str, *, kind: str, price: object, curren
               effective_from: datetime | None = None, editor: str, actor: str) -> PricePlan:
     """A new price plan from ``effective_from`` (now by default; never in the past, so no billed month changes)."""
     product = _editable(store, product_id, editor)
-    stamp = now_ms()
-    start = effective_from or stamp.to_pydatetime()
+    stamp, wall = now_ms(), wall_ms()  # the row's version; the time of day the price is compared with
+    start = effective_from or wall.to_pydatetime()
     if start.tzinfo is None:
         raise MarketplaceError("the price's start needs a time zone")
-    if start < stamp.to_pydatetime() - pd.Timedelta(seconds=1):
+    if start < wall.to_pydatetime() - pd.Timedelta(seconds=1):
         raise MarketplaceError("a price cannot start in the past (billed usage would change)")
     if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
         raise MarketplaceError(f"currency: a three-letter ISO 4217 code, not {currency!r}")

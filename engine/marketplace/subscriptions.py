@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from engine.clock import now_ms
+from engine.clock import now_ms, wall_ms
 from engine.marketplace import products
 from engine.marketplace.partners import MarketplaceError, audit, get_partner
 from engine.marketplace.revenue import Subscription
@@ -26,7 +26,7 @@ def subscribe(store: Store, *, user_id: str, slug: str, actor: str) -> str:
     if current:
         return current[0][0]
     subscription_id, stamp = uuid.uuid4().hex, now_ms()
-    _save(store, subscription_id, product.product_id, user_id, stamp.to_pydatetime(), None, stamp)
+    _save(store, subscription_id, product.product_id, user_id, min(stamp, wall_ms()).to_pydatetime(), None, stamp)
     audit(store, actor, "subscription", subscription_id, "subscribed", {"product": slug, "user_id": user_id})
     return subscription_id
 
@@ -39,13 +39,14 @@ def unsubscribe(store: Store, subscription_id: str, *, user_id: str | None, acto
     if row["end_at"] is not None:
         return
     stamp = now_ms()
-    _save(store, subscription_id, row["product_id"], row["user_id"], row["start_at"], stamp.to_pydatetime(), stamp)
+    _save(store, subscription_id, row["product_id"], row["user_id"], row["start_at"],
+          min(stamp, wall_ms()).to_pydatetime(), stamp)
     audit(store, actor, "subscription", subscription_id, "ended", {})
 
 
 def active_subscriptions(store: Store, user_id: str, at: datetime | None = None) -> list[tuple[str, str]]:
     """(subscription_id, product_id) of ``user_id``'s subscriptions active at ``at`` (now)."""
-    at = at or now_ms().to_pydatetime()
+    at = at or wall_ms().to_pydatetime()
     df = store.query_df("SELECT subscription_id, product_id FROM subscriptions FINAL WHERE user_id = {u:String} "
                         "AND start_at <= {t:DateTime64(3, 'UTC')} AND (end_at IS NULL OR end_at > "
                         "{t:DateTime64(3, 'UTC')}) ORDER BY start_at", {"u": str(user_id), "t": at})
