@@ -17,6 +17,7 @@ from app.services import services
 from app.settings import Settings
 from engine import accounts
 from tests.support.signin import PASSWORD, email_for, sign_in
+from tests.support.schema_template import migrated_url
 
 ROLES = ("trader", "analyst", "partner", "admin")
 DATA = frozenset({"trader", "analyst", "admin"})
@@ -45,7 +46,7 @@ ORIGIN = {"Origin": "http://localhost"}
 @pytest.fixture(scope="module")
 def site(store_dir):
     """One app with sign-in on, a user per role, and a client per role signed in through the form."""
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=access_{os.getpid()}", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"access_{os.getpid()}"), scheduler=False,
                                    demo=False, auth=True))
     store = services(dash_app.server).ready_store()
     clients = {None: dash_app.server.test_client()}

@@ -21,6 +21,7 @@ from app.settings import Settings
 from engine import accounts, demo, queries
 from engine.marketplace import keys, platform, products
 from engine.store import write_tables
+from tests.support.schema_template import migrated_url
 
 SERVED = "nem-sa1-5min-prices"  # a platform product over the demo prices written below
 #: the routes under test; the health probe and partner uploads are covered by their own tests
@@ -31,7 +32,7 @@ class Site:
     def __init__(self, store_dir):
         # local mode (sign-in off): the session routes answer as for a signed-in user, so the generated
         # parameters reach the queries instead of stopping at 401
-        self.app = create_app(Settings(store_url=f"chdb://{store_dir}?database=api_props_{os.getpid()}",
+        self.app = create_app(Settings(store_url=migrated_url(store_dir, f"api_props_{os.getpid()}"),
                                        scheduler=False, demo=False, auth=False))
         self.server = self.app.server
         self.store = services(self.server).ready_store()

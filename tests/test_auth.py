@@ -21,13 +21,14 @@ from app.services import services
 from app.settings import Settings
 from engine import accounts
 from tests.support.signin import NAVIGATION, PASSWORD, csrf_token, email_for, sign_in
+from tests.support.schema_template import migrated_url
 
 ORIGIN = {"Origin": "http://localhost"}
 
 
 def _app(store_dir, name: str, users: tuple[str, ...] = accounts.ROLES, **settings):
     """An app on its own database with ``users`` (one per role named) made before its first request."""
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=auth_{name}_{os.getpid()}",
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"auth_{name}_{os.getpid()}"),
                                    scheduler=False, demo=False, **settings))
     store = services(dash_app.server).ready_store()
     for role in users:

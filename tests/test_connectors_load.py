@@ -8,6 +8,7 @@ import pytest
 from app.factory import create_app
 from app.settings import Settings
 from engine.store.tables import TABLES
+from tests.support.schema_template import migrated_url
 
 pytestmark = pytest.mark.realdata
 
@@ -27,7 +28,7 @@ CASES = [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, store_dir):
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=connectors_load", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, "connectors_load"), scheduler=False,
                                    demo=False))
     yield dash_app
     store = dash_app.server.extensions["c254"].store

@@ -25,6 +25,7 @@ from engine.forecast.base import QUANTILE_LEVELS, Forecast
 from engine.forecast.naive import weekly_naive
 from engine.store import DEMO_SOURCE, write_tables
 from tests.test_hardening import HOSTILE, assert_answered, callback_key, post_callback, row_counts
+from tests.support.schema_template import migrated_url
 
 NEM = "Etc/GMT-10"
 #: The demo's last 28 days of SA1 and VIC1 prices; runs are issued for its last RUN_DAYS days.
@@ -81,7 +82,7 @@ def save_demo_runs(store, locations=("SA1", "VIC1"), run_days: int = RUN_DAYS) -
 @pytest.fixture(scope="module")
 def site(store_dir):
     """One app (sign-in off, local mode) over a store with demo prices and naive runs."""
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=fcpage_{os.getpid()}", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"fcpage_{os.getpid()}"), scheduler=False,
                                    demo=False, auth=False, secret_key="test-secret"))
     store = services(dash_app.server).ready_store()
     ids = save_demo_runs(store)

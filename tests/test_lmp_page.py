@@ -13,6 +13,7 @@ from components import nodal_figures as nf
 from engine.lmp.opf import solve_dcopf
 from engine.lmp.published import published_basis
 from engine.lmp.study import SYSTEM_HUB, Studies, grid_folder, study_network
+from tests.support.schema_template import migrated_url
 
 
 def _small_map() -> dict:
@@ -125,7 +126,7 @@ def site(store_dir, data_dir):
     from app.services import services
     from app.settings import Settings
 
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=lmppage_{os.getpid()}", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"lmppage_{os.getpid()}"), scheduler=False,
                                    demo=False, auth=False, secret_key="test-secret", data_dir=data_dir))
     store = services(dash_app.server).ready_store()
     yield dash_app, store

@@ -21,6 +21,7 @@ from engine import accounts
 from engine.store import StoreError
 from tests.support.signin import PASSWORD, sign_in
 from tests.test_hardening import callback_key, post_callback
+from tests.support.schema_template import migrated_url
 
 ADMIN, ANALYST = "logs-admin@example.com", "logs-analyst@example.com"
 _SHOWN_ID = re.compile(r"Request id: (?:<code>)?([0-9a-f]{32})")
@@ -30,7 +31,7 @@ _SHOWN_ID = re.compile(r"Request id: (?:<code>)?([0-9a-f]{32})")
 def site(store_dir):
     """An app with sign-in, a route that fails (added before the first request), an admin's and an analyst's
     signed-in clients."""
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=logs_{os.getpid()}", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"logs_{os.getpid()}"), scheduler=False,
                                    demo=False, auth=True, secret_key="test-secret"))
 
     @dash_app.server.get("/logs-test-failure")

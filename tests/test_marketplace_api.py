@@ -30,6 +30,7 @@ from engine.marketplace import keys, partners, platform, products, serving, subs
 from engine.marketplace.statements import partner_statement
 from engine.store import write_tables
 from tests.support.signin import PASSWORD, csrf_token, sign_in
+from tests.support.schema_template import migrated_url
 
 _ids = itertools.count()
 DAY = pd.Timestamp("2026-03-01", tz="UTC")
@@ -82,7 +83,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(store_dir):
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=mapi_{os.getpid()}", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"mapi_{os.getpid()}"), scheduler=False,
                                    demo=False, auth=True))
     made = Site(dash_app)
     # ten days of NEM prices, and the platform's products over them

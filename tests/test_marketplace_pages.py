@@ -23,6 +23,7 @@ from engine.marketplace import data, keys, partners, products, subscriptions
 from engine.marketplace.statements import partner_statement
 from tests.support.signin import PASSWORD, sign_in
 from tests.test_hardening import assert_answered, callback_key, post_callback
+from tests.support.schema_template import migrated_url
 
 USERS = {"alpha": "partner", "beta": "partner", "gamma": "partner", "delta": "partner", "buyer": "analyst",
          "admin": "admin"}
@@ -46,7 +47,7 @@ def _email(name: str) -> str:
 @pytest.fixture(scope="module")
 def site(store_dir):
     """One app with sign-in on, an account per name of USERS, each with a signed-in client."""
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=mkpages_{os.getpid()}", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"mkpages_{os.getpid()}"), scheduler=False,
                                    demo=False, auth=True, secret_key="test-secret"))
     store = services(dash_app.server).ready_store()
     users, clients = {}, {}

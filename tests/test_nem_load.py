@@ -10,6 +10,7 @@ import pytest
 
 from app.factory import create_app
 from app.settings import Settings
+from tests.support.schema_template import migrated_url
 
 
 @pytest.fixture
@@ -27,7 +28,7 @@ _PRICES = "SELECT * FROM prices FINAL ORDER BY location, price_kind, interval_mi
 @pytest.fixture(scope="module")
 def loaded_app(store_dir):
     """An app of its own for the tests below, which share one (slow) load of every real file."""
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=nem_load_{os.getpid()}",
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"nem_load_{os.getpid()}"),
                                    scheduler=False, demo=True))
     yield dash_app
     store = dash_app.server.extensions["c254"].store

@@ -28,6 +28,7 @@ from engine.signals.base import METRICS, Book
 from engine.store import write_tables
 from tests.support.fix_acceptor import Acceptor, wait_for
 from tests.test_hardening import HOSTILE, assert_answered, callback_key, row_counts
+from tests.support.schema_template import migrated_url
 
 NEM = "Etc/GMT-10"
 #: The demo's last DAYS days of SA1 and VIC1 5-minute prices (the walk-forward's shortest windows need 37).
@@ -46,7 +47,7 @@ def save_demo_prices(store, locations=("SA1", "VIC1"), days: int = DAYS) -> None
 @pytest.fixture(scope="module")
 def site(store_dir):
     """One app (sign-in off: local mode, where the user is an admin) over a store with demo prices."""
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=sgpage_{os.getpid()}", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"sgpage_{os.getpid()}"), scheduler=False,
                                    demo=False, auth=False, secret_key="test-secret"))
     store = services(dash_app.server).ready_store()
     save_demo_prices(store)

@@ -26,6 +26,7 @@ from engine.jobs import JobRun
 from engine.store import StoreError, write_tables
 from tests.support.signin import PASSWORD, sign_in
 from tests.test_hardening import callback_key, post_callback
+from tests.support.schema_template import migrated_url
 
 REFRESH = "sys-status.children"
 
@@ -33,7 +34,7 @@ REFRESH = "sys-status.children"
 @pytest.fixture(scope="module")
 def site(store_dir):
     """One app with sign-in over a store with two days of NEM demo prices, and an admin's signed-in client."""
-    dash_app = create_app(Settings(store_url=f"chdb://{store_dir}?database=syspage_{os.getpid()}", scheduler=False,
+    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"syspage_{os.getpid()}"), scheduler=False,
                                    demo=False, auth=True, secret_key="test-secret"))
     store = services(dash_app.server).ready_store()
     frames = nem_demo_frames(days=2, end=pd.Timestamp.now(tz="Etc/GMT-10").floor("h"))

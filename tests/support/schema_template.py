@@ -48,3 +48,13 @@ def copy_schema(store: Store, store_dir: str) -> None:
     for _view, engine, create in sorted(objects, key=lambda o: o[1] == "Dictionary"):
         if engine in _LATER:
             store.command(local(create))
+
+
+def migrated_url(store_dir, database: str) -> str:
+    """The store URL of database ``database`` in the chDB directory ``store_dir``, its schema copied in, for a
+    test module that builds its app itself (the app's migration then finds nothing to do)."""
+    url = f"chdb://{store_dir}?database={database}"
+    store = Store(url)
+    copy_schema(store, str(store_dir))
+    store.close()
+    return url
