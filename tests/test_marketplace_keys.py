@@ -84,3 +84,16 @@ def test_stored_keys_are_issued_judged_listed_and_revoked_by_their_owner_only(st
     assert keys.stored_key(store, "c254_live_0123456789abcdef_" + "A" * 43) is None
     with pytest.raises(MarketplaceError, match="names one product"):
         keys.issue_key(store, user_id="buyer", kind="production", products=[], actor="x")
+
+
+def test_a_revocation_holds_at_once_while_the_version_clock_runs_ahead(store, monkeypatch):
+    """Row versions may run ahead of the wall clock (a burst of writes, a clock stepped back); the revocation
+    is an instant of the wall clock all the same, so the key is refused at the next request."""
+    import engine.clock
+    from engine.marketplace import keys
+
+    new = keys.issue_key(store, user_id="buyer", kind="production", products=["nem-prices"], actor="buyer@x")
+    monkeypatch.setattr(engine.clock, "_last_ms", engine.clock.wall_ms().value // 1_000_000 + 3_600_000)
+    keys.revoke_key(store, new.key_id, user_id="buyer", actor="buyer@x")
+    verdict = judge(new.token, keys.stored_key(store, new.token), "nem-prices", datetime.now(UTC))
+    assert verdict.status == 401 and "revoked" in verdict.message
