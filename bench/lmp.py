@@ -8,7 +8,9 @@ snapshots (24 = the case's demand scaled by a daily profile between 0.85 and 1.0
 case + solve). The same is done by PyPSA (linopy + HiGHS, same snapshots, same limits, from the same case
 file read by matpowercaseframes) in the same run, and the ratio PyPSA / engine is printed. pandapower's
 sparse ``makePTDF`` (``using_sparse_solver=True``, the same median of ``--repeat`` runs after a warm-up, the
-case read by matpowercaseframes beforehand) is timed beside the engine's PTDF.
+case read by matpowercaseframes beforehand) is timed beside the engine's PTDF. PTDF times are also given as the
+best run and as CPU seconds: on a shared machine the wall time mostly measures the other programs; the load
+average is printed at the start and the end of the run.
 
 PyPSA needs pandas >= 3, so it runs in another interpreter: ``--pypsa-python`` or the environment variable
 ``C254_PYPSA_PYTHON`` names a Python with pypsa, highspy and matpowercaseframes (see
@@ -112,12 +114,13 @@ def pandapower_worker(case_path: str, repeat: str) -> None:
     branch[:, 1] = [index[int(b)] for b in branch[:, 1]]
     base = float(raw["baseMVA"])
     makePTDF(base, bus, branch, using_sparse_solver=True)
-    times = []
+    times, cpu = [], []
     for _ in range(int(repeat)):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         makePTDF(base, bus, branch, using_sparse_solver=True)
         times.append(time.perf_counter() - t0)
-    print(json.dumps({"ptdf": statistics.median(times)}))
+        cpu.append(time.process_time() - c0)
+    print(json.dumps({"ptdf": statistics.median(times), "ptdf_best": min(times), "ptdf_cpu": statistics.median(cpu)}))
 
 
 def run_worker(python: str, flag: str, *args: str, what: str) -> dict | None:
@@ -163,12 +166,15 @@ def run_engine(case_path: Path, case: str, repeat: int) -> dict:
     out["load"] = time.perf_counter() - started
     model = dc_model(net)
     model.ptdf()
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         dc_model(net).ptdf()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
     out["ptdf"] = statistics.median(times)
+    out["ptdf_best"] = min(times)
+    out["ptdf_cpu"] = statistics.median(cpu)
     solve1, solve24 = [], []
     net24 = net.with_demand_profile(pd.Series(profile(), index=pd.RangeIndex(HOURS, name="snapshot")))
     res1 = None
@@ -211,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         print("PyPSA: not available (set --pypsa-python or C254_PYPSA_PYTHON); engine figures only")
     if not args.pandapower_python:
         print("pandapower: not available (set --pandapower-python or C254_PANDAPOWER_PYTHON)")
-    header = (f"{'case':<24}{'buses':>6} {'PTDF s':>8} {'pp PTDF':>8} {'1h s':>8} {'24h s':>8} {'e2e 1h':>8}"
+    print("load average at start (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    header = (f"{'case':<24}{'buses':>6} {'PTDF s':>8} {'best':>6} {'cpu':>6} {'pp PTDF':>8} {'best':>6} {'cpu':>6}"
+              f" {'1h s':>8} {'24h s':>8} {'e2e 1h':>8}"
               f" {'e2e 24h':>8}"
               f" | {'PyPSA 1h':>9} {'PyPSA 24h':>9} {'x 1h':>6} {'x 24h':>6} {'x e2e24':>7} {'max dLMP':>9}")
     print(header)
@@ -220,8 +228,10 @@ def main(argv: list[str] | None = None) -> int:
         path = args.data_dir / "grids" / case
         eng = run_engine(path, case, args.repeat)
         pp = run_pandapower(args.pandapower_python, path, args.repeat) if args.pandapower_python else None
-        pp_ptdf = f"{pp['ptdf']:>8.3f}" if pp else f"{'n/a':>8}"
-        line = (f"{case:<24}{eng['buses']:>6} {eng['ptdf']:>8.3f} {pp_ptdf} {eng['solve1']:>8.3f}"
+        pp_ptdf = (f"{pp['ptdf']:>8.3f} {pp['ptdf_best']:>6.3f} {pp['ptdf_cpu']:>6.3f}" if pp
+                   else f"{'n/a':>8} {'':>6} {'':>6}")
+        line = (f"{case:<24}{eng['buses']:>6} {eng['ptdf']:>8.3f} {eng['ptdf_best']:>6.3f} {eng['ptdf_cpu']:>6.3f}"
+                f" {pp_ptdf} {eng['solve1']:>8.3f}"
                 f" {eng['solve24']:>8.3f}"
                 f" {eng['end_to_end1']:>8.3f} {eng['end_to_end24']:>8.3f}")
         ref = run_pypsa(args.pypsa_python, path, case) if args.pypsa_python else None
@@ -234,9 +244,11 @@ def main(argv: list[str] | None = None) -> int:
                      f" {ref['solve24'] / eng['solve24']:>6.1f} {ref['end_to_end24'] / eng['end_to_end24']:>7.1f}"
                      f" {dlmp:>9.2g}")
         print(line, flush=True)
-    print("times in seconds; pp PTDF = pandapower's sparse makePTDF; x = PyPSA time / engine time; e2e = read "
-          "case + solve; max dLMP = largest |LMP difference| $/MWh on the 1-snapshot solve (includes buses whose "
-          "price is not unique)")
+    print("times in seconds (medians; best = fastest run; cpu = median CPU seconds of the process, which the "
+          "other programs on a shared machine do not inflate); pp PTDF = pandapower's sparse makePTDF; "
+          "x = PyPSA time / engine time; e2e = read case + solve; max dLMP = largest |LMP difference| $/MWh on the "
+          "1-snapshot solve (includes buses whose price is not unique)")
+    print("load average at end (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     return 0
 
 

@@ -332,3 +332,27 @@ def test_load_reference_ptdf_equals_the_dense_one(c118) -> None:
     rebuilt = congestion_component(res.binding, res.ptdf)
     got = res.lmp_matrix("congestion")
     assert np.abs(rebuilt.loc[got.index, got.columns].to_numpy() - got.to_numpy()).max() < IDENTITY_TOL
+
+
+@pytest.mark.realdata
+def test_snapshots_after_a_failed_warm_start_are_solved_afresh(c118, monkeypatch) -> None:
+    # Snapshots share one HiGHS model; when a warm-started solve fails the snapshot is built again from cold.
+    import engine.lmp.opf as opf
+
+    net, _ = c118
+    profile = net.with_demand_profile(pd.Series([0.9, 1.0, 1.05], index=pd.RangeIndex(3, name="snapshot")))
+    expected = solve_dcopf(profile)
+    real_run, calls = opf._run, []
+
+    def run_failing_once_in_snapshot_1(h, problem) -> None:
+        calls.append(problem.snapshots[0])
+        if calls.count(1) == 1 and problem.snapshots[0] == 1:
+            raise OpfError("warm start stuck")
+        real_run(h, problem)
+
+    monkeypatch.setattr(opf, "_run", run_failing_once_in_snapshot_1)
+    got = solve_dcopf(profile)
+    assert calls.count(1) >= 2
+    assert np.abs(got.nodes["lmp"].to_numpy() - expected.nodes["lmp"].to_numpy()).max() < IDENTITY_TOL
+    pd.testing.assert_frame_equal(got.binding[["snapshot", "branch"]], expected.binding[["snapshot", "branch"]])
+    assert got.objective == pytest.approx(expected.objective, rel=1e-9)
