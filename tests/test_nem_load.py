@@ -13,9 +13,10 @@ from app.settings import Settings
 from tests.support.schema_template import migrated_url
 
 
-@pytest.fixture
-def app(make_app):
-    return make_app(demo=True)
+@pytest.fixture(scope="module")
+def app(make_module_app):
+    """One demo app for the module (a demo store costs seconds): the tests below load into it once each."""
+    return make_module_app(demo=True)
 
 
 def _cli(app, *args):
@@ -91,7 +92,7 @@ def test_cli_reload_leaves_the_prices_as_they_were(loaded_twice):
     pd.testing.assert_frame_equal(before, after)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def sa1_201801(app, data_dir):
     path = data_dir / "markets" / "aemo" / "price_and_demand" / "PRICE_AND_DEMAND_201801_SA1.csv"
     result = _cli(app, "ingest", "load", "nem", str(path))
@@ -133,14 +134,13 @@ def test_api_serves_half_hours(sa1_201801):
     assert api["interval_minutes"].unique().tolist() == [30]
 
 
-@pytest.fixture
-def bad_folder_load(app, data_dir, tmp_path):
+@pytest.fixture(scope="module")
+def bad_folder_load(app, data_dir, tmp_path_factory):
     """A folder of a good file and one with a bad price on line 11, loaded: (output, prices before, after)."""
     folder = data_dir / "markets" / "aemo" / "price_and_demand"
     lines = (folder / "PRICE_AND_DEMAND_201801_VIC1.csv").read_bytes().split(b"\r\n")
     lines[10] = lines[10].replace(lines[10].split(b",")[3], b"abc")
-    drop = tmp_path / "drop"
-    drop.mkdir()
+    drop = tmp_path_factory.mktemp("drop")
     (drop / "PRICE_AND_DEMAND_201801_NSW1.csv").write_bytes((folder / "PRICE_AND_DEMAND_201801_NSW1.csv").read_bytes())
     (drop / "PRICE_AND_DEMAND_201801_VIC1.csv").write_bytes(b"\r\n".join(lines))
     store = app.server.extensions["c254"].ready_store()
