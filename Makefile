@@ -35,7 +35,7 @@ run: $(STAMP)
 
 test: $(STAMP) system-test-deps
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

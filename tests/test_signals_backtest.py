@@ -347,6 +347,7 @@ def _vectorbt_metrics(vbt, close: pd.Series, entries: np.ndarray, exits: np.ndar
 
 @pytest.mark.realdata
 @pytest.mark.slow
+@pytest.mark.xdist_group("vectorbt")  # one test process pays vectorbt's import and numba compilation, not both
 @pytest.mark.parametrize("market", ["NEM 5-minute", "PJM hourly"])
 def test_metrics_equal_vectorbts_from_signals_on_real_prices(data_dir, market):
     vbt = vectorbt()

@@ -51,6 +51,7 @@ def _pjm(data_dir: Path, bars: int) -> pd.Series:
 
 @pytest.mark.realdata
 @pytest.mark.slow
+@pytest.mark.xdist_group("vectorbt")  # with the other vectorbt comparisons: one import, one compilation
 def test_the_command_line_prints_vectorbts_metrics_on_real_pjm_prices(data_dir, tmp_path):
     close = _pjm(data_dir, 2000)
     rng = np.random.default_rng(12)
