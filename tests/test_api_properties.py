@@ -11,6 +11,7 @@ import os
 import pandas as pd
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # imported at collection: see below
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
@@ -23,6 +24,9 @@ from engine.marketplace import keys, platform, products
 from engine.store import write_tables
 from tests.support.schema_template import migrated_url
 
+# schemathesis imports its OpenAPI modules on first use, and pytest compiles them then (it rewrites a plugin's
+# asserts). Compiled in a test, beside the app's threads, CPython 3.11.7 failed once with "AST constructor
+# recursion depth mismatch" (its AST recursion guard is not per thread): they are imported here, at collection.
 SERVED = "nem-sa1-5min-prices"  # a platform product over the demo prices written below
 #: the routes under test; the health probe and partner uploads are covered by their own tests
 ROUTES = r"^/api/v1/(prices|latest|products/\{slug\}/data)$"
