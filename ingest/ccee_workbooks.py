@@ -94,8 +94,9 @@ _SUBMARKET_NAMES = "SUDESTE, SUL, NORDESTE or NORTE"
 _LAYOUTS = ("hourly (Hora | Submercado | one date per day), weekly (ANO | MES | SEMANA | DATA_INICIO | "
             "DATA_FIM | submarkets) or monthly (MES | submarkets)")
 # What the readers raise on a damaged file: a broken OLE2 or zip container, truncated records or XML.
-_XLS_ERRORS = (xlrd.XLRDError, CompDocError, struct.error, EOFError, OSError, IndexError, KeyError, ValueError,
+_XLS_ERRORS = (xlrd.XLRDError, CompDocError, struct.error, EOFError, OSError, LookupError, ValueError,
                TypeError, AssertionError, RuntimeError)  # RecursionError: a compound document's tree in a cycle
+# LookupError: IndexError, KeyError, and a CODEPAGE record naming an encoding Python has not got (cp1024).
 # SyntaxError: the XML parsers' errors (ElementTree's ParseError and lxml's XMLSyntaxError derive from it).
 _XLSX_ERRORS = (InvalidFileException, zipfile.BadZipFile, zlib.error, SyntaxError, EOFError, OSError, KeyError,
                 ValueError, TypeError, IndexError, AttributeError, NotImplementedError, RuntimeError)

@@ -587,3 +587,14 @@ def test_real_workbooks_load_once(store, hourly, weekly, monthly):
 @given(which=st.sampled_from([WEEKLY, MONTHLY]), data=st.data())
 def test_mangled_real_xls_raise_only_ingest_errors(data_dir: Path, which: str, data) -> None:
     refused_or_sound(RawFile("mangled.xls", data.draw(mangled((data_dir / which).read_bytes()))))
+
+
+@pytest.mark.realdata
+def test_a_codepage_python_has_not_got_is_refused_as_a_damaged_file(data_dir: Path) -> None:
+    """Found by the test above: a CODEPAGE record (0x0042) naming code page 1024 made xlrd raise LookupError."""
+    raw = (data_dir / WEEKLY).read_bytes()
+    at = raw.find(b"\x42\x00\x02\x00")
+    assert at > 0, "the workbook has no CODEPAGE record"
+    damaged = raw[:at + 4] + (1024).to_bytes(2, "little") + raw[at + 6:]
+    with pytest.raises(IngestError):
+        parse_workbook(RawFile("cp1024.xls", damaged))
