@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from engine.clock import now_ms
+from engine.clock import now_ms, wall_ms
 from engine.store import Store
 
 STATUSES = ("running", "succeeded", "failed", "cancelled")
@@ -20,6 +20,16 @@ _process: tuple[int, str] | None = None
 #: A run of a process on another host (whose pid cannot be asked about) that has not saved its progress for this
 #: long is taken as interrupted.
 SILENT_RUN = pd.Timedelta(hours=1)
+
+
+def this_process() -> str:
+    """This process, as the owner of the runs it starts: host, pid, and a token that tells it from an earlier
+    process that had the same pid (a restarted container is pid 1 again). Made in the process itself, not at
+    import: workers forked from a preloading parent each get their own."""
+    global _process
+    if _process is None or _process[0] != os.getpid():
+        _process = (os.getpid(), f"{socket.gethostname()[:200]}:{os.getpid()}:{uuid.uuid4().hex[:12]}")
+    return _process[1]
 
 
 @dataclass
@@ -36,7 +46,7 @@ class JobRun:
     progress_done: int = 0
     progress_total: int = 0
     error: str = ""
-    owner: str = field(default_factory=lambda: this_process())
+    owner: str = field(default_factory=this_process)
     started_at: pd.Timestamp = field(default_factory=now_ms)
     finished_at: pd.Timestamp | None = None
 
@@ -78,16 +88,6 @@ def last_run_per_job(store: Store) -> pd.DataFrame:
         "argMax(error, started_at) AS last_error FROM job_runs FINAL GROUP BY job")
 
 
-def this_process() -> str:
-    """This process, as the owner of the runs it starts: host, pid, and a token that tells it from an earlier
-    process that had the same pid (a restarted container is pid 1 again). Made in the process itself, not at
-    import: workers forked from a preloading parent each get their own."""
-    global _process
-    if _process is None or _process[0] != os.getpid():
-        _process = (os.getpid(), f"{socket.gethostname()[:200]}:{os.getpid()}:{uuid.uuid4().hex[:12]}")
-    return _process[1]
-
-
 def _owner_gone(owner: str, last_saved: pd.Timestamp, now: pd.Timestamp) -> bool:
     """Whether the process that owns a 'running' run has stopped."""
     host, _, rest = owner.partition(":")
@@ -111,7 +111,9 @@ def mark_interrupted(store: Store) -> int:
     """Runs left 'running' by a process that has stopped are failed, so nobody waits on them forever; those of a
     live process beside this one (another web worker on the same store) are left to it."""
     stale = store.query_df("SELECT run_id, owner, updated_at FROM job_runs FINAL WHERE status = 'running'")
-    now = now_ms()
+    # The wall clock, not the version clock: after a burst of writes this process's versions run ahead of the
+    # time of day, and another host's run would be taken as silent that much too early.
+    now = wall_ms()
     n = 0
     for run_id, owner, last_saved in stale.itertuples(index=False, name=None):
         if not _owner_gone(owner, last_saved, now):

@@ -14,7 +14,7 @@ import time
 import pandas as pd
 import pytest
 
-from engine import jobs
+from engine import clock, jobs
 from ingest.backfill import BackfillError, BackfillRequest, run_backfill, validate
 from ingest.nem import NemConnector
 
@@ -147,6 +147,9 @@ def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, mo
             runs[what] = jobs.JobRun(job="backfill:nem", market="NEM", owner=owner)
             runs[what].save(store)
             monkeypatch.undo()
+        # This process's version clock an hour and a half ahead of the time of day (after a burst of writes)
+        # must not make another host's saving run look silent.
+        monkeypatch.setattr(clock, "_last_ms", clock.wall_ms().value // 1_000_000 + 90 * 60_000)
         assert jobs.mark_interrupted(store) == 4
         status = {what: jobs.get_run(store, run.run_id)["status"] for what, run in runs.items()}
         assert status == {"this process": "running", "a live worker": "running", "a stopped worker": "failed",
