@@ -351,8 +351,55 @@ def test_snapshots_after_a_failed_warm_start_are_solved_afresh(c118, monkeypatch
         real_run(h, problem)
 
     monkeypatch.setattr(opf, "_run", run_failing_once_in_snapshot_1)
+    # without the start from the optimality conditions, so that HiGHS solves snapshot 1 warm
+    monkeypatch.setattr(opf, "_solve_kkt", lambda *args: None)
     got = solve_dcopf(profile)
     assert calls.count(1) >= 2
     assert np.abs(got.nodes["lmp"].to_numpy() - expected.nodes["lmp"].to_numpy()).max() < IDENTITY_TOL
     pd.testing.assert_frame_equal(got.binding[["snapshot", "branch"]], expected.binding[["snapshot", "branch"]])
     assert got.objective == pytest.approx(expected.objective, rel=1e-9)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("profile", [
+    [0.85 + 0.15 * (1 - np.cos(2 * np.pi * h / 24)) / 2 for h in range(24)],  # bench/lmp.py's day
+    [0.6 + 0.05 * k for k in range(9)] + [1.0 - 0.05 * k for k in range(9)],
+])
+def test_snapshots_started_from_the_last_active_set_equal_highs(c118, monkeypatch, profile) -> None:
+    """Snapshots solved from the optimality conditions with the bounds that held in the snapshot before
+    (corrected where they no longer hold) have HiGHS's optimum, prices and binding limits. The ramp's
+    snapshots need corrections, limits not yet monitored, and HiGHS where branches 7 and 9 would both enter
+    (dependent rows)."""
+    import engine.lmp.opf as opf
+
+    net, _ = c118
+    profiled = net.with_demand_profile(pd.Series(profile, index=pd.RangeIndex(len(profile), name="snapshot")))
+    real_kkt, real_run, outcomes, runs = opf._solve_kkt, opf._run, [], []
+
+    def kkt(*args):
+        found = real_kkt(*args)
+        outcomes.append(found is not None)
+        return found
+
+    def run(h, problem) -> None:
+        runs.append(problem.snapshots[0])
+        real_run(h, problem)
+
+    monkeypatch.setattr(opf, "_solve_kkt", kkt)
+    monkeypatch.setattr(opf, "_run", run)
+    got = solve_dcopf(profiled)
+    highs_snapshots = set(runs)
+    monkeypatch.setattr(opf, "_solve_kkt", lambda *args: None)
+    expected = solve_dcopf(profiled)
+    assert any(outcomes)
+    if len(profile) == 24:
+        assert all(outcomes) and highs_snapshots == {0}  # HiGHS for the first snapshot only
+    else:
+        assert not all(outcomes)
+    assert np.abs(got.nodes["lmp"].to_numpy() - expected.nodes["lmp"].to_numpy()).max() < IDENTITY_TOL
+    assert np.abs(got.dispatch["p_mw"].to_numpy() - expected.dispatch["p_mw"].to_numpy()).max() < 1e-6
+    assert np.abs(got.flows["flow_mw"].to_numpy() - expected.flows["flow_mw"].to_numpy()).max() < 1e-6
+    pd.testing.assert_frame_equal(got.binding[["snapshot", "branch"]], expected.binding[["snapshot", "branch"]])
+    assert np.abs(got.binding["shadow_price"] - expected.binding["shadow_price"]).max() < IDENTITY_TOL
+    assert got.objective == pytest.approx(expected.objective, rel=1e-9)
+    assert marginal_costs_match(profiled, got, IDENTITY_TOL) > 0

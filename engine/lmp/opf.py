@@ -10,7 +10,10 @@ Problem, per snapshot ``t`` (snapshots are independent and solved as one block m
 Lossless (the default) has MLF = 0 and L0 = 0. Line limits enter lazily: the model starts without them and
 adds the limits that the solution violates until none is (constraint generation; the result is the same
 optimum as with every limit present). Demand, availability, flows and prices are arrays over snapshots; the
-optimisation itself runs one snapshot at a time, seeded with the previous snapshot's binding limits.
+optimisation itself runs one snapshot at a time, seeded with the previous snapshot's binding limits. Where
+every cost is strictly convex (lossless, slack reference) a snapshot is first solved from the optimality
+conditions with the bounds that held in the one before, and by HiGHS only where that does not reach the
+optimum.
 ``formulation="angle"`` instead solves the textbook B-theta model
 with every limit and one balance row per bus, whose duals are the LMPs directly; the tests use it as an
 independent check of the PTDF formulation.
@@ -60,6 +63,11 @@ Reference = str | Mapping[str, float] | pd.Series
 _COEF_DROP = 1e-10       # PTDF entries below this are left out of the model rows
 _DUAL_TOL = 1e-7         # a limit with a smaller |dual| is not reported as binding
 _FLOW_TOL = 1e-6         # MW over a limit that triggers adding it to the model
+_BOUND_TOL = 1e-7        # relative: a generator this near a limit in HiGHS's solution is taken to be at it
+_KKT_TOL = 1e-9          # relative MW a generator may exceed a limit at a solution of the optimality conditions
+_KKT_DUAL_TOL = 1e-9     # $/MWh of wrong sign tolerated in a dual of those conditions
+_KKT_COND = 1e10         # above this condition number their linear system counts as singular
+_KKT_ROUNDS = 10         # active-set corrections tried before HiGHS solves the snapshot
 
 
 class OpfError(ValueError):
@@ -380,14 +388,18 @@ def _stack(parts: list[_Solution]) -> _Solution:
 
 
 def _solve_reusing_model(problem: _Problem) -> list[_Solution]:
-    """Lossless snapshots against the slack reference, solved one after another in one HiGHS model.
+    """Lossless snapshots against the slack reference, solved one after another, sharing one HiGHS model.
 
     On a small case building the model is most of a snapshot's time (case118: about 4 ms of 6 ms). With the
     slack reference the PTDF rows of the line limits do not depend on the snapshot, so between snapshots only
     bounds change: the generator limits, the balance right-hand sides (the demand) and the line rows' bounds
     (limit plus the demand's flow). Limits added for one snapshot stay in the model for the next ones: they
-    are constraints of every snapshot, and the ones that bound in a day's profile mostly bind again. HiGHS
-    starts each snapshot from the last one's basis.
+    are constraints of every snapshot, and the ones that bound in a day's profile mostly bind again.
+
+    HiGHS's QP solver does not start from a previous solution (each run is a phase-1 LP and some 100
+    active-set steps, about 1 ms on case118), so a snapshot is first tried from the bounds that held in the
+    one before (:func:`_solve_kkt`); HiGHS solves it when that does not end at a point that meets the
+    optimality conditions.
 
     Only for strictly convex costs (every generator quadratic): the dispatch is then the unique optimum
     whatever rows the model holds. Where costs are linear the optimum is often a face, and a model with
@@ -397,47 +409,198 @@ def _solve_reusing_model(problem: _Problem) -> list[_Solution]:
     n_g, n_bus = problem.n_g, len(problem.model.buses)
     no_loss = np.zeros((1, n_bus))
     no_island_loss = np.zeros((1, problem.model.n_islands))
-    members = [problem.model.island == k for k in problem.islands]
     gen_cols = np.arange(n_g, dtype=np.int32)
     balance_rows = np.arange(len(problem.islands), dtype=np.int32)
-    rows: list[tuple[int, int]] = []
-    ptdf_rows = np.zeros((0, n_bus))        # PTDF rows of the monitored limits, in ``rows`` order
-    h, n_cols, n_base = None, 0, 0
+    monitored = _Monitored(problem)
+    rows = monitored.rows
+    h, n_cols, n_base, in_model = None, 0, 0, 0
+    active: _Active | None = None
     parts: list[_Solution] = []
     for t in range(problem.n_t):
         one = _snapshot(problem, t)
-        if h is None:
-            h, n_cols = _build_base(one, no_loss, no_island_loss, no_loss)
-            n_base = h.getNumRow()
-            _add_line_rows(h, one, rows)
+        found = None if active is None else _solve_kkt(one, monitored, active)
+        if found is not None:
+            part, active = found
+            part.info.update(constraint_generation_rounds=0)
         else:
-            h.changeColsBounds(n_g, gen_cols, one.lower[0], one.upper[0])
-            rhs = np.array([one.demand[0, m].sum() for m in members])
-            h.changeRowsBounds(len(rhs), balance_rows, rhs, rhs)
-            if rows:
-                if len(ptdf_rows) < len(rows):
-                    ptdf_rows = np.vstack([ptdf_rows, problem.factor.rows(np.array([b for b, _ in
-                                                                                    rows[len(ptdf_rows):]]))])
-                branches = np.array([b for b, _ in rows])
-                offset = ptdf_rows @ one.demand[0] - problem.shift_flow[branches]
-                lim = problem.limit[branches]
-                h.changeRowsBounds(len(rows), np.arange(n_base, n_base + len(rows), dtype=np.int32),
-                                   -lim + offset, lim + offset)
-        try:
-            try:
-                rounds = _constraint_generation(h, one, rows)
-            except OpfError:
-                # a warm start can leave HiGHS stuck where a cold start solves: build this snapshot afresh
+            if h is None:
                 h, n_cols = _build_base(one, no_loss, no_island_loss, no_loss)
-                _add_line_rows(h, one, rows)
-                rounds = _constraint_generation(h, one, rows)
-        except OpfError as exc:
-            raise OpfError(f"{exc} (snapshot {problem.snapshots[t]})") from exc
-        part = _extract(h, one, rows, no_loss, n_cols)
-        part.info.update(loss_iterations=0, loss_converged=True, loss_factor_gap=0.0,
-                         constraint_generation_rounds=rounds, monitored_rows=len(rows))
+                n_base = h.getNumRow()
+            else:
+                h.changeColsBounds(n_g, gen_cols, one.lower[0], one.upper[0])
+                rhs = monitored.island_demand(one.demand[0])
+                h.changeRowsBounds(len(rhs), balance_rows, rhs, rhs)
+                if in_model:
+                    lo, hi = monitored.row_bounds(one.demand[0])
+                    h.changeRowsBounds(in_model, np.arange(n_base, n_base + in_model, dtype=np.int32),
+                                       lo[:in_model], hi[:in_model])
+            _add_line_rows(h, one, rows[in_model:])          # limits the optimality-condition steps added
+            try:
+                try:
+                    rounds = _constraint_generation(h, one, rows)
+                except OpfError:
+                    # a warm start can leave HiGHS stuck where a cold start solves: build this snapshot afresh
+                    h, n_cols = _build_base(one, no_loss, no_island_loss, no_loss)
+                    _add_line_rows(h, one, rows)
+                    rounds = _constraint_generation(h, one, rows)
+            except OpfError as exc:
+                raise OpfError(f"{exc} (snapshot {problem.snapshots[t]})") from exc
+            in_model = len(rows)
+            part = _extract(h, one, rows, no_loss, n_cols)
+            part.info.update(constraint_generation_rounds=rounds)
+            active = _Active.of(one, part)
+        part.info.update(loss_iterations=0, loss_converged=True, loss_factor_gap=0.0, monitored_rows=len(rows))
         parts.append(part)
     return parts
+
+
+class _Monitored:
+    """The monitored limits of snapshots solved one by one against the slack reference, where a limit's PTDF
+    row is the same in every snapshot: kept once, with the row's generator coefficients as the model has
+    them."""
+
+    def __init__(self, problem: _Problem):
+        self.problem = problem
+        self.rows: list[tuple[int, int]] = []       # (branch, 0): the rows of a one-snapshot problem
+        self.branches = np.zeros(0, dtype=int)
+        self.ptdf = np.zeros((0, len(problem.model.buses)))
+        self.coef = np.zeros((0, problem.n_g))
+        self._island_members = [problem.model.island == k for k in problem.islands]
+
+    def sync(self) -> None:
+        """Take in the rows constraint generation appended to ``rows``."""
+        if len(self.branches) < len(self.rows):
+            self._extend(np.array([b for b, _ in self.rows[len(self.branches):]], dtype=int))
+
+    def add(self, branches: np.ndarray) -> None:
+        self.sync()
+        self.rows.extend((int(b), 0) for b in branches)
+        self._extend(branches)
+
+    def rows_of(self, branches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """PTDF rows of some branches, and their generator columns without the entries the model drops."""
+        block = self.problem.factor.rows(branches)
+        coef = block[:, self.problem.gen_bus]
+        coef[np.abs(coef) <= _COEF_DROP] = 0.0
+        return block, coef
+
+    def _extend(self, branches: np.ndarray) -> None:
+        block, coef = self.rows_of(branches)
+        self.branches = np.concatenate([self.branches, branches])
+        self.ptdf = np.vstack([self.ptdf, block])
+        self.coef = np.vstack([self.coef, coef])
+
+    def row_bounds(self, demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Bounds of the monitored rows (MW of generator injection) for one snapshot's demand."""
+        self.sync()
+        offset = self.ptdf @ demand - self.problem.shift_flow[self.branches]
+        lim = self.problem.limit[self.branches]
+        return offset - lim, offset + lim
+
+    def island_demand(self, demand: np.ndarray) -> np.ndarray:
+        return np.array([demand[m].sum() for m in self._island_members])
+
+
+@dataclass
+class _Active:
+    """The bounds that hold at a one-snapshot solution: generators at their lower or upper limit, and the
+    monitored limits (positions among the monitored rows) that bind, +1 at the upper bound, -1 at the lower."""
+
+    at_lower: np.ndarray
+    at_upper: np.ndarray
+    lines: dict[int, int]
+
+    @classmethod
+    def of(cls, one: _Problem, part: _Solution) -> _Active:
+        g, lo, hi = part.g[0], one.lower[0], one.upper[0]
+        tol = _BOUND_TOL * (1.0 + np.abs(hi))
+        at_lower = g <= lo + tol
+        at_upper = ~at_lower & (g >= hi - tol)
+        lines = {k: (1 if y < 0 else -1) for k, y in enumerate(part.row_dual) if abs(y) > _DUAL_TOL}
+        return cls(at_lower, at_upper, lines)
+
+
+def _solve_kkt(one: _Problem, monitored: _Monitored, guess: _Active) -> tuple[_Solution, _Active] | None:
+    """A one-snapshot optimum from a guess of the bounds that hold there, by the optimality conditions.
+
+    With every cost strictly convex and quadratic, fixing the guessed generators at their limits and the
+    guessed line rows at their bounds leaves a linear system (generators' marginal cost = price at their bus,
+    the balance and the fixed rows met) whose unknowns are the free generators and the row duals. Its solution
+    is the optimum when it is feasible (every free generator within its limits, every limited branch within
+    its rating) and its duals have the signs of the bounds they price; then no solver run is needed. Else the
+    guess is corrected (violated bounds and limits in, wrong-signed ones out; the primal-dual active-set
+    step) and solved again, at most ``_KKT_ROUNDS`` times. None when that does not end at an optimum or the
+    system is singular (binding limits that are not independent, whose dual split only a solver picks):
+    the caller runs HiGHS.
+    """
+    lo, hi = one.lower[0], one.upper[0]
+    c1, hess = one.c1, 2.0 * one.c2
+    demand = one.demand[0]
+    isl = np.array(one.islands)
+    balance = (one.gen_island[None, :] == isl[:, None]).astype(float)
+    need = monitored.island_demand(demand)
+    lo_rows, hi_rows = monitored.row_bounds(demand)
+    coef = monitored.coef
+    position = {int(b): k for k, b in enumerate(monitored.branches)}
+    new: list[int] = []                                   # limits to monitor from here on
+    at_lower, at_upper, lines = guess.at_lower.copy(), guess.at_upper.copy(), dict(guess.lines)
+    at_upper &= ~at_lower
+    movable = lo < hi
+    limited = one.limited
+    tol_g = _KKT_TOL * (1.0 + np.abs(hi))
+    for _ in range(_KKT_ROUNDS):
+        fixed = at_lower | at_upper | ~movable
+        free = ~fixed
+        g = np.where(at_upper, hi, lo)
+        w = np.array(sorted(lines), dtype=int)
+        side = np.array([lines[k] for k in w], dtype=float)
+        a = np.vstack([balance, coef[w]])
+        b = np.concatenate([need, np.where(side > 0, hi_rows[w], lo_rows[w])])
+        af = a[:, free]
+        inv = 1.0 / hess[free]
+        m = (af * inv) @ af.T
+        if not np.linalg.cond(m) <= _KKT_COND:           # a nan condition number counts as singular too
+            return None
+        y = np.linalg.solve(m, b - a[:, fixed] @ g[fixed] + af @ (c1[free] * inv))
+        g[free] = (af.T @ y - c1[free]) * inv
+        z = c1 + hess * g - a.T @ y                       # reduced costs: >= 0 at a lower limit, <= 0 at upper
+        flow = one.flows(_injection(one, g[None, :]))[0, limited]
+        over = free & (g > hi + tol_g)
+        under = free & (g < lo - tol_g)
+        release = movable & ((at_lower & (z < -_KKT_DUAL_TOL)) | (at_upper & (z > _KKT_DUAL_TOL)))
+        wrong = side * y[len(isl):] > _KKT_DUAL_TOL        # a row at its upper bound has a dual <= 0
+        violated = np.abs(flow) - one.limit[limited] > _FLOW_TOL
+        if not (over.any() or under.any() or release.any() or wrong.any() or violated.any()):
+            break
+        at_upper = (at_upper | over) & ~release
+        at_lower = (at_lower | under) & ~release
+        for k in w[wrong]:
+            del lines[int(k)]
+        fresh = [int(br) for br in limited[violated] if int(br) not in position]
+        if fresh:
+            block, extra = monitored.rows_of(np.array(fresh, dtype=int))
+            offset = block @ demand - one.shift_flow[fresh]
+            lim = one.limit[fresh]
+            coef = np.vstack([coef, extra])
+            lo_rows = np.concatenate([lo_rows, offset - lim])
+            hi_rows = np.concatenate([hi_rows, offset + lim])
+            for br in fresh:
+                position[br] = len(monitored.branches) + len(new)
+                new.append(br)
+        for br, f in zip(limited[violated], flow[violated], strict=True):
+            lines[position[int(br)]] = 1 if f > 0 else -1
+    else:
+        return None
+    if new:
+        monitored.add(np.array(new, dtype=int))
+    row_dual = np.zeros(len(monitored.rows))
+    row_dual[w] = y[len(isl):]
+    lam = np.full((1, one.model.n_islands), np.nan)
+    lam[0, isl] = y[:len(isl)]
+    objective = float(one.c0.sum() + c1 @ g + one.c2 @ (g * g))
+    part = _Solution(g=g[None, :], lam=lam, rows=list(monitored.rows), row_dual=row_dual, mlf=np.zeros_like(one.demand),
+                     loss_mw=np.zeros(1), objective=objective)
+    return part, _Active(at_lower & movable, at_upper & movable, lines)
 
 
 def _snapshot(problem: _Problem, t: int) -> _Problem:
@@ -878,13 +1041,12 @@ def _tables(problem: _Problem, sol: _Solution) -> OpfResult:
         "limit_mw": np.tile(problem.limit, n_t),
     })
     br = problem.network.branches
-    records = []
-    for k, (b, t) in enumerate(sol.rows):
-        if abs(sol.row_dual[k]) > _DUAL_TOL:
-            records.append((snaps[t], model.branches[b], br["from_bus"].iloc[b], br["to_bus"].iloc[b],
-                            flow[t, b], problem.limit[b], sol.row_dual[k]))
-    binding = pd.DataFrame(records, columns=["snapshot", "branch", "from_bus", "to_bus", "flow_mw", "limit_mw",
-                                             "shadow_price"])
+    keep = np.abs(sol.row_dual) > _DUAL_TOL
+    b, t = np.array(sol.rows, dtype=int).reshape(-1, 2)[keep].T
+    binding = pd.DataFrame({
+        "snapshot": snaps[t], "branch": model.branches[b], "from_bus": br["from_bus"].to_numpy()[b],
+        "to_bus": br["to_bus"].to_numpy()[b], "flow_mw": flow[t, b], "limit_mw": problem.limit[b],
+        "shadow_price": sol.row_dual[keep]})
     binding = binding.sort_values(["snapshot", "shadow_price"], key=None).reset_index(drop=True)
     last_weights = None if problem.weights is None else problem.weights[n_t - 1]
     info = dict(sol.info)
@@ -893,7 +1055,7 @@ def _tables(problem: _Problem, sol: _Solution) -> OpfResult:
     return OpfResult(network=problem.network.name, snapshots=snaps, nodes=nodes, dispatch=dispatch, flows=flows,
                      binding=binding, objective=sol.objective,
                      losses_mw=pd.Series(sol.loss_mw, index=snaps, name="losses_mw"),
-                     factor=PtdfFactor(model, last_weights), info=info)
+                     factor=problem.factor if last_weights is None else PtdfFactor(model, last_weights), info=info)
 
 
 def congestion_component(binding: pd.DataFrame, ptdf_table: pd.DataFrame) -> pd.DataFrame:
