@@ -11,6 +11,7 @@ from dash import _callback as dash_callbacks
 from werkzeug.middleware.proxy_fix import ProxyFix
 from flask import Flask, send_from_directory
 from flask_caching import Cache
+from threadpoolctl import threadpool_limits
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
 from app import security
@@ -53,6 +54,10 @@ _PAGE_CALLBACK_MAP, _PAGE_CALLBACK_LIST = _take_page_callbacks()
 def create_app(settings: Settings | None = None) -> dash.Dash:
     settings = settings or Settings.from_env()
     logs.configure(settings.log_format, settings.log_level)
+    # One BLAS thread per process. None of the app's matrices gains from more (a 2,000-bus PTDF takes the same
+    # time on one), and under load BLAS's spinning threads fight the request threads for the cores: case118's
+    # PTDF went from 2 ms to 300 ms at load average 9 with two BLAS threads, 3 ms with one.
+    threadpool_limits(limits=1, user_api="blas")
     server = Flask("c254", root_path=str(REPO_ROOT))
     server.config["SECRET_KEY"] = settings.secret_key
     if settings.trusted_proxies:

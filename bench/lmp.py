@@ -1,6 +1,7 @@
 """Benchmark of the nodal LMP engine against PyPSA on the real grid cases.
 
     python bench/lmp.py [--data-dir DIR] [--pypsa-python PYTHON] [--pandapower-python PYTHON] [--repeat N]
+                        [--cases case118.m,case2383wp.m]
 
 For case118 (with the limits of tests/oracles/case118_limits.csv), pglib-opf 500, ACTIVSg2000, pglib-opf 2000
 and case2383wp it prints: PTDF time (median of ``--repeat`` runs after one warm-up), DC-OPF solve time for 1 and 24
@@ -203,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pypsa-python", default=os.environ.get("C254_PYPSA_PYTHON"))
     parser.add_argument("--pandapower-python", default=os.environ.get("C254_PANDAPOWER_PYTHON"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help="comma-separated case files of the grids folder (default: the five above)")
     parser.add_argument("--pypsa-worker", nargs=2, metavar=("CASE_PATH", "CASE"), help=argparse.SUPPRESS)
     parser.add_argument("--pandapower-worker", nargs=2, metavar=("CASE_PATH", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -213,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
         pandapower_worker(*args.pandapower_worker)
         return 0
     sys.path.insert(0, str(REPO))
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")  # as the app runs the engine (app.factory)
     if not args.pypsa_python:
         print("PyPSA: not available (set --pypsa-python or C254_PYPSA_PYTHON); engine figures only")
     if not args.pandapower_python:
@@ -224,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
               f" | {'PyPSA 1h':>9} {'PyPSA 24h':>9} {'x 1h':>6} {'x 24h':>6} {'x e2e24':>7} {'max dLMP':>9}")
     print(header)
     print("-" * len(header))
-    for case in CASES:
+    for case in [c.strip() for c in args.cases.split(",") if c.strip()]:
         path = args.data_dir / "grids" / case
         eng = run_engine(path, case, args.repeat)
         pp = run_pandapower(args.pandapower_python, path, args.repeat) if args.pandapower_python else None

@@ -165,3 +165,13 @@ def test_a_backfill_started_and_cancelled_is_audited(make_app, data_dir):
     assert log["detail"].iloc[1].startswith("nem ")
     assert run_id in log["detail"].iloc[1]
     assert set(log["actor"]) == {"local"}
+
+
+def test_a_serving_process_runs_blas_on_one_thread(make_app):
+    """BLAS's spinning threads fought the request threads under load (case118's PTDF 2 ms → 300 ms)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        make_app()
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        assert blas and all(pool["num_threads"] == 1 for pool in blas)
