@@ -9,13 +9,16 @@ shared machine the wall times swing several-fold with it, the CPU times much les
 
 ``--months N`` loads N months in one batch (the January of N successive years from 2024, each re-labelled from
 the real file): a load has fixed costs per batch (a statement per table, a part per table and aggregate), so
-the rate depends on the batch's size.
+the rate depends on the batch's size. ``--backfill`` also times a backfill replaying those files from a folder,
+as ``jobs backfill nem --source`` runs it (it writes them in batches of up to ingest.backfill.REPLAY_BATCH_BYTES),
+and the same backfill with every file a batch of its own, as it ran before.
 
-    python bench/ingest_nem.py [--months 12] [--runs 7]
+    python bench/ingest_nem.py [--months 12] [--runs 7] [--backfill]
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import sys
@@ -26,9 +29,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest_nem_parse import month_of_5min_files
+from engine import jobs
 from engine.files import RawFile
 from engine.store import Store, migrate
 from engine.store.tables import TABLES
+from ingest import backfill
 from ingest.load import load_raw, parse_all
 from ingest.nem import NemConnector
 
@@ -70,10 +75,36 @@ def _rate(label: str, read: int, written: int | None, times: list[float], cpu: l
           f"{read / min(cpu):,.0f} file rows per CPU second")
 
 
+def _backfills(store: Store, files: list[RawFile], runs: int) -> None:
+    """Time a backfill replaying ``files`` from a folder, in batches and one file a batch."""
+    folder = Path(tempfile.mkdtemp(prefix="c254-bench-replay-"))
+    for f in files:
+        (folder / f.name).write_bytes(f.data)
+    years = sorted({int(f.name.split("_")[3][:4]) for f in files})
+    request = backfill.BackfillRequest("nem", dt.date(years[0], 1, 1), dt.date(years[-1], 12, 31), folder)
+    batch_bytes = backfill.REPLAY_BATCH_BYTES
+    for label, limit in (("backfill replay, batched", batch_bytes), ("backfill replay, a batch per file", 1)):
+        backfill.REPLAY_BATCH_BYTES = limit
+        times, cpu = [], []
+        try:
+            for _ in range(runs):
+                _empty(store)
+                run = jobs.JobRun(job="backfill:nem", market="NEM")
+                t0, c0 = time.perf_counter(), time.process_time()
+                backfill.run_backfill(store, request, run)
+                times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+                assert run.status == "succeeded", run.error
+        finally:
+            backfill.REPLAY_BATCH_BYTES = batch_bytes
+        _rate(label, run.rows_read, run.rows_written, times, cpu)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--months", type=int, default=1, help="months in the batch (default 1)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs (default 7)")
+    parser.add_argument("--backfill", action="store_true", help="also time a backfill replaying the files")
     args = parser.parse_args(argv)
     files = months_of_files(args.months)
     print(f"{len(files)} files; {_load()}")
@@ -100,9 +131,11 @@ def main(argv: list[str] | None = None) -> None:
         again.append(time.perf_counter() - t0)
         again_cpu.append(time.process_time() - c0)
         assert reloaded.rows_written == 0, "a reload of the same files wrote rows"
-    store.close()
     _rate("parse + store", report.rows_read, report.rows_written, fresh, fresh_cpu)
     _rate("reload, nothing written", reloaded.rows_read, reloaded.rows_written, again, again_cpu)
+    if args.backfill:
+        _backfills(store, files, min(args.runs, 3))
+    store.close()
     print(f"target: {TARGET_FILE_ROWS_PER_S:,} file rows/s for parse + store; {_load()}")
 
 

@@ -1,15 +1,16 @@
-"""Backfills: pull one connector over a date range, period by period (or file by file when replaying a local
-folder), recording progress in ``job_runs``. Each period's files are written as one batch, so a cancelled or
-failed backfill leaves whole periods behind, never half a file."""
+"""Backfills: pull one connector over a date range, period by period (or, replaying a local folder, in batches
+of its files), recording progress in ``job_runs``. Each period's files, or each batch of replayed files, are
+written as one batch, so a cancelled or failed backfill leaves whole batches behind, never half a file."""
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.files import IngestError
+from engine.files import IngestError, RawFile
 from engine.jobs import JobRun
 from engine.store import Store
 from ingest.base import Connector
@@ -17,6 +18,14 @@ from ingest.load import load_raw
 from ingest.registry import connector_info, get_connector
 
 log = logging.getLogger(__name__)
+
+#: Replayed files are written in batches of up to this many bytes of text (a zipped file counting as
+#: ZIPPED_TEXT_RATIO times its size). Every batch has fixed costs (a statement and a part per table and
+#: aggregate, a version bump), which a year of monthly region files paid sixty times over, one file a batch:
+#: a year of NEM's five regions (about 25 MB) is now one batch.
+REPLAY_BATCH_BYTES = 32 * 2**20
+ZIPPED_TEXT_RATIO = 16
+_ZIP = b"PK\x03\x04"
 
 
 class BackfillError(ValueError):
@@ -75,6 +84,21 @@ def validate(connector: str, start, end, *, today: dt.date | None = None, source
     return BackfillRequest(info.name, s, e, path, kind)
 
 
+def replay_batches(files: list[RawFile]) -> list[list[RawFile]]:
+    """``files`` in order, cut into batches of at most REPLAY_BATCH_BYTES of text (a file larger than that is
+    a batch of its own)."""
+    batches: list[list[RawFile]] = []
+    size = 0
+    for f in files:
+        weight = len(f.data) * (ZIPPED_TEXT_RATIO if f.data[:4] == _ZIP else 1)
+        if not batches or size + weight > REPLAY_BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(f)
+        size += weight
+    return batches
+
+
 def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: threading.Event | None = None,
                  connector: Connector | None = None) -> JobRun:
     """Run ``req`` to the end (or until ``cancel`` is set), saving progress on ``run`` after each unit."""
@@ -82,17 +106,20 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
     kwargs = ({"kind": req.kind} if req.kind else {}) | dict(req.fetch_options)
     cancel = cancel or threading.Event()
     try:
+        # (label, the unit's files, how many steps of progress it is: a period, or each replayed file)
+        units: list[tuple[str, Callable[[], list[RawFile]], int]]
         if req.source is not None:
             files = conn.fetch(req.start, req.end, source=req.source, **kwargs)
-            units = [(f.name, lambda f=f: [f]) for f in files]
+            units = [(batch[0].name if len(batch) == 1 else f"{batch[0].name}..{batch[-1].name}",
+                      lambda batch=batch: batch, len(batch)) for batch in replay_batches(files)]
             if not units:
                 raise BackfillError(f"no {req.connector} files for {req.start}..{req.end} under {req.source}")
         else:
-            units = [(f"{a}..{b}", lambda a=a, b=b: conn.fetch(a, b, **kwargs))
+            units = [(f"{a}..{b}", lambda a=a, b=b: conn.fetch(a, b, **kwargs), 1)
                      for a, b in conn.fetch_spans(req.start, req.end, req.kind)]
-        run.progress_total = len(units)
+        run.progress_total = sum(steps for _, _, steps in units)
         run.save(store)
-        for label, fetch in units:
+        for label, fetch, steps in units:
             if cancel.is_set():
                 run.finish(store, "cancelled", f"cancelled after {run.progress_done} of {run.progress_total}")
                 return run
@@ -100,7 +127,7 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
             run.rows_read += report.rows_read
             run.rows_written += report.rows_written
             run.rows_rejected += report.rows_rejected
-            run.progress_done += 1
+            run.progress_done += steps
             run.save(store)
             log.info("backfill %s %s: %s", req.connector, label, report.summary())
         run.finish(store, "succeeded")

@@ -203,3 +203,94 @@ def test_bad_files_are_still_named_while_the_store_is_held(app, store_held, tmp_
     bad.write_text(_HEADER + "SA1,2018/01/01 00:30:00,1400,abc,TRADE\n")
     r = _cli(app, "ingest", "load", "nem", str(bad))
     assert said in r.output
+
+
+# ------------------------------------------------------------------------------------------------------------
+# A replayed backfill writes its files in batches (ingest/backfill.py: replay_batches)
+# ------------------------------------------------------------------------------------------------------------
+def test_replayed_files_are_cut_into_batches_by_their_text_size(monkeypatch):
+    from engine.files import RawFile
+    from ingest import backfill
+
+    monkeypatch.setattr(backfill, "REPLAY_BATCH_BYTES", 100)
+    files = [RawFile(f"{i}.csv", b"x" * size) for i, size in enumerate([40, 40, 30, 150, 10])]
+    zipped = RawFile("z.zip", b"PK\x03\x04" + b"x" * 6)  # ten bytes, read as 160 of text
+    batches = backfill.replay_batches([*files, zipped, RawFile("last.csv", b"x" * 5)])
+    assert [[f.name for f in b] for b in batches] == [["0.csv", "1.csv"], ["2.csv"], ["3.csv"], ["4.csv"],
+                                                      ["z.zip"], ["last.csv"]]
+
+
+def _replay(store, folder, start, end):
+    import datetime as dt
+
+    from engine import jobs
+    from ingest.backfill import BackfillRequest, run_backfill
+
+    run = jobs.JobRun(job="backfill:nem", market="NEM")
+    run.save(store)
+    run_backfill(store, BackfillRequest("nem", dt.date.fromisoformat(start), dt.date.fromisoformat(end), folder),
+                 run)
+    return jobs.get_run(store, run.run_id)
+
+
+@pytest.mark.realdata
+def test_a_replayed_backfill_in_one_batch_stores_what_file_by_file_loads_store(store, store_url, store_dir,
+                                                                                data_dir, monkeypatch):
+    """The ten PRICE_AND_DEMAND files of 2016-02 and 2018-01 replayed as one batch leave the store as ten
+    batches of one file each do (rows, values and every aggregate); progress still counts files."""
+    from engine.store import Store
+    from ingest import backfill
+    from tests.support.schema_template import copy_schema
+    from tests.test_faults import fingerprint
+
+    folder = data_dir / "markets" / "aemo" / "price_and_demand"
+    saved = _replay(store, folder, "2016-02-01", "2018-01-31")
+    assert saved["status"] == "succeeded", saved["error"]
+    assert (saved["progress_done"], saved["progress_total"]) == (10, 10)
+    assert store.scalar("SELECT uniqExact(batch_id) FROM prices") == 1
+
+    one_by_one = Store(f"{store_url}_files")
+    copy_schema(one_by_one, str(store_dir))
+    try:
+        monkeypatch.setattr(backfill, "REPLAY_BATCH_BYTES", 1)  # every file a batch of its own
+        alone = _replay(one_by_one, folder, "2016-02-01", "2018-01-31")
+        assert alone["status"] == "succeeded" and (alone["progress_done"], alone["progress_total"]) == (10, 10)
+        assert one_by_one.scalar("SELECT uniqExact(batch_id) FROM prices") == 10
+        assert fingerprint(store) == fingerprint(one_by_one)
+        assert saved["rows_written"] == alone["rows_written"] > 0
+    finally:
+        one_by_one.command(f"DROP DATABASE IF EXISTS `{one_by_one.database}`")
+        one_by_one.close()
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("one_batch", [True, False])
+def test_a_bad_file_fails_its_whole_batch_and_leaves_the_batches_before_it(store, data_dir, tmp_path, monkeypatch,
+                                                                           one_batch):
+    """The last of ten replayed files is damaged: replayed as one batch nothing is stored; file by file, the nine
+    before it are."""
+    from ingest import backfill
+
+    source = data_dir / "markets" / "aemo" / "price_and_demand"
+    folder = tmp_path / "replay"
+    folder.mkdir()
+    names = sorted(p.name for p in source.glob("PRICE_AND_DEMAND_201*.csv"))  # 2016-02, then 2018-01
+    assert names[-1] == "PRICE_AND_DEMAND_201801_VIC1.csv" and len(names) == 10
+    for name in names:
+        (folder / name).write_bytes((source / name).read_bytes())
+    damaged = folder / names[-1]
+    lines = damaged.read_bytes().split(b"\n")
+    lines[10] = lines[10].replace(b",", b";", 2)
+    damaged.write_bytes(b"\n".join(lines))
+    if not one_batch:
+        monkeypatch.setattr(backfill, "REPLAY_BATCH_BYTES", 1)
+    saved = _replay(store, folder, "2016-02-01", "2018-01-31")
+    assert saved["status"] == "failed" and f"{names[-1]}, line 11" in saved["error"]
+    stored = store.query_df("SELECT DISTINCT location FROM prices FINAL")["location"].tolist()
+    if one_batch:
+        assert (saved["progress_done"], saved["progress_total"]) == (0, 10)
+        assert stored == [] and store.scalar("SELECT count() FROM prices_hourly") == 0
+    else:
+        assert (saved["progress_done"], saved["progress_total"]) == (9, 10)
+        assert sorted(stored) == ["NSW1", "QLD1", "SA1", "TAS1", "VIC1"]  # VIC1 from 2016-02 only
+        assert store.scalar("SELECT count() FROM prices FINAL WHERE location = 'VIC1'") == 29 * 48

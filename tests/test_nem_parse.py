@@ -622,6 +622,24 @@ def test_interval_ends_across_leap_days_and_century_rules_match_python(nem):
     assert prices["interval_start"].tolist() == expected
 
 
+@pytest.mark.parametrize("gaps, minutes", [([5] * 11, 5), ([30] * 11, 30), ([5] * 5 + [10] + [5] * 5, 5),
+                                            ([15] * 11, None)])
+def test_price_and_demand_interval_length_is_the_files_own_spacing(nem, gaps, minutes):
+    """A month file spaced evenly takes its one gap; a file missing an interval still takes its usual gap; a
+    spacing that is neither 5 nor 30 minutes is refused."""
+    ends = np.cumsum([0, *gaps])
+    body = "".join(f"SA1,{datetime(2024, 1, 1) + timedelta(minutes=int(m)):%Y/%m/%d %H:%M:%S},1000,50,TRADE\r\n"
+                   for m in ends)
+    raw = RawFile("PRICE_AND_DEMAND_202401_SA1.csv", (_PD_HEADER + body).encode())
+    if minutes is None:
+        err = _fails(nem, raw.name, raw.data)
+        assert "cannot tell the interval length of SA1: its rows are mostly 15 minutes apart" in err.problem
+        return
+    tables = nem.parse(raw).tables
+    for table in ("prices", "demand"):
+        assert tables[table]["interval_minutes"].tolist() == [minutes] * len(ends)
+
+
 @pytest.mark.parametrize("stamp", ["2023/02/29 00:30:00", "2100/02/29 00:30:00", "2024/04/31 00:30:00",
                                    "2024/00/10 00:30:00", "2024/01/01 24:00:00", "2024/01/01 00:60:00",
                                    "2024-01-01 00:30:00", "2024/01/01 00:30:0x"])

@@ -511,6 +511,54 @@ def test_batch_buckets_do_not_depend_on_row_order():
     assert in_order["energy_sum"].sum() == pytest.approx(20.0 * np.count_nonzero(rows["energy"].notna()))
 
 
+def _hourly_by_groupby(rows: pd.DataFrame) -> pd.DataFrame:
+    """prices_hourly's buckets of ``rows`` by a plain pandas groupby: the oracle for batch_aggregate."""
+    frame = rows.assign(bucket=rows["interval_start"].dt.floor("h"), location=rows["location"].astype(str),
+                        negative=rows["price"] < 0, demo=rows["source"].astype(str) == "demo")
+    out = frame.groupby(["market", "location", "price_kind", "bucket"], observed=True).agg(
+        price_sum=("price", "sum"), price_min=("price", "min"), price_max=("price", "max"),
+        samples=("price", "size"), negatives=("negative", "sum"), demo_samples=("demo", "sum"))
+    return out.reset_index().astype({"market": str, "price_kind": str, "samples": "uint64",
+                                     "negatives": "uint64", "demo_samples": "uint64"})
+
+
+@pytest.mark.parametrize("layout", ["runs out of order", "overlapping runs", "categorical runs"])
+def test_batch_buckets_of_a_batch_of_files_match_a_groupby(layout):
+    """A batch of several files comes as runs each in key order (one series over one file's span), in file
+    order: the runs are put in order without sorting every row, and runs whose hours overlap (here a 15-minute
+    series beside a 5-minute one of the same location) are sorted row by row; the buckets are the same."""
+    from engine.store.writer import _conform, batch_aggregate
+
+    def run(location, start, minutes=5, n=30, source="file.csv"):
+        return _prices(location=location, n=n, minutes=minutes, start=start, source=source,
+                       price=np.linspace(-20.0, 40.0, n) + len(location))
+
+    runs = [run("SA1", "2024-02-01"), run("VIC1", "2024-02-01", source="demo"), run("SA1", "2024-01-01"),
+            run("VIC1", "2024-01-01")]
+    if layout == "overlapping runs":
+        runs.append(run("SA1", "2024-01-01 00:30", minutes=15, n=8))
+    rows = pd.concat(runs, ignore_index=True)
+    if layout == "categorical runs":  # as the NEM parser's frames come: labels and sources as categoricals
+        rows = rows.astype({"market": "category", "location": "category", "price_kind": "category",
+                            "source": "category"})
+    spec = TABLES["prices"]
+    got = batch_aggregate(spec.aggregates[0], _conform(spec, rows, "x.csv", unique=True), spec.time_column)
+    key = ["location", "bucket"]
+    got = got.astype({"market": str, "location": str, "price_kind": str}).sort_values(key).reset_index(drop=True)
+    expected = _hourly_by_groupby(rows).sort_values(key).reset_index(drop=True)[list(got.columns)]
+    pd.testing.assert_frame_equal(got, expected, check_dtype=False)
+    assert got["demo_samples"].sum() == 30 and got["samples"].sum() == len(rows)
+
+
+def test_labels_of_a_column_are_the_values_its_rows_use():
+    from engine.store.writer import _labels
+
+    column = pd.Series(pd.Categorical(["b", "a", None, "b"], categories=["a", "b", "c"]))
+    assert _labels(column)[:2] == ["a", "b"] and len(_labels(column)) == 3 and pd.isna(_labels(column)[2])
+    assert _labels(column.iloc[[0, 3]]) == ["b"]  # "c" is a category no row uses
+    assert _labels(pd.Series(["x", "y", "x"])) == ["x", "y"]
+
+
 def test_a_reload_repairs_aggregates_left_short_by_a_kill_between_rows_and_buckets(store: Store, monkeypatch):
     prices = _prices(location="VIC1", n=60, minutes=5, price=np.linspace(-5, 90, 60), start="2024-02-03 22:00")
     demand = prices.drop(columns="price_kind").rename(columns={"price": "demand_mw"})

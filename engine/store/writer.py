@@ -106,6 +106,18 @@ def _conform(spec: SeriesTable, frame: pd.DataFrame, source: str, unique: bool =
     return conformed
 
 
+def _labels(values: pd.Series) -> list:
+    """The distinct values of a column, as a list. For a categorical, the categories its codes use: a count per
+    code, not the hash table pd.unique builds over every row (a year's batch asked this of a million rows
+    several times, more than the rest of the writer's own work)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.array.codes
+        used = np.bincount(codes[codes >= 0] if (codes < 0).any() else codes, minlength=len(values.cat.categories))
+        labels = list(values.cat.categories[used > 0])
+        return labels + [np.nan] if (codes < 0).any() else labels
+    return pd.unique(values).tolist()
+
+
 def _array(values: pd.Series) -> object:
     """A column's data without its index (tz-aware times and categoricals as pandas arrays: to_numpy would
     make Python objects of them)."""
@@ -134,7 +146,7 @@ def _series_filter(spec: SeriesTable, frame: pd.DataFrame, prefix: str = "f", *,
                                                          frame[col].max().to_pydatetime())
             continue
         clauses.append(f"`{col}` IN {{{name}:Array(String)}}")
-        params[name] = sorted(frame[col].unique().tolist())
+        params[name] = sorted(_labels(frame[col]))
     if spec.time_column:
         t0, t1 = frame[spec.time_column].min(), frame[spec.time_column].max()
         if whole_hours:
@@ -265,7 +277,7 @@ def _rebuild_spans(spec: SeriesTable, rows: pd.DataFrame) -> tuple[str, dict, li
     The spans reach a day beyond the rows on each side (days are market days, not UTC ones), and further for an
     aggregate fed from the hours (widen_days); each aggregate's parameters are suffixed with its position."""
     series = list(spec.series_columns)
-    params: dict = {f"s{i}": sorted(rows[c].unique().tolist()) for i, c in enumerate(series)}
+    params: dict = {f"s{i}": sorted(_labels(rows[c])) for i, c in enumerate(series)}
     series_where = " AND ".join(f"`{c}` IN {{s{i}:Array(String)}}" for i, c in enumerate(series))
     day = pd.Timedelta(days=1)
     t0 = rows[spec.time_column].min().floor("D") - day
@@ -361,9 +373,9 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
     for name, f in conformed.items():
         if name not in DEMO_TABLES:  # e.g. an operator's forecast: real, but no replacement for demo prices
             continue
-        markets.update(pd.unique(f["market"]))
+        markets.update(_labels(f["market"]))
         demo = f["source"].eq(DEMO_SOURCE).to_numpy()
-        real.update(pd.unique(f["market"]) if not demo.any() else pd.unique(f.loc[~demo, "market"]))
+        real.update(_labels(f["market"]) if not demo.any() else _labels(f.loc[~demo, "market"]))
     demo_dropped = _drop_demo(store, real) if real else set()
     _demo_free(store).difference_update(markets - real)
     batch = next_batch_id()
@@ -388,7 +400,7 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
     # meanwhile, as they do when repaired); a reload that wrote nothing leaves every cached answer valid.
     changed = {name for name in conformed if report.written.get(name) or report.revised.get(name)}
     stale = demo_dropped | {m for name in changed | reached_insert | report.repaired
-                            for m in pd.unique(conformed[name]["market"])}
+                            for m in _labels(conformed[name]["market"])}
     if failure is not None:
         for name in sorted(reached_insert):
             _take_back(store, TABLES[name], conformed[name], batch)
@@ -441,7 +453,7 @@ def _sum(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 
 def _counted(hits: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    return np.add.reduceat(hits.astype(np.uint64), starts)
+    return np.add.reduceat(hits, starts, dtype=np.uint64)
 
 
 #: How an aggregate's value column is computed from one bucket's values of a base column (tables.Aggregate):
@@ -453,7 +465,7 @@ BATCH_OPS = {
     "max": lambda v, at: np.maximum.reduceat(v.astype(np.float64, copy=False), at),
     "count": lambda v, at: np.diff(np.append(at, len(v))).astype(np.uint64),
     "negatives": lambda v, at: _counted(v.astype(np.float64, copy=False) < 0, at),
-    "demo": lambda v, at: _counted(v == DEMO_SOURCE, at),
+    "demo": _counted,  # of the rows' is-demo flags (_base_column gives them)
 }
 
 
@@ -465,47 +477,74 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int64), pd.Index(labels)
 
 
-def _base_column(rows: pd.DataFrame, name: str) -> np.ndarray:
+def _base_column(rows: pd.DataFrame, name: str, op: str) -> np.ndarray:
+    """The values of base column ``name`` that op ``op`` of BATCH_OPS reads: for "demo", whether each row is
+    demo data (a categorical's few labels compared, not a Python string per row)."""
     values = rows[name]
-    if isinstance(values.dtype, pd.CategoricalDtype):  # compare the few labels, not a Python string per row
-        labels = np.asarray(values.cat.categories, dtype=object)
-        return labels[values.array.codes]
+    categorical = isinstance(values.dtype, pd.CategoricalDtype)
+    if op == "demo":
+        if categorical:  # [-1]: a missing label is no demo row
+            return np.append(np.asarray(values.cat.categories, dtype=object) == DEMO_SOURCE, False)[values.array.codes]
+        return values.to_numpy() == DEMO_SOURCE
+    if categorical:
+        return np.asarray(values.cat.categories, dtype=object)[values.array.codes]
     return values.to_numpy()
+
+
+def _bucket_order(key: np.ndarray, series: np.ndarray) -> np.ndarray | None:
+    """An order putting ``key`` (bucket keys, ``series`` their series part) in ascending order, or None when it
+    already is. A batch of several files comes as runs each in order (one series over one file's span): the
+    few runs are put in order by their first key, and only if they overlap is every key sorted (argsort of a
+    year's million keys cost a third of the aggregation)."""
+    down = key[1:] < key[:-1]
+    if not down.any():
+        return None
+    breaks = np.flatnonzero(down | (series[1:] != series[:-1])) + 1
+    if len(breaks) <= 4096:
+        bounds = np.concatenate(([0], breaks, [len(key)]))
+        runs = np.argsort(key[bounds[:-1]], kind="stable")
+        order = np.concatenate([np.arange(bounds[r], bounds[r + 1]) for r in runs])
+        ranked = key[order]
+        if (ranked[1:] >= ranked[:-1]).all():
+            return order
+    return np.argsort(key, kind="stable")
 
 
 def batch_aggregate(agg: Aggregate, rows: pd.DataFrame, time_column: str) -> pd.DataFrame:
     """The hourly buckets of ``rows`` (rows no bucket has counted yet) as ``agg.from_batch`` describes them,
     one row per series and hour, in the aggregate table's column order.
 
-    The writer's rows come sorted by series and time, so the buckets usually follow one another already and
-    summing them is one pass (np.*.reduceat); otherwise the rows are first put in bucket order."""
+    The writer's rows come sorted by series and time (or as runs so sorted, one per file), so the buckets
+    follow one another once the runs are in order, and summing them is one pass (np.*.reduceat); otherwise the
+    rows are first put in bucket order."""
     hours = rows[time_column].array.as_unit("ms").asi8 // _HOUR_MS  # floor: hours before 1970 too
     coded = [_codes(rows[col]) for col in agg.group]
     sizes = [len(labels) for _, labels in coded]
     span = int(hours.max() - hours.min()) + 1
+    new = np.ones(len(rows), dtype=bool)  # where a bucket starts (in bucket order): a new hour or a new series
     if np.prod([float(n) for n in sizes] + [float(span)]) < 2.0 ** 62:
-        key = np.zeros(len(rows), np.int64)
+        series = np.zeros(len(rows), np.int64)
         for (codes, _), n in zip(coded, sizes, strict=True):
-            key = key * n + codes
-        key = key * span + (hours - hours.min())
-        order = None if (key[1:] >= key[:-1]).all() else np.argsort(key, kind="stable")
+            series = series * n + codes
+        key = series * span + (hours - hours.min())
+        order = _bucket_order(key, series)
+        if order is not None:
+            key = key[order]
+        new[1:] = key[1:] != key[:-1]
     else:  # too many series x hours for one integer key: sort by the columns themselves
         order = np.lexsort([hours, *(codes for codes, _ in reversed(coded))])
-    if order is not None:
-        hours = hours[order]
-        coded = [(codes[order], labels) for codes, labels in coded]
-    new = np.ones(len(rows), dtype=bool)  # where a bucket starts: a new hour or a new series
-    new[1:] = hours[1:] != hours[:-1]
-    for codes, _ in coded:
-        new[1:] |= codes[1:] != codes[:-1]
+        new[1:] = hours[order][1:] != hours[order][:-1]
+        for codes, _ in coded:
+            new[1:] |= codes[order][1:] != codes[order][:-1]
     starts = np.flatnonzero(new)
+    first = starts if order is None else order[starts]  # each bucket's first row, where it is in ``rows``
     out: dict[str, object] = {}
     for col, (codes, labels) in zip(agg.group, coded, strict=True):
         dtype = rows[col].dtype
-        out[col] = (pd.Categorical.from_codes(codes[starts], dtype=dtype) if isinstance(dtype, pd.CategoricalDtype)
-                    else np.asarray(labels, dtype=object)[codes[starts]])
-    out["bucket"] = pd.to_datetime(hours[starts] * _HOUR_MS, unit="ms", utc=True)
+        out[col] = (pd.Categorical.from_codes(codes[first], dtype=dtype) if isinstance(dtype, pd.CategoricalDtype)
+                    else np.asarray(labels, dtype=object)[codes[first]])
+    out["bucket"] = pd.to_datetime(hours[first] * _HOUR_MS, unit="ms", utc=True)
     for column, op, base in agg.from_batch:
-        values = _base_column(rows, base)
+        values = _base_column(rows, base, op)
         out[column] = BATCH_OPS[op](values if order is None else values[order], starts)
     return pd.DataFrame(out, copy=False)
