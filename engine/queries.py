@@ -414,8 +414,9 @@ def _demo_latest(store: Store, latest: pd.DataFrame) -> set[tuple[str, str]]:
 
 
 def nodal_runs(store: Store) -> list[tuple[str, str]]:
-    """(market, market run) pairs with published nodal prices in the store."""
-    df = store.query_df("SELECT DISTINCT market, market_run FROM nodal_lmp_hourly ORDER BY market, market_run")
+    """(market, market run) pairs with published nodal prices in the store (from their days: a full network's
+    year is 96 million hours, 4 million days)."""
+    df = store.query_df("SELECT DISTINCT market, market_run FROM nodal_lmp_daily ORDER BY market, market_run")
     return list(df.itertuples(index=False, name=None))
 
 

@@ -283,10 +283,12 @@ def test_migration_008_moves_every_row_into_market_month_partitions(store_url: s
         for name in [n for n in TABLES if not s.scalar("EXISTS TABLE {t:Identifier}", {"t": n})]:
             monkeypatch.delitem(TABLES, name)
         monkeypatch.setattr(versions, "bump", lambda *_: None)  # nor are the data versions (017)
-        # and until 018 the views fill the hourly aggregates: the writer must not add the batch's buckets too
+        # and until 018 the views fill the hourly aggregates: the writer must not add the batch's buckets too;
+        # aggregates a later migration creates (021) are not there yet either
         for name, spec in list(TABLES.items()):
             monkeypatch.setitem(TABLES, name, dataclasses.replace(spec, aggregates=tuple(
-                dataclasses.replace(agg, from_batch=()) for agg in spec.aggregates)))
+                dataclasses.replace(agg, from_batch=()) for agg in spec.aggregates
+                if s.scalar("EXISTS TABLE {t:Identifier}", {"t": agg.table}))))
         # January in NEM time: from 14:00 UTC on 31 December; a revision of some of its hours; IESO hours
         write_tables(s, {"prices": _prices(n=48 * 31, start="2023-12-31 14:00"),
                          "demand": _prices(n=48 * 31, start="2023-12-31 14:00").rename(columns={"price": "demand_mw"})

@@ -13,9 +13,15 @@ from engine.store import Store
 #: The days of prices the basis covers: the last ones the store holds for the market run.
 DAYS = 31
 #: The window: interval starts after the latest hour held less ``DAYS`` days (as ``queries.nodal_prices``).
-#: The latest hour is looked up once per answer: it reads every hour of the run, which at a full network's
-#: size cost as much as the basis itself when each query looked it up again.
+#: The latest hour is looked up once per answer, from the daily aggregate's last day.
 _WINDOW = "market = {m:String} AND market_run = {r:String} AND interval_start > {after:DateTime64(3, 'UTC')}"
+#: The daily aggregate's days of the market run from ``d0`` to ``d1`` (UTC day starts).
+_DAYS = ("market = {m:String} AND market_run = {r:String} AND bucket >= {d0:DateTime64(3, 'UTC')} "
+         "AND bucket <= {d1:DateTime64(3, 'UTC')}")
+#: A node's (or the hub's) sums over days of the daily aggregate, with what says whether they are whole.
+_SUMS = "sum(lmp_sum) AS s, sum(samples) AS n, sum(aligned) AS a, min(minutes_min) AS lo, max(minutes_max) AS hi"
+#: Days of the daily aggregate listed (``days``).
+_ON_DAYS = "bucket IN {days:Array(DateTime64(3, 'UTC'))}"
 
 
 @dataclass(frozen=True)
@@ -49,31 +55,143 @@ def published_basis(store: Store, market: str, run: str, hub: str, *, top: int =
 
 
 def _window(store: Store, market: str, run: str) -> dict:
-    """The parameters of ``_WINDOW`` for the market run (a window holding nothing when it has no prices)."""
-    latest = store.scalar("SELECT max(bucket) FROM nodal_lmp_hourly WHERE market = {m:String} "
-                          "AND market_run = {r:String} HAVING count() > 0", {"m": market, "r": run})
-    after = pd.Timestamp.max.tz_localize("UTC") if latest is None else pd.Timestamp(latest) - pd.Timedelta(days=DAYS)
-    return {"m": market, "r": run, "after": after.floor("ms").to_pydatetime()}
+    """The parameters of ``_WINDOW`` for the market run, with the first and last UTC days the window holds
+    (``first``: the day holding its start, partly outside it); None for each when the run has no prices."""
+    run_days = "market = {m:String} AND market_run = {r:String}"
+    latest = store.query_df(
+        "SELECT max(bucket) AS day, toStartOfHour(max(start_max)) AS hour FROM nodal_lmp_daily "  # noqa: S608 -- fixed SQL; values are bound
+        f"WHERE {run_days} AND bucket = (SELECT bucket FROM nodal_lmp_daily WHERE {run_days} "
+        "ORDER BY bucket DESC LIMIT 1) HAVING count() > 0", {"m": market, "r": run}, columns_if_empty=False)
+    if latest.empty:
+        return {"m": market, "r": run, "after": None, "first": None, "last": None}
+    after, last = latest["hour"].iat[0] - pd.Timedelta(days=DAYS), latest["day"].iat[0]
+    return {"m": market, "r": run, "after": after.floor("ms").to_pydatetime(),
+            "first": after.floor("D").to_pydatetime(), "last": last.to_pydatetime()}
 
 
 def _largest_mean_basis(store: Store, window: dict, hub: str, top: int) -> list[str]:
     """The ``top`` nodes of the market run with the largest absolute mean basis to ``hub`` over the window
     (the hub price at a time is the mean of the hub node's prices then; times without one have no basis)."""
-    found = store.query_df(
-        "SELECT node, avg(p.lmp - h.hub) AS mean_basis "  # noqa: S608 -- the window is fixed SQL; values are bound
-        f"FROM (SELECT interval_start, node, lmp FROM nodal_lmp FINAL WHERE {_WINDOW}) AS p "
-        "INNER JOIN (SELECT interval_start, avg(lmp) AS hub FROM nodal_lmp FINAL "
-        f"WHERE {_WINDOW} AND node = {{h:String}} GROUP BY interval_start) AS h USING interval_start "
-        "GROUP BY node ORDER BY abs(mean_basis) DESC, node LIMIT {top:UInt32}",
-        {**window, "h": str(hub), "top": max(int(top), 0)}, columns_if_empty=False)
-    if found.empty:
+    mean = mean_basis(store, window, hub)
+    ranked = pd.DataFrame({"node": mean.index, "size": mean.abs().to_numpy()})
+    ranked = ranked.sort_values(["size", "node"], ascending=[False, True], kind="mergesort")
+    return ranked["node"].head(max(int(top), 0)).tolist()
+
+
+def _whole(days: pd.DataFrame) -> pd.Series:
+    """Whether each row of sums (``_SUMS``) over one UTC day of one series is the whole day: every interval of
+    the day once. That is one interval length dividing the day, every row starting on a multiple of it, and as
+    many rows as the day has intervals (the rows of one series and length have distinct starts). A node and the
+    hub both whole on a day with as many rows hold the same instants, once each."""
+    length = days["hi"].astype("int64").clip(lower=1)
+    return ((days["lo"] == days["hi"]) & (days["hi"] > 0) & (1440 % length == 0) & (days["n"] == 1440 // length)
+            & (days["a"] == days["n"]))
+
+
+def mean_basis(store: Store, window: dict, hub: str) -> pd.Series:
+    """Each node's mean basis to ``hub`` over the window (``_window``): the basis summed over every instant
+    the node and the hub both hold, over their count. Raises KeyError when no node has one.
+
+    On a day where the node and the hub are both whole, that sum is the node's day's price sum less the hub's,
+    which the daily aggregate holds. One pass over the hub's whole days gives each node's sums, and a node whose
+    rows fill those days exactly is whole on each; only the other nodes are looked at day by day. The days
+    either side is not whole on (the window's first day, an hour missing, mixed interval lengths) are joined to
+    the hub from the base table as before, only for those nodes and days."""
+    if window["last"] is None:
         raise KeyError(f"hub nodes not in the prices: {[str(hub)]}")
-    return [str(n) for n in found["node"]]
+    after, first = pd.Timestamp(window["after"]), pd.Timestamp(window["first"])
+    params = {**window, "h": str(hub), "d0": window["first"], "d1": window["last"]}
+    hub_days = store.query_df(
+        f"SELECT bucket, {_SUMS}, max(start_max) AS last FROM nodal_lmp_daily WHERE {_DAYS} "  # noqa: S608 -- fixed SQL; values are bound
+        "AND node = {h:String} GROUP BY bucket", params, columns_if_empty=False)
+    if len(hub_days):
+        hub_days = hub_days[hub_days["last"] > after].set_index("bucket")  # days with prices in the window
+    if hub_days.empty:
+        raise KeyError(f"hub nodes not in the prices: {[str(hub)]}")
+    whole = (_whole(hub_days) & (hub_days.index > first)).to_numpy()
+    sums: list[pd.DataFrame] = []
+    pairs: list[pd.DataFrame] = []  # a node's days to join from the base table
+    for minutes in hub_days.loc[whole, "hi"].unique():
+        days = hub_days[whole & (hub_days["hi"] == minutes).to_numpy()]
+        on = {**params, "days": [t.to_pydatetime() for t in days.index]}
+        nodes = store.query_df(
+            f"SELECT node, {_SUMS} FROM nodal_lmp_daily WHERE {_DAYS} AND {_ON_DAYS} GROUP BY node",  # noqa: S608 -- fixed SQL; values are bound
+            on, columns_if_empty=False)
+        if nodes.empty:
+            continue
+        nodes["node"] = nodes["node"].astype(str)
+        n = nodes["n"].to_numpy(float)
+        every = ((nodes["lo"] == minutes) & (nodes["hi"] == minutes) & (nodes["a"] == nodes["n"])
+                 & (n == len(days) * (1440 // int(minutes)))).to_numpy()
+        sums.append(pd.DataFrame({"node": nodes["node"].to_numpy()[every],
+                                  "sum": nodes["s"].to_numpy(float)[every] - days["s"].sum(), "n": n[every]}))
+        rest = nodes["node"].to_numpy()[~every & (n > 0)]
+        if not len(rest):
+            continue
+        by_day = store.query_df(
+            f"SELECT node, bucket, {_SUMS} FROM nodal_lmp_daily WHERE {_DAYS} AND {_ON_DAYS} "  # noqa: S608 -- fixed SQL; values are bound
+            "AND node IN {n:Array(String)} GROUP BY node, bucket", {**on, "n": sorted(rest)})
+        by_day = by_day.merge(days[["s", "n"]], left_on="bucket", right_index=True, suffixes=("", "_hub"))
+        together = (_whole(by_day) & (by_day["n"] == by_day["n_hub"])).to_numpy()
+        sums.append(pd.DataFrame({"node": by_day["node"].astype(str).to_numpy()[together],
+                                  "sum": (by_day["s"] - by_day["s_hub"]).to_numpy(float)[together],
+                                  "n": by_day["n"].to_numpy(float)[together]}))
+        pairs.append(pd.DataFrame({"node": by_day["node"].astype(str).to_numpy()[~together],
+                                   "day": by_day["bucket"].dt.date.to_numpy()[~together]}))
+    every_node = sorted(hub_days.index[~whole].date)
+    pairs_frame = pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame({"node": [], "day": []})
+    if every_node or len(pairs_frame):
+        sums.append(_joined_days(store, params, every_node, pairs_frame))
+    total = pd.concat(sums, ignore_index=True).groupby("node")[["sum", "n"]].sum() if sums else None
+    if total is None or not (total["n"] > 0).any():
+        raise KeyError(f"hub nodes not in the prices: {[str(hub)]}")
+    total = total[total["n"] > 0]
+    return (total["sum"] / total["n"]).rename("mean")
+
+
+def _joined_days(store: Store, params: dict, every_node: list, pairs: pd.DataFrame) -> pd.DataFrame:
+    """Per node, the window's basis summed over the instants the node and the hub both hold on UTC days from
+    the base table, and their count: every node's on the days ``every_node``, and each node's own days of
+    ``pairs`` (node, day)."""
+    pair_days = sorted(set(pairs["day"]))
+    days = sorted({*every_node, *pair_days})
+    where = []
+    if every_node:
+        where.append("toDate(interval_start) IN {every:Array(Date)}")
+    if pair_days:
+        where.append("(node IN {n:Array(String)} AND toDate(interval_start) IN {own:Array(Date)})")
+    span = ("interval_start >= toDateTime64({since:Date}, 3, 'UTC') "
+            "AND interval_start < toDateTime64({until:Date}, 3, 'UTC') + INTERVAL 1 DAY")
+    found = store.query_df(
+        "SELECT node, toDate(interval_start) AS day, sum(p.lmp - h.hub) AS sum, count() AS n "  # noqa: S608 -- the window is fixed SQL; values are bound
+        f"FROM (SELECT interval_start, node, lmp FROM nodal_lmp FINAL WHERE {_WINDOW} AND {span} "
+        f"AND ({' OR '.join(where)})) AS p "
+        "INNER JOIN (SELECT interval_start, avg(lmp) AS hub FROM nodal_lmp FINAL "
+        f"WHERE {_WINDOW} AND {span} AND toDate(interval_start) IN {{days:Array(Date)}} AND node = {{h:String}} "
+        "GROUP BY interval_start) AS h USING interval_start GROUP BY node, day",
+        {**params, "every": every_node, "own": pair_days, "n": sorted(set(pairs["node"])), "days": days,
+         "since": days[0], "until": days[-1]})
+    if found.empty:
+        return pd.DataFrame({"node": [], "sum": [], "n": []})
+    found = pd.DataFrame({"node": found["node"].astype(str).to_numpy(),
+                          "day": pd.to_datetime(found["day"].to_numpy()).date,
+                          "sum": found["sum"].to_numpy(float), "n": found["n"].to_numpy(float)})
+    # The read covers the listed nodes on every listed day: only each node's own days count.
+    keep = found["day"].isin(set(every_node)).to_numpy()
+    if len(pairs):
+        own = found.merge(pairs.drop_duplicates(), on=["node", "day"], how="left", indicator=True)["_merge"]
+        keep |= (own == "both").to_numpy()
+    return found.loc[keep, ["node", "sum", "n"]]
 
 
 def _nodal_prices(store: Store, window: dict, nodes: list[str]) -> pd.DataFrame:
-    """The window's published prices of ``nodes``, one row per interval and node."""
+    """The window's published prices of ``nodes``, one row per interval and node (the price alone: the basis
+    is of the price).
+
+    Each key's latest version is its row of the highest batch (ReplacingMergeTree(batch_id) keeps no other),
+    picked here rather than by FINAL, which merges the granules of the few nodes' whole parts before filtering:
+    at a full network's size that took twice as long."""
     return store.query_df(
-        "SELECT interval_start, node, lmp, energy, congestion, loss FROM nodal_lmp FINAL "  # noqa: S608 -- the window is fixed SQL; values are bound
-        f"WHERE {_WINDOW} AND node IN {{n:Array(String)}}",
-        {**window, "n": nodes})
+        "SELECT interval_start, node, argMax(lmp, batch_id) AS lmp FROM nodal_lmp "  # noqa: S608 -- the window is fixed SQL; values are bound
+        f"WHERE {_WINDOW} AND node IN {{n:Array(String)}} GROUP BY node, interval_minutes, interval_start",
+        {"m": window["m"], "r": window["r"], "after": window["after"], "n": nodes})

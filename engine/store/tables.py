@@ -138,6 +138,17 @@ TABLES: dict[str, SeriesTable] = {
                                 ("congestion_sum", "sum_or_zero", "congestion"), ("loss_sum", "sum_or_zero", "loss"),
                                 ("samples", "count", "lmp")),
                 ),
+                # Per UTC day, what the published basis needs to rank a network from whole days (migration
+                # 021 says when a day is whole); filled by a view on nodal_lmp, not from the batch: the writer
+                # sums batches into hours only.
+                Aggregate(
+                    "nodal_lmp_daily",
+                    "SELECT market, market_run, node, toStartOfDay(interval_start) AS bucket, sum(lmp) AS lmp_sum, "
+                    "count() AS samples, countIf(toUnixTimestamp64Milli(interval_start) "
+                    "% (60000 * greatest(interval_minutes, 1)) = 0) AS aligned, min(interval_minutes) AS minutes_min, "
+                    "max(interval_minutes) AS minutes_max, max(interval_start) AS start_max FROM nodal_lmp FINAL "
+                    "{where} GROUP BY market, market_run, node, bucket",
+                ),
             ),
             series_columns=("market", "market_run", "node"),
             required=("lmp",),
