@@ -12,6 +12,10 @@ processes' peak RSS, for two profiles:
 The client runs on the same 2 cores as the server; its own CPU time is printed beside the figures.
 
     python bench/load.py [--profile steady|ramp|both] [--users 50] [--seconds 300] [--rows 10000000]
+                         [--workers 1] [--threads 8] [--store-process]
+
+``--store-process`` serves the embedded store from a store process (engine/store/server.py) that the gunicorn
+workers reach over HTTP, so ``--workers 2`` can use both cores.
 """
 from __future__ import annotations
 
@@ -89,8 +93,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(port: int, workers: int, threads: int) -> subprocess.Popen:
-    env = {**os.environ, "C254_STORE": STORE, "C254_SCHEDULER": "0", "C254_DEMO": "0", "C254_AUTH": "1",
+def store_process(port: int) -> subprocess.Popen:
+    """The store process (engine/store/server.py) holding the embedded store, for workers to reach over HTTP."""
+    proc = subprocess.Popen([sys.executable, "-m", "engine.store.server", STORE.split("?")[0], "--port", str(port)],
+                            cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "C254_LOG_LEVEL": "WARNING"})
+    if not proc.stdout.readline().startswith("listening on"):
+        proc.kill()
+        raise SystemExit("the store process did not start")
+    return proc
+
+
+def serve(port: int, workers: int, threads: int, store_url: str = STORE) -> subprocess.Popen:
+    env = {**os.environ, "C254_STORE": store_url, "C254_SCHEDULER": "0", "C254_DEMO": "0", "C254_AUTH": "1",
            "C254_SECRET_KEY": "load-test-secret", "C254_LOG_LEVEL": "WARNING", "C254_DATA_DIR":
            os.environ.get("C254_DATA_DIR", str(REPO.parent / "shared" / "data"))}
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers), "--threads", str(threads),
@@ -108,9 +123,9 @@ def serve(port: int, workers: int, threads: int) -> subprocess.Popen:
     raise SystemExit("the app did not become ready; see var/bench-load.log")
 
 
-def peak_rss_mb(proc: subprocess.Popen) -> float:
-    """The largest peak RSS (VmHWM) of the server's processes: the master and its workers."""
-    pids = [proc.pid]
+def peak_rss_mb(proc: subprocess.Popen, *others: subprocess.Popen) -> float:
+    """The largest peak RSS (VmHWM) of the server's processes: the master, its workers (and the store process)."""
+    pids = [proc.pid, *(p.pid for p in others)]
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
     if children.exists():
         pids += [int(p) for p in children.read_text().split()]
@@ -122,6 +137,26 @@ def peak_rss_mb(proc: subprocess.Popen) -> float:
             if found:
                 peaks.append(int(found.group(1)) / 1024)
     return max(peaks) if peaks else float("nan")
+
+
+def cpu_seconds(*procs: subprocess.Popen) -> dict[int, float]:
+    """CPU time (user + system) of each serving process so far: the gunicorn master, its workers and the store
+    process, so a step's cost per request, and how close its busiest process came to a whole core, can be told
+    apart from the wall-clock noise of a shared machine."""
+    pids = [p.pid for p in procs]
+    for proc in procs:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+        if children.exists():
+            pids += [int(c) for c in children.read_text().split()]
+    ticks = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return out
 
 
 # ------------------------------------------------------------------------------------------- the users
@@ -278,13 +313,15 @@ def steady(base: str, users: list[User], seconds: float) -> Record:
     return record
 
 
-def ramp(base: str, users: list[User], step_seconds: float = 20.0) -> list[tuple[float, Record]]:
+def ramp(base: str, users: list[User], procs: tuple[subprocess.Popen, ...],
+         step_seconds: float = 20.0) -> list[tuple[float, Record]]:
     """Open-loop: requests start at ``rate`` per second whatever the answers' speed, from a pool big enough
     that a slow answer never holds the next one back."""
     steps = []
     pool = ThreadPoolExecutor(128)
     for rate in (10, 20, 30, 40, 50, 60, 70, 80, 100, 120):
         record = Record()
+        cpu_before = cpu_seconds(*procs)
         gap, next_at, stop = 1.0 / rate, time.monotonic(), time.monotonic() + step_seconds
         futures = []
         i = 0
@@ -300,8 +337,11 @@ def ramp(base: str, users: list[User], step_seconds: float = 20.0) -> list[tuple
             except Exception as exc:
                 record.add(f"failed: {type(exc).__name__}", 0.0, 599)
         steps.append((rate, record))
+        used = {pid: t - cpu_before.get(pid, 0.0) for pid, t in cpu_seconds(*procs).items()}
         print(f"  {rate:>4} req/s offered: {record.count() / step_seconds:6.1f} served/s, "
-              f"p95 {record.p(None, 95):7.0f} ms, errors {sum(record.errors.values())}", flush=True)
+              f"p95 {record.p(None, 95):7.0f} ms, errors {sum(record.errors.values())}, server CPU "
+              f"{1000 * sum(used.values()) / max(record.count(), 1):.0f} ms/request, busiest process "
+              f"{max(used.values(), default=0.0) / step_seconds:.0%} of a core", flush=True)
         if record.p(None, 95) > P95_LIMIT_MS:
             break
     pool.shutdown(wait=True)
@@ -326,6 +366,8 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=8)
+    ap.add_argument("--store-process", action="store_true",
+                    help="the workers reach the embedded store through a store process (engine/store/server.py)")
     ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.prepare:
@@ -334,13 +376,23 @@ def main() -> None:
     (REPO / "var").mkdir(exist_ok=True)
     prepared = _prepared(args.rows)
     port = _free_port()
-    server = serve(port, args.workers, args.threads)
+    holder = store_process(_free_port()) if args.store_process else None
+    if holder is not None:
+        from engine.store.client import split_dsn
+
+        store_port = int(holder.args[holder.args.index("--port") + 1])
+        server = serve(port, args.workers, args.threads,
+                       f"http://127.0.0.1:{store_port}/{split_dsn(STORE)[1]}?compress=false")
+    else:
+        server = serve(port, args.workers, args.threads)
+    rss_of = (server, holder) if holder is not None else (server,)
     base = f"http://127.0.0.1:{port}"
     try:
         users = _users(base, args.users, prepared)
         print(f"store {prepared['rows']:,} price rows; {len(users)} users signed in "
               f"({', '.join(f'{r} {sum(u.role == r for u in users)}' for r in ROLES)}); "
-              f"gunicorn {args.workers} worker(s) x {args.threads} threads")
+              f"gunicorn {args.workers} worker(s) x {args.threads} threads"
+              + (" through a store process" if holder is not None else " on the embedded store"))
         for user in users[:3]:  # the first answers of each kind (the nodal day solves once), not measured
             for action in user.actions():
                 action()
@@ -352,17 +404,20 @@ def main() -> None:
             after, cpu1 = cache_counts(base), resource.getrusage(resource.RUSAGE_SELF)
             hits, misses = after[0] - before[0], after[1] - before[1]
             report(f"steady: {len(users)} users acting every 2-8 s", record, elapsed,
-                   hits / (hits + misses) if hits + misses else float("nan"), peak_rss_mb(server),
+                   hits / (hits + misses) if hits + misses else float("nan"), peak_rss_mb(*rss_of),
                    (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime))
         if args.profile in ("ramp", "both"):
             print("\ncapacity ramp (mixed workload, open loop, 20 s per step):")
-            steps = ramp(base, users)
+            steps = ramp(base, users, rss_of)
             held = [rate for rate, rec in steps if rec.p(None, 95) <= P95_LIMIT_MS]
             print(f"capacity: {max(held) if held else 0} requests/s with p95 at or under {P95_LIMIT_MS:.0f} ms "
-                  f"(server peak RSS {peak_rss_mb(server):,.0f} MB)")
+                  f"(server peak RSS {peak_rss_mb(*rss_of):,.0f} MB)")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        if holder is not None:
+            holder.terminate()
+            holder.wait(timeout=30)
 
 
 if __name__ == "__main__":

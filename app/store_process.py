@@ -1,0 +1,120 @@
+"""The embedded store on every core: one process holds the chDB directory and serves it over ClickHouse's HTTP
+interface (``engine.store.server``) on loopback, and runs the scheduler there (scheduled loads write straight
+to chDB); ``WEB_WORKERS`` gunicorn workers reach the store through it, as they would a ClickHouse server, so
+the app's Python runs in several processes instead of one.
+
+    .venv/bin/python -m app.store_process
+
+reads the usual settings (``C254_STORE`` must be an embedded ``chdb://`` store) and ``WEB_WORKERS`` (2),
+``WEB_THREADS`` (8), ``HOST``, ``PORT`` (the Procfile's), ``C254_STORE_PORT`` (8124, the store process's loopback
+port). In order: ``flask store init`` on the embedded store in a child that exits (migrations, demo data, the
+first admin), then this process opens the directory and serves it, starts the scheduler if ``C254_SCHEDULER``
+is on, and starts gunicorn with ``C254_STORE=http://127.0.0.1:C254_STORE_PORT/<database>?compress=false`` and
+``C254_SCHEDULER=0``. SIGTERM or SIGINT stops gunicorn, then the store; gunicorn ending stops the store.
+
+Across workers: cached answers are keyed on the data versions held in the store, so a load is seen by every
+worker at once; sessions are signed cookies with the one secret key (``C254_SECRET_KEY`` or ``var/secret_key``,
+made by ``store init``); the page cache and the sign-in rate limit are per worker unless ``C254_REDIS_URL`` is
+set; ``/metrics`` sums the workers through ``PROMETHEUS_MULTIPROC_DIR`` (an emptied ``var/prometheus`` unless set).
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from app import logs
+from app.settings import REPO_ROOT, Settings
+from engine.store.client import split_dsn
+from engine.store.server import Engine, StoreServer, StoreServerError, directory_of
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STORE_PORT = 8124
+
+
+def web_env(settings: Settings, store_port: int) -> dict[str, str]:
+    """The web workers' environment: the store through the store process, no scheduler of their own."""
+    _, database, embedded = split_dsn(settings.store_url)
+    if not embedded:
+        raise SystemExit(f"C254_STORE is {settings.store_url.split('?')[0]}, not an embedded chdb:// store: "
+                         "on a ClickHouse server run gunicorn with WEB_WORKERS directly (docs/deploy.md)")
+    # Uncompressed: on loopback, compressing each insert would only cost CPU on both sides.
+    env = {**os.environ, "C254_STORE": f"http://127.0.0.1:{store_port}/{database}?compress=false",
+           "C254_SCHEDULER": "0"}
+    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics = REPO_ROOT / "var" / "prometheus"
+        shutil.rmtree(metrics, ignore_errors=True)  # stale files of dead workers would be summed in
+        metrics.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
+    return env
+
+
+def gunicorn_command(env: dict[str, str]) -> list[str]:
+    """The Procfile's gunicorn line, with ``WEB_WORKERS`` defaulting to 2."""
+    return [str(Path(sys.executable).parent / "gunicorn"), "--workers", env.get("WEB_WORKERS") or "2",
+            "--threads", env.get("WEB_THREADS") or "8", "--bind",
+            f"{env.get('HOST') or '127.0.0.1'}:{env.get('PORT') or '8050'}", "--timeout", "120", "app.wsgi:server"]
+
+
+def start_scheduler(settings: Settings) -> None:
+    """The app's scheduler in this process, on the embedded store this process holds. It starts on the first
+    request a serving process receives (app.scheduler), so this process receives one."""
+    from app.factory import create_app
+
+    app = create_app(dataclasses.replace(settings, scheduler=True))
+    app.server.test_client().get("/healthz")
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    logs.configure(settings.log_format, settings.log_level)
+    store_port = int(os.environ.get("C254_STORE_PORT") or DEFAULT_STORE_PORT)
+    env = web_env(settings, store_port)
+    connect_dsn, _, _ = split_dsn(settings.store_url)
+    flask = str(Path(sys.executable).parent / "flask")
+    init = subprocess.run([flask, "--app", "app.wsgi", "store", "init"], cwd=REPO_ROOT,  # noqa: S603 -- this venv's own flask
+                          check=False)
+    if init.returncode:
+        return init.returncode
+
+    try:
+        engine = Engine(directory_of(connect_dsn))
+        try:
+            server = StoreServer(engine, "127.0.0.1", store_port)
+        except StoreServerError:
+            engine.close()
+            raise
+    except StoreServerError as exc:
+        print(f"store process: {exc}", file=sys.stderr)
+        return 1
+    threading.Thread(target=server.serve_forever, name="store-process", daemon=True).start()
+    log.info("store %s served on http://127.0.0.1:%d", engine.directory, store_port)
+    if settings.scheduler:
+        start_scheduler(settings)
+
+    web = subprocess.Popen(gunicorn_command(env), cwd=REPO_ROOT, env=env)  # noqa: S603 -- this venv's own gunicorn
+    stopping = threading.Event()
+
+    def stop(*_: object) -> None:
+        stopping.set()
+        if web.poll() is None:
+            web.terminate()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, stop)
+    code = web.wait()
+    server.shutdown()
+    server.server_close()
+    engine.close()
+    return 0 if stopping.is_set() else code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
