@@ -4,6 +4,8 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -114,7 +116,12 @@ def store_dir():
     """One chDB directory for the whole test process: chDB allows one directory per process."""
     path = Path(tempfile.mkdtemp(prefix="c254-test-store-"))
     yield path
-    shutil.rmtree(path, ignore_errors=True)
+    # A process of its own deletes the directory, so the process's last test does not wait for it: after a long
+    # run it holds tens of thousands of files (dropped databases keep theirs until then), which took from
+    # seconds to most of a minute to delete on a busy disk.
+    subprocess.Popen([sys.executable, "-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)",
+                      str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     start_new_session=True)
 
 
 @pytest.fixture
@@ -124,17 +131,25 @@ def store_url(store_dir: Path) -> str:
 
 
 @pytest.fixture
-def store(store_url: str, store_dir: Path):
-    """A fresh database with the migrated schema (copied from the process's template: see
-    tests/support/schema_template.py)."""
+def store(request: pytest.FixtureRequest, store_dir: Path):
+    """An empty database with the migrated schema: one an earlier test gave back, emptied, or else a fresh one
+    with the schema copied from the process's template (see tests/support/schema_template.py). A test that
+    also asks for ``store_url`` gets its database."""
     from engine.store import Store
-    from tests.support.schema_template import copy_schema
+    from tests.support.schema_template import copy_schema, give_back, reuse
 
-    s = Store(store_url)
-    copy_schema(s, str(store_dir))
+    shared_url = "store_url" in request.fixturenames
+    s = None if shared_url else reuse(str(store_dir))
+    if s is None:
+        s = Store(request.getfixturevalue("store_url") if shared_url else
+                  f"chdb://{store_dir}?database=t{os.getpid()}_{next(_db_counter)}")
+        copy_schema(s, str(store_dir))
     yield s
-    s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
-    s.close()
+    if shared_url:  # the test may have built more on its URL (an app, other handles): not lent again
+        s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
+        s.close()
+    else:
+        give_back(str(store_dir), s)
 
 
 def _app_maker(store_url: str, store_dir: Path, made: list):
@@ -169,16 +184,17 @@ def _drop_apps(made: list) -> None:
 
 @pytest.fixture(scope="module")
 def module_store(store_dir: Path):
-    """One fresh migrated database for a whole test module (a fresh store costs about a second); a module whose
-    tests each need empty tables empties those it uses before each test."""
+    """One empty migrated database for a whole test module (as ``store`` lends it); a module whose tests each need
+    empty tables empties those it uses before each test."""
     from engine.store import Store
-    from tests.support.schema_template import copy_schema
+    from tests.support.schema_template import copy_schema, give_back, reuse
 
-    s = Store(f"chdb://{store_dir}?database=t{os.getpid()}_{next(_db_counter)}")
-    copy_schema(s, str(store_dir))
+    s = reuse(str(store_dir))
+    if s is None:
+        s = Store(f"chdb://{store_dir}?database=t{os.getpid()}_{next(_db_counter)}")
+        copy_schema(s, str(store_dir))
     yield s
-    s.command(f"DROP DATABASE IF EXISTS `{s.database}`")
-    s.close()
+    give_back(str(store_dir), s)
 
 
 @pytest.fixture

@@ -105,9 +105,9 @@ def ensure_platform_products(store: Store) -> list[Product]:
     existing = {p.slug: p for p in products.owned_by(store, PLATFORM)}
     # a declared slug a partner holds stops the whole run before anything is written, not half way through
     taken = store.query_df("SELECT slug FROM products FINAL WHERE slug IN {s:Array(String)} AND owner != "
-                           "{p:String} ORDER BY slug", {"s": list(DECLARED), "p": PLATFORM})["slug"].tolist()
-    if taken:
-        raise ValueError(f"the slug {taken[0]} belongs to a partner product, not the platform's")
+                           "{p:String} ORDER BY slug", {"s": list(DECLARED), "p": PLATFORM}, columns_if_empty=False)
+    if len(taken):
+        raise ValueError(f"the slug {taken['slug'].iat[0]} belongs to a partner product, not the platform's")
     listed = []
     for declared in DECLARED.values():
         source = declared.source
@@ -120,8 +120,7 @@ def _ensure(store: Store, declared: Declared, product: Product | None) -> Produc
     wanted = {"title": declared.title, "description": declared.description, "markets": (declared.source.market,),
               "category": declared.category, "update_frequency": declared.update_frequency,
               "tags": declared.tags}
-    if product is None and products.by_slug(store, declared.slug) is not None:
-        raise ValueError(f"the slug {declared.slug} belongs to a partner product, not the platform's")
+    # a partner's product of this slug was refused above; one made since is refused by create_product
     if product is None:
         product = products.create_product(
             store, editor=PLATFORM, actor=ACTOR, slug=declared.slug, columns=columns(declared.source),
