@@ -12,6 +12,7 @@ from dash.exceptions import PreventUpdate
 from app.services import services
 from components import nodal_figures as nf
 from components import pattern_figures as pf
+from components.figures import empty_figure
 from components.tables import Column, data_table
 from engine import queries
 from engine.lmp import OpfError, OpfResult
@@ -261,15 +262,18 @@ def published_hubs(run):
           inputs={"run": Input("nb-run", "value"), "hub": Input("nb-hub", "value")})
 def published(run, hub):
     if message := refused(run=run, hub=hub):
-        return {"stats": dbc.Alert(message, color="warning", className="py-1"), "surface": go.Figure()}
+        return {"stats": dbc.Alert(message, color="warning", className="py-1"), "surface": empty_figure("")}
     if not run or not hub:
         return {"stats": html.Div("No published nodal prices loaded (flask --app app.wsgi ingest load pjm PATH).",
-                                  className="text-muted small"), "surface": go.Figure()}
+                                  className="text-muted small"), "surface": empty_figure("No published prices")}
     market, market_run = run.split("|")
     try:
         found = services().cached(published_basis, market, market_run, hub)
-    except (KeyError, ValueError) as exc:
-        return {"stats": dbc.Alert(str(exc), color="warning", className="py-1"), "surface": go.Figure()}
+    except KeyError:
+        message = f"The hub {hub} has no published {market} {market_run} prices in the store."
+        return {"stats": dbc.Alert(message, color="warning", className="py-1"), "surface": empty_figure("")}
+    except ValueError as exc:
+        return {"stats": dbc.Alert(str(exc), color="warning", className="py-1"), "surface": empty_figure("")}
     rows = [(r.label, f"{r.mean:,.2f}", f"{r.std:,.2f}", f"{r.p5:,.2f}", f"{r.p50:,.2f}", f"{r.p95:,.2f}",
              f"{int(r.count):,}") for r in found.nodes.itertuples()]
     table = data_table(["Node", "Mean", "Std", "p5", "p50", "p95", "Hours"], rows, table_id="nb-stats-table",
@@ -287,7 +291,7 @@ def _patterns(run: str):
                   "summary": Output("np-summary", "children"), "explained": Output("np-explained", "figure")},
           inputs={"run": Input("nb-run", "value")})
 def published_patterns_found(run):
-    empty = {"options": [], "value": None, "explained": go.Figure()}
+    empty = {"options": [], "value": None, "explained": empty_figure("No congestion patterns")}
     if message := refused(run=run):
         return {**empty, "summary": dbc.Alert(message, color="warning", className="py-1")}
     if not run:

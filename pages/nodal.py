@@ -7,6 +7,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.services import services
+from components.figures import empty_figure
 from engine.lmp.study import default_network, grid_folder, networks_in
 
 dash.register_page(__name__, path="/nodal", name="Nodal map", title="Nodal map · 254Carbon")
@@ -110,14 +111,14 @@ def layout(network: str | None = None, **_query) -> html.Div:
         html.Hr(),
         html.H5("Published nodal prices: basis to a hub", className="mt-3"),
         html.Div("Operators' own LMPs as loaded by the connectors (PJM, ISO-NE, IESO): each node's price minus "
-                 "the hub's, over the last 31 days the store holds.", className="small text-muted mb-2"),
+                 "the hub's, over the hub's last 31 days of prices in the store.", className="small text-muted mb-2"),
         dbc.Row([
             dbc.Col([_label("Market and run"), dcc.Dropdown(id="nb-run", clearable=False)], md=3),
             dbc.Col([_label("Hub"), dcc.Dropdown(id="nb-hub", clearable=False)], md=4),
         ], className="g-3 mb-2"),
         dbc.Row([
             dbc.Col(html.Div(id="nb-stats"), md=6),
-            dbc.Col(dcc.Graph(id="nb-surface"), md=6),
+            dbc.Col(dcc.Graph(id="nb-surface", figure=empty_figure("")), md=6),
         ]),
         html.H6("Congestion patterns of the published prices", className="mt-3"),
         html.Div("The run's congestion components over the same days, nodes × hours, factorised into a few spatial "
@@ -129,8 +130,9 @@ def layout(network: str | None = None, **_query) -> html.Div:
             dbc.Col(html.Div(id="np-summary", className="small"), md=6),
         ], className="g-3 mb-2 align-items-end"),
         dcc.Loading(dbc.Row([
-            dbc.Col(dcc.Graph(id="np-loadings"), md=6),
-            dbc.Col([dcc.Graph(id="np-activation"), dcc.Graph(id="np-explained")], md=6),
+            dbc.Col(dcc.Graph(id="np-loadings", figure=empty_figure("")), md=6),
+            dbc.Col([dcc.Graph(id="np-activation", figure=empty_figure("")),
+                     dcc.Graph(id="np-explained", figure=empty_figure(""))], md=6),
         ]), type="dot"),
         dcc.Store(id="nd-whatif"),
         dcc.Store(id="nd-selected"),

@@ -175,6 +175,21 @@ def test_no_hub_prices_in_the_window_is_a_key_error(gappy):
         published.published_basis(store, "PJM", "DAX", HUB)  # a run with no prices
 
 
+def test_the_window_ends_at_the_hubs_latest_price(store: Store):
+    """An operator's hub file and node file often cover different months (PJM's samples: hubs to August, a node
+    on to June of the next year): the basis is over the hub's last 31 days, not the run's, where it has none."""
+    hub = _rows([HUB], "2025-01-01", 60 * 24)                    # to 23:00 on 1 March
+    nodes = _rows(NODES[:4], "2025-01-01", 120 * 24, seed=3)     # on to the end of April
+    write_tables(store, {"nodal_lmp": pd.concat([hub, nodes])})
+    found = published.published_basis(store, "PJM", "DA", HUB, top=4, zone_choice="utc")
+    rows = pd.concat([hub, nodes], ignore_index=True)
+    expected = _expected_means(rows[rows["interval_start"] <= hub["interval_start"].max()], HUB)
+    assert sorted(found.nodes["node"]) == sorted(NODES[:4])
+    for r in found.nodes.itertuples():
+        assert r.mean == pytest.approx(expected[r.node], abs=1e-9)
+        assert r.count == published.DAYS * 24
+
+
 def test_a_node_sharing_no_instant_with_the_hub_has_no_basis(store: Store):
     hub = _rows([HUB], "2025-03-01", 10 * 24)
     apart = _rows(["APART"], "2025-03-01 00:30", 10 * 24, seed=4)  # hourly, but at half past

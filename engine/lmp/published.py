@@ -10,7 +10,7 @@ from engine.markets import market as market_info
 from engine.queries import node_names
 from engine.store import Store
 
-#: The days of prices the basis covers: the last ones the store holds for the market run.
+#: The days of prices the basis covers: the hub's last ones in the store for the market run.
 DAYS = 31
 #: The window: interval starts after the latest hour held less ``DAYS`` days (as ``queries.nodal_prices``).
 #: The latest hour is looked up once per answer, from the daily aggregate's last day.
@@ -35,9 +35,11 @@ class PublishedBasis:
 
 def published_basis(store: Store, market: str, run: str, hub: str, *, top: int = 20,
                     zone_choice: str = "market") -> PublishedBasis:
-    """The ``top`` nodes by absolute mean basis to ``hub`` over the last 31 days the store holds, and their mean
-    basis by hour of day in the market's time (or UTC). Raises KeyError when the hub has no prices."""
-    window = _window(store, market, run)
+    """The ``top`` nodes by absolute mean basis to ``hub`` over the hub's last 31 days of prices in the store, and
+    their mean basis by hour of day in the market's time (or UTC). Raises KeyError when the hub has no prices."""
+    # The window ends at the hub's latest price, not the run's: an operator's node files and hub files often
+    # cover different months, and a basis to a hub is only defined where the hub has prices.
+    window = _window(store, market, run, hub)
     largest = _largest_mean_basis(store, window, hub, top)
     # Only the chosen nodes' prices (and the hub's) come back to be described: a full network's month is
     # millions of rows, which the store ranks in a fraction of the time pandas would take to receive them.
@@ -54,14 +56,16 @@ def published_basis(store: Store, market: str, run: str, hub: str, *, top: int =
     return PublishedBasis(market, run, zone, chosen.reset_index(drop=True), surface)
 
 
-def _window(store: Store, market: str, run: str) -> dict:
-    """The parameters of ``_WINDOW`` for the market run, with the first and last UTC days the window holds
-    (``first``: the day holding its start, partly outside it); None for each when the run has no prices."""
-    run_days = "market = {m:String} AND market_run = {r:String}"
+def _window(store: Store, market: str, run: str, hub: str | None = None) -> dict:
+    """The parameters of ``_WINDOW`` for the market run, ending at its latest hour (with ``hub``: the hub's),
+    with the first and last UTC days the window holds (``first``: the day holding its start, partly outside
+    it); None for each when the run (the hub) has no prices."""
+    run_days = "market = {m:String} AND market_run = {r:String}" + ("" if hub is None else " AND node = {h:String}")
     latest = store.query_df(
         "SELECT max(bucket) AS day, toStartOfHour(max(start_max)) AS hour FROM nodal_lmp_daily "  # noqa: S608 -- fixed SQL; values are bound
         f"WHERE {run_days} AND bucket = (SELECT bucket FROM nodal_lmp_daily WHERE {run_days} "
-        "ORDER BY bucket DESC LIMIT 1) HAVING count() > 0", {"m": market, "r": run}, columns_if_empty=False)
+        "ORDER BY bucket DESC LIMIT 1) HAVING count() > 0", {"m": market, "r": run, "h": str(hub)},
+        columns_if_empty=False)
     if latest.empty:
         return {"m": market, "r": run, "after": None, "first": None, "last": None}
     after, last = latest["hour"].iat[0] - pd.Timedelta(days=DAYS), latest["day"].iat[0]
