@@ -285,3 +285,24 @@ def test_scigrid_patterns_line_up_with_bound_corridors(data_dir: Path) -> None:
     assert len(big) == 2 and (big["subspace"] >= 0.9).all(), big
     assert float((al["subspace"] * al["share"]).sum()) >= 0.7
     assert (al["subspace"] >= al["best"] - 1e-12).all()
+
+
+@pytest.mark.realdata
+def test_recent_patterns_cover_the_days_the_network_is_there(store, data_dir: Path) -> None:
+    """PJM's day-ahead samples: twelve hubs to 31 July 2025, one node (ALDENE) on to June 2026. The patterns are
+    over the last 31 days on which the hubs are there too, not over ALDENE's months alone (a matrix of one node,
+    too small to factorise, which the nodal page showed)."""
+    from engine.lmp.patterns import recent_patterns
+    from ingest.load import load_raw, raw_files_at
+    from ingest.pjm import PjmConnector
+
+    pjm = data_dir / "markets" / "pjm"
+    for name in ("da_hrl_lmps_hubs_20250501-20250801.csv", "da_hrl_lmps_ALDENE_20250616-20260615.csv"):
+        load_raw(store, PjmConnector(), raw_files_at(pjm / name))
+    found = recent_patterns(store, "PJM", "DA")
+    hours = pd.DatetimeIndex(found.activations.index)
+    hubs_last = store.scalar("SELECT max(interval_start) FROM nodal_lmp WHERE market_run = 'DA' AND node != "
+                             "(SELECT node FROM node_metadata FINAL WHERE node_name = 'ALDENE' LIMIT 1)")
+    assert hours.max() == pd.Timestamp(hubs_last).tz_convert("UTC").floor("h") < pd.Timestamp("2025-08-02", tz="UTC")
+    assert hours.min() > pd.Timestamp("2025-07-01", tz="UTC")
+    assert len(found.loadings) == 13

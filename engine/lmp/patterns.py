@@ -357,11 +357,22 @@ RECENT_DAYS = 31
 
 
 def recent_patterns(store: Store, market: str, run: str, days: int = RECENT_DAYS) -> CongestionPatterns:
-    """Congestion patterns of a market run's last ``days`` days held (up to its newest hour). Raises ValueError
-    when the store holds no published congestion components for it."""
+    """Congestion patterns of a market run's last ``days`` days held, up to its newest hour on a day when the
+    network is there: at least half as many nodes priced as on the run's busiest day. An operator's files cover
+    different months (PJM's samples: the hubs to August, one node on to the next June), and a window over the
+    months only a few nodes reach holds no network to factorise. Raises ValueError when the store holds no
+    published congestion components for the run."""
     newest = store.scalar("SELECT max(interval_start) FROM nodal_lmp WHERE market = {m:String} "
                           "AND market_run = {r:String} AND congestion IS NOT NULL", {"m": market, "r": run})
     if newest is None or pd.isna(newest):
         raise ValueError(f"no published congestion components for {market} {run} in the store")
-    end = _utc(newest).floor("h") + pd.Timedelta(hours=1)
+    end = _utc(newest)
+    per_day = store.query_df(
+        "SELECT bucket, uniqExact(node) AS nodes, max(start_max) AS last FROM nodal_lmp_daily "
+        "WHERE market = {m:String} AND market_run = {r:String} GROUP BY bucket ORDER BY bucket",
+        {"m": market, "r": run}, columns_if_empty=False)
+    if len(per_day):
+        busy = per_day[per_day["nodes"] * 2 >= per_day["nodes"].max()]
+        end = min(end, _utc(busy["last"].iat[-1]))
+    end = end.floor("h") + pd.Timedelta(hours=1)
     return published_patterns(store, market, run, end - pd.Timedelta(days=days), end)
