@@ -2,6 +2,13 @@
 ahead, trains the same in a spawned worker, and its registry round trip keeps it whole."""
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -192,3 +199,48 @@ def test_registry_records_the_latest_and_loads_it(store, tmp_path, np_frame, tra
         load_model(first)
     with pytest.raises(RegistryError, match="no time zone"):
         record_model(store, tmp_path, artefact=b"x", **{**common, "window_start": pd.Timestamp("2016-03-01")})
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_training_process_ends_when_the_serving_process_is_killed():
+    """A serving process killed mid-training (gunicorn kills a worker that outlives its graceful timeout, and
+    that worker waits for its training thread) must not leave the training process running on, orphaned."""
+    serving = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import numpy as np, pandas as pd
+        from engine.forecast.worker import train_in_worker
+        hours = pd.date_range("2020-01-01", periods=24 * 120, freq="h")
+        rng = np.random.default_rng(0)
+        prices = 50 + 10 * np.sin(np.arange(len(hours)) / 24 * 2 * np.pi) + rng.normal(0, 3, len(hours))
+        settings = {"width": 16, "depth": 2, "heads": 8, "window_days": 8, "val_days": 14, "max_epochs": 100000,
+                    "patience": 100000, "batch": 32, "samples": 10, "country": "NO"}
+        train_in_worker(pd.DataFrame({"price": prices}, index=hours), settings, threads=1,
+                        progress=lambda done, total, message: print("progress", flush=True))
+    """)], cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    try:
+        assert serving.stdout.readline().strip() == "progress"  # training is under way in the child
+        training = _children(serving.pid)  # the training process (and multiprocessing's resource tracker)
+        assert training and all(_running(pid) for pid in training)
+    finally:
+        serving.kill()
+        serving.wait()
+    deadline = time.monotonic() + 20
+    while any(_running(pid) for pid in training) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in training)
