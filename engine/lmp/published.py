@@ -40,7 +40,8 @@ def published_basis(store: Store, market: str, run: str, hub: str, *, top: int =
     # The window ends at the hub's latest price, not the run's: an operator's node files and hub files often
     # cover different months, and a basis to a hub is only defined where the hub has prices.
     window = _window(store, market, run, hub)
-    largest = _largest_mean_basis(store, window, hub, top)
+    # the hub's basis to itself is 0 at every hour: not a node to show
+    largest = [n for n in _largest_mean_basis(store, window, hub, top + 1) if n != str(hub)][:top]
     # Only the chosen nodes' prices (and the hub's) come back to be described: a full network's month is
     # millions of rows, which the store ranks in a fraction of the time pandas would take to receive them.
     frame = basis(_nodal_prices(store, window, sorted({*largest, hub})), hub)
