@@ -4,12 +4,10 @@ killed, chDB behind ClickHouse's HTTP interface (tests/support/chdb_http.py) sto
 in a subprocess killed with SIGKILL."""
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -27,29 +25,13 @@ from app.counters import CACHE_REQUESTS
 from app.services import services
 from engine import caching, jobs
 from engine.store import Store, StoreError, migrate, write_tables
-from tests.conftest import REPO_ROOT, xdist_worker
+from tests.conftest import REPO_ROOT
+from tests.support.ports import FAULT_SERVERS, free_port
 from tests.test_hardening import ORIGIN, callback_key, post_callback
 
-_ports = itertools.count(int.from_bytes(os.urandom(2), "big"))
 OVERVIEW = {"ov-market.value": "NEM", "ov-location.value": "SA1", "ov-kind.value": "settlement",
             "ov-dates.start_date": "2018-01-01", "ov-dates.end_date": "2018-01-07", "ov-tz.value": "market"}
 PRICES_URL = "/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-01-08"
-
-
-def free_port() -> int:
-    """A port free now, from this worker's own block below the kernel's ephemeral range (32768 and up), so no
-    outgoing connection takes it between a server's stop and its restart on the same port. Blocks apart from
-    the FIX tests' (tests/support/fix_acceptor.py: 21000 + 1000 per worker)."""
-    base = 26000 + 1000 * xdist_worker()
-    for _ in range(1000):
-        port = base + next(_ports) % 1000
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {base}..{base + 999}")
 
 
 def _wait_for(ready, what: str, seconds: float = 15.0) -> None:
@@ -79,7 +61,7 @@ class RedisServer:
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             pytest.fail("redis-server is missing: apt-get install -y redis-server (make test does this)")
-        self.folder, self.port = folder, free_port()
+        self.folder, self.port = folder, free_port(FAULT_SERVERS)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: subprocess.Popen | None = None
 
@@ -245,7 +227,7 @@ class StoreServer:
     can be stopped and started again as a database server would be."""
 
     def __init__(self, folder: Path):
-        self.folder, self.port = folder, free_port()
+        self.folder, self.port = folder, free_port(FAULT_SERVERS)
         self.url = f"http://default:@127.0.0.1:{self.port}/c254_faults?compress=false"
         self.proc: subprocess.Popen | None = None
 

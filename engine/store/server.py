@@ -609,22 +609,19 @@ class _Handler(BaseHTTPRequestHandler):
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                         pass  # trailers
                     return
-                left = size
-                while left:
-                    part = self.rfile.read(min(left, _READ_CHUNK))
-                    if not part:
-                        raise ClickHouseError(33, "CANNOT_READ_ALL_DATA", "the request body ended early")
-                    left -= len(part)
-                    yield part
+                yield from self._read(size)
                 self.rfile.readline(1024)
         else:
-            left = int(self.headers.get("Content-Length") or 0)
-            while left:
-                part = self.rfile.read(min(left, _READ_CHUNK))
-                if not part:
-                    raise ClickHouseError(33, "CANNOT_READ_ALL_DATA", "the request body ended early")
-                left -= len(part)
-                yield part
+            yield from self._read(int(self.headers.get("Content-Length") or 0))
+
+    def _read(self, size: int) -> Iterator[bytes]:
+        """``size`` bytes of the body, in pieces."""
+        while size:
+            part = self.rfile.read(min(size, _READ_CHUNK))
+            if not part:
+                raise ClickHouseError(33, "CANNOT_READ_ALL_DATA", "the request body ended early")
+            size -= len(part)
+            yield part
 
     def _decoded(self, raw: Iterator[bytes]) -> Iterator[bytes]:
         encoding = (self.headers.get("Content-Encoding") or "").strip().lower()

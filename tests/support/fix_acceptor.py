@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -31,10 +30,11 @@ from pathlib import Path
 
 import quickfix as fix
 
+from tests.support import ports
+
 log = logging.getLogger(__name__)
 #: FIX44.xml as the quickfix-ssl wheel installs it (under the environment's share/quickfix).
 DATA_DICTIONARY = Path(sys.prefix) / "share" / "quickfix" / "FIX44.xml"
-_ports = itertools.count()
 
 
 class LowDescriptors:
@@ -58,21 +58,8 @@ LOW_DESCRIPTORS = LowDescriptors()
 
 
 def free_port() -> int:
-    """A port to listen on, free now, from this worker's own block below the kernel's ephemeral range: a port
-    the kernel handed out (bind to 0) is also what it hands any other process's outgoing connection, and another
-    test's client once took the acceptor's port between this check and QuickFIX's bind (the order never
-    arrived)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    base = 21000 + 1000 * (int(worker[2:]) if worker.startswith("gw") else 0)
-    for _ in range(1000):
-        port = base + next(_ports) % 1000
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {base}..{base + 999}")
+    """A port for an acceptor, free now (tests/support/ports.py)."""
+    return ports.free_port(ports.FIX_ACCEPTORS)
 
 
 def _fields(message: fix.Message) -> dict[int, str]:
