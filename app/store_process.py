@@ -47,7 +47,8 @@ def web_env(settings: Settings, store_port: int) -> dict[str, str]:
                          "on a ClickHouse server run gunicorn with WEB_WORKERS directly (docs/deploy.md)")
     # Uncompressed: on loopback, compressing each insert would only cost CPU on both sides.
     env = {**os.environ, "C254_STORE": f"http://127.0.0.1:{store_port}/{database}?compress=false",
-           "C254_SCHEDULER": "0"}
+           "C254_SCHEDULER": "0", "WEB_WORKERS": os.environ.get("WEB_WORKERS") or "2",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics = REPO_ROOT / "var" / "prometheus"
         shutil.rmtree(metrics, ignore_errors=True)  # stale files of dead workers would be summed in
@@ -56,11 +57,11 @@ def web_env(settings: Settings, store_port: int) -> dict[str, str]:
     return env
 
 
-def gunicorn_command(env: dict[str, str]) -> list[str]:
-    """The Procfile's gunicorn line, with ``WEB_WORKERS`` defaulting to 2."""
-    return [str(Path(sys.executable).parent / "gunicorn"), "--workers", env.get("WEB_WORKERS") or "2",
-            "--threads", env.get("WEB_THREADS") or "8", "--bind",
-            f"{env.get('HOST') or '127.0.0.1'}:{env.get('PORT') or '8050'}", "--timeout", "120", "app.wsgi:server"]
+def gunicorn_command() -> list[str]:
+    """The Procfile's web line (as ``make run`` runs it), so the two ways of serving cannot drift apart."""
+    line = next(row.removeprefix("web: ") for row in (REPO_ROOT / "Procfile").read_text().splitlines()
+                if row.startswith("web: "))
+    return ["bash", "-c", f"exec {line}"]
 
 
 def start_scheduler(settings: Settings) -> None:
@@ -99,7 +100,7 @@ def main() -> int:
     if settings.scheduler:
         start_scheduler(settings)
 
-    web = subprocess.Popen(gunicorn_command(env), cwd=REPO_ROOT, env=env)  # noqa: S603 -- this venv's own gunicorn
+    web = subprocess.Popen(gunicorn_command(), cwd=REPO_ROOT, env=env)  # noqa: S603 -- the Procfile's own line
     stopping = threading.Event()
 
     def stop(*_: object) -> None:
