@@ -6,12 +6,14 @@ that the generated ranges and formats reach the code that serves rows."""
 from __future__ import annotations
 
 import collections
+import contextlib
+import importlib
 import os
+import pkgutil
 
 import pandas as pd
 import pytest
 import schemathesis
-import schemathesis.specs.openapi.schemas  # imported at collection: see below
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 
@@ -24,9 +26,14 @@ from engine.marketplace import keys, platform, products
 from engine.store import write_tables
 from tests.support.schema_template import migrated_url
 
-# schemathesis imports its OpenAPI modules on first use, and pytest compiles them then (it rewrites a plugin's
-# asserts). Compiled in a test, beside the app's threads, CPython 3.11.7 failed once with "AST constructor
-# recursion depth mismatch" (its AST recursion guard is not per thread): they are imported here, at collection.
+# schemathesis imports modules on first use, and pytest compiles them then (it rewrites a plugin's asserts).
+# Compiled in a test, beside the app's threads, CPython 3.11.7 failed twice with "AST constructor recursion depth
+# mismatch" (its AST recursion guard is not per thread), each time in another lazily imported module: every one
+# of its modules is imported here, at collection (1.6 s), but the optional Allure reporter's.
+for _module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+    with contextlib.suppress(ModuleNotFoundError):
+        importlib.import_module(_module.name)
+
 SERVED = "nem-sa1-5min-prices"  # a platform product over the demo prices written below
 #: the routes under test; the health probe and partner uploads are covered by their own tests
 ROUTES = r"^/api/v1/(prices|latest|products/\{slug\}/data)$"
