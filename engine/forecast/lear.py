@@ -5,15 +5,16 @@ models calibrated on the last 56, 84, 1092 and 1456 days ("LEAR ensemble").
 
 Same estimator as the toolbox (``LassoLarsIC(criterion='aic')`` then ``Lasso(alpha=alpha_)``), computed
 faster: the 24 hour-models of a window share X, so its centred Gram matrix is formed once and each hour runs
-``lars_path_gram``; the LASSO solution at the AIC's λ is the LARS path's knot there, which is the point the
-toolbox's coordinate-descent refit converges to (tests check both against scikit-learn). As in current
-scikit-learn, the AIC takes ``noise_variance = var(y)``: the criterion of the scikit-learn the toolbox was
-written for, whose λ it reproduces (the added term does not depend on λ), and defined with fewer samples
-than features (the 56- and 84-day windows). That scikit-learn (< 1.2) also had ``LassoLarsIC(normalize=True)``
-by default: λ was chosen on centred columns scaled to unit norm, then ``Lasso`` refitted at that λ on the
-inputs as given, a far weaker penalty than the AIC's own, so denser models. ``normalize=True`` (the default)
-reproduces that and comes closer to the published accuracy (first 91 test days, weekly refits: rMAE NP 0.432
-against 0.465 without it, PJM 0.487 against 0.507); ``normalize=False`` is the criterion on the inputs as given.
+``lars_path_gram`` (compiled: :mod:`engine.forecast.lars`); the LASSO solution at the AIC's λ is the LARS
+path's knot there, which is the point the toolbox's coordinate-descent refit converges to (tests check both
+against scikit-learn). As in current scikit-learn, the AIC takes ``noise_variance = var(y)``: the criterion
+of the scikit-learn the toolbox was written for, whose λ it reproduces (the added term does not depend on λ),
+and defined with fewer samples than features (the 56- and 84-day windows). That scikit-learn (< 1.2) also
+had ``LassoLarsIC(normalize=True)`` by default: λ was chosen on centred columns scaled to unit norm, then
+``Lasso`` refitted at that λ on the inputs as given, a far weaker penalty than the AIC's own, so denser
+models. ``normalize=True`` (the default) reproduces that and comes closer to the published accuracy (first 91
+test days, weekly refits: rMAE NP 0.432 against 0.465 without it, PJM 0.487 against 0.507);
+``normalize=False`` is the criterion on the inputs as given.
 
 A day in the frame's own clock is 24 rows from midnight. Forecasts past the first day are made day by day,
 feeding the model's own forecasts back as the lagged prices.
@@ -24,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import lars_path_gram
-
 from engine.forecast.base import PRICE, Prediction
+from engine.forecast.lars import lasso_path_gram
 
 WINDOWS = (56, 84, 1092, 1456)
 PRICE_LAGS = (1, 2, 3, 7)
@@ -96,8 +96,7 @@ def lasso_aic(x: np.ndarray, y: np.ndarray, normalize: bool = False) -> tuple[np
     ic_gram, ic_xy = gram / np.outer(norms, norms), xy / norms[:, None]
     alphas, coefs = np.empty(y.shape[1]), np.empty((y.shape[1], x.shape[1]))
     for h in range(y.shape[1]):
-        path_alphas, _, path = lars_path_gram(ic_xy[:, h], ic_gram, n_samples=n, max_iter=MAX_ITER, alpha_min=0.0,
-                                              method="lasso", eps=_EPS, copy_Gram=True)
+        path_alphas, path = lasso_path_gram(ic_xy[:, h], ic_gram, n, MAX_ITER, 0.0, _EPS)
         # ‖y − Xβ‖² through the shared Gram matrix: p² per knot instead of n·p (n is up to 1449 days).
         rss = yc[:, h] @ yc[:, h] - 2 * (ic_xy[:, h] @ path) + np.einsum("ik,ik->k", path, ic_gram @ path)
         dof = np.sum(np.abs(path) > _EPS, axis=0)
@@ -109,8 +108,7 @@ def lasso_aic(x: np.ndarray, y: np.ndarray, normalize: bool = False) -> tuple[np
         best = int(np.argmin(criterion))
         alphas[h], coefs[h] = path_alphas[best], path[:, best]
         if normalize:  # the refit: the LASSO at that λ on the unnormalised inputs, read off their own path
-            _, _, raw = lars_path_gram(xy[:, h], gram, n_samples=n, max_iter=MAX_ITER, alpha_min=alphas[h],
-                                       method="lasso", eps=_EPS, copy_Gram=True)
+            _, raw = lasso_path_gram(xy[:, h], gram, n, MAX_ITER, alphas[h], _EPS)
             coefs[h] = raw[:, -1]
     return alphas, coefs, y_mean - coefs @ x_mean
 
