@@ -305,3 +305,28 @@ def test_normalized_criterion_matches_the_old_sklearn_default(np_frame):
         refit = Lasso(alpha=reference.alpha_, tol=1e-12, max_iter=1_000_000).fit(x, y[:, h])
         np.testing.assert_allclose(coefs[h], refit.coef_, atol=1e-7)
         assert intercepts[h] == pytest.approx(refit.intercept_, abs=1e-7)
+
+
+class _Counting(_Sampled):
+    """Counts its fits and remembers the last history's end."""
+
+    def __init__(self):
+        self.ends = []
+
+    def fit(self, history):
+        self.ends.append(history.index[-1])
+
+
+def test_daily_ensemble_backtest_refits_lear_daily_and_the_transformer_weekly(np_frame):
+    """The benchmark recalibrates daily; the ensemble's transformer (minutes a fit) is refitted every 7 days
+    whatever the recalibration, LEAR at every fit."""
+    from engine.forecast.ensemble import Ensemble
+
+    neural, linear = _Counting(), _Counting()
+    last = DAY + pd.Timedelta(days=13)
+    backtest(np_frame, lambda: Ensemble(neural, linear, transformer_every_days=7), DAY, last, "daily",
+             warmup_days=7)
+    assert len(linear.ends) == 1 + 14  # the warm-up's one fit, then every test day
+    gaps = np.diff(pd.DatetimeIndex(neural.ends)) / pd.Timedelta(days=1)
+    assert len(neural.ends) == 3 and list(gaps) == [7.0, 7.0]
+    assert neural.ends[-1] == DAY + pd.Timedelta(days=7) - pd.Timedelta(hours=1)

@@ -41,10 +41,15 @@ def _transformer(country: str | None = None) -> Model:
     return TransformerModel(seed=0, horizon=HOURS, country=country)
 
 
+#: days between the ensemble's transformer fits in a backtest, whatever the recalibration: LEAR follows it
+#: (daily as the benchmark), the transformer (minutes per fit, fine-tuned after the first) weekly
+ENSEMBLE_TRANSFORMER_DAYS = 7
+
+
 def _ensemble(country: str | None = None) -> Model:
     from engine.forecast.ensemble import Ensemble
 
-    return Ensemble(_transformer(country), LEAR())
+    return Ensemble(_transformer(country), LEAR(), transformer_every_days=ENSEMBLE_TRANSFORMER_DAYS)
 
 
 #: model name -> factory taking the market's country (ISO code for the public holidays; None: no holidays)

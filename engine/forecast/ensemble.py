@@ -10,12 +10,20 @@ from engine.forecast.base import Model, Prediction
 class Ensemble:
     name = "ensemble"
 
-    def __init__(self, transformer: Model, lear: Model):
+    def __init__(self, transformer: Model, lear: Model, transformer_every_days: int | None = None):
+        """``transformer_every_days``: refit the transformer only when its last fit saw history ending at least
+        that many days before this one (LEAR is refitted at every fit); None: at every fit."""
         self.transformer = transformer
         self.lear = lear
+        self.transformer_every = None if transformer_every_days is None else pd.Timedelta(days=transformer_every_days)
+        self._transformer_end: pd.Timestamp | None = None
 
     def fit(self, history: pd.DataFrame) -> None:
-        self.transformer.fit(history)
+        end = history.index[-1]
+        if (self.transformer_every is None or self._transformer_end is None
+                or end - self._transformer_end >= self.transformer_every):
+            self.transformer.fit(history)
+            self._transformer_end = end
         self.lear.fit(history)
 
     def predict_members(self, seen: pd.DataFrame, start: pd.Timestamp, hours: int = 24) -> dict[str, Prediction]:
