@@ -1,7 +1,7 @@
 """Accuracy of the forecast models on the epftoolbox benchmark (Lago et al. 2021), walk-forward.
 
     python bench/forecast_accuracy.py [--datasets NP,PJM,FR,BE,DE] [--models naive,lear]
-                                      [--recalibrate daily|weekly] [--days N] [--data-dir DIR]
+                                      [--recalibrate daily|weekly] [--days N] [--data-dir DIR] [--out DIR]
 
 For each dataset and model it runs :func:`engine.forecast.backtest.backtest` (what ``python -m engine.forecast
 backtest`` runs) over the paper's test period (``--days N``: its first N days only, for a quick look) and
@@ -59,6 +59,8 @@ def main() -> int:
     parser.add_argument("--days", type=int, help="only the first N days of each test period")
     parser.add_argument("--warmup-days", type=int, default=28)
     parser.add_argument("--data-dir", help="the shared data folder (default: C254_DATA_DIR or ../shared/data)")
+    parser.add_argument("--out", help="a folder to write each run's hourly forecasts to (DATASET-MODEL.csv, with "
+                                      "an ensemble's members' point forecasts)")
     args = parser.parse_args()
     datasets = [d.strip().upper() for d in args.datasets.split(",") if d.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -95,6 +97,11 @@ def main() -> int:
                 result = backtest(frame, model, first, last, args.recalibrate, args.warmup_days, progress,
                                   country=COUNTRIES[name])
             elapsed = time.perf_counter() - started
+            if args.out:
+                written = result.frame if result.member_points is None else result.frame.join(
+                    result.member_points.add_prefix("point_"))
+                Path(args.out).mkdir(parents=True, exist_ok=True)
+                written.to_csv(Path(args.out) / f"{name}-{model}.csv")
             s = result.scores
             per_fit = result.fit_seconds / result.fits
             predict_per_day = result.predict_seconds / (s.hours / 24 + args.warmup_days)

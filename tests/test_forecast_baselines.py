@@ -287,6 +287,8 @@ def test_backtest_of_an_ensemble_scores_each_member_as_if_run_alone(np_frame):
     assert set(together.members) == {"transformer", "lear"}
     assert together.members["lear"].as_dict() == pytest.approx(alone.scores.as_dict())
     assert together.members["lear"].rmae == pytest.approx(1.0)
+    np.testing.assert_allclose(together.member_points["lear"], alone.frame["forecast"])
+    np.testing.assert_allclose(together.member_points["transformer"], 40.0)
     assert together.scores.mae != pytest.approx(alone.scores.mae)
 
 

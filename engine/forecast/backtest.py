@@ -67,13 +67,15 @@ MIN_HISTORY_DAYS = {"naive": 7, "lear": 56, "transformer": 56, "ensemble": 56}
 class BacktestResult:
     """One row per test hour (index: the hour; ``actual``, ``forecast``, ``naive``, ``q01``…``q99``), the
     scores over the test period and the seconds spent fitting and predicting. ``members``: for an ensemble,
-    each member's scores over the same hours, its forecasts calibrated by a calibrator of its own."""
+    each member's scores over the same hours, its forecasts calibrated by a calibrator of its own;
+    ``member_points``: each member's point forecast per test hour (a column per member, indexed as ``frame``)."""
     frame: pd.DataFrame
     scores: Scores
     fit_seconds: float
     predict_seconds: float
     fits: int
     members: dict[str, Scores] = field(default_factory=dict)
+    member_points: pd.DataFrame | None = None
 
 
 def _day(value: str | pd.Timestamp, what: str) -> pd.Timestamp:
@@ -173,10 +175,12 @@ def backtest(frame: pd.DataFrame, model: str | Callable[[], Model], test_start: 
                           index=pd.DatetimeIndex(np.concatenate([t.to_numpy() for t in index]), name="time"))
     scores = score(result["actual"], (result["forecast"].to_numpy(), result[QUANTILE_COLUMNS].to_numpy()),
                    result["naive"])
-    member_scores = {}
+    member_scores, member_points = {}, {}
     for name, parts in member_rows.items():
         stacked = np.vstack(parts)
         member_scores[name] = score(result["actual"], (stacked[:, 0], stacked[:, 1:]), result["naive"])
+        member_points[name] = stacked[:, 0]
     return BacktestResult(frame=result, scores=scores, fit_seconds=fit_seconds, predict_seconds=predict_seconds,
-                          fits=fits, members=member_scores)
+                          fits=fits, members=member_scores,
+                          member_points=pd.DataFrame(member_points, index=result.index) if member_points else None)
 
