@@ -7,10 +7,11 @@ from __future__ import annotations
 import io
 import logging
 
+import pandas as pd
 from flask import Blueprint, Response, g, jsonify, request
 
 from app.services import services
-from engine import queries
+from engine import overview, queries
 from engine.store import MigrationsPending, StoreError
 
 log = logging.getLogger(__name__)
@@ -70,18 +71,23 @@ def prices():
     fmt = _arg("format", "json", ("json", "csv"))
     tz_choice = _arg("tz", "market", ("market", "utc"))
     resolution = _arg("resolution", "auto", queries.RESOLUTIONS)
-    store = services().ready_store()
+    svc = services()
     info = queries.known_market(market)
     start_day, end_day = _arg("start"), _arg("end")
     start, end = queries.parse_range(info, start_day, end_day)
-    if location not in queries.price_locations(store, market):
-        known = ", ".join(queries.price_locations(store, market)) or "none"
-        raise BadRequest(f"no prices stored for {market} location {location!r}; stored locations: {known}")
-    kinds = queries.price_kinds(store, market, location)
+    # The same cached answers and month pieces the overview reads (app.services, engine.caching).
+    read = svc.reader()  # one lookup of the market's data version for the whole answer
+    stored = read(overview.locations, market).offered
+    if location not in stored:
+        raise BadRequest(f"no prices stored for {market} location {location!r}; stored locations: "
+                         f"{', '.join(stored) or 'none'}")
+    kinds = read(overview.price_kinds, market, location).offered
     kind = _arg("price_kind", kinds[0] if kinds else None)
     if kind not in kinds:
         raise BadRequest(f"no {kind!r} prices for {market} {location}; stored: {', '.join(kinds)}")
-    series, res = queries.price_series(store, market, location, start, end, price_kind=kind, resolution=resolution)
+    series, res = queries.pieced_series(read, market, location, start, end, price_kind=kind,
+                                        resolution=resolution) or \
+        queries.price_series(svc.ready_store(), market, location, start, end, price_kind=kind, resolution=resolution)
     tz = info.display_zone(tz_choice)
     frame = queries.series_for_export(series, tz)
     if fmt == "csv":
@@ -91,9 +97,17 @@ def prices():
         return Response(buf.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "X-Resolution": res})
-    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
     return jsonify({"market": market, "location": location, "price_kind": kind, "timezone": tz, "resolution": res,
-                    "is_demo": bool(series["is_demo"].any()), "rows": rows})
+                    "is_demo": bool(series["is_demo"].any()), "rows": _records(frame)})
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """The frame's rows as dicts of plain Python values, None where a value is missing: column by column, as
+    pandas' own ``to_dict("records")`` boxes value by value (most of a month's answer time)."""
+    columns = [[None if missing else value for value, missing in zip(values.tolist(), values.isna().tolist(),
+                                                                     strict=True)]
+               if values.hasnans else values.tolist() for _, values in frame.items()]
+    return [dict(zip(frame.columns, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 @api.get("/latest")

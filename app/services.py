@@ -21,6 +21,7 @@ from app import system
 from app.counters import count_cache
 from app.settings import Settings
 from engine import caching
+from engine.queries import Reader
 from engine.store import MigrationsPending, Store, migrate
 from engine.store.migrations import pending_migrations
 from engine.store.tables import TABLES
@@ -90,11 +91,27 @@ class Services:
 
         What the call reads decides (``engine.caching``): its data class sets how long the answer lives
         (``timeout`` overrides), and an answer about one market is keyed on that market's data version, any
-        other on the whole store's. Arguments must have a stable ``repr`` (text, numbers, None). A cache that
-        cannot be reached (Redis down) costs the answer's computation, never the answer."""
+        other on the whole store's. A function declared ``pieced`` is computed on each call, reading its pieces
+        through the cache (``reader``). Arguments must have a stable ``repr`` (text, numbers, None). A cache
+        that cannot be reached (Redis down) costs the answer's computation, never the answer."""
+        if caching.pieced(fn):
+            return fn(self.ready_store(), *args, read=self.reader(), **kwargs)
+        return self._cached(fn, args, kwargs, timeout, {})
+
+    def reader(self) -> Reader:
+        """``read(fn, *args)``: ``cached(fn, *args)``, each market's data version looked up once per reader (a
+        reader serves one answer, so the pieces it reads are of one version)."""
+        versions: dict[str | None, str] = {}
+        return lambda fn, *args: self._cached(fn, args, {}, None, versions)
+
+    def _cached(self, fn: Callable[..., T], args: tuple, kwargs: dict, timeout: int | None,
+                versions: dict[str | None, str]) -> T:
         found = caching.classify(fn, args, kwargs)
-        version = (f"{found.market}:{market_version(self.ready_store(), found.market)}" if found.market
-                   else self.data_version())
+        version = versions.get(found.market)
+        if version is None:
+            version = versions[found.market] = (
+                f"{found.market}:{market_version(self.ready_store(), found.market)}" if found.market
+                else self.data_version())
         key = "view:" + hashlib.sha256(repr((caching.name_of(fn), version, args, sorted(kwargs.items())))
                                      .encode()).hexdigest()
         try:

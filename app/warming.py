@@ -1,11 +1,12 @@
 """Warming: the views users open first are computed before anyone asks, at start and after each load.
 
 The hot views are the ones a page computes when opened with no link arguments, for each market: the overview's
-default choice, series and latest prices, the forecasts page's default choice and its runs' issue times, and
-the navigation bar's freshness. Each is asked for exactly as the page's layout and callbacks ask (same
-function, same arguments), so the page then finds it in the cache. After a load only the loaded market's views
-are recomputed: the others' cached answers are still valid (engine.caching). The nodal study solves grid files
-on demand and has its own cache; it is not warmed."""
+default choice, series and latest prices, the month pieces (engine.overview.recent_pieces) that any range
+within the latest quarter of each location's prices is cut from (the overview's and the prices API's), the
+forecasts page's default choice and its runs' issue times, and the navigation bar's freshness. Each is asked
+for exactly as the page's layout and callbacks ask (same function, same arguments), so the page then finds it
+in the cache. After a load only the loaded market's views are recomputed: the others' cached answers are still
+valid (engine.caching). The nodal study solves grid files on demand and has its own cache; it is not warmed."""
 from __future__ import annotations
 
 import logging
@@ -51,6 +52,13 @@ def warm(server: Flask, markets: Iterable[str] | None = None) -> int:
             ask(overview.series_dates, market, location, kind, choice.dates.start, choice.dates.end)
             ask(overview.overview_view, market, location, choice.dates.start, choice.dates.end, "market", kind)
             ask(overview.latest_view, market, "market")
+            for place in choice.location.offered:  # the month pieces any recent range of any location is cut from
+                kinds = ask(overview.price_kinds, market, place, None)
+                dates = ask(overview.series_dates, market, place, kinds.chosen, None, None) \
+                    if kinds is not None and kinds.chosen else None
+                if dates is not None:
+                    for fn, args in overview.recent_pieces(market, place, kinds.chosen, dates.last):
+                        ask(fn, *args)
         forecasts = ask(forecast_views.initial_choice, None, None, None)
         if forecasts is not None and forecasts.market.chosen:
             ask(forecast_views.issue_times, forecasts.market.chosen, forecasts.location.chosen,

@@ -12,7 +12,7 @@ from dash.exceptions import PreventUpdate
 from app.services import services
 from components import nodal_figures as nf
 from components import pattern_figures as pf
-from components.figures import empty_figure
+from components.figures import empty_figure, plain_figure
 from components.tables import Column, data_table
 from engine import queries
 from engine.lmp import OpfError, OpfResult
@@ -137,7 +137,7 @@ def binding_table(study: Study, snapshot) -> html.Div | dbc.Table:
     return data_table(columns, rows, table_id="nd-binding-table", striped=True)
 
 
-def network_map(study: Study, view: NodeView, snapshot, field: str, hub: str, scale: str) -> go.Figure:
+def network_map(study: Study, view: NodeView, snapshot, field: str, hub: str, scale: str) -> dict:
     """The map of one snapshot, coloured by ``field`` on a range fixed over the day or fitted to the snapshot."""
     table = view.table.assign(delta=view.change.to_numpy())
     day = study.day_values(field, hub) if scale == "fixed" else None
@@ -156,7 +156,7 @@ def network_map(study: Study, view: NodeView, snapshot, field: str, hub: str, sc
             "losses": Input("nd-losses", "value"), "index": Input("nd-snapshot", "value"),
             "whatif": Input("nd-whatif", "data")})
 def render(name, field, hub, scale, losses, index, whatif):
-    empty = {"map": go.Figure(), "binding": None, "summary": ""}
+    empty = {"map": plain_figure([]), "binding": None, "summary": ""}  # built on every call: no go.Figure
     if message := refused(name=name, field=field, hub=hub, scale=scale, losses=losses, index=index, whatif=whatif):
         return {**empty, "error": message, "show_error": True}
     if not name:

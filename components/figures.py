@@ -27,8 +27,12 @@ def _template() -> dict:
     return pio.templates["plotly_white"].to_plotly_json()
 
 
-def _figure(data: list[dict], **layout) -> dict:
+def plain_figure(data: list[dict], **layout) -> dict:
+    """A figure as a plain dict (see the module's docstring), on the plotly_white template."""
     return {"data": data, "layout": {"template": _template(), **layout}}
+
+
+_figure = plain_figure
 
 
 def _iso_times(times: pd.Series) -> np.ndarray:

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from components.figures import plain_figure
+
 FIELD_LABEL = {"lmp": "LMP", "energy": "Energy", "congestion": "Congestion", "loss": "Loss",
                "basis": "Basis to hub", "delta": "Change vs. base"}
 #: What a clickable marker of the map stands for: the first entry of its customdata, its id the second.
@@ -15,58 +17,63 @@ LOADING_BINS = [(0.0, 0.5, "#c7c7c7", "< 50 %"), (0.5, 0.8, "#8c8c8c", "50-80 %"
 
 
 def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFrame, flows: pd.DataFrame,
-                *, field: str, centre: float, span: float, geographic: bool, title: str) -> go.Figure:
+                *, field: str, centre: float, span: float, geographic: bool, title: str) -> dict:
     """Nodes coloured by ``field`` on a diverging scale centred on ``centre`` (+/- ``span``); lines drawn
-    grey to red by loading (|flow| / limit), with a clickable marker at each line's middle."""
+    grey to red by loading (|flow| / limit), with a clickable marker at each line's middle. A plain dict in
+    Plotly's figure schema: it is drawn at every snapshot change, and building a ``go.Figure`` (validating every
+    property, copying the template) cost more than the rest of the answer."""
     xy = coords.reindex(nodes["bus"])
-    fig = go.Figure()
     br = branches[["from_bus", "to_bus"]].join(flows.set_index("branch")[["flow_mw", "limit_mw"]], how="inner")
     br = br[br["from_bus"].isin(coords.index) & br["to_bus"].isin(coords.index)]
     loading = (br["flow_mw"].abs() / br["limit_mw"]).replace([np.inf, -np.inf], np.nan).fillna(0.0)
     fx, fy = coords.loc[br["from_bus"], "x"].to_numpy(), coords.loc[br["from_bus"], "y"].to_numpy()
     tx, ty = coords.loc[br["to_bus"], "x"].to_numpy(), coords.loc[br["to_bus"], "y"].to_numpy()
+    data = []
     for lo, hi, colour, label in LOADING_BINS:
         sel = ((loading >= lo) & (loading < hi)).to_numpy()
         if not sel.any():
             continue
         xs = np.column_stack([fx[sel], tx[sel], np.full(sel.sum(), np.nan)]).ravel()
         ys = np.column_stack([fy[sel], ty[sel], np.full(sel.sum(), np.nan)]).ravel()
-        fig.add_trace(go.Scattergl(x=xs, y=ys, mode="lines", line={"color": colour, "width": 1.2 if lo < 0.8 else 2.4},
-                                   name=f"line loading {label}", hoverinfo="skip"))
-    fig.add_trace(go.Scatter(
-        x=(fx + tx) / 2, y=(fy + ty) / 2, mode="markers", marker={"size": 6, "color": "rgba(0,0,0,0)"},
-        customdata=np.column_stack([np.full(len(br), LINE), br.index.astype(str), br["flow_mw"].round(1),
-                                    br["limit_mw"].round(1), (100 * loading).round(1)]),
-        hovertemplate="line %{customdata[1]}<br>flow %{customdata[2]} MW of %{customdata[3]} MW "
-                      "(%{customdata[4]} %)<extra></extra>", name="lines", showlegend=False))
+        data.append({"type": "scattergl", "x": xs, "y": ys, "mode": "lines", "hoverinfo": "skip",
+                     "line": {"color": colour, "width": 1.2 if lo < 0.8 else 2.4}, "name": f"line loading {label}"})
+    data.append({
+        "type": "scatter", "x": (fx + tx) / 2, "y": (fy + ty) / 2, "mode": "markers",
+        "marker": {"size": 6, "color": "rgba(0,0,0,0)"},
+        "customdata": np.column_stack([np.full(len(br), LINE), br.index.astype(str), br["flow_mw"].round(1),
+                                       br["limit_mw"].round(1), (100 * loading).round(1)]),
+        "hovertemplate": "line %{customdata[1]}<br>flow %{customdata[2]} MW of %{customdata[3]} MW "
+                         "(%{customdata[4]} %)<extra></extra>", "name": "lines", "showlegend": False})
     values = nodes[field].to_numpy(float)
     # SVG, not WebGL, for the nodes: clicks must work everywhere, headless browsers included.
-    fig.add_trace(go.Scatter(
-        x=xy["x"], y=xy["y"], mode="markers", name="nodes", showlegend=False,
-        marker={"size": 8, "color": values, "colorscale": "RdBu_r", "cmin": centre - span, "cmax": centre + span,
-                "line": {"width": 0.5, "color": "#333"},
-                "colorbar": {"title": {"text": f"{FIELD_LABEL[field]}<br>$/MWh"}, "thickness": 14}},
-        customdata=np.column_stack([np.full(len(nodes), BUS), nodes["bus"].astype(str), nodes["lmp"].round(2),
-                                    nodes["energy"].round(2), nodes["congestion"].round(2), nodes["loss"].round(2),
-                                    nodes["basis"].round(2)]),
-        hovertemplate="bus %{customdata[1]}<br>LMP %{customdata[2]}<br>energy %{customdata[3]}<br>"
-                      "congestion %{customdata[4]}<br>loss %{customdata[5]}<br>basis %{customdata[6]}"
-                      "<extra></extra>"))
-    fig.update_layout(title=title, template="plotly_white", margin={"l": 40, "r": 10, "t": 50, "b": 40},
-                      legend={"orientation": "h", "y": -0.06}, clickmode="event", uirevision="map")
-    _map_axes(fig, coords, geographic)
-    return fig
+    data.append({
+        "type": "scatter", "x": xy["x"].to_numpy(), "y": xy["y"].to_numpy(), "mode": "markers", "name": "nodes",
+        "showlegend": False,
+        "marker": {"size": 8, "color": values, "colorscale": "RdBu_r", "cmin": centre - span, "cmax": centre + span,
+                   "line": {"width": 0.5, "color": "#333"},
+                   "colorbar": {"title": {"text": f"{FIELD_LABEL[field]}<br>$/MWh"}, "thickness": 14}},
+        "customdata": np.column_stack([np.full(len(nodes), BUS), nodes["bus"].astype(str), nodes["lmp"].round(2),
+                                       nodes["energy"].round(2), nodes["congestion"].round(2),
+                                       nodes["loss"].round(2), nodes["basis"].round(2)]),
+        "hovertemplate": "bus %{customdata[1]}<br>LMP %{customdata[2]}<br>energy %{customdata[3]}<br>"
+                         "congestion %{customdata[4]}<br>loss %{customdata[5]}<br>basis %{customdata[6]}"
+                         "<extra></extra>"})
+    return plain_figure(data, title={"text": title}, margin={"l": 40, "r": 10, "t": 50, "b": 40},
+                        legend={"orientation": "h", "y": -0.06}, clickmode="event", uirevision="map",
+                        **_map_axes_layout(coords, geographic))
+
+
+def _map_axes_layout(coords: pd.DataFrame, geographic: bool) -> dict:
+    """Longitude/latitude at the map's true aspect where the buses have them, bare equal axes otherwise."""
+    if geographic:
+        return {"xaxis": {"title": {"text": "longitude"}, "showgrid": False},
+                "yaxis": {"title": {"text": "latitude"}, "showgrid": False, "scaleanchor": "x",
+                          "scaleratio": 1 / max(np.cos(np.radians(float(np.nanmean(coords["y"])))), 0.2)}}
+    return {"xaxis": {"visible": False}, "yaxis": {"visible": False, "scaleanchor": "x"}}
 
 
 def _map_axes(fig: go.Figure, coords: pd.DataFrame, geographic: bool) -> None:
-    """Longitude/latitude at the map's true aspect where the buses have them, bare equal axes otherwise."""
-    if geographic:
-        fig.update_xaxes(title_text="longitude", showgrid=False)
-        fig.update_yaxes(title_text="latitude", showgrid=False, scaleanchor="x",
-                         scaleratio=1 / max(np.cos(np.radians(float(np.nanmean(coords["y"])))), 0.2))
-    else:
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False, scaleanchor="x")
+    fig.update_layout(**_map_axes_layout(coords, geographic))
 
 
 #: How often a limit binds over the scenarios, as the congestion map draws its line.

@@ -8,6 +8,10 @@ by the writer and by a stored forecast run: :mod:`engine.store.versions`), so a 
 answers in place; an answer about no one market is keyed on the store's whole data version. The lifetime only
 bounds how long an answer lives when nothing is loaded: a load makes it stale at once either way.
 
+A view rarely asked twice with the same arguments (an overview range among thousands) is declared ``pieced``:
+it is computed on each call from pieces that are cached (a market month of one series, semi-static once the
+month is closed), which every range touching them shares.
+
 A function not in the table is ``dynamic`` and keyed on the whole store: unknown stays safe."""
 from __future__ import annotations
 
@@ -31,6 +35,10 @@ class Policy:
     # The parameter holding the end date, in market time, of the range read: a range ending before the first
     # day of the market's current month reads closed months only, and is semi-static.
     range_end: str | None = None
+    # Answered afresh on each call from pieces that are cached (the function takes ``read``, through which it
+    # asks for them): the call's own answer is not kept, since it is rarely asked twice (a range among
+    # thousands), while its pieces are shared by every range that touches them.
+    pieced: bool = False
 
     def __post_init__(self):
         if self.data_class not in DATA_CLASSES:
@@ -46,7 +54,11 @@ POLICIES: dict[str, Policy] = {
     "engine.overview.locations": Policy("static", "market"),
     "engine.overview.price_kinds": Policy("static", "market"),
     "engine.overview.series_dates": Policy("dynamic", "market"),
-    "engine.overview.overview_view": Policy("dynamic", "market", range_end="end_date"),
+    "engine.overview.overview_view": Policy("dynamic", "market", range_end="end_date", pieced=True),
+    # the pieces overview ranges (and the prices API's) are cut from: a market month of one series; a closed
+    # month is semi-static
+    "engine.queries.month_prices": Policy("dynamic", "market", range_end="month"),
+    "engine.queries.month_hours": Policy("dynamic", "market", range_end="month"),
     "engine.overview.latest_view": Policy("realtime", "market"),
     # every page's navigation bar
     "engine.queries.dataset_freshness": Policy("realtime"),
@@ -88,6 +100,11 @@ class Classified:
 
 def name_of(fn: Any) -> str:
     return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def pieced(fn: Any) -> bool:
+    """Whether ``fn`` is answered afresh from cached pieces (it then takes a ``read`` argument)."""
+    return POLICIES.get(name_of(fn), DEFAULT).pieced
 
 
 def classify(fn: Any, args: tuple, kwargs: dict, now: pd.Timestamp | None = None) -> Classified:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -175,22 +176,43 @@ _shown = queries.shown
 
 
 def overview_view(store: Store, market: str, location: str, start_date: str, end_date: str,
-                  tz_choice: str = "market", kind: str = "settlement") -> OverviewView:
+                  tz_choice: str = "market", kind: str = "settlement", *,
+                  read: queries.Reader | None = None) -> OverviewView:
     """Everything the overview draws for a location's price series between two dates of market time (both
     inclusive), times shown in the market's zone or UTC (``tz_choice``). A QueryError for a request the store
-    cannot answer as asked, or for any value check_choice refuses."""
+    cannot answer as asked, or for any value check_choice refuses.
+
+    A range of up to ``queries.MAX_PIECE_MONTHS`` months is cut from month pieces read through ``read`` (the
+    app's cache, which holds each month once for every range that touches it; without one, the store): raw
+    intervals and hourly sums. A longer range, or one drawn as daily means, is read in a few queries."""
     check_choice(market, location, kind, start_date, end_date, tz_choice)
     info = queries.known_market(market)
     end_exclusive = queries.checked_date(end_date, "end date") + dt.timedelta(days=1)
     start, end = queries.parse_range(info, start_date, end_exclusive)
-    resolution = queries.choose_resolution(queries.raw_interval_count(store, market, location, kind, start, end))
     tz = info.display_zone(tz_choice)
     heat_rows = "day" if end - start <= pd.Timedelta(days=HEATMAP_MAX_DAYS) else "month"
+    hours = None
+    if len(queries.market_months(info, start, end)) <= queries.MAX_PIECE_MONTHS:
+        hours = queries.range_hours(read or queries.reading(store), market, location, kind, start, end)
+        resolution = queries.choose_resolution(int(hours["samples"].sum()))
+    else:
+        resolution = queries.choose_resolution(queries.raw_interval_count(store, market, location, kind, start, end))
     # A range short enough to draw interval by interval gets exact interval statistics from the raw rows.
     # A longer one is drawn as hourly or daily means, and its demand weighting and duration curve are of the
     # means drawn (the counts, extremes and mean stay exact, from the hourly aggregate): the raw join and
     # sort over millions of rows would take the page past its answer time.
     basis = "interval" if resolution == "raw" else resolution
+    if hours is not None and resolution in ("raw", "hour"):
+        if resolution == "raw":
+            series = queries.range_prices(read or queries.reading(store), market, location, kind, start, end)
+            stats = queries.stats_of_prices(series)
+        else:
+            series = queries.hourly_series(hours)
+            stats = dataclasses.replace(queries.stats_of_hours(hours),
+                                        volume_weighted_price=queries.weighted_mean_price(series))
+        return OverviewView(info.currency, tz, info.display_label(tz_choice), series, resolution, basis, stats,
+                            queries.duration_curve_of(series["price"]), heat_rows,
+                            queries.heatmap_of_hours(hours, tz=tz, rows=heat_rows))
     # The queries are independent: run them side by side (each worker has its own connection).
     series_job = PAGE_QUERIES.submit(queries.price_series, store, market, location, start, end, price_kind=kind,
                                      resolution=resolution)
@@ -209,6 +231,19 @@ def overview_view(store: Store, market: str, location: str, start_date: str, end
         stats = dataclasses.replace(stats, volume_weighted_price=queries.weighted_mean_price(series))
     return OverviewView(info.currency, tz, info.display_label(tz_choice), series, resolution, basis, stats, curve,
                         heat_rows, heatmap_job.result())
+
+
+def recent_pieces(market: str, location: str, kind: str, last: str,
+                  days: int = HEATMAP_MAX_DAYS) -> list[tuple[Callable[..., pd.DataFrame], tuple[str, ...]]]:
+    """The pieces, as ``(fn, args)`` for ``fn(store, *args)``, that every range of a series within its latest
+    ``days`` stored days (ending on ``last``, market time) is cut from: each month's hourly sums and raw
+    intervals. What warming reads before users ask."""
+    check_choice(market, location, kind, last)
+    info = queries.known_market(market)
+    end = queries.checked_date(last, "last day") + dt.timedelta(days=1)
+    start, end = queries.parse_range(info, end - dt.timedelta(days=days), end)
+    return [(fn, (market, location, kind, month)) for month in queries.market_months(info, start, end)
+            for fn in (queries.month_hours, queries.month_prices)]
 
 
 def latest_view(store: Store, market: str, tz_choice: str = "market") -> LatestPrices:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -211,6 +213,110 @@ def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, locati
     return df.drop(columns=["demand_mw"]).merge(extra, on="interval_start", how="left")
 
 
+#: What a view reads its pieces through: ``read(fn, *args)`` answers ``fn(store, *args)``, from a cache or not.
+Reader = Callable[..., Any]
+
+
+def reading(store: Store) -> Reader:
+    """A reader with no cache: each piece is read from the store."""
+    return lambda fn, *args: fn(store, *args)
+
+
+#: A range of at most this many market months is assembled from month pieces (see month_prices); a longer one
+#: (drawn as daily means, or hourly ones over years) is read in one query.
+MAX_PIECE_MONTHS = 24
+
+
+def market_months(info: Market, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+    """The first days (ISO, market time) of the market months that ``[start, end)`` (UTC instants) touches."""
+    first = start.tz_convert(info.tz).tz_localize(None).to_period("M")
+    last = (end - pd.Timedelta(milliseconds=1)).tz_convert(info.tz).tz_localize(None).to_period("M")
+    return [str(m.start_time.date()) for m in pd.period_range(first, max(first, last), freq="M")]
+
+
+def month_range(market: str, month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """A market month (its first day, ISO) as UTC instants, end exclusive."""
+    day = checked_date(month, "month")
+    if day.day != 1:
+        raise QueryError(f"a month is named by its first day (got {shown(month)})")
+    following = (pd.Timestamp(day) + pd.offsets.MonthBegin(1)).date()
+    return parse_range(known_market(market), day, following)
+
+
+def month_prices(store: Store, market: str, location: str, price_kind: str, month: str) -> pd.DataFrame:
+    """One market month of a location's price series, interval by interval with the demand of each (as
+    ``price_series`` draws raw intervals): a piece that every short range within the month is cut from."""
+    start, end = month_range(market, month)
+    return price_series(store, market, location, start, end, price_kind=price_kind, resolution="raw")[0]
+
+
+def month_hours(store: Store, market: str, location: str, price_kind: str, month: str) -> pd.DataFrame:
+    """One market month of a location's hourly sums (``bucket``, UTC hour start; ``samples``, ``price_sum``,
+    ``price_min``, ``price_max``, ``negatives``, ``demo_samples``; ``demand_mw``, the hour's mean demand, NaN
+    where none is stored): the piece that a range's hourly series, statistics and heatmap are summed from."""
+    start, end = month_range(market, month)
+    params = _range_params(market, location, price_kind, start, end)
+    hours = store.query_df(
+        "SELECT bucket, sum(samples) AS samples, sum(price_sum) AS price_sum, min(price_min) AS price_min, "
+        "max(price_max) AS price_max, sum(negatives) AS negatives, sum(demo_samples) AS demo_samples "
+        "FROM prices_hourly WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String} "
+        "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY bucket "
+        "ORDER BY bucket", params)
+    demand = store.query_df(
+        "SELECT bucket, sum(demand_sum) / sum(samples) AS demand_mw FROM demand_hourly "
+        "WHERE market = {m:String} AND location = {l:String} "
+        "AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')} GROUP BY bucket", params)
+    return hours.merge(demand, on="bucket", how="left")
+
+
+def _cut(pieces: list[pd.DataFrame], column: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    held = [p for p in pieces if not p.empty] or pieces[:1]
+    frame = held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
+    times = frame[column]
+    return frame.loc[(times >= start) & (times < end)].reset_index(drop=True)
+
+
+def range_hours(read: Reader, market: str, location: str, price_kind: str, start: pd.Timestamp,
+                end: pd.Timestamp) -> pd.DataFrame:
+    """The hourly sums (``month_hours``) of ``[start, end)``, cut from the month pieces it touches."""
+    months = market_months(known_market(market), start, end)
+    return _cut([read(month_hours, market, location, price_kind, m) for m in months], "bucket", start, end)
+
+
+def range_prices(read: Reader, market: str, location: str, price_kind: str, start: pd.Timestamp,
+                 end: pd.Timestamp) -> pd.DataFrame:
+    """The raw intervals (``month_prices``) of ``[start, end)``, cut from the month pieces it touches."""
+    months = market_months(known_market(market), start, end)
+    return _cut([read(month_prices, market, location, price_kind, m) for m in months], "interval_start", start, end)
+
+
+def hourly_series(hours: pd.DataFrame) -> pd.DataFrame:
+    """The hourly means a chart draws (as ``price_series`` at resolution ``hour``), from hourly sums."""
+    return pd.DataFrame({"interval_start": hours["bucket"], "interval_minutes": np.full(len(hours), 60, "uint16"),
+                         "price": hours["price_sum"] / hours["samples"], "is_demo": hours["demo_samples"] > 0,
+                         "demand_mw": hours["demand_mw"]})
+
+
+def pieced_series(read: Reader, market: str, location: str, start: pd.Timestamp, end: pd.Timestamp, *,
+                  price_kind: str = "settlement", resolution: str = "auto") -> tuple[pd.DataFrame, str] | None:
+    """``price_series`` cut from month pieces read through ``read``; None for a range drawn as daily means or
+    touching more than MAX_PIECE_MONTHS months (read in one query instead)."""
+    if len(market_months(known_market(market), start, end)) > MAX_PIECE_MONTHS:
+        return None
+    res = resolution
+    hours = None
+    if resolution in ("auto", "hour"):
+        hours = range_hours(read, market, location, price_kind, start, end)
+        res = choose_resolution(int(hours["samples"].sum()), resolution)
+    else:
+        res = choose_resolution(0, resolution)
+    if res == "raw":
+        return range_prices(read, market, location, price_kind, start, end), res
+    if res == "hour":
+        return hourly_series(hours), res
+    return None
+
+
 @dataclass(frozen=True)
 class PriceStats:
     """A range's price statistics; the prices are None when the range holds no interval (or, for the weighted
@@ -250,6 +356,28 @@ def hourly_price_stats(store: Store, market: str, location: str, start: pd.Times
         WHERE market = {m:String} AND location = {l:String} AND price_kind = {k:String}
           AND bucket >= {s:DateTime64(3, 'UTC')} AND bucket < {e:DateTime64(3, 'UTC')}""",
         _range_params(market, location, price_kind, start, end)))
+
+
+def stats_of_prices(rows: pd.DataFrame) -> PriceStats:
+    """``price_stats`` of raw intervals at hand (``price`` and ``demand_mw`` columns, as ``month_prices``)."""
+    if rows.empty:
+        return PriceStats()
+    price = rows["price"].to_numpy(dtype=float)
+    demand = rows["demand_mw"].to_numpy(dtype=float)
+    known = ~np.isnan(demand)
+    weight = float(demand[known].sum())
+    return PriceStats(int(len(price)), float(price.min()), float(price.mean()), float(price.max()),
+                      float((price[known] * demand[known]).sum() / weight) if weight != 0 else None,
+                      int((price < 0).sum()))
+
+
+def stats_of_hours(hours: pd.DataFrame) -> PriceStats:
+    """``hourly_price_stats`` of hourly sums at hand (as ``month_hours``)."""
+    samples = int(hours["samples"].sum())
+    if not samples:
+        return PriceStats()
+    return PriceStats(samples, float(hours["price_min"].min()), float(hours["price_sum"].sum() / samples),
+                      float(hours["price_max"].max()), None, int(hours["negatives"].sum()))
 
 
 def _stats_row(df: pd.DataFrame) -> PriceStats:
@@ -322,6 +450,24 @@ def hour_day_heatmap(store: Store, market: str, location: str, start: pd.Timesta
     return df.pivot(index="day", columns="hour", values="price").reindex(columns=range(24))
 
 
+def heatmap_of_hours(hours: pd.DataFrame, *, tz: str, rows: str = "day") -> pd.DataFrame:
+    """``hour_day_heatmap`` of hourly sums at hand (as ``month_hours``), summed in numpy: pandas' grouping and
+    pivoting took longer than the rest of a view cut from cached pieces."""
+    if rows not in HEATMAP_ROWS:
+        raise QueryError(f"rows must be one of {', '.join(HEATMAP_ROWS)} (got {rows!r})")
+    wall = hours["bucket"].dt.tz_convert(tz).dt.tz_localize(None).to_numpy(dtype="datetime64[m]")
+    hour = (wall.astype("datetime64[h]") - wall.astype("datetime64[D]")).astype(int)
+    period = wall.astype("datetime64[D]" if rows == "day" else "datetime64[M]")
+    periods, row = np.unique(period, return_inverse=True)
+    price_sum, samples = np.zeros((len(periods), 24)), np.zeros((len(periods), 24))
+    np.add.at(price_sum, (row, hour), hours["price_sum"].to_numpy(dtype=float))
+    np.add.at(samples, (row, hour), hours["samples"].to_numpy(dtype=float))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = np.where(samples > 0, price_sum / samples, np.nan)
+    labels = pd.Index(np.datetime_as_string(periods), dtype="string", name="day")
+    return pd.DataFrame(means, index=labels, columns=pd.RangeIndex(24, name="hour"))
+
+
 @dataclass(frozen=True)
 class Freshness:
     market: str
@@ -365,11 +511,28 @@ def series_for_export(series: pd.DataFrame, tz: str) -> pd.DataFrame:
     """The series as analysts download it: interval start as ISO 8601 with the offset of ``tz``."""
     local = series["interval_start"].dt.tz_convert(tz)
     return pd.DataFrame({
-        "interval_start": local.map(lambda t: t.isoformat()),
+        "interval_start": _iso_with_offset(local),
         "interval_minutes": series["interval_minutes"].astype(int),
         "price": series["price"].astype(float),
         "demand_mw": series["demand_mw"].astype(float),
     })
+
+
+def _iso_with_offset(local: pd.Series) -> pd.Series:
+    """Each time as ``Timestamp.isoformat()`` writes it (``2024-01-01T00:00:00+10:00``), in a few vectorised
+    steps: one by one it was most of a long range's answer time."""
+    if local.empty or (local.dt.microsecond != 0).any() or (local.dt.nanosecond != 0).any():
+        return local.map(lambda t: t.isoformat())  # sub-second times: isoformat's own digits
+    wall = local.dt.tz_localize(None)
+    offset = (wall - local.dt.tz_convert("UTC").dt.tz_localize(None)).dt.total_seconds().astype(int).to_numpy()
+    sign = np.where(offset < 0, "-", "+")
+    minutes = np.abs(offset) // 60
+    text = np.char.add(np.char.add(np.datetime_as_string(wall.to_numpy(dtype="datetime64[s]"), unit="s"), sign),
+                       np.char.add(np.char.zfill((minutes // 60).astype(str), 2),
+                                   np.char.add(":", np.char.zfill((minutes % 60).astype(str), 2))))
+    if (offset % 60).any():  # an offset with seconds (historical zones): isoformat's own digits
+        return local.map(lambda t: t.isoformat())
+    return pd.Series(text.astype(object), index=local.index)
 
 
 #: Datasets whose freshness is watched, by table; the expected delay comes from the market's metadata.

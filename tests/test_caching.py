@@ -130,4 +130,146 @@ def test_warming_fills_what_the_overview_asks_for_first(make_app):
         services().cached(overview.overview_view, choice.market.chosen, choice.location.chosen, choice.dates.start,
                           choice.dates.end, "market", choice.kind.chosen)
     assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses, "a warmed view was computed again"
-    assert sum(_count(c, "hit") for c in caching.DATA_CLASSES) == hits + 2
+    # the choice, then the view cut from its months' pieces: hourly sums, and raw intervals for a 14-day range
+    info = queries.known_market(choice.market.chosen)
+    months = queries.market_months(info, *queries.parse_range(info, choice.dates.start, choice.dates.end))
+    assert sum(_count(c, "hit") for c in caching.DATA_CLASSES) == hits + 1 + 2 * len(months)
+
+
+def test_warming_reads_the_pieces_of_every_locations_latest_quarter(make_app):
+    from app.warming import warm
+
+    dash_app = make_app(demo=True)
+    warm(dash_app.server)
+    misses = sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+    with dash_app.server.app_context():
+        svc = services()
+        for location in ("NSW1", "VIC1"):  # not the default location: warmed all the same
+            dates = svc.cached(overview.series_dates, "NEM", location, "settlement", None, None)
+            last = pd.Timestamp(dates.last)
+            for days in (7, 31, 92):
+                start = (last - pd.Timedelta(days=days - 1)).date().isoformat()
+                svc.cached(overview.overview_view, "NEM", location, start, dates.last, "market", "settlement")
+    assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses, "a warmed piece was read again"
+
+
+@pytest.mark.parametrize(("fn", "month", "expected"), [
+    (queries.month_prices, "2026-10-01", "semi_static"),  # closed: before the market's current month
+    (queries.month_hours, "2026-10-01", "semi_static"),
+    (queries.month_prices, "2026-12-01", "dynamic"),  # the current month is still being filled
+    (queries.month_hours, "2026-12-01", "dynamic"),
+])
+def test_a_closed_months_piece_is_semi_static(fn, month, expected):
+    assert caching.classify(fn, ("NEM", "SA1", "settlement", month), {}, now=NOW) == caching.Classified(expected,
+                                                                                                       "NEM")
+    assert not caching.pieced(fn)
+    assert caching.pieced(overview.overview_view)
+
+
+def _nem_series(location: str, start: str, days: int, minutes: int = 5, seed: int = 1) -> dict:
+    idx = pd.date_range(start, periods=days * 1440 // minutes, freq=f"{minutes}min", tz="UTC")
+    rng = np.random.default_rng(seed)
+    price = rng.normal(60, 40, len(idx)).round(2)
+    demand = (1200 + 300 * np.sin(np.arange(len(idx)) / 50)).round(1)
+    keep = rng.uniform(size=len(idx)) > 0.1  # demand missing at some intervals
+    return {"prices": pd.DataFrame({"market": "NEM", "location": location, "price_kind": "settlement",
+                                    "interval_start": idx, "interval_minutes": minutes, "price": price,
+                                    "source": "t.csv"}),
+            "demand": pd.DataFrame({"market": "NEM", "location": location, "interval_start": idx[keep],
+                                    "interval_minutes": minutes, "demand_mw": demand[keep], "source": "t.csv"})}
+
+
+@pytest.mark.parametrize(("start", "end", "tz_choice", "resolution"), [
+    ("2024-01-20", "2024-02-09", "market", "raw"),  # across a month's end, interval by interval
+    ("2024-01-20", "2024-02-09", "utc", "raw"),  # the heatmap's days in UTC, the pieces in market months
+    ("2024-01-05", "2024-04-10", "market", "hour"),  # hourly means, the heatmap by month
+    ("2024-02-29", "2024-02-29", "utc", "raw"),  # one day
+])
+def test_an_overview_cut_from_month_pieces_equals_one_read_from_the_store(store, start, end, tz_choice, resolution):
+    write_tables(store, _nem_series("SA1", "2023-12-31 14:00", 120))
+    view = overview.overview_view(store, "NEM", "SA1", start, end, tz_choice)
+    info = queries.known_market("NEM")
+    s, e = queries.parse_range(info, start, (pd.Timestamp(end) + pd.Timedelta(days=1)).date())
+    tz = info.display_zone(tz_choice)
+    assert view.resolution == resolution
+    series, _ = queries.price_series(store, "NEM", "SA1", s, e, resolution=resolution)
+    pd.testing.assert_frame_equal(view.series, series)
+    exact = queries.price_stats(store, "NEM", "SA1", s, e) if resolution == "raw" else \
+        queries.hourly_price_stats(store, "NEM", "SA1", s, e)
+    for name in ("intervals", "min_price", "mean_price", "max_price", "negative_intervals"):
+        assert getattr(view.stats, name) == pytest.approx(getattr(exact, name), rel=1e-12), name
+    if resolution == "raw":
+        assert view.stats.volume_weighted_price == pytest.approx(exact.volume_weighted_price, rel=1e-12)
+        pd.testing.assert_frame_equal(view.curve, queries.duration_curve(store, "NEM", "SA1", s, e))
+    else:
+        assert view.stats.volume_weighted_price == pytest.approx(queries.weighted_mean_price(series), rel=1e-12)
+    heat = queries.hour_day_heatmap(store, "NEM", "SA1", s, e, tz=tz, rows=view.heatmap_rows)
+    pd.testing.assert_frame_equal(view.heatmap, heat, check_dtype=False, check_index_type=False,
+                                  check_column_type=False, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows", ["day", "month"])
+@pytest.mark.parametrize("tz", ["America/Toronto", "UTC", "Asia/Kolkata"])
+def test_a_heatmap_summed_from_hourly_pieces_equals_the_stores(store, rows, tz):
+    """Across Toronto's autumn clock change (two UTC hours in one local hour) and a half-hour zone."""
+    idx = pd.date_range("2024-10-20", "2024-11-12", freq="15min", tz="UTC", inclusive="left")
+    price = np.random.default_rng(5).normal(40, 20, len(idx)).round(2)
+    write_tables(store, {"prices": pd.DataFrame({"market": "IESO", "location": "ONZP", "price_kind": "hoep",
+                                                 "interval_start": idx, "interval_minutes": 15, "price": price,
+                                                 "source": "t.csv"})})
+    s, e = queries.parse_range(queries.known_market("IESO"), "2024-10-25", "2024-11-10")
+    hours = queries.range_hours(queries.reading(store), "IESO", "ONZP", "hoep", s, e)
+    pd.testing.assert_frame_equal(queries.heatmap_of_hours(hours, tz=tz, rows=rows),
+                                  queries.hour_day_heatmap(store, "IESO", "ONZP", s, e, tz=tz, price_kind="hoep",
+                                                           rows=rows),
+                                  check_dtype=False, check_column_type=False, rtol=1e-12)
+
+
+def test_a_load_drops_the_pieces_of_its_own_market_only(make_app):
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        svc = services()
+        store = svc.ready_store()
+        write_tables(store, _nem_series("SA1", "2023-12-31 14:00", 60))
+        write_tables(store, {"prices": _prices("IESO", "ONZP", "2024-01-10", n=24 * 20)})
+
+        def asked() -> tuple:
+            nem = svc.cached(overview.overview_view, "NEM", "SA1", "2024-01-10", "2024-02-05")
+            ieso = svc.cached(overview.overview_view, "IESO", "ONZP", "2024-01-12", "2024-01-20", "market", "hoep")
+            return nem, ieso
+
+        asked()
+        misses = sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+        nem, ieso = asked()  # every piece is held: nothing is read again
+        assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses
+        # a revised price inside a closed month of NEM
+        revised = _nem_series("SA1", "2023-12-31 14:00", 60)["prices"]
+        revised = revised[revised["interval_start"] == pd.Timestamp("2024-01-15 00:00", tz="UTC")].assign(price=9999.0)
+        write_tables(store, {"prices": revised})
+        hits, misses = sum(_count(c, "hit") for c in caching.DATA_CLASSES), \
+            sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+        nem_after, ieso_after = asked()
+        # NEM's four pieces (two months, hours and intervals) read again; IESO's two pieces (one month) kept
+        assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses + 4
+        assert sum(_count(c, "hit") for c in caching.DATA_CLASSES) == hits + 2
+        assert nem_after.stats.max_price == 9999.0 != nem.stats.max_price
+        pd.testing.assert_frame_equal(ieso_after.series, ieso.series)
+
+
+def test_the_prices_api_is_cut_from_the_same_pieces(make_app):
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        store = services().ready_store()
+        write_tables(store, _nem_series("VIC1", "2023-12-31 14:00", 45))
+    client = dash_app.server.test_client()
+    raw = client.get("/api/v1/prices?market=NEM&location=VIC1&start=2024-01-25&end=2024-02-03").get_json()
+    misses = sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+    again = client.get("/api/v1/prices?market=NEM&location=VIC1&start=2024-01-27&end=2024-02-05").get_json()
+    assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses, "another range read its pieces again"
+    assert raw["resolution"] == again["resolution"] == "raw"
+    s, e = queries.parse_range(queries.known_market("NEM"), "2024-01-27", "2024-02-05")
+    series, _ = queries.price_series(store, "NEM", "VIC1", s, e)
+    expected = queries.series_for_export(series, "Australia/Brisbane")
+    assert [r["interval_start"] for r in again["rows"]] == expected["interval_start"].tolist()
+    assert [r["price"] for r in again["rows"]] == expected["price"].tolist()
+    assert [r["demand_mw"] for r in again["rows"]] == [None if pd.isna(d) else d for d in expected["demand_mw"]]

@@ -24,11 +24,11 @@ def _small_map() -> dict:
     flows = pd.DataFrame({"branch": ["L1"], "flow_mw": [50.0], "limit_mw": [50.0]})
     fig = nf.network_map(nodes, coords, branches, flows, field="lmp", centre=11.0, span=1.0, geographic=False,
                          title="t")
-    return {trace.name: trace for trace in fig.data}
+    return {trace["name"]: trace for trace in fig["data"]}
 
 
 def _click(trace, i: int) -> dict:
-    return {"points": [{"customdata": list(trace.customdata[i])}]}
+    return {"points": [{"customdata": list(trace["customdata"][i])}]}
 
 
 def test_a_click_on_a_node_names_the_bus():
