@@ -11,9 +11,12 @@ shared machine the wall times swing several-fold with it, the CPU times much les
 the real file): a load has fixed costs per batch (a statement per table, a part per table and aggregate), so
 the rate depends on the batch's size. ``--backfill`` also times a backfill replaying those files from a folder,
 as ``jobs backfill nem --source`` runs it (it writes them in batches of up to ingest.backfill.REPLAY_BATCH_BYTES),
-and the same backfill with every file a batch of its own, as it ran before.
+and the same backfill with every file a batch of its own, as it ran before. ``--statements`` instead lists every
+statement a load runs with its CPU time (median over the runs; the batch's tables then written one after another,
+so that the process's CPU time over a statement is that statement's: chDB runs part of each statement on threads
+of its own, which a thread's CPU time would miss; embedded chDB keeps no query log to read this from).
 
-    python bench/ingest_nem.py [--months 12] [--runs 7] [--backfill]
+    python bench/ingest_nem.py [--months 12] [--runs 7] [--backfill | --statements]
 """
 from __future__ import annotations
 
@@ -29,12 +32,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest_nem_parse import month_of_5min_files
-from engine import jobs
+from engine import jobs, workers
 from engine.files import RawFile
 from engine.store import Store, migrate
 from engine.store.tables import TABLES
 from ingest import backfill
-from ingest.load import load_raw, parse_all
+from ingest.load import load_raw, parse_all, write_parsed
 from ingest.nem import NemConnector
 
 #: The issue's target for parse + store.
@@ -100,12 +103,59 @@ def _backfills(store: Store, files: list[RawFile], runs: int) -> None:
         _rate(label, run.rows_read, run.rows_written, times, cpu)
 
 
+def _statements(store: Store, conn: NemConnector, files: list[RawFile], runs: int) -> None:
+    """Print each statement of a load of ``files`` (all rows new, then a reload) with its CPU time."""
+    timed: list[tuple[str, str, float]] = []
+
+    def timing(method: str):
+        run = getattr(Store, method)
+
+        def timed_run(self: Store, sql: str, *args, **kwargs):
+            c0 = time.process_time()
+            try:
+                return run(self, sql, *args, **kwargs)
+            finally:
+                timed.append((method, " ".join(sql.split())[:100], time.process_time() - c0))
+        return timed_run
+
+    originals = {method: getattr(Store, method) for method in ("command", "query_df", "insert_df")}
+    for method in originals:
+        setattr(Store, method, timing(method))
+    try:
+        for label in ("parse + store", "reload, nothing written"):
+            by_statement: dict[tuple[int, str, str], list[float]] = {}
+            loads = []
+            for _ in range(runs):
+                if label == "parse + store":
+                    _empty(store)
+                parsed = parse_all(conn, files)
+                timed.clear()
+                c0 = time.process_time()
+                write_parsed(store, parsed)
+                loads.append(time.process_time() - c0)
+                for i, (method, sql, cpu) in enumerate(timed):
+                    by_statement.setdefault((i, method, sql), []).append(cpu)
+            total = statistics.median(loads) * 1000
+            print(f"{label}: statements of the store step, CPU ms (median of {runs}); the step in all {total:.1f} ms")
+            for (_, method, sql), cpus in by_statement.items():
+                print(f"  {statistics.median(cpus) * 1000:6.1f}  {method:9} {sql}")
+            stated = sum(statistics.median(c) for c in by_statement.values()) * 1000
+            print(f"  {total - stated:6.1f}  the writer's own work (conforming, merging and summing the frames)")
+    finally:
+        for method, run in originals.items():
+            setattr(Store, method, run)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--months", type=int, default=1, help="months in the batch (default 1)")
     parser.add_argument("--runs", type=int, default=7, help="timed runs (default 7)")
     parser.add_argument("--backfill", action="store_true", help="also time a backfill replaying the files")
+    parser.add_argument("--statements", action="store_true",
+                        help="list each statement of a load with its CPU time (tables written one after another)")
     args = parser.parse_args(argv)
+    if args.statements:
+        workers.STORE_WRITERS.workers = 1  # before the pool is first used: the statements one at a time
     files = months_of_files(args.months)
     print(f"{len(files)} files; {_load()}")
     conn = NemConnector()
@@ -119,6 +169,10 @@ def main(argv: list[str] | None = None) -> None:
     store = Store(f"chdb://{tempfile.mkdtemp(prefix='c254-bench-ingest-')}?database=bench")
     migrate(store)
     load_raw(store, conn, files)  # opens the writer connections, as the app's first load would
+    if args.statements:
+        _statements(store, conn, files, args.runs)
+        store.close()
+        return
     fresh, again, fresh_cpu, again_cpu = [], [], [], []
     for _ in range(args.runs):
         _empty(store)

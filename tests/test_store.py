@@ -607,8 +607,9 @@ def test_a_batch_meeting_stored_rows_repairs_the_buckets_around_its_new_rows(sto
 
 def test_key_matching_agrees_with_a_join_of_the_frames(store: Store):
     """The int64 key match of the duplicate check finds the same stored rows as joining the frames on the key
-    does (the path taken when a key does not fit one int64), with stored labels the batch lacks."""
-    from engine.store.writer import _conform, _match_keys, _same_by_merge
+    does (the path taken when a key does not fit one int64), with stored labels the batch lacks. The stored rows
+    come back with their key as integers (label positions, milliseconds): decoded, they are the rows as stored."""
+    from engine.store.writer import _conform, _decoded, _match_keys, _same_by_merge, _stored_rows
 
     spec = TABLES["prices"]
     stored = pd.concat([_prices(location=loc, n=30, minutes=5, start="2024-04-01") for loc in ("NSW1", "QLD1")]
@@ -619,12 +620,72 @@ def test_key_matching_agrees_with_a_join_of_the_frames(store: Store):
                        _prices(location="SA1", n=5, minutes=5, start="2024-04-01")], ignore_index=True)
     batch.loc[3, "price"] = 99.0  # a revision of a stored NSW1 row
     frame = _conform(spec, batch.astype({"location": "category"}), "x.csv")
-    existing = store.query_df("SELECT market, location, price_kind, interval_minutes, interval_start, price "
-                              "FROM prices FINAL WHERE market = 'NEM'")
-    present, at = _match_keys(spec, frame, existing)
-    joined = _same_by_merge(spec, frame, existing.copy())
+    existing, labels = _stored_rows(store, spec, frame)
+    assert labels == {"market": ["NEM"], "location": ["NSW1", "SA1"], "price_kind": ["settlement"]}
+    as_stored = store.query_df("SELECT market, location, price_kind, interval_minutes, interval_start, price "
+                               "FROM prices FINAL WHERE location = 'NSW1' ORDER BY interval_minutes, interval_start")
+    decoded = _decoded(spec, existing, labels).sort_values(["interval_minutes", "interval_start"], ignore_index=True)
+    pd.testing.assert_frame_equal(decoded.astype({"interval_start": "datetime64[ms, UTC]"}),
+                                  as_stored.astype({"interval_start": "datetime64[ms, UTC]"}), check_dtype=False)
+    present, at = _match_keys(spec, frame, existing, labels)
+    joined = _same_by_merge(spec, frame, _decoded(spec, existing, labels))
     np.testing.assert_array_equal(present, joined["__present"])
     assert present.sum() == 30  # NSW1's first 30 five-minute rows; its 30-minute rows and QLD1 are not in the batch
     same = present & (frame["price"].to_numpy() == existing["price"].to_numpy()[at])
     np.testing.assert_array_equal(same, joined["__present"] & joined["price"])
     assert same.sum() == 29
+
+
+def test_a_key_too_wide_for_one_integer_is_matched_by_joining_the_decoded_rows(store: Store, monkeypatch):
+    """Forecasts issued years apart for intervals years apart: the key does not fit one int64, so the stored rows
+    (read back with their key as integers) are decoded and joined to the batch; a reload writes nothing and a
+    revision is found."""
+    from engine.store import writer
+
+    issued = pd.to_datetime(["2019-01-01 00:00", "2025-06-01 00:30"], utc=True)
+    frame = pd.DataFrame({
+        "market": "NEM", "location": np.repeat(["NSW1", "QLD1", "SA1", "TAS1", "VIC1"], 4),
+        "variable": "price", "report": "predispatch", "issued_at": np.tile(np.repeat(issued, 2), 5),
+        "interval_minutes": 30, "interval_start": np.tile(pd.to_datetime(["2019-01-01 01:00", "2030-12-31 23:30"],
+                                                                          utc=True), 10),
+        "value": np.arange(20.0), "source": "run.csv"})
+    joins = []
+    join = writer._same_by_merge
+    monkeypatch.setattr(writer, "_same_by_merge", lambda *args: joins.append(1) or join(*args))
+    assert write_tables(store, {"operator_forecasts": frame}).written == {"operator_forecasts": 20}
+    assert write_tables(store, {"operator_forecasts": frame}).rows_written == 0
+    revised = frame.assign(value=np.where(np.arange(20) == 7, -1.0, frame["value"]))
+    report = write_tables(store, {"operator_forecasts": revised})
+    assert report.written == {"operator_forecasts": 1} and report.revised == {"operator_forecasts": 1}
+    assert len(joins) == 2  # the reload and the revision met stored rows, and joined them
+    assert store.scalar("SELECT value FROM operator_forecasts FINAL WHERE location = 'QLD1' "
+                        "AND interval_start > '2030-01-01'  AND issued_at > '2025-01-01'") == -1.0
+
+
+@pytest.mark.parametrize("nodes", [3, 70])  # labels read back by position in the list, and through a hash table
+def test_a_reload_of_many_or_few_series_finds_every_stored_row_and_each_revision(store: Store, nodes):
+    from engine.store.writer import _SCANNED_LABELS
+
+    names = [f"N{i:03d}" for i in range(nodes)][::-1]  # not in label order
+    assert (nodes > _SCANNED_LABELS) == (nodes == 70)
+    frame = _nodal(names, "2024-05-01", 6)
+    assert write_tables(store, {"nodal_lmp": frame}).written == {"nodal_lmp": 6 * nodes}
+    assert write_tables(store, {"nodal_lmp": frame}).rows_written == 0
+    revised = frame.copy()
+    revised.loc[revised["node"] == "N001", "energy"] = 21.5  # its NaN energy too: a value where there was none
+    more = _nodal(["N001", "X"], "2024-05-01 06:00", 2)  # new rows after the stored ones, and a new node
+    report = write_tables(store, {"nodal_lmp": pd.concat([revised, more], ignore_index=True)})
+    assert report.revised == {"nodal_lmp": 6} and report.written == {"nodal_lmp": 10}
+    assert store.scalar("SELECT count() FROM nodal_lmp FINAL WHERE node = 'N001' AND energy = 21.5") == 6
+    _rebuild_equals_stored(store)
+
+
+def test_a_version_bump_raises_each_market_named_and_no_other(store: Store):
+    versions.bump(store, ["IESO"])
+    ieso = versions.market_version(store, "IESO")
+    versions.bump(store, ["NEM", "PJM", "", "NEM"])  # repeats and blanks name no other market
+    assert versions.market_version(store, "NEM") == versions.market_version(store, "PJM") > ieso
+    assert versions.market_version(store, "IESO") == ieso
+    assert store.scalar("SELECT count() FROM data_versions WHERE market = ''") == 0
+    changed = store.scalar("SELECT max(changed_at) FROM data_versions WHERE market = 'PJM'")
+    assert changed.tzinfo is not None and abs(pd.Timestamp.now(tz="UTC") - changed) < pd.Timedelta(minutes=1)

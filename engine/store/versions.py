@@ -18,10 +18,12 @@ def bump(store: Store, markets: Iterable[str]) -> None:
     markets = sorted({str(m) for m in markets if m})
     if not markets:
         return
-    stamp = time.time_ns() // 1000
-    frame = pd.DataFrame({"market": markets, "version": pd.array([stamp] * len(markets), dtype="uint64"),
-                          "changed_at": pd.Timestamp.now(tz="UTC").floor("ms")})
-    store.insert_df("data_versions", frame)
+    # One statement with the values bound, not a frame read through Python(): the bump follows every batch, and
+    # reading a frame cost the embedded store 1-2 ms of CPU more.
+    changed_at = pd.Timestamp.now(tz="UTC").floor("ms").to_pydatetime()
+    store.command("INSERT INTO data_versions (market, version, changed_at) "
+                  "SELECT arrayJoin({m:Array(String)}), {v:UInt64}, {t:DateTime64(3, 'UTC')}",
+                  {"m": markets, "v": time.time_ns() // 1000, "t": changed_at})
 
 
 def market_version(store: Store, market: str) -> int:

@@ -168,18 +168,12 @@ def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple
     the base table holds over the batch's series and span (whole hours for a table with hourly aggregates, so
     the count is what those buckets should count). With no stored row met, the very frame given is returned.
     """
-    where, params = _series_filter(spec, frame, whole_hours=bool(_fills_hours(spec)))
-    cols = ", ".join(f"`{c}`" for c in spec.columns)
-    # No stored row means every row is new, whatever the columns: skip reading an empty answer's columns, a
-    # second statement per table with which a load of new rows took up to half again as long (the median line
-    # of bench/ingest_nem.py).
-    existing = store.query_df(f"SELECT {cols} FROM `{spec.name}` FINAL WHERE {where}", params,  # noqa: S608 -- table, columns and key clause come from the table registry (TABLES)
-                              columns_if_empty=False)
+    existing, labels = _stored_rows(store, spec, frame)
     if existing.empty:
         return frame, frame.iloc[0:0], 0
-    matched = _match_keys(spec, frame, existing)
+    matched = _match_keys(spec, frame, existing, labels)
     if matched is None:
-        same = _same_by_merge(spec, frame, existing)
+        same = _same_by_merge(spec, frame, _decoded(spec, existing, labels))
         present = same.pop("__present")
     else:
         present, at = matched
@@ -189,6 +183,59 @@ def _changed_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple
         unchanged &= eq
     changed = ~unchanged
     return frame[changed], frame[changed & present], len(existing)
+
+
+#: Up to this many labels, a text key column is read back as its label's position by indexOf, which scans the
+#: list, but once per distinct value of a block (the columns are LowCardinality); past it by transform, which
+#: looks each row up in a hash table: indexOf took 46 s for a million nodal rows of 11,000 nodes (transform
+#: 0.2 s), and transform half again as long as indexOf for a month of NEM prices.
+_SCANNED_LABELS = 64
+
+
+def _stored_rows(store: Store, spec: SeriesTable, frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, list]]:
+    """The stored rows (FINAL) over the series and span of ``frame``, their key as integers: each text key column
+    as the 1-based position of its label in a list of the batch's labels (the lists are returned, by column),
+    each instant as milliseconds since the epoch. (Read as text, every stored row's labels came back as Python
+    strings that the match then hashed: on a reload of a month of NEM prices and demand, the writer's own work
+    took 35 ms of CPU against 23 ms so.)"""
+    where, params = _series_filter(spec, frame, whole_hours=bool(_fills_hours(spec)))
+    selected, labels = [], {}
+    for col in spec.key:
+        if col == spec.time_column or isinstance(frame[col].dtype, pd.DatetimeTZDtype):
+            selected.append(f"toUnixTimestamp64Milli(`{col}`)")
+        elif col == "interval_minutes":
+            selected.append(f"`{col}`")
+        else:  # the WHERE clause keeps to the batch's labels: every stored row's is in the list
+            name = f"k{len(labels)}"
+            params[name] = labels[col] = sorted(_labels(frame[col]))
+            if len(labels[col]) <= _SCANNED_LABELS:
+                selected.append(f"indexOf({{{name}:Array(String)}}, `{col}`)")
+            else:
+                selected.append(f"transform(`{col}`, {{{name}:Array(String)}}, "
+                                f"range(1, length({{{name}:Array(String)}}) + 1), 0)")
+    selected += [f"`{c}`" for c in spec.values]
+    # The embedded store reads on one thread, as it inserts: the writer reads a batch's tables side by side, and
+    # for a month of NEM prices one thread took a quarter less CPU time than spreading the read over the cores.
+    one_thread = " SETTINGS max_threads = 1" if store.embedded else ""
+    # No stored row means every row is new, whatever the columns: skip reading an empty answer's columns, a
+    # second statement per table with which a load of new rows took up to half again as long (the median line
+    # of bench/ingest_nem.py).
+    existing = store.query_df(f"SELECT {', '.join(selected)} FROM `{spec.name}` FINAL WHERE {where}{one_thread}",  # noqa: S608 -- table, columns and key clause come from the table registry (TABLES)
+                              params, columns_if_empty=False)
+    if not existing.empty:
+        existing.columns = list(spec.columns)  # the key's expressions by the names of their columns
+    return existing, labels
+
+
+def _decoded(spec: SeriesTable, existing: pd.DataFrame, labels: dict[str, list]) -> pd.DataFrame:
+    """Stored rows as _stored_rows reads them, with their key's labels and instants back."""
+    out = existing.copy()
+    for col in spec.key:
+        if col in labels:
+            out[col] = np.asarray(labels[col], dtype=object)[existing[col].to_numpy().astype(np.int64) - 1]
+        elif col != "interval_minutes":
+            out[col] = pd.to_datetime(existing[col].to_numpy().astype(np.int64), unit="ms", utc=True)
+    return out
 
 
 def _equal(new: pd.Series, old: pd.Series) -> np.ndarray:
@@ -213,41 +260,37 @@ def _epoch_ms(values: pd.Series) -> np.ndarray:
     return times.as_unit("ms").asi8
 
 
-def _match_keys(spec: SeriesTable, frame: pd.DataFrame,
-                existing: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
-    """For each batch row, whether ``existing`` (stored rows, one per key) holds its key, and at which position.
+def _match_keys(spec: SeriesTable, frame: pd.DataFrame, existing: pd.DataFrame,
+                labels: dict[str, list]) -> tuple[np.ndarray, np.ndarray] | None:
+    """For each batch row, whether ``existing`` (stored rows, one per key, as _stored_rows reads them with
+    ``labels``) holds its key, and at which position.
 
     The key becomes one int64 per row (the few series labels as codes, then the interval length and the
     instants in milliseconds), matched by a binary search: a join of frames on five columns took most of a
     reload's time. None when the key does not fit one int64 (the caller then joins the frames)."""
     new_key = np.zeros(len(frame), np.int64)
     old_key = np.zeros(len(existing), np.int64)
-    unmatched = np.zeros(len(existing), dtype=bool)  # stored rows with a label no batch row has
     width = 1.0
     for col in spec.key:
-        new_values, old_values = frame[col], existing[col]
-        if isinstance(new_values.dtype, pd.DatetimeTZDtype) or col == spec.time_column:
-            a, b = _epoch_ms(new_values), _epoch_ms(old_values)
-            low = min(a.min(), b.min())
-            a, b, n = a - low, b - low, int(max(a.max(), b.max()) - low) + 1
+        new_values, old = frame[col], existing[col].to_numpy().astype(np.int64)
+        if col in labels:
+            codes, named = _key_codes(new_values)
+            a = pd.Index([str(label) for label in labels[col]]).get_indexer(named)[codes]
+            b, n = old - 1, max(len(labels[col]), 1)
         elif col == "interval_minutes":
-            a, b = new_values.to_numpy().astype(np.int64), old_values.to_numpy().astype(np.int64)
+            a, b = new_values.to_numpy().astype(np.int64), old
             n = int(max(a.max(), b.max())) + 1
             if min(a.min(), b.min()) < 0:
                 return None
-        else:
-            a, labels = _key_codes(new_values)
-            old_codes, old_labels = pd.factorize(old_values)  # a few labels to look up, not a string per row
-            b = labels.get_indexer(pd.Index(old_labels).astype(str))[old_codes]
-            unmatched |= b < 0
-            b = np.maximum(b, 0)
-            n = max(len(labels), 1)
+        else:  # an instant
+            a, b = _epoch_ms(new_values), old
+            low = min(a.min(), b.min())
+            a, b, n = a - low, b - low, int(max(a.max(), b.max()) - low) + 1
         width *= n
         if width >= 2.0 ** 62:
             return None
         new_key = new_key * n + a
         old_key = old_key * n + b
-    old_key[unmatched] = -1
     order = np.argsort(old_key, kind="stable")
     ranked = old_key[order]
     pos = np.minimum(np.searchsorted(ranked, new_key), len(ranked) - 1)
