@@ -289,7 +289,6 @@ def test_backtest_of_an_ensemble_scores_each_member_as_if_run_alone(np_frame):
     assert together.members["lear"].rmae == pytest.approx(1.0)
     np.testing.assert_allclose(together.member_points["lear"], alone.frame["forecast"])
     np.testing.assert_allclose(together.member_points["transformer"], 40.0)
-    assert together.scores.mae != pytest.approx(alone.scores.mae)
 
 
 def test_normalized_criterion_matches_the_old_sklearn_default(np_frame):
@@ -332,3 +331,54 @@ def test_daily_ensemble_backtest_refits_lear_daily_and_the_transformer_weekly(np
     gaps = np.diff(pd.DatetimeIndex(neural.ends)) / pd.Timedelta(days=1)
     assert len(neural.ends) == 3 and list(gaps) == [7.0, 7.0]
     assert neural.ends[-1] == DAY + pd.Timedelta(days=7) - pd.Timedelta(hours=1)
+
+
+def _members(neural: float | np.ndarray, linear: float | np.ndarray) -> dict[str, Prediction]:
+    start = pd.Timestamp("2020-01-01")
+    return {"transformer": Prediction(start=start, point=np.broadcast_to(np.asarray(neural, float), 24).copy()),
+            "lear": Prediction(start=start, point=np.broadcast_to(np.asarray(linear, float), 24).copy())}
+
+
+def test_ensemble_weight_moves_to_the_member_that_has_been_right():
+    from engine.forecast.ensemble import MIN_DAYS, Ensemble
+
+    ensemble = Ensemble(_Sampled(), WeeklyNaive())
+    for day in range(MIN_DAYS - 1):  # too short a record: the even mix stays
+        ensemble.observe(_members(40.0, 50.0), np.full(24, 42.0))
+        assert ensemble.weight == 0.5, day
+    ensemble.observe(_members(40.0, 50.0), np.full(24, 42.0))
+    assert ensemble.weight == pytest.approx(0.8)  # 0.8·40 + 0.2·50 = 42
+    assert ensemble.combine(_members(10.0, 20.0)).point == pytest.approx(np.full(24, 12.0))
+    unknown = np.full(24, np.nan)  # a day whose prices are not known yet teaches nothing
+    ensemble.observe(_members(0.0, 1000.0), unknown)
+    assert ensemble.weight == pytest.approx(0.8)
+
+
+def test_ensemble_backtest_weighs_each_day_by_the_days_before_it_only(np_frame):
+    """Each day's mix is the grid weight with the least absolute error over the earlier forecast days (brute
+    force here), so the ensemble never looks ahead; the warm-up's days count."""
+    from engine.forecast.ensemble import MIN_DAYS, WEIGHT_DAYS, WEIGHT_GRID, Ensemble
+
+    last = DAY + pd.Timedelta(days=13)
+    result = backtest(np_frame, lambda: Ensemble(_Sampled(), WeeklyNaive()), DAY, last, "daily", warmup_days=7)
+    first = DAY - pd.Timedelta(days=7)
+    days = pd.date_range(first, last, freq="D")
+    prices = np_frame["price"]
+    naive = {d: prices.reindex(pd.date_range(d - pd.Timedelta(days=7), periods=24, freq="h")).to_numpy()
+             for d in days}
+    actual = {d: prices.reindex(pd.date_range(d, periods=24, freq="h")).to_numpy() for d in days}
+    weights = []
+    for i, d in enumerate(days):
+        past = days[max(0, i - WEIGHT_DAYS):i]
+        if len(past) < MIN_DAYS:
+            w = 0.5
+        else:
+            errors = [np.mean([np.abs(g * 40.0 + (1 - g) * naive[p] - actual[p]).mean() for p in past])
+                      for g in WEIGHT_GRID]
+            w = WEIGHT_GRID[int(np.argmin(errors))]
+        weights.append(w)
+        if d >= DAY:
+            got = result.member_points.loc[d: d + pd.Timedelta(hours=23)]
+            expected = w * 40.0 + (1 - w) * naive[d]
+            np.testing.assert_allclose(w * got["transformer"] + (1 - w) * got["lear"], expected)
+    assert len(set(weights)) > 1  # the weight did move over the run

@@ -158,6 +158,8 @@ def backtest(frame: pd.DataFrame, model: str | Callable[[], Model], test_start: 
         forecast = calibrator.forecast(prediction, times)
         actual = frame[PRICE].reindex(times).to_numpy(float)
         calibrator.update(times, actual, prediction)
+        if members:  # the ensemble learns its members' weights from days already forecast, as here
+            forecaster.observe(members, actual)
         for name, own in members.items():
             member = member_calibrators.setdefault(name, Calibrator(name))
             calibrated = member.forecast(own, times)

@@ -117,7 +117,8 @@ def issue(store: Store, series: Series, model_name: str, model: Model, *, refit:
         hours = HORIZON_HOURS if day == days[-1] else DAY
         local = pd.date_range(day, periods=hours, freq="h")
         seen = visible(frame.reindex(frame.index.union(local)), day, hours)
-        prediction = model.predict(seen, day, hours)
+        members = model.predict_members(seen, day, hours) if isinstance(model, Ensemble) else None
+        prediction = model.predict(seen, day, hours) if members is None else model.combine(members)
         if day >= days[0]:
             shaped = calibrator.forecast(prediction, local)
             utc = to_utc(local, tz)
@@ -126,7 +127,10 @@ def issue(store: Store, series: Series, model_name: str, model: Model, *, refit:
                                 model=model_name)
             issued.append(runs.save_run(store, series.market, series.location, forecast, forecast.times[0],
                                         model_version, settings or {}, price_kind=series.price_kind))
-        calibrator.update(local, frame[PRICE].reindex(local).to_numpy(float), prediction)
+        actual = frame[PRICE].reindex(local).to_numpy(float)
+        calibrator.update(local, actual, prediction)
+        if members is not None:  # its members' weights, learned from the days already forecast (warm-up first)
+            model.observe(members, actual)
     return Issued(series, model_name, tuple(issued), time.perf_counter() - started)
 
 
