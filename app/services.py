@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context, request
 from flask_caching import Cache
 
 from app import system
@@ -92,22 +92,37 @@ class Services:
         What the call reads decides (``engine.caching``): its data class sets how long the answer lives
         (``timeout`` overrides), and an answer about one market is keyed on that market's data version, any
         other on the whole store's. A function declared ``pieced`` is computed on each call, reading its pieces
-        through the cache (``reader``). Arguments must have a stable ``repr`` (text, numbers, None). A cache
-        that cannot be reached (Redis down) costs the answer's computation, never the answer."""
+        through the cache (``reader``); one declared ``reads_pieces`` reads them so on a miss. Arguments must have
+        a stable ``repr`` (text, numbers, None). A cache that cannot be reached (Redis down) costs the answer's
+        computation, never the answer.
+
+        Within a request each version is looked up once, at its first use (``_versions``): a load landing
+        later in the request is seen by the next one. What the request computes after the load is then kept
+        under the older version, which no later request asks for: never stale data under a newer version."""
         if caching.pieced(fn):
             return fn(self.ready_store(), *args, read=self.reader(), **kwargs)
-        return self._cached(fn, args, kwargs, timeout, {})
+        return self._cached(fn, args, kwargs, timeout, self._versions())
 
     def reader(self) -> Reader:
         """``read(fn, *args)``: ``cached(fn, *args)``, each market's data version looked up once per reader (a
-        reader serves one answer, so the pieces it reads are of one version)."""
-        versions: dict[str | None, str] = {}
+        reader serves one answer, so the pieces it reads are of one version) or, in a request, once per request."""
+        return self._reader(self._versions())
+
+    def _reader(self, versions: dict[str | None, str]) -> Reader:
         return lambda fn, *args: self._cached(fn, args, {}, None, versions)
+
+    @staticmethod
+    def _versions() -> dict[str | None, str]:
+        """The data versions looked up so far: the request's (every cached call of a request shares them: the
+        lookup is a store query, and a page's callback makes several calls), else a new set for one answer."""
+        # Held in the request's own environ: flask.g belongs to the app context, which a request shares with an
+        # app context already pushed around it (a test's, the CLI's).
+        return request.environ.setdefault("c254.versions", {}) if has_request_context() else {}
 
     def _cached(self, fn: Callable[..., T], args: tuple, kwargs: dict, timeout: int | None,
                 versions: dict[str | None, str]) -> T:
         found = caching.classify(fn, args, kwargs)
-        version = versions.get(found.market)
+        version = "" if caching.versioned_by_argument(fn) else versions.get(found.market)
         if version is None:
             version = versions[found.market] = (
                 f"{found.market}:{market_version(self.ready_store(), found.market)}" if found.market
@@ -125,7 +140,10 @@ class Services:
             count_cache(found.data_class, "hit")
             return held[0]
         count_cache(found.data_class, "miss")
-        value = fn(self.ready_store(), *args, **kwargs)
+        if caching.reads_pieces(fn):
+            value = fn(self.ready_store(), *args, read=self._reader(versions), **kwargs)
+        else:
+            value = fn(self.ready_store(), *args, **kwargs)
         try:
             self.cache.set(key, (value,), timeout=timeout or found.timeout)
         except Exception as exc:

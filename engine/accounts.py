@@ -100,8 +100,10 @@ def generate_password() -> str:
 
 
 def _user(row: dict) -> User:
+    created = pd.Timestamp(row["created_at"])  # a plain row's time is naive UTC, a frame's tz-aware
+    created = created.tz_localize("UTC") if created.tzinfo is None else created.tz_convert("UTC")
     return User(user_id=str(row["user_id"]), email=str(row["email"]), role=str(row["role"]),
-                active=bool(row["active"]), created_at=pd.Timestamp(row["created_at"]).to_pydatetime())
+                active=bool(row["active"]), created_at=created.to_pydatetime())
 
 
 def _row(store: Store, email: str) -> dict | None:
@@ -185,13 +187,14 @@ def session_user(store: Store, user_id: object, session_id: object) -> User | No
     if not (isinstance(user_id, str) and 0 < len(user_id) <= 64 and isinstance(session_id, str)
             and 0 < len(session_id) <= 64):
         return None
-    df = store.query_df(
+    # Read as plain rows, not a frame: building a one-row DataFrame cost more than the query itself.
+    rows = store.query_rows(
         "SELECT user_id, email, role, active, created_at FROM users FINAL WHERE user_id = {u:String} "
         "AND {s:String} NOT IN (SELECT session_id FROM ended_sessions WHERE session_id = {s:String})",
-        {"u": user_id, "s": session_id}, columns_if_empty=False)
-    if df.empty:
+        {"u": user_id, "s": session_id})
+    if not rows:
         return None
-    user = _user(df.iloc[0].to_dict())
+    user = _user(dict(zip(("user_id", "email", "role", "active", "created_at"), rows[0], strict=True)))
     return user if user.active else None
 
 

@@ -10,7 +10,9 @@ bounds how long an answer lives when nothing is loaded: a load makes it stale at
 
 A view rarely asked twice with the same arguments (an overview range among thousands) is declared ``pieced``:
 it is computed on each call from pieces that are cached (a market month of one series, semi-static once the
-month is closed), which every range touching them shares.
+month is closed), which every range touching them shares. A view whose own work beyond its pieces is worth
+keeping (a backtest comparison) is declared ``reads_pieces``: its answer is cached as any other, and on a miss it
+is computed from cached pieces.
 
 A function not in the table is ``dynamic`` and keyed on the whole store: unknown stays safe."""
 from __future__ import annotations
@@ -39,6 +41,12 @@ class Policy:
     # asks for them): the call's own answer is not kept, since it is rarely asked twice (a range among
     # thousands), while its pieces are shared by every range that touches them.
     pieced: bool = False
+    # Cached whole like any answer, but computed on a miss from pieces read through ``read`` (which it takes):
+    # its own range is rarely asked twice, the months it is cut from often are.
+    reads_pieces: bool = False
+    # The parameter carrying the version of everything the call reads (the marketplace catalog's, which the
+    # caller looks up): the answer is keyed on its arguments alone, no data version looked up for it.
+    version_arg: str | None = None
 
     def __post_init__(self):
         if self.data_class not in DATA_CLASSES:
@@ -59,6 +67,9 @@ POLICIES: dict[str, Policy] = {
     # month is semi-static
     "engine.queries.month_prices": Policy("dynamic", "market", range_end="month"),
     "engine.queries.month_hours": Policy("dynamic", "market", range_end="month"),
+    # what a range's series is checked against, from the daily aggregate
+    "engine.queries.price_locations": Policy("static", "market"),
+    "engine.queries.price_kinds": Policy("static", "market"),
     "engine.overview.latest_view": Policy("realtime", "market"),
     # every page's navigation bar
     "engine.queries.dataset_freshness": Policy("realtime"),
@@ -79,12 +90,18 @@ POLICIES: dict[str, Policy] = {
     "engine.signals.views.locations": Policy("static", "market"),
     "engine.signals.views.other_locations": Policy("static", "market"),
     "engine.signals.views.stored_dates": Policy("dynamic", "market"),
-    "engine.signals.views.backtest_prices": Policy("dynamic", "market", range_end="end_date"),
-    "engine.signals.views.comparison_view": Policy("dynamic", "market", range_end="end_date"),
-    "engine.signals.views.heatmap_view": Policy("dynamic", "market", range_end="end_date"),
-    "engine.signals.views.walk_forward_view": Policy("dynamic", "market", range_end="end_date"),
+    "engine.signals.views.backtest_prices": Policy("dynamic", "market", range_end="end_date", reads_pieces=True),
+    "engine.signals.views.comparison_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True),
+    "engine.signals.views.heatmap_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True),
+    "engine.signals.views.walk_forward_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True),
+    # the as-issued forecasts of a market month, which backtests' ranges are cut from (a stored run raises the
+    # market's version)
+    "engine.signals.series.month_issued_hours": Policy("dynamic", "market", range_end="month"),
     "engine.signals.views.live_view": Policy("realtime", "market"),
     "engine.signals.views.live_signal": Policy("realtime", "market"),
+    # the marketplace's catalog, keyed on the catalog's version (products, plans, partners), not the series'
+    "engine.marketplace.views.catalog_cards": Policy("dynamic", version_arg="version"),
+    "engine.marketplace.views.catalog_choices": Policy("dynamic", version_arg="version"),
 }
 
 
@@ -105,6 +122,16 @@ def name_of(fn: Any) -> str:
 def pieced(fn: Any) -> bool:
     """Whether ``fn`` is answered afresh from cached pieces (it then takes a ``read`` argument)."""
     return POLICIES.get(name_of(fn), DEFAULT).pieced
+
+
+def reads_pieces(fn: Any) -> bool:
+    """Whether ``fn``'s cached answer is computed, on a miss, from pieces (it then takes a ``read`` argument)."""
+    return POLICIES.get(name_of(fn), DEFAULT).reads_pieces
+
+
+def versioned_by_argument(fn: Any) -> bool:
+    """Whether ``fn``'s arguments carry the version of all it reads (no data version is looked up for it)."""
+    return POLICIES.get(name_of(fn), DEFAULT).version_arg is not None
 
 
 def classify(fn: Any, args: tuple, kwargs: dict, now: pd.Timestamp | None = None) -> Classified:

@@ -115,6 +115,20 @@ def test_an_oversized_or_non_text_password_never_signs_in(store):
         assert accounts.verify_password(store, "ann@example.com", password) is None, repr(password)[:40]
 
 
+def test_a_session_is_its_users_until_signed_out_or_disabled(store):
+    made = accounts.create_user(store, "ann@example.com", "analyst", PASSWORD)
+    found = accounts.session_user(store, made.user_id, "session-1")
+    assert found == made  # the same user, its creation time tz-aware UTC as every other read gives it
+    assert found.created_at.utcoffset() is not None and found.created_at.utcoffset().total_seconds() == 0
+    accounts.end_session(store, made.user_id, "session-1")
+    assert accounts.session_user(store, made.user_id, "session-1") is None, "a signed-out session is refused"
+    assert accounts.session_user(store, made.user_id, "session-2") == made
+    assert accounts.session_user(store, "no-such-id", "session-2") is None
+    assert accounts.session_user(store, made.user_id, None) is None
+    accounts.disable_user(store, "ann@example.com")
+    assert accounts.session_user(store, made.user_id, "session-2") is None, "a disabled user's session is refused"
+
+
 def test_a_role_change_is_read_back_at_once(store):
     accounts.create_user(store, "ann@example.com", "trader", PASSWORD)
     changed = accounts.set_role(store, "ann@example.com", "analyst")

@@ -50,7 +50,7 @@ def test_every_declared_policy_names_a_real_function_and_parameter():
         module, _, qualname = name.rpartition(".")
         fn = getattr(importlib.import_module(module), qualname)
         params = inspect.signature(fn).parameters
-        for wanted in (policy.market, policy.range_end):
+        for wanted in (policy.market, policy.range_end, policy.version_arg):
             assert wanted is None or wanted in params, f"{name} has no parameter {wanted!r}"
 
 
@@ -273,3 +273,84 @@ def test_the_prices_api_is_cut_from_the_same_pieces(make_app):
     assert [r["interval_start"] for r in again["rows"]] == expected["interval_start"].tolist()
     assert [r["price"] for r in again["rows"]] == expected["price"].tolist()
     assert [r["demand_mw"] for r in again["rows"]] == [None if pd.isna(d) else d for d in expected["demand_mw"]]
+
+
+def test_a_backtest_comparison_is_kept_whole_and_computed_from_month_pieces(make_app):
+    from engine.signals import views
+
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        svc = services()
+        store = svc.ready_store()
+        write_tables(store, _nem_series("SA1", "2023-12-31 14:00", 60))
+
+        def counts() -> tuple[float, float]:
+            return (sum(_count(c, "hit") for c in caching.DATA_CLASSES),
+                    sum(_count(c, "miss") for c in caching.DATA_CLASSES))
+
+        first = svc.cached(views.comparison_view, "NEM", "SA1", None, "2024-01-10", "2024-02-05", None)
+        hits, misses = counts()
+        again = svc.cached(views.comparison_view, "NEM", "SA1", None, "2024-01-10", "2024-02-05", None)
+        assert counts() == (hits + 1, misses), "the same comparison was computed again"
+        other = svc.cached(views.comparison_view, "NEM", "SA1", None, "2024-01-12", "2024-02-08", None)
+        # the new range is computed (one miss), from the months' prices, forecasts and names already held
+        assert counts()[1] == misses + 1
+        assert counts()[0] >= hits + 1 + 5
+        for view, start, end in ((first, "2024-01-10", "2024-02-05"), (other, "2024-01-12", "2024-02-08")):
+            read_whole = views.comparison_view(store, "NEM", "SA1", None, start, end)
+            pd.testing.assert_frame_equal(view.metrics, read_whole.metrics)
+            assert view.notes == read_whole.notes
+        pd.testing.assert_frame_equal(again.metrics, first.metrics)
+
+
+def test_a_request_looks_each_version_up_once(app_with_two_markets, monkeypatch):
+    import app.services as app_services
+
+    looked_up = []
+
+    def counted(store, market):
+        looked_up.append(market)
+        return market_version(store, market)
+
+    monkeypatch.setattr(app_services, "market_version", counted)
+    server = app_with_two_markets.server
+    with server.test_request_context("/"):
+        svc = services()
+        for _ in range(3):
+            svc.cached(overview.latest_view, "NEM")
+            svc.cached(overview.locations, "NEM")
+            svc.cached(overview.latest_view, "IESO")
+    assert sorted(looked_up) == ["IESO", "NEM"]
+    # outside a request (warming, the CLI) each answer looks its version up: a long job sees each load
+    looked_up.clear()
+    with server.app_context():
+        svc.cached(overview.latest_view, "NEM")
+        svc.cached(overview.latest_view, "NEM")
+    assert looked_up == ["NEM", "NEM"]
+    # the next request sees a load the previous one could not
+    with server.test_request_context("/"):
+        before = svc.cached(overview.latest_view, "NEM")
+    write_tables(svc.ready_store(), {"prices": _prices("NEM", "SA1", "2026-11-03", price=90.0)})
+    with server.test_request_context("/"):
+        after = svc.cached(overview.latest_view, "NEM")
+    assert not after.rows.equals(before.rows)
+    assert after.rows.equals(overview.latest_view(svc.ready_store(), "NEM").rows)
+
+
+def test_the_catalog_is_keyed_on_the_catalogs_version_alone(app_with_two_markets, monkeypatch):
+    from app.services import Services
+    from engine.marketplace import views as market_views
+
+    looked_up = []
+    monkeypatch.setattr(Services, "data_version", lambda self: looked_up.append(1) or "whole")
+    with app_with_two_markets.server.app_context():
+        svc = services()
+        misses = _count("dynamic", "miss")
+        first = svc.cached(market_views.catalog_cards, "v1", "", None, None, None, None, 1)
+        again = svc.cached(market_views.catalog_cards, "v1", "", None, None, None, None, 1)
+        assert again == first and _count("dynamic", "miss") == misses + 1
+        svc.cached(market_views.catalog_cards, "v2", "", None, None, None, None, 1)  # the catalog changed
+        assert _count("dynamic", "miss") == misses + 2
+        assert not looked_up, "the store's data version was looked up for the catalog"
+        svc.cached(queries.dataset_freshness)  # a call of no one market is keyed on it, as before
+        assert looked_up == [1]

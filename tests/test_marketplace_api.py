@@ -311,6 +311,24 @@ def test_platform_products_serve_the_stores_series(site):
     assert sample["row_count"] == len(in_window) == 288 * (serving.SAMPLE_DAYS - 1) + 14 * 12
 
 
+@pytest.mark.parametrize("resolution", ["raw", "hour", "day"])
+def test_a_platform_products_rows_cut_from_month_pieces_are_the_stores(site, resolution):
+    source = platform.Source("NEM", "SA1", "settlement", resolution)
+    first, last = (pd.Timestamp(t) for t in queries.data_span(site.store, "NEM", "SA1"))
+    start, end = first + pd.Timedelta(hours=7), last + pd.Timedelta(hours=5)  # every stored month, cut mid-day
+    asked = []
+
+    def read(fn, *args):
+        asked.append(fn.__name__)
+        return fn(site.store, *args)
+
+    cut = platform.rows(site.store, source, start, end, read=read)
+    assert len(cut) > 0
+    pd.testing.assert_frame_equal(cut, platform.rows(site.store, source, start, end))
+    # raw and hourly series are cut from pieces; daily means are read in one query
+    assert set(asked) == {"raw": {"month_prices"}, "hour": {"month_hours"}, "day": set()}[resolution]
+
+
 # ----------------------------------------------------------------------------------------- partner isolation
 
 def test_a_partner_cannot_read_or_upload_to_another_partners_products(site):

@@ -2,6 +2,7 @@
 once each, their record valued at the stored prices by hand-worked figures, and the scheduled job."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import json
@@ -141,6 +142,43 @@ def test_the_forecast_column_is_the_run_issued_before_each_bars_day(shared, plac
     bare = place + "N"
     store_prices(shared, bare, bars[:3], [1, 2, 3])
     assert series.load_prices(shared, "NEM", bare, days[0], days[1], with_forecast=True).frame["forecast"].isna().all()
+
+
+def test_a_range_cut_from_month_pieces_is_the_range_read_whole(shared, place):
+    """The app's cache hands load_prices month pieces (prices, as-issued forecasts): every range cut from them,
+    across a month's end, is what the range's own queries return, the models its forecast came from included."""
+    other = place + "B"
+    half_hours = pd.date_range(local("2026-05-29 00:00"), periods=48, freq="30min")  # a day of another bar length
+    bars = pd.date_range(local("2026-05-30 00:00"), periods=4 * 288, freq="5min")
+    store_prices(shared, place, half_hours, np.arange(48.0), minutes=30)
+    store_prices(shared, place, bars, 50 + np.sin(np.arange(len(bars))))
+    store_prices(shared, other, bars[::2], 40 + np.cos(np.arange(len(bars[::2]))))
+    hours = np.arange(48.0)
+    hourly_run(shared, place, local("2026-05-30 00:00"), 100 + hours)  # lear: May's last two days
+    hourly_run(shared, place, local("2026-06-01 00:00"), 200 + hours, model="naive")  # naive: June's first two
+    hourly_run(shared, place, local("2026-06-02 00:00"), 300 + hours[:24], model="ensemble",
+               issued=local("2026-06-01 12:00"))
+    asked = []
+
+    def read(fn, *args):
+        asked.append(fn.__name__)
+        return fn(shared, *args)
+
+    models = set()
+    for start, end, second in (("2026-05-29", "2026-06-03", None), ("2026-05-30", "2026-06-01", None),
+                               ("2026-05-31", "2026-06-02", other), ("2026-06-02", "2026-06-03", None),
+                               ("2026-05-30 06:00", "2026-06-01 00:05", other)):
+        whole = series.load_prices(shared, "NEM", place, start, end, other=second, with_forecast=True)
+        cut = series.load_prices(shared, "NEM", place, start, end, other=second, with_forecast=True, read=read)
+        pd.testing.assert_frame_equal(cut.frame, whole.frame)
+        assert cut == dataclasses.replace(whole, frame=cut.frame)  # the rest of it, field by field
+        models.add(whole.forecast_models)
+    assert {("lear",), ("lear", "naive"), ("ensemble", "naive")} <= models  # the models depend on the range
+    assert {"month_prices", "month_issued_hours", "price_kinds", "price_locations"} <= set(asked)
+    # without a reader nothing is read through one
+    n = len(asked)
+    series.load_prices(shared, "NEM", place, "2026-05-30", "2026-06-01", with_forecast=True)
+    assert len(asked) == n
 
 
 def test_locations_offer_each_stored_series_and_its_bar(shared, place):

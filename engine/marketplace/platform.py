@@ -138,10 +138,15 @@ def _ensure(store: Store, declared: Declared, product: Product | None) -> Produc
     return product
 
 
-def rows(store: Store, source: Source, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """The series in [start, end) (UTC instants), in time order, as the product's declared columns."""
-    series, _ = queries.price_series(store, source.market, source.location, start, end,
-                                     price_kind=source.price_kind, resolution=source.resolution)
+def rows(store: Store, source: Source, start: pd.Timestamp, end: pd.Timestamp, *,
+         read: queries.Reader | None = None) -> pd.DataFrame:
+    """The series in [start, end) (UTC instants), in time order, as the product's declared columns. ``read``: the
+    app's cache, through which a raw or hourly range is cut from the month pieces the overview reads."""
+    pieced = None if read is None else queries.pieced_series(read, source.market, source.location, start, end,
+                                                             price_kind=source.price_kind,
+                                                             resolution=source.resolution)
+    series, _ = pieced or queries.price_series(store, source.market, source.location, start, end,
+                                               price_kind=source.price_kind, resolution=source.resolution)
     out = series[["interval_start", "interval_minutes", "price", "demand_mw"]].copy()
     out["interval_minutes"] = out["interval_minutes"].astype("int64")
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from engine import queries
 from engine.marketplace import data, platform
 from engine.marketplace.products import PLATFORM, Product
 from engine.store import Store
@@ -38,10 +39,12 @@ def sample_window(span: tuple[pd.Timestamp, pd.Timestamp] | None) -> tuple[pd.Ti
     return last_day - pd.Timedelta(days=SAMPLE_DAYS - 1), last_day + pd.Timedelta(days=1)
 
 
-def product_rows(store: Store, product: Product, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-    """The product's declared columns for [start, end) (UTC), in time order; TooManyRows beyond MAX_ROWS."""
+def product_rows(store: Store, product: Product, start: pd.Timestamp, end: pd.Timestamp, *,
+                 read: queries.Reader | None = None) -> pd.DataFrame:
+    """The product's declared columns for [start, end) (UTC), in time order; TooManyRows beyond MAX_ROWS.
+    ``read``: the app's cache, for a platform product's series (``platform.rows``)."""
     if product.owner == PLATFORM:
-        frame = platform.rows(store, platform.parse_source(product.source), start, end)
+        frame = platform.rows(store, platform.parse_source(product.source), start, end, read=read)
     else:
         frame = data.rows(store, product, start, end, limit=MAX_ROWS + 1)
     if len(frame) > MAX_ROWS:

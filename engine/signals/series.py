@@ -96,26 +96,32 @@ def default_location(store: Store, market: str) -> str | None:
 
 
 def load_prices(store: Store, market: str, location: str, start: object, end: object, other: str | None = None,
-                with_forecast: bool = False, *, price_kind: str | None = None) -> PriceSeries:
+                with_forecast: bool = False, *, price_kind: str | None = None,
+                read: queries.Reader | None = None) -> PriceSeries:
     """The stored bars of ``[start, end)`` (tz-aware instants, or days/naive times in the market's own time) of
     one location's price series (``price_kind``, default the one the overview shows first), at the market's own
     interval. ``other``: a second location of the same market, its same price series where stored (else its
-    first), kept on the bars both hold. ``with_forecast``: the as-issued day-ahead forecast column."""
+    first), kept on the bars both hold. ``with_forecast``: the as-issued day-ahead forecast column.
+
+    ``read``: the app's cache (``queries.Reader``): the bars and forecasts of a range of up to
+    ``queries.MAX_PIECE_MONTHS`` months are then cut from month pieces it holds once for every range touching
+    them (the overview's pieces for the bars), the same rows a range's own query returns. Without one, each
+    range is read from the store in one query."""
     info = _market(market)
-    _stored_location(store, market, location)
+    _stored_location(store, market, location, read)
     s, e = _instant(start, info.timezone, "start"), _instant(end, info.timezone, "end")
     if e <= s:
         raise SeriesError(f"end ({e}) must be after start ({s})")
-    kind = _kind(store, market, location, price_kind)
-    frame, minutes, left_out, demo = _bars(store, market, location, kind, s, e)
+    kind = _kind(store, market, location, price_kind, read)
+    frame, minutes, left_out, demo = _bars(store, market, location, kind, s, e, read)
     label = f"{market} {location} {kind}"
     if other is not None:
         if other == location:
             raise SeriesError(f"the second location must differ from the first ({location})")
-        _stored_location(store, market, other)
-        other_kinds = queries.price_kinds(store, market, other)
+        _stored_location(store, market, other, read)
+        other_kinds = (read or queries.reading(store))(queries.price_kinds, market, other)
         other_kind = kind if kind in other_kinds else other_kinds[0]
-        second, other_minutes, other_left, other_demo = _bars(store, market, other, other_kind, s, e)
+        second, other_minutes, other_left, other_demo = _bars(store, market, other, other_kind, s, e, read)
         if other_minutes != minutes:
             raise SeriesError(f"{market} {location} has {minutes}-minute bars and {other} {other_minutes}-minute "
                               "ones: two legs must share a bar length")
@@ -127,7 +133,7 @@ def load_prices(store: Store, market: str, location: str, start: object, end: ob
         label += f" against {other}" + ("" if other_kind == kind else f" {other_kind}")
     models: tuple[str, ...] = ()
     if with_forecast:
-        frame["forecast"], models = _as_issued_forecast(store, market, location, kind, frame.index, minutes)
+        frame["forecast"], models = _as_issued_forecast(store, market, location, kind, frame.index, minutes, read)
     return PriceSeries(frame, pd.Timedelta(minutes=minutes), info.currency, info.timezone, label, market, location,
                        kind, other, demo, left_out, models)
 
@@ -139,19 +145,19 @@ def _market(market: object):
         raise SeriesError(str(exc)) from None
 
 
-def _stored_location(store: Store, market: str, location: object) -> None:
+def _stored_location(store: Store, market: str, location: object, read: queries.Reader | None = None) -> None:
     try:
         queries.checked_name(location, "location")
     except queries.QueryError as exc:
         raise SeriesError(str(exc)) from None
-    stored = queries.price_locations(store, market)
+    stored = (read or queries.reading(store))(queries.price_locations, market)
     if location not in stored:
         raise SeriesError(f"no {market} prices are stored for {queries.shown(location)}; stored locations: "
                           f"{', '.join(stored) or 'none'}")
 
 
-def _kind(store: Store, market: str, location: str, asked: str | None) -> str:
-    kinds = queries.price_kinds(store, market, location)
+def _kind(store: Store, market: str, location: str, asked: str | None, read: queries.Reader | None = None) -> str:
+    kinds = (read or queries.reading(store))(queries.price_kinds, market, location)
     if asked is None:
         return kinds[0]
     if asked not in kinds:
@@ -178,11 +184,19 @@ def _instant(value: object, tz: str, what: str) -> pd.Timestamp:
     return ts
 
 
+def _pieced(read: queries.Reader | None, market: str, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+    """Whether ``[start, end)`` is cut from month pieces (a reader given, and few enough months)."""
+    return read is not None and len(queries.market_months(MARKETS[market], start, end)) <= queries.MAX_PIECE_MONTHS
+
+
 def _bars(store: Store, market: str, location: str, kind: str, start: pd.Timestamp,
-          end: pd.Timestamp) -> tuple[pd.DataFrame, int, int, bool]:
+          end: pd.Timestamp, read: queries.Reader | None = None) -> tuple[pd.DataFrame, int, int, bool]:
     """The stored raw intervals of one series as bars: (frame of ``price``, bar minutes, bars of another length
     left out, whether any bar is demo data)."""
-    raw, _ = queries.price_series(store, market, location, start, end, price_kind=kind, resolution="raw")
+    if _pieced(read, market, start, end):
+        raw = queries.range_prices(read, market, location, kind, start, end)
+    else:
+        raw, _ = queries.price_series(store, market, location, start, end, price_kind=kind, resolution="raw")
     if raw.empty:
         raise SeriesError(f"no {market} {location} {kind} prices are stored between {start} and {end}")
     minutes = int(raw["interval_minutes"].iloc[-1])
@@ -195,11 +209,20 @@ def _bars(store: Store, market: str, location: str, kind: str, start: pd.Timesta
 
 
 def _as_issued_forecast(store: Store, market: str, location: str, kind: str, bars: pd.DatetimeIndex,
-                        bar_minutes: int) -> tuple[np.ndarray, tuple[str, ...]]:
+                        bar_minutes: int, read: queries.Reader | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Each bar's forecast (see the module docstring) and the models it came from."""
     # from a day before the first bar: the interval holding it may start before it
-    hours = _issued_hours(store, market, location, kind, bars[0] - pd.Timedelta(days=1),
-                          bars[-1] + pd.Timedelta(minutes=bar_minutes))
+    start, end = bars[0] - pd.Timedelta(days=1), bars[-1] + pd.Timedelta(minutes=bar_minutes)
+    if _pieced(read, market, start, end):
+        # Each target's row depends on that target alone, so a range's rows are its months' rows cut to it.
+        months = queries.market_months(MARKETS[market], start, end)
+        pieces = [p for p in (read(month_issued_hours, market, location, kind, m) for m in months) if not p.empty]
+        hours = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else (pieces[0] if pieces else pd.DataFrame())
+        if not hours.empty:
+            times = hours["target_start"]
+            hours = hours.loc[(times >= start) & (times < end)]
+    else:
+        hours = _issued_hours(store, market, location, kind, start, end)
     if hours.empty:
         return np.full(len(bars), np.nan), ()
     by_model = hours.pivot(index="target_start", columns="model", values="forecast")
@@ -219,6 +242,12 @@ def _as_issued_forecast(store: Store, market: str, location: str, kind: str, bar
     matched = pd.merge_asof(pd.DataFrame({"time": bars}), targets, left_on="time", right_on="target_start",
                             direction="backward", tolerance=pd.Timedelta(minutes=int(step)) - pd.Timedelta(1))
     return matched["forecast"].to_numpy(dtype=float), tuple(used)
+
+
+def month_issued_hours(store: Store, market: str, location: str, kind: str, month: str) -> pd.DataFrame:
+    """``_issued_hours`` of one market month (its first day, ISO): the piece a range's forecasts are cut from."""
+    start, end = queries.month_range(market, month)
+    return _issued_hours(store, market, location, kind, start, end)
 
 
 def _issued_hours(store: Store, market: str, location: str, kind: str, start: pd.Timestamp,

@@ -285,9 +285,10 @@ class BacktestView:
 
 
 def _load(store: Store, market: str, location: str, other: str | None, start_date: object, end_date: object,
-          with_forecast: bool) -> series.PriceSeries:
+          with_forecast: bool, read: queries.Reader | None = None) -> series.PriceSeries:
     start, end = _range(market, start_date, end_date)
-    loaded = series.load_prices(store, market, location, start, end, other=other or None, with_forecast=with_forecast)
+    loaded = series.load_prices(store, market, location, start, end, other=other or None, with_forecast=with_forecast,
+                                read=read)
     if loaded.frame.empty:
         raise queries.QueryError(f"no {market} {location} prices are stored between {start_date} and {end_date}")
     return loaded
@@ -311,14 +312,14 @@ def _needs(strategy: str, other: str | None) -> None:
 
 
 def backtest_prices(store: Store, market: str, location: str, other: str | None, start_date: str, end_date: str,
-                    strategy: str) -> series.PriceSeries:
+                    strategy: str, *, read: queries.Reader | None = None) -> series.PriceSeries:
     """The prices a backtest of ``strategy`` reads over the days chosen (market time, both inclusive): the second
     location for spread trading (and for the ML ensemble's spread member when one is chosen), the as-issued
     forecast for the ML ensemble. Loaded apart from the backtest so that a change of parameters reuses them."""
     check_choice(market, location, other, start_date, end_date, strategy)
     _needs(strategy, other)
     return _load(store, market, location, other if _reads_other(strategy) else None, start_date, end_date,
-                 with_forecast=strategy == "ml_ensemble")
+                 with_forecast=strategy == "ml_ensemble", read=read)
 
 
 def _reads_other(strategy: str) -> bool:
@@ -412,11 +413,11 @@ class Comparison:
 
 
 def comparison_view(store: Store, market: str, location: str, other: str | None, start_date: str, end_date: str,
-                    book: object = None) -> Comparison:
+                    book: object = None, *, read: queries.Reader | None = None) -> Comparison:
     """The strategies side by side at their defaults (spread trading only with a second location)."""
     check_choice(market, location, other, start_date, end_date)
     account = checked_book(book)
-    prices = _load(store, market, location, other or None, start_date, end_date, with_forecast=True)
+    prices = _load(store, market, location, other or None, start_date, end_date, with_forecast=True, read=read)
     left_out = {}
     run = {}
     for name, strategy in registry.STRATEGIES.items():
@@ -447,7 +448,8 @@ class Heatmap:
 
 
 def heatmap_view(store: Store, market: str, location: str, other: str | None, start_date: str, end_date: str,
-                 strategy: str, book: object = None, metric: str = "sharpe") -> Heatmap:
+                 strategy: str, book: object = None, metric: str = "sharpe", *,
+                 read: queries.Reader | None = None) -> Heatmap:
     """The strategy's parameter heatmap over its grid's first two axes (engine.signals.evaluate.heatmap)."""
     check_choice(market, location, other, start_date, end_date, strategy, metric=metric)
     account = checked_book(book)
@@ -455,7 +457,7 @@ def heatmap_view(store: Store, market: str, location: str, other: str | None, st
     _needs(strategy, other)
     x, y = list(rule.grid)[:2]
     prices = _load(store, market, location, other if _reads_other(strategy) else None, start_date, end_date,
-                   with_forecast=strategy == "ml_ensemble")
+                   with_forecast=strategy == "ml_ensemble", read=read)
     try:
         frame = evaluate.heatmap(rule, prices.frame, account, prices.freq, x, y, metric=metric)
     except ValueError as exc:
@@ -486,7 +488,7 @@ class WalkForwardView:
 
 def walk_forward_view(store: Store, market: str, location: str, other: str | None, start_date: str, end_date: str,
                       strategy: str, window: str, book: object = None, metric: str = "sharpe",
-                      tz_choice: str = "market") -> WalkForwardView:
+                      tz_choice: str = "market", *, read: queries.Reader | None = None) -> WalkForwardView:
     """Train on ``window``'s first number of days, test on the next, roll on by the test length."""
     check_choice(market, location, other, start_date, end_date, strategy, tz_choice, metric, window)
     account = checked_book(book)
@@ -494,7 +496,7 @@ def walk_forward_view(store: Store, market: str, location: str, other: str | Non
     _needs(strategy, other)
     train_days, test_days = (int(part) for part in window.split("/"))
     prices = _load(store, market, location, other if _reads_other(strategy) else None, start_date, end_date,
-                   with_forecast=strategy == "ml_ensemble")
+                   with_forecast=strategy == "ml_ensemble", read=read)
     per_day = pd.Timedelta(days=1) / prices.freq
     train_bars, test_bars = round(train_days * per_day), round(test_days * per_day)
     if len(prices.frame) < train_bars + test_bars:

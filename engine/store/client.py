@@ -179,6 +179,14 @@ class Store:
         except Exception as exc:
             raise StoreError(str(exc)) from exc
 
+    def query_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        """Run a SELECT; its rows as tuples of plain Python values (DateTime64 as naive UTC datetimes). For a
+        few rows asked on every request: a frame of one row costs more to build than the query takes."""
+        try:
+            return self._call(lambda client: client.query(sql, parameters=params or {}).result_rows)
+        except Exception as exc:  # clickhouse-connect raises several types; callers want one
+            raise StoreError(str(exc)) from exc
+
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         df = self.query_df(sql, params, columns_if_empty=False)
         return None if df.empty else df.iat[0, 0]
