@@ -54,8 +54,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default=",".join(TEST_PERIODS))
     parser.add_argument("--models", default="naive,lear")
-    parser.add_argument("--recalibrate", choices=RECALIBRATIONS, default="weekly",
-                        help="weekly by default: daily LEAR takes hours per dataset on this machine")
+    parser.add_argument("--recalibrate", choices=RECALIBRATIONS, default="daily",
+                        help="daily as the benchmark (about 20 min a dataset and model on one core); weekly: "
+                             "a quick look")
     parser.add_argument("--days", type=int, help="only the first N days of each test period")
     parser.add_argument("--warmup-days", type=int, default=28)
     parser.add_argument("--data-dir", help="the shared data folder (default: C254_DATA_DIR or ../shared/data)")
