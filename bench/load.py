@@ -12,10 +12,15 @@ processes' peak RSS, for two profiles:
 The client runs on the same 2 cores as the server; its own CPU time is printed beside the figures.
 
     python bench/load.py [--profile steady|ramp|both] [--users 50] [--seconds 300] [--rows 10000000]
-                         [--workers 1] [--threads 8] [--store-process]
+                         [--workers 1] [--threads 8] [--store-process] [--redis] [--rates 10,20,...]
 
 ``--store-process`` serves the embedded store from a store process (engine/store/server.py) that the gunicorn
-workers reach over HTTP, so ``--workers 2`` can use both cores.
+workers reach over HTTP, so ``--workers 2`` can use both cores: ``--store-process --workers 2`` is how
+``python -m app.store_process`` serves, the way to use both cores on the embedded store. ``--redis`` starts a
+throwaway redis-server on a free loopback port (no persistence) and points the app's cache at it
+(``C254_REDIS_URL``), so the workers share one cache instead of each filling its own; its CPU is counted as the
+server's. ``--rates`` runs the ramp's steps at the rates given, all of them (to read the CPU a request past the
+first step that fails).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -104,10 +110,41 @@ def store_process(port: int) -> subprocess.Popen:
     return proc
 
 
-def serve(port: int, workers: int, threads: int, store_url: str = STORE) -> subprocess.Popen:
+def redis_process(port: int) -> subprocess.Popen:
+    """A throwaway redis-server on loopback for the app's cache: nothing saved, gone when the bench ends."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("--redis needs redis-server on the PATH")
+    proc = subprocess.Popen([binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no",
+                             "--protected-mode", "yes", "--loglevel", "warning"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(64).startswith(b"+PONG"):
+                    return proc
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("redis-server did not start")
+
+
+def serve(port: int, workers: int, threads: int, store_url: str = STORE,
+          redis_url: str | None = None) -> subprocess.Popen:
     env = {**os.environ, "C254_STORE": store_url, "C254_SCHEDULER": "0", "C254_DEMO": "0", "C254_AUTH": "1",
            "C254_SECRET_KEY": "load-test-secret", "C254_LOG_LEVEL": "WARNING", "C254_DATA_DIR":
            os.environ.get("C254_DATA_DIR", str(REPO.parent / "shared" / "data"))}
+    if redis_url:
+        env["C254_REDIS_URL"] = redis_url
+    if workers > 1:  # /metrics sums the workers' counters (as app.store_process serves them), else one worker's
+        metrics = REPO / "var" / "bench-load-prometheus"
+        shutil.rmtree(metrics, ignore_errors=True)
+        metrics.mkdir(parents=True)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     cmd = [str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers), "--threads", str(threads),
            "--bind", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"]
     with open(REPO / "var" / "bench-load.log", "w") as log:  # the child keeps its own copy of the descriptor
@@ -313,15 +350,19 @@ def steady(base: str, users: list[User], seconds: float) -> Record:
     return record
 
 
-def ramp(base: str, users: list[User], procs: tuple[subprocess.Popen, ...],
-         step_seconds: float = 20.0) -> list[tuple[float, Record]]:
+RAMP_RATES = (10, 20, 30, 40, 50, 60, 70, 80, 100, 120)
+
+
+def ramp(base: str, users: list[User], procs: tuple[subprocess.Popen, ...], step_seconds: float = 20.0,
+         rates: tuple[int, ...] | None = None) -> list[tuple[float, Record]]:
     """Open-loop: requests start at ``rate`` per second whatever the answers' speed, from a pool big enough
-    that a slow answer never holds the next one back."""
+    that a slow answer never holds the next one back. Stops after the first step whose p95 crosses the limit,
+    unless ``rates`` names the steps to run."""
     steps = []
     pool = ThreadPoolExecutor(128)
-    for rate in (10, 20, 30, 40, 50, 60, 70, 80, 100, 120):
+    for rate in rates or RAMP_RATES:
         record = Record()
-        cpu_before = cpu_seconds(*procs)
+        cpu_before, cache_before = cpu_seconds(*procs), cache_counts(base)
         gap, next_at, stop = 1.0 / rate, time.monotonic(), time.monotonic() + step_seconds
         futures = []
         i = 0
@@ -338,11 +379,14 @@ def ramp(base: str, users: list[User], procs: tuple[subprocess.Popen, ...],
                 record.add(f"failed: {type(exc).__name__}", 0.0, 599)
         steps.append((rate, record))
         used = {pid: t - cpu_before.get(pid, 0.0) for pid, t in cpu_seconds(*procs).items()}
+        hits, misses = (after - before for after, before in zip(cache_counts(base), cache_before, strict=True))
         print(f"  {rate:>4} req/s offered: {record.count() / step_seconds:6.1f} served/s, "
               f"p95 {record.p(None, 95):7.0f} ms, errors {sum(record.errors.values())}, server CPU "
               f"{1000 * sum(used.values()) / max(record.count(), 1):.0f} ms/request, busiest process "
-              f"{max(used.values(), default=0.0) / step_seconds:.0%} of a core", flush=True)
-        if record.p(None, 95) > P95_LIMIT_MS:
+              f"{max(used.values(), default=0.0) / step_seconds:.0%} of a core, cache hit rate "
+              f"{hits / (hits + misses) if hits + misses else float('nan'):.0%}, load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
+        if rates is None and record.p(None, 95) > P95_LIMIT_MS:
             break
     pool.shutdown(wait=True)
     return steps
@@ -368,6 +412,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=8)
     ap.add_argument("--store-process", action="store_true",
                     help="the workers reach the embedded store through a store process (engine/store/server.py)")
+    ap.add_argument("--redis", action="store_true",
+                    help="the app's cache on a throwaway redis-server, shared by the workers")
+    ap.add_argument("--rates", type=lambda text: tuple(int(r) for r in text.split(",")),
+                    help="the ramp's rates (requests/s, comma-separated), every one run")
     ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.prepare:
@@ -376,23 +424,32 @@ def main() -> None:
     (REPO / "var").mkdir(exist_ok=True)
     prepared = _prepared(args.rows)
     port = _free_port()
+    cache = redis_process(_free_port()) if args.redis else None
     holder = store_process(_free_port()) if args.store_process else None
-    if holder is not None:
-        from engine.store.client import split_dsn
+    redis_url = f"redis://127.0.0.1:{cache.args[cache.args.index('--port') + 1]}/0" if cache is not None else None
+    try:
+        if holder is not None:
+            from engine.store.client import split_dsn
 
-        store_port = int(holder.args[holder.args.index("--port") + 1])
-        server = serve(port, args.workers, args.threads,
-                       f"http://127.0.0.1:{store_port}/{split_dsn(STORE)[1]}?compress=false")
-    else:
-        server = serve(port, args.workers, args.threads)
-    rss_of = (server, holder) if holder is not None else (server,)
+            store_port = int(holder.args[holder.args.index("--port") + 1])
+            server = serve(port, args.workers, args.threads,
+                           f"http://127.0.0.1:{store_port}/{split_dsn(STORE)[1]}?compress=false", redis_url)
+        else:
+            server = serve(port, args.workers, args.threads, redis_url=redis_url)
+    except BaseException:
+        for proc in (holder, cache):
+            if proc is not None:
+                proc.terminate()
+        raise
+    rss_of = (server, *(p for p in (holder, cache) if p is not None))
     base = f"http://127.0.0.1:{port}"
     try:
         users = _users(base, args.users, prepared)
         print(f"store {prepared['rows']:,} price rows; {len(users)} users signed in "
               f"({', '.join(f'{r} {sum(u.role == r for u in users)}' for r in ROLES)}); "
               f"gunicorn {args.workers} worker(s) x {args.threads} threads"
-              + (" through a store process" if holder is not None else " on the embedded store"))
+              + (" through a store process" if holder is not None else " on the embedded store")
+              + (", the cache on Redis" if cache is not None else ", the cache in process"))
         for user in users[:3]:  # the first answers of each kind (the nodal day solves once), not measured
             for action in user.actions():
                 action()
@@ -408,16 +465,21 @@ def main() -> None:
                    (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime))
         if args.profile in ("ramp", "both"):
             print("\ncapacity ramp (mixed workload, open loop, 20 s per step):")
-            steps = ramp(base, users, rss_of)
-            held = [rate for rate, rec in steps if rec.p(None, 95) <= P95_LIMIT_MS]
-            print(f"capacity: {max(held) if held else 0} requests/s with p95 at or under {P95_LIMIT_MS:.0f} ms "
+            steps = ramp(base, users, rss_of, rates=args.rates)
+            held = 0
+            for rate, rec in steps:  # the last rate before the first step that failed
+                if rec.p(None, 95) > P95_LIMIT_MS:
+                    break
+                held = rate
+            print(f"capacity: {held} requests/s with p95 at or under {P95_LIMIT_MS:.0f} ms "
                   f"(server peak RSS {peak_rss_mb(*rss_of):,.0f} MB)")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-        if holder is not None:
-            holder.terminate()
-            holder.wait(timeout=30)
+        for proc in (holder, cache):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(timeout=30)
 
 
 if __name__ == "__main__":
