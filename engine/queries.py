@@ -269,9 +269,12 @@ def month_hours(store: Store, market: str, location: str, price_kind: str, month
     return hours.merge(demand, on="bucket", how="left")
 
 
-def _cut(pieces: list[pd.DataFrame], column: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+def cut_pieces(pieces: list[pd.DataFrame], column: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    """The rows of month pieces whose ``column`` lies in ``[start, end)``, in the pieces' order."""
     held = [p for p in pieces if not p.empty] or pieces[:1]
     frame = held[0] if len(held) == 1 else pd.concat(held, ignore_index=True)
+    if frame.empty:  # an empty piece may come without its columns
+        return frame
     times = frame[column]
     return frame.loc[(times >= start) & (times < end)].reset_index(drop=True)
 
@@ -280,14 +283,15 @@ def range_hours(read: Reader, market: str, location: str, price_kind: str, start
                 end: pd.Timestamp) -> pd.DataFrame:
     """The hourly sums (``month_hours``) of ``[start, end)``, cut from the month pieces it touches."""
     months = market_months(known_market(market), start, end)
-    return _cut([read(month_hours, market, location, price_kind, m) for m in months], "bucket", start, end)
+    return cut_pieces([read(month_hours, market, location, price_kind, m) for m in months], "bucket", start, end)
 
 
 def range_prices(read: Reader, market: str, location: str, price_kind: str, start: pd.Timestamp,
                  end: pd.Timestamp) -> pd.DataFrame:
     """The raw intervals (``month_prices``) of ``[start, end)``, cut from the month pieces it touches."""
     months = market_months(known_market(market), start, end)
-    return _cut([read(month_prices, market, location, price_kind, m) for m in months], "interval_start", start, end)
+    return cut_pieces([read(month_prices, market, location, price_kind, m) for m in months], "interval_start",
+                      start, end)
 
 
 def hourly_series(hours: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,11 @@ def _count(data_class: str, result: str) -> float:
     return CACHE_REQUESTS.labels(data_class, result)._value.get()
 
 
+def _total(result: str) -> float:
+    """Cache answers of every data class with ``result`` (hit or miss) so far."""
+    return sum(_count(c, result) for c in caching.DATA_CLASSES)
+
+
 NOW = pd.Timestamp("2026-12-03 12:00", tz="UTC")
 
 
@@ -123,17 +128,17 @@ def test_warming_fills_what_the_overview_asks_for_first(make_app):
     with dash_app.server.app_context():
         services().ready_store()
     assert warm(dash_app.server) > 5
-    hits = sum(_count(c, "hit") for c in caching.DATA_CLASSES)
-    misses = sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+    hits = _total("hit")
+    misses = _total("miss")
     with dash_app.server.app_context():  # as the overview's layout and its first render ask
         choice = services().cached(overview.initial_choice, None, None, None, None, None)
         services().cached(overview.overview_view, choice.market.chosen, choice.location.chosen, choice.dates.start,
                           choice.dates.end, "market", choice.kind.chosen)
-    assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses, "a warmed view was computed again"
+    assert _total("miss") == misses, "a warmed view was computed again"
     # the choice, then the view cut from its months' pieces: hourly sums, and raw intervals for a 14-day range
     info = queries.known_market(choice.market.chosen)
     months = queries.market_months(info, *queries.parse_range(info, choice.dates.start, choice.dates.end))
-    assert sum(_count(c, "hit") for c in caching.DATA_CLASSES) == hits + 1 + 2 * len(months)
+    assert _total("hit") == hits + 1 + 2 * len(months)
 
 
 def test_warming_reads_the_pieces_of_every_locations_latest_quarter(make_app):
@@ -141,7 +146,7 @@ def test_warming_reads_the_pieces_of_every_locations_latest_quarter(make_app):
 
     dash_app = make_app(demo=True)
     warm(dash_app.server)
-    misses = sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+    misses = _total("miss")
     with dash_app.server.app_context():
         svc = services()
         for location in ("NSW1", "VIC1"):  # not the default location: warmed all the same
@@ -150,7 +155,7 @@ def test_warming_reads_the_pieces_of_every_locations_latest_quarter(make_app):
             for days in (7, 31, 92):
                 start = (last - pd.Timedelta(days=days - 1)).date().isoformat()
                 svc.cached(overview.overview_view, "NEM", location, start, dates.last, "market", "settlement")
-    assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses, "a warmed piece was read again"
+    assert _total("miss") == misses, "a warmed piece was read again"
 
 
 @pytest.mark.parametrize(("fn", "month", "expected"), [
@@ -239,19 +244,18 @@ def test_a_load_drops_the_pieces_of_its_own_market_only(make_app):
             return nem, ieso
 
         asked()
-        misses = sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+        misses = _total("miss")
         nem, ieso = asked()  # every piece is held: nothing is read again
-        assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses
+        assert _total("miss") == misses
         # a revised price inside a closed month of NEM
         revised = _nem_series("SA1", "2023-12-31 14:00", 60)["prices"]
         revised = revised[revised["interval_start"] == pd.Timestamp("2024-01-15 00:00", tz="UTC")].assign(price=9999.0)
         write_tables(store, {"prices": revised})
-        hits, misses = sum(_count(c, "hit") for c in caching.DATA_CLASSES), \
-            sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+        hits, misses = _total("hit"), _total("miss")
         nem_after, ieso_after = asked()
         # NEM's four pieces (two months, hours and intervals) read again; IESO's two pieces (one month) kept
-        assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses + 4
-        assert sum(_count(c, "hit") for c in caching.DATA_CLASSES) == hits + 2
+        assert _total("miss") == misses + 4
+        assert _total("hit") == hits + 2
         assert nem_after.stats.max_price == 9999.0 != nem.stats.max_price
         pd.testing.assert_frame_equal(ieso_after.series, ieso.series)
 
@@ -263,9 +267,9 @@ def test_the_prices_api_is_cut_from_the_same_pieces(make_app):
         write_tables(store, _nem_series("VIC1", "2023-12-31 14:00", 45))
     client = dash_app.server.test_client()
     raw = client.get("/api/v1/prices?market=NEM&location=VIC1&start=2024-01-25&end=2024-02-03").get_json()
-    misses = sum(_count(c, "miss") for c in caching.DATA_CLASSES)
+    misses = _total("miss")
     again = client.get("/api/v1/prices?market=NEM&location=VIC1&start=2024-01-27&end=2024-02-05").get_json()
-    assert sum(_count(c, "miss") for c in caching.DATA_CLASSES) == misses, "another range read its pieces again"
+    assert _total("miss") == misses, "another range read its pieces again"
     assert raw["resolution"] == again["resolution"] == "raw"
     s, e = queries.parse_range(queries.known_market("NEM"), "2024-01-27", "2024-02-05")
     series, _ = queries.price_series(store, "NEM", "VIC1", s, e)
@@ -285,8 +289,7 @@ def test_a_backtest_comparison_is_kept_whole_and_computed_from_month_pieces(make
         write_tables(store, _nem_series("SA1", "2023-12-31 14:00", 60))
 
         def counts() -> tuple[float, float]:
-            return (sum(_count(c, "hit") for c in caching.DATA_CLASSES),
-                    sum(_count(c, "miss") for c in caching.DATA_CLASSES))
+            return _total("hit"), _total("miss")
 
         first = svc.cached(views.comparison_view, "NEM", "SA1", None, "2024-01-10", "2024-02-05", None)
         hits, misses = counts()

@@ -105,7 +105,6 @@ def _lasso_path(xy, gram0, n_samples, max_iter, alpha_min, eps):
     n_iter = 0
     n_active = 0
     drop = False
-    ls = np.zeros(0)
     while True:
         n_cov = p - n_active
         c_idx = 0

@@ -216,11 +216,8 @@ def _as_issued_forecast(store: Store, market: str, location: str, kind: str, bar
     if _pieced(read, market, start, end):
         # Each target's row depends on that target alone, so a range's rows are its months' rows cut to it.
         months = queries.market_months(MARKETS[market], start, end)
-        pieces = [p for p in (read(month_issued_hours, market, location, kind, m) for m in months) if not p.empty]
-        hours = pd.concat(pieces, ignore_index=True) if len(pieces) > 1 else (pieces[0] if pieces else pd.DataFrame())
-        if not hours.empty:
-            times = hours["target_start"]
-            hours = hours.loc[(times >= start) & (times < end)]
+        hours = queries.cut_pieces([read(month_issued_hours, market, location, kind, m) for m in months],
+                                   "target_start", start, end)
     else:
         hours = _issued_hours(store, market, location, kind, start, end)
     if hours.empty:
