@@ -307,12 +307,20 @@ class Record:
         self.lock = threading.Lock()
         self.ms: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
+        self.statuses: dict[tuple[str, int], int] = defaultdict(int)  # the errors by endpoint and status
 
     def add(self, name: str, ms: float, status: int) -> None:
         with self.lock:
             self.ms[name].append(ms)
             if status >= 400 and status != 429:
                 self.errors[name] += 1
+                self.statuses[name, status] += 1
+
+    def error_kinds(self) -> str:
+        """The errors by endpoint and HTTP status (599: no answer, named by the exception), e.g. "nodal 500 x1"."""
+        with self.lock:
+            return ", ".join(f"{name} {'' if name.startswith('failed') else status} x{n}".replace("  ", " ")
+                             for (name, status), n in sorted(self.statuses.items()))
 
     def p(self, name: str | None, q: float) -> float:
         values = [v for vs in self.ms.values() for v in vs] if name is None else self.ms[name]
@@ -378,6 +386,8 @@ def ramp(base: str, users: list[User], procs: tuple[subprocess.Popen, ...], step
             except Exception as exc:
                 record.add(f"failed: {type(exc).__name__}", 0.0, 599)
         steps.append((rate, record))
+        if record.errors:
+            print(f"  {rate:>4} req/s errors: {record.error_kinds()}", flush=True)
         used = {pid: t - cpu_before.get(pid, 0.0) for pid, t in cpu_seconds(*procs).items()}
         hits, misses = (after - before for after, before in zip(cache_counts(base), cache_before, strict=True))
         print(f"  {rate:>4} req/s offered: {record.count() / step_seconds:6.1f} served/s, "
@@ -396,6 +406,8 @@ def report(title: str, record: Record, seconds: float, hit_rate: float, rss: flo
     print(f"\n{title}: {record.count():,} requests in {seconds:.0f} s ({record.count() / seconds:.1f}/s), "
           f"errors {sum(record.errors.values())}, cache hit rate {hit_rate:.0%}, server peak RSS {rss:,.0f} MB, "
           f"client CPU {client_cpu:.0f} s")
+    if record.errors:
+        print(f"  errors by status: {record.error_kinds()}")
     print(f"  {'endpoint':<24}{'n':>7}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
     for name in sorted(record.ms):
         print(f"  {name:<24}{len(record.ms[name]):>7}{record.p(name, 50):>9.0f}{record.p(name, 95):>9.0f}"
