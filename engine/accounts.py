@@ -183,15 +183,17 @@ def new_session_id() -> str:
 
 def session_user(store: Store, user_id: object, session_id: object) -> User | None:
     """The active user a session belongs to, or None when the user is unknown or disabled, or the session was
-    ended by signing out (or carries no id): one query, as every signed-in request asks it."""
+    ended by signing out (or carries no id): one query at most, as every signed-in request asks it."""
     if not (isinstance(user_id, str) and 0 < len(user_id) <= 64 and isinstance(session_id, str)
             and 0 < len(session_id) <= 64):
         return None
-    # Read as plain rows, not a frame: building a one-row DataFrame cost more than the query itself.
-    rows = store.query_rows(
+    # Read as plain rows, not a frame: building a one-row DataFrame cost more than the query itself. Remembered
+    # until users or ended sessions are next written, where the store allows it: a role changed, an account
+    # disabled or a session ended is seen by the very next request.
+    rows = store.remember(("users", "ended_sessions"), ("session_user", user_id, session_id), lambda: store.query_rows(
         "SELECT user_id, email, role, active, created_at FROM users FINAL WHERE user_id = {u:String} "
         "AND {s:String} NOT IN (SELECT session_id FROM ended_sessions WHERE session_id = {s:String})",
-        {"u": user_id, "s": session_id})
+        {"u": user_id, "s": session_id}))
     if not rows:
         return None
     user = _user(dict(zip(("user_id", "email", "role", "active", "created_at"), rows[0], strict=True)))

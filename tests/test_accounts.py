@@ -17,8 +17,8 @@ HOSTILE = ["NSW1' OR 1=1--", "x@y.com'; DROP TABLE users; --", "<script>alert(1)
 
 @pytest.fixture
 def store(module_store):
-    """The module's store with no user and no audit record: the tests count both."""
-    for table in ("users", "audit_log"):
+    """The module's store with no user, ended session or audit record: the tests count users and records."""
+    for table in ("users", "ended_sessions", "audit_log"):
         module_store.command(f"TRUNCATE TABLE {table}")
     return module_store
 
@@ -130,8 +130,10 @@ def test_a_session_is_its_users_until_signed_out_or_disabled(store):
 
 
 def test_a_role_change_is_read_back_at_once(store):
-    accounts.create_user(store, "ann@example.com", "trader", PASSWORD)
+    made = accounts.create_user(store, "ann@example.com", "trader", PASSWORD)
+    assert accounts.session_user(store, made.user_id, "session-1").role == "trader"  # now remembered
     changed = accounts.set_role(store, "ann@example.com", "analyst")
+    assert accounts.session_user(store, made.user_id, "session-1").role == "analyst", "the next request sees it"
     assert changed.role == "analyst"
     assert accounts.find_user(store, "ann@example.com").role == "analyst"
     assert accounts.verify_password(store, "ann@example.com", PASSWORD).role == "analyst"

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from engine.store import Store, StoreError
+from engine.store.client import share_directory
 
 
 def test_a_connection_that_left_its_database_is_replaced_and_the_statement_answered(store: Store, caplog):
@@ -23,3 +26,94 @@ def test_a_missing_table_is_still_an_error_naming_it(store: Store):
     with pytest.raises(StoreError, match="no_such_table"):
         store.scalar("SELECT count() FROM no_such_table")
     assert store.scalar("SELECT count() FROM markets") > 0
+
+
+# ------------------------------------------------------------------------------------ remembered lookups
+
+class _Counted:
+    """A lookup that counts how often it is computed."""
+
+    def __init__(self, store: Store, sql: str):
+        self.store, self.sql, self.runs = store, sql, 0
+
+    def __call__(self):
+        self.runs += 1
+        return self.store.scalar(self.sql)
+
+
+def _ended(store: Store, session: str) -> None:
+    store.command("INSERT INTO ended_sessions (session_id, user_id, ended_at) VALUES ({s:String}, 'u', now64(3))",
+                  {"s": session})
+
+
+def test_a_remembered_answer_lasts_until_a_table_it_reads_is_written(store: Store):
+    count = _Counted(store, "SELECT count() FROM ended_sessions")
+    ask = lambda: store.remember(("ended_sessions",), "count", count)  # noqa: E731
+    assert (ask(), ask(), count.runs) == (0, 0, 1)
+    store.command("INSERT INTO data_versions (market, version, changed_at) VALUES ('NEM', 1, now64(3))")
+    assert (ask(), count.runs) == (0, 1), "a write to another table keeps the answer"
+    _ended(store, "s1")
+    assert (ask(), ask(), count.runs) == (1, 1, 2), "a write to the table it reads is seen at once"
+    store.insert_df("ended_sessions", pd.DataFrame({"session_id": ["s2"], "user_id": ["u"],
+                                                    "ended_at": [pd.Timestamp("2026-12-01", tz="UTC")]}))
+    assert (ask(), count.runs) == (2, 3), "a frame inserted counts as a write"
+    store.insert_rows("ended_sessions", [["s3", "u", pd.Timestamp("2026-12-01", tz="UTC").to_pydatetime()]],
+                      ["session_id", "user_id", "ended_at"])
+    assert (ask(), count.runs) == (3, 4), "so do rows inserted"
+    with pytest.raises(StoreError):
+        store.command("INSERT INTO ended_sessions (no_such_column) VALUES (1)")
+    assert (ask(), count.runs) == (3, 5), "a failed write counts too (it might have written)"
+    store.command(f"TRUNCATE TABLE `{store.database}`.`ended_sessions`")
+    assert (ask(), count.runs) == (0, 6), "a statement that names no table it inserts into counts as every table's"
+
+
+def test_a_write_through_another_handle_on_the_directory_is_seen(store: Store):
+    count = _Counted(store, "SELECT count() FROM ended_sessions")
+    ask = lambda: store.remember(("ended_sessions",), "count", count)  # noqa: E731
+    assert ask() == 0
+    other = Store(store.dsn)
+    try:
+        _ended(other, "s1")
+    finally:
+        other.close()
+    assert (ask(), count.runs) == (1, 2)
+
+
+def test_databases_in_one_directory_remember_apart(store: Store, store_dir: Path):
+    from tests.support.schema_template import migrated_url
+
+    other = Store(migrated_url(store_dir, f"{store.database}_other"))
+    try:
+        _ended(other, "s1")
+        asked = [s.remember(("ended_sessions",), "count", lambda s=s: s.scalar("SELECT count() FROM ended_sessions"))
+                 for s in (store, other, store, other)]
+    finally:
+        other.command(f"DROP DATABASE IF EXISTS `{other.database}`")
+        other.close()
+    assert asked == [0, 1, 0, 1]
+
+
+def test_an_answer_computed_while_a_write_lands_is_not_kept(store: Store):
+    runs = []
+
+    def racing():  # the write lands between the lookup's start and its end
+        runs.append(store.scalar("SELECT count() FROM ended_sessions"))
+        if len(runs) == 1:
+            _ended(store, "s1")
+        return runs[-1]
+
+    assert store.remember(("ended_sessions",), "count", racing) == 0
+    assert store.remember(("ended_sessions",), "count", racing) == 1, "the answer read before the write was dropped"
+    assert store.remember(("ended_sessions",), "count", racing) == 1
+    assert len(runs) == 2
+
+
+def test_nothing_is_remembered_of_a_shared_directory_or_a_server(tmp_path: Path):
+    # Neither store is ever opened: chDB lets a process hold one directory, the tests' own.
+    for store in (Store(f"chdb://{tmp_path / 'served'}"), Store("http://127.0.0.1:9/c254")):
+        if store.embedded:
+            share_directory(tmp_path / "served")
+        runs = []
+        for _ in range(3):
+            store.remember(("users",), "k", lambda runs=runs: runs.append(1))
+        assert len(runs) == 3, store.dsn

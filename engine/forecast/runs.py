@@ -25,7 +25,7 @@ from engine.forecast import metrics
 from engine.forecast.base import BANDS, QUANTILE_LEVELS, Forecast
 from engine.forecast.operator import REPORT_LABELS, hourly_runs_known_at, longest_report
 from engine.markets import MARKETS
-from engine.store import Store, StoreError, versions
+from engine.store import Store, versions
 
 #: What a model's name (``Forecast.model``) may look like: naive, lear, transformer, ensemble, operator:...
 _MODEL = re.compile(r"[a-z][a-z0-9_.:\-]{0,47}")
@@ -251,10 +251,7 @@ def _already_stored(store: Store, market: str, location: str, model: str, issued
 def _insert(store: Store, table: str, rows: list[list], columns: Sequence[str]) -> None:
     # Row inserts rather than Store.insert_df: chDB reads a DataFrame in place (Python()) and cannot take an
     # Array column from it. One insert is one block, so the rows land together or not at all.
-    try:
-        store.client.insert(table, rows, column_names=list(columns))
-    except Exception as exc:
-        raise StoreError(f"insert into {table} failed: {exc}") from exc
+    store.insert_rows(table, rows, list(columns))
 
 
 # ------------------------------------------------------------------------------------------------- reading

@@ -55,10 +55,10 @@ def catalog_version(store: Store) -> str:
     """Changes whenever a product, a price or a partner changes: the pages pass it to ``services().cached``
     with the catalog's queries, so a product just listed (or a partner just suspended) is seen at once (the
     store's data version follows the market series only)."""
-    return str(store.scalar(
+    return store.remember(("products", "price_plans", "partners"), "catalog_version", lambda: str(store.scalar(
         "SELECT concat(toString((SELECT max(updated_at) FROM products)), '/', toString((SELECT count() FROM products)),"
         " '/', toString((SELECT max(created_at) FROM price_plans)), '/', toString((SELECT max(updated_at) FROM "
-        "partners)))"))
+        "partners)))")))
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ import logging
 import re
 import threading
 import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
@@ -22,6 +24,17 @@ log = logging.getLogger(__name__)
 DEFAULT_DATABASE = "c254"
 #: The join key of the query that reads an empty result's columns (a name no query of ours uses).
 _PROBE = "__c254_probe"
+
+
+T = TypeVar("T")
+
+#: Statements that change nothing; any other statement is counted as a write (``_Directory.wrote``).
+_READS = re.compile(r"\s*(?:SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+#: A statement that writes one table, named after INSERT INTO or ALTER TABLE (optionally database-qualified).
+_ONE_TABLE = re.compile(r"\s*(?:INSERT\s+INTO(?:\s+TABLE)?|ALTER\s+TABLE)\s+(?:`?\w+`?\.)?`?(\w+)`?",
+                        re.IGNORECASE)
+#: Answers remembered per embedded directory (``Store.remember``): a few per signed-in session and market.
+MEMO_SIZE = 4096
 
 
 class StoreError(RuntimeError):
@@ -56,6 +69,53 @@ def split_dsn(dsn: str) -> tuple[str, str, bool]:
     return server_dsn, database, False
 
 
+class _Directory:
+    """What this process knows of an embedded store directory it holds: a count of its own writes per table, and
+    answers remembered until one of the tables they read is written.
+
+    Exact because chDB lets one OS process hold a directory: every write to it is this process's own, made
+    through a ``Store`` (``wrote`` is called once the statement has finished). A directory served to other
+    processes (``engine.store.server``) is ``shared``: they write through the server, so nothing is remembered."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.shared = False
+        self.writes: dict[str, int] = {}
+        self.any_write = 0  # raised by a statement whose table is not read from it (DDL, a mutation's kin)
+        self.memo: OrderedDict[Hashable, tuple[tuple, Any]] = OrderedDict()
+
+    def stamp(self, tables: tuple[str, ...]) -> tuple:
+        return (self.any_write, *(self.writes.get(t, 0) for t in tables))
+
+    def wrote(self, sql: str) -> None:
+        if _READS.match(sql):
+            return
+        one = _ONE_TABLE.match(sql)
+        with self.lock:
+            if one:
+                self.writes[one.group(1)] = self.writes.get(one.group(1), 0) + 1
+            else:
+                self.any_write += 1
+
+
+#: Per embedded directory (its path) held by this process.
+_DIRECTORIES: dict[str, _Directory] = {}
+_DIRECTORIES_LOCK = threading.Lock()
+
+
+def _directory(path: str | Path) -> _Directory:
+    with _DIRECTORIES_LOCK:
+        return _DIRECTORIES.setdefault(str(Path(path).resolve()), _Directory())
+
+
+def share_directory(path: str | Path) -> None:
+    """The embedded directory is served to other processes from now on: nothing read from it is remembered."""
+    found = _directory(path)
+    with found.lock:
+        found.shared = True
+        found.memo.clear()
+
+
 class Store:
     """A ClickHouse database reached through clickhouse-connect; results come back as DataFrames.
 
@@ -65,6 +125,7 @@ class Store:
     def __init__(self, dsn: str):
         self.dsn = dsn
         self._connect_dsn, self.database, self.embedded = split_dsn(dsn)
+        self._directory = _directory(urlsplit(self._connect_dsn).path) if self.embedded else None
         self._open_lock = threading.Lock()
         # One client per thread: a client (chDB handle or HTTP session) must not be shared mid-query, and
         # separate chDB connections to the same directory run statements side by side, so a page's queries
@@ -128,6 +189,8 @@ class Store:
                 df = self._no_rows(sql, params)
         except Exception as exc:  # clickhouse-connect raises several types; callers want one
             raise StoreError(str(exc)) from exc
+        finally:
+            self._wrote(sql)  # nothing unless the "query" was a write
         for col in df.columns:
             if pd.api.types.is_datetime64_dtype(df[col]) and getattr(df[col].dt, "tz", None) is None:
                 df[col] = df[col].dt.tz_localize("UTC")
@@ -178,6 +241,38 @@ class Store:
             return self._call(lambda client: client.command(sql, parameters=params or {}))
         except Exception as exc:
             raise StoreError(str(exc)) from exc
+        finally:  # a failed statement may still have written: counted either way
+            self._wrote(sql)
+
+    def _wrote(self, sql: str) -> None:
+        if self._directory is not None:
+            self._directory.wrote(sql)
+
+    def remember(self, tables: tuple[str, ...], key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, an answer that reads only ``tables``; on an embedded store this process holds alone it
+        is remembered until one of ``tables`` is written (or any DDL runs), elsewhere computed on every call.
+
+        For the small lookups every request makes (its session's user, a market's data version): on the
+        embedded store each is a statement of a few milliseconds, a large share of a cached page's cost. An
+        answer computed while a write lands is not kept (the count of writes moved under it)."""
+        found = self._directory
+        if found is None or found.shared:
+            return compute()
+        memo_key = (self.database, tables, key)  # one directory holds several databases (tests do)
+        with found.lock:
+            stamp = found.stamp(tables)
+            held = found.memo.get(memo_key)
+            if held is not None and held[0] == stamp:
+                found.memo.move_to_end(memo_key)
+                return held[1]
+        value = compute()
+        with found.lock:
+            if found.stamp(tables) == stamp and not found.shared:
+                found.memo[memo_key] = (stamp, value)
+                found.memo.move_to_end(memo_key)
+                while len(found.memo) > MEMO_SIZE:
+                    found.memo.popitem(last=False)
+        return value
 
     def query_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         """Run a SELECT; its rows as tuples of plain Python values (DateTime64 as naive UTC datetimes). For a
@@ -186,6 +281,8 @@ class Store:
             return self._call(lambda client: client.query(sql, parameters=params or {}).result_rows)
         except Exception as exc:  # clickhouse-connect raises several types; callers want one
             raise StoreError(str(exc)) from exc
+        finally:
+            self._wrote(sql)
 
     def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         df = self.query_df(sql, params, columns_if_empty=False)
@@ -218,6 +315,18 @@ class Store:
                                                            "parallel_view_processing": 1, "optimize_on_insert": 0})
         except Exception as exc:
             raise StoreError(f"insert into {table} failed: {exc}") from exc
+        finally:
+            self._wrote(f"INSERT INTO `{table}`")
+
+    def insert_rows(self, table: str, rows: list[list], columns: list[str]) -> None:
+        """Insert rows given as lists of Python values, as one block (for columns a frame cannot carry into
+        chDB, such as arrays)."""
+        try:
+            self.client.insert(table, rows, column_names=list(columns))
+        except Exception as exc:
+            raise StoreError(f"insert into {table} failed: {exc}") from exc
+        finally:
+            self._wrote(f"INSERT INTO `{table}`")
 
     def close(self) -> None:
         """Close every thread's client; a thread that uses the store again opens a new one."""

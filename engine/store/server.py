@@ -50,6 +50,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from engine.store.client import share_directory
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8123
@@ -315,6 +317,8 @@ class Engine:
                     "process, or an app or command opened on chdb:// with this directory. chDB lets one process "
                     "hold it: stop that process, or point clients at the store process that holds it.") from exc
             raise StoreServerError(f"cannot open the store directory {self.directory}: {exc}") from exc
+        # Other processes write to it through this one from now on: this process's Stores remember nothing of it.
+        share_directory(self.directory)
         row = self._holder.query("SELECT version(), timezone()", "TabSeparated").bytes().decode().strip()
         self.version, self.timezone = row.split("\t")
         self._idle: list[_Connection] = []

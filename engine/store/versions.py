@@ -27,6 +27,8 @@ def bump(store: Store, markets: Iterable[str]) -> None:
 
 
 def market_version(store: Store, market: str) -> int:
-    """The market's current version (0: nothing written through the writer yet)."""
-    return int(store.scalar("SELECT max(version) FROM data_versions WHERE market = {m:String}",
-                            {"m": str(market)}) or 0)
+    """The market's current version (0: nothing written through the writer yet). Asked by every cached page
+    answer, so remembered until the next bump where the store allows it (``Store.remember``)."""
+    market = str(market)
+    return store.remember(("data_versions",), ("market_version", market), lambda: int(store.scalar(
+        "SELECT max(version) FROM data_versions WHERE market = {m:String}", {"m": market}) or 0))
