@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
 from app import security
-from app import access, forecasting, logs, marketplace_api, metrics, routing
+from app import access, forecasting, json_answers, logs, marketplace_api, metrics, routing
 from app.api import api
 from app.health import health
 from app.cli import register_cli
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     server.extensions[EXTENSION_KEY] = Services(settings=settings, store=Store(settings.store_url), cache=cache,
                                                 operations=Operations(server))
 
+    json_answers.install()
     app = dash.Dash(
         __name__,
         server=server,
