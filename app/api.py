@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import logging
 
+import orjson
 import pandas as pd
 from flask import Blueprint, Response, g, jsonify, request
 
@@ -97,8 +98,10 @@ def prices():
         return Response(buf.getvalue(), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{name}"',
                                  "X-Resolution": res})
-    return jsonify({"market": market, "location": location, "price_kind": kind, "timezone": tz, "resolution": res,
-                    "is_demo": bool(series["is_demo"].any()), "rows": _records(frame)})
+    # Written by orjson: the standard library's encoder took a third of a cached month's answer time.
+    return Response(orjson.dumps({
+        "market": market, "location": location, "price_kind": kind, "timezone": tz, "resolution": res,
+        "is_demo": bool(series["is_demo"].any()), "rows": _records(frame)}), mimetype="application/json")
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -107,7 +110,8 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     columns = [[None if missing else value for value, missing in zip(values.tolist(), values.isna().tolist(),
                                                                      strict=True)]
                if values.hasnans else values.tolist() for _, values in frame.items()]
-    return [dict(zip(frame.columns, row, strict=True)) for row in zip(*columns, strict=True)]
+    names = list(frame.columns)  # zipped with every row: iterating the Index itself cost as much again
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 @api.get("/latest")
