@@ -145,8 +145,12 @@ def serve(port: int, workers: int, threads: int, store_url: str = STORE,
         shutil.rmtree(metrics, ignore_errors=True)
         metrics.mkdir(parents=True)
         env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
-    cmd = [str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers), "--threads", str(threads),
-           "--bind", f"127.0.0.1:{port}", "--timeout", "120", "app.wsgi:server"]
+    # The Procfile's line, as `make run` serves (and app.store_process starts it): the same flags, keep-alive too.
+    from app.store_process import gunicorn_command
+
+    env.update({"WEB_WORKERS": str(workers), "WEB_THREADS": str(threads), "HOST": "127.0.0.1", "PORT": str(port),
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    cmd = gunicorn_command()
     with open(REPO / "var" / "bench-load.log", "w") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     for _ in range(240):
@@ -219,11 +223,15 @@ class User:
         return [self.overview, self.overview, self.latest, self.nodal, self.forecast, self.signals, self.catalog,
                 self.prices_api, self.product_api]
 
-    def act(self) -> tuple[str, float, int]:
+    def act(self) -> tuple[str, float, int, str]:
+        """(endpoint, ms, HTTP status, why there was no answer): 599 and the exception's name when none came."""
         action = self.rng.choice(self.actions())
         started = time.perf_counter()
-        status = action()
-        return action.__name__, (time.perf_counter() - started) * 1000, status
+        try:
+            status, reason = action(), ""
+        except requests.RequestException as exc:
+            status, reason = 599, type(exc).__name__
+        return action.__name__, (time.perf_counter() - started) * 1000, status, reason
 
     # -- callbacks
     def _callback(self, output_part: str, values: dict) -> int:
@@ -307,20 +315,22 @@ class Record:
         self.lock = threading.Lock()
         self.ms: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, int] = defaultdict(int)
-        self.statuses: dict[tuple[str, int], int] = defaultdict(int)  # the errors by endpoint and status
+        # the errors by endpoint, status and, when no answer came, the exception's name
+        self.statuses: dict[tuple[str, int, str], int] = defaultdict(int)
 
-    def add(self, name: str, ms: float, status: int) -> None:
+    def add(self, name: str, ms: float, status: int, reason: str = "") -> None:
         with self.lock:
             self.ms[name].append(ms)
             if status >= 400 and status != 429:
                 self.errors[name] += 1
-                self.statuses[name, status] += 1
+                self.statuses[name, status, reason] += 1
 
     def error_kinds(self) -> str:
-        """The errors by endpoint and HTTP status (599: no answer, named by the exception), e.g. "nodal 500 x1"."""
+        """The errors by endpoint and HTTP status (599: no answer, named by the exception), e.g. "nodal 500 x1",
+        "overview 599 ConnectionError x1"."""
         with self.lock:
-            return ", ".join(f"{name} {'' if name.startswith('failed') else status} x{n}".replace("  ", " ")
-                             for (name, status), n in sorted(self.statuses.items()))
+            return ", ".join(f"{name} {status}{' ' + reason if reason else ''} x{n}"
+                             for (name, status, reason), n in sorted(self.statuses.items()))
 
     def p(self, name: str | None, q: float) -> float:
         values = [v for vs in self.ms.values() for v in vs] if name is None else self.ms[name]
@@ -347,7 +357,7 @@ def steady(base: str, users: list[User], seconds: float) -> Record:
             try:
                 record.add(*user.act())
             except requests.RequestException as exc:
-                record.add(f"failed: {type(exc).__name__}", 0.0, 599)
+                record.add("failed", 0.0, 599, type(exc).__name__)
             time.sleep(user.rng.uniform(2, 8))
 
     threads = [threading.Thread(target=run, args=(u,), daemon=True) for u in users]
@@ -384,7 +394,7 @@ def ramp(base: str, users: list[User], procs: tuple[subprocess.Popen, ...], step
             try:
                 f.result(timeout=120)
             except Exception as exc:
-                record.add(f"failed: {type(exc).__name__}", 0.0, 599)
+                record.add("failed", 0.0, 599, type(exc).__name__)
         steps.append((rate, record))
         if record.errors:
             print(f"  {rate:>4} req/s errors: {record.error_kinds()}", flush=True)

@@ -4,12 +4,19 @@ gunicorn's; text lines when C254_LOG_FORMAT=text. Error pages (500, 503, 403, 40
 is the id in the log lines of that request."""
 from __future__ import annotations
 
+import contextlib
+import http.client
 import io
 import json
 import logging
 import os
 import re
 import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -184,6 +191,40 @@ def test_gunicorn_writes_no_access_log_of_its_own():
     web = next(line for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     args = shlex.split(web.removeprefix("web:"))
     assert args[0] == "gunicorn" and not any(a.startswith("--access-log") for a in args)
+
+
+def test_a_connection_idle_between_two_clicks_is_still_open(tmp_path):
+    """The Procfile's gunicorn keeps an idle connection open for seconds: with gunicorn's default of 2 s it closed
+    one just as a user's next click went out on it, and that request failed with no answer (the load bench's
+    only errors). The Procfile's own flags, on an app that answers "ok"."""
+    (tmp_path / "idle_app.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
+        "    return [b'ok']\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    web = next(line for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    line = web.removeprefix("web:").replace("app.wsgi:server", f"--chdir {tmp_path} idle_app:app")
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    server = subprocess.Popen(["bash", "-c", f"exec {line}"], env=env, stdout=subprocess.DEVNULL,  # noqa: S607 -- the Procfile line, as make run runs it
+                              stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.1)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b"ok"
+        time.sleep(3.5)  # a user reading the page
+        conn.request("POST", "/", body=b"{}")  # on the same connection: no reconnect by http.client
+        assert conn.getresponse().read() == b"ok"
+        conn.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 
