@@ -28,25 +28,34 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import quote
 
 from app import logs
 from app.settings import REPO_ROOT, Settings
 from engine.store.client import split_dsn
-from engine.store.server import Engine, StoreServer, StoreServerError, directory_of
+from engine.store.server import Engine, StoreServer, StoreServerError, counts_file, directory_of
 
 log = logging.getLogger(__name__)
 
 DEFAULT_STORE_PORT = 8124
 
 
+def worker_store_url(store_url: str, store_port: int) -> str:
+    """The URL the web workers reach the embedded store ``store_url`` by, through the store process on
+    ``store_port``. Uncompressed: on loopback, compressing each insert would only cost CPU on both sides.
+    ``writes``: the store process's counts of writes (engine.store.writes), which spare the workers a round trip
+    for each lookup every request makes."""
+    _, database, embedded = split_dsn(store_url)
+    if not embedded:
+        raise SystemExit(f"C254_STORE is {store_url.split('?')[0]}, not an embedded chdb:// store: "
+                         "on a ClickHouse server run gunicorn with WEB_WORKERS directly (docs/deploy.md)")
+    writes = quote(str(counts_file(directory_of(store_url).resolve())))
+    return f"http://127.0.0.1:{store_port}/{database}?compress=false&writes={writes}"
+
+
 def web_env(settings: Settings, store_port: int) -> dict[str, str]:
     """The web workers' environment: the store through the store process, no scheduler of their own."""
-    _, database, embedded = split_dsn(settings.store_url)
-    if not embedded:
-        raise SystemExit(f"C254_STORE is {settings.store_url.split('?')[0]}, not an embedded chdb:// store: "
-                         "on a ClickHouse server run gunicorn with WEB_WORKERS directly (docs/deploy.md)")
-    # Uncompressed: on loopback, compressing each insert would only cost CPU on both sides.
-    env = {**os.environ, "C254_STORE": f"http://127.0.0.1:{store_port}/{database}?compress=false",
+    env = {**os.environ, "C254_STORE": worker_store_url(settings.store_url, store_port),
            "C254_SCHEDULER": "0", "WEB_WORKERS": os.environ.get("WEB_WORKERS") or "2",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):

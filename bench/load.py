@@ -451,11 +451,10 @@ def main() -> None:
     redis_url = f"redis://127.0.0.1:{cache.args[cache.args.index('--port') + 1]}/0" if cache is not None else None
     try:
         if holder is not None:
-            from engine.store.client import split_dsn
+            from app.store_process import worker_store_url
 
             store_port = int(holder.args[holder.args.index("--port") + 1])
-            server = serve(port, args.workers, args.threads,
-                           f"http://127.0.0.1:{store_port}/{split_dsn(STORE)[1]}?compress=false", redis_url)
+            server = serve(port, args.workers, args.threads, worker_store_url(STORE, store_port), redis_url)
         else:
             server = serve(port, args.workers, args.threads, redis_url=redis_url)
     except BaseException:

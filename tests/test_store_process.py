@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from engine.files import RawFile
 from engine.store import Store, StoreError, migrate, write_tables
 from engine.store.migrations import discover
-from engine.store.server import PASSWORD_ENV, first_keyword, split_insert
+from engine.store.server import PASSWORD_ENV, counts_file, first_keyword, split_insert
 from ingest.nem import NemConnector
 from tests.conftest import REPO_ROOT
 from tests.support.ports import STORE_PROCESSES, free_port
@@ -283,7 +284,8 @@ def test_the_app_serves_from_two_workers_through_the_store_process(tmp_path):
         assert len(workers) == 2
         for pid in workers:
             environ = dict(v.split("=", 1) for v in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in v)
-            assert environ["C254_STORE"] == f"http://127.0.0.1:{store_port}/c254?compress=false"
+            assert environ["C254_STORE"] == (f"http://127.0.0.1:{store_port}/c254?compress=false&writes="
+                                             f"{quote(str((tmp_path / 'store.writes').resolve()))}")
             assert environ["C254_SCHEDULER"] == "0"
         for _ in range(6):  # either worker answers a page from the store it reaches over HTTP
             assert requests.get(f"http://127.0.0.1:{port}/", timeout=60).status_code == 200
@@ -293,6 +295,38 @@ def test_the_app_serves_from_two_workers_through_the_store_process(tmp_path):
     assert proc.returncode == 0, err
     assert "scheduler started" in err  # in the store process, on the embedded store
     assert "Traceback" not in err
+
+
+def test_a_worker_remembers_a_lookup_until_the_store_process_writes_a_table_it_reads(server, remote: Store):
+    """A worker's URL names the store process's counts of writes (as app.store_process gives it): a lookup is then
+    answered from memory until a write through the store process (by any process) touches a table it reads."""
+    remote.command("CREATE TABLE IF NOT EXISTS seen (k String) ENGINE = MergeTree ORDER BY k")
+    remote.command("CREATE TABLE IF NOT EXISTS other (k String) ENGINE = MergeTree ORDER BY k")
+    counts = counts_file(server.directory.resolve())
+    assert counts.exists()
+    worker = Store(server.url("c254_remote", query=f"?writes={quote(str(counts))}"))
+    runs = []
+
+    def ask():
+        return worker.remember(("seen",), "count", lambda: runs.append(1) or worker.scalar("SELECT count() FROM seen"))
+
+    try:
+        assert (ask(), ask(), len(runs)) == (0, 0, 1)
+        remote.command("INSERT INTO other VALUES ('a')")
+        assert (ask(), len(runs)) == (0, 1), "a write to another table keeps the answer"
+        remote.command("INSERT INTO seen VALUES ('a')")  # another process's write, through the store process
+        assert (ask(), ask(), len(runs)) == (1, 1, 2), "seen by the next lookup"
+        remote.insert_df("seen", pd.DataFrame({"k": ["b", "c"]}))  # rows in the body (INSERT ... FORMAT)
+        assert (ask(), len(runs)) == (3, 3)
+        remote.command("TRUNCATE TABLE seen")
+        assert (ask(), len(runs)) == (0, 4)
+    finally:
+        worker.close()
+    without = Store(server.url("c254_remote", query=f"?writes={quote(str(counts))}.missing"))
+    try:
+        assert [without.remember(("seen",), "count", lambda: runs.append(1)) for _ in range(2)] and len(runs) == 6
+    finally:
+        without.close()
 
 
 def test_the_http_exchange_as_clickhouse_words_it(server):

@@ -19,6 +19,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
 
+from engine.store.writes import WriteCounts
+
 log = logging.getLogger(__name__)
 
 DEFAULT_DATABASE = "c254"
@@ -28,8 +30,9 @@ _PROBE = "__c254_probe"
 
 T = TypeVar("T")
 
-#: Statements that change nothing; any other statement is counted as a write (``_Directory.wrote``).
-_READS = re.compile(r"\s*(?:SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN)\b", re.IGNORECASE)
+#: Statements that change no table's rows; any other statement is counted as a write (``_Directory.wrote``).
+#: Each client opening asks CREATE DATABASE IF NOT EXISTS: counted, it would make every new connection forget.
+_READS = re.compile(r"\s*(?:SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN|CREATE\s+DATABASE)\b", re.IGNORECASE)
 #: A statement that writes one table, named after INSERT INTO or ALTER TABLE (optionally database-qualified).
 _ONE_TABLE = re.compile(r"\s*(?:INSERT\s+INTO(?:\s+TABLE)?|ALTER\s+TABLE)\s+(?:`?\w+`?\.)?`?(\w+)`?",
                         re.IGNORECASE)
@@ -65,8 +68,35 @@ def split_dsn(dsn: str) -> tuple[str, str, bool]:
     database = parts.path.strip("/") or DEFAULT_DATABASE
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
         raise StoreError(f"store URL {dsn!r}: database name {database!r} is not a plain identifier")
-    server_dsn = urlunsplit((parts.scheme, parts.netloc, "/default", parts.query, parts.fragment))
+    # ``writes``: the store process's counts file (engine.store.writes), read by Store, not a client setting
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "writes"])
+    server_dsn = urlunsplit((parts.scheme, parts.netloc, "/default", query, parts.fragment))
     return server_dsn, database, False
+
+
+class _Memo:
+    """Answers remembered with the stamp (counts of writes) they were computed under, the least recently used
+    dropped beyond ``MEMO_SIZE``."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: OrderedDict[Hashable, tuple[tuple, Any]] = OrderedDict()
+
+    def answer(self, key: Hashable, stamp: Callable[[], tuple | None], compute: Callable[[], T]) -> T:
+        with self.lock:
+            before = stamp()
+            held = self.items.get(key)
+            if before is not None and held is not None and held[0] == before:
+                self.items.move_to_end(key)
+                return held[1]
+        value = compute()
+        with self.lock:  # kept only if no write landed while it was computed
+            if before is not None and stamp() == before:
+                self.items[key] = (before, value)
+                self.items.move_to_end(key)
+                while len(self.items) > MEMO_SIZE:
+                    self.items.popitem(last=False)
+        return value
 
 
 class _Directory:
@@ -75,14 +105,17 @@ class _Directory:
 
     Exact because chDB lets one OS process hold a directory: every write to it is this process's own, made
     through a ``Store`` (``wrote`` is called once the statement has finished). A directory served to other
-    processes (``engine.store.server``) is ``shared``: they write through the server, so nothing is remembered."""
+    processes (``engine.store.server``) is ``shared``: they write through the server, which counts their writes
+    here too and in the shared counts the other processes read (``engine.store.writes``); this process then
+    remembers nothing itself."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.shared = False
+        self.counts: WriteCounts | None = None
         self.writes: dict[str, int] = {}
         self.any_write = 0  # raised by a statement whose table is not read from it (DDL, a mutation's kin)
-        self.memo: OrderedDict[Hashable, tuple[tuple, Any]] = OrderedDict()
+        self.memo = _Memo()
 
     def stamp(self, tables: tuple[str, ...]) -> tuple:
         return (self.any_write, *(self.writes.get(t, 0) for t in tables))
@@ -91,11 +124,14 @@ class _Directory:
         if _READS.match(sql):
             return
         one = _ONE_TABLE.match(sql)
+        table = one.group(1) if one else None
         with self.lock:
-            if one:
-                self.writes[one.group(1)] = self.writes.get(one.group(1), 0) + 1
+            if table:
+                self.writes[table] = self.writes.get(table, 0) + 1
             else:
                 self.any_write += 1
+        if self.counts is not None:
+            self.counts.bump(table)
 
 
 #: Per embedded directory (its path) held by this process.
@@ -108,12 +144,20 @@ def _directory(path: str | Path) -> _Directory:
         return _DIRECTORIES.setdefault(str(Path(path).resolve()), _Directory())
 
 
-def share_directory(path: str | Path) -> None:
-    """The embedded directory is served to other processes from now on: nothing read from it is remembered."""
+def share_directory(path: str | Path, counts: WriteCounts | None = None) -> None:
+    """The embedded directory is served to other processes from now on: nothing read from it is remembered here,
+    and each write to it is counted in ``counts`` (the file the served processes read), if given."""
     found = _directory(path)
     with found.lock:
         found.shared = True
-        found.memo.clear()
+        found.counts = counts
+    with found.memo.lock:
+        found.memo.items.clear()
+
+
+def wrote(path: str | Path, sql: str) -> None:
+    """A statement has run on the embedded directory at ``path`` (by the store process, for another process)."""
+    _directory(path).wrote(sql)
 
 
 class Store:
@@ -126,6 +170,9 @@ class Store:
         self.dsn = dsn
         self._connect_dsn, self.database, self.embedded = split_dsn(dsn)
         self._directory = _directory(urlsplit(self._connect_dsn).path) if self.embedded else None
+        counts_file = None if self.embedded else dict(parse_qsl(urlsplit(dsn).query)).get("writes")
+        self._counts = WriteCounts(counts_file) if counts_file else None
+        self._remote_memo = _Memo()
         self._open_lock = threading.Lock()
         # One client per thread: a client (chDB handle or HTTP session) must not be shared mid-query, and
         # separate chDB connections to the same directory run statements side by side, so a page's queries
@@ -249,30 +296,22 @@ class Store:
             self._directory.wrote(sql)
 
     def remember(self, tables: tuple[str, ...], key: Hashable, compute: Callable[[], T]) -> T:
-        """``compute()``, an answer that reads only ``tables``; on an embedded store this process holds alone it
-        is remembered until one of ``tables`` is written (or any DDL runs), elsewhere computed on every call.
+        """``compute()``, an answer that reads only ``tables`` (with any materialized view's source tables): kept
+        until one of ``tables`` is written (or any DDL runs) where the writes can be counted, else computed on
+        every call. Counted: on an embedded store this process holds alone, its own writes; through a store
+        process whose URL names its counts file (``writes=``, as ``app.store_process`` gives its workers), the
+        writes the store process counts (``engine.store.writes``).
 
-        For the small lookups every request makes (its session's user, a market's data version): on the
-        embedded store each is a statement of a few milliseconds, a large share of a cached page's cost. An
-        answer computed while a write lands is not kept (the count of writes moved under it)."""
+        For the small lookups every request makes (its session's user, a market's data version): each is a
+        statement of a few milliseconds, a large share of a cached page's cost. An answer computed while a write
+        lands is not kept (the counts moved under it)."""
         found = self._directory
-        if found is None or found.shared:
-            return compute()
-        memo_key = (self.database, tables, key)  # one directory holds several databases (tests do)
-        with found.lock:
-            stamp = found.stamp(tables)
-            held = found.memo.get(memo_key)
-            if held is not None and held[0] == stamp:
-                found.memo.move_to_end(memo_key)
-                return held[1]
-        value = compute()
-        with found.lock:
-            if found.stamp(tables) == stamp and not found.shared:
-                found.memo[memo_key] = (stamp, value)
-                found.memo.move_to_end(memo_key)
-                while len(found.memo) > MEMO_SIZE:
-                    found.memo.popitem(last=False)
-        return value
+        if found is not None and not found.shared:
+            return found.memo.answer((self.database, tables, key), lambda: found.stamp(tables), compute)
+        if self._counts is not None:
+            counts = self._counts
+            return self._remote_memo.answer((tables, key), lambda: counts.stamp(tables), compute)
+        return compute()
 
     def query_rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         """Run a SELECT; its rows as tuples of plain Python values (DateTime64 as naive UTC datetimes). For a

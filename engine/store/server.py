@@ -50,7 +50,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from engine.store.client import share_directory
+from engine.store.client import share_directory, wrote
+from engine.store.writes import WriteCounts
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +318,10 @@ class Engine:
                     "process, or an app or command opened on chdb:// with this directory. chDB lets one process "
                     "hold it: stop that process, or point clients at the store process that holds it.") from exc
             raise StoreServerError(f"cannot open the store directory {self.directory}: {exc}") from exc
-        # Other processes write to it through this one from now on: this process's Stores remember nothing of it.
-        share_directory(self.directory)
+        # Other processes write to it through this one from now on: this process's Stores remember nothing of it,
+        # and every write is counted in a file beside the directory, where the processes served read the counts.
+        self.counts = WriteCounts(counts_file(self.directory), create=True)
+        share_directory(self.directory, self.counts)
         row = self._holder.query("SELECT version(), timezone()", "TabSeparated").bytes().decode().strip()
         self.version, self.timezone = row.split("\t")
         self._idle: list[_Connection] = []
@@ -550,6 +553,8 @@ class _Handler(BaseHTTPRequestHandler):
                 result = held.conn.query(sql, fmt, params=params)
             except Exception as exc:
                 raise ClickHouseError.from_engine(exc) from exc
+            finally:  # counted before the answer goes out, failed or not (a failed write may have written)
+                wrote(self.server.engine.directory, sql)
             out = result.bytes() or b""
             summary = _summary(result, started)
         produces_rows = trailing is not None or keyword in _RESULT_STATEMENTS
@@ -570,6 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
                     inserter.append(chunk)
                 result = inserter.finish()
             except BaseException as exc:
+                wrote(self.server.engine.directory, insert.statement)
                 with contextlib.suppress(Exception):
                     inserter.cancel()
                 if isinstance(exc, ClickHouseError):
@@ -577,6 +583,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if not isinstance(exc, Exception):
                     raise
                 raise ClickHouseError.from_engine(exc) from exc
+        wrote(self.server.engine.directory, insert.statement)
         elapsed = time.perf_counter_ns() - started
         return Answer(summary={"read_rows": str(result.rows_written), "read_bytes": str(result.bytes_written),
                                "written_rows": str(result.rows_written), "written_bytes": str(result.bytes_written),
@@ -700,6 +707,11 @@ def _summary(result: Any, started: int) -> dict[str, str]:
         summary["read_rows"] = str(result.rows_read())
         summary["read_bytes"] = str(result.bytes_read())
     return summary
+
+
+def counts_file(directory: Path) -> Path:
+    """The file of write counts the store process keeps for ``directory`` (``engine.store.writes``): beside it."""
+    return directory.with_name(f"{directory.name}.writes")
 
 
 def directory_of(dsn: str) -> Path:
