@@ -117,3 +117,20 @@ def test_nothing_is_remembered_of_a_shared_directory_or_a_server(tmp_path: Path)
         for _ in range(3):
             store.remember(("users",), "k", lambda runs=runs: runs.append(1))
         assert len(runs) == 3, store.dsn
+
+
+def test_write_counts_are_read_by_another_handle_and_a_new_file_is_followed(tmp_path: Path):
+    from engine.store.writes import WriteCounts
+
+    path = tmp_path / "store.writes"
+    holder, reader = WriteCounts(path, create=True), WriteCounts(path)
+    first = reader.stamp(("prices", "users"))
+    holder.bump("prices")
+    assert reader.stamp(("prices", "users")) == (first[0], first[1], first[2] + 1, first[3])
+    holder.bump(None)  # a statement naming no table: every stamp moves
+    assert reader.stamp(("users",))[1] == first[1] + 1
+    again = WriteCounts(path, create=True)  # the store process started again: a new epoch, counts from zero
+    assert reader.stamp(("prices",))[0] != first[0]
+    assert reader.stamp(("prices",)) == again.stamp(("prices",))
+    path.unlink()
+    assert reader.stamp(("prices",)) is None, "no file: no counts, nothing remembered"
