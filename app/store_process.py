@@ -13,9 +13,11 @@ is on, and starts gunicorn with ``C254_STORE=http://127.0.0.1:C254_STORE_PORT/<d
 ``C254_SCHEDULER=0``. SIGTERM or SIGINT stops gunicorn, then the store; gunicorn ending stops the store.
 
 Across workers: cached answers are keyed on the data versions held in the store, so a load is seen by every
-worker at once; sessions are signed cookies with the one secret key (``C254_SECRET_KEY`` or ``var/secret_key``,
-made by ``store init``); the page cache and the sign-in rate limit are per worker unless ``C254_REDIS_URL`` is
-set; ``/metrics`` sums the workers through ``PROMETHEUS_MULTIPROC_DIR`` (an emptied ``var/prometheus`` unless set).
+worker at once; the lookups each request makes are remembered by a worker until the store process counts a write
+to a table they read (``writes=`` in the workers' store URL: engine.store.writes); sessions are signed cookies
+with the one secret key (``C254_SECRET_KEY`` or ``var/secret_key``, made by ``store init``); the page cache and
+the sign-in rate limit are per worker unless ``C254_REDIS_URL`` is set; ``/metrics`` sums the workers through
+``PROMETHEUS_MULTIPROC_DIR`` (an emptied ``var/prometheus`` unless set).
 """
 from __future__ import annotations
 
