@@ -134,3 +134,20 @@ def test_write_counts_are_read_by_another_handle_and_a_new_file_is_followed(tmp_
     assert reader.stamp(("prices",)) == again.stamp(("prices",))
     path.unlink()
     assert reader.stamp(("prices",)) is None, "no file: no counts, nothing remembered"
+
+
+def test_a_store_process_that_cannot_make_its_counts_leaves_no_stale_file(tmp_path: Path, monkeypatch):
+    from engine.store import server
+
+    old = tmp_path / "store.writes"
+    old.write_bytes(b"\0" * 64)  # a previous run's, whose counts would never move again
+
+    def refused(*args, **kwargs):
+        raise PermissionError("read-only")
+
+    monkeypatch.setattr(server, "WriteCounts", refused)
+    assert server._fresh_counts(old) is None and not old.exists(), "workers then find none and ask the store"
+    old.write_bytes(b"\0" * 64)
+    monkeypatch.setattr(Path, "unlink", refused)
+    with pytest.raises(server.StoreServerError, match="nor remove the old one"):
+        server._fresh_counts(old)

@@ -320,7 +320,7 @@ class Engine:
             raise StoreServerError(f"cannot open the store directory {self.directory}: {exc}") from exc
         # Other processes write to it through this one from now on: this process's Stores remember nothing of it,
         # and every write is counted in a file beside the directory, where the processes served read the counts.
-        self.counts = WriteCounts(counts_file(self.directory), create=True)
+        self.counts = _fresh_counts(counts_file(self.directory))
         share_directory(self.directory, self.counts)
         row = self._holder.query("SELECT version(), timezone()", "TabSeparated").bytes().decode().strip()
         self.version, self.timezone = row.split("\t")
@@ -707,6 +707,21 @@ def _summary(result: Any, started: int) -> dict[str, str]:
         summary["read_rows"] = str(result.rows_read())
         summary["read_bytes"] = str(result.bytes_read())
     return summary
+
+
+def _fresh_counts(path: Path) -> WriteCounts | None:
+    """The write counts made afresh at ``path``; None (workers then remember nothing) if the file cannot be made,
+    provided no older one is left there, whose counts would never move again."""
+    try:
+        return WriteCounts(path, create=True)
+    except OSError as exc:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            raise StoreServerError(f"cannot make the write counts file {path} ({exc}) nor remove the old one: "
+                                   "make its directory writable") from exc
+        log.warning("no write counts file at %s (%s): the workers will ask the store for every lookup", path, exc)
+        return None
 
 
 def counts_file(directory: Path) -> Path:
