@@ -34,7 +34,7 @@ import pandas as pd
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from limits import RateLimitItemPerMinute, RateLimitItemPerYear
 
-from app import auth
+from app import auth, json_answers
 from app.services import services
 from engine.marketplace import data, keys, partners, products, serving, uploads
 from engine.marketplace.metering import Meter
@@ -287,8 +287,8 @@ def _product_data(server: Flask, slug: str, usage: dict) -> Response:
     head = json.dumps({"product": product.slug, "start": shown_start.isoformat(), "end": shown_end.isoformat(),
                        "sandbox_window": sandbox, "columns": [c.__dict__ for c in product.columns],
                        "row_count": len(frame)})
-    rows = frame.to_json(orient="records", date_format="iso") if len(frame) else "[]"
-    return Response(head[:-1] + ', "rows": ' + rows + "}", mimetype="application/json", headers=headers)
+    return Response(head[:-1].encode() + b', "rows": ' + json_answers.rows_json(frame) + b"}",
+                    mimetype="application/json", headers=headers)
 
 
 def _iso_times(frame: pd.DataFrame) -> pd.DataFrame:

@@ -74,3 +74,19 @@ def test_dash_sends_its_answers_written_so(make_app):
     assert dash._callback.to_json is json_answers.dumps
     layout = client.get("/_dash-layout")
     assert layout.status_code == 200 and json.loads(layout.data)["type"]
+
+
+def test_rows_are_written_as_pandas_writes_them():
+    frame = pd.DataFrame({
+        "interval_start": pd.date_range("2026-10-25", periods=4, freq="5min", tz="UTC").insert(4, pd.NaT),
+        "local": pd.date_range("2026-03-01 00:30", periods=5, freq="30min", tz="Australia/Brisbane"),
+        "naive": pd.date_range("2026-01-01", periods=5, freq="D"),
+        "interval_minutes": [5, 5, 5, 5, 5],
+        "price": [54.14, -1000.0, np.nan, 1.25e4, 0.1],
+        "count": pd.array([1, None, 3, 4, 5], dtype="Int64"),
+        "name": ["NSW1", None, "a\"b</", "é", ""]})
+    written = json_answers.rows_json(frame)
+    assert json.loads(written) == json.loads(frame.to_json(orient="records", date_format="iso"))
+    typical = frame[["interval_start", "interval_minutes", "price"]].dropna()
+    assert json_answers.rows_json(typical).decode() == typical.to_json(orient="records", date_format="iso")
+    assert json_answers.rows_json(frame.iloc[0:0]) == b"[]"
