@@ -121,10 +121,12 @@ class _Directory:
         return (self.any_write, *(self.writes.get(t, 0) for t in tables))
 
     def wrote(self, sql: str) -> None:
-        if _READS.match(sql):
-            return
-        one = _ONE_TABLE.match(sql)
-        table = one.group(1) if one else None
+        """``sql`` has run: a write of the table it inserts into or alters, of every table if it names none."""
+        if not _READS.match(sql):
+            one = _ONE_TABLE.match(sql)
+            self.wrote_table(one.group(1) if one else None)
+
+    def wrote_table(self, table: str | None) -> None:
         with self.lock:
             if table:
                 self.writes[table] = self.writes.get(table, 0) + 1
@@ -355,7 +357,8 @@ class Store:
         except Exception as exc:
             raise StoreError(f"insert into {table} failed: {exc}") from exc
         finally:
-            self._wrote(f"INSERT INTO `{table}`")
+            if self._directory is not None:
+                self._directory.wrote_table(table)
 
     def insert_rows(self, table: str, rows: list[list], columns: list[str]) -> None:
         """Insert rows given as lists of Python values, as one block (for columns a frame cannot carry into
@@ -365,7 +368,8 @@ class Store:
         except Exception as exc:
             raise StoreError(f"insert into {table} failed: {exc}") from exc
         finally:
-            self._wrote(f"INSERT INTO `{table}`")
+            if self._directory is not None:
+                self._directory.wrote_table(table)
 
     def close(self) -> None:
         """Close every thread's client; a thread that uses the store again opens a new one."""

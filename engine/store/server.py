@@ -575,7 +575,6 @@ class _Handler(BaseHTTPRequestHandler):
                     inserter.append(chunk)
                 result = inserter.finish()
             except BaseException as exc:
-                wrote(self.server.engine.directory, insert.statement)
                 with contextlib.suppress(Exception):
                     inserter.cancel()
                 if isinstance(exc, ClickHouseError):
@@ -583,7 +582,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if not isinstance(exc, Exception):
                     raise
                 raise ClickHouseError.from_engine(exc) from exc
-        wrote(self.server.engine.directory, insert.statement)
+            finally:  # counted before the answer goes out, failed or not
+                wrote(self.server.engine.directory, insert.statement)
         elapsed = time.perf_counter_ns() - started
         return Answer(summary={"read_rows": str(result.rows_written), "read_bytes": str(result.bytes_written),
                                "written_rows": str(result.rows_written), "written_bytes": str(result.bytes_written),

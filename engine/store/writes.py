@@ -49,10 +49,10 @@ class WriteCounts:
     def _open(self) -> bool:
         try:
             with open(self.path, "r+b") as f:
-                inode = os.fstat(f.fileno()).st_ino
-                if os.fstat(f.fileno()).st_size < _SIZE:
+                found = os.fstat(f.fileno())
+                if found.st_size < _SIZE:
                     return False
-                self._map, self._inode = mmap.mmap(f.fileno(), _SIZE), inode
+                self._map, self._inode = mmap.mmap(f.fileno(), _SIZE), found.st_ino
             return True
         except OSError:
             self._map = self._inode = None
