@@ -34,7 +34,7 @@ run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash -c "$$(sed -n 's/^web: //p' Procfile)"
 
 # Both cores on the embedded store: the store process serves the chDB directory to two gunicorn workers
-# (app/store_process.py; it runs store init first). 70 requests/s on the load bench against make run's 50.
+# (app/store_process.py; it runs store init first). About twice make run's capacity on the load bench (README).
 run-store-process: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m app.store_process
 
