@@ -95,6 +95,30 @@ def _workers_outlive_browser_tests(request: pytest.FixtureRequest):
     yield
 
 
+@pytest.fixture
+def dash_thread_server(request: pytest.FixtureRequest):
+    """dash.testing's threaded server, stopped before the test's database goes and once its requests are over.
+
+    Its own fixture is set up before ``make_app`` when a test names ``dash_duo`` first, so the database was
+    dropped while the page still polled (``Unknown table`` in the server's threads); and dash.testing stops
+    the server by raising SystemExit into every thread it started, requests in flight included. Both came out
+    as unhandled thread exceptions in later tests, each traceback formatted beside whatever those tests ran."""
+    import threading
+    import time
+
+    from dash.testing.application_runners import ThreadedRunner
+
+    if "make_app" in request.fixturenames:
+        request.getfixturevalue("make_app")  # set up first, so dropped after the server has stopped
+    with ThreadedRunner() as server:
+        yield server
+        # dash_duo's teardown has quit the browser by now: no new request comes; let those in flight end
+        deadline = time.monotonic() + 5
+        for thread in threading.enumerate():
+            if "process_request_thread" in thread.name:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _version_clock_from_the_wall():
     """Each module's version clock starts from the wall clock: engine.clock.now_ms never goes back, so a test
