@@ -21,6 +21,7 @@ from app.health import health
 from app.cli import register_cli
 from app.operations import Operations
 from app.scheduler import start_on_first_request
+from app.warming import watch_on_first_request
 from app.services import EXTENSION_KEY, Services
 from app.settings import REPO_ROOT, Settings
 from components.shell import shell
@@ -96,6 +97,8 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     routing.init_app(server)
     if settings.scheduler:
         start_on_first_request(server)
+    if settings.warming == "watch":
+        watch_on_first_request(server)
     _serve_bootstrap_css(server)
     return app
 

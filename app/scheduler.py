@@ -25,7 +25,7 @@ from flask import Flask
 from app.forecasting import ISSUE_JOB, forecasting
 from app.services import services
 from app.signalling import SIGNAL_JOB, record_signals
-from app.warming import warm, warm_in_background
+from app.warming import warm, warm_in_background, warms_after_loads
 from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
 from ingest.backfill import BackfillRequest, run_backfill
@@ -141,7 +141,7 @@ def run_scheduled(server: Flask, spec: JobSpec, lock: RedisTriggerLock | None = 
     run.save(store)
     done = run_backfill(store, BackfillRequest(spec.connector, start, end, kind=spec.kind,
                                                fetch_options=spec.fetch_options), run)
-    if done is not None and done.rows_written:
+    if done is not None and done.rows_written and warms_after_loads(server):
         # this thread, after the load: the market's hot views before users ask
         warm(server, [get_connector(spec.connector).market])
     return done
@@ -240,7 +240,8 @@ def start_on_first_request(server: Flask) -> None:
                 log.exception("could not mark interrupted runs")
             sched = build_scheduler(server)
             sched.start()
-            warm_in_background(server)
+            if warms_after_loads(server):
+                warm_in_background(server)
             # Forecasts owed since the store last served (all of them on a fresh store), then the transformers
             # of series that have none, in the background: the pages answer meanwhile.
             forecasting(server).first_start()

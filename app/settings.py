@@ -35,6 +35,18 @@ def _log_format(value: str | None, default: str) -> str:
     return value.strip().lower()
 
 
+#: When a process computes the views users open first (app.warming): see Settings.warming.
+WARMING_MODES = ("loads", "watch", "off")
+
+
+def _warming(value: str | None, default: str) -> str:
+    if value is None or not value.strip():
+        return default
+    if value.strip().lower() not in WARMING_MODES:
+        raise ValueError(f"C254_WARMING must be one of {', '.join(WARMING_MODES)}, got {value!r}")
+    return value.strip().lower()
+
+
 @dataclass(frozen=True)
 class Settings:
     store_url: str = field(default_factory=lambda: f"chdb://{REPO_ROOT / 'var' / 'store'}")
@@ -48,6 +60,11 @@ class Settings:
     #: known default, which would let anyone forge a session.
     secret_key: str | None = None
     scheduler: bool = True
+    #: When this process computes the views users open first (app.warming; C254_WARMING): "loads", at start and
+    #: after each load, where the scheduler runs; "watch", at its first request and whenever a market's data
+    #: version moves, for web workers with a cache of their own while another process loads (app.store_process
+    #: starts its workers so when there is no Redis); "off", for a process whose cache no page reads.
+    warming: str = "loads"
     demo: bool = True
     #: Sign-in required (C254_AUTH). Off is local single-user mode: everyone is a local admin, and the app
     #: refuses to start unless it binds to a loopback address and refuses clients from any other.
@@ -97,6 +114,7 @@ class Settings:
             log_format=_log_format(env.get("C254_LOG_FORMAT"), base.log_format),
             secret_key=env.get("C254_SECRET_KEY") or None,
             scheduler=_flag(env.get("C254_SCHEDULER"), base.scheduler),
+            warming=_warming(env.get("C254_WARMING"), base.warming),
             demo=_flag(env.get("C254_DEMO"), base.demo),
             auth=_flag(env.get("C254_AUTH"), base.auth),
             host=(env.get("HOST") or base.host).strip(),

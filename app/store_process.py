@@ -60,6 +60,8 @@ def web_env(settings: Settings, store_port: int) -> dict[str, str]:
     env = {**os.environ, "C254_STORE": worker_store_url(settings.store_url, store_port),
            "C254_SCHEDULER": "0", "WEB_WORKERS": os.environ.get("WEB_WORKERS") or "2",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    if not settings.redis_url:
+        env["C254_WARMING"] = "watch"  # each worker's cache is its own: each warms it (app.warming)
     if not env.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics = REPO_ROOT / "var" / "prometheus"
         shutil.rmtree(metrics, ignore_errors=True)  # stale files of dead workers would be summed in
@@ -80,7 +82,8 @@ def start_scheduler(settings: Settings) -> None:
     request a serving process receives (app.scheduler), so this process receives one."""
     from app.factory import create_app
 
-    app = create_app(dataclasses.replace(settings, scheduler=True))
+    # it warms the shared cache after its loads; without Redis its cache is read by no page, and the workers warm
+    app = create_app(dataclasses.replace(settings, scheduler=True, warming="loads" if settings.redis_url else "off"))
     app.server.test_client().get("/healthz")
 
 

@@ -6,7 +6,12 @@ within the latest quarter of each location's prices is cut from (the overview's 
 forecasts page's default choice and its runs' issue times, and the navigation bar's freshness. Each is asked
 for exactly as the page's layout and callbacks ask (same function, same arguments), so the page then finds it
 in the cache. After a load only the loaded market's views are recomputed: the others' cached answers are still
-valid (engine.caching). The nodal study solves grid files on demand and has its own cache; it is not warmed."""
+valid (engine.caching). The nodal study solves grid files on demand and has its own cache; it is not warmed.
+
+Where (Settings.warming): the process that runs the scheduler warms at start and after its loads ("loads"),
+which fills the cache every worker reads when that cache is Redis. Web workers whose cache is their own while
+another process loads (app.store_process's, without Redis) each watch the markets' data versions instead
+("watch": ``VersionWatch``), and that other process, whose cache no page reads, does not warm at all ("off")."""
 from __future__ import annotations
 
 import logging
@@ -19,8 +24,19 @@ from flask import Flask
 from app.services import services
 from engine import overview, queries
 from engine.forecast import views as forecast_views
+from engine.store.versions import market_versions
 
 log = logging.getLogger(__name__)
+WATCH_KEY = "c254_version_watch"
+#: How often a watching worker reads the markets' data versions (seconds): a load is warmed within this. Through
+#: the store process the read costs nothing until its write counts move (engine.store.writes).
+WATCH_SECONDS = 2.0
+_watch_lock = threading.Lock()
+
+
+def warms_after_loads(server: Flask) -> bool:
+    """Whether the scheduler's process warms at start and after its loads (Settings.warming "loads")."""
+    return services(server).settings.warming == "loads"
 
 
 def warm(server: Flask, markets: Iterable[str] | None = None) -> int:
@@ -72,3 +88,59 @@ def warm_in_background(server: Flask, markets: Iterable[str] | None = None) -> t
                               name="cache-warming", daemon=True)
     thread.start()
     return thread
+
+
+class VersionWatch:
+    """Warms every market once, then each market whose data version moves, in a thread of this process: for a
+    web worker whose cache is its own while another process loads (Settings.warming "watch"), as the process
+    that loads warms after each load. Failures (the store unreachable) are logged once and retried."""
+
+    def __init__(self, server: Flask, every: float | None = None):
+        self.server = server
+        self.every = WATCH_SECONDS if every is None else every
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="cache-warming-watch", daemon=True)
+        self._failing = False
+
+    def start(self) -> VersionWatch:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+    def _versions(self) -> dict[str, int] | None:
+        try:
+            with self.server.app_context():
+                found = dict(market_versions(services(self.server).ready_store()))
+        except Exception as exc:
+            if not self._failing:
+                log.warning("warming: could not read the markets' data versions: %s", exc)
+            self._failing = True
+            return None
+        self._failing = False
+        return found
+
+    def _run(self) -> None:
+        seen = self._versions()  # before warming: a load landing meanwhile is warmed again on the next look
+        warm(self.server)
+        while not self.stopped.wait(self.every):
+            now = self._versions()
+            if now is None:
+                continue
+            moved = sorted(m for m, version in now.items() if seen is None or seen.get(m) != version)
+            seen = now
+            if moved:
+                warm(self.server, moved)
+
+
+def watch_on_first_request(server: Flask) -> None:
+    """Start this process's ``VersionWatch`` at its first request (a gunicorn worker, not the CLI)."""
+    @server.before_request
+    def _start_watch() -> None:
+        if WATCH_KEY in server.extensions:
+            return
+        with _watch_lock:
+            if WATCH_KEY not in server.extensions:
+                server.extensions[WATCH_KEY] = VersionWatch(server).start()

@@ -2,6 +2,8 @@
 cache's failures answered without it, and the counts of hits, misses and errors by class in /metrics."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -156,6 +158,113 @@ def test_warming_reads_the_pieces_of_every_locations_latest_quarter(make_app):
                 start = (last - pd.Timedelta(days=days - 1)).date().isoformat()
                 svc.cached(overview.overview_view, "NEM", location, start, dates.last, "market", "settlement")
     assert _total("miss") == misses, "a warmed piece was read again"
+
+
+def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_watching_worker_warms_at_its_first_request_then_each_market_another_process_loads(make_app,
+                                                                                            monkeypatch):
+    """Settings.warming "watch" (app.store_process's workers without Redis): the worker's own cache holds each
+    market's hot views at its first request, and again after a load it did not make, before anyone asks."""
+    from app import warming
+
+    monkeypatch.setattr(warming, "WATCH_SECONDS", 0.05)
+    warmed: list = []
+    real_warm = warming.warm
+    monkeypatch.setattr(warming, "warm", lambda server, markets=None: warmed.append(markets) or real_warm(server,
+                                                                                                        markets))
+    dash_app = make_app(warming="watch")
+    server = dash_app.server
+    store = services(server).ready_store()
+    write_tables(store, {"prices": _prices("NEM", "SA1", "2026-11-20")}, source="file.csv")
+    assert warming.WATCH_KEY not in server.extensions  # nothing runs before a request (the CLI makes none)
+    assert server.test_client().get("/healthz").status_code == 200
+    watch = server.extensions[warming.WATCH_KEY]
+    try:
+        _wait_for(lambda: warmed == [None], "the first warming")
+        # a load by another process: it bumps the market's version in the store (here through the same store)
+        write_tables(store, {"prices": _prices("IESO", "ONTARIO", "2026-11-20")}, source="file.csv")
+        _wait_for(lambda: len(warmed) == 2, "the loaded market's warming")
+        assert warmed[1] == ["IESO"], "only the market whose version moved is warmed again"
+        _wait_for(lambda: not _busy(watch), "the warming to end")
+        misses = _total("miss")
+        with server.app_context():
+            choice = services().cached(overview.initial_choice, "IESO", None, None, None, None)
+            services().cached(overview.overview_view, "IESO", choice.location.chosen, choice.dates.start,
+                              choice.dates.end, "market", choice.kind.chosen)
+        assert _total("miss") == misses, "a view of the loaded market was computed on request"
+        time.sleep(0.3)
+        assert len(warmed) == 2, "nothing moved, nothing warmed"
+    finally:
+        watch.stop()
+
+
+def _busy(watch) -> bool:
+    """Whether the watch thread is inside a warming (its stack holds ``warm``)."""
+    import sys
+
+    frame = sys._current_frames().get(watch.thread.ident)
+    while frame is not None:
+        if frame.f_code.co_name == "warm":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def test_a_watch_that_cannot_read_the_versions_says_so_once_and_goes_on(make_app, monkeypatch, caplog):
+    from app import warming
+
+    monkeypatch.setattr(warming, "WATCH_SECONDS", 0.02)
+    down = {"on": True}
+    real = warming.market_versions
+
+    def versions(store):
+        if down["on"]:
+            raise ConnectionError("store unreachable")
+        return real(store)
+
+    monkeypatch.setattr(warming, "market_versions", versions)
+    warmed: list = []
+    monkeypatch.setattr(warming, "warm", lambda server, markets=None: warmed.append(markets))
+    dash_app = make_app()
+    watch = warming.VersionWatch(dash_app.server).start()
+    try:
+        _wait_for(lambda: warmed == [None], "the first warming")
+        time.sleep(0.2)
+        with dash_app.server.app_context():
+            write_tables(services().ready_store(), {"prices": _prices("NEM", "SA1", "2026-11-20")}, source="f.csv")
+        down["on"] = False  # the store back: every market it has a version for is warmed, once
+        _wait_for(lambda: len(warmed) == 2, "the warming after recovery")
+        assert warmed[1] == ["NEM"]
+        assert watch.thread.is_alive()
+    finally:
+        watch.stop()
+    said = [r.getMessage() for r in caplog.records if "data versions" in r.getMessage()]
+    assert said == ["warming: could not read the markets' data versions: store unreachable"]
+
+
+def test_where_warming_runs_is_a_setting_refused_when_misspelt():
+    from app.settings import Settings
+
+    assert Settings.from_env({}).warming == "loads"
+    assert Settings.from_env({"C254_WARMING": " Watch "}).warming == "watch"
+    with pytest.raises(ValueError, match="C254_WARMING must be one of loads, watch, off, got 'sometimes'"):
+        Settings.from_env({"C254_WARMING": "sometimes"})
+
+
+def test_the_store_process_warms_in_its_workers_unless_their_cache_is_shared(monkeypatch):
+    from app import store_process
+    from app.settings import Settings
+
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "unused")
+    assert store_process.web_env(Settings(store_url="chdb:///x/store"), 8124)["C254_WARMING"] == "watch"
+    shared = store_process.web_env(Settings(store_url="chdb:///x/store", redis_url="redis://r:6379/0"), 8124)
+    assert "C254_WARMING" not in shared or shared["C254_WARMING"] != "watch"
 
 
 @pytest.mark.parametrize(("fn", "month", "expected"), [

@@ -287,6 +287,7 @@ def test_the_app_serves_from_two_workers_through_the_store_process(tmp_path):
             assert environ["C254_STORE"] == (f"http://127.0.0.1:{store_port}/c254?compress=false&writes="
                                              f"{quote(str((tmp_path / 'store.writes').resolve()))}")
             assert environ["C254_SCHEDULER"] == "0"
+            assert environ["C254_WARMING"] == "watch"  # no Redis: each worker warms its own cache (app.warming)
         for _ in range(6):  # either worker answers a page from the store it reaches over HTTP
             assert requests.get(f"http://127.0.0.1:{port}/", timeout=60).status_code == 200
     finally:

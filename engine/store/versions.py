@@ -32,3 +32,11 @@ def market_version(store: Store, market: str) -> int:
     market = str(market)
     return store.remember(("data_versions",), ("market_version", market), lambda: int(store.scalar(
         "SELECT max(version) FROM data_versions WHERE market = {m:String}", {"m": market}) or 0))
+
+
+def market_versions(store: Store) -> dict[str, int]:
+    """Every market's current version, in one statement (markets never written are absent); remembered as
+    ``market_version`` is."""
+    return store.remember(("data_versions",), ("market_versions",), lambda: {
+        str(market): int(version) for market, version in store.query_rows(
+            "SELECT market, max(version) FROM data_versions GROUP BY market")})
