@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from flask import Flask
 
-from app.forecasting import ISSUE_JOB, forecasting
+from app.forecasting import FORECASTING_KEY, ISSUE_JOB, forecasting
 from app.services import services
 from app.signalling import SIGNAL_JOB, record_signals
 from app.warming import warm, warm_in_background, warms_after_loads
@@ -247,3 +248,30 @@ def start_on_first_request(server: Flask) -> None:
             forecasting(server).first_start()
             server.extensions[SCHEDULER_KEY] = sched
             log.info("scheduler started with %d jobs", len(sched.get_jobs()))
+
+
+def stop_background(server: Flask, grace: float) -> list[str]:
+    """Stop this app's background work so that its process can end: the scheduler starts nothing more, queued
+    work is dropped, a running backfill is asked to stop between periods, and what is under way gets ``grace``
+    seconds to finish. Returns what still runs after that (its threads cannot be interrupted: a process that
+    ends anyway leaves those runs to ``mark_interrupted`` at its next start, as a killed one does)."""
+    stoppers: dict[str, Callable[[], None]] = {}
+    sched = server.extensions.get(SCHEDULER_KEY)
+    if sched is not None and sched.running:
+        stoppers["scheduled jobs"] = lambda: sched.shutdown(wait=True)
+    if BACKFILLS_KEY in server.extensions:
+        running = server.extensions[BACKFILLS_KEY]
+        for cancel in list(running.cancels.values()):
+            cancel.set()
+        stoppers["a backfill"] = lambda: running.pool.shutdown(wait=True, cancel_futures=True)
+    if FORECASTING_KEY in server.extensions:
+        pool = server.extensions[FORECASTING_KEY].pool
+        stoppers["forecasting"] = lambda: pool.shutdown(wait=True, cancel_futures=True)
+    threads = {what: threading.Thread(target=stop, name=f"stopping {what}", daemon=True)
+               for what, stop in stoppers.items()}
+    for thread in threads.values():
+        thread.start()
+    deadline = time.monotonic() + grace
+    for thread in threads.values():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [what for what, thread in threads.items() if thread.is_alive()]

@@ -10,7 +10,8 @@ reads the usual settings (``C254_STORE`` must be an embedded ``chdb://`` store) 
 port). In order: ``flask store init`` on the embedded store in a child that exits (migrations, demo data, the
 first admin), then this process opens the directory and serves it, starts the scheduler if ``C254_SCHEDULER``
 is on, and starts gunicorn with ``C254_STORE=http://127.0.0.1:C254_STORE_PORT/<database>?compress=false`` and
-``C254_SCHEDULER=0``. SIGTERM or SIGINT stops gunicorn, then the store; gunicorn ending stops the store.
+``C254_SCHEDULER=0``. SIGTERM or SIGINT stops gunicorn, then the scheduler's work (``C254_STOP_GRACE_SECONDS``,
+10, for what is under way), then the store; gunicorn ending stops the store.
 
 Across workers: cached answers are keyed on the data versions held in the store, so a load is seen by every
 worker at once; the lookups each request makes are remembered by a worker until the store process counts a write
@@ -32,6 +33,8 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
+from flask import Flask
+
 from app import logs
 from app.settings import REPO_ROOT, Settings
 from engine.store.client import split_dsn
@@ -40,6 +43,9 @@ from engine.store.server import Engine, StoreServer, StoreServerError, counts_fi
 log = logging.getLogger(__name__)
 
 DEFAULT_STORE_PORT = 8124
+#: Once the web workers have stopped, how long background work under way (a scheduled load, a backfill, a
+#: forecast being issued or trained) gets to finish before this process ends anyway (C254_STOP_GRACE_SECONDS).
+STOP_GRACE_SECONDS = 10.0
 
 
 def worker_store_url(store_url: str, store_port: int) -> str:
@@ -77,7 +83,7 @@ def gunicorn_command() -> list[str]:
     return ["bash", "-c", f"exec {line}"]
 
 
-def start_scheduler(settings: Settings) -> None:
+def start_scheduler(settings: Settings) -> Flask:
     """The app's scheduler in this process, on the embedded store this process holds. It starts on the first
     request a serving process receives (app.scheduler), so this process receives one."""
     from app.factory import create_app
@@ -85,6 +91,7 @@ def start_scheduler(settings: Settings) -> None:
     # it warms the shared cache after its loads; without Redis its cache is read by no page, and the workers warm
     app = create_app(dataclasses.replace(settings, scheduler=True, warming="loads" if settings.redis_url else "off"))
     app.server.test_client().get("/healthz")
+    return app.server
 
 
 def main() -> int:
@@ -111,8 +118,7 @@ def main() -> int:
         return 1
     threading.Thread(target=server.serve_forever, name="store-process", daemon=True).start()
     log.info("store %s served on http://127.0.0.1:%d", engine.directory, store_port)
-    if settings.scheduler:
-        start_scheduler(settings)
+    background = start_scheduler(settings) if settings.scheduler else None
 
     web = subprocess.Popen(gunicorn_command(), cwd=REPO_ROOT, env=env)  # noqa: S603 -- the Procfile's own line
     stopping = threading.Event()
@@ -125,10 +131,22 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, stop)
     code = web.wait()
+    result = 0 if stopping.is_set() else code
     server.shutdown()
     server.server_close()
+    from app.scheduler import stop_background
+
+    grace = float(os.environ.get("C254_STOP_GRACE_SECONDS") or STOP_GRACE_SECONDS)
+    left = stop_background(background, grace) if background is not None else []
+    if left:
+        # Python would wait for those threads at exit (a transformer's forecast takes minutes), holding the
+        # directory all the while: end now, as a killed process would, and leave them to the next start
+        log.warning("stopping with %s still running: ended with this process, marked interrupted at the next "
+                    "start", " and ".join(left))
+        logging.shutdown()
+        os._exit(result)
     engine.close()
-    return 0 if stopping.is_set() else code
+    return result
 
 
 if __name__ == "__main__":

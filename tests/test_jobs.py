@@ -308,3 +308,35 @@ def test_nightly_training_runs_every_registered_trainer_and_records_failures(sto
     saved = jobs.get_run(store, runs[1].run_id)
     assert saved["status"] == "failed"
     assert "simulated" in saved["error"]
+
+
+def test_stopping_drops_queued_work_and_names_what_runs_past_the_grace(make_app):
+    """app.scheduler.stop_background, as the store process stops: what is queued never starts, a running
+    backfill is asked to stop, and what is still under way after the grace is named for the process to end
+    without it."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from app.forecasting import forecasting
+    from app.scheduler import SCHEDULER_KEY, backfills, stop_background
+
+    server = make_app().server
+    sched = BackgroundScheduler(timezone="UTC")
+    sched.start()
+    server.extensions[SCHEDULER_KEY] = sched
+    release, started = threading.Event(), threading.Event()
+    pool = forecasting(server).pool
+    pool.submit(lambda: started.set() or release.wait(30))  # a forecast under way, minutes long
+    queued = pool.submit(time.sleep, 0)
+    cancel = threading.Event()
+    running = backfills(server)
+    running.cancels["run-1"] = cancel
+    stopped_between_periods = running.pool.submit(cancel.wait, 30)  # a backfill that checks its cancel event
+    assert started.wait(10)
+    began = time.monotonic()
+    assert stop_background(server, grace=0.3) == ["forecasting"]
+    assert time.monotonic() - began < 5
+    assert queued.cancelled()
+    assert stopped_between_periods.result(timeout=1) is True
+    assert not sched.running
+    release.set()
+    assert stop_background(server, grace=5) == []  # once it ends, nothing is left
