@@ -275,3 +275,15 @@ def stop_background(server: Flask, grace: float) -> list[str]:
     for thread in threads.values():
         thread.join(max(0.0, deadline - time.monotonic()))
     return [what for what, thread in threads.items() if thread.is_alive()]
+
+
+def end_background(server: Flask, exit_code: int = 0) -> None:
+    """For a process about to exit: ``stop_background`` with the settings' grace, and if work is still under
+    way, end the process at once with ``exit_code``, as a kill would, rather than let Python wait for those
+    threads at exit (a transformer's training takes minutes) while the process holds its store."""
+    left = stop_background(server, services(server).settings.stop_grace_seconds)
+    if left:
+        log.warning("stopping with %s still running: ended with this process, marked interrupted at the next "
+                    "start", " and ".join(left))
+        logging.shutdown()
+        os._exit(exit_code)

@@ -35,6 +35,18 @@ def _log_format(value: str | None, default: str) -> str:
     return value.strip().lower()
 
 
+def _seconds(value: str | None, name: str, default: float) -> float:
+    if value is None or not value.strip():
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not 0 <= seconds < float("inf"):
+        raise ValueError(f"{name} must be 0 or more seconds, got {value!r}")
+    return seconds
+
+
 #: When a process computes the views users open first (app.warming): see Settings.warming.
 WARMING_MODES = ("loads", "watch", "off")
 
@@ -65,6 +77,9 @@ class Settings:
     #: version moves, for web workers with a cache of their own while another process loads (app.store_process
     #: starts its workers so when there is no Redis); "off", for a process whose cache no page reads.
     warming: str = "loads"
+    #: When the process stops, how long background work under way (a scheduled load, a backfill, a forecast
+    #: being issued or trained) gets to finish before the process ends anyway (C254_STOP_GRACE_SECONDS).
+    stop_grace_seconds: float = 10.0
     demo: bool = True
     #: Sign-in required (C254_AUTH). Off is local single-user mode: everyone is a local admin, and the app
     #: refuses to start unless it binds to a loopback address and refuses clients from any other.
@@ -115,6 +130,8 @@ class Settings:
             secret_key=env.get("C254_SECRET_KEY") or None,
             scheduler=_flag(env.get("C254_SCHEDULER"), base.scheduler),
             warming=_warming(env.get("C254_WARMING"), base.warming),
+            stop_grace_seconds=_seconds(env.get("C254_STOP_GRACE_SECONDS"), "C254_STOP_GRACE_SECONDS",
+                                        base.stop_grace_seconds),
             demo=_flag(env.get("C254_DEMO"), base.demo),
             auth=_flag(env.get("C254_AUTH"), base.auth),
             host=(env.get("HOST") or base.host).strip(),

@@ -43,9 +43,6 @@ from engine.store.server import Engine, StoreServer, StoreServerError, counts_fi
 log = logging.getLogger(__name__)
 
 DEFAULT_STORE_PORT = 8124
-#: Once the web workers have stopped, how long background work under way (a scheduled load, a backfill, a
-#: forecast being issued or trained) gets to finish before this process ends anyway (C254_STOP_GRACE_SECONDS).
-STOP_GRACE_SECONDS = 10.0
 
 
 def worker_store_url(store_url: str, store_port: int) -> str:
@@ -134,17 +131,10 @@ def main() -> int:
     result = 0 if stopping.is_set() else code
     server.shutdown()
     server.server_close()
-    from app.scheduler import stop_background
+    if background is not None:
+        from app.scheduler import end_background
 
-    grace = float(os.environ.get("C254_STOP_GRACE_SECONDS") or STOP_GRACE_SECONDS)
-    left = stop_background(background, grace) if background is not None else []
-    if left:
-        # Python would wait for those threads at exit (a transformer's forecast takes minutes), holding the
-        # directory all the while: end now, as a killed process would, and leave them to the next start
-        log.warning("stopping with %s still running: ended with this process, marked interrupted at the next "
-                    "start", " and ".join(left))
-        logging.shutdown()
-        os._exit(result)
+        end_background(background, result)  # returns once nothing runs, or ends the process
     engine.close()
     return result
 

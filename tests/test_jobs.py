@@ -340,3 +340,56 @@ def test_stopping_drops_queued_work_and_names_what_runs_past_the_grace(make_app)
     assert not sched.running
     release.set()
     assert stop_background(server, grace=5) == []  # once it ends, nothing is left
+
+
+class _Ended(Exception):
+    pass
+
+
+def test_a_process_ending_with_work_under_way_ends_at_once_after_the_grace(make_app, monkeypatch):
+    """app.scheduler.end_background, as the store process and each gunicorn worker (app/gunicorn_config.py) call
+    it on the way out: nothing under way, it returns; a forecast still training after the grace, the process
+    ends there with its exit code instead of Python waiting for the thread."""
+    import types
+
+    from app import gunicorn_config
+    from app.forecasting import forecasting
+    from app.scheduler import end_background
+
+    exits: list[int] = []
+
+    def ended(code):
+        exits.append(code)
+        raise _Ended
+
+    monkeypatch.setattr(os, "_exit", ended)
+    server = make_app(stop_grace_seconds=0.2).server
+    end_background(server, 3)
+    assert exits == []
+    release = threading.Event()
+    forecasting(server).pool.submit(release.wait, 30)
+    try:
+        with pytest.raises(_Ended):
+            end_background(server, 3)
+        assert exits == [3]
+        master = types.SimpleNamespace(wsgi=server, pid=os.getpid() + 1)  # the master tidying up a dead worker
+        gunicorn_config.worker_exit(None, master)
+        assert exits == [3]
+        with pytest.raises(_Ended):
+            gunicorn_config.worker_exit(None, types.SimpleNamespace(wsgi=server, pid=os.getpid()))
+        assert exits == [3, 0]
+        gunicorn_config.worker_exit(None, types.SimpleNamespace(wsgi=None, pid=os.getpid()))  # never loaded
+    finally:
+        release.set()
+
+
+@pytest.mark.parametrize(("value", "message"), [("soon", "C254_STOP_GRACE_SECONDS must be a number of seconds"),
+                                                ("-1", "C254_STOP_GRACE_SECONDS must be 0 or more seconds"),
+                                                ("nan", "C254_STOP_GRACE_SECONDS must be 0 or more seconds")])
+def test_the_stop_grace_is_a_setting_refused_when_it_is_not_seconds(value, message):
+    from app.settings import Settings
+
+    assert Settings.from_env({}).stop_grace_seconds == 10
+    assert Settings.from_env({"C254_STOP_GRACE_SECONDS": "2.5"}).stop_grace_seconds == 2.5
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env({"C254_STOP_GRACE_SECONDS": value})
