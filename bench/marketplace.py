@@ -149,7 +149,8 @@ def main() -> None:
     from app.services import services
     from app.settings import Settings
 
-    app = create_app(Settings(store_url=STORE_URL, scheduler=False, demo=False, auth=False))
+    # WARNING: the access line of each timed request would bury the figures
+    app = create_app(Settings(store_url=STORE_URL, scheduler=False, demo=False, auth=False, log_level="WARNING"))
     server = app.server
     store = services(server).ready_store()
     slugs = store.query_df("SELECT slug FROM products FINAL WHERE status = 'listed' ORDER BY rand() LIMIT 200"
