@@ -26,7 +26,7 @@ from flask import Flask
 from app.forecasting import FORECASTING_KEY, ISSUE_JOB, forecasting
 from app.services import services
 from app.signalling import SIGNAL_JOB, record_signals
-from app.warming import warm, warm_in_background, warms_after_loads
+from app.warming import WATCH_KEY, warm, warm_in_background, warms_after_loads
 from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
 from ingest.backfill import BackfillRequest, run_backfill
@@ -256,6 +256,8 @@ def stop_background(server: Flask, grace: float) -> list[str]:
     seconds to finish. Returns what still runs after that (its threads cannot be interrupted: a process that
     ends anyway leaves those runs to ``mark_interrupted`` at its next start, as a killed one does)."""
     stoppers: dict[str, Callable[[], None]] = {}
+    if WATCH_KEY in server.extensions:  # a worker's warming: its cache goes with it
+        stoppers["warming"] = server.extensions[WATCH_KEY].stop
     sched = server.extensions.get(SCHEDULER_KEY)
     if sched is not None and sched.running:
         stoppers["scheduled jobs"] = lambda: sched.shutdown(wait=True)

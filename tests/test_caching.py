@@ -200,6 +200,10 @@ def test_a_watching_worker_warms_at_its_first_request_then_each_market_another_p
         assert _total("miss") == misses, "a view of the loaded market was computed on request"
         time.sleep(0.3)
         assert len(warmed) == 2, "nothing moved, nothing warmed"
+        from app.scheduler import stop_background
+
+        assert stop_background(server, grace=10) == []  # as the worker stops (app/gunicorn_config.py)
+        assert not watch.thread.is_alive()
     finally:
         watch.stop()
 
