@@ -27,11 +27,12 @@ def _whole(value: str | None, name: str) -> int | None:
     return int(value)
 
 
-def _log_format(value: str | None, default: str) -> str:
+def _choice(value: str | None, name: str, choices: tuple[str, ...], default: str) -> str:
     if value is None or not value.strip():
         return default
-    if value.strip().lower() not in ("json", "text"):
-        raise ValueError(f"C254_LOG_FORMAT must be json or text, got {value!r}")
+    if value.strip().lower() not in choices:
+        allowed = " or ".join(choices) if len(choices) == 2 else "one of " + ", ".join(choices)
+        raise ValueError(f"{name} must be {allowed}, got {value!r}")
     return value.strip().lower()
 
 
@@ -49,14 +50,6 @@ def _seconds(value: str | None, name: str, default: float) -> float:
 
 #: When a process computes the views users open first (app.warming): see Settings.warming.
 WARMING_MODES = ("loads", "watch", "off")
-
-
-def _warming(value: str | None, default: str) -> str:
-    if value is None or not value.strip():
-        return default
-    if value.strip().lower() not in WARMING_MODES:
-        raise ValueError(f"C254_WARMING must be one of {', '.join(WARMING_MODES)}, got {value!r}")
-    return value.strip().lower()
 
 
 @dataclass(frozen=True)
@@ -126,10 +119,10 @@ class Settings:
             redis_url=env.get("C254_REDIS_URL") or None,
             data_dir=Path(data_dir).resolve() if data_dir else base.data_dir.resolve(),
             log_level=(env.get("C254_LOG_LEVEL") or base.log_level).upper(),
-            log_format=_log_format(env.get("C254_LOG_FORMAT"), base.log_format),
+            log_format=_choice(env.get("C254_LOG_FORMAT"), "C254_LOG_FORMAT", ("json", "text"), base.log_format),
             secret_key=env.get("C254_SECRET_KEY") or None,
             scheduler=_flag(env.get("C254_SCHEDULER"), base.scheduler),
-            warming=_warming(env.get("C254_WARMING"), base.warming),
+            warming=_choice(env.get("C254_WARMING"), "C254_WARMING", WARMING_MODES, base.warming),
             stop_grace_seconds=_seconds(env.get("C254_STOP_GRACE_SECONDS"), "C254_STOP_GRACE_SECONDS",
                                         base.stop_grace_seconds),
             demo=_flag(env.get("C254_DEMO"), base.demo),

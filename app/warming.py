@@ -95,9 +95,9 @@ class VersionWatch:
     web worker whose cache is its own while another process loads (Settings.warming "watch"), as the process
     that loads warms after each load. Failures (the store unreachable) are logged once and retried."""
 
-    def __init__(self, server: Flask, every: float | None = None):
+    def __init__(self, server: Flask):
         self.server = server
-        self.every = WATCH_SECONDS if every is None else every
+        self.every = WATCH_SECONDS
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="cache-warming-watch", daemon=True)
         self._failing = False
