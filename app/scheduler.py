@@ -26,7 +26,7 @@ from flask import Flask
 from app.forecasting import FORECASTING_KEY, ISSUE_JOB, forecasting
 from app.services import services
 from app.signalling import SIGNAL_JOB, record_signals
-from app.warming import WATCH_KEY, warm, warm_in_background, warms_after_loads
+from app.warming import WATCH_KEY, start_watch, warms_after_loads
 from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
 from ingest.backfill import BackfillRequest, run_backfill
@@ -142,10 +142,7 @@ def run_scheduled(server: Flask, spec: JobSpec, lock: RedisTriggerLock | None = 
     run.save(store)
     done = run_backfill(store, BackfillRequest(spec.connector, start, end, kind=spec.kind,
                                                fetch_options=spec.fetch_options), run)
-    if done is not None and done.rows_written and warms_after_loads(server):
-        # this thread, after the load: the market's hot views before users ask
-        warm(server, [get_connector(spec.connector).market])
-    return done
+    return done  # its market's hot views are warmed by this process's VersionWatch (app.warming)
 
 
 class Backfills:
@@ -241,8 +238,8 @@ def start_on_first_request(server: Flask) -> None:
                 log.exception("could not mark interrupted runs")
             sched = build_scheduler(server)
             sched.start()
-            if warms_after_loads(server):
-                warm_in_background(server)
+            if warms_after_loads(server):  # now, and after every load, backfill or forecast run of a market
+                start_watch(server)
             # Forecasts owed since the store last served (all of them on a fresh store), then the transformers
             # of series that have none, in the background: the pages answer meanwhile.
             forecasting(server).first_start()

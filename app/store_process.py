@@ -85,7 +85,7 @@ def start_scheduler(settings: Settings) -> Flask:
     request a serving process receives (app.scheduler), so this process receives one."""
     from app.factory import create_app
 
-    # it warms the shared cache after its loads; without Redis its cache is read by no page, and the workers warm
+    # it warms the shared cache as versions move; without Redis its cache is read by no page, and the workers warm
     app = create_app(dataclasses.replace(settings, scheduler=True, warming="loads" if settings.redis_url else "off"))
     app.server.test_client().get("/healthz")
     return app.server

@@ -1,17 +1,20 @@
-"""Warming: the views users open first are computed before anyone asks, at start and after each load.
+"""Warming: the views users open first are computed before anyone asks, at start and whenever a market's data
+changes.
 
 The hot views are the ones a page computes when opened with no link arguments, for each market: the overview's
 default choice, series and latest prices, the month pieces (engine.overview.recent_pieces) that any range
 within the latest quarter of each location's prices is cut from (the overview's and the prices API's), the
 forecasts page's default choice and its runs' issue times, and the navigation bar's freshness. Each is asked
 for exactly as the page's layout and callbacks ask (same function, same arguments), so the page then finds it
-in the cache. After a load only the loaded market's views are recomputed: the others' cached answers are still
-valid (engine.caching). The nodal study solves grid files on demand and has its own cache; it is not warmed.
+in the cache. ``VersionWatch`` warms every market once, then each market whose data version moves (a load, a
+backfill, stored forecast runs: whatever invalidated its cached answers, engine.caching), within
+``WATCH_SECONDS``; the others' cached answers are still valid. The nodal study solves grid files on demand and
+has its own cache; it is not warmed.
 
-Where (Settings.warming): the process that runs the scheduler warms at start and after its loads ("loads"),
-which fills the cache every worker reads when that cache is Redis. Web workers whose cache is their own while
-another process loads (app.store_process's, without Redis) each watch the markets' data versions instead
-("watch": ``VersionWatch``), and that other process, whose cache no page reads, does not warm at all ("off")."""
+Where (Settings.warming): "loads", the process that runs the scheduler, from its start (one process: make run;
+with Redis, the cache every worker reads); "watch", a web worker whose cache is its own while another process
+loads (app.store_process's, without Redis), from its first request; "off", a process whose cache no page reads
+(that store process)."""
 from __future__ import annotations
 
 import logging
@@ -35,7 +38,7 @@ _watch_lock = threading.Lock()
 
 
 def warms_after_loads(server: Flask) -> bool:
-    """Whether the scheduler's process warms at start and after its loads (Settings.warming "loads")."""
+    """Whether the process running the scheduler warms (Settings.warming "loads")."""
     return services(server).settings.warming == "loads"
 
 
@@ -83,13 +86,6 @@ def warm(server: Flask, markets: Iterable[str] | None = None) -> int:
     return asked
 
 
-def warm_in_background(server: Flask, markets: Iterable[str] | None = None) -> threading.Thread:
-    thread = threading.Thread(target=warm, args=(server, None if markets is None else list(markets)),
-                              name="cache-warming", daemon=True)
-    thread.start()
-    return thread
-
-
 class VersionWatch:
     """Warms every market once, then each market whose data version moves, in a thread of this process: for a
     web worker whose cache is its own while another process loads (Settings.warming "watch"), as the process
@@ -135,12 +131,16 @@ class VersionWatch:
                 warm(self.server, moved)
 
 
+def start_watch(server: Flask) -> None:
+    """Start this process's ``VersionWatch``, once."""
+    with _watch_lock:
+        if WATCH_KEY not in server.extensions:
+            server.extensions[WATCH_KEY] = VersionWatch(server).start()
+
+
 def watch_on_first_request(server: Flask) -> None:
     """Start this process's ``VersionWatch`` at its first request (a gunicorn worker, not the CLI)."""
     @server.before_request
     def _start_watch() -> None:
-        if WATCH_KEY in server.extensions:
-            return
-        with _watch_lock:
-            if WATCH_KEY not in server.extensions:
-                server.extensions[WATCH_KEY] = VersionWatch(server).start()
+        if WATCH_KEY not in server.extensions:
+            start_watch(server)

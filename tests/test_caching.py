@@ -208,6 +208,31 @@ def test_a_watching_worker_warms_at_its_first_request_then_each_market_another_p
         watch.stop()
 
 
+def test_the_process_running_the_scheduler_warms_whatever_moved_a_markets_version(make_app, monkeypatch):
+    """Settings.warming "loads" (make run): the scheduler's start starts the watch, so a market's views are
+    warmed again after anything that moves its version, not only a scheduled load: here a forecast run's bump."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from app import scheduler, warming
+    from engine.store.versions import bump
+
+    monkeypatch.setattr(warming, "WATCH_SECONDS", 0.05)
+    monkeypatch.setattr(scheduler, "build_scheduler", lambda server: BackgroundScheduler(timezone="UTC"))
+    monkeypatch.setattr(scheduler, "forecasting", lambda server: type("Idle", (), {"first_start": lambda s: None})())
+    warmed: list = []
+    monkeypatch.setattr(warming, "warm", lambda server, markets=None: warmed.append(markets))
+    dash_app = make_app(scheduler=True)
+    server = dash_app.server
+    try:
+        assert server.test_client().get("/healthz").status_code == 200  # starts the scheduler, and the watch
+        _wait_for(lambda: warmed == [None], "the warming at start")
+        bump(services(server).ready_store(), ["IESO"])  # as stored forecast runs do
+        _wait_for(lambda: len(warmed) == 2, "the warming after the version moved")
+        assert warmed[1] == ["IESO"]
+    finally:
+        assert scheduler.stop_background(server, grace=10) == []
+
+
 def _busy(watch) -> bool:
     """Whether the watch thread is inside a warming (its stack holds ``warm``)."""
     import sys
