@@ -14,10 +14,13 @@ has its own cache; it is not warmed.
 Where (Settings.warming): "loads", the process that runs the scheduler, from its start (one process: make run;
 with Redis, the cache every worker reads); "watch", a web worker whose cache is its own while another process
 loads (app.store_process's, without Redis), from its first request; "off", a process whose cache no page reads
-(that store process)."""
+(that store process). With Redis, every watching worker sees the same versions move and the cache is shared, so
+each market's version is warmed by the worker that claims it first (``RedisWarmingClaims``), not by all."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -26,6 +29,7 @@ from flask import Flask
 
 from app.services import services
 from engine import overview, queries
+from engine.caching import DATA_CLASSES
 from engine.forecast import views as forecast_views
 from engine.store.versions import market_versions
 
@@ -86,6 +90,43 @@ def warm(server: Flask, markets: Iterable[str] | None = None) -> int:
     return asked
 
 
+class RedisWarmingClaims:
+    """Which worker warms a market's data version when the workers share Redis: the first to claim it. A claim
+    lasts as long as the dynamic answers it warms are kept (engine.caching.DATA_CLASSES), so a worker starting
+    later than that warms again. Redis unreachable: every worker warms, as without claims (the cache is then
+    each worker's fallback), and that is logged once."""
+
+    def __init__(self, url: str):
+        import redis
+
+        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.me = f"{socket.gethostname()}:{os.getpid()}"
+        self.seconds = DATA_CLASSES["dynamic"]
+        self._failing = False
+
+    @staticmethod
+    def key(market: str, version: int) -> str:
+        return f"c254:warming:{market}:{version}"
+
+    def claim(self, versions: dict[str, int]) -> list[str]:
+        """The markets of ``versions`` (market: version) this worker is to warm."""
+        import redis
+
+        try:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for market, version in versions.items():
+                    pipe.set(self.key(market, version), self.me, nx=True, ex=self.seconds)
+                won = pipe.execute()
+        except redis.RedisError as exc:
+            if not self._failing:
+                log.warning("warming: cannot reach Redis to share the warming, this worker warms everything: %s",
+                            exc)
+            self._failing = True
+            return sorted(versions)
+        self._failing = False
+        return sorted(market for market, first in zip(versions, won, strict=True) if first)
+
+
 class VersionWatch:
     """Warms every market once, then each market whose data version moves, in a thread of this process: for a
     web worker whose cache is its own while another process loads (Settings.warming "watch"), as the process
@@ -93,6 +134,8 @@ class VersionWatch:
 
     def __init__(self, server: Flask):
         self.server = server
+        url = services(server).settings.redis_url
+        self.claims = RedisWarmingClaims(url) if url else None
         self.every = WATCH_SECONDS
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._run, name="cache-warming-watch", daemon=True)
@@ -118,17 +161,27 @@ class VersionWatch:
         self._failing = False
         return found
 
+    def _warm(self, versions: dict[str, int] | None) -> None:
+        """Warm the markets of ``versions`` (None: every market), those this worker claims when claims are shared."""
+        if self.claims is None or versions is None:
+            warm(self.server, None if versions is None else sorted(versions))
+            return
+        mine = self.claims.claim(versions)
+        if mine:
+            warm(self.server, mine)
+        log.debug("warming %s; %s warmed by another worker", mine, sorted(set(versions) - set(mine)))
+
     def _run(self) -> None:
         seen = self._versions()  # before warming: a load landing meanwhile is warmed again on the next look
-        warm(self.server)
+        self._warm(None if self.claims is None else seen)
         while not self.stopped.wait(self.every):
             now = self._versions()
             if now is None:
                 continue
-            moved = sorted(m for m, version in now.items() if seen is None or seen.get(m) != version)
+            moved = {m: version for m, version in now.items() if seen is None or seen.get(m) != version}
             seen = now
             if moved:
-                warm(self.server, moved)
+                self._warm(moved)
 
 
 def start_watch(server: Flask) -> None:

@@ -248,6 +248,17 @@ def no_wait(monkeypatch):
 
 
 @pytest.fixture
+def redis_server(tmp_path: Path):
+    """A redis-server of this test's own (tests/support/redis_server.py), killed at the end."""
+    from tests.support.redis_server import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture
 def client_as():
     """``client_as(dash_app, role)``: a test client of an app built with auth=True, signed in through the
     /login form as ``<role>@example.com`` (created on first use, password tests.support.signin.PASSWORD)."""

@@ -277,6 +277,44 @@ def test_a_watch_that_cannot_read_the_versions_says_so_once_and_goes_on(make_app
     assert said == ["warming: could not read the markets' data versions: store unreachable"]
 
 
+def test_workers_sharing_redis_warm_each_market_version_once_between_them(make_app, redis_server, monkeypatch):
+    """With Redis every worker's watch sees the same versions move and every worker reads the same cache: the
+    first to claim a market's version warms it, the others do not compute it again."""
+    import threading
+
+    from app import warming
+    from engine.store.versions import bump
+
+    monkeypatch.setattr(warming, "WATCH_SECONDS", 0.05)
+    warmed: list = []
+    lock = threading.Lock()
+
+    def record(server, markets=None):
+        with lock:
+            warmed.append((threading.get_ident(), markets))
+
+    monkeypatch.setattr(warming, "warm", record)
+    dash_app = make_app(redis_url=redis_server.url)
+    store = services(dash_app.server).ready_store()
+    write_tables(store, {"prices": pd.concat([_prices("NEM", "SA1", "2026-11-20"),
+                                              _prices("IESO", "ONTARIO", "2026-11-20")])}, source="file.csv")
+    watches = [warming.VersionWatch(dash_app.server) for _ in range(3)]  # three workers' watches
+    for watch in watches:
+        watch.start()
+    try:
+        _wait_for(lambda: sorted(m for _, ms in warmed for m in ms) == ["IESO", "NEM"], "the warming at start")
+        bump(store, ["IESO"])
+        _wait_for(lambda: sum(ms.count("IESO") for _, ms in warmed) == 2, "the warming after IESO's version moved")
+        time.sleep(0.3)  # every watch has looked several times since
+        assert sorted(m for _, ms in warmed for m in ms) == ["IESO", "IESO", "NEM"], warmed
+    finally:
+        for watch in watches:
+            watch.stop()
+    redis_server.kill()  # Redis gone: a worker cannot tell who warms, so it warms what it saw move
+    claims = warming.RedisWarmingClaims(redis_server.url)
+    assert claims.claim({"NEM": 7, "IESO": 9}) == ["IESO", "NEM"]
+
+
 def test_where_warming_runs_is_a_setting_refused_when_misspelt():
     from app.settings import Settings
 

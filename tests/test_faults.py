@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -53,47 +52,6 @@ def _sa_january(store: Store) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ Redis
-
-class RedisServer:
-    """A real redis-server on a fixed port, which a test can kill and start again on that same port."""
-
-    def __init__(self, folder: Path):
-        self.binary = shutil.which("redis-server")
-        if self.binary is None:
-            pytest.fail("redis-server is missing: apt-get install -y redis-server (make test does this)")
-        self.folder, self.port = folder, free_port(FAULT_SERVERS)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import redis
-
-        self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.folder)], stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port)
-
-        def answers() -> bool:
-            try:
-                return bool(client.ping())
-            except redis.ConnectionError:
-                return False
-
-        _wait_for(answers, f"redis-server on port {self.port} answering")
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
-            self.proc = None
-
-
-@pytest.fixture
-def redis_server(tmp_path):
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.kill()
-
 
 def _counted(result: str) -> float:
     return sum(CACHE_REQUESTS.labels(c, result)._value.get() for c in caching.DATA_CLASSES)

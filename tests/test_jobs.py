@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -167,34 +165,6 @@ def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, mo
         live.wait()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def redis_url(tmp_path):
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is missing: apt-get install -y redis-server (make test does this)")
-    port = _free_port()
-    proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    import redis
-
-    client = redis.Redis(port=port)
-    for _ in range(50):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(5)
-
-
 WORKER = textwrap.dedent("""
     import sys, time, datetime as dt, os
     import redis
@@ -216,9 +186,10 @@ WORKER = textwrap.dedent("""
 """)
 
 
-def test_each_trigger_runs_once_across_three_workers(redis_url):
+def test_each_trigger_runs_once_across_three_workers(redis_server):
     import redis
 
+    redis_url = redis_server.url
     r = redis.Redis.from_url(redis_url)
     workers = [subprocess.Popen([sys.executable, "-c", WORKER, redis_url, "9"]) for _ in range(3)]
     try:

@@ -18,7 +18,7 @@ from engine import orders as book
 from engine.fix.messages import ExecutionReport
 from engine.fix.store import SequenceStore
 from engine.orders import OrderError, RoutingOff
-from tests.support.fix_acceptor import Acceptor, free_port, wait_for
+from tests.support.fix_acceptor import Acceptor, wait_for
 
 ADMIN, TRADER = Sender("admin@example.com", "admin"), Sender("trader@example.com", "trader")
 ANALYST, PARTNER = Sender("analyst@example.com", "analyst"), Sender("partner@example.com", "partner")
@@ -385,35 +385,8 @@ def test_routing_in_the_app_off_roles_on_and_off_again(make_app, tmp_path):
 
 
 
-@pytest.fixture
-def redis_url(tmp_path):
-    """A Redis server of this test's own (several workers coordinate through Redis)."""
-    import shutil
-    import subprocess
-    import time
-
-    import redis
-
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail("redis-server is missing: apt-get install -y redis-server (make test does this)")
-    port = free_port()
-    proc = subprocess.Popen([server, "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-                            stdout=subprocess.DEVNULL)
-    client = redis.Redis(port=port)
-    for _ in range(50):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(5)
-
-
 @pytest.mark.slow
-def test_one_worker_holds_the_session_and_the_others_orders_go_through_it(make_app, redis_url, tmp_path,
+def test_one_worker_holds_the_session_and_the_others_orders_go_through_it(make_app, redis_server, tmp_path,
                                                                          monkeypatch):
     """Two workers of one deployment (two apps on one store and one Redis): one holds the FIX session, an order
     stored by the other goes out through it, when the holder lets go the other takes over, logging on with the
@@ -423,7 +396,7 @@ def test_one_worker_holds_the_session_and_the_others_orders_go_through_it(make_a
     monkeypatch.setattr(app.routing, "LEASE_SECONDS", 1.5)  # renewed, and the switch read, every half second
     with Acceptor(tmp_path, sender="C254B") as acceptor:
         fix_settings = {"fix_host": "127.0.0.1", "fix_port": acceptor.port, "fix_sender_comp_id": "C254B",
-                        "fix_target_comp_id": "BROKER", "fix_heartbeat_seconds": 1, "redis_url": redis_url}
+                        "fix_target_comp_id": "BROKER", "fix_heartbeat_seconds": 1, "redis_url": redis_server.url}
         first, second = (services(make_app(**fix_settings).server).routing for _ in range(2))
         try:
             first.set_enabled(True, ADMIN)

@@ -4,7 +4,8 @@ process's outgoing connection, and another test's client once took a FIX accepto
 the acceptor's bind. Each kind of server has its own base, so the blocks never overlap (two workers each):
 
 - FIX acceptors 21000 (tests/support/fix_acceptor.py), store processes 23000 (tests/test_store_process.py),
-  the faults tests' servers 26000 (tests/test_faults.py); Dash test servers count from 30050
+  Redis servers and the faults tests' servers 26000
+  (tests/support/redis_server.py, tests/test_faults.py); Dash test servers count from 30050
   (tests/conftest.py)."""
 from __future__ import annotations
 
