@@ -12,7 +12,8 @@ REQUEST_SECONDS = Histogram("c254_request_seconds", "Time to answer a request, b
 CALLBACK_SECONDS = Histogram("c254_callback_seconds", "Time to answer a Dash callback, by its output id",
                              ["callback", "status"], buckets=_BUCKETS)
 CACHE_REQUESTS = Counter("c254_cache_requests", "Cached answers asked for, by data class and result (hit, miss, "
-                         "error: the cache could not be read or written, the answer was computed)",
+                         "error: the cache could not be read or written, the answer was computed; warmed: "
+                         "computed ahead of any request by warming, which counts no hit or miss)",
                          ["data_class", "result"])
 
 def count_cache(data_class: str, result: str) -> None:

@@ -6,11 +6,13 @@ This is the one module of ``app`` that pages and callbacks may import (the layer
 version, and ``operations`` starts and watches jobs without the callbacks knowing the scheduler."""
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -37,6 +39,19 @@ EXTENSION_KEY = "c254"
 #: forecast runs (a newly issued run is seen at once).
 _DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates),
                         "forecast_runs", "forecast_values"})
+#: Set while warming computes views ahead of any user (app/warming.py): its lookups are counted as "warmed", not
+#: as the misses and hits of users, so the System page's hit rate is what users got.
+_warming = contextvars.ContextVar("c254_warming", default=False)
+
+
+@contextmanager
+def counted_as_warming() -> Iterator[None]:
+    """Count the cached lookups made inside as warming's (see ``_warming``)."""
+    token = _warming.set(True)
+    try:
+        yield
+    finally:
+        _warming.reset(token)
 
 T = TypeVar("T")
 
@@ -122,11 +137,8 @@ class Services:
     def _cached(self, fn: Callable[..., T], args: tuple, kwargs: dict, timeout: int | None,
                 versions: dict[str | None, str]) -> T:
         found = caching.classify(fn, args, kwargs)
-        version = "" if caching.versioned_by_argument(fn) else versions.get(found.market)
-        if version is None:
-            version = versions[found.market] = (
-                f"{found.market}:{market_version(self.ready_store(), found.market)}" if found.market
-                else self.data_version())
+        version = "" if caching.versioned_by_argument(fn) else "|".join(
+            self._version(key, versions) for key in found.version_keys)
         key = "view:" + hashlib.sha256(repr((caching.name_of(fn), version, args, sorted(kwargs.items())))
                                      .encode()).hexdigest()
         try:
@@ -136,10 +148,12 @@ class Services:
             return fn(self.ready_store(), *args, **kwargs)
         if self.cache_error:  # the cache answers again: the System page stops saying it is unavailable
             self.cache_error = ""
+        ahead = _warming.get()
         if held is not None:
-            count_cache(found.data_class, "hit")
+            if not ahead:
+                count_cache(found.data_class, "hit")
             return held[0]
-        count_cache(found.data_class, "miss")
+        count_cache(found.data_class, "warmed" if ahead else "miss")
         if caching.reads_pieces(fn):
             value = fn(self.ready_store(), *args, read=self._reader(versions), **kwargs)
         else:
@@ -149,6 +163,15 @@ class Services:
         except Exception as exc:
             self._cache_failed("write", exc, found.data_class)
         return value
+
+    def _version(self, key: str | None, versions: dict[str | None, str]) -> str:
+        """The data version ``key`` names (engine.store.versions; None: the whole store's), looked up once per
+        ``versions``."""
+        found = versions.get(key)
+        if found is None:
+            found = versions[key] = (f"{key}:{market_version(self.ready_store(), key)}" if key
+                                     else self.data_version())
+        return found
 
     def _cache_failed(self, what: str, exc: Exception, data_class: str) -> None:
         count_cache(data_class, "error")

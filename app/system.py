@@ -45,7 +45,7 @@ class SystemFigures:
     scope: str
     requests: pd.DataFrame  # route, count, errors (5xx), p50, p95, p99
     callbacks: pd.DataFrame  # callback (output id), count, errors, p50, p95, p99
-    cache: pd.DataFrame  # data_class, hit, miss, error, hit_rate (NaN before the first answer)
+    cache: pd.DataFrame  # data_class, hit, miss, error, warmed, hit_rate (NaN before a user's first lookup)
     jobs: pd.DataFrame  # job, runs, succeeded, failed, cancelled, running
     data_age: pd.DataFrame  # market, dataset, age_seconds (NaN: nothing stored), expected_seconds
     store_up: bool
@@ -118,17 +118,19 @@ def latency_table(families: Iterable[Metric], metric: str, by: str) -> pd.DataFr
 
 
 def cache_table(families: Iterable[Metric]) -> pd.DataFrame:
-    """Cache answers by data class: hits, misses, errors and the hit rate among hits and misses."""
-    found: dict[str, dict[str, float]] = defaultdict(lambda: {"hit": 0.0, "miss": 0.0, "error": 0.0})
+    """Cache answers by data class: hits, misses, errors, the answers warming computed ahead of any request,
+    and the hit rate among hits and misses (users' lookups: warming's are not among them)."""
+    results = ("hit", "miss", "error", "warmed")
+    found: dict[str, dict[str, float]] = defaultdict(lambda: dict.fromkeys(results, 0.0))
     for family in families:
         if family.name != "c254_cache_requests":
             continue
         for sample in family.samples:
             result = sample.labels.get("result")
-            if sample.name.endswith("_total") and result in ("hit", "miss", "error"):
+            if sample.name.endswith("_total") and result in results:
                 found[sample.labels["data_class"]][result] += sample.value
     frame = pd.DataFrame([{"data_class": name, **values} for name, values in sorted(found.items())],
-                         columns=["data_class", "hit", "miss", "error"])
+                         columns=["data_class", *results])
     answered = frame["hit"] + frame["miss"]
     frame["hit_rate"] = (frame["hit"] / answered.where(answered > 0)).astype(float)
     return frame

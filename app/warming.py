@@ -7,9 +7,9 @@ within the latest quarter of each location's prices is cut from (the overview's 
 forecasts page's default choice and its runs' issue times, and the navigation bar's freshness. Each is asked
 for exactly as the page's layout and callbacks ask (same function, same arguments), so the page then finds it
 in the cache. ``VersionWatch`` warms every market once, then each market whose data version moves (a load, a
-backfill, stored forecast runs: whatever invalidated its cached answers, engine.caching), within
-``WATCH_SECONDS``; the others' cached answers are still valid. The nodal study solves grid files on demand and
-has its own cache; it is not warmed.
+backfill: whatever invalidated its cached answers, engine.caching), within ``WATCH_SECONDS``, and the forecasts
+page's default view when a market's stored forecast runs move; the others' cached answers are still valid. The
+nodal study solves grid files on demand and has its own cache; it is not warmed.
 
 Where (Settings.warming): "loads", the process that runs the scheduler, from its start (one process: make run;
 with Redis, the cache every worker reads); "watch", a web worker whose cache is its own while another process
@@ -27,11 +27,11 @@ from collections.abc import Iterable
 
 from flask import Flask
 
-from app.services import services
+from app.services import counted_as_warming, services
 from engine import overview, queries
 from engine.caching import DATA_CLASSES
 from engine.forecast import views as forecast_views
-from engine.store.versions import market_versions
+from engine.store.versions import SERIES, market_versions, split_key
 
 log = logging.getLogger(__name__)
 WATCH_KEY = "c254_version_watch"
@@ -46,11 +46,13 @@ def warms_after_loads(server: Flask) -> bool:
     return services(server).settings.warming == "loads"
 
 
-def warm(server: Flask, markets: Iterable[str] | None = None) -> int:
-    """Compute the hot views of ``markets`` (None: every market with prices) and the freshness badges; the
-    number of views asked for. A view that fails is logged and skipped: warming never stops anything."""
+def warm(server: Flask, moved: Iterable[str] | None = None) -> int:
+    """Compute the hot views whose data versions ``moved`` (engine.store.versions keys; None: every market
+    with prices): a market's overview views when its series moved; the freshness badges and the forecasts page's
+    default view either way (a market's stored runs moving makes only those stale). The number of views asked
+    for. A view that fails is logged and skipped: warming never stops anything."""
     started, asked = time.perf_counter(), 0
-    with server.app_context():
+    with server.app_context(), counted_as_warming():
         svc = services(server)
 
         def ask(fn, *args) -> object | None:
@@ -64,7 +66,10 @@ def warm(server: Flask, markets: Iterable[str] | None = None) -> int:
 
         ask(queries.dataset_freshness)
         default = ask(overview.initial_choice, None, None, None, None, None)
-        wanted = list(markets) if markets is not None else list(default.market.offered) if default else []
+        if moved is not None:
+            wanted = sorted({market for market, what in map(split_key, moved) if what == SERIES})
+        else:
+            wanted = list(default.market.offered) if default else []
         for market in wanted:
             choice = ask(overview.initial_choice, market, None, None, None, None)
             if choice is None or choice.dates is None:
@@ -109,7 +114,8 @@ class RedisWarmingClaims:
         return f"c254:warming:{market}:{version}"
 
     def claim(self, versions: dict[str, int]) -> list[str]:
-        """The markets of ``versions`` (market: version) this worker is to warm."""
+        """The keys of ``versions`` (a market or its forecast runs, engine.store.versions: version) this worker
+        is to warm."""
         import redis
 
         try:

@@ -78,14 +78,14 @@ def latency_table(latency: pd.DataFrame, by: str, table_id: str) -> dbc.Table:
 
 
 def cache_figure(cache: pd.DataFrame) -> dict:
-    """Hit rate per data class (hits among hits and misses), the counts behind it on hover, and the cache's
-    errors on a second axis when there were any."""
+    """Hit rate per data class (hits among users' hits and misses), the counts behind it and the answers warming
+    computed ahead on hover, and the cache's errors on a second axis when there were any."""
     if cache.empty:
         return empty_figure("No cached answer asked for yet")
     rate = (cache["hit_rate"] * 100).round(1)
     text = ["–" if math.isnan(r) else f"{r:.0f} %" for r in rate]
-    hover = [f"hits {h:,.0f} · misses {m:,.0f} · errors {e:,.0f}"
-             for h, m, e in zip(cache["hit"], cache["miss"], cache["error"], strict=True)]
+    hover = [f"hits {h:,.0f} · misses {m:,.0f} · errors {e:,.0f} · warmed ahead {w:,.0f}"
+             for h, m, e, w in zip(cache["hit"], cache["miss"], cache["error"], cache["warmed"], strict=True)]
     classes = cache["data_class"].tolist()
     data = [{"type": "bar", "name": "hit rate", "x": classes, "y": rate.fillna(0).tolist(), "text": text,
              "textposition": "outside", "customdata": hover, "marker": {"color": "#2c7fb8"},

@@ -4,8 +4,10 @@ Each engine function the pages call through the app's cache is declared once in 
 **data class** — ``static`` (market and node metadata, 1 h), ``semi_static`` (daily aggregates and closed
 months, 24 h), ``dynamic`` (recent prices, 5 min), ``realtime`` (the latest interval, 30 s) — and the parameter
 naming the market it reads, if any. An answer about one market is keyed on that market's data version (raised
-by the writer and by a stored forecast run: :mod:`engine.store.versions`), so a NEM load leaves IESO's cached
-answers in place; an answer about no one market is keyed on the store's whole data version. The lifetime only
+by the writer: :mod:`engine.store.versions`), so a NEM load leaves IESO's cached answers in place, and, if it is
+declared ``forecast_runs``, on the version of the market's stored forecast runs too (raised by each stored run),
+so a run leaves the market's price answers in place; an answer about no one market is keyed on the store's whole
+data version. The lifetime only
 bounds how long an answer lives when nothing is loaded: a load makes it stale at once either way.
 
 A view rarely asked twice with the same arguments (an overview range among thousands) is declared ``pieced``:
@@ -25,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from engine.markets import MARKETS
+from engine.store.versions import forecast_runs_key
 
 #: data class → lifetime in seconds
 DATA_CLASSES: dict[str, int] = {"static": 3600, "semi_static": 86400, "dynamic": 300, "realtime": 30}
@@ -47,6 +50,8 @@ class Policy:
     # The parameter carrying the version of everything the call reads (the marketplace catalog's, which the
     # caller looks up): the answer is keyed on its arguments alone, no data version looked up for it.
     version_arg: str | None = None
+    # Reads the market's stored forecast runs (forecast_runs, forecast_values): keyed on their version as well.
+    forecast_runs: bool = False
 
     def __post_init__(self):
         if self.data_class not in DATA_CLASSES:
@@ -78,27 +83,31 @@ POLICIES: dict[str, Policy] = {
     "engine.queries.nodal_hubs": Policy("static", "market"),
     "engine.lmp.published.published_basis": Policy("dynamic", "market"),
     "engine.lmp.patterns.recent_patterns": Policy("dynamic", "market"),
-    # forecasts (a stored run raises its market's version)
-    "engine.forecast.views.initial_choice": Policy("dynamic", "market"),
-    "engine.forecast.views.locations": Policy("static", "market"),
-    "engine.forecast.views.models": Policy("dynamic", "market"),
-    "engine.forecast.views.issue_times": Policy("dynamic", "market"),
-    "engine.forecast.views.forecast_view": Policy("dynamic", "market"),
-    "engine.forecast.views.accuracy_view": Policy("semi_static", "market"),
-    # signals: backtests read a chosen closed or open range of prices (and stored forecasts)
-    "engine.signals.views.initial_choice": Policy("dynamic", "market"),
-    "engine.signals.views.locations": Policy("static", "market"),
-    "engine.signals.views.other_locations": Policy("static", "market"),
-    "engine.signals.views.stored_dates": Policy("dynamic", "market"),
-    "engine.signals.views.backtest_prices": Policy("dynamic", "market", range_end="end_date", reads_pieces=True),
-    "engine.signals.views.comparison_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True),
-    "engine.signals.views.heatmap_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True),
-    "engine.signals.views.walk_forward_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True),
-    # the as-issued forecasts of a market month, which backtests' ranges are cut from (a stored run raises the
-    # market's version)
-    "engine.signals.series.month_issued_hours": Policy("dynamic", "market", range_end="month"),
-    "engine.signals.views.live_view": Policy("realtime", "market"),
-    "engine.signals.views.live_signal": Policy("realtime", "market"),
+    # forecasts (a stored run raises the version of its market's runs)
+    "engine.forecast.views.initial_choice": Policy("dynamic", "market", forecast_runs=True),
+    "engine.forecast.views.locations": Policy("static", "market", forecast_runs=True),
+    "engine.forecast.views.models": Policy("dynamic", "market", forecast_runs=True),
+    "engine.forecast.views.issue_times": Policy("dynamic", "market", forecast_runs=True),
+    "engine.forecast.views.forecast_view": Policy("dynamic", "market", forecast_runs=True),
+    "engine.forecast.views.accuracy_view": Policy("semi_static", "market", forecast_runs=True),
+    # signals: backtests read a chosen closed or open range of prices and the stored forecasts (the forecast
+    # strategy), so all of them are keyed on the runs' version too
+    "engine.signals.views.initial_choice": Policy("dynamic", "market", forecast_runs=True),
+    "engine.signals.views.locations": Policy("static", "market", forecast_runs=True),
+    "engine.signals.views.other_locations": Policy("static", "market", forecast_runs=True),
+    "engine.signals.views.stored_dates": Policy("dynamic", "market", forecast_runs=True),
+    "engine.signals.views.backtest_prices": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
+                                                   forecast_runs=True),
+    "engine.signals.views.comparison_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
+                                                   forecast_runs=True),
+    "engine.signals.views.heatmap_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
+                                                forecast_runs=True),
+    "engine.signals.views.walk_forward_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
+                                                     forecast_runs=True),
+    # the as-issued forecasts of a market month, which backtests' ranges are cut from
+    "engine.signals.series.month_issued_hours": Policy("dynamic", "market", range_end="month", forecast_runs=True),
+    "engine.signals.views.live_view": Policy("realtime", "market", forecast_runs=True),
+    "engine.signals.views.live_signal": Policy("realtime", "market", forecast_runs=True),
     # the marketplace's catalog, keyed on the catalog's version (products, plans, partners), not the series'
     "engine.marketplace.views.catalog_cards": Policy("dynamic", version_arg="version"),
     "engine.marketplace.views.catalog_choices": Policy("dynamic", version_arg="version"),
@@ -109,10 +118,18 @@ POLICIES: dict[str, Policy] = {
 class Classified:
     data_class: str
     market: str | None  # the market whose version keys the answer; None: the whole store's
+    forecast_runs: bool = False  # also keyed on the version of the market's stored forecast runs
 
     @property
     def timeout(self) -> int:
         return DATA_CLASSES[self.data_class]
+
+    @property
+    def version_keys(self) -> tuple[str | None, ...]:
+        """The data versions the answer is keyed on (engine.store.versions): (None,) for the whole store's."""
+        if self.market is None:
+            return (None,)
+        return (self.market, forecast_runs_key(self.market)) if self.forecast_runs else (self.market,)
 
 
 def name_of(fn: Any) -> str:
@@ -148,7 +165,7 @@ def classify(fn: Any, args: tuple, kwargs: dict, now: pd.Timestamp | None = None
     data_class = policy.data_class
     if policy.range_end and known and _closed(bound.get(policy.range_end), known, now):
         data_class = "semi_static"
-    return Classified(data_class, known)
+    return Classified(data_class, known, policy.forecast_runs)
 
 
 def _closed(end: object, market: str, now: pd.Timestamp | None) -> bool:

@@ -26,7 +26,7 @@ def _count(data_class: str, result: str) -> float:
 
 
 def _total(result: str) -> float:
-    """Cache answers of every data class with ``result`` (hit or miss) so far."""
+    """Cache answers of every data class with ``result`` (hit, miss, error or warmed) so far."""
     return sum(_count(c, result) for c in caching.DATA_CLASSES)
 
 
@@ -93,6 +93,43 @@ def test_a_load_of_one_market_leaves_the_others_cached(app_with_two_markets):
         assert market_version(store, "NEM") == version
 
 
+def test_a_stored_forecast_run_leaves_its_markets_price_answers_cached(app_with_two_markets):
+    """A stored run raises the version of its market's runs, not the market's: the overview's answers stay, the
+    answers that read runs (forecasts, signals) are computed again and see it."""
+    from engine.forecast import runs
+    from engine.forecast import views as forecast_views
+    from engine.forecast.base import QUANTILE_LEVELS, Forecast
+    from engine.store.versions import forecast_runs_key
+
+    with app_with_two_markets.server.app_context():
+        svc = services()
+        store = svc.ready_store()
+        latest = svc.cached(overview.latest_view, "NEM")
+        assert svc.cached(forecast_views.models, "NEM", "SA1").offered == ()
+        prices_version, runs_version = market_version(store, "NEM"), market_version(store, forecast_runs_key("NEM"))
+        times = pd.date_range("2026-11-02", periods=24, freq="h", tz="UTC")
+        quantiles = np.sort(np.random.default_rng(1).normal(60, 10, (24, len(QUANTILE_LEVELS))), axis=1)
+        runs.save_run(store, "NEM", "SA1", Forecast(times, np.full(24, 60.0), quantiles, "lear"),
+                      times[0] - pd.Timedelta(hours=12), "v1")
+        assert market_version(store, "NEM") == prices_version
+        assert market_version(store, forecast_runs_key("NEM")) > runs_version
+        hits, misses = _count("realtime", "hit"), _count("dynamic", "miss")
+        assert svc.cached(overview.latest_view, "NEM").rows.equals(latest.rows)
+        assert _count("realtime", "hit") == hits + 1, "a stored run dropped the market's price answers"
+        assert svc.cached(forecast_views.models, "NEM", "SA1").offered == ("lear",)
+        assert _count("dynamic", "miss") == misses + 1
+
+
+def test_warming_after_a_stored_run_computes_the_forecasts_views_not_the_overviews(make_app):
+    from app.warming import warm
+    from engine.store.versions import forecast_runs_key
+
+    dash_app = make_app(demo=True)
+    everything = warm(dash_app.server)
+    assert warm(dash_app.server, [forecast_runs_key("NEM")]) < min(5, everything)
+    assert warm(dash_app.server, ["NEM"]) == everything
+
+
 def test_an_answer_lives_as_long_as_its_data_class(app_with_two_markets, time_machine):
     time_machine.move_to(pd.Timestamp("2026-12-03 12:00", tz="UTC").to_pydatetime(), tick=False)
     with app_with_two_markets.server.app_context():
@@ -129,9 +166,11 @@ def test_warming_fills_what_the_overview_asks_for_first(make_app):
     dash_app = make_app(demo=True)
     with dash_app.server.app_context():
         services().ready_store()
+    hits, misses, warmed = _total("hit"), _total("miss"), _total("warmed")
     assert warm(dash_app.server) > 5
-    hits = _total("hit")
-    misses = _total("miss")
+    # what warming computes is counted apart: the hit rate on the System page is what users got
+    assert (_total("hit"), _total("miss")) == (hits, misses)
+    assert _total("warmed") >= warmed + 5
     with dash_app.server.app_context():  # as the overview's layout and its first render ask
         choice = services().cached(overview.initial_choice, None, None, None, None, None)
         services().cached(overview.overview_view, choice.market.chosen, choice.location.chosen, choice.dates.start,
@@ -210,11 +249,11 @@ def test_a_watching_worker_warms_at_its_first_request_then_each_market_another_p
 
 def test_the_process_running_the_scheduler_warms_whatever_moved_a_markets_version(make_app, monkeypatch):
     """Settings.warming "loads" (make run): the scheduler's start starts the watch, so a market's views are
-    warmed again after anything that moves its version, not only a scheduled load: here a forecast run's bump."""
+    warmed again after anything that moves a version, not only a scheduled load: here a stored forecast run's."""
     from apscheduler.schedulers.background import BackgroundScheduler
 
     from app import scheduler, warming
-    from engine.store.versions import bump
+    from engine.store.versions import bump, forecast_runs_key
 
     monkeypatch.setattr(warming, "WATCH_SECONDS", 0.05)
     monkeypatch.setattr(scheduler, "build_scheduler", lambda server: BackgroundScheduler(timezone="UTC"))
@@ -226,9 +265,9 @@ def test_the_process_running_the_scheduler_warms_whatever_moved_a_markets_versio
     try:
         assert server.test_client().get("/healthz").status_code == 200  # starts the scheduler, and the watch
         _wait_for(lambda: warmed == [None], "the warming at start")
-        bump(services(server).ready_store(), ["IESO"])  # as stored forecast runs do
+        bump(services(server).ready_store(), [forecast_runs_key("IESO")])  # as a stored forecast run does
         _wait_for(lambda: len(warmed) == 2, "the warming after the version moved")
-        assert warmed[1] == ["IESO"]
+        assert warmed[1] == [forecast_runs_key("IESO")]
     finally:
         assert scheduler.stop_background(server, grace=10) == []
 

@@ -97,9 +97,11 @@ def test_cache_table_counts_and_hit_rate():
     asked = Counter("c254_cache_requests", "test", ["data_class", "result"], registry=registry)
     asked.labels("static", "hit").inc(3)
     asked.labels("static", "miss").inc(1)
+    asked.labels("static", "warmed").inc(20)  # computed ahead of any user: not a user's miss
     asked.labels("realtime", "error").inc(2)
     table = system.cache_table(registry.collect()).set_index("data_class")
     assert table.loc["static", "hit_rate"] == pytest.approx(0.75)
+    assert table.loc["static", "warmed"] == 20
     assert table.loc["realtime", "error"] == 2 and math.isnan(table.loc["realtime", "hit_rate"])
 
 

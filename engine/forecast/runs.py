@@ -237,7 +237,7 @@ def save_run(store: Store, market: str, location: str, forecast: Forecast, issue
         # the two leaves values nobody reads, never a run without its values.
         _insert(store, "forecast_values", value_rows, _VALUE_COLUMNS)
         _insert(store, "forecast_runs", [run_row], _RUN_COLUMNS)
-    versions.bump(store, [market])  # the market's cached forecast views are stale now
+    versions.bump(store, [versions.forecast_runs_key(market)])  # the answers reading the market's runs are stale
     return run_id
 
 
