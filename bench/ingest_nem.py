@@ -15,8 +15,11 @@ and the same backfill with every file a batch of its own, as it ran before. ``--
 statement a load runs with its CPU time (median over the runs; the batch's tables then written one after another,
 so that the process's CPU time over a statement is that statement's: chDB runs part of each statement on threads
 of its own, which a thread's CPU time would miss; embedded chDB keeps no query log to read this from).
+``--floor`` times the least a load could take on this store: the parsed rows, conformed as the writer conforms
+them, inserted into prices and demand side by side (as the writer runs a batch's tables) with nothing else (no
+check of stored rows, no aggregate, no data version), added to the parse alone.
 
-    python bench/ingest_nem.py [--months 12] [--runs 7] [--backfill | --statements]
+    python bench/ingest_nem.py [--months 12] [--runs 7] [--backfill | --statements | --floor]
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ingest_nem_parse import month_of_5min_files
@@ -36,8 +41,9 @@ from engine import jobs, workers
 from engine.files import RawFile
 from engine.store import Store, migrate
 from engine.store.tables import TABLES
+from engine.store.writer import _conform  # the frames exactly as the writer inserts them (--floor)
 from ingest import backfill
-from ingest.load import load_raw, parse_all, write_parsed
+from ingest.load import _latest_per_key, load_raw, parse_all, write_parsed
 from ingest.nem import NemConnector
 
 #: The issue's target for parse + store.
@@ -146,6 +152,38 @@ def _statements(store: Store, conn: NemConnector, files: list[RawFile], runs: in
             setattr(Store, method, run)
 
 
+def _floor(store: Store, conn: NemConnector, files: list[RawFile], runs: int, parse_secs: float) -> None:
+    """Print the bare inserts of the parsed rows into their tables, and that time added to the parse's."""
+    by_table: dict[str, list] = {}
+    for result in parse_all(conn, files):
+        for name, frame in result.tables.items():
+            by_table.setdefault(name, []).append(frame)
+    frames = {name: _conform(TABLES[name], _latest_per_key(name, parts), "", unique=True).assign(batch_id=np.uint64(1))
+              for name, parts in by_table.items()}
+    rows = sum(len(f) for f in frames.values())
+
+    def insert_side_by_side() -> None:
+        for future in [workers.STORE_WRITERS.submit(store.insert_df, name, f) for name, f in frames.items()]:
+            future.result()
+
+    times, cpu = [], []
+    for _ in range(runs):
+        _empty(store)
+        t0, c0 = time.perf_counter(), time.process_time()
+        insert_side_by_side()
+        times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    read = sum(r.rows_read for r in parse_all(conn, files))
+    insert = statistics.median(times)
+    print(f"bare inserts, side by side (median of {runs}): {rows:,} rows into {', '.join(frames)} in "
+          f"{insert * 1000:.1f} ms (best {min(times) * 1000:.1f}, CPU {statistics.median(cpu) * 1000:.1f} ms), "
+          "nothing checked, aggregated or versioned")
+    floor = parse_secs + insert
+    print(f"floor: parse {parse_secs * 1000:.1f} ms + bare inserts {insert * 1000:.1f} ms = {floor * 1000:.1f} ms = "
+          f"{read / floor:,.0f} file rows/s; the target of {TARGET_FILE_ROWS_PER_S:,} is "
+          f"{read / TARGET_FILE_ROWS_PER_S * 1000:.1f} ms for these {read:,} file rows")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--months", type=int, default=1, help="months in the batch (default 1)")
@@ -153,6 +191,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backfill", action="store_true", help="also time a backfill replaying the files")
     parser.add_argument("--statements", action="store_true",
                         help="list each statement of a load with its CPU time (tables written one after another)")
+    parser.add_argument("--floor", action="store_true",
+                        help="time the parsed rows' bare inserts (no check, aggregate or version) beside the parse")
     args = parser.parse_args(argv)
     if args.statements:
         workers.STORE_WRITERS.workers = 1  # before the pool is first used: the statements one at a time
@@ -171,6 +211,10 @@ def main(argv: list[str] | None = None) -> None:
     load_raw(store, conn, files)  # opens the writer connections, as the app's first load would
     if args.statements:
         _statements(store, conn, files, args.runs)
+        store.close()
+        return
+    if args.floor:
+        _floor(store, conn, files, args.runs, statistics.median(parse_times))
         store.close()
         return
     fresh, again, fresh_cpu, again_cpu = [], [], [], []

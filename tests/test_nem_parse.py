@@ -1138,3 +1138,15 @@ def test_benchmark_month_is_real_bytes_relabelled(monkeypatch, data_dir, region)
     prices = NemConnector().parse(raw).tables["prices"]
     nsw = _parsed(data_dir, f"{PD}/PRICE_AND_DEMAND_202401_NSW1.csv").tables["prices"]
     assert prices[["location", "price"]].values.tolist() == [[region, p] for p in nsw["price"]]
+
+
+@pytest.mark.realdata
+def test_ingest_bench_floor_prints_bare_inserts_beside_parse(monkeypatch, data_dir, capsys):
+    monkeypatch.setenv("C254_DATA_DIR", str(data_dir))
+    from bench import ingest_nem
+
+    ingest_nem.main(["--floor", "--runs", "1"])
+    out = capsys.readouterr().out
+    assert "bare inserts, side by side (median of 1): 89,280 rows into prices, demand" in out
+    floor = next(line for line in out.splitlines() if line.startswith("floor: parse"))
+    assert "file rows/s; the target of 2,000,000 is 22.3 ms for these 44,640 file rows" in floor
