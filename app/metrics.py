@@ -54,7 +54,10 @@ class StoreCollector(Collector):
         yield up
         described = {
             "job_runs": (CounterMetricFamily, "c254_job_runs", "Job runs recorded, by job and outcome"),
-            "rows_written": (CounterMetricFamily, "c254_rows_ingested", "Rows written by connector jobs, by job"),
+            "rows_ingested": (CounterMetricFamily, "c254_rows_ingested", "Rows written by connector runs (scheduled "
+                              "loads and backfills), by connector and table"),
+            "rows_written": (CounterMetricFamily, "c254_job_rows_written", "What each job reports written, by job "
+                             "(a load's rows, a training's models, an issue's forecast runs, a signal run's signals)"),
             "stored_rows": (GaugeMetricFamily, "c254_stored_rows", "Rows held, by table"),
             "forecasts_issued": (CounterMetricFamily, "c254_forecasts_issued", "Forecast runs stored"),
             "signals_recorded": (CounterMetricFamily, "c254_signals", "Signals recorded, by market and strategy"),

@@ -43,6 +43,9 @@ class JobRun:
     rows_read: int = 0
     rows_written: int = 0
     rows_rejected: int = 0
+    #: a connector's run: the connector, and the rows it wrote into each series table (``add_written``)
+    connector: str = ""
+    rows_by_table: dict[str, int] = field(default_factory=dict)
     progress_done: int = 0
     progress_total: int = 0
     error: str = ""
@@ -50,17 +53,18 @@ class JobRun:
     started_at: pd.Timestamp = field(default_factory=now_ms)
     finished_at: pd.Timestamp | None = None
 
+    def add_written(self, by_table: dict[str, int]) -> None:
+        """Count rows a batch of this run wrote, by table."""
+        for table, rows in by_table.items():
+            self.rows_by_table[table] = self.rows_by_table.get(table, 0) + int(rows)
+
     def save(self, store: Store) -> None:
-        # The dataclass's fields are job_runs' columns (migration 003), plus the row version.
+        # The dataclass's fields are job_runs' columns (migrations 003, 020, 022), plus the row version; as rows
+        # of Python values, since a frame cannot carry the Map of rows by table into chDB.
         row = {**asdict(self), "updated_at": now_ms()}
-        frame = pd.DataFrame([row])
         for col in ("range_start", "range_end", "started_at", "finished_at", "updated_at"):
-            frame[col] = pd.to_datetime(frame[col], utc=True).astype("datetime64[ms, UTC]")
-        for col in ("rows_read", "rows_written", "rows_rejected"):
-            frame[col] = frame[col].astype("uint64")
-        for col in ("progress_done", "progress_total"):
-            frame[col] = frame[col].astype("uint32")
-        store.insert_df("job_runs", frame)
+            row[col] = None if row[col] is None or pd.isna(row[col]) else pd.Timestamp(row[col]).to_pydatetime()
+        store.insert_rows("job_runs", [list(row.values())], list(row))
 
     def finish(self, store: Store, status: str, error: str = "") -> None:
         if status not in STATUSES:

@@ -18,6 +18,9 @@ _COUNTS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "job_runs": ("SELECT job, status, count() AS n FROM job_runs FINAL GROUP BY job, status",
                  ("job", "status"), "n"),
     "rows_written": ("SELECT job, sum(rows_written) AS n FROM job_runs FINAL GROUP BY job", ("job",), "n"),
+    "rows_ingested": ("SELECT connector, table, sum(rows) AS n FROM job_runs FINAL ARRAY JOIN "
+                      "mapKeys(rows_by_table) AS table, mapValues(rows_by_table) AS rows WHERE connector != '' "
+                      "GROUP BY connector, table", ("connector", "table"), "n"),
     "stored_rows": ("SELECT table, sum(rows) AS n FROM system.parts WHERE database = currentDatabase() AND active "
                     "GROUP BY table", ("table",), "n"),
     "forecasts_issued": ("SELECT market, model, count() AS n FROM forecast_runs GROUP BY market, model",

@@ -117,6 +117,7 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
         else:
             units = [(f"{a}..{b}", lambda a=a, b=b: conn.fetch(a, b, **kwargs), 1)
                      for a, b in conn.fetch_spans(req.start, req.end, req.kind)]
+        run.connector = req.connector
         run.progress_total = sum(steps for _, _, steps in units)
         run.save(store)
         for label, fetch, steps in units:
@@ -127,6 +128,7 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
             run.rows_read += report.rows_read
             run.rows_written += report.rows_written
             run.rows_rejected += report.rows_rejected
+            run.add_written(report.by_table)
             run.progress_done += steps
             run.save(store)
             log.info("backfill %s %s: %s", req.connector, label, report.summary())

@@ -53,6 +53,8 @@ def test_backfill_replays_local_files_and_records_progress(store, data_dir):
     assert saved["rows_read"] == 5 * 1488
     assert saved["rows_written"] == 2 * 5 * 1488
     assert store.scalar("SELECT count() FROM prices FINAL") == 5 * 1488
+    assert saved["connector"] == "nem"
+    assert saved["rows_by_table"] == {"prices": 5 * 1488, "demand": 5 * 1488}
 
 
 class _FailingConnector(NemConnector):
@@ -148,7 +150,8 @@ def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, mo
             if what.endswith("silent for 2 hours"):
                 two_hours_ago = pd.Timestamp.now(tz="UTC").floor("ms") - pd.Timedelta(hours=2)
                 monkeypatch.setattr(jobs, "now_ms", lambda t=two_hours_ago: t)
-            runs[what] = jobs.JobRun(job="backfill:nem", market="NEM", owner=owner)
+            runs[what] = jobs.JobRun(job="backfill:nem", market="NEM", owner=owner, connector="nem")
+            runs[what].add_written({"prices": 10, "demand": 8})
             runs[what].save(store)
             monkeypatch.undo()
         # This process's version clock an hour and a half ahead of the time of day (after a burst of writes)
@@ -159,7 +162,9 @@ def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, mo
         assert status == {"this process": "running", "a live worker": "running", "a stopped worker": "failed",
                           "an earlier process with this pid": "failed", "a run from before owners": "failed",
                           "another host, saving": "running", "another host, silent for 2 hours": "failed"}
-        assert jobs.get_run(store, runs["a stopped worker"].run_id)["owner"] == owners["a stopped worker"]
+        failed = jobs.get_run(store, runs["a stopped worker"].run_id)
+        assert failed["owner"] == owners["a stopped worker"]
+        assert (failed["connector"], failed["rows_by_table"]) == ("nem", {"prices": 10, "demand": 8})  # kept
     finally:
         live.kill()
         live.wait()

@@ -7,9 +7,12 @@ import numpy as np
 import pandas as pd
 from prometheus_client.parser import text_string_to_metric_families
 
+import pytest
+
 from app.services import services
-from engine import overview
+from engine import jobs, overview
 from engine.store import write_tables
+from ingest.backfill import run_backfill, validate
 
 
 def _families(text: str) -> dict:
@@ -42,6 +45,31 @@ def test_metrics_hold_latency_cache_and_the_stores_figures(make_app):
     for name in ("c254_job_runs", "c254_rows_ingested", "c254_forecasts_issued", "c254_signals", "c254_fix_orders",
                  "c254_marketplace_api_calls"):
         assert name in families, name
+
+
+@pytest.mark.realdata
+def test_rows_ingested_are_counted_by_connector_and_table(make_app, data_dir):
+    """c254_rows_ingested: what connector runs (backfills here, scheduled loads alike) wrote into each table,
+    summed over runs; jobs that load nothing (a training's models) count only in c254_job_rows_written."""
+    dash_app = make_app()
+    folder = data_dir / "markets" / "aemo" / "price_and_demand"
+    with dash_app.server.app_context():
+        store = services().ready_store()
+        for month in ("2016-02", "2018-01"):
+            run = jobs.JobRun(job="backfill:nem", market="NEM")
+            req = validate("nem", f"{month}-01", f"{month}-28", today=pd.Timestamp("2026-01-01").date(),
+                           source=folder, allowed_roots=(data_dir,))
+            assert run_backfill(store, req, run).status == "succeeded", run.error
+        training = jobs.JobRun(job="forecast_training", market="ALL", rows_written=4)
+        training.finish(store, "succeeded")
+    families = _families(dash_app.server.test_client().get("/metrics").get_data(as_text=True))
+    ingested = {(s.labels["connector"], s.labels["table"]): s.value for s in families["c254_rows_ingested"].samples
+                if s.name == "c254_rows_ingested_total"}
+    per_table = 5 * (29 * 48 + 31 * 48)  # five regions' February 2016 and January 2018, half-hourly
+    assert ingested == {("nem", "prices"): per_table, ("nem", "demand"): per_table}
+    by_job = {s.labels["job"]: s.value for s in families["c254_job_rows_written"].samples
+              if s.name == "c254_job_rows_written_total"}
+    assert by_job == {"backfill:nem": 2 * per_table, "forecast_training": 4}
 
 
 def test_metrics_are_for_admins_and_this_machine(make_app, client_as):

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
 
+from engine import jobs
 from engine.files import RawFile
 from engine.store import Store, StoreError, migrate, write_tables
 from engine.store.migrations import discover
@@ -69,6 +70,16 @@ def test_migrations_run_once_through_the_store_process(remote: Store):
     tables = set(remote.query_df("SELECT name FROM system.tables WHERE database = currentDatabase()")["name"])
     assert {"prices", "demand", "interconnector_flows", "prices_hourly", "schema_migrations"} <= tables
     assert remote.scalar("SELECT dictGet('market_dict', 'timezone', tuple('NEM'))") == "Etc/GMT-10"
+
+
+def test_a_job_run_round_trips_with_its_rows_by_table(remote: Store):
+    run = jobs.JobRun(job="backfill:nem", market="NEM", connector="nem",
+                      range_start=pd.Timestamp("2024-01-01", tz="UTC"))
+    run.add_written({"prices": 7, "demand": 5})
+    run.finish(remote, "succeeded")
+    saved = jobs.get_run(remote, run.run_id)
+    assert (saved["connector"], saved["rows_by_table"]) == ("nem", {"prices": 7, "demand": 5})
+    assert saved["range_start"] == pd.Timestamp("2024-01-01", tz="UTC") and saved["finished_at"] == run.finished_at
 
 
 def test_every_column_type_round_trips(remote: Store):

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine import jobs
 from engine.store import Store, migrate, write_tables
 from engine.store.migrations import discover
 from tests.conftest import REPO_ROOT
@@ -57,6 +58,11 @@ def test_migrations_writes_and_queries_over_http(server_url):
     assert none.dtypes.to_dict() == back.dtypes.to_dict(), "an answer without rows has the columns of one with rows"
     hourly = store.query_df("SELECT sum(samples) n FROM prices_hourly")
     assert int(hourly["n"].iat[0]) == 96
+    run = jobs.JobRun(job="backfill:nem", market="NEM", connector="nem")  # its rows by table: a Map column
+    run.add_written({"prices": 96, "demand": 0})
+    run.finish(store, "succeeded")
+    saved = jobs.get_run(store, run.run_id)
+    assert (saved["status"], saved["rows_by_table"]) == ("succeeded", {"prices": 96, "demand": 0})
 
 
 def test_web_workers_on_a_server_do_not_migrate_but_store_init_does(server_url):
