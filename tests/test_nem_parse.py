@@ -1141,12 +1141,18 @@ def test_benchmark_month_is_real_bytes_relabelled(monkeypatch, data_dir, region)
 
 
 @pytest.mark.realdata
-def test_ingest_bench_floor_prints_bare_inserts_beside_parse(monkeypatch, data_dir, capsys):
-    monkeypatch.setenv("C254_DATA_DIR", str(data_dir))
-    from bench import ingest_nem
+def test_ingest_bench_floor_prints_bare_inserts_beside_parse(data_dir):
+    import os
+    import subprocess
+    import sys
 
-    ingest_nem.main(["--floor", "--runs", "1"])
-    out = capsys.readouterr().out
-    assert "bare inserts, side by side (median of 1): 89,280 rows into prices, demand" in out
-    floor = next(line for line in out.splitlines() if line.startswith("floor: parse"))
+    from tests.conftest import REPO_ROOT
+
+    # its own process: chDB holds one store directory per process, and this one may hold a test's
+    done = subprocess.run([sys.executable, "bench/ingest_nem.py", "--floor", "--runs", "1"], cwd=REPO_ROOT,
+                          env={**os.environ, "C254_DATA_DIR": str(data_dir)}, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "bare inserts, side by side (median of 1): 89,280 rows into prices, demand" in done.stdout
+    floor = next(line for line in done.stdout.splitlines() if line.startswith("floor: parse"))
     assert "file rows/s; the target of 2,000,000 is 22.3 ms for these 44,640 file rows" in floor
