@@ -77,6 +77,13 @@ class StoreCollector(Collector):
         for row in figures.data_age.dropna().itertuples(index=False):
             age.add_metric([row.market, row.dataset], float(row.seconds))
         yield age
+        revenue = GaugeMetricFamily("c254_marketplace_revenue_month_to_date", "The marketplace's revenue in this UTC "
+                                    "month so far, from the statements partners are paid by: partner_sales (gross), "
+                                    "paid_to_partners (their 70 %), platform_share (30 %), platform_products (the "
+                                    "platform's own, kept whole); by currency", labels=["part", "currency"])
+        for row in figures.revenue.itertuples(index=False):
+            revenue.add_metric([row.part, row.currency], row.amount)
+        yield revenue
 
 
 def _allowed() -> bool:

@@ -2,8 +2,9 @@
 
 What the store records is counted from the store, not from counters in one process: job runs and rows written
 (``job_runs``), stored rows per table, data age per market and dataset, forecasts issued, signals recorded,
-FIX orders by state, marketplace API calls by status and their metered rows. Every web worker and the
-scheduler write to the same store, so these figures are the same whichever process answers the scrape."""
+FIX orders by state, marketplace API calls by status and their metered rows, and the marketplace's revenue this
+month so far. Every web worker and the scheduler write to the same store, so these figures are the same
+whichever process answers the scrape."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from engine import queries
+from engine.marketplace.views import revenue_to_date
 from engine.store import Store
 
 #: name → (SQL, label columns, value column); each answers a few rows at most
@@ -37,9 +39,11 @@ _COUNTS: dict[str, tuple[str, tuple[str, ...], str]] = {
 
 @dataclass(frozen=True)
 class Figures:
-    """Each count as a frame of its label columns and ``value``; data age as market, dataset, seconds."""
+    """Each count as a frame of its label columns and ``value``; data age as market, dataset, seconds; the
+    marketplace's revenue this month so far as part, currency, amount."""
     counts: dict[str, pd.DataFrame]
     data_age: pd.DataFrame
+    revenue: pd.DataFrame
 
 
 def store_figures(store: Store, now: pd.Timestamp | None = None) -> Figures:
@@ -51,7 +55,10 @@ def store_figures(store: Store, now: pd.Timestamp | None = None) -> Figures:
     fresh = queries.dataset_freshness(store, now)
     age = pd.DataFrame({"market": [f.market for f in fresh], "dataset": [f.dataset for f in fresh],
                         "seconds": [f.age.total_seconds() if f.age is not None else float("nan") for f in fresh]})
-    return Figures(counts, age)
+    made = revenue_to_date(store, now)
+    revenue = pd.DataFrame({"part": [part for part, _ in made], "currency": [cur for _, cur in made],
+                            "amount": [float(v) for v in made.values()]}, columns=["part", "currency", "amount"])
+    return Figures(counts, age, revenue)
 
 
 def label_columns(name: str) -> tuple[str, ...]:

@@ -434,6 +434,18 @@ def test_platform_revenue_sums_the_partners_statements(site, world):
     assert march.platform_total == Decimal("0.02")
 
 
+def test_revenue_to_date_is_the_months_statements_by_currency(site, world):
+    """The /metrics figure c254_marketplace_revenue_month_to_date: the month so far, as platform_revenue sums it."""
+    from engine.marketplace import views
+
+    _, store, _, _ = site
+    march = views.revenue_to_date(store, until=datetime(2026, 3, 20, tzinfo=UTC))
+    assert march == {("partner_sales", "USD"): Decimal("0.04"), ("paid_to_partners", "USD"): Decimal("0.02"),
+                     ("platform_share", "USD"): Decimal("0.02")}  # the platform lists no product of its own here
+    april = views.revenue_to_date(store, until=datetime(2026, 4, 2, tzinfo=UTC))
+    assert set(april.values()) == {Decimal("0.00")}
+
+
 #: Values every input of these pages must survive (the page's own message, never a 500, nothing stored).
 HOSTILE = ["NSW1' OR 1=1--", "x" * 100_000, {"$gt": ""}]
 #: Starting values under which no action can succeed (delta has no partner record; its registration's email

@@ -43,7 +43,7 @@ def test_metrics_hold_latency_cache_and_the_stores_figures(make_app):
     stored = {s.labels["table"]: s.value for s in families["c254_stored_rows"].samples}
     assert stored["prices"] == 6
     for name in ("c254_job_runs", "c254_rows_ingested", "c254_forecasts_issued", "c254_signals", "c254_fix_orders",
-                 "c254_marketplace_api_calls"):
+                 "c254_marketplace_api_calls", "c254_marketplace_revenue_month_to_date"):
         assert name in families, name
 
 

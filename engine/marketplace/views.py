@@ -515,6 +515,33 @@ def platform_revenue(store: Store, months: int = 12, until: datetime | None = No
     return PlatformRevenue(tuple(out), tuple(problems))
 
 
+#: The parts of a month's revenue (MonthRevenue's), as revenue_to_date names them.
+REVENUE_PARTS = ("partner_sales", "paid_to_partners", "platform_share", "platform_products")
+
+
+def revenue_to_date(store: Store, until: datetime | None = None) -> dict[tuple[str, str], Decimal]:
+    """The month of ``until`` (UTC, default now) so far: (part of REVENUE_PARTS, currency) → amount, from the
+    statements partners are paid by, kept apart by currency (each partner's statement is in one). Statements
+    that cannot be made are left out, as platform_revenue leaves them out of its sums."""
+    month = recent_months(1, until)[0]
+    sums: dict[tuple[str, str], Decimal] = {}
+
+    def add(part: str, currency: str, amount: Decimal) -> None:
+        sums[(part, currency)] = sums.get((part, currency), Decimal("0.00")) + amount
+
+    for owner, by_month in monthly_statements(store, [month]).items():
+        found = by_month[month]
+        if isinstance(found, str):
+            continue
+        if owner == PLATFORM:
+            add("platform_products", found.currency, found.gross)
+        else:
+            add("partner_sales", found.currency, found.gross)
+            add("paid_to_partners", found.currency, found.partner_share)
+            add("platform_share", found.currency, found.platform_share)
+    return sums
+
+
 def revenue_csv(rows: Sequence[MonthRevenue]) -> str:
     lines = ["month,partner_sales,paid_to_partners,platform_share_30,platform_products,platform_total"]
     lines += [f"{r.month},{r.partner_sales},{r.paid_to_partners},{r.platform_share},{r.platform_products},"
