@@ -104,6 +104,7 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
     """Run ``req`` to the end (or until ``cancel`` is set), saving progress on ``run`` after each unit."""
     conn = connector or get_connector(req.connector)
     kwargs = ({"kind": req.kind} if req.kind else {}) | dict(req.fetch_options)
+    run.connector = req.connector
     cancel = cancel or threading.Event()
     try:
         # (label, the unit's files, how many steps of progress it is: a period, or each replayed file)
@@ -117,7 +118,6 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
         else:
             units = [(f"{a}..{b}", lambda a=a, b=b: conn.fetch(a, b, **kwargs), 1)
                      for a, b in conn.fetch_spans(req.start, req.end, req.kind)]
-        run.connector = req.connector
         run.progress_total = sum(steps for _, _, steps in units)
         run.save(store)
         for label, fetch, steps in units:

@@ -515,14 +515,11 @@ def platform_revenue(store: Store, months: int = 12, until: datetime | None = No
     return PlatformRevenue(tuple(out), tuple(problems))
 
 
-#: The parts of a month's revenue (MonthRevenue's), as revenue_to_date names them.
-REVENUE_PARTS = ("partner_sales", "paid_to_partners", "platform_share", "platform_products")
-
-
 def revenue_to_date(store: Store, until: datetime | None = None) -> dict[tuple[str, str], Decimal]:
-    """The month of ``until`` (UTC, default now) so far: (part of REVENUE_PARTS, currency) → amount, from the
-    statements partners are paid by, kept apart by currency (each partner's statement is in one). Statements
-    that cannot be made are left out, as platform_revenue leaves them out of its sums."""
+    """The month of ``until`` (UTC, default now) so far: (part, currency) → amount, the parts MonthRevenue's
+    (partner_sales, paid_to_partners, platform_share, platform_products), from the statements partners are paid
+    by, kept apart by currency (each partner's statement is in one). Statements that cannot be made are left
+    out, as platform_revenue leaves them out of its sums."""
     month = recent_months(1, until)[0]
     sums: dict[tuple[str, str], Decimal] = {}
 
