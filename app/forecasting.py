@@ -17,7 +17,7 @@ from flask import Flask
 from app.services import services
 from engine.forecast import registry
 from engine.forecast.history import Series
-from engine.forecast.issue import Issued, issue_all, train_series, trainable_series
+from engine.forecast.issue import IssueError, Issued, issue_all, train_series, trainable_series
 from engine.store import Store
 from engine.training import register_trainer
 
@@ -43,6 +43,8 @@ def train_transformers(store: Store, folder: Path, only: list[Series] | None = N
         try:
             train_series(store, series, folder, train_in_worker_process, progress)
             trained += 1
+        except IssueError as exc:  # the data says no (too little history): a condition, not a fault to trace
+            log.warning("not training the transformer of %s: %s", series.key, exc)
         except Exception:
             log.exception("training the transformer of %s failed", series.key)
     return trained

@@ -110,3 +110,30 @@ def test_an_empty_store_says_nothing_is_trained_yet(make_app):
     for said in ("No series has stored forecasts or a training run yet.", "No model has been trained yet.",
                  "No forecast run has been issued yet."):
         assert said in text
+
+
+def test_a_series_without_the_history_is_a_warning_and_the_others_still_train(monkeypatch, caplog, tmp_path):
+    """train_transformers: too little history (IssueError, e.g. demo prices replaced by a month of real ones
+    while training was queued) is logged as a warning saying why, without a traceback; a fault is logged with
+    one; either way the next series trains."""
+    import logging
+
+    from app import forecasting
+    from engine.forecast.issue import IssueError
+    from engine.forecast.history import Series
+
+    def train(store, series, folder, trainer, progress):
+        if series.location == "TAS1":
+            raise IssueError("NEM:TAS1: 0 days of prices before 2016-01-05; the transformer trains on at least 365")
+        if series.location == "SA1":
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(forecasting, "train_series", train)
+    chosen = [Series("NEM", place, "settlement") for place in ("TAS1", "SA1", "VIC1")]
+    with caplog.at_level(logging.WARNING, logger="app.forecasting"):
+        assert forecasting.train_transformers(None, tmp_path, only=chosen) == 1
+    records = [(r.levelname, r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert records == [
+        ("WARNING", "not training the transformer of NEM:TAS1: NEM:TAS1: 0 days of prices before 2016-01-05; the "
+                    "transformer trains on at least 365", False),
+        ("ERROR", "training the transformer of NEM:SA1 failed", True)]
