@@ -1,7 +1,7 @@
 """The System page's figures, read at once: request and callback latency percentiles and cache counts by data
 class (this process's prometheus-client figures, or every worker's in multiprocess mode, as ``/metrics`` reads
-them), job runs and failures and data age (from the store, :mod:`engine.telemetry`), and whether the store and
-the cache answer.
+them), job runs and failures, rows ingested by connector and table, and data age (from the store,
+:mod:`engine.telemetry`), and whether the store and the cache answer.
 
 Latency percentiles come from the histograms' cumulative buckets, interpolated within the bucket the rank
 falls in, as Prometheus' ``histogram_quantile`` does: the figures on the page are the ones a Grafana panel
@@ -47,6 +47,7 @@ class SystemFigures:
     callbacks: pd.DataFrame  # callback (output id), count, errors, p50, p95, p99
     cache: pd.DataFrame  # data_class, hit, miss, error, warmed, hit_rate (NaN before a user's first lookup)
     jobs: pd.DataFrame  # job, runs, succeeded, failed, cancelled, running
+    ingested: pd.DataFrame  # connector, table, rows: what scheduled loads and backfills wrote, all runs
     data_age: pd.DataFrame  # market, dataset, age_seconds (NaN: nothing stored), expected_seconds
     store_up: bool
     store_error: str  # why the store did not answer ("" when it did)
@@ -136,6 +137,14 @@ def cache_table(families: Iterable[Metric]) -> pd.DataFrame:
     return frame
 
 
+def ingested_table(rows_ingested: pd.DataFrame) -> pd.DataFrame:
+    """Rows written per connector and table, from ``Figures.counts["rows_ingested"]`` (connector, table, value),
+    by connector then table."""
+    out = pd.DataFrame({"connector": rows_ingested["connector"].astype(str),
+                        "table": rows_ingested["table"].astype(str), "rows": rows_ingested["value"].astype("int64")})
+    return out.sort_values(["connector", "table"], ignore_index=True)
+
+
 def job_table(job_runs: pd.DataFrame) -> pd.DataFrame:
     """Runs per job and their outcomes, from ``Figures.counts["job_runs"]`` (job, status, value)."""
     outcomes = ["succeeded", "failed", "cancelled", "running"]
@@ -165,6 +174,7 @@ def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
     families = _families()
     jobs, age = job_table(pd.DataFrame(columns=["job", "status", "value"])), age_table(
         pd.DataFrame({"market": [], "dataset": [], "seconds": []}))
+    ingested = ingested_table(pd.DataFrame(columns=["connector", "table", "value"]))
     store_up, store_error = True, ""
     try:
         stored = telemetry.store_figures(svc.ready_store())
@@ -173,12 +183,14 @@ def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
         store_up, store_error = False, f"{type(exc).__name__}: {exc}"
     else:
         jobs, age = job_table(stored.counts["job_runs"]), age_table(stored.data_age)
+        ingested = ingested_table(stored.counts["rows_ingested"])
     recent = bool(svc.cache_error) and now - svc.cache_error_at <= CACHE_ERROR_SHOWN_SECONDS
     return SystemFigures(
         taken_at=pd.Timestamp(now, unit="s", tz="UTC"),
         scope="all workers" if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else "this process",
         requests=latency_table(families, "c254_request_seconds", "route"),
         callbacks=latency_table(families, "c254_callback_seconds", "callback"),
-        cache=cache_table(families), jobs=jobs, data_age=age, store_up=store_up, store_error=store_error,
+        cache=cache_table(families), jobs=jobs, ingested=ingested, data_age=age, store_up=store_up,
+        store_error=store_error,
         cache_error=svc.cache_error if recent else "",
         cache_error_at=pd.Timestamp(svc.cache_error_at, unit="s", tz="UTC") if recent else None)

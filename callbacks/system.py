@@ -15,6 +15,7 @@ from components import system_figures as sf
                   "callbacks_table": Output("sys-callbacks-table", "children"),
                   "cache_chart": Output("sys-cache-chart", "figure"),
                   "jobs_chart": Output("sys-jobs-chart", "figure"),
+                  "ingested_table": Output("sys-ingested-table", "children"),
                   "age_chart": Output("sys-age-chart", "figure")},
           inputs={"_tick": Input("sys-tick", "n_intervals")})
 def refresh(_tick):
@@ -30,4 +31,5 @@ def refresh(_tick):
             "callbacks_table": sf.latency_table(found.callbacks, "callback", "sys-callbacks"),
             "cache_chart": sf.cache_figure(found.cache),
             "jobs_chart": sf.jobs_figure(found.jobs),
+            "ingested_table": sf.ingested_table(found.ingested, "sys-ingested"),
             "age_chart": sf.age_figure(found.data_age)}

@@ -77,6 +77,15 @@ def latency_table(latency: pd.DataFrame, by: str, table_id: str) -> dbc.Table:
     return data_table(columns, rows, table_id=table_id, striped=True)
 
 
+def ingested_table(ingested: pd.DataFrame, table_id: str) -> dbc.Table | html.P:
+    """Rows written by connector and table (scheduled loads and backfills, every run so far)."""
+    if ingested.empty:
+        return html.P("No connector run has written rows yet.", className="text-muted")
+    rows = [[row["connector"], row["table"], f"{row['rows']:,}"] for row in ingested.to_dict("records")]
+    return data_table([Column("Connector"), Column("Table"), Column("Rows written", True)], rows, table_id=table_id,
+                      striped=True)
+
+
 def cache_figure(cache: pd.DataFrame) -> dict:
     """Hit rate per data class (hits among users' hits and misses), the counts behind it and the answers warming
     computed ahead on hover, and the cache's errors on a second axis when there were any."""

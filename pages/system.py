@@ -1,6 +1,7 @@
 """Admin: the System page. How the running app is doing, refreshed every few seconds: request and callback
-latency percentiles, cache hit rate by data class, job runs and failures, data age against each dataset's
-expected delay, and whether the store and the cache answer (the figures ``/metrics`` gives Prometheus)."""
+latency percentiles, cache hit rate by data class, job runs and failures, rows ingested by connector and table,
+data age against each dataset's expected delay, and whether the store and the cache answer (the figures
+``/metrics`` gives Prometheus)."""
 from __future__ import annotations
 
 import dash
@@ -16,6 +17,7 @@ TICK, STATUS = "sys-tick", "sys-status"
 REQUESTS_CHART, REQUESTS_TABLE = "sys-requests-chart", "sys-requests-table"
 CALLBACKS_CHART, CALLBACKS_TABLE = "sys-callbacks-chart", "sys-callbacks-table"
 CACHE_CHART, JOBS_CHART, AGE_CHART = "sys-cache-chart", "sys-jobs-chart", "sys-age-chart"
+INGESTED_TABLE = "sys-ingested-table"
 REFRESH_MS = 5000
 
 
@@ -30,6 +32,8 @@ def layout(**_query) -> html.Div:
         html.Div(id=STATUS, className="mb-3"),
         dbc.Row([dbc.Col(_graph(CACHE_CHART), md=5), dbc.Col(_graph(JOBS_CHART), md=7)]),
         _graph(AGE_CHART),
+        html.H5("Rows ingested by connector and table", className="mt-4"),
+        dbc.Row(dbc.Col(html.Div(id=INGESTED_TABLE, className="small"), md=6)),
         html.H5("Requests by route", className="mt-4"),
         dbc.Row([dbc.Col(_graph(REQUESTS_CHART), md=6),
                  dbc.Col(html.Div(id=REQUESTS_TABLE, className="small"), md=6)]),

@@ -126,6 +126,11 @@ def test_the_page_draws_latency_cache_jobs_and_data_age(site):
     job = f"sys-test-{uuid.uuid4().hex[:6]}"
     JobRun(job, "NEM").finish(store, "succeeded")
     JobRun(job, "NEM").finish(store, "failed", "boom")
+    connector = f"conn{uuid.uuid4().hex[:6]}"
+    for rows in (1200, 34):
+        loaded = JobRun(f"backfill:{connector}", "NEM", connector=connector)
+        loaded.add_written({"prices": rows, "demand": 0})
+        loaded.finish(store, "succeeded")
     for _ in range(3):
         assert client.get("/healthz").status_code == 200
     svc = services(dash_app.server)
@@ -149,6 +154,8 @@ def test_the_page_draws_latency_cache_jobs_and_data_age(site):
 
     jobs = {t["name"]: dict(zip(t["y"], t["x"], strict=True)) for t in out["sys-jobs-chart"]["figure"]["data"]}
     assert jobs["succeeded"][job] == 1 and jobs["failed"][job] == 1
+    ingested = _text(out["sys-ingested-table"]["children"])
+    assert all(f'"{cell}"' in ingested for cell in (connector, "prices", "demand", "1,234")), ingested
 
     age = out["sys-age-chart"]["figure"]["data"]
     bars, marks = age[0], age[1]
@@ -172,7 +179,7 @@ def test_store_down_is_shown_not_a_500(site, monkeypatch):
     monkeypatch.setattr(svc, "ready_store", unreachable)
     figures = svc.system_figures()
     assert not figures.store_up and "connection refused (test)" in figures.store_error
-    assert figures.jobs.empty and figures.data_age.empty
+    assert figures.jobs.empty and figures.data_age.empty and figures.ingested.empty
     monkeypatch.undo()
     assert services(dash_app.server).system_figures().store_up
 
