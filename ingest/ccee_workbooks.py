@@ -95,7 +95,8 @@ _LAYOUTS = ("hourly (Hora | Submercado | one date per day), weekly (ANO | MES | 
             "DATA_FIM | submarkets) or monthly (MES | submarkets)")
 # What the readers raise on a damaged file: a broken OLE2 or zip container, truncated records or XML.
 _XLS_ERRORS = (xlrd.XLRDError, CompDocError, struct.error, EOFError, OSError, LookupError, ValueError,
-               TypeError, AssertionError, RuntimeError)  # RecursionError: a compound document's tree in a cycle
+               TypeError, AssertionError, RuntimeError,  # RecursionError: a compound document's tree in a cycle
+               ArithmeticError)  # ZeroDivisionError: a sector size of 4 bytes in the compound document's header
 # LookupError: IndexError, KeyError, and a CODEPAGE record naming an encoding Python has not got (cp1024).
 # SyntaxError: the XML parsers' errors (ElementTree's ParseError and lxml's XMLSyntaxError derive from it).
 _XLSX_ERRORS = (InvalidFileException, zipfile.BadZipFile, zlib.error, SyntaxError, EOFError, OSError, KeyError,

@@ -590,6 +590,16 @@ def test_mangled_real_xls_raise_only_ingest_errors(data_dir: Path, which: str, d
 
 
 @pytest.mark.realdata
+def test_a_sector_size_of_four_bytes_is_refused_as_a_damaged_file(data_dir: Path) -> None:
+    """Found by the test above in CI: a compound document header whose sector shift is 2 (4-byte sectors) made
+    xlrd divide by zero."""
+    raw = (data_dir / WEEKLY).read_bytes()
+    assert raw[30:32] == (9).to_bytes(2, "little"), "the workbook's sectors are not the usual 512 bytes"
+    with pytest.raises(IngestError):
+        parse_workbook(RawFile("sectors.xls", raw[:30] + (2).to_bytes(2, "little") + raw[32:]))
+
+
+@pytest.mark.realdata
 def test_a_codepage_python_has_not_got_is_refused_as_a_damaged_file(data_dir: Path) -> None:
     """Found by the test above: a CODEPAGE record (0x0042) naming code page 1024 made xlrd raise LookupError."""
     raw = (data_dir / WEEKLY).read_bytes()
