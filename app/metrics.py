@@ -42,7 +42,9 @@ class StoreCollector(Collector):
     def collect(self):
         with self._server.app_context():
             try:
-                figures = telemetry.store_figures(services().ready_store())
+                store = services().ready_store()
+                figures = telemetry.store_figures(store)
+                month_revenue = telemetry.revenue_month_to_date(store)
             except Exception as exc:  # a scrape during an outage says so instead of failing
                 log.warning("metrics: the store could not answer: %s", exc)
                 up = GaugeMetricFamily("c254_store_up", "Whether the store answered this scrape")
@@ -81,7 +83,7 @@ class StoreCollector(Collector):
                                     "month so far, from the statements partners are paid by: partner_sales (gross), "
                                     "paid_to_partners (their 70 %), platform_share (30 %), platform_products (the "
                                     "platform's own, kept whole); by currency", labels=["part", "currency"])
-        for row in figures.revenue.itertuples(index=False):
+        for row in month_revenue.itertuples(index=False):
             revenue.add_metric([row.part, row.currency], row.amount)
         yield revenue
 

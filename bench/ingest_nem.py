@@ -43,7 +43,7 @@ from engine.store import Store, migrate
 from engine.store.tables import TABLES
 from engine.store.writer import _conform  # the frames exactly as the writer inserts them (--floor)
 from ingest import backfill
-from ingest.load import _latest_per_key, load_raw, parse_all, write_parsed
+from ingest.load import batch_tables, load_raw, parse_all, write_parsed
 from ingest.nem import NemConnector
 
 #: The issue's target for parse + store.
@@ -154,12 +154,10 @@ def _statements(store: Store, conn: NemConnector, files: list[RawFile], runs: in
 
 def _floor(store: Store, conn: NemConnector, files: list[RawFile], runs: int, parse_secs: float) -> None:
     """Print the bare inserts of the parsed rows into their tables, and that time added to the parse's."""
-    by_table: dict[str, list] = {}
-    for result in parse_all(conn, files):
-        for name, frame in result.tables.items():
-            by_table.setdefault(name, []).append(frame)
-    frames = {name: _conform(TABLES[name], _latest_per_key(name, parts), "", unique=True).assign(batch_id=np.uint64(1))
-              for name, parts in by_table.items()}
+    parsed = parse_all(conn, files)
+    read = sum(r.rows_read for r in parsed)
+    frames = {name: _conform(TABLES[name], frame, "", unique=True).assign(batch_id=np.uint64(1))
+              for name, frame in batch_tables(parsed).items()}
     rows = sum(len(f) for f in frames.values())
 
     def insert_side_by_side() -> None:
@@ -173,7 +171,6 @@ def _floor(store: Store, conn: NemConnector, files: list[RawFile], runs: int, pa
         insert_side_by_side()
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
-    read = sum(r.rows_read for r in parse_all(conn, files))
     insert = statistics.median(times)
     print(f"bare inserts, side by side (median of {runs}): {rows:,} rows into {', '.join(frames)} in "
           f"{insert * 1000:.1f} ms (best {min(times) * 1000:.1f}, CPU {statistics.median(cpu) * 1000:.1f} ms), "

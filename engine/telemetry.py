@@ -39,11 +39,9 @@ _COUNTS: dict[str, tuple[str, tuple[str, ...], str]] = {
 
 @dataclass(frozen=True)
 class Figures:
-    """Each count as a frame of its label columns and ``value``; data age as market, dataset, seconds; the
-    marketplace's revenue this month so far as part, currency, amount."""
+    """Each count as a frame of its label columns and ``value``; data age as market, dataset, seconds."""
     counts: dict[str, pd.DataFrame]
     data_age: pd.DataFrame
-    revenue: pd.DataFrame
 
 
 def store_figures(store: Store, now: pd.Timestamp | None = None) -> Figures:
@@ -55,10 +53,15 @@ def store_figures(store: Store, now: pd.Timestamp | None = None) -> Figures:
     fresh = queries.dataset_freshness(store, now)
     age = pd.DataFrame({"market": [f.market for f in fresh], "dataset": [f.dataset for f in fresh],
                         "seconds": [f.age.total_seconds() if f.age is not None else float("nan") for f in fresh]})
+    return Figures(counts, age)
+
+
+def revenue_month_to_date(store: Store, now: pd.Timestamp | None = None) -> pd.DataFrame:
+    """The marketplace's revenue this UTC month so far as part, currency, amount: for ``/metrics`` alone (it makes
+    the month's statements, which the System page, reading store_figures every few seconds, does not show)."""
     made = revenue_to_date(store, now)
-    revenue = pd.DataFrame({"part": [part for part, _ in made], "currency": [cur for _, cur in made],
-                            "amount": [float(v) for v in made.values()]}, columns=["part", "currency", "amount"])
-    return Figures(counts, age, revenue)
+    return pd.DataFrame({"part": [part for part, _ in made], "currency": [cur for _, cur in made],
+                         "amount": [float(v) for v in made.values()]}, columns=["part", "currency", "amount"])
 
 
 def label_columns(name: str) -> tuple[str, ...]:

@@ -80,14 +80,10 @@ def write_parsed(store: Store, parsed: list[ParseResult]) -> LoadReport:
     parsed = [r for r in parsed if not r.not_read]
     if not parsed:
         return report
-    by_table: dict[str, list[pd.DataFrame]] = {}
     for result in parsed:
-        for name, frame in result.tables.items():
-            by_table.setdefault(name, []).append(frame)
         for why, rows in result.rejected.items():
             report.rejected[why] = report.rejected.get(why, 0) + rows
-    tables = {name: _latest_per_key(name, frames) for name, frames in by_table.items()}
-    written = write_tables(store, tables, unique_keys=True)
+    written = write_tables(store, batch_tables(parsed), unique_keys=True)
     report.files = len(parsed)
     report.rows_read = sum(r.rows_read for r in parsed)
     report.rows_rejected = sum(r.rows_rejected for r in parsed)
@@ -96,6 +92,16 @@ def write_parsed(store: Store, parsed: list[ParseResult]) -> LoadReport:
     report.rows_without_value = sum(written.empty.values())
     report.by_table = dict(written.written)
     return report
+
+
+def batch_tables(parsed: list[ParseResult]) -> dict[str, pd.DataFrame]:
+    """The parsed files' rows as one frame per table, each key once (see _latest_per_key): a batch as the writer
+    takes it."""
+    by_table: dict[str, list[pd.DataFrame]] = {}
+    for result in parsed:
+        for name, frame in result.tables.items():
+            by_table.setdefault(name, []).append(frame)
+    return {name: _latest_per_key(name, frames) for name, frames in by_table.items()}
 
 
 def _latest_per_key(table: str, frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -493,6 +493,14 @@ class PlatformRevenue:
     problems: tuple[str, ...] = ()
 
 
+def _revenue_parts(owner: str, statement: Statement) -> tuple[tuple[str, Decimal], ...]:
+    """What one owner's statement adds to each part of a month's revenue (MonthRevenue's fields)."""
+    if owner == PLATFORM:
+        return (("platform_products", statement.gross),)
+    return (("partner_sales", statement.gross), ("paid_to_partners", statement.partner_share),
+            ("platform_share", statement.platform_share))
+
+
 def platform_revenue(store: Store, months: int = 12, until: datetime | None = None) -> PlatformRevenue:
     """The platform's revenue for each of the last ``months`` months, from the statements partners are paid by
     (each statement rounded by its own rule, then summed)."""
@@ -501,41 +509,31 @@ def platform_revenue(store: Store, months: int = 12, until: datetime | None = No
     made = monthly_statements(store, wanted, [*names, PLATFORM])
     out, problems = [], []
     for month in wanted:
-        sales = paid = share = own = Decimal("0.00")
+        parts = dict.fromkeys(("partner_sales", "paid_to_partners", "platform_share", "platform_products"),
+                              Decimal("0.00"))
         for owner, by_month in made.items():
             found = by_month[month]
             if isinstance(found, str):
                 problems.append(f"{names.get(owner, PLATFORM_LABEL)}, {month}: {found}")
-            elif owner == PLATFORM:
-                own = found.gross
-            else:
-                sales, paid = sales + found.gross, paid + found.partner_share
-                share += found.platform_share
-        out.append(MonthRevenue(month, sales, paid, share, own))
+                continue
+            for part, amount in _revenue_parts(owner, found):
+                parts[part] += amount
+        out.append(MonthRevenue(month, **parts))
     return PlatformRevenue(tuple(out), tuple(problems))
 
 
 def revenue_to_date(store: Store, until: datetime | None = None) -> dict[tuple[str, str], Decimal]:
-    """The month of ``until`` (UTC, default now) so far: (part, currency) → amount, the parts MonthRevenue's
-    (partner_sales, paid_to_partners, platform_share, platform_products), from the statements partners are paid
-    by, kept apart by currency (each partner's statement is in one). Statements that cannot be made are left
-    out, as platform_revenue leaves them out of its sums."""
+    """The month of ``until`` (UTC, default now) so far: (part of MonthRevenue, currency) → amount, from the
+    statements partners are paid by, kept apart by currency (each owner's statement is in one). Statements that
+    cannot be made are left out, as platform_revenue leaves them out of its sums."""
     month = recent_months(1, until)[0]
     sums: dict[tuple[str, str], Decimal] = {}
-
-    def add(part: str, currency: str, amount: Decimal) -> None:
-        sums[(part, currency)] = sums.get((part, currency), Decimal("0.00")) + amount
-
     for owner, by_month in monthly_statements(store, [month]).items():
         found = by_month[month]
         if isinstance(found, str):
             continue
-        if owner == PLATFORM:
-            add("platform_products", found.currency, found.gross)
-        else:
-            add("partner_sales", found.currency, found.gross)
-            add("paid_to_partners", found.currency, found.partner_share)
-            add("platform_share", found.currency, found.platform_share)
+        for part, amount in _revenue_parts(owner, found):
+            sums[(part, found.currency)] = sums.get((part, found.currency), Decimal("0.00")) + amount
     return sums
 
 
