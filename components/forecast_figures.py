@@ -3,12 +3,12 @@ forecast, the issue time), and the accuracy panel (rolling MAE and rMAE, calibra
 Plain dicts in Plotly's figure schema, drawn from the frames they are handed (times as wall-clock, tz-naive)."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import plotly.io as pio
+
+from components.figures import plain_figure
 
 #: The fan's bands, widest first (drawn under the narrower ones): central width, lower and upper quantile column.
 FAN_BANDS = ((0.98, "q01", "q99"), (0.90, "q05", "q95"), (0.80, "q10", "q90"), (0.50, "q25", "q75"))
@@ -22,15 +22,6 @@ _OTHER_COLOURS = ("#17becf", "#bcbd22", "#e377c2", "#d62728")
 MEDIAN_COLOUR = "#1f77b4"
 ACTUAL_COLOUR = "#111111"
 BASELINE_COLOUR = "#7f7f7f"
-
-
-@functools.cache
-def _template() -> dict:
-    return pio.templates["plotly_white"].to_plotly_json()
-
-
-def _figure(data: list[dict], **layout) -> dict:
-    return {"data": data, "layout": {"template": _template(), **layout}}
 
 
 def _iso(times: pd.Series | pd.DatetimeIndex) -> list[str]:
@@ -75,7 +66,7 @@ def fan_figure(fan: pd.DataFrame, actual: pd.DataFrame, *, issued_at: pd.Timesta
                      "mode": "lines+markers", "name": "Actual price", "marker": {"size": 4},
                      "line": {"color": ACTUAL_COLOUR, "width": 1.6}})
     issued = _iso(pd.DatetimeIndex([issued_at]))[0]
-    return _figure(
+    return plain_figure(
         data, title={"text": title}, height=460, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         hovermode="x unified", legend={"orientation": "h", "y": -0.16},
         xaxis={"title": {"text": f"Hour start ({tz_label})"}}, yaxis={"title": {"text": f"{currency}/MWh"}},
@@ -113,7 +104,7 @@ def rolling_figure(rolling: pd.DataFrame, baseline: pd.DataFrame, *, window: int
         data.append({"type": "scatter", "x": [x[0], x[-1]], "y": [1.0, 1.0], "mode": "lines",
                      "legendgroup": "naive-baseline", "showlegend": False, "hoverinfo": "skip",
                      "line": {"color": BASELINE_COLOUR, "dash": "dash"}, "yaxis": "y2", "xaxis": "x2"})
-    return _figure(
+    return plain_figure(
         data, title={"text": f"Day-ahead accuracy, rolling {window} days"}, height=460,
         margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.14},
         xaxis={"domain": [0, 1], "anchor": "y", "showticklabels": False, "matches": "x2"},
@@ -133,7 +124,7 @@ def calibration_figure(coverage: pd.DataFrame) -> dict:
                      "y": (part["observed"] * 100).to_numpy(), "mode": "lines+markers", "name": model,
                      "line": {"color": model_colour(model, i)},
                      "hovertemplate": f"{model}: %{{x:.0f}} % band covered %{{y:.1f}} %<extra></extra>"})
-    return _figure(
+    return plain_figure(
         data, title={"text": "Calibration of the bands"}, height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         legend={"orientation": "h", "y": -0.2},
         xaxis={"title": {"text": "Nominal coverage (%)"}, "range": [0, 100]},
@@ -147,7 +138,7 @@ def hour_error_figure(by_hour: pd.DataFrame, *, currency: str, tz_label: str,
              "marker": {"color": model_colour(model, i)},
              "hovertemplate": f"{_name(model, labels)} %{{x}}:00 MAE %{{y:.2f}}<extra></extra>"}
             for i, (model, part) in enumerate(by_hour.groupby("model", sort=True))]
-    return _figure(
+    return plain_figure(
         data, title={"text": "Error by hour of day"}, height=380, barmode="group",
         margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.2},
         xaxis={"title": {"text": f"Hour of day ({tz_label})"}, "dtick": 2},

@@ -6,30 +6,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import functools
 
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-import plotly.io as pio
 from dash import dcc, html
 
-from components.figures import empty_figure, export_config
+from components.figures import empty_figure, export_config, overlaid_axis, plain_figure
 from components.tables import Column, data_table
 from components.times import utc_time
 
 STATUS_COLOURS = {"listed": "success", "draft": "secondary", "delisted": "dark", "active": "success",
                   "pending": "warning", "suspended": "danger"}
 _SHORT = 220
-
-
-@functools.cache
-def _template() -> dict:
-    return pio.templates["plotly_white"].to_plotly_json()
-
-
-def _figure(data: list[dict], **layout) -> dict:
-    return {"data": data, "layout": {"template": _template(), **layout}}
 
 
 def badge(status: str) -> dbc.Badge:
@@ -127,9 +116,8 @@ def sample_figure(sample: pd.DataFrame, time_column: str, values: Sequence[str],
               "xaxis": {"title": {"text": "UTC"}}, "legend": {"orientation": "h", "y": -0.2},
               "yaxis": {"title": {"text": f"{first} ({units[first]})" if units.get(first) else first}}}
     if len(values) > 1:
-        layout["yaxis2"] = {"title": {"text": units.get(values[1]) or values[1]}, "overlaying": "y",
-                            "side": "right", "showgrid": False}
-    return _figure(traces, **layout)
+        layout["yaxis2"] = overlaid_axis(units.get(values[1]) or values[1])
+    return plain_figure(traces, **layout)
 
 
 def key_notice(token: str, kind: str, detail: str, ident: str) -> html.Div:
@@ -166,7 +154,7 @@ def usage_figure(usage: pd.DataFrame, days: int) -> dict:
     for product, part in usage.groupby("product", sort=True):
         day = pd.to_datetime(part["day"], utc=True).dt.strftime("%Y-%m-%d").to_numpy()
         traces.append({"type": "bar", "name": product, "x": day, "y": part["calls"].to_numpy(dtype=float)})
-    return _figure(traces, barmode="stack", height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
+    return plain_figure(traces, barmode="stack", height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
                    title={"text": f"API calls per day (UTC), last {days} days"},
                    yaxis={"title": {"text": "calls"}}, legend={"orientation": "h", "y": -0.2})
 
@@ -230,7 +218,7 @@ def revenue_figure(found: Sequence[Any]) -> dict:
     if not any(r.platform_total for r in found):
         return empty_figure("No platform revenue in these months")
     months = [r.month for r in found]
-    return _figure([
+    return plain_figure([
         {"type": "bar", "name": "Platform share of partner sales (30 %)", "x": months,
          "y": [float(r.platform_share) for r in found]},
         {"type": "bar", "name": "Platform products", "x": months, "y": [float(r.platform_products) for r in found]},

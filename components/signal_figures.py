@@ -7,15 +7,15 @@ Times arrive as wall-clock instants (tz-naive) of the zone shown and travel as m
 date axis: a year of 5-minute bars as ISO text would cost more to encode than the backtest costs to run."""
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Mapping, Sequence
 
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-import plotly.io as pio
 from dash import html
+
+from components.figures import plain_figure
 
 #: A line is drawn through at most this many points; a longer series through each bucket's lowest and highest
 #: point (spikes stay visible). Trade markers are always exact.
@@ -33,15 +33,6 @@ METRIC_LABELS = {"pnl": "P&L", "total_return": "Total return", "sharpe": "Sharpe
 _METRIC_KIND = {"pnl": "money", "total_return": "share", "sharpe": "ratio", "sortino": "ratio",
                 "max_drawdown": "share", "win_rate": "share", "profit_factor": "ratio", "exposure": "share",
                 "trades": "count"}
-
-
-@functools.cache
-def _template() -> dict:
-    return pio.templates["plotly_white"].to_plotly_json()
-
-
-def _figure(data: list[dict], **layout) -> dict:
-    return {"data": data, "layout": {"template": _template(), **layout}}
 
 
 def epoch_ms(times) -> np.ndarray:
@@ -124,7 +115,7 @@ def price_trades_figure(times, price: np.ndarray, trades: pd.DataFrame, *, title
              "line": {"color": PRICE_COLOUR, "width": 1.1},
              "hovertemplate": f"%{{y:,.2f}} {currency}/MWh<extra></extra>"}]
     data += _trade_markers(trades, currency)
-    return _figure(
+    return plain_figure(
         data, title={"text": title}, height=420, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         hovermode="closest", legend={"orientation": "h", "y": -0.16},
         xaxis=_date_axis(f"Bar start ({tz_label})"), yaxis={"title": {"text": f"{currency}/MWh"}})
@@ -146,7 +137,7 @@ def equity_figure(times, equity: np.ndarray, drawdown: np.ndarray, *, title: str
          "hovertemplate": "drawdown %{y:.2f} %<extra></extra>"},
     ]
     start = [float(ms[0]), float(ms[-1])] if len(ms) else []
-    return _figure(
+    return plain_figure(
         data, title={"text": title}, height=460, margin={"l": 70, "r": 20, "t": 50, "b": 40},
         hovermode="x", showlegend=False,
         xaxis={"type": "date", "domain": [0, 1], "anchor": "y", "showticklabels": False, "matches": "x2"},
@@ -168,7 +159,7 @@ def comparison_figure(compared: pd.DataFrame, labels: Mapping[str, str] | None =
              "xaxis": "x", "yaxis": "y", "hovertemplate": "%{x}: %{y:.2f} %<extra></extra>"},
             {"type": "bar", "x": names, "y": sharpe, "marker": {"color": colours}, "name": "Sharpe",
              "xaxis": "x2", "yaxis": "y2", "hovertemplate": "%{x}: Sharpe %{y:.2f}<extra></extra>"}]
-    return _figure(
+    return plain_figure(
         data, title={"text": "The strategies at their defaults"}, height=360, showlegend=False,
         margin={"l": 60, "r": 20, "t": 70, "b": 60},
         xaxis={"domain": [0, 0.46], "anchor": "y"}, xaxis2={"domain": [0.54, 1], "anchor": "y2"},
@@ -197,7 +188,7 @@ def parameter_heatmap_figure(grid: pd.DataFrame, *, x_name: str, y_name: str, me
         data.append({"type": "scatter", "x": [chosen[0]], "y": [chosen[1]], "mode": "markers", "name": "chosen",
                      "marker": {"symbol": "circle-open", "size": 16, "color": "#111", "line": {"width": 2}},
                      "hovertemplate": "the parameters chosen<extra></extra>", "showlegend": False})
-    return _figure(
+    return plain_figure(
         data, title={"text": title or f"{METRIC_LABELS.get(metric, metric)} by {x_name} and {y_name}"}, height=420,
         margin={"l": 70, "r": 20, "t": 50, "b": 50},
         xaxis={"title": {"text": x_name}, "type": "category" if len(xs) <= 25 else "linear"},
@@ -209,7 +200,7 @@ def out_of_sample_figure(times, equity: np.ndarray, *, boundaries: Sequence = ()
     """The stitched out-of-sample equity of a walk-forward, each test window's start a dotted line."""
     x, y = thinned(epoch_ms(times), np.asarray(equity, dtype=float))
     starts = epoch_ms(boundaries) if len(boundaries) else np.array([])
-    return _figure(
+    return plain_figure(
         [{"type": "scattergl", "x": x, "y": y, "mode": "lines", "name": "Out-of-sample equity",
           "line": {"color": EQUITY_COLOUR, "width": 1.4},
           "hovertemplate": f"%{{y:,.2f}} {currency}<extra></extra>"}],

@@ -4,15 +4,13 @@ the cache's state. Builders take the frames ``app.system.SystemFigures`` holds (
 nothing of where they came from. Latencies arrive in seconds and are drawn in milliseconds."""
 from __future__ import annotations
 
-import functools
 import math
 
 import dash_bootstrap_components as dbc
 import pandas as pd
-import plotly.io as pio
 from dash import html
 
-from components.figures import empty_figure, export_config
+from components.figures import empty_figure, export_config, overlaid_axis, plain_figure
 from components.tables import Column, data_table
 
 GRAPH_CONFIG = export_config("system")
@@ -20,15 +18,6 @@ PERCENTILES = ("p50", "p95", "p99")
 PERCENTILE_COLOURS = {"p50": "#2c7fb8", "p95": "#f0a30a", "p99": "#d7301f"}
 JOB_OUTCOMES = {"succeeded": "#31a354", "failed": "#d7301f", "cancelled": "#969696", "running": "#2c7fb8"}
 _ROW_PX = 22
-
-
-@functools.cache
-def _template() -> dict:
-    return pio.templates["plotly_white"].to_plotly_json()
-
-
-def _figure(data: list[dict], **layout) -> dict:
-    return {"data": data, "layout": {"template": _template(), **layout}}
 
 
 def _height(rows: int, per_row: int = 1) -> int:
@@ -61,7 +50,7 @@ def latency_figure(latency: pd.DataFrame, by: str, title: str) -> dict:
     data = [{"type": "bar", "orientation": "h", "name": p, "y": labels, "x": (ordered[p] * 1e3).round(1).tolist(),
              "marker": {"color": PERCENTILE_COLOURS[p]},
              "hovertemplate": f"%{{y}}<br>{p}: %{{x:,.1f}} ms<extra></extra>"} for p in PERCENTILES]
-    return _figure(data, barmode="group", height=_height(len(ordered), 2), title={"text": title},
+    return plain_figure(data, barmode="group", height=_height(len(ordered), 2), title={"text": title},
                    margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "ms"}},
                    yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.12})
 
@@ -103,11 +92,10 @@ def cache_figure(cache: pd.DataFrame) -> dict:
     if failing:
         data.append({"type": "bar", "name": "errors", "x": classes, "y": cache["error"].tolist(), "yaxis": "y2",
                      "marker": {"color": "#d7301f"}, "opacity": 0.6})
-    return _figure(data, height=300, title={"text": "Cache hit rate by data class"}, showlegend=failing,
+    return plain_figure(data, height=300, title={"text": "Cache hit rate by data class"}, showlegend=failing,
                    margin={"l": 60, "r": 60, "t": 40, "b": 40}, xaxis={"type": "category"},
                    yaxis={"title": {"text": "hit rate (%)"}, "range": [0, 115]},
-                   yaxis2={"title": {"text": "errors"}, "overlaying": "y", "side": "right", "rangemode": "tozero",
-                           "showgrid": False, "visible": failing})
+                   yaxis2=overlaid_axis("errors", rangemode="tozero", visible=failing))
 
 
 def jobs_figure(jobs: pd.DataFrame) -> dict:
@@ -118,7 +106,7 @@ def jobs_figure(jobs: pd.DataFrame) -> dict:
     data = [{"type": "bar", "orientation": "h", "name": outcome, "y": ordered["job"].tolist(),
              "x": ordered[outcome].tolist(), "marker": {"color": colour}}
             for outcome, colour in JOB_OUTCOMES.items() if ordered[outcome].sum() > 0]
-    return _figure(data, barmode="stack", height=_height(len(ordered)), title={"text": "Job runs by outcome"},
+    return plain_figure(data, barmode="stack", height=_height(len(ordered)), title={"text": "Job runs by outcome"},
                    margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "runs"}},
                    yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
 
@@ -146,7 +134,7 @@ def age_figure(age: pd.DataFrame) -> dict:
              "x": _hours(shown["expected_seconds"]),
              "marker": {"symbol": "line-ns-open", "size": 16, "line": {"width": 3}, "color": "#252525"},
              "hovertemplate": "%{y}: late after %{x:,.2f} h<extra></extra>"}]
-    return _figure(data, height=_height(len(shown)), title={"text": "Data age (red: later than expected)"},
+    return plain_figure(data, height=_height(len(shown)), title={"text": "Data age (red: later than expected)"},
                    margin={"l": 10, "r": 20, "t": 40, "b": 40},
                    xaxis={"type": "log", "title": {"text": "hours since the newest stored interval ended"}},
                    yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})

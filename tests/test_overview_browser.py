@@ -44,6 +44,15 @@ def test_overview_region_change_and_csv_download(dash_duo, make_app, monkeypatch
     dash_duo.start_server(app)
     first = _wait_for(lambda: _trace_y(dash_duo, "ov-series"), what="price chart")
     assert len(first) == 14 * 288  # the last 14 days of demo data at 5 minutes
+    # The demand axis (right, over the price axis) is labelled at round values: Plotly 4 would otherwise sync its
+    # ticks to the price axis's grid (5,800, 6,572, 7,345 MW). A round step is 1, 2 or 5 times a power of ten.
+    ticks = _wait_for(lambda: dash_duo.driver.execute_script(
+        "var gd = document.querySelector('#ov-series .js-plotly-plot');"
+        "return gd && gd._fullLayout.yaxis2 && gd._fullLayout.yaxis2._vals"
+        " ? gd._fullLayout.yaxis2._vals.map(function (t) { return t.x; }) : null;"), what="demand axis ticks")
+    step = ticks[1] - ticks[0]
+    assert len(ticks) >= 3 and step > 0
+    assert f"{step:.0e}"[0] in "125" and all(t % step == 0 for t in ticks), ticks
     dash_duo.wait_for_contains_text("#ov-demo-badge", "Demo data", timeout=10)
     dash_duo.wait_for_contains_text("#freshness-badges", "NEM prices: demo data", timeout=10)
 
