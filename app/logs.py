@@ -180,7 +180,10 @@ def _show_request_id(response: Response) -> Response:
         return response
     if response.mimetype == "text/html":
         line = f'<p class="small text-muted">Request id: <code>{html.escape(rid)}</code></p>'
-        at = body.lower().rfind("</body>")
+        # inside the page's main column where it has one (the sign-in pages' centred card), not at the window's edge
+        lowered = body.lower()
+        at = lowered.rfind("</main>")
+        at = at if at >= 0 else lowered.rfind("</body>")
         response.set_data(body[:at] + line + body[at:] if at >= 0 else body + line)
     elif response.mimetype == "text/plain":
         response.set_data(body.rstrip("\n") + f"\nRequest id: {rid}\n")

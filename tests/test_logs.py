@@ -129,6 +129,8 @@ def test_a_403_page_shows_the_request_id_and_a_refused_callback_is_logged_with_i
     assert page.status_code == 403 and "not allowed" in page.get_data(as_text=True).lower()
     shown = _SHOWN_ID.search(page.get_data(as_text=True))
     assert shown and shown.group(1) == page.headers["X-Request-ID"]
+    # in the page's centred column with its message, not after it at the window's edge
+    assert page.get_data(as_text=True).index(shown.group(0)) < page.get_data(as_text=True).index("</main>")
     line = _access(_of_request(captured, shown.group(1)))
     assert (line["status"], line["user"]) == (403, ANALYST)
 
