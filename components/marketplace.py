@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-
 import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
@@ -155,8 +154,8 @@ def usage_figure(usage: pd.DataFrame, days: int) -> dict:
         day = pd.to_datetime(part["day"], utc=True).dt.strftime("%Y-%m-%d").to_numpy()
         traces.append({"type": "bar", "name": product, "x": day, "y": part["calls"].to_numpy(dtype=float)})
     return plain_figure(traces, barmode="stack", height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
-                   title={"text": f"API calls per day (UTC), last {days} days"},
-                   yaxis={"title": {"text": "calls"}}, legend={"orientation": "h", "y": -0.2})
+                        title={"text": f"API calls per day (UTC), last {days} days"},
+                        yaxis={"title": {"text": "calls"}}, legend={"orientation": "h", "y": -0.2})
 
 
 def statement_table(statement: Any) -> html.Div:

@@ -51,8 +51,8 @@ def latency_figure(latency: pd.DataFrame, by: str, title: str) -> dict:
              "marker": {"color": PERCENTILE_COLOURS[p]},
              "hovertemplate": f"%{{y}}<br>{p}: %{{x:,.1f}} ms<extra></extra>"} for p in PERCENTILES]
     return plain_figure(data, barmode="group", height=_height(len(ordered), 2), title={"text": title},
-                   margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "ms"}},
-                   yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.12})
+                        margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "ms"}},
+                        yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.12})
 
 
 def latency_table(latency: pd.DataFrame, by: str, table_id: str) -> dbc.Table:
@@ -93,9 +93,9 @@ def cache_figure(cache: pd.DataFrame) -> dict:
         data.append({"type": "bar", "name": "errors", "x": classes, "y": cache["error"].tolist(), "yaxis": "y2",
                      "marker": {"color": "#d7301f"}, "opacity": 0.6})
     return plain_figure(data, height=300, title={"text": "Cache hit rate by data class"}, showlegend=failing,
-                   margin={"l": 60, "r": 60, "t": 40, "b": 40}, xaxis={"type": "category"},
-                   yaxis={"title": {"text": "hit rate (%)"}, "range": [0, 115]},
-                   yaxis2=overlaid_axis("errors", rangemode="tozero", visible=failing))
+                        margin={"l": 60, "r": 60, "t": 40, "b": 40}, xaxis={"type": "category"},
+                        yaxis={"title": {"text": "hit rate (%)"}, "range": [0, 115]},
+                        yaxis2=overlaid_axis("errors", rangemode="tozero", visible=failing))
 
 
 def jobs_figure(jobs: pd.DataFrame) -> dict:
@@ -107,8 +107,8 @@ def jobs_figure(jobs: pd.DataFrame) -> dict:
              "x": ordered[outcome].tolist(), "marker": {"color": colour}}
             for outcome, colour in JOB_OUTCOMES.items() if ordered[outcome].sum() > 0]
     return plain_figure(data, barmode="stack", height=_height(len(ordered)), title={"text": "Job runs by outcome"},
-                   margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "runs"}},
-                   yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
+                        margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "runs"}},
+                        yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
 
 
 def _hours(seconds: pd.Series) -> list[float | None]:
@@ -135,9 +135,9 @@ def age_figure(age: pd.DataFrame) -> dict:
              "marker": {"symbol": "line-ns-open", "size": 16, "line": {"width": 3}, "color": "#252525"},
              "hovertemplate": "%{y}: late after %{x:,.2f} h<extra></extra>"}]
     return plain_figure(data, height=_height(len(shown)), title={"text": "Data age (red: later than expected)"},
-                   margin={"l": 10, "r": 20, "t": 40, "b": 40},
-                   xaxis={"type": "log", "title": {"text": "hours since the newest stored interval ended"}},
-                   yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
+                        margin={"l": 10, "r": 20, "t": 40, "b": 40},
+                        xaxis={"type": "log", "title": {"text": "hours since the newest stored interval ended"}},
+                        yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
 
 
 def status_line(*, store_up: bool, store_error: str, cache_error: str, cache_error_at: pd.Timestamp | None,
