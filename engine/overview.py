@@ -153,20 +153,28 @@ def initial_choice(store: Store, market: str | None = None, location: str | None
     if dates is not None and (start is not None or end is not None):
         asked = _asked_dates(start, end, dates)
         if asked is None:
-            notes.append(f"The link's dates ({_shown(start)} to {_shown(end)}) are not YYYY-MM-DD dates in order "
-                         f"within the stored {dates.first} to {dates.last}; showing the latest days.")
+            given = (f"dates ({_shown(start)} to {_shown(end)}) are not YYYY-MM-DD dates in order"
+                     if start is not None and end is not None else
+                     f"{'start' if end is None else 'end'} date {_shown(start if end is None else end)} is not "
+                     "a YYYY-MM-DD date")
+            notes.append(f"The link's {given} within the stored {dates.first} to {dates.last}; showing the latest "
+                         "days.")
         else:
-            if (asked.start, asked.end) != (start, end):
+            if (start is not None and asked.start != start) or (end is not None and asked.end != end):
                 notes.append(f"Dates clipped to the stored {dates.first} to {dates.last}.")
             dates = asked
     return Choice(markets, places, kinds, dates, tuple(notes))
 
 
 def _asked_dates(start: str | None, end: str | None, stored: Dates) -> Dates | None:
-    """Dates from a link, if both are real dates in order and overlap the stored span (clipped to it)."""
+    """Dates from a link, if they are real dates in order and overlap the stored span (clipped to it). A link
+    may give one end: a start alone runs to the latest stored day, an end alone opens the usual DEFAULT_DAYS
+    ending there."""
     try:
-        s, e = dt.date.fromisoformat(str(start)), dt.date.fromisoformat(str(end))
-    except ValueError:
+        e = dt.date.fromisoformat(end) if end is not None else dt.date.fromisoformat(stored.last)
+        s = (dt.date.fromisoformat(start) if start is not None
+             else e - dt.timedelta(days=DEFAULT_DAYS - 1))
+    except (TypeError, ValueError):
         return None
     s_iso, e_iso = max(s.isoformat(), stored.first), min(e.isoformat(), stored.last)
     return dataclasses.replace(stored, start=s_iso, end=e_iso) if s_iso <= e_iso else None

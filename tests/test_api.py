@@ -250,6 +250,23 @@ def test_overview_link_names_the_view_and_bad_values_fall_back(app):
         "No SA1 price series 'x' is stored; showing settlement.",
         "The link's dates ('2024-01-05' to 'not a date') are not YYYY-MM-DD dates in order within the stored "
         "2024-01-01 to 2024-01-10; showing the latest days.")
+    # A link may give one end of the range: a start runs to the latest stored day, an end opens the usual 14 days
+    # ending there (clipped to what is stored, and said so only when a date given was moved)
+    from_start = initial_choice(store, "NEM", "VIC1", None, "2024-01-04", None)
+    assert (from_start.dates.start, from_start.dates.end, from_start.notes) == ("2024-01-04", "2024-01-10", ())
+    to_end = initial_choice(store, "NEM", "VIC1", None, None, "2024-01-08")
+    assert (to_end.dates.start, to_end.dates.end, to_end.notes) == ("2024-01-01", "2024-01-08", ())
+    late_start = initial_choice(store, "NEM", "VIC1", None, "2023-12-01", None)
+    assert (late_start.dates.start, late_start.dates.end) == ("2024-01-01", "2024-01-10")
+    assert late_start.notes == ("Dates clipped to the stored 2024-01-01 to 2024-01-10.",)
+    after = initial_choice(store, "NEM", "VIC1", None, None, "2030-01-01")  # its 14 days hold nothing stored
+    assert (after.dates.start, after.dates.end) == ("2024-01-01", "2024-01-10")
+    assert after.notes == ("The link's end date '2030-01-01' is not a YYYY-MM-DD date within the stored "
+                           "2024-01-01 to 2024-01-10; showing the latest days.",)
+    bad_start = initial_choice(store, "NEM", "VIC1", None, "2026-13-40", None)
+    assert (bad_start.dates.start, bad_start.dates.end) == ("2024-01-01", "2024-01-10")
+    assert bad_start.notes == ("The link's start date '2026-13-40' is not a YYYY-MM-DD date within the stored "
+                               "2024-01-01 to 2024-01-10; showing the latest days.",)
 
 
 def test_latest_prices_are_each_series_newest_interval(app, client, sa_january):
