@@ -151,29 +151,36 @@ def initial_choice(store: Store, market: str | None = None, location: str | None
                  f"{location} price series")
     dates = stored_dates(store, market, location, kinds.chosen) if location else None
     if dates is not None and (start is not None or end is not None):
-        asked = _asked_dates(start, end, dates)
-        if asked is None:
-            given = (f"dates ({_shown(start)} to {_shown(end)}) are not YYYY-MM-DD dates in order"
-                     if start is not None and end is not None else
-                     f"{'start' if end is None else 'end'} date {_shown(start if end is None else end)} is not "
-                     "a YYYY-MM-DD date")
-            notes.append(f"The link's {given} within the stored {dates.first} to {dates.last}; showing the latest "
-                         "days.")
-        else:
-            if (start is not None and asked.start != start) or (end is not None and asked.end != end):
-                notes.append(f"Dates clipped to the stored {dates.first} to {dates.last}.")
-            dates = asked
+        dates, said = linked_dates(start, end, dates)
+        notes.extend(said)
     return Choice(markets, places, kinds, dates, tuple(notes))
 
 
-def _asked_dates(start: str | None, end: str | None, stored: Dates) -> Dates | None:
+def linked_dates(start: str | None, end: str | None, latest: Dates,
+                 days: int = DEFAULT_DAYS) -> tuple[Dates, tuple[str, ...]]:
+    """The dates a link asked for (``None`` where it gave none) over a location's ``latest`` stored days, and a
+    note for anything passed over: what asked_dates makes of them, or ``latest`` when that is nothing."""
+    asked = asked_dates(start, end, latest, days)
+    if asked is None:
+        given = (f"dates ({_shown(start)} to {_shown(end)}) are not YYYY-MM-DD dates in order"
+                 if start is not None and end is not None else
+                 f"{'start' if end is None else 'end'} date {_shown(start if end is None else end)} is not "
+                 "a YYYY-MM-DD date")
+        return latest, (f"The link's {given} within the stored {latest.first} to {latest.last}; showing the "
+                        "latest days.",)
+    if (start is not None and asked.start != start) or (end is not None and asked.end != end):
+        return asked, (f"Dates clipped to the stored {latest.first} to {latest.last}.",)
+    return asked, ()
+
+
+def asked_dates(start: str | None, end: str | None, stored: Dates, days: int = DEFAULT_DAYS) -> Dates | None:
     """Dates from a link, if they are real dates in order and overlap the stored span (clipped to it). A link
-    may give one end: a start alone runs to the latest stored day, an end alone opens the usual DEFAULT_DAYS
-    ending there."""
+    may give one end: a start alone runs to the latest stored day, an end alone opens ``days`` days ending
+    there."""
     try:
         e = dt.date.fromisoformat(end) if end is not None else dt.date.fromisoformat(stored.last)
         s = (dt.date.fromisoformat(start) if start is not None
-             else e - dt.timedelta(days=DEFAULT_DAYS - 1))
+             else e - dt.timedelta(days=days - 1))
     except (TypeError, ValueError):
         return None
     s_iso, e_iso = max(s.isoformat(), stored.first), min(e.isoformat(), stored.last)

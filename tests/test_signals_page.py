@@ -417,7 +417,9 @@ def test_the_page_opens_and_notes_what_a_link_asked_for(site):
         opened = json.dumps(layout(market="NEM", location="QLD1", other="TAS1", strategy="astrology",
                                    start="nonsense", end="2026-10-31", tz="<script>"), cls=PlotlyJSONEncoder)
     for said in ("No NEM location 'QLD1' is offered; showing SA1", "No second location 'TAS1' is offered",
-                 "No strategy 'astrology' is offered", "The link's dates are not usable",
+                 "No strategy 'astrology' is offered",
+                 "The link's dates ('nonsense' to '2026-10-31') are not YYYY-MM-DD dates in order within the "
+                 "stored 2026-09-22 to 2026-10-31; showing the latest days.",
                  "Time zone '<script>' is neither"):
         assert said in opened
     assert '"name": "lookback"' in opened  # the default strategy's parameter inputs
@@ -425,6 +427,35 @@ def test_the_page_opens_and_notes_what_a_link_asked_for(site):
     assert '"id": "nav-signals"' in nav
     link = nav[nav.index('"id": "nav-signals"') - 200: nav.index('"id": "nav-signals"') + 200]
     assert '"disabled": false' in link
+
+
+def test_a_link_may_give_one_end_of_its_dates(site):
+    """As on the overview: a start alone runs to the latest stored day, an end alone opens the page's usual
+    DEFAULT_DAYS ending there (clipped to what is stored, and said so only when a date given was moved); a bad
+    single date is named alone. The date pickers' callback reads one end the same way."""
+    _, store = site
+
+    def opened(start=None, end=None):
+        choice = views.initial_choice(store, "NEM", "SA1", None, None, start, end)
+        return choice.dates.start, choice.dates.end, choice.notes
+
+    assert opened() == (START, END, ())
+    assert opened(start="2026-10-20") == ("2026-10-20", END, ())
+    assert opened(end="2026-10-10") == (START, "2026-10-10", ())  # 90 days back reach before the stored first
+    assert opened(start="2026-01-01") == (START, END, ("Dates clipped to the stored 2026-09-22 to 2026-10-31.",))
+    assert opened(start="2026-10-05", end="2026-10-12") == ("2026-10-05", "2026-10-12", ())
+    assert opened(start="2026-13-40") == (START, END, (
+        "The link's start date '2026-13-40' is not a YYYY-MM-DD date within the stored 2026-09-22 to 2026-10-31; "
+        "showing the latest days.",))
+    assert opened(end="2027-03-01")[2] == (
+        "The link's end date '2027-03-01' is not a YYYY-MM-DD date within the stored 2026-09-22 to 2026-10-31; "
+        "showing the latest days.",)
+    picked = views.stored_dates(store, "NEM", "SA1", None, "2026-10-10")
+    assert (picked.start, picked.end) == (START, "2026-10-10")
+    picked = views.stored_dates(store, "NEM", "SA1", "2026-10-28", "")
+    assert (picked.start, picked.end) == ("2026-10-28", END)
+    picked = views.stored_dates(store, "NEM", "SA1", "2026-11-05", "2026-11-09")  # nothing stored: the latest
+    assert (picked.start, picked.end) == (START, END)
 
 
 def test_an_empty_store_gets_a_message_not_an_error(make_app):

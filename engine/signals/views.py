@@ -5,7 +5,6 @@ walk-forward (engine.signals.evaluate); each strategy's live record (engine.sign
 with the order it asks for. The page's callbacks only shape what these return."""
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import re
@@ -202,19 +201,23 @@ def other_locations(store: Store, market: str | None, location: str | None, curr
 
 def stored_dates(store: Store, market: str, location: str, start: str | None = None,
                  end: str | None = None) -> overview.Dates | None:
-    """The location's stored span and the days to show: the chosen ones while they hold data, else the latest
-    DEFAULT_DAYS."""
+    """The location's stored span and the days to show: the chosen ones while they hold data (one end alone
+    as a link may give it: overview.asked_dates), else the latest DEFAULT_DAYS."""
     check_choice(market, location, start_date=start, end_date=end)
+    latest = _latest_dates(store, market, location)
+    if latest is None or not (start or end):
+        return latest
+    return overview.asked_dates(start or None, end or None, latest, DEFAULT_DAYS) or latest
+
+
+def _latest_dates(store: Store, market: str, location: str) -> overview.Dates | None:
     span = queries.data_span(store, market, location)
     if span is None:
         return None
     tz = queries.known_market(market).tz
     first, last = (t.tz_convert(tz).date() for t in span)
-    latest = overview.Dates(max(first, last - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat(), last.isoformat(),
-                            first.isoformat(), last.isoformat())
-    if start and end and start <= latest.last and end >= latest.first:
-        return dataclasses.replace(latest, start=max(start, latest.first), end=min(end, latest.last))
-    return latest
+    return overview.Dates(max(first, last - dt.timedelta(days=DEFAULT_DAYS - 1)).isoformat(), last.isoformat(),
+                          first.isoformat(), last.isoformat())
 
 
 def initial_choice(store: Store, market: str | None = None, location: str | None = None, other: str | None = None,
@@ -238,14 +241,10 @@ def initial_choice(store: Store, market: str | None = None, location: str | None
     if other is not None and second.chosen is None:
         notes.append(f"No second location {queries.shown(other)} is offered; showing none.")
     strategies = pick(strategy, list(registry.STRATEGIES), "strategy")
-    dates = None
-    if places.chosen:
-        asked = (start, end) if start and end else (None, None)
-        try:
-            dates = stored_dates(store, markets.chosen, places.chosen, *asked)
-        except queries.QueryError as exc:
-            notes.append(f"The link's dates are not usable ({exc}); showing the latest days.")
-            dates = stored_dates(store, markets.chosen, places.chosen)
+    dates = _latest_dates(store, markets.chosen, places.chosen) if places.chosen else None
+    if dates is not None and (start is not None or end is not None):
+        dates, said = overview.linked_dates(start, end, dates, DEFAULT_DAYS)
+        notes.extend(said)
     return Choice(markets, places, second, strategies, dates, tuple(notes))
 
 
