@@ -191,6 +191,42 @@ def accuracy(market, location, window):
             "table": accuracy_table(view)}
 
 
+def _accuracy_download(kind: str, market, location, window):
+    _checked(market=market, location=location, window=window)
+    if not (market and location):
+        return no_update
+    try:
+        view = services().cached(views.accuracy_view, market, location, window or views.WINDOWS[-1])
+    except queries.QueryError:
+        return no_update
+    if view.accuracy.empty:
+        return no_update
+    if kind == "table":
+        return dcc.send_data_frame(views.accuracy_export(view).to_csv, f"{market}_{location}_day_ahead_accuracy.csv",
+                                   index=False)
+    return dcc.send_data_frame(views.daily_accuracy_export(view).to_csv,
+                               f"{market}_{location}_day_ahead_accuracy_daily_{view.accuracy.window}d.csv",
+                               index=False)
+
+
+_ACCURACY_STATE = {"market": State("fc-market", "value"), "location": State("fc-location", "value"),
+                   "window": State("fc-window", "value")}
+
+
+@callback(output=Output("fc-download-accuracy", "data"), inputs={"_n": Input("fc-download-accuracy-btn", "n_clicks")},
+          state=_ACCURACY_STATE, prevent_initial_call=True)
+def download_accuracy(_n, market, location, window):
+    """The accuracy table, as CSV: one row per model, the numbers unrounded, the headers naming their units."""
+    return _accuracy_download("table", market, location, window)
+
+
+@callback(output=Output("fc-download-daily", "data"), inputs={"_n": Input("fc-download-daily-btn", "n_clicks")},
+          state=_ACCURACY_STATE, prevent_initial_call=True)
+def download_daily_accuracy(_n, market, location, window):
+    """The rolling scores drawn below the table, as CSV: per market day and model, over the window chosen."""
+    return _accuracy_download("daily", market, location, window)
+
+
 @callback(output={"line": Output("fc-training", "children"), "tick_off": Output("fc-training-tick", "disabled"),
                   "state": Output("fc-training-state", "data")},
           inputs={"market": Input("fc-market", "value"), "location": Input("fc-location", "value"),

@@ -16,7 +16,7 @@ from components.tables import Column, data_table
 from engine import queries
 from engine.orders import CANCELLABLE, FINAL_STATES, OrderError, RoutingOff, TargetOrder
 from engine.signals import views
-from engine.signals.base import METRICS
+from engine.signals.base import METRIC_KINDS, METRICS
 
 PARAM = sf.PARAM_INPUT
 #: The newest orders the orders panel lists.
@@ -130,7 +130,7 @@ def _wall_clock(times, tz: str) -> pd.DatetimeIndex:
 
 
 def metrics_table(metrics: pd.Series, currency: str, table_id: str = "sg-metrics-table") -> object:
-    rows = [(sf.METRIC_LABELS[m], sf.metric_text(m, metrics[m], currency)) for m in METRICS]
+    rows = [(sf.METRIC_LABELS[m], sf.metric_text(METRIC_KINDS[m], metrics[m], currency)) for m in METRICS]
     return data_table(["", Column("", numeric=True)], rows, table_id=table_id, header=False, bordered=False,
                       striped=True, style={"maxWidth": "26rem"})
 
@@ -257,7 +257,7 @@ def compare(market, location, other, start_date, end_date, book):
     metrics = found.metrics
     columns = ["Strategy", *(Column(sf.METRIC_LABELS[m] + (f" ({found.currency})" if m == "pnl" else ""),
                                     numeric=True) for m in METRICS)]
-    rows = [(found.labels.get(name, name), *(sf.metric_text(m, metrics.at[name, m]) for m in METRICS))
+    rows = [(found.labels.get(name, name), *(sf.metric_text(METRIC_KINDS[m], metrics.at[name, m]) for m in METRICS))
             for name in metrics.index]
     rows += [(found.labels.get(name, name), *(["—"] * (len(METRICS) - 1)), f"({why})")
              for name, why in found.left_out.items()]
@@ -265,6 +265,22 @@ def compare(market, location, other, start_date, end_date, book):
     return {"table": html.Div([table, *(html.Div(note, className="small text-muted") for note in found.notes)]),
             "figure": sf.comparison_figure(metrics, found.labels),
             "config": figures.export_config(f"{market}_{location}_strategies_{start_date}_{end_date}")}
+
+
+@callback(output=Output("sg-download-compare", "data"), inputs={"_n": Input("sg-download-compare-btn", "n_clicks")},
+          state={**_choice(State), **_book(State)}, prevent_initial_call=True)
+def download_comparison(_n, market, location, other, start_date, end_date, book):
+    """The strategies side by side, as CSV: the metrics as numbers, the headers naming their units."""
+    _checked(market=market, location=location, other=other, start_date=start_date, end_date=end_date)
+    if not (market and location and start_date and end_date):
+        return no_update
+    try:
+        found = services().cached(views.comparison_view, market, location, other or None, start_date, end_date, book)
+    except queries.QueryError:
+        return no_update
+    pair = f"{location}_{other}" if other else location
+    return dcc.send_data_frame(views.comparison_export(found).to_csv,
+                               f"{market}_{pair}_strategies_{start_date}_{end_date}.csv", index=False)
 
 
 # ------------------------------------------------------------------------------------------------ heatmap
@@ -296,7 +312,8 @@ def heatmap(market, location, other, start_date, end_date, strategy, metric, par
     ring = chosen if all(isinstance(v, int | float) and not isinstance(v, bool) for v in chosen) else None
     others = ", ".join(f"{name} {value:g}" for name, value in found.others.items())
     return {"figure": sf.parameter_heatmap_figure(found.grid, x_name=found.x, y_name=found.y, metric=found.metric,
-                                                  currency=found.currency, chosen=ring,
+                                                  kind=METRIC_KINDS[found.metric], currency=found.currency,
+                                                  chosen=ring,
                                                   title=f"{found.label}: {sf.METRIC_LABELS[found.metric]} by "
                                                         f"{found.x} and {found.y}"),
             "config": figures.export_config(f"{market}_{location}_{strategy}_heatmap_{metric}"),
@@ -310,17 +327,15 @@ def heatmap(market, location, other, start_date, end_date, strategy, metric, par
 
 def folds_table(wf: views.WalkForwardView) -> object:
     folds = wf.folds
-    param_columns = [c for c in folds.columns if c.startswith("param_")] or [
-        c for c in folds.columns if c not in {"train_start", "train_end", "test_start", "test_end", "in_sample",
-                                              "out_of_sample"}]
+    param_columns = list(folds.columns.difference(views.FOLD_COLUMNS, sort=False))
 
     def day(t) -> str:
         return "—" if pd.isna(t) else pd.Timestamp(t).tz_convert(wf.tz).strftime("%Y-%m-%d %H:%M")
 
     rows = [(f"{day(r['train_start'])} – {day(r['train_end'])}", f"{day(r['test_start'])} – {day(r['test_end'])}",
-             ", ".join(f"{c.removeprefix('param_')} {r[c]:g}" for c in param_columns),
-             sf.metric_text(wf.metric, r["in_sample"], wf.currency),
-             sf.metric_text(wf.metric, r["out_of_sample"], wf.currency)) for _, r in folds.iterrows()]
+             ", ".join(f"{c} {r[c]:g}" for c in param_columns),
+             sf.metric_text(METRIC_KINDS[wf.metric], r["in_sample"], wf.currency),
+             sf.metric_text(METRIC_KINDS[wf.metric], r["out_of_sample"], wf.currency)) for _, r in folds.iterrows()]
     label = sf.METRIC_LABELS[wf.metric]
     columns = [f"Training ({wf.tz_label})", "Test", "Parameters chosen", Column(f"{label} in sample", numeric=True),
                Column(f"{label} out of sample", numeric=True)]
@@ -356,6 +371,27 @@ def walk_forward(market, location, other, start_date, end_date, strategy, window
 
 
 
+@callback(output=Output("sg-download-folds", "data"), inputs={"_n": Input("sg-download-folds-btn", "n_clicks")},
+          state={**_choice(State), "strategy": State("sg-strategy", "value"), "window": State("sg-wf-window", "value"),
+                 "metric": State("sg-wf-metric", "value"), "tz_choice": State("sg-tz", "value"), **_book(State)},
+          prevent_initial_call=True)
+def download_folds(_n, market, location, other, start_date, end_date, strategy, window, metric, tz_choice, book):
+    """The walk-forward's folds, as CSV (times in the zone shown; the header and file name say which)."""
+    _checked(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
+             strategy=strategy, metric=metric, window=window, tz_choice=tz_choice)
+    if not (market and location and start_date and end_date and strategy and window and metric):
+        return no_update
+    try:
+        wf = services().cached(views.walk_forward_view, market, location, other or None, start_date, end_date,
+                               strategy, window, book, metric, tz_choice or "market")
+    except queries.QueryError:
+        return no_update
+    tz_tag = "UTC" if tz_choice == "utc" else "market-time"
+    return dcc.send_data_frame(views.folds_export(wf).to_csv,
+                               f"{market}_{location}_{strategy}_walk_forward_{window.replace('/', '-')}_{metric}_"
+                               f"{start_date}_{end_date}_{tz_tag}.csv", index=False)
+
+
 # ------------------------------------------------------------------------------------------------ live record
 
 
@@ -372,7 +408,8 @@ def live_tables(live: views.LiveRecord) -> object:
     def when(t) -> str:
         return "—" if t is None or pd.isna(t) else pd.Timestamp(t).tz_convert(live.tz).strftime("%Y-%m-%d %H:%M")
 
-    summary = [(r.label, f"{r.signals:,}", f"{r.trades:,}", f"{r.closed:,}", sf.metric_text("win_rate", r.hit_rate),
+    summary = [(r.label, f"{r.signals:,}", f"{r.trades:,}", f"{r.closed:,}",
+                sf.metric_text(METRIC_KINDS["win_rate"], r.hit_rate),
                 _money(r.realised_pnl, live.currency), _money(r.open_pnl, live.currency),
                 f"{_DIRECTION.get(int(r.direction), r.direction)} since {when(r.since)}")
                for r in live.summary.itertuples()]

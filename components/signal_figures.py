@@ -26,13 +26,10 @@ PRICE_COLOUR, EQUITY_COLOUR, DRAWDOWN_COLOUR = "#1f77b4", "#1f77b4", "#d62728"
 SCORE_SCALE = [[0.0, "#d73027"], [0.25, "#fc8d59"], [0.5, "#ffffbf"], [0.75, "#91cf60"], [1.0, "#1a9850"]]
 STRATEGY_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#17becf")
 
-#: How the page names each of engine.signals.base.METRICS, and how it prints them ("money" in the currency).
+#: How the page names each of engine.signals.base.METRICS.
 METRIC_LABELS = {"pnl": "P&L", "total_return": "Total return", "sharpe": "Sharpe (annualised)",
                  "sortino": "Sortino (annualised)", "max_drawdown": "Max drawdown", "win_rate": "Win rate",
                  "profit_factor": "Profit factor", "exposure": "Exposure", "trades": "Trades"}
-_METRIC_KIND = {"pnl": "money", "total_return": "share", "sharpe": "ratio", "sortino": "ratio",
-                "max_drawdown": "share", "win_rate": "share", "profit_factor": "ratio", "exposure": "share",
-                "trades": "count"}
 
 
 def epoch_ms(times) -> np.ndarray:
@@ -40,12 +37,12 @@ def epoch_ms(times) -> np.ndarray:
     return pd.DatetimeIndex(times).as_unit("ms").asi8.astype(np.float64)
 
 
-def metric_text(metric: str, value: object, currency: str = "") -> str:
-    """One metric as a table prints it: money with its currency, shares in %, ratios to 2 places; a dash for a
-    metric that has no value (no trades, no losing trade...)."""
+def metric_text(kind: str, value: object, currency: str = "") -> str:
+    """One metric as a table prints it, by its kind (engine.signals.base.METRIC_KINDS): money with its currency,
+    shares in %, counts whole, ratios to 2 places; a dash for a metric that has no value (no trades, no losing
+    trade...)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    kind = _METRIC_KIND.get(metric, "ratio")
     value = float(value)
     if math.isinf(value):
         return "∞" if value > 0 else "−∞"
@@ -171,13 +168,14 @@ def comparison_figure(compared: pd.DataFrame, labels: Mapping[str, str] | None =
                       "yanchor": "bottom", "showarrow": False}])
 
 
-def parameter_heatmap_figure(grid: pd.DataFrame, *, x_name: str, y_name: str, metric: str, currency: str = "",
-                             chosen: tuple[float, float] | None = None, title: str = "") -> dict:
-    """``metric`` over two parameters: ``grid`` rows are ``y_name``'s values, columns ``x_name``'s (the others at
-    their defaults). Hover names both values and the metric; ``chosen`` (x, y) is ringed."""
+def parameter_heatmap_figure(grid: pd.DataFrame, *, x_name: str, y_name: str, metric: str, kind: str,
+                             currency: str = "", chosen: tuple[float, float] | None = None, title: str = "") -> dict:
+    """``metric`` (of ``kind``: metric_text) over two parameters: ``grid`` rows are ``y_name``'s values, columns
+    ``x_name``'s (the others at their defaults). Hover names both values and the metric; ``chosen`` (x, y) is
+    ringed."""
     z = grid.to_numpy(dtype=float)
     xs, ys = [float(v) for v in grid.columns], [float(v) for v in grid.index]
-    text = [[metric_text(metric, v, currency) for v in row] for row in z]
+    text = [[metric_text(kind, v, currency) for v in row] for row in z]
     finite = z[np.isfinite(z)]
     zmid = 0.0 if finite.size and finite.min() < 0 < finite.max() and metric != "trades" else None
     data = [{"type": "heatmap", "z": np.where(np.isfinite(z), z, np.nan), "x": xs, "y": ys, "colorscale": SCORE_SCALE,

@@ -78,6 +78,10 @@ def layout(market: str | None = None, location: str | None = None, model: str | 
             html.H5("Accuracy of the day-ahead forecasts", className="me-3 mb-0"),
             dbc.RadioItems(id=WINDOW, options=[{"label": f"{w} days", "value": w} for w in views.WINDOWS],
                            value=views.WINDOWS[-1], inline=True),
+            dbc.Button("Table CSV", id="fc-download-accuracy-btn", color="secondary", size="sm", className="ms-2"),
+            dbc.Button("Daily scores CSV", id="fc-download-daily-btn", color="secondary", size="sm",
+                       className="ms-2"),
+            dcc.Download(id="fc-download-accuracy"), dcc.Download(id="fc-download-daily"),
         ], className="d-flex align-items-center mt-2 mb-1"),
         html.Div("Each day is scored with each model's newest run made before the day began (it saw no price of the "
                  "day), on the hours with an actual price; rMAE is MAE over the weekly naive forecast's (the price "

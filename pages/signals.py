@@ -36,6 +36,11 @@ def _metric_dropdown(ident: str) -> dcc.Dropdown:
                         value="sharpe", clearable=False, style={"minWidth": "13rem"})
 
 
+def _csv_button(download: str, label: str = "Table CSV") -> html.Div:
+    return html.Div([dbc.Button(label, id=f"{download}-btn", color="secondary", size="sm"), dcc.Download(id=download)],
+                    className="ms-2")
+
+
 def _section(title: str, *after) -> html.Div:
     return html.Div([html.H5(title, className="me-3 mb-0"), *after], className="d-flex align-items-center mt-4 mb-2")
 
@@ -102,7 +107,7 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
             dbc.Col([html.H6("Metrics", className="mt-3"), html.Div(id="sg-metrics"),
                      html.Div(id="sg-notes", className="small text-muted")], lg=4),
         ]),
-        _section("The strategies side by side"),
+        _section("The strategies side by side", _csv_button("sg-download-compare")),
         html.Div("Each strategy at its default parameters, on the same prices and account (spread trading needs a "
                  "second location; the ML ensemble reads the day-ahead forecast as it was issued).",
                  className="small text-muted mb-2"),
@@ -116,7 +121,7 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
                                                      for label, value in views.window_options()],
                               value=views.window_options()[1][1], clearable=False,
                               style={"minWidth": "15rem"}, className="me-2"),
-                 _metric_dropdown(WF_METRIC)),
+                 _metric_dropdown(WF_METRIC), _csv_button("sg-download-folds", "Folds CSV")),
         html.Div("Each fold picks the grid's best parameters by the metric on its training window and trades them on "
                  "the test window that follows; the test windows' equity is stitched together.",
                  className="small text-muted mb-2"),

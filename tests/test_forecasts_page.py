@@ -98,7 +98,8 @@ def _issued(store, run_id: str) -> str:
 def _good(store, ids) -> dict:
     return {"fc-market.value": "NEM", "fc-location.value": "SA1", "fc-model.value": "naive",
             "fc-issued.value": _issued(store, ids["SA1"][-1]), "fc-horizon.value": 24, "fc-tz.value": "market",
-            "fc-window.value": 28, "fc-download-btn.n_clicks": 1}
+            "fc-window.value": 28, "fc-download-btn.n_clicks": 1, "fc-download-accuracy-btn.n_clicks": 1,
+            "fc-download-daily-btn.n_clicks": 1}
 
 
 def _render(site, **changes) -> dict:
@@ -252,6 +253,41 @@ def test_the_accuracy_panel_scores_each_model(site):
     assert acc.summary.loc["naive", "rmae"] == pytest.approx(1.0)
     assert acc.summary.loc["naive", "hours"] == RUN_DAYS * 24
     assert "fc-accuracy-summary" in str(answer["fc-accuracy-table"])
+
+
+def test_the_accuracy_table_and_daily_scores_download_as_numbers_with_their_units(site):
+    dash_app, store, ids = site
+    good = {**_good(store, ids), "fc-location.value": "SA1", "fc-window.value": 7,
+            "fc-download-accuracy-btn.n_clicks": 1, "fc-download-daily-btn.n_clicks": 1}
+    acc = runs.accuracy(store, "NEM", "SA1", window=7)
+    response = post_callback(dash_app.server.test_client(), dash_app, callback_key(dash_app,
+                                                                                   "fc-download-accuracy.data"), good)
+    data = assert_answered(response, "accuracy table")["response"]["fc-download-accuracy"]["data"]
+    assert data["filename"] == "NEM_SA1_day_ahead_accuracy.csv"
+    table = pd.read_csv(io.StringIO(data["content"])).set_index("model")
+    assert list(table.columns) == ["label", "hours_scored", "mae (AUD/MWh)", "weekly_naive_mae (AUD/MWh)", "rmae",
+                                   "band_50_covered (fraction)", "band_80_covered (fraction)",
+                                   "band_90_covered (fraction)", "band_98_covered (fraction)"]
+    assert list(table.index) == list(acc.summary.index)
+    assert table.loc["naive", "hours_scored"] == RUN_DAYS * 24
+    assert table.loc["naive", "rmae"] == pytest.approx(1.0)  # the weekly naive run is the price 168 h earlier
+    np.testing.assert_allclose(table["mae (AUD/MWh)"], acc.summary["mae"], rtol=1e-12)
+    cover = acc.coverage.set_index(["model", "nominal"])["observed"]
+    assert table.loc["daily-naive", "band_90_covered (fraction)"] == pytest.approx(cover[("daily-naive", 0.9)])
+    response = post_callback(dash_app.server.test_client(), dash_app, callback_key(dash_app,
+                                                                                   "fc-download-daily.data"), good)
+    data = assert_answered(response, "daily scores")["response"]["fc-download-daily"]["data"]
+    assert data["filename"] == "NEM_SA1_day_ahead_accuracy_daily_7d.csv"
+    daily = pd.read_csv(io.StringIO(data["content"]))
+    day = "day (NEM time (UTC+10))"
+    assert list(daily.columns) == [day, "model", "mae_7d (AUD/MWh)", "weekly_naive_mae_7d (AUD/MWh)", "rmae_7d"]
+    # the runs score the last RUN_DAYS market days, named by the market's date
+    assert daily.loc[daily["model"] == "naive", day].tolist() == [
+        d.strftime("%Y-%m-%d") for d in pd.date_range(LAST_DAY - pd.Timedelta(days=RUN_DAYS - 1), LAST_DAY)]
+    naive = acc.rolling.loc[acc.rolling["model"] == "naive"]
+    np.testing.assert_allclose(daily.loc[daily["model"] == "naive", "mae_7d (AUD/MWh)"], naive["mae"], rtol=1e-12)
+    baseline = daily.loc[daily["model"] == "weekly_naive"]
+    np.testing.assert_allclose(baseline["mae_7d (AUD/MWh)"], acc.baseline["mae"], rtol=1e-12)
 
 
 def _table_rows(table: dict) -> list[list[str]]:

@@ -12,7 +12,7 @@ from selenium.webdriver.common.keys import Keys
 from app.services import services
 from components import signal_figures as sf
 from engine.signals import backtest, registry, series
-from engine.signals.base import Book
+from engine.signals.base import METRIC_KINDS, Book
 from tests.test_signals_page import LAST_DAY, NEM, save_demo_prices
 
 pytestmark = pytest.mark.browser
@@ -44,7 +44,7 @@ def _expected(store, params: dict) -> dict[str, str]:
     prices = series.load_prices(store, "NEM", "SA1", start, LAST_DAY.tz_localize(None) + pd.Timedelta(days=1))
     made = registry.STRATEGIES["mean_reversion"].signals(prices.frame, {k: [v] for k, v in params.items()})
     row = backtest.run(made, Book(), prices.freq).metrics.iloc[0]
-    return {sf.METRIC_LABELS[m]: sf.metric_text(m, row[m], "AUD") for m in row.index}
+    return {sf.METRIC_LABELS[m]: sf.metric_text(METRIC_KINDS[m], row[m], "AUD") for m in row.index}
 
 
 def test_change_a_parameter_see_new_metrics_and_download_the_trades(dash_duo, make_app):

@@ -24,7 +24,7 @@ from app.settings import Settings
 from components import signal_figures as sf
 from engine.demo import nem_demo_frames
 from engine.signals import backtest, evaluate, record, registry, series, views
-from engine.signals.base import METRICS, Book
+from engine.signals.base import METRIC_KINDS, METRICS, Book
 from engine.store import write_tables
 from tests.support.fix_acceptor import Acceptor, wait_for
 from tests.test_hardening import HOSTILE, assert_answered, callback_key, row_counts
@@ -61,7 +61,8 @@ def _good(**changes) -> dict:
               "sg-dates.start_date": START, "sg-dates.end_date": END, "sg-strategy.value": "mean_reversion",
               "sg-tz.value": "market", "sg-heatmap-metric.value": "sharpe", "sg-wf-window.value": "30/7",
               "sg-wf-metric.value": "sharpe", "sg-download-trades-btn.n_clicks": 1,
-              "sg-download-equity-btn.n_clicks": 1, "sg-send-order.n_clicks": 1, "sg-order-sent.data": 0,
+              "sg-download-equity-btn.n_clicks": 1, "sg-download-compare-btn.n_clicks": 1,
+              "sg-download-folds-btn.n_clicks": 1, "sg-send-order.n_clicks": 1, "sg-order-sent.data": 0,
               "sg-orders-tick.n_intervals": 0, "params": dict(registry.STRATEGIES["mean_reversion"].defaults)}
     values.update({f"{ident}.value": views.BOOK_FIELDS[name][3] for name, ident in BOOK_IDS.items()})
     values.update(changes)
@@ -153,7 +154,8 @@ def test_the_backtest_draws_its_trades_equity_drawdown_and_metrics(site):
     assert answer["sg-error"]["is_open"] is False
     result, made = _engine_backtest(store, "mean_reversion", dict(registry.STRATEGIES["mean_reversion"].defaults))
     expected = result.metrics.iloc[0]
-    assert _metrics_shown(answer) == {sf.METRIC_LABELS[m]: sf.metric_text(m, expected[m], "AUD") for m in METRICS}
+    assert _metrics_shown(answer) == {sf.METRIC_LABELS[m]: sf.metric_text(METRIC_KINDS[m], expected[m], "AUD")
+                                      for m in METRICS}
     price = _traces(answer["sg-price"]["figure"])
     trades = result.trades(0)
     assert expected["trades"] > 3
@@ -185,7 +187,8 @@ def test_a_new_parameter_gives_the_engines_new_metrics(site):
     answer = _render(site, params=params, **{"sg-book-size-mw.value": 5.0, "sg-book-fee-per-mwh.value": 0.5})
     result, _ = _engine_backtest(store, "mean_reversion", params, Book(size=5.0, fees_per_mwh=0.5))
     shown = _metrics_shown(answer)
-    assert shown == {sf.METRIC_LABELS[m]: sf.metric_text(m, result.metrics.iloc[0][m], "AUD") for m in METRICS}
+    assert shown == {sf.METRIC_LABELS[m]: sf.metric_text(METRIC_KINDS[m], result.metrics.iloc[0][m], "AUD")
+                     for m in METRICS}
     assert shown != _metrics_shown(_render(site))
     assert "lookback 96, entry 1.4, exit 0.2" in answer["sg-price"]["figure"]["layout"]["title"]["text"]
 
@@ -264,6 +267,32 @@ def test_the_strategies_side_by_side(site):
     assert spread[-1] == "(needs a second location)"
 
 
+def test_the_strategies_side_by_side_download_as_numbers_with_their_units(site):
+    _, store = site
+    data = _ask(site, "sg-download-compare.data")["sg-download-compare"]["data"]
+    assert data["filename"] == f"NEM_SA1_strategies_{START}_{END}.csv"
+    frame = pd.read_csv(io.StringIO(data["content"]), keep_default_na=False, na_values=[""])
+    assert list(frame.columns) == ["strategy", "label", "pnl (AUD)", "total_return (fraction)", "sharpe", "sortino",
+                                   "max_drawdown (fraction)", "win_rate (fraction)", "profit_factor",
+                                   "exposure (fraction)", "trades", "not_run_because"]
+    run = {name: s for name, s in registry.STRATEGIES.items() if s.legs == 1}
+    assert list(frame["strategy"]) == [*run, "spread"]  # as the page's table: the one not run last
+    prices = series.load_prices(store, "NEM", "SA1", pd.Timestamp(START), pd.Timestamp(END) + pd.Timedelta(days=1),
+                                with_forecast=True)
+    expected = evaluate.compare(run, prices.frame, Book(), prices.freq)
+    ran = frame.set_index("strategy").loc[list(run)]
+    for metric in METRICS:
+        column = views.metric_column(metric, "AUD")
+        np.testing.assert_allclose(ran[column].astype(float), expected[metric].astype(float), rtol=1e-12,
+                                   err_msg=metric)
+    assert f",{int(expected.at['momentum', 'trades'])},\n" in data["content"]  # a count, written whole
+    spread = frame.set_index("strategy").loc["spread"]
+    assert spread["not_run_because"] == "needs a second location" and np.isnan(spread["pnl (AUD)"])
+    with_other = _ask(site, "sg-download-compare.data", **{"sg-other.value": "VIC1"})["sg-download-compare"]["data"]
+    assert with_other["filename"] == f"NEM_SA1_VIC1_strategies_{START}_{END}.csv"
+    assert pd.read_csv(io.StringIO(with_other["content"]))["not_run_because"].isna().all()
+
+
 def test_the_parameter_heatmap_spans_the_first_two_grid_axes(site):
     answer = _ask(site, "sg-heatmap.figure", **{"sg-heatmap-metric.value": "total_return"})
     figure = answer["sg-heatmap"]["figure"]
@@ -278,7 +307,7 @@ def test_the_parameter_heatmap_spans_the_first_two_grid_axes(site):
     # the engine's grid, read off the hover text (the metric as the tables print it)
     expected = evaluate.heatmap(registry.STRATEGIES["mean_reversion"], _prices(site[1]).frame, Book(),
                                 pd.Timedelta(minutes=5), "lookback", "entry", metric="total_return")
-    assert heat["text"][3][5] == sf.metric_text("total_return", expected.iat[3, 5])
+    assert heat["text"][3][5] == sf.metric_text("share", expected.iat[3, 5])
     moved = _ask(site, "sg-heatmap.figure", params={"lookback": 120.0, "entry": 2.4, "exit": 0.5},
                  **{"sg-heatmap-metric.value": "total_return"})
     assert moved["sg-heatmap"]["figure"]["data"][1]["x"] == [120.0]
@@ -293,6 +322,34 @@ def test_the_walk_forward_lists_its_folds_and_draws_the_out_of_sample_equity(sit
     assert len(_values(answer["sg-wf-equity"]["figure"]["data"][0])) > 0
     answer = _ask(site, "sg-wf-equity.figure", **{"sg-wf-window.value": "180/30"})
     assert "needs at least 210 days of prices" in str(answer["sg-wf-table"]["children"])
+
+
+def test_the_walk_forward_folds_download_in_the_zone_shown(site):
+    _, store = site
+    prices = _prices(store)
+    per_day = 24 * 12
+    expected = evaluate.walk_forward(registry.STRATEGIES["mean_reversion"], prices.frame, Book(), prices.freq,
+                                     30 * per_day, 7 * per_day, metric="total_return").folds
+    for tz, label, offset in (("market", "NEM time (UTC+10)", "+10:00"), ("utc", "UTC", "+00:00")):
+        data = _ask(site, "sg-download-folds.data", **{"sg-tz.value": tz, "sg-wf-metric.value": "total_return"}
+                    )["sg-download-folds"]["data"]
+        assert data["filename"] == (f"NEM_SA1_mean_reversion_walk_forward_30-7_total_return_{START}_{END}_"
+                                    f"{'UTC' if tz == 'utc' else 'market-time'}.csv")
+        frame = pd.read_csv(io.StringIO(data["content"]))
+        times = [f"{w}_{e}_bar_start ({label})" for w in ("train", "test") for e in ("first", "last")]
+        assert list(frame.columns) == ["fold", *times, "lookback", "entry", "exit",
+                                       "in_sample_total_return (fraction)", "out_of_sample_total_return (fraction)"]
+        assert list(frame["fold"]) == list(range(1, len(expected) + 1))
+        for column, engine_column in zip(times, ("train_start", "train_end", "test_start", "test_end"), strict=True):
+            assert frame[column].str.endswith(offset).all()
+            assert (pd.to_datetime(frame[column], utc=True) == pd.DatetimeIndex(expected[engine_column])).all()
+        for name in ("lookback", "entry", "exit"):
+            np.testing.assert_array_equal(frame[name], expected[name])
+        assert frame["lookback"].dtype == np.int64  # bars, written whole
+        np.testing.assert_allclose(frame["in_sample_total_return (fraction)"], expected["in_sample"], rtol=1e-12)
+        np.testing.assert_allclose(frame["out_of_sample_total_return (fraction)"], expected["out_of_sample"],
+                                   rtol=1e-12)
+    assert frame["train_first_bar_start (UTC)"].iloc[0] == "2026-09-21T14:00:00+00:00"  # 22 Sep 00:00 NEM time
 
 
 def test_the_live_record_lists_each_strategy(site):

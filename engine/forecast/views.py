@@ -243,13 +243,48 @@ class AccuracyView:
     currency: str
     tz_label: str  # the market's zone: hours of day are the market's
     accuracy: runs.Accuracy
+    tz: str = "UTC"  # that zone, by name
 
 
 def accuracy_view(store: Store, market: str, location: str, window: int = 28) -> AccuracyView:
     """Rolling MAE and rMAE, calibration and error by hour of day of every model's day-ahead runs."""
     check_choice(market, location, window=window)
     info = queries.known_market(market)
-    return AccuracyView(info.currency, info.timezone_label, runs.accuracy(store, market, location, None, window))
+    return AccuracyView(info.currency, info.timezone_label, runs.accuracy(store, market, location, None, window),
+                        info.timezone)
+
+
+def accuracy_export(view: AccuracyView) -> pd.DataFrame:
+    """The accuracy table as analysts download it: one row per model, over every day scored; errors in the
+    currency per MWh, each band's share of actual prices inside it as a fraction (none for the operator's
+    forecast, which has no bands)."""
+    acc = view.accuracy
+    unit = f"{view.currency}/MWh"
+    frame = pd.DataFrame({"model": acc.summary.index, "label": [acc.labels.get(m, m) for m in acc.summary.index],
+                          "hours_scored": acc.summary["hours"].to_numpy(dtype=int),
+                          f"mae ({unit})": acc.summary["mae"].to_numpy(dtype=float),
+                          f"weekly_naive_mae ({unit})": acc.summary["naive_mae"].to_numpy(dtype=float),
+                          "rmae": acc.summary["rmae"].to_numpy(dtype=float)})
+    cover = acc.coverage.pivot(index="model", columns="nominal", values="observed")
+    for nominal in cover.columns:
+        frame[f"band_{nominal * 100:g}_covered (fraction)"] = cover[nominal].reindex(acc.summary.index).to_numpy()
+    return frame
+
+
+def daily_accuracy_export(view: AccuracyView) -> pd.DataFrame:
+    """The rolling scores as analysts download them: per market day (the market's date) and model, MAE, the
+    weekly naive's MAE and rMAE over the ``window`` days ending that day; the weekly naive's own MAE over every
+    hour any model forecast as the rows of model ``weekly_naive``."""
+    acc = view.accuracy
+    unit = f"{view.currency}/MWh"
+    baseline = acc.baseline.assign(model="weekly_naive", naive_mae=acc.baseline["mae"], rmae=1.0)
+    rows = pd.concat([acc.rolling, baseline[acc.rolling.columns]], ignore_index=True)
+    days = pd.DatetimeIndex(rows["day"]).tz_convert(view.tz).strftime("%Y-%m-%d")
+    return pd.DataFrame({f"day ({view.tz_label})": days, "model": rows["model"].to_numpy(),
+                         f"mae_{acc.window}d ({unit})": rows["mae"].to_numpy(dtype=float),
+                         f"weekly_naive_mae_{acc.window}d ({unit})": rows["naive_mae"].to_numpy(dtype=float),
+                         f"rmae_{acc.window}d": rows["rmae"].to_numpy(dtype=float)}
+                        ).sort_values([f"day ({view.tz_label})", "model"], kind="stable", ignore_index=True)
 
 
 # ---------------------------------------------------------------------------------------------- training

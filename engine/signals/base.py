@@ -17,6 +17,10 @@ import pandas as pd
 #: the metrics every backtest reports, in this order (the CLI prints them as one JSON object with these keys)
 METRICS = ("pnl", "total_return", "sharpe", "sortino", "max_drawdown", "win_rate", "profit_factor", "exposure",
            "trades")
+#: What each metric's number is: money (the market's currency), a share (a fraction: 0.05 is 5 %), a ratio or a count.
+METRIC_KINDS = {"pnl": "money", "total_return": "share", "sharpe": "ratio", "sortino": "ratio",
+                "max_drawdown": "share", "win_rate": "share", "profit_factor": "ratio", "exposure": "share",
+                "trades": "count"}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from engine import overview, queries
 from engine.markets import TZ_CHOICES
 from engine.overview import Pick
 from engine.signals import backtest, evaluate, metrics, record, registry, series
-from engine.signals.base import METRICS, Book
+from engine.signals.base import METRIC_KINDS, METRICS, Book
 from engine.store import Store
 
 #: Days a page opens on: the latest stored.
@@ -429,6 +429,27 @@ def comparison_view(store: Store, market: str, location: str, other: str | None,
                       queries.known_market(market).currency, left_out, prices_notes(prices, "ml_ensemble"))
 
 
+def metric_column(metric: str, currency: str, prefix: str = "") -> str:
+    """A metric's column in a downloaded table, named with its unit: ``pnl (AUD)``, ``win_rate (fraction)``."""
+    unit = {"money": currency, "share": "fraction"}.get(METRIC_KINDS[metric])
+    return f"{prefix}{metric} ({unit})" if unit else f"{prefix}{metric}"
+
+
+def comparison_export(found: Comparison) -> pd.DataFrame:
+    """The strategies side by side as analysts download them: one row per strategy, the metrics as numbers
+    (shares as fractions, P&L in the currency), and why a strategy was not run."""
+    frame = pd.DataFrame({"strategy": list(found.metrics.index) + list(found.left_out),
+                          "label": [found.labels.get(name, name) for name in (*found.metrics.index, *found.left_out)]})
+    for metric in METRICS:
+        values = pd.Series(np.concatenate([found.metrics[metric].to_numpy(dtype=float),
+                                           np.full(len(found.left_out), np.nan)]))
+        if METRIC_KINDS[metric] == "count":
+            values = values.astype("Int64")  # written 442, not 442.0; none for a strategy not run
+        frame[metric_column(metric, found.currency)] = values
+    frame["not_run_because"] = [""] * len(found.metrics) + list(found.left_out.values())
+    return frame
+
+
 # ------------------------------------------------------------------------------------------------ heatmap
 
 
@@ -508,6 +529,28 @@ def walk_forward_view(store: Store, market: str, location: str, other: str | Non
     info = queries.known_market(market)
     return WalkForwardView(strategy, rule.label, metric, train_days, test_days, result.folds, result.equity,
                            info.currency, info.display_zone(tz_choice), info.display_label(tz_choice))
+
+
+#: The columns of a walk-forward's folds that are not the parameters chosen (engine.signals.evaluate.walk_forward).
+FOLD_COLUMNS = ("train_start", "train_end", "test_start", "test_end", "in_sample", "out_of_sample")
+
+
+def folds_export(wf: WalkForwardView) -> pd.DataFrame:
+    """The walk-forward's folds as analysts download them: each window's first and last bar start in the zone
+    shown (ISO 8601 with the offset; the header names the zone), the parameters chosen in sample, and the metric
+    in and out of sample."""
+    folds = wf.folds
+    frame = pd.DataFrame({"fold": np.arange(1, len(folds) + 1)})
+    for window in ("train", "test"):
+        frame[f"{window}_first_bar_start ({wf.tz_label})"] = iso_local(folds[f"{window}_start"], wf.tz)
+        frame[f"{window}_last_bar_start ({wf.tz_label})"] = iso_local(folds[f"{window}_end"], wf.tz)
+    for column in folds.columns.difference(FOLD_COLUMNS, sort=False):
+        values = folds[column]
+        whole = pd.api.types.is_numeric_dtype(values) and bool((values == values.round()).all())
+        frame[column] = values.astype("int64").to_numpy() if whole else values.to_numpy()  # a lookback of 204 bars
+    for sample in ("in_sample", "out_of_sample"):
+        frame[metric_column(wf.metric, wf.currency, f"{sample}_")] = folds[sample].to_numpy(dtype=float)
+    return frame
 
 
 # ------------------------------------------------------------------------------------------------ live
