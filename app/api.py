@@ -114,8 +114,7 @@ def latest():
     store = services().ready_store()
     info = queries.known_market(market)
     tz = info.display_zone(tz_choice)
-    frame = queries.latest_prices(store, market)
-    frame["interval_start"] = [t.tz_convert(tz).isoformat() for t in frame["interval_start"]]
+    frame = queries.latest_for_export(queries.latest_prices(store, market), tz)
     if fmt == "csv":
         return Response(frame.to_csv(index=False), mimetype="text/csv",
                         headers={"Content-Disposition": f'attachment; filename="{market}_latest_prices.csv"'})

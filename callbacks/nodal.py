@@ -356,6 +356,21 @@ def download_series(_n, name, losses, whatif):
     return dcc.send_data_frame(study.result.nodes.to_csv, f"{name}_components.csv", index=False)
 
 
+@callback(
+    output=Output("nd-dl-binding", "data"), inputs={"_n": Input("nd-dl-binding-btn", "n_clicks")},
+    state={"name": State("nd-network", "value"), "losses": State("nd-losses", "value"),
+           "whatif": State("nd-whatif", "data")},
+    prevent_initial_call=True)
+def download_binding(_n, name, losses, whatif):
+    """The lines at their limit in every snapshot of the day, with flow, limit and shadow price."""
+    _checked(name=name, losses=losses, whatif=whatif)
+    try:
+        study = open_study(name, whatif, losses)
+    except STUDY_ERRORS:
+        return no_update
+    return dcc.send_data_frame(study.binding_by_snapshot().to_csv, f"{name}_binding_lines.csv", index=False)
+
+
 # --- the congestion forecast ------------------------------------------------------------------------------------
 
 SCENARIO_LABELS = {"day": "the day's snapshots", "hours": "a range of snapshots",

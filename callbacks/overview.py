@@ -179,6 +179,23 @@ def latest(market, location, tz_choice):
     return latest_table(found, location)
 
 
+@callback(output=Output("ov-download-latest", "data"), inputs={"_n": Input("ov-download-latest-btn", "n_clicks")},
+          state={"market": State("ov-market", "value"), "tz_choice": State("ov-tz", "value")},
+          prevent_initial_call=True)
+def download_latest(_n, market, tz_choice):
+    """The latest stored prices table, as CSV (times in the zone shown; the file name says which)."""
+    _checked(market=market, tz_choice=tz_choice)
+    if not market:
+        return no_update
+    try:
+        found = services().cached(overview.latest_view, market, tz_choice or "market")
+    except queries.QueryError:
+        return no_update
+    tz_tag = "UTC" if tz_choice == "utc" else "market-time"
+    return dcc.send_data_frame(queries.latest_for_export(found.rows, found.tz).to_csv,
+                               f"{market}_latest_prices_{tz_tag}.csv", index=False)
+
+
 @callback(output=Output("ov-download", "data"), inputs={"_n": Input("ov-download-btn", "n_clicks")},
           state=_choice(State), prevent_initial_call=True)
 def download(_n, market, location, start_date, end_date, tz_choice, kind):

@@ -522,6 +522,12 @@ def series_for_export(series: pd.DataFrame, tz: str) -> pd.DataFrame:
     })
 
 
+def latest_for_export(latest: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """latest_prices as analysts download it (and the API answers it): interval start as ISO 8601 with the offset
+    of ``tz``."""
+    return latest.assign(interval_start=_iso_with_offset(latest["interval_start"].dt.tz_convert(tz)))
+
+
 def _iso_with_offset(local: pd.Series) -> pd.Series:
     """Each time as ``Timestamp.isoformat()`` writes it (``2024-01-01T00:00:00+10:00``), in a few vectorised
     steps: one by one it was most of a long range's answer time."""

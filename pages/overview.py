@@ -17,6 +17,10 @@ def _control(label: str, component) -> dbc.Col:
     return dbc.Col([dbc.Label(label, className="small text-muted mb-1"), component], xs=12, md="auto")
 
 
+#: A table's heading row, as tall as a small button so the two tables side by side start level.
+_TABLE_HEADING = "d-flex align-items-center mt-2 mb-2 min-h-btn-sm"
+
+
 def layout(market: str | None = None, location: str | None = None, kind: str | None = None,
            start: str | None = None, end: str | None = None, tz: str | None = None, **_other) -> html.Div:
     """A link may name the view (?market=NEM&location=SA1&kind=settlement&start=...&end=...&tz=utc); a value
@@ -57,8 +61,12 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
             dbc.Col(dcc.Graph(id="ov-heatmap"), md=7),
         ]),
         dbc.Row([
-            dbc.Col([html.H6("Price statistics over the selected range", className="mt-2"),
+            dbc.Col([html.Div(html.H6("Price statistics over the selected range", className="mb-0"),
+                              className=_TABLE_HEADING),
                      html.Div(id="ov-stats")], lg=5),
-            dbc.Col([html.H6("Latest stored prices", className="mt-2"), html.Div(id="ov-latest")], lg=7),
+            dbc.Col([html.Div([html.H6("Latest stored prices", className="me-3 mb-0"),
+                               dbc.Button("CSV", id="ov-download-latest-btn", color="secondary", size="sm"),
+                               dcc.Download(id="ov-download-latest")], className=_TABLE_HEADING),
+                     html.Div(id="ov-latest")], lg=7),
         ]),
     ])

@@ -303,6 +303,15 @@ def test_latest_prices_are_each_series_newest_interval(app, client, sa_january):
     csv = pd.read_csv(io.StringIO(client.get("/api/v1/latest?market=NEM&format=csv&tz=utc").get_data(as_text=True)))
     assert csv["interval_start"].tolist() == ["2018-01-31T13:30:00+00:00", "2008-06-30T13:30:00+00:00",
                                               "2018-01-15T03:55:00+00:00"]
+    # the overview's table downloads as the API answers it, in the zone the page shows
+    from tests.test_hardening import assert_answered, callback_key, post_callback
+    for tz in ("utc", "market"):
+        answer = assert_answered(post_callback(client, app, callback_key(app, "ov-download-latest.data"),
+                                               {"ov-market.value": "NEM", "ov-tz.value": tz,
+                                                "ov-download-latest-btn.n_clicks": 1}), f"latest CSV {tz}")
+        data = answer["response"]["ov-download-latest"]["data"]
+        assert data["filename"] == f"NEM_latest_prices_{'UTC' if tz == 'utc' else 'market-time'}.csv"
+        assert data["content"] == client.get(f"/api/v1/latest?market=NEM&format=csv&tz={tz}").get_data(as_text=True)
 
 
 @pytest.mark.parametrize("query, message", [

@@ -5,6 +5,7 @@ no table changes (row counts of every table compared before and after)."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from urllib.parse import quote
 
@@ -122,7 +123,7 @@ def assert_answered(response, what: str) -> dict | None:
 
 OVERVIEW_GOOD = {"ov-market.value": "NEM", "ov-location.value": "SA1", "ov-kind.value": "settlement",
                  "ov-dates.start_date": "2018-01-01", "ov-dates.end_date": "2018-01-07", "ov-tz.value": "market",
-                 "ov-download-btn.n_clicks": 1}
+                 "ov-download-btn.n_clicks": 1, "ov-download-latest-btn.n_clicks": 1}
 
 
 def test_overview_render_with_a_good_choice_draws(client, app, sa_january):
@@ -240,7 +241,7 @@ NODAL_GOOD = {"nd-network.value": "case14", "nd-colour.value": "lmp", "nd-hub.va
               "nd-wi-branch.value": "1", "nd-wi-limit.value": 50, "nd-wi-out.value": [],
               "nd-selected.data": {"kind": "bus", "id": "1"}, "nd-map.clickData": None, "nb-run.value": "PJM|DA",
               "nb-hub.value": "X", "nd-network.id": "nd-network", "nd-wi-apply.n_clicks": 1,
-              "nd-dl-nodes-btn.n_clicks": 1, "nd-dl-series-btn.n_clicks": 1}
+              "nd-dl-nodes-btn.n_clicks": 1, "nd-dl-series-btn.n_clicks": 1, "nd-dl-binding-btn.n_clicks": 1}
 NODAL_HOSTILE = [*HOSTILE, {"branch": {"x": 1}, "limit": "abc"}, {"points": "x"}, {"points": [{"customdata": {}}]},
                  -10**30, 3.5]
 
@@ -277,6 +278,35 @@ def test_every_nodal_callback_survives_hostile_values(client, app, store):
                 tried += 1
     assert tried > 10 * len(NODAL_HOSTILE)
     assert row_counts(store) == before
+
+
+@pytest.mark.realdata
+def test_the_days_binding_lines_download_as_each_snapshots_table(client, app):
+    """The CSV holds every snapshot's binding lines, each snapshot's rows those (and in the order) the page lists
+    at that snapshot, for the study shown: here a what-if that squeezes line 1 to 30 MW, so it binds; without the
+    what-if, case14 as published has no binding line and the CSV is its header alone."""
+    from callbacks.nodal import open_study
+    key = callback_key(app, "nd-dl-binding.data")
+    squeezed = {"branch": "1", "limit": 30.0, "out": False}
+    data = assert_answered(post_callback(client, app, key, {**NODAL_GOOD, "nd-whatif.data": squeezed}),
+                           "binding CSV")["response"]["nd-dl-binding"]["data"]
+    assert data["filename"] == "case14_binding_lines.csv"
+    frame = pd.read_csv(io.StringIO(data["content"]), dtype={"snapshot": str, "branch": str})
+    assert list(frame.columns) == ["snapshot", "branch", "from_bus", "to_bus", "flow_mw", "limit_mw", "shadow_price"]
+    with app.server.app_context():
+        study = open_study("case14", squeezed, [])
+        plain = open_study("case14", None, [])
+    assert "1" in set(frame["branch"]) and len(frame) == len(study.result.binding)
+    for snapshot in study.result.snapshots:
+        page = study.binding_at(snapshot)
+        mine = frame.loc[frame["snapshot"] == str(snapshot)]
+        assert mine["branch"].tolist() == page["branch"].astype(str).tolist(), snapshot
+        np.testing.assert_allclose(mine["shadow_price"], page["shadow_price"], rtol=1e-9)
+        np.testing.assert_allclose(mine["flow_mw"].abs(), mine["limit_mw"], rtol=1e-6)  # at their limit
+    assert list(frame["snapshot"].drop_duplicates()) == [str(s) for s in study.result.snapshots
+                                                         if str(s) in set(frame["snapshot"])]  # in the day's order
+    data = assert_answered(post_callback(client, app, key, NODAL_GOOD), "plain CSV")["response"]["nd-dl-binding"]
+    assert len(pd.read_csv(io.StringIO(data["data"]["content"]))) == len(plain.result.binding)
 
 
 @pytest.mark.parametrize("controls", [

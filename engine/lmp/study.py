@@ -303,6 +303,14 @@ class Study:
         binding = self.result.binding
         return binding[binding["snapshot"] == snapshot].sort_values("shadow_price", key=np.abs, ascending=False)
 
+    def binding_by_snapshot(self) -> pd.DataFrame:
+        """Every snapshot's lines at their limit, in snapshot order and each snapshot's most expensive first (as
+        binding_at orders them)."""
+        binding = self.result.binding
+        order = {snapshot: i for i, snapshot in enumerate(self.result.snapshots)}
+        ranked = binding.assign(_at=binding["snapshot"].map(order), _cost=-binding["shadow_price"].abs())
+        return ranked.sort_values(["_at", "_cost"], kind="stable").drop(columns=["_at", "_cost"]).reset_index(drop=True)
+
     def flows_at(self, snapshot: Any) -> pd.DataFrame:
         return self.result.flows[self.result.flows["snapshot"] == snapshot]
 
