@@ -22,7 +22,10 @@ _CHOICE = {"market": ("fc-market", "value"), "location": ("fc-location", "value"
 _RENDER = {"fan": Output("fc-fan", "figure"), "fan_config": Output("fc-fan", "config"),
            "error": Output("fc-error", "children"), "show_error": Output("fc-error", "is_open"),
            "notes": Output("fc-notes", "children"), "zone": Output("fc-issued-zone", "children")}
-_ACCURACY = {"rolling": Output("fc-rolling", "figure"), "calibration": Output("fc-calibration", "figure"),
+_ACCURACY = {"config": {name: Output(ident, "config") for name, ident in (("rolling", "fc-rolling"),
+                                                                         ("calibration", "fc-calibration"),
+                                                                         ("by_hour", "fc-by-hour"))},
+             "rolling": Output("fc-rolling", "figure"), "calibration": Output("fc-calibration", "figure"),
              "by_hour": Output("fc-by-hour", "figure"), "table": Output("fc-accuracy-table", "children")}
 
 
@@ -162,7 +165,8 @@ def accuracy_table(view: views.AccuracyView) -> object:
 def _no_accuracy(message: str) -> dict:
     blank = figures.empty_figure(message)
     return {"rolling": blank, "calibration": blank, "by_hour": blank,
-            "table": html.Div(message, className="text-muted small")}
+            "table": html.Div(message, className="text-muted small"),
+            "config": {name: no_update for name in _ACCURACY["config"]}}
 
 
 @callback(output=_ACCURACY, inputs={"market": Input("fc-market", "value"), "location": Input("fc-location", "value"),
@@ -188,7 +192,9 @@ def accuracy(market, location, window):
             "calibration": ff.calibration_figure(acc.coverage),
             "by_hour": ff.hour_error_figure(acc.by_hour, currency=view.currency, tz_label=view.tz_label,
                                             labels=acc.labels),
-            "table": accuracy_table(view)}
+            "table": accuracy_table(view),
+            "config": {name: figures.export_config(f"{market}_{location}_day_ahead_{name}_{acc.window}d")
+                       for name in _ACCURACY["config"]}}
 
 
 def _accuracy_download(kind: str, market, location, window):

@@ -12,7 +12,7 @@ from dash.exceptions import PreventUpdate
 from app.services import services
 from components import nodal_figures as nf
 from components import pattern_figures as pf
-from components.figures import empty_figure, plain_figure
+from components.figures import empty_figure, export_config, plain_figure
 from components.tables import Column, data_table
 from engine import queries
 from engine.lmp import OpfError, OpfResult
@@ -197,8 +197,10 @@ def node_detail(study: Study, bus: str, hub: str) -> html.Div | None:
     if bus not in set(map(str, study.network.buses.index)):  # chosen on another network
         return None
     series = study.node_series(bus, hub)
-    return html.Div([dcc.Graph(id="nd-node-series", figure=nf.node_components_figure(series, bus)),
-                     dcc.Graph(id="nd-node-basis", figure=nf.basis_histogram(series, bus))])
+    return html.Div([dcc.Graph(id="nd-node-series", figure=nf.node_components_figure(series, bus),
+                               config=export_config(f"{study.name}_node_{bus}_components")),
+                     dcc.Graph(id="nd-node-basis", figure=nf.basis_histogram(series, bus),
+                               config=export_config(f"{study.name}_node_{bus}_basis"))])
 
 
 def line_detail(study: Study, branch: str, index) -> html.Div | None:
@@ -214,7 +216,8 @@ def line_detail(study: Study, branch: str, index) -> html.Div | None:
         html.Div(f"Shadow price at {snapshot}: {mu:,.2f} $/MWh" + ("" if mu else " (not binding)"), id="nd-line-mu"),
         html.Div(f"Raises prices most at: {raises}", className="small"),
         html.Div(f"Lowers prices most at: {lowers}", className="small mb-2"),
-        dcc.Graph(id="nd-line-ptdf", figure=nf.ptdf_figure(line.ptdf, branch)),
+        dcc.Graph(id="nd-line-ptdf", figure=nf.ptdf_figure(line.ptdf, branch),
+                  config=export_config(f"{study.name}_line_{branch}_ptdf")),
     ])
 
 

@@ -7,13 +7,18 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.services import services
-from components.figures import empty_figure
+from components.figures import empty_figure, export_config
 from engine.lmp.study import default_network, grid_folder, networks_in
 
 dash.register_page(__name__, path="/nodal", name="Nodal map", title="Nodal map · 254Carbon")
 
 COLOUR_BY = [("LMP", "lmp"), ("Energy", "energy"), ("Congestion", "congestion"), ("Loss", "loss"),
              ("Basis to hub", "basis"), ("Change vs. base (what-if)", "delta")]
+
+
+def _graph(ident: str, png_name: str, **options) -> dcc.Graph:
+    """A chart whose camera button saves a PNG named ``png_name``."""
+    return dcc.Graph(id=ident, config=export_config(png_name), **options)
 
 
 def _label(text: str) -> dbc.Label:
@@ -53,8 +58,8 @@ def _congestion_panel() -> html.Div:
     body = html.Div([
         html.Div(id="nd-cf-source", className="small mb-2"),
         dbc.Row([
-            dbc.Col(dcc.Graph(id="nd-cf-map", style={"height": "600px"}), md=8),
-            dbc.Col(dcc.Graph(id="nd-cf-exposure"), md=4),
+            dbc.Col(_graph("nd-cf-map", "congestion_forecast_map", style={"height": "600px"}), md=8),
+            dbc.Col(_graph("nd-cf-exposure", "congestion_forecast_exposure"), md=4),
         ]),
         dbc.Row([
             dbc.Col([html.H6("Limits by binding frequency"), html.Div(id="nd-cf-constraints")], md=8),
@@ -102,7 +107,7 @@ def layout(network: str | None = None, **_query) -> html.Div:
         html.Div([_label("Snapshot"), dcc.Slider(id="nd-snapshot", min=0, max=0, step=1, value=0,
                                                  marks=None, tooltip={"placement": "bottom"})], className="mb-2"),
         dbc.Row([
-            dbc.Col(dcc.Loading(dcc.Graph(id="nd-map", style={"height": "640px"}), type="dot"), md=8),
+            dbc.Col(dcc.Loading(_graph("nd-map", "nodal_map", style={"height": "640px"}), type="dot"), md=8),
             dbc.Col([whatif, html.Div(id="nd-detail")], md=4),
         ]),
         html.Div([html.H6("Binding constraints at this snapshot", className="me-3 mb-0"),
@@ -120,7 +125,7 @@ def layout(network: str | None = None, **_query) -> html.Div:
         ], className="g-3 mb-2"),
         dbc.Row([
             dbc.Col(html.Div(id="nb-stats"), md=6),
-            dbc.Col(dcc.Graph(id="nb-surface", figure=empty_figure("")), md=6),
+            dbc.Col(_graph("nb-surface", "published_basis_by_hour", figure=empty_figure("")), md=6),
         ]),
         html.H6("Congestion patterns of the published prices", className="mt-3"),
         html.Div("The run's congestion components over the same days, nodes × hours, factorised into a few spatial "
@@ -132,9 +137,9 @@ def layout(network: str | None = None, **_query) -> html.Div:
             dbc.Col(html.Div(id="np-summary", className="small"), md=6),
         ], className="g-3 mb-2 align-items-end"),
         dcc.Loading(dbc.Row([
-            dbc.Col(dcc.Graph(id="np-loadings", figure=empty_figure("")), md=6),
-            dbc.Col([dcc.Graph(id="np-activation", figure=empty_figure("")),
-                     dcc.Graph(id="np-explained", figure=empty_figure(""))], md=6),
+            dbc.Col(_graph("np-loadings", "basis_pca_loadings", figure=empty_figure("")), md=6),
+            dbc.Col([_graph("np-activation", "basis_pca_activation", figure=empty_figure("")),
+                     _graph("np-explained", "basis_pca_explained", figure=empty_figure(""))], md=6),
         ]), type="dot"),
         dcc.Store(id="nd-whatif"),
         dcc.Store(id="nd-selected"),
