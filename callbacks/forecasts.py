@@ -193,7 +193,8 @@ def accuracy(market, location, window):
             "by_hour": ff.hour_error_figure(acc.by_hour, currency=view.currency, tz_label=view.tz_label,
                                             labels=acc.labels),
             "table": accuracy_table(view),
-            "config": {name: figures.export_config(f"{market}_{location}_day_ahead_{name}_{acc.window}d")
+            "config": {name: figures.export_config(f"{market}_{location}_day_ahead_{name}"
+                                                   + (f"_{acc.window}d" if name == "rolling" else ""))
                        for name in _ACCURACY["config"]}}
 
 

@@ -29,9 +29,9 @@ def _configs_written() -> set[str]:
     comprehension over literal (name, id) pairs."""
     found = set()
     for _, call in _calls("callbacks"):
-        if _is(call, "Output") and len(call.args) == 2 and _text(call.args[1]) == "config":
-            if (ident := _text(call.args[0])) is not None:
-                found.add(ident)
+        if _is(call, "Output") and len(call.args) == 2 and _text(call.args[1]) == "config" and \
+                (ident := _text(call.args[0])) is not None:
+            found.add(ident)
     for path in sorted((ROOT / "callbacks").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.DictComp | ast.ListComp) and any(
