@@ -243,7 +243,7 @@ class AccuracyView:
     currency: str
     tz_label: str  # the market's zone: hours of day are the market's
     accuracy: runs.Accuracy
-    tz: str = "UTC"  # that zone, by name
+    tz: str  # that zone, by name
 
 
 def accuracy_view(store: Store, market: str, location: str, window: int = 28) -> AccuracyView:
