@@ -345,33 +345,33 @@ def download_nodes(_n, name, hub, losses, whatif, index):
     return dcc.send_data_frame(table.to_csv, f"{name}_nodes_{str(snapshot).replace(':', '')}.csv", index=False)
 
 
-@callback(
-    output=Output("nd-dl-series", "data"), inputs={"_n": Input("nd-dl-series-btn", "n_clicks")},
-    state={"name": State("nd-network", "value"), "losses": State("nd-losses", "value"),
-           "whatif": State("nd-whatif", "data")},
-    prevent_initial_call=True)
-def download_series(_n, name, losses, whatif):
+#: The study the day's CSVs are written for: the network, the model switch and the what-if shown.
+_STUDY_STATE = {"name": State("nd-network", "value"), "losses": State("nd-losses", "value"),
+                "whatif": State("nd-whatif", "data")}
+
+
+def _study_shown(name, losses, whatif) -> Study:
+    """The study a download asks for; no update (PreventUpdate) for a refused or unusable choice."""
     _checked(name=name, losses=losses, whatif=whatif)
     try:
-        study = open_study(name, whatif, losses)
+        return open_study(name, whatif, losses)
     except STUDY_ERRORS:
-        return no_update
-    return dcc.send_data_frame(study.result.nodes.to_csv, f"{name}_components.csv", index=False)
+        raise PreventUpdate from None
 
 
-@callback(
-    output=Output("nd-dl-binding", "data"), inputs={"_n": Input("nd-dl-binding-btn", "n_clicks")},
-    state={"name": State("nd-network", "value"), "losses": State("nd-losses", "value"),
-           "whatif": State("nd-whatif", "data")},
-    prevent_initial_call=True)
+@callback(output=Output("nd-dl-series", "data"), inputs={"_n": Input("nd-dl-series-btn", "n_clicks")},
+          state=_STUDY_STATE, prevent_initial_call=True)
+def download_series(_n, name, losses, whatif):
+    return dcc.send_data_frame(_study_shown(name, losses, whatif).result.nodes.to_csv, f"{name}_components.csv",
+                               index=False)
+
+
+@callback(output=Output("nd-dl-binding", "data"), inputs={"_n": Input("nd-dl-binding-btn", "n_clicks")},
+          state=_STUDY_STATE, prevent_initial_call=True)
 def download_binding(_n, name, losses, whatif):
     """The lines at their limit in every snapshot of the day, with flow, limit and shadow price."""
-    _checked(name=name, losses=losses, whatif=whatif)
-    try:
-        study = open_study(name, whatif, losses)
-    except STUDY_ERRORS:
-        return no_update
-    return dcc.send_data_frame(study.binding_by_snapshot().to_csv, f"{name}_binding_lines.csv", index=False)
+    return dcc.send_data_frame(_study_shown(name, losses, whatif).binding_by_snapshot().to_csv,
+                               f"{name}_binding_lines.csv", index=False)
 
 
 # --- the congestion forecast ------------------------------------------------------------------------------------
