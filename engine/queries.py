@@ -513,36 +513,39 @@ def _humanize(delta: pd.Timedelta) -> str:
 
 def series_for_export(series: pd.DataFrame, tz: str) -> pd.DataFrame:
     """The series as analysts download it: interval start as ISO 8601 with the offset of ``tz``."""
-    local = series["interval_start"].dt.tz_convert(tz)
     return pd.DataFrame({
-        "interval_start": _iso_with_offset(local),
-        "interval_minutes": series["interval_minutes"].astype(int),
-        "price": series["price"].astype(float),
-        "demand_mw": series["demand_mw"].astype(float),
+        "interval_start": iso_times(series["interval_start"], tz),
+        "interval_minutes": series["interval_minutes"].astype(int).to_numpy(),
+        "price": series["price"].astype(float).to_numpy(),
+        "demand_mw": series["demand_mw"].astype(float).to_numpy(),
     })
 
 
 def latest_for_export(latest: pd.DataFrame, tz: str) -> pd.DataFrame:
     """latest_prices as analysts download it (and the API answers it): interval start as ISO 8601 with the offset
     of ``tz``."""
-    return latest.assign(interval_start=_iso_with_offset(latest["interval_start"].dt.tz_convert(tz)))
+    return latest.assign(interval_start=iso_times(latest["interval_start"], tz))
 
 
-def _iso_with_offset(local: pd.Series) -> pd.Series:
-    """Each time as ``Timestamp.isoformat()`` writes it (``2024-01-01T00:00:00+10:00``), in a few vectorised
-    steps: one by one it was most of a long range's answer time."""
-    if local.empty or (local.dt.microsecond != 0).any() or (local.dt.nanosecond != 0).any():
-        return local.map(lambda t: t.isoformat())  # sub-second times: isoformat's own digits
-    wall = local.dt.tz_localize(None)
-    offset = (wall - local.dt.tz_convert("UTC").dt.tz_localize(None)).dt.total_seconds().astype(int).to_numpy()
+def iso_times(times: pd.Series | pd.DatetimeIndex, tz: str) -> np.ndarray:
+    """Instants as ``Timestamp.isoformat()`` writes them in ``tz`` (``2024-01-01T00:00:00+10:00``); "" for a
+    missing one. Every CSV a user downloads writes its times through this. Vectorised: one by one it was most of
+    a long range's answer time."""
+    utc = pd.DatetimeIndex(times).tz_convert("UTC")
+    local = utc.tz_convert(tz)
+    missing = np.asarray(utc.isna())
+    wall = local.tz_localize(None)
+    offset = (wall.asi8 - utc.tz_localize(None).asi8) // 1_000_000_000
+    present = ~missing
+    if (wall.asi8[present] % 1_000_000_000).any() or (offset[present] % 60).any():
+        # sub-second times, or an offset with seconds (historical zones): isoformat's own digits
+        return np.array(["" if pd.isna(t) else t.isoformat() for t in local], dtype=object)
     sign = np.where(offset < 0, "-", "+")
     minutes = np.abs(offset) // 60
     text = np.char.add(np.char.add(np.datetime_as_string(wall.to_numpy(dtype="datetime64[s]"), unit="s"), sign),
                        np.char.add(np.char.zfill((minutes // 60).astype(str), 2),
                                    np.char.add(":", np.char.zfill((minutes % 60).astype(str), 2))))
-    if (offset % 60).any():  # an offset with seconds (historical zones): isoformat's own digits
-        return local.map(lambda t: t.isoformat())
-    return pd.Series(text.astype(object), index=local.index)
+    return np.where(missing, "", text).astype(object)
 
 
 #: Datasets whose freshness is watched, by table; the expected delay comes from the market's metadata.

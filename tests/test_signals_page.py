@@ -22,6 +22,7 @@ from app.routing import Sender
 from app.services import services
 from app.settings import Settings
 from components import signal_figures as sf
+from engine import queries
 from engine.demo import nem_demo_frames
 from engine.signals import backtest, evaluate, record, registry, series, views
 from engine.signals.base import METRIC_KINDS, METRICS, Book
@@ -538,6 +539,11 @@ def test_lines_keep_each_buckets_extremes_and_small_series_whole():
 
 def test_times_are_written_with_the_offset_of_the_zone_shown():
     times = pd.DatetimeIndex(["2026-04-05 01:30", "2026-11-01 15:00", None], tz="UTC")
-    assert views.iso_local(times, "America/New_York").tolist() == ["2026-04-04T21:30:00-04:00",
+    assert queries.iso_times(times, "America/New_York").tolist() == ["2026-04-04T21:30:00-04:00",
                                                                    "2026-11-01T10:00:00-05:00", ""]
-    assert views.iso_local(times[:1], "Etc/GMT-10").tolist() == ["2026-04-05T11:30:00+10:00"]
+    assert queries.iso_times(times[:1], "Etc/GMT-10").tolist() == ["2026-04-05T11:30:00+10:00"]
+    # a sub-second time, and a zone whose old offset has seconds, are written as isoformat writes them
+    assert queries.iso_times(pd.DatetimeIndex(["2026-04-05 01:30:00.250", None], tz="UTC"), "UTC").tolist() == \
+        ["2026-04-05T01:30:00.250000+00:00", ""]
+    assert queries.iso_times(pd.DatetimeIndex(["1890-01-01 12:00"], tz="UTC"), "Europe/Amsterdam").tolist() == \
+        [pd.Timestamp("1890-01-01 12:00", tz="UTC").tz_convert("Europe/Amsterdam").isoformat()]
