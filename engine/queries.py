@@ -532,6 +532,8 @@ def iso_times(times: pd.Series | pd.DatetimeIndex, tz: str) -> np.ndarray:
     missing one. Every CSV a user downloads writes its times through this. Vectorised: one by one it was most of
     a long range's answer time."""
     utc = pd.DatetimeIndex(times).tz_convert("UTC")
+    if utc.empty:
+        return np.array([], dtype=object)
     local = utc.tz_convert(tz)
     missing = np.asarray(utc.isna())
     wall = local.tz_localize(None)

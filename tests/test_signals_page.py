@@ -542,6 +542,7 @@ def test_times_are_written_with_the_offset_of_the_zone_shown():
     assert queries.iso_times(times, "America/New_York").tolist() == ["2026-04-04T21:30:00-04:00",
                                                                    "2026-11-01T10:00:00-05:00", ""]
     assert queries.iso_times(times[:1], "Etc/GMT-10").tolist() == ["2026-04-05T11:30:00+10:00"]
+    assert queries.iso_times(pd.DatetimeIndex([], tz="UTC"), "Etc/GMT-10").tolist() == []
     # a sub-second time, and a zone whose old offset has seconds, are written as isoformat writes them
     assert queries.iso_times(pd.DatetimeIndex(["2026-04-05 01:30:00.250", None], tz="UTC"), "UTC").tolist() == \
         ["2026-04-05T01:30:00.250000+00:00", ""]
