@@ -17,7 +17,7 @@ from components.tables import Column, data_table
 from engine import queries
 from engine.lmp import OpfError, OpfResult
 from engine.lmp.patterns import recent_patterns
-from engine.lmp.published import published_basis
+from engine.lmp.published import published_basis, published_basis_export
 from engine.markets import MARKETS
 from engine.lmp.study import (SYSTEM_HUB, CongestionStudy, ControlError, NodeView, Study, WhatIf, check_controls,
                               congestion_study, grid_folder, studies)
@@ -279,10 +279,28 @@ def published(run, hub):
         return {"stats": dbc.Alert(str(exc), color="warning", className="py-1"), "surface": empty_figure("")}
     rows = [(r.label, f"{r.mean:,.2f}", f"{r.std:,.2f}", f"{r.p5:,.2f}", f"{r.p50:,.2f}", f"{r.p95:,.2f}",
              f"{int(r.count):,}") for r in found.nodes.itertuples()]
-    table = data_table(["Node", "Mean", "Std", "p5", "p50", "p95", "Hours"], rows, table_id="nb-stats-table",
-                       striped=True)
+    unit = f" ({found.currency}/MWh)"
+    columns = ["Node", *(Column(name + unit, numeric=True) for name in ("Mean", "Std", "p5", "p50", "p95")),
+               Column("Intervals", numeric=True)]
+    table = data_table(columns, rows, table_id="nb-stats-table", striped=True)
     title = f"{market} {market_run}: mean basis by hour ({found.zone})"
     return {"stats": table, "surface": nf.basis_surface_figure(found.surface, title)}
+
+
+@callback(output=Output("nb-dl-stats", "data"), inputs={"_n": Input("nb-dl-stats-btn", "n_clicks")},
+          state={"run": State("nb-run", "value"), "hub": State("nb-hub", "value")}, prevent_initial_call=True)
+def download_published(_n, run, hub):
+    """The nodes' basis statistics to the hub, as CSV (unrounded; times in market time, the headers say so)."""
+    _checked(run=run, hub=hub)
+    if not run or not hub:
+        raise PreventUpdate
+    market, market_run = run.split("|")
+    try:
+        found = services().cached(published_basis, market, market_run, hub)
+    except (KeyError, ValueError):
+        raise PreventUpdate from None
+    return dcc.send_data_frame(published_basis_export(found).to_csv,
+                               f"{market}_{market_run}_basis_to_{hub}_market-time.csv", index=False)
 
 
 def _patterns(run: str):

@@ -124,7 +124,10 @@ def layout(network: str | None = None, **_query) -> html.Div:
             dbc.Col([_label("Hub"), dcc.Dropdown(id="nb-hub", clearable=False)], md=4),
         ], className="g-3 mb-2"),
         dbc.Row([
-            dbc.Col(html.Div(id="nb-stats"), md=6),
+            dbc.Col([html.Div([html.H6("Largest mean basis to the hub", className="me-3 mb-0"),
+                               dbc.Button("CSV", id="nb-dl-stats-btn", size="sm", color="secondary"),
+                               dcc.Download(id="nb-dl-stats")], className="d-flex align-items-center mb-2"),
+                     html.Div(id="nb-stats")], md=6),
             dbc.Col(_graph("nb-surface", "published_basis_by_hour", figure=empty_figure("")), md=6),
         ]),
         html.H6("Congestion patterns of the published prices", className="mt-3"),

@@ -4,6 +4,8 @@ panel through Dash's callback endpoint (the engine's figures shown, exposures ad
 answered with a message and forged ones with nothing)."""
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from callbacks.nodal import binding_table, clicked, loss_warning
 from components import nodal_figures as nf
 from engine.lmp.opf import solve_dcopf
-from engine.lmp.published import published_basis
+from engine.lmp.published import published_basis, published_basis_export
 from engine.lmp.study import SYSTEM_HUB, Studies, grid_folder, study_network
 from tests.support.schema_template import migrated_url
 
@@ -108,6 +110,29 @@ def test_published_basis_by_hub_in_market_time(store, data_dir):
     assert list(found.surface.columns) == list(range(24))
     with pytest.raises(KeyError, match="hub nodes not in the prices"):
         published_basis(store, "PJM", "RT", "no such hub")
+
+    # the download: each node's statistics over the window, unrounded, against the operator's file itself
+    frame = published_basis_export(found)
+    assert list(frame.columns) == [
+        "node", "name", "hub", "hub_name", "intervals", *(f"{s}_basis (USD/MWh)" for s in
+                                                          ("mean", "std", "p5", "p50", "p95", "min", "max")),
+        "first_interval_start (Eastern Prevailing Time)", "last_interval_start (Eastern Prevailing Time)"]
+    times = pd.to_datetime(raw["datetime_beginning_utc"], format="%m/%d/%Y %I:%M:%S %p").dt.tz_localize("UTC")
+    wide = raw.assign(t=times).pivot_table(index="t", columns="pnode_id", values="total_lmp_rt")
+    wide = wide[wide.index > wide.index.max() - pd.Timedelta(days=31)]
+    assert frame["hub"].unique().tolist() == [west] and frame["hub_name"].iat[0].startswith("WESTERN HUB")
+    for r in frame.to_dict("records"):
+        node_basis = (wide[int(r["node"])] - wide[int(west)]).dropna()
+        assert r["name"] == raw.loc[raw["pnode_id"] == int(r["node"]), "pnode_name"].iat[0]
+        assert r["intervals"] == len(node_basis)
+        assert r["mean_basis (USD/MWh)"] == pytest.approx(node_basis.mean(), abs=1e-9)
+        assert r["std_basis (USD/MWh)"] == pytest.approx(node_basis.std(), abs=1e-9)
+        assert r["p95_basis (USD/MWh)"] == pytest.approx(node_basis.quantile(0.95), abs=1e-9)
+        assert r["min_basis (USD/MWh)"] == pytest.approx(node_basis.min(), abs=1e-9)
+        assert r["first_interval_start (Eastern Prevailing Time)"] == \
+            node_basis.index.min().tz_convert("America/New_York").isoformat()
+        assert r["last_interval_start (Eastern Prevailing Time)"] == \
+            node_basis.index.max().tz_convert("America/New_York").isoformat()
 
 
 # --- the congestion forecast panel, through Dash's callback endpoint ---------------------------------------------
@@ -299,3 +324,27 @@ def test_published_patterns_are_offered_and_drawn_for_a_loaded_run(site, data_di
     assert _post(site, "np-loadings.figure", **{"nb-run.value": "PJM|RT", "np-pattern.value": {"x": 1}}) == {}
     forged = _post(site, "np-summary.children", **{"nb-run.value": "PJM|RT; DROP"})
     assert forged["np-pattern"]["options"] == []
+
+
+def test_the_published_basis_table_names_its_units_and_downloads(site, data_dir):
+    from ingest.load import load_raw, raw_files_at
+    from ingest.pjm import PjmConnector
+
+    _, store = site
+    path = data_dir / "markets" / "pjm" / "rt_hrl_lmps_hubs_20250501-20250801.csv"
+    load_raw(store, PjmConnector(), raw_files_at(path))
+    raw = pd.read_csv(path)
+    west = str(raw.loc[raw["pnode_name"].str.startswith("WESTERN HUB"), "pnode_id"].iat[0])
+    chosen = {"nb-run.value": "PJM|RT", "nb-hub.value": west, "nb-dl-stats-btn.n_clicks": 1}
+    shown = _post(site, "nb-stats.children", **chosen)["nb-stats"]["children"]
+    head = shown["props"]["children"][0]["props"]["children"]["props"]["children"]
+    assert [str(cell["props"]["children"]) for cell in head] == [
+        "Node", "Mean (USD/MWh)", "Std (USD/MWh)", "p5 (USD/MWh)", "p50 (USD/MWh)", "p95 (USD/MWh)", "Intervals"]
+    sent = _post(site, "nb-dl-stats.data", **chosen)["nb-dl-stats"]["data"]
+    assert sent["filename"] == f"PJM_RT_basis_to_{west}_market-time.csv"
+    expected = published_basis_export(published_basis(store, "PJM", "RT", west))
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(sent["content"]), dtype={"node": str, "hub": str}),
+                                  expected)
+    # a hub the run does not have, or a forged run, sends nothing
+    assert _post(site, "nb-dl-stats.data", **{**chosen, "nb-hub.value": "no such hub"}) == {}
+    assert _post(site, "nb-dl-stats.data", **{**chosen, "nb-run.value": "PJM|RT; DROP"}) == {}

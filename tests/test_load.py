@@ -265,7 +265,11 @@ def test_published_basis_ranks_in_the_store_as_pandas_would_over_every_row(store
     stats = basis_statistics(frame)
     expected = stats.reindex(stats["mean"].abs().sort_values(ascending=False).index).head(7)
     assert found.nodes["node"].tolist() == expected["node"].tolist()
-    pd.testing.assert_frame_equal(found.nodes.drop(columns="label"), expected.reset_index(drop=True))
+    pd.testing.assert_frame_equal(found.nodes.drop(columns=["label", "name", "first", "last"]),
+                                  expected.reset_index(drop=True))
+    spans = frame[frame["node"].isin(expected["node"])].groupby("node")["interval_start"].agg(["min", "max"])
+    assert found.nodes["first"].tolist() == spans.loc[found.nodes["node"], "min"].tolist()
+    assert found.nodes["last"].tolist() == spans.loc[found.nodes["node"], "max"].tolist()
     surface = basis_surface(frame[frame["node"].isin(expected["node"])], by="hour")
     pd.testing.assert_frame_equal(found.surface.sort_index(), surface.sort_index(), check_names=False)
     assert int(found.nodes["count"].iat[0]) == 31 * 24  # the last 31 days, hours with a hub price only

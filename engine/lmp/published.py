@@ -7,7 +7,7 @@ import pandas as pd
 
 from engine.lmp.basis import basis, basis_statistics, basis_surface
 from engine.markets import market as market_info
-from engine.queries import node_names
+from engine.queries import iso_times, node_names
 from engine.store import Store
 
 #: The days of prices the basis covers: the hub's last ones in the store for the market run.
@@ -28,8 +28,14 @@ _ON_DAYS = "bucket IN {days:Array(DateTime64(3, 'UTC'))}"
 class PublishedBasis:
     market: str
     run: str
-    zone: str                  # the IANA zone the hours of ``surface`` are in
-    nodes: pd.DataFrame        # label, node, count, mean, std, p5, p50, p95: the largest mean basis first
+    hub: str
+    hub_name: str              # the operator's name of the hub node ("" when it publishes none)
+    zone: str                  # the IANA zone the hours of ``surface`` and the nodes' first and last are in
+    zone_label: str            # how the page names ``zone``
+    currency: str
+    #: label ("name node"), node, name, count, mean, std, p5, p50, p95, min, max (the market's currency per MWh),
+    #: first and last (interval starts in ``zone``): the largest absolute mean basis first
+    nodes: pd.DataFrame
     surface: pd.DataFrame      # mean basis, node label x hour of day
 
 
@@ -45,16 +51,36 @@ def published_basis(store: Store, market: str, run: str, hub: str, *, top: int =
     # Only the chosen nodes' prices (and the hub's) come back to be described: a full network's month is
     # millions of rows, which the store ranks in a fraction of the time pandas would take to receive them.
     frame = basis(_nodal_prices(store, window, sorted({*largest, hub})), hub)
-    zone = market_info(market).display_zone(zone_choice)
+    info = market_info(market)
+    zone = info.display_zone(zone_choice)
     frame["interval_start"] = frame["interval_start"].dt.tz_convert(zone)
     stats = basis_statistics(frame[frame["node"].isin(largest)])
     names = node_names(store, market)
     chosen = stats.reindex(stats["mean"].abs().sort_values(ascending=False).index).head(top)
     labels = {n: f"{names.get(n, '')} {n}".strip() for n in chosen["node"]}
     chosen.insert(0, "label", chosen["node"].map(labels))
-    surface = basis_surface(frame[frame["node"].isin(chosen["node"])], by="hour")
+    chosen.insert(2, "name", chosen["node"].map(lambda n: names.get(n, "")))
+    shown = frame[frame["node"].isin(chosen["node"])]
+    span = shown.groupby("node")["interval_start"].agg(first="min", last="max")
+    chosen = chosen.join(span, on="node")
+    surface = basis_surface(shown, by="hour")
     surface.index = surface.index.map(labels)
-    return PublishedBasis(market, run, zone, chosen.reset_index(drop=True), surface)
+    return PublishedBasis(market, run, str(hub), names.get(str(hub), ""), zone, info.display_label(zone_choice),
+                          info.currency, chosen.reset_index(drop=True), surface)
+
+
+def published_basis_export(found: PublishedBasis) -> pd.DataFrame:
+    """The nodes' basis statistics as analysts download them: unrounded, in the market's currency per MWh (the
+    headers say which), the intervals each statistic is over, and the first and last of them in the zone shown."""
+    nodes = found.nodes
+    unit = f"{found.currency}/MWh"
+    frame = pd.DataFrame({"node": nodes["node"].to_numpy(), "name": nodes["name"].to_numpy(), "hub": found.hub,
+                          "hub_name": found.hub_name, "intervals": nodes["count"].astype("int64").to_numpy()})
+    for column in ("mean", "std", "p5", "p50", "p95", "min", "max"):
+        frame[f"{column}_basis ({unit})"] = nodes[column].to_numpy(dtype=float)
+    for end in ("first", "last"):
+        frame[f"{end}_interval_start ({found.zone_label})"] = iso_times(nodes[end], found.zone)
+    return frame
 
 
 def _window(store: Store, market: str, run: str, hub: str | None = None) -> dict:
