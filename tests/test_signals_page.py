@@ -543,6 +543,11 @@ def test_times_are_written_with_the_offset_of_the_zone_shown():
                                                                    "2026-11-01T10:00:00-05:00", ""]
     assert queries.iso_times(times[:1], "Etc/GMT-10").tolist() == ["2026-04-05T11:30:00+10:00"]
     assert queries.iso_times(pd.DatetimeIndex([], tz="UTC"), "Etc/GMT-10").tolist() == []
+    # the store answers in milliseconds: the same text
+    assert queries.iso_times(times.as_unit("ms"), "America/New_York").tolist() == [
+        "2026-04-04T21:30:00-04:00", "2026-11-01T10:00:00-05:00", ""]
+    assert queries.iso_times(pd.DatetimeIndex([964_000_000], tz="UTC", dtype="datetime64[ms, UTC]"),
+                             "Etc/GMT-10").tolist() == ["1970-01-12T13:46:40+10:00"]
     # a sub-second time, and a zone whose old offset has seconds, are written as isoformat writes them
     assert queries.iso_times(pd.DatetimeIndex(["2026-04-05 01:30:00.250", None], tz="UTC"), "UTC").tolist() == \
         ["2026-04-05T01:30:00.250000+00:00", ""]
