@@ -14,7 +14,7 @@ from components import figures
 from components import signal_figures as sf
 from components.tables import Column, data_table
 from engine import queries
-from engine.orders import CANCELLABLE, FINAL_STATES, OrderError, RoutingOff, TargetOrder
+from engine.orders import CANCELLABLE, FINAL_STATES, MAX_ORDERS, OrderError, RoutingOff, TargetOrder, orders_export
 from engine.signals import views
 from engine.signals.base import METRIC_KINDS, METRICS
 
@@ -399,9 +399,6 @@ def _money(value: object, currency: str) -> str:
     return "—" if value is None or pd.isna(value) else f"{float(value):,.2f} {currency}"
 
 
-_DIRECTION = {1: "long", -1: "short", 0: "flat"}
-
-
 def live_tables(live: views.LiveRecord) -> object:
     """Per strategy: signals, trades, hit rate, realised and open P&L per MW, the position now; then the newest
     signals."""
@@ -411,10 +408,11 @@ def live_tables(live: views.LiveRecord) -> object:
     summary = [(r.label, f"{r.signals:,}", f"{r.trades:,}", f"{r.closed:,}",
                 sf.metric_text(METRIC_KINDS["win_rate"], r.hit_rate),
                 _money(r.realised_pnl, live.currency), _money(r.open_pnl, live.currency),
-                f"{_DIRECTION.get(int(r.direction), r.direction)} since {when(r.since)}")
+                f"{views.DIRECTION_NAMES.get(int(r.direction), r.direction)} since {when(r.since)}")
                for r in live.summary.itertuples()]
-    recent = [(when(r.time), r.label, _DIRECTION.get(int(r.direction), r.direction), f"{r.confidence * 100:.0f} %",
-               f"{r.price:,.2f}", r.status, _money(r.pnl, live.currency)) for r in live.recent.itertuples()]
+    recent = [(when(r.time), r.label, views.DIRECTION_NAMES.get(int(r.direction), r.direction),
+               f"{r.confidence * 100:.0f} %", f"{r.price:,.2f}", r.status, _money(r.pnl, live.currency))
+              for r in live.recent.itertuples()]
     return html.Div([
         data_table(["Strategy", Column("Signals", numeric=True), Column("Trades", numeric=True),
                     Column("Closed", numeric=True), Column("Hit rate", numeric=True),
@@ -445,6 +443,25 @@ def live(market, location, tz_choice):
     return live_tables(found)
 
 
+@callback(output=Output("sg-download-live", "data"), inputs={"_n": Input("sg-download-live-btn", "n_clicks")},
+          state={"market": State("sg-market", "value"), "location": State("sg-location", "value"),
+                 "tz_choice": State("sg-tz", "value")}, prevent_initial_call=True)
+def download_live(_n, market, location, tz_choice):
+    """Every recorded signal of the location with its P&L per MW, as CSV (times in the zone shown)."""
+    _checked(market=market, location=location, tz_choice=tz_choice)
+    if not market or not location:
+        raise PreventUpdate
+    try:
+        found = services().cached(views.live_view, market, location, tz_choice or "market")
+    except queries.QueryError:
+        raise PreventUpdate from None
+    if found.signals.empty:
+        raise PreventUpdate
+    tz_tag = "UTC" if tz_choice == "utc" else "market-time"
+    return dcc.send_data_frame(views.live_export(found).to_csv,
+                               f"{market}_{location}_live_signals_{tz_tag}.csv", index=False)
+
+
 # ------------------------------------------------------------------------------------------------ orders
 
 
@@ -458,7 +475,7 @@ def _routing_status():
 def _signal_line(signal: views.LiveSignal, tz: str, net: TargetOrder | None) -> object:
     """The decision, and — for a user who may send — the target position, what is held and the order between
     them (``net``); without ``net`` the order the signal's whole target would be."""
-    side = _DIRECTION[signal.direction]
+    side = views.DIRECTION_NAMES[signal.direction]
     decided = signal.time.tz_convert(tz).strftime("%Y-%m-%d %H:%M")
     order = signal.order if net is None else net.order
     what = (f"{order['side']} {order['quantity']:g} MW of {order['symbol']} at market" if order
@@ -589,7 +606,8 @@ def cancel_order(clicks, cancelled):
     return answer(f"Order {order.cl_ord_id} {done}.", "success", counted=True)
 
 
-@callback(output={"table": Output("sg-orders-table", "children"), "tick_off": Output("sg-orders-tick", "disabled")},
+@callback(output={"table": Output("sg-orders-table", "children"), "tick_off": Output("sg-orders-tick", "disabled"),
+                  "csv": Output("sg-orders-csv", "style")},
           inputs={"_sent": Input("sg-order-sent", "data"), "_cancelled": Input("sg-order-cancelled", "data"),
                   "_tick": Input("sg-orders-tick", "n_intervals"), "tz_choice": Input("sg-tz", "value")},
           state={"market": State("sg-market", "value")})
@@ -600,12 +618,12 @@ def orders_table(_sent, _cancelled, _tick, tz_choice, market):
         raise PreventUpdate
     routing, status = _routing_status()
     if routing is None or not status.may_send:
-        return {"table": None, "tick_off": True}
+        return {"table": None, "tick_off": True, "csv": _HIDDEN}
     found = routing.orders(ORDER_ROWS)
     if found.empty:
-        return {"table": html.Div("No orders sent yet.", className="small text-muted"), "tick_off": True}
-    tz = queries.known_market(market).display_zone(tz_choice) if market else "UTC"
-    label = queries.known_market(market).display_label(tz_choice) if market else "UTC"
+        return {"table": html.Div("No orders sent yet.", className="small text-muted"), "tick_off": True,
+                "csv": _HIDDEN}
+    tz, label = _orders_zone(market, tz_choice)
 
     def when(t) -> str:
         return "—" if t is None or pd.isna(t) else pd.Timestamp(t).tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S")
@@ -623,4 +641,32 @@ def orders_table(_sent, _cancelled, _tick, tz_choice, market):
                Column("Filled", numeric=True), Column("Average price", numeric=True), "Text", "Last update", ""]
     waiting = not set(found["state"]) <= FINAL_STATES
     return {"table": data_table(columns, rows, table_id="sg-orders", bordered=False, striped=True,
-                                className="small"), "tick_off": not waiting}
+                                className="small"), "tick_off": not waiting, "csv": {}}
+
+
+_HIDDEN = {"display": "none"}
+
+
+def _orders_zone(market: object, tz_choice: object) -> tuple[str, str]:
+    """The zone the orders' times are shown in, and its name: the chosen market's (or UTC before one is)."""
+    if not market:
+        return "UTC", "UTC"
+    info = queries.known_market(market)
+    return info.display_zone(tz_choice), info.display_label(tz_choice)
+
+
+@callback(output=Output("sg-download-orders", "data"), inputs={"_n": Input("sg-download-orders-btn", "n_clicks")},
+          state={"market": State("sg-market", "value"), "tz_choice": State("sg-tz", "value")},
+          prevent_initial_call=True)
+def download_orders(_n, market, tz_choice):
+    """Every order (up to MAX_ORDERS, newest first) with its state, as CSV: for the roles that
+    may send orders, as the table is."""
+    if refused(market=market, tz_choice=tz_choice):
+        raise PreventUpdate
+    routing, status = _routing_status()
+    if routing is None or not status.may_send:
+        raise PreventUpdate
+    tz, label = _orders_zone(market, tz_choice)
+    tz_tag = "UTC" if not market or tz_choice == "utc" else "market-time"
+    return dcc.send_data_frame(orders_export(routing.orders(MAX_ORDERS), tz, label).to_csv,
+                               f"orders_{tz_tag}.csv", index=False)

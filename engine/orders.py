@@ -27,6 +27,8 @@ import pandas as pd
 
 from engine.clock import now_ms
 from engine.fix.messages import ExecutionReport
+from engine.markets import MARKETS
+from engine.queries import iso_times
 from engine.store import Store
 
 log = logging.getLogger(__name__)
@@ -156,14 +158,42 @@ def get(store: Store, cl_ord_id: str) -> Order | None:
     return found[0] if found else None
 
 
+#: The most orders one read returns.
+MAX_ORDERS = 10_000
+
+
 def orders(store: Store, limit: int = 100) -> pd.DataFrame:
-    """The newest ``limit`` orders, newest first: ClOrdID, symbol, side, quantity, type, limit price, state,
-    filled quantity, average fill price, the counterparty's text, who sent it, created and last update (UTC)."""
-    limit = max(1, min(int(limit), 10_000))
+    """The newest ``limit`` orders (at most MAX_ORDERS), newest first: ClOrdID, the counterparty's OrderID,
+    symbol, side, quantity, type, limit price, state, filled quantity, average fill price, the counterparty's
+    text, what asked for it, who sent it, created, sent and last update (UTC)."""
+    limit = max(1, min(int(limit), MAX_ORDERS))
     return store.query_df(
-        "SELECT cl_ord_id, symbol, side, quantity, ord_type, price, state, filled_qty, avg_price, text, source, "
-        "created_by, created_at, updated_at FROM orders FINAL ORDER BY created_at DESC LIMIT {n:UInt32}",
-        {"n": limit})
+        "SELECT cl_ord_id, order_id, symbol, side, quantity, ord_type, price, state, filled_qty, avg_price, text, "
+        "source, created_by, created_at, sent_at, updated_at FROM orders FINAL ORDER BY created_at DESC "
+        "LIMIT {n:UInt32}", {"n": limit})
+
+
+def orders_export(found: pd.DataFrame, tz: str, tz_label: str) -> pd.DataFrame:
+    """``orders`` as a trader downloads the blotter: times in ``tz`` (ISO 8601 with the offset; the headers name
+    the zone as ``tz_label``), unrounded quantities and prices, and the currency of the prices where the symbol
+    names a market we carry (``NEM.SA1``; "" otherwise: a symbol typed by hand may name any contract)."""
+    zone = f"({tz_label})"
+    market = found["symbol"].astype(str).str.split(".", n=1).str[0]
+    currency = market.map({m: info.currency for m, info in MARKETS.items()}).fillna("")
+
+    def number(column: str) -> object:  # a Nullable column's NULL (a market order's limit price) as NaN
+        return found[column].astype("float64").to_numpy()
+
+    return pd.DataFrame({
+        "cl_ord_id": found["cl_ord_id"].to_numpy(), "order_id": found["order_id"].to_numpy(),
+        "symbol": found["symbol"].to_numpy(), "side": found["side"].to_numpy(), "quantity": number("quantity"),
+        "ord_type": found["ord_type"].to_numpy(), "limit_price": number("price"), "state": found["state"].to_numpy(),
+        "filled_qty": number("filled_qty"), "avg_fill_price": number("avg_price"), "currency": currency.to_numpy(),
+        "text": found["text"].to_numpy(), "source": found["source"].to_numpy(),
+        "created_by": found["created_by"].to_numpy(),
+        f"created_at {zone}": iso_times(found["created_at"], tz), f"sent_at {zone}": iso_times(found["sent_at"], tz),
+        f"updated_at {zone}": iso_times(found["updated_at"], tz),
+    })
 
 
 # ------------------------------------------------------------------------------------------- the switch

@@ -127,7 +127,7 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
                  className="small text-muted mb-2"),
         dcc.Loading(html.Div(id="sg-wf-table"), type="dot"),
         dcc.Graph(id="sg-wf-equity"),
-        _section("Live record"),
+        _section("Live record", _csv_button("sg-download-live", "Every signal, CSV")),
         html.Div("Each strategy at its defaults on the location, recorded as its decisions are made; P&L per MW at the "
                  "stored prices, gross of fees (open positions marked to the latest price).",
                  className="small text-muted mb-2"),
@@ -147,6 +147,10 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
             dcc.Store(id="sg-order-sent", data=0),
             dcc.Store(id="sg-order-cancelled", data=0),
             dcc.Interval(id="sg-orders-tick", interval=3000, disabled=True),
+            html.Div([html.H6("Orders sent", className="me-3 mb-0"),
+                      dbc.Button("Every order, CSV", id="sg-download-orders-btn", color="secondary", size="sm"),
+                      dcc.Download(id="sg-download-orders")],
+                     id="sg-orders-csv", className="d-flex align-items-center mt-3 mb-2", style={"display": "none"}),
             html.Div(id="sg-orders-table"),
         ]), className="mb-4", id="sg-orders-panel"),
     ])

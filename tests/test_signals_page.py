@@ -63,7 +63,8 @@ def _good(**changes) -> dict:
               "sg-tz.value": "market", "sg-heatmap-metric.value": "sharpe", "sg-wf-window.value": "30/7",
               "sg-wf-metric.value": "sharpe", "sg-download-trades-btn.n_clicks": 1,
               "sg-download-equity-btn.n_clicks": 1, "sg-download-compare-btn.n_clicks": 1,
-              "sg-download-folds-btn.n_clicks": 1, "sg-send-order.n_clicks": 1, "sg-order-sent.data": 0,
+              "sg-download-folds-btn.n_clicks": 1, "sg-download-live-btn.n_clicks": 1,
+              "sg-download-orders-btn.n_clicks": 1, "sg-send-order.n_clicks": 1, "sg-order-sent.data": 0,
               "sg-orders-tick.n_intervals": 0, "params": dict(registry.STRATEGIES["mean_reversion"].defaults)}
     values.update({f"{ident}.value": views.BOOK_FIELDS[name][3] for name, ident in BOOK_IDS.items()})
     values.update(changes)
@@ -362,6 +363,39 @@ def test_the_live_record_lists_each_strategy(site):
     assert registry.STRATEGIES["mean_reversion"].label in labels
 
 
+def test_the_whole_live_record_downloads(site):
+    _, store = site
+    record.record_live(store, now=LAST_DAY + pd.Timedelta(days=1))
+    location = queries.price_locations(store, "NEM")[0]  # the live job records the market's first location
+    expected = record.live_record(store, "NEM", location)
+    assert len(expected) > views.LIVE_ROWS  # more than the page lists: the file has every one
+    for tz, label, offset in (("market", "NEM time (UTC+10)", "+10:00"), ("utc", "UTC", "+00:00")):
+        data = _ask(site, "sg-download-live.data", **{"sg-location.value": location, "sg-tz.value": tz}
+                    )["sg-download-live"]["data"]
+        assert data["filename"] == f"NEM_{location}_live_signals_{'UTC' if tz == 'utc' else 'market-time'}.csv"
+        frame = pd.read_csv(io.StringIO(data["content"]), keep_default_na=False, na_values=[""])
+        assert list(frame.columns) == [
+            "strategy", "label", "params", "second_leg", f"decided_at ({label})", "direction",
+            "confidence (fraction)", "price_at_decision (AUD/MWh)", "hedge_ratio", f"recorded_at ({label})", "live",
+            f"entry_bar_start ({label})", "entry_price (AUD/MWh)", f"exit_bar_start ({label})",
+            "exit_price (AUD/MWh)", "status", "pnl_per_mw (AUD)"]
+        assert len(frame) == len(expected)
+        assert frame[f"decided_at ({label})"].str.endswith(offset).all()
+        assert (pd.to_datetime(frame[f"decided_at ({label})"], utc=True) == pd.DatetimeIndex(expected["time"])).all()
+        held = expected["entry_time"].notna().to_numpy()
+        assert (pd.to_datetime(frame.loc[held, f"entry_bar_start ({label})"], utc=True).to_numpy()
+                == pd.DatetimeIndex(expected.loc[held, "entry_time"]).to_numpy()).all()
+        assert frame["direction"].tolist() == expected["direction"].map({1: "long", -1: "short", 0: "flat"}).tolist()
+        np.testing.assert_allclose(frame["pnl_per_mw (AUD)"], expected["pnl"].astype(float), rtol=1e-12)
+        np.testing.assert_allclose(frame["exit_price (AUD/MWh)"], expected["exit_price"].astype(float), rtol=1e-12)
+        assert frame["status"].tolist() == expected["status"].tolist()
+        assert frame["live"].tolist() == expected["live"].tolist()
+    # a location with no recorded signals, or a forged one, sends nothing
+    other = next(loc for loc in queries.price_locations(store, "NEM") if loc != location)
+    assert _ask(site, "sg-download-live.data", **{"sg-location.value": other}) == {}
+    assert _ask(site, "sg-download-live.data", **{"sg-location.value": {"x": 1}}) == {}
+
+
 def test_the_orders_panel_refuses_while_routing_is_off(site):
     _, store = site
     answer = _ask(site, "sg-live-signal.children")
@@ -428,6 +462,52 @@ def test_a_role_that_may_not_send_is_refused(make_app, client_as):
                            "send")["response"]
     assert sent["sg-order-result"]["children"] == "Your role (analyst) may not send orders."
     assert row_counts(store)["orders"] == 0
+
+
+def test_every_order_downloads_for_a_role_that_may_send_and_for_no_other(make_app, client_as):
+    from dataclasses import replace
+
+    from engine import orders as book
+
+    dash_app = make_app(auth=True, secret_key="test-secret")
+    store = services(dash_app.server).ready_store()
+    save_demo_prices(store, locations=("SA1",), days=10)
+    bought = book.save(store, book.new_order("NEM.SA1", "buy", 2.5, source="signals momentum", created_by="t@x"))
+    filled = book.save(store, replace(bought, state="filled", filled_qty=2.5, avg_price=-12.375, order_id="B-1",
+                                      sent_at=bought.created_at))
+    typed = book.save(store, book.new_order("CAL27-BASE", "sell", 1.25, "limit", -3.5, created_by="t@x"))
+    values = _good(**{"sg-dates.start_date": "2026-10-25", "sg-tz.value": "utc"})
+    trader = client_as(dash_app, "trader")
+    shown = assert_answered(post(trader, dash_app, callback_key(dash_app, "sg-orders-table.children"), values),
+                            "orders")["response"]
+    assert shown["sg-orders-csv"]["style"] == {}  # the button shows with the table
+    data = assert_answered(post(trader, dash_app, callback_key(dash_app, "sg-download-orders.data"), values),
+                           "orders CSV")["response"]["sg-download-orders"]["data"]
+    assert data["filename"] == "orders_UTC.csv"
+    frame = pd.read_csv(io.StringIO(data["content"]), keep_default_na=False, na_values=[""])
+    assert list(frame.columns) == ["cl_ord_id", "order_id", "symbol", "side", "quantity", "ord_type", "limit_price",
+                                   "state", "filled_qty", "avg_fill_price", "currency", "text", "source",
+                                   "created_by", "created_at (UTC)", "sent_at (UTC)", "updated_at (UTC)"]
+    assert frame["cl_ord_id"].tolist() == [typed.cl_ord_id, bought.cl_ord_id]  # newest first, each once
+    newest, first = frame.iloc[0], frame.iloc[1]
+    assert (newest["symbol"], newest["ord_type"], newest["limit_price"], newest["state"]) == (
+        "CAL27-BASE", "limit", -3.5, "pending")  # a hand-typed symbol names no market we carry
+    assert pd.isna(newest["currency"]) and pd.isna(newest["sent_at (UTC)"]) and pd.isna(newest["avg_fill_price"])
+    assert (first["state"], first["quantity"], first["filled_qty"], first["avg_fill_price"], first["currency"],
+            first["order_id"]) == ("filled", 2.5, 2.5, -12.375, "AUD", "B-1")
+    assert pd.isna(first["limit_price"]) and first["source"] == "signals momentum"
+    assert first["created_at (UTC)"] == pd.Timestamp(bought.created_at).tz_convert("UTC").isoformat()
+    assert first["updated_at (UTC)"] == pd.Timestamp(filled.updated_at).tz_convert("UTC").isoformat()
+    market_time = assert_answered(post(trader, dash_app, callback_key(dash_app, "sg-download-orders.data"),
+                                       {**values, "sg-tz.value": "market"}), "orders CSV")["response"]
+    assert "created_at (NEM time (UTC+10))" in market_time["sg-download-orders"]["data"]["content"]
+    # an analyst sees no orders, and gets none by asking for the file
+    analyst = client_as(dash_app, "analyst")
+    hidden = assert_answered(post(analyst, dash_app, callback_key(dash_app, "sg-orders-table.children"), values),
+                             "orders")["response"]
+    assert hidden["sg-orders-csv"]["style"] == {"display": "none"}
+    assert assert_answered(post(analyst, dash_app, callback_key(dash_app, "sg-download-orders.data"), values),
+                           "orders CSV") is None
 
 
 def test_hostile_values_get_the_pages_message_and_change_nothing(site):

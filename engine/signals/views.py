@@ -557,6 +557,7 @@ class LiveRecord:
     currency: str
     tz: str
     tz_label: str
+    signals: pd.DataFrame      # every recorded signal, oldest first (record.RECORD_COLUMNS)
 
 
 def live_view(store: Store, market: str, location: str | None, tz_choice: str = "market") -> LiveRecord:
@@ -565,7 +566,37 @@ def live_view(store: Store, market: str, location: str | None, tz_choice: str = 
     info = queries.known_market(market)
     found = record.live_record(store, market, location or None)
     return LiveRecord(location, record.live_summary(found), found.iloc[::-1].head(LIVE_ROWS).reset_index(drop=True),
-                      info.currency, info.display_zone(tz_choice), info.display_label(tz_choice))
+                      info.currency, info.display_zone(tz_choice), info.display_label(tz_choice), found)
+
+
+#: How a recorded direction is written out.
+DIRECTION_NAMES = {1: "long", -1: "short", 0: "flat"}
+
+
+def live_export(live: LiveRecord) -> pd.DataFrame:
+    """Every recorded signal of the location as analysts download it, oldest first: what decided it and when,
+    the price it saw, when it was recorded (``live``: within the market's usual data delay), the bars it was
+    executed and closed at, and its P&L per MW, gross. Times in the zone shown (ISO 8601 with the offset; the
+    headers name the zone), prices in the market's currency per MWh."""
+    found, unit, zone = live.signals, f"{live.currency}/MWh", f"({live.tz_label})"
+    direction = found["direction"].astype("int64")
+    return pd.DataFrame({
+        "strategy": found["strategy"].to_numpy(), "label": found["label"].to_numpy(),
+        "params": found["params"].to_numpy(), "second_leg": found["other"].to_numpy(),
+        f"decided_at {zone}": queries.iso_times(found["time"], live.tz),
+        "direction": direction.map(DIRECTION_NAMES).fillna(direction.astype(str)).to_numpy(),
+        "confidence (fraction)": found["confidence"].to_numpy(dtype=float),
+        f"price_at_decision ({unit})": found["price"].to_numpy(dtype=float),
+        "hedge_ratio": found["hedge"].to_numpy(dtype=float),
+        f"recorded_at {zone}": queries.iso_times(found["recorded_at"], live.tz),
+        "live": found["live"].astype(bool).to_numpy(),
+        f"entry_bar_start {zone}": queries.iso_times(found["entry_time"], live.tz),
+        f"entry_price ({unit})": found["entry_price"].to_numpy(dtype=float),
+        f"exit_bar_start {zone}": queries.iso_times(found["exit_time"], live.tz),
+        f"exit_price ({unit})": found["exit_price"].to_numpy(dtype=float),
+        "status": found["status"].to_numpy(),
+        f"pnl_per_mw ({live.currency})": found["pnl"].to_numpy(dtype=float),
+    })
 
 
 @dataclass(frozen=True)
