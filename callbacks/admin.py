@@ -1,19 +1,20 @@
 """Admin callbacks: start, cancel and watch backfills; list jobs and runs; show freshness; the forecast models'
-training, registry and latest runs; create users, set roles, disable accounts; list users and the audit log."""
+training, registry and latest runs; create users, set roles, disable accounts; list users and the audit log; download
+the runs and the audit log whole as CSV."""
 from __future__ import annotations
 
 import math
 import uuid
 
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.services import services
 from callbacks.shell import freshness
 from components.freshness import freshness_table
 from components.tables import Column, data_table
 from components.times import duration, utc_time
-from engine import jobs
+from engine import audit, jobs
 from engine.forecast import status as forecast_status
 
 _STATUS_COLOUR = {"running": "primary", "succeeded": "success", "failed": "danger", "cancelled": "secondary"}
@@ -109,6 +110,13 @@ def runs_table(limit: int = 15) -> dbc.Table:
     columns = ["Job", "Range", "Status", "Progress", Column("Read", numeric=True), Column("Written", numeric=True),
                Column("Rejected", numeric=True), "Started", "Duration", "Error"]
     return data_table(columns, rows, table_id="admin-runs-table", striped=True)
+
+
+@callback(output=Output("admin-runs-download", "data"), inputs={"_n": Input("admin-runs-download-btn", "n_clicks")},
+          prevent_initial_call=True)
+def download_runs(_n):
+    """Every recorded job run, not only the newest the table shows, as CSV (times in UTC; the file name says so)."""
+    return dcc.send_data_frame(jobs.runs_export(services().ready_store()).to_csv, "job_runs_UTC.csv", index=False)
 
 
 @callback(Output("admin-jobs", "children"), Output("admin-runs", "children"), Output("admin-freshness", "children"),
@@ -223,6 +231,14 @@ def audit_table(limit: int = 50) -> dbc.Table:
             for r in services().operations.audit_log(limit).itertuples()]
     return data_table(["At", "Who", "Action", "Detail", "Address"], rows, table_id="admin-audit-table",
                       striped=True)
+
+
+@callback(output=Output("admin-audit-download", "data"), inputs={"_n": Input("admin-audit-download-btn", "n_clicks")},
+          prevent_initial_call=True)
+def download_audit(_n):
+    """The whole audit log, not only the newest records the table shows, as CSV (times in UTC; the file name says
+    so). A read, so not itself recorded: the log holds the admin actions that change something."""
+    return dcc.send_data_frame(audit.log_export(services().ready_store()).to_csv, "audit_log_UTC.csv", index=False)
 
 
 @callback(Output("admin-users", "children"), Output("admin-audit", "children"),

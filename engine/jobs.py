@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from engine.clock import now_ms, wall_ms
+from engine.queries import iso_times
 from engine.store import Store
 
 STATUSES = ("running", "succeeded", "failed", "cancelled")
@@ -73,11 +74,37 @@ class JobRun:
         self.save(store)
 
 
-def recent_runs(store: Store, limit: int = 50, job: str | None = None) -> pd.DataFrame:
+def recent_runs(store: Store, limit: int | None = 50, job: str | None = None) -> pd.DataFrame:
+    """The newest ``limit`` runs (every one for None), newest first."""
     where = "WHERE job = {job:String}" if job else ""
+    bound = "" if limit is None else "LIMIT {n:UInt32}"
     return store.query_df(
-        f"SELECT * EXCEPT updated_at FROM job_runs FINAL {where} ORDER BY started_at DESC LIMIT {{n:UInt32}}",  # noqa: S608 -- the optional filter is a fixed clause; values are bound parameters
-        {"n": limit, "job": job or ""})
+        f"SELECT * EXCEPT updated_at FROM job_runs FINAL {where} ORDER BY started_at DESC {bound}",  # noqa: S608 -- the optional filter and bound are fixed clauses; values are bound parameters
+        {"n": limit or 0, "job": job or ""})
+
+
+#: The counts of a run, written whole in the export.
+_COUNTS = ("progress_done", "progress_total", "rows_read", "rows_written", "rows_rejected")
+
+
+def runs_export(store: Store) -> pd.DataFrame:
+    """Every recorded run (the table keeps a year), newest first, as an admin downloads it: times as ISO 8601 in
+    UTC with the offset (the headers name the zone; "" where there is none, such as a running run's finish), the
+    counts, the duration in seconds unrounded (empty while running), the whole error, and the run id the audit
+    log names a backfill by."""
+    runs = recent_runs(store, None)
+    frame = pd.DataFrame({"job": runs["job"].to_numpy(),
+                          "range_start (UTC)": iso_times(runs["range_start"], "UTC"),
+                          "range_end (UTC)": iso_times(runs["range_end"], "UTC"),
+                          "status": runs["status"].to_numpy()})
+    for column in _COUNTS:
+        frame[column] = runs[column].to_numpy(dtype="int64")
+    frame["started_at (UTC)"] = iso_times(runs["started_at"], "UTC")
+    frame["finished_at (UTC)"] = iso_times(runs["finished_at"], "UTC")
+    frame["duration (s)"] = (runs["finished_at"] - runs["started_at"]).dt.total_seconds().to_numpy(dtype=float)
+    frame["error"] = runs["error"].to_numpy()
+    frame["run_id"] = runs["run_id"].to_numpy()
+    return frame
 
 
 def get_run(store: Store, run_id: str) -> dict | None:

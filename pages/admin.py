@@ -67,15 +67,22 @@ def layout(connector: str | None = None, start: str | None = None, end: str | No
                      dbc.Alert(id="admin-job-message", is_open=False, color="info", className="py-2")], md=7),
             dbc.Col([html.H5("Data freshness"), html.Div(id="admin-freshness")], md=5),
         ]),
-        html.H5("Recent runs", className="mt-4"),
+        _heading("Recent runs", "admin-runs-download"),
         html.Div(id="admin-runs"),
         html.H5("Forecast models", className="mt-4"),
         html.Div(id="admin-forecasting"),
         _users_card(),
-        html.H5("Audit log", className="mt-4"),
+        _heading("Audit log", "admin-audit-download"),
         html.Div(id="admin-audit"),
         dcc.Interval(id="admin-tick", interval=5000),
     ])
+
+
+def _heading(title: str, download: str) -> html.Div:
+    """A table's heading with its CSV button; the file holds every stored row, not only those the table shows."""
+    return html.Div([html.H5(title, className="me-3 mb-0"),
+                     dbc.Button("CSV", id=f"{download}-btn", color="secondary", size="sm"),
+                     dcc.Download(id=download)], className="d-flex align-items-center mt-4 mb-2")
 
 
 def _users_card() -> dbc.Card:
