@@ -11,7 +11,6 @@ from components import figures
 from components.tables import Column, data_table
 from engine import overview, queries
 
-_OF_MEANS = {"hour": ", of hourly means", "day": ", of daily means"}
 #: The render callback's outputs, by name.
 _RENDER = {"series": Output("ov-series", "figure"), "series_config": Output("ov-series", "config"),
            "duration": Output("ov-duration", "figure"), "duration_config": Output("ov-duration", "config"),
@@ -91,7 +90,9 @@ def stats_table(stats: queries.PriceStats, currency: str, basis: str = "interval
         (f"Minimum ({currency}/MWh)", _money(stats.min_price)),
         (f"Mean ({currency}/MWh)", _money(stats.mean_price)),
         (f"Maximum ({currency}/MWh)", _money(stats.max_price)),
-        (f"Demand-weighted mean ({currency}/MWh)" + _OF_MEANS.get(basis, ""), _money(stats.volume_weighted_price)),
+        (f"Demand-weighted mean ({currency}/MWh)" + ("" if basis == "interval" else
+                                                      f", of {overview.WEIGHTED_OVER[basis]}"),
+         _money(stats.volume_weighted_price)),
         ("Intervals with a negative price", f"{stats.negative_intervals:,}"),
     ]
     return data_table(["", Column("", numeric=True)], rows, table_id="ov-stats-table", header=False,
@@ -196,17 +197,35 @@ def download_latest(_n, market, tz_choice):
                                f"{market}_latest_prices_{tz_tag}.csv", index=False)
 
 
-@callback(output=Output("ov-download", "data"), inputs={"_n": Input("ov-download-btn", "n_clicks")},
+@callback(output=Output("ov-download-stats", "data"), inputs={"_n": Input("ov-download-stats-btn", "n_clicks")},
           state=_choice(State), prevent_initial_call=True)
-def download(_n, market, location, start_date, end_date, tz_choice, kind):
+def download_stats(_n, market, location, start_date, end_date, tz_choice, kind):
+    """The price statistics over the chosen range, as a one-row CSV."""
+    view = _view_asked(market, location, start_date, end_date, tz_choice, kind)
+    if view is None:
+        return no_update
+    return dcc.send_data_frame(overview.stats_export(view, market, location, kind, start_date, end_date).to_csv,
+                               f"{market}_{location}_{kind}_{start_date}_{end_date}_statistics.csv", index=False)
+
+
+def _view_asked(market, location, start_date, end_date, tz_choice, kind) -> overview.OverviewView | None:
+    """The view a download asks for (the cached one the page drew), None when it cannot be had."""
     _checked(market=market, location=location, kind=kind, start_date=start_date, end_date=end_date,
              tz_choice=tz_choice)
     if not (market and location and start_date and end_date and kind):
-        return no_update
+        return None
     try:
-        view = services().cached(overview.overview_view, market, location, start_date, end_date,
+        return services().cached(overview.overview_view, market, location, start_date, end_date,
                                  tz_choice or "market", kind)
     except queries.QueryError:
+        return None
+
+
+@callback(output=Output("ov-download", "data"), inputs={"_n": Input("ov-download-btn", "n_clicks")},
+          state=_choice(State), prevent_initial_call=True)
+def download(_n, market, location, start_date, end_date, tz_choice, kind):
+    view = _view_asked(market, location, start_date, end_date, tz_choice, kind)
+    if view is None:
         return no_update
     tz_tag = "UTC" if tz_choice == "utc" else "market-time"
     return dcc.send_data_frame(queries.series_for_export(view.series, view.tz).to_csv,

@@ -248,6 +248,25 @@ def overview_view(store: Store, market: str, location: str, start_date: str, end
                         heat_rows, heatmap_job.result())
 
 
+#: What a view's demand-weighted mean is weighted over, by its basis.
+WEIGHTED_OVER = {"interval": "intervals", "hour": "hourly means", "day": "daily means"}
+
+
+def stats_export(view: OverviewView, market: str, location: str, kind: str, start_date: str,
+                 end_date: str) -> pd.DataFrame:
+    """The range's price statistics as analysts download them: one row naming the series and its market dates
+    (both inclusive), the prices unrounded in the market's currency per MWh (the headers say which; empty where
+    the range holds none), and what the demand-weighted mean is weighted over."""
+    stats, unit = view.stats, f"({view.currency}/MWh)"
+    return pd.DataFrame([{
+        "market": market, "location": location, "price_kind": kind, "first_day (market date)": start_date,
+        "last_day (market date)": end_date, "intervals": stats.intervals, f"min_price {unit}": stats.min_price,
+        f"mean_price {unit}": stats.mean_price, f"max_price {unit}": stats.max_price,
+        f"demand_weighted_mean_price {unit}": stats.volume_weighted_price,
+        "demand_weighted_over": WEIGHTED_OVER[view.basis], "negative_intervals": stats.negative_intervals,
+    }])
+
+
 def recent_pieces(market: str, location: str, kind: str, last: str,
                   days: int = HEATMAP_MAX_DAYS) -> list[tuple[Callable[..., pd.DataFrame], tuple[str, ...]]]:
     """The pieces, as ``(fn, args)`` for ``fn(store, *args)``, that every range of a series within its latest

@@ -61,8 +61,9 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
             dbc.Col(dcc.Graph(id="ov-heatmap"), md=7),
         ]),
         dbc.Row([
-            dbc.Col([html.Div(html.H6("Price statistics over the selected range", className="mb-0"),
-                              className=_TABLE_HEADING),
+            dbc.Col([html.Div([html.H6("Price statistics over the selected range", className="me-3 mb-0"),
+                               dbc.Button("CSV", id="ov-download-stats-btn", color="secondary", size="sm"),
+                               dcc.Download(id="ov-download-stats")], className=_TABLE_HEADING),
                      html.Div(id="ov-stats")], lg=5),
             dbc.Col([html.Div([html.H6("Latest stored prices", className="me-3 mb-0"),
                                dbc.Button("CSV", id="ov-download-latest-btn", color="secondary", size="sm"),

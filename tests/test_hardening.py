@@ -123,12 +123,42 @@ def assert_answered(response, what: str) -> dict | None:
 
 OVERVIEW_GOOD = {"ov-market.value": "NEM", "ov-location.value": "SA1", "ov-kind.value": "settlement",
                  "ov-dates.start_date": "2018-01-01", "ov-dates.end_date": "2018-01-07", "ov-tz.value": "market",
-                 "ov-download-btn.n_clicks": 1, "ov-download-latest-btn.n_clicks": 1}
+                 "ov-download-btn.n_clicks": 1, "ov-download-latest-btn.n_clicks": 1,
+                 "ov-download-stats-btn.n_clicks": 1}
 
 
 def test_overview_render_with_a_good_choice_draws(client, app, sa_january):
     body = assert_answered(post_callback(client, app, callback_key(app, "ov-series.figure"), OVERVIEW_GOOD), "render")
     assert body["response"]["ov-error"]["is_open"] is False
+
+
+def test_the_overview_statistics_download_as_the_store_counts_them(client, app, store, sa_january):
+    import io
+
+    data = assert_answered(post_callback(client, app, callback_key(app, "ov-download-stats.data"), OVERVIEW_GOOD),
+                           "statistics CSV")["response"]["ov-download-stats"]["data"]
+    assert data["filename"] == "NEM_SA1_settlement_2018-01-01_2018-01-07_statistics.csv"
+    [row] = pd.read_csv(io.StringIO(data["content"])).to_dict("records")
+    # market days 1-7 January 2018 are the intervals starting from 00:00 on the 1st to 23:30 on the 7th, UTC+10
+    brute = store.query_df(
+        "SELECT count() AS n, min(p.price) AS lo, avg(p.price) AS mean, max(p.price) AS hi, "
+        "sum(p.price * d.demand_mw) / sum(d.demand_mw) AS weighted, countIf(p.price < 0) AS negative "
+        "FROM prices AS p FINAL JOIN demand AS d FINAL USING (market, location, interval_start) "
+        "WHERE p.interval_start >= '2017-12-31 14:00:00' AND p.interval_start < '2018-01-07 14:00:00'").iloc[0]
+    assert list(row) == ["market", "location", "price_kind", "first_day (market date)", "last_day (market date)",
+                         "intervals", "min_price (AUD/MWh)", "mean_price (AUD/MWh)", "max_price (AUD/MWh)",
+                         "demand_weighted_mean_price (AUD/MWh)", "demand_weighted_over", "negative_intervals"]
+    assert {k: v for k, v in row.items() if isinstance(v, str)} == {
+        "market": "NEM", "location": "SA1", "price_kind": "settlement", "first_day (market date)": "2018-01-01",
+        "last_day (market date)": "2018-01-07", "demand_weighted_over": "intervals"}
+    assert (row["intervals"], row["negative_intervals"]) == (7 * 48, 0)
+    assert [row[f"{s} (AUD/MWh)"] for s in ("min_price", "mean_price", "max_price", "demand_weighted_mean_price")] \
+        == pytest.approx([brute["lo"], brute["mean"], brute["hi"], brute["weighted"]], rel=1e-12)
+    assert brute["n"] == 7 * 48 and brute["negative"] == 0
+    # a range the store cannot answer sends nothing
+    body = assert_answered(post_callback(client, app, callback_key(app, "ov-download-stats.data"),
+                                         {**OVERVIEW_GOOD, "ov-dates.end_date": "2017-12-01"}), "refused")
+    assert body is None or body["response"] == {}
 
 
 def test_overview_render_answers_hostile_values_with_its_message(client, app, store, sa_january):
