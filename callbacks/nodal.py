@@ -543,6 +543,15 @@ def download_constraints(_n, spec):
                                index=False)
 
 
+@callback(output=Output("nd-cf-dl-scenarios", "data"), inputs={"_n": Input("nd-cf-dl-scenarios-btn", "n_clicks")},
+          state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
+def download_scenarios(_n, spec):
+    """The scenarios solved and their weights (summing to 1), as the table beside the map lists them."""
+    found = _forecast_shown(spec)
+    return dcc.send_data_frame(found.scenarios.to_csv,
+                               f"{found.name}_congestion_{found.scenario_set}_scenarios.csv", index=False)
+
+
 @callback(output=Output("nd-cf-dl-exposure", "data"), inputs={"_n": Input("nd-cf-dl-exposure-btn", "n_clicks")},
           state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
 def download_exposure(_n, spec):

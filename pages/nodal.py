@@ -53,8 +53,10 @@ def _congestion_panel() -> html.Div:
     actions = html.Div([
         dbc.Button("Run congestion forecast", id="nd-cf-run", color="primary", size="sm", className="me-2"),
         dbc.Button("Constraints CSV", id="nd-cf-dl-constraints-btn", size="sm", color="secondary", className="me-2"),
-        dbc.Button("Node exposures CSV", id="nd-cf-dl-exposure-btn", size="sm", color="secondary"),
-        dcc.Download(id="nd-cf-dl-constraints"), dcc.Download(id="nd-cf-dl-exposure")])
+        dbc.Button("Node exposures CSV", id="nd-cf-dl-exposure-btn", size="sm", color="secondary", className="me-2"),
+        dbc.Button("Scenarios CSV", id="nd-cf-dl-scenarios-btn", size="sm", color="secondary"),
+        dcc.Download(id="nd-cf-dl-constraints"), dcc.Download(id="nd-cf-dl-exposure"),
+        dcc.Download(id="nd-cf-dl-scenarios")])
     body = html.Div([
         html.Div(id="nd-cf-source", className="small mb-2"),
         dbc.Row([

@@ -139,7 +139,8 @@ def test_published_basis_by_hub_in_market_time(store, data_dir):
 
 CF_GOOD = {"nd-network.value": "scigrid-de", "nd-cf-set.value": "hours", "nd-cf-hours.value": [17, 20],
            "nd-cf-run.n_clicks": 1, "nd-selected.data": None, "nd-cf-spec.data": None,
-           "nd-cf-dl-constraints-btn.n_clicks": 1, "nd-cf-dl-exposure-btn.n_clicks": 1}
+           "nd-cf-dl-constraints-btn.n_clicks": 1, "nd-cf-dl-exposure-btn.n_clicks": 1,
+           "nd-cf-dl-scenarios-btn.n_clicks": 1}
 
 
 @pytest.fixture(scope="module")
@@ -244,8 +245,15 @@ def test_the_csvs_hold_the_constraint_table_and_the_node_exposures(site, data_di
     expected = found.nodes.set_index("bus")["expected_congestion"]
     assert np.abs(sums - expected.reindex(sums.index)).max() < 1e-6
     assert set(expected[expected.abs() > 1e-6].index) <= set(sums.index)
+    scenarios = _post(site, "nd-cf-dl-scenarios.data", **{"nd-cf-spec.data": spec})["nd-cf-dl-scenarios"]["data"]
+    assert scenarios["filename"] == "scigrid-de_congestion_hours_scenarios.csv"
+    frame = pd.read_csv(io.StringIO(scenarios["content"]))
+    assert list(frame.columns) == ["scenario", "snapshot", "level", "demand_scale", "renewable_scale", "weight"]
+    assert len(frame) == 4 and frame["weight"].sum() == pytest.approx(1.0)  # snapshots 17 to 20, weighted alike
+    assert frame["snapshot"].astype(str).tolist() == found.scenarios["snapshot"].astype(str).tolist()
     # No run yet: nothing to download, nothing sent.
     assert _post(site, "nd-cf-dl-constraints.data", **{"nd-cf-spec.data": None}) == {}
+    assert _post(site, "nd-cf-dl-scenarios.data", **{"nd-cf-spec.data": None}) == {}
 
 
 @pytest.mark.realdata
@@ -280,7 +288,8 @@ def test_a_forged_forecast_spec_changes_nothing(site):
     before = row_counts(site[1])
     for spec in [*HOSTILE, {"name": "scigrid-de", "set": "day", "first": 3, "last": None},
                  {"name": "scigrid-de", "set": "hours", "first": "1; DROP", "last": 2}, {"name": None}]:
-        for output in ("nd-cf-exposure.figure", "nd-cf-dl-constraints.data", "nd-cf-dl-exposure.data"):
+        for output in ("nd-cf-exposure.figure", "nd-cf-dl-constraints.data", "nd-cf-dl-exposure.data",
+                       "nd-cf-dl-scenarios.data"):
             assert _post(site, output, **{"nd-cf-spec.data": spec,
                                           "nd-selected.data": {"kind": "bus", "id": "1"}}) == {}
     assert row_counts(site[1]) == before
