@@ -607,7 +607,7 @@ def cancel_order(clicks, cancelled):
 
 
 @callback(output={"table": Output("sg-orders-table", "children"), "tick_off": Output("sg-orders-tick", "disabled"),
-                  "csv": Output("sg-orders-csv", "style")},
+                  "csv": Output("sg-orders-csv", "className")},
           inputs={"_sent": Input("sg-order-sent", "data"), "_cancelled": Input("sg-order-cancelled", "data"),
                   "_tick": Input("sg-orders-tick", "n_intervals"), "tz_choice": Input("sg-tz", "value")},
           state={"market": State("sg-market", "value")})
@@ -641,10 +641,13 @@ def orders_table(_sent, _cancelled, _tick, tz_choice, market):
                Column("Filled", numeric=True), Column("Average price", numeric=True), "Text", "Last update", ""]
     waiting = not set(found["state"]) <= FINAL_STATES
     return {"table": data_table(columns, rows, table_id="sg-orders", bordered=False, striped=True,
-                                className="small"), "tick_off": not waiting, "csv": {}}
+                                className="small"), "tick_off": not waiting, "csv": ORDERS_CSV_SHOWN}
 
 
-_HIDDEN = {"display": "none"}
+#: The orders' CSV heading, shown with the table and hidden (Bootstrap's d-none) without it: a class, not a style,
+#: since d-flex's display wins over an inline one.
+ORDERS_CSV_SHOWN = "d-flex align-items-center mt-3 mb-2"
+_HIDDEN = "d-none"
 
 
 def _orders_zone(market: object, tz_choice: object) -> tuple[str, str]:

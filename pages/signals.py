@@ -150,7 +150,7 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
             html.Div([html.H6("Orders sent", className="me-3 mb-0"),
                       dbc.Button("Every order, CSV", id="sg-download-orders-btn", color="secondary", size="sm"),
                       dcc.Download(id="sg-download-orders")],
-                     id="sg-orders-csv", className="d-flex align-items-center mt-3 mb-2", style={"display": "none"}),
+                     id="sg-orders-csv", className="d-none"),
             html.Div(id="sg-orders-table"),
         ]), className="mb-4", id="sg-orders-panel"),
     ])

@@ -480,7 +480,7 @@ def test_every_order_downloads_for_a_role_that_may_send_and_for_no_other(make_ap
     trader = client_as(dash_app, "trader")
     shown = assert_answered(post(trader, dash_app, callback_key(dash_app, "sg-orders-table.children"), values),
                             "orders")["response"]
-    assert shown["sg-orders-csv"]["style"] == {}  # the button shows with the table
+    assert "d-flex" in shown["sg-orders-csv"]["className"]  # the button shows with the table
     data = assert_answered(post(trader, dash_app, callback_key(dash_app, "sg-download-orders.data"), values),
                            "orders CSV")["response"]["sg-download-orders"]["data"]
     assert data["filename"] == "orders_UTC.csv"
@@ -505,7 +505,7 @@ def test_every_order_downloads_for_a_role_that_may_send_and_for_no_other(make_ap
     analyst = client_as(dash_app, "analyst")
     hidden = assert_answered(post(analyst, dash_app, callback_key(dash_app, "sg-orders-table.children"), values),
                              "orders")["response"]
-    assert hidden["sg-orders-csv"]["style"] == {"display": "none"}
+    assert hidden["sg-orders-csv"]["className"] == "d-none"
     assert assert_answered(post(analyst, dash_app, callback_key(dash_app, "sg-download-orders.data"), values),
                            "orders CSV") is None
 
