@@ -279,12 +279,13 @@ def published(run, hub):
         return {"stats": dbc.Alert(str(exc), color="warning", className="py-1"), "surface": empty_figure("")}
     rows = [(r.label, f"{r.mean:,.2f}", f"{r.std:,.2f}", f"{r.p5:,.2f}", f"{r.p50:,.2f}", f"{r.p95:,.2f}",
              f"{int(r.count):,}") for r in found.nodes.itertuples()]
-    unit = f" ({found.currency}/MWh)"
-    columns = ["Node", *(Column(name + unit, numeric=True) for name in ("Mean", "Std", "p5", "p50", "p95")),
-               Column("Intervals", numeric=True)]
-    table = data_table(columns, rows, table_id="nb-stats-table", striped=True)
+    columns = ["Node", *(Column(name, numeric=True) for name in ("Mean", "Std", "p5", "p50", "p95", "Intervals"))]
+    table = html.Div([
+        html.Div(f"Basis to {found.hub_name or found.hub} in {found.currency}/MWh, over each node's intervals in the "
+                 "window.", id="nb-stats-unit", className="small text-muted mb-1"),
+        data_table(columns, rows, table_id="nb-stats-table", striped=True, responsive=True)])
     title = f"{market} {market_run}: mean basis by hour ({found.zone})"
-    return {"stats": table, "surface": nf.basis_surface_figure(found.surface, title)}
+    return {"stats": table, "surface": nf.basis_surface_figure(found.surface, title, found.currency)}
 
 
 @callback(output=Output("nb-dl-stats", "data"), inputs={"_n": Input("nb-dl-stats-btn", "n_clicks")},

@@ -204,12 +204,12 @@ def ptdf_figure(row: pd.Series, branch: str, top: int = 15) -> go.Figure:
     return fig
 
 
-def basis_surface_figure(surface: pd.DataFrame, title: str) -> go.Figure:
-    """Nodes (rows) by hour of day (columns): mean basis, diverging around zero."""
+def basis_surface_figure(surface: pd.DataFrame, title: str, currency: str) -> go.Figure:
+    """Nodes (rows) by hour of day (columns): mean basis in ``currency`` per MWh, diverging around zero."""
     span = float(np.nanmax(np.abs(surface.to_numpy(float)))) if surface.size else 1.0
     fig = go.Figure(go.Heatmap(z=surface.to_numpy(float), x=list(surface.columns), y=list(surface.index),
                                colorscale="RdBu_r", zmid=0, zmin=-span, zmax=span,
-                               colorbar={"title": {"text": "$/MWh"}}))
+                               colorbar={"title": {"text": f"{currency}/MWh"}}))
     fig.update_layout(title=title, template="plotly_white", height=max(320, 22 * len(surface) + 120),
                       margin={"l": 160, "r": 10, "t": 40, "b": 40})
     fig.update_xaxes(title_text="hour of day", dtick=2)

@@ -346,9 +346,13 @@ def test_the_published_basis_table_names_its_units_and_downloads(site, data_dir)
     west = str(raw.loc[raw["pnode_name"].str.startswith("WESTERN HUB"), "pnode_id"].iat[0])
     chosen = {"nb-run.value": "PJM|RT", "nb-hub.value": west, "nb-dl-stats-btn.n_clicks": 1}
     shown = _post(site, "nb-stats.children", **chosen)["nb-stats"]["children"]
-    head = shown["props"]["children"][0]["props"]["children"]["props"]["children"]
-    assert [str(cell["props"]["children"]) for cell in head] == [
-        "Node", "Mean (USD/MWh)", "Std (USD/MWh)", "p5 (USD/MWh)", "p50 (USD/MWh)", "p95 (USD/MWh)", "Intervals"]
+    unit, table = shown["props"]["children"]
+    assert unit["props"]["children"].startswith("Basis to WESTERN HUB in USD/MWh")
+    head = table["props"]["children"][0]["props"]["children"]["props"]["children"]
+    assert [str(cell["props"]["children"]) for cell in head] == ["Node", "Mean", "Std", "p5", "p50", "p95",
+                                                                 "Intervals"]
+    surface = _post(site, "nb-surface.figure", **chosen)["nb-surface"]["figure"]
+    assert surface["data"][0]["colorbar"]["title"]["text"] == "USD/MWh"
     sent = _post(site, "nb-dl-stats.data", **chosen)["nb-dl-stats"]["data"]
     assert sent["filename"] == f"PJM_RT_basis_to_{west}_market-time.csv"
     expected = published_basis_export(published_basis(store, "PJM", "RT", west))
