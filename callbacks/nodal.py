@@ -245,20 +245,25 @@ def detail(selected, name, hub, losses, whatif, index):
 @callback(output={"options": Output("nb-run", "options"), "value": Output("nb-run", "value")},
           inputs={"_page": Input("nd-network", "id")})
 def published_runs(_page):
-    runs = services().cached(queries.nodal_runs)
-    options = [{"label": f"{m} {'day-ahead' if r == 'DA' else 'real-time'}", "value": f"{m}|{r}"} for m, r in runs]
+    runs, demo = services().cached(queries.nodal_runs), services().cached(queries.demo_nodal_markets)
+    options = [{"label": f"{m} {'day-ahead' if r == 'DA' else 'real-time'}" + (" (demo)" if m in demo else ""),
+                "value": f"{m}|{r}"} for m, r in runs]
     return {"options": options, "value": options[0]["value"] if options else None}
 
 
-@callback(output={"options": Output("nb-hub", "options"), "value": Output("nb-hub", "value")},
+@callback(output={"options": Output("nb-hub", "options"), "value": Output("nb-hub", "value"),
+                  "demo": Output("nb-demo", "children")},
           inputs={"run": Input("nb-run", "value")})
 def published_hubs(run):
     _checked(run=run)
     if not run:
-        return {"options": [], "value": None}
-    hubs = services().cached(queries.nodal_hubs, run.split("|")[0])
+        return {"options": [], "value": None, "demo": None}
+    market = run.split("|")[0]
+    hubs = services().cached(queries.nodal_hubs, market)
     options = [{"label": r.label, "value": r.node} for r in hubs.itertuples()]
-    return {"options": options, "value": options[0]["value"] if options else None}
+    demo = dbc.Badge(f"Demo data — generated, not {market}'s prices", color="info", id="nb-demo-flag") \
+        if market in services().cached(queries.demo_nodal_markets) else None
+    return {"options": options, "value": options[0]["value"] if options else None, "demo": demo}
 
 
 @callback(output={"stats": Output("nb-stats", "children"), "surface": Output("nb-surface", "figure")},

@@ -80,6 +80,7 @@ POLICIES: dict[str, Policy] = {
     "engine.queries.dataset_freshness": Policy("realtime"),
     # published nodal prices
     "engine.queries.nodal_runs": Policy("static"),
+    "engine.queries.demo_nodal_markets": Policy("static"),
     "engine.queries.nodal_hubs": Policy("static", "market"),
     "engine.lmp.published.published_basis": Policy("dynamic", "market"),
     "engine.lmp.patterns.recent_patterns": Policy("dynamic", "market"),

@@ -1,5 +1,6 @@
 """Demo data: two deterministic, realistic-looking years of NEM 5-minute prices and demand, so that a fresh
-install with no network shows a populated app and has the history the forecast models train on. Every row
+install with no network shows a populated app and has the history the forecast models train on, and three
+months of PJM day-ahead hub LMPs for the nodal page's published basis and congestion patterns. Every row
 carries source = "demo" and the pages label it; the first real load of a market replaces it
 (see engine.store.writer)."""
 from __future__ import annotations
@@ -58,17 +59,73 @@ def nem_demo_frames(days: int = DEMO_DAYS, end: pd.Timestamp = DEMO_END, seed: i
     return {"prices": pd.concat(prices, ignore_index=True), "demand": pd.concat(demand, ignore_index=True)}
 
 
+#: PJM's trading hubs (pnode id: name, as PJM publishes them), the demo's published nodal prices, with each hub's
+#: loading on the two congestion patterns the demo draws — east-west transfers on hot afternoons (eastern hubs
+#: up, Chicago down) and night wind in northern Illinois (Chicago down) — and its marginal loss factor.
+PJM_DEMO_HUBS = {
+    "51217": ("EASTERN HUB", 1.00, 0.10, 0.022),
+    "4669664": ("NEW JERSEY HUB", 0.60, 0.10, 0.018),
+    "51288": ("WESTERN HUB", 0.55, 0.15, 0.012),
+    "35010337": ("DOMINION HUB", 0.30, 0.10, 0.015),
+    "51287": ("WEST INT HUB", 0.20, 0.05, 0.004),
+    "34497151": ("OHIO HUB", 0.05, 0.05, -0.004),
+    "34497127": ("AEP-DAYTON HUB", 0.00, 0.00, -0.006),
+    "34497125": ("AEP GEN HUB", -0.10, 0.00, -0.012),
+    "116013751": ("ATSI GEN HUB", 0.05, -0.10, -0.002),
+    "33092315": ("N ILLINOIS HUB", -0.35, -0.80, -0.020),
+    "33092313": ("CHICAGO HUB", -0.40, -1.00, -0.016),
+    "33092311": ("CHICAGO GEN HUB", -0.45, -1.10, -0.024),
+}
+PJM_DEMO_DAYS = 92  # the published basis looks at a hub's last 31 days; three months give it room
+
+
+def pjm_demo_frames(days: int = PJM_DEMO_DAYS, end: pd.Timestamp = DEMO_END,
+                    seed: int = 2541) -> dict[str, pd.DataFrame]:
+    """PJM day-ahead hourly LMPs at its hubs, ``days`` days up to ``end``, split as PJM publishes them: system
+    energy, congestion and marginal loss components adding up to the LMP. Hubs only: the real files' hub rows
+    are what the nodal page's basis and congestion patterns read first."""
+    zone = MARKETS["PJM"].timezone
+    last_day = pd.Timestamp(end.date(), tz=zone)  # the NEM demo's last date, ended in PJM's time
+    starts = pd.date_range(last_day - pd.Timedelta(days=days), last_day, freq="h", inclusive="left")
+    hour = starts.hour.to_numpy()
+    rng = np.random.default_rng(seed)
+    n_days = len(starts) // 24 + 1
+    hot = rng.gamma(2.0, 0.5, n_days).repeat(24)[: len(starts)]    # how hard the day's afternoon transfers run
+    windy = rng.uniform(0, 1, n_days).repeat(24)[: len(starts)] > 0.6
+    daily = 0.35 * np.exp(-((hour - 8.0) ** 2) / 6.0) + np.exp(-((hour - 18.0) ** 2) / 8.0)
+    energy = 28.0 + 30.0 * daily * (0.7 + 0.3 * hot) + np.convolve(rng.normal(0, 3, len(starts)), np.ones(3) / 3,
+                                                                  mode="same")
+    east_west = 14.0 * hot * np.exp(-((hour - 17.0) ** 2) / 5.0) + np.abs(rng.normal(0, 0.6, len(starts)))
+    night_wind = np.where(windy, 9.0 * np.exp(-((np.where(hour < 12, hour + 24, hour) - 27.0) ** 2) / 10.0), 0.0)
+    lmp, nodes = [], []
+    for node, (name, east, wind, loss_factor) in PJM_DEMO_HUBS.items():
+        congestion = east * east_west + wind * night_wind + rng.normal(0, 0.15, len(starts))
+        loss = loss_factor * energy
+        lmp.append(pd.DataFrame({
+            "market": "PJM", "market_run": "DA", "node": node, "interval_start": starts.tz_convert("UTC"),
+            "interval_minutes": 60, "lmp": np.round(energy + congestion + loss, 6), "energy": np.round(energy, 6),
+            "congestion": np.round(congestion, 6), "loss": np.round(loss, 6)}))
+        nodes.append({"market": "PJM", "node": node, "node_type": "HUB", "zone": "", "voltage_kv": np.nan,
+                      "latitude": np.nan, "longitude": np.nan, "node_name": name})
+    frame = pd.concat(lmp, ignore_index=True)
+    # six decimals, as PJM publishes, and the LMP exactly the sum of its components as written
+    frame["lmp"] = np.round(frame["energy"] + frame["congestion"] + frame["loss"], 6)
+    return {"nodal_lmp": frame, "node_metadata": pd.DataFrame(nodes)}
+
+
 def store_is_empty(store: Store) -> bool:
     return store.query_df("SELECT 1 FROM prices LIMIT 1").empty
 
 
 def load_demo_if_empty(store: Store) -> int:
-    """Load the demo years into an empty store, and give the marketplace its catalog (the platform's products
-    over the stored series, and a demo partner's); returns the price and demand rows written (0 if the store
-    had data)."""
+    """Load the demo years into an empty store, demo PJM hub prices when it holds no published nodal prices, and
+    give the marketplace its catalog (the platform's products over the stored series, and a demo partner's);
+    returns the rows written (0 if the store had data)."""
     written = 0
     if store_is_empty(store):
         written = write_tables(store, nem_demo_frames(days=DEMO_DAYS), source=DEMO_SOURCE).rows_written
+    if store.query_df("SELECT 1 FROM nodal_lmp LIMIT 1").empty:
+        written += write_tables(store, pjm_demo_frames(), source=DEMO_SOURCE).rows_written
     seed_demo_marketplace(store)
     return written
 

@@ -598,6 +598,13 @@ def nodal_runs(store: Store) -> list[tuple[str, str]]:
     return list(df.itertuples(index=False, name=None))
 
 
+def demo_nodal_markets(store: Store) -> frozenset[str]:
+    """The markets whose published nodal prices are demo data (engine.demo), for the page to say so."""
+    found = store.query_df("SELECT DISTINCT market FROM node_metadata WHERE source = {d:String}",
+                           {"d": DEMO_SOURCE})
+    return frozenset(found["market"]) if len(found) else frozenset()
+
+
 def nodal_hubs(store: Store, market: str) -> pd.DataFrame:
     """The market's trading hubs (node type HUB), with a readable label."""
     return store.query_df(

@@ -118,7 +118,8 @@ def layout(network: str | None = None, **_query) -> html.Div:
         html.Div(id="nd-binding"),
         _congestion_panel(),
         html.Hr(),
-        html.H5("Published nodal prices: basis to a hub", className="mt-3"),
+        html.Div([html.H5("Published nodal prices: basis to a hub", className="me-3 mb-0"), html.Span(id="nb-demo")],
+                 className="d-flex align-items-center mt-3 mb-2"),
         html.Div("Operators' own LMPs as loaded by the connectors (PJM, ISO-NE, IESO): each node's price minus "
                  "the hub's, over the hub's last 31 days of prices in the store.", className="small text-muted mb-2"),
         dbc.Row([

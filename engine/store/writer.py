@@ -36,7 +36,7 @@ _last_batch = 0
 _DEMO_FREE: weakref.WeakKeyDictionary[Store, set[str]] = weakref.WeakKeyDictionary()
 _demo_free_lock = threading.Lock()
 #: The tables demo data fills: real rows of a market in one of them replace that market's demo rows.
-DEMO_TABLES = frozenset({"prices", "demand"})
+DEMO_TABLES = frozenset({"prices", "demand", "nodal_lmp", "node_metadata"})
 
 
 def next_batch_id() -> int:
