@@ -328,7 +328,7 @@ def published_patterns_found(run):
     except ValueError as exc:
         return {**empty, "summary": dbc.Alert(str(exc), color="warning", className="py-1")}
     options = [{"label": f"{name} ({share:.0%})", "value": name} for name, share in found.explained.items()]
-    summary = (f"{found.k} pattern{'s' if found.k != 1 else ''} explain {found.total_explained:.0%} of the "
+    summary = (f"{found.k} pattern{'s explain' if found.k != 1 else ' explains'} {found.total_explained:.0%} of the "
                f"congestion components of {found.loadings.shape[0]:,} nodes over {found.activations.shape[0]:,} "
                f"hours" + (f"; {len(found.dropped_nodes):,} nodes priced in too few hours left out"
                            if found.dropped_nodes else "") + ".")

@@ -91,12 +91,12 @@ def pjm_demo_frames(days: int = PJM_DEMO_DAYS, end: pd.Timestamp = DEMO_END,
     rng = np.random.default_rng(seed)
     n_days = len(starts) // 24 + 1
     hot = rng.gamma(2.0, 0.5, n_days).repeat(24)[: len(starts)]    # how hard the day's afternoon transfers run
-    windy = rng.uniform(0, 1, n_days).repeat(24)[: len(starts)] > 0.6
+    windy = rng.uniform(0, 1, n_days).repeat(24)[: len(starts)] > 0.5
     daily = 0.35 * np.exp(-((hour - 8.0) ** 2) / 6.0) + np.exp(-((hour - 18.0) ** 2) / 8.0)
     energy = 28.0 + 30.0 * daily * (0.7 + 0.3 * hot) + np.convolve(rng.normal(0, 3, len(starts)), np.ones(3) / 3,
                                                                   mode="same")
     east_west = 14.0 * hot * np.exp(-((hour - 17.0) ** 2) / 5.0) + np.abs(rng.normal(0, 0.6, len(starts)))
-    night_wind = np.where(windy, 9.0 * np.exp(-((np.where(hour < 12, hour + 24, hour) - 27.0) ** 2) / 10.0), 0.0)
+    night_wind = np.where(windy, 22.0 * np.exp(-((np.where(hour < 12, hour + 24, hour) - 27.0) ** 2) / 10.0), 0.0)
     lmp, nodes = [], []
     for node, (name, east, wind, loss_factor) in PJM_DEMO_HUBS.items():
         congestion = east * east_west + wind * night_wind + rng.normal(0, 0.15, len(starts))

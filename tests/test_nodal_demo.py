@@ -44,7 +44,8 @@ def test_the_page_reads_the_demo_and_a_real_load_replaces_it(store, data_dir):
     assert found.nodes["node"].iat[0] == EASTERN and found.nodes.set_index("node").at[CHICAGO_GEN, "mean"] < 0
     assert (found.nodes["count"] == 31 * 24).all()
     patterns = recent_patterns(store, "PJM", "DA")
-    assert patterns.explained.iloc[:2].sum() > 0.9  # two patterns drawn, two found
+    assert patterns.k == 2  # two patterns drawn (east-west afternoons, night wind), two found
+    assert patterns.hubs.query("pattern == 'P1'").set_index("node").at[EASTERN, "loading"] > 0
     # PJM's own file: the demo's rows of PJM go, every one, and its aggregates with them
     real = data_dir / "markets" / "pjm" / "rt_hrl_lmps_hubs_20250501-20250801.csv"
     load_raw(store, PjmConnector(), raw_files_at(real))
