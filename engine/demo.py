@@ -99,18 +99,16 @@ def pjm_demo_frames(days: int = PJM_DEMO_DAYS, end: pd.Timestamp = DEMO_END,
     night_wind = np.where(windy, 22.0 * np.exp(-((np.where(hour < 12, hour + 24, hour) - 27.0) ** 2) / 10.0), 0.0)
     lmp, nodes = [], []
     for node, (name, east, wind, loss_factor) in PJM_DEMO_HUBS.items():
-        congestion = east * east_west + wind * night_wind + rng.normal(0, 0.15, len(starts))
-        loss = loss_factor * energy
+        # six decimals, as PJM publishes, and the LMP exactly the sum of its components as written
+        parts = {"energy": np.round(energy, 6),
+                 "congestion": np.round(east * east_west + wind * night_wind + rng.normal(0, 0.15, len(starts)), 6),
+                 "loss": np.round(loss_factor * energy, 6)}
         lmp.append(pd.DataFrame({
             "market": "PJM", "market_run": "DA", "node": node, "interval_start": starts.tz_convert("UTC"),
-            "interval_minutes": 60, "lmp": np.round(energy + congestion + loss, 6), "energy": np.round(energy, 6),
-            "congestion": np.round(congestion, 6), "loss": np.round(loss, 6)}))
+            "interval_minutes": 60, "lmp": np.round(sum(parts.values()), 6), **parts}))
         nodes.append({"market": "PJM", "node": node, "node_type": "HUB", "zone": "", "voltage_kv": np.nan,
                       "latitude": np.nan, "longitude": np.nan, "node_name": name})
-    frame = pd.concat(lmp, ignore_index=True)
-    # six decimals, as PJM publishes, and the LMP exactly the sum of its components as written
-    frame["lmp"] = np.round(frame["energy"] + frame["congestion"] + frame["loss"], 6)
-    return {"nodal_lmp": frame, "node_metadata": pd.DataFrame(nodes)}
+    return {"nodal_lmp": pd.concat(lmp, ignore_index=True), "node_metadata": pd.DataFrame(nodes)}
 
 
 def store_is_empty(store: Store) -> bool:

@@ -2,8 +2,6 @@
 labelled as demo on the page, and replaced by the first real PJM load."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,20 +54,6 @@ def test_the_page_reads_the_demo_and_a_real_load_replaces_it(store, data_dir):
     assert store.scalar("SELECT count() FROM nodal_lmp_hourly WHERE market_run = 'DA'") == 0
 
 
-@pytest.fixture
-def site(store_dir, data_dir):
-    from app.factory import create_app
-    from app.services import services
-    from app.settings import Settings
-    from tests.support.schema_template import migrated_url
-
-    dash_app = create_app(Settings(store_url=migrated_url(store_dir, f"nodaldemo_{os.getpid()}"), scheduler=False,
-                                   demo=False, auth=False, secret_key="test-secret", data_dir=data_dir))
-    store = services(dash_app.server).ready_store()
-    yield dash_app, store
-    store.command(f"DROP DATABASE IF EXISTS `{store.database}`")
-
-
 def _post(dash_app, output: str, **values) -> dict:
     from tests.test_hardening import assert_answered, callback_key, post_callback
 
@@ -78,8 +62,11 @@ def _post(dash_app, output: str, **values) -> dict:
     return body["response"] if body else {}
 
 
-def test_the_page_says_the_published_prices_are_demo(site):
-    dash_app, store = site
+def test_the_page_says_the_published_prices_are_demo(make_app):
+    from app.services import services
+
+    dash_app = make_app()
+    store = services(dash_app.server).ready_store()
     write_tables(store, demo.pjm_demo_frames(), source=DEMO_SOURCE)
     runs = _post(dash_app, "nb-run.options", **{"nd-network.id": "nd-network"})["nb-run"]
     assert runs["options"] == [{"label": "PJM day-ahead (demo)", "value": "PJM|DA"}]
