@@ -425,22 +425,27 @@ def live_tables(live: views.LiveRecord) -> object:
     ])
 
 
-@callback(Output("sg-live", "children"), Input("sg-market", "value"), Input("sg-location", "value"),
-          Input("sg-tz", "value"))
+@callback(output={"live": Output("sg-live", "children"), "no_csv": Output("sg-download-live-btn", "disabled")},
+          inputs={"market": Input("sg-market", "value"), "location": Input("sg-location", "value"),
+                  "tz_choice": Input("sg-tz", "value")})
 def live(market, location, tz_choice):
-    """Each strategy's live record at the location."""
+    """Each strategy's live record at the location; its CSV button is live only when there is a record."""
+    def shown(children, recorded: bool = False) -> dict:
+        return {"live": children, "no_csv": not recorded}
+
     if message := refused(market=market, location=location, tz_choice=tz_choice):
-        return html.Div(message, className="text-muted small")
+        return shown(html.Div(message, className="text-muted small"))
     if not market:
-        return None
+        return shown(None)
     try:
         found = services().cached(views.live_view, market, location or None, tz_choice or "market")
     except queries.QueryError as exc:
-        return html.Div(str(exc), className="text-muted small")
+        return shown(html.Div(str(exc), className="text-muted small"))
     if found.summary.empty:
-        return html.Div(f"No signals are recorded for {market} {location} yet: the live job records each strategy's "
-                        "decisions on each market's first location as prices arrive.", className="text-muted small")
-    return live_tables(found)
+        return shown(html.Div(f"No signals are recorded for {market} {location} yet: the live job records each "
+                              "strategy's decisions on each market's first location as prices arrive.",
+                              className="text-muted small"))
+    return shown(live_tables(found), recorded=True)
 
 
 @callback(output=Output("sg-download-live", "data"), inputs={"_n": Input("sg-download-live-btn", "n_clicks")},

@@ -357,7 +357,11 @@ def test_the_walk_forward_folds_download_in_the_zone_shown(site):
 def test_the_live_record_lists_each_strategy(site):
     _, store = site
     record.record_live(store, now=LAST_DAY + pd.Timedelta(days=1))
+    other = queries.price_locations(store, "NEM")[1]  # the live job records the first location only
+    unrecorded = _ask(site, "sg-live.children", **{"sg-location.value": other})
+    assert unrecorded["sg-download-live-btn"]["disabled"] is True  # nothing to download: the button says so
     answer = _ask(site, "sg-live.children")
+    assert answer["sg-download-live-btn"]["disabled"] is False
     rows = _table_rows(answer["sg-live"]["children"]["props"]["children"][0])
     labels = {r[0] for r in rows}
     assert registry.STRATEGIES["mean_reversion"].label in labels
