@@ -139,7 +139,8 @@ class Operations:
         sched = self.server.extensions.get(scheduler.SCHEDULER_KEY)
         listed = [(spec.id, spec.label) for spec in scheduler.JOBS]
         job_id, label, _ = scheduler.TRAINING_JOB
-        listed.append((job_id, f"{label} ({len(training.TRAINERS)} models registered)"))
+        count = len(training.TRAINERS)
+        listed.append((job_id, f"{label} ({count} model{'' if count == 1 else 's'} registered)"))
         listed.append(scheduler.ISSUE_JOB[:2])
         listed.append(scheduler.SIGNAL_JOB[:2])
         out = []

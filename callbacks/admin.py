@@ -99,14 +99,18 @@ def jobs_table() -> dbc.Table:
     return data_table(columns, rows, table_id="admin-jobs-table", hover=True)
 
 
-def runs_table(limit: int = 15) -> dbc.Table:
+def runs_table(limit: int = 15) -> object:
+    found = jobs.recent_runs(services().ready_store(), limit)
+    if found.empty:
+        return html.Div("No job has run yet: a scheduled pull, a backfill or Run now records its run here.",
+                        className="text-muted small")
     rows = [(
         r.job, f"{utc_time(r.range_start)[:10]} → {utc_time(r.range_end)[:10]}",
         dbc.Badge(r.status, color=_STATUS_COLOUR.get(r.status, "secondary")),
         f"{int(r.progress_done)}/{int(r.progress_total)}", f"{int(r.rows_read):,}", f"{int(r.rows_written):,}",
         f"{int(r.rows_rejected):,}", utc_time(r.started_at), duration(r.started_at, r.finished_at),
         html.Span(r.error[:300], className="d-inline-block small text-danger text-break", style={"maxWidth": "28rem"}),
-    ) for r in jobs.recent_runs(services().ready_store(), limit).itertuples()]
+    ) for r in found.itertuples()]
     columns = ["Job", "Range", "Status", "Progress", Column("Read", numeric=True), Column("Written", numeric=True),
                Column("Rejected", numeric=True), "Started", "Duration", "Error"]
     return data_table(columns, rows, table_id="admin-runs-table", striped=True)

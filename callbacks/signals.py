@@ -240,20 +240,21 @@ def download_equity(_n, **choice):
 
 
 @callback(output={"table": Output("sg-compare-table", "children"), "figure": Output("sg-compare", "figure"),
-                  "config": Output("sg-compare", "config")},
+                  "config": Output("sg-compare", "config"), "no_csv": Output("sg-download-compare-btn", "disabled")},
           inputs={**_choice(Input), **_book(Input)})
 def compare(market, location, other, start_date, end_date, book):
-    """Every strategy at its defaults on the same prices and account."""
+    """Every strategy at its defaults on the same prices and account; the CSV button is live only with a table."""
+    def nothing(table, message: str) -> dict:
+        return {"table": table, "figure": figures.empty_figure(message), "config": no_update, "no_csv": True}
+
     if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date):
-        return {"table": html.Div(message, className="text-muted small"), "figure": figures.empty_figure(message),
-                "config": no_update}
+        return nothing(html.Div(message, className="text-muted small"), message)
     if not (market and location and start_date and end_date):
-        return {"table": None, "figure": figures.empty_figure("No prices stored yet"), "config": no_update}
+        return nothing(None, "No prices stored yet")
     try:
         found = services().cached(views.comparison_view, market, location, other or None, start_date, end_date, book)
     except queries.QueryError as exc:
-        return {"table": html.Div(str(exc), className="text-muted small"),
-                "figure": figures.empty_figure("No comparison for this choice"), "config": no_update}
+        return nothing(html.Div(str(exc), className="text-muted small"), "No comparison for this choice")
     metrics = found.metrics
     columns = ["Strategy", *(Column(sf.METRIC_LABELS[m] + (f" ({found.currency})" if m == "pnl" else ""),
                                     numeric=True) for m in METRICS)]
@@ -264,7 +265,8 @@ def compare(market, location, other, start_date, end_date, book):
     table = data_table(columns, rows, table_id="sg-compare-summary", bordered=False, striped=True, className="small")
     return {"table": html.Div([table, *(html.Div(note, className="small text-muted") for note in found.notes)]),
             "figure": sf.comparison_figure(metrics, found.labels),
-            "config": figures.export_config(f"{market}_{location}_strategies_{start_date}_{end_date}")}
+            "config": figures.export_config(f"{market}_{location}_strategies_{start_date}_{end_date}"),
+            "no_csv": False}
 
 
 @callback(output=Output("sg-download-compare", "data"), inputs={"_n": Input("sg-download-compare-btn", "n_clicks")},
@@ -343,14 +345,16 @@ def folds_table(wf: views.WalkForwardView) -> object:
 
 
 @callback(output={"table": Output("sg-wf-table", "children"), "figure": Output("sg-wf-equity", "figure"),
-                  "config": Output("sg-wf-equity", "config")},
+                  "config": Output("sg-wf-equity", "config"), "no_csv": Output("sg-download-folds-btn", "disabled")},
           inputs={**_choice(Input), "strategy": Input("sg-strategy", "value"), "window": Input("sg-wf-window", "value"),
                   "metric": Input("sg-wf-metric", "value"), "tz_choice": Input("sg-tz", "value"), **_book(Input)})
 def walk_forward(market, location, other, start_date, end_date, strategy, window, metric, tz_choice, book):
-    """Folds of in-sample choice and out-of-sample test over the strategy's grid, and the stitched equity."""
+    """Folds of in-sample choice and out-of-sample test over the strategy's grid, and the stitched equity; the
+    folds' CSV button is live only when there are folds."""
     def nothing(message: str) -> dict:
         return {"table": html.Div(message, className="text-muted small"),
-                "figure": figures.empty_figure("No walk-forward for this choice"), "config": no_update}
+                "figure": figures.empty_figure("No walk-forward for this choice"), "config": no_update,
+                "no_csv": True}
 
     if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
                           strategy=strategy, metric=metric, window=window, tz_choice=tz_choice):
@@ -367,7 +371,8 @@ def walk_forward(market, location, other, start_date, end_date, strategy, window
             "figure": sf.out_of_sample_figure(_wall_clock(wf.equity.index, wf.tz), wf.equity.to_numpy(),
                                               boundaries=starts, tz_label=wf.tz_label, currency=wf.currency,
                                               title=f"Walk-forward of {wf.label}: out-of-sample equity"),
-            "config": figures.export_config(f"{market}_{location}_{strategy}_walk_forward")}
+            "config": figures.export_config(f"{market}_{location}_{strategy}_walk_forward"),
+            "no_csv": wf.folds.empty}
 
 
 

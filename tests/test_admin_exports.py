@@ -172,3 +172,15 @@ def test_only_an_admin_gets_a_download(site, client_as, ident, who):
     assert answer.status_code == (401 if who is None else 403)
     text = answer.get_data(as_text=True)
     assert DOWNLOADS[ident][0] not in text and "pull:nem" not in text and "backfill:nem" not in text
+
+
+def test_a_store_with_no_runs_says_so_instead_of_a_bare_header(make_app):
+    app = make_app()
+    response = post_callback(app.server.test_client(), app, callback_key(app, "admin-runs.children"),
+                             {"admin-tick.n_intervals": 1, "bf-run-id.data": None})
+    answer = assert_answered(response, "job tables")["response"]
+    assert "No job has run yet" in str(answer["admin-runs"]["children"])
+    from engine import training
+
+    count = len(training.TRAINERS)
+    assert f"({count} model{'' if count == 1 else 's'} registered)" in str(answer["admin-jobs"]["children"])

@@ -25,8 +25,9 @@ def test_an_admin_creates_a_user_changes_their_role_and_disables_them(dash_duo, 
     dash_duo.wait_for_page(f"{dash_duo.server_url}/admin")
 
     # the tables above the users card render after the page: wait for them, or the card moves under a click
-    for table in ("#admin-jobs-table", "#admin-runs-table", "#admin-users-table", "#admin-audit-table"):
+    for table in ("#admin-jobs-table", "#admin-users-table", "#admin-audit-table"):
         dash_duo.wait_for_element(table, timeout=10)
+    dash_duo.wait_for_contains_text("#admin-runs", "No job has run yet", timeout=10)  # a new store: no runs
     email = dash_duo.wait_for_element("#user-email", timeout=10)
     email.send_keys("Ann@Example.com")
     _click(dash_duo, "#user-create")

@@ -263,6 +263,10 @@ def test_the_strategies_side_by_side(site):
     assert [r[0] for r in rows] == [s.label for s in registry.STRATEGIES.values()]
     bars = answer["sg-compare"]["figure"]["data"]
     assert list(bars[0]["x"]) == [s.label for s in registry.STRATEGIES.values()]
+    assert answer["sg-download-compare-btn"]["disabled"] is False
+    # a range with no prices: nothing to download, and the button says so
+    empty = _ask(site, "sg-compare.figure", **{"sg-dates.start_date": "2025-01-01", "sg-dates.end_date": "2025-01-31"})
+    assert empty["sg-download-compare-btn"]["disabled"] is True
     # without a second location spread trading is left out, and says why
     rows = _table_rows(_ask(site, "sg-compare.figure")["sg-compare-table"]["children"]["props"]["children"][0])
     spread = next(r for r in rows if r[0] == registry.STRATEGIES["spread"].label)
@@ -322,8 +326,11 @@ def test_the_walk_forward_lists_its_folds_and_draws_the_out_of_sample_equity(sit
     assert len(rows) >= 1
     assert "lookback" in rows[0][2] and "entry" in rows[0][2]
     assert len(_values(answer["sg-wf-equity"]["figure"]["data"][0])) > 0
+    assert answer["sg-download-folds-btn"]["disabled"] is False
     answer = _ask(site, "sg-wf-equity.figure", **{"sg-wf-window.value": "180/30"})
-    assert "needs at least 210 days of prices" in str(answer["sg-wf-table"]["children"])
+    assert "A walk-forward of 180 days' training and 30 days' test needs at least 210 days of prices" in str(
+        answer["sg-wf-table"]["children"])
+    assert answer["sg-download-folds-btn"]["disabled"] is True  # no folds: the CSV button says so
 
 
 def test_the_walk_forward_folds_download_in_the_zone_shown(site):

@@ -507,7 +507,7 @@ def walk_forward_view(store: Store, market: str, location: str, other: str | Non
     per_day = pd.Timedelta(days=1) / prices.freq
     train_bars, test_bars = round(train_days * per_day), round(test_days * per_day)
     if len(prices.frame) < train_bars + test_bars:
-        raise queries.QueryError(f"a walk-forward of {train_days} days' training and {test_days} days' test needs at "
+        raise queries.QueryError(f"A walk-forward of {train_days} days' training and {test_days} days' test needs at "
                                  f"least {train_days + test_days} days of prices; choose a longer range")
     try:
         result = evaluate.walk_forward(rule, prices.frame, account, prices.freq, train_bars, test_bars, metric=metric)
