@@ -205,26 +205,39 @@ def my_products_table(found: Sequence[Any], prices: dict[str, str]) -> object:
 
 
 def revenue_table(found: Sequence[Any]) -> dbc.Table:
-    rows = [(r.month, f"{r.partner_sales:,.2f}", f"{r.paid_to_partners:,.2f}", f"{r.platform_share:,.2f}",
-             f"{r.platform_products:,.2f}", f"{r.platform_total:,.2f}") for r in reversed(found)]
-    columns = ["Month (UTC)", Column("Partner sales", numeric=True), Column("Paid to partners (70 %)", numeric=True),
-               Column("Platform share (30 %)", numeric=True), Column("Platform products", numeric=True),
-               Column("Platform total", numeric=True)]
+    """The platform's revenue, newest month first, a row per month and currency (amounts in two currencies are
+    never added)."""
+    rows = [(r.month, r.currency, f"{r.partner_sales:,.2f}", f"{r.paid_to_partners:,.2f}",
+             f"{r.platform_share:,.2f}", f"{r.platform_products:,.2f}", f"{r.platform_total:,.2f}")
+            for r in sorted(found, key=lambda r: r.month, reverse=True)]
+    columns = ["Month (UTC)", "Currency", Column("Partner sales", numeric=True),
+               Column("Paid to partners (70 %)", numeric=True), Column("Platform share (30 %)", numeric=True),
+               Column("Platform products", numeric=True), Column("Platform total", numeric=True)]
     return data_table(columns, rows, table_id="am-revenue-table", striped=True)
 
 
 def revenue_figure(found: Sequence[Any]) -> dict:
+    """Each month's platform revenue as a bar per currency: its share of partner sales with its own products
+    stacked on top."""
     if not any(r.platform_total for r in found):
         return empty_figure("No platform revenue in these months")
-    months = [r.month for r in found]
-    return plain_figure([
-        {"type": "bar", "name": "Platform share of partner sales (30 %)", "x": months,
-         "y": [float(r.platform_share) for r in found]},
-        {"type": "bar", "name": "Platform products", "x": months, "y": [float(r.platform_products) for r in found]},
-    ], barmode="stack", height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
-        title={"text": "Platform revenue by month (UTC)"}, yaxis={"title": {"text": "amount"}},
-        xaxis={"type": "category"},
-        legend={"orientation": "h", "y": -0.2})
+    currencies = sorted({r.currency for r in found})
+    traces = []
+    for currency in currencies:
+        rows = [r for r in found if r.currency == currency]
+        months, share = [r.month for r in rows], [float(r.platform_share) for r in rows]
+        traces += [
+            {"type": "bar", "name": f"Platform share of partner sales (30 %), {currency}", "x": months, "y": share,
+             "offsetgroup": currency},
+            {"type": "bar", "name": f"Platform products, {currency}", "x": months,
+             "y": [float(r.platform_products) for r in rows], "base": share, "offsetgroup": currency},
+        ]
+    unit = currencies[0] if len(currencies) == 1 else "each bar in its currency"
+    return plain_figure(traces, barmode="group", height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
+                        title={"text": "Platform revenue by month (UTC)"},
+                        yaxis={"title": {"text": f"amount ({unit})"}},
+                        xaxis={"type": "category", "categoryorder": "category ascending"},
+                        legend={"orientation": "h", "y": -0.2})
 
 
 GRAPH_CONFIG = export_config("marketplace")

@@ -410,7 +410,8 @@ def test_admin_lists_delists_and_sees_revenue(site, world):
     assert revenue["am-revenue-chart"]["figure"]["data"]
     csv = ask(site, "admin", "am-revenue-download.data", {"am-revenue-csv.n_clicks": 1})
     lines = csv["am-revenue-download"]["data"]["content"].splitlines()
-    assert lines[0] == "month,partner_sales,paid_to_partners,platform_share_30,platform_products,platform_total"
+    assert lines[0] == ("month,currency,partner_sales,paid_to_partners,platform_share_30,platform_products,"
+                        "platform_total")
     assert len(lines) == 13
 
 

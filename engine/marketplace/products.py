@@ -24,7 +24,7 @@ import pandas as pd
 
 from engine.clock import now_ms, wall_ms
 from engine.marketplace.partners import MarketplaceError, audit, checked_text
-from engine.marketplace.revenue import PLAN_KINDS, PricePlan, StatementError, money
+from engine.marketplace.revenue import DEFAULT_CURRENCY, PLAN_KINDS, PricePlan, StatementError, money
 from engine.store import Store
 
 PLATFORM = "platform"
@@ -166,7 +166,7 @@ def set_status(store: Store, product_id: str, status: str, *, editor: str, actor
     return changed
 
 
-def set_price(store: Store, product_id: str, *, kind: str, price: object, currency: str = "USD",
+def set_price(store: Store, product_id: str, *, kind: str, price: object, currency: str = DEFAULT_CURRENCY,
               effective_from: datetime | None = None, editor: str, actor: str) -> PricePlan:
     """A new price plan from ``effective_from`` (now by default; never in the past, so no billed month changes)."""
     product = _editable(store, product_id, editor)

@@ -61,6 +61,10 @@ def cents(amount: Decimal) -> Decimal:
     return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+#: The currency of a price plan that names none, and of a statement with no priced line.
+DEFAULT_CURRENCY = "USD"
+
+
 @dataclass(frozen=True)
 class PricePlan:
     """A product's price from ``effective_from`` (UTC) until the next plan of the same product."""
@@ -68,7 +72,7 @@ class PricePlan:
     kind: str
     price: Decimal
     effective_from: datetime
-    currency: str = "USD"
+    currency: str = DEFAULT_CURRENCY
 
     def __post_init__(self) -> None:
         if self.kind not in PLAN_KINDS:
@@ -257,7 +261,7 @@ def statement_from_groups(partner: str, month: str, products: Sequence[str], pla
     if len(currencies) > 1:
         raise StatementError(f"{partner}'s products are priced in several currencies ({', '.join(sorted(currencies))})"
                              "; a statement is in one")
-    return Statement(partner, month, currencies.pop() if currencies else "USD", tuple(lines))
+    return Statement(partner, month, currencies.pop() if currencies else DEFAULT_CURRENCY, tuple(lines))
 
 
 def _periods(product: str, plans: list[PricePlan], start: datetime, end: datetime):

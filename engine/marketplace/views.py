@@ -18,7 +18,8 @@ import pandas as pd
 from engine.marketplace import data, keys, partners, products, serving, subscriptions
 from engine.marketplace.partners import MarketplaceError, Partner
 from engine.marketplace.products import PLATFORM, Product
-from engine.marketplace.revenue import PLAN_KINDS, PricePlan, Statement, StatementError, month_bounds
+from engine.marketplace.revenue import (DEFAULT_CURRENCY, PLAN_KINDS, PricePlan, Statement, StatementError,
+                                        month_bounds)
 from engine.marketplace.statements import monthly_statements, partner_statement
 from engine.store import Store
 
@@ -475,6 +476,7 @@ def set_product_status(store: Store, *, actor: str, product_id: object, status: 
 @dataclass(frozen=True)
 class MonthRevenue:
     month: str
+    currency: str  # every amount's: a month with sales in two currencies has a row in each
     partner_sales: Decimal  # gross of every partner's statement
     paid_to_partners: Decimal  # their 70 %
     platform_share: Decimal  # the platform's 30 % of partner sales
@@ -487,10 +489,17 @@ class MonthRevenue:
 
 @dataclass(frozen=True)
 class PlatformRevenue:
-    months: tuple[MonthRevenue, ...]  # oldest first
+    months: tuple[MonthRevenue, ...]  # oldest first; within a month, by currency
     #: statements that could not be made (e.g. calls of a product with no price in force then), left out of
     #: the sums and named here
     problems: tuple[str, ...] = ()
+
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        return tuple(sorted({r.currency for r in self.months}))
+
+
+_REVENUE_PARTS = ("partner_sales", "paid_to_partners", "platform_share", "platform_products")
 
 
 def _revenue_parts(owner: str, statement: Statement) -> tuple[tuple[str, Decimal], ...]:
@@ -503,22 +512,26 @@ def _revenue_parts(owner: str, statement: Statement) -> tuple[tuple[str, Decimal
 
 def platform_revenue(store: Store, months: int = 12, until: datetime | None = None) -> PlatformRevenue:
     """The platform's revenue for each of the last ``months`` months, from the statements partners are paid by
-    (each statement rounded by its own rule, then summed)."""
+    (each statement rounded by its own rule, then summed), kept apart by currency: amounts in two currencies are
+    never added. A month in which nothing priced was sold has one row of zeros in the default currency."""
     names = {p.partner_id: p.organisation for p in partners.list_partners(store)}
     wanted = list(reversed(recent_months(months, until)))
     made = monthly_statements(store, wanted, [*names, PLATFORM])
     out, problems = [], []
     for month in wanted:
-        parts = dict.fromkeys(("partner_sales", "paid_to_partners", "platform_share", "platform_products"),
-                              Decimal("0.00"))
+        sums: dict[str, dict[str, Decimal]] = {}
         for owner, by_month in made.items():
             found = by_month[month]
             if isinstance(found, str):
                 problems.append(f"{names.get(owner, PLATFORM_LABEL)}, {month}: {found}")
                 continue
+            if not found.lines:  # nothing priced that month: its currency is only the default's
+                continue
+            parts = sums.setdefault(found.currency, dict.fromkeys(_REVENUE_PARTS, Decimal("0.00")))
             for part, amount in _revenue_parts(owner, found):
                 parts[part] += amount
-        out.append(MonthRevenue(month, **parts))
+        sums = sums or {DEFAULT_CURRENCY: dict.fromkeys(_REVENUE_PARTS, Decimal("0.00"))}
+        out += [MonthRevenue(month, currency, **sums[currency]) for currency in sorted(sums)]
     return PlatformRevenue(tuple(out), tuple(problems))
 
 
@@ -538,7 +551,7 @@ def revenue_to_date(store: Store, until: datetime | None = None) -> dict[tuple[s
 
 
 def revenue_csv(rows: Sequence[MonthRevenue]) -> str:
-    lines = ["month,partner_sales,paid_to_partners,platform_share_30,platform_products,platform_total"]
-    lines += [f"{r.month},{r.partner_sales},{r.paid_to_partners},{r.platform_share},{r.platform_products},"
-              f"{r.platform_total}" for r in rows]
+    lines = ["month,currency,partner_sales,paid_to_partners,platform_share_30,platform_products,platform_total"]
+    lines += [f"{r.month},{r.currency},{r.partner_sales},{r.paid_to_partners},{r.platform_share},"
+              f"{r.platform_products},{r.platform_total}" for r in rows]
     return "\n".join(lines) + "\n"
