@@ -48,7 +48,7 @@ class SystemFigures:
     cache: pd.DataFrame  # data_class, hit, miss, error, warmed, hit_rate (NaN before a user's first lookup)
     jobs: pd.DataFrame  # job, runs, succeeded, failed, cancelled, running
     ingested: pd.DataFrame  # connector, table, rows: what scheduled loads and backfills wrote, all runs
-    data_age: pd.DataFrame  # market, dataset, age_seconds (NaN: nothing stored), expected_seconds
+    data_age: pd.DataFrame  # market, dataset, age_seconds (NaN: nothing stored), expected_seconds, is_demo
     store_up: bool
     store_error: str  # why the store did not answer ("" when it did)
     cache_error: str  # the cache's last failure while it is recent and no read has worked since ("" otherwise)
@@ -162,9 +162,11 @@ def age_table(data_age: pd.DataFrame) -> pd.DataFrame:
     """Data age per market and dataset beside the delay after which the market's dataset counts as late."""
     expected = [60.0 * (MARKETS[m].expected_delay(d) if m in MARKETS else _DEFAULT_DELAY_MINUTES)
                 for m, d in zip(data_age["market"], data_age["dataset"], strict=True)]
+    demo = data_age["is_demo"] if "is_demo" in data_age else pd.Series(False, index=data_age.index)
     return pd.DataFrame({"market": data_age["market"].astype(str), "dataset": data_age["dataset"].astype(str),
                          "age_seconds": data_age["seconds"].astype(float),
-                         "expected_seconds": pd.Series(expected, dtype=float)}).reset_index(drop=True)
+                         "expected_seconds": pd.Series(expected, dtype=float, index=data_age.index),
+                         "is_demo": demo.astype(bool)}).reset_index(drop=True)
 
 
 def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
@@ -173,7 +175,7 @@ def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
     now = time.time() if now is None else now
     families = _families()
     jobs, age = job_table(pd.DataFrame(columns=["job", "status", "value"])), age_table(
-        pd.DataFrame({"market": [], "dataset": [], "seconds": []}))
+        pd.DataFrame({"market": [], "dataset": [], "seconds": [], "is_demo": []}))
     ingested = ingested_table(pd.DataFrame(columns=["connector", "table", "value"]))
     store_up, store_error = True, ""
     try:

@@ -115,26 +115,33 @@ def _hours(seconds: pd.Series) -> list[float | None]:
     return [None if math.isnan(s) else round(s / 3600, 3) for s in seconds]
 
 
+#: Bar colours of the data-age chart: on time, later than expected, demo data (no connector updates it).
+AGE_COLOURS = {"on time": "#31a354", "late": "#d7301f", "demo": "#969696"}
+
+
 def age_figure(age: pd.DataFrame) -> dict:
-    """Age of the newest stored interval per market and dataset (a bar, red when later than expected) beside
-    the delay after which it counts as late (a mark). Hours on a log axis: a 5-minute series and a daily file
-    share it."""
+    """Age of the newest stored interval per market and dataset (a bar, red when later than expected, grey when
+    it is demo data, which is never late: nothing updates it) beside the delay after which it counts as late (a
+    mark). Hours on a log axis: a 5-minute series and a daily file share it."""
     shown = age.dropna(subset=["age_seconds"])
     if shown.empty:
         return empty_figure("Nothing stored yet")
     shown = shown.sort_values(["market", "dataset"], ascending=False)
     labels = [f"{m} · {d}" for m, d in zip(shown["market"], shown["dataset"], strict=True)]
-    late = (shown["age_seconds"] > shown["expected_seconds"]).tolist()
+    demo = shown["is_demo"].astype(bool) if "is_demo" in shown else pd.Series(False, index=shown.index)
+    state = ["demo" if d else "late" if a > e else "on time"
+             for a, e, d in zip(shown["age_seconds"], shown["expected_seconds"], demo, strict=True)]
     # an interval ending in the future (age below zero) has no place on a log axis: drawn as one minute
     age_hours = [max(h, 1 / 60) for h in _hours(shown["age_seconds"])]
     data = [{"type": "bar", "orientation": "h", "name": "data age", "y": labels, "x": age_hours,
-             "marker": {"color": ["#d7301f" if x else "#31a354" for x in late]},
-             "hovertemplate": "%{y}: %{x:,.2f} h old<extra></extra>"},
+             "marker": {"color": [AGE_COLOURS[s] for s in state]}, "customdata": state,
+             "hovertemplate": "%{y}: %{x:,.2f} h old (%{customdata})<extra></extra>"},
             {"type": "scatter", "mode": "markers", "name": "late after", "y": labels,
              "x": _hours(shown["expected_seconds"]),
              "marker": {"symbol": "line-ns-open", "size": 16, "line": {"width": 3}, "color": "#252525"},
              "hovertemplate": "%{y}: late after %{x:,.2f} h<extra></extra>"}]
-    return plain_figure(data, height=_height(len(shown)), title={"text": "Data age (red: later than expected)"},
+    title = "Data age (red: later than expected" + ("; grey: demo data, never updated)" if "demo" in state else ")")
+    return plain_figure(data, height=_height(len(shown)), title={"text": title},
                         margin={"l": 10, "r": 20, "t": 40, "b": 40},
                         xaxis={"type": "log", "title": {"text": "hours since the newest stored interval ended"}},
                         yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})

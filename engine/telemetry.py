@@ -39,7 +39,8 @@ _COUNTS: dict[str, tuple[str, tuple[str, ...], str]] = {
 
 @dataclass(frozen=True)
 class Figures:
-    """Each count as a frame of its label columns and ``value``; data age as market, dataset, seconds."""
+    """Each count as a frame of its label columns and ``value``; data age as market, dataset, seconds, is_demo
+    (the newest interval is demo data, which no connector updates)."""
     counts: dict[str, pd.DataFrame]
     data_age: pd.DataFrame
 
@@ -52,7 +53,8 @@ def store_figures(store: Store, now: pd.Timestamp | None = None) -> Figures:
                                      "value": frame[value].astype(float)})
     fresh = queries.dataset_freshness(store, now)
     age = pd.DataFrame({"market": [f.market for f in fresh], "dataset": [f.dataset for f in fresh],
-                        "seconds": [f.age.total_seconds() if f.age is not None else float("nan") for f in fresh]})
+                        "seconds": [f.age.total_seconds() if f.age is not None else float("nan") for f in fresh],
+                        "is_demo": [f.is_demo for f in fresh]})
     return Figures(counts, age)
 
 

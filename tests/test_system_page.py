@@ -117,6 +117,25 @@ def test_job_table_and_age_table():
 
     assert age["expected_seconds"].tolist() == [60.0 * MARKETS["NEM"].expected_delay("prices"), 86400.0]
     assert math.isnan(age["age_seconds"].iloc[1])
+    assert age["is_demo"].tolist() == [False, False], "a frame without the column: nothing is demo"
+
+
+def test_demo_data_is_grey_not_late():
+    """Demo data is never updated, so it is always older than its market's delay: drawn grey, not red."""
+    from components.system_figures import AGE_COLOURS, age_figure
+
+    age = system.age_table(pd.DataFrame({"market": ["NEM", "NEM", "PJM"], "dataset": ["prices", "demand", "nodal"],
+                                         "seconds": [3.0e6, 60.0, 3.0e6], "is_demo": [True, False, False]}))
+    figure = age_figure(age)
+    bars = figure["data"][0]
+    colour = dict(zip(bars["y"], bars["marker"]["color"], strict=True))
+    assert colour == {"NEM · prices": AGE_COLOURS["demo"], "NEM · demand": AGE_COLOURS["on time"],
+                      "PJM · nodal": AGE_COLOURS["late"]}
+    assert dict(zip(bars["y"], bars["customdata"], strict=True))["NEM · prices"] == "demo"
+    assert "grey: demo data" in figure["layout"]["title"]["text"]
+    real = age_figure(age.assign(is_demo=False))
+    assert real["data"][0]["marker"]["color"][real["data"][0]["y"].index("NEM · prices")] == AGE_COLOURS["late"]
+    assert "grey" not in real["layout"]["title"]["text"]
 
 
 # ------------------------------------------------------------------------------------------------ the page
@@ -165,6 +184,7 @@ def test_the_page_draws_latency_cache_jobs_and_data_age(site):
     nem = next(f for f in fresh if (f.market, f.dataset) == ("NEM", "prices"))
     assert bars["x"][at] == pytest.approx(nem.age.total_seconds() / 3600, abs=0.05)
     assert marks["x"][at] == pytest.approx(nem.expected_delay.total_seconds() / 3600)
+    assert nem.is_demo and bars["customdata"][at] == "demo"  # the site holds the demo's prices: grey, not late
 
 
 def test_store_down_is_shown_not_a_500(site, monkeypatch):
