@@ -21,12 +21,16 @@ _CHOICE = {"market": ("fc-market", "value"), "location": ("fc-location", "value"
            "issued_at": ("fc-issued", "value"), "horizon": ("fc-horizon", "value"), "tz_choice": ("fc-tz", "value")}
 _RENDER = {"fan": Output("fc-fan", "figure"), "fan_config": Output("fc-fan", "config"),
            "error": Output("fc-error", "children"), "show_error": Output("fc-error", "is_open"),
-           "notes": Output("fc-notes", "children"), "zone": Output("fc-issued-zone", "children")}
+           "notes": Output("fc-notes", "children"), "zone": Output("fc-issued-zone", "children"),
+           "no_csv": Output("fc-download-btn", "disabled")}
 _ACCURACY = {"config": {name: Output(ident, "config") for name, ident in (("rolling", "fc-rolling"),
                                                                          ("calibration", "fc-calibration"),
                                                                          ("by_hour", "fc-by-hour"))},
              "rolling": Output("fc-rolling", "figure"), "calibration": Output("fc-calibration", "figure"),
-             "by_hour": Output("fc-by-hour", "figure"), "table": Output("fc-accuracy-table", "children")}
+             "by_hour": Output("fc-by-hour", "figure"), "table": Output("fc-accuracy-table", "children"),
+             # the accuracy's two CSV buttons are live only when there is a score to download
+             "no_csv": {"table": Output("fc-download-accuracy-btn", "disabled"),
+                        "daily": Output("fc-download-daily-btn", "disabled")}}
 
 
 def _choice(dependency: type[Input] | type[State]) -> dict:
@@ -83,7 +87,8 @@ def model_changed(model, tz_choice, market, location, issued_at):
 
 def _nothing_drawn(message: str, *, error: bool = True) -> dict:
     return {"fan": figures.empty_figure("No forecast for this choice"), "fan_config": figures.export_config("forecast"),
-            "error": message, "show_error": error, "notes": None if error else message, "zone": None}
+            "error": message, "show_error": error, "notes": None if error else message, "zone": None,
+            "no_csv": True}
 
 
 def _wall_clock(times: pd.DatetimeIndex | pd.Series, tz: str) -> pd.DatetimeIndex:
@@ -132,7 +137,7 @@ def render(market, location, model, issued_at, horizon, tz_choice):
     if view.actual.empty:
         notes.append("No actual prices are stored for these hours yet.")
     return {"fan": _fan(view), "fan_config": figures.export_config(fname), "error": None, "show_error": False,
-            "notes": [html.Div(n) for n in notes], "zone": f"Times in {view.tz_label}."}
+            "notes": [html.Div(n) for n in notes], "zone": f"Times in {view.tz_label}.", "no_csv": False}
 
 
 def _share(value: float) -> str:
@@ -166,7 +171,7 @@ def _no_accuracy(message: str) -> dict:
     blank = figures.empty_figure(message)
     return {"rolling": blank, "calibration": blank, "by_hour": blank,
             "table": html.Div(message, className="text-muted small"),
-            "config": {name: no_update for name in _ACCURACY["config"]}}
+            "config": {name: no_update for name in _ACCURACY["config"]}, "no_csv": {"table": True, "daily": True}}
 
 
 @callback(output=_ACCURACY, inputs={"market": Input("fc-market", "value"), "location": Input("fc-location", "value"),
@@ -195,7 +200,8 @@ def accuracy(market, location, window):
             "table": accuracy_table(view),
             "config": {name: figures.export_config(f"{market}_{location}_day_ahead_{name}"
                                                    + (f"_{acc.window}d" if name == "rolling" else ""))
-                       for name in _ACCURACY["config"]}}
+                       for name in _ACCURACY["config"]},
+            "no_csv": {"table": False, "daily": False}}
 
 
 def _accuracy_download(kind: str, market, location, window):

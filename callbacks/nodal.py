@@ -474,13 +474,16 @@ def forecast_map(found: CongestionStudy, study: Study) -> go.Figure:
     output={"spec": Output("nd-cf-spec", "data"), "message": Output("nd-cf-message", "children"),
             "source": Output("nd-cf-source", "children"), "map": Output("nd-cf-map", "figure"),
             "constraints": Output("nd-cf-constraints", "children"), "scenarios": Output("nd-cf-scenarios", "children"),
-            "body": Output("nd-cf-body", "style")},
+            "body": Output("nd-cf-body", "style"),
+            # the forecast's CSV buttons are live only while a forecast is shown
+            "no_csv": {kind: Output(f"nd-cf-dl-{kind}-btn", "disabled")
+                       for kind in ("constraints", "exposure", "scenarios")}},
     inputs={"_run": Input("nd-cf-run", "n_clicks"), "name": Input("nd-network", "value")},
     state={"scenario_set": State("nd-cf-set", "value"), "hours": State("nd-cf-hours", "value")},
     prevent_initial_call=True)
 def run_forecast(_run, name, scenario_set, hours):
     hidden = {"spec": None, "source": None, "map": go.Figure(), "constraints": None, "scenarios": None,
-              "body": HIDDEN}
+              "body": HIDDEN, "no_csv": dict.fromkeys(("constraints", "exposure", "scenarios"), True)}
     if ctx.triggered_id == "nd-network":  # a forecast of the network shown before no longer fits the page
         return {**hidden, "message": None}
     if message := refused(name=name, scenario_set=scenario_set, hours=hours):
@@ -500,7 +503,8 @@ def run_forecast(_run, name, scenario_set, hours):
                        f" Solved in {found.seconds:,.1f} s; {len(found.constraints)} limits bind."])
     return {"spec": dict(zip(("name", "set", "first", "last"), args, strict=True)), "message": None,
             "source": source, "map": forecast_map(found, study), "constraints": constraints_table(found),
-            "scenarios": scenarios_table(found), "body": SHOWN}
+            "scenarios": scenarios_table(found), "body": SHOWN,
+            "no_csv": dict.fromkeys(("constraints", "exposure", "scenarios"), False)}
 
 
 def _prompt(text: str) -> go.Figure:

@@ -52,9 +52,10 @@ def _congestion_panel() -> html.Div:
     """The congestion forecast: solved only when asked (the button), so opening the page stays as fast."""
     actions = html.Div([
         dbc.Button("Run congestion forecast", id="nd-cf-run", color="primary", size="sm", className="me-2"),
-        dbc.Button("Constraints CSV", id="nd-cf-dl-constraints-btn", size="sm", color="secondary", className="me-2"),
-        dbc.Button("Node exposures CSV", id="nd-cf-dl-exposure-btn", size="sm", color="secondary", className="me-2"),
-        dbc.Button("Scenarios CSV", id="nd-cf-dl-scenarios-btn", size="sm", color="secondary"),
+        # disabled until a forecast is shown (callbacks.nodal.run_forecast): before, there is nothing to download
+        *(dbc.Button(label, id=f"nd-cf-dl-{kind}-btn", size="sm", color="secondary", disabled=True, className="me-2")
+          for kind, label in (("constraints", "Constraints CSV"), ("exposure", "Node exposures CSV"),
+                              ("scenarios", "Scenarios CSV"))),
         dcc.Download(id="nd-cf-dl-constraints"), dcc.Download(id="nd-cf-dl-exposure"),
         dcc.Download(id="nd-cf-dl-scenarios")])
     body = html.Div([

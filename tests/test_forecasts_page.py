@@ -143,6 +143,7 @@ def test_the_fan_has_its_bands_median_actual_and_issue_time(site):
     assert "issued 2026-10-30 12:00" in figure["layout"]["annotations"][0]["text"]
     assert figure["layout"]["xaxis"]["title"]["text"] == "Hour start (NEM time (UTC+10))"
     assert answer["fc-fan"]["config"]["toImageButtonOptions"]["format"] == "png"
+    assert answer["fc-download-btn"]["disabled"] is False
 
 
 def test_an_older_issue_time_draws_what_was_forecast_then(site):
@@ -253,6 +254,8 @@ def test_the_accuracy_panel_scores_each_model(site):
     assert acc.summary.loc["naive", "rmae"] == pytest.approx(1.0)
     assert acc.summary.loc["naive", "hours"] == RUN_DAYS * 24
     assert "fc-accuracy-summary" in str(answer["fc-accuracy-table"])
+    assert (answer["fc-download-accuracy-btn"]["disabled"], answer["fc-download-daily-btn"]["disabled"]) == \
+        (False, False)
 
 
 def test_the_accuracy_table_and_daily_scores_download_as_numbers_with_their_units(site):
@@ -374,6 +377,7 @@ def test_a_forecast_not_issued_by_then_is_said(site):
     answer = _render(site, **{"fc-issued.value": "2001-01-01T00:00:00Z"})
     assert answer["fc-error"]["is_open"] is True
     assert "No naive forecast of NEM SA1 was issued by 2001-01-01T00:00:00Z" in answer["fc-error"]["children"]
+    assert answer["fc-download-btn"]["disabled"] is True  # no fan, nothing to download: the button says so
 
 
 def test_training_progress_polls_only_while_training(site):
@@ -441,4 +445,8 @@ def test_an_empty_store_gets_a_message_not_an_error(make_app):
     assert answer["fc-error"]["is_open"] is False
     assert "No forecasts are stored yet" in answer["fc-notes"]["children"]
     accuracy = post_callback(client, app, callback_key(app, "fc-rolling.figure"), {"fc-window.value": 28})
-    assert "No forecasts stored yet" in str(assert_answered(accuracy, "accuracy")["response"]["fc-accuracy-table"])
+    scored = assert_answered(accuracy, "accuracy")["response"]
+    assert "No forecasts stored yet" in str(scored["fc-accuracy-table"])
+    assert answer["fc-download-btn"]["disabled"] is True
+    assert scored["fc-download-accuracy-btn"]["disabled"] is True
+    assert scored["fc-download-daily-btn"]["disabled"] is True

@@ -191,6 +191,8 @@ def test_the_forecast_panel_runs_on_the_button_and_shows_the_engines_figures(sit
     found = congestion_study(site[1], str(data_dir / "grids"), "scigrid-de", "hours", 17, 20)
     assert answer["nd-cf-body"]["style"] == {"display": "block"}
     assert answer["nd-cf-spec"]["data"] == {"name": "scigrid-de", "set": "hours", "first": 17, "last": 20}
+    assert {kind: answer[f"nd-cf-dl-{kind}-btn"]["disabled"] for kind in ("constraints", "exposure", "scenarios")} \
+        == {"constraints": False, "exposure": False, "scenarios": False}
     rows = _rows(answer["nd-cf-constraints"]["children"])
     assert len(rows) == len(found.constraints) > 5
     first = found.constraints.iloc[0]
@@ -269,6 +271,7 @@ def test_a_forecast_that_cannot_be_run_says_why_and_shows_nothing(site, values, 
     assert message in _text(answer["nd-cf-message"]["children"])
     assert answer["nd-cf-body"]["style"] == {"display": "none"}
     assert answer["nd-cf-spec"]["data"] is None
+    assert all(answer[f"nd-cf-dl-{kind}-btn"]["disabled"] for kind in ("constraints", "exposure", "scenarios"))
 
 
 @pytest.mark.realdata

@@ -50,6 +50,7 @@ def test_map_draws_and_node_click_shows_its_series(dash_duo, store_url, data_dir
 
     # The congestion forecast runs only on its button: then its table, map and weights appear.
     assert not dash_duo.find_element("#nd-cf-body").is_displayed()
+    assert not dash_duo.find_element("#nd-cf-dl-constraints-btn").is_enabled()  # nothing to download yet
     run = dash_duo.find_element("#nd-cf-run")
     dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", run)  # not under the header
     # a click by script: a loading overlay of the sections below may still cover the button for a moment
@@ -60,6 +61,7 @@ def test_map_draws_and_node_click_shows_its_series(dash_duo, store_url, data_dir
     assert len(rows) > 10  # SciGRID-de's day binds dozens of limits
     assert rows[0].find_elements("css selector", "td")[4].text == "100.0"  # bound in every hour: first
     assert len(dash_duo.find_elements("#nd-cf-weights tbody tr")) == 24
+    assert dash_duo.find_element("#nd-cf-dl-constraints-btn").is_enabled()
     drawn = dash_duo.driver.execute_script(
         "var gd = document.querySelector('#nd-cf-map .js-plotly-plot');"
         "return gd._fullData.filter(function (d) { return d.name === 'nodes'; })[0].x.length;")
