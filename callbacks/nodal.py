@@ -447,7 +447,7 @@ def constraints_table(found: CongestionStudy) -> html.Div | dbc.Table:
     if found.constraints.empty:
         return html.Div("No limit binds in any scenario: no congestion, one price everywhere up to losses.",
                         className="text-muted small")
-    rows = [(str(r.branch), f"{r.from_bus} → {r.to_bus}", f"{r.limit_mw:,.1f}", f"{int(r.hours):,}",
+    rows = [(str(r.branch), f"{r.from_bus} → {r.to_bus}", f"{r.limit_mw:,.1f}", f"{int(r.scenarios_binding):,}",
              f"{100 * r.frequency:,.1f}", f"{r.mean_shadow_price:,.2f}", f"{r.expected_shadow_price:,.2f}")
             for r in found.constraints.itertuples()]
     columns = ["Line", "From → to", Column("Limit MW", numeric=True), Column("Scenarios", numeric=True),

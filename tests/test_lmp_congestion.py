@@ -33,9 +33,9 @@ def test_binding_frequency(scigrid) -> None:
     res = fc.result
     counts = res.binding.groupby("branch").size()
     table = fc.constraints.set_index("branch")
-    assert (table["hours"] == counts.reindex(table.index)).all()
-    assert table["hours"].sum() == len(res.binding)
-    assert np.allclose(table["frequency"], table["hours"] / 24)
+    assert (table["scenarios_binding"] == counts.reindex(table.index)).all()
+    assert table["scenarios_binding"].sum() == len(res.binding)
+    assert np.allclose(table["frequency"], table["scenarios_binding"] / 24)
     assert table["frequency"].iloc[0] == table["frequency"].max() <= 1.0
     # Limits whose dual is unique must bind in the same hours as in PyPSA's solution.
     mu = pd.read_csv(REFERENCE / "scigrid_pypsa_mu.csv", dtype={"branch": str}, parse_dates=["snapshot"])
@@ -45,7 +45,7 @@ def test_binding_frequency(scigrid) -> None:
     theirs = set(map(tuple, mu.merge(fixed, on=["snapshot", "branch"])[["snapshot", "branch"]].values))
     assert ours == theirs
     assert len(ours) > 500
-    one = table.loc[table["hours"] == 24].index[0]
+    one = table.loc[table["scenarios_binding"] == 24].index[0]
     sp = res.binding.loc[res.binding["branch"] == one, "shadow_price"]
     assert table.loc[one, "mean_shadow_price"] == pytest.approx(sp.mean())
     assert table.loc[one, "expected_shadow_price"] == pytest.approx(sp.sum() / 24)
@@ -192,7 +192,7 @@ def test_the_study_day_and_a_range_of_hours(cf_store, data_dir) -> None:
     assert np.abs(evening.nodes.set_index("bus")["expected_congestion"] - wide.iloc[17:21].mean()).max() < 1e-9
     binding = study.result.binding
     counts = binding[binding["snapshot"].isin(study.snapshots[17:21])].groupby("branch").size()
-    assert evening.constraints.set_index("branch")["hours"].to_dict() == counts.to_dict()
+    assert evening.constraints.set_index("branch")["scenarios_binding"].to_dict() == counts.to_dict()
     assert _exposure_sums(evening) < 1e-8
     bus = evening.nodes.loc[evening.nodes["expected_congestion"].abs().idxmax(), "bus"]
     mine = evening.node_exposure(bus)

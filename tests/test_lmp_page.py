@@ -241,6 +241,8 @@ def test_the_csvs_hold_the_constraint_table_and_the_node_exposures(site, data_di
     assert limits["filename"] == "scigrid-de_congestion_hours_limits.csv"
     table = pd.read_csv(io.StringIO(limits["content"]), dtype={"branch": str, "from_bus": str, "to_bus": str})
     pd.testing.assert_frame_equal(table, found.constraints, check_dtype=False)
+    assert list(table.columns) == ["branch", "from_bus", "to_bus", "limit_mw", "scenarios_binding", "frequency",
+                                   "mean_shadow_price", "expected_shadow_price"]
     exposures = _post(site, "nd-cf-dl-exposure.data", **{"nd-cf-spec.data": spec})["nd-cf-dl-exposure"]["data"]
     frame = pd.read_csv(io.StringIO(exposures["content"]), dtype={"bus": str, "branch": str})
     sums = frame.groupby("bus")["exposure"].sum()

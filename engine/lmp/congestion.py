@@ -2,12 +2,12 @@
 expected congestion component of every node.
 
 Scenarios are snapshots of a network (demand and renewable availability per snapshot: historical hours, or
-load/renewable scenarios from a forecast) solved by the DC-OPF; each may carry a probability weight
-(equal by default). Statistics per limit: ``frequency`` (weighted share of scenarios in which it binds),
-``hours`` (count), ``mean_shadow_price`` (average over the scenarios where it binds) and
-``expected_shadow_price`` (weighted over all). Per node: ``expected_congestion`` (weighted mean of the
-congestion component), its ``p5``/``p95`` over scenarios and ``frequency_congested`` (share with
-|congestion| > 0.01 $/MWh). Where parallel limits bind together only their combined dual is fixed (see
+load/renewable scenarios from a forecast) solved by the DC-OPF; each may carry a probability weight (equal by
+default). Statistics per limit: ``frequency`` (weighted share of scenarios in which it binds), ``scenarios_binding``
+(a count: of hours only when the scenarios are hours), ``mean_shadow_price`` (average over the scenarios where it
+binds) and ``expected_shadow_price`` (weighted over all). Per node: ``expected_congestion`` (weighted mean of the
+congestion component), its ``p5``/``p95`` over scenarios and ``frequency_congested`` (share with |congestion| > 0.01
+$/MWh). Where parallel limits bind together only their combined dual is fixed (see
 :func:`engine.lmp.opf.unique_prices`), so how one scenario splits it between them is the solver's choice.
 
 A node's **exposure** to a limit is what that limit adds to the node's expected congestion: the limit's
@@ -53,7 +53,8 @@ DEMAND_SERIES = ("demand_poe90", "demand_poe50", "demand_poe10")
 
 @dataclass
 class CongestionForecast:
-    constraints: pd.DataFrame   # branch, from_bus, to_bus, limit_mw, hours, frequency, mean/expected shadow price
+    #: branch, from_bus, to_bus, limit_mw, scenarios_binding, frequency, mean/expected shadow price
+    constraints: pd.DataFrame
     nodes: pd.DataFrame         # bus, expected_congestion, p5, p95, frequency_congested
     result: OpfResult
     exposure: pd.DataFrame | None = None  # branch (binding limits, as in constraints) x bus, $/MWh
@@ -91,7 +92,7 @@ def summarise(result: OpfResult, weights: pd.Series | None = None) -> Congestion
         "from_bus": grouped["from_bus"].first().to_numpy(),
         "to_bus": grouped["to_bus"].first().to_numpy(),
         "limit_mw": grouped["limit_mw"].first().to_numpy(float),
-        "hours": grouped.size().to_numpy(int),
+        "scenarios_binding": grouped.size().to_numpy(int),
         "frequency": weight_sum.to_numpy(float),
         "mean_shadow_price": mean_price.to_numpy(float),
         "expected_shadow_price": expected.to_numpy(float),
