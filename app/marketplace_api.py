@@ -282,22 +282,13 @@ def _product_data(server: Flask, slug: str, usage: dict) -> Response:
         headers["X-Sandbox-Window"] = f"{sandbox['start']}/{sandbox['end']}" if sandbox else "none"
     if fmt == "csv":
         name = f"{product.slug}_{shown_start:%Y%m%dT%H%M}_{shown_end:%Y%m%dT%H%M}.csv"
-        return Response(_iso_times(frame).to_csv(index=False), mimetype="text/csv",
+        return Response(serving.api_csv(frame), mimetype="text/csv",
                         headers={**headers, "Content-Disposition": f'attachment; filename="{name}"'})
     head = json.dumps({"product": product.slug, "start": shown_start.isoformat(), "end": shown_end.isoformat(),
                        "sandbox_window": sandbox, "columns": [c.__dict__ for c in product.columns],
                        "row_count": len(frame)})
     return Response(head[:-1].encode() + b', "rows": ' + json_answers.rows_json(frame) + b"}",
                     mimetype="application/json", headers=headers)
-
-
-def _iso_times(frame: pd.DataFrame) -> pd.DataFrame:
-    """Times as the JSON answer writes them (ISO 8601, milliseconds, Z), not pandas' "2026-03-01 00:00:00+00:00"."""
-    out = frame.copy()
-    for name in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[name]):
-            out[name] = out[name].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
-    return out
 
 
 def _limit(server: Flask, key_id: str, quota: int, rate: int) -> Response | None:

@@ -5,7 +5,7 @@ Who asks is read from the signed-in session (``signed_in``), never from a form v
 are the account's own."""
 from __future__ import annotations
 
-from dash import Input, Output, State, callback, ctx, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 from flask_login import current_user
 
 from app.services import services
@@ -48,7 +48,8 @@ def search(text, market, category, price, frequency, page=1):
 
 
 @callback(output={"detail": Output("mk-detail", "children"), "chart": Output("mk-sample-chart", "figure"),
-                  "table": Output("mk-sample", "children"), "production_off": Output("mk-production", "disabled")},
+                  "table": Output("mk-sample", "children"), "production_off": Output("mk-production", "disabled"),
+                  "note": Output("mk-sample-note", "children"), "no_csv": Output("mk-sample-csv", "disabled")},
           inputs={"slug": Input("mk-product", "data"), "_subscribed": Input("mk-subscribed", "data")})
 def product(slug, _subscribed):
     try:
@@ -56,7 +57,8 @@ def product(slug, _subscribed):
                                  slug if isinstance(slug, str) else "")
     except MarketplaceError as exc:
         return {"detail": html.Div([html.H4("Not in the catalog"), html.P(str(exc), id="mk-not-found")]),
-                "chart": mc.empty_figure("No product"), "table": None, "production_off": True}
+                "chart": mc.empty_figure("No product"), "table": None, "production_off": True, "note": None,
+                "no_csv": True}
     p = page.product
     units = {c.name: c.unit for c in p.columns}
     numeric = [c.name for c in p.columns if c.type in ("float", "integer")]
@@ -72,7 +74,6 @@ def product(slug, _subscribed):
         html.Div(f"Tags: {', '.join(p.tags)}", className="small text-muted mb-2") if p.tags else None,
         html.H5("Schema", className="mt-3"),
         mc.schema_table(p.columns),
-        html.Div(note, className="small text-muted", id="mk-sample-note"),
     ])
     # the account's own state, changed by this page's buttons: read fresh, not from the cache
     subscribed = views.is_subscribed(services().ready_store(), signed_in()[0], p.slug)
@@ -80,7 +81,21 @@ def product(slug, _subscribed):
             "chart": mc.sample_figure(page.sample, page.time_column, page.value_columns, units, f"{p.title}: sample",
                                       page.group_column),
             "table": mc.sample_table(page.sample, numeric, views.SAMPLE_TABLE_ROWS) if not page.sample.empty else None,
-            "production_off": not subscribed}
+            "production_off": not subscribed, "note": note, "no_csv": page.sample.empty}
+
+
+@callback(output=Output("mk-sample-download", "data"), inputs={"_n": Input("mk-sample-csv", "n_clicks")},
+          state={"slug": State("mk-product", "data")}, prevent_initial_call=True)
+def download_sample(_n, slug):
+    """The sample shown, as the product API's CSV writes it (times in UTC)."""
+    try:
+        page = services().cached(views.product_page, views.catalog_version(services().ready_store()),
+                                 slug if isinstance(slug, str) else "")
+    except MarketplaceError:
+        return no_update
+    if page.sample.empty:
+        return no_update
+    return dcc.send_string(views.sample_csv(page), f"{page.product.slug}_sample_UTC.csv", type="text/csv")
 
 
 @callback(output={"message": Output("mk-key-message", "children"), "open": Output("mk-key-message", "is_open"),

@@ -19,6 +19,7 @@ SEARCH, MARKET, CATEGORY, PRICE, FREQUENCY, RESULTS = "mk-search", "mk-market", 
     "mk-frequency", "mk-results"
 PAGER, PAGER_BOX = "mk-pager", "mk-pager-box"
 PRODUCT, DETAIL, SAMPLE_CHART, SAMPLE_TABLE = "mk-product", "mk-detail", "mk-sample-chart", "mk-sample"
+SAMPLE_NOTE, SAMPLE_CSV, SAMPLE_DOWNLOAD = "mk-sample-note", "mk-sample-csv", "mk-sample-download"
 SANDBOX, SUBSCRIBE, PRODUCTION, KEY_MESSAGE, SUBSCRIBED = "mk-sandbox", "mk-subscribe", "mk-production", \
     "mk-key-message", "mk-subscribed"
 
@@ -69,7 +70,11 @@ def _product(slug: str) -> html.Div:
             dbc.Button("Get a production key", id=PRODUCTION, color="success", disabled=True),
             dbc.Alert(id=KEY_MESSAGE, is_open=False, color="info", className="mt-3 mb-0"),
         ]), className="mt-3"),
-        html.H5("Sample", className="mt-4"),
+        html.Div([html.H5("Sample", className="me-3 mb-0"),
+                  # disabled until the product's sample is shown: a product with no data has none to download
+                  dbc.Button("Sample CSV", id=SAMPLE_CSV, color="secondary", size="sm", disabled=True),
+                  dcc.Download(id=SAMPLE_DOWNLOAD)], className="d-flex align-items-center mt-4 mb-1"),
+        html.Div(id=SAMPLE_NOTE, className="small text-muted"),
         dcc.Graph(id=SAMPLE_CHART, config=GRAPH_CONFIG),
         html.Div(id=SAMPLE_TABLE),
     ])

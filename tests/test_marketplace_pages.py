@@ -156,7 +156,8 @@ def test_product_page_shows_schema_price_and_the_live_sample(site, world):
     detail = _text(answer["mk-detail"]["children"])
     assert "Alpha wind output" in detail and "0.005 USD per call" in detail and "by Alpha Data" in detail
     assert "value" in detail and "MW" in detail  # the schema table
-    assert "read from the store now" in detail
+    assert "read from the store now" in _text(answer["mk-sample-note"]["children"])
+    assert answer["mk-sample-csv"]["disabled"] is False
     figure = answer["mk-sample-chart"]["figure"]
     assert [t["name"] for t in figure["data"]] == ["value (MW)"]
     table = _text(answer["mk-sample"]["children"])
@@ -165,6 +166,22 @@ def test_product_page_shows_schema_price_and_the_live_sample(site, world):
     assert answer["mk-production"]["disabled"] is True
     missing = ask(site, "buyer", "mk-detail.children", {"mk-product.data": "no-such-thing"})
     assert "no listed product 'no-such-thing'" in _text(missing["mk-detail"]["children"])
+    assert missing["mk-sample-csv"]["disabled"] is True
+
+
+def test_the_sample_downloads_as_the_product_api_writes_its_csv(site, world):
+    """The sample shown, in time order, with the declared columns and the API's times (UTC, ms, Z): the upload's
+    02:00+10:00 is 16:00 UTC the day before."""
+    answer = ask(site, "buyer", "mk-sample-download.data",
+                 {"mk-product.data": "alpha-wind", "mk-sample-csv.n_clicks": 1})
+    sent = answer["mk-sample-download"]["data"]
+    assert sent["filename"] == "alpha-wind_sample_UTC.csv"
+    assert sent["content"].splitlines() == ["time,value", "2026-02-28T16:00:00.000Z,3.5",
+                                            "2026-03-01T00:00:00.000Z,1.5", "2026-03-01T01:00:00.000Z,2.5"]
+    # a product not in the catalog, or a hostile value: no file
+    for slug in ("no-such-thing", {"$gt": ""}, "x" * 100_000):
+        assert ask(site, "buyer", "mk-sample-download.data", {"mk-product.data": slug, "mk-sample-csv.n_clicks": 1}) \
+            in ({}, {"mk-sample-download": {"data": None}})
 
 
 def _act(site, who: str, button: str, slug: str) -> dict:

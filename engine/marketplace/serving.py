@@ -50,3 +50,14 @@ def product_rows(store: Store, product: Product, start: pd.Timestamp, end: pd.Ti
     if len(frame) > MAX_ROWS:
         raise TooManyRows(f"the range holds more than {MAX_ROWS:,} rows: ask for a shorter one")
     return frame
+
+
+def api_csv(frame: pd.DataFrame) -> str:
+    """The product API's CSV of ``frame``: the declared columns, times as its JSON answer writes them (ISO 8601
+    in UTC, milliseconds, Z), not pandas' "2026-03-01 00:00:00+00:00"."""
+    out = frame.copy()
+    for name in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[name]):
+            times = out[name].dt.tz_localize("UTC") if out[name].dt.tz is None else out[name].dt.tz_convert("UTC")
+            out[name] = times.dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    return out.to_csv(index=False)

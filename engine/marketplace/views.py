@@ -205,6 +205,12 @@ def product_page(store: Store, version: str, slug: str) -> ProductPage:
                        time_column, values, group)
 
 
+def sample_csv(page: ProductPage) -> str:
+    """The product page's sample as the product API's CSV writes it (the same columns and times), so that a buyer
+    can try their reader on it before asking for a key."""
+    return serving.api_csv(page.sample)
+
+
 @dataclass(frozen=True)
 class IssuedKey:
     token: str  # shown once
