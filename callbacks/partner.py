@@ -186,7 +186,7 @@ def statement(month, _changed):
         made = views.my_statement(_store(), signed_in()[0], month)
     except MarketplaceError as exc:
         return html.Div(str(exc), className="text-muted small", id="pt-statement-error")
-    return mc.statement_table(made)
+    return mc.statement_table(made, views.PLAN_LABELS)
 
 
 @callback(Output("pt-statement-download", "data"), Input("pt-statement-csv", "n_clicks"),

@@ -158,19 +158,22 @@ def usage_figure(usage: pd.DataFrame, days: int) -> dict:
                         yaxis={"title": {"text": "calls"}}, legend={"orientation": "h", "y": -0.2})
 
 
-def statement_table(statement: Any) -> html.Div:
-    """A partner's statement (lines and the split)."""
-    rows = [(line.product, line.kind, f"{line.unit_price.normalize():f}", utc_time(line.valid_from)[:10] + " → "
-             + utc_time(line.valid_to)[:10], f"{line.calls:,}", f"{line.billable_calls:,}", f"{line.rows:,}",
-             f"{line.subscriptions:,}", f"{line.amount.normalize():f}", f"{line.amount_rounded:,.2f}")
+def statement_table(statement: Any, plan_labels: dict[str, str]) -> html.Div:
+    """A partner's statement (lines and the split), every amount in the statement's one currency."""
+    currency = statement.currency
+    rows = [(line.product, plan_labels.get(line.kind, line.kind), f"{line.unit_price.normalize():f}",
+             utc_time(line.valid_from)[:10] + " → " + utc_time(line.valid_to)[:10], f"{line.calls:,}",
+             f"{line.billable_calls:,}", f"{line.rows:,}", f"{line.subscriptions:,}", f"{line.amount.normalize():f}",
+             f"{line.amount_rounded:,.2f}")
             for line in statement.lines]
-    columns = ["Product", "Plan", Column("Unit price", numeric=True), "Period (UTC)", Column("Calls", numeric=True),
-               Column("Billable", numeric=True), Column("Rows", numeric=True), Column("Subscriptions", numeric=True),
-               Column("Exact amount", numeric=True), Column("Amount", numeric=True)]
-    totals = data_table(["", Column(statement.currency, numeric=True)],
-                        [("Gross (exact total rounded half up)", f"{statement.gross:,.2f}"),
-                         ("Your share (70 %)", f"{statement.partner_share:,.2f}"),
-                         ("Platform (30 %)", f"{statement.platform_share:,.2f}")],
+    columns = ["Product", "Plan", Column(f"Unit price ({currency})", numeric=True), "Period (UTC)",
+               Column("Calls", numeric=True), Column("Billable", numeric=True), Column("Rows", numeric=True),
+               Column("Subscriptions", numeric=True), Column(f"Exact amount ({currency})", numeric=True),
+               Column(f"Amount ({currency})", numeric=True)]
+    totals = data_table(["", Column(currency, numeric=True)],
+                        [("Gross (exact total rounded half up)", f"{statement.gross:,.2f} {currency}"),
+                         ("Your share (70 %)", f"{statement.partner_share:,.2f} {currency}"),
+                         ("Platform (30 %)", f"{statement.platform_share:,.2f} {currency}")],
                         table_id="pt-statement-totals", header=False, style={"maxWidth": "28rem"})
     body = data_table(columns, rows, table_id="pt-statement-table", striped=True) if rows else \
         html.Div("No priced product in this month.", className="text-muted small")

@@ -356,6 +356,8 @@ def test_keys_usage_and_statement_of_ones_own(site, world):
     shown = _text(statement["pt-statement"]["children"])
     # three calls at 0.005: 0.015 → gross 0.02, partner 0.01 (0.0105 rounded half up), platform 0.01
     assert "alpha-wind" in shown and "0.015" in shown
+    assert "per call" in shown and "per_call" not in shown  # the plan as the catalog names it
+    assert "Amount (USD)" in str(statement["pt-statement"]["children"]) and "0.02 USD" in shown
     made = partner_statement(store, world["alpha"]["partner"].partner_id, "2026-03")
     assert (made.gross, made.partner_share, made.platform_share) == (Decimal("0.02"), Decimal("0.01"),
                                                                      Decimal("0.01"))
