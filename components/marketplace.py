@@ -162,7 +162,8 @@ def statement_table(statement: Any, plan_labels: dict[str, str]) -> html.Div:
     """A partner's statement (lines and the split), every amount in the statement's one currency."""
     currency = statement.currency
     rows = [(line.product, plan_labels.get(line.kind, line.kind), f"{line.unit_price.normalize():f}",
-             utc_time(line.valid_from)[:10] + " → " + utc_time(line.valid_to)[:10], f"{line.calls:,}",
+             html.Span(utc_time(line.valid_from)[:10] + " → " + utc_time(line.valid_to)[:10], className="text-nowrap"),
+             f"{line.calls:,}",
              f"{line.billable_calls:,}", f"{line.rows:,}", f"{line.subscriptions:,}", f"{line.amount.normalize():f}",
              f"{line.amount_rounded:,.2f}")
             for line in statement.lines]
