@@ -48,11 +48,20 @@ class SystemFigures:
     cache: pd.DataFrame  # data_class, hit, miss, error, warmed, hit_rate (NaN before a user's first lookup)
     jobs: pd.DataFrame  # job, runs, succeeded, failed, cancelled, running
     ingested: pd.DataFrame  # connector, table, rows: what scheduled loads and backfills wrote, all runs
-    data_age: pd.DataFrame  # market, dataset, age_seconds (NaN: nothing stored), expected_seconds, is_demo
+    #: market, dataset, age_seconds (NaN: nothing stored), expected_seconds, is_demo, state (age_state's)
+    data_age: pd.DataFrame
     store_up: bool
     store_error: str  # why the store did not answer ("" when it did)
     cache_error: str  # the cache's last failure while it is recent and no read has worked since ("" otherwise)
     cache_error_at: pd.Timestamp | None
+
+    def export(self, table: str) -> pd.DataFrame:
+        """One table of the System page as analysts download it (see the CSV exports below): "requests",
+        "callbacks", "ingested" or "age"; KeyError for anything else."""
+        return {"requests": lambda: latency_export(self.requests, "route"),
+                "callbacks": lambda: latency_export(self.callbacks, "callback"),
+                "ingested": lambda: ingested_export(self.ingested),
+                "age": lambda: age_export(self.data_age)}[table]()
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
@@ -163,10 +172,44 @@ def age_table(data_age: pd.DataFrame) -> pd.DataFrame:
     expected = [60.0 * (MARKETS[m].expected_delay(d) if m in MARKETS else _DEFAULT_DELAY_MINUTES)
                 for m, d in zip(data_age["market"], data_age["dataset"], strict=True)]
     demo = data_age["is_demo"] if "is_demo" in data_age else pd.Series(False, index=data_age.index)
-    return pd.DataFrame({"market": data_age["market"].astype(str), "dataset": data_age["dataset"].astype(str),
-                         "age_seconds": data_age["seconds"].astype(float),
-                         "expected_seconds": pd.Series(expected, dtype=float, index=data_age.index),
-                         "is_demo": demo.astype(bool)}).reset_index(drop=True)
+    out = pd.DataFrame({"market": data_age["market"].astype(str), "dataset": data_age["dataset"].astype(str),
+                        "age_seconds": data_age["seconds"].astype(float),
+                        "expected_seconds": pd.Series(expected, dtype=float, index=data_age.index),
+                        "is_demo": demo.astype(bool)}).reset_index(drop=True)
+    out["state"] = [age_state(a, e, d) for a, e, d in zip(out["age_seconds"], out["expected_seconds"],
+                                                           out["is_demo"], strict=True)]
+    return out
+
+
+def age_state(age_seconds: float, expected_seconds: float, is_demo: bool) -> str:
+    """"demo" (no connector updates it, so it is never late), "empty", "late" or "on time"."""
+    if is_demo:
+        return "demo"
+    if math.isnan(age_seconds):
+        return "empty"
+    return "late" if age_seconds > expected_seconds else "on time"
+
+
+# ------------------------------------------------------------------------------------------------ CSV exports
+# Each table of the System page as analysts download it: the numbers unrounded, each header naming its unit.
+
+def latency_export(latency: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Answers, 5xx answers and the latency percentiles in milliseconds per route or callback."""
+    return pd.DataFrame({by: latency[by].astype(str), "answers": latency["count"].astype("int64"),
+                         "answers_5xx": latency["errors"].astype("int64"),
+                         **{f"{p} (ms)": latency[p].astype(float) * 1000 for p in LATENCY_COLUMNS[2:]}})
+
+
+def ingested_export(ingested: pd.DataFrame) -> pd.DataFrame:
+    return ingested.rename(columns={"rows": "rows_written"})
+
+
+def age_export(age: pd.DataFrame) -> pd.DataFrame:
+    """Each market's datasets: the age of its newest stored interval end and the delay after which it is late,
+    in hours (empty when nothing is stored), and its state."""
+    return pd.DataFrame({"market": age["market"], "dataset": age["dataset"],
+                         "age (h)": age["age_seconds"].astype(float) / 3600,
+                         "late after (h)": age["expected_seconds"].astype(float) / 3600, "state": age["state"]})
 
 
 def read_figures(svc: Services, now: float | None = None) -> SystemFigures:

@@ -128,9 +128,7 @@ def age_figure(age: pd.DataFrame) -> dict:
         return empty_figure("Nothing stored yet")
     shown = shown.sort_values(["market", "dataset"], ascending=False)
     labels = [f"{m} · {d}" for m, d in zip(shown["market"], shown["dataset"], strict=True)]
-    demo = shown["is_demo"].astype(bool) if "is_demo" in shown else pd.Series(False, index=shown.index)
-    state = ["demo" if d else "late" if a > e else "on time"
-             for a, e, d in zip(shown["age_seconds"], shown["expected_seconds"], demo, strict=True)]
+    state = shown["state"].tolist()  # app.system.age_state's
     # an interval ending in the future (age below zero) has no place on a log axis: drawn as one minute
     age_hours = [max(h, 1 / 60) for h in _hours(shown["age_seconds"])]
     data = [{"type": "bar", "orientation": "h", "name": "data age", "y": labels, "x": age_hours,

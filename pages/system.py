@@ -18,11 +18,20 @@ REQUESTS_CHART, REQUESTS_TABLE = "sys-requests-chart", "sys-requests-table"
 CALLBACKS_CHART, CALLBACKS_TABLE = "sys-callbacks-chart", "sys-callbacks-table"
 CACHE_CHART, JOBS_CHART, AGE_CHART = "sys-cache-chart", "sys-jobs-chart", "sys-age-chart"
 INGESTED_TABLE = "sys-ingested-table"
+#: (download id, label) of each table's CSV; the button is ``<download id>-btn``
+DOWNLOADS = {"requests": "sys-dl-requests", "callbacks": "sys-dl-callbacks", "ingested": "sys-dl-ingested",
+             "age": "sys-dl-age"}
 REFRESH_MS = 5000
 
 
 def _graph(ident: str) -> dcc.Graph:
     return dcc.Graph(id=ident, config=GRAPH_CONFIG)
+
+
+def _heading(title: str, download: str, first: bool = False) -> html.Div:
+    return html.Div([html.H5(title, className="me-3 mb-0"),
+                     dbc.Button("CSV", id=f"{download}-btn", color="secondary", size="sm"), dcc.Download(id=download)],
+                    className="d-flex align-items-center mb-2" + ("" if first else " mt-4"))
 
 
 def layout(**_query) -> html.Div:
@@ -31,13 +40,14 @@ def layout(**_query) -> html.Div:
                   dcc.Link("← Admin", href="/admin", className="small")], className="d-flex align-items-center mb-2"),
         html.Div(id=STATUS, className="mb-3"),
         dbc.Row([dbc.Col(_graph(CACHE_CHART), md=5), dbc.Col(_graph(JOBS_CHART), md=7)]),
+        _heading("Data age", DOWNLOADS["age"]),
         _graph(AGE_CHART),
-        html.H5("Rows ingested by connector and table", className="mt-4"),
+        _heading("Rows ingested by connector and table", DOWNLOADS["ingested"]),
         dbc.Row(dbc.Col(html.Div(id=INGESTED_TABLE, className="small"), md=6)),
-        html.H5("Requests by route", className="mt-4"),
+        _heading("Requests by route", DOWNLOADS["requests"]),
         dbc.Row([dbc.Col(_graph(REQUESTS_CHART), md=6),
                  dbc.Col(html.Div(id=REQUESTS_TABLE, className="small"), md=6)]),
-        html.H5("Callbacks by output", className="mt-4"),
+        _heading("Callbacks by output", DOWNLOADS["callbacks"]),
         dbc.Row([dbc.Col(_graph(CALLBACKS_CHART), md=6),
                  dbc.Col(html.Div(id=CALLBACKS_TABLE, className="small"), md=6)]),
         dcc.Interval(id=TICK, interval=REFRESH_MS),

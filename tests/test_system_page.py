@@ -118,6 +118,7 @@ def test_job_table_and_age_table():
     assert age["expected_seconds"].tolist() == [60.0 * MARKETS["NEM"].expected_delay("prices"), 86400.0]
     assert math.isnan(age["age_seconds"].iloc[1])
     assert age["is_demo"].tolist() == [False, False], "a frame without the column: nothing is demo"
+    assert age["state"].tolist() == ["on time", "empty"]
 
 
 def test_demo_data_is_grey_not_late():
@@ -133,7 +134,8 @@ def test_demo_data_is_grey_not_late():
                       "PJM · nodal": AGE_COLOURS["late"]}
     assert dict(zip(bars["y"], bars["customdata"], strict=True))["NEM · prices"] == "demo"
     assert "grey: demo data" in figure["layout"]["title"]["text"]
-    real = age_figure(age.assign(is_demo=False))
+    real = age_figure(system.age_table(pd.DataFrame({"market": ["NEM"], "dataset": ["prices"], "seconds": [3.0e6],
+                                                     "is_demo": [False]})))
     assert real["data"][0]["marker"]["color"][real["data"][0]["y"].index("NEM · prices")] == AGE_COLOURS["late"]
     assert "grey" not in real["layout"]["title"]["text"]
 
@@ -240,3 +242,63 @@ def test_admin_page_links_to_the_system_page(site):
     with dash_app.server.test_request_context("/admin"):
         layout = json.dumps(admin["layout"]().to_plotly_json(), default=lambda c: c.to_plotly_json())
     assert '"href": "/admin/system"' in layout
+
+
+# ------------------------------------------------------------------------------------------------ CSV
+
+def _download(site, table: str, client=None):
+    dash_app, _, admin = site
+    return post_callback(client or admin, dash_app, callback_key(dash_app, f"sys-dl-{table}.data"),
+                         {f"sys-dl-{table}-btn.n_clicks": 1})
+
+
+def _read(answer, table: str) -> tuple[str, pd.DataFrame]:
+    import io
+
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    data = answer.get_json()["response"][f"sys-dl-{table}"]["data"]
+    return data["filename"], pd.read_csv(io.StringIO(data["content"]), keep_default_na=False, na_values=[""])
+
+
+def test_each_table_downloads_with_its_units_in_the_headers(site):
+    dash_app, store, client = site
+    for _ in range(3):
+        assert client.get("/healthz").status_code == 200
+    loaded = JobRun("backfill:sysdl", "NEM", connector="sysdl")
+    loaded.add_written({"prices": 4321})
+    loaded.finish(store, "succeeded")
+    _refresh(site)
+
+    name, requests = _read(_download(site, "requests"), "requests")
+    assert name.startswith("system_requests_") and name.endswith("Z.csv")
+    assert list(requests.columns) == ["route", "answers", "answers_5xx", "p50 (ms)", "p95 (ms)", "p99 (ms)"]
+    shown = services(dash_app.server).system_figures().requests.set_index("route")
+    health = requests.set_index("route").loc["/healthz"]
+    assert health["answers"] >= 3 and health["answers_5xx"] == 0
+    # milliseconds, unrounded: the table's seconds times 1000 (the histogram moves only with new answers)
+    assert health["p50 (ms)"] == pytest.approx(shown.loc["/healthz", "p50"] * 1000)
+
+    _, callbacks = _read(_download(site, "callbacks"), "callbacks")
+    assert list(callbacks.columns)[:3] == ["callback", "answers", "answers_5xx"]
+    # the callback's full output key (the page shortens a many-output key to its first output and a count)
+    assert any("sys-status.children" in label for label in callbacks["callback"])
+
+    _, ingested = _read(_download(site, "ingested"), "ingested")
+    assert list(ingested.columns) == ["connector", "table", "rows_written"]
+    assert ingested.set_index(["connector", "table"]).loc[("sysdl", "prices"), "rows_written"] == 4321
+
+    _, age = _read(_download(site, "age"), "age")
+    assert list(age.columns) == ["market", "dataset", "age (h)", "late after (h)", "state"]
+    nem = age.set_index(["market", "dataset"]).loc[("NEM", "prices")]
+    fresh = next(f for f in queries.dataset_freshness(store) if (f.market, f.dataset) == ("NEM", "prices"))
+    assert nem["age (h)"] == pytest.approx(fresh.age.total_seconds() / 3600, abs=0.05)
+    assert nem["late after (h)"] == pytest.approx(fresh.expected_delay.total_seconds() / 3600)
+    assert nem["state"] == "demo"
+
+
+@pytest.mark.parametrize("role", ["trader", "analyst", "partner"])
+def test_only_admins_get_the_system_csvs(site, client_as, role):
+    dash_app, store, _ = site
+    client = client_as(dash_app, role)
+    for table in ("requests", "callbacks", "ingested", "age"):
+        assert _download(site, table, client).status_code == 403
