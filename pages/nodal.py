@@ -33,7 +33,7 @@ def _controls(names: list[str], chosen: str | None) -> dbc.Row:
         dbc.Col([_label("Colour by"), dcc.Dropdown(id="nd-colour", value="lmp", clearable=False,
                                                    options=[{"label": a, "value": b} for a, b in COLOUR_BY])],
                 md=2),
-        dbc.Col([_label("Hub"), dcc.Dropdown(id="nd-hub", clearable=False)], md=2),
+        dbc.Col([_label("Hub"), dcc.Dropdown(id="nd-hub", clearable=False)], md=3),
         dbc.Col([_label("Colour range"), dbc.RadioItems(
             id="nd-range", inline=True, value="fixed",
             options=[{"label": "fixed over the day", "value": "fixed"},
