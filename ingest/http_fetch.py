@@ -9,7 +9,9 @@ nothing here opens a connection by itself).
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any, Literal, overload
+from urllib.parse import urlsplit
 
 import requests
 from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -26,6 +28,35 @@ USER_AGENT = "254Carbon-market-intelligence/0.1"
 
 class _ServerBusy(Exception):
     """A 5xx or 429 answer: worth another try."""
+
+
+def _causes(exc: BaseException):
+    """``exc`` and the exceptions it was raised from, outermost first (requests wraps urllib3 wraps socket)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def plain_reason(exc: BaseException, url: str) -> str:
+    """Why a download failed, in words an admin acts on, for the job's error column (the full exception chain
+    goes to the log): no DNS answer, connection refused, no answer in time, a dropped download, a busy server."""
+    host = urlsplit(url).hostname or url
+    causes = list(_causes(exc))
+    if any(isinstance(c, socket.gaierror) or type(c).__name__ == "NameResolutionError" for c in causes):
+        return f"could not look up {host} (no network, or no DNS answer)"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return f"{host} refused the connection"
+    if isinstance(exc, requests.Timeout):
+        return f"{host} did not answer within {TIMEOUT[0]} s to connect or {TIMEOUT[1]} s to send"
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return f"the connection to {host} dropped mid-download"
+    if isinstance(exc, _ServerBusy):
+        return f"{host} answered {exc} (busy or failing)"
+    if isinstance(exc, requests.ConnectionError):
+        return f"could not connect to {host} ({type(causes[-1]).__name__}: {causes[-1]})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def open_session(session: Any = None) -> Any:
@@ -60,7 +91,8 @@ def http_get(session: Any, url: str, params: dict[str, str] | None = None, heade
                 if resp.status_code == 429 or resp.status_code >= 500:
                     raise _ServerBusy(f"HTTP {resp.status_code}")
     except (requests.RequestException, _ServerBusy) as exc:
-        raise IngestError(url, None, f"download failed after {ATTEMPTS} attempts: {exc}") from exc
+        log.warning("download of %s failed after %d attempts: %r", url, ATTEMPTS, exc)
+        raise IngestError(url, None, f"download failed after {ATTEMPTS} attempts: {plain_reason(exc, url)}") from exc
     if resp.status_code == 404 and missing_ok:
         log.info("not published: %s (HTTP 404)", url)
         return None
