@@ -41,6 +41,7 @@ PAGES: dict[str, frozenset[str]] = {
     "/admin": ADMIN,
     "/admin/marketplace": ADMIN,  # partners' and products' approval, platform revenue
     "/admin/system": ADMIN,  # latency, cache hit rate, job failures, data age (app/system.py)
+    "/404": EVERYONE,  # what an address naming no page shows (pages/not_found_404.py)
 }
 #: Actions within a page that not everyone who may open it may take → the roles that may.
 ACTIONS: dict[str, frozenset[str]] = {

@@ -27,7 +27,7 @@ ADMIN = frozenset({"admin"})
 #: catalog": everyone; "admin page": admin.
 PAGE_ROLES = {"/": DATA, "/nodal": DATA, "/forecasts": DATA, "/signals": DATA, "/marketplace": EVERYONE,
               "/partner": frozenset({"partner"}), "/admin": ADMIN, "/admin/marketplace": ADMIN,
-              "/admin/system": ADMIN}
+              "/admin/system": ADMIN, "/404": EVERYONE}
 #: A callback goes with the page whose module declared it; the navigation bar's with every page.
 CALLBACK_PAGE = {"callbacks.overview": "/", "callbacks.nodal": "/nodal", "callbacks.forecasts": "/forecasts",
                  "callbacks.signals": "/signals", "callbacks.admin": "/admin",
@@ -141,6 +141,18 @@ def test_page_router_renders_a_page_only_for_its_roles(site, path, who):
     assert _verdict(answer.status_code) == _expected(who, PAGE_ROLES["/" + path.strip("/")])
 
 
+@pytest.mark.parametrize("who", [w for w in WHO if w is not None])
+def test_an_address_naming_no_page_says_so_to_anyone_signed_in(site, who):
+    dash_app, clients = site
+    key = _router_key(dash_app.callback_map)
+    body = _body(dash_app.callback_map, key, {"_pages_location.pathname": "/no-such-page",
+                                              "_pages_location.search": ""})
+    answer = clients[who].post("/_dash-update-component", json=body, headers=ORIGIN)
+    assert answer.status_code == 200
+    shown = str(answer.get_json()["response"]["_pages_content"]["children"])
+    assert "Page not found" in shown and "the navigation above lists the pages your account may open" in shown
+
+
 @pytest.mark.parametrize("who", WHO, ids=lambda w: w or "nobody")
 def test_every_callback(site, who):
     dash_app, clients = site
@@ -238,7 +250,7 @@ def _nav_ids(layout: object) -> set[str]:
 def test_navigation_shows_exactly_the_pages_the_role_may_open(site, role):
     _, clients = site
     shown = _nav_ids(clients[role].get("/_dash-layout").get_json())
-    # /admin/marketplace is reached from the admin page, not from the bar
+    # /admin/marketplace is reached from the admin page, not from the bar; /404 is no page to go to
     expected = {f"nav-{path.strip('/') or 'overview'}" for path, roles in PAGE_ROLES.items()
-                if role in roles and path.count("/") == 1}
+                if role in roles and path.count("/") == 1 and path != "/404"}
     assert shown == expected
