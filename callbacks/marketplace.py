@@ -68,7 +68,8 @@ def product(slug, _subscribed):
     detail = html.Div([
         html.Div([mc.badge(p.category), *[mc.badge(m) for m in p.markets]], className="mb-1"),
         html.H4(p.title, id="mk-title", className="mb-1"),
-        html.Div(f"by {page.provider} · updated {p.update_frequency} · slug {p.slug}", className="text-muted small"),
+        html.Div(f"by {page.provider} · {mc.updated(p.update_frequency)} · slug {p.slug}",
+                 className="text-muted small"),
         html.P(p.description, className="mt-2", style={"whiteSpace": "pre-wrap"}),
         html.Div(["Price: ", html.Span(page.price, id="mk-price-plan", className="fw-semibold")], className="mb-2"),
         html.Div(f"Tags: {', '.join(p.tags)}", className="small text-muted mb-2") if p.tags else None,

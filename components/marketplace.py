@@ -28,6 +28,12 @@ def _short(text: str, length: int = _SHORT) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
+def updated(frequency: str) -> str:
+    """A product's update frequency as a phrase: "updated every 5 minutes", "updated hourly", "updated
+    irregularly" ("updated 5 minutes" read as "5 minutes ago")."""
+    return "updated " + {"5 minutes": "every 5 minutes", "irregular": "irregularly"}.get(frequency, frequency)
+
+
 def catalog_card(card: Any) -> dbc.Card:
     """One product of the catalog (a CatalogCard), linking to its page."""
     return dbc.Card(dbc.CardBody([
@@ -36,7 +42,7 @@ def catalog_card(card: Any) -> dbc.Card:
                  className="mb-2"),
         html.H6(dcc.Link(card.title, href=f"/marketplace?product={card.slug}", className="stretched-link"),
                 className="card-title mb-1"),
-        html.Div(f"by {card.provider} · updated {card.update_frequency}", className="small text-muted mb-2"),
+        html.Div(f"by {card.provider} · {updated(card.update_frequency)}", className="small text-muted mb-2"),
         html.P(_short(card.description), className="small mb-2"),
         html.Div(card.price, className="fw-semibold small"),
     ]), className="h-100 shadow-sm mk-card", id={"type": "mk-card", "slug": card.slug})

@@ -155,6 +155,7 @@ def test_product_page_shows_schema_price_and_the_live_sample(site, world):
     answer = ask(site, "buyer", "mk-detail.children", {"mk-product.data": "alpha-wind"})
     detail = _text(answer["mk-detail"]["children"])
     assert "Alpha wind output" in detail and "0.005 USD per call" in detail and "by Alpha Data" in detail
+    assert "updated hourly" in detail
     assert "value" in detail and "MW" in detail  # the schema table
     assert "read from the store now" in _text(answer["mk-sample-note"]["children"])
     assert answer["mk-sample-csv"]["disabled"] is False
@@ -547,3 +548,11 @@ def test_the_catalog_shows_one_page_of_cards_with_a_pager(site, world):
     narrowed = _page(site, 2, changed="mk-category.value", category="weather")
     assert _text(narrowed["mk-results"]["children"]).startswith("2 products")
     assert narrowed["mk-pager"]["active_page"] == 1 and narrowed["mk-pager-box"]["style"]["display"] == "none"
+
+
+def test_update_frequencies_read_as_phrases():
+    from components.marketplace import updated
+    from engine.marketplace.products import FREQUENCIES
+
+    assert [updated(f) for f in FREQUENCIES] == ["updated every 5 minutes", "updated hourly", "updated daily",
+                                                 "updated weekly", "updated monthly", "updated irregularly"]
