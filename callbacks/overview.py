@@ -16,7 +16,10 @@ _RENDER = {"series": Output("ov-series", "figure"), "series_config": Output("ov-
            "duration": Output("ov-duration", "figure"), "duration_config": Output("ov-duration", "config"),
            "heatmap": Output("ov-heatmap", "figure"), "heatmap_config": Output("ov-heatmap", "config"),
            "stats": Output("ov-stats", "children"), "error": Output("ov-error", "children"),
-           "show_error": Output("ov-error", "is_open"), "demo": Output("ov-demo-badge", "children")}
+           "show_error": Output("ov-error", "is_open"), "demo": Output("ov-demo-badge", "children"),
+           # the series' and statistics' CSV buttons are live only while a series is drawn
+           "no_csv": {"series": Output("ov-download-btn", "disabled"),
+                      "stats": Output("ov-download-stats-btn", "disabled")}}
 #: The choice a view is drawn for, as the render and download callbacks read it.
 _CHOICE = {"market": ("ov-market", "value"), "location": ("ov-location", "value"),
            "start_date": ("ov-dates", "start_date"), "end_date": ("ov-dates", "end_date"),
@@ -119,7 +122,8 @@ def _local_naive(series: pd.DataFrame, tz: str) -> pd.DataFrame:
 def _nothing_drawn(message: str, stats: object = None) -> dict:
     blank, cfg = figures.empty_figure("No data for this choice"), figures.export_config("chart")
     return {"series": blank, "series_config": cfg, "duration": blank, "duration_config": cfg, "heatmap": blank,
-            "heatmap_config": cfg, "stats": stats, "error": message, "show_error": True, "demo": None}
+            "heatmap_config": cfg, "stats": stats, "error": message, "show_error": True, "demo": None,
+            "no_csv": {"series": True, "stats": True}}
 
 
 def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str) -> dict:
@@ -140,6 +144,7 @@ def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str
         "stats": stats_table(view.stats, view.currency, view.basis), "error": None, "show_error": False,
         "demo": dbc.Badge("Demo data — generated, not market prices", color="info", id="ov-demo-flag")
         if view.is_demo else None,
+        "no_csv": {"series": False, "stats": False},
     }
 
 
@@ -164,20 +169,25 @@ def render(market, location, start_date, end_date, tz_choice, kind):
                   f"{market} {location} {kind} {start_date} to {end_date}")
 
 
-@callback(Output("ov-latest", "children"), Input("ov-market", "value"), Input("ov-location", "value"),
-          Input("ov-tz", "value"))
+@callback(output={"table": Output("ov-latest", "children"), "no_csv": Output("ov-download-latest-btn", "disabled")},
+          inputs={"market": Input("ov-market", "value"), "location": Input("ov-location", "value"),
+                  "tz_choice": Input("ov-tz", "value")})
 def latest(market, location, tz_choice):
+    """The latest stored prices of the market; its CSV button is live only when there are some."""
+    def shown(table, stored: bool = False) -> dict:
+        return {"table": table, "no_csv": not stored}
+
     if message := refused(market=market, location=location, tz_choice=tz_choice):
-        return html.Div(message, className="text-muted small")
+        return shown(html.Div(message, className="text-muted small"))
     if not market:
-        return None
+        return shown(None)
     try:
         found = services().cached(overview.latest_view, market, tz_choice or "market")
     except queries.QueryError as exc:
-        return html.Div(str(exc), className="text-muted small")
+        return shown(html.Div(str(exc), className="text-muted small"))
     if found.rows.empty:
-        return html.Div(f"No {market} prices stored.", className="text-muted small")
-    return latest_table(found, location)
+        return shown(html.Div(f"No {market} prices stored.", className="text-muted small"))
+    return shown(latest_table(found, location), stored=True)
 
 
 @callback(output=Output("ov-download-latest", "data"), inputs={"_n": Input("ov-download-latest-btn", "n_clicks")},

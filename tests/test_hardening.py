@@ -130,6 +130,26 @@ OVERVIEW_GOOD = {"ov-market.value": "NEM", "ov-location.value": "SA1", "ov-kind.
 def test_overview_render_with_a_good_choice_draws(client, app, sa_january):
     body = assert_answered(post_callback(client, app, callback_key(app, "ov-series.figure"), OVERVIEW_GOOD), "render")
     assert body["response"]["ov-error"]["is_open"] is False
+    assert body["response"]["ov-download-btn"]["disabled"] is False
+    assert body["response"]["ov-download-stats-btn"]["disabled"] is False
+    latest = assert_answered(post_callback(client, app, callback_key(app, "ov-latest.children"), OVERVIEW_GOOD),
+                             "latest")["response"]
+    assert latest["ov-download-latest-btn"]["disabled"] is False
+
+
+def test_the_overview_csv_buttons_are_disabled_while_there_is_nothing_to_download(client, app, sa_january):
+    """A range with no prices, a refused value, a market with none stored: nothing to download, and the buttons
+    say so instead of sending nothing when clicked."""
+    key = callback_key(app, "ov-series.figure")
+    for changes in ({"ov-dates.start_date": "2016-01-01", "ov-dates.end_date": "2016-01-07"},
+                    {"ov-tz.value": "mars"}, {"ov-market.value": None}):
+        shown = assert_answered(post_callback(client, app, key, {**OVERVIEW_GOOD, **changes}), str(changes))
+        assert shown["response"]["ov-download-btn"]["disabled"] is True, changes
+        assert shown["response"]["ov-download-stats-btn"]["disabled"] is True, changes
+    for changes in ({"ov-market.value": "IESO", "ov-location.value": "ONTARIO"}, {"ov-tz.value": "mars"}):
+        latest = assert_answered(post_callback(client, app, callback_key(app, "ov-latest.children"),
+                                               {**OVERVIEW_GOOD, **changes}), str(changes))["response"]
+        assert latest["ov-download-latest-btn"]["disabled"] is True, changes
 
 
 def test_the_overview_statistics_download_as_the_store_counts_them(client, app, store, sa_january):
