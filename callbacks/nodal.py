@@ -266,22 +266,28 @@ def published_hubs(run):
     return {"options": options, "value": options[0]["value"] if options else None, "demo": demo}
 
 
-@callback(output={"stats": Output("nb-stats", "children"), "surface": Output("nb-surface", "figure")},
+@callback(output={"stats": Output("nb-stats", "children"), "surface": Output("nb-surface", "figure"),
+                  "no_csv": Output("nb-dl-stats-btn", "disabled")},
           inputs={"run": Input("nb-run", "value"), "hub": Input("nb-hub", "value")})
 def published(run, hub):
+    """The nodes' basis to the hub; its CSV button is live only while the table is shown."""
+    def warned(message: str) -> dict:
+        return {"stats": dbc.Alert(message, color="warning", className="py-1"), "surface": empty_figure(""),
+                "no_csv": True}
+
     if message := refused(run=run, hub=hub):
-        return {"stats": dbc.Alert(message, color="warning", className="py-1"), "surface": empty_figure("")}
+        return warned(message)
     if not run or not hub:
         return {"stats": html.Div("No published nodal prices loaded (flask --app app.wsgi ingest load pjm PATH).",
-                                  className="text-muted small"), "surface": empty_figure("No published prices")}
+                                  className="text-muted small"), "surface": empty_figure("No published prices"),
+                "no_csv": True}
     market, market_run = run.split("|")
     try:
         found = services().cached(published_basis, market, market_run, hub)
     except KeyError:
-        message = f"The hub {hub} has no published {market} {market_run} prices in the store."
-        return {"stats": dbc.Alert(message, color="warning", className="py-1"), "surface": empty_figure("")}
+        return warned(f"The hub {hub} has no published {market} {market_run} prices in the store.")
     except ValueError as exc:
-        return {"stats": dbc.Alert(str(exc), color="warning", className="py-1"), "surface": empty_figure("")}
+        return warned(str(exc))
     rows = [(r.label, f"{r.mean:,.2f}", f"{r.std:,.2f}", f"{r.p5:,.2f}", f"{r.p50:,.2f}", f"{r.p95:,.2f}",
              f"{int(r.count):,}") for r in found.nodes.itertuples()]
     columns = ["Node", *(Column(name, numeric=True) for name in ("Mean", "Std", "p5", "p50", "p95", "Intervals"))]
@@ -290,7 +296,8 @@ def published(run, hub):
                  "window.", id="nb-stats-unit", className="small text-muted mb-1"),
         data_table(columns, rows, table_id="nb-stats-table", striped=True, responsive=True)])
     title = f"{market} {market_run}: mean basis by hour ({found.zone})"
-    return {"stats": table, "surface": nf.basis_surface_figure(found.surface, title, found.currency)}
+    return {"stats": table, "surface": nf.basis_surface_figure(found.surface, title, found.currency),
+            "no_csv": False}
 
 
 @callback(output=Output("nb-dl-stats", "data"), inputs={"_n": Input("nb-dl-stats-btn", "n_clicks")},

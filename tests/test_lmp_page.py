@@ -350,7 +350,11 @@ def test_the_published_basis_table_names_its_units_and_downloads(site, data_dir)
     raw = pd.read_csv(path)
     west = str(raw.loc[raw["pnode_name"].str.startswith("WESTERN HUB"), "pnode_id"].iat[0])
     chosen = {"nb-run.value": "PJM|RT", "nb-hub.value": west, "nb-dl-stats-btn.n_clicks": 1}
-    shown = _post(site, "nb-stats.children", **chosen)["nb-stats"]["children"]
+    answer = _post(site, "nb-stats.children", **chosen)
+    assert answer["nb-dl-stats-btn"]["disabled"] is False
+    assert _post(site, "nb-stats.children", **{**chosen, "nb-hub.value": "no such hub"})["nb-dl-stats-btn"][
+        "disabled"] is True  # no table, nothing to download: the button says so
+    shown = answer["nb-stats"]["children"]
     unit, table = shown["props"]["children"]
     assert unit["props"]["children"].startswith("Basis to WESTERN HUB in USD/MWh")
     head = table["props"]["children"][0]["props"]["children"]["props"]["children"]
