@@ -34,7 +34,10 @@ _RENDER = {"price": Output("sg-price", "figure"), "price_config": Output("sg-pri
            "show_error": Output("sg-error", "is_open"),
            "problems": Output("sg-param-problems", "data"), "demo": Output("sg-demo-badge", "children"),
            "book_invalid": {name: Output(ident, "invalid") for name, ident in BOOK.items()},
-           "book_messages": {name: Output(f"{ident}-msg", "children") for name, ident in BOOK.items()}}
+           "book_messages": {name: Output(f"{ident}-msg", "children") for name, ident in BOOK.items()},
+           # the trades' and equity's CSV buttons are live only while a backtest is drawn
+           "no_csv": {"trades": Output("sg-download-trades-btn", "disabled"),
+                      "equity": Output("sg-download-equity-btn", "disabled")}}
 
 
 def _choice(dependency: type[Input] | type[State]) -> dict:
@@ -142,7 +145,7 @@ def _nothing_drawn(message: str, names: list[str], fields: dict | None = None, *
             "notes": None if error else message, "zone": None, "error": message if error else None,
             "show_error": error, "problems": {name: fields[name] for name in names if name in fields}, "demo": None,
             "book_invalid": {name: name in fields for name in BOOK},
-            "book_messages": {name: fields.get(name) for name in BOOK}}
+            "book_messages": {name: fields.get(name) for name in BOOK}, "no_csv": {"trades": True, "equity": True}}
 
 
 def _drawn(view: views.BacktestView) -> dict:
@@ -165,7 +168,7 @@ def _drawn(view: views.BacktestView) -> dict:
         "error": None, "show_error": False, "problems": {}, "book_invalid": dict.fromkeys(BOOK, False),
         "demo": dbc.Badge("Demo data — generated, not market prices", color="info", id="sg-demo-flag")
         if view.is_demo else None,
-        "book_messages": dict.fromkeys(BOOK)}
+        "book_messages": dict.fromkeys(BOOK), "no_csv": {"trades": False, "equity": False}}
 
 
 def _backtest(market, location, other, start_date, end_date, strategy, params, book, tz_choice) -> views.BacktestView:

@@ -154,6 +154,8 @@ def test_the_backtest_draws_its_trades_equity_drawdown_and_metrics(site):
     _, store = site
     answer = _render(site)
     assert answer["sg-error"]["is_open"] is False
+    assert (answer["sg-download-trades-btn"]["disabled"], answer["sg-download-equity-btn"]["disabled"]) == \
+        (False, False)
     result, made = _engine_backtest(store, "mean_reversion", dict(registry.STRATEGIES["mean_reversion"].defaults))
     expected = result.metrics.iloc[0]
     assert _metrics_shown(answer) == {sf.METRIC_LABELS[m]: sf.metric_text(METRIC_KINDS[m], expected[m], "AUD")
@@ -616,6 +618,8 @@ def test_an_empty_store_gets_a_message_not_an_error(make_app):
     answer = assert_answered(post(client, app, callback_key(app, "sg-price.figure"), values), "render")["response"]
     assert answer["sg-error"]["is_open"] is False
     assert "No prices are stored yet" in answer["sg-notes"]["children"]
+    # no backtest: nothing to download, and the buttons say so
+    assert answer["sg-download-trades-btn"]["disabled"] is True and answer["sg-download-equity-btn"]["disabled"]
 
 
 def test_lines_keep_each_buckets_extremes_and_small_series_whole():
