@@ -6,6 +6,7 @@ are the account's own."""
 from __future__ import annotations
 
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from flask import request
 from flask_login import current_user
 
 from app.services import services
@@ -99,6 +100,12 @@ def download_sample(_n, slug):
     return dcc.send_string(views.sample_csv(page), f"{page.product.slug}_sample_UTC.csv", type="text/csv")
 
 
+def _curl(token: str, product: str) -> str:
+    """The command that reads the product with the new key: its sample window as CSV (no start or end given)."""
+    return (f'curl -H "Authorization: Bearer {token}" '
+            f'"{request.host_url.rstrip("/")}/api/v1/products/{product}/data?format=csv"')
+
+
 @callback(output={"message": Output("mk-key-message", "children"), "open": Output("mk-key-message", "is_open"),
                   "colour": Output("mk-key-message", "color"), "subscribed": Output("mk-subscribed", "data")},
           inputs={"_sandbox": Input("mk-sandbox", "n_clicks"), "_subscribe": Input("mk-subscribe", "n_clicks"),
@@ -115,7 +122,8 @@ def act(_sandbox, _subscribe, _production, slug):
             detail = (f"Entitled to {key.product} only, within its sample window; {key.quota_calls:,} calls, until "
                       f"{key.expires_at:%Y-%m-%d %H:%M} UTC. Send it as Authorization: Bearer <key> to "
                       f"/api/v1/products/{key.product}/data.")
-            return {"message": mc.key_notice(key.token, "sandbox", detail, "mk-new-key"), "open": True,
+            return {"message": mc.key_notice(key.token, "sandbox", detail, "mk-new-key", _curl(key.token, key.product)),
+                    "open": True,
                     "colour": "info", "subscribed": no_update}
         if ctx.triggered_id == "mk-subscribe":
             subscription = views.subscribe(store, user_id=user_id, actor=actor, slug=slug)
@@ -124,7 +132,8 @@ def act(_sandbox, _subscribe, _production, slug):
         if ctx.triggered_id == "mk-production":
             key = views.production_key(store, user_id=user_id, actor=actor, slug=slug)
             detail = f"Entitled to {key.product}, the whole history, billed by its price plan."
-            return {"message": mc.key_notice(key.token, "production", detail, "mk-new-key"), "open": True,
+            return {"message": mc.key_notice(key.token, "production", detail, "mk-new-key",
+                                             _curl(key.token, key.product)), "open": True,
                     "colour": "success", "subscribed": no_update}
     except MarketplaceError as exc:
         return {"message": str(exc), "open": True, "colour": "warning", "subscribed": no_update}

@@ -125,14 +125,18 @@ def sample_figure(sample: pd.DataFrame, time_column: str, values: Sequence[str],
     return plain_figure(traces, **layout)
 
 
-def key_notice(token: str, kind: str, detail: str, ident: str) -> html.Div:
-    """A new key, shown this once, with a copy button."""
+def key_notice(token: str, kind: str, detail: str, ident: str, example: str | None = None) -> html.Div:
+    """A new key, shown this once, with a copy button; ``example``: a command that calls the API with it."""
     return html.Div([
         html.Div(f"Your {kind} key — copy it now: it is shown this once and cannot be shown again.",
                  className="fw-semibold mb-1"),
         html.Div([html.Code(token, id=ident, className="me-2 text-break"),
                   dcc.Clipboard(target_id=ident, title="Copy the key", style={"display": "inline-block"})]),
         html.Div(detail, className="small text-muted mt-1"),
+        html.Div([html.Div("Try it:", className="small mt-2"),
+                  html.Div([html.Code(example, id=f"{ident}-example", className="me-2 text-break small"),
+                            dcc.Clipboard(target_id=f"{ident}-example", title="Copy the command",
+                                          style={"display": "inline-block"})])]) if example else None,
     ])
 
 

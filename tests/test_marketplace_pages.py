@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import itertools
 import os
+import shlex
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
 
+from app import marketplace_api
 from app.factory import create_app
 from app.services import services
 from app.settings import Settings
@@ -119,6 +122,15 @@ def _text(component) -> str:
     return ""
 
 
+def _components(component) -> list[dict]:
+    """Every component of a tree as Dash sends it, depth first."""
+    if isinstance(component, list):
+        return [c for child in component for c in _components(child)]
+    if isinstance(component, dict):
+        return [component, *_components(component.get("props", {}).get("children"))]
+    return []
+
+
 def _csv_upload(text: str) -> str:
     return "data:text/csv;base64," + base64.b64encode(text.encode()).decode()
 
@@ -200,6 +212,16 @@ def test_sandbox_key_subscribe_then_production_key(site, world):
     stored = keys.stored_key(store, token)
     assert stored.owner == users["buyer"].user_id and stored.products == {product.product_id}
     assert stored.kind == "sandbox" and stored.expires_at is not None
+    # the command shown with the key works as written: the product's sample window as CSV
+    [example] = [c["props"]["children"] for c in _components(message["children"])
+                 if c.get("props", {}).get("id") == "mk-new-key-example"]
+    words = shlex.split(example)
+    assert words[:3] == ["curl", "-H", f"Authorization: Bearer {token}"]
+    url = urlsplit(words[3])
+    called = site[0].server.test_client().get(f"{url.path}?{url.query}", headers={"Authorization": f"Bearer {token}"})
+    assert called.status_code == 200 and called.mimetype == "text/csv"
+    assert called.get_data(as_text=True).splitlines()[0] == "time,value"
+    marketplace_api.meter_of(site[0].server).flush()  # its usage record is written now, not amid a later test
     # no production key before subscribing
     refused = _act(site, "buyer", "mk-production", "alpha-wind")["mk-key-message"]
     assert "subscribe to the product first" in refused["children"]
