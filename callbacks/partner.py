@@ -28,7 +28,8 @@ def _store():
 
 @callback(output={"status": Output("pt-status", "children"), "register_style": Output("pt-registration", "style"),
                   "products": Output("pt-products", "children"), "product_options": Output("pt-product", "options"),
-                  "keys": Output("pt-keys", "children"), "key_options": Output("pt-key", "options")},
+                  "keys": Output("pt-keys", "children"), "key_options": Output("pt-key", "options"),
+                  "no_revoke": Output("pt-revoke", "disabled")},
           inputs={"_changed": Input("pt-changed", "data")})
 def portal(_changed):
     user_id, _ = signed_in()
@@ -51,7 +52,8 @@ def portal(_changed):
             "products": mc.my_products_table(found.products, found.prices), "product_options": options,
             "keys": mc.keys_table(found.keys),
             "key_options": [{"label": f"{k.key_id} ({k.kind}: {k.products})", "value": k.key_id}
-                            for k in live.itertuples()]}
+                            for k in live.itertuples()],
+            "no_revoke": live.empty}  # no live key: nothing to revoke
 
 
 @callback(output={"message": Output("pt-register-message", "children"),

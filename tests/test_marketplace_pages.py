@@ -372,6 +372,7 @@ def test_keys_usage_and_statement_of_ones_own(site, world):
     key_id = world["alpha"]["key"].key_id
     assert [o["value"] for o in portal["pt-key"]["options"]] == [key_id]
     assert key_id in _text(portal["pt-keys"]["children"])
+    assert portal["pt-revoke"]["disabled"] is False
     usage = ask(site, "alpha", "pt-usage-chart.figure", {"pt-usage-days.value": 30})
     assert usage["pt-usage-chart"]["figure"]["data"] == [] or all(
         t["name"] == "alpha-wind" for t in usage["pt-usage-chart"]["figure"]["data"])
@@ -394,6 +395,8 @@ def test_keys_usage_and_statement_of_ones_own(site, world):
     revoked = ask(site, "alpha", "pt-key-message.children", {"pt-revoke.n_clicks": 1, "pt-key.value": key_id})
     assert revoked["pt-key-message"]["color"] == "success"
     assert keys.stored_key(store, world["alpha"]["key"].token).revoked_at is not None
+    after = _portal(site, "alpha")
+    assert after["pt-key"]["options"] == [] and after["pt-revoke"]["disabled"] is True  # nothing left to revoke
 
 
 def test_a_partner_never_reads_or_changes_another_partners_things(site, world):
