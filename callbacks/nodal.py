@@ -17,7 +17,7 @@ from components.tables import Column, data_table
 from engine import queries
 from engine.lmp import OpfError, OpfResult
 from engine.lmp.patterns import recent_patterns
-from engine.lmp.published import published_basis, published_basis_export
+from engine.lmp.published import patterns_export, published_basis, published_basis_export
 from engine.markets import MARKETS
 from engine.lmp.study import (SYSTEM_HUB, CongestionStudy, ControlError, NodeView, Study, WhatIf, check_controls,
                               congestion_study, grid_folder, studies)
@@ -321,11 +321,17 @@ def _patterns(run: str):
     return services().cached(recent_patterns, market, market_run)
 
 
+_PATTERN_CSVS = ("loadings", "activations")
+
+
 @callback(output={"options": Output("np-pattern", "options"), "value": Output("np-pattern", "value"),
-                  "summary": Output("np-summary", "children"), "explained": Output("np-explained", "figure")},
+                  "summary": Output("np-summary", "children"), "explained": Output("np-explained", "figure"),
+                  "no_csv": {kind: Output(f"np-dl-{kind}-btn", "disabled") for kind in _PATTERN_CSVS}},
           inputs={"run": Input("nb-run", "value")})
 def published_patterns_found(run):
-    empty = {"options": [], "value": None, "explained": empty_figure("No congestion patterns")}
+    """The run's congestion patterns; their CSV buttons are live only when there are some."""
+    empty = {"options": [], "value": None, "explained": empty_figure("No congestion patterns"),
+             "no_csv": dict.fromkeys(_PATTERN_CSVS, True)}
     if message := refused(run=run):
         return {**empty, "summary": dbc.Alert(message, color="warning", className="py-1")}
     if not run:
@@ -340,7 +346,33 @@ def published_patterns_found(run):
                f"hours" + (f"; {len(found.dropped_nodes):,} nodes priced in too few hours left out"
                            if found.dropped_nodes else "") + ".")
     return {"options": options, "value": options[0]["value"] if options else None, "summary": summary,
-            "explained": pf.explained_figure(found)}
+            "explained": pf.explained_figure(found), "no_csv": dict.fromkeys(_PATTERN_CSVS, False)}
+
+
+def _patterns_csv(kind: str, run):
+    """One of the run's patterns' CSVs (engine.lmp.published.patterns_export); nothing for a refused run or one
+    without patterns."""
+    _checked(run=run)
+    if not run:
+        raise PreventUpdate
+    try:
+        frame = patterns_export(_patterns(run), run.split("|")[0])[kind]
+    except (KeyError, ValueError):
+        raise PreventUpdate from None
+    market, market_run = run.split("|")
+    return dcc.send_data_frame(frame.to_csv, f"{market}_{market_run}_congestion_patterns_{kind}.csv", index=False)
+
+
+@callback(output=Output("np-dl-loadings", "data"), inputs={"_n": Input("np-dl-loadings-btn", "n_clicks")},
+          state={"run": State("nb-run", "value")}, prevent_initial_call=True)
+def download_pattern_loadings(_n, run):
+    return _patterns_csv("loadings", run)
+
+
+@callback(output=Output("np-dl-activations", "data"), inputs={"_n": Input("np-dl-activations-btn", "n_clicks")},
+          state={"run": State("nb-run", "value")}, prevent_initial_call=True)
+def download_pattern_activations(_n, run):
+    return _patterns_csv("activations", run)
 
 
 @callback(output={"loadings": Output("np-loadings", "figure"), "activation": Output("np-activation", "figure")},

@@ -134,7 +134,13 @@ def layout(network: str | None = None, **_query) -> html.Div:
                      html.Div(id="nb-stats")], md=6),
             dbc.Col(_graph("nb-surface", "published_basis_by_hour", figure=empty_figure("")), md=6),
         ]),
-        html.H6("Congestion patterns of the published prices", className="mt-3"),
+        html.Div([html.H6("Congestion patterns of the published prices", className="me-3 mb-0"),
+                  # disabled until patterns are found for the run (callbacks.nodal.published_patterns_found)
+                  *(dbc.Button(label, id=f"np-dl-{kind}-btn", size="sm", color="secondary", disabled=True,
+                               className="me-2") for kind, label in (("loadings", "Loadings CSV"),
+                                                                     ("activations", "Activations CSV"))),
+                  dcc.Download(id="np-dl-loadings"), dcc.Download(id="np-dl-activations")],
+                 className="d-flex align-items-center mt-3 mb-1"),
         html.Div("The run's congestion components over the same days, nodes × hours, factorised into a few spatial "
                  "patterns (truncated SVD, each hour's mean over the nodes removed): which nodes and hubs move "
                  "together, and when each pattern is active. Where the operator publishes no network model this "

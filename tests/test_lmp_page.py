@@ -322,6 +322,8 @@ def test_published_patterns_are_offered_and_drawn_for_a_loaded_run(site, data_di
     missing = _post(site, "np-summary.children", **{"nb-run.value": "PJM|DA"})
     assert "no published congestion components for PJM DA" in _text(missing["np-summary"]["children"])
     assert missing["np-pattern"]["options"] == []
+    assert missing["np-dl-loadings-btn"]["disabled"] is True and missing["np-dl-activations-btn"]["disabled"] is True
+    assert _post(site, "np-dl-loadings.data", **{"nb-run.value": "PJM|DA", "np-dl-loadings-btn.n_clicks": 1}) == {}
     hubs = data_dir / "markets" / "pjm" / "rt_hrl_lmps_hubs_20250501-20250801.csv"
     load_raw(store, PjmConnector(), raw_files_at(hubs))
     found = _post(site, "np-summary.children", **{"nb-run.value": "PJM|RT"})
@@ -329,6 +331,24 @@ def test_published_patterns_are_offered_and_drawn_for_a_loaded_run(site, data_di
     options = found["np-pattern"]["options"]
     assert [o["value"] for o in options] == list(engine.explained.index) and found["np-pattern"]["value"] == "P1"
     assert f"{engine.k} pattern" in found["np-summary"]["children"]
+    assert found["np-dl-loadings-btn"]["disabled"] is False and found["np-dl-activations-btn"]["disabled"] is False
+    # the CSVs: every node's loadings and every hour's activations, unrounded; hours in market time with offset
+    sent = _post(site, "np-dl-loadings.data", **{"nb-run.value": "PJM|RT", "np-dl-loadings-btn.n_clicks": 1})
+    data = sent["np-dl-loadings"]["data"]
+    assert data["filename"] == "PJM_RT_congestion_patterns_loadings.csv"
+    loadings = pd.read_csv(io.StringIO(data["content"]), dtype={"node": str}).set_index("node")
+    assert list(loadings.columns) == [f"{p}_loading" for p in engine.loadings.columns]
+    assert np.allclose(loadings.to_numpy(), engine.loadings.loc[loadings.index].to_numpy(), rtol=0, atol=1e-12)
+    assert np.allclose(loadings.to_numpy().T @ loadings.to_numpy(), np.eye(engine.k), atol=1e-9)  # orthonormal
+    sent = _post(site, "np-dl-activations.data", **{"nb-run.value": "PJM|RT", "np-dl-activations-btn.n_clicks": 1})
+    activations = pd.read_csv(io.StringIO(sent["np-dl-activations"]["data"]["content"]))
+    zone_column = activations.columns[0]
+    assert zone_column.startswith("hour_start (") and list(activations.columns[1:]) == [
+        f"{p}_activation (USD/MWh)" for p in engine.activations.columns]
+    hours = pd.to_datetime(activations[zone_column], utc=True)
+    assert (hours == engine.activations.index.tz_convert("UTC")).all()
+    assert activations[zone_column].str.endswith(("-04:00", "-05:00")).all()  # PJM: Eastern time, EDT in summer
+    assert np.allclose(activations.iloc[:, 1:].to_numpy(), engine.activations.to_numpy(), rtol=0, atol=1e-9)
     shown = _post(site, "np-loadings.figure", **{"nb-run.value": "PJM|RT", "np-pattern.value": "P1"})
     bars = shown["np-loadings"]["figure"]["data"][0]
     assert len(_values(bars["y"])) == len(engine.loadings)  # 12 hubs: every one shown

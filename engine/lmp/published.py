@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from engine.lmp.basis import basis, basis_statistics, basis_surface
+from engine.lmp.patterns import CongestionPatterns
 from engine.markets import market as market_info
 from engine.queries import iso_times, node_names
 from engine.store import Store
@@ -81,6 +82,20 @@ def published_basis_export(found: PublishedBasis) -> pd.DataFrame:
     for end in ("first", "last"):
         frame[f"{end}_interval_start ({found.zone_label})"] = iso_times(nodes[end], found.zone)
     return frame
+
+
+def patterns_export(found: CongestionPatterns, market_id: str) -> dict[str, pd.DataFrame]:
+    """The congestion patterns as analysts download them, unrounded: "loadings", each node's loading on each
+    pattern (unitless: its column of the orthonormal patterns); "activations", each hour's activation of each
+    pattern in the market's currency per MWh (a node's congestion from a pattern is its loading times this), the
+    hour's start in market time with its offset."""
+    info = market_info(market_id)
+    loadings = found.loadings.rename(columns=lambda p: f"{p}_loading").rename_axis("node").reset_index()
+    acts = found.activations
+    activations = pd.DataFrame({f"hour_start ({info.timezone_label})": iso_times(acts.index, info.timezone),
+                                **{f"{p}_activation ({info.currency}/MWh)": acts[p].to_numpy(dtype=float)
+                                   for p in acts.columns}})
+    return {"loadings": loadings, "activations": activations}
 
 
 def _window(store: Store, market: str, run: str, hub: str | None = None) -> dict:
