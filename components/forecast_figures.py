@@ -105,8 +105,9 @@ def rolling_figure(rolling: pd.DataFrame, baseline: pd.DataFrame, *, window: int
                      "legendgroup": "naive-baseline", "showlegend": False, "hoverinfo": "skip",
                      "line": {"color": BASELINE_COLOUR, "dash": "dash"}, "yaxis": "y2", "xaxis": "x2"})
     return plain_figure(
-        data, title={"text": f"Day-ahead accuracy, rolling {window} days"}, height=460,
-        margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.14},
+        data, title={"text": f"Day-ahead accuracy, rolling {window} days"}, height=490,
+        # the legend below the x axis's title (at -0.14 it ran over it)
+        margin={"l": 60, "r": 20, "t": 50, "b": 80}, legend={"orientation": "h", "yanchor": "top", "y": -0.16},
         xaxis={"domain": [0, 1], "anchor": "y", "showticklabels": False, "matches": "x2"},
         xaxis2={"domain": [0, 1], "anchor": "y2", "title": {"text": f"Market day ({tz_label})"}},
         yaxis={"domain": [0.54, 1], "title": {"text": f"MAE ({currency}/MWh)"}, "rangemode": "tozero"},
