@@ -171,11 +171,10 @@ def age_table(data_age: pd.DataFrame) -> pd.DataFrame:
     """Data age per market and dataset beside the delay after which the market's dataset counts as late."""
     expected = [60.0 * (MARKETS[m].expected_delay(d) if m in MARKETS else _DEFAULT_DELAY_MINUTES)
                 for m, d in zip(data_age["market"], data_age["dataset"], strict=True)]
-    demo = data_age["is_demo"] if "is_demo" in data_age else pd.Series(False, index=data_age.index)
     out = pd.DataFrame({"market": data_age["market"].astype(str), "dataset": data_age["dataset"].astype(str),
                         "age_seconds": data_age["seconds"].astype(float),
                         "expected_seconds": pd.Series(expected, dtype=float, index=data_age.index),
-                        "is_demo": demo.astype(bool)}).reset_index(drop=True)
+                        "is_demo": data_age["is_demo"].astype(bool)}).reset_index(drop=True)
     out["state"] = [age_state(a, e, d) for a, e, d in zip(out["age_seconds"], out["expected_seconds"],
                                                            out["is_demo"], strict=True)]
     return out

@@ -2,7 +2,8 @@
 alone reach them."""
 from __future__ import annotations
 
-from dash import Input, Output, callback, dcc
+from dash import Input, Output, callback, ctx, dcc, no_update
+from dash.exceptions import PreventUpdate
 
 from app.services import services
 from components import system_figures as sf
@@ -36,34 +37,20 @@ def refresh(_tick):
 
 
 
-def _download(table: str) -> dict:
-    """The table as CSV, read at the click (the file name says when, in UTC)."""
+#: The page's tables that download as CSV (app.system.SystemFigures.export), each with its button
+#: ``sys-dl-<table>-btn`` and its download ``sys-dl-<table>``.
+TABLES = ("requests", "callbacks", "ingested", "age")
+
+
+@callback(output={table: Output(f"sys-dl-{table}", "data") for table in TABLES},
+          inputs={table: Input(f"sys-dl-{table}-btn", "n_clicks") for table in TABLES}, prevent_initial_call=True)
+def download(**_clicks):
+    """The table whose button was clicked, as CSV, read at the click (the file name says when, in UTC); the
+    role table lets admins alone reach it."""
+    table = str(ctx.triggered_id).removeprefix("sys-dl-").removesuffix("-btn")
+    if table not in TABLES:
+        raise PreventUpdate
     found = services().system_figures()
-    return dcc.send_data_frame(found.export(table).to_csv, f"system_{table}_{found.taken_at:%Y%m%dT%H%M%SZ}.csv",
+    sent = dcc.send_data_frame(found.export(table).to_csv, f"system_{table}_{found.taken_at:%Y%m%dT%H%M%SZ}.csv",
                                index=False)
-
-
-# Each table of the page as CSV; the role table lets admins alone reach these.
-
-@callback(output=Output("sys-dl-requests", "data"), inputs={"_n": Input("sys-dl-requests-btn", "n_clicks")},
-          prevent_initial_call=True)
-def download_requests(_n):
-    return _download("requests")
-
-
-@callback(output=Output("sys-dl-callbacks", "data"), inputs={"_n": Input("sys-dl-callbacks-btn", "n_clicks")},
-          prevent_initial_call=True)
-def download_callbacks(_n):
-    return _download("callbacks")
-
-
-@callback(output=Output("sys-dl-ingested", "data"), inputs={"_n": Input("sys-dl-ingested-btn", "n_clicks")},
-          prevent_initial_call=True)
-def download_ingested(_n):
-    return _download("ingested")
-
-
-@callback(output=Output("sys-dl-age", "data"), inputs={"_n": Input("sys-dl-age-btn", "n_clicks")},
-          prevent_initial_call=True)
-def download_age(_n):
-    return _download("age")
+    return {name: sent if name == table else no_update for name in TABLES}

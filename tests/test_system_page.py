@@ -112,12 +112,11 @@ def test_job_table_and_age_table():
     assert jobs.loc["a", ["runs", "succeeded", "failed"]].tolist() == [5, 4, 1]
     assert jobs.loc["b", ["runs", "running", "failed"]].tolist() == [1, 1, 0]
     age = system.age_table(pd.DataFrame({"market": ["NEM", "XX"], "dataset": ["prices", "prices"],
-                                         "seconds": [600.0, float("nan")]}))
+                                         "seconds": [600.0, float("nan")], "is_demo": [False, False]}))
     from engine.markets import MARKETS
 
     assert age["expected_seconds"].tolist() == [60.0 * MARKETS["NEM"].expected_delay("prices"), 86400.0]
     assert math.isnan(age["age_seconds"].iloc[1])
-    assert age["is_demo"].tolist() == [False, False], "a frame without the column: nothing is demo"
     assert age["state"].tolist() == ["on time", "empty"]
 
 
@@ -249,14 +248,17 @@ def test_admin_page_links_to_the_system_page(site):
 def _download(site, table: str, client=None):
     dash_app, _, admin = site
     return post_callback(client or admin, dash_app, callback_key(dash_app, f"sys-dl-{table}.data"),
-                         {f"sys-dl-{table}-btn.n_clicks": 1})
+                         {f"sys-dl-{table}-btn.n_clicks": 1}, changed=f"sys-dl-{table}-btn.n_clicks")
 
 
 def _read(answer, table: str) -> tuple[str, pd.DataFrame]:
     import io
 
     assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
-    data = answer.get_json()["response"][f"sys-dl-{table}"]["data"]
+    response = answer.get_json()["response"]
+    assert set(response) == {f"sys-dl-{table}"}  # the clicked table's file alone
+    data = response[f"sys-dl-{table}"]["data"]
+    assert data["filename"].startswith(f"system_{table}_")
     return data["filename"], pd.read_csv(io.StringIO(data["content"]), keep_default_na=False, na_values=[""])
 
 
