@@ -10,12 +10,19 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _DATA_DIR = Path(os.environ.get("C254_DATA_DIR") or REPO_ROOT.parent / "shared" / "data").resolve()
 # Minimal argon2 parameters for the whole run (engine.accounts reads this once, on import): tests sign in
 # hundreds of times, and production's parameters cost tens of milliseconds and 64 MiB each.
 os.environ.setdefault("C254_ARGON2_FAST", "1")
+# Hypothesis draws the same examples on every run unless HYPOTHESIS_PROFILE=explore is set: a property test
+# that fails in CI fails again on the next run and on a developer's machine, instead of once in a while; the
+# explore profile draws fresh examples to hunt for new failures.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 _left_out: list[str] = []
 _db_counter = itertools.count()
 
