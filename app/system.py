@@ -5,7 +5,10 @@ them), job runs and failures, rows ingested by connector and table, and data age
 
 Latency percentiles come from the histograms' cumulative buckets, interpolated within the bucket the rank
 falls in, as Prometheus' ``histogram_quantile`` does: the figures on the page are the ones a Grafana panel
-over ``/metrics`` would show."""
+over ``/metrics`` would show. A percentile is given only from :data:`MIN_ANSWERS` answers on: below that it would
+be the slowest answer, which buckets bound but do not give (one answer of 1.2 s read p50 1,750, p95 2,425 and
+p99 2,485 ms, three points inside its 1–2.5 s bucket). The mean (the histogram's sum over its count) is exact at
+any count."""
 from __future__ import annotations
 
 import logging
@@ -14,7 +17,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -30,7 +33,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 QUANTILES = (0.5, 0.95, 0.99)
-LATENCY_COLUMNS = ("count", "errors", "p50", "p95", "p99")
+LATENCY_COLUMNS = ("count", "errors", "mean", "p50", "p95", "p99")
+#: The fewest answers from which each percentile is given: 1 / (1 - q), the count at which the q quantile's rank
+#: first falls below the slowest answer.
+MIN_ANSWERS = {q: math.ceil(round(1 / (1 - q), 9)) for q in QUANTILES}
 #: A cache failure older than this, with no read since to clear it, is no longer shown as the cache's state.
 CACHE_ERROR_SHOWN_SECONDS = 300.0
 #: The expected delay of a dataset in a market the markets table does not name (as engine.queries assumes).
@@ -43,8 +49,8 @@ class SystemFigures:
     taken_at: pd.Timestamp
     #: whose in-process figures these are: "this process" or "all workers"
     scope: str
-    requests: pd.DataFrame  # route, count, errors (5xx), p50, p95, p99
-    callbacks: pd.DataFrame  # callback (output id), count, errors, p50, p95, p99
+    requests: pd.DataFrame  # route, count, errors (5xx), mean, p50, p95, p99 (NaN below MIN_ANSWERS)
+    callbacks: pd.DataFrame  # callback (output id), count, errors, mean, p50, p95, p99
     cache: pd.DataFrame  # data_class, hit, miss, error, warmed, hit_rate (NaN before a user's first lookup)
     jobs: pd.DataFrame  # job, runs, succeeded, failed, cancelled, running
     ingested: pd.DataFrame  # connector, table, rows: what scheduled loads and backfills wrote, all runs
@@ -54,6 +60,9 @@ class SystemFigures:
     store_error: str  # why the store did not answer ("" when it did)
     cache_error: str  # the cache's last failure while it is recent and no read has worked since ("" otherwise)
     cache_error_at: pd.Timestamp | None
+    #: percentile column ("p95") → the fewest answers it is given from (MIN_ANSWERS), for the page to say so
+    min_answers: dict[str, int] = field(
+        default_factory=lambda: {f"p{round(q * 100)}": n for q, n in MIN_ANSWERS.items()})
 
     def export(self, table: str) -> pd.DataFrame:
         """One table of the System page as analysts download it (see the CSV exports below): "requests",
@@ -101,10 +110,11 @@ def _families() -> list[Metric]:
 
 
 def latency_table(families: Iterable[Metric], metric: str, by: str) -> pd.DataFrame:
-    """Per value of the label ``by``: answers, 5xx answers, and the QUANTILES of the histogram ``metric``
-    (summed over its other labels: method, status)."""
+    """Per value of the label ``by``: answers, 5xx answers, the mean and the QUANTILES of the histogram ``metric``
+    (summed over its other labels: method, status); a quantile is NaN below its :data:`MIN_ANSWERS`."""
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     counts: dict[str, float] = defaultdict(float)
+    sums: dict[str, float] = defaultdict(float)
     errors: dict[str, float] = defaultdict(float)
     for family in families:
         if family.name != metric:
@@ -117,13 +127,17 @@ def latency_table(families: Iterable[Metric], metric: str, by: str) -> pd.DataFr
                 counts[key] += sample.value
                 if sample.labels.get("status") == "5xx":
                     errors[key] += sample.value
+            elif sample.name.endswith("_sum"):
+                sums[key] += sample.value
     rows = []
     for key in sorted(buckets):
         pairs = sorted(buckets[key].items())
         if counts[key] <= 0:  # a label set made but never observed (multiprocess files keep them)
             continue
-        rows.append({by: key, "count": int(counts[key]), "errors": int(errors[key]),
-                     **{f"p{round(q * 100)}": histogram_quantile(q, pairs) for q in QUANTILES}})
+        count = counts[key]
+        rows.append({by: key, "count": int(count), "errors": int(errors[key]), "mean": sums[key] / count,
+                     **{f"p{round(q * 100)}": histogram_quantile(q, pairs) if count >= MIN_ANSWERS[q] else math.nan
+                        for q in QUANTILES}})
     return pd.DataFrame(rows, columns=[by, *LATENCY_COLUMNS])
 
 
@@ -193,7 +207,8 @@ def age_state(age_seconds: float, expected_seconds: float, is_demo: bool) -> str
 # Each table of the System page as analysts download it: the numbers unrounded, each header naming its unit.
 
 def latency_export(latency: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Answers, 5xx answers and the latency percentiles in milliseconds per route or callback."""
+    """Answers, 5xx answers, the mean and the latency percentiles in milliseconds per route or callback (a
+    percentile empty below its MIN_ANSWERS)."""
     return pd.DataFrame({by: latency[by].astype(str), "answers": latency["count"].astype("int64"),
                          "answers_5xx": latency["errors"].astype("int64"),
                          **{f"{p} (ms)": latency[p].astype(float) * 1000 for p in LATENCY_COLUMNS[2:]}})

@@ -16,6 +16,7 @@ from components.tables import Column, data_table
 GRAPH_CONFIG = export_config("system")
 PERCENTILES = ("p50", "p95", "p99")
 PERCENTILE_COLOURS = {"p50": "#2c7fb8", "p95": "#f0a30a", "p99": "#d7301f"}
+MEAN_COLOUR = "#252525"
 JOB_OUTCOMES = {"succeeded": "#31a354", "failed": "#d7301f", "cancelled": "#969696", "running": "#2c7fb8"}
 _ROW_PX = 22
 
@@ -42,26 +43,42 @@ def _labels(latency: pd.DataFrame, by: str) -> list[str]:
 
 
 def latency_figure(latency: pd.DataFrame, by: str, title: str) -> dict:
-    """p50, p95 and p99 side by side per ``by`` (route or callback), the slowest p95 on top."""
+    """p50, p95 and p99 side by side per ``by`` (route or callback), and the mean as a mark over them; the slowest
+    on top (by p95, or by the mean where too few answers give no p95). A percentile of too few answers is left
+    out (``app.system.MIN_ANSWERS``), so a callback answered once shows its mean alone."""
     if latency.empty:
         return empty_figure(f"No {by} answered yet")
-    ordered = latency.sort_values("p95")
+    ordered = latency.assign(_slowest=latency["p95"].fillna(latency["mean"])).sort_values("_slowest")
     labels = _labels(ordered, by)
-    data = [{"type": "bar", "orientation": "h", "name": p, "y": labels, "x": (ordered[p] * 1e3).round(1).tolist(),
+    data = [{"type": "bar", "orientation": "h", "name": p, "y": labels,
+             "x": [None if math.isnan(v) else round(v * 1e3, 1) for v in ordered[p]],
              "marker": {"color": PERCENTILE_COLOURS[p]},
              "hovertemplate": f"%{{y}}<br>{p}: %{{x:,.1f}} ms<extra></extra>"} for p in PERCENTILES]
+    data.append({"type": "scatter", "mode": "markers", "name": "mean", "y": labels,
+                 "x": (ordered["mean"] * 1e3).round(1).tolist(), "customdata": ordered["count"].tolist(),
+                 "marker": {"color": MEAN_COLOUR, "symbol": "line-ns-open", "size": 14, "line": {"width": 2}},
+                 "hovertemplate": "%{y}<br>mean: %{x:,.1f} ms of %{customdata:,} answers<extra></extra>"})
     return plain_figure(data, barmode="group", height=_height(len(ordered), 2), title={"text": title},
                         margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "ms"}},
                         yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.12})
 
 
+def percentile_note(min_answers: dict[str, int]) -> str:
+    """Why a percentile may read "–": from how many answers each is given (percentile column → answers)."""
+    given = ", ".join(f"{p} from {n:,}" for p, n in min_answers.items())
+    return (f"Percentiles are read from the latency histogram's buckets, as Prometheus' histogram_quantile reads "
+            f"them, and only from enough answers ({given}; \u2013 below that, where one would be the slowest answer, "
+            "which the buckets bound but do not give). The mean is exact at any count.")
+
+
 def latency_table(latency: pd.DataFrame, by: str, table_id: str) -> dbc.Table:
-    """Answers, 5xx answers and the percentiles in ms; a long route breaks inside its cell, not the headers."""
+    """Answers, 5xx answers, the mean and the percentiles in ms ("–" where too few answers give a percentile); a
+    long route breaks inside its cell, not the headers."""
     ordered = latency.sort_values(by)
     rows = [[html.Span(label, className="text-break"), f"{row['count']:,}", f"{row['errors']:,}",
-             *(_ms(row[p]) for p in PERCENTILES)]
+             *(_ms(row[p]) for p in ("mean", *PERCENTILES))]
             for label, row in zip(_labels(ordered, by), ordered.to_dict("records"), strict=True)]
-    columns = [Column(by.capitalize()), Column("Answers", True), Column("5xx", True),
+    columns = [Column(by.capitalize()), Column("Answers", True), Column("5xx", True), Column("Mean ms", True),
                *(Column(f"{p} ms", True) for p in PERCENTILES)]
     return data_table(columns, rows, table_id=table_id, striped=True)
 

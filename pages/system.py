@@ -17,7 +17,7 @@ TICK, STATUS = "sys-tick", "sys-status"
 REQUESTS_CHART, REQUESTS_TABLE = "sys-requests-chart", "sys-requests-table"
 CALLBACKS_CHART, CALLBACKS_TABLE = "sys-callbacks-chart", "sys-callbacks-table"
 CACHE_CHART, JOBS_CHART, AGE_CHART = "sys-cache-chart", "sys-jobs-chart", "sys-age-chart"
-INGESTED_TABLE = "sys-ingested-table"
+INGESTED_TABLE, LATENCY_NOTE = "sys-ingested-table", "sys-latency-note"
 #: (download id, label) of each table's CSV; the button is ``<download id>-btn``
 DOWNLOADS = {"requests": "sys-dl-requests", "callbacks": "sys-dl-callbacks", "ingested": "sys-dl-ingested",
              "age": "sys-dl-age"}
@@ -45,6 +45,7 @@ def layout(**_query) -> html.Div:
         _heading("Rows ingested by connector and table", DOWNLOADS["ingested"]),
         dbc.Row(dbc.Col(html.Div(id=INGESTED_TABLE, className="small"), md=6)),
         _heading("Requests by route", DOWNLOADS["requests"]),
+        html.P(id=LATENCY_NOTE, className="small text-muted mb-2"),
         dbc.Row([dbc.Col(_graph(REQUESTS_CHART), md=6),
                  dbc.Col(html.Div(id=REQUESTS_TABLE, className="small"), md=6)]),
         _heading("Callbacks by output", DOWNLOADS["callbacks"]),

@@ -54,7 +54,7 @@ def test_system_page_draws_its_charts(dash_duo, make_app):
     jobs = _wait_for(lambda: _traces(dash_duo, "sys-jobs-chart"), what="the jobs chart")
     assert any(t["name"] == "failed" and "sys-browser-job" in t["y"] for t in jobs)
     requests = _wait_for(lambda: _traces(dash_duo, "sys-requests-chart"), what="the request latency chart")
-    assert [t["name"] for t in requests] == ["p50", "p95", "p99"] and "/_dash-layout" in requests[0]["y"]
+    assert [t["name"] for t in requests] == ["p50", "p95", "p99", "mean"] and "/_dash-layout" in requests[0]["y"]
     cache = _wait_for(lambda: _traces(dash_duo, "sys-cache-chart"), what="the cache chart")
     assert "static" in cache[0]["x"]
     # the interval's next tick (5 s) has timed the page's own callback

@@ -88,8 +88,40 @@ def test_percentiles_from_buckets_match_the_values_observed():
     assert table.loc["/a", "count"] == 4000 and table.loc["/a", "errors"] == 400
     for q in (50, 95, 99):  # within one bucket's width of the exact percentile
         assert table.loc["/a", f"p{q}"] == pytest.approx(np.percentile(observed, q), abs=0.01)
-    assert table.loc["/b", "p50"] == pytest.approx(0.195)  # one value in (0.19, 0.20]: halfway
+    assert table.loc["/a", "mean"] == pytest.approx(observed.mean())  # the histogram's sum over its count: exact
     assert list(table.columns) == list(system.LATENCY_COLUMNS)
+
+
+def test_a_percentile_of_too_few_answers_is_not_given_but_the_mean_is():
+    """One answer of 1.2 s used to read p50 1,750, p95 2,425, p99 2,485 ms: points inside its 1–2.5 s bucket,
+    none of them measured. A percentile is given from 1 / (1 - q) answers on, the mean always."""
+    assert system.MIN_ANSWERS == {0.5: 2, 0.95: 20, 0.99: 100}
+    registry = CollectorRegistry()
+    timing = Histogram("t_seconds", "test", ["route"], buckets=(0.1, 1.0, 2.5), registry=registry)
+    timing.labels("/once").observe(1.2)
+    for value in np.linspace(0.01, 0.09, 19):
+        timing.labels("/nineteen").observe(value)
+    for value in np.linspace(0.01, 0.09, 20):
+        timing.labels("/twenty").observe(value)
+    table = system.latency_table(registry.collect(), "t_seconds", "route").set_index("route")
+    once, nineteen, twenty = table.loc["/once"], table.loc["/nineteen"], table.loc["/twenty"]
+    assert once["mean"] == pytest.approx(1.2) and once[["p50", "p95", "p99"]].isna().all()
+    assert nineteen["p50"] == pytest.approx(0.1 * 9.5 / 19) and nineteen[["p95", "p99"]].isna().all()
+    assert twenty["p95"] == pytest.approx(0.1 * 19 / 20) and math.isnan(twenty["p99"])
+    from components.system_figures import latency_figure, latency_table, percentile_note
+
+    figure = latency_figure(table.reset_index(), "route", "t")
+    bars = {t["name"]: dict(zip(t["y"], t["x"], strict=True)) for t in figure["data"]}
+    assert bars["p95"]["/once"] is None and bars["mean"]["/once"] == pytest.approx(1200.0)
+    assert figure["data"][0]["y"][-1] == "/once"  # the slowest on top, by its mean when it has no p95
+    def text(cell) -> str:
+        inner = getattr(cell, "children", cell)
+        return inner if isinstance(inner, str) else text(inner)
+
+    rows = latency_table(table.reset_index(), "route", "t").children[1].children
+    assert [text(cell) for cell in rows[0].children] == ["/nineteen", "19", "0", "50", "50", "–", "–"]
+    note = percentile_note(system.SystemFigures.__dataclass_fields__["min_answers"].default_factory())
+    assert "p95 from 20, p99 from 100" in note
 
 
 def test_cache_table_counts_and_hit_rate():
@@ -163,8 +195,9 @@ def test_the_page_draws_latency_cache_jobs_and_data_age(site):
     status = _text(out["sys-status"]["children"])
     assert "store up" in status and "cache ok" in status
     routes = {t["name"]: dict(zip(t["y"], t["x"], strict=True)) for t in out["sys-requests-chart"]["figure"]["data"]}
-    assert set(routes) == {"p50", "p95", "p99"}
-    assert routes["p50"]["/healthz"] <= routes["p95"]["/healthz"] <= routes["p99"]["/healthz"]
+    assert set(routes) == {"mean", "p50", "p95", "p99"}
+    assert routes["p50"]["/healthz"] > 0 and routes["p95"]["/healthz"] is None  # 3 answers: no p95 yet
+    assert "p95 from 20" in _text(out["sys-latency-note"]["children"])
     callbacks = out["sys-callbacks-chart"]["figure"]["data"][0]["y"]
     assert any(label.startswith("sys-status.children") for label in callbacks)
     assert "/healthz" in _text(out["sys-requests-table"]["children"])
@@ -273,12 +306,14 @@ def test_each_table_downloads_with_its_units_in_the_headers(site):
 
     name, requests = _read(_download(site, "requests"), "requests")
     assert name.startswith("system_requests_") and name.endswith("Z.csv")
-    assert list(requests.columns) == ["route", "answers", "answers_5xx", "p50 (ms)", "p95 (ms)", "p99 (ms)"]
+    assert list(requests.columns) == ["route", "answers", "answers_5xx", "mean (ms)", "p50 (ms)", "p95 (ms)",
+                                      "p99 (ms)"]
     shown = services(dash_app.server).system_figures().requests.set_index("route")
     health = requests.set_index("route").loc["/healthz"]
     assert health["answers"] >= 3 and health["answers_5xx"] == 0
     # milliseconds, unrounded: the table's seconds times 1000 (the histogram moves only with new answers)
     assert health["p50 (ms)"] == pytest.approx(shown.loc["/healthz", "p50"] * 1000)
+    assert health["mean (ms)"] == pytest.approx(shown.loc["/healthz", "mean"] * 1000)
 
     _, callbacks = _read(_download(site, "callbacks"), "callbacks")
     assert list(callbacks.columns)[:3] == ["callback", "answers", "answers_5xx"]
