@@ -7,6 +7,7 @@ import math
 import uuid
 
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from app.services import services
@@ -99,8 +100,12 @@ def jobs_table() -> dbc.Table:
     return data_table(columns, rows, table_id="admin-jobs-table", hover=True)
 
 
-def runs_table(limit: int = 15) -> object:
-    found = jobs.recent_runs(services().ready_store(), limit)
+#: How many of the newest job runs the admin page's table shows (the CSV holds every run).
+RUNS_SHOWN = 15
+
+
+def runs_table(found: pd.DataFrame) -> object:
+    """The newest runs, ``jobs.recent_runs``'s frame, as a table (or a line saying none has run)."""
     if found.empty:
         return html.Div("No job has run yet: a scheduled pull, a backfill or Run now records its run here.",
                         className="text-muted small")
@@ -123,10 +128,14 @@ def download_runs(_n):
     return dcc.send_data_frame(jobs.runs_export(services().ready_store()).to_csv, "job_runs_UTC.csv", index=False)
 
 
-@callback(Output("admin-jobs", "children"), Output("admin-runs", "children"), Output("admin-freshness", "children"),
-          Input("admin-tick", "n_intervals"), Input("bf-run-id", "data"))
+@callback(output={"jobs": Output("admin-jobs", "children"), "runs": Output("admin-runs", "children"),
+                  "no_runs_csv": Output("admin-runs-download-btn", "disabled"),
+                  "freshness": Output("admin-freshness", "children")},
+          inputs={"_tick": Input("admin-tick", "n_intervals"), "_run": Input("bf-run-id", "data")})
 def tables(_tick, _run):
-    return jobs_table(), runs_table(), freshness_table(freshness())
+    runs = jobs.recent_runs(services().ready_store(), RUNS_SHOWN)
+    return {"jobs": jobs_table(), "runs": runs_table(runs), "no_runs_csv": runs.empty,
+            "freshness": freshness_table(freshness())}
 
 
 def _training_cell(state: forecast_status.SeriesTraining) -> object:

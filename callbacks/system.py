@@ -8,6 +8,10 @@ from dash.exceptions import PreventUpdate
 from app.services import services
 from components import system_figures as sf
 
+#: The page's tables that download as CSV (app.system.SystemFigures.export), each with its button
+#: ``sys-dl-<table>-btn`` and its download ``sys-dl-<table>``.
+TABLES = ("requests", "callbacks", "ingested", "age")
+
 
 @callback(output={"status": Output("sys-status", "children"),
                   "requests_chart": Output("sys-requests-chart", "figure"),
@@ -18,7 +22,8 @@ from components import system_figures as sf
                   "cache_chart": Output("sys-cache-chart", "figure"),
                   "jobs_chart": Output("sys-jobs-chart", "figure"),
                   "ingested_table": Output("sys-ingested-table", "children"),
-                  "age_chart": Output("sys-age-chart", "figure")},
+                  "age_chart": Output("sys-age-chart", "figure"),
+                  "no_csv": {table: Output(f"sys-dl-{table}-btn", "disabled") for table in TABLES}},
           inputs={"_tick": Input("sys-tick", "n_intervals")})
 def refresh(_tick):
     """Read live, not through ``services().cached``: these figures change with every request, and a cached
@@ -35,13 +40,8 @@ def refresh(_tick):
             "cache_chart": sf.cache_figure(found.cache),
             "jobs_chart": sf.jobs_figure(found.jobs),
             "ingested_table": sf.ingested_table(found.ingested, "sys-ingested"),
-            "age_chart": sf.age_figure(found.data_age)}
-
-
-
-#: The page's tables that download as CSV (app.system.SystemFigures.export), each with its button
-#: ``sys-dl-<table>-btn`` and its download ``sys-dl-<table>``.
-TABLES = ("requests", "callbacks", "ingested", "age")
+            "age_chart": sf.age_figure(found.data_age),
+            "no_csv": {table: found.export(table).empty for table in TABLES}}
 
 
 @callback(output={table: Output(f"sys-dl-{table}", "data") for table in TABLES},

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from app.services import services
-from callbacks.admin import audit_table, runs_table
+from callbacks.admin import RUNS_SHOWN, audit_table, runs_table
 from engine import audit, jobs
 from tests.test_hardening import assert_answered, callback_key, post_callback
 
@@ -142,6 +142,10 @@ def _rows_shown(site, table) -> int:
         return len(table().children[1].children)
 
 
+def _runs_shown() -> object:
+    return runs_table(jobs.recent_runs(services().ready_store(), RUNS_SHOWN))
+
+
 def test_the_audit_log_downloads_whole(site, client_as):
     assert _rows_shown(site, audit_table) == 50
     frame = _downloaded(site, client_as, "admin-audit-download")
@@ -152,7 +156,10 @@ def test_the_audit_log_downloads_whole(site, client_as):
 
 
 def test_the_runs_download_whole(site, client_as):
-    assert _rows_shown(site, runs_table) == 15
+    assert _rows_shown(site, _runs_shown) == RUNS_SHOWN == 15
+    shown = post_callback(client_as(site, "admin"), site, callback_key(site, "admin-runs.children"),
+                          {"admin-tick.n_intervals": 1, "bf-run-id.data": None})
+    assert assert_answered(shown, "job tables")["response"]["admin-runs-download-btn"]["disabled"] is False
     frame = _downloaded(site, client_as, "admin-runs-download")
     assert list(frame.columns) == RUN_COLUMNS
     assert len(frame) == RUNS
@@ -180,6 +187,7 @@ def test_a_store_with_no_runs_says_so_instead_of_a_bare_header(make_app):
                              {"admin-tick.n_intervals": 1, "bf-run-id.data": None})
     answer = assert_answered(response, "job tables")["response"]
     assert "No job has run yet" in str(answer["admin-runs"]["children"])
+    assert answer["admin-runs-download-btn"]["disabled"] is True  # nothing to download: the button says so
     from engine import training
 
     count = len(training.TRAINERS)

@@ -173,6 +173,17 @@ def test_demo_data_is_grey_not_late():
 
 # ------------------------------------------------------------------------------------------------ the page
 
+def test_a_table_with_nothing_in_it_has_its_csv_button_disabled(make_app):
+    app = make_app()  # no connector has run (the latency figures are the process's: requests were answered)
+    client = app.server.test_client()
+    assert client.get("/healthz").status_code == 200
+    answer = post_callback(client, app, callback_key(app, REFRESH), {"sys-tick.n_intervals": 1})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:500]
+    response = answer.get_json()["response"]
+    assert response["sys-dl-ingested-btn"]["disabled"] is True
+    assert response["sys-dl-requests-btn"]["disabled"] is False
+
+
 def test_the_page_draws_latency_cache_jobs_and_data_age(site):
     dash_app, store, client = site
     job = f"sys-test-{uuid.uuid4().hex[:6]}"
@@ -201,6 +212,7 @@ def test_the_page_draws_latency_cache_jobs_and_data_age(site):
     callbacks = out["sys-callbacks-chart"]["figure"]["data"][0]["y"]
     assert any(label.startswith("sys-status.children") for label in callbacks)
     assert "/healthz" in _text(out["sys-requests-table"]["children"])
+    assert out["sys-dl-ingested-btn"]["disabled"] is False  # the connector's rows above
 
     cache = out["sys-cache-chart"]["figure"]["data"][0]
     assert "static" in cache["x"] and cache["y"][cache["x"].index("static")] > 0
