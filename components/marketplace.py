@@ -200,10 +200,20 @@ def partners_table(found: Sequence[Any]) -> object:
                       table_id="am-partners-table", striped=True)
 
 
+def data_label(version: int, live: bool) -> str:
+    """What a product serves: "live" for the platform's own (a query over the store, never uploaded), else its
+    uploaded data version, or "none yet" before the first upload."""
+    if live:
+        return "live"
+    return f"v{int(version)}" if int(version) > 0 else "none yet"
+
+
 def products_table(found: pd.DataFrame, table_id: str = "am-products-table") -> object:
+    """``views.all_products``'s frame as a table."""
     if found.empty:
         return html.Div("No products yet.", className="text-muted small")
-    rows = [(r.slug, r.title, r.provider, r.category, badge(r.status), f"v{int(r.version)}", utc_time(r.created_at))
+    rows = [(r.slug, r.title, r.provider, r.category, badge(r.status), data_label(r.version, r.live),
+             utc_time(r.created_at))
             for r in found.itertuples()]
     return data_table(["Slug", "Title", "Provider", "Category", "Status", "Data", "Created"], rows,
                       table_id=table_id, striped=True)
@@ -212,7 +222,8 @@ def products_table(found: pd.DataFrame, table_id: str = "am-products-table") -> 
 def my_products_table(found: Sequence[Any], prices: dict[str, str]) -> object:
     if not found:
         return html.Div("No products yet: create one below.", className="text-muted small")
-    rows = [(p.slug, p.title, badge(p.status), prices.get(p.product_id, "No price yet"), f"v{p.version}",
+    rows = [(p.slug, p.title, badge(p.status), prices.get(p.product_id, "No price yet"),
+             data_label(p.version, bool(p.source)),
              ", ".join(c.name for c in p.columns)) for p in found]
     return data_table(["Slug", "Title", "Status", "Price", "Data", "Columns"], rows, table_id="pt-products-table",
                       striped=True)

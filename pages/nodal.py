@@ -107,8 +107,10 @@ def layout(network: str | None = None, **_query) -> html.Div:
         html.H4("Nodal basis map", className="mb-3"),
         controls,
         dbc.Alert(id="nd-error", color="warning", is_open=False, className="py-2"),
-        html.Div([_label("Snapshot"), dcc.Slider(id="nd-snapshot", min=0, max=0, step=1, value=0,
-                                                 marks=None, tooltip={"placement": "bottom"})], className="mb-2"),
+        # the slider's first and last hour labels are centred on its ends: the padding keeps them on the page
+        html.Div([_label("Snapshot"), html.Div(dcc.Slider(id="nd-snapshot", min=0, max=0, step=1, value=0, marks=None,
+                                                          tooltip={"placement": "bottom"}), className="px-3")],
+                 className="mb-2"),
         dbc.Row([
             dbc.Col(dcc.Loading(_graph("nd-map", "nodal_map", style={"height": "640px"}), type="dot"), md=8),
             dbc.Col([whatif, html.Div(id="nd-detail")], md=4),

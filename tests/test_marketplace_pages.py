@@ -451,6 +451,13 @@ def test_admin_lists_delists_and_sees_revenue(site, world):
     unknown = ask(site, "admin", "am-product-message.children",
                   {"am-list.n_clicks": 1, "am-product.value": "nope"}, changed="am-list.n_clicks")
     assert unknown["am-product-message"]["children"] == "no such product"
+    from engine.marketplace import views
+
+    listed = views.all_products(store).set_index("slug")
+    assert not listed.loc["beta-wind", "live"] and listed.loc["beta-wind", "version"] == 1
+    shown = ask(site, "admin", "am-products.children", {"am-changed.data": None})["am-products"]["children"]
+    row = next(r for r in shown["props"]["children"][1]["props"]["children"] if "beta-wind" in _text(r))
+    assert "v1" in _text(row)
     revenue = ask(site, "admin", "am-revenue.children", {"am-changed.data": None})
     assert revenue["am-revenue-chart"]["figure"]["data"]
     csv = ask(site, "admin", "am-revenue-download.data", {"am-revenue-csv.n_clicks": 1})
@@ -573,6 +580,14 @@ def test_the_catalog_shows_one_page_of_cards_with_a_pager(site, world):
     narrowed = _page(site, 2, changed="mk-category.value", category="weather")
     assert _text(narrowed["mk-results"]["children"]).startswith("2 products")
     assert narrowed["mk-pager"]["active_page"] == 1 and narrowed["mk-pager-box"]["style"]["display"] == "none"
+
+
+def test_the_data_column_says_live_uploaded_version_or_none_yet():
+    from components.marketplace import data_label
+
+    assert data_label(0, live=True) == "live"  # the platform's own: a query over the store, never uploaded
+    assert data_label(3, live=False) == "v3"
+    assert data_label(0, live=False) == "none yet"
 
 
 def test_update_frequencies_read_as_phrases():

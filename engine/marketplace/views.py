@@ -463,13 +463,15 @@ def set_partner_status(store: Store, *, actor: str, partner_id: object, status: 
 
 
 def all_products(store: Store) -> pd.DataFrame:
-    """Every product: product_id, slug, title, provider, status, version, category, created_at (newest first)."""
+    """Every product: product_id, slug, title, provider, status, version, category, created_at, live (the
+    platform's own: served from the store, with no uploaded version), newest first."""
     found = store.query_df(
         "SELECT p.product_id AS product_id, p.slug AS slug, p.title AS title, p.owner AS owner, p.status AS status, "
         "p.version AS version, p.category AS category, p.created_at AS created_at FROM products AS p FINAL "
         "ORDER BY p.created_at DESC")
     names = {pt.partner_id: pt.organisation for pt in partners.list_partners(store)}
     found["provider"] = [PLATFORM_LABEL if o == PLATFORM else names.get(o, o) for o in found["owner"]]
+    found["live"] = found["owner"] == PLATFORM
     return found.drop(columns=["owner"])
 
 
