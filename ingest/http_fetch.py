@@ -14,7 +14,7 @@ from typing import Any, Literal, overload
 from urllib.parse import urlsplit
 
 import requests
-from tenacity import Retrying, before_sleep_log, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from engine.files import IngestError, RawFile
 
@@ -80,9 +80,15 @@ def http_get(session: Any, url: str, params: dict[str, str] | None = None, heade
     is an IngestError naming the URL."""
     # ChunkedEncodingError: the connection dropped mid-download, as it does on large files
     transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, _ServerBusy)
+    def say_why(state: RetryCallState) -> None:
+        # tenacity's own line names the function it retries, "<unknown>" for a block: name the URL instead
+        failed = state.outcome.exception() if state.outcome is not None else None
+        log.warning("download of %s failed (attempt %d of %d: %s); trying again in %.0f s", url,
+                    state.attempt_number, ATTEMPTS, plain_reason(failed, url) if failed else "no answer",
+                    state.next_action.sleep if state.next_action is not None else 0.0)
+
     retrying = Retrying(stop=stop_after_attempt(ATTEMPTS), wait=RETRY_WAIT, reraise=True,
-                        retry=retry_if_exception_type(transient),
-                        before_sleep=before_sleep_log(log, logging.WARNING))
+                        retry=retry_if_exception_type(transient), before_sleep=say_why)
     try:
         for attempt in retrying:
             with attempt:

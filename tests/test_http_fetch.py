@@ -62,3 +62,14 @@ def test_a_busy_server(no_wait):
     assert _failure(session, url) == "download failed after 4 attempts: reports.example answered HTTP 503 (busy or " \
                                      "failing)"
     assert len(session.calls) == http_fetch.ATTEMPTS
+
+
+def test_each_retry_is_logged_with_its_url_and_reason(no_wait, caplog):
+    """tenacity's own line read "Retrying <unknown> in 2 seconds ..." (it names a function, and a block has none)."""
+    url = f"http://127.0.0.1:{_closed_port()}/file.csv"
+    with caplog.at_level("WARNING", logger="ingest.http_fetch"):
+        _failure(_direct(), url)
+    retries = [r.getMessage() for r in caplog.records if "trying again" in r.getMessage()]
+    assert retries == [f"download of {url} failed (attempt {n} of 4: 127.0.0.1 refused the connection); trying "
+                       "again in 0 s" for n in (1, 2, 3)]
+    assert not any("<unknown>" in r.getMessage() for r in caplog.records)
