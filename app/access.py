@@ -56,8 +56,9 @@ CALLBACK_MODULES: dict[str, frozenset[str]] = {
 #: judged by their API key (partners reach their own products that way), see KEY_PREFIXES below.
 API: dict[str, frozenset[str]] = {"/api/v1/": DATA_ROLES}
 #: Reachable by anyone: the sign-in page, static files, Dash's component scripts (so /login renders), the
-#: health probes and the API's OpenAPI description.
-PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", *health.PATHS, marketplace_api.OPENAPI_PATH})
+#: health probes and the API's OpenAPI description (JSON, and the page that renders it).
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/_favicon.ico", *health.PATHS, marketplace_api.OPENAPI_PATH,
+                          marketplace_api.DOCS_PATH})
 #: The marketplace's product data and partner uploads pass this boundary and are judged by the request's API
 #: key instead (app/marketplace_api.py: 401 without a live key, 403 for a product it is not entitled to).
 PUBLIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/vendor/", *marketplace_api.KEY_PREFIXES)

@@ -34,7 +34,7 @@ import pandas as pd
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from limits import RateLimitItemPerMinute, RateLimitItemPerYear
 
-from app import auth, json_answers
+from app import api_docs, auth, json_answers
 from app.services import services
 from engine.marketplace import data, keys, partners, products, serving, uploads
 from engine.marketplace.metering import Meter
@@ -47,6 +47,7 @@ api = Blueprint("marketplace_api", __name__, url_prefix="/api/v1")
 #: Paths judged by an API key (or, for uploads, the partner's session) instead of the session boundary.
 KEY_PREFIXES = ("/api/v1/products/", "/api/v1/partner/")
 OPENAPI_PATH = "/api/v1/openapi.json"
+DOCS_PATH = serving.API_DOCS_PATH  # the same description as a page to read
 #: Paths where a Bearer key, not a session cookie, authenticates an unsafe request (no CSRF token needed).
 BEARER_WRITE_PREFIXES = ("/api/v1/partner/",)
 STATE_KEY = "c254_marketplace_api"
@@ -391,6 +392,16 @@ def openapi():
     return jsonify(openapi_document())
 
 
+@api.get("/docs")
+def docs():
+    """The same description as a page: each operation's parameters, answers, credentials and a curl line aimed
+    at the address this page was asked at (public, as the JSON is)."""
+    from app.factory import BOOTSTRAP_CSS_URL  # here: app.factory imports this module
+
+    page = api_docs.render(openapi_document(), request.host_url, BOOTSTRAP_CSS_URL)
+    return Response(page, mimetype="text/html")
+
+
 def _param(name: str, description: str, *, required: bool = False, enum: tuple[str, ...] | None = None,
            where: str = "query", string_format: str | None = None) -> dict:
     schema: dict[str, Any] = {"type": "string"}
@@ -483,6 +494,9 @@ def openapi_document() -> dict:
                                         ("404", "the caller has no product of this slug"))}}},
             OPENAPI_PATH: {"get": {"summary": "This description", "security": [],
                                    "responses": {"200": {"description": "OpenAPI 3 JSON"}}}},
+            DOCS_PATH: {"get": {"summary": "This description as a page to read", "security": [],
+                                "responses": {"200": {"description": "HTML",
+                                                      "content": {"text/html": {"schema": {"type": "string"}}}}}}},
         },
         "components": {
             "securitySchemes": {

@@ -11,6 +11,7 @@ from app.services import services
 from components.marketplace import GRAPH_CONFIG
 from engine.marketplace import views
 from engine.marketplace.revenue import PLAN_KINDS
+from engine.marketplace.serving import API_DOCS_PATH
 
 dash.register_page(__name__, path="/marketplace", name="Marketplace", title="Marketplace · 254Carbon")
 
@@ -43,8 +44,9 @@ def _catalog() -> html.Div:
     ], className="g-3 align-items-end mb-3")
     return html.Div([
         html.H4("Marketplace", className="mb-1"),
-        html.P("Data products from 254Carbon and its partners: try any of them with a sandbox key against the "
-               "real API, then subscribe.", className="text-muted"),
+        html.P(["Data products from 254Carbon and its partners: try any of them with a sandbox key against the "
+                "real API, then subscribe. ", html.A("API reference", href=API_DOCS_PATH, target="_blank")],
+               className="text-muted"),
         controls,
         dcc.Loading(html.Div(id=RESULTS), type="dot"),
         # hidden until a search matches more than one page of cards
@@ -62,8 +64,9 @@ def _product(slug: str) -> html.Div:
         dcc.Loading(html.Div(id=DETAIL, className="mt-2"), type="dot"),
         dbc.Card(dbc.CardBody([
             html.H5("Try it, then subscribe", className="card-title"),
-            html.P("A sandbox key reads the newest week of the product's data for free (a limited number of "
-                   "calls, for a couple of weeks). Subscribe to get a production key for the whole history.",
+            html.P(["A sandbox key reads the newest week of the product's data for free (a limited number of "
+                    "calls, for a couple of weeks). Subscribe to get a production key for the whole history. How to "
+                    "call it: the ", html.A("API reference", href=API_DOCS_PATH, target="_blank"), "."],
                    className="small text-muted"),
             dbc.Button("Get a sandbox key", id=SANDBOX, color="primary", className="me-2"),
             dbc.Button("Subscribe", id=SUBSCRIBE, color="outline-primary", className="me-2"),

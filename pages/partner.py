@@ -10,6 +10,7 @@ from dash import dcc, html
 from components.marketplace import GRAPH_CONFIG
 from engine.marketplace import products, views
 from engine.marketplace.revenue import PLAN_KINDS
+from engine.marketplace.serving import API_DOCS_PATH
 
 dash.register_page(__name__, path="/partner", name="Partner portal", title="Partner portal · 254Carbon")
 
@@ -87,8 +88,10 @@ def _product_form() -> dbc.Card:
         ], className="g-3 align-items-end"),
         dbc.Alert(id=PRODUCT_MESSAGE, is_open=False, color="info", className="mt-3 mb-0"),
         html.Hr(),
-        html.Div("Upload a version of the chosen product's data: CSV with a header naming exactly the declared "
-                 "columns, or Parquet; times with their UTC offset. A bad file is refused whole.",
+        html.Div(["Upload a version of the chosen product's data: CSV with a header naming exactly the declared "
+                  "columns, or Parquet; times with their UTC offset. A bad file is refused whole. Scripts upload "
+                  "through the API with a key of this account (", html.A("API reference", href=API_DOCS_PATH,
+                                                                           target="_blank"), ")."],
                  className="small text-muted mb-2"),
         dcc.Upload(id=UPLOAD, children=html.Div(["Drop a CSV or Parquet file here, or ", html.A("choose one")]),
                    className="border border-2 rounded text-center p-3", style={"borderStyle": "dashed"},

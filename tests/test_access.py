@@ -38,7 +38,7 @@ CALLBACK_EVERYWHERE = {"callbacks.shell"}
 #: API key whoever is signed in (so without a live key: 401 for everyone), and its public OpenAPI description.
 API_ROLES = DATA
 KEY_ROUTES = ("/api/v1/products/", "/api/v1/partner/")
-PUBLIC_API = {"/api/v1/openapi.json"}
+PUBLIC_API = {"/api/v1/openapi.json", "/api/v1/docs"}
 WHO = (*ROLES, None)  # None: nobody signed in
 ORIGIN = {"Origin": "http://localhost"}
 

@@ -16,6 +16,8 @@ from engine.marketplace.products import PLATFORM, Product
 from engine.store import Store
 
 SAMPLE_DAYS = 7
+#: Where the app serves the API's reference page (app/marketplace_api.py; the pages link to it).
+API_DOCS_PATH = "/api/v1/docs"
 #: at most this many rows in one answer (a longer range is refused, not cut: the client asks in pieces)
 MAX_ROWS = 200_000
 
