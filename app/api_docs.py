@@ -11,7 +11,10 @@ from markupsafe import Markup, escape
 
 #: How each way of proving who calls reads in a curl line.
 _CREDENTIALS = {"apiKey": '-H "Authorization: Bearer $C254_API_KEY"',
-                "session": "-b cookies.txt  # a signed-in session, saved by curl -c at /login"}
+                "session": '-b "session=$C254_SESSION"'}
+#: What to put in the curl line's variable for each way.
+_WHERE_FROM = {"apiKey": "C254_API_KEY: a key from the marketplace (a product's page, or the partner portal)",
+               "session": "C254_SESSION: the value of the session cookie of a browser signed in to the app"}
 _METHOD_COLOUR = {"get": "primary", "post": "success", "put": "warning", "delete": "danger"}
 
 
@@ -85,7 +88,8 @@ def _operation(base_url: str, path: str, method: str, operation: dict[str, Any],
         "<section class='card mb-3' id='{anchor}'><div class='card-header'><span class='badge text-bg-{colour} "
         "me-2'>{method}</span><code class='fs-6'>{path}</code> <span class='ms-2'>{summary}</span></div>"
         "<div class='card-body'>{description}{credentials}{parameters}{body}{responses}"
-        "<h6 class='mt-3'>Try it</h6><pre class='bg-light p-2 border rounded'><code>{curl}</code></pre></div>"
+        "<h6 class='mt-3'>Try it</h6><pre class='bg-light p-2 border rounded' style='white-space: pre-wrap; "
+        "word-break: break-all'><code>{curl}</code></pre></div>"
         "</section>").format(
         anchor=anchor, colour=_METHOD_COLOUR.get(method, "secondary"), method=method.upper(), path=path,
         summary=operation.get("summary", ""),
@@ -105,8 +109,9 @@ def render(document: dict[str, Any], base_url: str, stylesheet: str) -> str:
                                                                           op.get("summary", ""))
         for p, m, op in operations)
     auth = Markup("").join(
-        Markup("<dt id='auth-{}'><code>{}</code></dt><dd>{}<br><code class='small'>{}</code></dd>").format(
-            name, name, scheme.get("description", ""), _CREDENTIALS.get(name, ""))
+        Markup("<dt id='auth-{}'><code>{}</code></dt><dd>{}<br><code class='small'>{}</code> "
+               "<span class='small text-muted'>({})</span></dd>").format(
+            name, name, scheme.get("description", ""), _CREDENTIALS.get(name, ""), _WHERE_FROM.get(name, ""))
         for name, scheme in schemes.items())
     body = Markup("").join(_operation(base_url, p, m, op, schemes) for p, m, op in operations)
     page = Markup(

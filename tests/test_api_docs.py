@@ -33,7 +33,7 @@ def test_the_page_shows_every_operation_parameter_and_answer(make_app):
 def test_curl_lines_carry_the_required_parameters_and_credentials():
     paths = openapi_document()["paths"]
     prices = api_docs.curl_line("https://c254.example/", "/api/v1/prices", "get", paths["/api/v1/prices"]["get"])
-    assert prices.startswith("curl -b cookies.txt")
+    assert prices.startswith('curl -b "session=$C254_SESSION" ') and "#" not in prices  # one command, no comment
     assert prices.endswith('"https://c254.example/api/v1/prices?market=<market>&location=<location>&start=<start>'
                            '&end=<end>"')
     product = api_docs.curl_line("https://c254.example", "/api/v1/products/{slug}/data", "get",
