@@ -13,6 +13,7 @@ from components import forecast_figures as ff
 from components.tables import Column, data_table
 from engine import queries
 from engine.forecast import views
+from engine.forecast.runs import model_label
 
 NO_RUNS = ("No forecasts are stored yet. The baselines are issued when the app starts and each day after the "
            "day's prices land; a transformer's fan appears here when its training has finished.")
@@ -70,7 +71,7 @@ def location_changed(location, _training, market, model):
     """The location's models; asked again when a training run ends, so a new model's runs are offered."""
     _checked(market=market, location=location, model=model)
     pick = services().cached(views.models, market, location, model)
-    return {"options": list(pick.offered), "value": pick.chosen}
+    return {"options": views.model_options(pick), "value": pick.chosen}
 
 
 @callback(output={"options": Output("fc-issued", "options"), "value": Output("fc-issued", "value")},
@@ -110,7 +111,7 @@ def _fan(view: views.ForecastView) -> dict:
         else "")
     return ff.fan_figure(
         fan, actual, issued_at=_wall_clock([view.run.issued_at], view.tz)[0],
-        title=f"{view.market} {view.location} {view.run.price_kind} — {view.run.model} forecast issued "
+        title=f"{view.market} {view.location} {view.run.price_kind} — {model_label(view.run.model)} forecast issued "
               f"{issued_label}, next {view.horizon} h", tz_label=view.tz_label, currency=view.currency,
         operator=operator, operator_label=operator_label)
 
@@ -129,7 +130,7 @@ def render(market, location, model, issued_at, horizon, tz_choice):
     except queries.QueryError as exc:
         return _nothing_drawn(str(exc))
     if view is None:
-        return _nothing_drawn(f"No {model} forecast of {market} {location} was issued by {issued_at}.")
+        return _nothing_drawn(f"No {model_label(model)} forecast of {market} {location} was issued by {issued_at}.")
     fname = f"{market}_{location}_{model}_{views.issue_value(view.run.issued_at)}".replace(":", "")
     notes = [f"Model version {view.run.model_version}; run {view.run.run_id[:8]}; "
              f"forecasts {view.run.horizon_hours} h from "
@@ -194,7 +195,7 @@ def accuracy(market, location, window):
     baseline = acc.baseline.assign(day=_wall_clock(acc.baseline["day"], market_tz))
     return {"rolling": ff.rolling_figure(rolling, baseline, window=acc.window, currency=view.currency,
                                          tz_label=view.tz_label, labels=acc.labels),
-            "calibration": ff.calibration_figure(acc.coverage),
+            "calibration": ff.calibration_figure(acc.coverage, acc.labels),
             "by_hour": ff.hour_error_figure(acc.by_hour, currency=view.currency, tz_label=view.tz_label,
                                             labels=acc.labels),
             "table": accuracy_table(view),

@@ -114,17 +114,17 @@ def rolling_figure(rolling: pd.DataFrame, baseline: pd.DataFrame, *, window: int
         yaxis2={"domain": [0, 0.44], "title": {"text": "rMAE (vs weekly naive)"}, "rangemode": "tozero"})
 
 
-def calibration_figure(coverage: pd.DataFrame) -> dict:
+def calibration_figure(coverage: pd.DataFrame, labels: Mapping[str, str] | None = None) -> dict:
     """Observed against nominal coverage of the central bands, per model; on the diagonal a band means what it
-    says. ``coverage``: model, nominal, observed (shares)."""
+    says. ``coverage``: model, nominal, observed (shares); ``labels`` as rolling_figure's."""
     data = [{"type": "scatter", "x": [0, 100], "y": [0, 100], "mode": "lines", "name": "ideal",
              "line": {"color": BASELINE_COLOUR, "dash": "dash"}, "hoverinfo": "skip"}]
     for i, (model, part) in enumerate(coverage.groupby("model", sort=True)):
         part = part.sort_values("nominal")
         data.append({"type": "scatter", "x": (part["nominal"] * 100).to_numpy(),
-                     "y": (part["observed"] * 100).to_numpy(), "mode": "lines+markers", "name": model,
+                     "y": (part["observed"] * 100).to_numpy(), "mode": "lines+markers", "name": _name(model, labels),
                      "line": {"color": model_colour(model, i)},
-                     "hovertemplate": f"{model}: %{{x:.0f}} % band covered %{{y:.1f}} %<extra></extra>"})
+                     "hovertemplate": f"{_name(model, labels)}: %{{x:.0f}} % band covered %{{y:.1f}} %<extra></extra>"})
     return plain_figure(
         data, title={"text": "Calibration of the bands"}, height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         legend={"orientation": "h", "y": -0.2},

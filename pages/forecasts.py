@@ -49,7 +49,8 @@ def layout(market: str | None = None, location: str | None = None, model: str | 
     controls = dbc.Row([
         _control("Market", _dropdown(MARKET, choice.market)),
         _control("Location", _dropdown(LOCATION, choice.location)),
-        _control("Model", _dropdown(MODEL, choice.model)),
+        _control("Model", dcc.Dropdown(id=MODEL, options=views.model_options(choice.model), value=choice.model.chosen,
+                                       clearable=False, style={"minWidth": "10rem"})),
         _control("Horizon", dbc.RadioItems(id=HORIZON, value=shown_horizon, inline=True,
                                            options=[{"label": f"{h} h", "value": h} for h in views.HORIZONS])),
         _control("As issued at", dcc.Dropdown(id=ISSUED, options=[{"label": label, "value": value}

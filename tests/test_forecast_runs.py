@@ -296,7 +296,7 @@ def test_the_operators_forecast_is_scored_beside_ours_on_the_same_hours(shared, 
 
     acc = runs.accuracy(shared, "NEM", place, window=7)
     assert acc.models == ("lear", "operator")
-    assert acc.labels == {"operator": "AEMO pre-dispatch"}
+    assert acc.labels == {"lear": "LEAR", "operator": "AEMO pre-dispatch"}
     lear, operator = acc.summary.loc["lear"], acc.summary.loc["operator"]
     assert (lear["hours"], lear["mae"], lear["naive_mae"]) == (3, pytest.approx(19 / 3), pytest.approx(20.0))
     assert (operator["hours"], operator["mae"], operator["naive_mae"]) == (2, pytest.approx(4.0), pytest.approx(20.0))
@@ -322,7 +322,7 @@ def test_no_operator_forecast_before_the_day_no_operator_row(shared, place):
     store_predispatch(shared, place, local("2026-09-10 00:30"),
                       {local("2026-09-10 00:00"): 1.0, local("2026-09-10 00:30"): 1.0})
     acc = runs.accuracy(shared, "NEM", place, window=7)
-    assert acc.models == ("lear",) and acc.labels == {}
+    assert acc.models == ("lear",) and acc.labels == {"lear": "LEAR"}
 
 
 def test_the_operators_name_is_not_a_runs_name(shared, priced):

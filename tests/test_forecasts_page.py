@@ -242,13 +242,14 @@ def test_the_accuracy_panel_scores_each_model(site):
                              _good(store, ids))
     answer = assert_answered(response, "accuracy")["response"]
     rolling = _traces(answer["fc-rolling"]["figure"])
-    assert {"naive", "daily-naive", "weekly naive (price 168 h earlier)"} <= set(rolling)
+    # our models by the names readers know (MODEL_LABELS), a model it does not list by its stored name
+    assert {"Naive (weekly)", "daily-naive", "weekly naive (price 168 h earlier)"} <= set(rolling)
     calibration = _traces(answer["fc-calibration"]["figure"])
-    assert set(calibration) == {"ideal", "naive", "daily-naive"}
+    assert set(calibration) == {"ideal", "Naive (weekly)", "daily-naive"}
     # an earlier test of the module may have stored AEMO pre-dispatch runs of SA1: then they are scored too
     operator = {"AEMO pre-dispatch"} if store.scalar(
         "SELECT count() FROM operator_forecasts WHERE location = 'SA1'") else set()
-    assert set(_traces(answer["fc-by-hour"]["figure"])) == {"naive", "daily-naive", *operator}
+    assert set(_traces(answer["fc-by-hour"]["figure"])) == {"Naive (weekly)", "daily-naive", *operator}
     acc = runs.accuracy(store, "NEM", "SA1", window=28)
     # the weekly naive run is the price 168 h earlier: rMAE 1 on every hour scored
     assert acc.summary.loc["naive", "rmae"] == pytest.approx(1.0)
@@ -335,7 +336,7 @@ def test_the_accuracy_panel_compares_the_operators_forecast_where_both_exist(sit
     rows = {row[0]: row for row in _table_rows(answer["fc-accuracy-table"]["children"])}
     assert rows["AEMO pre-dispatch"][1:3] == ["28", "5.00"]
     assert rows["AEMO pre-dispatch"][5:] == ["—", "—"]
-    assert rows["naive"][5] != "—"
+    assert rows["Naive (weekly)"][5] != "—"
 
 
 def test_hostile_values_get_the_pages_message_and_change_nothing(site):
@@ -376,7 +377,7 @@ def test_hostile_values_get_the_pages_message_and_change_nothing(site):
 def test_a_forecast_not_issued_by_then_is_said(site):
     answer = _render(site, **{"fc-issued.value": "2001-01-01T00:00:00Z"})
     assert answer["fc-error"]["is_open"] is True
-    assert "No naive forecast of NEM SA1 was issued by 2001-01-01T00:00:00Z" in answer["fc-error"]["children"]
+    assert "No Naive (weekly) forecast of NEM SA1 was issued by 2001-01-01T00:00:00Z" in answer["fc-error"]["children"]
     assert answer["fc-download-btn"]["disabled"] is True  # no fan, nothing to download: the button says so
 
 
@@ -450,3 +451,12 @@ def test_an_empty_store_gets_a_message_not_an_error(make_app):
     assert answer["fc-download-btn"]["disabled"] is True
     assert scored["fc-download-accuracy-btn"]["disabled"] is True
     assert scored["fc-download-daily-btn"]["disabled"] is True
+
+
+def test_models_are_offered_by_the_names_readers_know():
+    from engine.overview import Pick
+
+    options = views.model_options(Pick(("transformer", "ensemble", "lear", "naive", "daily-naive"), "lear"))
+    assert options == [{"label": "Transformer", "value": "transformer"}, {"label": "Ensemble", "value": "ensemble"},
+                       {"label": "LEAR", "value": "lear"}, {"label": "Naive (weekly)", "value": "naive"},
+                       {"label": "daily-naive", "value": "daily-naive"}]  # the stored name of a model not listed

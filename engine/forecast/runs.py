@@ -32,6 +32,13 @@ _MODEL = re.compile(r"[a-z][a-z0-9_.:\-]{0,47}")
 MAX_VERSION = 200
 #: The accuracy panel's name for the operator's own price forecast (not a stored run: save_run refuses the name).
 OPERATOR = "operator"
+#: How the pages name our models (the stored name is the identifier: runs, files, links and CSVs keep it).
+MODEL_LABELS = {"naive": "Naive (weekly)", "lear": "LEAR", "transformer": "Transformer", "ensemble": "Ensemble"}
+
+
+def model_label(model: str) -> str:
+    """A model as a reader knows it: :data:`MODEL_LABELS`' name, or the stored name of a model it does not list."""
+    return MODEL_LABELS.get(model, model)
 _RUN_COLUMNS = ("run_id", "market", "location", "model", "model_version", "price_kind", "issued_at",
                 "first_target", "horizon_hours", "interval_minutes", "settings")
 _VALUE_COLUMNS = ("run_id", "market", "location", "model", "issued_at", "target_start", "point", "quantiles")
@@ -80,8 +87,8 @@ class Accuracy:
     ``rolling``: model, day (UTC instant of the market day's start), mae, naive_mae, rmae over the ``window``
     days ending that day. ``baseline``: day, mae of the weekly naive over the hours any model forecast.
     ``coverage``: model, nominal (0.5, 0.8, 0.9, 0.98), observed (models with quantiles only: not the
-    operator's). ``by_hour``: model, hour (market time), mae. ``labels``: how to name a model that is not a stored
-    run's (the operator's forecast, e.g. "AEMO pre-dispatch").
+    operator's). ``by_hour``: model, hour (market time), mae. ``labels``: how the page names each scored model
+    (:func:`model_label`; the operator's forecast by its publication, e.g. "AEMO pre-dispatch").
     """
     window: int
     models: tuple[str, ...]
@@ -488,7 +495,9 @@ def accuracy(store: Store, market: str, location: str, models: Sequence[str] | N
     # the weekly naive's own error on every hour some model forecast, once per hour
     naive = hours.drop_duplicates("target_start")
     baseline = _rolling(naive.assign(error=naive["naive_error"]), window, tz)[["day", "mae"]]
-    return Accuracy(window, tuple(sorted(hours["model"].unique())), pd.DataFrame(summary).set_index("model"),
+    scored = tuple(sorted(hours["model"].unique()))
+    labels = {**{m: model_label(m) for m in scored}, **labels}
+    return Accuracy(window, scored, pd.DataFrame(summary).set_index("model"),
                     pd.concat(rolling, ignore_index=True)[["model", "day", "mae", "naive_mae", "rmae"]], baseline,
                     pd.DataFrame(coverage_rows, columns=["model", "nominal", "observed"]), by_hour, labels)
 

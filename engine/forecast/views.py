@@ -92,6 +92,11 @@ class Choice:
     notes: tuple[str, ...] = ()
 
 
+def model_options(pick: Pick) -> list[dict[str, str]]:
+    """A model dropdown's options: each stored model by the name readers know it by, valued by its identifier."""
+    return [{"label": runs.model_label(m), "value": m} for m in pick.offered]
+
+
 def _pick(asked: str | None, offered: list[str]) -> Pick:
     return Pick(tuple(offered), asked if asked in offered else (offered[0] if offered else None))
 
