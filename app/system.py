@@ -37,6 +37,8 @@ LATENCY_COLUMNS = ("count", "errors", "mean", "p50", "p95", "p99")
 #: The fewest answers from which each percentile is given: 1 / (1 - q), the count at which the q quantile's rank
 #: first falls below the slowest answer.
 MIN_ANSWERS = {q: math.ceil(round(1 / (1 - q), 9)) for q in QUANTILES}
+#: The same by the tables' percentile columns ("p95": 20).
+MIN_ANSWERS_BY_COLUMN = {f"p{round(q * 100)}": n for q, n in MIN_ANSWERS.items()}
 #: A cache failure older than this, with no read since to clear it, is no longer shown as the cache's state.
 CACHE_ERROR_SHOWN_SECONDS = 300.0
 #: The expected delay of a dataset in a market the markets table does not name (as engine.queries assumes).
@@ -61,8 +63,7 @@ class SystemFigures:
     cache_error: str  # the cache's last failure while it is recent and no read has worked since ("" otherwise)
     cache_error_at: pd.Timestamp | None
     #: percentile column ("p95") → the fewest answers it is given from (MIN_ANSWERS), for the page to say so
-    min_answers: dict[str, int] = field(
-        default_factory=lambda: {f"p{round(q * 100)}": n for q, n in MIN_ANSWERS.items()})
+    min_answers: dict[str, int] = field(default_factory=lambda: dict(MIN_ANSWERS_BY_COLUMN))
 
     def export(self, table: str) -> pd.DataFrame:
         """One table of the System page as analysts download it (see the CSV exports below): "requests",

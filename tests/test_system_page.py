@@ -120,8 +120,7 @@ def test_a_percentile_of_too_few_answers_is_not_given_but_the_mean_is():
 
     rows = latency_table(table.reset_index(), "route", "t").children[1].children
     assert [text(cell) for cell in rows[0].children] == ["/nineteen", "19", "0", "50", "50", "–", "–"]
-    note = percentile_note(system.SystemFigures.__dataclass_fields__["min_answers"].default_factory())
-    assert "p95 from 20, p99 from 100" in note
+    assert "p50 from 2, p95 from 20, p99 from 100" in percentile_note(system.MIN_ANSWERS_BY_COLUMN)
 
 
 def test_cache_table_counts_and_hit_rate():
