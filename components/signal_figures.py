@@ -8,6 +8,7 @@ date axis: a year of 5-minute bars as ISO text would cost more to encode than th
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import dash_bootstrap_components as dbc
@@ -149,6 +150,8 @@ def comparison_figure(compared: pd.DataFrame, labels: Mapping[str, str] | None =
     """The strategies side by side at their defaults: total return (left) and annualised Sharpe (right).
     ``compared``: one row per strategy (index: its name), columns the metrics."""
     names = [(labels or {}).get(name, name) for name in compared.index]
+    # the names broken into short lines, level under their bars (turned 30 degrees, the longest ran under the next)
+    ticks = {"tickvals": names, "ticktext": ["<br>".join(textwrap.wrap(n, 16)) for n in names], "tickangle": 0}
     colours = [STRATEGY_COLOURS[i % len(STRATEGY_COLOURS)] for i in range(len(names))]
     total = compared["total_return"].to_numpy(float) * 100
     sharpe = compared["sharpe"].to_numpy(float)
@@ -159,7 +162,7 @@ def comparison_figure(compared: pd.DataFrame, labels: Mapping[str, str] | None =
     return plain_figure(
         data, title={"text": "The strategies at their defaults"}, height=360, showlegend=False,
         margin={"l": 60, "r": 20, "t": 70, "b": 60},
-        xaxis={"domain": [0, 0.46], "anchor": "y"}, xaxis2={"domain": [0.54, 1], "anchor": "y2"},
+        xaxis={"domain": [0, 0.46], "anchor": "y", **ticks}, xaxis2={"domain": [0.54, 1], "anchor": "y2", **ticks},
         yaxis={"title": {"text": "Total return (%)"}, "anchor": "x"},
         yaxis2={"title": {"text": "Sharpe (annualised)"}, "anchor": "x2"},
         annotations=[{"text": "Total return", "xref": "paper", "yref": "paper", "x": 0.23, "y": 1.02,

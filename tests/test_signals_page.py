@@ -265,6 +265,9 @@ def test_the_strategies_side_by_side(site):
     assert [r[0] for r in rows] == [s.label for s in registry.STRATEGIES.values()]
     bars = answer["sg-compare"]["figure"]["data"]
     assert list(bars[0]["x"]) == [s.label for s in registry.STRATEGIES.values()]
+    axis = answer["sg-compare"]["figure"]["layout"]["xaxis"]
+    assert axis["tickangle"] == 0 and axis["tickvals"] == bars[0]["x"]  # level names, broken into short lines
+    assert all(len(line) <= 16 for text in axis["ticktext"] for line in text.split("<br>"))
     assert answer["sg-download-compare-btn"]["disabled"] is False
     # a range with no prices: nothing to download, and the button says so
     empty = _ask(site, "sg-compare.figure", **{"sg-dates.start_date": "2025-01-01", "sg-dates.end_date": "2025-01-31"})
