@@ -182,13 +182,17 @@ def usage(days, _changed):
     return mc.usage_figure(views.my_usage(_store(), signed_in()[0], days), days)
 
 
-@callback(Output("pt-statement", "children"), Input("pt-month", "value"), Input("pt-changed", "data"))
+@callback(output={"statement": Output("pt-statement", "children"), "no_csv": Output("pt-statement-csv", "disabled")},
+          inputs={"month": Input("pt-month", "value"), "_changed": Input("pt-changed", "data")})
 def statement(month, _changed):
+    """The month's statement; with none to make (no partner yet, a bad month) its CSV button is disabled. A
+    month with no sales is a statement all the same: zero owed, and its CSV says so."""
     try:
         made = views.my_statement(_store(), signed_in()[0], month)
     except MarketplaceError as exc:
-        return html.Div(str(exc), className="text-muted small", id="pt-statement-error")
-    return mc.statement_table(made, views.PLAN_LABELS)
+        return {"statement": html.Div(str(exc), className="text-muted small", id="pt-statement-error"),
+                "no_csv": True}
+    return {"statement": mc.statement_table(made, views.PLAN_LABELS), "no_csv": False}
 
 
 @callback(Output("pt-statement-download", "data"), Input("pt-statement-csv", "n_clicks"),

@@ -391,6 +391,7 @@ def test_keys_usage_and_statement_of_ones_own(site, world):
     assert csv["pt-statement-download"]["data"]["filename"] == "statement-2026-03.csv"
     bad = ask(site, "alpha", "pt-statement.children", {"pt-month.value": "March"})
     assert "month: write YYYY-MM" in _text(bad["pt-statement"]["children"])
+    assert bad["pt-statement-csv"]["disabled"] is True and statement["pt-statement-csv"]["disabled"] is False
     # revoke one's own key
     revoked = ask(site, "alpha", "pt-key-message.children", {"pt-revoke.n_clicks": 1, "pt-key.value": key_id})
     assert revoked["pt-key-message"]["color"] == "success"
