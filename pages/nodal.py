@@ -9,6 +9,7 @@ from dash import dcc, html
 from app.services import services
 from components.figures import empty_figure, export_config
 from engine.lmp.study import default_network, grid_folder, networks_in
+from engine.queries import shown
 
 dash.register_page(__name__, path="/nodal", name="Nodal map", title="Nodal map · 254Carbon")
 
@@ -90,7 +91,11 @@ def _congestion_panel() -> html.Div:
 
 def layout(network: str | None = None, **_query) -> html.Div:
     names = list(networks_in(grid_folder(services().settings.data_dir)))
-    controls = _controls(names, network if network in names else default_network(names))
+    chosen = network if network in names else default_network(names)
+    # a link naming a network the grid folder does not hold says so, as the overview's links do
+    notes = [] if network is None or network == chosen else [
+        f"No network {shown(network)} is in the grid folder; showing {chosen or 'none'}."]
+    controls = _controls(names, chosen)
     whatif = dbc.Card(dbc.CardBody([
         html.H6("What-if", className="card-title"),
         _label("Line"), dcc.Dropdown(id="nd-wi-branch", placeholder="pick a line (or click one on the map)"),
@@ -107,6 +112,7 @@ def layout(network: str | None = None, **_query) -> html.Div:
         html.H4("Nodal basis map", className="mb-3"),
         controls,
         dbc.Alert(id="nd-error", color="warning", is_open=False, className="py-2"),
+        dbc.Alert(notes, id="nd-link-notes", color="info", dismissable=True, is_open=bool(notes), className="py-2"),
         # the slider's first and last hour labels are centred on its ends: the padding keeps them on the page
         html.Div([_label("Snapshot"), html.Div(dcc.Slider(id="nd-snapshot", min=0, max=0, step=1, value=0, marks=None,
                                                           tooltip={"placement": "bottom"}), className="px-3")],

@@ -390,3 +390,20 @@ def test_the_published_basis_table_names_its_units_and_downloads(site, data_dir)
     # a hub the run does not have, or a forged run, sends nothing
     assert _post(site, "nb-dl-stats.data", **{**chosen, "nb-hub.value": "no such hub"}) == {}
     assert _post(site, "nb-dl-stats.data", **{**chosen, "nb-run.value": "PJM|RT; DROP"}) == {}
+
+
+@pytest.mark.realdata
+def test_a_link_to_a_network_not_in_the_grid_folder_says_so(site):
+    import dash
+
+    dash_app, _ = site
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/nodal")
+    with dash_app.server.test_request_context("/nodal"):
+        asked = page["layout"](network="<nope>")
+        plain = page["layout"]()
+        named = page["layout"](network="case14")
+    notes = {name: next(c for c in layout.children if getattr(c, "id", None) == "nd-link-notes")
+             for name, layout in (("asked", asked), ("plain", plain), ("named", named))}
+    assert notes["asked"].is_open and notes["asked"].children == [
+        "No network '<nope>' is in the grid folder; showing scigrid-de."]
+    assert not notes["plain"].is_open and not notes["named"].is_open
