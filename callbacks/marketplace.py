@@ -50,16 +50,18 @@ def search(text, market, category, price, frequency, page=1):
 
 @callback(output={"detail": Output("mk-detail", "children"), "chart": Output("mk-sample-chart", "figure"),
                   "table": Output("mk-sample", "children"), "production_off": Output("mk-production", "disabled"),
-                  "note": Output("mk-sample-note", "children"), "no_csv": Output("mk-sample-csv", "disabled")},
+                  "note": Output("mk-sample-note", "children"), "no_csv": Output("mk-sample-csv", "disabled"),
+                  "body": Output("mk-product-body", "style")},
           inputs={"slug": Input("mk-product", "data"), "_subscribed": Input("mk-subscribed", "data")})
 def product(slug, _subscribed):
     try:
         page = services().cached(views.product_page, views.catalog_version(services().ready_store()),
                                  slug if isinstance(slug, str) else "")
     except MarketplaceError as exc:
-        return {"detail": html.Div([html.H4("Not in the catalog"), html.P(str(exc), id="mk-not-found")]),
+        return {"detail": html.Div([html.H4("Not in the catalog"), html.P(str(exc), id="mk-not-found"),
+                                    dcc.Link("Browse the catalog", href="/marketplace")]),
                 "chart": mc.empty_figure("No product"), "table": None, "production_off": True, "note": None,
-                "no_csv": True}
+                "no_csv": True, "body": {"display": "none"}}
     p = page.product
     units = {c.name: c.unit for c in p.columns}
     numeric = [c.name for c in p.columns if c.type in ("float", "integer")]
@@ -83,7 +85,7 @@ def product(slug, _subscribed):
             "chart": mc.sample_figure(page.sample, page.time_column, page.value_columns, units, f"{p.title}: sample",
                                       page.group_column),
             "table": mc.sample_table(page.sample, numeric, views.SAMPLE_TABLE_ROWS) if not page.sample.empty else None,
-            "production_off": not subscribed, "note": note, "no_csv": page.sample.empty}
+            "production_off": not subscribed, "note": note, "no_csv": page.sample.empty, "body": {}}
 
 
 @callback(output=Output("mk-sample-download", "data"), inputs={"_n": Input("mk-sample-csv", "n_clicks")},

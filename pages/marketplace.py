@@ -20,6 +20,7 @@ SEARCH, MARKET, CATEGORY, PRICE, FREQUENCY, RESULTS = "mk-search", "mk-market", 
     "mk-frequency", "mk-results"
 PAGER, PAGER_BOX = "mk-pager", "mk-pager-box"
 PRODUCT, DETAIL, SAMPLE_CHART, SAMPLE_TABLE = "mk-product", "mk-detail", "mk-sample-chart", "mk-sample"
+PRODUCT_BODY = "mk-product-body"
 SAMPLE_NOTE, SAMPLE_CSV, SAMPLE_DOWNLOAD = "mk-sample-note", "mk-sample-csv", "mk-sample-download"
 SANDBOX, SUBSCRIBE, PRODUCTION, KEY_MESSAGE, SUBSCRIBED = "mk-sandbox", "mk-subscribe", "mk-production", \
     "mk-key-message", "mk-subscribed"
@@ -62,7 +63,8 @@ def _product(slug: str) -> html.Div:
         dcc.Store(id=PRODUCT, data=slug[:64]),
         dcc.Store(id=SUBSCRIBED),
         dcc.Loading(html.Div(id=DETAIL, className="mt-2"), type="dot"),
-        dbc.Card(dbc.CardBody([
+        # hidden for a product the catalog does not hold: nothing to try, subscribe to or sample
+        html.Div(id=PRODUCT_BODY, children=[dbc.Card(dbc.CardBody([
             html.H5("Try it, then subscribe", className="card-title"),
             html.P(["A sandbox key reads the newest week of the product's data for free (a limited number of "
                     "calls, for a couple of weeks). Subscribe to get a production key for the whole history. How to "
@@ -79,7 +81,7 @@ def _product(slug: str) -> html.Div:
                   dcc.Download(id=SAMPLE_DOWNLOAD)], className="d-flex align-items-center mt-4 mb-1"),
         html.Div(id=SAMPLE_NOTE, className="small text-muted"),
         dcc.Graph(id=SAMPLE_CHART, config=GRAPH_CONFIG),
-        html.Div(id=SAMPLE_TABLE),
+        html.Div(id=SAMPLE_TABLE)]),
     ])
 
 

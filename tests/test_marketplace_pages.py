@@ -179,6 +179,9 @@ def test_product_page_shows_schema_price_and_the_live_sample(site, world):
     assert answer["mk-production"]["disabled"] is True
     missing = ask(site, "buyer", "mk-detail.children", {"mk-product.data": "no-such-thing"})
     assert "no listed product 'no-such-thing'" in _text(missing["mk-detail"]["children"])
+    # nothing to try, subscribe to or sample: those are hidden, and the page links back to the catalog
+    assert missing["mk-product-body"]["style"] == {"display": "none"} and answer["mk-product-body"]["style"] == {}
+    assert "Browse the catalog" in _text(missing["mk-detail"]["children"])
     assert missing["mk-sample-csv"]["disabled"] is True
 
 
