@@ -460,3 +460,10 @@ def test_models_are_offered_by_the_names_readers_know():
     assert options == [{"label": "Transformer", "value": "transformer"}, {"label": "Ensemble", "value": "ensemble"},
                        {"label": "LEAR", "value": "lear"}, {"label": "Naive (weekly)", "value": "naive"},
                        {"label": "daily-naive", "value": "daily-naive"}]  # the stored name of a model not listed
+
+
+def test_a_link_to_a_model_not_stored_says_which_is_shown_by_its_name(site):
+    _, store, _ = site
+    choice = views.initial_choice(store, "NEM", "SA1", "zzz")
+    assert choice.model.chosen == "naive"  # preferred to the module's daily-naive runs
+    assert choice.notes == ("No forecasts of model 'zzz' are stored; showing Naive (weekly).",)

@@ -130,11 +130,11 @@ def initial_choice(store: Store, market: str | None = None, location: str | None
     """What the page opens on: what a link asked for where runs are stored, else the defaults (with a note)."""
     notes: list[str] = []
 
-    def pick(asked: str | None, offered: list[str], what: str) -> Pick:
+    def pick(asked: str | None, offered: list[str], what: str, name=str) -> Pick:
         chosen = _pick(asked, offered)
         if asked is not None and asked != chosen.chosen:
             notes.append(f"No forecasts of {what} {queries.shown(asked)} are stored; showing "
-                         f"{chosen.chosen or 'nothing'}.")
+                         f"{name(chosen.chosen) if chosen.chosen else 'nothing'}.")
         return chosen
 
     stored = runs.series_with_runs(store)
@@ -142,7 +142,7 @@ def initial_choice(store: Store, market: str | None = None, location: str | None
     in_market = stored.loc[stored["market"] == markets.chosen]
     places = pick(location, sorted(set(in_market["location"])), f"{markets.chosen} location")
     held = pick(model, _models_in_order(in_market.loc[in_market["location"] == places.chosen, "model"].tolist()),
-                "model")
+                "model", runs.model_label)
     return Choice(markets, places, held, tuple(notes))
 
 
