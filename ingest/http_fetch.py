@@ -80,6 +80,7 @@ def http_get(session: Any, url: str, params: dict[str, str] | None = None, heade
     is an IngestError naming the URL."""
     # ChunkedEncodingError: the connection dropped mid-download, as it does on large files
     transient = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, _ServerBusy)
+
     def say_why(state: RetryCallState) -> None:
         # tenacity's own line names the function it retries, "<unknown>" for a block: name the URL instead
         failed = state.outcome.exception() if state.outcome is not None else None

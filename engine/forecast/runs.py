@@ -34,17 +34,17 @@ MAX_VERSION = 200
 OPERATOR = "operator"
 #: How the pages name our models (the stored name is the identifier: runs, files, links and CSVs keep it).
 MODEL_LABELS = {"naive": "Naive (weekly)", "lear": "LEAR", "transformer": "Transformer", "ensemble": "Ensemble"}
-
-
-def model_label(model: str) -> str:
-    """A model as a reader knows it: :data:`MODEL_LABELS`' name, or the stored name of a model it does not list."""
-    return MODEL_LABELS.get(model, model)
 _RUN_COLUMNS = ("run_id", "market", "location", "model", "model_version", "price_kind", "issued_at",
                 "first_target", "horizon_hours", "interval_minutes", "settings")
 _VALUE_COLUMNS = ("run_id", "market", "location", "model", "issued_at", "target_start", "point", "quantiles")
 # The check for an earlier run with the same issue time and the write that follows must not interleave with
 # another save in this process (only the serving process writes forecasts to the embedded store).
 _save_lock = threading.Lock()
+
+
+def model_label(model: str) -> str:
+    """A model as a reader knows it: :data:`MODEL_LABELS`' name, or the stored name of a model it does not list."""
+    return MODEL_LABELS.get(model, model)
 
 
 class RunError(ValueError):

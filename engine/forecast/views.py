@@ -3,6 +3,7 @@ the actual prices and the operator's own forecast beside it, the accuracy panel,
 a transformer's training progress. Everything is read from stored runs: no model is fitted or sampled here."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -130,7 +131,7 @@ def initial_choice(store: Store, market: str | None = None, location: str | None
     """What the page opens on: what a link asked for where runs are stored, else the defaults (with a note)."""
     notes: list[str] = []
 
-    def pick(asked: str | None, offered: list[str], what: str, name=str) -> Pick:
+    def pick(asked: str | None, offered: list[str], what: str, name: Callable[[str], str] = str) -> Pick:
         chosen = _pick(asked, offered)
         if asked is not None and asked != chosen.chosen:
             notes.append(f"No forecasts of {what} {queries.shown(asked)} are stored; showing "
