@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 
 #: How each way of proving who calls reads in a curl line.
 _CREDENTIALS = {"apiKey": '-H "Authorization: Bearer $C254_API_KEY"',
@@ -126,7 +126,7 @@ def render(document: dict[str, Any], base_url: str, stylesheet: str) -> str:
         "<h2 class='h5 mt-4'>Credentials</h2><dl>{auth}</dl>"
         "<h2 class='h5 mt-4'>Reference</h2>{body}</main></body></html>").format(
         title=info.get("title", "API"), version=info.get("version", ""), description=info.get("description", ""),
-        css=stylesheet, openapi=escape(_openapi_path(document)), contents=contents, auth=auth, body=body)
+        css=stylesheet, openapi=_openapi_path(document), contents=contents, auth=auth, body=body)
     return str(page)
 
 

@@ -454,7 +454,7 @@ def openapi_document() -> dict:
                 "parameters": [market, fmt, tz],
                 "responses": {"200": {"description": "one row per location and price kind"},
                               **_errors(bad, unauth)}}},
-            "/api/v1/products/{slug}/data": {"get": {
+            serving.PRODUCT_DATA_PATH: {"get": {
                 "summary": "A data product's rows in [start, end)", "security": [{"apiKey": []}],
                 "description": "Sandbox keys see the product's sample window only: the last "
                                f"{serving.SAMPLE_DAYS} days of its stored data (a range reaching outside it is "

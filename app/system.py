@@ -68,10 +68,12 @@ class SystemFigures:
     def export(self, table: str) -> pd.DataFrame:
         """One table of the System page as analysts download it (see the CSV exports below): "requests",
         "callbacks", "ingested" or "age"; KeyError for anything else."""
-        return {"requests": lambda: latency_export(self.requests, "route"),
-                "callbacks": lambda: latency_export(self.callbacks, "callback"),
-                "ingested": lambda: ingested_export(self.ingested),
-                "age": lambda: age_export(self.data_age)}[table]()
+        frame, made = _EXPORTS[table]
+        return made(getattr(self, frame))
+
+    def holds(self, table: str) -> bool:
+        """Whether the table has a row to download (read from its frame: the page asks this every tick)."""
+        return not getattr(self, _EXPORTS[table][0]).empty
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float:
@@ -216,6 +218,7 @@ def latency_export(latency: pd.DataFrame, by: str) -> pd.DataFrame:
 
 
 def ingested_export(ingested: pd.DataFrame) -> pd.DataFrame:
+    """Rows written per connector and table."""
     return ingested.rename(columns={"rows": "rows_written"})
 
 
@@ -225,6 +228,12 @@ def age_export(age: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"market": age["market"], "dataset": age["dataset"],
                          "age (h)": age["age_seconds"].astype(float) / 3600,
                          "late after (h)": age["expected_seconds"].astype(float) / 3600, "state": age["state"]})
+
+
+#: Each downloadable table → the SystemFigures frame it is made from, and how.
+_EXPORTS = {"requests": ("requests", lambda frame: latency_export(frame, "route")),
+            "callbacks": ("callbacks", lambda frame: latency_export(frame, "callback")),
+            "ingested": ("ingested", ingested_export), "age": ("data_age", age_export)}
 
 
 def read_figures(svc: Services, now: float | None = None) -> SystemFigures:

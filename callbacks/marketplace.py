@@ -13,6 +13,7 @@ from app.services import services
 from components import marketplace as mc
 from engine.marketplace import views
 from engine.marketplace.partners import MarketplaceError
+from engine.marketplace.serving import product_data_path
 
 
 def signed_in() -> tuple[str, str]:
@@ -105,7 +106,7 @@ def download_sample(_n, slug):
 def _curl(token: str, product: str) -> str:
     """The command that reads the product with the new key: its sample window as CSV (no start or end given)."""
     return (f'curl -H "Authorization: Bearer {token}" '
-            f'"{request.host_url.rstrip("/")}/api/v1/products/{product}/data?format=csv"')
+            f'"{request.host_url.rstrip("/")}{product_data_path(product)}?format=csv"')
 
 
 @callback(output={"message": Output("mk-key-message", "children"), "open": Output("mk-key-message", "is_open"),
@@ -123,7 +124,7 @@ def act(_sandbox, _subscribe, _production, slug):
             key = views.sandbox_key(store, user_id=user_id, actor=actor, slug=slug)
             detail = (f"Entitled to {key.product} only, within its sample window; {key.quota_calls:,} calls, until "
                       f"{key.expires_at:%Y-%m-%d %H:%M} UTC. Send it as Authorization: Bearer <key> to "
-                      f"/api/v1/products/{key.product}/data.")
+                      f"{product_data_path(key.product)}.")
             return {"message": mc.key_notice(key.token, "sandbox", detail, "mk-new-key", _curl(key.token, key.product)),
                     "open": True,
                     "colour": "info", "subscribed": no_update}

@@ -322,6 +322,8 @@ def _patterns(run: str):
 
 
 _PATTERN_CSVS = ("loadings", "activations")
+#: The congestion forecast's CSVs, each with its button ``nd-cf-dl-<kind>-btn``.
+_FORECAST_CSVS = ("constraints", "exposure", "scenarios")
 
 
 @callback(output={"options": Output("np-pattern", "options"), "value": Output("np-pattern", "value"),
@@ -516,13 +518,13 @@ def forecast_map(found: CongestionStudy, study: Study) -> go.Figure:
             "body": Output("nd-cf-body", "style"),
             # the forecast's CSV buttons are live only while a forecast is shown
             "no_csv": {kind: Output(f"nd-cf-dl-{kind}-btn", "disabled")
-                       for kind in ("constraints", "exposure", "scenarios")}},
+                       for kind in _FORECAST_CSVS}},
     inputs={"_run": Input("nd-cf-run", "n_clicks"), "name": Input("nd-network", "value")},
     state={"scenario_set": State("nd-cf-set", "value"), "hours": State("nd-cf-hours", "value")},
     prevent_initial_call=True)
 def run_forecast(_run, name, scenario_set, hours):
     hidden = {"spec": None, "source": None, "map": go.Figure(), "constraints": None, "scenarios": None,
-              "body": HIDDEN, "no_csv": dict.fromkeys(("constraints", "exposure", "scenarios"), True)}
+              "body": HIDDEN, "no_csv": dict.fromkeys(_FORECAST_CSVS, True)}
     if ctx.triggered_id == "nd-network":  # a forecast of the network shown before no longer fits the page
         return {**hidden, "message": None}
     if message := refused(name=name, scenario_set=scenario_set, hours=hours):
@@ -543,7 +545,7 @@ def run_forecast(_run, name, scenario_set, hours):
     return {"spec": dict(zip(("name", "set", "first", "last"), args, strict=True)), "message": None,
             "source": source, "map": forecast_map(found, study), "constraints": constraints_table(found),
             "scenarios": scenarios_table(found), "body": SHOWN,
-            "no_csv": dict.fromkeys(("constraints", "exposure", "scenarios"), False)}
+            "no_csv": dict.fromkeys(_FORECAST_CSVS, False)}
 
 
 def _prompt(text: str) -> go.Figure:

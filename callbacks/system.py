@@ -41,7 +41,7 @@ def refresh(_tick):
             "jobs_chart": sf.jobs_figure(found.jobs),
             "ingested_table": sf.ingested_table(found.ingested, "sys-ingested"),
             "age_chart": sf.age_figure(found.data_age),
-            "no_csv": {table: found.export(table).empty for table in TABLES}}
+            "no_csv": {table: not found.holds(table) for table in TABLES}}
 
 
 @callback(output={table: Output(f"sys-dl-{table}", "data") for table in TABLES},

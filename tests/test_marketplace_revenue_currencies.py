@@ -42,7 +42,6 @@ def test_each_currency_has_its_own_rows_and_sums(store):
     eur = _seller(store, "beta", "EUR", "2.00", 5)  # 10.00 EUR in March
     found = views.platform_revenue(store, 3, until=UNTIL)
     assert found.problems == ()
-    assert found.currencies == ("EUR", "USD")
     by_key = {(r.month, r.currency): r for r in found.months}
     assert sorted(by_key) == [(m, c) for m in ("2026-02", "2026-03", "2026-04") for c in ("EUR", "USD")]
     for (month, currency), row in by_key.items():

@@ -18,6 +18,8 @@ from engine.store import Store
 SAMPLE_DAYS = 7
 #: Where the app serves the API's reference page (app/marketplace_api.py; the pages link to it).
 API_DOCS_PATH = "/api/v1/docs"
+#: Where the app serves a product's data (OpenAPI's path template; app/marketplace_api.py routes it).
+PRODUCT_DATA_PATH = "/api/v1/products/{slug}/data"
 #: at most this many rows in one answer (a longer range is refused, not cut: the client asks in pieces)
 MAX_ROWS = 200_000
 
@@ -52,6 +54,11 @@ def product_rows(store: Store, product: Product, start: pd.Timestamp, end: pd.Ti
     if len(frame) > MAX_ROWS:
         raise TooManyRows(f"the range holds more than {MAX_ROWS:,} rows: ask for a shorter one")
     return frame
+
+
+def product_data_path(slug: str) -> str:
+    """The address of ``slug``'s data in the product API."""
+    return PRODUCT_DATA_PATH.format(slug=slug)
 
 
 def api_csv(frame: pd.DataFrame) -> str:

@@ -502,10 +502,6 @@ class PlatformRevenue:
     #: the sums and named here
     problems: tuple[str, ...] = ()
 
-    @property
-    def currencies(self) -> tuple[str, ...]:
-        return tuple(sorted({r.currency for r in self.months}))
-
 
 _REVENUE_PARTS = ("partner_sales", "paid_to_partners", "platform_share", "platform_products")
 
