@@ -194,7 +194,8 @@ def accuracy(market, location, window):
     rolling = acc.rolling.assign(day=_wall_clock(acc.rolling["day"], market_tz))
     baseline = acc.baseline.assign(day=_wall_clock(acc.baseline["day"], market_tz))
     return {"rolling": ff.rolling_figure(rolling, baseline, window=acc.window, currency=view.currency,
-                                         tz_label=view.tz_label, labels=acc.labels),
+                                         tz_label=view.tz_label, labels=acc.labels,
+                                         baseline_model=acc.baseline_model),
             "calibration": ff.calibration_figure(acc.coverage, acc.labels),
             "by_hour": ff.hour_error_figure(acc.by_hour, currency=view.currency, tz_label=view.tz_label,
                                             labels=acc.labels),

@@ -81,12 +81,16 @@ def _name(model: str, labels: Mapping[str, str] | None) -> str:
 
 
 def rolling_figure(rolling: pd.DataFrame, baseline: pd.DataFrame, *, window: int, currency: str,
-                   tz_label: str, labels: Mapping[str, str] | None = None) -> dict:
+                   tz_label: str, labels: Mapping[str, str] | None = None, baseline_model: str | None = None) -> dict:
     """Rolling MAE (top) and rMAE (bottom) per model over ``window`` days, with the weekly naive forecast as the
     baseline (its MAE dashed; its rMAE is 1 by definition). ``rolling``: model, day (wall clock), mae, rmae;
-    ``baseline``: day, mae. ``labels`` names a model otherwise than by its name (the operator's forecast)."""
+    ``baseline``: day, mae. ``labels`` names a model otherwise than by its name (the operator's forecast).
+    ``baseline_model``, a model that is the baseline itself, is drawn once, as the baseline: its own line would
+    lie on the dashed one and hide it."""
     data = []
     for i, (model, part) in enumerate(rolling.groupby("model", sort=True)):
+        if model == baseline_model and not baseline.empty:
+            continue
         colour, name = model_colour(model, i), _name(model, labels)
         x = _iso(part["day"])
         data.append({"type": "scatter", "x": x, "y": part["mae"].to_numpy(), "mode": "lines", "name": name,
@@ -97,10 +101,13 @@ def rolling_figure(rolling: pd.DataFrame, baseline: pd.DataFrame, *, window: int
                      "xaxis": "x2", "hovertemplate": f"{name} rMAE %{{y:.3f}}<extra></extra>"})
     if not baseline.empty:
         x = _iso(baseline["day"])
+        name = "weekly naive (price 168 h earlier)"
+        if baseline_model is not None:
+            name = f"{_name(baseline_model, labels)}: the baseline, price 168 h earlier"
         data.append({"type": "scatter", "x": x, "y": baseline["mae"].to_numpy(), "mode": "lines",
-                     "name": "weekly naive (price 168 h earlier)", "legendgroup": "naive-baseline",
+                     "name": name, "legendgroup": "naive-baseline",
                      "line": {"color": BASELINE_COLOUR, "dash": "dash"}, "yaxis": "y",
-                     "hovertemplate": "weekly naive MAE %{y:.2f}<extra></extra>"})
+                     "hovertemplate": f"weekly naive MAE %{{y:.2f}} {currency}/MWh<extra></extra>"})
         data.append({"type": "scatter", "x": [x[0], x[-1]], "y": [1.0, 1.0], "mode": "lines",
                      "legendgroup": "naive-baseline", "showlegend": False, "hoverinfo": "skip",
                      "line": {"color": BASELINE_COLOUR, "dash": "dash"}, "yaxis": "y2", "xaxis": "x2"})

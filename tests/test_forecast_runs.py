@@ -184,6 +184,8 @@ def test_accuracy_matches_the_hand_worked_example(shared, place):
     assert rolling["day"].tolist() == [day]
     assert (rolling["mae"].iloc[0], rolling["rmae"].iloc[0]) == (pytest.approx(7.0), pytest.approx(0.35))
     assert acc.baseline["mae"].tolist() == [pytest.approx(20.0)]
+    # the naive run forecast the price 168 h earlier on the very hours the baseline covers: it is the baseline
+    assert acc.baseline_model == "naive"
 
 
 def test_rolling_accuracy_sums_the_window_not_the_daily_means(shared, place):
@@ -202,6 +204,31 @@ def test_rolling_accuracy_sums_the_window_not_the_daily_means(shared, place):
     assert rolling["rmae"].tolist() == [pytest.approx(0.2), pytest.approx(8 / 40)]
     one_day = runs.accuracy(shared, "NEM", place, window=1).rolling
     assert one_day["mae"].tolist() == [pytest.approx(2.0), pytest.approx(6.0)]
+
+
+def test_a_naive_run_is_the_baseline_only_where_it_covers_the_baselines_hours(shared, place):
+    """The baseline pools the hours any model forecast: a naive run of the first day only is not it (its rolling
+    MAE differs on the second day), nor is a model that strays from the price 168 h earlier on one hour."""
+    prices = {}
+    for d, (actual, week_before) in enumerate([(100.0, 90.0), (100.0, 70.0)]):
+        prices[local(f"2026-09-{10 + d} 00:00")] = actual
+        prices[local(f"2026-09-{3 + d} 00:00")] = week_before
+    store_prices(shared, place, prices)
+    for d, point in enumerate([98.0, 106.0]):
+        runs.save_run(shared, "NEM", place, spread_forecast(local(f"2026-09-{10 + d} 00:00"), [point] * 24,
+                                                                   [1.0] * 24), local(f"2026-09-{9 + d} 12:00"), "v")
+    runs.save_run(shared, "NEM", place, spread_forecast(local("2026-09-10 00:00"), [90.0] * 24, [1.0] * 24, "naive"),
+                  local("2026-09-09 12:00"), "naive")
+    assert runs.accuracy(shared, "NEM", place, window=7).baseline_model is None
+    runs.save_run(shared, "NEM", place, spread_forecast(local("2026-09-11 00:00"), [70.5] * 24, [1.0] * 24, "naive"),
+                  local("2026-09-10 12:00"), "naive")
+    assert runs.accuracy(shared, "NEM", place, window=7).baseline_model is None
+    runs.save_run(shared, "NEM", place, spread_forecast(local("2026-09-11 00:00"), [70.0] * 24, [1.0] * 24, "naive"),
+                  local("2026-09-10 13:00"), "naive")
+    acc = runs.accuracy(shared, "NEM", place, window=7)
+    assert acc.baseline_model == "naive"
+    naive = acc.rolling.loc[acc.rolling["model"] == "naive", "mae"].to_numpy()
+    assert np.array_equal(naive, acc.baseline["mae"].to_numpy())
 
 
 def test_no_runs_no_accuracy(shared, place):

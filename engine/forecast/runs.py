@@ -89,6 +89,8 @@ class Accuracy:
     ``coverage``: model, nominal (0.5, 0.8, 0.9, 0.98), observed (models with quantiles only: not the
     operator's). ``by_hour``: model, hour (market time), mae. ``labels``: how the page names each scored model
     (:func:`model_label`; the operator's forecast by its publication, e.g. "AEMO pre-dispatch").
+    ``baseline_model``: the scored model that is the baseline itself (it forecast the price 168 h earlier on every
+    hour the baseline covers and no other), whose rolling MAE is the baseline's; or None.
     """
     window: int
     models: tuple[str, ...]
@@ -98,6 +100,7 @@ class Accuracy:
     coverage: pd.DataFrame
     by_hour: pd.DataFrame
     labels: dict[str, str] = field(default_factory=dict)
+    baseline_model: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -499,7 +502,18 @@ def accuracy(store: Store, market: str, location: str, models: Sequence[str] | N
     labels = {**{m: model_label(m) for m in scored}, **labels}
     return Accuracy(window, scored, pd.DataFrame(summary).set_index("model"),
                     pd.concat(rolling, ignore_index=True)[["model", "day", "mae", "naive_mae", "rmae"]], baseline,
-                    pd.DataFrame(coverage_rows, columns=["model", "nominal", "observed"]), by_hour, labels)
+                    pd.DataFrame(coverage_rows, columns=["model", "nominal", "observed"]), by_hour, labels,
+                    _baseline_model(hours, naive["target_start"]))
+
+
+def _baseline_model(hours: pd.DataFrame, baseline_hours: pd.Series) -> str | None:
+    """The model of ``hours`` whose every point is the price 168 h earlier, on exactly ``baseline_hours``. (Equal
+    within a millionth of a unit: the run's hourly means and the store's may sum the intervals in another order.)"""
+    for model, part in hours.groupby("model", sort=True):
+        if (len(part) == len(baseline_hours) and part["target_start"].isin(baseline_hours).all()
+                and np.allclose(part["point"].to_numpy(), part["naive"].to_numpy(), rtol=0, atol=1e-6)):
+            return model
+    return None
 
 
 def _ratio(num: float, den: float) -> float:
