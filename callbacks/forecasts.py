@@ -158,7 +158,8 @@ def accuracy_table(view: views.AccuracyView) -> object:
         held = model in cover.index and width in cover.columns
         return _share(cover.at[model, width] if held else float("nan"))
 
-    rows = [(acc.labels.get(model, model), f"{int(r.hours):,}", _number(r.mae), _number(r.naive_mae),
+    rows = [(html.Span(acc.labels.get(model, model), className="text-nowrap"), f"{int(r.hours):,}",
+             _number(r.mae), _number(r.naive_mae),
              _number(r.rmae, 3), covered(model, 0.5), covered(model, 0.9))
             for model, r in acc.summary.iterrows()]
     columns = ["Model", Column("Hours scored", numeric=True), Column(f"MAE ({view.currency}/MWh)", numeric=True),

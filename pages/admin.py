@@ -62,11 +62,10 @@ def layout(connector: str | None = None, start: str | None = None, end: str | No
                            className="small")],
                  className="d-flex align-items-center mb-3"),
         form,
-        dbc.Row([
-            dbc.Col([html.H5("Scheduled jobs"), html.Div(id="admin-jobs"),
-                     dbc.Alert(id="admin-job-message", is_open=False, color="info", className="py-2")], md=7),
-            dbc.Col([html.H5("Data freshness"), html.Div(id="admin-freshness")], md=5),
-        ]),
+        # each table the page's width: beside each other the jobs' times and buttons broke over three lines
+        html.H5("Data freshness"), html.Div(id="admin-freshness", style={"maxWidth": "48rem"}),
+        html.H5("Scheduled jobs", className="mt-3"), html.Div(id="admin-jobs"),
+        dbc.Alert(id="admin-job-message", is_open=False, color="info", className="py-2"),
         _heading("Recent runs", "admin-runs-download"),
         html.Div(id="admin-runs"),
         html.H5("Forecast models", className="mt-4"),

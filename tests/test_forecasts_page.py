@@ -299,7 +299,12 @@ def test_the_accuracy_table_and_daily_scores_download_as_numbers_with_their_unit
 def _table_rows(table: dict) -> list[list[str]]:
     """The body rows of a data_table as Dash sends it: each row's cells as text."""
     body = table["props"]["children"][1]["props"]["children"]
-    return [[str(cell["props"]["children"]) for cell in row["props"]["children"]] for row in body]
+    return [[_text(cell["props"]["children"]) for cell in row["props"]["children"]] for row in body]
+
+
+def _text(content) -> str:
+    """A cell's text, through the spans that keep it on one line."""
+    return _text(content["props"]["children"]) if isinstance(content, dict) else str(content)
 
 
 def test_the_accuracy_panel_compares_the_operators_forecast_where_both_exist(site):
