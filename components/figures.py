@@ -77,7 +77,10 @@ def duration_figure(curve: pd.DataFrame, *, title: str, currency: str, of: str =
     return _figure(
         [{"type": "scatter", "x": curve["exceedance_pct"], "y": curve["price"], "mode": "lines",
           "line": {"color": "#2ca02c"}, "name": "Price"}],
-        title={"text": f"Price duration curve — {title}"}, height=360, margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        title={"text": f"Price duration curve — {title}"}, height=360, margin={"l": 60, "r": 30, "t": 50, "b": 40},
+        # the toolbar down the right edge, where the falling curve leaves room: across the top, in half the
+        # page's width, it covered the title
+        modebar={"orientation": "v"},
         xaxis={"title": {"text": DURATION_AXIS.get(of, DURATION_AXIS["interval"])}},
         yaxis={"title": {"text": f"{currency}/MWh"}})
 
