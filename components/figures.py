@@ -35,6 +35,13 @@ def plain_figure(data: list[dict], **layout) -> dict:
 _figure = plain_figure
 
 
+def legend_below(y: float) -> dict:
+    """A horizontal legend whose first row's top sits ``y`` (a share of the plot's height, negative) below the
+    plot: its further rows go down, into a margin Plotly widens to hold them. (Anchored by its bottom, as Plotly
+    anchors a legend that low, a legend that wrapped at a narrow width grew up over the x axis's title.)"""
+    return {"orientation": "h", "yanchor": "top", "y": y}
+
+
 def overlaid_axis(title: str, **settings) -> dict:
     """A second value axis on the right of the plot, over the first, with ticks of its own. (Plotly 4 syncs an
     overlaying axis's ticks to the first axis's grid by default, so a demand axis read 5,800, 6,572, 7,345 MW;
@@ -67,7 +74,7 @@ def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, curr
                      "line": {"width": 1, "color": "#ff7f0e"}, "opacity": 0.7, "yaxis": "y2"})
     return _figure(
         data, title={"text": f"{title} — {RESOLUTION_LABEL.get(resolution, resolution)}"}, height=420,
-        margin={"l": 60, "r": 60, "t": 50, "b": 40}, hovermode="x unified", legend={"orientation": "h", "y": -0.15},
+        margin={"l": 60, "r": 60, "t": 50, "b": 40}, hovermode="x unified", legend=legend_below(-0.15),
         xaxis={"title": {"text": f"Interval start ({tz_label})"}, "domain": [0, 0.94]},
         yaxis={"title": {"text": f"{currency}/MWh"}},
         yaxis2=overlaid_axis("MW", anchor="x"))
@@ -77,10 +84,7 @@ def duration_figure(curve: pd.DataFrame, *, title: str, currency: str, of: str =
     return _figure(
         [{"type": "scatter", "x": curve["exceedance_pct"], "y": curve["price"], "mode": "lines",
           "line": {"color": "#2ca02c"}, "name": "Price"}],
-        title={"text": f"Price duration curve — {title}"}, height=360, margin={"l": 60, "r": 30, "t": 50, "b": 40},
-        # the toolbar down the right edge, where the falling curve leaves room: across the top, in half the
-        # page's width, it covered the title
-        modebar={"orientation": "v"},
+        title={"text": f"Price duration curve — {title}"}, height=360, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         xaxis={"title": {"text": DURATION_AXIS.get(of, DURATION_AXIS["interval"])}},
         yaxis={"title": {"text": f"{currency}/MWh"}})
 

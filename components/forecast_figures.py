@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from components.figures import plain_figure
+from components.figures import legend_below, plain_figure
 
 #: The fan's bands, widest first (drawn under the narrower ones): central width, lower and upper quantile column.
 FAN_BANDS = ((0.98, "q01", "q99"), (0.90, "q05", "q95"), (0.80, "q10", "q90"), (0.50, "q25", "q75"))
@@ -68,7 +68,7 @@ def fan_figure(fan: pd.DataFrame, actual: pd.DataFrame, *, issued_at: pd.Timesta
     issued = _iso(pd.DatetimeIndex([issued_at]))[0]
     return plain_figure(
         data, title={"text": title}, height=460, margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        hovermode="x unified", legend={"orientation": "h", "y": -0.16},
+        hovermode="x unified", legend=legend_below(-0.22),
         xaxis={"title": {"text": f"Hour start ({tz_label})"}}, yaxis={"title": {"text": f"{currency}/MWh"}},
         shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": issued, "x1": issued, "y0": 0, "y1": 1,
                  "line": {"color": "#d62728", "width": 1.5, "dash": "dot"}}],
@@ -114,7 +114,7 @@ def rolling_figure(rolling: pd.DataFrame, baseline: pd.DataFrame, *, window: int
     return plain_figure(
         data, title={"text": f"Day-ahead accuracy, rolling {window} days"}, height=490,
         # the legend below the x axis's title (at -0.14 it ran over it)
-        margin={"l": 60, "r": 20, "t": 50, "b": 80}, legend={"orientation": "h", "yanchor": "top", "y": -0.16},
+        margin={"l": 60, "r": 20, "t": 50, "b": 80}, legend=legend_below(-0.16),
         xaxis={"domain": [0, 1], "anchor": "y", "showticklabels": False, "matches": "x2"},
         xaxis2={"domain": [0, 1], "anchor": "y2", "title": {"text": f"Market day ({tz_label})"}},
         yaxis={"domain": [0.54, 1], "title": {"text": f"MAE ({currency}/MWh)"}, "rangemode": "tozero"},
@@ -134,7 +134,7 @@ def calibration_figure(coverage: pd.DataFrame, labels: Mapping[str, str] | None 
                      "hovertemplate": f"{_name(model, labels)}: %{{x:.0f}} % band covered %{{y:.1f}} %<extra></extra>"})
     return plain_figure(
         data, title={"text": "Calibration of the bands"}, height=380, margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        legend={"orientation": "h", "y": -0.2},
+        legend=legend_below(-0.2),
         xaxis={"title": {"text": "Nominal coverage (%)"}, "range": [0, 100]},
         yaxis={"title": {"text": "Observed coverage (%)"}, "range": [0, 100]})
 
@@ -148,6 +148,6 @@ def hour_error_figure(by_hour: pd.DataFrame, *, currency: str, tz_label: str,
             for i, (model, part) in enumerate(by_hour.groupby("model", sort=True))]
     return plain_figure(
         data, title={"text": "Error by hour of day"}, height=380, barmode="group",
-        margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.2},
+        margin={"l": 60, "r": 20, "t": 50, "b": 40}, legend=legend_below(-0.2),
         xaxis={"title": {"text": f"Hour of day ({tz_label})"}, "dtick": 2},
         yaxis={"title": {"text": f"MAE ({currency}/MWh)"}})

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from dash import dcc, html
 
-from components.figures import empty_figure, export_config, overlaid_axis, plain_figure
+from components.figures import empty_figure, export_config, legend_below, overlaid_axis, plain_figure
 from components.tables import Column, data_table
 from components.times import utc_time
 
@@ -165,7 +165,7 @@ def usage_figure(usage: pd.DataFrame, days: int) -> dict:
         traces.append({"type": "bar", "name": product, "x": day, "y": part["calls"].to_numpy(dtype=float)})
     return plain_figure(traces, barmode="stack", height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
                         title={"text": f"API calls per day (UTC), last {days} days"},
-                        yaxis={"title": {"text": "calls"}}, legend={"orientation": "h", "y": -0.2})
+                        yaxis={"title": {"text": "calls"}}, legend=legend_below(-0.2))
 
 
 def statement_table(statement: Any, plan_labels: dict[str, str]) -> html.Div:
@@ -262,7 +262,7 @@ def revenue_figure(found: Sequence[Any]) -> dict:
                         title={"text": "Platform revenue by month (UTC)"},
                         yaxis={"title": {"text": f"amount ({unit})"}},
                         xaxis={"type": "category", "categoryorder": "category ascending"},
-                        legend={"orientation": "h", "y": -0.2})
+                        legend=legend_below(-0.2))
 
 
 GRAPH_CONFIG = export_config("marketplace")

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.figures import plain_figure
+from components.figures import legend_below, plain_figure
 
 FIELD_LABEL = {"lmp": "LMP", "energy": "Energy", "congestion": "Congestion", "loss": "Loss",
                "basis": "Basis to hub", "delta": "Change vs. base"}
@@ -59,7 +59,7 @@ def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFram
                          "congestion %{customdata[4]}<br>loss %{customdata[5]}<br>basis %{customdata[6]}"
                          "<extra></extra>"})
     return plain_figure(data, title={"text": title}, margin={"l": 40, "r": 10, "t": 50, "b": 40},
-                        legend={"orientation": "h", "y": -0.06}, clickmode="event", uirevision="map",
+                        legend=legend_below(-0.11), clickmode="event", uirevision="map",
                         **_map_axes_layout(coords, geographic))
 
 
@@ -129,7 +129,7 @@ def congestion_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataF
         hovertemplate="bus %{customdata[1]}<br>expected congestion %{customdata[2]} $/MWh<br>p5 %{customdata[3]}, "
                       "p95 %{customdata[4]}<br>congested in %{customdata[5]} % of the weight<extra></extra>"))
     fig.update_layout(title=title, template="plotly_white", margin={"l": 40, "r": 10, "t": 50, "b": 40},
-                      legend={"orientation": "h", "y": -0.06}, clickmode="event", uirevision="congestion-map")
+                      legend=legend_below(-0.11), clickmode="event", uirevision="congestion-map")
     _map_axes(fig, coords, geographic)
     return fig
 
@@ -180,7 +180,7 @@ def node_components_figure(series: pd.DataFrame, bus: str) -> go.Figure:
         fig.add_trace(go.Bar(x=x, y=series[col], name=col, marker_color=colour))
     fig.add_trace(go.Scatter(x=x, y=series["lmp"], name="LMP", mode="lines+markers", line={"color": "#111"}))
     fig.update_layout(barmode="relative", title=f"Bus {bus}: LMP components", template="plotly_white", height=300,
-                      margin={"l": 50, "r": 10, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.25})
+                      margin={"l": 50, "r": 10, "t": 40, "b": 40}, legend=legend_below(-0.25))
     fig.update_yaxes(title_text="$/MWh")
     return fig
 

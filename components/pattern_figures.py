@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from components.figures import legend_below
+
 POSITIVE, NEGATIVE, HUB_EDGE = "#d62728", "#1f77b4", "#222"
 _LAYOUT = {"template": "plotly_white", "margin": {"l": 50, "r": 10, "t": 60, "b": 40}}
 
@@ -84,7 +86,7 @@ def explained_figure(patterns: Patterns) -> go.Figure:
                      go.Scatter(x=names, y=100 * np.cumsum(share), mode="lines+markers", name="cumulative",
                                 line={"color": "#d62728"})])
     fig.update_layout(title={"text": "Congestion explained by each pattern", "font": {"size": 14}}, height=280,
-                      legend={"orientation": "h", "y": -0.2}, **_LAYOUT)
+                      legend=legend_below(-0.2), **_LAYOUT)
     fig.update_yaxes(title_text="% of sum of squares", range=[0, 100])
     return fig
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from dash import html
 
-from components.figures import plain_figure
+from components.figures import legend_below, plain_figure
 
 #: A line is drawn through at most this many points; a longer series through each bucket's lowest and highest
 #: point (spikes stay visible). Trade markers are always exact.
@@ -115,7 +115,7 @@ def price_trades_figure(times, price: np.ndarray, trades: pd.DataFrame, *, title
     data += _trade_markers(trades, currency)
     return plain_figure(
         data, title={"text": title}, height=420, margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        hovermode="closest", legend={"orientation": "h", "y": -0.16},
+        hovermode="closest", legend=legend_below(-0.16),
         xaxis=_date_axis(f"Bar start ({tz_label})"), yaxis={"title": {"text": f"{currency}/MWh"}})
 
 

@@ -10,7 +10,7 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from components.figures import empty_figure, export_config, overlaid_axis, plain_figure
+from components.figures import empty_figure, export_config, legend_below, overlaid_axis, plain_figure
 from components.tables import Column, data_table
 
 GRAPH_CONFIG = export_config("system")
@@ -60,7 +60,7 @@ def latency_figure(latency: pd.DataFrame, by: str, title: str) -> dict:
                  "hovertemplate": "%{y}<br>mean: %{x:,.1f} ms of %{customdata:,} answers<extra></extra>"})
     return plain_figure(data, barmode="group", height=_height(len(ordered), 2), title={"text": title},
                         margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "ms"}},
-                        yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.12})
+                        yaxis={"automargin": True, "type": "category"}, legend=legend_below(-0.12))
 
 
 def percentile_note(min_answers: dict[str, int]) -> str:
@@ -125,7 +125,7 @@ def jobs_figure(jobs: pd.DataFrame) -> dict:
             for outcome, colour in JOB_OUTCOMES.items() if ordered[outcome].sum() > 0]
     return plain_figure(data, barmode="stack", height=_height(len(ordered)), title={"text": "Job runs by outcome"},
                         margin={"l": 10, "r": 20, "t": 40, "b": 40}, xaxis={"title": {"text": "runs"}},
-                        yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
+                        yaxis={"automargin": True, "type": "category"}, legend=legend_below(-0.15))
 
 
 def _hours(seconds: pd.Series) -> list[float | None]:
@@ -159,7 +159,7 @@ def age_figure(age: pd.DataFrame) -> dict:
     return plain_figure(data, height=_height(len(shown)), title={"text": title},
                         margin={"l": 10, "r": 20, "t": 40, "b": 40},
                         xaxis={"type": "log", "title": {"text": "hours since the newest stored interval ended"}},
-                        yaxis={"automargin": True, "type": "category"}, legend={"orientation": "h", "y": -0.15})
+                        yaxis={"automargin": True, "type": "category"}, legend=legend_below(-0.15))
 
 
 def status_line(*, store_up: bool, store_error: str, cache_error: str, cache_error_at: pd.Timestamp | None,
