@@ -46,10 +46,11 @@ def layout(**_query) -> html.Div:
         dbc.Row(dbc.Col(html.Div(id=INGESTED_TABLE, className="small"), md=6)),
         _heading("Requests by route", DOWNLOADS["requests"]),
         html.P(id=LATENCY_NOTE, className="small text-muted mb-2"),
-        dbc.Row([dbc.Col(_graph(REQUESTS_CHART), md=6),
-                 dbc.Col(html.Div(id=REQUESTS_TABLE, className="small"), md=6)]),
+        # chart and table side by side from 1200 px: narrower, the routes' names left the bars no room
+        dbc.Row([dbc.Col(_graph(REQUESTS_CHART), xl=6),
+                 dbc.Col(html.Div(id=REQUESTS_TABLE, className="small"), xl=6)]),
         _heading("Callbacks by output", DOWNLOADS["callbacks"]),
-        dbc.Row([dbc.Col(_graph(CALLBACKS_CHART), md=6),
-                 dbc.Col(html.Div(id=CALLBACKS_TABLE, className="small"), md=6)]),
+        dbc.Row([dbc.Col(_graph(CALLBACKS_CHART), xl=6),
+                 dbc.Col(html.Div(id=CALLBACKS_TABLE, className="small"), xl=6)]),
         dcc.Interval(id=TICK, interval=REFRESH_MS),
     ])
