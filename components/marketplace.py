@@ -118,7 +118,7 @@ def sample_figure(sample: pd.DataFrame, time_column: str, values: Sequence[str],
                            "y": pd.to_numeric(sample[name], errors="coerce").to_numpy(dtype=float),
                            **({"yaxis": "y2"} if i else {})})
     layout = {"height": 320, "margin": {"l": 60, "r": 60, "t": 40, "b": 40}, "title": {"text": title},
-              "xaxis": {"title": {"text": "UTC"}}, "legend": {"orientation": "h", "y": -0.2},
+              "xaxis": {"title": {"text": "UTC"}}, "legend": legend_below(-0.3),
               "yaxis": {"title": {"text": f"{first} ({units[first]})" if units.get(first) else first}}}
     if len(values) > 1:
         layout["yaxis2"] = overlaid_axis(units.get(values[1]) or values[1])
