@@ -74,7 +74,7 @@ def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, curr
                      "line": {"width": 1, "color": "#ff7f0e"}, "opacity": 0.7, "yaxis": "y2"})
     return _figure(
         data, title={"text": f"{title} — {RESOLUTION_LABEL.get(resolution, resolution)}"}, height=420,
-        margin={"l": 60, "r": 60, "t": 50, "b": 40}, hovermode="x unified", legend=legend_below(-0.15),
+        margin={"l": 60, "r": 60, "t": 50, "b": 40}, hovermode="x unified", legend=legend_below(-0.22),
         xaxis={"title": {"text": f"Interval start ({tz_label})"}, "domain": [0, 0.94]},
         yaxis={"title": {"text": f"{currency}/MWh"}},
         yaxis2=overlaid_axis("MW", anchor="x"))

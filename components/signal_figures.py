@@ -115,7 +115,7 @@ def price_trades_figure(times, price: np.ndarray, trades: pd.DataFrame, *, title
     data += _trade_markers(trades, currency)
     return plain_figure(
         data, title={"text": title}, height=420, margin={"l": 60, "r": 20, "t": 50, "b": 40},
-        hovermode="closest", legend=legend_below(-0.16),
+        hovermode="closest", legend=legend_below(-0.24),
         xaxis=_date_axis(f"Bar start ({tz_label})"), yaxis={"title": {"text": f"{currency}/MWh"}})
 
 
