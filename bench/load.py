@@ -259,7 +259,8 @@ class User:
         start, end = self._dates()
         return self._callback("ov-series.figure", {
             "ov-market.value": "NEM", "ov-location.value": self.rng.choice(REGIONS), "ov-kind.value": "settlement",
-            "ov-dates.start_date": start, "ov-dates.end_date": end, "ov-tz.value": "market"})
+            "ov-dates.start_date": start, "ov-dates.end_date": end, "ov-tz.value": "market",
+            "ov-scale.value": "linear"})
 
     def latest(self) -> int:
         return self._callback("ov-latest.children", {"ov-market.value": "NEM", "ov-tz.value": "market"})

@@ -126,9 +126,9 @@ def _nothing_drawn(message: str, stats: object = None) -> dict:
             "no_csv": {"series": True, "stats": True}}
 
 
-def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str) -> dict:
+def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str, scale: str) -> dict:
     """The figures of a view: ``title`` names the location, ``series_title`` the price series and ``name``
-    (which the PNG exports are named after) the series and its dates."""
+    (which the PNG exports are named after) the series and its dates; ``scale`` is the price axis's."""
     fname = name.replace(" ", "_")
     heat = figures.heatmap_figure(view.heatmap, title=title, tz_label=view.tz_label, currency=view.currency,
                                   rows=view.heatmap_rows) if not view.heatmap.empty else \
@@ -136,9 +136,10 @@ def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str
     return {
         "series": figures.price_demand_figure(_local_naive(view.series, view.tz), title=series_title,
                                               tz_label=view.tz_label, currency=view.currency,
-                                              resolution=view.resolution),
+                                              resolution=view.resolution, scale=scale),
         "series_config": figures.export_config(f"{fname}_prices"),
-        "duration": figures.duration_figure(view.curve, title=title, currency=view.currency, of=view.basis),
+        "duration": figures.duration_figure(view.curve, title=title, currency=view.currency, of=view.basis,
+                                            scale=scale),
         "duration_config": figures.export_config(f"{fname}_duration"),
         "heatmap": heat, "heatmap_config": figures.export_config(f"{fname}_heatmap"),
         "stats": stats_table(view.stats, view.currency, view.basis), "error": None, "show_error": False,
@@ -148,12 +149,14 @@ def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str
     }
 
 
-@callback(output=_RENDER, inputs=_choice(Input))
-def render(market, location, start_date, end_date, tz_choice, kind):
-    """Everything the overview shows for one choice."""
+@callback(output=_RENDER, inputs={**_choice(Input), "scale": Input("ov-scale", "value")})
+def render(market, location, start_date, end_date, tz_choice, kind, scale):
+    """Everything the overview shows for one choice, prices on the axis ``scale`` names (figures.PRICE_SCALES)."""
     if message := refused(market=market, location=location, kind=kind, start_date=start_date, end_date=end_date,
                           tz_choice=tz_choice):
         return _nothing_drawn(message)
+    if scale not in (None, *figures.PRICE_SCALES):
+        return _nothing_drawn(f"Price axis must be one of {', '.join(figures.PRICE_SCALES)}.")
     if not (market and location and start_date and end_date):
         return _nothing_drawn("No prices are stored yet: load a file (flask --app app.wsgi ingest load nem PATH)."
                               if not market else "Choose a region and a date range.")
@@ -166,7 +169,7 @@ def render(market, location, start_date, end_date, tz_choice, kind):
         return _nothing_drawn(f"No {market} {location} {kind} prices stored between {start_date} and {end_date}.",
                               stats_table(view.stats, view.currency, view.basis))
     return _drawn(view, f"{market} {location}", f"{market} {location} {kind}",
-                  f"{market} {location} {kind} {start_date} to {end_date}")
+                  f"{market} {location} {kind} {start_date} to {end_date}", scale or "linear")
 
 
 @callback(output={"table": Output("ov-latest", "children"), "no_csv": Output("ov-download-latest-btn", "disabled")},

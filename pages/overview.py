@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.services import services
+from components.figures import PRICE_SCALES
 from engine.overview import initial_choice
 
 dash.register_page(__name__, path="/", name="Market overview", title="Market overview · 254Carbon")
@@ -22,14 +23,18 @@ _TABLE_HEADING = "d-flex align-items-center mt-2 mb-2 min-h-btn-sm"
 
 
 def layout(market: str | None = None, location: str | None = None, kind: str | None = None,
-           start: str | None = None, end: str | None = None, tz: str | None = None, **_other) -> html.Div:
-    """A link may name the view (?market=NEM&location=SA1&kind=settlement&start=...&end=...&tz=utc); a value
-    the store does not hold is passed over for the default."""
+           start: str | None = None, end: str | None = None, tz: str | None = None, scale: str | None = None,
+           **_other) -> html.Div:
+    """A link may name the view (?market=NEM&location=SA1&kind=settlement&start=...&end=...&tz=utc&scale=compressed);
+    a value the store does not hold is passed over for the default."""
     choice = services().cached(initial_choice, market, location, kind, start, end)
     shown_start, shown_end, first, last = astuple(choice.dates) if choice.dates else (None,) * 4
     notes = list(choice.notes)
     if tz not in (None, "utc", "market"):
         notes.append(f"Time zone {tz[:20]!r} is neither 'market' nor 'utc'; showing market time.")
+    if scale not in (None, *PRICE_SCALES):
+        notes.append(f"Price axis {scale[:20]!r} is neither {' nor '.join(map(repr, PRICE_SCALES))}; "
+                     "showing it linear.")
     controls = dbc.Row([
         _control("Market", dcc.Dropdown(id="ov-market", options=list(choice.market.offered), value=choice.market.chosen,
                                         clearable=False, style={"minWidth": "9rem"})),
@@ -43,6 +48,10 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
         _control("Time shown in", dbc.RadioItems(
             id="ov-tz", options=[{"label": "Market time", "value": "market"}, {"label": "UTC", "value": "utc"}],
             value="utc" if tz == "utc" else "market", inline=True)),
+        _control("Price axis", dbc.RadioItems(
+            id="ov-scale", options=[{"label": html.Span(label, title=does), "value": value}
+                                    for value, (label, does) in PRICE_SCALES.items()],
+            value=scale if scale in PRICE_SCALES else "linear", inline=True)),
         dbc.Col([dbc.Label("\u00a0", className="small d-block mb-1"),
                  dbc.Button("Download CSV", id="ov-download-btn", color="secondary", size="sm"),
                  dcc.Download(id="ov-download")], xs=12, md="auto"),

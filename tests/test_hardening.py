@@ -123,7 +123,7 @@ def assert_answered(response, what: str) -> dict | None:
 
 OVERVIEW_GOOD = {"ov-market.value": "NEM", "ov-location.value": "SA1", "ov-kind.value": "settlement",
                  "ov-dates.start_date": "2018-01-01", "ov-dates.end_date": "2018-01-07", "ov-tz.value": "market",
-                 "ov-download-btn.n_clicks": 1, "ov-download-latest-btn.n_clicks": 1,
+                 "ov-scale.value": "linear", "ov-download-btn.n_clicks": 1, "ov-download-latest-btn.n_clicks": 1,
                  "ov-download-stats-btn.n_clicks": 1}
 
 
@@ -185,7 +185,7 @@ def test_overview_render_answers_hostile_values_with_its_message(client, app, st
     key = callback_key(app, "ov-series.figure")
     before = row_counts(store)
     for field in ("ov-market.value", "ov-location.value", "ov-kind.value", "ov-dates.start_date",
-                  "ov-dates.end_date", "ov-tz.value"):
+                  "ov-dates.end_date", "ov-tz.value", "ov-scale.value"):
         for value in HOSTILE:
             response = post_callback(client, app, key, {**OVERVIEW_GOOD, field: value})
             body = assert_answered(response, f"{field}={str(value)[:30]!r}")
