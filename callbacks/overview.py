@@ -8,6 +8,7 @@ from dash.exceptions import PreventUpdate
 
 from app.services import services
 from components import figures
+from components.price_axis import refused_scale
 from components.tables import Column, data_table
 from engine import overview, queries
 
@@ -151,12 +152,12 @@ def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str
 
 @callback(output=_RENDER, inputs={**_choice(Input), "scale": Input("ov-scale", "value")})
 def render(market, location, start_date, end_date, tz_choice, kind, scale):
-    """Everything the overview shows for one choice, prices on the axis ``scale`` names (figures.PRICE_SCALES)."""
+    """Everything the overview shows for one choice, prices on the axis ``scale`` names (price_axis.PRICE_SCALES)."""
     if message := refused(market=market, location=location, kind=kind, start_date=start_date, end_date=end_date,
                           tz_choice=tz_choice):
         return _nothing_drawn(message)
-    if scale not in (None, *figures.PRICE_SCALES):
-        return _nothing_drawn(f"Price axis must be one of {', '.join(figures.PRICE_SCALES)}.")
+    if message := refused_scale(scale):
+        return _nothing_drawn(message)
     if not (market and location and start_date and end_date):
         return _nothing_drawn("No prices are stored yet: load a file (flask --app app.wsgi ingest load nem PATH)."
                               if not market else "Choose a region and a date range.")

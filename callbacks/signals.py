@@ -12,6 +12,7 @@ from dash.exceptions import PreventUpdate
 from app.services import services
 from components import figures
 from components import signal_figures as sf
+from components.price_axis import refused_scale
 from components.tables import Column, data_table
 from engine import queries
 from engine.orders import CANCELLABLE, FINAL_STATES, MAX_ORDERS, OrderError, RoutingOff, TargetOrder, orders_export
@@ -148,7 +149,7 @@ def _nothing_drawn(message: str, names: list[str], fields: dict | None = None, *
             "book_messages": {name: fields.get(name) for name in BOOK}, "no_csv": {"trades": True, "equity": True}}
 
 
-def _drawn(view: views.BacktestView) -> dict:
+def _drawn(view: views.BacktestView, scale: str) -> dict:
     local = _wall_clock(view.times, view.tz)
     trades = view.trades.assign(entry_time=_wall_clock(view.trades["entry_time"], view.tz),
                                 exit_time=_wall_clock(view.trades["exit_time"], view.tz))
@@ -157,7 +158,7 @@ def _drawn(view: views.BacktestView) -> dict:
     fname = f"{view.market}_{view.location}_{view.strategy}".replace(" ", "_")
     return {
         "price": sf.price_trades_figure(local, view.traded, trades, title=title, tz_label=view.tz_label,
-                                        currency=view.currency, price_name=view.traded_name),
+                                        currency=view.currency, price_name=view.traded_name, scale=scale),
         "price_config": figures.export_config(f"{fname}_trades"),
         "equity": sf.equity_figure(local, view.equity, view.drawdown, title=f"Equity and drawdown — {view.label}",
                                    tz_label=view.tz_label, currency=view.currency, init_cash=view.book.init_cash),
@@ -179,16 +180,17 @@ def _backtest(market, location, other, start_date, end_date, strategy, params, b
 
 
 @callback(output=_RENDER, inputs={**_choice(Input), "strategy": State("sg-strategy", "value"),
-                                  "tz_choice": Input("sg-tz", "value"), **_params(Input), **_book(Input)})
-def render(market, location, other, start_date, end_date, strategy, tz_choice, param_values, param_ids, book):
-    """The backtest of the chosen strategy, parameters and account: trades on the price, equity and drawdown,
-    metrics; a bad parameter or account value is marked beside its input."""
+                                  "tz_choice": Input("sg-tz", "value"), "scale": Input("sg-scale", "value"),
+                                  **_params(Input), **_book(Input)})
+def render(market, location, other, start_date, end_date, strategy, tz_choice, scale, param_values, param_ids, book):
+    """The backtest of the chosen strategy, parameters and account: trades on the price (on the axis ``scale``
+    names), equity and drawdown, metrics; a bad parameter or account value is marked beside its input."""
     params = params_of(param_values, param_ids)
     names = list(params or {})
     if params is None:
         raise PreventUpdate  # the browser always sends the inputs' values and ids as two lists of one length
     if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
-                          strategy=strategy, tz_choice=tz_choice):
+                          strategy=strategy, tz_choice=tz_choice) or refused_scale(scale):
         return _nothing_drawn(message, names)
     if not (market and location and start_date and end_date and strategy):
         return _nothing_drawn("No prices are stored yet: load a file (flask --app app.wsgi ingest load nem PATH)."
@@ -201,7 +203,7 @@ def render(market, location, other, start_date, end_date, strategy, tz_choice, p
         return _nothing_drawn(str(exc), names, exc.fields)
     except queries.QueryError as exc:
         return _nothing_drawn(str(exc), names)
-    return _drawn(view)
+    return _drawn(view, scale or "linear")
 
 
 def _download(kind: str, market, location, other, start_date, end_date, strategy, tz_choice, param_values,

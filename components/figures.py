@@ -5,11 +5,12 @@ the objects (above all copying the template into each one) cost more than every 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.io as pio
+
+from components.price_axis import axis_for, price_trace_values, price_yaxis
 
 RESOLUTION_LABEL = {"raw": "each interval", "hour": "hourly means", "day": "daily means"}
 DURATION_AXIS = {"interval": "Share of intervals with a higher price (%)",
@@ -62,72 +63,6 @@ def empty_figure(message: str) -> dict:
                                  "yref": "paper", "x": 0.5, "y": 0.5}])
 
 
-#: The price axis's scales, with their labels and what each does: as the prices are, or linear up to a bound and
-#: logarithmic beyond it (PriceAxis).
-PRICE_SCALES = {"linear": ("Linear", "Prices as they are"),
-                "compressed": ("Compressed", "Linear up to the price 99 % of those drawn stay within, logarithmic "
-                                             "beyond: spikes and the ordinary prices both readable")}
-
-
-@dataclass(frozen=True)
-class PriceAxis:
-    """A price axis linear within ±``bound`` and logarithmic beyond: each tenfold of price past the bound takes
-    as much height as the bound itself (p ↦ sign(p)·bound·(1 + log10(|p|/bound))), continuous at ±bound. So a
-    NEM day with a few intervals at the 17,500 AUD/MWh cap keeps its ordinary prices readable, where a linear
-    axis flattens them to its floor; negative prices fold the same way. (OpenElectricity's NEM price charts
-    split their axis likewise, at 300 AUD/MWh.) The bound is where 99 % of the prices drawn stay, on a 1-2-5
-    step, so it suits each market's currency and level: None when nothing reaches past it, and the axis stays
-    linear."""
-
-    bound: float
-
-    @classmethod
-    def for_prices(cls, prices: pd.Series | np.ndarray) -> PriceAxis | None:
-        values = np.abs(np.asarray(prices, dtype=float))
-        values = values[np.isfinite(values)]
-        if not values.size:
-            return None
-        bound = _nice_step_up(float(np.quantile(values, 0.99)))
-        return cls(bound) if values.max() > bound else None
-
-    def __call__(self, prices: pd.Series | np.ndarray) -> np.ndarray:
-        """The prices' heights on this axis (NaN stays NaN)."""
-        p = np.asarray(prices, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            beyond = np.sign(p) * self.bound * (1 + np.log10(np.abs(p) / self.bound))
-        return np.where(np.abs(p) > self.bound, beyond, p)
-
-    def layout(self, currency: str, shown: pd.Series | np.ndarray) -> dict:
-        """The y axis's title and ticks (at round prices, labelled with them) for the prices ``shown``."""
-        p = np.asarray(shown, dtype=float)
-        p = p[np.isfinite(p)]
-        low, high = (float(p.min()), float(p.max())) if p.size else (0.0, self.bound)
-        ticks = [f * self.bound for f in (-1, -0.5, 0, 0.5, 1)]
-        ticks += [sign * f * 10.0 ** k for sign in (-1, 1) for k in range(8) for f in (1, 2, 5)
-                  if f * 10.0 ** k > self.bound]
-        ticks = sorted(t for t in set(ticks) if low <= t <= high or t == 0)
-        return {"title": {"text": f"{currency}/MWh (log beyond ±{self.bound:,.0f})"}, "tickmode": "array",
-                "tickvals": list(self(np.array(ticks))), "ticktext": [f"{t:,.0f}" for t in ticks],
-                "zeroline": True}
-
-
-def _nice_step_up(value: float) -> float:
-    """The least of 1, 2, 5, 10, 20, 50, ... that is at least ``value`` (at least 1)."""
-    if value <= 1:
-        return 1.0
-    exponent = 10.0 ** np.floor(np.log10(value))
-    return next(float(f * exponent) for f in (1, 2, 5, 10) if f * exponent >= value - 1e-9)
-
-
-def _price_trace_values(prices: pd.Series, axis: PriceAxis | None, currency: str, before: str = "") -> dict:
-    """A price trace's y values: on a compressed axis the heights, with the prices themselves shown on hover
-    (after ``before``, a hover template's start)."""
-    if axis is None:
-        return {"y": prices}
-    return {"y": axis(prices), "customdata": np.asarray(prices, dtype=float),
-            "hovertemplate": before + "%{customdata:,.2f} " + currency + "/MWh"}
-
-
 def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, currency: str,
                         resolution: str, scale: str = "linear") -> dict:
     """Price (left axis) and demand (right axis) against interval start in the display time zone; ``scale``
@@ -135,8 +70,8 @@ def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, curr
     # Times go out as ISO strings made in one vectorised step; handed over as Timestamps, the JSON encoder
     # would convert them one by one (most of a long range's answer time).
     x = _iso_times(series["interval_start"])
-    axis = PriceAxis.for_prices(series["price"]) if scale == "compressed" else None
-    data = [{"type": "scattergl", "x": x, **_price_trace_values(series["price"], axis, currency),
+    axis = axis_for(series["price"], scale)
+    data = [{"type": "scattergl", "x": x, **price_trace_values(series["price"], axis, currency),
              "name": f"Price ({currency}/MWh)", "mode": "lines",
              "line": {"width": 1.2, "color": "#1f77b4"}, "yaxis": "y"}]
     if series["demand_mw"].notna().any():
@@ -146,26 +81,22 @@ def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, curr
         data, title={"text": f"{title} — {RESOLUTION_LABEL.get(resolution, resolution)}"}, height=420,
         margin={"l": 60, "r": 60, "t": 50, "b": 40}, hovermode="x unified", legend=legend_below(-0.22),
         xaxis={"title": {"text": f"Interval start ({tz_label})"}, "domain": [0, 0.94]},
-        yaxis=_price_yaxis(axis, currency, series["price"]),
+        yaxis=price_yaxis(axis, currency, series["price"]),
         yaxis2=overlaid_axis("MW", anchor="x"))
-
-
-def _price_yaxis(axis: PriceAxis | None, currency: str, prices: pd.Series) -> dict:
-    return {"title": {"text": f"{currency}/MWh"}} if axis is None else axis.layout(currency, prices)
 
 
 def duration_figure(curve: pd.DataFrame, *, title: str, currency: str, of: str = "interval",
                     scale: str = "linear") -> dict:
     """Prices from highest to lowest against the share of intervals (hours, days) priced higher; ``scale`` as
     price_demand_figure's."""
-    axis = PriceAxis.for_prices(curve["price"]) if scale == "compressed" else None
+    axis = axis_for(curve["price"], scale)
     return _figure(
         [{"type": "scatter", "x": curve["exceedance_pct"],
-          **_price_trace_values(curve["price"], axis, currency, "%{x:.1f} %: "), "mode": "lines",
+          **price_trace_values(curve["price"], axis, currency, "%{x:.1f} %: "), "mode": "lines",
           "line": {"color": "#2ca02c"}, "name": "Price"}],
         title={"text": f"Price duration curve — {title}"}, height=360, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         xaxis={"title": {"text": DURATION_AXIS.get(of, DURATION_AXIS["interval"])}},
-        yaxis=_price_yaxis(axis, currency, curve["price"]))
+        yaxis=price_yaxis(axis, currency, curve["price"]))
 
 
 def heatmap_figure(grid: pd.DataFrame, *, title: str, tz_label: str, currency: str, rows: str = "day") -> dict:

@@ -17,6 +17,7 @@ import pandas as pd
 from dash import html
 
 from components.figures import legend_below, plain_figure
+from components.price_axis import PriceAxis, axis_for, price_trace_values, price_yaxis
 
 #: A line is drawn through at most this many points; a longer series through each bucket's lowest and highest
 #: point (spikes stay visible). Trade markers are always exact.
@@ -77,46 +78,53 @@ def _date_axis(title: str, **more) -> dict:
     return {"type": "date", "title": {"text": title}, **more}
 
 
-def _trade_markers(trades: pd.DataFrame, currency: str) -> list[dict]:
-    """Entries (triangles pointing the way of the trade) and exits (crosses), long green, short red."""
+def _trade_markers(trades: pd.DataFrame, currency: str, axis: PriceAxis | None) -> list[dict]:
+    """Entries (triangles pointing the way of the trade) and exits (crosses), long green, short red, at their
+    prices' heights on ``axis`` (None: linear); hover gives the prices themselves."""
+    def height(prices: np.ndarray) -> np.ndarray:
+        return prices if axis is None else axis(prices)
+
     data = []
     for direction, colour, symbol in (("long", LONG_COLOUR, "triangle-up"), ("short", SHORT_COLOUR, "triangle-down")):
         part = trades.loc[trades["direction"] == direction]
         if part.empty:
             continue
-        size = part["size_mw"].to_numpy(float)
-        data.append({"type": "scattergl", "x": epoch_ms(part["entry_time"]), "y": part["entry_price"].to_numpy(float),
+        entry = part["entry_price"].to_numpy(float)
+        data.append({"type": "scattergl", "x": epoch_ms(part["entry_time"]), "y": height(entry),
                      "mode": "markers", "name": f"{direction.capitalize()} entry", "legendgroup": direction,
                      "marker": {"color": colour, "symbol": symbol, "size": 9, "line": {"width": 0.5, "color": "#222"}},
-                     "customdata": size,
-                     "hovertemplate": f"{direction} entry %{{y:,.2f}} {currency}/MWh<br>%{{customdata:,.2f}} MW"
-                                      "<extra></extra>"})
+                     "customdata": np.column_stack([entry, part["size_mw"].to_numpy(float)]),
+                     "hovertemplate": f"{direction} entry %{{customdata[0]:,.2f}} {currency}/MWh<br>"
+                                      "%{customdata[1]:,.2f} MW<extra></extra>"})
         closed = part.loc[part["exit_time"].notna()]
         if closed.empty:
             continue
-        data.append({"type": "scattergl", "x": epoch_ms(closed["exit_time"]), "y": closed["exit_price"].to_numpy(float),
+        exit_price = closed["exit_price"].to_numpy(float)
+        data.append({"type": "scattergl", "x": epoch_ms(closed["exit_time"]), "y": height(exit_price),
                      "mode": "markers", "name": f"{direction.capitalize()} exit", "legendgroup": direction,
                      "marker": {"color": colour, "symbol": "x", "size": 8},
-                     "customdata": closed["pnl"].to_numpy(float),
-                     "hovertemplate": f"{direction} exit %{{y:,.2f}} {currency}/MWh<br>trade P&L "
-                                      f"%{{customdata:,.2f}} {currency}<extra></extra>"})
+                     "customdata": np.column_stack([exit_price, closed["pnl"].to_numpy(float)]),
+                     "hovertemplate": f"{direction} exit %{{customdata[0]:,.2f}} {currency}/MWh<br>trade P&L "
+                                      f"%{{customdata[1]:,.2f}} {currency}<extra></extra>"})
     return data
 
 
 def price_trades_figure(times, price: np.ndarray, trades: pd.DataFrame, *, title: str, tz_label: str,
-                        currency: str, price_name: str = "Price") -> dict:
+                        currency: str, price_name: str = "Price", scale: str = "linear") -> dict:
     """The traded series (a price, or the spread's value per unit for spread trading) with each trade's entry
-    and exit at its execution price. ``trades``: entry_time, exit_time (NaT while open), direction ("long" or
-    "short"), size_mw, entry_price, exit_price, pnl; times wall clock like ``times``."""
+    and exit at its execution price, on the price axis ``scale`` names (components.price_axis). ``trades``:
+    entry_time, exit_time (NaT while open), direction ("long" or "short"), size_mw, entry_price, exit_price,
+    pnl; times wall clock like ``times``."""
     x, y = thinned(epoch_ms(times), np.asarray(price, dtype=float))
-    data = [{"type": "scattergl", "x": x, "y": y, "mode": "lines", "name": price_name,
-             "line": {"color": PRICE_COLOUR, "width": 1.1},
-             "hovertemplate": f"%{{y:,.2f}} {currency}/MWh<extra></extra>"}]
-    data += _trade_markers(trades, currency)
+    axis = axis_for(y, scale)
+    data = [{"type": "scattergl", "x": x, **price_trace_values(y, axis, currency), "mode": "lines",
+             "name": price_name, "line": {"color": PRICE_COLOUR, "width": 1.1}}]
+    data[0]["hovertemplate"] = data[0].get("hovertemplate", f"%{{y:,.2f}} {currency}/MWh") + "<extra></extra>"
+    data += _trade_markers(trades, currency, axis)
     return plain_figure(
         data, title={"text": title}, height=420, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         hovermode="closest", legend=legend_below(-0.24),
-        xaxis=_date_axis(f"Bar start ({tz_label})"), yaxis={"title": {"text": f"{currency}/MWh"}})
+        xaxis=_date_axis(f"Bar start ({tz_label})"), yaxis=price_yaxis(axis, currency, y))
 
 
 def equity_figure(times, equity: np.ndarray, drawdown: np.ndarray, *, title: str, tz_label: str, currency: str,

@@ -8,7 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.services import services
-from components.figures import PRICE_SCALES
+from components.price_axis import scale_control
 from engine.overview import initial_choice
 
 dash.register_page(__name__, path="/", name="Market overview", title="Market overview · 254Carbon")
@@ -32,9 +32,8 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
     notes = list(choice.notes)
     if tz not in (None, "utc", "market"):
         notes.append(f"Time zone {tz[:20]!r} is neither 'market' nor 'utc'; showing market time.")
-    if scale not in (None, *PRICE_SCALES):
-        notes.append(f"Price axis {scale[:20]!r} is neither {' nor '.join(map(repr, PRICE_SCALES))}; "
-                     "showing it linear.")
+    scale_radio, scale_note = scale_control("ov-scale", scale)
+    notes += [scale_note] if scale_note else []
     controls = dbc.Row([
         _control("Market", dcc.Dropdown(id="ov-market", options=list(choice.market.offered), value=choice.market.chosen,
                                         clearable=False, style={"minWidth": "9rem"})),
@@ -48,10 +47,7 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
         _control("Time shown in", dbc.RadioItems(
             id="ov-tz", options=[{"label": "Market time", "value": "market"}, {"label": "UTC", "value": "utc"}],
             value="utc" if tz == "utc" else "market", inline=True)),
-        _control("Price axis", dbc.RadioItems(
-            id="ov-scale", options=[{"label": html.Span(label, title=does), "value": value}
-                                    for value, (label, does) in PRICE_SCALES.items()],
-            value=scale if scale in PRICE_SCALES else "linear", inline=True)),
+        _control("Price axis", scale_radio),
         dbc.Col([dbc.Label("\u00a0", className="small d-block mb-1"),
                  dbc.Button("Download CSV", id="ov-download-btn", color="secondary", size="sm"),
                  dcc.Download(id="ov-download")], xs=12, md="auto"),

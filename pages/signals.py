@@ -7,6 +7,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.services import services
+from components.price_axis import scale_control
 from components.signal_figures import METRIC_LABELS, number_input, parameter_inputs
 from engine.signals import registry, views
 from engine.signals.base import METRICS
@@ -16,6 +17,7 @@ dash.register_page(__name__, path="/signals", name="Signals", title="Signals · 
 #: Ids the callbacks read and write.
 MARKET, LOCATION, OTHER, DATES, STRATEGY, TZ = "sg-market", "sg-location", "sg-other", "sg-dates", "sg-strategy", \
     "sg-tz"
+SCALE = "sg-scale"
 PARAMS = "sg-params"
 #: The account's inputs, by views.BOOK_FIELDS key.
 BOOK = {name: f"sg-book-{name.replace('_', '-')}" for name in views.BOOK_FIELDS}
@@ -47,14 +49,16 @@ def _section(title: str, *after) -> html.Div:
 
 def layout(market: str | None = None, location: str | None = None, other: str | None = None,
            strategy: str | None = None, start: str | None = None, end: str | None = None, tz: str | None = None,
-           **_other) -> html.Div:
-    """A link may name the view (?market=NEM&location=SA1&other=VIC1&strategy=momentum&start=...&end=...&tz=utc);
-    a value the store does not hold is passed over for the default."""
+           scale: str | None = None, **_other) -> html.Div:
+    """A link may name the view (?market=NEM&location=SA1&other=VIC1&strategy=momentum&start=...&end=...&tz=utc
+    &scale=compressed); a value the store does not hold is passed over for the default."""
     choice = services().cached(views.initial_choice, market, location, other, strategy, start, end)
     dates = choice.dates
     notes = list(choice.notes)
     if tz not in (None, "utc", "market"):
         notes.append(f"Time zone {tz[:20]!r} is neither 'market' nor 'utc'; showing market time.")
+    scale_radio, scale_note = scale_control(SCALE, scale)
+    notes += [scale_note] if scale_note else []
     strategies = [{"label": registry.STRATEGIES[name].label, "value": name} for name in choice.strategy.offered]
     controls = dbc.Row([
         _control("Market", _dropdown(MARKET, choice.market)),
@@ -70,6 +74,7 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
         _control("Time shown in", dbc.RadioItems(
             id=TZ, options=[{"label": "Market time", "value": "market"}, {"label": "UTC", "value": "utc"}],
             value="utc" if tz == "utc" else "market", inline=True)),
+        _control("Price axis", scale_radio),
     ], className="g-3 align-items-end mb-2")
     account = [number_input(BOOK[name], label, default, hint=f"{low:g} to {high:g}")
                for name, (label, low, high, default) in views.BOOK_FIELDS.items()]
@@ -103,9 +108,10 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
                  className="small text-muted mb-2"),
         dcc.Loading(dcc.Graph(id="sg-price"), type="dot"),
         dbc.Row([
-            dbc.Col(dcc.Graph(id="sg-equity"), lg=8),
+            # at 1024 px a third of the row broke the metrics' names and "-21,213.57 AUD" over two lines
+            dbc.Col(dcc.Graph(id="sg-equity"), lg=7, xl=8),
             dbc.Col([html.H6("Metrics", className="mt-3"), html.Div(id="sg-metrics"),
-                     html.Div(id="sg-notes", className="small text-muted")], lg=4),
+                     html.Div(id="sg-notes", className="small text-muted")], lg=5, xl=4),
         ]),
         _section("The strategies side by side", _csv_button("sg-download-compare")),
         html.Div("Each strategy at its default parameters, on the same prices and account (spread trading needs a "

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from components import figures
-from components.figures import PriceAxis
+from components.price_axis import PriceAxis
 from engine.store import write_tables
 from tests.test_hardening import (  # noqa: F401 -- app, client, store and sa_january are fixtures
     OVERVIEW_GOOD, app, assert_answered, callback_key, client, post_callback, sa_january, store)

@@ -22,6 +22,7 @@ from app.routing import Sender
 from app.services import services
 from app.settings import Settings
 from components import signal_figures as sf
+from components.price_axis import PriceAxis
 from engine import queries
 from engine.demo import nem_demo_frames
 from engine.signals import backtest, evaluate, record, registry, series, views
@@ -60,7 +61,8 @@ def site(store_dir):
 def _good(**changes) -> dict:
     values = {"sg-market.value": "NEM", "sg-location.value": "SA1", "sg-other.value": None,
               "sg-dates.start_date": START, "sg-dates.end_date": END, "sg-strategy.value": "mean_reversion",
-              "sg-tz.value": "market", "sg-heatmap-metric.value": "sharpe", "sg-wf-window.value": "30/7",
+              "sg-tz.value": "market", "sg-scale.value": "linear", "sg-heatmap-metric.value": "sharpe",
+              "sg-wf-window.value": "30/7",
               "sg-wf-metric.value": "sharpe", "sg-download-trades-btn.n_clicks": 1,
               "sg-download-equity-btn.n_clicks": 1, "sg-download-compare-btn.n_clicks": 1,
               "sg-download-folds-btn.n_clicks": 1, "sg-download-live-btn.n_clicks": 1,
@@ -183,6 +185,26 @@ def test_the_backtest_draws_its_trades_equity_drawdown_and_metrics(site):
     assert answer["sg-price"]["config"]["toImageButtonOptions"]["format"] == "png"
     assert "NEM time (UTC+10)" in answer["sg-zone"]["children"]
     assert "Demo data" in json.dumps(answer["sg-demo-badge"]["children"])
+
+
+def test_the_compressed_price_axis_draws_the_trades_at_their_prices_heights(site):
+    """On the compressed axis the line and the markers are drawn at their prices' heights on one PriceAxis, and
+    hover gives the prices themselves: a marker stays on the line it traded at."""
+    linear, compressed = (_traces(_render(site, **{"sg-scale.value": scale})["sg-price"]["figure"])
+                          for scale in ("linear", "compressed"))
+    prices = _values(linear["SA1 price"])
+    axis = PriceAxis.for_prices(prices)
+    assert axis is not None, "the test month has no spike to compress"
+    np.testing.assert_allclose(_values(compressed["SA1 price"]), axis(prices))
+    np.testing.assert_array_equal(_values(compressed["SA1 price"], "customdata"), prices)
+    for name in (n for n in linear if n.endswith(("entry", "exit"))):
+        at = _values(linear[name])
+        np.testing.assert_allclose(_values(compressed[name]), axis(at))
+        shown = np.asarray(compressed[name]["customdata"], dtype=float)
+        np.testing.assert_allclose(shown[:, 0], at)  # hover: the trade's own price
+        assert compressed[name]["hovertemplate"].startswith(name.split()[0].lower() + " ")
+    refused = _render(site, **{"sg-scale.value": "symlog"})
+    assert refused["sg-error"]["children"] == "Price axis must be one of linear, compressed."
 
 
 def test_a_new_parameter_gives_the_engines_new_metrics(site):
@@ -533,7 +555,7 @@ def test_hostile_values_get_the_pages_message_and_change_nothing(site):
     render_key = callback_key(dash_app, "sg-price.figure")
     # (a second location is read by spread trading only: any name there leaves mean reversion's backtest as it is)
     for field in ("sg-market.value", "sg-location.value", "sg-dates.start_date", "sg-dates.end_date",
-                  "sg-strategy.value", "sg-tz.value", "sg-book-size-mw.value"):
+                  "sg-strategy.value", "sg-tz.value", "sg-scale.value", "sg-book-size-mw.value"):
         for value in HOSTILE:
             what = f"{field}={str(value)[:30]!r}"
             body = assert_answered(post(client, dash_app, render_key, _good(**{field: value})), what)
