@@ -71,7 +71,7 @@ def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, curr
     # would convert them one by one (most of a long range's answer time).
     x = _iso_times(series["interval_start"])
     axis = axis_for(series["price"], scale)
-    data = [{"type": "scattergl", "x": x, **price_trace_values(series["price"], axis, currency),
+    data = [{"type": "scattergl", "x": x, **price_trace_values(series["price"], axis),
              "name": f"Price ({currency}/MWh)", "mode": "lines",
              "line": {"width": 1.2, "color": "#1f77b4"}, "yaxis": "y"}]
     if series["demand_mw"].notna().any():
@@ -92,8 +92,8 @@ def duration_figure(curve: pd.DataFrame, *, title: str, currency: str, of: str =
     axis = axis_for(curve["price"], scale)
     return _figure(
         [{"type": "scatter", "x": curve["exceedance_pct"],
-          **price_trace_values(curve["price"], axis, currency, "%{x:.1f} %: "), "mode": "lines",
-          "line": {"color": "#2ca02c"}, "name": "Price"}],
+          **price_trace_values(curve["price"], axis, f"%{{x:.1f}} %: {{price}} {currency}/MWh<extra></extra>"),
+          "mode": "lines", "line": {"color": "#2ca02c"}, "name": "Price"}],
         title={"text": f"Price duration curve — {title}"}, height=360, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         xaxis={"title": {"text": DURATION_AXIS.get(of, DURATION_AXIS["interval"])}},
         yaxis=price_yaxis(axis, currency, curve["price"]))

@@ -66,13 +66,17 @@ def _nice_step_up(value: float) -> float:
     return next(float(f * exponent) for f in (1, 2, 5, 10) if f * exponent >= value - 1e-9)
 
 
-def price_trace_values(prices: pd.Series, axis: PriceAxis | None, currency: str, before: str = "") -> dict:
-    """A price trace's y values: on a compressed axis the heights, with the prices themselves shown on hover
-    (after ``before``, a hover template's start)."""
+def price_trace_values(prices: pd.Series | np.ndarray, axis: PriceAxis | None, hover: str | None = None) -> dict:
+    """A price trace's y values, and its hover template ``hover`` (None: Plotly's own), in which ``{price}``
+    stands for the price: on a compressed axis the y values are heights, and hover reads the prices themselves
+    from the trace's customdata."""
     if axis is None:
-        return {"y": prices}
+        values = {"y": prices}
+        if hover is not None:
+            values["hovertemplate"] = hover.replace("{price}", "%{y:,.2f}")
+        return values
     return {"y": axis(prices), "customdata": np.asarray(prices, dtype=float),
-            "hovertemplate": before + "%{customdata:,.2f} " + currency + "/MWh"}
+            "hovertemplate": (hover or "{price}").replace("{price}", "%{customdata:,.2f}")}
 
 
 def price_yaxis(axis: PriceAxis | None, currency: str, prices: pd.Series) -> dict:

@@ -117,9 +117,8 @@ def price_trades_figure(times, price: np.ndarray, trades: pd.DataFrame, *, title
     pnl; times wall clock like ``times``."""
     x, y = thinned(epoch_ms(times), np.asarray(price, dtype=float))
     axis = axis_for(y, scale)
-    data = [{"type": "scattergl", "x": x, **price_trace_values(y, axis, currency), "mode": "lines",
-             "name": price_name, "line": {"color": PRICE_COLOUR, "width": 1.1}}]
-    data[0]["hovertemplate"] = data[0].get("hovertemplate", f"%{{y:,.2f}} {currency}/MWh") + "<extra></extra>"
+    data = [{"type": "scattergl", "x": x, **price_trace_values(y, axis, f"{{price}} {currency}/MWh<extra></extra>"),
+             "mode": "lines", "name": price_name, "line": {"color": PRICE_COLOUR, "width": 1.1}}]
     data += _trade_markers(trades, currency, axis)
     return plain_figure(
         data, title={"text": title}, height=420, margin={"l": 60, "r": 20, "t": 50, "b": 40},

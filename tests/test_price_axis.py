@@ -73,7 +73,7 @@ def test_the_price_chart_draws_heights_and_shows_prices_on_hover():
     price = compressed["data"][0]
     np.testing.assert_allclose(price["y"], PriceAxis(500.0)(PRICES))
     np.testing.assert_array_equal(price["customdata"], PRICES)
-    assert price["hovertemplate"] == "%{customdata:,.2f} AUD/MWh"
+    assert price["hovertemplate"] == "%{customdata:,.2f}"  # after the trace's name, "Price (AUD/MWh)"
     assert "log beyond ±500" in compressed["layout"]["yaxis"]["title"]["text"]
     linear = figures.price_demand_figure(series, title="NEM NSW1", tz_label="NEM time", currency="AUD",
                                          resolution="raw")
@@ -87,7 +87,7 @@ def test_the_duration_curve_follows_the_same_axis():
     drawn = figures.duration_figure(curve, title="NEM NSW1", currency="AUD", scale="compressed")
     trace = drawn["data"][0]
     np.testing.assert_allclose(trace["y"], PriceAxis(500.0)(curve["price"]))
-    assert trace["hovertemplate"] == "%{x:.1f} %: %{customdata:,.2f} AUD/MWh"
+    assert trace["hovertemplate"] == "%{x:.1f} %: %{customdata:,.2f} AUD/MWh<extra></extra>"
     assert drawn["layout"]["yaxis"]["tickmode"] == "array"
 
 
