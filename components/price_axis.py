@@ -21,10 +21,9 @@ class PriceAxis:
     """A price axis linear within ±``bound`` and logarithmic beyond: each tenfold of price past the bound takes
     as much height as the bound itself (p ↦ sign(p)·bound·(1 + log10(|p|/bound))), continuous at ±bound. So a
     NEM day with a few intervals at the 17,500 AUD/MWh cap keeps its ordinary prices readable, where a linear
-    axis flattens them to its floor; negative prices fold the same way. (OpenElectricity's NEM price charts
-    split their axis likewise, at 300 AUD/MWh.) The bound is where 99 % of the prices drawn stay, on a 1-2-5
-    step, so it suits each market's currency and level: None when nothing reaches past it, and the axis stays
-    linear."""
+    axis flattens them to its floor; negative prices fold the same way. The bound is where 99 % of the prices
+    drawn stay, on a 1-2-5 step, so it suits each market's currency and level (for_prices: None when nothing
+    reaches past it, and the axis stays linear)."""
 
     bound: float
 
@@ -53,8 +52,9 @@ class PriceAxis:
         ticks += [sign * f * 10.0 ** k for sign in (-1, 1) for k in range(8) for f in (1, 2, 5)
                   if f * 10.0 ** k > self.bound]
         ticks = sorted(t for t in set(ticks) if low <= t <= high or t == 0)
+        places = 0 if self.bound >= 10 else 1  # a bound of 1, 2 or 5 has ticks at its halves
         return {"title": {"text": f"{currency}/MWh (log beyond ±{self.bound:,.0f})"}, "tickmode": "array",
-                "tickvals": list(self(np.array(ticks))), "ticktext": [f"{t:,.0f}" for t in ticks],
+                "tickvals": list(self(np.array(ticks))), "ticktext": [f"{t:,.{places}f}" for t in ticks],
                 "zeroline": True}
 
 

@@ -139,3 +139,11 @@ def _find(component, ident: str):
         if found is not None:
             return found
     return None
+
+
+def test_a_small_bound_keeps_its_half_ticks_apart():
+    """Prices of a few units (a spread, or a market quoted in small numbers) tick at the bound's halves: 0.5 is
+    not written as 0 or 1."""
+    axis = PriceAxis.for_prices(np.r_[np.linspace(0, 1.8, 1000), 40.0])
+    assert axis.bound == 2
+    assert axis.layout("AUD", np.r_[-1.0, 40.0])["ticktext"] == ["-1.0", "0.0", "1.0", "2.0", "5.0", "10.0", "20.0"]
