@@ -20,10 +20,10 @@ PRICE_SCALES = {"linear": ("Linear", "Prices as they are"),
 class PriceAxis:
     """A price axis linear within ±``bound`` and logarithmic beyond: each tenfold of price past the bound takes
     as much height as the bound itself (p ↦ sign(p)·bound·(1 + log10(|p|/bound))), continuous at ±bound. So a
-    NEM day with a few intervals at the 17,500 AUD/MWh cap keeps its ordinary prices readable, where a linear
-    axis flattens them to its floor; negative prices fold the same way. The bound is where 99 % of the prices
-    drawn stay, on a 1-2-5 step, so it suits each market's currency and level (for_prices: None when nothing
-    reaches past it, and the axis stays linear)."""
+    NEM day with a few intervals near the market price cap (over 17,000 AUD/MWh) keeps its ordinary prices
+    readable, where a linear axis flattens them to its floor; negative prices fold the same way. The bound is
+    where 99 % of the prices drawn stay, on a 1-2-5 step, so it suits each market's currency and level
+    (for_prices: None when nothing reaches past it, and the axis stays linear)."""
 
     bound: float
 
