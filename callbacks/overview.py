@@ -127,7 +127,7 @@ def _nothing_drawn(message: str, stats: object = None) -> dict:
             "no_csv": {"series": True, "stats": True}}
 
 
-def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str, scale: str) -> dict:
+def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str, scale: str | None) -> dict:
     """The figures of a view: ``title`` names the location, ``series_title`` the price series and ``name``
     (which the PNG exports are named after) the series and its dates; ``scale`` is the price axis's."""
     fname = name.replace(" ", "_")
@@ -170,7 +170,7 @@ def render(market, location, start_date, end_date, tz_choice, kind, scale):
         return _nothing_drawn(f"No {market} {location} {kind} prices stored between {start_date} and {end_date}.",
                               stats_table(view.stats, view.currency, view.basis))
     return _drawn(view, f"{market} {location}", f"{market} {location} {kind}",
-                  f"{market} {location} {kind} {start_date} to {end_date}", scale or "linear")
+                  f"{market} {location} {kind} {start_date} to {end_date}", scale)
 
 
 @callback(output={"table": Output("ov-latest", "children"), "no_csv": Output("ov-download-latest-btn", "disabled")},

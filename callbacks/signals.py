@@ -149,7 +149,7 @@ def _nothing_drawn(message: str, names: list[str], fields: dict | None = None, *
             "book_messages": {name: fields.get(name) for name in BOOK}, "no_csv": {"trades": True, "equity": True}}
 
 
-def _drawn(view: views.BacktestView, scale: str) -> dict:
+def _drawn(view: views.BacktestView, scale: str | None) -> dict:
     local = _wall_clock(view.times, view.tz)
     trades = view.trades.assign(entry_time=_wall_clock(view.trades["entry_time"], view.tz),
                                 exit_time=_wall_clock(view.trades["exit_time"], view.tz))
@@ -203,7 +203,7 @@ def render(market, location, other, start_date, end_date, strategy, tz_choice, s
         return _nothing_drawn(str(exc), names, exc.fields)
     except queries.QueryError as exc:
         return _nothing_drawn(str(exc), names)
-    return _drawn(view, scale or "linear")
+    return _drawn(view, scale)
 
 
 def _download(kind: str, market, location, other, start_date, end_date, strategy, tz_choice, param_values,

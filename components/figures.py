@@ -64,7 +64,7 @@ def empty_figure(message: str) -> dict:
 
 
 def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, currency: str,
-                        resolution: str, scale: str = "linear") -> dict:
+                        resolution: str, scale: str | None = "linear") -> dict:
     """Price (left axis) and demand (right axis) against interval start in the display time zone; ``scale``
     "compressed" draws the prices on a PriceAxis (when they have spikes to compress)."""
     # Times go out as ISO strings made in one vectorised step; handed over as Timestamps, the JSON encoder
@@ -86,7 +86,7 @@ def price_demand_figure(series: pd.DataFrame, *, title: str, tz_label: str, curr
 
 
 def duration_figure(curve: pd.DataFrame, *, title: str, currency: str, of: str = "interval",
-                    scale: str = "linear") -> dict:
+                    scale: str | None = "linear") -> dict:
     """Prices from highest to lowest against the share of intervals (hours, days) priced higher; ``scale`` as
     price_demand_figure's."""
     axis = axis_for(curve["price"], scale)

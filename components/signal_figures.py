@@ -110,7 +110,7 @@ def _trade_markers(trades: pd.DataFrame, currency: str, axis: PriceAxis | None) 
 
 
 def price_trades_figure(times, price: np.ndarray, trades: pd.DataFrame, *, title: str, tz_label: str,
-                        currency: str, price_name: str = "Price", scale: str = "linear") -> dict:
+                        currency: str, price_name: str = "Price", scale: str | None = "linear") -> dict:
     """The traded series (a price, or the spread's value per unit for spread trading) with each trade's entry
     and exit at its execution price, on the price axis ``scale`` names (components.price_axis). ``trades``:
     entry_time, exit_time (NaT while open), direction ("long" or "short"), size_mw, entry_price, exit_price,
