@@ -67,10 +67,11 @@ class JobRun:
             row[col] = None if row[col] is None or pd.isna(row[col]) else pd.Timestamp(row[col]).to_pydatetime()
         store.insert_rows("job_runs", [list(row.values())], list(row))
 
-    def finish(self, store: Store, status: str, error: str = "") -> None:
+    def finish(self, store: Store, status: str, error: str = "", at: pd.Timestamp | None = None) -> None:
+        """End the run with ``status``, finished now or ``at`` (an interrupted run: when it was last heard of)."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        self.status, self.error, self.finished_at = status, error[:4000], now_ms()
+        self.status, self.error, self.finished_at = status, error[:4000], now_ms() if at is None else at
         self.save(store)
 
 
@@ -154,6 +155,10 @@ def mark_interrupted(store: Store) -> int:
             continue
         run = JobRun(**{k: (None if pd.isna(v) else v) if k in ("range_start", "range_end", "finished_at")
                         else v for k, v in data.items()})
-        run.finish(store, "failed", "interrupted: the process running it stopped")
+        # It ended when its process did, some time after it last saved its progress and maybe long before this
+        # start: its duration runs to that last save (never past the time of day, nor before its start), not
+        # across the time the app was down.
+        ended = max(min(pd.Timestamp(last_saved), now), pd.Timestamp(run.started_at))
+        run.finish(store, "failed", "interrupted: the process running it stopped", at=ended)
         n += 1
     return n

@@ -170,6 +170,26 @@ def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, mo
         live.wait()
 
 
+
+def test_an_interrupted_runs_duration_ends_at_its_last_saved_progress_not_at_the_restart(store, monkeypatch):
+    """A run whose process was stopped, marked at a start two hours later, lasted until it last saved its
+    progress: the admin's duration does not count the time the app was down."""
+    run = jobs.JobRun(job="train:NEM:NSW1", market="NEM", owner="gone-host:1:feedfeedfeed", progress_total=120)
+    run.save(store)
+    time.sleep(0.05)
+    run.progress_done = 120
+    run.save(store)
+    last_saved = jobs.wall_ms()
+    restart = last_saved + pd.Timedelta(hours=2)
+    monkeypatch.setattr(jobs, "wall_ms", lambda: restart)  # the other host's run, silent for two hours
+    monkeypatch.setattr(jobs, "now_ms", lambda: restart)
+    assert jobs.mark_interrupted(store) == 1
+    saved = jobs.get_run(store, run.run_id)
+    assert saved["status"] == "failed" and saved["error"] == "interrupted: the process running it stopped"
+    duration = saved["finished_at"] - saved["started_at"]
+    assert pd.Timedelta(milliseconds=50) <= duration < pd.Timedelta(seconds=30), duration
+    assert saved["finished_at"] <= last_saved + pd.Timedelta(seconds=1)
+
 WORKER = textwrap.dedent("""
     import sys, time, datetime as dt, os
     import redis
