@@ -82,6 +82,14 @@ def test_a_job_run_round_trips_with_its_rows_by_table(remote: Store):
     assert saved["range_start"] == pd.Timestamp("2024-01-01", tz="UTC") and saved["finished_at"] == run.finished_at
 
 
+
+def test_an_interrupted_run_is_marked_through_the_store_process_and_ends_at_its_last_save(remote: Store):
+    run = jobs.JobRun(job="train:NEM:NSW1", market="NEM", owner="")  # a run from before runs had owners: gone
+    run.save(remote)
+    assert jobs.mark_interrupted(remote) >= 1
+    saved = jobs.get_run(remote, run.run_id)
+    assert saved["status"] == "failed" and saved["finished_at"] - saved["started_at"] < pd.Timedelta(seconds=5)
+
 def test_every_column_type_round_trips(remote: Store):
     remote.command("CREATE TABLE IF NOT EXISTS kinds (k UInt64, lc LowCardinality(String), s String, "
                    "t DateTime64(3, 'UTC'), tn Nullable(DateTime64(3, 'UTC')), u32 UInt32, u16 UInt16, u8 UInt8, "
