@@ -170,7 +170,6 @@ def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, mo
         live.wait()
 
 
-
 def test_an_interrupted_runs_duration_ends_at_its_last_saved_progress_not_at_the_restart(store, monkeypatch):
     """A run whose process was stopped, marked at a start two hours later, lasted until it last saved its
     progress: the admin's duration does not count the time the app was down."""
@@ -189,6 +188,7 @@ def test_an_interrupted_runs_duration_ends_at_its_last_saved_progress_not_at_the
     duration = saved["finished_at"] - saved["started_at"]
     assert pd.Timedelta(milliseconds=50) <= duration < pd.Timedelta(seconds=30), duration
     assert saved["finished_at"] <= last_saved + pd.Timedelta(seconds=1)
+
 
 WORKER = textwrap.dedent("""
     import sys, time, datetime as dt, os

@@ -82,13 +82,19 @@ def test_a_job_run_round_trips_with_its_rows_by_table(remote: Store):
     assert saved["range_start"] == pd.Timestamp("2024-01-01", tz="UTC") and saved["finished_at"] == run.finished_at
 
 
-
-def test_an_interrupted_run_is_marked_through_the_store_process_and_ends_at_its_last_save(remote: Store):
+def test_an_interrupted_run_is_marked_through_the_store_process_and_ends_at_its_last_save(remote: Store,
+                                                                                            monkeypatch):
+    """The HTTP store's timestamps compare with the wall clock, and the run ends at its last save, not at a
+    restart an hour later."""
     run = jobs.JobRun(job="train:NEM:NSW1", market="NEM", owner="")  # a run from before runs had owners: gone
     run.save(remote)
+    restart = jobs.wall_ms() + pd.Timedelta(hours=1)
+    monkeypatch.setattr(jobs, "wall_ms", lambda: restart)
+    monkeypatch.setattr(jobs, "now_ms", lambda: restart)
     assert jobs.mark_interrupted(remote) >= 1
     saved = jobs.get_run(remote, run.run_id)
     assert saved["status"] == "failed" and saved["finished_at"] - saved["started_at"] < pd.Timedelta(seconds=5)
+
 
 def test_every_column_type_round_trips(remote: Store):
     remote.command("CREATE TABLE IF NOT EXISTS kinds (k UInt64, lc LowCardinality(String), s String, "
