@@ -274,7 +274,8 @@ class User:
     def forecast(self) -> int:
         return self._callback("fc-fan.figure", {
             "fc-market.value": "NEM", "fc-location.value": self.rng.choice(REGIONS), "fc-model.value": "naive",
-            "fc-issued.value": None, "fc-horizon.value": 24, "fc-tz.value": "market"})
+            "fc-issued.value": None, "fc-horizon.value": 24, "fc-tz.value": "market",
+            "fc-scale.value": "linear"})
 
     def signals(self) -> int:
         from engine.signals.views import BOOK_FIELDS

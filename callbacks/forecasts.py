@@ -10,6 +10,7 @@ from dash.exceptions import PreventUpdate
 from app.services import services
 from components import figures
 from components import forecast_figures as ff
+from components.price_axis import refused_scale
 from components.tables import Column, data_table
 from engine import queries
 from engine.forecast import views
@@ -97,7 +98,7 @@ def _wall_clock(times: pd.DatetimeIndex | pd.Series, tz: str) -> pd.DatetimeInde
     return pd.DatetimeIndex(times).tz_convert(tz).tz_localize(None)
 
 
-def _fan(view: views.ForecastView) -> dict:
+def _fan(view: views.ForecastView, scale: str | None) -> dict:
     forecast = view.forecast
     levels = ["q50", *(c for _, lo, hi in ff.FAN_BANDS for c in (lo, hi))]
     fan = pd.DataFrame({"time": _wall_clock(forecast.times, view.tz), "forecast": forecast.point,
@@ -113,14 +114,14 @@ def _fan(view: views.ForecastView) -> dict:
         fan, actual, issued_at=_wall_clock([view.run.issued_at], view.tz)[0],
         title=f"{view.market} {view.location} {view.run.price_kind} — {model_label(view.run.model)} forecast issued "
               f"{issued_label}, next {view.horizon} h", tz_label=view.tz_label, currency=view.currency,
-        operator=operator, operator_label=operator_label)
+        operator=operator, operator_label=operator_label, scale=scale)
 
 
-@callback(output=_RENDER, inputs=_choice(Input))
-def render(market, location, model, issued_at, horizon, tz_choice):
-    """The fan of the chosen run."""
+@callback(output=_RENDER, inputs={**_choice(Input), "scale": Input("fc-scale", "value")})
+def render(market, location, model, issued_at, horizon, tz_choice, scale):
+    """The fan of the chosen run, on the price axis ``scale`` names (components.price_axis)."""
     if message := refused(market=market, location=location, model=model, issued_at=issued_at, horizon=horizon,
-                          tz_choice=tz_choice):
+                          tz_choice=tz_choice) or refused_scale(scale):
         return _nothing_drawn(message)
     if not (market and location and model):
         return _nothing_drawn(NO_RUNS if not market else "Choose a location and a model.", error=False)
@@ -137,7 +138,7 @@ def render(market, location, model, issued_at, horizon, tz_choice):
              f"{view.run.first_target.tz_convert(view.tz):%Y-%m-%d %H:%M}.", *view.notes]
     if view.actual.empty:
         notes.append("No actual prices are stored for these hours yet.")
-    return {"fan": _fan(view), "fan_config": figures.export_config(fname), "error": None, "show_error": False,
+    return {"fan": _fan(view, scale), "fan_config": figures.export_config(fname), "error": None, "show_error": False,
             "notes": [html.Div(n) for n in notes], "zone": f"Times in {view.tz_label}.", "no_csv": False}
 
 

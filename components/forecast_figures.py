@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from components.figures import legend_below, plain_figure
+from components.price_axis import axis_for, price_trace_values, price_yaxis
 
 #: The fan's bands, widest first (drawn under the narrower ones): central width, lower and upper quantile column.
 FAN_BANDS = ((0.98, "q01", "q99"), (0.90, "q05", "q95"), (0.80, "q10", "q90"), (0.50, "q25", "q75"))
@@ -34,42 +35,59 @@ def model_colour(model: str, order: int = 0) -> str:
 
 def fan_figure(fan: pd.DataFrame, actual: pd.DataFrame, *, issued_at: pd.Timestamp, title: str, tz_label: str,
                currency: str, operator: pd.DataFrame | None = None,
-               operator_label: str = "Operator's forecast") -> dict:
-    """The forecast fan against hour start in the zone shown.
+               operator_label: str = "Operator's forecast", scale: str | None = "linear") -> dict:
+    """The forecast fan against hour start in the zone shown, on the price axis ``scale`` names
+    (components.price_axis: one axis for every price drawn, so a band, the actual and the operator's forecast stay
+    comparable; hover gives the prices themselves).
 
     ``fan``: ``time``, ``q50`` (the median, drawn as the line), ``forecast`` (the point, drawn dotted where it
     differs from the median) and the columns of FAN_BANDS. ``actual``: ``time``, ``price``. ``operator``:
     ``time``, ``value``. ``issued_at``: when the run was issued (wall clock), marked by a vertical line."""
+    has_operator = operator is not None and not operator.empty
+    columns = ("q50", "forecast", *(c for _, lo, hi in FAN_BANDS for c in (lo, hi)))
+    drawn = [fan[c].to_numpy(dtype=float) for c in columns] + [actual["price"].to_numpy(dtype=float)]
+    drawn += [operator["value"].to_numpy(dtype=float)] if has_operator else []
+    shown = np.concatenate(drawn)
+    axis = axis_for(shown, scale)
+
+    def height(values: np.ndarray) -> np.ndarray:
+        return values if axis is None else axis(values)
+
     x = _iso(fan["time"])
     data: list[dict] = []
     for width, lower, upper in FAN_BANDS:
         name = f"{round(width * 100)} % band ({lower}–{upper})"
-        data.append({"type": "scatter", "x": x, "y": fan[lower].to_numpy(), "mode": "lines", "line": {"width": 0},
-                     "showlegend": False, "hoverinfo": "skip", "legendgroup": name, "name": name})
-        data.append({"type": "scatter", "x": x, "y": fan[upper].to_numpy(), "mode": "lines", "line": {"width": 0},
-                     "fill": "tonexty", "fillcolor": f"rgba({_FAN_RGB}, {_BAND_OPACITY[width]})", "name": name,
-                     "legendgroup": name, "hoverinfo": "skip"})
-    data.append({"type": "scatter", "x": x, "y": fan["q50"].to_numpy(), "mode": "lines", "name": "Median forecast",
-                 "line": {"color": MEDIAN_COLOUR, "width": 2.4},
-                 "customdata": np.column_stack([fan[c].to_numpy() for c in ("q05", "q95")]),
-                 "hovertemplate": "median %{y:.2f}<br>90 % band %{customdata[0]:.2f} – %{customdata[1]:.2f}"
-                                  "<extra></extra>"})
+        data.append({"type": "scatter", "x": x, "y": height(fan[lower].to_numpy()), "mode": "lines",
+                     "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip", "legendgroup": name, "name": name})
+        data.append({"type": "scatter", "x": x, "y": height(fan[upper].to_numpy()), "mode": "lines",
+                     "line": {"width": 0}, "fill": "tonexty",
+                     "fillcolor": f"rgba({_FAN_RGB}, {_BAND_OPACITY[width]})", "name": name, "legendgroup": name,
+                     "hoverinfo": "skip"})
+    data.append({"type": "scatter", "x": x, "y": height(fan["q50"].to_numpy()), "mode": "lines",
+                 "name": "Median forecast", "line": {"color": MEDIAN_COLOUR, "width": 2.4},
+                 "customdata": np.column_stack([fan[c].to_numpy() for c in ("q50", "q05", "q95")]),
+                 "hovertemplate": "median %{customdata[0]:.2f}<br>90 % band %{customdata[1]:.2f} – "
+                                  "%{customdata[2]:.2f}<extra></extra>"})
     if not np.allclose(fan["forecast"].to_numpy(), fan["q50"].to_numpy(), rtol=1e-6, atol=1e-6):
-        data.append({"type": "scatter", "x": x, "y": fan["forecast"].to_numpy(), "mode": "lines",
-                     "name": "Point forecast", "line": {"color": MEDIAN_COLOUR, "width": 1.2, "dash": "dot"}})
-    if operator is not None and not operator.empty:
-        data.append({"type": "scatter", "x": _iso(operator["time"]), "y": operator["value"].to_numpy(),
-                     "mode": "lines", "name": operator_label, "line": {"color": OPERATOR_COLOUR, "width": 1.5,
-                                                                       "dash": "dash", "shape": "hv"}})
+        data.append({"type": "scatter", "x": x,
+                     **price_trace_values(fan["forecast"].to_numpy(), axis, "point {price}<extra></extra>"),
+                     "mode": "lines", "name": "Point forecast",
+                     "line": {"color": MEDIAN_COLOUR, "width": 1.2, "dash": "dot"}})
+    if has_operator:
+        data.append({"type": "scatter", "x": _iso(operator["time"]),
+                     **price_trace_values(operator["value"].to_numpy(), axis, "operator {price}<extra></extra>"),
+                     "mode": "lines", "name": operator_label,
+                     "line": {"color": OPERATOR_COLOUR, "width": 1.5, "dash": "dash", "shape": "hv"}})
     if not actual.empty:
-        data.append({"type": "scatter", "x": _iso(actual["time"]), "y": actual["price"].to_numpy(),
+        data.append({"type": "scatter", "x": _iso(actual["time"]),
+                     **price_trace_values(actual["price"].to_numpy(), axis, "actual {price}<extra></extra>"),
                      "mode": "lines+markers", "name": "Actual price", "marker": {"size": 4},
                      "line": {"color": ACTUAL_COLOUR, "width": 1.6}})
     issued = _iso(pd.DatetimeIndex([issued_at]))[0]
     return plain_figure(
         data, title={"text": title}, height=460, margin={"l": 60, "r": 20, "t": 50, "b": 40},
         hovermode="x unified", legend=legend_below(-0.22),
-        xaxis={"title": {"text": f"Hour start ({tz_label})"}}, yaxis={"title": {"text": f"{currency}/MWh"}},
+        xaxis={"title": {"text": f"Hour start ({tz_label})"}}, yaxis=price_yaxis(axis, currency, shown),
         shapes=[{"type": "line", "xref": "x", "yref": "paper", "x0": issued, "x1": issued, "y0": 0, "y1": 1,
                  "line": {"color": "#d62728", "width": 1.5, "dash": "dot"}}],
         annotations=[{"x": issued, "xref": "x", "y": 1, "yref": "paper", "yanchor": "bottom", "showarrow": False,

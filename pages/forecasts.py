@@ -6,6 +6,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from app.services import services
+from components.price_axis import scale_control
 from engine import queries
 from engine.forecast import views
 
@@ -14,7 +15,7 @@ dash.register_page(__name__, path="/forecasts", name="Forecasts", title="Forecas
 #: Ids the callbacks read and write.
 MARKET, LOCATION, MODEL, HORIZON, ISSUED, TZ = "fc-market", "fc-location", "fc-model", "fc-horizon", "fc-issued", \
     "fc-tz"
-WINDOW = "fc-window"
+WINDOW, SCALE = "fc-window", "fc-scale"
 
 
 def _control(label: str, component, **width) -> dbc.Col:
@@ -27,9 +28,10 @@ def _dropdown(ident: str, pick, width: str = "9rem") -> dcc.Dropdown:
 
 
 def layout(market: str | None = None, location: str | None = None, model: str | None = None,
-           issued: str | None = None, horizon: str | None = None, tz: str | None = None, **_other) -> html.Div:
-    """A link may name the view (?market=NEM&location=SA1&model=lear&issued=2026-10-04T04:00:00Z&horizon=48&tz=utc);
-    a value the store does not hold is passed over for the default."""
+           issued: str | None = None, horizon: str | None = None, tz: str | None = None, scale: str | None = None,
+           **_other) -> html.Div:
+    """A link may name the view (?market=NEM&location=SA1&model=lear&issued=2026-10-04T04:00:00Z&horizon=48&tz=utc
+    &scale=compressed); a value the store does not hold is passed over for the default."""
     choice = services().cached(views.initial_choice, market, location, model)
     notes = list(choice.notes)
     tz_choice = "utc" if tz == "utc" else "market"
@@ -45,6 +47,8 @@ def layout(market: str | None = None, location: str | None = None, model: str | 
         notes.append(f"The link's issue time is not usable ({exc}); showing the newest run.")
         times = services().cached(views.issue_times, choice.market.chosen, choice.location.chosen,
                                   choice.model.chosen, None, tz_choice)
+    scale_radio, scale_note = scale_control(SCALE, scale)
+    notes += [scale_note] if scale_note else []
     shown_horizon = int(horizon) if horizon in {str(h) for h in views.HORIZONS} else views.HORIZONS[0]
     controls = dbc.Row([
         _control("Market", _dropdown(MARKET, choice.market)),
@@ -59,6 +63,7 @@ def layout(market: str | None = None, location: str | None = None, model: str | 
         _control("Time shown in", dbc.RadioItems(
             id=TZ, options=[{"label": "Market time", "value": "market"}, {"label": "UTC", "value": "utc"}],
             value=tz_choice, inline=True)),
+        _control("Price axis", scale_radio),
         dbc.Col([dbc.Label("\u00a0", className="small d-block mb-1"),
                  dbc.Button("Download CSV", id="fc-download-btn", color="secondary", size="sm"),
                  dcc.Download(id="fc-download")], xs=12, md="auto"),

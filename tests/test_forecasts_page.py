@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from plotly.utils import PlotlyJSONEncoder
 
+from components.price_axis import PriceAxis
 from app.factory import create_app
 from app.services import services
 from app.settings import Settings
@@ -352,7 +353,7 @@ def test_hostile_values_get_the_pages_message_and_change_nothing(site):
     before, good = row_counts(store), _good(store, ids)
     render_key, accuracy_key = callback_key(dash_app, "fc-fan.figure"), callback_key(dash_app, "fc-rolling.figure")
     for field in ("fc-market.value", "fc-location.value", "fc-model.value", "fc-issued.value", "fc-horizon.value",
-                  "fc-tz.value"):
+                  "fc-tz.value", "fc-scale.value"):
         for value in HOSTILE:
             what = f"{field}={str(value)[:30]!r}"
             body = assert_answered(post_callback(client, dash_app, render_key, {**good, field: value}),
@@ -474,3 +475,41 @@ def test_a_link_to_a_model_not_stored_says_which_is_shown_by_its_name(site):
     choice = views.initial_choice(store, "NEM", "SA1", "zzz")
     assert choice.model.chosen == "naive"  # preferred to the module's daily-naive runs
     assert choice.notes == ("No forecasts of model 'zzz' are stored; showing Naive (weekly).",)
+
+
+def test_the_compressed_price_axis_draws_every_price_on_one_axis_and_hovers_the_prices(site):
+    """On the compressed axis the bands, the median and the actual prices are drawn at their heights on one
+    PriceAxis (chosen from every price the fan draws), with ticks labelled in prices; hover reads the prices. TAS1
+    gets an hour at 14,000 AUD/MWh among its demo prices (the file's last test: it adds a location)."""
+    _, store, _ = site
+    frames = nem_demo_frames(days=PRICE_DAYS, end=LAST_DAY + pd.Timedelta(days=1))
+    prices = frames["prices"].loc[frames["prices"]["location"] == "TAS1"].reset_index(drop=True)
+    spike = prices["interval_start"].between(pd.Timestamp("2026-10-31 18:00", tz=NEM),
+                                             pd.Timestamp("2026-10-31 18:55", tz=NEM))
+    prices.loc[spike, "price"] = 14_000.0
+    write_tables(store, {"prices": prices})
+    start = LAST_DAY.tz_convert("UTC")
+    hourly = _hourly(prices, "TAS1")
+    runs.save_run(store, "NEM", "TAS1", naive_forecast(hourly.loc[hourly.index < start], start, 48),
+                  start - pd.Timedelta(hours=12), "weekly-naive-v1")
+    choice = {"fc-location.value": "TAS1", "fc-issued.value": None}
+    linear = _render(site, **choice, **{"fc-scale.value": "linear"})["fc-fan"]["figure"]
+    compressed = _render(site, **choice, **{"fc-scale.value": "compressed"})["fc-fan"]["figure"]
+    before, after = _traces(linear), _traces(compressed)
+    assert _values(before["Actual price"]).max() == pytest.approx(14_000.0)
+    axis = PriceAxis.for_prices(np.concatenate([_values(before[name]) for name in before]))
+    assert axis is not None
+    for name in before:
+        np.testing.assert_allclose(_values(after[name]), axis(_values(before[name])), err_msg=name)
+    np.testing.assert_array_equal(_values(after["Actual price"], "customdata"), _values(before["Actual price"]))
+    assert after["Actual price"]["hovertemplate"] == "actual %{customdata:,.2f}<extra></extra>"
+    median = np.asarray(after["Median forecast"]["customdata"], dtype=float)
+    np.testing.assert_allclose(median[:, 0], _values(before["Median forecast"]))  # hover: the median's price
+    yaxis = compressed["layout"]["yaxis"]
+    assert yaxis["title"]["text"] == f"AUD/MWh (log beyond ±{axis.bound:,.0f})"
+    ticks = np.array([float(t.replace(",", "")) for t in yaxis["ticktext"]])
+    assert 10_000 in ticks
+    np.testing.assert_allclose(yaxis["tickvals"], axis(ticks))
+    assert linear["layout"]["yaxis"] == {"title": {"text": "AUD/MWh"}}
+    refused = _render(site, **{"fc-scale.value": "symlog"})
+    assert refused["fc-error"]["children"] == "Price axis must be one of linear, compressed."
