@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from components.figures import legend_below, plain_figure
-from components.price_axis import axis_for, price_trace_values, price_yaxis
+from components.price_axis import axis_for, price_heights, price_trace_values, price_yaxis
 
 #: The fan's bands, widest first (drawn under the narrower ones): central width, lower and upper quantile column.
 FAN_BANDS = ((0.98, "q01", "q99"), (0.90, "q05", "q95"), (0.80, "q10", "q90"), (0.50, "q25", "q75"))
@@ -50,20 +50,17 @@ def fan_figure(fan: pd.DataFrame, actual: pd.DataFrame, *, issued_at: pd.Timesta
     shown = np.concatenate(drawn)
     axis = axis_for(shown, scale)
 
-    def height(values: np.ndarray) -> np.ndarray:
-        return values if axis is None else axis(values)
-
     x = _iso(fan["time"])
     data: list[dict] = []
     for width, lower, upper in FAN_BANDS:
         name = f"{round(width * 100)} % band ({lower}–{upper})"
-        data.append({"type": "scatter", "x": x, "y": height(fan[lower].to_numpy()), "mode": "lines",
+        data.append({"type": "scatter", "x": x, "y": price_heights(fan[lower].to_numpy(), axis), "mode": "lines",
                      "line": {"width": 0}, "showlegend": False, "hoverinfo": "skip", "legendgroup": name, "name": name})
-        data.append({"type": "scatter", "x": x, "y": height(fan[upper].to_numpy()), "mode": "lines",
+        data.append({"type": "scatter", "x": x, "y": price_heights(fan[upper].to_numpy(), axis), "mode": "lines",
                      "line": {"width": 0}, "fill": "tonexty",
                      "fillcolor": f"rgba({_FAN_RGB}, {_BAND_OPACITY[width]})", "name": name, "legendgroup": name,
                      "hoverinfo": "skip"})
-    data.append({"type": "scatter", "x": x, "y": height(fan["q50"].to_numpy()), "mode": "lines",
+    data.append({"type": "scatter", "x": x, "y": price_heights(fan["q50"].to_numpy(), axis), "mode": "lines",
                  "name": "Median forecast", "line": {"color": MEDIAN_COLOUR, "width": 2.4},
                  "customdata": np.column_stack([fan[c].to_numpy() for c in ("q50", "q05", "q95")]),
                  "hovertemplate": "median %{customdata[0]:.2f}<br>90 % band %{customdata[1]:.2f} – "

@@ -66,6 +66,11 @@ def _nice_step_up(value: float) -> float:
     return next(float(f * exponent) for f in (1, 2, 5, 10) if f * exponent >= value - 1e-9)
 
 
+def price_heights(prices: pd.Series | np.ndarray, axis: PriceAxis | None) -> pd.Series | np.ndarray:
+    """The prices' heights on ``axis`` (None: linear, the prices as they are)."""
+    return prices if axis is None else axis(prices)
+
+
 def price_trace_values(prices: pd.Series | np.ndarray, axis: PriceAxis | None, hover: str | None = None) -> dict:
     """A price trace's y values, and its hover template ``hover`` (None: Plotly's own), in which ``{price}``
     stands for the price: on a compressed axis the y values are heights, and hover reads the prices themselves

@@ -17,7 +17,7 @@ import pandas as pd
 from dash import html
 
 from components.figures import legend_below, plain_figure
-from components.price_axis import PriceAxis, axis_for, price_trace_values, price_yaxis
+from components.price_axis import PriceAxis, axis_for, price_heights, price_trace_values, price_yaxis
 
 #: A line is drawn through at most this many points; a longer series through each bucket's lowest and highest
 #: point (spikes stay visible). Trade markers are always exact.
@@ -81,16 +81,13 @@ def _date_axis(title: str, **more) -> dict:
 def _trade_markers(trades: pd.DataFrame, currency: str, axis: PriceAxis | None) -> list[dict]:
     """Entries (triangles pointing the way of the trade) and exits (crosses), long green, short red, at their
     prices' heights on ``axis`` (None: linear); hover gives the prices themselves."""
-    def height(prices: np.ndarray) -> np.ndarray:
-        return prices if axis is None else axis(prices)
-
     data = []
     for direction, colour, symbol in (("long", LONG_COLOUR, "triangle-up"), ("short", SHORT_COLOUR, "triangle-down")):
         part = trades.loc[trades["direction"] == direction]
         if part.empty:
             continue
         entry = part["entry_price"].to_numpy(float)
-        data.append({"type": "scattergl", "x": epoch_ms(part["entry_time"]), "y": height(entry),
+        data.append({"type": "scattergl", "x": epoch_ms(part["entry_time"]), "y": price_heights(entry, axis),
                      "mode": "markers", "name": f"{direction.capitalize()} entry", "legendgroup": direction,
                      "marker": {"color": colour, "symbol": symbol, "size": 9, "line": {"width": 0.5, "color": "#222"}},
                      "customdata": np.column_stack([entry, part["size_mw"].to_numpy(float)]),
@@ -100,7 +97,7 @@ def _trade_markers(trades: pd.DataFrame, currency: str, axis: PriceAxis | None) 
         if closed.empty:
             continue
         exit_price = closed["exit_price"].to_numpy(float)
-        data.append({"type": "scattergl", "x": epoch_ms(closed["exit_time"]), "y": height(exit_price),
+        data.append({"type": "scattergl", "x": epoch_ms(closed["exit_time"]), "y": price_heights(exit_price, axis),
                      "mode": "markers", "name": f"{direction.capitalize()} exit", "legendgroup": direction,
                      "marker": {"color": colour, "symbol": "x", "size": 8},
                      "customdata": np.column_stack([exit_price, closed["pnl"].to_numpy(float)]),
