@@ -101,22 +101,21 @@ class Services:
             "FROM system.parts WHERE database = currentDatabase() AND active AND table IN {t:Array(String)}",
             {"t": _DATA_TABLES}))
 
-    def cached(self, fn: Callable[..., T], *args: Any, timeout: int | None = None, **kwargs: Any) -> T:
+    def cached(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(store, *args, **kwargs)``, answered from the cache while the data it reads is unchanged.
 
-        What the call reads decides (``engine.caching``): its data class sets how long the answer lives
-        (``timeout`` overrides), and an answer about one market is keyed on that market's data version, any
-        other on the whole store's. A function declared ``pieced`` is computed on each call, reading its pieces
-        through the cache (``reader``); one declared ``reads_pieces`` reads them so on a miss. Arguments must have
-        a stable ``repr`` (text, numbers, None). A cache that cannot be reached (Redis down) costs the answer's
-        computation, never the answer.
+        What the call reads decides (``engine.caching``): its data class sets how long the answer lives, and an
+        answer about one market is keyed on that market's data version, any other on the whole store's. A function
+        declared ``pieced`` is computed on each call, reading its pieces through the cache (``reader``); one
+        declared ``reads_pieces`` reads them so on a miss. Arguments must have a stable ``repr`` (text, numbers,
+        None). A cache that cannot be reached (Redis down) costs the answer's computation, never the answer.
 
         Within a request each version is looked up once, at its first use (``_versions``): a load landing
         later in the request is seen by the next one. What the request computes after the load is then kept
         under the older version, which no later request asks for: never stale data under a newer version."""
         if caching.pieced(fn):
             return fn(self.ready_store(), *args, read=self.reader(), **kwargs)
-        return self._cached(fn, args, kwargs, timeout, self._versions())
+        return self._cached(fn, args, kwargs, self._versions())
 
     def reader(self) -> Reader:
         """``read(fn, *args)``: ``cached(fn, *args)``, each market's data version looked up once per reader (a
@@ -124,7 +123,7 @@ class Services:
         return self._reader(self._versions())
 
     def _reader(self, versions: dict[str | None, str]) -> Reader:
-        return lambda fn, *args: self._cached(fn, args, {}, None, versions)
+        return lambda fn, *args: self._cached(fn, args, {}, versions)
 
     @staticmethod
     def _versions() -> dict[str | None, str]:
@@ -134,8 +133,7 @@ class Services:
         # app context already pushed around it (a test's, the CLI's).
         return request.environ.setdefault("c254.versions", {}) if has_request_context() else {}
 
-    def _cached(self, fn: Callable[..., T], args: tuple, kwargs: dict, timeout: int | None,
-                versions: dict[str | None, str]) -> T:
+    def _cached(self, fn: Callable[..., T], args: tuple, kwargs: dict, versions: dict[str | None, str]) -> T:
         found = caching.classify(fn, args, kwargs)
         version = "" if caching.versioned_by_argument(fn) else "|".join(
             self._version(key, versions) for key in found.version_keys)
@@ -159,7 +157,7 @@ class Services:
         else:
             value = fn(self.ready_store(), *args, **kwargs)
         try:
-            self.cache.set(key, (value,), timeout=timeout or found.timeout)
+            self.cache.set(key, (value,), timeout=found.timeout)
         except Exception as exc:
             self._cache_failed("write", exc, found.data_class)
         return value

@@ -7,12 +7,9 @@ from app.services import services
 from components.freshness import freshness_badges
 from engine import queries
 
-#: Freshness is read at most once a minute per data version (the badges refresh every minute).
-FRESHNESS_TIMEOUT = 60
-
 
 def freshness() -> list[queries.Freshness]:
-    return services().cached(queries.dataset_freshness, timeout=FRESHNESS_TIMEOUT)
+    return services().cached(queries.dataset_freshness)
 
 
 @callback(Output("freshness-badges", "children"), Input("url", "pathname"), Input("freshness-tick", "n_intervals"))

@@ -130,18 +130,39 @@ def test_warming_after_a_stored_run_computes_the_forecasts_views_not_the_overvie
     assert warm(dash_app.server, ["NEM"]) == everything
 
 
-def test_an_answer_lives_as_long_as_its_data_class(app_with_two_markets, time_machine):
+def test_the_data_classes_live_as_the_issue_sets_them():
+    # static: market and node metadata 1 h; dynamic: recent prices 5 min; real-time: the latest interval 30 s;
+    # semi-static (daily aggregates, closed months): a day, as a closed month changes only with a resettlement
+    assert caching.DATA_CLASSES == {"static": 3600, "semi_static": 86400, "dynamic": 300, "realtime": 30}
+
+
+#: a call of each data class (the store holds IESO ONZP hours of 2026-11-01; "now" is 2026-12-03, so November is
+#: a closed month and December the current one)
+_ONE_OF_EACH_CLASS = [
+    pytest.param("realtime", overview.latest_view, ("IESO",), id="latest-interval"),
+    pytest.param("static", overview.locations, ("IESO",), id="metadata"),
+    pytest.param("dynamic", queries.month_prices, ("IESO", "ONZP", "hoep", "2026-12-01"), id="recent-prices"),
+    pytest.param("semi_static", queries.month_prices, ("IESO", "ONZP", "hoep", "2026-11-01"), id="closed-month"),
+]
+
+
+@pytest.mark.parametrize(("data_class", "fn", "args"), _ONE_OF_EACH_CLASS)
+def test_an_answer_lives_as_long_as_its_data_class(app_with_two_markets, time_machine, data_class, fn, args):
+    lifetime = caching.DATA_CLASSES[data_class]
     time_machine.move_to(pd.Timestamp("2026-12-03 12:00", tz="UTC").to_pydatetime(), tick=False)
     with app_with_two_markets.server.app_context():
         svc = services()
-        svc.cached(overview.latest_view, "IESO")  # real-time: 30 s
-        svc.cached(overview.locations, "IESO")  # static: 1 h
-        time_machine.shift(31)
-        misses, hits = _count("realtime", "miss"), _count("static", "hit")
-        svc.cached(overview.latest_view, "IESO")
-        svc.cached(overview.locations, "IESO")
-        assert _count("realtime", "miss") == misses + 1
-        assert _count("static", "hit") == hits + 1
+        misses = _count(data_class, "miss")
+        svc.cached(fn, *args)
+        assert _count(data_class, "miss") == misses + 1, f"the call was not classed {data_class}"
+        time_machine.shift(lifetime - 1)
+        hits = _count(data_class, "hit")
+        svc.cached(fn, *args)
+        assert _count(data_class, "hit") == hits + 1, f"gone before its {lifetime} s"
+        time_machine.shift(2)
+        misses = _count(data_class, "miss")
+        svc.cached(fn, *args)
+        assert _count(data_class, "miss") == misses + 1, f"kept past its {lifetime} s"
 
 
 def test_a_cache_that_fails_costs_the_computation_not_the_answer(app_with_two_markets, monkeypatch):
