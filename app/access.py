@@ -155,7 +155,7 @@ def _json(status: int, message: str):
 def enforce(app: dash.Dash):
     """The one before-request check: the role table for every page, callback, Dash request and API route."""
     path = request.path
-    if auth.local_mode() and not auth.is_loopback(request.remote_addr):
+    if auth.local_mode() and not auth.from_this_machine():
         return _json(403, "local mode (sign-in off) serves this machine only")
     if path in PUBLIC_PATHS or path in SELF_GUARDED or path.startswith(PUBLIC_PREFIXES):
         return None

@@ -188,6 +188,20 @@ def local_mode() -> bool:
     return not _state().settings.auth
 
 
+#: Headers a reverse proxy sets to name the client it forwards
+_FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def from_this_machine() -> bool:
+    """The request comes from a process on this machine: a loopback address that no reverse proxy forwarded.
+    A proxy on this machine that the app is not told to trust (C254_TRUSTED_PROXIES=0) connects from loopback
+    for every client it forwards; its forwarding headers show it. With trusted proxies the client address is
+    already the one they name (ProxyFix)."""
+    if not is_loopback(request.remote_addr):
+        return False
+    return bool(_state().settings.trusted_proxies) or not any(h in request.headers for h in _FORWARDING_HEADERS)
+
+
 def _user_activity() -> bool:
     """False for a Dash callback that only an interval's tick fired: a page left open is not a user at work."""
     if request.path != "/_dash-update-component":

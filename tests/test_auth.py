@@ -414,6 +414,15 @@ def test_local_mode_refuses_clients_from_elsewhere(local):
     assert _client(local, "192.168.1.20").get("/").status_code == 403
 
 
+@pytest.mark.parametrize("header", [{"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"},
+                                    {"X-Real-IP": "203.0.113.9"}])
+def test_local_mode_refuses_clients_a_proxy_on_this_machine_forwards(local, header):
+    # a reverse proxy on this machine connects from loopback for every client it serves
+    answer = _client(local).get("/", headers=header)
+    assert answer.status_code == 403
+    assert "this machine only" in answer.get_data(as_text=True)
+
+
 def test_local_mode_login_page_goes_to_the_app(local):
     assert _client(local).get("/login").headers["Location"] == "/"
 

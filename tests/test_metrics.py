@@ -81,3 +81,15 @@ def test_metrics_are_for_admins_and_this_machine(make_app, client_as):
     admin = client_as(dash_app, "admin")
     assert admin.get("/metrics", environ_base=elsewhere).status_code == 200
     assert dash_app.server.test_client().get("/metrics").status_code == 200  # loopback: the Prometheus agent
+    # a reverse proxy on this machine, not declared trusted, connects from loopback for the clients it forwards
+    proxied = dash_app.server.test_client().get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 403
+
+
+def test_behind_a_trusted_proxy_metrics_go_by_the_forwarded_address(make_app):
+    server = make_app(auth=True, trusted_proxies=1).server
+    from_proxy = {"REMOTE_ADDR": "127.0.0.1"}
+    assert server.test_client().get("/metrics", environ_base=from_proxy,
+                                    headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
+    assert server.test_client().get("/metrics", environ_base=from_proxy,
+                                    headers={"X-Forwarded-For": "127.0.0.1"}).status_code == 200
