@@ -32,7 +32,7 @@ from limits.strategies import FixedWindowRateLimiter, RateLimiter
 from wtforms.validators import ValidationError
 
 from app.services import services
-from app.settings import REPO_ROOT, Settings
+from app.settings import REDIS_CLIENT_OPTIONS, REPO_ROOT, Settings
 from engine import accounts, audit
 from engine.store import StoreError
 
@@ -147,6 +147,7 @@ def init_app(server: Flask) -> None:
     manager.session_protection = "strong"  # a session cookie replayed from another address or browser dies
     manager.user_loader(_load_user)
     limiter = Limiter(get_remote_address, app=server, storage_uri=settings.redis_url or "memory://",
+                      storage_options=dict(REDIS_CLIENT_OPTIONS) if settings.redis_url else {},
                       key_prefix="c254-signin", default_limits=[])
     server.extensions[STATE_KEY] = AuthState(settings=settings, limiter=limiter, limit=parse(settings.login_limit))
     server.add_url_rule("/login", "login", login, methods=["GET", "POST"])

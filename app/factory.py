@@ -23,7 +23,7 @@ from app.operations import Operations
 from app.scheduler import start_on_first_request
 from app.warming import watch_on_first_request
 from app.services import EXTENSION_KEY, Services
-from app.settings import REPO_ROOT, Settings
+from app.settings import REDIS_CLIENT_OPTIONS, REPO_ROOT, Settings
 from components.shell import shell
 from engine.store import Store
 
@@ -34,7 +34,7 @@ BOOTSTRAP_CSS_URL = "/vendor/bootstrap/bootstrap.min.css"
 def _cache_config(settings: Settings) -> dict:
     if settings.redis_url:
         return {"CACHE_TYPE": "RedisCache", "CACHE_REDIS_URL": settings.redis_url, "CACHE_DEFAULT_TIMEOUT": 300,
-                "CACHE_KEY_PREFIX": "c254:"}
+                "CACHE_KEY_PREFIX": "c254:", "CACHE_OPTIONS": dict(REDIS_CLIENT_OPTIONS)}
     return {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300, "CACHE_THRESHOLD": 2000}
 
 

@@ -29,6 +29,7 @@ from flask import Flask, has_request_context
 from app import auth
 from app.access import may
 from app.services import Services, services
+from app.settings import REDIS_CLIENT_OPTIONS
 from engine import audit
 from engine import orders as order_book
 from engine.fix.session import FixSession, SessionConfig, SessionStatus
@@ -235,8 +236,9 @@ class Routing:
         import redis
 
         if self._lease is None:
-            self._lease = redis.Redis.from_url(url).lock(f"c254:fix-session:{config.session_id}",
-                                                         timeout=LEASE_SECONDS, thread_local=False)
+            client = redis.Redis.from_url(url, **REDIS_CLIENT_OPTIONS)
+            self._lease = client.lock(f"c254:fix-session:{config.session_id}", timeout=LEASE_SECONDS,
+                                      thread_local=False)
         try:
             taken = self._lease.acquire(blocking=False)
         except redis.RedisError:

@@ -3,15 +3,13 @@
 The scheduler starts on the first request a serving process receives, never at import or in a CLI command,
 so a forked gunicorn worker (not the master) owns it and the embedded store is opened in that same process.
 With several workers or hosts (Redis configured), every trigger takes a Redis lock named after the job and
-the minute it fired, so exactly one worker runs it. Triggers are cron-aligned so all workers fire in the
-same minute.
+the time it was scheduled to fire (app.trigger_lock), so exactly one worker runs it, even one that starts it late.
 """
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +24,7 @@ from flask import Flask
 from app.forecasting import FORECASTING_KEY, ISSUE_JOB, forecasting
 from app.services import services
 from app.signalling import SIGNAL_JOB, record_signals
+from app.trigger_lock import MISFIRE_GRACE_SECONDS, RedisTriggerLock, TriggerLock, claim
 from app.warming import WATCH_KEY, start_watch, warms_after_loads
 from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
@@ -89,12 +88,14 @@ JOBS: tuple[JobSpec, ...] = (
 
 
 TRAINING_JOB = ("model_training", "Nightly model training", {"hour": "2", "minute": "0"})
+#: the jobs besides the connectors' pulls: (job id, label, cron fields in UTC)
+OTHER_JOBS = (TRAINING_JOB, ISSUE_JOB, SIGNAL_JOB)
 
 
-def train_models(server: Flask, lock: RedisTriggerLock | None = None,
+def train_models(server: Flask, lock: TriggerLock | None = None,
                  now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> list[JobRun]:
     """Run every trainer registered in :mod:`engine.training` once (at most once per firing across workers)."""
-    if lock is not None and not lock.acquire(TRAINING_JOB[0], now()):
+    if not claim(server, lock, TRAINING_JOB[0], now()):
         return []
     return train_all(services(server).ready_store())
 
@@ -106,31 +107,11 @@ def job_spec(job_id: str) -> JobSpec:
     raise KeyError(f"unknown job {job_id!r}")
 
 
-class RedisTriggerLock:
-    """At most one holder per (job, fire minute) across every worker and host sharing the Redis."""
-
-    def __init__(self, url: str, granularity_seconds: int = 60):
-        import redis
-
-        self.redis = redis.Redis.from_url(url)
-        self.me = f"{socket.gethostname()}:{os.getpid()}"
-        self.granularity = granularity_seconds
-
-    def key(self, job_id: str, fired_at: dt.datetime) -> str:
-        # Workers fire a few ms apart: the trigger is identified by its fire time floored to the granularity.
-        slot = int(fired_at.timestamp()) // self.granularity * self.granularity
-        return f"c254:trigger:{job_id}:{slot}"
-
-    def acquire(self, job_id: str, fired_at: dt.datetime) -> bool:
-        return bool(self.redis.set(self.key(job_id, fired_at), self.me, nx=True, ex=6 * 3600))
-
-
-def run_scheduled(server: Flask, spec: JobSpec, lock: RedisTriggerLock | None = None,
+def run_scheduled(server: Flask, spec: JobSpec, lock: TriggerLock | None = None,
                   now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> JobRun | None:
     """One scheduled run of ``spec``: recorded in job_runs; failures are recorded, never raised."""
     fired = now()
-    if lock is not None and not lock.acquire(spec.id, fired):
-        log.debug("%s at %s runs on another worker", spec.id, fired)
+    if not claim(server, lock, spec.id, fired, spec.connector.upper()):
         return None
     store = services(server).ready_store()
     # "Today" is the operator's today: a NEM day starts at 14:00 UTC.
@@ -180,26 +161,25 @@ def backfills(server: Flask) -> Backfills:
 
 def build_scheduler(server: Flask) -> BackgroundScheduler:
     settings = services(server).settings
-    lock = RedisTriggerLock(settings.redis_url) if settings.redis_url else None
+    triggers = {job_id: CronTrigger(timezone="UTC", **cron) for job_id, cron in
+                [*((spec.id, spec.cron) for spec in JOBS), *((job[0], job[2]) for job in OTHER_JOBS)]}
+    lock = RedisTriggerLock(settings.redis_url, triggers) if settings.redis_url else None
     sched = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
-                                                              "misfire_grace_time": 300})
+                                                              "misfire_grace_time": MISFIRE_GRACE_SECONDS})
     for spec in JOBS:
-        sched.add_job(run_scheduled, CronTrigger(timezone="UTC", **spec.cron), args=[server, spec, lock],
-                      id=spec.id, name=spec.label)
-    job_id, label, cron = TRAINING_JOB
-    sched.add_job(train_models, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label)
-    job_id, label, cron = ISSUE_JOB
-    sched.add_job(issue_forecasts, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label)
-    job_id, label, cron = SIGNAL_JOB  # also once at start, so a fresh store has a live record at once
-    sched.add_job(record_signals, CronTrigger(timezone="UTC", **cron), args=[server, lock], id=job_id, name=label,
-                  next_run_time=dt.datetime.now(dt.UTC))
+        sched.add_job(run_scheduled, triggers[spec.id], args=[server, spec, lock], id=spec.id, name=spec.label)
+    for (job_id, label, _cron), run in zip(OTHER_JOBS, (train_models, issue_forecasts, record_signals), strict=True):
+        # the signals also once at start, so a fresh store has a live record at once
+        first = dt.datetime.now(dt.UTC) if job_id == SIGNAL_JOB[0] else None
+        sched.add_job(run, triggers[job_id], args=[server, lock], id=job_id, name=label,
+                      **({"next_run_time": first} if first else {}))
     return sched
 
 
-def issue_forecasts(server: Flask, lock: RedisTriggerLock | None = None,
+def issue_forecasts(server: Flask, lock: TriggerLock | None = None,
                     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
     """Issue every series' owed forecast runs on the forecasting thread (once per firing across workers)."""
-    if lock is not None and not lock.acquire(ISSUE_JOB[0], now()):
+    if not claim(server, lock, ISSUE_JOB[0], now()):
         return
     forecasting(server).issue()
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "c254"
+#: How long the cache is passed by after it failed (Redis down or hung), before a call tries it again
+CACHE_RETRY_SECONDS = 1.0
 #: The tables whose contents the pages show: the series, their aggregates, the markets' metadata and the stored
 #: forecast runs (a newly issued run is seen at once).
 _DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates),
@@ -67,6 +69,7 @@ class Services:
     _ready_lock: threading.Lock = field(default_factory=threading.Lock)
     cache_error: str = ""  # the last failure to read or write the cache (the System page shows it) ...
     cache_error_at: float = 0.0  # ... when it happened (epoch seconds); a read that works clears it
+    _cache_retry_at: float = 0.0  # after a failure the cache is passed by until then (time.monotonic())
 
     def ready_store(self, *, migrate_server: bool = False) -> Store:
         """The store, migrated (and seeded with demo data if empty and demo is on) on first use.
@@ -139,6 +142,9 @@ class Services:
             self._version(key, versions) for key in found.version_keys)
         key = "view:" + hashlib.sha256(repr((caching.name_of(fn), version, args, sorted(kwargs.items())))
                                      .encode()).hexdigest()
+        if time.monotonic() < self._cache_retry_at:  # it failed a moment ago: answer without it
+            count_cache(found.data_class, "error")
+            return fn(self.ready_store(), *args, **kwargs)
         try:
             held = self.cache.get(key)
         except Exception as exc:  # the cache backend is down: answer without it
@@ -174,6 +180,8 @@ class Services:
     def _cache_failed(self, what: str, exc: Exception, data_class: str) -> None:
         count_cache(data_class, "error")
         self.cache_error, self.cache_error_at = f"{type(exc).__name__}: {exc}", time.time()
+        # A hung Redis costs each call its socket timeout: one call a second waits for it, not every call.
+        self._cache_retry_at = time.monotonic() + CACHE_RETRY_SECONDS
         log.warning("cache %s failed (%s data); answering without the cache: %s", what, data_class, exc)
 
     def system_figures(self) -> system.SystemFigures:

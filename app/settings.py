@@ -7,6 +7,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+#: Every Redis client's timeouts (cache, trigger locks, warming claims, rate limits, the FIX lease): a Redis that
+#: hangs (paused, a network partition) costs a request seconds and is answered without it, never a thread stuck
+#: on a socket. A Redis on the same network answers in well under a millisecond.
+REDIS_CLIENT_OPTIONS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+
 
 def _flag(value: str | None, default: bool) -> bool:
     if value is None or value.strip() == "":

@@ -8,12 +8,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Protocol
 
 import pandas as pd
 from flask import Flask
 
 from app.services import services
+from app.trigger_lock import TriggerLock, claim
 from engine.jobs import JobRun
 from engine.signals.record import record_live
 
@@ -23,17 +23,12 @@ SIGNAL_JOB = ("signal_record", "Record live trading signals (each strategy on ea
               {"minute": "2-59/5"})
 
 
-class TriggerLock(Protocol):
-    def acquire(self, job_id: str, fired_at: dt.datetime) -> bool: ...
-
-
 def record_signals(server: Flask, lock: TriggerLock | None = None,
                    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> JobRun | None:
     """Record the new live signals (at most once per firing across workers); failures are recorded, never
     raised."""
     fired = now()
-    if lock is not None and not lock.acquire(SIGNAL_JOB[0], fired):
-        log.debug("%s at %s runs on another worker", SIGNAL_JOB[0], fired)
+    if not claim(server, lock, SIGNAL_JOB[0], fired):
         return None
     store = services(server).ready_store()
     run = JobRun(job=SIGNAL_JOB[0], market="")

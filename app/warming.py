@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from flask import Flask
 
 from app.services import counted_as_warming, services
+from app.settings import REDIS_CLIENT_OPTIONS
 from engine import overview, queries
 from engine.caching import DATA_CLASSES
 from engine.forecast import views as forecast_views
@@ -104,7 +105,7 @@ class RedisWarmingClaims:
     def __init__(self, url: str):
         import redis
 
-        self.redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.redis = redis.Redis.from_url(url, **REDIS_CLIENT_OPTIONS)
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self.seconds = DATA_CLASSES["dynamic"]
         self._failing = False

@@ -131,6 +131,42 @@ def test_redis_stopped_mid_load_costs_the_cache_never_an_answer(make_app, redis_
     assert client.get("/readyz").status_code == 200
 
 
+def test_a_hung_redis_costs_a_request_its_timeout_never_a_stuck_thread(make_app, redis_server):
+    """Redis paused (SIGSTOP: the socket accepts, nothing answers, as in a network partition): each answer comes
+    without the cache within the clients' timeout (REDIS_CLIENT_OPTIONS), the calls after a failure pass the
+    cache by for a moment instead of each waiting, and caching resumes when Redis does."""
+    from app.settings import REDIS_CLIENT_OPTIONS
+
+    dash_app = make_app(redis_url=redis_server.url)
+    svc = services(dash_app.server)
+    _sa_january(svc.ready_store())
+    client = dash_app.server.test_client()
+    key = callback_key(dash_app, "ov-series.figure")
+    expected = {"render": post_callback(client, dash_app, key, OVERVIEW).get_json(),
+                "prices": client.get(PRICES_URL).get_json()}
+    timeout = REDIS_CLIENT_OPTIONS["socket_timeout"]
+    os.kill(redis_server.proc.pid, signal.SIGSTOP)
+    try:
+        for _ in range(2):
+            for name, ask in (("render", lambda: post_callback(client, dash_app, key, OVERVIEW)),
+                              ("prices", lambda: client.get(PRICES_URL))):
+                started = time.monotonic()
+                answer = ask()
+                took = time.monotonic() - started
+                assert answer.status_code == 200 and answer.get_json() == expected[name], name
+                assert took < 2 * timeout + 1.5, f"{name} took {took:.1f} s with Redis hung"
+        assert "Timeout" in svc.cache_error, svc.cache_error
+        assert client.get("/readyz").get_json()["checks"]["cache"] == "unreachable"
+    finally:
+        os.kill(redis_server.proc.pid, signal.SIGCONT)
+    time.sleep(1.1)  # past the moment the cache is passed by
+    hits = _counted("hit")
+    assert client.get(PRICES_URL).get_json() == expected["prices"]
+    assert post_callback(client, dash_app, key, OVERVIEW).get_json() == expected["render"]
+    assert _counted("hit") > hits, "caching did not resume when Redis answered again"
+    assert client.get("/readyz").status_code == 200
+
+
 def test_the_limits_on_redis_fail_safe_when_redis_is_down(make_app, redis_server, request):
     """Sign-in keeps counting failures in this process (neither open to guessing nor closed to everyone); the
     product API refuses what it cannot count (503 with Retry-After), and serves again once Redis is back."""

@@ -195,16 +195,16 @@ WORKER = textwrap.dedent("""
     import redis
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
-    from app.scheduler import RedisTriggerLock
+    from app.trigger_lock import RedisTriggerLock
     url = sys.argv[1]
-    lock = RedisTriggerLock(url, granularity_seconds=2)
+    lock = RedisTriggerLock(url, {"probe": CronTrigger(second="*/2", timezone="UTC")})
     r = redis.Redis.from_url(url)
     def job():
         fired = dt.datetime.now(dt.timezone.utc)
         if lock.acquire("probe", fired):
             r.rpush("runs", lock.key("probe", fired) + "|" + str(os.getpid()))
     s = BackgroundScheduler(timezone="UTC")
-    s.add_job(job, CronTrigger(second="*/2", timezone="UTC"))
+    s.add_job(job, lock.triggers["probe"])
     s.start()
     r.rpush("ready", os.getpid())
     time.sleep(float(sys.argv[2]))
@@ -235,6 +235,47 @@ def test_each_trigger_runs_once_across_three_workers(redis_server):
     slots = sorted(int(k.rsplit(":", 1)[1]) for k in keys)
     assert [b - a for a, b in zip(slots, slots[1:], strict=False)] == [2] * (len(slots) - 1), \
         f"a trigger was missed: {slots}"
+
+
+def test_a_worker_starting_a_trigger_late_takes_the_same_lock(redis_server):
+    from apscheduler.triggers.cron import CronTrigger
+
+    from app.trigger_lock import RedisTriggerLock
+
+    triggers = {"pull": CronTrigger(minute="*/5", timezone="UTC"), "nightly": CronTrigger(hour=2, minute=0,
+                                                                                           timezone="UTC")}
+    on_time, late = (RedisTriggerLock(redis_server.url, triggers) for _ in range(2))
+    at = dt.datetime(2026, 12, 6, 12, 5, 0, 40_000, tzinfo=dt.UTC)
+    assert on_time.acquire("pull", at)
+    # the other worker's scheduler thread was busy: it starts the 12:05 firing 4 min 30 s late, in the grace
+    assert not late.acquire("pull", at + dt.timedelta(minutes=4, seconds=30))
+    assert late.acquire("pull", dt.datetime(2026, 12, 6, 12, 10, 0, 900_000, tzinfo=dt.UTC))  # the next firing
+    assert on_time.key("nightly", dt.datetime(2026, 12, 6, 2, 3, tzinfo=dt.UTC)) == \
+        on_time.key("nightly", dt.datetime(2026, 12, 6, 2, 0, 0, 5_000, tzinfo=dt.UTC))
+    assert on_time.acquire("nightly", dt.datetime(2026, 12, 6, 2, 3, tzinfo=dt.UTC))
+    assert not late.acquire("nightly", dt.datetime(2026, 12, 6, 2, 0, 0, 5_000, tzinfo=dt.UTC))
+
+
+def test_a_trigger_whose_lock_cannot_be_reached_is_recorded_not_run(make_app, redis_server):
+    from app.scheduler import job_spec, run_scheduled
+    from app.signalling import record_signals
+    from app.trigger_lock import RedisTriggerLock
+
+    dash_app = make_app(redis_url=redis_server.url)
+    store = dash_app.server.extensions["c254"].store
+    redis_server.kill()  # between the scheduler's start and the trigger
+    lock = RedisTriggerLock(redis_server.url)
+    fired = dt.datetime(2026, 12, 6, 12, 5, tzinfo=dt.UTC)
+    started = time.monotonic()
+    assert run_scheduled(dash_app.server, job_spec("nem_dispatch_5min"), lock, now=lambda: fired) is None
+    assert record_signals(dash_app.server, lock, now=lambda: fired) is None
+    assert time.monotonic() - started < 10
+    runs = jobs.recent_runs(store).set_index("job")
+    for job, market in (("nem_dispatch_5min", "NEM"), ("signal_record", "")):
+        assert runs.loc[job, "status"] == "failed" and runs.loc[job, "market"] == market
+        assert runs.loc[job, "error"].startswith("not run: Redis, which settles which worker runs each trigger, "
+                                                 "did not answer (ConnectionError"), runs.loc[job, "error"]
+        assert runs.loc[job, "rows_written"] == 0
 
 
 @pytest.mark.realdata

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import uuid
 
 import dash
@@ -18,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from app import system
 from app.factory import create_app
-from app.services import services
+from app.services import CACHE_RETRY_SECONDS, services
 from app.settings import Settings
 from engine import accounts, queries
 from engine.demo import nem_demo_frames
@@ -273,6 +274,7 @@ def test_cache_unavailable_is_shown_with_its_error_and_clears(site, monkeypatch)
     assert later.cache_error == ""  # an old failure is not the cache's state any more
 
     monkeypatch.setattr(svc, "cache", working)
+    time.sleep(CACHE_RETRY_SECONDS)  # right after a failure the cache is passed by, not tried
     with dash_app.server.app_context():
         svc.cached(queries.nodal_runs)  # a read that works
     status = _text(_refresh(site)["sys-status"]["children"])
