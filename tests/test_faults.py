@@ -446,20 +446,34 @@ KILLED_BACKFILL = textwrap.dedent("""
     from ingest.backfill import BackfillRequest, run_backfill
     from ingest.nem import NemConnector
 
-    store_url, folder, stall_at = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
+    store_url, folder, stall_at, stall_after = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     store = Store(store_url)
     migrate(store)
+
+    def stall():  # the test kills the process here
+        print("stalled", flush=True)
+        import time
+        time.sleep(120)
 
     class Watched(NemConnector):
         parsed = 0
 
         def parse(self, raw):
             Watched.parsed += 1
-            if Watched.parsed == stall_at:  # the test kills the process here, this file half done
-                print("stalled", flush=True)
-                import time
-                time.sleep(120)
+            if stall_after == "parse" and Watched.parsed == stall_at:  # this file half done
+                stall()
             return super().parse(raw)
+
+    if stall_after != "parse":  # a batch half written: its rows in this table, nothing after them
+        insert, inserts = store.insert_df, []
+
+        def stalling_insert(table, frame):
+            insert(table, frame)
+            inserts.append(table)
+            if table == stall_after and inserts.count(table) == stall_at:
+                stall()
+
+        store.insert_df = stalling_insert
 
     run = JobRun(job="backfill:nem", market="NEM")
     run.save(store)
@@ -483,10 +497,11 @@ RESTART = textwrap.dedent("""
     assert server.test_client().get("/healthz").status_code == 200  # the first request starts the scheduler
     seen["after"] = jobs.get_run(store, run_id)["status"]
     seen["error"] = jobs.get_run(store, run_id)["error"]
+    from tests.test_faults import fingerprint
+    seen["left"] = fingerprint(store)  # what the killed run left
     done = server.test_cli_runner().invoke(args=["jobs", "backfill", "nem", "2016-02-01", "2018-01-31",
                                                  "--source", folder])
     seen["rerun"] = done.output.strip()
-    from tests.test_faults import fingerprint
     seen["fingerprint"] = fingerprint(store)
     print(json.dumps(seen, default=str), flush=True)
     os._exit(0)  # the scheduler's and the forecasters' threads are not what this test waits for
@@ -494,17 +509,25 @@ RESTART = textwrap.dedent("""
 
 
 @pytest.mark.realdata
-def test_a_backfill_killed_mid_run_is_marked_failed_and_rerun_loads_once(tmp_path, data_dir, clean_loads):
+@pytest.mark.parametrize(("stall_after", "stall_at"), [
+    # three files written, the fourth parsing
+    pytest.param("parse", 4, id="between-files"),
+    # the batch's prices stored (its demand is written beside them, on another connection) but not yet their
+    # hourly and daily aggregates: a batch half written, which the re-run finds stored and must complete
+    pytest.param("prices", 1, id="mid-batch"),
+])
+def test_a_backfill_killed_mid_run_is_marked_failed_and_rerun_loads_once(tmp_path, data_dir, clean_loads,
+                                                                         stall_after, stall_at):
     folder = data_dir / NEM_FILES
     url = f"chdb://{tmp_path / 'killed-store'}"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_BACKFILL, url, str(folder), "4"], cwd=REPO_ROOT,
-                            stdout=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_BACKFILL, url, str(folder), str(stall_at), stall_after],
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True, env=env)
     try:
         said = [proc.stdout.readline().split() for _ in range(2)]
         assert said[0][0] == "run" and said[1] == ["stalled"], said
         run_id = said[0][1]
-        proc.send_signal(signal.SIGKILL)  # three files written, the fourth parsing: no chance to record anything
+        proc.send_signal(signal.SIGKILL)  # no chance to record anything or take the batch back
         assert proc.wait(10) == -signal.SIGKILL
     finally:
         if proc.poll() is None:
@@ -520,5 +543,11 @@ def test_a_backfill_killed_mid_run_is_marked_failed_and_rerun_loads_once(tmp_pat
     assert seen["after"] == "failed", "the interrupted run was not marked failed at restart"
     assert seen["error"] == "interrupted: the process running it stopped"
     assert "succeeded; 10/10 done" in seen["rerun"], seen["rerun"]
-    clean = clean_loads("nem-2016-2018", "2016-02-01", "2018-01-31", folder)
-    assert seen["fingerprint"] == json.loads(json.dumps(clean, default=str)), "the re-run did not load exactly once"
+    clean = json.loads(json.dumps(clean_loads("nem-2016-2018", "2016-02-01", "2018-01-31", folder), default=str))
+    left = seen["left"]
+    if stall_after == "parse":  # the files are written as one batch once all are parsed: nothing was
+        assert left["prices"] == left["demand"] == left["prices_hourly"] == [], left
+    else:  # killed mid-write: the rows there, their aggregates short
+        assert left["prices"] == clean["prices"] and left["demand"] == clean["demand"], left
+        assert left["prices_hourly"] != clean["prices_hourly"], "the kill did not fall between rows and aggregates"
+    assert seen["fingerprint"] == clean, "the re-run did not load exactly once"
