@@ -1,6 +1,7 @@
 """The overview page in headless Chromium: it draws, follows the region, and downloads what it shows."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -91,9 +92,25 @@ def test_overview_region_change_and_csv_download(dash_duo, make_app, monkeypatch
 
     monkeypatch.setattr(Services, "cached", store_down)
     _choose(dash_duo, "#ov-location", "VIC1")
-    notice = dash_duo.wait_for_element("#store-unavailable", timeout=10)
+    notice = dash_duo.wait_for_element("#callback-error", timeout=10)
     _wait_for(lambda: "Data temporarily unavailable" in notice.text, what="the store-down notice")
     assert "may be out of date" in notice.text and "connection refused" not in notice.text
+    assert re.search(r"\(request [0-9a-f]{32}\)", notice.text), notice.text
+    monkeypatch.undo()
+    _choose(dash_duo, "#ov-location", "NSW1")
+    _wait_for(lambda: not notice.is_displayed(), what="the notice to go")
+
+    # A fault of ours (a 500): said the same way, with the request id the log has it under, and no trace
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(Services, "cached", broken)
+    _choose(dash_duo, "#ov-location", "VIC1")
+    _wait_for(lambda: notice.is_displayed() and "Something went wrong on our side" in notice.text,
+              what="the server-error notice")
+    assert "ZeroDivisionError" not in notice.text and "a bug" not in notice.text
+    assert "alert-danger" in notice.get_attribute("class")
+    assert re.search(r"\(request [0-9a-f]{32}\)", notice.text), notice.text
     monkeypatch.undo()
     _choose(dash_duo, "#ov-location", "NSW1")
     _wait_for(lambda: not notice.is_displayed(), what="the notice to go")
