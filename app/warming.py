@@ -4,12 +4,14 @@ changes.
 The hot views are the ones a page computes when opened with no link arguments, for each market: the overview's
 default choice, series and latest prices, the month pieces (engine.overview.recent_pieces) that any range
 within the latest quarter of each location's prices is cut from (the overview's and the prices API's), the
-forecasts page's default choice and its runs' issue times, and the navigation bar's freshness. Each is asked
+forecasts page's default choice, issue times, fan and accuracy, the nodal page's published basis and congestion
+patterns of its first run and hub, and the navigation bar's freshness. Each is asked
 for exactly as the page's layout and callbacks ask (same function, same arguments), so the page then finds it
 in the cache. ``VersionWatch`` warms every market once, then each market whose data version moves (a load, a
 backfill: whatever invalidated its cached answers, engine.caching), within ``WATCH_SECONDS``, and the forecasts
 page's default view when a market's stored forecast runs move; the others' cached answers are still valid. The
-nodal study solves grid files on demand and has its own cache; it is not warmed.
+nodal study solves grid files, not the store, into its own per-process cache: each watching process solves its
+default network once, after its first warming.
 
 Where (Settings.warming): "loads", the process that runs the scheduler, from its start (one process: make run;
 with Redis, the cache every worker reads); "watch", a web worker whose cache is its own while another process
@@ -23,7 +25,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from flask import Flask
 
@@ -32,6 +34,9 @@ from app.settings import REDIS_CLIENT_OPTIONS
 from engine import overview, queries
 from engine.caching import DATA_CLASSES
 from engine.forecast import views as forecast_views
+from engine.lmp.patterns import recent_patterns
+from engine.lmp.published import published_basis
+from engine.lmp.study import default_network, grid_folder, networks_in, studies
 from engine.store.versions import SERIES, market_versions, split_key
 
 log = logging.getLogger(__name__)
@@ -88,12 +93,56 @@ def warm(server: Flask, moved: Iterable[str] | None = None) -> int:
                 if dates is not None:
                     for fn, args in overview.recent_pieces(market, place, kinds.chosen, dates.last):
                         ask(fn, *args)
-        forecasts = ask(forecast_views.initial_choice, None, None, None)
-        if forecasts is not None and forecasts.market.chosen:
-            ask(forecast_views.issue_times, forecasts.market.chosen, forecasts.location.chosen,
-                forecasts.model.chosen, None, "market")
+        _forecasts_page(ask)
+        _nodal_page(ask, None if moved is None else set(wanted))
     log.info("warmed %d views in %.1f s", asked, time.perf_counter() - started)
     return asked
+
+
+def _forecasts_page(ask: Callable[..., object | None]) -> None:
+    """The forecasts page opened with no link arguments: its choice and issue times, the newest run's fan over the
+    first horizon in market time, and the accuracy over the longest window, as its layout and callbacks ask."""
+    forecasts = ask(forecast_views.initial_choice, None, None, None)
+    if forecasts is None or not forecasts.market.chosen:
+        return
+    market, location, model = forecasts.market.chosen, forecasts.location.chosen, forecasts.model.chosen
+    times = ask(forecast_views.issue_times, market, location, model, None, "market")
+    if times is not None and times.chosen:
+        ask(forecast_views.issue_times, market, location, model, times.chosen, "market")
+        ask(forecast_views.forecast_view, market, location, model, times.chosen, forecast_views.HORIZONS[0],
+            "market")
+    ask(forecast_views.accuracy_view, market, location, forecast_views.WINDOWS[-1])
+
+
+def _nodal_page(ask: Callable[..., object | None], moved: set[str] | None) -> None:
+    """The nodal page's published prices as it opens: the runs, the first run's hubs, its basis to the first hub
+    and its congestion patterns (at start, or when the series of that run's market moved)."""
+    if moved is not None and not moved:  # only stored forecast runs moved
+        return
+    runs = ask(queries.nodal_runs)
+    ask(queries.demo_nodal_markets)
+    if not runs:
+        return
+    market, run = runs[0]
+    if moved is not None and market not in moved:
+        return
+    hubs = ask(queries.nodal_hubs, market)
+    if hubs is not None and len(hubs):
+        ask(published_basis, market, run, hubs["node"].iloc[0])
+    ask(recent_patterns, market, run)
+
+
+def warm_default_study(server: Flask) -> None:
+    """The network the nodal page opens on, solved over its day into this process's studies (engine.lmp.study):
+    grid files, not the store, so once a process whichever worker warms the store's views."""
+    folder = grid_folder(services(server).settings.data_dir)
+    name = default_network(networks_in(folder))
+    if name is None:
+        return
+    try:
+        studies.open(folder, name)
+    except Exception as exc:  # the page says why when it opens it
+        log.warning("warming the nodal study %s failed: %s", name, exc)
 
 
 class RedisWarmingClaims:
@@ -181,6 +230,7 @@ class VersionWatch:
     def _run(self) -> None:
         seen = self._versions()  # before warming: a load landing meanwhile is warmed again on the next look
         self._warm(None if self.claims is None else seen)
+        warm_default_study(self.server)
         while not self.stopped.wait(self.every):
             now = self._versions()
             if now is None:
