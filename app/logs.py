@@ -49,8 +49,21 @@ def _user() -> str:
     return "local" if auth.local_mode() else ""
 
 
-def _route() -> str:
-    return request.url_rule.rule if request.url_rule is not None else request.path
+#: the URL rule through which Dash serves every page of the app (its pages are told apart by their own paths)
+_DASH_PAGES_RULE = "/<path:path>"
+
+
+def route_of_request() -> str:
+    """The request's route: its URL rule, or for a page of the app the page's registered path (``/nodal``), so
+    pages are told apart in the logs and metrics while a path no page has stays the rule (a bounded label)."""
+    if request.url_rule is None:
+        return "unmatched"
+    rule = request.url_rule.rule
+    if rule == _DASH_PAGES_RULE:
+        path = "/" + request.path.strip("/")
+        if any(page.get("path") == path for page in dash.page_registry.values()):
+            return path
+    return rule
 
 
 class RequestContext(logging.Filter):
@@ -61,7 +74,8 @@ class RequestContext(logging.Filter):
         if has_request_context():
             # a record is never lost for want of its context (a session that cannot be read, say)
             with contextlib.suppress(Exception):
-                values = {"request_id": request_id(), "user": _user(), "route": _route()}
+                route = route_of_request() if request.url_rule is not None else request.path  # a 404's own path
+                values = {"request_id": request_id(), "user": _user(), "route": route}
         for name, value in values.items():
             if not hasattr(record, name):
                 setattr(record, name, value)

@@ -23,7 +23,7 @@ from prometheus_client.registry import Collector
 
 from app import auth
 from app.counters import CACHE_REQUESTS, CALLBACK_SECONDS, REQUEST_SECONDS
-from app.logs import callback_of_request
+from app.logs import callback_of_request, route_of_request
 from app.services import services
 from engine import telemetry
 
@@ -123,8 +123,7 @@ def _finished(app: dash.Dash, response: Response) -> Response:
     status = f"{response.status_code // 100}xx"
     if request.path == CALLBACK_PATH:
         CALLBACK_SECONDS.labels(callback_of_request(app), status).observe(seconds)
-    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
-    REQUEST_SECONDS.labels(route, request.method, status).observe(seconds)
+    REQUEST_SECONDS.labels(route_of_request(), request.method, status).observe(seconds)
     return response
 
 

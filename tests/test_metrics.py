@@ -30,11 +30,15 @@ def test_metrics_hold_latency_cache_and_the_stores_figures(make_app):
         services().cached(overview.latest_view, "NEM")
     client = dash_app.server.test_client()
     assert client.get("/api/v1/latest?market=NEM").status_code == 200
+    assert client.get("/nodal").status_code == 200 and client.get("/forecasts/").status_code == 200
+    assert client.get("/no-such-page").status_code == 200  # Dash's page says "not found"
     answer = client.get("/metrics")
     assert answer.status_code == 200 and answer.mimetype == "text/plain"
     families = _families(answer.get_data(as_text=True))
     routes = {s.labels["route"] for s in families["c254_request_seconds"].samples if "route" in s.labels}
     assert "/api/v1/latest" in routes
+    assert {"/nodal", "/forecasts", "/<path:path>"} <= routes  # each page by its path; no page: the rule
+    assert "/no-such-page" not in routes
     cache = {(s.labels["data_class"], s.labels["result"]) for s in families["c254_cache_requests"].samples}
     assert ("realtime", "miss") in cache
     assert [s.value for s in families["c254_store_up"].samples] == [1.0]
@@ -45,6 +49,74 @@ def test_metrics_hold_latency_cache_and_the_stores_figures(make_app):
     for name in ("c254_job_runs", "c254_rows_ingested", "c254_forecasts_issued", "c254_signals", "c254_fix_orders",
                  "c254_marketplace_api_calls", "c254_marketplace_revenue_month_to_date"):
         assert name in families, name
+
+
+def _samples(families: dict, family: str, *labels: str) -> dict:
+    """A counter's or gauge's values keyed by ``labels`` (the counter's _total samples only)."""
+    return {tuple(s.labels[label] for label in labels): s.value for s in families[family].samples
+            if not s.name.endswith("_created")}
+
+
+def test_metrics_count_forecasts_signals_orders_and_api_calls(make_app):
+    """Each figure the store records, put there by the code that records it in the app: runs saved, the live
+    signals job's decisions, orders and their states, the product API's metered calls."""
+    from dataclasses import replace
+
+    from app.marketplace_api import meter_of
+    from engine import orders
+    from engine.demo import nem_demo_frames
+    from engine.signals.record import record_live
+    from engine.store.tables import DEMO_SOURCE
+    from tests.test_forecasts_page import save_demo_runs
+
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        store = services().ready_store()
+        save_demo_runs(store, locations=("SA1",), run_days=2)  # a weekly and a daily naive run a day
+        write_tables(store, nem_demo_frames(days=21), source=DEMO_SOURCE)
+        signals = record_live(store)
+        first = orders.save(store, orders.new_order("NEM-NSW1-DA", "buy", 5))
+        orders.save(store, orders.new_order("NEM-NSW1-DA", "sell", 2))
+        orders.save(store, replace(first, state="filled", filled_qty=5.0))  # its newest version counts
+        meter = meter_of(dash_app.server)
+        for status, rows in ((200, 10), (200, 30), (429, 0)):
+            meter.record({"key_id": "k1", "key_kind": "sandbox", "user_id": "u1", "product": "p", "partner": "x",
+                          "rows": rows, "bytes": 100, "latency_ms": 3.0, "status": status})
+        meter.record({"key_id": "k2", "key_kind": "live", "user_id": "u2", "product": "p", "partner": "x",
+                      "rows": 7, "bytes": 50, "latency_ms": 2.0, "status": 200})
+        assert meter.flush() == 4
+    families = _families(dash_app.server.test_client().get("/metrics").get_data(as_text=True))
+    assert _samples(families, "c254_forecasts_issued", "market", "model") == {("NEM", "naive"): 2.0,
+                                                                              ("NEM", "daily-naive"): 2.0}
+    assert not signals.empty
+    expected_signals = signals.groupby(["market", "strategy"]).size()
+    assert _samples(families, "c254_signals", "market", "strategy") == \
+        {key: float(n) for key, n in expected_signals.items()}
+    assert _samples(families, "c254_fix_orders", "state") == {("filled",): 1.0, ("pending",): 1.0}
+    assert _samples(families, "c254_marketplace_api_calls", "status", "key_kind") == {
+        ("200", "sandbox"): 2.0, ("429", "sandbox"): 1.0, ("200", "live"): 1.0}
+    assert _samples(families, "c254_marketplace_api_rows", "key_kind") == {("sandbox",): 40.0, ("live",): 7.0}
+
+
+def test_metrics_say_the_store_is_down_and_still_answer(make_app, monkeypatch):
+    from engine import telemetry
+    from engine.store import StoreError
+
+    dash_app = make_app()
+    client = dash_app.server.test_client()
+    assert [s.value for s in _families(client.get("/metrics").get_data(as_text=True))["c254_store_up"].samples] \
+        == [1.0]
+
+    def unreachable(*_args, **_kwargs):
+        raise StoreError("Connection refused")
+
+    monkeypatch.setattr(telemetry, "store_figures", unreachable)
+    answer = client.get("/metrics")
+    assert answer.status_code == 200
+    families = _families(answer.get_data(as_text=True))
+    assert [s.value for s in families["c254_store_up"].samples] == [0.0]
+    assert "c254_request_seconds" in families  # the process's own figures are still there
+    assert "c254_job_runs" not in families
 
 
 @pytest.mark.realdata

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -15,6 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError
+from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.parser import text_string_to_metric_families
 
 from engine import jobs
 from engine.files import RawFile
@@ -276,6 +279,20 @@ def test_statement_splitting():
     assert first_keyword(b"(SELECT 1)") == "("
 
 
+def _requests_counted(histograms: Path, route: str) -> float:
+    """How many requests to ``route`` one worker's own file of histograms counts (prometheus-client's
+    multiprocess files, one per process)."""
+    if not histograms.exists():
+        return 0.0
+    counted = 0.0
+    for key, value, *_ in MmapedDict.read_all_values_from_file(str(histograms)):
+        _metric, sample, labels, *_ = json.loads(key)
+        # a process's file holds each bucket's own count (the collector makes them cumulative and sums _count)
+        if sample == "c254_request_seconds_bucket" and labels.get("route") == route:
+            counted += value
+    return counted
+
+
 def test_the_app_serves_from_two_workers_through_the_store_process(tmp_path):
     """app/store_process.py: store init on the embedded store, then the store process with the scheduler, and
     two gunicorn workers whose store is the store process; SIGTERM stops them all (promptly even while a
@@ -316,6 +333,19 @@ def test_the_app_serves_from_two_workers_through_the_store_process(tmp_path):
             assert environ["C254_WARMING"] == "watch"  # no Redis: each worker warms its own cache (app.warming)
         for _ in range(6):  # either worker answers a page from the store it reaches over HTTP
             assert requests.get(f"http://127.0.0.1:{port}/", timeout=60).status_code == 200
+        with ThreadPoolExecutor(8) as pool:  # side by side, so that both workers answer some
+            assert set(pool.map(lambda _: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=60).status_code,
+                                range(40))) == {200}
+        # /metrics sums the workers (multiprocess mode): whichever answers the scrape counts every request
+        answered = {pid: _requests_counted(tmp_path / "metrics" / f"histogram_{pid}.db", "/healthz") for pid in workers}
+        assert all(answered.values()), f"a worker answered none: {answered}"
+        for _ in range(4):
+            families = {f.name: f for f in text_string_to_metric_families(
+                requests.get(f"http://127.0.0.1:{port}/metrics", timeout=60).text)}
+            counts = {s.labels["route"]: s.value for s in families["c254_request_seconds"].samples
+                      if s.name == "c254_request_seconds_count"}
+            every_file = sum(_requests_counted(f, "/healthz") for f in (tmp_path / "metrics").glob("histogram_*.db"))
+            assert counts["/"] == 6 and counts["/healthz"] == every_file >= 40, (counts, answered)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=60)
