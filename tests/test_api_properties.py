@@ -22,7 +22,7 @@ from app.factory import create_app
 from app.services import services
 from app.settings import Settings
 from engine import accounts, demo, queries
-from engine.marketplace import keys, platform, products
+from engine.marketplace import keys, partners, platform, products
 from engine.store import write_tables
 from tests.support.schema_template import migrated_url
 
@@ -35,8 +35,9 @@ for _module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
         importlib.import_module(_module.name)
 
 SERVED = "nem-sa1-5min-prices"  # a platform product over the demo prices written below
-#: the routes under test; the health probe and partner uploads are covered by their own tests
-ROUTES = r"^/api/v1/(prices|latest|products/\{slug\}/data)$"
+UPLOADED = "props-wind-hourly"  # a partner's product that generated files are uploaded to
+#: the routes under test: every described route but the description itself
+ROUTES = r"^/api/v1/(health|prices|latest|products/\{slug\}/data|partner/products/\{slug\}/data)$"
 
 
 class Site:
@@ -58,6 +59,19 @@ class Site:
         # a rate no run of this module reaches: a 429 would be a right answer, but would stop the request short
         self.key = keys.issue_key(self.store, user_id=buyer.user_id, kind="production",
                                   products=[product.product_id], actor="test", rate_per_minute=1_000_000)
+        # a partner with a product of its own and a key of its account, which generated files are uploaded with
+        seller = accounts.create_user(self.store, "partner-props@example.com", "partner", "not-used-0123456")
+        partner = partners.register_partner(self.store, organisation="Props Wind", contact_email=seller.email,
+                                            payout_reference="GB33BUKB20201555555555", user_id=seller.user_id,
+                                            actor=seller.email)
+        partner = partners.set_status(self.store, partner.partner_id, "active", "admin@example.com")
+        self.uploaded = products.create_product(
+            self.store, editor=partner.partner_id, actor="p", slug=UPLOADED, title="Wind output",
+            description="Hourly wind output.", markets=["NEM"], category="generation", update_frequency="hourly",
+            columns=[{"name": "time", "type": "datetime"}, {"name": "site", "type": "text"},
+                     {"name": "mw", "type": "float", "unit": "MW"}])
+        self.partner_key = keys.issue_partner_key(self.store, user_id=seller.user_id, partner_id=partner.partner_id,
+                                                  actor="p")
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +103,8 @@ def _no_server_error(response, what: str) -> None:
 
 def test_the_described_routes_are_the_ones_under_test(api_schema):
     found = sorted(op.ok().path for op in api_schema.get_all_operations())
-    assert found == ["/api/v1/latest", "/api/v1/prices", "/api/v1/products/{slug}/data"]
+    assert found == ["/api/v1/health", "/api/v1/latest", "/api/v1/partner/products/{slug}/data", "/api/v1/prices",
+                     "/api/v1/products/{slug}/data"]
 
 
 #: CPython 3.11.7's spurious error (gh-106905, fixed in 3.11.8): its AST builder's recursion guard is not per thread
@@ -126,7 +141,8 @@ def _past_the_ast_depth_bug(run, tries: int = 3) -> None:
 
 # schemathesis' own pytest wiring (``schemathesis.pytest.from_fixture``) renames pytest's nodes through an
 # attribute pytest 9 no longer has; each operation's strategy is run through hypothesis directly instead.
-@pytest.mark.parametrize("path", ["/api/v1/prices", "/api/v1/latest", "/api/v1/products/{slug}/data"])
+@pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/prices", "/api/v1/latest",
+                                  "/api/v1/products/{slug}/data"])
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
 def test_no_generated_request_is_answered_5xx(api_schema, site, path, mode):
     operation = api_schema[path]["GET"]
@@ -155,6 +171,34 @@ def test_no_generated_request_is_answered_5xx(api_schema, site, path, mode):
     _past_the_ast_depth_bug(every_request)
     assert len(answered) >= 20, f"only {len(answered)} requests were generated"
     assert 200 in answered, f"no generated request was served: {sorted(collections.Counter(answered).items())}"
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
+def test_no_generated_upload_is_answered_5xx_and_a_refused_one_stores_nothing(api_schema, site, mode):
+    """The partner upload route with generated bodies of every described type (CSV text, Parquet bytes,
+    multipart): as generated (any slug, any key), then with the partner's key on its product, where a file the
+    product's schema refuses must be a 400 that stores no version and one it accepts a 201 that stores one."""
+    operation = api_schema["/api/v1/partner/products/{slug}/data"]["POST"]
+    answered: list[int] = []
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def every_upload(case):
+        response = case.call()
+        _no_server_error(response, "as generated")
+        before = products.get_product(site.store, site.uploaded.product_id).version
+        case.path_parameters["slug"] = UPLOADED
+        response = case.call(headers={"Authorization": f"Bearer {site.partner_key.token}"})
+        _no_server_error(response, "with the partner's key")
+        answered.append(response.status_code)
+        after = products.get_product(site.store, site.uploaded.product_id).version
+        assert after == before + (response.status_code == 201), (response.status_code, before, after)
+        if response.status_code == 400:
+            assert response.json()["error"], "a refused file is not told what is wrong"
+
+    _past_the_ast_depth_bug(every_upload)
+    assert len(answered) >= 20, f"only {len(answered)} uploads were generated"
+    assert 400 in answered, f"no generated file reached the schema check: {collections.Counter(answered)}"
 
 
 def test_a_generation_is_run_again_only_for_the_interpreters_ast_bug():
