@@ -680,6 +680,18 @@ def test_a_reload_of_many_or_few_series_finds_every_stored_row_and_each_revision
     _rebuild_equals_stored(store)
 
 
+def test_a_version_moves_whatever_the_writing_hosts_clock_says(store: Store, monkeypatch):
+    """Versions come from the store's clock: a host whose clock is behind (one of several writing to a server)
+    still moves a market's version, so cached answers about it are dropped."""
+    import time
+
+    versions.bump(store, ["NEM"])
+    before = versions.market_version(store, "NEM")
+    monkeypatch.setattr(time, "time_ns", lambda: 1_000_000_000)  # 1970, a second after the epoch
+    versions.bump(store, ["NEM"])
+    assert versions.market_version(store, "NEM") > before
+
+
 def test_a_version_bump_raises_each_market_named_and_no_other(store: Store):
     versions.bump(store, ["IESO"])
     ieso = versions.market_version(store, "IESO")
