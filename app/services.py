@@ -21,7 +21,7 @@ from flask_caching import Cache
 
 from app import system
 from app.counters import count_cache
-from app.settings import Settings
+from app.settings import REDIS_CLIENT_OPTIONS, Settings
 from engine import caching
 from engine.queries import Reader
 from engine.store import MigrationsPending, Store, migrate
@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 EXTENSION_KEY = "c254"
-#: How long the cache is passed by after it failed (Redis down or hung), before a call tries it again
+#: How long the cache is passed by after it failed (Redis down or hung), before one call tries it again
 CACHE_RETRY_SECONDS = 1.0
+#: While that call tries (up to the clients' timeout), the others keep passing the cache by
+_CACHE_PROBE_SECONDS = REDIS_CLIENT_OPTIONS["socket_timeout"] + CACHE_RETRY_SECONDS
 #: The tables whose contents the pages show: the series, their aggregates, the markets' metadata and the stored
 #: forecast runs (a newly issued run is seen at once).
 _DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates),
@@ -69,7 +71,9 @@ class Services:
     _ready_lock: threading.Lock = field(default_factory=threading.Lock)
     cache_error: str = ""  # the last failure to read or write the cache (the System page shows it) ...
     cache_error_at: float = 0.0  # ... when it happened (epoch seconds); a read that works clears it
-    _cache_retry_at: float = 0.0  # after a failure the cache is passed by until then (time.monotonic())
+    _cache_failing: bool = False  # the cache's last use failed: it is tried by one call at a time (_cache_turn)
+    _cache_retry_at: float = 0.0  # ... the next of them not before then (time.monotonic())
+    _cache_turn_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def ready_store(self, *, migrate_server: bool = False) -> Store:
         """The store, migrated (and seeded with demo data if empty and demo is on) on first use.
@@ -142,7 +146,7 @@ class Services:
             self._version(key, versions) for key in found.version_keys)
         key = "view:" + hashlib.sha256(repr((caching.name_of(fn), version, args, sorted(kwargs.items())))
                                      .encode()).hexdigest()
-        if time.monotonic() < self._cache_retry_at:  # it failed a moment ago: answer without it
+        if not self._cache_turn():  # it failed a moment ago, or another call is trying it: answer without it
             count_cache(found.data_class, "error")
             return fn(self.ready_store(), *args, **kwargs)
         try:
@@ -150,7 +154,8 @@ class Services:
         except Exception as exc:  # the cache backend is down: answer without it
             self._cache_failed("read", exc, found.data_class)
             return fn(self.ready_store(), *args, **kwargs)
-        if self.cache_error:  # the cache answers again: the System page stops saying it is unavailable
+        if self._cache_failing:  # the cache answers again: every call uses it, the System page stops saying so
+            self._cache_failing = False
             self.cache_error = ""
         ahead = _warming.get()
         if held is not None:
@@ -180,9 +185,23 @@ class Services:
     def _cache_failed(self, what: str, exc: Exception, data_class: str) -> None:
         count_cache(data_class, "error")
         self.cache_error, self.cache_error_at = f"{type(exc).__name__}: {exc}", time.time()
-        # A hung Redis costs each call its socket timeout: one call a second waits for it, not every call.
-        self._cache_retry_at = time.monotonic() + CACHE_RETRY_SECONDS
+        with self._cache_turn_lock:
+            self._cache_failing = True
+            self._cache_retry_at = time.monotonic() + CACHE_RETRY_SECONDS
         log.warning("cache %s failed (%s data); answering without the cache: %s", what, data_class, exc)
+
+    def _cache_turn(self) -> bool:
+        """Whether this call uses the cache: every call while it works; after a failure one call at a time, a
+        second after the last failed, while the others pass it by (a hung Redis costs each try its socket timeout:
+        one call waits for it, not every call arriving meanwhile)."""
+        if not self._cache_failing:
+            return True
+        with self._cache_turn_lock:
+            now = time.monotonic()
+            if now < self._cache_retry_at:
+                return False
+            self._cache_retry_at = now + _CACHE_PROBE_SECONDS
+            return True
 
     def system_figures(self) -> system.SystemFigures:
         """What the System page draws (app/system.py): latencies and cache counts, job runs, data age, and

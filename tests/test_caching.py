@@ -660,3 +660,63 @@ def test_the_catalog_is_keyed_on_the_catalogs_version_alone(app_with_two_markets
         assert not looked_up, "the store's data version was looked up for the catalog"
         svc.cached(queries.dataset_freshness)  # a call of no one market is keyed on it, as before
         assert looked_up == [1]
+
+
+class _HungCache:
+    """A cache whose every read hangs ``seconds`` and then fails, as a paused Redis does under its clients'
+    socket timeout; it notes how many reads are in flight at once."""
+
+    def __init__(self, seconds: float):
+        import threading
+
+        self.seconds, self.lock = seconds, threading.Lock()
+        self.in_flight, self.reads = 0, []  # (started, in flight then)
+
+    def get(self, _key):
+        with self.lock:
+            self.in_flight += 1
+            self.reads.append((time.monotonic(), self.in_flight))
+        time.sleep(self.seconds)
+        with self.lock:
+            self.in_flight -= 1
+        raise ConnectionError("Timeout reading from redis (test)")
+
+    def set(self, *_args, **_kwargs):
+        raise ConnectionError("Timeout writing to redis (test)")
+
+
+def test_after_a_cache_failure_one_call_at_a_time_tries_it_while_the_others_pass_it_by(make_app, monkeypatch):
+    import threading
+
+    from app import services as services_module
+
+    dash_app = make_app()
+    svc = services(dash_app.server)
+    hung = _HungCache(0.4)
+    monkeypatch.setattr(svc, "cache", hung)
+    monkeypatch.setattr(services_module, "CACHE_RETRY_SECONDS", 0.3)
+    monkeypatch.setattr(services_module, "_CACHE_PROBE_SECONDS", 0.4 + 0.3)
+    waited: list[float] = []
+    stop = threading.Event()
+
+    def user():
+        with dash_app.server.app_context():
+            while not stop.is_set():
+                started = time.monotonic()
+                assert svc.cached(queries.nodal_runs) == []  # answered without the cache
+                waited.append(time.monotonic() - started)
+
+    users = [threading.Thread(target=user) for _ in range(6)]
+    for u in users:
+        u.start()
+    time.sleep(3.0)
+    stop.set()
+    for u in users:
+        u.join(10)
+    first_failed = hung.reads[0][0] + hung.seconds
+    after = [in_flight for started, in_flight in hung.reads if started > first_failed + 0.05]
+    assert after and max(after) == 1, hung.reads  # one try at a time once the cache has failed
+    assert len(after) <= 5, f"the cache was tried {len(after)} times in 2.5 s"  # each a retry period apart
+    slow = sum(1 for w in waited if w >= hung.seconds)
+    assert slow <= len(users) + len(after), (slow, len(waited))  # the first burst, then each try's one call
+    assert len(waited) > 10 * slow, "most calls waited on the cache"
