@@ -117,11 +117,10 @@ def _forecasts_page(ask: Callable[..., object | None]) -> None:
 def _nodal_page(ask: Callable[..., object | None], moved: set[str] | None) -> None:
     """The nodal page's published prices as it opens: the runs, the first run's hubs, its basis to the first hub
     and its congestion patterns (at start, or when the series of that run's market moved)."""
-    if moved is not None and not moved:  # only stored forecast runs moved
-        return
+    # keyed on the whole store's version, which any write moves (a stored forecast run too): asked each time
     runs = ask(queries.nodal_runs)
     ask(queries.demo_nodal_markets)
-    if not runs:
+    if not runs or (moved is not None and not moved):  # no published prices, or only stored forecast runs moved
         return
     market, run = runs[0]
     if moved is not None and market not in moved:
@@ -134,15 +133,15 @@ def _nodal_page(ask: Callable[..., object | None], moved: set[str] | None) -> No
 
 def warm_default_study(server: Flask) -> None:
     """The network the nodal page opens on, solved over its day into this process's studies (engine.lmp.study):
-    grid files, not the store, so once a process whichever worker warms the store's views."""
-    folder = grid_folder(services(server).settings.data_dir)
-    name = default_network(networks_in(folder))
-    if name is None:
-        return
+    grid files, not the store, so once a process whichever worker warms the store's views. A failure is logged:
+    the page says why when it opens the study, and the warming thread goes on."""
     try:
-        studies.open(folder, name)
-    except Exception as exc:  # the page says why when it opens it
-        log.warning("warming the nodal study %s failed: %s", name, exc)
+        folder = grid_folder(services(server).settings.data_dir)
+        name = default_network(networks_in(folder))
+        if name is not None:
+            studies.open(folder, name)
+    except Exception as exc:
+        log.warning("warming the default nodal study failed: %s", exc)
 
 
 class RedisWarmingClaims:

@@ -126,7 +126,9 @@ def test_warming_after_a_stored_run_computes_the_forecasts_views_not_the_overvie
 
     dash_app = make_app(demo=True)
     everything = warm(dash_app.server)
-    assert warm(dash_app.server, [forecast_runs_key("NEM")]) < min(5, everything)
+    # the forecasts page's views, the default choices, the badges and the nodal runs (keyed on the store's whole
+    # version, which a stored run moves), not the overview's series and pieces
+    assert warm(dash_app.server, [forecast_runs_key("NEM")]) < everything / 5
     assert warm(dash_app.server, ["NEM", "PJM"]) >= everything  # a load of each market warms all that start did
 
 

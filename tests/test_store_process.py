@@ -333,12 +333,18 @@ def test_the_app_serves_from_two_workers_through_the_store_process(tmp_path):
             assert environ["C254_WARMING"] == "watch"  # no Redis: each worker warms its own cache (app.warming)
         for _ in range(6):  # either worker answers a page from the store it reaches over HTTP
             assert requests.get(f"http://127.0.0.1:{port}/", timeout=60).status_code == 200
-        with ThreadPoolExecutor(8) as pool:  # side by side, so that both workers answer some
-            assert set(pool.map(lambda _: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=60).status_code,
-                                range(40))) == {200}
-        # /metrics sums the workers (multiprocess mode): whichever answers the scrape counts every request
-        answered = {pid: _requests_counted(tmp_path / "metrics" / f"histogram_{pid}.db", "/healthz") for pid in workers}
+        # side by side until both workers have answered some (the kernel hands each connection to either)
+        answered: dict[int, float] = {}
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(20):
+                assert set(pool.map(lambda _: requests.get(f"http://127.0.0.1:{port}/healthz", timeout=60)
+                                    .status_code, range(40))) == {200}
+                answered = {pid: _requests_counted(tmp_path / "metrics" / f"histogram_{pid}.db", "/healthz")
+                            for pid in workers}
+                if all(answered.values()):
+                    break
         assert all(answered.values()), f"a worker answered none: {answered}"
+        # /metrics sums the workers (multiprocess mode): whichever answers the scrape counts every request
         for _ in range(4):
             families = {f.name: f for f in text_string_to_metric_families(
                 requests.get(f"http://127.0.0.1:{port}/metrics", timeout=60).text)}
