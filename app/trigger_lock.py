@@ -25,6 +25,8 @@ from engine.jobs import JobRun
 log = logging.getLogger(__name__)
 #: How late a scheduled run may start and still run (APScheduler's misfire_grace_time for every job)
 MISFIRE_GRACE_SECONDS = 300
+#: A run of no registered trigger is named by its start floored to this (workers fire a few ms apart)
+_SLOT_SECONDS = 60
 
 
 class LockUnavailable(RuntimeError):
@@ -38,18 +40,17 @@ class TriggerLock(Protocol):
 class RedisTriggerLock:
     """At most one holder per (job, scheduled fire time) across every worker and host sharing the Redis."""
 
-    def __init__(self, url: str, triggers: Mapping[str, BaseTrigger] | None = None, granularity_seconds: int = 60):
+    def __init__(self, url: str, triggers: Mapping[str, BaseTrigger] | None = None):
         import redis
 
         self.redis = redis.Redis.from_url(url, **REDIS_CLIENT_OPTIONS)
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self.triggers = dict(triggers or {})
-        self.granularity = granularity_seconds
 
     def fire_time(self, job_id: str, at: dt.datetime) -> dt.datetime:
         """The scheduled time a run of ``job_id`` starting at ``at`` belongs to: its trigger's latest fire time at
         or before ``at`` within the misfire grace; for a job without a registered trigger (or a run outside any
-        firing), ``at`` floored to the granularity, as workers fire a few ms apart."""
+        firing), ``at`` floored to the minute."""
         trigger = self.triggers.get(job_id)
         if trigger is not None:
             latest = None
@@ -59,7 +60,7 @@ class RedisTriggerLock:
                 fire = trigger.get_next_fire_time(fire, fire + dt.timedelta(seconds=1))
             if latest is not None:
                 return latest
-        slot = int(at.timestamp()) // self.granularity * self.granularity
+        slot = int(at.timestamp()) // _SLOT_SECONDS * _SLOT_SECONDS
         return dt.datetime.fromtimestamp(slot, dt.UTC)
 
     def key(self, job_id: str, fired_at: dt.datetime) -> str:

@@ -120,10 +120,10 @@ def _nodal_page(ask: Callable[..., object | None], moved: set[str] | None) -> No
     # keyed on the whole store's version, which any write moves (a stored forecast run too): asked each time
     runs = ask(queries.nodal_runs)
     ask(queries.demo_nodal_markets)
-    if not runs or (moved is not None and not moved):  # no published prices, or only stored forecast runs moved
+    if not runs:
         return
     market, run = runs[0]
-    if moved is not None and market not in moved:
+    if moved is not None and market not in moved:  # only other markets' series, or stored forecast runs, moved
         return
     hubs = ask(queries.nodal_hubs, market)
     if hubs is not None and len(hubs):

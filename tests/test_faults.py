@@ -96,7 +96,9 @@ def _assert_all_right(answers, expected: dict[str, object], what: str) -> None:
         assert body == expected[name], f"{what}: {name} answered something else than with the cache"
 
 
-def test_redis_stopped_mid_load_costs_the_cache_never_an_answer(make_app, redis_server):
+def _overview_on_redis(make_app, redis_server):
+    """An app caching in ``redis_server`` over SA1's January 2018: (app, its services, a client, the overview
+    render's callback key, the render's and the prices API's answers while Redis is up)."""
     dash_app = make_app(redis_url=redis_server.url)
     svc = services(dash_app.server)
     _sa_january(svc.ready_store())
@@ -104,6 +106,11 @@ def test_redis_stopped_mid_load_costs_the_cache_never_an_answer(make_app, redis_
     key = callback_key(dash_app, "ov-series.figure")
     expected = {"render": post_callback(client, dash_app, key, OVERVIEW).get_json(),
                 "prices": client.get(PRICES_URL).get_json()}
+    return dash_app, svc, client, key, expected
+
+
+def test_redis_stopped_mid_load_costs_the_cache_never_an_answer(make_app, redis_server):
+    dash_app, svc, client, key, expected = _overview_on_redis(make_app, redis_server)
     assert expected["render"]["response"]["ov-error"]["is_open"] is False
     assert len(expected["prices"]["rows"]) == 7 * 48
     assert client.get("/readyz").status_code == 200
@@ -137,13 +144,7 @@ def test_a_hung_redis_costs_a_request_its_timeout_never_a_stuck_thread(make_app,
     cache by for a moment instead of each waiting, and caching resumes when Redis does."""
     from app.settings import REDIS_CLIENT_OPTIONS
 
-    dash_app = make_app(redis_url=redis_server.url)
-    svc = services(dash_app.server)
-    _sa_january(svc.ready_store())
-    client = dash_app.server.test_client()
-    key = callback_key(dash_app, "ov-series.figure")
-    expected = {"render": post_callback(client, dash_app, key, OVERVIEW).get_json(),
-                "prices": client.get(PRICES_URL).get_json()}
+    dash_app, svc, client, key, expected = _overview_on_redis(make_app, redis_server)
     timeout = REDIS_CLIENT_OPTIONS["socket_timeout"]
     os.kill(redis_server.proc.pid, signal.SIGSTOP)
     try:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-
 from engine.store.client import Store
 
 
@@ -38,8 +37,8 @@ def bump(store: Store, markets: Iterable[str]) -> None:
     markets = sorted({str(m) for m in markets if m})
     if not markets:
         return
-    # One statement with the values bound, not a frame read through Python(): the bump follows every batch, and
-    # reading a frame cost the embedded store 1-2 ms of CPU more. The version is the store's clock (microseconds),
+    # One statement, not a frame read through Python(): the bump follows every batch, and reading a frame cost
+    # the embedded store 1-2 ms of CPU more. The version is the store's clock (microseconds),
     # not the writing host's: with several hosts, one whose clock is behind would write a version below the
     # current one, which max() does not see, and cached answers would outlive the data they were computed from.
     store.command("INSERT INTO data_versions (market, version, changed_at) "
