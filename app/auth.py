@@ -138,6 +138,9 @@ def init_app(server: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_max_hours),
+        # The cookie is written when the session changes (sign-in, the idle clock's step), not on every request:
+        # its expiry, set at sign-in, is already the absolute lifetime, which is enforced here in any case.
+        SESSION_REFRESH_EACH_REQUEST=False,
         # A CSRF token lives as long as the session it belongs to (which has its own lifetimes), so a page
         # open for hours can still sign out; flask-wtf's default would refuse it after one hour.
         WTF_CSRF_TIME_LIMIT=None,
@@ -225,7 +228,9 @@ def _session_alive() -> bool:
         if "_user_id" in session:
             end_session()
         return False
-    if _user_activity():
+    # The idle clock moves in steps of a sixtieth of the idle lifetime (30 s of 30 min): each move re-signs and
+    # sends the session cookie, which every request did before, for nothing.
+    if now - seen >= settings.session_idle_minutes and _user_activity():
         session[_SEEN_AT] = now
     return True
 

@@ -275,6 +275,20 @@ def test_a_session_idle_too_long_goes_back_to_sign_in(site):
         assert _to_login(client.get("/"))
 
 
+def test_the_session_cookie_is_written_again_only_when_the_idle_clock_steps(site):
+    """Re-signing the cookie on every request cost CPU for nothing: it is written when the idle clock moves,
+    in steps of a sixtieth of the idle lifetime (30 s of 30 min)."""
+    client = _client(site)
+    with time_machine.travel(time.time(), tick=False) as clock:
+        sign_in(client, email_for("trader"))
+        clock.shift(timedelta(seconds=20))
+        quiet = client.get("/")
+        assert quiet.status_code == 200 and "Set-Cookie" not in quiet.headers
+        clock.shift(timedelta(seconds=20))
+        stepped = client.get("/")
+        assert stepped.status_code == 200 and stepped.headers.get("Set-Cookie", "").startswith("session=")
+
+
 def test_an_expired_session_answers_callbacks_401(site):
     client = _client(site)
     with time_machine.travel(time.time(), tick=False) as clock:
