@@ -229,9 +229,12 @@ MAX_PIECE_MONTHS = 24
 
 def market_months(info: Market, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
     """The first days (ISO, market time) of the market months that ``[start, end)`` (UTC instants) touches."""
-    first = start.tz_convert(info.tz).tz_localize(None).to_period("M")
-    last = (end - pd.Timedelta(milliseconds=1)).tz_convert(info.tz).tz_localize(None).to_period("M")
-    return [str(m.start_time.date()) for m in pd.period_range(first, max(first, last), freq="M")]
+    # Counted in plain integers: pandas' periods took 4 % of the serving process's time under load (every
+    # cached view of a range asks this).
+    first = start.tz_convert(info.tz)
+    last = (end - pd.Timedelta(milliseconds=1)).tz_convert(info.tz)
+    index, stop = first.year * 12 + first.month - 1, last.year * 12 + last.month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}-01" for i in range(index, max(index, stop) + 1)]
 
 
 def month_range(market: str, month: str) -> tuple[pd.Timestamp, pd.Timestamp]:

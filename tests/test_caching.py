@@ -476,6 +476,21 @@ def test_a_closed_months_piece_is_semi_static(fn, month, expected):
     assert caching.pieced(overview.overview_view)
 
 
+@pytest.mark.parametrize(("market", "start", "end", "months"), [
+    # NEM market time is UTC+10 all year: its September opens at 14:00 UTC on 31 August
+    ("NEM", "2026-08-31T14:00Z", "2026-09-30T14:00Z", ["2026-09-01"]),  # one whole month, end exclusive
+    ("NEM", "2026-08-31T13:59Z", "2026-09-30T14:01Z", ["2026-08-01", "2026-09-01", "2026-10-01"]),
+    ("NEM", "2026-11-20T00:00Z", "2027-02-03T00:00Z", ["2026-11-01", "2026-12-01", "2027-01-01", "2027-02-01"]),
+    ("NEM", "2026-05-05T00:00Z", "2026-05-05T00:00Z", ["2026-05-01"]),  # an empty range: the month it is in
+    # IESO market time is EST (UTC-5) all year: 04:59 UTC on 1 January is still December
+    ("IESO", "2025-12-31T00:00Z", "2026-01-01T05:00Z", ["2025-12-01"]),
+    ("IESO", "2025-12-31T00:00Z", "2026-01-01T05:01Z", ["2025-12-01", "2026-01-01"]),
+])
+def test_a_range_touches_the_market_months_of_its_market_time(market, start, end, months):
+    info = queries.known_market(market)
+    assert queries.market_months(info, pd.Timestamp(start), pd.Timestamp(end)) == months
+
+
 def _nem_series(location: str, start: str, days: int, minutes: int = 5, seed: int = 1) -> dict:
     idx = pd.date_range(start, periods=days * 1440 // minutes, freq=f"{minutes}min", tz="UTC")
     rng = np.random.default_rng(seed)
