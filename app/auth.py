@@ -217,6 +217,10 @@ def _user_activity() -> bool:
     return not all(isinstance(c, str) and c.endswith(".n_intervals") for c in changed)
 
 
+#: The idle lifetime is counted in this many steps
+_IDLE_STEPS = 60
+
+
 def _session_alive() -> bool:
     """The session's idle and absolute lifetimes; an expired one is ended here."""
     settings = _state().settings
@@ -228,9 +232,9 @@ def _session_alive() -> bool:
         if "_user_id" in session:
             end_session()
         return False
-    # The idle clock moves in steps of a sixtieth of the idle lifetime (30 s of 30 min): each move re-signs and
-    # sends the session cookie, which every request did before, for nothing.
-    if now - seen >= settings.session_idle_minutes and _user_activity():
+    # The idle clock moves in steps (30 s of 30 min): each move re-signs and sends the session cookie, which
+    # every request did before, for nothing.
+    if now - seen >= settings.session_idle_minutes * 60 / _IDLE_STEPS and _user_activity():
         session[_SEEN_AT] = now
     return True
 
