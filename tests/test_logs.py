@@ -195,19 +195,16 @@ def test_gunicorn_writes_no_access_log_of_its_own():
     assert args[0] == "gunicorn" and not any(a.startswith("--access-log") for a in args)
 
 
-def test_a_connection_idle_between_two_clicks_is_still_open(tmp_path):
-    """The Procfile's gunicorn keeps an idle connection open for seconds: with gunicorn's default of 2 s it closed
-    one just as a user's next click went out on it, and that request failed with no answer (the load bench's
-    only errors). The Procfile's own flags, on an app that answers "ok"."""
-    (tmp_path / "idle_app.py").write_text(
-        "def app(environ, start_response):\n"
-        "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
-        "    return [b'ok']\n")
+@contextlib.contextmanager
+def _procfile_server(tmp_path: Path, source: str):
+    """The Procfile's gunicorn line, as make run runs it, serving ``source``'s WSGI ``app`` instead of ours; yields
+    the port once it accepts connections."""
+    (tmp_path / "plain_app.py").write_text(source)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     web = next(line for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    line = web.removeprefix("web:").replace("app.wsgi:server", f"--chdir {tmp_path} idle_app:app")
+    line = web.removeprefix("web:").replace("app.wsgi:server", f"--chdir {tmp_path} plain_app:app")
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     server = subprocess.Popen(["bash", "-c", f"exec {line}"], env=env, stdout=subprocess.DEVNULL,  # noqa: S607 -- the Procfile line, as make run runs it
@@ -217,6 +214,20 @@ def test_a_connection_idle_between_two_clicks_is_still_open(tmp_path):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
                 break
             time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_connection_idle_between_two_clicks_is_still_open(tmp_path):
+    """The Procfile's gunicorn keeps an idle connection open for seconds: with gunicorn's default of 2 s it closed
+    one just as a user's next click went out on it, and that request failed with no answer (the load bench's
+    only errors). The Procfile's own flags, on an app that answers "ok"."""
+    source = ("def app(environ, start_response):\n"
+              "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
+              "    return [b'ok']\n")
+    with _procfile_server(tmp_path, source) as port:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/")
         assert conn.getresponse().read() == b"ok"
@@ -224,9 +235,23 @@ def test_a_connection_idle_between_two_clicks_is_still_open(tmp_path):
         conn.request("POST", "/", body=b"{}")  # on the same connection: no reconnect by http.client
         assert conn.getresponse().read() == b"ok"
         conn.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+
+
+def test_a_worker_keeps_what_its_loaded_app_holds_out_of_the_collectors_sight(tmp_path):
+    """Every full garbage collection walked all a worker's long-lived objects with the GIL held (150-190 ms
+    pauses of every request under load): the Procfile's config freezes what the worker holds once its app is
+    loaded. The app here answers the number of objects frozen, and holds some of its own."""
+    source = ("import gc\n"
+              "HELD = [[i] for i in range(50_000)]\n"
+              "def app(environ, start_response):\n"
+              "    body = str(gc.get_freeze_count()).encode()\n"
+              "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])\n"
+              "    return [body]\n")
+    with _procfile_server(tmp_path, source) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert int(conn.getresponse().read()) > 50_000
+        conn.close()
 
 
 
