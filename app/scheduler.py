@@ -170,9 +170,8 @@ def build_scheduler(server: Flask) -> BackgroundScheduler:
         sched.add_job(run_scheduled, triggers[spec.id], args=[server, spec, lock], id=spec.id, name=spec.label)
     for (job_id, label, _cron), run in zip(OTHER_JOBS, (train_models, issue_forecasts, record_signals), strict=True):
         # the signals also once at start, so a fresh store has a live record at once
-        first = dt.datetime.now(dt.UTC) if job_id == SIGNAL_JOB[0] else None
-        sched.add_job(run, triggers[job_id], args=[server, lock], id=job_id, name=label,
-                      **({"next_run_time": first} if first else {}))
+        at_start = {"next_run_time": dt.datetime.now(dt.UTC)} if job_id == SIGNAL_JOB[0] else {}
+        sched.add_job(run, triggers[job_id], args=[server, lock], id=job_id, name=label, **at_start)
     return sched
 
 
