@@ -133,8 +133,8 @@ def _nodal_page(ask: Callable[..., object | None], moved: set[str] | None) -> No
 
 def warm_default_study(server: Flask) -> None:
     """The network the nodal page opens on, solved over its day into this process's studies (engine.lmp.study):
-    grid files, not the store, so once a process whichever worker warms the store's views. A failure is logged:
-    the page says why when it opens the study, and the warming thread goes on."""
+    grid files, not the store, so each process solves it once, whichever worker warms the store's views. A
+    failure is logged: the page says why when it opens the study, and the warming thread goes on."""
     try:
         folder = grid_folder(services(server).settings.data_dir)
         name = default_network(networks_in(folder))

@@ -38,9 +38,9 @@ def bump(store: Store, markets: Iterable[str]) -> None:
     if not markets:
         return
     # One statement, not a frame read through Python(): the bump follows every batch, and reading a frame cost
-    # the embedded store 1-2 ms of CPU more. The version is the store's clock (microseconds),
-    # not the writing host's: with several hosts, one whose clock is behind would write a version below the
-    # current one, which max() does not see, and cached answers would outlive the data they were computed from.
+    # the embedded store 1-2 ms of CPU more. The version is the store's clock (microseconds), not the writing
+    # host's: with several hosts, one whose clock is behind would write a version below the current one, which
+    # max() does not see, and cached answers would outlive the data they were computed from.
     store.command("INSERT INTO data_versions (market, version, changed_at) "
                   "SELECT arrayJoin({m:Array(String)}), toUnixTimestamp64Micro(now64(6, 'UTC')), now64(3, 'UTC')",
                   {"m": markets})
