@@ -31,11 +31,11 @@
     }
     var fetchFirst = window.fetch;
     window.fetch = function (resource, init) {
-        var output = outputOf(init || {});
         return fetchFirst.apply(this, arguments).then(function (response) {
             if (String(response.url).indexOf("/_dash-update-component") === -1) {
                 return response;
             }
+            var output = outputOf(init || {});  // read only for a callback's request
             if (response.status >= 500) {
                 failing[output] = true;
                 var unavailable = response.status === 503;
