@@ -107,38 +107,6 @@ def test_the_described_routes_are_the_ones_under_test(api_schema):
                      "/api/v1/products/{slug}/data"]
 
 
-#: CPython 3.11.7's spurious error (gh-106905, fixed in 3.11.8): its AST builder's recursion guard is not per thread
-AST_DEPTH_BUG = "AST constructor recursion depth mismatch"
-
-
-def _raised_within(exc: BaseException) -> list[BaseException]:
-    """The exception, the groups' members, and what each was raised from or during, all of them."""
-    seen, todo = [], [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or any(e is s for s in seen):
-            continue
-        seen.append(e)
-        todo.extend([e.__cause__, e.__context__, *getattr(e, "exceptions", ())])
-    return seen
-
-
-def _past_the_ast_depth_bug(run, tries: int = 3) -> None:
-    """Run the hypothesis test again, at most ``tries`` times in all, only when it failed by the CPython bug above:
-    hypothesis parses schemathesis' source to name a lambda while drawing, beside the app's threads, and the
-    parse can fail spuriously. A failure with any assertion in it (a 5xx answer) is raised at once."""
-    for attempt in range(1, tries + 1):
-        try:
-            run()
-            return
-        except Exception as exc:  # re-raised unless it is only the interpreter's bug
-            raised = _raised_within(exc)
-            only_the_bug = (any(isinstance(e, SystemError) and AST_DEPTH_BUG in str(e) for e in raised)
-                            and not any(isinstance(e, AssertionError) for e in raised))
-            if attempt == tries or not only_the_bug:
-                raise
-
-
 # schemathesis' own pytest wiring (``schemathesis.pytest.from_fixture``) renames pytest's nodes through an
 # attribute pytest 9 no longer has; each operation's strategy is run through hypothesis directly instead.
 @pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/prices", "/api/v1/latest",
@@ -168,7 +136,7 @@ def test_no_generated_request_is_answered_5xx(api_schema, site, path, mode):
             _no_server_error(response, "on a stored series")
             answered.append(response.status_code)
 
-    _past_the_ast_depth_bug(every_request)
+    every_request()
     assert len(answered) >= 20, f"only {len(answered)} requests were generated"
     assert 200 in answered, f"no generated request was served: {sorted(collections.Counter(answered).items())}"
 
@@ -196,42 +164,6 @@ def test_no_generated_upload_is_answered_5xx_and_a_refused_one_stores_nothing(ap
         if response.status_code == 400:
             assert response.json()["error"], "a refused file is not told what is wrong"
 
-    _past_the_ast_depth_bug(every_upload)
+    every_upload()
     assert len(answered) >= 20, f"only {len(answered)} uploads were generated"
     assert 400 in answered, f"no generated file reached the schema check: {collections.Counter(answered)}"
-
-
-def test_a_generation_is_run_again_only_for_the_interpreters_ast_bug():
-    def bug():
-        raise SystemError(f"{AST_DEPTH_BUG} (before=342, after=54)")
-
-    calls = []
-
-    def once_by_the_bug():  # as hypothesis reported it: the bug inside a group of replays
-        calls.append(1)
-        if len(calls) == 1:
-            try:
-                bug()
-            except SystemError as exc:
-                raise ExceptionGroup("replays", [KeyError("source"), RuntimeError("flaky")]) from exc
-
-    _past_the_ast_depth_bug(once_by_the_bug)
-    assert len(calls) == 2
-
-    def a_5xx_beside_the_bug():
-        try:
-            bug()
-        except SystemError:
-            raise ExceptionGroup("replays", [AssertionError("answered 500")]) from None
-
-    def a_5xx_during_the_bug():
-        try:
-            bug()
-        except SystemError:
-            raise AssertionError("answered 500")  # noqa: B904 -- raised during the bug, as a draw would be
-
-    for failing in (a_5xx_during_the_bug, bug):
-        with pytest.raises((AssertionError, SystemError)):
-            _past_the_ast_depth_bug(failing)
-    with pytest.raises(ExceptionGroup):
-        _past_the_ast_depth_bug(a_5xx_beside_the_bug)
