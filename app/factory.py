@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
 from app import security
-from app import access, ast_parse_lock, forecasting, json_answers, logs, marketplace_api, metrics, routing
+from app import access, ast_parse_guard, forecasting, json_answers, logs, marketplace_api, metrics, routing
 from app.api import api
 from app.health import health
 from app.cli import register_cli
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
                                                 operations=Operations(server))
 
     json_answers.install()
-    ast_parse_lock.install()
+    ast_parse_guard.install()
     app = dash.Dash(
         __name__,
         server=server,

@@ -31,11 +31,11 @@ def pytest_configure(config: pytest.Config) -> None:
     # dash[testing] drives Chromium; only headless works on these machines.
     if hasattr(config.option, "headless"):
         config.option.headless = True
-    # The app's guard against CPython 3.11.7's thread-unsafe ast.parse (app/ast_parse_lock.py), from the start:
+    # The app's guard against CPython 3.11.7's thread-unsafe ast.parse (app/ast_parse_guard.py), from the start:
     # tests parse on their own threads too (pytest's assertion rewriting, hypothesis naming a lambda).
-    from app import ast_parse_lock
+    from app import ast_parse_guard
 
-    ast_parse_lock.install()
+    ast_parse_guard.install()
     # Apps started with demo data get a quarter of it: the pages' tests need a populated store, not the two
     # years the forecast models train on (tests/test_forecast_issue.py builds its own history), and each
     # store filled with two years costs seconds.
