@@ -32,7 +32,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config.option, "headless"):
         config.option.headless = True
     # The app's guard against CPython 3.11.7's thread-unsafe ast.parse (app/ast_parse_guard.py), from the start:
-    # tests parse on their own threads too (pytest's assertion rewriting, hypothesis naming a lambda).
+    # tests parse beside the app's threads too (pytest rewriting a module's asserts, hypothesis naming a lambda).
     from app import ast_parse_guard
 
     ast_parse_guard.install()

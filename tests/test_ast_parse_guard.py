@@ -64,7 +64,7 @@ def test_threads_parse_without_the_interpreters_spurious_error():
         assert "AST constructor recursion depth mismatch" in _parses_beside_garbage("unguarded")
 
 
-def test_the_lock_is_installed_once_and_parses_as_the_interpreter_does():
+def test_the_guard_is_installed_once_and_parses_as_the_interpreter_does():
     ast_parse_guard.install()  # conftest installed it already: a second install must not wrap it twice
     if ast_parse_guard.AFFECTED:
         assert ast.parse.__wrapped__ is not None
