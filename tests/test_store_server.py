@@ -65,6 +65,16 @@ def test_migrations_writes_and_queries_over_http(server_url):
     assert (saved["status"], saved["rows_by_table"]) == ("succeeded", {"prices": 96, "demand": 0})
 
 
+def test_statements_to_a_server_skip_replicated_block_deduplication(server_url):
+    """A Replicated table would drop a block equal to one inserted before it (an aggregate rebuilt twice over the same
+    rows); the store's batches carry their own identity, so every statement goes with ``insert_deduplicate = 0``."""
+    store = Store(server_url)
+    try:
+        assert int(store.scalar("SELECT getSetting('insert_deduplicate')")) == 0
+    finally:
+        store.close()
+
+
 def test_web_workers_on_a_server_do_not_migrate_but_store_init_does(server_url):
     """Several workers may share a server; a table rebuild must not run in two at once, so only the CLI's
     `store init` migrates there and a worker that finds a migration pending refuses to serve."""

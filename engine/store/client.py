@@ -36,6 +36,12 @@ _READS = re.compile(r"\s*(?:SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN|CREATE
 #: A statement that writes one table, named after INSERT INTO or ALTER TABLE (optionally database-qualified).
 _ONE_TABLE = re.compile(r"\s*(?:INSERT\s+INTO(?:\s+TABLE)?|ALTER\s+TABLE)\s+(?:`?\w+`?\.)?`?(\w+)`?",
                         re.IGNORECASE)
+#: Settings sent with every statement to a ClickHouse server. A Replicated table drops an inserted block equal to one
+#: of those inserted before it (``insert_deduplicate``). That guards nothing here, where a batch is made idempotent by
+#: its own identity (batch ids, the writer's key matching), and it would lose rows: buckets of an aggregate deleted
+#: and rebuilt from unchanged rows (the writer's take-back, the demo's replacement) make the block an earlier
+#: rebuild made.
+_SERVER_SETTINGS = {"insert_deduplicate": 0}
 #: Answers remembered per embedded directory (``Store.remember``): a few per signed-in session and market.
 MEMO_SIZE = 4096
 
@@ -213,7 +219,8 @@ class Store:
         if self.embedded:
             Path(urlsplit(self._connect_dsn).path).mkdir(parents=True, exist_ok=True)
         log.info("opening store %s (database %s)", self._redacted(), self.database)
-        client = clickhouse_connect.get_client(dsn=self._connect_dsn)
+        settings = None if self.embedded else dict(_SERVER_SETTINGS)
+        client = clickhouse_connect.get_client(dsn=self._connect_dsn, settings=settings)
         client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
         client.database = self.database
         return client

@@ -21,6 +21,10 @@ _EARLIER_CHECKSUMS = {1: frozenset({"1ad24f865ef67056"})}
 # day, month or year as SQL (the markets' zones are spelled out once, in tables.MARKET_ZONES).
 _CALENDAR_SQL = {"MARKET_DAY_START": market_day_start, "MARKET_MONTH": market_month, "MARKET_YEAR": market_year}
 _MARKET_CALENDAR = re.compile(r"\$\{(" + "|".join(_CALENDAR_SQL) + r")\((\w+)\)\}")
+#: A MergeTree-family engine a statement creates a table with, not already a Replicated one.
+_LOCAL_ENGINE = re.compile(
+    r"\bENGINE\s*=\s*((?:Replacing|Aggregating|Summing|Collapsing|VersionedCollapsing|Graphite|Coalescing)?MergeTree)\b",
+    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -33,11 +37,34 @@ class Migration:
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()[:16]
 
-    def statements(self, database: str) -> list[str]:
+    def statements(self, database: str, *, replicated: bool = False) -> list[str]:
+        """The migration's statements for ``database``; ``replicated``: for a database of the Replicated engine
+        (see ``replicated_engines``)."""
         text = "\n".join(line for line in self.sql.splitlines() if not line.lstrip().startswith("--"))
         text = text.replace("${DB}", database)
         text = _MARKET_CALENDAR.sub(lambda m: _CALENDAR_SQL[m.group(1)](m.group(2)), text)
+        if replicated:
+            text = replicated_engines(text)
         return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
+
+
+def replicated_engines(sql: str) -> str:
+    """``sql`` with each table it creates on a MergeTree-family engine created on that engine's Replicated
+    counterpart, its arguments kept: ``ReplacingMergeTree(batch_id)`` becomes
+    ``ReplicatedReplacingMergeTree(batch_id)``.
+
+    Open-source ClickHouse keeps a plain ``MergeTree`` table in a Replicated database as a table of each replica's
+    own: the statement reaches every replica, the rows do not. Named without a Keeper path and replica name, a
+    Replicated engine takes the server's defaults (``/clickhouse/tables/{uuid}/{shard}`` and ``{replica}``), the
+    form a Replicated database asks for; a table rebuilt under a new name (migration 008) gets its own path."""
+    return _LOCAL_ENGINE.sub(lambda m: f"ENGINE = Replicated{m.group(1)}", sql)
+
+
+def is_replicated(store: Store) -> bool:
+    """Whether the store's database is of ClickHouse's Replicated engine (created so by the operator, see
+    docs/deploy.md): its DDL then reaches every replica, and its tables must be Replicated to share their rows."""
+    engine = store.scalar("SELECT engine FROM system.databases WHERE name = currentDatabase()")
+    return engine == "Replicated"
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -71,12 +98,14 @@ def pending_migrations(store: Store, directory: Path = MIGRATIONS_DIR) -> list[s
 def migrate(store: Store, directory: Path = MIGRATIONS_DIR) -> list[int]:
     """Apply every migration not yet recorded; return the versions applied now.
 
-    A migration that was applied and later edited is refused: schema history is append-only.
+    A migration that was applied and later edited is refused: schema history is append-only. In a Replicated
+    database every table is created on a Replicated engine (``replicated_engines``); the checksums recorded are
+    of the migration files, the same either way.
     """
-    store.command(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, "
-        "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version"
-    )
+    replicated = is_replicated(store)
+    ledger = ("CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String, checksum String, "
+              "applied_at DateTime64(3, 'UTC') DEFAULT now64(3)) ENGINE = ReplacingMergeTree ORDER BY version")
+    store.command(replicated_engines(ledger) if replicated else ledger)
     done = applied_versions(store)
     applied_now = []
     for mig in discover(directory):
@@ -86,8 +115,8 @@ def migrate(store: Store, directory: Path = MIGRATIONS_DIR) -> list[int]:
                     f"migration {mig.version:03d}_{mig.name} changed after it was applied; add a new migration"
                 )
             continue
-        log.info("applying migration %03d_%s", mig.version, mig.name)
-        for stmt in mig.statements(store.database):
+        log.info("applying migration %03d_%s%s", mig.version, mig.name, " (replicated)" if replicated else "")
+        for stmt in mig.statements(store.database, replicated=replicated):
             store.command(stmt)
         store.command(
             "INSERT INTO schema_migrations (version, name, checksum) VALUES ({v:UInt32}, {n:String}, {c:String})",
