@@ -1,6 +1,6 @@
-"""The schema in a ClickHouse database of the Replicated engine (docs/deploy.md, "A cluster"): the migration runner
-creates every table on the Replicated counterpart of its engine, since open-source ClickHouse keeps a plain
-``MergeTree`` table there as each replica's own."""
+"""Tables in a ClickHouse database of the Replicated engine (docs/deploy.md, "A cluster"): the migration runner, and
+the marketplace for a data product's table, create every table on the Replicated counterpart of its engine, since
+open-source ClickHouse keeps a plain ``MergeTree`` table there as each replica's own."""
 from __future__ import annotations
 
 import json
@@ -10,8 +10,10 @@ import sys
 import textwrap
 import uuid
 
+from engine.marketplace import data, products
 from engine.store import Store, migrate
-from engine.store.migrations import Migration, discover, replicated_engines
+from engine.store.engines import is_replicated, replicated_engines
+from engine.store.migrations import Migration, discover
 
 _REPLICATED = re.compile(r"\bReplicated(\w*MergeTree)\b")
 _ENGINE = re.compile(r"\bENGINE\s*=\s*(\w+)", re.IGNORECASE)
@@ -45,10 +47,11 @@ class _SeenAsReplicated:
         self.sent.append(sql)
         return self.store.command(_unreplicated(sql), params)
 
+    def __getattr__(self, name: str):  # reads and row inserts go straight to the store
+        return getattr(self.store, name)
+
 
 def test_a_chdb_database_is_not_replicated(store: Store):
-    from engine.store.migrations import is_replicated
-
     assert not is_replicated(store)
     assert all(e.startswith(("Replacing", "Aggregating", "MergeTree"))
                for e in store.query_df("SELECT engine FROM system.tables WHERE database = currentDatabase() "
@@ -73,6 +76,22 @@ def test_in_a_replicated_database_every_table_is_created_on_a_replicated_engine(
     finally:
         plain.command(f"DROP DATABASE IF EXISTS `{plain.database}`")
         plain.close()
+
+
+def test_a_data_products_table_in_a_replicated_database_is_replicated(store: Store):
+    """A partner's upload makes its product's table at run time: on a replica, a plain table would keep the rows
+    on the replica that took the upload."""
+    seen = _SeenAsReplicated(store)
+    product = products.create_product(store, editor="p1", actor="p", slug="acme-wind", title="Acme wind",
+                                      description="", markets=["NEM"], category="generation",
+                                      update_frequency="hourly",
+                                      columns=[{"name": "time", "type": "datetime"}, {"name": "mw", "type": "float"}])
+    assert data.upload(seen, product, b"time,mw\n2026-03-01T00:00:00Z,1.5\n", "a.csv", actor="p") == (1, 1)
+    created = [sql for sql in seen.sent if "CREATE TABLE" in sql]
+    assert len(created) == 1 and data.table_name(product) in created[0]
+    assert _ENGINE.findall(created[0]) == ["ReplicatedMergeTree"]
+    # what ran is the table with its engine made plain again (chDB cannot write a replica): the upload's rows are in it
+    assert "ENGINE = MergeTree\n" in store.query_rows(f"SHOW CREATE TABLE `{data.table_name(product)}`")[0][0]
 
 
 def test_the_replicated_schema_differs_from_the_single_node_one_by_engine_names_alone():

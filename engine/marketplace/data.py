@@ -18,6 +18,7 @@ from engine.marketplace.partners import MarketplaceError, audit
 from engine.marketplace.products import COLUMN_TYPES, Product
 from engine.marketplace.uploads import read_upload
 from engine.store import Store
+from engine.store.engines import for_database
 
 VERSION_COLUMN = "_version"
 _ID = re.compile(r"[0-9a-f]{32}")
@@ -66,8 +67,9 @@ def _ensure_table(store: Store, product: Product) -> None:
     columns = ", ".join(f"`{c.name}` {COLUMN_TYPES[c.type] if c.type == 'datetime' else _nullable(c.type)}"
                         for c in product.columns)
     time_column = next(c.name for c in product.columns if c.type == "datetime")
-    store.command(f"CREATE TABLE IF NOT EXISTS `{table_name(product)}` ({columns}, `{VERSION_COLUMN}` UInt32) "
-                  f"ENGINE = MergeTree ORDER BY ({VERSION_COLUMN}, `{time_column}`)")
+    store.command(for_database(store, f"CREATE TABLE IF NOT EXISTS `{table_name(product)}` ({columns}, "
+                                      f"`{VERSION_COLUMN}` UInt32) ENGINE = MergeTree "
+                                      f"ORDER BY ({VERSION_COLUMN}, `{time_column}`)"))
 
 
 def _nullable(kind: str) -> str:

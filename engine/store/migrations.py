@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.store.client import Store, StoreError
+from engine.store.engines import is_replicated, replicated_engines
 from engine.store.tables import market_day_start, market_month, market_year
 
 log = logging.getLogger(__name__)
@@ -21,10 +22,6 @@ _EARLIER_CHECKSUMS = {1: frozenset({"1ad24f865ef67056"})}
 # day, month or year as SQL (the markets' zones are spelled out once, in tables.MARKET_ZONES).
 _CALENDAR_SQL = {"MARKET_DAY_START": market_day_start, "MARKET_MONTH": market_month, "MARKET_YEAR": market_year}
 _MARKET_CALENDAR = re.compile(r"\$\{(" + "|".join(_CALENDAR_SQL) + r")\((\w+)\)\}")
-#: A MergeTree-family engine a statement creates a table with, not already a Replicated one.
-_LOCAL_ENGINE = re.compile(
-    r"\bENGINE\s*=\s*((?:Replacing|Aggregating|Summing|Collapsing|VersionedCollapsing|Graphite|Coalescing)?MergeTree)\b",
-    re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -46,25 +43,6 @@ class Migration:
         if replicated:
             text = replicated_engines(text)
         return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
-
-
-def replicated_engines(sql: str) -> str:
-    """``sql`` with each table it creates on a MergeTree-family engine created on that engine's Replicated
-    counterpart, its arguments kept: ``ReplacingMergeTree(batch_id)`` becomes
-    ``ReplicatedReplacingMergeTree(batch_id)``.
-
-    Open-source ClickHouse keeps a plain ``MergeTree`` table in a Replicated database as a table of each replica's
-    own: the statement reaches every replica, the rows do not. Named without a Keeper path and replica name, a
-    Replicated engine takes the server's defaults (``/clickhouse/tables/{uuid}/{shard}`` and ``{replica}``), the
-    form a Replicated database asks for; a table rebuilt under a new name (migration 008) gets its own path."""
-    return _LOCAL_ENGINE.sub(lambda m: f"ENGINE = Replicated{m.group(1)}", sql)
-
-
-def is_replicated(store: Store) -> bool:
-    """Whether the store's database is of ClickHouse's Replicated engine (created so by the operator, see
-    docs/deploy.md): its DDL then reaches every replica, and its tables must be Replicated to share their rows."""
-    engine = store.scalar("SELECT engine FROM system.databases WHERE name = currentDatabase()")
-    return engine == "Replicated"
 
 
 def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
