@@ -40,9 +40,6 @@ class _SeenAsReplicated:
             return "Replicated"
         return self.store.scalar(sql, params)
 
-    def query_df(self, sql: str, params=None, **kwargs):
-        return self.store.query_df(sql, params, **kwargs)
-
     def command(self, sql: str, params=None):
         self.sent.append(sql)
         return self.store.command(_unreplicated(sql), params)
@@ -162,4 +159,3 @@ def test_clickhouse_accepts_every_replicated_table_the_runner_creates(tmp_path):
         assert engine == _ENGINE.search(sql).group(1)
         table_uuid = re.search(r"UUID '([0-9a-f-]+)'", sql).group(1)
         assert (path, replica) == (f"/clickhouse/tables/{table_uuid}/01", "r1")
-
