@@ -5,6 +5,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from limits import parse
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Every Redis client's timeouts (cache, trigger locks, warming claims, rate limits, the FIX lease): a Redis that
@@ -13,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 REDIS_CLIENT_OPTIONS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
 
 
-def _flag(value: str | None, default: bool) -> bool:
+def _flag(value: str | None, name: str, default: bool) -> bool:
     if value is None or value.strip() == "":
         return default
     v = value.strip().lower()
@@ -21,14 +23,14 @@ def _flag(value: str | None, default: bool) -> bool:
         return True
     if v in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"expected on/off, got {value!r}")
+    raise ValueError(f"{name} must be on or off (1/0, true/false, yes/no), got {value!r}")
 
 
-def _whole(value: str | None, name: str) -> int | None:
+def whole_number(value: str | None, name: str, *, minimum: int = 1) -> int | None:
     if value is None or not value.strip():
         return None
-    if not value.strip().isdigit() or int(value) <= 0:
-        raise ValueError(f"{name} must be a whole number above 0, got {value!r}")
+    if not value.strip().isdigit() or int(value) < minimum:
+        raise ValueError(f"{name} must be a whole number of {minimum} or more, got {value!r}")
     return int(value)
 
 
@@ -52,6 +54,42 @@ def _seconds(value: str | None, name: str, default: float) -> float:
         raise ValueError(f"{name} must be 0 or more seconds, got {value!r}")
     return seconds
 
+
+def _positive(value: str | None, name: str, default: float) -> float:
+    """A number above 0 (a duration in the unit the variable's name says)."""
+    if value is None or not value.strip():
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number above 0, got {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise ValueError(f"{name} must be a number above 0, got {value!r}")
+    return number
+
+
+def _rate_limit(value: str | None, name: str, default: str) -> str:
+    """A rate in flask-limiter's notation ("20 per 15 minutes"), refused at start rather than at the first
+    sign-in."""
+    if value is None or not value.strip():
+        return default
+    try:
+        parse(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a rate such as '20 per 15 minutes', got {value!r}") from None
+    return value.strip()
+
+
+def _redis_url(value: str | None, name: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not value.strip().startswith(REDIS_SCHEMES):
+        raise ValueError(f"{name} must start with {', '.join(REDIS_SCHEMES)}, got {value!r}")
+    return value.strip()
+
+
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 #: When a process computes the views users open first (app.warming): see Settings.warming.
 WARMING_MODES = ("loads", "watch", "off")
@@ -121,33 +159,38 @@ class Settings:
         data_dir = env.get("C254_DATA_DIR")
         return cls(
             store_url=env.get("C254_STORE") or base.store_url,
-            redis_url=env.get("C254_REDIS_URL") or None,
+            redis_url=_redis_url(env.get("C254_REDIS_URL"), "C254_REDIS_URL"),
             data_dir=Path(data_dir).resolve() if data_dir else base.data_dir.resolve(),
-            log_level=(env.get("C254_LOG_LEVEL") or base.log_level).upper(),
+            log_level=_choice(env.get("C254_LOG_LEVEL"), "C254_LOG_LEVEL", LOG_LEVELS, base.log_level).upper(),
             log_format=_choice(env.get("C254_LOG_FORMAT"), "C254_LOG_FORMAT", ("json", "text"), base.log_format),
             secret_key=env.get("C254_SECRET_KEY") or None,
-            scheduler=_flag(env.get("C254_SCHEDULER"), base.scheduler),
+            scheduler=_flag(env.get("C254_SCHEDULER"), "C254_SCHEDULER", base.scheduler),
             warming=_choice(env.get("C254_WARMING"), "C254_WARMING", WARMING_MODES, base.warming),
             stop_grace_seconds=_seconds(env.get("C254_STOP_GRACE_SECONDS"), "C254_STOP_GRACE_SECONDS",
                                         base.stop_grace_seconds),
-            demo=_flag(env.get("C254_DEMO"), base.demo),
-            auth=_flag(env.get("C254_AUTH"), base.auth),
+            demo=_flag(env.get("C254_DEMO"), "C254_DEMO", base.demo),
+            auth=_flag(env.get("C254_AUTH"), "C254_AUTH", base.auth),
             host=(env.get("HOST") or base.host).strip(),
-            session_idle_minutes=float(env.get("C254_SESSION_IDLE_MINUTES") or base.session_idle_minutes),
-            session_max_hours=float(env.get("C254_SESSION_MAX_HOURS") or base.session_max_hours),
-            secure_cookies=(_flag(env["C254_SECURE_COOKIES"], False)
+            session_idle_minutes=_positive(env.get("C254_SESSION_IDLE_MINUTES"), "C254_SESSION_IDLE_MINUTES",
+                                           base.session_idle_minutes),
+            session_max_hours=_positive(env.get("C254_SESSION_MAX_HOURS"), "C254_SESSION_MAX_HOURS",
+                                        base.session_max_hours),
+            secure_cookies=(_flag(env["C254_SECURE_COOKIES"], "C254_SECURE_COOKIES", False)
                             if (env.get("C254_SECURE_COOKIES") or "").strip() else None),
-            login_limit=env.get("C254_LOGIN_LIMIT") or base.login_limit,
-            max_request_bytes=int(env.get("C254_MAX_REQUEST_BYTES") or base.max_request_bytes),
-            trusted_proxies=int(env.get("C254_TRUSTED_PROXIES") or base.trusted_proxies),
+            login_limit=_rate_limit(env.get("C254_LOGIN_LIMIT"), "C254_LOGIN_LIMIT", base.login_limit),
+            max_request_bytes=whole_number(env.get("C254_MAX_REQUEST_BYTES"), "C254_MAX_REQUEST_BYTES")
+            or base.max_request_bytes,
+            trusted_proxies=whole_number(env.get("C254_TRUSTED_PROXIES"), "C254_TRUSTED_PROXIES", minimum=0)
+            or base.trusted_proxies,
             models_dir=Path(env["C254_MODELS_DIR"]).resolve() if env.get("C254_MODELS_DIR") else base.models_dir,
             fix_host=(env.get("C254_FIX_HOST") or "").strip() or None,
-            fix_port=_whole(env.get("C254_FIX_PORT"), "C254_FIX_PORT"),
+            fix_port=whole_number(env.get("C254_FIX_PORT"), "C254_FIX_PORT"),
             fix_sender_comp_id=(env.get("C254_FIX_SENDER_COMP_ID") or "").strip() or base.fix_sender_comp_id,
             fix_target_comp_id=(env.get("C254_FIX_TARGET_COMP_ID") or "").strip() or None,
-            fix_heartbeat_seconds=_whole(env.get("C254_FIX_HEARTBEAT_SECONDS"), "C254_FIX_HEARTBEAT_SECONDS")
+            fix_heartbeat_seconds=whole_number(env.get("C254_FIX_HEARTBEAT_SECONDS"), "C254_FIX_HEARTBEAT_SECONDS")
             or base.fix_heartbeat_seconds,
-            fix_reset_on_logon=_flag(env.get("C254_FIX_RESET_ON_LOGON"), base.fix_reset_on_logon),
+            fix_reset_on_logon=_flag(env.get("C254_FIX_RESET_ON_LOGON"), "C254_FIX_RESET_ON_LOGON",
+                                     base.fix_reset_on_logon),
         )
 
     @property

@@ -36,7 +36,7 @@ from urllib.parse import quote
 from flask import Flask
 
 from app import logs
-from app.settings import REPO_ROOT, Settings
+from app.settings import REPO_ROOT, Settings, whole_number
 from engine.store.client import split_dsn
 from engine.store.server import Engine, StoreServer, StoreServerError, counts_file, directory_of
 
@@ -93,8 +93,8 @@ def start_scheduler(settings: Settings) -> Flask:
 
 def main() -> int:
     settings = Settings.from_env()
+    store_port = whole_number(os.environ.get("C254_STORE_PORT"), "C254_STORE_PORT") or DEFAULT_STORE_PORT
     logs.configure(settings.log_format, settings.log_level)
-    store_port = int(os.environ.get("C254_STORE_PORT") or DEFAULT_STORE_PORT)
     env = web_env(settings, store_port)
     connect_dsn, _, _ = split_dsn(settings.store_url)
     flask = str(Path(sys.executable).parent / "flask")
