@@ -3,6 +3,35 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: Set by on_starting when it made the metrics directory itself (removed again at exit).
+_OWN_METRICS_DIR: list[str] = []
+
+
+def on_starting(server) -> None:
+    """Several workers each count their own requests; prometheus-client's multiprocess mode has each write its
+    figures to files in one directory that a scrape on any worker sums (app/metrics.py). Without it a scrape
+    would report whichever worker answered it. So with more than one worker and no PROMETHEUS_MULTIPROC_DIR
+    given, the master makes a fresh directory of its own before forking them (they inherit the variable) and
+    removes it at exit. A directory that is given is emptied of the files a previous run left: a dead worker's
+    files would be summed in otherwise."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+    elif server.cfg.workers > 1:
+        made = tempfile.mkdtemp(prefix="c254-metrics-")
+        _OWN_METRICS_DIR.append(made)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+
+
+def on_exit(server) -> None:
+    for made in _OWN_METRICS_DIR:
+        shutil.rmtree(made, ignore_errors=True)
 
 
 def worker_exit(arbiter, worker) -> None:

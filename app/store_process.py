@@ -18,14 +18,14 @@ worker at once; the lookups each request makes are remembered by a worker until 
 to a table they read (``writes=`` in the workers' store URL: engine.store.writes); sessions are signed cookies
 with the one secret key (``C254_SECRET_KEY`` or ``var/secret_key``, made by ``store init``); the page cache and
 the sign-in rate limit are per worker unless ``C254_REDIS_URL`` is set; ``/metrics`` sums the workers through
-``PROMETHEUS_MULTIPROC_DIR`` (an emptied ``var/prometheus`` unless set).
+``PROMETHEUS_MULTIPROC_DIR`` (a directory
+the gunicorn master makes unless one is given: app/gunicorn_config.py).
 """
 from __future__ import annotations
 
 import dataclasses
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -65,11 +65,6 @@ def web_env(settings: Settings, store_port: int) -> dict[str, str]:
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     if not settings.redis_url:
         env["C254_WARMING"] = "watch"  # each worker's cache is its own: each warms it (app.warming)
-    if not env.get("PROMETHEUS_MULTIPROC_DIR"):
-        metrics = REPO_ROOT / "var" / "prometheus"
-        shutil.rmtree(metrics, ignore_errors=True)  # stale files of dead workers would be summed in
-        metrics.mkdir(parents=True)
-        env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     return env
 
 

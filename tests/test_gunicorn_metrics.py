@@ -1,0 +1,138 @@
+"""Several gunicorn workers and /metrics (app/gunicorn_config.py): with no PROMETHEUS_MULTIPROC_DIR given, the
+master makes a directory of its own for prometheus-client's multiprocess mode before forking the workers, so a
+scrape on either worker sums both (`WEB_WORKERS=4 make run` as README shows it, not only the store process
+that sets one); a directory given is emptied of a previous run's files; the master's own is removed at exit."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from app import gunicorn_config
+from app.store_process import gunicorn_command
+from tests.conftest import REPO_ROOT
+from tests.support.ports import STORE_PROCESSES, free_port
+
+
+def _master(workers: int) -> types.SimpleNamespace:
+    return types.SimpleNamespace(cfg=types.SimpleNamespace(workers=workers))
+
+
+@pytest.fixture
+def own_dirs(monkeypatch):
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setattr(gunicorn_config, "_OWN_METRICS_DIR", [])
+    return gunicorn_config._OWN_METRICS_DIR
+
+
+def test_several_workers_get_a_fresh_directory_of_the_masters_removed_at_exit(own_dirs):
+    gunicorn_config.on_starting(_master(workers=2))
+    made = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert made.is_dir() and not any(made.iterdir())
+    assert own_dirs == [str(made)]
+    (made / "histogram_123.db").write_bytes(b"\0")
+    gunicorn_config.on_exit(_master(workers=2))
+    assert not made.exists()
+
+
+def test_one_worker_keeps_its_metrics_in_process(own_dirs):
+    gunicorn_config.on_starting(_master(workers=1))
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    assert own_dirs == []
+
+
+def test_a_given_directory_is_emptied_of_the_last_runs_files_and_kept(own_dirs, monkeypatch, tmp_path):
+    given = tmp_path / "metrics"
+    given.mkdir()
+    (given / "counter_4711.db").write_bytes(b"\0")
+    (given / "histogram_4712.db").write_bytes(b"\0")
+    (given / "README").write_text("the operator's")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    gunicorn_config.on_starting(_master(workers=4))
+    assert sorted(p.name for p in given.iterdir()) == ["README"]
+    gunicorn_config.on_exit(_master(workers=4))
+    assert given.is_dir() and own_dirs == []
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "not-yet"))
+    gunicorn_config.on_starting(_master(workers=2))
+    assert (tmp_path / "not-yet").is_dir()
+
+
+def _healthz_counted(url: str) -> float:
+    text = requests.get(f"{url}/metrics", timeout=30).text  # loopback: no sign-in needed
+    found = re.search(r'^c254_request_seconds_count\{[^}]*route="/healthz"[^}]*\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.mark.slow
+def test_two_workers_with_no_directory_given_report_the_same_sums(tmp_path):
+    store_port, port = free_port(STORE_PROCESSES), free_port(STORE_PROCESSES)
+    clickhouse = subprocess.Popen([sys.executable, "-m", "tests.support.chdb_http", str(store_port),
+                                   str(tmp_path / "clickhouse")], cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update({"C254_STORE": f"http://default:@127.0.0.1:{store_port}/c254_metrics?compress=false",
+                "C254_SECRET_KEY": "metrics-test", "C254_DEMO": "0", "C254_SCHEDULER": "0", "C254_WARMING": "off",
+                "C254_LOG_FORMAT": "text", "HOST": "127.0.0.1", "PORT": str(port), "WEB_WORKERS": "2",
+                "WEB_THREADS": "2", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    web, log = None, tmp_path / "web.log"
+    try:
+        assert clickhouse.stdout.readline().strip() == "ready"
+        done = subprocess.run([str(Path(sys.executable).parent / "flask"), "--app", "app.wsgi", "store", "init"],
+                              cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        # its log to a file: a pipe read only at the end fills after some hundreds of access lines and blocks a
+        # worker mid-request
+        with log.open("w") as log_file:
+            web = subprocess.Popen(gunicorn_command(), cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                                   stderr=log_file)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert web.poll() is None, log.read_text()[-3000:]
+            try:
+                if requests.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert time.monotonic() < deadline, "the app did not become ready"
+            time.sleep(0.3)
+        workers = [int(p) for p in Path(f"/proc/{web.pid}/task/{web.pid}/children").read_text().split()]
+        if len(workers) == 1:  # bash -c exec: the shell became gunicorn, so these are the workers already
+            workers = [int(p) for p in Path(f"/proc/{workers[0]}/task/{workers[0]}/children").read_text().split()]
+        assert len(workers) == 2
+
+        def written() -> list[Path]:
+            """The workers' histogram files, wherever they are (a worker's /proc environ is the master's at exec,
+            before on_starting set the variable)."""
+            temp = Path(tempfile.gettempdir())
+            return [f for pid in workers for f in temp.glob(f"c254-metrics-*/histogram_{pid}.db")]
+
+        sent = 0
+        with ThreadPoolExecutor(8) as pool:
+            for _ in range(20):  # until both workers have answered some (the kernel hands each connection to either)
+                assert set(pool.map(lambda _: requests.get(f"{url}/healthz", timeout=60).status_code,
+                                    range(40))) == {200}
+                sent += 40
+                if len(written()) == 2:
+                    break
+        files = written()
+        assert len(files) == 2 and files[0].parent == files[1].parent, files  # one directory, both workers' files
+        made = files[0].parent
+        # whichever worker answers the scrape, it counts every worker's requests (the readiness probe's not)
+        assert [_healthz_counted(url) for _ in range(6)] == [sent] * 6
+    finally:
+        if web is not None:
+            web.terminate()
+            web.wait(timeout=60)
+            assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+        clickhouse.terminate()
+        clickhouse.wait(30)
+    assert not Path(made).exists()  # the master removed its directory at exit
