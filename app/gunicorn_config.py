@@ -6,12 +6,30 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from app.settings import Settings
 
 #: Set by on_starting when it made the metrics directory itself (removed again at exit).
 _OWN_METRICS_DIR: list[str] = []
 
 
 def on_starting(server) -> None:
+    """Refuses what cannot work before any worker starts, then sets up the workers' shared metrics."""
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:  # a variable's value the app cannot take: said as gunicorn's own "Error: ..."
+        raise RuntimeError(str(exc)) from None
+    if server.cfg.workers > 1 and urlsplit(settings.store_url).scheme == "chdb":
+        raise RuntimeError(
+            f"{server.cfg.workers} workers cannot share the embedded store {settings.store_url}: chDB lets one "
+            "process open it, so every other worker would fail its requests. Serve it with one worker and threads "
+            "(WEB_WORKERS=1, the default), from every core with `make run-store-process`, or point C254_STORE at a "
+            "ClickHouse server.")
+    _share_metrics(server)
+
+
+def _share_metrics(server) -> None:
     """Several workers each count their own requests; prometheus-client's multiprocess mode has each write its
     figures to files in one directory that a scrape on any worker sums (app/metrics.py). Without it a scrape
     would report whichever worker answered it. So with more than one worker and no PROMETHEUS_MULTIPROC_DIR

@@ -1,7 +1,9 @@
-"""Several gunicorn workers and /metrics (app/gunicorn_config.py): with no PROMETHEUS_MULTIPROC_DIR given, the
-master makes a directory of its own for prometheus-client's multiprocess mode before forking the workers, so a
-scrape on either worker sums both (`WEB_WORKERS=4 make run` as README shows it, not only the store process
-that sets one); a directory given is emptied of a previous run's files; the master's own is removed at exit."""
+"""The gunicorn master's checks and set-up before it forks (app/gunicorn_config.py): several workers on the embedded
+store, which only one process may open, are refused with a message saying what works; a setting the app cannot
+take stops it with gunicorn's own error line; and with no PROMETHEUS_MULTIPROC_DIR given, several workers get a
+directory of the master's for prometheus-client's multiprocess mode, so a scrape on either sums both
+(`WEB_WORKERS=4 make run` on a server, as README shows it, not only the store process); a directory given is
+emptied of a previous run's files; the master's own is removed at exit."""
 from __future__ import annotations
 
 import os
@@ -27,9 +29,13 @@ def _master(workers: int) -> types.SimpleNamespace:
     return types.SimpleNamespace(cfg=types.SimpleNamespace(workers=workers))
 
 
+SERVER_STORE = "http://default:@clickhouse.internal:8123/c254"
+
+
 @pytest.fixture
 def own_dirs(monkeypatch):
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setenv("C254_STORE", SERVER_STORE)  # several workers need a store they can share
     monkeypatch.setattr(gunicorn_config, "_OWN_METRICS_DIR", [])
     return gunicorn_config._OWN_METRICS_DIR
 
@@ -64,6 +70,34 @@ def test_a_given_directory_is_emptied_of_the_last_runs_files_and_kept(own_dirs, 
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "not-yet"))
     gunicorn_config.on_starting(_master(workers=2))
     assert (tmp_path / "not-yet").is_dir()
+
+
+@pytest.mark.parametrize("store", ["chdb:///srv/c254/store", ""])
+def test_several_workers_on_the_embedded_store_are_refused_before_any_starts(own_dirs, monkeypatch, store):
+    """chDB lets one process open a store: a second worker failed every request it took (one 503 in two).
+    Refused with gunicorn's "Error: ..." and exit 1, naming the ways that work; unset is the embedded default."""
+    monkeypatch.setenv("C254_STORE", store)
+    with pytest.raises(RuntimeError, match=r"^2 workers cannot share the embedded store chdb://.*`make run-store-"
+                                           r"process`, or point C254_STORE at a ClickHouse server\.$"):
+        gunicorn_config.on_starting(_master(workers=2))
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ and own_dirs == []
+    gunicorn_config.on_starting(_master(workers=1))  # the default: one worker and threads
+
+
+def test_a_bad_setting_stops_the_master_with_gunicorns_own_error_line(own_dirs, monkeypatch):
+    monkeypatch.setenv("C254_SESSION_MAX_HOURS", "-1")
+    with pytest.raises(RuntimeError, match=r"^C254_SESSION_MAX_HOURS must be a number above 0, got '-1'$"):
+        gunicorn_config.on_starting(_master(workers=1))
+
+
+def test_make_run_with_two_workers_on_the_embedded_store_says_why_and_exits(tmp_path):
+    env = {**os.environ, "C254_STORE": f"chdb://{tmp_path / 'store'}", "WEB_WORKERS": "2",
+           "PORT": str(free_port(STORE_PROCESSES)),
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(gunicorn_command(), cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"Error: 2 workers cannot share the embedded store chdb://{tmp_path / 'store'}" in done.stderr
+    assert not (tmp_path / "store").exists()
 
 
 def _healthz_counted(url: str) -> float:
