@@ -18,8 +18,7 @@ worker at once; the lookups each request makes are remembered by a worker until 
 to a table they read (``writes=`` in the workers' store URL: engine.store.writes); sessions are signed cookies
 with the one secret key (``C254_SECRET_KEY`` or ``var/secret_key``, made by ``store init``); the page cache and
 the sign-in rate limit are per worker unless ``C254_REDIS_URL`` is set; ``/metrics`` sums the workers through
-``PROMETHEUS_MULTIPROC_DIR`` (a directory
-the gunicorn master makes unless one is given: app/gunicorn_config.py).
+``PROMETHEUS_MULTIPROC_DIR`` (a directory the gunicorn master makes unless one is given: app/gunicorn_config.py).
 """
 from __future__ import annotations
 
