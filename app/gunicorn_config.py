@@ -8,7 +8,28 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gunicorn import glogging
+
+from app.log_format import formatter
 from app.settings import Settings
+
+
+class Logger(glogging.Logger):
+    """gunicorn's own lines (the master's start, a worker booted or exiting, a signal handled) in the app's log
+    format, one JSON object per line by default, so a log pipeline reads every line the process writes. The
+    workers' app sets the same again when it loads (app/logs.py)."""
+
+    def setup(self, cfg) -> None:
+        super().setup(cfg)
+        try:
+            log_format = Settings.from_env().log_format
+        except ValueError:  # on_starting stops the master with the message, in gunicorn's format
+            return
+        for handler in self.error_log.handlers:
+            handler.setFormatter(formatter(log_format))
+
+
+logger_class = Logger
 
 #: Set by on_starting when it made the metrics directory itself (removed again at exit).
 _OWN_METRICS_DIR: list[str] = []
@@ -58,6 +79,8 @@ def worker_exit(arbiter, worker) -> None:
     exit until gunicorn's graceful timeout kills it (app.scheduler.end_background)."""
     app = getattr(worker, "wsgi", None)
     if app is None or worker.pid != os.getpid():  # the app never loaded, or the master tidying up a dead worker
+        return
+    if not hasattr(app, "extensions"):  # not our Flask app (a test's plain WSGI function): nothing of ours runs
         return
     from app.scheduler import end_background
 

@@ -10,27 +10,22 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
 import logging
 import sys
 import time
-from datetime import UTC, datetime
 from typing import TextIO
 
 import dash
 from flask import Response, g, has_request_context, request, session
 
 from app import auth
+from app.log_format import CONTEXT_FIELDS, formatter
 from app.security import request_id
 
-FORMATS = ("json", "text")
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(user)s %(route)s]: %(message)s"
 ACCESS_LOGGER = "c254.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
 #: Marks the handler this module installed, so building another app (tests, benches) replaces it.
 _OURS = "_c254_handler"
-#: The fields a record carries in every format (empty outside a request).
-CONTEXT_FIELDS = ("request_id", "user", "route")
 #: Longest error body the request id is added to: error pages are small, a large body is some other answer.
 _MAX_ERROR_BODY = 65536
 
@@ -80,29 +75,6 @@ class RequestContext(logging.Filter):
             if not hasattr(record, name):
                 setattr(record, name, value)
         return True
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: time (UTC, ISO 8601, ms), level, logger, message, the request context, the
-    access fields of an access line, and the exception's traceback when there is one."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage()}
-        entry.update({name: getattr(record, name, "") for name in CONTEXT_FIELDS})
-        entry.update(getattr(record, "access", None) or {})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            entry["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
-
-
-def formatter(log_format: str) -> logging.Formatter:
-    if log_format not in FORMATS:
-        raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {log_format!r}")
-    return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
 
 
 class _StreamHandler(logging.StreamHandler):

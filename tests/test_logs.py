@@ -196,9 +196,9 @@ def test_gunicorn_writes_no_access_log_of_its_own():
 
 
 @contextlib.contextmanager
-def _procfile_server(tmp_path: Path, source: str):
+def _procfile_server(tmp_path: Path, source: str, log: Path | None = None, **env_vars: str):
     """The Procfile's gunicorn line, as make run runs it, serving ``source``'s WSGI ``app`` instead of ours; yields
-    the port once it accepts connections."""
+    the port once it accepts connections. Its stderr goes to ``log`` when given."""
     (tmp_path / "plain_app.py").write_text(source)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -206,9 +206,10 @@ def _procfile_server(tmp_path: Path, source: str):
     web = next(line for line in (REPO_ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     line = web.removeprefix("web:").replace("app.wsgi:server", f"--chdir {tmp_path} plain_app:app")
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    server = subprocess.Popen(["bash", "-c", f"exec {line}"], env=env, stdout=subprocess.DEVNULL,  # noqa: S607 -- the Procfile line, as make run runs it
-                              stderr=subprocess.DEVNULL)
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **env_vars}
+    with (log.open("w") if log else open(os.devnull, "w")) as stderr:
+        server = subprocess.Popen(["bash", "-c", f"exec {line}"], env=env, stdout=subprocess.DEVNULL,  # noqa: S607 -- the Procfile line, as make run runs it
+                                  stderr=stderr)
     try:
         for _ in range(100):
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
@@ -218,6 +219,36 @@ def _procfile_server(tmp_path: Path, source: str):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+_OK_APP = ("def app(environ, start_response):\n"
+           "    start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', '2')])\n"
+           "    return [b'ok']\n")
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_gunicorns_own_lines_are_written_like_the_apps(tmp_path, log_format):
+    """The master's lines (its start, a worker booted, the signal that stops it) were gunicorn's plain
+    "[date] [pid] [INFO] ..." among the app's JSON objects, which a log pipeline could not read: each line the
+    process writes is now one JSON object (or the app's text line, C254_LOG_FORMAT=text), from start to exit."""
+    log = tmp_path / "stderr.log"
+    with _procfile_server(tmp_path, _OK_APP, log, C254_LOG_FORMAT=log_format) as port:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/")
+        assert conn.getresponse().read() == b"ok"
+        conn.close()
+    lines = log.read_text().splitlines()
+    messages = ["Starting gunicorn", "Listening at", "Booting worker", "Handling signal: term", "Shutting down"]
+    for message in messages:
+        assert any(message in line for line in lines), (message, lines)
+    if log_format == "json":
+        records = [json.loads(line) for line in lines]  # every line, or this fails
+        assert {r["logger"] for r in records} == {"gunicorn.error"}
+        assert all(set(r) >= {"time", "level", "message", "request_id", "user", "route"} for r in records)
+    else:
+        assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING|ERROR) gunicorn\.error \[  \]: ",
+                            line) for line in lines), lines
+    assert "Traceback" not in log.read_text()
 
 
 def test_a_connection_idle_between_two_clicks_is_still_open(tmp_path):
