@@ -149,7 +149,7 @@ def init_app(server: Flask) -> None:
     manager = LoginManager(server)
     manager.session_protection = "strong"  # a session cookie replayed from another address or browser dies
     manager.user_loader(_load_user)
-    limiter = Limiter(get_remote_address, app=server, storage_uri=settings.redis_url or "memory://",
+    limiter = Limiter(get_remote_address, app=server, storage_uri=_limits_storage(settings.redis_url),
                       storage_options=dict(REDIS_CLIENT_OPTIONS) if settings.redis_url else {},
                       key_prefix="c254-signin", default_limits=[])
     server.extensions[STATE_KEY] = AuthState(settings=settings, limiter=limiter, limit=parse(settings.login_limit))
@@ -157,6 +157,14 @@ def init_app(server: Flask) -> None:
     server.add_url_rule("/logout", "logout", logout, methods=["GET", "POST"])
     if settings.auth:
         server.before_request(_first_admin_once)
+
+
+def _limits_storage(redis_url: str | None) -> str:
+    """The sign-in counters' storage for flask-limiter: the app's Redis (limits names a Unix socket's scheme
+    ``redis+unix``, where redis-py and the rest of the app say ``unix``), else this process's memory."""
+    if not redis_url:
+        return "memory://"
+    return "redis+unix://" + redis_url.removeprefix("unix://") if redis_url.startswith("unix://") else redis_url
 
 
 def _load_user(user_id: str) -> Account | None:

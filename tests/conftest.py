@@ -268,6 +268,7 @@ def redis_server(tmp_path: Path):
     server.start()
     yield server
     server.kill()
+    shutil.rmtree(server.socket.parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,13 +22,17 @@ class RedisServer:
             pytest.fail("redis-server is missing: apt-get install -y redis-server (make test does this)")
         self.folder, self.port = folder, free_port(FAULT_SERVERS)
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        # a socket's path must fit in 108 bytes, which a test's tmp_path need not
+        self.socket = Path(tempfile.mkdtemp(prefix="c254-redis-")) / "redis.sock"
+        self.unix_url = f"unix://{self.socket}?db=0"
         self.proc: subprocess.Popen | None = None
 
     def start(self, seconds: float = 15.0) -> None:
         import redis
 
         self.proc = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                                      "--appendonly", "no", "--dir", str(self.folder)], stdout=subprocess.DEVNULL)
+                                      "--appendonly", "no", "--dir", str(self.folder),
+                                      "--unixsocket", str(self.socket)], stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
