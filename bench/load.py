@@ -159,6 +159,9 @@ def serve(port: int, workers: int, threads: int, store_url: str = STORE,
                 return proc
         except requests.RequestException:
             pass
+        if proc.poll() is not None:  # it stopped (a refused setting, say): its last line says why
+            said = [line for line in (REPO / "var" / "bench-load.log").read_text().splitlines() if line.strip()]
+            raise SystemExit(f"the app stopped before it was ready: {said[-1] if said else 'no output'}")
         time.sleep(0.5)
     proc.kill()
     raise SystemExit("the app did not become ready; see var/bench-load.log")
