@@ -26,11 +26,17 @@ def _flag(value: str | None, name: str, default: bool) -> bool:
     raise ValueError(f"{name} must be on or off (1/0, true/false, yes/no), got {value!r}")
 
 
-def whole_number(value: str | None, name: str, *, minimum: int = 1) -> int | None:
+#: The largest TCP port number.
+MAX_PORT = 65535
+
+
+def whole_number(value: str | None, name: str, *, minimum: int = 1, maximum: int | None = None) -> int | None:
     if value is None or not value.strip():
         return None
-    if not value.strip().isdigit() or int(value) < minimum:
+    if not value.strip().isdecimal() or int(value) < minimum:
         raise ValueError(f"{name} must be a whole number of {minimum} or more, got {value!r}")
+    if maximum is not None and int(value) > maximum:
+        raise ValueError(f"{name} must be a whole number of {maximum} or less, got {value!r}")
     return int(value)
 
 
@@ -184,7 +190,7 @@ class Settings:
             or base.trusted_proxies,
             models_dir=Path(env["C254_MODELS_DIR"]).resolve() if env.get("C254_MODELS_DIR") else base.models_dir,
             fix_host=(env.get("C254_FIX_HOST") or "").strip() or None,
-            fix_port=whole_number(env.get("C254_FIX_PORT"), "C254_FIX_PORT"),
+            fix_port=whole_number(env.get("C254_FIX_PORT"), "C254_FIX_PORT", maximum=MAX_PORT),
             fix_sender_comp_id=(env.get("C254_FIX_SENDER_COMP_ID") or "").strip() or base.fix_sender_comp_id,
             fix_target_comp_id=(env.get("C254_FIX_TARGET_COMP_ID") or "").strip() or None,
             fix_heartbeat_seconds=whole_number(env.get("C254_FIX_HEARTBEAT_SECONDS"), "C254_FIX_HEARTBEAT_SECONDS")

@@ -35,7 +35,7 @@ from urllib.parse import quote
 from flask import Flask
 
 from app import logs
-from app.settings import REPO_ROOT, Settings, whole_number
+from app.settings import MAX_PORT, REPO_ROOT, Settings, whole_number
 from engine.store.client import split_dsn
 from engine.store.server import Engine, StoreServer, StoreServerError, counts_file, directory_of
 
@@ -87,7 +87,8 @@ def start_scheduler(settings: Settings) -> Flask:
 
 def main() -> int:
     settings = Settings.from_env()
-    store_port = whole_number(os.environ.get("C254_STORE_PORT"), "C254_STORE_PORT") or DEFAULT_STORE_PORT
+    store_port = (whole_number(os.environ.get("C254_STORE_PORT"), "C254_STORE_PORT", maximum=MAX_PORT)
+                  or DEFAULT_STORE_PORT)
     logs.configure(settings.log_format, settings.log_level)
     env = web_env(settings, store_port)
     connect_dsn, _, _ = split_dsn(settings.store_url)

@@ -27,6 +27,8 @@ BAD_VALUES = [
     ("C254_TRUSTED_PROXIES", "-1", "a whole number of 0 or more"),
     ("C254_TRUSTED_PROXIES", "one", "a whole number of 0 or more"),
     ("C254_FIX_PORT", "0", "a whole number of 1 or more"),
+    ("C254_FIX_PORT", "65536", "a whole number of 65535 or less"),
+    ("C254_FIX_PORT", "\u00b2", "a whole number of 1 or more"),  # a digit to str.isdigit, not to int()
     ("C254_FIX_HEARTBEAT_SECONDS", "30s", "a whole number of 1 or more"),
     ("C254_STOP_GRACE_SECONDS", "-5", "0 or more seconds"),
     ("C254_LOGIN_LIMIT", "lots", "a rate such as '20 per 15 minutes'"),
@@ -75,6 +77,9 @@ def test_the_store_process_port_is_checked_too(monkeypatch):
     """Before anything starts (no store init, no logging set up in this process)."""
     monkeypatch.setenv("C254_STORE_PORT", "81a4")
     with pytest.raises(ValueError, match="C254_STORE_PORT must be a whole number of 1 or more, got '81a4'"):
+        store_process.main()
+    monkeypatch.setenv("C254_STORE_PORT", "81240")
+    with pytest.raises(ValueError, match="C254_STORE_PORT must be a whole number of 65535 or less, got '81240'"):
         store_process.main()
 
 
