@@ -34,7 +34,10 @@ SERVER_STORE = "http://default:@clickhouse.internal:8123/c254"
 
 @pytest.fixture
 def own_dirs(monkeypatch):
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # set, then deleted: so the variable is recorded as it was, and what on_starting sets goes after the test (a
+    # delenv of an unset variable records nothing, and later tests in this process ran in multiprocess mode)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     monkeypatch.setenv("C254_STORE", SERVER_STORE)  # several workers need a store they can share
     monkeypatch.setattr(gunicorn_config, "_OWN_METRICS_DIR", [])
     return gunicorn_config._OWN_METRICS_DIR
