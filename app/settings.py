@@ -49,28 +49,16 @@ def _choice(value: str | None, name: str, choices: tuple[str, ...], default: str
     return value.strip().lower()
 
 
-def _seconds(value: str | None, name: str, default: float) -> float:
-    if value is None or not value.strip():
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}") from None
-    if not 0 <= seconds < float("inf"):
-        raise ValueError(f"{name} must be 0 or more seconds, got {value!r}")
-    return seconds
-
-
-def _positive(value: str | None, name: str, default: float) -> float:
-    """A number above 0 (a duration in the unit the variable's name says)."""
+def _number(value: str | None, name: str, default: float, *, zero: bool, what: str) -> float:
+    """A finite number above 0, or 0 or more where ``zero`` allows it; ``what`` says which in the message."""
     if value is None or not value.strip():
         return default
     try:
         number = float(value)
     except ValueError:
-        raise ValueError(f"{name} must be a number above 0, got {value!r}") from None
-    if not 0 < number < float("inf"):
-        raise ValueError(f"{name} must be a number above 0, got {value!r}")
+        number = float("nan")  # refused below, with the same message
+    if not ((number >= 0) if zero else (number > 0)) or number == float("inf"):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return number
 
 
@@ -172,15 +160,15 @@ class Settings:
             secret_key=env.get("C254_SECRET_KEY") or None,
             scheduler=_flag(env.get("C254_SCHEDULER"), "C254_SCHEDULER", base.scheduler),
             warming=_choice(env.get("C254_WARMING"), "C254_WARMING", WARMING_MODES, base.warming),
-            stop_grace_seconds=_seconds(env.get("C254_STOP_GRACE_SECONDS"), "C254_STOP_GRACE_SECONDS",
-                                        base.stop_grace_seconds),
+            stop_grace_seconds=_number(env.get("C254_STOP_GRACE_SECONDS"), "C254_STOP_GRACE_SECONDS",
+                                       base.stop_grace_seconds, zero=True, what="0 or more seconds"),
             demo=_flag(env.get("C254_DEMO"), "C254_DEMO", base.demo),
             auth=_flag(env.get("C254_AUTH"), "C254_AUTH", base.auth),
             host=(env.get("HOST") or base.host).strip(),
-            session_idle_minutes=_positive(env.get("C254_SESSION_IDLE_MINUTES"), "C254_SESSION_IDLE_MINUTES",
-                                           base.session_idle_minutes),
-            session_max_hours=_positive(env.get("C254_SESSION_MAX_HOURS"), "C254_SESSION_MAX_HOURS",
-                                        base.session_max_hours),
+            session_idle_minutes=_number(env.get("C254_SESSION_IDLE_MINUTES"), "C254_SESSION_IDLE_MINUTES",
+                                         base.session_idle_minutes, zero=False, what="a number above 0"),
+            session_max_hours=_number(env.get("C254_SESSION_MAX_HOURS"), "C254_SESSION_MAX_HOURS",
+                                      base.session_max_hours, zero=False, what="a number above 0"),
             secure_cookies=(_flag(env["C254_SECURE_COOKIES"], "C254_SECURE_COOKIES", False)
                             if (env.get("C254_SECURE_COOKIES") or "").strip() else None),
             login_limit=_rate_limit(env.get("C254_LOGIN_LIMIT"), "C254_LOGIN_LIMIT", base.login_limit),

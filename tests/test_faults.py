@@ -171,23 +171,17 @@ def test_a_hung_redis_costs_a_request_its_timeout_never_a_stuck_thread(make_app,
 def test_the_limits_on_redis_fail_safe_when_redis_is_down(make_app, redis_server, request):
     """Sign-in keeps counting failures in this process (neither open to guessing nor closed to everyone); the
     product API refuses what it cannot count (503 with Retry-After), and serves again once Redis is back."""
-    from engine import accounts, demo
-    from engine.marketplace import keys, platform, products
+    from engine import accounts
+    from tests.support.product_api import product_api
     from tests.support.signin import PASSWORD, sign_in
 
-    dash_app = make_app(redis_url=redis_server.url, auth=True, login_limit="3 per 15 minutes")
+    served = product_api(make_app, request, "limits-trader@example.com", redis_url=redis_server.url, auth=True,
+                         login_limit="3 per 15 minutes")
+    dash_app, store, user, live, bearer, url = (served.dash_app, served.store, served.user, served.key,
+                                                served.headers, served.url)
     meter = marketplace_api.meter_of(dash_app.server)
-    request.addfinalizer(meter.close)  # its queue written before the database is dropped
-    store = services(dash_app.server).ready_store()
-    write_tables(store, demo.nem_demo_frames(days=3), source="demo")
-    platform.ensure_platform_products(store)
-    user = accounts.create_user(store, "limits-trader@example.com", "trader", PASSWORD)
     other = accounts.create_user(store, "limits-analyst@example.com", "analyst", PASSWORD)
-    product = products.by_slug(store, "nem-sa1-5min-prices")
-    live = keys.issue_key(store, user_id=user.user_id, kind="production", products=[product.product_id], actor="t")
-    bearer = {"Authorization": f"Bearer {live.token}"}
     api = dash_app.server.test_client()
-    url = f"/api/v1/products/{product.slug}/data"
     assert api.get(url, headers=bearer).status_code == 200
 
     redis_server.kill()

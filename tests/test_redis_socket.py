@@ -5,30 +5,19 @@ from __future__ import annotations
 
 import redis
 
-from app import marketplace_api
-from app.services import services
-from engine import accounts, demo
-from engine.marketplace import keys, platform, products
-from engine.store import write_tables
-from tests.support.signin import PASSWORD, sign_in
+from tests.support.product_api import product_api
+from tests.support.signin import sign_in
 
 
 def test_the_cache_sign_in_limit_and_api_meter_use_redis_on_a_unix_socket(make_app, redis_server, request):
-    dash_app = make_app(redis_url=redis_server.unix_url, auth=True, login_limit="3 per 15 minutes")
-    meter = marketplace_api.meter_of(dash_app.server)
-    request.addfinalizer(meter.close)  # its queue written before the database is dropped
-    store = services(dash_app.server).ready_store()
-    write_tables(store, demo.nem_demo_frames(days=3), source="demo")
-    platform.ensure_platform_products(store)
-    user = accounts.create_user(store, "socket-trader@example.com", "trader", PASSWORD)
-    product = products.by_slug(store, "nem-sa1-5min-prices")
-    live = keys.issue_key(store, user_id=user.user_id, kind="production", products=[product.product_id], actor="t")
-    api = dash_app.server.test_client()
-    answer = api.get(f"/api/v1/products/{product.slug}/data", headers={"Authorization": f"Bearer {live.token}"})
+    served = product_api(make_app, request, "socket-trader@example.com", redis_url=redis_server.unix_url, auth=True,
+                         login_limit="3 per 15 minutes")
+    answer = served.dash_app.server.test_client().get(served.url, headers=served.headers)
     assert answer.status_code == 200, answer.get_json()
 
-    guesser = dash_app.server.test_client()
-    assert [sign_in(guesser, user.email, "not-the-password").status_code for _ in range(4)] == [401, 401, 401, 429]
+    guesser = served.dash_app.server.test_client()
+    assert [sign_in(guesser, served.user.email, "not-the-password").status_code for _ in range(4)] == [
+        401, 401, 401, 429]
 
     held = {key.decode() for key in redis.Redis.from_url(redis_server.unix_url).keys("*")}
     assert any(key.startswith("c254:") for key in held), held  # the page cache (app/factory.py's prefix)
