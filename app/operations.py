@@ -7,7 +7,7 @@ from where."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ from app.auth import current_actor
 from app.services import services
 from engine import accounts, audit, jobs, training
 from engine.forecast import status as forecast_status
+from engine.markets import market
 from ingest.backfill import BackfillError, validate
 from ingest.registry import connector_info, connector_names
 
@@ -58,6 +59,14 @@ class Operations:
             return connector_info(connector or "").kinds
         except KeyError:
             return ()
+
+    @staticmethod
+    def today(connector: str | None) -> date:
+        """Today in ``connector``'s market, the day its files are dated by (UTC's for an unknown connector)."""
+        try:
+            return market(connector_info(connector or "").market).today()
+        except KeyError:
+            return datetime.now(UTC).date()
 
     def start_backfill(self, connector: str, kind: str | None, start: str | None, end: str | None,
                        source: str | None) -> str:

@@ -9,6 +9,7 @@ in Eastern Standard Time (UTC-5) all year, so their zones are the fixed ``Etc/GM
 """
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -36,6 +37,11 @@ class Market:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def today(self, now: dt.datetime | None = None) -> dt.date:
+        """The market's date at ``now`` (default: this instant), whatever the server's own zone: the day an
+        operator's files are dated by. NEM's day starts 10 hours before UTC's, IESO's 5 after."""
+        return (now or dt.datetime.now(dt.UTC)).astimezone(self.tz).date()
 
     def expected_delay(self, dataset: str) -> int:
         """Minutes after which ``dataset`` of this market counts as delayed."""

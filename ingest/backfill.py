@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engine.files import IngestError, RawFile
 from engine.jobs import JobRun
+from engine.markets import market
 from engine.store import Store
 from ingest.base import Connector
 from ingest.load import load_raw
@@ -59,13 +60,16 @@ def validate(connector: str, start, end, *, today: dt.date | None = None, source
     except KeyError as exc:
         raise BackfillError(str(exc.args[0])) from exc
     s, e = _as_date(start, "start"), _as_date(end, "end")
-    today = today or dt.date.today()
+    # Operators date their files by the market's day, not the server's: NEM's begins 10 hours before UTC's.
+    zone = market(info.market)
+    today = today or zone.today()
     if e < s:
         raise BackfillError(f"end {e} is before start {s}")
     if s > today:
-        raise BackfillError(f"start {s} is in the future (today is {today})")
+        raise BackfillError(f"start {s} is in the future (today is {today} in {zone.timezone_label})")
     if e > today:
-        raise BackfillError(f"end {e} is in the future (today is {today}); {info.label} publishes no data yet")
+        raise BackfillError(f"end {e} is in the future (today is {today} in {zone.timezone_label}); "
+                            f"{info.label} publishes no data yet")
     if kind is not None and info.kinds and kind not in info.kinds:
         raise BackfillError(f"{info.label} has no dataset {kind!r}; choose one of {', '.join(info.kinds)}")
     earliest = info.earliest_for(kind)

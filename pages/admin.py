@@ -24,14 +24,15 @@ def _date_or(value: str | None, default: dt.date) -> str:
 def layout(connector: str | None = None, start: str | None = None, end: str | None = None,
            source: str | None = None, **_query) -> html.Div:
     """Query parameters prefill the backfill form, so a backfill can be linked to (e.g. from a runbook)."""
-    today = dt.date.today()
     names = services().operations.connectors()
+    connector = connector if connector in names else ("nem" if "nem" in names else names[0])
+    today = services().operations.today(connector)
     form = dbc.Card(dbc.CardBody([
         html.H5("Backfill", className="card-title"),
         dbc.Row([
             dbc.Col([dbc.Label("Connector", className="small text-muted mb-1"),
                      dcc.Dropdown(id="bf-connector", options=names,
-                                  value=connector if connector in names else ("nem" if "nem" in names else names[0]),
+                                  value=connector,
                                   clearable=False)], md=2),
             dbc.Col([dbc.Label("Dataset", className="small text-muted mb-1"),
                      dcc.Dropdown(id="bf-kind", clearable=True, placeholder="default")], md=3),

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from engine import clock, jobs
+from engine.markets import MARKETS
 from ingest.backfill import BackfillError, BackfillRequest, run_backfill, validate
 from ingest.nem import NemConnector
 
@@ -29,6 +30,30 @@ TODAY = dt.date(2026, 11, 25)
 def test_backfill_requests_that_make_no_sense_are_refused(start, end, message):
     with pytest.raises(BackfillError, match=message):
         validate("nem", start, end, today=TODAY)
+
+
+def test_a_market_s_today_is_its_own_day_not_utc_s():
+    late_on_the_6th = dt.datetime(2026, 12, 6, 23, 0, tzinfo=dt.UTC)
+    assert MARKETS["NEM"].today(late_on_the_6th) == dt.date(2026, 12, 7)  # 09:00 on the 7th, UTC+10
+    early_on_the_7th = dt.datetime(2026, 12, 7, 3, 0, tzinfo=dt.UTC)
+    assert MARKETS["IESO"].today(early_on_the_7th) == dt.date(2026, 12, 6)  # 22:00 on the 6th, EST all year
+    assert MARKETS["PJM"].today(dt.datetime(2026, 7, 1, 3, 30, tzinfo=dt.UTC)) == dt.date(2026, 6, 30)  # EDT
+
+
+@pytest.mark.parametrize("server_zone", ["Etc/GMT+12", "Etc/GMT-14"])  # the server's day ends before / after NEM's
+def test_backfill_dates_are_checked_against_the_market_s_day_not_the_server_s(monkeypatch, server_zone):
+    monkeypatch.setenv("TZ", server_zone)
+    time.tzset()
+    try:
+        nem_today, ieso_today = MARKETS["NEM"].today(), MARKETS["IESO"].today()
+        assert validate("nem", nem_today, nem_today).end == nem_today  # NEM's own day has begun: its files are out
+        with pytest.raises(BackfillError, match=r"in the future \(today is .* in NEM time \(UTC\+10\)\)"):
+            validate("nem", nem_today + dt.timedelta(days=1), nem_today + dt.timedelta(days=1))
+        with pytest.raises(BackfillError, match=r"in Eastern Standard Time \(UTC-5\)"):
+            validate("ieso", ieso_today, ieso_today + dt.timedelta(days=1))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_backfill_refuses_unknown_connector_kind_and_paths_outside_the_data_folder(tmp_path):
