@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Callable
 
 import pandas as pd
@@ -198,32 +198,61 @@ def run_now(server: Flask, job_id: str) -> None:
     backfills(server).pool.submit(run_scheduled, server, spec)
 
 
-_started: set[int] = set()
-_lock = threading.Lock()
+#: How long after a failed try the start-up catch-up waits before a request tries it again.
+CATCH_UP_RETRY_SECONDS = 5.0
+
+
+@dataclass
+class _StartUp:
+    """A serving process's start: the scheduler once, then the catch-up once the store has answered."""
+
+    started: bool = False
+    caught_up: bool = False
+    next_try: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    catch_up_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def start_on_first_request(server: Flask) -> None:
+    state = _StartUp()
+
     @server.before_request
     def _start_scheduler() -> None:
-        if id(server) in _started:
+        if state.caught_up:
             return
-        with _lock:
-            if id(server) in _started:
-                return
-            _started.add(id(server))
+        if not state.started:
+            with state.lock:
+                if not state.started:
+                    sched = build_scheduler(server)
+                    sched.start()
+                    if warms_after_loads(server):  # now, and after every load, backfill or forecast run of a market
+                        start_watch(server)
+                    server.extensions[SCHEDULER_KEY] = sched
+                    state.started = True
+                    log.info("scheduler started with %d jobs", len(sched.get_jobs()))
+        # One request at a time tries; the others answer meanwhile rather than queue behind a store that hangs.
+        if time.monotonic() >= state.next_try and state.catch_up_lock.acquire(blocking=False):
             try:
-                mark_interrupted(services(server).ready_store())
-            except Exception:  # a store problem must not stop the page from answering
-                log.exception("could not mark interrupted runs")
-            sched = build_scheduler(server)
-            sched.start()
-            if warms_after_loads(server):  # now, and after every load, backfill or forecast run of a market
-                start_watch(server)
-            # Forecasts owed since the store last served (all of them on a fresh store), then the transformers
-            # of series that have none, in the background: the pages answer meanwhile.
-            forecasting(server).first_start()
-            server.extensions[SCHEDULER_KEY] = sched
-            log.info("scheduler started with %d jobs", len(sched.get_jobs()))
+                if not state.caught_up:
+                    state.caught_up = _catch_up(server)
+                    state.next_try = time.monotonic() + CATCH_UP_RETRY_SECONDS
+            finally:
+                state.catch_up_lock.release()
+
+
+def _catch_up(server: Flask) -> bool:
+    """What a start owes, once the store answers: runs left 'running' by a stopped process are failed, then
+    forecasts owed since the store last served are issued and series without a transformer trained, in the
+    background. False when the store did not answer (a ClickHouse server still starting, a reloading worker's
+    predecessor still holding the embedded store): a later request tries again."""
+    try:
+        mark_interrupted(services(server).ready_store())
+    except Exception as exc:  # a store problem must not stop the page from answering
+        log.warning("could not mark interrupted runs (%s); a request after %.0f s tries again", exc,
+                    CATCH_UP_RETRY_SECONDS)
+        return False
+    forecasting(server).first_start()
+    return True
 
 
 def stop_background(server: Flask, grace: float) -> list[str]:

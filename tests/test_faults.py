@@ -546,3 +546,66 @@ def test_a_backfill_killed_mid_run_is_marked_failed_and_rerun_loads_once(tmp_pat
         assert left["prices"] == clean["prices"] and left["demand"] in ([], clean["demand"]), left
         assert left["prices_hourly"] != clean["prices_hourly"], "the kill did not fall between rows and aggregates"
     assert seen["fingerprint"] == clean, "the re-run did not load exactly once"
+
+
+HOLDER = textwrap.dedent("""
+    import sys
+    from engine import jobs
+    from engine.store import Store, migrate
+
+    store = Store(sys.argv[1])  # made, and held, by this process: a predecessor that stops with a run under way
+    migrate(store)
+    run = jobs.JobRun(job="backfill:nem", market="NEM", connector="nem")
+    run.save(store)
+    print(run.run_id, flush=True)
+    sys.stdin.readline()
+    store.close()
+    print("released", flush=True)
+""")
+
+HELD_AT_START = textwrap.dedent("""
+    import json, os, subprocess, sys
+    from app import scheduler
+    from app.factory import create_app
+    from app.settings import Settings
+    from engine import jobs
+
+    store_url, holder_script = sys.argv[1], sys.argv[2]
+    scheduler.CATCH_UP_RETRY_SECONDS = 0.2
+    holder = subprocess.Popen([sys.executable, "-c", holder_script, store_url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    run_id = holder.stdout.readline().strip()
+    server = create_app(Settings(store_url=store_url, scheduler=True, demo=False, auth=False)).server
+    client = server.test_client()
+    seen = {"first": client.get("/healthz").status_code}  # the scheduler starts; the store is held elsewhere
+    holder.stdin.write("stop\\n")
+    holder.stdin.flush()
+    seen["holder"] = holder.stdout.readline().strip()
+    holder.wait(30)
+    seen["statuses"] = []
+    for _ in range(50):  # the next requests, once the retry interval has passed, find the store free
+        seen["statuses"].append(client.get("/healthz").status_code)
+        run = jobs.get_run(server.extensions["c254"].store, run_id)
+        if run["status"] != "running":
+            break
+        time.sleep(0.1)
+    seen["run"] = (run["status"], run["error"])
+    print(json.dumps(seen), flush=True)
+    os._exit(0)  # the scheduler's and the forecasters' threads are not what this test waits for
+""").replace("import json, os", "import json, os, time")
+
+
+def test_runs_left_by_a_stopped_process_are_marked_once_a_store_held_at_the_first_request_is_free(tmp_path):
+    """A worker whose first request cannot open the store (a reloaded worker's predecessor still holding the
+    embedded directory, a ClickHouse server still starting) marks the runs it left at a later request, rather
+    than leave them 'running' until the next restart."""
+    url = f"chdb://{tmp_path / 'held-store'}"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", HELD_AT_START, url, HOLDER], cwd=REPO_ROOT, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["first"] == 200 and seen["holder"] == "released"
+    assert "could not mark interrupted runs" in done.stderr
+    assert seen["run"] == ["failed", "interrupted: the process running it stopped"], seen
+    assert set(seen["statuses"]) == {200}
