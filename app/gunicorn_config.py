@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import shutil
 import tempfile
@@ -41,13 +42,48 @@ def on_starting(server) -> None:
         settings = Settings.from_env()
     except ValueError as exc:  # a variable's value the app cannot take: said as gunicorn's own "Error: ..."
         raise RuntimeError(str(exc)) from None
-    if server.cfg.workers > 1 and urlsplit(settings.store_url).scheme == "chdb":
+    if server.cfg.workers > 1 and _embedded(settings.store_url):
         raise RuntimeError(
             f"{server.cfg.workers} workers cannot share the embedded store {settings.store_url}: chDB lets one "
             "process open it, so every other worker would fail its requests. Serve it with one worker and threads "
             "(WEB_WORKERS=1, the default), from every core with `make run-store-process`, or point C254_STORE at a "
             "ClickHouse server.")
     _share_metrics(server)
+    _control_socket_per_address(server)
+
+
+def _embedded(store_url: str) -> bool:
+    return urlsplit(store_url).scheme == "chdb"
+
+
+def nworkers_changed(server, new_value: int, old_value: int | None) -> None:
+    """SIGTTIN, or ``gunicornc worker add``, on a running master: refused on the embedded store, whose second
+    process would fail every request it took (the start refuses the same in on_starting)."""
+    if old_value is None or new_value <= 1:  # the count set at start: on_starting judges it
+        return
+    try:
+        store_url = Settings.from_env().store_url
+    except ValueError:
+        return
+    if _embedded(store_url):
+        server._num_workers = old_value  # not through the property, which would call this hook again
+        server.log.error("not adding a worker: chDB lets one process open the embedded store %s; serve every core "
+                         "with `make run-store-process` or a ClickHouse server", store_url)
+
+
+def _control_socket_per_address(server) -> None:
+    """gunicorn (24 and later) listens for gunicornc's commands (worker add, reload, shutdown) on one socket per
+    user by default, so a second app of the same user took the first's over and a command reached whichever
+    started last. Unless one is set, each app gets a socket named after the address it serves: one per app, since
+    two cannot serve the same address."""
+    setting = server.cfg.settings.get("control_socket")
+    if setting is None or server.cfg.control_socket != setting.default:
+        return
+    address = "_".join(server.cfg.bind).replace("unix:", "").replace("/", "-").replace(":", "-").strip("-")
+    name = f"c254-{address}.ctl"
+    if len(name) > 60:  # a socket's path is limited to about 100 bytes
+        name = f"c254-{hashlib.sha256(address.encode()).hexdigest()[:16]}.ctl"
+    server.cfg.set("control_socket", os.path.join(os.path.dirname(setting.default), name))
 
 
 def _share_metrics(server) -> None:

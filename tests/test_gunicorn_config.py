@@ -173,3 +173,47 @@ def test_two_workers_with_no_directory_given_report_the_same_sums(tmp_path):
         clickhouse.terminate()
         clickhouse.wait(30)
     assert not Path(made).exists()  # the master removed its directory at exit
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, message: str, *args) -> None:
+        self.errors.append(message % args)
+
+
+@pytest.mark.parametrize(("store", "kept"), [("chdb:///srv/c254/store", 1), (SERVER_STORE, 2)])
+def test_a_worker_added_to_a_running_master_is_refused_on_the_embedded_store(monkeypatch, store, kept):
+    """SIGTTIN or `gunicornc -c "worker add"` sets the master's count; on chDB the extra process could open
+    nothing, so the count is put back and the log says why."""
+    monkeypatch.setenv("C254_STORE", store)
+    master = types.SimpleNamespace(_num_workers=2, log=_Log())
+    gunicorn_config.nworkers_changed(master, 2, 1)
+    assert master._num_workers == kept
+    assert bool(master.log.errors) == (kept == 1)
+    if master.log.errors:
+        assert master.log.errors[0].startswith("not adding a worker: chDB lets one process open the embedded store")
+    master = types.SimpleNamespace(_num_workers=3, log=_Log())
+    gunicorn_config.nworkers_changed(master, 3, None)  # the count set at start is on_starting's to judge
+    assert master._num_workers == 3 and master.log.errors == []
+
+
+def test_each_app_gets_a_control_socket_of_its_own_unless_one_is_set(own_dirs, tmp_path):
+    """gunicorn 24+ listens for gunicornc on one socket per user by default: a second app took the first's."""
+    from gunicorn.config import Config
+
+    cfg = Config()
+    cfg.set("bind", ["127.0.0.1:8064"])
+    gunicorn_config.on_starting(types.SimpleNamespace(cfg=cfg))
+    if "control_socket" not in cfg.settings:  # a gunicorn before control sockets: nothing to name
+        return
+    default = cfg.settings["control_socket"].default
+    assert cfg.control_socket == os.path.join(os.path.dirname(default), "c254-127.0.0.1-8064.ctl")
+    cfg.set("bind", ["unix:" + "/run/" + "a-very-long-directory-name/" * 4 + "c254.sock"])
+    cfg.set("control_socket", default)
+    gunicorn_config.on_starting(types.SimpleNamespace(cfg=cfg))
+    assert re.fullmatch(r"c254-[0-9a-f]{16}\.ctl", os.path.basename(cfg.control_socket))  # short enough to bind
+    cfg.set("control_socket", str(tmp_path / "operators.ctl"))
+    gunicorn_config.on_starting(types.SimpleNamespace(cfg=cfg))
+    assert cfg.control_socket == str(tmp_path / "operators.ctl")
