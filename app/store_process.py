@@ -22,6 +22,7 @@ the sign-in rate limit are per worker unless ``C254_REDIS_URL`` is set; ``/metri
 """
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import os
@@ -29,6 +30,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -74,6 +76,19 @@ def gunicorn_command() -> list[str]:
     return ["bash", "-c", f"exec {line}"]
 
 
+def _ends_with_this_process() -> Callable[[], None] | None:
+    """For the web servers' child: SIGTERM when this process ends, however it ends. A store process killed (kill
+    -9, the OOM killer, which picks the process holding chDB's memory) left gunicorn serving 503s with no store
+    behind it, and holding the web port, so starting again failed with "Connection in use". Linux only
+    (prctl(PR_SET_PDEATHSIG), kept across the exec of bash and gunicorn); looked up here, before the fork, so
+    the child only makes the call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+    return lambda: prctl(pr_set_pdeathsig, sigterm, 0, 0, 0)
+
+
 def start_scheduler(settings: Settings) -> Flask:
     """The app's scheduler in this process, on the embedded store this process holds. It starts on the first
     request a serving process receives (app.scheduler), so this process receives one."""
@@ -112,7 +127,8 @@ def main() -> int:
     log.info("store %s served on http://127.0.0.1:%d", engine.directory, store_port)
     background = start_scheduler(settings) if settings.scheduler else None
 
-    web = subprocess.Popen(gunicorn_command(), cwd=REPO_ROOT, env=env)  # noqa: S603 -- the Procfile's own line
+    web = subprocess.Popen(gunicorn_command(), cwd=REPO_ROOT, env=env,  # noqa: S603 -- the Procfile's own line
+                           preexec_fn=_ends_with_this_process())
     stopping = threading.Event()
 
     def stop(*_: object) -> None:

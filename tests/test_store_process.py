@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -414,3 +416,47 @@ def test_the_http_exchange_as_clickhouse_words_it(server):
     odd = requests.post(f"{base}/", data=b"SELECT 1", headers={"Content-Encoding": "br2"}, timeout=10)
     assert odd.status_code == 400 and "br2" in odd.text
     assert requests.get(f"{base}/elsewhere", timeout=10).status_code == 404
+
+
+def test_the_web_servers_end_when_the_store_process_is_killed(tmp_path):
+    """A store process killed outright (kill -9, the OOM killer) takes its gunicorn with it, rather than leave it
+    answering 503 with no store behind it and holding the web port, which a new start could then not bind."""
+    import requests
+
+    port, store_port = free_port(STORE_PROCESSES), free_port(STORE_PROCESSES)
+    env = {**os.environ, "C254_STORE": f"chdb://{tmp_path / 'store'}", "C254_DEMO": "0", "C254_AUTH": "0",
+           "C254_SCHEDULER": "0", "C254_SECRET_KEY": "store-process-test", "C254_LOG_FORMAT": "text",
+           "PORT": str(port), "C254_STORE_PORT": str(store_port), "WEB_WORKERS": "1", "WEB_THREADS": "2"}
+    log = tmp_path / "store_process.log"
+    with log.open("w") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "app.store_process"], cwd=REPO_ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=log_file)
+    master = None
+    try:
+        for _ in range(360):
+            assert proc.poll() is None, log.read_text()
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        else:
+            raise AssertionError("the app did not become ready")
+        (master,) = (int(p) for p in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split())
+        proc.kill()
+        proc.wait(timeout=30)
+        for _ in range(300):
+            if not Path(f"/proc/{master}").exists() or "Z" in Path(f"/proc/{master}/stat").read_text().split()[2]:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("gunicorn went on without its store process")
+        with socket.socket() as again:  # the port is free for the next start
+            again.bind(("127.0.0.1", port))
+    finally:
+        if master is not None and Path(f"/proc/{master}").exists():
+            os.kill(master, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
