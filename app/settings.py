@@ -7,6 +7,8 @@ from pathlib import Path
 
 from limits import parse
 
+from engine.urls import redacted
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: Every Redis client's timeouts (cache, trigger locks, warming claims, rate limits, the FIX lease): a Redis that
@@ -78,7 +80,7 @@ def _redis_url(value: str | None, name: str) -> str | None:
     if value is None or not value.strip():
         return None
     if not value.strip().startswith(REDIS_SCHEMES):
-        raise ValueError(f"{name} must start with {', '.join(REDIS_SCHEMES)}, got {value!r}")
+        raise ValueError(f"{name} must start with {', '.join(REDIS_SCHEMES)}, got {redacted(value)!r}")
     return value.strip()
 
 

@@ -40,6 +40,7 @@ from app import logs
 from app.settings import MAX_PORT, REPO_ROOT, Settings, whole_number
 from engine.store.client import split_dsn
 from engine.store.server import Engine, StoreServer, StoreServerError, counts_file, directory_of
+from engine.urls import redacted
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def worker_store_url(store_url: str, store_port: int) -> str:
     for each lookup every request makes."""
     _, database, embedded = split_dsn(store_url)
     if not embedded:
-        raise SystemExit(f"C254_STORE is {store_url.split('?')[0]}, not an embedded chdb:// store: "
+        raise SystemExit(f"C254_STORE is {redacted(store_url.split('?')[0])}, not an embedded chdb:// store: "
                          "on a ClickHouse server run gunicorn with WEB_WORKERS directly (docs/deploy.md)")
     writes = quote(str(counts_file(directory_of(store_url).resolve())))
     return f"http://127.0.0.1:{store_port}/{database}?compress=false&writes={writes}"

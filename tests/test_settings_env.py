@@ -49,6 +49,11 @@ def test_a_value_the_app_cannot_use_is_refused_naming_the_variable(name, value, 
     assert repr(value) in message
 
 
+def test_a_refused_url_is_quoted_without_its_password():
+    with pytest.raises(ValueError, match=r"^C254_REDIS_URL must start with .*, got 'http://:\*\*\*@cache:6379/0'$"):
+        Settings.from_env({"C254_REDIS_URL": "http://:s3cret@cache:6379/0"})
+
+
 def test_the_values_each_variable_takes():
     settings = Settings.from_env({
         "C254_SCHEDULER": "off", "C254_DEMO": "no", "C254_AUTH": "TRUE", "C254_SECURE_COOKIES": "1",

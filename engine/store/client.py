@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import pandas as pd
 
 from engine.store.writes import WriteCounts
+from engine.urls import redacted
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +61,20 @@ def split_dsn(dsn: str) -> tuple[str, str, bool]:
     if parts.scheme == "chdb":
         path = parts.path or ""
         if not path or path == "/":
-            raise StoreError(f"store URL {dsn!r} names no directory (expected chdb:///path/to/dir)")
+            raise StoreError(f"store URL {redacted(dsn)!r} names no directory (expected chdb:///path/to/dir)")
         # chDB holds one directory per process, so separate databases in one directory are how tests (and
         # side-by-side studies) keep apart: chdb:///dir?database=name
         query = dict(parse_qsl(parts.query))
         database = query.pop("database", DEFAULT_DATABASE)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
-            raise StoreError(f"store URL {dsn!r}: database name {database!r} is not a plain identifier")
+            raise StoreError(f"store URL {redacted(dsn)!r}: database name {database!r} is not a plain identifier")
         rest = urlencode(query)
         return f"chdb://{parts.netloc}{path}" + (f"?{rest}" if rest else ""), database, True
     if parts.scheme not in ("http", "https", "clickhouse", "clickhouses"):
-        raise StoreError(f"store URL {dsn!r}: scheme must be chdb, http or https")
+        raise StoreError(f"store URL {redacted(dsn)!r}: scheme must be chdb, http or https")
     database = parts.path.strip("/") or DEFAULT_DATABASE
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", database):
-        raise StoreError(f"store URL {dsn!r}: database name {database!r} is not a plain identifier")
+        raise StoreError(f"store URL {redacted(dsn)!r}: database name {database!r} is not a plain identifier")
     # ``writes``: the store process's counts file (engine.store.writes), read by Store, not a client setting
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "writes"])
     server_dsn = urlunsplit((parts.scheme, parts.netloc, "/default", query, parts.fragment))
@@ -218,19 +219,12 @@ class Store:
 
         if self.embedded:
             Path(urlsplit(self._connect_dsn).path).mkdir(parents=True, exist_ok=True)
-        log.info("opening store %s (database %s)", self._redacted(), self.database)
+        log.info("opening store %s (database %s)", redacted(self.dsn), self.database)
         settings = None if self.embedded else dict(_SERVER_SETTINGS)
         client = clickhouse_connect.get_client(dsn=self._connect_dsn, settings=settings)
         client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
         client.database = self.database
         return client
-
-    def _redacted(self) -> str:
-        parts = urlsplit(self.dsn)
-        if parts.password:
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return urlunsplit(parts._replace(netloc=netloc))
-        return self.dsn
 
     def query_df(self, sql: str, params: dict[str, Any] | None = None, *,
                  columns_if_empty: bool = True) -> pd.DataFrame:
