@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from gunicorn.config import Config
 
 from app import gunicorn_config
 from app.store_process import gunicorn_command
@@ -26,7 +27,9 @@ from tests.support.ports import STORE_PROCESSES, free_port
 
 
 def _master(workers: int) -> types.SimpleNamespace:
-    return types.SimpleNamespace(cfg=types.SimpleNamespace(workers=workers))
+    cfg = Config()
+    cfg.set("workers", workers)
+    return types.SimpleNamespace(cfg=cfg)
 
 
 SERVER_STORE = "http://default:@clickhouse.internal:8123/c254"
@@ -201,8 +204,6 @@ def test_a_worker_added_to_a_running_master_is_refused_on_the_embedded_store(mon
 
 def test_each_app_gets_a_control_socket_of_its_own_unless_one_is_set(own_dirs, tmp_path):
     """gunicorn 24+ listens for gunicornc on one socket per user by default: a second app took the first's."""
-    from gunicorn.config import Config
-
     cfg = Config()
     cfg.set("bind", ["127.0.0.1:8064"])
     gunicorn_config.on_starting(types.SimpleNamespace(cfg=cfg))
