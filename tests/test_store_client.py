@@ -176,3 +176,38 @@ def test_a_refused_store_url_and_the_opening_log_line_keep_the_password_out(capl
     with pytest.raises(StoreError, match="Connection refused"):  # nothing answers there
         Store("http://c254:s3cret@127.0.0.1:9/c254").scalar("SELECT 1")
     assert "opening store http://c254:***@127.0.0.1:9/c254" in caplog.text and "s3cret" not in caplog.text
+
+
+ZONE_PROBE = """
+import sys
+import pandas as pd
+from engine.store import Store
+
+store = Store(sys.argv[1])
+found = store.query_df(
+    "SELECT timezone() AS zone, toStartOfHour(max(t)) AS hour, now() AS now, toDateTime('2025-01-10 10:00:00') AS bare "
+    "FROM (SELECT toDateTime64('2025-01-10 23:30:00', 3, 'UTC') AS t)")
+row = found.iloc[0]
+rows = store.query_rows("SELECT toStartOfHour(toDateTime64('2025-01-10 23:30:00', 3, 'UTC'))")
+print(row["zone"], row["hour"].isoformat(), row["hour"].floor("D").isoformat(), row["bare"].isoformat(),
+      abs((row["now"] - pd.Timestamp.now(tz="UTC")).total_seconds()) < 60, rows[0][0].isoformat())
+"""
+
+
+@pytest.mark.parametrize("machine_zone", ["Pacific/Chatham", "America/Los_Angeles"])
+def test_the_store_speaks_utc_on_a_machine_in_another_zone(tmp_path: Path, machine_zone):
+    """On a server whose zone is not UTC, a time a query computes came back in that zone, and its .floor("D")
+    was the local day: the published basis then dropped the window's first UTC day. Every session and answer is
+    UTC now, and a bare time is read as UTC."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    done = subprocess.run([sys.executable, "-c", ZONE_PROBE, f"chdb://{tmp_path / 'store'}"], cwd=REPO_ROOT,
+                          env={**os.environ, "TZ": machine_zone, "PYTHONPATH": str(REPO_ROOT)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["UTC", "2025-01-10T23:00:00+00:00", "2025-01-10T00:00:00+00:00",
+                                   "2025-01-10T10:00:00+00:00", "True", "2025-01-10T23:00:00"]

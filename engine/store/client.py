@@ -43,6 +43,13 @@ _ONE_TABLE = re.compile(r"\s*(?:INSERT\s+INTO(?:\s+TABLE)?|ALTER\s+TABLE)\s+(?:`
 #: and rebuilt from unchanged rows (the writer's take-back, the demo's replacement) make the block an earlier
 #: rebuild made.
 _SERVER_SETTINGS = {"insert_deduplicate": 0}
+#: Every session runs in UTC, whatever the zone of the machine (or of the ClickHouse server): a DateTime without a
+#: zone of its own (a bare literal, a string compared with a time) is read as UTC. And every answer is given in UTC
+#: (``_ANSWER_ZONE``): clickhouse-connect otherwise gives a time a query computed (``toStartOfHour(max(t))``,
+#: ``now()``) in the local zone, where ``.floor("D")`` or ``.date()`` of it is the local day, not the UTC day the
+#: stored days are.
+_SESSION_SETTINGS = {"session_timezone": "UTC"}
+_ANSWER_ZONE = "UTC"
 #: Answers remembered per embedded directory (``Store.remember``): a few per signed-in session and market.
 MEMO_SIZE = 4096
 
@@ -220,7 +227,7 @@ class Store:
         if self.embedded:
             Path(urlsplit(self._connect_dsn).path).mkdir(parents=True, exist_ok=True)
         log.info("opening store %s (database %s)", redacted(self.dsn), self.database)
-        settings = None if self.embedded else dict(_SERVER_SETTINGS)
+        settings = dict(_SESSION_SETTINGS) if self.embedded else {**_SESSION_SETTINGS, **_SERVER_SETTINGS}
         client = clickhouse_connect.get_client(dsn=self._connect_dsn, settings=settings)
         client.command(f"CREATE DATABASE IF NOT EXISTS `{self.database}`")
         client.database = self.database
@@ -234,7 +241,7 @@ class Store:
         Reading an empty answer's columns takes a second statement; ``columns_if_empty=False`` spares it for a
         caller that never reads the columns of an empty answer (the frame then has none)."""
         try:
-            df = self._call(lambda client: client.query_df(sql, parameters=params or {}))
+            df = self._call(lambda client: client.query_df(sql, parameters=params or {}, query_tz=_ANSWER_ZONE))
             if columns_if_empty and not len(df.columns):
                 df = self._no_rows(sql, params)
         except Exception as exc:  # clickhouse-connect raises several types; callers want one
@@ -254,7 +261,7 @@ class Store:
         dtypes are the ones real rows get), then dropped. ``LIMIT 0`` spares reading the tables again."""
         probe = (f"SELECT * EXCEPT `{_PROBE}` FROM (SELECT *, 1 AS `{_PROBE}` FROM ({sql}) LIMIT 0) AS q "  # noqa: S608 -- wraps the caller's own parameterised query; values stay bound
                  f"RIGHT JOIN (SELECT 1 AS `{_PROBE}`) AS one USING `{_PROBE}` SETTINGS join_use_nulls = 0")
-        return self.client.query_df(probe, parameters=params or {}).iloc[0:0]
+        return self.client.query_df(probe, parameters=params or {}, query_tz=_ANSWER_ZONE).iloc[0:0]
 
     def _call(self, run: Any) -> Any:
         """``run(client)`` on this thread's client, once more on a fresh one if the client had left its database."""
@@ -320,7 +327,8 @@ class Store:
         """Run a SELECT; its rows as tuples of plain Python values (DateTime64 as naive UTC datetimes). For a
         few rows asked on every request: a frame of one row costs more to build than the query takes."""
         try:
-            return self._call(lambda client: client.query(sql, parameters=params or {}).result_rows)
+            return self._call(lambda client: client.query(sql, parameters=params or {},
+                                                          query_tz=_ANSWER_ZONE).result_rows)
         except Exception as exc:  # clickhouse-connect raises several types; callers want one
             raise StoreError(str(exc)) from exc
         finally:
