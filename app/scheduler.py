@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from collections.abc import Callable
 
@@ -142,8 +142,17 @@ class Backfills:
         run.save(store)
         cancel = threading.Event()
         self.cancels[run.run_id] = cancel
-        self.pool.submit(run_backfill, store, req, run, cancel)
+        self.pool.submit(run_backfill, store, req, run, cancel).add_done_callback(
+            lambda done, run_id=run.run_id: self._ended(run_id, done))
         return run
+
+    def _ended(self, run_id: str, done: Future) -> None:
+        """A backfill's thread has returned: its cancel goes, and what it raised is logged (run_backfill records
+        every failure of the load itself; only a store that stayed away past the retries of the run's end gets
+        here), not kept in a future nobody reads."""
+        self.cancels.pop(run_id, None)
+        if not done.cancelled() and (exc := done.exception()) is not None:
+            log.error("backfill run %s ended without its outcome recorded", run_id, exc_info=exc)
 
     def cancel(self, run_id: str) -> bool:
         event = self.cancels.get(run_id)

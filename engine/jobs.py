@@ -5,8 +5,10 @@ latest state with FINAL.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
@@ -14,13 +16,18 @@ import pandas as pd
 
 from engine.clock import now_ms, wall_ms
 from engine.queries import iso_times
-from engine.store import Store
+from engine.store import Store, StoreError
 
+log = logging.getLogger(__name__)
 STATUSES = ("running", "succeeded", "failed", "cancelled")
 _process: tuple[int, str] | None = None
 #: A run of a process on another host (whose pid cannot be asked about) that has not saved its progress for this
 #: long is taken as interrupted.
 SILENT_RUN = pd.Timedelta(hours=1)
+#: Seconds between the tries to record how a run ended while the store does not answer (a server restarting):
+#: about five minutes in all. A run left 'running' by a live process is never taken as interrupted, so a lost
+#: outcome would read 'running' until the process restarted.
+FINISH_RETRY_SECONDS = (1, 2, 4, 8, 15, 30, 30, 30, 60, 60, 60)
 
 
 def this_process() -> str:
@@ -72,7 +79,16 @@ class JobRun:
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         self.status, self.error, self.finished_at = status, error[:4000], now_ms() if at is None else at
-        self.save(store)
+        for wait in (*FINISH_RETRY_SECONDS, None):
+            try:
+                self.save(store)
+                return
+            except StoreError as exc:
+                if wait is None:
+                    raise
+                log.warning("could not record run %s of %s as %s (%s); trying again in %d s", self.run_id, self.job,
+                            status, exc, wait)
+                time.sleep(wait)
 
 
 def recent_runs(store: Store, limit: int | None = 50, job: str | None = None) -> pd.DataFrame:

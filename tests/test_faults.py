@@ -4,6 +4,7 @@ killed, chDB behind ClickHouse's HTTP interface (tests/support/chdb_http.py) sto
 in a subprocess killed with SIGKILL."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -609,3 +610,41 @@ def test_runs_left_by_a_stopped_process_are_marked_once_a_store_held_at_the_firs
     assert "could not mark interrupted runs" in done.stderr
     assert seen["run"] == ["failed", "interrupted: the process running it stopped"], seen
     assert set(seen["statuses"]) == {200}
+
+
+@pytest.mark.realdata
+def test_a_backfill_whose_store_goes_away_for_a_while_records_its_failure_when_it_returns(store_server, data_dir,
+                                                                                         monkeypatch):
+    """The store server stops between two periods of a backfill and starts again seconds later. The backfill fails
+    (it could not write), and that is what its run says once the store is back: before, recording the failure
+    failed too, and the run read 'running' until the app restarted (its process lives, so nothing marked it)."""
+    from ingest.backfill import BackfillRequest, run_backfill
+    from ingest.nem import NemConnector
+
+    monkeypatch.setattr(jobs, "FINISH_RETRY_SECONDS", (0.5,) * 40)
+    store = Store(store_server.url)
+    migrate(store)
+    run = jobs.JobRun(job="backfill:nem", market="NEM")
+    run.save(store)
+    restarted = threading.Event()
+
+    class StoreLeavesAfterTheFirstFile(NemConnector):
+        files = 0
+
+        def parse(self, raw):
+            StoreLeavesAfterTheFirstFile.files += 1
+            if StoreLeavesAfterTheFirstFile.files == 2:  # the first file is written; the store goes away
+                store_server.stop()
+                threading.Timer(3.0, lambda: (store_server.start(), restarted.set())).start()
+            return super().parse(raw)
+
+    folder = data_dir / NEM_FILES
+    monkeypatch.setattr("ingest.backfill.REPLAY_BATCH_BYTES", 1)  # one file per batch: a period written, then the next
+    done = run_backfill(store, BackfillRequest("nem", dt.date(2016, 2, 1), dt.date(2018, 1, 31), folder), run,
+                        connector=StoreLeavesAfterTheFirstFile())
+    assert restarted.wait(30)
+    assert done.status == "failed" and done.error, done.error
+    saved = jobs.get_run(store, run.run_id)
+    assert (saved["status"], saved["progress_done"]) == ("failed", 1), saved
+    assert saved["error"] == done.error
+    store.close()
