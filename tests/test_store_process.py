@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -365,6 +366,10 @@ def test_the_app_serves_from_two_workers_through_the_store_process(tmp_path):
     assert proc.returncode == 0, err
     assert "scheduler started" in err  # in the store process, on the embedded store
     assert "Traceback" not in err
+    # what it holds for its life (the scheduler's app) is out of the collector's sight, as a web worker's is: each
+    # full collection walked it all with the GIL held, a pause of every worker's queries
+    frozen = re.search(r"(\d+) objects held for the process's life frozen", err)
+    assert frozen and int(frozen[1]) > 100_000, err[-2000:]
 
 
 def test_a_worker_remembers_a_lookup_until_the_store_process_writes_a_table_it_reads(server, remote: Store):
