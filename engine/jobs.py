@@ -74,12 +74,15 @@ class JobRun:
             row[col] = None if row[col] is None or pd.isna(row[col]) else pd.Timestamp(row[col]).to_pydatetime()
         store.insert_rows("job_runs", [list(row.values())], list(row))
 
-    def finish(self, store: Store, status: str, error: str = "", at: pd.Timestamp | None = None) -> None:
-        """End the run with ``status``, finished now or ``at`` (an interrupted run: when it was last heard of)."""
+    def finish(self, store: Store, status: str, error: str = "", at: pd.Timestamp | None = None, *,
+               retry: bool = True) -> None:
+        """End the run with ``status``, finished now or ``at`` (an interrupted run: when it was last heard of).
+        While the store does not answer, saving is tried again for some minutes (``FINISH_RETRY_SECONDS``) unless
+        ``retry`` is False: a caller that a user waits on, and that is itself tried again later, fails at once."""
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
         self.status, self.error, self.finished_at = status, error[:4000], now_ms() if at is None else at
-        for wait in (*FINISH_RETRY_SECONDS, None):
+        for wait in (*(FINISH_RETRY_SECONDS if retry else ()), None):
             try:
                 self.save(store)
                 return
@@ -175,6 +178,7 @@ def mark_interrupted(store: Store) -> int:
         # start: its duration runs to that last save (never past the time of day, nor before its start), not
         # across the time the app was down.
         ended = max(min(pd.Timestamp(last_saved), now), pd.Timestamp(run.started_at))
-        run.finish(store, "failed", "interrupted: the process running it stopped", at=ended)
+        # no retry: this runs in a request, and the start-up catch-up tries it all again seconds later
+        run.finish(store, "failed", "interrupted: the process running it stopped", at=ended, retry=False)
         n += 1
     return n

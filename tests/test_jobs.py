@@ -215,6 +215,51 @@ def test_an_interrupted_runs_duration_ends_at_its_last_saved_progress_not_at_the
     assert saved["finished_at"] <= last_saved + pd.Timedelta(seconds=1)
 
 
+
+def test_a_run_s_end_is_saved_again_while_the_store_is_away_but_not_in_a_request(store, monkeypatch):
+    """A job's end is tried again while the store does not answer (a server restarting), so the run does not read
+    'running' for ever; the start-up's marking of interrupted runs, which a request makes and which is itself tried
+    again seconds later, fails at once instead of holding that request for minutes."""
+    from engine.store import StoreError
+
+    waits: list[float] = []
+    monkeypatch.setattr(jobs.time, "sleep", waits.append)
+    monkeypatch.setattr(jobs, "FINISH_RETRY_SECONDS", (1, 2, 4))
+    real_insert, failures = store.insert_rows, {"left": 0}
+
+    def insert_rows(*args, **kwargs):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StoreError("Connection refused")
+        return real_insert(*args, **kwargs)
+
+    monkeypatch.setattr(store, "insert_rows", insert_rows)
+    job = jobs.JobRun(job="pull:nem", market="NEM")
+    job.save(store)
+    failures["left"] = 2  # away for two tries, back at the third
+    job.finish(store, "succeeded")
+    assert waits == [1, 2] and jobs.get_run(store, job.run_id)["status"] == "succeeded"
+
+    failures["left"] = 10  # away for longer than the tries: said, not swallowed
+    late = jobs.JobRun(job="pull:ieso", market="IESO")
+    monkeypatch.setattr(store, "insert_rows", real_insert)
+    late.save(store)
+    monkeypatch.setattr(store, "insert_rows", insert_rows)
+    waits.clear()
+    with pytest.raises(StoreError):
+        late.finish(store, "failed", "no file")
+    assert waits == [1, 2, 4]
+
+    monkeypatch.setattr(store, "insert_rows", real_insert)
+    gone = jobs.JobRun(job="backfill:nem", market="NEM", owner="gone-host:1:feedfeedfeed")
+    gone.save(store)
+    monkeypatch.setattr(jobs, "wall_ms", lambda: jobs.now_ms() + pd.Timedelta(hours=2))
+    monkeypatch.setattr(store, "insert_rows", insert_rows)
+    failures["left"], waits[:] = 10, []
+    with pytest.raises(StoreError):
+        jobs.mark_interrupted(store)
+    assert waits == []
+
 WORKER = textwrap.dedent("""
     import sys, time, datetime as dt, os
     import redis
