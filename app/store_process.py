@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
-import gc
 import logging
 import os
 import signal
@@ -40,7 +39,8 @@ from flask import Flask
 from app import logs
 from app.settings import MAX_PORT, REPO_ROOT, Settings, whole_number
 from engine.store.client import split_dsn
-from engine.store.server import Engine, StoreServer, StoreServerError, counts_file, directory_of
+from engine.store.server import (Engine, StoreServer, StoreServerError, counts_file, directory_of,
+                                 freeze_for_life)
 from engine.urls import redacted
 
 log = logging.getLogger(__name__)
@@ -128,11 +128,7 @@ def main() -> int:
     threading.Thread(target=server.serve_forever, name="store-process", daemon=True).start()
     log.info("store %s served on http://127.0.0.1:%d", engine.directory, store_port)
     background = start_scheduler(settings) if settings.scheduler else None
-    # What lives as long as this process (modules, the scheduler's app: some 270,000 objects) out of the garbage
-    # collector's sight, as each web worker's (app.gunicorn_config.post_worker_init): every full collection walked
-    # them with the GIL held, 120-130 ms in which this process answered no worker's query.
-    gc.freeze()
-    log.info("%d objects held for the process's life frozen out of the garbage collector", gc.get_freeze_count())
+    freeze_for_life()  # some 270,000 objects with the scheduler's app
 
     web = subprocess.Popen(gunicorn_command(), cwd=REPO_ROOT, env=env,  # noqa: S603 -- the Procfile's own line
                            preexec_fn=_ends_with_this_process())

@@ -247,6 +247,16 @@ def test_a_second_store_process_on_the_same_directory_is_refused(server):
     assert Store(server.url("c254_remote")).scalar("SELECT 1") == 1  # the first one still serves
 
 
+def test_the_store_server_keeps_what_it_holds_for_its_life_out_of_the_collectors_sight(tmp_path):
+    """Every full garbage collection in the store server walked its modules and store with the GIL held, a pause
+    of every worker's query: once it listens they are frozen (app.store_process does the same with the
+    scheduler's app beside them, tested above)."""
+    proc = StoreProcess(tmp_path / "store", env={"C254_LOG_LEVEL": "INFO"})
+    assert Store(proc.url("c254_frozen")).scalar("SELECT 1") == 1
+    err = proc.stop()
+    frozen = re.search(r"(\d+) objects held for the process's life frozen", err)
+    assert frozen and int(frozen[1]) > 20_000, err[-2000:]
+
 def test_a_password_is_required_when_set(tmp_path):
     proc = StoreProcess(tmp_path / "guarded", env={PASSWORD_ENV: "s3cret"})
     try:

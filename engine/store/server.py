@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import gc
 import hmac
 import ipaddress
 import json
@@ -773,6 +774,15 @@ def serve(dsn: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT, user: str
         engine.close()
 
 
+def freeze_for_life() -> None:
+    """Move what this process has built so far (its modules, the store, a scheduler's app) out of the garbage
+    collector's sight, as each web worker does once loaded (app.gunicorn_config.post_worker_init): every full
+    collection walked it all with the GIL held, a pause in which no worker's query was answered (27 ms for the
+    store server alone, 120-130 ms with the app's scheduler beside it)."""
+    gc.freeze()
+    log.info("%d objects held for the process's life frozen out of the garbage collector", gc.get_freeze_count())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m engine.store.server",
                                      description="Hold an embedded store directory and serve it over ClickHouse's "
@@ -788,6 +798,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def ready(server: StoreServer) -> None:
+        freeze_for_life()
         print(f"listening on http://{args.host}:{server.server_port}", flush=True)
 
     try:
