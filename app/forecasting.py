@@ -7,7 +7,7 @@ and the worker process uses ``TRAINING_THREADS`` torch threads, so on two cores 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from engine.forecast.history import Series
 from engine.forecast.issue import IssueError, Issued, issue_all, train_series, trainable_series
 from engine.store import Store
 from engine.training import register_trainer
+from engine.workers import BackgroundPool
 
 log = logging.getLogger(__name__)
 FORECASTING_KEY = "c254_forecasting"
@@ -60,7 +61,7 @@ class Forecasting:
 
     def __init__(self, server: Flask):
         self.server = server
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="forecasting")
+        self.pool = BackgroundPool(max_workers=1, thread_name_prefix="forecasting")
 
     @property
     def folder(self) -> Path:

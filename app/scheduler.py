@@ -12,7 +12,6 @@ import logging
 import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from collections.abc import Callable
 
@@ -28,6 +27,7 @@ from app.trigger_lock import MISFIRE_GRACE_SECONDS, RedisTriggerLock, TriggerLoc
 from app.warming import WATCH_KEY, start_watch, warms_after_loads
 from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
+from engine.workers import BackgroundPool
 from ingest.backfill import BackfillRequest, run_backfill
 from ingest.registry import get_connector
 
@@ -131,7 +131,7 @@ class Backfills:
 
     def __init__(self, server: Flask):
         self.server = server
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backfill")
+        self.pool = BackgroundPool(max_workers=1, thread_name_prefix="backfill")
         self.cancels: dict[str, threading.Event] = {}
 
     def start(self, req: BackfillRequest) -> JobRun:
@@ -143,16 +143,8 @@ class Backfills:
         cancel = threading.Event()
         self.cancels[run.run_id] = cancel
         self.pool.submit(run_backfill, store, req, run, cancel).add_done_callback(
-            lambda done, run_id=run.run_id: self._ended(run_id, done))
+            lambda _, run_id=run.run_id: self.cancels.pop(run_id, None))
         return run
-
-    def _ended(self, run_id: str, done: Future) -> None:
-        """A backfill's thread has returned: its cancel goes, and what it raised is logged (run_backfill records
-        every failure of the load itself; only a store that stayed away past the retries of the run's end gets
-        here), not kept in a future nobody reads."""
-        self.cancels.pop(run_id, None)
-        if not done.cancelled() and (exc := done.exception()) is not None:
-            log.error("backfill run %s ended without its outcome recorded", run_id, exc_info=exc)
 
     def cancel(self, run_id: str) -> bool:
         event = self.cancels.get(run_id)

@@ -5,10 +5,13 @@ a pool is made once, on first use (after any fork), and its threads live as long
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
+
+log = logging.getLogger(__name__)
 
 
 class WorkerPool:
@@ -36,6 +39,23 @@ class WorkerPool:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=self.name)
             return self._pool
+
+
+class BackgroundPool(ThreadPoolExecutor):
+    """Threads for work nobody waits on (backfills, training, a job run from the admin page): what a task raises
+    is logged as it ends, not kept in a future nobody reads. The tasks record their own failures in job_runs; what
+    gets here is what they could not record (the store away past the retries of a run's end)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        future = super().submit(fn, *args, **kwargs)
+        what = getattr(fn, "__qualname__", repr(fn))
+        future.add_done_callback(lambda done: _log_failure(done, what))
+        return future
+
+
+def _log_failure(done: Future, what: str) -> None:
+    if not done.cancelled() and (exc := done.exception()) is not None:
+        log.error("background task %s ended with an error nothing recorded", what, exc_info=exc)
 
 
 #: Tables of one batch are written side by side (a batch rarely holds more than a few tables).

@@ -260,6 +260,26 @@ def test_a_run_s_end_is_saved_again_while_the_store_is_away_but_not_in_a_request
         jobs.mark_interrupted(store)
     assert waits == []
 
+
+def test_what_background_work_raises_is_logged_not_left_in_an_unread_future(caplog):
+    """A run now from the admin page, a backfill or a training is submitted and never waited on: what it raises
+    (its run's end not recorded, the store away past the retries) reaches the log, once, with its traceback."""
+    import logging
+
+    from engine.workers import BackgroundPool
+
+    def record_signals():
+        raise ConnectionRefusedError("the store did not answer")
+
+    pool = BackgroundPool(max_workers=1, thread_name_prefix="test-background")
+    with caplog.at_level(logging.ERROR, logger="engine.workers"):
+        assert pool.submit(lambda: 42).result() == 42
+        failed = pool.submit(record_signals)
+        assert isinstance(failed.exception(timeout=10), ConnectionRefusedError)
+        pool.shutdown(wait=True)
+    (record,) = [r for r in caplog.records if r.name == "engine.workers"]
+    assert "record_signals" in record.getMessage() and record.exc_info[0] is ConnectionRefusedError
+
 WORKER = textwrap.dedent("""
     import sys, time, datetime as dt, os
     import redis
