@@ -66,10 +66,10 @@ def validate(connector: str, start, end, *, today: dt.date | None = None, source
     if e < s:
         raise BackfillError(f"end {e} is before start {s}")
     if s > today:
-        raise BackfillError(f"start {s} is in the future (today is {today} in {zone.timezone_label})")
+        raise BackfillError(f"start {s} is in the future: today is {today} in {zone.timezone_label}")
     if e > today:
-        raise BackfillError(f"end {e} is in the future (today is {today} in {zone.timezone_label}); "
-                            f"{info.label} publishes no data yet")
+        raise BackfillError(f"end {e} is in the future: today is {today} in {zone.timezone_label}, and "
+                            f"{info.label} has published no data for a later day")
     if kind is not None and info.kinds and kind not in info.kinds:
         raise BackfillError(f"{info.label} has no dataset {kind!r}; choose one of {', '.join(info.kinds)}")
     earliest = info.earliest_for(kind)

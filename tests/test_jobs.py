@@ -47,7 +47,7 @@ def test_backfill_dates_are_checked_against_the_market_s_day_not_the_server_s(mo
     try:
         nem_today, ieso_today = MARKETS["NEM"].today(), MARKETS["IESO"].today()
         assert validate("nem", nem_today, nem_today).end == nem_today  # NEM's own day has begun: its files are out
-        with pytest.raises(BackfillError, match=r"in the future \(today is .* in NEM time \(UTC\+10\)\)"):
+        with pytest.raises(BackfillError, match=r"in the future: today is .* in NEM time \(UTC\+10\)"):
             validate("nem", nem_today + dt.timedelta(days=1), nem_today + dt.timedelta(days=1))
         with pytest.raises(BackfillError, match=r"in Eastern Standard Time \(UTC-5\)"):
             validate("ieso", ieso_today, ieso_today + dt.timedelta(days=1))
