@@ -30,6 +30,8 @@ from engine import telemetry
 log = logging.getLogger(__name__)
 PATH = "/metrics"
 CALLBACK_PATH = "/_dash-update-component"
+# HTTP's methods; any other token a client sends is counted as "other", so it cannot add series at will
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"})
 metrics = Blueprint("metrics", __name__)
 
 
@@ -123,7 +125,8 @@ def _finished(app: dash.Dash, response: Response) -> Response:
     status = f"{response.status_code // 100}xx"
     if request.path == CALLBACK_PATH:
         CALLBACK_SECONDS.labels(callback_of_request(app), status).observe(seconds)
-    REQUEST_SECONDS.labels(route_of_request(), request.method, status).observe(seconds)
+    method = request.method if request.method in METHODS else "other"
+    REQUEST_SECONDS.labels(route_of_request(), method, status).observe(seconds)
     return response
 
 

@@ -51,6 +51,21 @@ def test_metrics_hold_latency_cache_and_the_stores_figures(make_app):
         assert name in families, name
 
 
+def test_a_client_cannot_add_metric_series_with_methods_of_its_own(make_app):
+    """Werkzeug routes any token as a method (answered 405); each new label value would be a new series of
+    sixteen samples held for the process's life, so a client could grow /metrics and the workers' files."""
+    client = make_app().server.test_client()
+    for i in range(5):
+        assert client.open("/api/v1/latest", method=f"BOGUS{i}").status_code == 405
+    assert client.open("/api/v1/latest", method="DELETE").status_code in (403, 405)
+    families = _families(client.get("/metrics").get_data(as_text=True))
+    methods = {s.labels["method"] for s in families["c254_request_seconds"].samples if "method" in s.labels}
+    assert {"other", "DELETE", "GET"} <= methods and not any(m.startswith("BOGUS") for m in methods), methods
+    other = [s.value for s in families["c254_request_seconds"].samples
+             if s.name.endswith("_count") and s.labels.get("method") == "other"]
+    assert other == [5.0]
+
+
 def _samples(families: dict, family: str, *labels: str) -> dict:
     """A counter's or gauge's values keyed by ``labels`` (the counter's _total samples only)."""
     return {tuple(s.labels[label] for label in labels): s.value for s in families[family].samples
