@@ -86,6 +86,8 @@ def prices():
     kind = _arg("price_kind", kinds[0] if kinds else None)
     if kind not in kinds:
         raise BadRequest(f"no {kind!r} prices for {market} {location}; stored: {', '.join(kinds)}")
+    if resolution == "raw":  # refused before it is read: a long raw answer holds a worker for seconds
+        queries.check_raw_answer(svc.ready_store(), market, location, kind, start, end)
     series, res = queries.pieced_series(read, market, location, start, end, price_kind=kind,
                                         resolution=resolution) or \
         queries.price_series(svc.ready_store(), market, location, start, end, price_kind=kind, resolution=resolution)

@@ -445,7 +445,8 @@ def openapi_document() -> dict:
                     _param("start", "first day (YYYY-MM-DD, market time)", required=True, string_format="date"),
                     _param("end", "day after the last (YYYY-MM-DD, market time, exclusive)", required=True,
                            string_format="date"),
-                    fmt, tz, _param("resolution", "auto (default), raw, hour or day", enum=queries.RESOLUTIONS),
+                    fmt, tz, _param("resolution", "auto (default), raw, hour or day; raw answers at most "
+                                       f"{queries.MAX_RAW_ANSWER:,} intervals (400 above)", enum=queries.RESOLUTIONS),
                     _param("price_kind", "the price series (default: the one the overview shows first)")],
                 "responses": {"200": {"description": "rows of interval_start, interval_minutes, price, "
                                                      "demand_mw, is_demo"}, **_errors(bad, unauth)}}},

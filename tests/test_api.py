@@ -129,6 +129,30 @@ def test_long_ranges_are_drawn_from_hourly_means(app, client):
     assert len(raw.get_json()["rows"]) == 288
 
 
+def test_a_raw_answer_longer_than_one_call_carries_is_refused_with_how_to_ask(app, client, monkeypatch):
+    """Nineteen years of 5-minute prices asked raw held a serving worker 11 s and 1.1 GB: refused before the
+    store reads them, saying how many the range holds and how to ask instead; shorter ranges and means answer."""
+    store = app.server.extensions["c254"].ready_store()
+    idx = pd.date_range("2023-12-31 14:00", periods=288 * 80, freq="5min", tz="UTC")
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "NEM", "location": "VIC1", "price_kind": "settlement", "interval_start": idx,
+        "interval_minutes": 5, "price": 1.0, "source": "t.csv"})})
+    monkeypatch.setattr(queries, "MAX_RAW_ANSWER", 20_000)
+    asked = []
+    monkeypatch.setattr(queries, "range_prices", lambda *a, **k: asked.append(a) or pd.DataFrame())
+    whole = "/api/v1/prices?market=NEM&location=VIC1&start=2024-01-01&end=2024-03-21&resolution=raw"
+    for fmt in ("json", "csv"):
+        refused = client.get(f"{whole}&format={fmt}")
+        assert refused.status_code == 400 and not asked
+        error = refused.get_json()["error"]
+        assert "about 23,040 intervals" in error and "20,000" in error and "resolution=hour or day" in error, error
+    monkeypatch.undo()
+    assert client.get(whole.replace("resolution=raw", "resolution=hour")).status_code == 200
+    part = client.get(whole.replace("2024-03-21", "2024-03-01")).get_json()
+    assert part["resolution"] == "raw" and len(part["rows"]) == 60 * 288
+    assert queries.MAX_RAW_ANSWER >= 366 * 288  # a year of 5-minute prices is one call
+
+
 def test_demo_data_fills_an_empty_store_and_is_labelled(make_app):
     client = make_app(demo=True).server.test_client()
     body = client.get("/api/v1/prices?market=NEM&location=SA1&start=2026-10-01&end=2026-10-02").get_json()
