@@ -14,7 +14,7 @@ from flask_caching import Cache
 from threadpoolctl import threadpool_limits
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
-from app import security
+from app import dash_first_request, security
 from app import access, ast_parse_guard, forecasting, json_answers, logs, marketplace_api, metrics, routing
 from app.api import api
 from app.health import health
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         title="254Carbon Market Intelligence",
         update_title=None,
     )
+    dash_first_request.serialize(app)  # a worker's first requests wait for Dash's setup (plotly/dash#3971)
     app.layout = shell
     app.callback_map.update(_PAGE_CALLBACK_MAP)
     app._callback_list.extend(_PAGE_CALLBACK_LIST)

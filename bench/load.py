@@ -14,9 +14,9 @@ The client runs on the same 2 cores as the server; its own CPU time is printed b
     python bench/load.py [--profile steady|ramp|both] [--users 50] [--seconds 300] [--rows 10000000]
                          [--workers 1] [--threads 8] [--store-process] [--redis] [--rates 10,20,...]
 
-``--store-process`` serves the embedded store from a store process (engine/store/server.py) that the gunicorn
-workers reach over HTTP, so ``--workers 2`` can use both cores: ``--store-process --workers 2`` is how
-``python -m app.store_process`` serves, the way to use both cores on the embedded store. ``--redis`` starts a
+``--store-process`` serves as ``make run-store-process`` does (``python -m app.store_process``, no scheduler): a
+store process holds the embedded store and the gunicorn workers it starts reach it over HTTP, so
+``--workers 2`` can use both cores, the way to use both cores on the embedded store. ``--redis`` starts a
 throwaway redis-server on a free loopback port (no persistence) and points the app's cache at it
 (``C254_REDIS_URL``), so the workers share one cache instead of each filling its own; its CPU is counted as the
 server's. ``--rates`` runs the ramp's steps at the rates given, all of them (to read the CPU a request past the
@@ -99,17 +99,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def store_process(port: int) -> subprocess.Popen:
-    """The store process (engine/store/server.py) holding the embedded store, for workers to reach over HTTP."""
-    proc = subprocess.Popen([sys.executable, "-m", "engine.store.server", STORE.split("?")[0], "--port", str(port)],
-                            cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "C254_LOG_LEVEL": "WARNING"})
-    if not proc.stdout.readline().startswith("listening on"):
-        proc.kill()
-        raise SystemExit("the store process did not start")
-    return proc
-
-
 def redis_process(port: int) -> subprocess.Popen:
     """A throwaway redis-server on loopback for the app's cache: nothing saved, gone when the bench ends."""
     binary = shutil.which("redis-server")
@@ -133,9 +122,11 @@ def redis_process(port: int) -> subprocess.Popen:
     raise SystemExit("redis-server did not start")
 
 
-def serve(port: int, workers: int, threads: int, store_url: str = STORE,
-          redis_url: str | None = None) -> subprocess.Popen:
-    env = {**os.environ, "C254_STORE": store_url, "C254_SCHEDULER": "0", "C254_DEMO": "0", "C254_AUTH": "1",
+def serve(port: int, workers: int, threads: int, redis_url: str | None = None,
+          through_store_process: bool = False) -> subprocess.Popen:
+    """The app on ``port``: gunicorn as the Procfile's web line runs it, or (``through_store_process``) the store
+    process of ``make run-store-process``, which starts that same line with its workers pointed at itself."""
+    env = {**os.environ, "C254_STORE": STORE, "C254_SCHEDULER": "0", "C254_DEMO": "0", "C254_AUTH": "1",
            "C254_SECRET_KEY": "load-test-secret", "C254_LOG_LEVEL": "WARNING", "C254_DATA_DIR":
            os.environ.get("C254_DATA_DIR", str(REPO.parent / "shared" / "data"))}
     if redis_url:
@@ -151,6 +142,9 @@ def serve(port: int, workers: int, threads: int, store_url: str = STORE,
     env.update({"WEB_WORKERS": str(workers), "WEB_THREADS": str(threads), "HOST": "127.0.0.1", "PORT": str(port),
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
     cmd = gunicorn_command()
+    if through_store_process:
+        env["C254_STORE_PORT"] = str(_free_port())
+        cmd = [sys.executable, "-m", "app.store_process"]
     with open(REPO / "var" / "bench-load.log", "w") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
     for _ in range(240):
@@ -167,14 +161,24 @@ def serve(port: int, workers: int, threads: int, store_url: str = STORE,
     raise SystemExit("the app did not become ready; see var/bench-load.log")
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process below it (the store process, its gunicorn master, the master's workers)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in children:
+            pids += _tree(int(child))
+    return pids
+
+
 def peak_rss(proc: subprocess.Popen, *others: subprocess.Popen) -> str:
     """The server processes' peak RSS (VmHWM; the master, its workers, the store process), as said in a report:
     the largest process's, and the peaks of all of them summed (a bound on their total: each peaked at its own
     time). The target (1.5 GB) is the serving processes' memory, so the sum is the figure to read beside it."""
-    pids = [proc.pid, *(p.pid for p in others)]
-    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
+    pids = [pid for p in (proc, *others) for pid in _tree(p.pid)]
     peaks = []
     for pid in pids:
         status = Path(f"/proc/{pid}/status")
@@ -191,11 +195,7 @@ def cpu_seconds(*procs: subprocess.Popen) -> dict[int, float]:
     """CPU time (user + system) of each serving process so far: the gunicorn master, its workers and the store
     process, so a step's cost per request, and how close its busiest process came to a whole core, can be told
     apart from the wall-clock noise of a shared machine."""
-    pids = [p.pid for p in procs]
-    for proc in procs:
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        if children.exists():
-            pids += [int(c) for c in children.read_text().split()]
+    pids = [pid for p in procs for pid in _tree(p.pid)]
     ticks = os.sysconf("SC_CLK_TCK")
     out = {}
     for pid in pids:
@@ -456,29 +456,21 @@ def main() -> None:
     prepared = _prepared(args.rows)
     port = _free_port()
     cache = redis_process(_free_port()) if args.redis else None
-    holder = store_process(_free_port()) if args.store_process else None
     redis_url = f"redis://127.0.0.1:{cache.args[cache.args.index('--port') + 1]}/0" if cache is not None else None
     try:
-        if holder is not None:
-            from app.store_process import worker_store_url
-
-            store_port = int(holder.args[holder.args.index("--port") + 1])
-            server = serve(port, args.workers, args.threads, worker_store_url(STORE, store_port), redis_url)
-        else:
-            server = serve(port, args.workers, args.threads, redis_url=redis_url)
+        server = serve(port, args.workers, args.threads, redis_url, through_store_process=args.store_process)
     except BaseException:
-        for proc in (holder, cache):
-            if proc is not None:
-                proc.terminate()
+        if cache is not None:
+            cache.terminate()
         raise
-    rss_of = (server, *(p for p in (holder, cache) if p is not None))
+    rss_of = (server, *(p for p in (cache,) if p is not None))
     base = f"http://127.0.0.1:{port}"
     try:
         users = _users(base, args.users, prepared)
         print(f"store {prepared['rows']:,} price rows; {len(users)} users signed in "
               f"({', '.join(f'{r} {sum(u.role == r for u in users)}' for r in ROLES)}); "
               f"gunicorn {args.workers} worker(s) x {args.threads} threads"
-              + (" through a store process" if holder is not None else " on the embedded store")
+              + (" through a store process" if args.store_process else " on the embedded store")
               + (", the cache on Redis" if cache is not None else ", the cache in process"))
         for user in users[:3]:  # the first answers of each kind (the nodal day solves once), not measured
             for action in user.actions():
@@ -509,10 +501,9 @@ def main() -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-        for proc in (holder, cache):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
+        if cache is not None:
+            cache.terminate()
+            cache.wait(timeout=30)
 
 
 if __name__ == "__main__":
