@@ -25,7 +25,7 @@ from app import auth
 from app.counters import CACHE_REQUESTS, CALLBACK_SECONDS, REQUEST_SECONDS
 from app.logs import callback_of_request, route_of_request
 from app.services import services
-from engine import telemetry
+from engine import queries, telemetry
 
 log = logging.getLogger(__name__)
 PATH = "/metrics"
@@ -44,8 +44,10 @@ class StoreCollector(Collector):
     def collect(self):
         with self._server.app_context():
             try:
-                store = services().ready_store()
-                figures = telemetry.store_figures(store)
+                svc = services()
+                store = svc.ready_store()
+                # the newest interval ends cached until a write (keyed on the data version), the ages taken now
+                figures = telemetry.store_figures(store, freshness=svc.cached(queries.dataset_freshness))
                 month_revenue = telemetry.revenue_month_to_date(store)
             except Exception as exc:  # a scrape during an outage says so instead of failing
                 log.warning("metrics: the store could not answer: %s", exc)

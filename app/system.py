@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.metrics_core import Metric
 
 from app.counters import CACHE_REQUESTS, CALLBACK_SECONDS, REQUEST_SECONDS
-from engine import telemetry
+from engine import queries, telemetry
 from engine.markets import MARKETS
 
 if TYPE_CHECKING:
@@ -246,7 +246,8 @@ def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
     ingested = ingested_table(pd.DataFrame(columns=["connector", "table", "value"]))
     store_up, store_error = True, ""
     try:
-        stored = telemetry.store_figures(svc.ready_store())
+        # the newest interval ends cached until a write (keyed on the data version), the ages taken now
+        stored = telemetry.store_figures(svc.ready_store(), freshness=svc.cached(queries.dataset_freshness))
     except Exception as exc:  # monitoring must show an outage, not fail with it
         log.warning("system figures: the store could not answer: %s", exc)
         store_up, store_error = False, f"{type(exc).__name__}: {exc}"
