@@ -155,7 +155,7 @@ def raw_interval_count(store: Store, market: str, location: str, kind: str, s: p
         _range_params(market, location, kind, s, e)) or 0)
 
 
-#: The most raw intervals one answer of the REST API carries (as many as a data product's call). Two million
+#: The most raw intervals one answer of the REST API carries (a data product's call too). Two million
 #: 5-minute rows (19 years of a region) took a serving worker 11 s and 1.1 GB. A year of 5-minute prices is
 #: 105,120 intervals, twenty years of hourly ones 175,320; hourly and daily means answer any range.
 MAX_RAW_ANSWER = 200_000

@@ -20,8 +20,9 @@ SAMPLE_DAYS = 7
 API_DOCS_PATH = "/api/v1/docs"
 #: Where the app serves a product's data (OpenAPI's path template; app/marketplace_api.py routes it).
 PRODUCT_DATA_PATH = "/api/v1/products/{slug}/data"
-#: at most this many rows in one answer (a longer range is refused, not cut: the client asks in pieces)
-MAX_ROWS = 200_000
+#: at most this many rows in one answer (a longer range is refused, not cut: the client asks in pieces); the same
+#: bound as the REST API's raw prices
+MAX_ROWS = queries.MAX_RAW_ANSWER
 
 
 class TooManyRows(ValueError):
