@@ -6,12 +6,30 @@ a pool is made once, on first use (after any fork), and its threads live as long
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.connection
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, ClassVar
 
 log = logging.getLogger(__name__)
+
+
+def exit_with_parent() -> None:
+    """In a spawned child: end as soon as the process that spawned it has ended, however that ended. Being
+    daemonic is not enough: a gunicorn worker killed after its graceful timeout (it waits for its threads) runs
+    no exit handler, and a child went on training for minutes, orphaned, while the restarted app spawned another."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent watch", daemon=True).start()
 
 
 class WorkerPool:

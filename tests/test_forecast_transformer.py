@@ -2,11 +2,9 @@
 ahead, trains the same in a spawned worker, and its registry round trip keeps it whole."""
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ from engine.forecast.base import visible  # noqa: E402
 from engine.forecast.registry import RegistryError, latest_model, load_model, record_model  # noqa: E402
 from engine.forecast.transformer import TrainingError, TransformerModel, grid_search  # noqa: E402
 from engine.forecast.worker import WorkerError, train_in_worker  # noqa: E402
+from tests.support.processes import all_ended, children, running  # noqa: E402
 
 #: A small network and a short window: seconds to train, still 6 layers deep as the product's.
 TINY = {"width": 16, "depth": 2, "heads": 8, "window_days": 8, "val_days": 14, "max_epochs": 40, "patience": 8,
@@ -201,24 +200,6 @@ def test_registry_records_the_latest_and_loads_it(store, tmp_path, np_frame, tra
         record_model(store, tmp_path, artefact=b"x", **{**common, "window_start": pd.Timestamp("2016-03-01")})
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
-    return found
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_the_training_process_ends_when_the_serving_process_is_killed():
     """A serving process killed mid-training (gunicorn kills a worker that outlives its graceful timeout, and
     that worker waits for its training thread) must not leave the training process running on, orphaned."""
@@ -235,12 +216,9 @@ def test_the_training_process_ends_when_the_serving_process_is_killed():
     """)], cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
     try:
         assert serving.stdout.readline().strip() == "progress"  # training is under way in the child
-        training = _children(serving.pid)  # the training process (and multiprocessing's resource tracker)
-        assert training and all(_running(pid) for pid in training)
+        training = children(serving.pid)  # the training process (and multiprocessing's resource tracker)
+        assert training and all(running(pid) for pid in training)
     finally:
         serving.kill()
         serving.wait()
-    deadline = time.monotonic() + 20
-    while any(_running(pid) for pid in training) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_running(pid) for pid in training)
+    assert all_ended(training)

@@ -3,13 +3,23 @@ refused with its line, column and problem."""
 from __future__ import annotations
 
 import io
+import logging
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from engine.marketplace.partners import MarketplaceError
 from engine.marketplace.products import Column
+from engine.marketplace import uploads
 from engine.marketplace.uploads import read_upload
+from tests.support.processes import all_ended, children, running
 
 COLUMNS = (Column("time", "datetime"), Column("region", "text"), Column("mw", "float", "MW"),
            Column("units", "integer"))
@@ -68,3 +78,49 @@ def test_not_utf8_and_not_csv_or_parquet_are_refused():
         read_upload(b"hello", "x.xlsx", COLUMNS)
     with pytest.raises(MarketplaceError, match="Parquet"):
         read_upload(b"PAR1 broken", "x.parquet", COLUMNS)
+
+
+def test_a_large_file_is_read_in_a_child_process_with_the_same_checks(monkeypatch, caplog):
+    """Read in the serving process, a 144 MB file held the GIL for seconds at a stretch (no other request was
+    answered) and 1.3 GB; above IN_PROCESS_BYTES a spawned child reads it: the same frame, the same refusals."""
+    monkeypatch.setattr(uploads, "IN_PROCESS_BYTES", 64)
+    body = (GOOD + "2026-03-01T02:00:00Z,NSW1,7.25,5\n").encode()
+    assert len(body) > uploads.IN_PROCESS_BYTES
+    with caplog.at_level(logging.INFO, logger="engine.marketplace.uploads"):
+        frame = uploads.checked_upload(body, "wind.csv", COLUMNS)
+    pd.testing.assert_frame_equal(frame, read_upload(body, "wind.csv", COLUMNS))
+    read_by = [int(m) for m in re.findall(r"in child process (\d+)", caplog.text)]
+    assert read_by and read_by[0] != os.getpid(), caplog.text
+    with pytest.raises(MarketplaceError, match="line 6, column mw: not a finite number"):
+        uploads.checked_upload(body + b"2026-03-01T03:00:00Z,SA1,lots,1\n", "wind.csv", COLUMNS)
+    caplog.clear()
+    with pytest.raises(MarketplaceError, match="line 1: the columns must be the declared ones .*missing units"):
+        uploads.checked_upload(b"time,region,mw\n", "wind.csv", COLUMNS)  # under the bound: read here
+    assert "child process" not in caplog.text
+
+
+def test_the_reading_process_ends_when_the_serving_process_is_killed():
+    """A serving process killed while a child reads its upload (gunicorn kills a worker past its graceful
+    timeout) must not leave the child reading on, orphaned."""
+    serving = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import numpy as np, pandas as pd
+        from engine.marketplace import uploads
+        from engine.marketplace.products import Column
+        n = 4_000_000  # some 11 s to read: far longer than the child may outlive its parent
+        times = pd.date_range("2020-01-01", periods=n, freq="5min", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = pd.DataFrame({"time": times, "mw": np.arange(n) % 97}).to_csv(index=False).encode()
+        print("reading", flush=True)
+        uploads.checked_upload(body, "big.csv", [Column("time", "datetime"), Column("mw", "float")])
+    """)], cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    try:
+        assert serving.stdout.readline().strip() == "reading"
+        deadline = time.monotonic() + 30
+        while not (readers := children(serving.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the child is started and reading
+        readers = children(serving.pid)
+        assert readers and all(running(pid) for pid in readers)
+    finally:
+        serving.kill()
+        serving.wait()
+    assert all_ended(readers, seconds=8)  # at most the longest stretch pandas holds the GIL (3 s at this size)

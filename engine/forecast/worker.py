@@ -10,13 +10,13 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import multiprocessing.connection
-import os
 import queue
-import threading
 import traceback
 from collections.abc import Callable
 
 import pandas as pd
+
+from engine.workers import exit_with_parent
 
 Progress = Callable[[int, int, str], None]
 #: How often the parent checks that the child is still alive while it waits for a message (seconds).
@@ -27,24 +27,9 @@ class WorkerError(RuntimeError):
     """The training process failed or died; the message carries the child's error."""
 
 
-def _exit_with_parent() -> None:
-    """End this child as soon as the process that spawned it has ended, however that ended. Being daemonic is not
-    enough: a gunicorn worker killed after its graceful timeout (it waits for the training thread) runs no exit
-    handler, and its child went on training for minutes, orphaned, while the restarted app spawned another."""
-    parent = multiprocessing.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        multiprocessing.connection.wait([parent.sentinel])
-        os._exit(1)
-
-    threading.Thread(target=watch, name="parent watch", daemon=True).start()
-
-
 def _train(messages, frame: pd.DataFrame, settings: dict, threads: int) -> None:
     """The child: bound torch's threads before anything else runs, fit, send back the model."""
-    _exit_with_parent()
+    exit_with_parent()
     import torch
 
     torch.set_num_threads(threads)

@@ -16,7 +16,7 @@ import pandas as pd
 from engine.marketplace import products
 from engine.marketplace.partners import MarketplaceError, audit
 from engine.marketplace.products import COLUMN_TYPES, Product
-from engine.marketplace.uploads import read_upload
+from engine.marketplace.uploads import checked_upload
 from engine.store import Store
 from engine.store.engines import for_database
 
@@ -34,7 +34,7 @@ def upload(store: Store, product: Product, data: bytes, filename: str, *, actor:
     """Check ``data`` against ``product``'s schema and store it as the next version; (version, rows)."""
     if product.owner == products.PLATFORM:
         raise MarketplaceError("a platform product serves the store's own data: nothing to upload")
-    frame = read_upload(data, filename, product.columns)
+    frame = checked_upload(data, filename, product.columns)
     _ensure_table(store, product)
     version = product.version + 1
     frame[VERSION_COLUMN] = version
