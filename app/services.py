@@ -57,6 +57,11 @@ def counted_as_warming() -> Iterator[None]:
     finally:
         _warming.reset(token)
 
+#: Set while monitoring reads through the cache (``Services.monitored``): its lookups are not counted as hits or
+#: misses, so a scrape or a refresh does not move the hit rate it reports. Errors are counted still.
+_monitoring = contextvars.ContextVar("c254_monitoring", default=False)
+
+
 T = TypeVar("T")
 
 
@@ -124,6 +129,15 @@ class Services:
             return fn(self.ready_store(), *args, read=self.reader(), **kwargs)
         return self._cached(fn, args, kwargs, self._versions())
 
+    def monitored(self, fn: Callable[..., T], *args: Any) -> T:
+        """``cached(fn, *args)`` for monitoring's own reads (``/metrics``, the System page): left out of the hit
+        and miss counts, so a scrape or a refresh does not move the hit rate it reports."""
+        token = _monitoring.set(True)
+        try:
+            return self.cached(fn, *args)
+        finally:
+            _monitoring.reset(token)
+
     def reader(self) -> Reader:
         """``read(fn, *args)``: ``cached(fn, *args)``, each market's data version looked up once per reader (a
         reader serves one answer, so the pieces it reads are of one version) or, in a request, once per request."""
@@ -157,12 +171,13 @@ class Services:
         if self._cache_failing:  # the cache answers again: every call uses it, the System page stops saying so
             self._cache_failing = False
             self.cache_error = ""
-        ahead = _warming.get()
+        ahead, counted = _warming.get(), not _monitoring.get()
         if held is not None:
-            if not ahead:
+            if counted and not ahead:
                 count_cache(found.data_class, "hit")
             return held[0]
-        count_cache(found.data_class, "warmed" if ahead else "miss")
+        if counted:
+            count_cache(found.data_class, "warmed" if ahead else "miss")
         if caching.reads_pieces(fn):
             value = fn(self.ready_store(), *args, read=self._reader(versions), **kwargs)
         else:

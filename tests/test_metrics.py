@@ -107,6 +107,32 @@ def test_data_age_is_taken_at_each_scrape_from_newest_ends_read_once_per_write(m
     assert len(scans) == 1 and nem_age() < first - 18 * 86400 and len(scans) == 2
 
 
+def test_monitoring_does_not_move_the_hit_rate_it_reports(make_app):
+    """A scrape and a System page refresh read the data age's newest ends through the cache: those lookups are
+    not users' and are left out of the hits and misses (a second server's first scrape counted a miss)."""
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        write_tables(services().ready_store(), {"prices": pd.DataFrame({
+            "market": "NEM", "location": "SA1", "price_kind": "settlement",
+            "interval_start": pd.date_range("2026-11-01", periods=6, freq="30min", tz="UTC"),
+            "interval_minutes": 30, "price": np.arange(6.0), "source": "file.csv"})})
+    client = dash_app.server.test_client()
+
+    def cache_counts() -> dict:
+        families = _families(client.get("/metrics").get_data(as_text=True))
+        return _samples(families, "c254_cache_requests", "data_class", "result")
+
+    first = cache_counts()  # the counters are the process's: other tests' lookups are in them too
+    with dash_app.server.app_context():
+        assert not services().system_figures().data_age.empty
+    assert cache_counts() == first
+    with dash_app.server.app_context():
+        services().cached(overview.latest_view, "NEM")  # a user's lookup is counted
+    after = cache_counts()
+    moved = {k: after[k] - first.get(k, 0.0) for k in after if after[k] != first.get(k, 0.0)}
+    assert moved == {("realtime", "miss"): 1.0}, moved
+
+
 def _samples(families: dict, family: str, *labels: str) -> dict:
     """A counter's or gauge's values keyed by ``labels`` (the counter's _total samples only)."""
     return {tuple(s.labels[label] for label in labels): s.value for s in families[family].samples
