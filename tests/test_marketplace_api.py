@@ -11,6 +11,7 @@ import ast
 import inspect
 import io
 import itertools
+import logging
 import os
 import textwrap
 import time
@@ -26,7 +27,7 @@ from app.factory import create_app
 from app.services import services
 from app.settings import Settings
 from engine import accounts, demo, queries
-from engine.marketplace import keys, partners, platform, products, serving, subscriptions
+from engine.marketplace import keys, partners, platform, products, serving, subscriptions, uploads
 from engine.marketplace.statements import partner_statement
 from engine.store import write_tables
 from tests.support.signin import PASSWORD, csrf_token, sign_in
@@ -146,6 +147,24 @@ def test_a_partner_uploads_by_key_and_a_bad_file_is_refused_whole(site):
     assert as_file.status_code == 201 and as_file.get_json()["rows"] == 3
     empty = _upload(site.anon, product.slug, key.token, b"")
     assert empty.status_code == 400 and "empty" in empty.get_json()["error"]
+
+
+def test_a_large_upload_read_in_a_child_process_is_stored_or_refused_as_any(site, monkeypatch, caplog):
+    """The API's path to the child reader (files over uploads.IN_PROCESS_BYTES, lowered here): the same 201
+    with the rows stored, the same 400 naming the line."""
+    monkeypatch.setattr(uploads, "IN_PROCESS_BYTES", 1024)
+    partner, user, _client = site.partner("Acme Large")
+    product = site.product(partner, listed=False)
+    key = keys.issue_partner_key(site.store, user_id=user.user_id, partner_id=partner.partner_id, actor="p")
+    body = _csv(hours=96)
+    assert len(body) > uploads.IN_PROCESS_BYTES
+    with caplog.at_level(logging.INFO, logger="engine.marketplace.uploads"):
+        good = _upload(site.anon, product.slug, key.token, body)
+    assert good.status_code == 201 and good.get_json()["rows"] == 96, good.get_data(as_text=True)
+    assert "in child process" in caplog.text
+    assert site.store.scalar(f"SELECT count() FROM partner_data_{product.product_id}") == 96
+    refused = _upload(site.anon, product.slug, key.token, body.replace(b"north,11.0", b"north,eleven", 1))
+    assert refused.status_code == 400 and refused.get_json()["error"].startswith("line 4, column mw: not a finite")
 
 
 def test_a_signed_in_partner_uploads_with_the_csrf_token_and_not_without(site):
