@@ -47,7 +47,7 @@ class StoreCollector(Collector):
                 svc = services()
                 store = svc.ready_store()
                 # the newest interval ends cached until a write (keyed on the data version), the ages taken now
-                figures = telemetry.store_figures(store, freshness=svc.monitored(queries.dataset_freshness))
+                figures = telemetry.store_figures(store, svc.monitored(queries.dataset_freshness))
                 month_revenue = telemetry.revenue_month_to_date(store)
             except Exception as exc:  # a scrape during an outage says so instead of failing
                 log.warning("metrics: the store could not answer: %s", exc)

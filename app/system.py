@@ -247,7 +247,7 @@ def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
     store_up, store_error = True, ""
     try:
         # the newest interval ends cached until a write (keyed on the data version), the ages taken now
-        stored = telemetry.store_figures(svc.ready_store(), freshness=svc.monitored(queries.dataset_freshness))
+        stored = telemetry.store_figures(svc.ready_store(), svc.monitored(queries.dataset_freshness))
     except Exception as exc:  # monitoring must show an outage, not fail with it
         log.warning("system figures: the store could not answer: %s", exc)
         store_up, store_error = False, f"{type(exc).__name__}: {exc}"

@@ -463,7 +463,7 @@ def main() -> None:
         if cache is not None:
             cache.terminate()
         raise
-    rss_of = (server, *(p for p in (cache,) if p is not None))
+    rss_of = (server,) if cache is None else (server, cache)
     base = f"http://127.0.0.1:{port}"
     try:
         users = _users(base, args.users, prepared)

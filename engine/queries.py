@@ -161,15 +161,14 @@ def raw_interval_count(store: Store, market: str, location: str, kind: str, s: p
 MAX_RAW_ANSWER = 200_000
 
 
-def check_raw_answer(store: Store, market: str, location: str, kind: str, s: pd.Timestamp, e: pd.Timestamp) -> int:
-    """The raw intervals the range holds (about: whole market days); a QueryError saying how to ask instead
-    when that is more than one answer carries."""
+def check_raw_answer(store: Store, market: str, location: str, kind: str, s: pd.Timestamp, e: pd.Timestamp) -> None:
+    """A QueryError saying how to ask instead when the range holds more raw intervals (counted from the daily
+    aggregate: whole market days) than one answer carries."""
     n_raw = raw_interval_count(store, market, location, kind, s, e)
     if n_raw > MAX_RAW_ANSWER:
         raise QueryError(f"resolution=raw: {market} {location} holds about {n_raw:,} intervals in this range, more "
                          f"than the {MAX_RAW_ANSWER:,} one answer carries; ask for a shorter range (at most a year "
                          f"of 5-minute prices) in several calls, or resolution=hour or day")
-    return n_raw
 
 
 def choose_resolution(n_raw: int, requested: str = "auto") -> str:
