@@ -7,8 +7,10 @@ naming the market it reads, if any. An answer about one market is keyed on that 
 by the writer: :mod:`engine.store.versions`), so a NEM load leaves IESO's cached answers in place, and, if it is
 declared ``forecast_runs``, on the version of the market's stored forecast runs too (raised by each stored run),
 so a run leaves the market's price answers in place; an answer about no one market is keyed on the store's whole
-data version. The lifetime only
-bounds how long an answer lives when nothing is loaded: a load makes it stale at once either way.
+data version. A piece that reads one market month of the market's series (``month``) is keyed on that month's
+version instead of the market's, so a live load of this month's intervals leaves closed months' pieces cached.
+The lifetime only bounds how long an answer lives when nothing is loaded: a load makes it stale at once either
+way.
 
 A view rarely asked twice with the same arguments (an overview range among thousands) is declared ``pieced``:
 it is computed on each call from pieces that are cached (a market month of one series, semi-static once the
@@ -20,6 +22,7 @@ A function not in the table is ``dynamic`` and keyed on the whole store: unknown
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,7 +30,10 @@ from typing import Any
 import pandas as pd
 
 from engine.markets import MARKETS
-from engine.store.versions import forecast_runs_key
+from engine.store.versions import all_months_key, forecast_runs_key, month_key
+
+#: A month named by its first day, as the month pieces take it
+_MONTH_DAY = re.compile(r"\d{4}-(0[1-9]|1[0-2])-01")
 
 #: data class → lifetime in seconds
 DATA_CLASSES: dict[str, int] = {"static": 3600, "semi_static": 86400, "dynamic": 300, "realtime": 30}
@@ -52,10 +58,18 @@ class Policy:
     version_arg: str | None = None
     # Reads the market's stored forecast runs (forecast_runs, forecast_values): keyed on their version as well.
     forecast_runs: bool = False
+    # The parameter naming the one market month (its first day, ISO) that the call reads of the market's series:
+    # keyed on that month's version (engine.store.versions.month_key), not on the whole market's.
+    month: str | None = None
+    # Reads the market's series (prices, demand, ...: what the writer's loads change). False for a call that
+    # reads only the stored forecast runs, which a price load leaves as they were.
+    series: bool = True
 
     def __post_init__(self):
         if self.data_class not in DATA_CLASSES:
             raise ValueError(f"unknown data class {self.data_class!r}; known: {', '.join(DATA_CLASSES)}")
+        if not self.series and not self.forecast_runs:
+            raise ValueError("a policy reading neither the series nor the forecast runs would never go stale")
 
 
 DEFAULT = Policy("dynamic")
@@ -70,8 +84,8 @@ POLICIES: dict[str, Policy] = {
     "engine.overview.overview_view": Policy("dynamic", "market", range_end="end_date", pieced=True),
     # the pieces overview ranges (and the prices API's) are cut from: a market month of one series; a closed
     # month is semi-static
-    "engine.queries.month_prices": Policy("dynamic", "market", range_end="month"),
-    "engine.queries.month_hours": Policy("dynamic", "market", range_end="month"),
+    "engine.queries.month_prices": Policy("dynamic", "market", range_end="month", month="month"),
+    "engine.queries.month_hours": Policy("dynamic", "market", range_end="month", month="month"),
     # what a range's series is checked against, from the daily aggregate
     "engine.queries.price_locations": Policy("static", "market"),
     "engine.queries.price_kinds": Policy("static", "market"),
@@ -106,7 +120,9 @@ POLICIES: dict[str, Policy] = {
     "engine.signals.views.walk_forward_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
                                                      forecast_runs=True),
     # the as-issued forecasts of a market month, which backtests' ranges are cut from
-    "engine.signals.series.month_issued_hours": Policy("dynamic", "market", range_end="month", forecast_runs=True),
+    # (they read the stored runs alone: a price load leaves them in place)
+    "engine.signals.series.month_issued_hours": Policy("dynamic", "market", range_end="month", forecast_runs=True,
+                                                       series=False),
     "engine.signals.views.live_view": Policy("realtime", "market", forecast_runs=True),
     "engine.signals.views.live_signal": Policy("realtime", "market", forecast_runs=True),
     # the marketplace's catalog, keyed on the catalog's version (products, plans, partners), not the series'
@@ -120,6 +136,8 @@ class Classified:
     data_class: str
     market: str | None  # the market whose version keys the answer; None: the whole store's
     forecast_runs: bool = False  # also keyed on the version of the market's stored forecast runs
+    month: str | None = None  # the one market month (YYYY-MM) of the series read: keyed on its version
+    series: bool = True  # reads the market's series (False: its stored forecast runs alone)
 
     @property
     def timeout(self) -> int:
@@ -130,7 +148,11 @@ class Classified:
         """The data versions the answer is keyed on (engine.store.versions): (None,) for the whole store's."""
         if self.market is None:
             return (None,)
-        return (self.market, forecast_runs_key(self.market)) if self.forecast_runs else (self.market,)
+        keys: tuple[str, ...] = ()
+        if self.series:
+            keys = ((month_key(self.market, self.month), all_months_key(self.market)) if self.month
+                    else (self.market,))
+        return (*keys, forecast_runs_key(self.market)) if self.forecast_runs else keys
 
 
 def name_of(fn: Any) -> str:
@@ -166,7 +188,16 @@ def classify(fn: Any, args: tuple, kwargs: dict, now: pd.Timestamp | None = None
     data_class = policy.data_class
     if policy.range_end and known and _closed(bound.get(policy.range_end), known, now):
         data_class = "semi_static"
-    return Classified(data_class, known, policy.forecast_runs)
+    month = _month(bound.get(policy.month)) if policy.month and known else None
+    return Classified(data_class, known, policy.forecast_runs, month, policy.series)
+
+
+def _month(value: object) -> str | None:
+    """``YYYY-MM`` of a month named by its first day (ISO text or a date); None for anything else (the call is
+    then keyed on its whole market, and the function says what is wrong with the month)."""
+    if isinstance(value, date):
+        value = value.isoformat()
+    return value[:7] if isinstance(value, str) and _MONTH_DAY.fullmatch(value) else None
 
 
 def _closed(end: object, market: str, now: pd.Timestamp | None) -> bool:

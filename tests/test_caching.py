@@ -12,6 +12,8 @@ from app.counters import CACHE_REQUESTS
 from app.services import services
 from engine import caching, overview, queries
 from engine.store import write_tables
+from engine.signals import series as signal_series
+from engine.store import versions
 from engine.store.versions import market_version
 
 
@@ -470,8 +472,8 @@ def test_the_store_process_warms_in_its_workers_unless_their_cache_is_shared(mon
     (queries.month_hours, "2026-12-01", "dynamic"),
 ])
 def test_a_closed_months_piece_is_semi_static(fn, month, expected):
-    assert caching.classify(fn, ("NEM", "SA1", "settlement", month), {}, now=NOW) == caching.Classified(expected,
-                                                                                                       "NEM")
+    assert caching.classify(fn, ("NEM", "SA1", "settlement", month), {}, now=NOW) == caching.Classified(
+        expected, "NEM", month=month[:7])
     assert not caching.pieced(fn)
     assert caching.pieced(overview.overview_view)
 
@@ -573,11 +575,111 @@ def test_a_load_drops_the_pieces_of_its_own_market_only(make_app):
         write_tables(store, {"prices": revised})
         hits, misses = _total("hit"), _total("miss")
         nem_after, ieso_after = asked()
-        # NEM's four pieces (two months, hours and intervals) read again; IESO's two pieces (one month) kept
-        assert _total("miss") == misses + 4
-        assert _total("hit") == hits + 2
+        # NEM's January pieces (hours and intervals) read again; its February and IESO's pieces kept
+        assert _total("miss") == misses + 2
+        assert _total("hit") == hits + 4
         assert nem_after.stats.max_price == 9999.0 != nem.stats.max_price
         pd.testing.assert_frame_equal(ieso_after.series, ieso.series)
+
+
+@pytest.mark.parametrize(("fn", "month", "keys"), [
+    (queries.month_prices, "2026-10-01", ("NEM@2026-10", "NEM@*")),
+    (queries.month_hours, "2026-12-01", ("NEM@2026-12", "NEM@*")),
+    # not a month's first day: keyed on the whole market (and refused by the function itself)
+    (queries.month_prices, "2026-10-05", ("NEM",)),
+    (queries.month_prices, "October", ("NEM",)),
+    # the as-issued forecasts of a month read the stored runs alone
+    (signal_series.month_issued_hours, "2026-10-01", ("NEM/forecast_runs",)),
+])
+def test_a_month_piece_is_keyed_on_its_months_version(fn, month, keys):
+    assert caching.classify(fn, ("NEM", "SA1", "settlement", month), {}, now=NOW).version_keys == keys
+    assert caching.classify(overview.overview_view, ("NEM", "SA1", "2026-10-01", "2026-10-05"), {},
+                            now=NOW).version_keys == ("NEM",)
+
+
+def test_a_policy_that_could_never_go_stale_is_refused():
+    with pytest.raises(ValueError, match="never go stale"):
+        caching.Policy("dynamic", "market", series=False)
+
+
+@pytest.mark.parametrize(("first", "last", "months"), [
+    # a margin of a day each side: a month in any market's time, whether intervals are labelled by start or end
+    ("2026-10-15 00:00", "2026-10-15 00:05", ["2026-10"]),
+    ("2026-10-31 13:55", "2026-10-31 14:00", ["2026-10", "2026-11"]),  # NEM's November opens at 14:00 UTC
+    ("2026-11-01 03:00", "2026-11-01 04:00", ["2026-10", "2026-11"]),  # still October in Ontario (UTC-5)
+    ("2025-12-20 00:00", "2026-02-10 00:00", ["2025-12", "2026-01", "2026-02"]),
+])
+def test_a_batch_raises_the_months_its_rows_may_fall_in(first, last, months):
+    assert versions.months_between(pd.Timestamp(first, tz="UTC"), pd.Timestamp(last, tz="UTC")) == months
+
+
+def test_a_live_load_leaves_the_pieces_of_closed_months_cached(make_app):
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        svc = services()
+        store = svc.ready_store()
+        write_tables(store, _nem_series("SA1", "2023-12-31 14:00", 75))  # NEM January to mid-March 2024
+
+        def asked():
+            return svc.cached(overview.overview_view, "NEM", "SA1", "2024-01-10", "2024-02-20")
+
+        before = asked()
+        # the next intervals of March arrive, as a live pull brings them every five minutes
+        live = _nem_series("SA1", "2024-03-14 14:00", 1, seed=2)
+        write_tables(store, live)
+        hits, misses = _total("hit"), _total("miss")
+        after = asked()
+        assert (_total("hit"), _total("miss")) == (hits + 4, misses), "a load into March dropped January's pieces"
+        pd.testing.assert_frame_equal(after.series, before.series)
+        # a backfill revising one interval of February drops February's pieces, and is seen at once
+        revised = live["prices"].head(1).assign(interval_start=pd.Timestamp("2024-02-03 00:00", tz="UTC"),
+                                                price=-1000.0)
+        write_tables(store, {"prices": revised})
+        hits, misses = _total("hit"), _total("miss")
+        after = asked()
+        assert (_total("hit"), _total("miss")) == (hits + 2, misses + 2)
+        assert after.stats.min_price == -1000.0
+        pd.testing.assert_frame_equal(
+            after.series, overview.overview_view(store, "NEM", "SA1", "2024-01-10", "2024-02-20").series)
+
+
+def test_a_batch_raises_each_of_its_markets_own_months(store):
+    def raised(keys: list[str]) -> list[str]:
+        return [key for key in keys if market_version(store, key) > held[key]]
+
+    keys = ["NEM", "NEM@2024-01", "NEM@2024-02", "NEM@2024-03", "NEM@*", "IESO", "IESO@2024-01", "IESO@2024-02",
+            "IESO@2024-03", "IESO@*", "PJM", "PJM@*"]
+    held = {key: market_version(store, key) for key in keys}
+    write_tables(store, {"prices": pd.concat([_prices("NEM", "SA1", "2024-02-10"),
+                                              _prices("IESO", "ONZP", "2024-03-10")], ignore_index=True)})
+    assert raised(keys) == ["NEM", "NEM@2024-02", "IESO", "IESO@2024-03"]
+    held = {key: market_version(store, key) for key in keys}
+    write_tables(store, {"prices": _prices("NEM", "SA1", "2024-02-10")})  # a reload that changes nothing
+    assert raised(keys) == []
+    # a table without a time column: the writer cannot tell which months, so every one of them
+    write_tables(store, {"node_metadata": pd.DataFrame({"market": ["PJM"], "node": ["N1"], "node_type": ["bus"],
+                                                        "zone": ["Z"], "voltage_kv": [230.0], "latitude": [40.0],
+                                                        "longitude": [-75.0]})})
+    assert raised(keys) == ["PJM", "PJM@*"]
+
+
+def test_real_data_replacing_demo_rows_drops_every_month_of_the_market(make_app):
+    from engine.store.tables import DEMO_SOURCE
+
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        svc = services()
+        store = svc.ready_store()
+        demo = _nem_series("SA1", "2023-12-31 14:00", 45)
+        write_tables(store, {name: frame.assign(source=DEMO_SOURCE) for name, frame in demo.items()})
+        before = svc.cached(overview.overview_view, "NEM", "SA1", "2024-01-10", "2024-02-05")
+        assert before.series["is_demo"].all()
+        # real rows of March only: the demo rows of January and February are dropped with them
+        write_tables(store, _nem_series("SA1", "2024-03-01 00:00", 2))
+        misses = _total("miss")
+        after = svc.cached(overview.overview_view, "NEM", "SA1", "2024-01-10", "2024-02-05")
+        assert _total("miss") == misses + 4
+        assert after.series.empty
 
 
 def test_the_prices_api_is_cut_from_the_same_pieces(make_app):

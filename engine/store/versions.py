@@ -7,18 +7,31 @@ read stored runs (the forecasts and signals pages) are keyed on it too, so a run
 fresh start, or daily, leaves the market's price answers in place. The store holds the versions, so every web
 worker and process sharing it sees a load at once.
 
-A version's key is a market code, or ``"<market>/forecast_runs"`` (kept in the ``market`` column of
-``data_versions``)."""
+A batch also raises a version per market month it touched (``month_key``): the pieces that overview ranges and
+backtests are cut from each read one market month, and are keyed on that month's version, so a live load of
+this month's intervals leaves the pieces of closed months cached. A change the writer cannot place in months
+(demo rows dropped, a table without a time column) raises the market's every month at once (``all_months_key``),
+which month-keyed answers are keyed on as well.
+
+A version's key is a market code, ``"<market>/forecast_runs"``, ``"<market>@<YYYY-MM>"`` or ``"<market>@*"``
+(kept in the ``market`` column of ``data_versions``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+import pandas as pd
 
 from engine.store.client import Store
 
 
 #: What a version key names beside its market (``split_key``): its series (prices, demand, ...: the writer's
-#: tables) or its stored forecast runs.
-SERIES, FORECAST_RUNS = "series", "forecast_runs"
+#: tables), its stored forecast runs, or its series in one market month (or all of them).
+SERIES, FORECAST_RUNS, MONTHS = "series", "forecast_runs", "months"
+_ALL_MONTHS = "*"
+#: A batch's months are taken this far beyond its first and last rows (UTC) on either side: further than any
+#: market's offset from UTC, so they hold every market month its rows fall in, whatever the market's zone or its
+#: intervals' labelling.
+_MONTH_MARGIN = pd.Timedelta(days=1)
 
 
 def forecast_runs_key(market: str) -> str:
@@ -26,10 +39,31 @@ def forecast_runs_key(market: str) -> str:
     return f"{market}/{FORECAST_RUNS}"
 
 
+def month_key(market: str, month: str) -> str:
+    """The key of the version of ``market``'s series in one market month (``month``: ``YYYY-MM``, or an ISO date
+    in it)."""
+    return f"{market}@{month[:7]}"
+
+
+def all_months_key(market: str) -> str:
+    """The key raised when ``market``'s series changed in months not told apart: every month of it is stale."""
+    return f"{market}@{_ALL_MONTHS}"
+
+
 def split_key(key: str) -> tuple[str, str]:
-    """(market, SERIES or FORECAST_RUNS) of a version key."""
+    """(market, SERIES, FORECAST_RUNS or MONTHS) of a version key."""
+    if "@" in key:
+        return key.partition("@")[0], MONTHS
     market, _, what = key.partition("/")
     return market, what or SERIES
+
+
+def months_between(first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
+    """``YYYY-MM`` of every month that rows from ``first`` to ``last`` (UTC instants) may fall in, in any market's
+    time (``_MONTH_MARGIN``)."""
+    start, stop = first - _MONTH_MARGIN, last + _MONTH_MARGIN
+    index, end = start.year * 12 + start.month - 1, stop.year * 12 + stop.month - 1
+    return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index, end + 1)]
 
 
 def bump(store: Store, markets: Iterable[str]) -> None:
@@ -55,8 +89,9 @@ def market_version(store: Store, market: str) -> int:
 
 
 def market_versions(store: Store) -> dict[str, int]:
-    """Every key's current version (markets' and their forecast runs'), in one statement (keys never raised are
-    absent); remembered as ``market_version`` is."""
+    """The current version of every market and of its forecast runs, in one statement (keys never raised are
+    absent; month keys are left out, since a batch raises its market's key with them); remembered as
+    ``market_version`` is."""
     return store.remember(("data_versions",), ("market_versions",), lambda: {
         str(market): int(version) for market, version in store.query_rows(
-            "SELECT market, max(version) FROM data_versions GROUP BY market")})
+            "SELECT market, max(version) FROM data_versions WHERE position(market, '@') = 0 GROUP BY market")})

@@ -442,8 +442,9 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
     # Cached answers about these markets are stale once the batch is in (or taken back: the aggregates moved
     # meanwhile, as they do when repaired); a reload that wrote nothing leaves every cached answer valid.
     changed = {name for name in conformed if report.written.get(name) or report.revised.get(name)}
-    stale = demo_dropped | {m for name in changed | reached_insert | report.repaired
-                            for m in _labels(conformed[name]["market"])}
+    stale = {key for market in demo_dropped for key in (market, versions.all_months_key(market))}
+    for name in changed | reached_insert | report.repaired:
+        stale |= _stale_keys(TABLES[name], conformed[name])
     if failure is not None:
         for name in sorted(reached_insert):
             _take_back(store, TABLES[name], conformed[name], batch)
@@ -451,6 +452,24 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
         raise failure
     versions.bump(store, stale)
     return report
+
+
+def _stale_keys(spec: SeriesTable, frame: pd.DataFrame) -> set[str]:
+    """The data versions (engine.store.versions) that a batch's rows of one table make stale: each market's, and
+    the market months its rows fall in (every month, for a table without a time column). Months are counted from
+    each market's first and last row: a batch is a span of time, and two reductions over it cost far less than
+    the month of every row."""
+    markets = _labels(frame["market"])
+    if spec.time_column is None:
+        return {key for market in markets for key in (market, versions.all_months_key(market))}
+    times = frame[spec.time_column]
+    if len(markets) == 1:
+        spans = [(markets[0], times.min(), times.max())]
+    else:
+        bounds = times.groupby(frame["market"], observed=True, sort=False).agg(["min", "max"])
+        spans = list(bounds.itertuples(name=None))
+    return {key for market, first, last in spans
+            for key in (market, *(versions.month_key(market, month) for month in versions.months_between(first, last)))}
 
 
 def _take_back(store: Store, spec: SeriesTable, frame: pd.DataFrame, batch: int) -> None:
