@@ -13,6 +13,7 @@ The client runs on the same 2 cores as the server; its own CPU time is printed b
 
     python bench/load.py [--profile steady|ramp|both] [--users 50] [--seconds 300] [--rows 10000000]
                          [--workers 1] [--threads 8] [--store-process] [--redis] [--rates 10,20,...]
+                         [--live-loads SECONDS]
 
 ``--store-process`` serves as ``make run-store-process`` does (``python -m app.store_process``, no scheduler): a
 store process holds the embedded store and the gunicorn workers it starts reach it over HTTP, so
@@ -20,11 +21,15 @@ store process holds the embedded store and the gunicorn workers it starts reach 
 throwaway redis-server on a free loopback port (no persistence) and points the app's cache at it
 (``C254_REDIS_URL``), so the workers share one cache instead of each filling its own; its CPU is counted as the
 server's. ``--rates`` runs the ramp's steps at the rates given, all of them (to read the CPU a request past the
-first step that fails).
+first step that fails). ``--live-loads`` (with ``--store-process``) writes the newest 5-minute interval of NEM's
+regions every SECONDS while the users act, through the store process as a scheduler's live pull would: what a
+load costs the cache (every write raises NEM's data version) shows in the hit rate. It writes into the store, so
+point ``C254_LOAD_STORE`` at a copy.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -123,9 +128,10 @@ def redis_process(port: int) -> subprocess.Popen:
 
 
 def serve(port: int, workers: int, threads: int, redis_url: str | None = None,
-          through_store_process: bool = False) -> subprocess.Popen:
-    """The app on ``port``: gunicorn as the Procfile's web line runs it, or (``through_store_process``) the store
-    process of ``make run-store-process``, which starts that same line with its workers pointed at itself."""
+          store_port: int | None = None) -> subprocess.Popen:
+    """The app on ``port``: gunicorn as the Procfile's web line runs it, or (``store_port`` given) the store
+    process of ``make run-store-process`` on ``store_port``, which starts that same line with its workers pointed
+    at itself."""
     env = {**os.environ, "C254_STORE": STORE, "C254_SCHEDULER": "0", "C254_DEMO": "0", "C254_AUTH": "1",
            "C254_SECRET_KEY": "load-test-secret", "C254_LOG_LEVEL": "WARNING", "C254_DATA_DIR":
            os.environ.get("C254_DATA_DIR", str(REPO.parent / "shared" / "data"))}
@@ -142,8 +148,8 @@ def serve(port: int, workers: int, threads: int, redis_url: str | None = None,
     env.update({"WEB_WORKERS": str(workers), "WEB_THREADS": str(threads), "HOST": "127.0.0.1", "PORT": str(port),
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"})
     cmd = gunicorn_command()
-    if through_store_process:
-        env["C254_STORE_PORT"] = str(_free_port())
+    if store_port is not None:
+        env["C254_STORE_PORT"] = str(store_port)
         cmd = [sys.executable, "-m", "app.store_process"]
     with open(REPO / "var" / "bench-load.log", "w") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
@@ -357,6 +363,45 @@ def cache_counts(base: str) -> tuple[float, float]:
     return hits, misses
 
 
+class LiveLoads:
+    """Writes the newest 5-minute interval of NEM's regions every ``every`` seconds through the store process on
+    ``store_port``, as a live pull does (the writer's whole path: change check, aggregates, data versions)."""
+
+    def __init__(self, store_port: int, every: float):
+        from app.store_process import worker_store_url
+        from engine.store import Store
+
+        self.store = Store(worker_store_url(STORE, store_port))
+        self.every, self.loads, self.ms = every, 0, []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="live-loads", daemon=True)
+
+    def __enter__(self) -> LiveLoads:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.store.close()
+
+    def _run(self) -> None:
+        import pandas as pd
+
+        from engine.store import write_tables
+
+        while not self.stopped.wait(self.every):
+            start = pd.Timestamp.now(tz="UTC").floor("5min") + pd.Timedelta(seconds=self.loads)  # never the same
+            frame = pd.DataFrame({"market": "NEM", "location": list(REGIONS), "price_kind": "settlement",
+                                  "interval_start": start, "interval_minutes": 5,
+                                  "price": np.round(np.random.default_rng(self.loads).normal(80, 30, len(REGIONS)), 2),
+                                  "source": "bench-live"})
+            started = time.perf_counter()
+            write_tables(self.store, {"prices": frame})
+            self.ms.append((time.perf_counter() - started) * 1000)
+            self.loads += 1
+
+
 def steady(base: str, users: list[User], seconds: float) -> Record:
     record, stop = Record(), time.monotonic() + seconds
 
@@ -447,8 +492,12 @@ def main() -> None:
                     help="the app's cache on a throwaway redis-server, shared by the workers")
     ap.add_argument("--rates", type=lambda text: tuple(int(r) for r in text.split(",")),
                     help="the ramp's rates (requests/s, comma-separated), every one run")
+    ap.add_argument("--live-loads", type=float, metavar="SECONDS",
+                    help="with --store-process: write NEM's newest interval every SECONDS during the steady profile")
     ap.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.live_loads and not args.store_process:
+        ap.error("--live-loads writes through the store process: add --store-process")
     if args.prepare:
         print(json.dumps(prepare(args.rows)))
         return
@@ -457,8 +506,9 @@ def main() -> None:
     port = _free_port()
     cache = redis_process(_free_port()) if args.redis else None
     redis_url = f"redis://127.0.0.1:{cache.args[cache.args.index('--port') + 1]}/0" if cache is not None else None
+    store_port = _free_port() if args.store_process else None
     try:
-        server = serve(port, args.workers, args.threads, redis_url, through_store_process=args.store_process)
+        server = serve(port, args.workers, args.threads, redis_url, store_port)
     except BaseException:
         if cache is not None:
             cache.terminate()
@@ -478,8 +528,13 @@ def main() -> None:
         if args.profile in ("steady", "both"):
             before, cpu0 = cache_counts(base), resource.getrusage(resource.RUSAGE_SELF)
             started = time.monotonic()
-            record = steady(base, users, args.seconds)
+            live = LiveLoads(store_port, args.live_loads) if args.live_loads else contextlib.nullcontext()
+            with live:
+                record = steady(base, users, args.seconds)
             elapsed = time.monotonic() - started
+            if args.live_loads:
+                print(f"live loads: {live.loads} of NEM's newest interval, one every {args.live_loads:g} s "
+                      f"(median {np.median(live.ms) if live.ms else float('nan'):.0f} ms each)")
             after, cpu1 = cache_counts(base), resource.getrusage(resource.RUSAGE_SELF)
             hits, misses = after[0] - before[0], after[1] - before[1]
             report(f"steady: {len(users)} users acting every 2-8 s", record, elapsed,
