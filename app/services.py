@@ -27,7 +27,7 @@ from engine.queries import Reader
 from engine.store import MigrationsPending, Store, migrate
 from engine.store.migrations import pending_migrations
 from engine.store.tables import TABLES
-from engine.store.versions import market_version
+from engine.store.versions import split_key, versions_of_market
 
 if TYPE_CHECKING:
     from app.operations import Operations
@@ -43,6 +43,8 @@ _CACHE_PROBE_SECONDS = REDIS_CLIENT_OPTIONS["socket_timeout"] + CACHE_RETRY_SECO
 #: forecast runs (a newly issued run is seen at once).
 _DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates),
                         "forecast_runs", "forecast_values"})
+#: Where a request's versions (``Services._versions``) hold every key of one market, as looked up at once
+_OF_MARKET = "of-market:"
 #: Set while warming computes views ahead of any user (app/warming.py): its lookups are counted as "warmed", not
 #: as the misses and hits of users, so the System page's hit rate is what users got.
 _warming = contextvars.ContextVar("c254_warming", default=False)
@@ -143,18 +145,18 @@ class Services:
         reader serves one answer, so the pieces it reads are of one version) or, in a request, once per request."""
         return self._reader(self._versions())
 
-    def _reader(self, versions: dict[str | None, str]) -> Reader:
+    def _reader(self, versions: dict[str | None, Any]) -> Reader:
         return lambda fn, *args: self._cached(fn, args, {}, versions)
 
     @staticmethod
-    def _versions() -> dict[str | None, str]:
+    def _versions() -> dict[str | None, Any]:
         """The data versions looked up so far: the request's (every cached call of a request shares them: the
         lookup is a store query, and a page's callback makes several calls), else a new set for one answer."""
         # Held in the request's own environ: flask.g belongs to the app context, which a request shares with an
         # app context already pushed around it (a test's, the CLI's).
         return request.environ.setdefault("c254.versions", {}) if has_request_context() else {}
 
-    def _cached(self, fn: Callable[..., T], args: tuple, kwargs: dict, versions: dict[str | None, str]) -> T:
+    def _cached(self, fn: Callable[..., T], args: tuple, kwargs: dict, versions: dict[str | None, Any]) -> T:
         found = caching.classify(fn, args, kwargs)
         version = "" if caching.versioned_by_argument(fn) else "|".join(
             self._version(key, versions) for key in found.version_keys)
@@ -188,13 +190,21 @@ class Services:
             self._cache_failed("write", exc, found.data_class)
         return value
 
-    def _version(self, key: str | None, versions: dict[str | None, str]) -> str:
+    def _version(self, key: str | None, versions: dict[str | None, Any]) -> str:
         """The data version ``key`` names (engine.store.versions; None: the whole store's), looked up once per
-        ``versions``."""
+        ``versions``: every key of a market at the first asked of them (a range's month pieces each ask for
+        their month's)."""
         found = versions.get(key)
         if found is None:
-            found = versions[key] = (f"{key}:{market_version(self.ready_store(), key)}" if key
-                                     else self.data_version())
+            if key is None:
+                found = self.data_version()
+            else:
+                market = split_key(key)[0]
+                held = versions.get(_OF_MARKET + market)
+                if held is None:
+                    held = versions[_OF_MARKET + market] = versions_of_market(self.ready_store(), market)
+                found = f"{key}:{held.get(key, 0)}"
+            versions[key] = found
         return found
 
     def _cache_failed(self, what: str, exc: Exception, data_class: str) -> None:

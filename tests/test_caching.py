@@ -735,9 +735,9 @@ def test_a_request_looks_each_version_up_once(app_with_two_markets, monkeypatch)
 
     def counted(store, market):
         looked_up.append(market)
-        return market_version(store, market)
+        return versions.versions_of_market(store, market)
 
-    monkeypatch.setattr(app_services, "market_version", counted)
+    monkeypatch.setattr(app_services, "versions_of_market", counted)
     server = app_with_two_markets.server
     with server.test_request_context("/"):
         svc = services()
@@ -745,6 +745,8 @@ def test_a_request_looks_each_version_up_once(app_with_two_markets, monkeypatch)
             svc.cached(overview.latest_view, "NEM")
             svc.cached(overview.locations, "NEM")
             svc.cached(overview.latest_view, "IESO")
+            # a range's month pieces, each keyed on its own month: NEM's keys were all read at its first lookup
+            svc.cached(overview.overview_view, "NEM", "SA1", "2026-09-20", "2026-11-10")
     assert sorted(looked_up) == ["IESO", "NEM"]
     # outside a request (warming, the CLI) each answer looks its version up: a long job sees each load
     looked_up.clear()

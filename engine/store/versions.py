@@ -88,6 +88,19 @@ def market_version(store: Store, market: str) -> int:
         "SELECT max(version) FROM data_versions WHERE market = {m:String}", {"m": market}) or 0))
 
 
+def versions_of_market(store: Store, market: str) -> dict[str, int]:
+    """The current version of every key of ``market`` (its own, its forecast runs', each of its months'; keys
+    never raised are absent), in one statement: a request asking for a range's month pieces needs several of them,
+    and a ClickHouse server without write counts answers each lookup with a round trip. Remembered as
+    ``market_version`` is."""
+    market = str(market)
+    return store.remember(("data_versions",), ("versions_of_market", market), lambda: {
+        str(key): int(version) for key, version in store.query_rows(
+            "SELECT market, max(version) FROM data_versions WHERE market = {m:String} "
+            "OR startsWith(market, {months:String}) OR startsWith(market, {runs:String}) GROUP BY market",
+            {"m": market, "months": f"{market}@", "runs": f"{market}/"})})
+
+
 def market_versions(store: Store) -> dict[str, int]:
     """The current version of every market and of its forecast runs, in one statement (keys never raised are
     absent; month keys are left out, since a batch raises its market's key with them); remembered as
