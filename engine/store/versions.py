@@ -67,7 +67,8 @@ def months_between(first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
 
 
 def bump(store: Store, markets: Iterable[str]) -> None:
-    """Raise the version of each of ``markets`` (version keys: a market's code, or ``forecast_runs_key``)."""
+    """Raise the version of each of ``markets`` (version keys: a market's code, ``forecast_runs_key``,
+    ``month_key`` or ``all_months_key``)."""
     markets = sorted({str(m) for m in markets if m})
     if not markets:
         return
