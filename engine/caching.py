@@ -8,7 +8,9 @@ by the writer: :mod:`engine.store.versions`), so a NEM load leaves IESO's cached
 declared ``forecast_runs``, on the version of the market's stored forecast runs too (raised by each stored run),
 so a run leaves the market's price answers in place; an answer about no one market is keyed on the store's whole
 data version. A piece that reads one market month of the market's series (``month``) is keyed on that month's
-version instead of the market's, so a live load of this month's intervals leaves closed months' pieces cached.
+version instead of the market's, so a live load of this month's intervals leaves closed months' pieces cached; so
+is a backtest over a range of market days (``range_start``), on the versions of the months it reads and of the
+market's series set (which locations and kinds it holds: a default kind is the first of them).
 The lifetime only bounds how long an answer lives when nothing is loaded: a load makes it stale at once either
 way.
 
@@ -24,16 +26,21 @@ from __future__ import annotations
 import inspect
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pandas as pd
 
 from engine.markets import MARKETS
-from engine.store.versions import all_months_key, forecast_runs_key, month_key
+from engine.store.versions import all_months_key, forecast_runs_key, month_key, series_set_key
 
 #: A month named by its first day, as the month pieces take it
 _MONTH_DAY = re.compile(r"\d{4}-(0[1-9]|1[0-2])-01")
+#: A market day, as the pages send it
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: A range of more months than this is keyed on its whole market (no backtest reads decades: its own limits refuse
+#: them), so a hostile range costs no key per month.
+_MOST_KEYED_MONTHS = 360
 
 #: data class → lifetime in seconds
 DATA_CLASSES: dict[str, int] = {"static": 3600, "semi_static": 86400, "dynamic": 300, "realtime": 30}
@@ -64,12 +71,21 @@ class Policy:
     # Reads the market's series (prices, demand, ...: what the writer's loads change). False for a call that
     # reads only the stored forecast runs, which a price load leaves as they were.
     series: bool = True
+    # Reads which price series the market holds (its locations, their kinds), not their values: keyed on the
+    # market's series set, raised when a load brings a new one, not on every load.
+    series_set: bool = False
+    # With ``range_end``, the parameter holding the first market day (ISO) of a range read, both inclusive: the
+    # call reads the series of those days' months (and the day before, which an as-issued forecast reaches back
+    # to) and the market's series set, and is keyed on their versions.
+    range_start: str | None = None
 
     def __post_init__(self):
         if self.data_class not in DATA_CLASSES:
             raise ValueError(f"unknown data class {self.data_class!r}; known: {', '.join(DATA_CLASSES)}")
         if not self.series and not self.forecast_runs:
             raise ValueError("a policy reading neither the series nor the forecast runs would never go stale")
+        if self.range_start and not self.range_end:
+            raise ValueError("range_start names a range's first day: range_end must name its last")
 
 
 DEFAULT = Policy("dynamic")
@@ -87,8 +103,8 @@ POLICIES: dict[str, Policy] = {
     "engine.queries.month_prices": Policy("dynamic", "market", range_end="month", month="month"),
     "engine.queries.month_hours": Policy("dynamic", "market", range_end="month", month="month"),
     # what a range's series is checked against, from the daily aggregate
-    "engine.queries.price_locations": Policy("static", "market"),
-    "engine.queries.price_kinds": Policy("static", "market"),
+    "engine.queries.price_locations": Policy("static", "market", series_set=True),
+    "engine.queries.price_kinds": Policy("static", "market", series_set=True),
     "engine.overview.latest_view": Policy("realtime", "market"),
     # every page's navigation bar
     "engine.queries.dataset_freshness": Policy("realtime"),
@@ -106,19 +122,19 @@ POLICIES: dict[str, Policy] = {
     "engine.forecast.views.forecast_view": Policy("dynamic", "market", forecast_runs=True),
     "engine.forecast.views.accuracy_view": Policy("semi_static", "market", forecast_runs=True),
     # signals: backtests read a chosen closed or open range of prices and the stored forecasts (the forecast
-    # strategy), so all of them are keyed on the runs' version too
+    # strategy), so all of them are keyed on the runs' version too; those of a range on its months' versions
     "engine.signals.views.initial_choice": Policy("dynamic", "market", forecast_runs=True),
     "engine.signals.views.locations": Policy("static", "market", forecast_runs=True),
     "engine.signals.views.other_locations": Policy("static", "market", forecast_runs=True),
     "engine.signals.views.stored_dates": Policy("dynamic", "market", forecast_runs=True),
     "engine.signals.views.backtest_prices": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
-                                                   forecast_runs=True),
+                                                   forecast_runs=True, range_start="start_date"),
     "engine.signals.views.comparison_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
-                                                   forecast_runs=True),
+                                                   forecast_runs=True, range_start="start_date"),
     "engine.signals.views.heatmap_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
-                                                forecast_runs=True),
+                                                forecast_runs=True, range_start="start_date"),
     "engine.signals.views.walk_forward_view": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
-                                                     forecast_runs=True),
+                                                     forecast_runs=True, range_start="start_date"),
     # the as-issued forecasts of a market month, which backtests' ranges are cut from
     # (they read the stored runs alone: a price load leaves them in place)
     "engine.signals.series.month_issued_hours": Policy("dynamic", "market", range_end="month", forecast_runs=True,
@@ -136,8 +152,9 @@ class Classified:
     data_class: str
     market: str | None  # the market whose version keys the answer; None: the whole store's
     forecast_runs: bool = False  # also keyed on the version of the market's stored forecast runs
-    month: str | None = None  # the one market month (YYYY-MM) of the series read: keyed on its version
+    months: tuple[str, ...] = ()  # the market months (YYYY-MM) of the series read: keyed on their versions
     series: bool = True  # reads the market's series (False: its stored forecast runs alone)
+    series_set: bool = False  # reads which price series the market holds: keyed on its series set's version
 
     @property
     def timeout(self) -> int:
@@ -150,8 +167,10 @@ class Classified:
             return (None,)
         keys: tuple[str, ...] = ()
         if self.series:
-            keys = ((month_key(self.market, self.month), all_months_key(self.market)) if self.month
-                    else (self.market,))
+            # a change not placed in months (demo rows dropped) raises all_months_key: it may remove series too
+            narrower = ((*(month_key(self.market, m) for m in self.months),)
+                        + ((series_set_key(self.market),) if self.series_set else ()))
+            keys = (*narrower, all_months_key(self.market)) if narrower else (self.market,)
         return (*keys, forecast_runs_key(self.market)) if self.forecast_runs else keys
 
 
@@ -188,8 +207,15 @@ def classify(fn: Any, args: tuple, kwargs: dict, now: pd.Timestamp | None = None
     data_class = policy.data_class
     if policy.range_end and known and _closed(bound.get(policy.range_end), known, now):
         data_class = "semi_static"
-    month = _month(bound.get(policy.month)) if policy.month and known else None
-    return Classified(data_class, known, policy.forecast_runs, month, policy.series)
+    months: tuple[str, ...] = ()
+    series_set = policy.series_set
+    if known and policy.month:
+        month = _month(bound.get(policy.month))
+        months = (month,) if month else ()
+    elif known and policy.range_start:
+        months = _range_months(bound.get(policy.range_start), bound.get(policy.range_end))
+        series_set = bool(months)  # a range not understood: keyed on the whole market
+    return Classified(data_class, known, policy.forecast_runs, months, policy.series, series_set)
 
 
 def _month(value: object) -> str | None:
@@ -198,6 +224,23 @@ def _month(value: object) -> str | None:
     if isinstance(value, date):
         value = value.isoformat()
     return value[:7] if isinstance(value, str) and _MONTH_DAY.fullmatch(value) else None
+
+
+def _range_months(start: object, end: object) -> tuple[str, ...]:
+    """``YYYY-MM`` of each month from the day before the market day ``start`` to ``end`` (ISO text or dates, both
+    inclusive); () for anything else (the call is then keyed on its whole market, and says what is wrong)."""
+    try:
+        first, last = (value if isinstance(value, date) else date.fromisoformat(value) if isinstance(value, str)
+                       and _DAY.fullmatch(value) else None for value in (start, end))
+    except ValueError:
+        return ()
+    if first is None or last is None or last < first or first == date.min:
+        return ()
+    first = first - timedelta(days=1)
+    index, stop = first.year * 12 + first.month - 1, last.year * 12 + last.month - 1
+    if stop - index >= _MOST_KEYED_MONTHS:  # a hostile span would cost a key per month of it
+        return ()
+    return tuple(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index, stop + 1))
 
 
 def _closed(end: object, market: str, now: pd.Timestamp | None) -> bool:

@@ -473,7 +473,7 @@ def test_the_store_process_warms_in_its_workers_unless_their_cache_is_shared(mon
 ])
 def test_a_closed_months_piece_is_semi_static(fn, month, expected):
     assert caching.classify(fn, ("NEM", "SA1", "settlement", month), {}, now=NOW) == caching.Classified(
-        expected, "NEM", month=month[:7])
+        expected, "NEM", months=(month[:7],))
     assert not caching.pieced(fn)
     assert caching.pieced(overview.overview_view)
 
@@ -597,6 +597,29 @@ def test_a_month_piece_is_keyed_on_its_months_version(fn, month, keys):
                             now=NOW).version_keys == ("NEM",)
 
 
+@pytest.mark.parametrize(("start", "end", "keys"), [
+    # the months of the days chosen, and of the day before (an as-issued forecast reaches back to it)
+    ("2026-09-10", "2026-10-31", ("NEM@2026-09", "NEM@2026-10", "NEM#series", "NEM@*", "NEM/forecast_runs")),
+    ("2026-09-01", "2026-09-30", ("NEM@2026-08", "NEM@2026-09", "NEM#series", "NEM@*", "NEM/forecast_runs")),
+    # a range not understood, or reversed, or spanning centuries: keyed on the whole market
+    ("2026-10-31", "2026-09-01", ("NEM", "NEM/forecast_runs")),
+    ("2026-13-01", "2026-14-01", ("NEM", "NEM/forecast_runs")),
+    ("0001-01-01", "9999-12-31", ("NEM", "NEM/forecast_runs")),
+    (None, "2026-10-31", ("NEM", "NEM/forecast_runs")),
+])
+def test_a_backtest_over_a_range_is_keyed_on_its_months_and_the_series_set(start, end, keys):
+    from engine.signals import views
+
+    for fn, args in ((views.comparison_view, ("NEM", "SA1", None, start, end, None)),
+                     (views.heatmap_view, ("NEM", "SA1", None, start, end, "mean_reversion")),
+                     (views.walk_forward_view, ("NEM", "SA1", None, start, end, "mean_reversion", "60/14")),
+                     (views.backtest_prices, ("NEM", "SA1", None, start, end, "mean_reversion"))):
+        assert caching.classify(fn, args, {}, now=NOW).version_keys == keys
+    # the lists a backtest checks its choice against and picks its default kind from
+    assert caching.classify(queries.price_kinds, ("NEM", "SA1"), {}).version_keys == ("NEM#series", "NEM@*")
+    assert caching.classify(queries.price_locations, ("NEM",), {}).version_keys == ("NEM#series", "NEM@*")
+
+
 def test_a_policy_that_could_never_go_stale_is_refused():
     with pytest.raises(ValueError, match="never go stale"):
         caching.Policy("dynamic", "market", series=False)
@@ -661,6 +684,66 @@ def test_a_batch_raises_each_of_its_markets_own_months(store):
                                                         "zone": ["Z"], "voltage_kv": [230.0], "latitude": [40.0],
                                                         "longitude": [-75.0]})})
     assert raised(keys) == ["PJM", "PJM@*"]
+
+
+def test_a_live_load_leaves_a_backtest_of_closed_months_cached_and_a_new_series_drops_it(make_app):
+    from engine.signals import views
+
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        svc = services()
+        store = svc.ready_store()
+        dispatch = {name: frame.assign(price_kind="dispatch") if name == "prices" else frame
+                    for name, frame in _nem_series("SA1", "2023-12-31 14:00", 60).items()}
+        write_tables(store, dispatch)
+
+        def compared():
+            return svc.cached(views.comparison_view, "NEM", "SA1", None, "2024-01-10", "2024-02-20", None)
+
+        before = compared()
+        assert before.notes == views.comparison_view(store, "NEM", "SA1", None, "2024-01-10", "2024-02-20").notes
+        # the next intervals of the same series, in March: the comparison of January and February stands
+        live = _nem_series("SA1", "2024-03-14 14:00", 1, seed=2)["prices"].assign(price_kind="dispatch")
+        write_tables(store, {"prices": live})
+        hits, misses = _total("hit"), _total("miss")
+        again = compared()
+        assert (_total("hit"), _total("miss")) == (hits + 1, misses), "a load into March dropped the comparison"
+        pd.testing.assert_frame_equal(again.metrics, before.metrics)
+        # a revision inside February drops it
+        write_tables(store, {"prices": live.head(1).assign(interval_start=pd.Timestamp("2024-02-03", tz="UTC"),
+                                                           price=15000.0)})
+        revised = compared()
+        pd.testing.assert_frame_equal(
+            revised.metrics, views.comparison_view(store, "NEM", "SA1", None, "2024-01-10", "2024-02-20").metrics)
+        assert not revised.metrics.equals(before.metrics)
+        # settlement prices arrive, in March only: the kind a backtest reads unasked (settlement leads), so the
+        # comparison of January and February, which held none, now says so
+        write_tables(store, {"prices": live.assign(price_kind="settlement")})
+        assert svc.cached(queries.price_kinds, "NEM", "SA1") == ["settlement", "dispatch"]
+        with pytest.raises(queries.QueryError, match="settlement"):
+            compared()
+
+
+def test_a_batch_raises_the_series_set_only_when_it_brings_a_new_series(store):
+    def raised() -> bool:
+        nonlocal held
+        now = market_version(store, "NEM#series")
+        moved, held = now > held, now
+        return moved
+
+    held = market_version(store, "NEM#series")
+    write_tables(store, {"prices": _prices("NEM", "SA1", "2024-02-10")})
+    assert raised()  # a location the store did not hold
+    write_tables(store, {"prices": _prices("NEM", "SA1", "2024-02-11")})
+    assert not raised()  # the next intervals of it
+    write_tables(store, {"prices": _prices("NEM", "SA1", "2024-02-12").assign(price_kind="dispatch")})
+    assert raised()  # a kind new at that location
+    write_tables(store, {"prices": pd.concat([_prices("NEM", "SA1", "2024-02-13"), _prices("NEM", "VIC1", "2024-02-13")
+                                              .assign(price_kind="dispatch")], ignore_index=True)})
+    assert raised()  # each pairing of the batch's locations and kinds is not stored, though each value is
+    write_tables(store, {"prices": pd.concat([_prices("NEM", "SA1", "2024-02-14"), _prices("NEM", "VIC1", "2024-02-14")
+                                              .assign(price_kind="dispatch")], ignore_index=True)})
+    assert not raised()
 
 
 def test_real_data_replacing_demo_rows_drops_every_month_of_the_market(make_app):

@@ -11,10 +11,12 @@ A batch also raises a version per market month it touched (``month_key``): the p
 backtests are cut from each read one market month, and are keyed on that month's version, so a live load of
 this month's intervals leaves the pieces of closed months cached. A change the writer cannot place in months
 (demo rows dropped, a table without a time column) raises the market's every month at once (``all_months_key``),
-which month-keyed answers are keyed on as well.
+which month-keyed answers are keyed on as well. A batch that brings a price series the market did not hold (a
+location, or a price kind at a location) raises the market's series set (``series_set_key``): what the lists of
+locations and kinds are keyed on, and with them the answers that read one range of months and pick a default kind.
 
-A version's key is a market code, ``"<market>/forecast_runs"``, ``"<market>@<YYYY-MM>"`` or ``"<market>@*"``
-(kept in the ``market`` column of ``data_versions``)."""
+A version's key is a market code, ``"<market>/forecast_runs"``, ``"<market>@<YYYY-MM>"``, ``"<market>@*"`` or
+``"<market>#series"`` (kept in the ``market`` column of ``data_versions``)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -25,8 +27,8 @@ from engine.store.client import Store
 
 
 #: What a version key names beside its market (``split_key``): its series (prices, demand, ...: the writer's
-#: tables), its stored forecast runs, or its series in one market month (or all of them).
-SERIES, FORECAST_RUNS, MONTHS = "series", "forecast_runs", "months"
+#: tables), its stored forecast runs, its series in one market month (or all of them), or which price series it holds.
+SERIES, FORECAST_RUNS, MONTHS, SERIES_SET = "series", "forecast_runs", "months", "series_set"
 _ALL_MONTHS = "*"
 #: A batch's months are taken this far beyond its first and last rows (UTC) on either side: further than any
 #: market's offset from UTC, so they hold every market month its rows fall in, whatever the market's zone or its
@@ -50,10 +52,17 @@ def all_months_key(market: str) -> str:
     return f"{market}@{_ALL_MONTHS}"
 
 
+def series_set_key(market: str) -> str:
+    """The key raised when ``market`` gains a price series (a location, or a price kind at a location)."""
+    return f"{market}#series"
+
+
 def split_key(key: str) -> tuple[str, str]:
-    """(market, SERIES, FORECAST_RUNS or MONTHS) of a version key."""
+    """(market, SERIES, FORECAST_RUNS, MONTHS or SERIES_SET) of a version key."""
     if "@" in key:
         return key.partition("@")[0], MONTHS
+    if "#" in key:
+        return key.partition("#")[0], SERIES_SET
     market, _, what = key.partition("/")
     return market, what or SERIES
 
@@ -68,7 +77,7 @@ def months_between(first: pd.Timestamp, last: pd.Timestamp) -> list[str]:
 
 def bump(store: Store, markets: Iterable[str]) -> None:
     """Raise the version of each of ``markets`` (version keys: a market's code, ``forecast_runs_key``,
-    ``month_key`` or ``all_months_key``)."""
+    ``month_key``, ``all_months_key`` or ``series_set_key``)."""
     markets = sorted({str(m) for m in markets if m})
     if not markets:
         return
@@ -82,30 +91,32 @@ def bump(store: Store, markets: Iterable[str]) -> None:
 
 
 def market_version(store: Store, market: str) -> int:
-    """The current version of a key (a market, or ``forecast_runs_key``; 0: never raised). Asked by every cached page
-    answer, so remembered until the next bump where the store allows it (``Store.remember``)."""
+    """The current version of a key (a market, or any key ``bump`` takes; 0: never raised). Remembered until the
+    next bump where the store allows it (``Store.remember``)."""
     market = str(market)
     return store.remember(("data_versions",), ("market_version", market), lambda: int(store.scalar(
         "SELECT max(version) FROM data_versions WHERE market = {m:String}", {"m": market}) or 0))
 
 
 def versions_of_market(store: Store, market: str) -> dict[str, int]:
-    """The current version of every key of ``market`` (its own, its forecast runs', each of its months'; keys
-    never raised are absent), in one statement: a request asking for a range's month pieces needs several of them,
-    and a ClickHouse server without write counts answers each lookup with a round trip. Remembered as
-    ``market_version`` is."""
+    """The current version of every key of ``market`` (its own, its forecast runs', its series set's, each of its
+    months'; keys never raised are absent), in one statement: a request asking for a range's month pieces needs
+    several of them, and a ClickHouse server without write counts answers each lookup with a round trip.
+    Remembered as ``market_version`` is."""
     market = str(market)
     return store.remember(("data_versions",), ("versions_of_market", market), lambda: {
         str(key): int(version) for key, version in store.query_rows(
             "SELECT market, max(version) FROM data_versions WHERE market = {m:String} "
-            "OR startsWith(market, {months:String}) OR startsWith(market, {runs:String}) GROUP BY market",
-            {"m": market, "months": f"{market}@", "runs": f"{market}/"})})
+            "OR startsWith(market, {months:String}) OR startsWith(market, {runs:String}) "
+            "OR startsWith(market, {set:String}) GROUP BY market",
+            {"m": market, "months": f"{market}@", "runs": f"{market}/", "set": f"{market}#"})})
 
 
 def market_versions(store: Store) -> dict[str, int]:
     """The current version of every market and of its forecast runs, in one statement (keys never raised are
-    absent; month keys are left out, since a batch raises its market's key with them); remembered as
-    ``market_version`` is."""
+    absent; month and series-set keys are left out, since a batch raises its market's key with them); remembered
+    as ``market_version`` is."""
     return store.remember(("data_versions",), ("market_versions",), lambda: {
         str(market): int(version) for market, version in store.query_rows(
-            "SELECT market, max(version) FROM data_versions WHERE position(market, '@') = 0 GROUP BY market")})
+            "SELECT market, max(version) FROM data_versions "
+            "WHERE position(market, '@') = 0 AND position(market, '#') = 0 GROUP BY market")})

@@ -35,6 +35,13 @@ _last_batch = 0
 #: only runs statements) and gone with the store.
 _DEMO_FREE: weakref.WeakKeyDictionary[Store, set[str]] = weakref.WeakKeyDictionary()
 _demo_free_lock = threading.Lock()
+#: Per store, the price series (market, location, price kind) known to be stored: a batch bringing one not among
+#: them raises its market's series set (engine.store.versions.series_set_key), which the lists of locations and
+#: kinds are keyed on. Read once from the daily aggregate, then kept by the writer. A series another process stored
+#: since is missing from it, so a batch of it raises the series set once more than needed: never less.
+_KNOWN_SERIES: weakref.WeakKeyDictionary[Store, set[tuple[str, str, str]]] = weakref.WeakKeyDictionary()
+_known_series_lock = threading.Lock()
+_SERIES_COLUMNS = ("market", "location", "price_kind")
 #: The tables demo data fills: real rows of a market in one of them replace that market's demo rows.
 DEMO_TABLES = frozenset({"prices", "demand", "nodal_lmp", "node_metadata"})
 
@@ -421,6 +428,7 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
         real.update(_labels(f["market"]) if not demo.any() else _labels(f.loc[~demo, "market"]))
     demo_dropped = _drop_demo(store, real) if real else set()
     _demo_free(store).difference_update(markets - real)
+    new_series = _new_series(store, conformed["prices"]) if "prices" in conformed else set()
     batch = next_batch_id()
     # Tables are written side by side, each on its own worker's connection: the inserts and the materialized
     # views they feed are most of a load's time, and each table's run is independent of the others'.
@@ -445,12 +453,17 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
     stale = {key for market in demo_dropped for key in (market, versions.all_months_key(market))}
     for name in changed | reached_insert | report.repaired:
         stale |= _stale_keys(TABLES[name], conformed[name])
+    stale |= {versions.series_set_key(market) for market, _, _ in new_series}
     if failure is not None:
         for name in sorted(reached_insert):
             _take_back(store, TABLES[name], conformed[name], batch)
         versions.bump(store, stale)
         raise failure
     versions.bump(store, stale)
+    if new_series:  # stored now: a later batch of them raises nothing
+        known = _known_series(store)
+        with _known_series_lock:
+            known.update(new_series)
     return report
 
 
@@ -470,6 +483,27 @@ def _stale_keys(spec: SeriesTable, frame: pd.DataFrame) -> set[str]:
         spans = list(bounds.itertuples(name=None))
     return {key for market, first, last in spans
             for key in (market, *(versions.month_key(market, month) for month in versions.months_between(first, last)))}
+
+
+def _known_series(store: Store) -> set[tuple[str, str, str]]:
+    with _known_series_lock:
+        known = _KNOWN_SERIES.get(store)
+        if known is None:
+            known = _KNOWN_SERIES[store] = {(str(m), str(loc), str(k)) for m, loc, k in store.query_rows(
+                "SELECT DISTINCT market, location, price_kind FROM prices_daily")}
+        return known
+
+
+def _new_series(store: Store, prices: pd.DataFrame) -> set[tuple[str, str, str]]:
+    """The price series of a batch of ``prices`` that ``store`` is not known to hold. A live load brings the series
+    the market has held all along, so every pairing of its markets, locations and kinds is known: that is checked
+    on the columns' few distinct values, not on every row."""
+    known = _known_series(store)
+    markets, locations, kinds = (_labels(prices[column]) for column in _SERIES_COLUMNS)
+    if all((str(m), str(loc), str(k)) in known for m in markets for loc in locations for k in kinds):
+        return set()
+    found = prices[list(_SERIES_COLUMNS)].drop_duplicates().astype(str)
+    return {series for series in found.itertuples(index=False, name=None) if series not in known}
 
 
 def _take_back(store: Store, spec: SeriesTable, frame: pd.DataFrame, batch: int) -> None:
