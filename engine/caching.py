@@ -229,9 +229,10 @@ def _month(value: object) -> str | None:
 def _range_months(start: object, end: object) -> tuple[str, ...]:
     """``YYYY-MM`` of each month from the day before the market day ``start`` to ``end`` (ISO text or dates, both
     inclusive); () for anything else (the call is then keyed on its whole market, and says what is wrong)."""
-    try:
-        first, last = (value if isinstance(value, date) else date.fromisoformat(value) if isinstance(value, str)
-                       and _DAY.fullmatch(value) else None for value in (start, end))
+    try:  # a datetime is a date too: its day is the day meant (and a date and a datetime do not compare)
+        first, last = (date(value.year, value.month, value.day) if isinstance(value, date) else
+                       date.fromisoformat(value) if isinstance(value, str) and _DAY.fullmatch(value) else None
+                       for value in (start, end))
     except ValueError:
         return ()
     if first is None or last is None or last < first or first == date.min:

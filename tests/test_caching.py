@@ -3,6 +3,7 @@ cache's failures answered without it, and the counts of hits, misses and errors 
 from __future__ import annotations
 
 import time
+from datetime import date, datetime
 
 import numpy as np
 import pandas as pd
@@ -606,6 +607,9 @@ def test_a_month_piece_is_keyed_on_its_months_version(fn, month, keys):
     ("2026-13-01", "2026-14-01", ("NEM", "NEM/forecast_runs")),
     ("0001-01-01", "9999-12-31", ("NEM", "NEM/forecast_runs")),
     (None, "2026-10-31", ("NEM", "NEM/forecast_runs")),
+    # dates and datetimes, as a caller in Python may pass them
+    (date(2026, 9, 10), datetime(2026, 10, 31, 12), ("NEM@2026-09", "NEM@2026-10", "NEM#series", "NEM@*",
+                                                     "NEM/forecast_runs")),
 ])
 def test_a_backtest_over_a_range_is_keyed_on_its_months_and_the_series_set(start, end, keys):
     from engine.signals import views
