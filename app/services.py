@@ -43,8 +43,6 @@ _CACHE_PROBE_SECONDS = REDIS_CLIENT_OPTIONS["socket_timeout"] + CACHE_RETRY_SECO
 #: forecast runs (a newly issued run is seen at once).
 _DATA_TABLES = sorted({"markets", *TABLES, *(agg.table for spec in TABLES.values() for agg in spec.aggregates),
                         "forecast_runs", "forecast_values"})
-#: Where a request's versions (``Services._versions``) hold every key of one market, as looked up at once
-_OF_MARKET = "of-market:"
 #: Set while warming computes views ahead of any user (app/warming.py): its lookups are counted as "warmed", not
 #: as the misses and hits of users, so the System page's hit rate is what users got.
 _warming = contextvars.ContextVar("c254_warming", default=False)
@@ -192,20 +190,18 @@ class Services:
 
     def _version(self, key: str | None, versions: dict[str | None, Any]) -> str:
         """The data version ``key`` names (engine.store.versions; None: the whole store's), looked up once per
-        ``versions``: every key of a market at the first asked of them (a range's month pieces each ask for
-        their month's)."""
-        found = versions.get(key)
-        if found is None:
-            if key is None:
-                found = self.data_version()
-            else:
-                market = split_key(key)[0]
-                held = versions.get(_OF_MARKET + market)
-                if held is None:
-                    held = versions[_OF_MARKET + market] = versions_of_market(self.ready_store(), market)
-                found = f"{key}:{held.get(key, 0)}"
-            versions[key] = found
-        return found
+        ``versions`` (which holds the store's under None, and each market's keys under its code): every key of a
+        market at the first asked of them, since a range's month pieces each ask for their month's."""
+        if key is None:
+            found = versions.get(None)
+            if found is None:
+                found = versions[None] = self.data_version()
+            return found
+        market = split_key(key)[0]
+        held = versions.get(market)
+        if held is None:
+            held = versions[market] = versions_of_market(self.ready_store(), market)
+        return f"{key}:{held.get(key, 0)}"
 
     def _cache_failed(self, what: str, exc: Exception, data_class: str) -> None:
         count_cache(data_class, "error")

@@ -390,8 +390,11 @@ class LiveLoads:
 
         from engine.store import write_tables
 
+        first = pd.Timestamp.now(tz="UTC").floor("5min")
         while not self.stopped.wait(self.every):
-            start = pd.Timestamp.now(tz="UTC").floor("5min") + pd.Timedelta(seconds=self.loads)  # never the same
+            # the next 5-minute interval each time (loads come faster than the clock's intervals): new rows, as a
+            # live pull brings
+            start = first + pd.Timedelta(minutes=5 * self.loads)
             frame = pd.DataFrame({"market": "NEM", "location": list(REGIONS), "price_kind": "settlement",
                                   "interval_start": start, "interval_minutes": 5,
                                   "price": np.round(np.random.default_rng(self.loads).normal(80, 30, len(REGIONS)), 2),

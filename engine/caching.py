@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from engine.markets import MARKETS
-from engine.store.versions import all_months_key, forecast_runs_key, month_key, series_set_key
+from engine.store.versions import all_months_key, forecast_runs_key, month_key, month_span, series_set_key
 
 #: A month named by its first day, as the month pieces take it
 _MONTH_DAY = re.compile(r"\d{4}-(0[1-9]|1[0-2])-01")
@@ -238,10 +238,9 @@ def _range_months(start: object, end: object) -> tuple[str, ...]:
     if first is None or last is None or last < first or first == date.min:
         return ()
     first = first - timedelta(days=1)
-    index, stop = first.year * 12 + first.month - 1, last.year * 12 + last.month - 1
-    if stop - index >= _MOST_KEYED_MONTHS:  # a hostile span would cost a key per month of it
+    if (last.year - first.year) * 12 + last.month - first.month >= _MOST_KEYED_MONTHS:  # a key per month of it
         return ()
-    return tuple(f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index, stop + 1))
+    return tuple(month_span(first, last))
 
 
 def _closed(end: object, market: str, now: pd.Timestamp | None) -> bool:
