@@ -21,7 +21,7 @@ store process holds the embedded store and the gunicorn workers it starts reach 
 throwaway redis-server on a free loopback port (no persistence) and points the app's cache at it
 (``C254_REDIS_URL``), so the workers share one cache instead of each filling its own; its CPU is counted as the
 server's. ``--rates`` runs the ramp's steps at the rates given, all of them (to read the CPU a request past the
-first step that fails). ``--live-loads`` (with ``--store-process``) writes the newest 5-minute interval of NEM's
+first step that fails). ``--live-loads`` (with ``--store-process``) writes the next 5-minute interval of NEM's
 regions every SECONDS while the users act, through the store process as a scheduler's live pull would: what a
 load costs the cache (every write raises NEM's data version) shows in the hit rate. It writes into the store, so
 point ``C254_LOAD_STORE`` at a copy.
@@ -364,7 +364,7 @@ def cache_counts(base: str) -> tuple[float, float]:
 
 
 class LiveLoads:
-    """Writes the newest 5-minute interval of NEM's regions every ``every`` seconds through the store process on
+    """Writes the next 5-minute interval of NEM's regions every ``every`` seconds through the store process on
     ``store_port``, as a live pull does (the writer's whole path: change check, aggregates, data versions)."""
 
     def __init__(self, store_port: int, every: float):
@@ -536,7 +536,7 @@ def main() -> None:
                 record = steady(base, users, args.seconds)
             elapsed = time.monotonic() - started
             if args.live_loads:
-                print(f"live loads: {live.loads} of NEM's newest interval, one every {args.live_loads:g} s "
+                print(f"live loads: {live.loads} of NEM's next 5-minute interval, one every {args.live_loads:g} s "
                       f"(median {np.median(live.ms) if live.ms else float('nan'):.0f} ms each)")
             after, cpu1 = cache_counts(base), resource.getrusage(resource.RUSAGE_SELF)
             hits, misses = after[0] - before[0], after[1] - before[1]
