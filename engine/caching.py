@@ -94,8 +94,9 @@ DEFAULT = Policy("dynamic")
 POLICIES: dict[str, Policy] = {
     # the overview
     "engine.overview.initial_choice": Policy("dynamic", "market"),
-    "engine.overview.locations": Policy("static", "market"),
-    "engine.overview.price_kinds": Policy("static", "market"),
+    # which series the market holds, from the daily aggregate: a load of known series leaves them
+    "engine.overview.locations": Policy("static", "market", series_set=True),
+    "engine.overview.price_kinds": Policy("static", "market", series_set=True),
     "engine.overview.series_dates": Policy("dynamic", "market"),
     "engine.overview.overview_view": Policy("dynamic", "market", range_end="end_date", pieced=True),
     # the pieces overview ranges (and the prices API's) are cut from: a market month of one series; a closed
@@ -122,10 +123,11 @@ POLICIES: dict[str, Policy] = {
     "engine.forecast.views.forecast_view": Policy("dynamic", "market", forecast_runs=True),
     "engine.forecast.views.accuracy_view": Policy("semi_static", "market", forecast_runs=True),
     # signals: backtests read a chosen closed or open range of prices and the stored forecasts (the forecast
-    # strategy), so all of them are keyed on the runs' version too; those of a range on its months' versions
+    # strategy), so they are keyed on the runs' version too; those of a range on its months' versions. The lists
+    # of locations read which series the market holds, as the overview's do.
     "engine.signals.views.initial_choice": Policy("dynamic", "market", forecast_runs=True),
-    "engine.signals.views.locations": Policy("static", "market", forecast_runs=True),
-    "engine.signals.views.other_locations": Policy("static", "market", forecast_runs=True),
+    "engine.signals.views.locations": Policy("static", "market", series_set=True),
+    "engine.signals.views.other_locations": Policy("static", "market", series_set=True),
     "engine.signals.views.stored_dates": Policy("dynamic", "market", forecast_runs=True),
     "engine.signals.views.backtest_prices": Policy("dynamic", "market", range_end="end_date", reads_pieces=True,
                                                    forecast_runs=True, range_start="start_date"),

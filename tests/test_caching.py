@@ -38,7 +38,7 @@ NOW = pd.Timestamp("2026-12-03 12:00", tz="UTC")
 
 @pytest.mark.parametrize(("fn", "args", "expected"), [
     (overview.latest_view, ("NEM",), caching.Classified("realtime", "NEM")),
-    (overview.locations, ("IESO",), caching.Classified("static", "IESO")),
+    (overview.locations, ("IESO",), caching.Classified("static", "IESO", series_set=True)),
     # a range ending before the market's current month reads closed months only
     (overview.overview_view, ("NEM", "SA1", "2026-10-01", "2026-11-30"), caching.Classified("semi_static", "NEM")),
     (overview.overview_view, ("NEM", "SA1", "2026-11-01", "2026-12-01"), caching.Classified("dynamic", "NEM")),
@@ -748,6 +748,32 @@ def test_a_batch_raises_the_series_set_only_when_it_brings_a_new_series(store):
     write_tables(store, {"prices": pd.concat([_prices("NEM", "SA1", "2024-02-14"), _prices("NEM", "VIC1", "2024-02-14")
                                               .assign(price_kind="dispatch")], ignore_index=True)})
     assert not raised()
+
+
+def test_a_live_load_leaves_the_lists_of_series_cached_and_a_new_series_is_listed_at_once(make_app):
+    from engine.signals import views
+
+    dash_app = make_app()
+    with dash_app.server.app_context():
+        svc = services()
+        store = svc.ready_store()
+        write_tables(store, _nem_series("SA1", "2024-01-31 14:00", 10))
+
+        def lists():
+            return (svc.cached(overview.locations, "NEM").offered,
+                    svc.cached(overview.price_kinds, "NEM", "SA1").offered,
+                    svc.cached(views.locations, "NEM").offered,
+                    svc.cached(views.other_locations, "NEM", "SA1").offered)
+
+        assert lists() == (("SA1",), ("settlement",), ("SA1",), ())
+        # the next interval of the same series, as a live pull brings it every five minutes
+        write_tables(store, {"prices": _nem_series("SA1", "2024-02-10 14:00", 1, seed=2)["prices"].head(1)})
+        hits, misses = _total("hit"), _total("miss")
+        assert lists() == (("SA1",), ("settlement",), ("SA1",), ())
+        assert (_total("hit"), _total("miss")) == (hits + 4, misses), "a load of known series dropped the lists"
+        # a region the store did not hold: every list that offers it says so at once
+        write_tables(store, {"prices": _prices("NEM", "VIC1", "2024-02-10")})
+        assert lists() == (("SA1", "VIC1"), ("settlement",), ("SA1", "VIC1"), ("VIC1",))
 
 
 def test_real_data_replacing_demo_rows_drops_every_month_of_the_market(make_app):
