@@ -100,6 +100,7 @@ def callback_roles(callback_map: dict, body: object) -> frozenset[str]:
     output = body.get("output") if isinstance(body, dict) else None
     if not isinstance(output, str) or output not in callback_map:
         raise BadCallbackRequest("not a callback of this app")
+    _check_shape(callback_map[output], body)
     if PAGE_ROUTER_OUTPUT in output:
         paths = [i.get("value") for i in body.get("inputs") or () if isinstance(i, dict)
                  and i.get("property") == "pathname"]
@@ -114,6 +115,40 @@ def callback_roles(callback_map: dict, body: object) -> frozenset[str]:
         if key.rpartition(".")[2] == page_module:
             return PAGES.get(page["path"], NOBODY)
     return NOBODY
+
+
+def _is_spec(item: object) -> bool:
+    """One input, state or output as Dash's renderer sends it: an id (text, or a dict for a pattern-matching id)
+    and a property; a pattern-matching ALL sends a list of them."""
+    def one(spec: object) -> bool:
+        return isinstance(spec, dict) and isinstance(spec.get("id"), str | dict) and isinstance(spec.get("property"),
+                                                                                                str)
+
+    return all(one(spec) for spec in item) if isinstance(item, list) else one(item)
+
+
+def _check_shape(declared: dict, body: dict) -> None:
+    """BadCallbackRequest unless the body lists as many inputs, state and outputs as the callback declares, each
+    an id and a property. Dash reads these lists by position and their items by key: a body of another shape,
+    which no page of this site sends, would otherwise fail inside Dash, a 500 where the sender's error is meant."""
+    for field in ("inputs", "state"):
+        given, wanted = body.get(field, []), len(declared.get(field) or ())
+        if not isinstance(given, list) or len(given) != wanted or not all(_is_spec(one) for one in given):
+            raise BadCallbackRequest(f"'{field}' must be a list of this callback's {wanted} {field}, "
+                                     "each an object with an id and a property")
+    if not declared.get("no_output"):
+        output, outputs = body["output"], body.get("outputs")
+        if output.startswith(".."):  # several outputs: "..a.children...b.figure.."
+            wanted = len(output.strip(".").split("..."))
+            shaped = isinstance(outputs, list) and len(outputs) == wanted and all(_is_spec(o) for o in outputs)
+        else:
+            wanted, shaped = 1, _is_spec(outputs)
+        if not shaped:
+            raise BadCallbackRequest(f"'outputs' must name this callback's {wanted} output(s), "
+                                     "each an object with an id and a property")
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(one, str) for one in changed):
+        raise BadCallbackRequest("'changedPropIds' must be a list of texts like 'id.property'")
 
 
 def may_open(role: str | None, path: str) -> bool:

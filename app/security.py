@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import dash
 from flask import Flask, Response, g, has_request_context, jsonify, request
+from dash.exceptions import CallbackException, DependencyException, UnsupportedRelativePath
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from plotly.utils import PlotlyJSONEncoder
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -88,6 +89,10 @@ def _guard(dash_path: str) -> None:
             return _answer(403, "not allowed: this request did not come from a page of this site "
                                 "(Origin/Referer missing or another site's)", as_json=True)
         return None
+    if any(not isinstance(name, str) for name in request.form):  # flask-wtf's token lookup fails on it
+        return _answer(400, "a part of this multipart form has no name: each needs "
+                            "'Content-Disposition: form-data; name=...'",
+                       as_json=request.path.startswith("/api/") or request.path == dash_path)
     csrf.protect()  # raises CSRFError, answered by _csrf_failed
     return None
 
@@ -176,6 +181,20 @@ def _error_handlers(server: Flask, dash_path: str) -> None:
         if request.path == dash_path and _PAGE_CONTENT in str((request.get_json(silent=True) or {}).get("output")):
             return _page_unavailable(NOT_SET_UP if pending else STORE_DOWN_DETAIL)
         return answer(503, NOT_SET_UP if pending else STORE_DOWN)
+
+    # Dash's own checks of what a request asks for, failed: the sender's error, said as one (a 4xx), not ours.
+    @server.errorhandler(CallbackException)
+    def _callback_refused(exc: CallbackException):
+        if isinstance(exc, UnsupportedRelativePath):  # the page router asked for a path outside this site
+            return answer(400, "no page of this site has the path asked for: a page's path starts with /")
+        if type(exc) is not CallbackException:  # a subclass: a callback of ours returned what Dash refuses
+            return _unhandled(exc)
+        # only Dash's comparison of the request with the callback's definition raises the class itself
+        return answer(400, f"this request does not match the callback it names: {exc}")
+
+    @server.errorhandler(DependencyException)
+    def _no_such_script(_exc: DependencyException):
+        return answer(404, "no such script: not a library this site serves")
 
     @server.errorhandler(Exception)
     def _unhandled(exc: Exception):

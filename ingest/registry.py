@@ -41,15 +41,19 @@ def connector_names() -> list[str]:
 
 
 def _key(name: str) -> str:
-    key = (name or "").lower()
+    key = name.lower() if isinstance(name, str) else None  # a form or API value may be any JSON
     if key not in _CONNECTORS:
         raise KeyError(f"unknown connector {name!r}; known: {', '.join(connector_names())}")
     return key
 
 
-@functools.cache
 def connector_class(name: str) -> type[Connector]:
-    module, cls = _CONNECTORS[_key(name)]
+    return _class_of(_key(name))
+
+
+@functools.cache
+def _class_of(key: str) -> type[Connector]:
+    module, cls = _CONNECTORS[key]
     return getattr(importlib.import_module(module), cls)
 
 

@@ -418,3 +418,87 @@ def test_running_a_hostile_job_id_runs_nothing(client, app, store):
         if answer is not None:
             assert "Started" not in json.dumps(answer["response"]), str(value)[:30]
     assert row_counts(store) == before
+
+
+def test_the_backfill_forms_list_of_datasets_survives_hostile_connectors(client, app):
+    key = callback_key(app, "bf-kind.options")
+    assert assert_answered(post_callback(client, app, key, ADMIN_GOOD), "nem")["response"]["bf-kind"]["value"] \
+        == "price_and_demand"
+    for value in [*HOSTILE, -1, 1e308, {}, [[1]]]:
+        body = assert_answered(post_callback(client, app, key, {**ADMIN_GOOD, "bf-connector.value": value}),
+                               str(value)[:30])
+        assert body["response"]["bf-kind"] == {"options": [], "value": None}, str(value)[:30]
+
+
+# --- any callback, and requests no page sends ----------------------------------------------------------------------
+
+#: One of each kind of value a control never sends: a callback must answer them with its message or leave the page
+#: as it was, never fail.
+ODD_VALUES = [["NEM", None, 3], {"a": 1}, -1e308, "9999-99-99"]
+
+
+def test_every_callback_survives_odd_values_in_each_input_and_state(client, app):
+    """Each input and state of every callback of the app (pattern-matching ids aside: their own tests send them)
+    given each odd value in turn, the rest unset: answered 200, 204, or a 4xx that says what is wrong."""
+    tried = 0
+    for key, cb in app.callback_map.items():
+        if "{" in key or any(isinstance(d["id"], dict) or d["id"].startswith("{") for d in cb["inputs"] + cb["state"]):
+            continue
+        for d in cb["inputs"] + cb["state"]:
+            for value in ODD_VALUES:
+                r = post_callback(client, app, key, {f"{d['id']}.{d['property']}": value},
+                                  changed=f"{d['id']}.{d['property']}" if d in cb["inputs"] else None)
+                what = f"{key} with {d['id']}.{d['property']}={value!r}"
+                assert r.status_code < 500, f"{what}: {r.status_code} {r.get_data(as_text=True)[:300]}"
+                if r.status_code >= 400:
+                    assert r.get_json()["error"], what
+                tried += 1
+    assert tried > 500
+
+
+@pytest.mark.parametrize(("body", "said"), [
+    ({"inputs": [{"id": "bf-connector", "property": "value", "value": "nem"}]}, "'outputs' must name"),
+    ({"outputs": [], "inputs": [{"id": "bf-connector", "property": "value", "value": "nem"}]}, "'outputs' must name"),
+    ({"outputs": "OUTPUTS", "inputs": []}, "'inputs' must be a list of this callback's 1 inputs"),
+    ({"outputs": "OUTPUTS", "inputs": 5}, "'inputs' must be a list"),
+    ({"outputs": "OUTPUTS", "inputs": ["bf-connector.value"]}, "'inputs' must be a list"),
+    ({"outputs": "OUTPUTS", "inputs": [{"id": "bf-connector"}]}, "'inputs' must be a list"),
+    ({"outputs": "OUTPUTS", "inputs": [{"id": "bf-connector", "property": "value"}], "state": [1]},
+     "'state' must be a list of this callback's 0 state"),
+    ({"outputs": "OUTPUTS", "inputs": [{"id": "bf-connector", "property": "value"}], "changedPropIds": 5},
+     "'changedPropIds' must be a list"),
+    # the right shape naming other outputs: Dash's own check refuses it, as the sender's error
+    ({"outputs": [{"id": "bf-kind", "property": "options"}, {"id": "bf-message", "property": "children"}],
+      "inputs": [{"id": "bf-connector", "property": "value", "value": "nem"}]},
+     "does not match the callback it names: Output does not match"),
+])
+def test_a_callback_request_of_another_shape_is_a_400_that_says_what_is_wrong(client, app, body, said):
+    key = callback_key(app, "bf-kind.options")
+    if body.get("outputs") == "OUTPUTS":
+        body = {**body, "outputs": _outputs(key)}
+    r = client.post(DASH_PATH, data=json.dumps({"output": key, **body}), content_type="application/json",
+                    headers={"Origin": ORIGIN})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert said in r.get_json()["error"]
+
+
+@pytest.mark.parametrize("path", ["", "NOPE", "'; DROP TABLE prices; --", "x" * 10_000])
+def test_the_page_router_asked_for_a_path_that_is_no_path_is_a_400(client, app, path):
+    key = callback_key(app, "_pages_content.children")
+    r = post_callback(client, app, key, {"_pages_location.pathname": path, "_pages_location.search": ""})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert "no page of this site has the path" in r.get_json()["error"]
+
+
+def test_a_script_of_a_library_the_site_does_not_serve_is_a_404(client):
+    r = client.get("/_dash-component-suites/no_such_library/x.js")
+    assert r.status_code == 404
+    assert "no such script" in r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/v1/partner/products/some-product/data"])
+def test_a_multipart_form_with_a_part_without_a_name_is_a_400(client, path):
+    body = b"--B\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--B--\r\n"
+    r = client.post(path, data=body, content_type="multipart/form-data; boundary=B", headers={"Origin": ORIGIN})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert "has no name" in r.get_data(as_text=True)
