@@ -10,8 +10,8 @@ import uuid
 from urllib.parse import urlsplit
 
 import dash
-from flask import Flask, Response, g, has_request_context, jsonify, request
 from dash.exceptions import CallbackException, DependencyException, UnsupportedRelativePath
+from flask import Flask, Response, g, has_request_context, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from plotly.utils import PlotlyJSONEncoder
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
