@@ -10,6 +10,7 @@ not allowed: 403, a plain "not allowed" page for a page, JSON for a callback or 
 each role only the pages it may open, but that is a courtesy: this check is what holds."""
 from __future__ import annotations
 
+import json
 import logging
 from functools import partial
 from urllib.parse import quote
@@ -100,7 +101,6 @@ def callback_roles(callback_map: dict, body: object) -> frozenset[str]:
     output = body.get("output") if isinstance(body, dict) else None
     if not isinstance(output, str) or output not in callback_map:
         raise BadCallbackRequest("not a callback of this app")
-    _check_shape(callback_map[output], body)
     if PAGE_ROUTER_OUTPUT in output:
         paths = [i.get("value") for i in body.get("inputs") or () if isinstance(i, dict)
                  and i.get("property") == "pathname"]
@@ -127,10 +127,13 @@ def _is_spec(item: object) -> bool:
     return all(one(spec) for spec in item) if isinstance(item, list) else one(item)
 
 
-def _check_shape(declared: dict, body: dict) -> None:
-    """BadCallbackRequest unless the body lists as many inputs, state and outputs as the callback declares, each
-    an id and a property. Dash reads these lists by position and their items by key: a body of another shape,
-    which no page of this site sends, would otherwise fail inside Dash, a 500 where the sender's error is meant."""
+def check_callback_body(callback_map: dict, body: dict) -> None:
+    """BadCallbackRequest unless the body of a request for a callback of this app (``callback_roles`` found it)
+    lists as many inputs, state and outputs as the callback declares, each an id and a property, the ids its
+    own. Dash reads these lists by position and their items by key: a body of another shape, which no page of
+    this site sends, would otherwise fail inside Dash or the callback, a 500 where the sender's error is meant.
+    Checked once the sender may call the callback: one who may not is told only that."""
+    declared = callback_map[body["output"]]
     for field in ("inputs", "state"):
         given, wanted = body.get(field, []), len(declared.get(field) or ())
         if not isinstance(given, list) or len(given) != wanted or not all(_is_spec(one) for one in given):
@@ -149,6 +152,39 @@ def _check_shape(declared: dict, body: dict) -> None:
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(one, str) for one in changed):
         raise BadCallbackRequest("'changedPropIds' must be a list of texts like 'id.property'")
+    # Dash passes on whatever ids a request names, and a callback reads which input fired from them
+    # (ctx.triggered_id): each must be one the callback declares, of its pattern where it declares one.
+    for field in ("inputs", "state"):
+        for spec, item in zip(declared.get(field) or (), body.get(field, []), strict=True):
+            if not _fits(spec, item):
+                raise BadCallbackRequest(f"'{field}' names another component than the callback's "
+                                         f"{spec['id']}.{spec['property']}")
+    named = {f"{_id_text(one['id'])}.{one['property']}" for item in body.get("inputs", [])
+             for one in (item if isinstance(item, list) else [item])}
+    if not set(changed) <= named:
+        raise BadCallbackRequest("'changedPropIds' may name only the request's own inputs")
+
+
+def _fits(spec: dict, item: dict | list) -> bool:
+    """Whether ``item`` (one input or state of a request) is the component and property ``spec`` declares: its
+    id itself, or for a pattern-matching id (ALL: a list) ids with the pattern's keys, its fixed values, and a
+    text or number where it has a wildcard."""
+    declared = spec["id"]
+    pattern = json.loads(declared) if declared.startswith("{") else None
+    if pattern is None:
+        return isinstance(item, dict) and item["id"] == declared and item["property"] == spec["property"]
+    return all(isinstance(one["id"], dict) and one["id"].keys() == pattern.keys()
+               and one["property"] == spec["property"]
+               and all(isinstance(one["id"][key], str | int | float) if isinstance(value, list)
+                       else one["id"][key] == value for key, value in pattern.items())
+               for one in (item if isinstance(item, list) else [item]))
+
+
+def _id_text(ident: str | dict) -> str:
+    """A component id as Dash names it in ``id.property`` (dash._utils.stringify_id: a dict's keys sorted)."""
+    if not isinstance(ident, dict):
+        return ident
+    return "{" + ",".join(f"{json.dumps(key)}:{json.dumps(ident[key])}" for key in sorted(ident)) + "}"
 
 
 def may_open(role: str | None, path: str) -> bool:
@@ -208,8 +244,11 @@ def enforce(app: dash.Dash):
             return redirect("/login?next=" + quote(path + (f"?{query}" if query else ""), safe=""))
         return _json(401, "sign in first")
     if path == CALLBACK_PATH:
+        body = request.get_json(silent=True)
         try:
-            roles = callback_roles(app.callback_map, request.get_json(silent=True))
+            roles = callback_roles(app.callback_map, body)
+            if role in roles:
+                check_callback_body(app.callback_map, body)
         except BadCallbackRequest as exc:
             return _json(400, str(exc))
     elif path in DASH_INTERNAL:

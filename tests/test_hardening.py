@@ -102,7 +102,9 @@ def post_callback(client, app, key: str, values: dict[str, object], *, origin: s
     cb = app.callback_map[key]
 
     def deps(items):
-        return [{"id": d["id"], "property": d["property"], "value": values.get(f"{d['id']}.{d['property']}")}
+        # a pattern-matching ALL is sent as the renderer sends it: a list of the components it matches (none here)
+        return [[] if d["id"].startswith("{") else
+                {"id": d["id"], "property": d["property"], "value": values.get(f"{d['id']}.{d['property']}")}
                 for d in items]
 
     inputs = deps(cb["inputs"])
@@ -414,10 +416,41 @@ def test_running_a_hostile_job_id_runs_nothing(client, app, store):
                 "inputs": [[{"id": ident, "property": "n_clicks", "value": 1}]],
                 "changedPropIds": [json.dumps(ident, separators=(",", ":"), sort_keys=True) + ".n_clicks"]}
         r = client.post(DASH_PATH, data=json.dumps(body), content_type="application/json", headers={"Origin": ORIGIN})
+        if isinstance(value, dict | list):  # no id of the page's holds one: refused before the callback runs
+            assert r.status_code == 400 and "names another component" in r.get_json()["error"], str(value)[:30]
+            continue
         answer = assert_answered(r, str(value)[:30])
         if answer is not None:
             assert "Started" not in json.dumps(answer["response"]), str(value)[:30]
     assert row_counts(store) == before
+
+
+@pytest.mark.parametrize(("ident", "changed"), [
+    ({"type": "job-run-now"}, None),  # the pattern's wildcard key missing: the callback read ctx.triggered_id["job"]
+    ({"type": "junk", "job": "nem_p5min"}, None),  # another pattern's id
+    ({"type": "job-run-now", "job": "nem_p5min", "extra": 1}, None),
+    ({"type": "job-run-now", "job": "nem_p5min"}, '{"type":"junk"}.n_clicks'),  # fired by no input of the request
+])
+def test_a_pattern_callback_named_with_ids_of_another_pattern_is_a_400_that_runs_nothing(client, app, store, ident,
+                                                                                         changed):
+    key = callback_key(app, "admin-job-message.children")
+    before = row_counts(store)
+    body = {"output": key, "outputs": _outputs(key), "state": [],
+            "inputs": [[{"id": ident, "property": "n_clicks", "value": 1}]],
+            "changedPropIds": [changed or json.dumps(ident, separators=(",", ":"), sort_keys=True) + ".n_clicks"]}
+    r = client.post(DASH_PATH, data=json.dumps(body), content_type="application/json", headers={"Origin": ORIGIN})
+    assert r.status_code == 400, r.get_data(as_text=True)[:300]
+    assert r.get_json()["error"].startswith(("'inputs' names another component", "'changedPropIds' may name only"))
+    assert row_counts(store) == before
+
+
+def test_a_plain_callback_named_with_another_components_id_is_a_400(client, app):
+    key = callback_key(app, "bf-kind.options")
+    body = {"output": key, "outputs": _outputs(key), "changedPropIds": ["ov-market.value"],
+            "inputs": [{"id": "ov-market", "property": "value", "value": "nem"}]}
+    r = client.post(DASH_PATH, data=json.dumps(body), content_type="application/json", headers={"Origin": ORIGIN})
+    assert r.status_code == 400
+    assert "names another component than the callback's bf-connector.value" in r.get_json()["error"]
 
 
 def test_the_backfill_forms_list_of_datasets_survives_hostile_connectors(client, app):

@@ -87,7 +87,8 @@ def post(client, dash_app, key: str, values: dict):
         if pattern is None:
             return {"id": item["id"], "property": item["property"],
                     "value": values.get(f"{item['id']}.{item['property']}")}
-        ids = [{"name": name, "type": pattern["type"]} for name in params]
+        # the parameter inputs, by name; no other pattern's components (orders' cancel buttons) are on the page
+        ids = [{"name": name, "type": pattern["type"]} for name in params] if "name" in pattern else []
         return [{"id": i, "property": item["property"],
                  "value": i if item["property"] == "id" else params[i["name"]]} for i in ids]
 
@@ -98,9 +99,12 @@ def post(client, dash_app, key: str, values: dict):
         outputs.append({"id": ident, "property": prop} if pattern is None else
                        [{"id": {"name": name, "type": pattern["type"]}, "property": prop} for name in params])
     inputs = [dep(i) for i in spec["inputs"]]
-    first = spec["inputs"][0]
+    # the first input fired; a pattern's first component, as Dash names it (its id's keys sorted, no spaces)
+    fired = inputs[0][:1] if isinstance(inputs[0], list) else [inputs[0]]
+    changed = [f"{json.dumps(i['id'], sort_keys=True, separators=(',', ':')) if isinstance(i['id'], dict) else i['id']}"
+               f".{i['property']}" for i in fired]
     body = {"output": key, "outputs": outputs if key.startswith("..") else outputs[0], "inputs": inputs,
-            "state": [dep(s) for s in spec["state"]], "changedPropIds": [f"{first['id']}.{first['property']}"]}
+            "state": [dep(s) for s in spec["state"]], "changedPropIds": changed}
     return client.post("/_dash-update-component", data=json.dumps(body, cls=PlotlyJSONEncoder),
                        content_type="application/json", headers={"Origin": "http://localhost"})
 
