@@ -13,19 +13,22 @@ import time
 
 import requests
 
-OUTPUT = ("..ov-series.figure...ov-series.config...ov-duration.figure...ov-duration.config...ov-heatmap.figure..."
-          "ov-heatmap.config...ov-stats.children...ov-error.children...ov-error.is_open...ov-demo-badge.children..")
-IDS = [("ov-series", "figure"), ("ov-series", "config"), ("ov-duration", "figure"), ("ov-duration", "config"),
-       ("ov-heatmap", "figure"), ("ov-heatmap", "config"), ("ov-stats", "children"), ("ov-error", "children"),
-       ("ov-error", "is_open"), ("ov-demo-badge", "children")]
+#: The render callback is the one drawing this output; its inputs and outputs are read from the app itself.
+RENDERED = "ov-series.figure"
 
 
-def body(region: str, start: dt.date, end: dt.date) -> dict:
-    values = [("ov-market", "value", "NEM"), ("ov-location", "value", region),
-              ("ov-dates", "start_date", start.isoformat()), ("ov-dates", "end_date", end.isoformat()),
-              ("ov-tz", "value", "market"), ("ov-kind", "value", "settlement")]
-    return {"output": OUTPUT, "outputs": [{"id": i, "property": p} for i, p in IDS],
-            "inputs": [{"id": i, "property": p, "value": v} for i, p, v in values], "changedPropIds": []}
+def body(dependencies: list[dict], region: str, start: dt.date, end: dt.date) -> dict:
+    """The render callback's request as the browser sends it, every declared input and output in its place."""
+    dep = next(d for d in dependencies if RENDERED in d["output"])
+    values = {"ov-market.value": "NEM", "ov-location.value": region, "ov-dates.start_date": start.isoformat(),
+              "ov-dates.end_date": end.isoformat(), "ov-tz.value": "market", "ov-kind.value": "settlement",
+              "ov-scale.value": "linear"}
+    outputs = [dict(zip(("id", "property"), part.rsplit(".", 1), strict=True))
+               for part in dep["output"].strip(".").split("...")]
+    inputs = [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in dep["inputs"]]
+    return {"output": dep["output"], "outputs": outputs, "inputs": inputs,
+            "state": [{**i, "value": values.get(f"{i['id']}.{i['property']}")} for i in dep.get("state", [])],
+            "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
 
 
 def main() -> None:
@@ -37,14 +40,15 @@ def main() -> None:
     except requests.ConnectionError:
         print(f"no app answers at {base}: start one (make run; local mode C254_AUTH=off) and run this again")
         return
+    dependencies = session.get(base + "/_dash-dependencies", timeout=30).json()
     regions = ["NSW1", "QLD1", "VIC1", "SA1", "TAS1"]
     last = dt.date(2026, 10, 31)
     times = []
     for i in range(n):
         end = last - dt.timedelta(days=i)
         t0 = time.perf_counter()
-        answer = session.post(base + "/_dash-update-component", json=body(regions[i % 5], end - dt.timedelta(13), end),
-                              headers={"Origin": base}, timeout=60)
+        request = body(dependencies, regions[i % 5], end - dt.timedelta(13), end)
+        answer = session.post(base + "/_dash-update-component", json=request, headers={"Origin": base}, timeout=60)
         times.append((time.perf_counter() - t0) * 1000)
         answer.raise_for_status()
     times.sort()
