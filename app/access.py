@@ -117,9 +117,42 @@ def callback_roles(callback_map: dict, body: object) -> frozenset[str]:
     return NOBODY
 
 
+def check_callback_body(callback_map: dict, body: dict) -> None:
+    """BadCallbackRequest unless the body of a request for a callback of this app (``callback_roles`` found it)
+    lists the inputs and state the callback declares, each the component and property it declares, and as many
+    outputs. Dash reads these lists by position and their items by key, and a callback reads which input fired from
+    the ids a request names (ctx.triggered_id): a body of another shape, which no page of this site sends, would
+    otherwise fail inside Dash or the callback, a 500 where the sender's error is meant. Checked once the sender
+    may call the callback: one who may not is told only that."""
+    declared = callback_map[body["output"]]
+    for field in ("inputs", "state"):
+        given, wanted = body.get(field, []), declared.get(field) or []
+        if not isinstance(given, list) or len(given) != len(wanted):
+            raise BadCallbackRequest(f"'{field}' must be a list of this callback's {len(wanted)} {field}, "
+                                     "each an object with an id and a property")
+        for spec, item in zip(wanted, given, strict=True):
+            if not _fits(spec, item):
+                raise BadCallbackRequest(f"'{field}' names another component than the callback's "
+                                         f"{spec['id']}.{spec['property']}")
+    if not declared.get("no_output"):  # which outputs they are, Dash's own check compares (security.py)
+        output, outputs = body["output"], body.get("outputs")
+        wanted = len(output.strip(".").split("...")) if output.startswith("..") else 1  # "..a.children...b.figure.."
+        listed = outputs if output.startswith("..") and isinstance(outputs, list) else [outputs]
+        if len(listed) != wanted or not all(_is_spec(one) for one in listed):
+            raise BadCallbackRequest(f"'outputs' must name this callback's {wanted} output(s), "
+                                     "each an object with an id and a property")
+    changed = body.get("changedPropIds", [])
+    if not isinstance(changed, list) or not all(isinstance(one, str) for one in changed):
+        raise BadCallbackRequest("'changedPropIds' must be a list of texts like 'id.property'")
+    named = {f"{_id_text(one['id'])}.{one['property']}" for item in body["inputs"]
+             for one in (item if isinstance(item, list) else [item])}
+    if not set(changed) <= named:
+        raise BadCallbackRequest("'changedPropIds' may name only the request's own inputs")
+
+
 def _is_spec(item: object) -> bool:
-    """One input, state or output as Dash's renderer sends it: an id (text, or a dict for a pattern-matching id)
-    and a property; a pattern-matching ALL sends a list of them."""
+    """One component and property as Dash's renderer names it: an id (text, or a dict for a pattern-matching id)
+    and a property; a pattern-matching ALL names a list of them."""
     def one(spec: object) -> bool:
         return isinstance(spec, dict) and isinstance(spec.get("id"), str | dict) and isinstance(spec.get("property"),
                                                                                                 str)
@@ -127,48 +160,12 @@ def _is_spec(item: object) -> bool:
     return all(one(spec) for spec in item) if isinstance(item, list) else one(item)
 
 
-def check_callback_body(callback_map: dict, body: dict) -> None:
-    """BadCallbackRequest unless the body of a request for a callback of this app (``callback_roles`` found it)
-    lists as many inputs, state and outputs as the callback declares, each an id and a property, the ids its
-    own. Dash reads these lists by position and their items by key: a body of another shape, which no page of
-    this site sends, would otherwise fail inside Dash or the callback, a 500 where the sender's error is meant.
-    Checked once the sender may call the callback: one who may not is told only that."""
-    declared = callback_map[body["output"]]
-    for field in ("inputs", "state"):
-        given, wanted = body.get(field, []), len(declared.get(field) or ())
-        if not isinstance(given, list) or len(given) != wanted or not all(_is_spec(one) for one in given):
-            raise BadCallbackRequest(f"'{field}' must be a list of this callback's {wanted} {field}, "
-                                     "each an object with an id and a property")
-    if not declared.get("no_output"):
-        output, outputs = body["output"], body.get("outputs")
-        if output.startswith(".."):  # several outputs: "..a.children...b.figure.."
-            wanted = len(output.strip(".").split("..."))
-            shaped = isinstance(outputs, list) and len(outputs) == wanted and all(_is_spec(o) for o in outputs)
-        else:
-            wanted, shaped = 1, _is_spec(outputs)
-        if not shaped:
-            raise BadCallbackRequest(f"'outputs' must name this callback's {wanted} output(s), "
-                                     "each an object with an id and a property")
-    changed = body.get("changedPropIds", [])
-    if not isinstance(changed, list) or not all(isinstance(one, str) for one in changed):
-        raise BadCallbackRequest("'changedPropIds' must be a list of texts like 'id.property'")
-    # Dash passes on whatever ids a request names, and a callback reads which input fired from them
-    # (ctx.triggered_id): each must be one the callback declares, of its pattern where it declares one.
-    for field in ("inputs", "state"):
-        for spec, item in zip(declared.get(field) or (), body.get(field, []), strict=True):
-            if not _fits(spec, item):
-                raise BadCallbackRequest(f"'{field}' names another component than the callback's "
-                                         f"{spec['id']}.{spec['property']}")
-    named = {f"{_id_text(one['id'])}.{one['property']}" for item in body.get("inputs", [])
-             for one in (item if isinstance(item, list) else [item])}
-    if not set(changed) <= named:
-        raise BadCallbackRequest("'changedPropIds' may name only the request's own inputs")
-
-
-def _fits(spec: dict, item: dict | list) -> bool:
+def _fits(spec: dict, item: object) -> bool:
     """Whether ``item`` (one input or state of a request) is the component and property ``spec`` declares: its
     id itself, or for a pattern-matching id (ALL: a list) ids with the pattern's keys, its fixed values, and a
     text or number where it has a wildcard."""
+    if not _is_spec(item):
+        return False
     declared = spec["id"]
     pattern = json.loads(declared) if declared.startswith("{") else None
     if pattern is None:
