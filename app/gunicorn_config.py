@@ -127,5 +127,14 @@ def post_worker_init(worker) -> None:
     """The objects a worker holds once its app is loaded (about 290,000: modules, the pages' layouts, the callback
     map) are moved out of the garbage collector's sight: they live as long as the worker, and every full
     collection walked them all with the GIL held, pausing every request 150-190 ms several times a minute under
-    the load bench. With them frozen a full collection takes 5-20 ms."""
+    the load bench. With them frozen a full collection takes 5-20 ms.
+
+    Then the app's background work starts (app.scheduler.start_at_boot): the scheduler, the start-up catch-up
+    and the warming, which waited for the worker's first request before, so an app nobody had opened pulled
+    nothing, and its first user found every view cold."""
     gc.freeze()
+    app = getattr(worker, "wsgi", None)
+    if hasattr(app, "extensions"):  # our Flask app (not a test's plain WSGI function)
+        from app.scheduler import start_at_boot
+
+        start_at_boot(app)

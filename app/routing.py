@@ -5,7 +5,8 @@ Callbacks reach it as ``services().routing``. An order is checked and stored her
 session is woken to send it, so a request never waits on the network. Nothing is sent unless an admin has
 switched routing on (stored, so every worker and every restart agrees); an order asked for while it is off is
 refused and not stored. The session runs only while routing is on and the counterparty is configured
-(``C254_FIX_*`` settings), from the first request this process serves, or at once when an admin switches
+(``C254_FIX_*`` settings), from this process's start (a gunicorn worker's boot, or the first request another
+server serves), or at once when an admin switches
 routing on; switching it off logs the session out. Exactly one process may hold the session (a second would
 log on with the same CompIDs and share its sequence numbers): with Redis configured (several workers or hosts)
 the holder takes a Redis lock that it renews while the session runs; the other workers only store orders, which
@@ -269,8 +270,8 @@ class Routing:
                 return
 
     def start_on_first_request(self) -> None:
-        """Start the session (if routing is on) when this process serves its first request, as the scheduler
-        does: never at import, nor before gunicorn forks."""
+        """Start the session (if routing is on) when this process serves its first request, unless its boot has
+        (app.scheduler.start_at_boot), as the scheduler does: never at import, nor before gunicorn forks."""
         started = threading.Event()
 
         def _start() -> None:

@@ -1,7 +1,8 @@
 """APScheduler inside the app process: connector pulls on the operators' cadences, and admin backfills.
 
-The scheduler starts on the first request a serving process receives, never at import or in a CLI command,
-so a forked gunicorn worker (not the master) owns it and the embedded store is opened in that same process.
+The scheduler starts as a gunicorn worker boots (or at the first request another server receives), never at
+import or in a CLI command, so a forked gunicorn worker (not the master) owns it and the embedded store is opened in
+that same process.
 With several workers or hosts (Redis configured), every trigger takes a Redis lock named after the job and
 the time it was scheduled to fire (app.trigger_lock), so exactly one worker runs it, even one that starts it late.
 """
@@ -25,7 +26,7 @@ from app.services import services
 from app.signalling import SIGNAL_JOB, record_signals
 from app.trigger_lock import MISFIRE_GRACE_SECONDS, RedisTriggerLock, TriggerLock, claim
 from app.warming import WATCH_KEY, start_watch, warms_after_loads
-from engine.jobs import JobRun, mark_interrupted
+from engine.jobs import JobRun, mark_interrupted, running_elsewhere
 from engine.training import train_all
 from engine.workers import BackgroundPool
 from ingest.backfill import BackfillRequest, run_backfill
@@ -199,8 +200,10 @@ def run_now(server: Flask, job_id: str) -> None:
     backfills(server).pool.submit(run_scheduled, server, spec)
 
 
-#: How long after a failed try the start-up catch-up waits before a request tries it again.
+#: How long after a failed try the start-up catch-up waits before it is tried again (by a request, or by the
+#: start-up's own thread in a gunicorn worker).
 CATCH_UP_RETRY_SECONDS = 5.0
+STARTUP_KEY = "c254_startup"
 
 
 @dataclass
@@ -212,33 +215,81 @@ class _StartUp:
     next_try: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
     catch_up_lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start(self, server: Flask) -> None:
+        """The scheduler, once (and the warming that follows loads, where this process warms)."""
+        if self.started:
+            return
+        with self.lock:
+            if self.started:
+                return
+            sched = build_scheduler(server)
+            sched.start()
+            if warms_after_loads(server):  # now, and after every load, backfill or forecast run of a market
+                start_watch(server)
+            server.extensions[SCHEDULER_KEY] = sched
+            self.started = True
+            log.info("scheduler started with %d jobs", len(sched.get_jobs()))
+
+    def try_catch_up(self, server: Flask) -> None:
+        """One try at the catch-up, unless it is done, another thread is trying, or the last try was too recent:
+        a caller never queues behind a store that hangs."""
+        if self.caught_up or time.monotonic() < self.next_try or not self.catch_up_lock.acquire(blocking=False):
+            return
+        try:
+            if not self.caught_up:
+                self.caught_up = _catch_up(server)
+                self.next_try = time.monotonic() + CATCH_UP_RETRY_SECONDS
+        finally:
+            self.catch_up_lock.release()
 
 
 def start_on_first_request(server: Flask) -> None:
-    state = _StartUp()
+    """The scheduler and the catch-up start at the first request, for a server that does not start them itself
+    (``flask run``, a test client); a gunicorn worker starts them as it boots (``start_at_boot``)."""
+    state = server.extensions.setdefault(STARTUP_KEY, _StartUp())
 
     @server.before_request
     def _start_scheduler() -> None:
         if state.caught_up:
             return
-        if not state.started:
-            with state.lock:
-                if not state.started:
-                    sched = build_scheduler(server)
-                    sched.start()
-                    if warms_after_loads(server):  # now, and after every load, backfill or forecast run of a market
-                        start_watch(server)
-                    server.extensions[SCHEDULER_KEY] = sched
-                    state.started = True
-                    log.info("scheduler started with %d jobs", len(sched.get_jobs()))
-        # One request at a time tries; the others answer meanwhile rather than queue behind a store that hangs.
-        if time.monotonic() >= state.next_try and state.catch_up_lock.acquire(blocking=False):
-            try:
-                if not state.caught_up:
-                    state.caught_up = _catch_up(server)
-                    state.next_try = time.monotonic() + CATCH_UP_RETRY_SECONDS
-            finally:
-                state.catch_up_lock.release()
+        state.start(server)
+        state.try_catch_up(server)
+
+
+def start_at_boot(server: Flask) -> None:
+    """For a gunicorn worker as it boots (app.gunicorn_config.post_worker_init): what its first request would
+    start, started now, so that an app nobody has opened yet still pulls the operators' data on schedule, marks
+    the runs its predecessor left, has its hot views warm before the first user asks, and, with order routing
+    on, holds its FIX session. The catch-up is tried in a thread of its own until the store answers (a
+    predecessor still holding the embedded store, a server still starting); the worker answers requests
+    meanwhile. Then, while another process has runs under way (a predecessor still stopping, given some seconds
+    to finish), it looks again every CATCH_UP_RETRY_SECONDS: a predecessor that ends with a run unfinished leaves
+    it 'running' only until the next look, not until the next restart."""
+    svc = services(server)
+    state: _StartUp | None = server.extensions.get(STARTUP_KEY)  # registered when this process runs the scheduler
+    if state is not None:
+        state.start(server)
+    if svc.settings.warming == "watch":  # a web worker warming its own cache (app.warming)
+        start_watch(server)
+    if state is None and not svc.settings.fix_configured:
+        return
+    stopping = state.stopping if state is not None else threading.Event()
+
+    def start_up() -> None:
+        while state is not None and not state.caught_up and not stopping.is_set():
+            state.try_catch_up(server)
+            stopping.wait(max(0.05, state.next_try - time.monotonic()))
+        if svc.settings.fix_configured and not stopping.is_set():
+            try:  # after the catch-up: the store has answered
+                svc.routing.ensure_session()
+            except Exception:  # as at a first request: routing waits for the admin switch or a request
+                log.exception("could not start the FIX session")
+        while state is not None and not stopping.is_set() and _left_by_others(server):
+            stopping.wait(CATCH_UP_RETRY_SECONDS)
+
+    threading.Thread(target=start_up, name="start-up", daemon=True).start()
 
 
 def _catch_up(server: Flask) -> bool:
@@ -249,11 +300,23 @@ def _catch_up(server: Flask) -> bool:
     try:
         mark_interrupted(services(server).ready_store())
     except Exception as exc:  # a store problem must not stop the page from answering
-        log.warning("could not mark interrupted runs (%s); a request after %.0f s tries again", exc,
+        log.warning("could not mark interrupted runs (%s); tried again after %.0f s", exc,
                     CATCH_UP_RETRY_SECONDS)
         return False
     forecasting(server).first_start()
     return True
+
+
+def _left_by_others(server: Flask) -> bool:
+    """Fail the runs of processes that have ended since the catch-up; whether runs of another process are still
+    'running' (True too when the store did not answer: the next look tries again)."""
+    try:
+        store = services(server).ready_store()
+        mark_interrupted(store)
+        return running_elsewhere(store) > 0
+    except Exception as exc:  # a store problem must not end the looking
+        log.debug("could not look at the runs of other processes: %s", exc)
+        return True
 
 
 def stop_background(server: Flask, grace: float) -> list[str]:
@@ -262,6 +325,8 @@ def stop_background(server: Flask, grace: float) -> list[str]:
     seconds to finish. Returns what still runs after that (its threads cannot be interrupted: a process that
     ends anyway leaves those runs to ``mark_interrupted`` at its next start, as a killed one does)."""
     stoppers: dict[str, Callable[[], None]] = {}
+    if STARTUP_KEY in server.extensions:  # its catch-up stops trying
+        server.extensions[STARTUP_KEY].stopping.set()
     if WATCH_KEY in server.extensions:  # a worker's warming: its cache goes with it
         stoppers["warming"] = server.extensions[WATCH_KEY].stop
     sched = server.extensions.get(SCHEDULER_KEY)

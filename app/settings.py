@@ -105,7 +105,7 @@ class Settings:
     secret_key: str | None = None
     scheduler: bool = True
     #: When this process computes the views users open first (app.warming; C254_WARMING): "loads", at start and
-    #: after each load, where the scheduler runs; "watch", at its first request and whenever a market's data
+    #: after each load, where the scheduler runs; "watch", as the worker boots and whenever a market's data
     #: version moves, for web workers with a cache of their own while another process loads (app.store_process
     #: starts its workers so when there is no Redis); "off", for a process whose cache no page reads.
     warming: str = "loads"

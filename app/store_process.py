@@ -92,13 +92,14 @@ def _ends_with_this_process() -> Callable[[], None] | None:
 
 
 def start_scheduler(settings: Settings) -> Flask:
-    """The app's scheduler in this process, on the embedded store this process holds. It starts on the first
-    request a serving process receives (app.scheduler), so this process receives one."""
+    """The app's scheduler in this process, on the embedded store this process holds, started as a gunicorn worker
+    starts its own (app.scheduler.start_at_boot)."""
     from app.factory import create_app
+    from app.scheduler import start_at_boot
 
     # it warms the shared cache as versions move; without Redis its cache is read by no page, and the workers warm
     app = create_app(dataclasses.replace(settings, scheduler=True, warming="loads" if settings.redis_url else "off"))
-    app.server.test_client().get("/healthz")
+    start_at_boot(app.server)
     return app.server
 
 

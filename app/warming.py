@@ -15,7 +15,8 @@ default network once, after its first warming.
 
 Where (Settings.warming): "loads", the process that runs the scheduler, from its start (one process: make run;
 with Redis, the cache every worker reads); "watch", a web worker whose cache is its own while another process
-loads (app.store_process's, without Redis), from its first request; "off", a process whose cache no page reads
+loads (app.store_process's, without Redis), from its boot (app.scheduler.start_at_boot; at its first request
+under another server); "off", a process whose cache no page reads
 (that store process). With Redis, every watching worker sees the same versions move and the cache is shared, so
 each market's version is warmed by the worker that claims it first (``RedisWarmingClaims``), not by all."""
 from __future__ import annotations
@@ -248,7 +249,8 @@ def start_watch(server: Flask) -> None:
 
 
 def watch_on_first_request(server: Flask) -> None:
-    """Start this process's ``VersionWatch`` at its first request (a gunicorn worker, not the CLI)."""
+    """Start this process's ``VersionWatch`` at its first request, for a server that does not start it as it boots
+    (app.scheduler.start_at_boot); never in the CLI."""
     @server.before_request
     def _start_watch() -> None:
         if WATCH_KEY not in server.extensions:

@@ -340,6 +340,37 @@ def test_a_watching_worker_warms_at_its_first_request_then_each_market_another_p
         watch.stop()
 
 
+def test_a_watching_worker_warms_as_it_boots_before_any_request(make_app, monkeypatch):
+    """A gunicorn worker starts its watch as it boots (app.gunicorn_config.post_worker_init): its first user, and
+    the first after a reload (SIGHUP starts new workers), finds the hot views warm. It waited for the first
+    request before, which then raced the warming for the same views."""
+    from app import warming
+    from app.scheduler import start_at_boot, stop_background
+
+    monkeypatch.setattr(warming, "WATCH_SECONDS", 0.05)
+    warmed: list = []
+    real_warm = warming.warm
+    monkeypatch.setattr(warming, "warm", lambda server, markets=None: warmed.append(markets) or real_warm(server,
+                                                                                                        markets))
+    dash_app = make_app(warming="watch")
+    server = dash_app.server
+    write_tables(services(server).ready_store(), {"prices": _prices("NEM", "SA1", "2026-11-20")}, source="file.csv")
+    start_at_boot(server)  # what the worker's boot calls; no request is made in this test
+    watch = server.extensions[warming.WATCH_KEY]
+    try:
+        _wait_for(lambda: warmed == [None] and not _busy(watch), "the first warming")
+        misses = _total("miss")
+        with server.app_context():
+            choice = services().cached(overview.initial_choice, "NEM", None, None, None, None)
+            services().cached(overview.overview_view, "NEM", choice.location.chosen, choice.dates.start,
+                              choice.dates.end, "market", choice.kind.chosen)
+        assert _total("miss") == misses, "the default overview was computed on request"
+        assert stop_background(server, grace=10) == []
+        assert not watch.thread.is_alive()
+    finally:
+        watch.stop()
+
+
 def test_the_process_running_the_scheduler_warms_whatever_moved_a_markets_version(make_app, monkeypatch):
     """Settings.warming "loads" (make run): the scheduler's start starts the watch, so a market's views are
     warmed again after anything that moves a version, not only a scheduled load: here a stored forecast run's."""

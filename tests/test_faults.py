@@ -612,6 +612,52 @@ def test_runs_left_by_a_stopped_process_are_marked_once_a_store_held_at_the_firs
     assert set(seen["statuses"]) == {200}
 
 
+HELD_AT_BOOT = textwrap.dedent("""
+    import json, os, subprocess, sys, time
+    from app import scheduler
+    from app.factory import create_app
+    from app.settings import Settings
+    from engine import jobs
+
+    store_url, holder_script = sys.argv[1], sys.argv[2]
+    scheduler.CATCH_UP_RETRY_SECONDS = 0.2
+    holder = subprocess.Popen([sys.executable, "-c", holder_script, store_url], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    run_id = holder.stdout.readline().strip()
+    server = create_app(Settings(store_url=store_url, scheduler=True, demo=False, auth=False)).server
+    scheduler.start_at_boot(server)  # as a gunicorn worker boots; no request is made in this test
+    seen = {"scheduler": server.extensions[scheduler.SCHEDULER_KEY].running}
+    time.sleep(1.0)  # some tries while the store is held elsewhere
+    holder.stdin.write("stop\\n")
+    holder.stdin.flush()
+    seen["holder"] = holder.stdout.readline().strip()
+    holder.wait(30)
+    for _ in range(300):  # the start-up's own thread tries again and finds the store free
+        run = jobs.get_run(server.extensions["c254"].store, run_id)
+        if run["status"] != "running":
+            break
+        time.sleep(0.1)
+    seen["run"] = (run["status"], run["error"])
+    print(json.dumps(seen), flush=True)
+    os._exit(0)
+""")
+
+
+def test_a_worker_booting_while_its_store_is_held_marks_the_runs_left_once_free_with_no_request(tmp_path):
+    """A gunicorn worker starts its scheduler and catch-up as it boots (app.scheduler.start_at_boot). The store
+    held by a predecessor at first, the catch-up tries again by itself until the store is free: the runs left
+    'running' are marked without anyone opening a page."""
+    url = f"chdb://{tmp_path / 'held-at-boot'}"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run([sys.executable, "-c", HELD_AT_BOOT, url, HOLDER], cwd=REPO_ROOT, capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["scheduler"] is True and seen["holder"] == "released"
+    assert "could not mark interrupted runs" in done.stderr
+    assert seen["run"] == ["failed", "interrupted: the process running it stopped"], seen
+
+
 @pytest.mark.realdata
 def test_a_backfill_whose_store_goes_away_for_a_while_records_its_failure_when_it_returns(store_server, data_dir,
                                                                                          monkeypatch):

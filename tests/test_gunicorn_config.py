@@ -218,3 +218,63 @@ def test_each_app_gets_a_control_socket_of_its_own_unless_one_is_set(own_dirs, t
     cfg.set("control_socket", str(tmp_path / "operators.ctl"))
     gunicorn_config.on_starting(types.SimpleNamespace(cfg=cfg))
     assert cfg.control_socket == str(tmp_path / "operators.ctl")
+
+
+LEFT_RUNNING = """
+import sys
+from engine import jobs
+from engine.store import Store, migrate
+
+store = Store(sys.argv[1])
+migrate(store)
+run = jobs.JobRun(job="backfill:nem", market="NEM", connector="nem")
+run.save(store)  # and this process ends with the run 'running', as one killed mid-backfill does
+print(run.run_id, flush=True)
+store.close()
+"""
+
+READ_RUN = """
+import sys
+from engine import jobs
+from engine.store import Store
+
+run = jobs.get_run(Store(sys.argv[1]), sys.argv[2])
+print(f"{run['status']}|{run['error']}", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_worker_starts_its_scheduler_catch_up_and_warming_as_it_boots(tmp_path):
+    """`make run` and nobody opens the app: the worker's boot starts the scheduler (the operators' pulls run on
+    schedule), marks the runs a stopped process left, and warms the hot views. All three waited for the first
+    request before."""
+    url = f"chdb://{tmp_path / 'store'}"
+    env = {**os.environ, "C254_STORE": url, "C254_SECRET_KEY": "boot-test", "C254_DEMO": "0", "C254_SCHEDULER": "1",
+           "C254_LOG_FORMAT": "text", "HOST": "127.0.0.1", "PORT": str(free_port(STORE_PROCESSES)),
+           "WEB_WORKERS": "1", "WEB_THREADS": "2",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    left = subprocess.run([sys.executable, "-c", LEFT_RUNNING, url], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert left.returncode == 0, left.stderr[-2000:]
+    run_id = left.stdout.strip().splitlines()[-1]
+    log = tmp_path / "web.log"
+    with log.open("w") as log_file:
+        web = subprocess.Popen(gunicorn_command(), cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL,
+                               stderr=log_file)
+    try:
+        deadline = time.monotonic() + 120
+        while not ("scheduler started with" in log.read_text() and "warmed" in log.read_text()):
+            assert web.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        web.terminate()
+        web.wait(timeout=60)
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert "/healthz" not in text and "GET " not in text  # no request reached it
+    # read in a process of its own: chDB lets a process open one directory, and this one holds the suite's store
+    read = subprocess.run([sys.executable, "-c", READ_RUN, url, run_id], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert read.returncode == 0, read.stderr[-2000:]
+    assert read.stdout.strip().splitlines()[-1] == "failed|interrupted: the process running it stopped"

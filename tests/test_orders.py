@@ -385,6 +385,29 @@ def test_routing_in_the_app_off_roles_on_and_off_again(make_app, tmp_path):
 
 
 
+def test_a_worker_booting_with_routing_on_logs_on_before_any_request(make_app, tmp_path):
+    """Routing switched on (stored) and the app restarted: the worker's boot starts the FIX session
+    (app.scheduler.start_at_boot), as its first request did before; the session no longer waits for a user."""
+    from app.scheduler import start_at_boot
+
+    with Acceptor(tmp_path, sender="C254C") as acceptor:
+        fix_settings = {"fix_host": "127.0.0.1", "fix_port": acceptor.port, "fix_sender_comp_id": "C254C",
+                        "fix_target_comp_id": "BROKER", "fix_heartbeat_seconds": 1}
+        before = services(make_app(**fix_settings).server).routing
+        before.set_enabled(True, ADMIN)
+        acceptor.wait_logons(1)
+        before.stop_session()  # the process stops; the switch stays on in the store
+        routing = services(make_app(**fix_settings).server).routing
+        try:
+            assert routing.session is None
+            start_at_boot(routing.server)  # no request is made
+            wait_for(lambda: routing.session is not None and routing.session.wait_logged_on(0.1), 10,
+                     "the session logged on")
+            acceptor.wait_logons(2)
+        finally:
+            routing.stop_session()
+
+
 @pytest.mark.slow
 def test_one_worker_holds_the_session_and_the_others_orders_go_through_it(make_app, redis_server, tmp_path,
                                                                          monkeypatch):
