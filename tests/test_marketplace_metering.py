@@ -92,10 +92,29 @@ def test_the_queue_is_bounded_and_close_writes_what_is_left():
     meter = Meter(sink, batch=5, interval=60, capacity=20)
     for i in range(30):
         meter.record(_usage(i))
+    # whenever the flush that the fifth record woke took its batch out, once the batch is back (the write failed)
+    _wait(lambda: sink.calls >= 1 and not meter._flushing.locked())
     assert meter.pending() == 20 and meter.dropped == 10
     sink.fail = 0
     meter.close()
     assert sink.rows() == list(range(10, 30)) and meter.pending() == 0
+
+
+def test_a_failed_batch_put_back_keeps_the_queue_within_its_bound():
+    """Records arriving while a batch is out being written fill the queue; the batch put back after a failed write
+    counts against the bound too. Before, the queue stayed above it (25 of 20 here, 5 dropped instead of 10)."""
+    sink = Sink(fail=10**9, slow=0.3)
+    meter = Meter(sink, batch=5, interval=60, capacity=20)
+    for i in range(5):
+        meter.record(_usage(i))
+    _wait(lambda: sink.calls == 1)  # the batch 0-4 is out, its write under way
+    for i in range(5, 30):
+        meter.record(_usage(i))
+    _wait(lambda: not meter._flushing.locked())
+    assert meter.pending() == 20 and meter.dropped == 10
+    sink.fail = 0
+    meter.close()
+    assert sink.rows() == list(range(10, 30))  # the newest, in order
 
 
 def test_records_from_many_threads_all_arrive():

@@ -51,14 +51,17 @@ class Meter:
             row = (pd.Timestamp.now(tz="UTC"), *row[1:])
         with self._lock:
             self._queue.append(row)
-            over = len(self._queue) - self._capacity
-            if over > 0:
-                for _ in range(over):
-                    self._queue.popleft()
-                self.dropped += over
+            self._drop_beyond_capacity()
             full = len(self._queue) >= self._batch
         if full:
             self._wake.set()
+
+    def _drop_beyond_capacity(self) -> None:
+        """Drop the oldest records beyond ``capacity`` (the lock held)."""
+        over = len(self._queue) - self._capacity
+        for _ in range(over):
+            self._queue.popleft()
+        self.dropped += max(0, over)
 
     def pending(self) -> int:
         with self._lock:
@@ -81,6 +84,8 @@ class Meter:
                     log.exception("usage meter: writing %d records failed; kept for the next flush", len(rows))
                     with self._lock:
                         self._queue.extendleft(reversed(rows))
+                        # records queued while this batch was out count against the bound too
+                        self._drop_beyond_capacity()
                     return done
                 done += len(rows)
                 self.written += len(rows)
