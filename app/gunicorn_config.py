@@ -130,8 +130,8 @@ def post_worker_init(worker) -> None:
     the load bench. With them frozen a full collection takes 5-20 ms.
 
     Then the app's background work starts (app.scheduler.start_at_boot): the scheduler, the start-up catch-up
-    and the warming, which waited for the worker's first request before, so an app nobody had opened pulled
-    nothing, and its first user found every view cold."""
+    and the warming, which waited for the worker's first request before: an app nobody had opened pulled nothing
+    on schedule, and its first request raced the warming for the same views."""
     gc.freeze()
     app = getattr(worker, "wsgi", None)
     if hasattr(app, "extensions"):  # our Flask app (not a test's plain WSGI function)

@@ -26,7 +26,7 @@ from app.services import services
 from app.signalling import SIGNAL_JOB, record_signals
 from app.trigger_lock import MISFIRE_GRACE_SECONDS, RedisTriggerLock, TriggerLock, claim
 from app.warming import WATCH_KEY, start_watch, warms_after_loads
-from engine.jobs import JobRun, mark_interrupted, running_elsewhere
+from engine.jobs import JobRun, mark_interrupted
 from engine.training import train_all
 from engine.workers import BackgroundPool
 from ingest.backfill import BackfillRequest, run_backfill
@@ -204,6 +204,9 @@ def run_now(server: Flask, job_id: str) -> None:
 #: start-up's own thread in a gunicorn worker).
 CATCH_UP_RETRY_SECONDS = 5.0
 STARTUP_KEY = "c254_startup"
+#: How often a process running the scheduler looks for runs whose process has ended (one small read of job_runs):
+#: such a run is marked failed within this, not at the next restart.
+SWEEP_SECONDS = 10.0
 
 
 @dataclass
@@ -264,9 +267,10 @@ def start_at_boot(server: Flask) -> None:
     the runs its predecessor left, has its hot views warm before the first user asks, and, with order routing
     on, holds its FIX session. The catch-up is tried in a thread of its own until the store answers (a
     predecessor still holding the embedded store, a server still starting); the worker answers requests
-    meanwhile. Then, while another process has runs under way (a predecessor still stopping, given some seconds
-    to finish), it looks again every CATCH_UP_RETRY_SECONDS: a predecessor that ends with a run unfinished leaves
-    it 'running' only until the next look, not until the next restart."""
+    meanwhile. Then the same thread sweeps every SWEEP_SECONDS for runs whose process has ended since (a
+    reloaded worker's predecessor that spent its grace with a backfill unfinished, a web worker killed
+    mid-backfill and replaced by gunicorn while the store process runs on): before, such a run read 'running'
+    until the next restart of a process running the scheduler."""
     svc = services(server)
     state: _StartUp | None = server.extensions.get(STARTUP_KEY)  # registered when this process runs the scheduler
     if state is not None:
@@ -286,8 +290,8 @@ def start_at_boot(server: Flask) -> None:
                 svc.routing.ensure_session()
             except Exception:  # as at a first request: routing waits for the admin switch or a request
                 log.exception("could not start the FIX session")
-        while state is not None and not stopping.is_set() and _left_by_others(server):
-            stopping.wait(CATCH_UP_RETRY_SECONDS)
+        while state is not None and not stopping.wait(SWEEP_SECONDS):
+            _sweep(server)
 
     threading.Thread(target=start_up, name="start-up", daemon=True).start()
 
@@ -307,16 +311,13 @@ def _catch_up(server: Flask) -> bool:
     return True
 
 
-def _left_by_others(server: Flask) -> bool:
-    """Fail the runs of processes that have ended since the catch-up; whether runs of another process are still
-    'running' (True too when the store did not answer: the next look tries again)."""
+def _sweep(server: Flask) -> None:
+    """Fail the runs whose process has ended (``mark_interrupted``); a store that does not answer is tried at the
+    next sweep."""
     try:
-        store = services(server).ready_store()
-        mark_interrupted(store)
-        return running_elsewhere(store) > 0
-    except Exception as exc:  # a store problem must not end the looking
-        log.debug("could not look at the runs of other processes: %s", exc)
-        return True
+        mark_interrupted(services(server).ready_store())
+    except Exception as exc:  # a store problem must not end the sweeping
+        log.debug("could not sweep for interrupted runs: %s", exc)
 
 
 def stop_background(server: Flask, grace: float) -> list[str]:

@@ -158,30 +158,15 @@ def _owner_gone(owner: str, last_saved: pd.Timestamp, now: pd.Timestamp) -> bool
     return False
 
 
-def _running(store: Store) -> tuple[list[tuple[str, str, pd.Timestamp]], pd.Timestamp]:
-    """The runs saved as 'running' (id, owner, last save), and the time of day to judge their owners' silence by.
-    The wall clock, not the version clock: after a burst of writes this process's versions run ahead of the time
-    of day, and another host's run would be taken as silent that much too early."""
-    found = store.query_df("SELECT run_id, owner, updated_at FROM job_runs FINAL WHERE status = 'running'")
-    return list(found.itertuples(index=False, name=None)), wall_ms()
-
-
-def running_elsewhere(store: Store) -> int:
-    """How many runs another process has saved as 'running': a live web worker's beside this one, a predecessor's
-    still stopping (a reloaded worker's, given some seconds to finish), or one whose process has just ended,
-    which the next ``mark_interrupted`` fails. Not whether each owner lives: one that ends between the two calls
-    would be counted by neither."""
-    runs, _ = _running(store)
-    me = this_process()
-    return sum(owner != me for _, owner, _ in runs)
-
-
 def mark_interrupted(store: Store) -> int:
     """Runs left 'running' by a process that has stopped are failed, so nobody waits on them forever; those of a
     live process beside this one (another web worker on the same store) are left to it."""
-    stale, now = _running(store)
+    stale = store.query_df("SELECT run_id, owner, updated_at FROM job_runs FINAL WHERE status = 'running'")
+    # The wall clock, not the version clock: after a burst of writes this process's versions run ahead of the
+    # time of day, and another host's run would be taken as silent that much too early.
+    now = wall_ms()
     n = 0
-    for run_id, owner, last_saved in stale:
+    for run_id, owner, last_saved in stale.itertuples(index=False, name=None):
         if not _owner_gone(owner, last_saved, now):
             continue
         data = get_run(store, run_id)
@@ -193,8 +178,7 @@ def mark_interrupted(store: Store) -> int:
         # start: its duration runs to that last save (never past the time of day, nor before its start), not
         # across the time the app was down.
         ended = max(min(pd.Timestamp(last_saved), now), pd.Timestamp(run.started_at))
-        # no retry: this runs in a request or a worker's start, and the start-up catch-up tries it all again seconds
-        # later
+        # no retry: the start-up's catch-up, or its sweep (app.scheduler), tries it all again seconds later
         run.finish(store, "failed", "interrupted: the process running it stopped", at=ended, retry=False)
         n += 1
     return n

@@ -620,7 +620,7 @@ HELD_AT_BOOT = textwrap.dedent("""
     from engine import jobs
 
     store_url, holder_script = sys.argv[1], sys.argv[2]
-    scheduler.CATCH_UP_RETRY_SECONDS = 0.2
+    scheduler.CATCH_UP_RETRY_SECONDS = scheduler.SWEEP_SECONDS = 0.2
     holder = subprocess.Popen([sys.executable, "-c", holder_script, store_url], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     run_id = holder.stdout.readline().strip()
@@ -632,7 +632,7 @@ HELD_AT_BOOT = textwrap.dedent("""
     holder.stdin.flush()
     seen["holder"] = holder.stdout.readline().strip()
     holder.wait(30)
-    for _ in range(300):  # the start-up's own thread tries again and finds the store free
+    for _ in range(300):  # the start-up's own thread tries again and finds the store free (its holder ended)
         run = jobs.get_run(server.extensions["c254"].store, run_id)
         if run["status"] != "running":
             break
