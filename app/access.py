@@ -16,6 +16,8 @@ from functools import partial
 from urllib.parse import quote
 
 import dash
+# the renderer names a pattern-matching id in changedPropIds as this does (dash is pinned: pyproject.toml)
+from dash._utils import stringify_id
 from flask import Response, jsonify, redirect, request
 from flask_wtf.csrf import generate_csrf
 
@@ -144,7 +146,7 @@ def check_callback_body(callback_map: dict, body: dict) -> None:
     changed = body.get("changedPropIds", [])
     if not isinstance(changed, list) or not all(isinstance(one, str) for one in changed):
         raise BadCallbackRequest("'changedPropIds' must be a list of texts like 'id.property'")
-    named = {f"{_id_text(one['id'])}.{one['property']}" for item in body["inputs"]
+    named = {f"{stringify_id(one['id'])}.{one['property']}" for item in body["inputs"]
              for one in (item if isinstance(item, list) else [item])}
     if not set(changed) <= named:
         raise BadCallbackRequest("'changedPropIds' may name only the request's own inputs")
@@ -175,13 +177,6 @@ def _fits(spec: dict, item: object) -> bool:
                and all(isinstance(one["id"][key], str | int | float) if isinstance(value, list)
                        else one["id"][key] == value for key, value in pattern.items())
                for one in (item if isinstance(item, list) else [item]))
-
-
-def _id_text(ident: str | dict) -> str:
-    """A component id as Dash names it in ``id.property`` (dash._utils.stringify_id: a dict's keys sorted)."""
-    if not isinstance(ident, dict):
-        return ident
-    return "{" + ",".join(f"{json.dumps(key)}:{json.dumps(ident[key])}" for key in sorted(ident)) + "}"
 
 
 def may_open(role: str | None, path: str) -> bool:

@@ -279,19 +279,20 @@ def start_at_boot(server: Flask) -> None:
         start_watch(server)
     if state is None and not svc.settings.fix_configured:
         return
-    stopping = state.stopping if state is not None else threading.Event()
 
     def start_up() -> None:
-        while state is not None and not state.caught_up and not stopping.is_set():
-            state.try_catch_up(server)
-            stopping.wait(max(0.05, state.next_try - time.monotonic()))
-        if svc.settings.fix_configured and not stopping.is_set():
+        if state is not None:
+            while not state.caught_up and not state.stopping.is_set():
+                state.try_catch_up(server)
+                state.stopping.wait(max(0.05, state.next_try - time.monotonic()))
+        if svc.settings.fix_configured and not (state and state.stopping.is_set()):
             try:  # after the catch-up: the store has answered
                 svc.routing.ensure_session()
             except Exception:  # as at a first request: routing waits for the admin switch or a request
                 log.exception("could not start the FIX session")
-        while state is not None and not stopping.wait(SWEEP_SECONDS):
-            _sweep(server)
+        if state is not None:
+            while not state.stopping.wait(SWEEP_SECONDS):
+                _sweep(server)
 
     threading.Thread(target=start_up, name="start-up", daemon=True).start()
 

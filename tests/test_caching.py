@@ -299,11 +299,14 @@ def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_watching_worker_warms_at_its_first_request_then_each_market_another_process_loads(make_app,
-                                                                                            monkeypatch):
+@pytest.mark.parametrize("start", ["boot", "request"])
+def test_a_watching_worker_warms_as_it_starts_then_each_market_another_process_loads(make_app, monkeypatch, start):
     """Settings.warming "watch" (app.store_process's workers without Redis): the worker's own cache holds each
-    market's hot views at its first request, and again after a load it did not make, before anyone asks."""
+    market's hot views from its start, and again after a load it did not make, before anyone asks. A gunicorn
+    worker starts as it boots (app.scheduler.start_at_boot: no request is made; it waited for the first request
+    before, which then raced the warming for the same views), another server at its first request."""
     from app import warming
+    from app.scheduler import start_at_boot
 
     monkeypatch.setattr(warming, "WATCH_SECONDS", 0.05)
     warmed: list = []
@@ -314,8 +317,11 @@ def test_a_watching_worker_warms_at_its_first_request_then_each_market_another_p
     server = dash_app.server
     store = services(server).ready_store()
     write_tables(store, {"prices": _prices("NEM", "SA1", "2026-11-20")}, source="file.csv")
-    assert warming.WATCH_KEY not in server.extensions  # nothing runs before a request (the CLI makes none)
-    assert server.test_client().get("/healthz").status_code == 200
+    assert warming.WATCH_KEY not in server.extensions  # nothing runs before the start (the CLI makes none)
+    if start == "boot":
+        start_at_boot(server)
+    else:
+        assert server.test_client().get("/healthz").status_code == 200
     watch = server.extensions[warming.WATCH_KEY]
     try:
         _wait_for(lambda: warmed == [None], "the first warming")
@@ -335,37 +341,6 @@ def test_a_watching_worker_warms_at_its_first_request_then_each_market_another_p
         from app.scheduler import stop_background
 
         assert stop_background(server, grace=10) == []  # as the worker stops (app/gunicorn_config.py)
-        assert not watch.thread.is_alive()
-    finally:
-        watch.stop()
-
-
-def test_a_watching_worker_warms_as_it_boots_before_any_request(make_app, monkeypatch):
-    """A gunicorn worker starts its watch as it boots (app.gunicorn_config.post_worker_init): its first user, and
-    the first after a reload (SIGHUP starts new workers), finds the hot views warm. It waited for the first
-    request before, which then raced the warming for the same views."""
-    from app import warming
-    from app.scheduler import start_at_boot, stop_background
-
-    monkeypatch.setattr(warming, "WATCH_SECONDS", 0.05)
-    warmed: list = []
-    real_warm = warming.warm
-    monkeypatch.setattr(warming, "warm", lambda server, markets=None: warmed.append(markets) or real_warm(server,
-                                                                                                        markets))
-    dash_app = make_app(warming="watch")
-    server = dash_app.server
-    write_tables(services(server).ready_store(), {"prices": _prices("NEM", "SA1", "2026-11-20")}, source="file.csv")
-    start_at_boot(server)  # what the worker's boot calls; no request is made in this test
-    watch = server.extensions[warming.WATCH_KEY]
-    try:
-        _wait_for(lambda: warmed == [None] and not _busy(watch), "the first warming")
-        misses = _total("miss")
-        with server.app_context():
-            choice = services().cached(overview.initial_choice, "NEM", None, None, None, None)
-            services().cached(overview.overview_view, "NEM", choice.location.chosen, choice.dates.start,
-                              choice.dates.end, "market", choice.kind.chosen)
-        assert _total("miss") == misses, "the default overview was computed on request"
-        assert stop_background(server, grace=10) == []
         assert not watch.thread.is_alive()
     finally:
         watch.stop()

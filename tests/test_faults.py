@@ -565,27 +565,33 @@ HOLDER = textwrap.dedent("""
 """)
 
 HELD_AT_START = textwrap.dedent("""
-    import json, os, subprocess, sys
+    import json, os, subprocess, sys, time
     from app import scheduler
     from app.factory import create_app
     from app.settings import Settings
     from engine import jobs
 
-    store_url, holder_script = sys.argv[1], sys.argv[2]
-    scheduler.CATCH_UP_RETRY_SECONDS = 0.2
+    store_url, holder_script, start = sys.argv[1], sys.argv[2], sys.argv[3]
+    scheduler.CATCH_UP_RETRY_SECONDS = scheduler.SWEEP_SECONDS = 0.2
     holder = subprocess.Popen([sys.executable, "-c", holder_script, store_url], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
     run_id = holder.stdout.readline().strip()
     server = create_app(Settings(store_url=store_url, scheduler=True, demo=False, auth=False)).server
     client = server.test_client()
-    seen = {"first": client.get("/healthz").status_code}  # the scheduler starts; the store is held elsewhere
+    seen = {"statuses": []}
+    if start == "request":  # the scheduler starts; the store is held elsewhere
+        seen["statuses"].append(client.get("/healthz").status_code)
+    else:  # as a gunicorn worker boots: no request is made
+        scheduler.start_at_boot(server)
+        time.sleep(1.0)  # some tries while the store is held elsewhere
+    seen["scheduler"] = server.extensions[scheduler.SCHEDULER_KEY].running
     holder.stdin.write("stop\\n")
     holder.stdin.flush()
     seen["holder"] = holder.stdout.readline().strip()
     holder.wait(30)
-    seen["statuses"] = []
-    for _ in range(50):  # the next requests, once the retry interval has passed, find the store free
-        seen["statuses"].append(client.get("/healthz").status_code)
+    for _ in range(300):  # a try after the retry interval (the next request's, or the boot's own) finds it free
+        if start == "request":
+            seen["statuses"].append(client.get("/healthz").status_code)
         run = jobs.get_run(server.extensions["c254"].store, run_id)
         if run["status"] != "running":
             break
@@ -593,69 +599,25 @@ HELD_AT_START = textwrap.dedent("""
     seen["run"] = (run["status"], run["error"])
     print(json.dumps(seen), flush=True)
     os._exit(0)  # the scheduler's and the forecasters' threads are not what this test waits for
-""").replace("import json, os", "import json, os, time")
-
-
-def test_runs_left_by_a_stopped_process_are_marked_once_a_store_held_at_the_first_request_is_free(tmp_path):
-    """A worker whose first request cannot open the store (a reloaded worker's predecessor still holding the
-    embedded directory, a ClickHouse server still starting) marks the runs it left at a later request, rather
-    than leave them 'running' until the next restart."""
-    url = f"chdb://{tmp_path / 'held-store'}"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-c", HELD_AT_START, url, HOLDER], cwd=REPO_ROOT, capture_output=True,
-                          text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["first"] == 200 and seen["holder"] == "released"
-    assert "could not mark interrupted runs" in done.stderr
-    assert seen["run"] == ["failed", "interrupted: the process running it stopped"], seen
-    assert set(seen["statuses"]) == {200}
-
-
-HELD_AT_BOOT = textwrap.dedent("""
-    import json, os, subprocess, sys, time
-    from app import scheduler
-    from app.factory import create_app
-    from app.settings import Settings
-    from engine import jobs
-
-    store_url, holder_script = sys.argv[1], sys.argv[2]
-    scheduler.CATCH_UP_RETRY_SECONDS = scheduler.SWEEP_SECONDS = 0.2
-    holder = subprocess.Popen([sys.executable, "-c", holder_script, store_url], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    run_id = holder.stdout.readline().strip()
-    server = create_app(Settings(store_url=store_url, scheduler=True, demo=False, auth=False)).server
-    scheduler.start_at_boot(server)  # as a gunicorn worker boots; no request is made in this test
-    seen = {"scheduler": server.extensions[scheduler.SCHEDULER_KEY].running}
-    time.sleep(1.0)  # some tries while the store is held elsewhere
-    holder.stdin.write("stop\\n")
-    holder.stdin.flush()
-    seen["holder"] = holder.stdout.readline().strip()
-    holder.wait(30)
-    for _ in range(300):  # the start-up's own thread tries again and finds the store free (its holder ended)
-        run = jobs.get_run(server.extensions["c254"].store, run_id)
-        if run["status"] != "running":
-            break
-        time.sleep(0.1)
-    seen["run"] = (run["status"], run["error"])
-    print(json.dumps(seen), flush=True)
-    os._exit(0)
 """)
 
 
-def test_a_worker_booting_while_its_store_is_held_marks_the_runs_left_once_free_with_no_request(tmp_path):
-    """A gunicorn worker starts its scheduler and catch-up as it boots (app.scheduler.start_at_boot). The store
-    held by a predecessor at first, the catch-up tries again by itself until the store is free: the runs left
-    'running' are marked without anyone opening a page."""
-    url = f"chdb://{tmp_path / 'held-at-boot'}"
+@pytest.mark.parametrize("start", ["request", "boot"])
+def test_runs_left_by_a_stopped_process_are_marked_once_a_store_held_at_the_start_is_free(tmp_path, start):
+    """A worker that cannot open the store as it starts (a reloaded worker's predecessor still holding the
+    embedded directory, a ClickHouse server still starting) marks the runs it left once the store is free, rather
+    than leave them 'running' until the next restart: at a later request under a server that starts the scheduler
+    at the first request, and by itself, with no request, in a gunicorn worker (app.scheduler.start_at_boot)."""
+    url = f"chdb://{tmp_path / 'held-store'}"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    done = subprocess.run([sys.executable, "-c", HELD_AT_BOOT, url, HOLDER], cwd=REPO_ROOT, capture_output=True,
-                          text=True, env=env, timeout=300)
+    done = subprocess.run([sys.executable, "-c", HELD_AT_START, url, HOLDER, start], cwd=REPO_ROOT,
+                          capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["scheduler"] is True and seen["holder"] == "released"
     assert "could not mark interrupted runs" in done.stderr
     assert seen["run"] == ["failed", "interrupted: the process running it stopped"], seen
+    assert set(seen["statuses"]) == ({200} if start == "request" else set())
 
 
 @pytest.mark.realdata
