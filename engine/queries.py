@@ -49,8 +49,9 @@ def checked_name(value: object, what: str) -> str:
     return value
 
 
-def checked_date(value: object, what: str) -> dt.date:
-    """A day (``YYYY-MM-DD`` text or a date) between EARLIEST_DATE and LATEST_DATE; a QueryError otherwise."""
+def checked_date(value: object, what: str, *, exclusive_end: bool = False) -> dt.date:
+    """A day (``YYYY-MM-DD`` text or a date) between EARLIEST_DATE and LATEST_DATE (the day after it for the
+    exclusive end of a range, so that a range may take in LATEST_DATE); a QueryError otherwise."""
     if isinstance(value, dt.datetime):
         value = value.date()
     if isinstance(value, str) and len(value) <= 10:
@@ -58,9 +59,10 @@ def checked_date(value: object, what: str) -> dt.date:
             value = dt.date.fromisoformat(value)
     if not isinstance(value, dt.date):
         raise QueryError(f"{what} must be a date like YYYY-MM-DD (got {shown(value)})")
-    if not EARLIEST_DATE <= value <= LATEST_DATE:
+    latest = LATEST_DATE + dt.timedelta(days=1) if exclusive_end else LATEST_DATE
+    if not EARLIEST_DATE <= value <= latest:
         raise QueryError(f"{what} {value.isoformat()} is outside {EARLIEST_DATE.isoformat()} to "
-                         f"{LATEST_DATE.isoformat()}")
+                         f"{latest.isoformat()}")
     return value
 
 
@@ -118,11 +120,18 @@ def data_span(store: Store, market: str, location: str,
     return df.at[0, "first"], df.at[0, "last"]
 
 
+def day_start(day: dt.date, tz: str) -> pd.Timestamp:
+    """The first instant of a market day. Where daylight saving began at midnight (Brazil until 2019: clocks went
+    from 00:00 straight to 01:00) midnight never happened and the day starts at 01:00; where a midnight came
+    twice, the day starts at the first."""
+    return pd.Timestamp(day).tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+
+
 def parse_range(info: Market, start: object, end: object) -> tuple[pd.Timestamp, pd.Timestamp]:
     """Days (``YYYY-MM-DD`` or dates) in the market's own time, ``end`` exclusive -> UTC instants. Anything else
     (other types, other text, days outside EARLIEST_DATE..LATEST_DATE) is a QueryError with a message."""
-    s = pd.Timestamp(checked_date(start, "start")).tz_localize(info.tz)
-    e = pd.Timestamp(checked_date(end, "end")).tz_localize(info.tz)
+    s = day_start(checked_date(start, "start"), info.tz)
+    e = day_start(checked_date(end, "end", exclusive_end=True), info.tz)
     if e <= s:
         raise QueryError(f"end ({end}) must be after start ({start})")
     if e - s > pd.Timedelta(days=366 * 30):

@@ -240,10 +240,44 @@ def test_check_choice_takes_what_the_controls_send():
 
 
 @pytest.mark.parametrize("start, end", [("0001-01-01", "9999-12-31"), ("1949-12-31", "2018-01-01"),
-                                        ("2018-01-01", "2101-01-01")])
+                                        ("2018-01-01", "2101-01-02")])
 def test_parse_range_refuses_dates_outside_the_plausible_range(start, end):
     with pytest.raises(queries.QueryError, match="outside"):
         queries.parse_range(queries.known_market("NEM"), start, end)
+
+
+def test_a_range_may_end_after_the_last_plausible_day_which_its_exclusive_end_names():
+    start, end = queries.parse_range(queries.known_market("NEM"), "2100-12-01", "2101-01-01")
+    assert (start, end) == (pd.Timestamp("2100-11-30 14:00", tz="UTC"), pd.Timestamp("2100-12-31 14:00", tz="UTC"))
+    with pytest.raises(queries.QueryError, match="start 2101-01-01 is outside"):
+        queries.parse_range(queries.known_market("NEM"), "2101-01-01", "2101-01-02")
+
+
+@pytest.mark.parametrize("day, first_hour", [("2018-11-04", 1), ("2017-10-15", 1), ("2016-10-16", 1),
+                                             ("2018-11-05", 0)])
+def test_a_brazil_day_whose_midnight_never_happened_starts_at_one(day, first_hour):
+    # daylight saving began at 00:00 local on these days (clocks went to 01:00, UTC-2)
+    start, _ = queries.parse_range(queries.known_market("BRAZIL"), day, "2019-01-01")
+    local = start.tz_convert("America/Sao_Paulo")
+    assert (local.date().isoformat(), local.hour) == (day, first_hour)
+
+
+def test_a_brazil_range_from_a_day_without_midnight_is_answered(client, app, sa_january):
+    r = client.get("/api/v1/prices?market=BRAZIL&location=SE&start=2018-11-04&end=2018-11-05")
+    assert r.status_code < 500, r.get_data(as_text=True)[:300]
+    key = callback_key(app, "ov-series.figure")
+    assert_answered(post_callback(client, app, key, {**OVERVIEW_GOOD, "ov-market.value": "BRAZIL", "ov-location.value":
+                                                     "SE", "ov-dates.start_date": "2018-11-04",
+                                                     "ov-dates.end_date": "2018-11-10"}), "brazil")
+
+
+def test_the_last_plausible_day_is_asked_for_without_a_message_naming_the_day_after(client, app, sa_january):
+    r = client.get("/api/v1/prices?market=NEM&location=SA1&start=2100-12-01&end=2100-12-31")
+    assert r.status_code == 200, r.get_data(as_text=True)[:300]
+    key = callback_key(app, "ov-series.figure")
+    body = assert_answered(post_callback(client, app, key, {**OVERVIEW_GOOD, "ov-dates.start_date": "2100-12-01",
+                                                            "ov-dates.end_date": "2100-12-31"}), "2100")
+    assert "2101" not in json.dumps(body)
 
 
 def test_overview_view_refuses_a_list_as_the_location(store):

@@ -304,6 +304,13 @@ def test_the_strategies_side_by_side(site):
     assert spread[-1] == "(needs a second location)"
 
 
+def test_the_comparison_from_a_brazil_day_without_midnight_is_answered(site):
+    # daylight saving began at 00:00 on 2018-11-04 in Sao Paulo: the day starts at 01:00
+    answer = _ask(site, "sg-compare.figure", **{"sg-market.value": "BRAZIL", "sg-location.value": "SE",
+                                                "sg-dates.start_date": "2018-11-04", "sg-dates.end_date": "2018-11-10"})
+    assert answer["sg-download-compare-btn"]["disabled"] is True  # no Brazil prices stored here
+
+
 def test_the_strategies_side_by_side_download_as_numbers_with_their_units(site):
     _, store = site
     data = _ask(site, "sg-download-compare.data")["sg-download-compare"]["data"]
