@@ -128,3 +128,10 @@ def test_refusals_say_what_is_wrong():
 
 def test_months_are_utc_calendar_months():
     assert month_bounds("2026-12") == (datetime(2026, 12, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("month", ["9999-12", "0001-01", "1949-12", "2101-01"])
+def test_a_month_beyond_the_plausible_years_is_refused_with_a_message(month):
+    with pytest.raises(StatementError, match=f"month {month} is outside 1950-01 to 2100-12"):
+        month_bounds(month)
+    assert month_bounds("2100-12")[1] == datetime(2101, 1, 1, tzinfo=UTC)

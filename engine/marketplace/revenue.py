@@ -30,6 +30,8 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import pandas as pd
 
+from engine.queries import EARLIEST_DATE, LATEST_DATE
+
 PARTNER_SHARE = Decimal("0.70")
 CENT = Decimal("0.01")
 PLAN_KINDS = ("free", "per_call", "per_1000_rows", "monthly")
@@ -167,6 +169,8 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
         start = datetime.strptime(str(month), "%Y-%m").replace(tzinfo=UTC)
     except ValueError:
         raise StatementError(f"month must be written YYYY-MM, not {month!r}") from None
+    if not EARLIEST_DATE <= start.date() <= LATEST_DATE:
+        raise StatementError(f"month {month} is outside {EARLIEST_DATE:%Y-%m} to {LATEST_DATE:%Y-%m}")
     end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
     return start, end
 
