@@ -352,7 +352,8 @@ def login():
     keys = (("c254-signin", "account", email), ("c254-signin", "address", request.remote_addr or "unknown"))
     if not _counting(state, lambda limits: all(limits.test(state.limit, *key) for key in keys)):
         log.warning("sign-in refused (rate limited) for %r from %s", email[:80], request.remote_addr)
-        return _form(target, LIMITED, 429, email)
+        refused, status = _form(target, LIMITED, 429, email)
+        return refused, status, {"Retry-After": str(_counting(state, lambda limits: _retry_after(limits, state, keys)))}
     user = accounts.verify_password(services().ready_store(), email, request.form.get("password", ""))
     if user is None:
         _counting(state, lambda limits: [limits.hit(state.limit, *key) for key in keys])
@@ -368,6 +369,14 @@ def login():
     # could be lost to a concurrent callback's response writing the (cookie) session without it.
     generate_csrf()
     return redirect(target or _home(user.role))
+
+
+def _retry_after(limits: RateLimiter, state: AuthState, keys) -> int:
+    """Whole seconds until every limit that refuses now has a sign-in to spare again (the latest window's reset)."""
+    now = time.time()
+    resets = [stats.reset_time for key in keys
+              if (stats := limits.get_window_stats(state.limit, *key)).remaining <= 0]
+    return max(1, int(max(resets, default=now + state.limit.get_expiry()) - now + 0.999))
 
 
 def _counting(state: AuthState, act: Callable[[RateLimiter], object]):

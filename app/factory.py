@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 
 import callbacks  # noqa: F401 -- importing it declares every page's callbacks, taken below
 from app import dash_first_request, security
-from app import access, ast_parse_guard, forecasting, json_answers, logs, marketplace_api, metrics, routing
+from app import access, ast_parse_guard, forecasting, json_answers, logs, marketplace_api, metrics, not_found, routing
 from app.api import api
 from app.health import health
 from app.cli import register_cli
@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
     logs.init_app(app)  # the access line and the request id on error answers, for refused requests too
     security.init_app(app)  # CSRF, origin check, headers, size limit, error pages: before any route
     access.init_app(app)  # sign-in, the role table checked on every request, the layout per user's role
+    not_found.init_app(app)  # 404 for what names nothing: after the role check, and seen by metrics and logs
     server.register_blueprint(api)
     marketplace_api.init_app(server)  # the product API, partner uploads, OpenAPI; the usage meter
     server.register_blueprint(health)

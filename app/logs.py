@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import contextlib
 import html
+import json
 import logging
 import sys
 import time
 from typing import TextIO
 
 import dash
-from flask import Response, g, has_request_context, request, session
+from flask import Response, current_app, g, has_request_context, request, session
 
 from app import auth
 from app.log_format import CONTEXT_FIELDS, formatter
+from app.marketplace_api import KEY_PREFIXES
 from app.security import request_id
+from engine.marketplace import keys
 
 ACCESS_LOGGER = "c254.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -30,10 +33,31 @@ _OURS = "_c254_handler"
 _MAX_ERROR_BODY = 65536
 
 
+#: Where app/marketplace_api.py puts the key a request was let in with (an ``engine.marketplace.keys.StoredKey``)
+API_KEY_ATTR = "api_key"
+
+
+def _key_holder() -> str:
+    """Who a request to the product API or a partner's upload is made by: on those routes the Authorization key
+    speaks for them and the session is not looked at. The key's owner once the route has judged the key; before
+    that (or when it is refused) the key id the request names, read from the header alone (not proof of anything,
+    but the line to look for when a key holder reports a refused call)."""
+    judged = g.get(API_KEY_ATTR)
+    if judged is not None:
+        return f"user {judged.owner} key:{judged.key_id}"
+    if not request.path.startswith(KEY_PREFIXES):
+        return ""
+    parsed = keys.parse_token(keys.bearer_token(request.headers.get("Authorization")))
+    return f"key:{parsed[1]}" if parsed else ""
+
+
 def _user() -> str:
     """Who the request is made by, as far as it is known without asking the store (a log line must not query):
-    the account flask-login already loaded, else the user id in the session; "local" in local mode (sign-in
-    off, everyone is this machine's admin)."""
+    the API key the request was made with, else the account flask-login already loaded, else the user id in the
+    session; "local" in local mode (sign-in off, everyone is this machine's admin)."""
+    holder = _key_holder()
+    if holder:
+        return holder
     loaded = g.get("_login_user")
     account = getattr(loaded, "user", None)
     if account is not None:
@@ -151,10 +175,10 @@ def _access_line(app: dash.Dash, response: Response) -> Response:
 
 
 def _show_request_id(response: Response) -> Response:
-    """Error pages come from several places (our handlers, the sign-in pages, werkzeug's own 404 and 405,
-    plain-text 503s): each gets the request id here, as a line of the page, if it does not show it already.
-    JSON answers are left as their route wrote them (scripts read the ``X-Request-ID`` header every answer
-    carries, and their shape is part of the API)."""
+    """Error answers come from several places (our handlers, the sign-in pages, werkzeug's own 404 and 405,
+    plain-text 503s, each route's JSON errors): each gets the request id here, if it does not show it already:
+    a line of a page, ``request_id`` beside a JSON object's ``error`` (the ``X-Request-ID`` header carries it
+    too, but a client that logs the body alone would lose it)."""
     rid = request_id()
     # werkzeug's own pages (404, 405) arrive as a body iterable ("streamed"), so only files sent as they are
     # (direct passthrough) are left alone
@@ -169,10 +193,20 @@ def _show_request_id(response: Response) -> Response:
         # inside the page's main column where it has one (the sign-in pages' centred card), not at the window's edge
         lowered = body.lower()
         at = lowered.rfind("</main>")
-        at = at if at >= 0 else lowered.rfind("</body>")
+        if at < 0:
+            # Dash's page (its "not found" page, with a 404): set in as far as the page's content is
+            line = f'<div class="container-fluid">{line}</div>'
+            at = lowered.rfind("</body>")
         response.set_data(body[:at] + line + body[at:] if at >= 0 else body + line)
     elif response.mimetype == "text/plain":
         response.set_data(body.rstrip("\n") + f"\nRequest id: {rid}\n")
+    elif response.is_json:
+        try:
+            answer = json.loads(body)
+        except ValueError:  # not the JSON it says it is: left as it is rather than made worse
+            return response
+        if isinstance(answer, dict) and "error" in answer and "request_id" not in answer:
+            response.set_data(current_app.json.response({**answer, "request_id": rid}).get_data())
     return response
 
 

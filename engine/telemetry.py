@@ -1,10 +1,13 @@
 """The operating figures kept in the store, read at once for monitoring (``/metrics``, the System page).
 
 What the store records is counted from the store, not from counters in one process: job runs and rows written
-(``job_runs``), stored rows per table, data age per market and dataset, forecasts issued, signals recorded,
-FIX orders by state, marketplace API calls by status and their metered rows, and the marketplace's revenue this
-month so far. Every web worker and the scheduler write to the same store, so these figures are the same
-whichever process answers the scrape."""
+(``job_runs``), when each job last ended each way, stored rows per table, data age per market and dataset,
+forecasts issued, signals recorded, FIX orders by state, marketplace API calls by status and their metered rows,
+and the marketplace's revenue this month so far. Every web worker and the scheduler write to the same store, so
+these figures are the same whichever process answers the scrape.
+
+They are what the store holds now, not tallies of events: a backfill that replaces demo signals, or a job run
+expiring from ``job_runs`` after its year, lowers them. ``/metrics`` therefore gives them as gauges."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,6 +22,10 @@ from engine.store import Store
 _COUNTS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "job_runs": ("SELECT job, status, count() AS n FROM job_runs FINAL GROUP BY job, status",
                  ("job", "status"), "n"),
+    # a run in progress is a state, not an outcome; its timestamp would be its start, so it is left out
+    "job_last_finished": ("SELECT job, status, toFloat64(max(finished_at)) AS n FROM job_runs FINAL "
+                          "WHERE status != 'running' AND finished_at IS NOT NULL GROUP BY job, status",
+                          ("job", "status"), "n"),
     "rows_written": ("SELECT job, sum(rows_written) AS n FROM job_runs FINAL GROUP BY job", ("job",), "n"),
     "rows_ingested": ("SELECT connector, table, sum(rows) AS n FROM job_runs FINAL ARRAY JOIN "
                       "mapKeys(rows_by_table) AS table, mapValues(rows_by_table) AS rows WHERE connector != '' "
@@ -69,7 +76,3 @@ def revenue_month_to_date(store: Store, now: pd.Timestamp | None = None) -> pd.D
     made = revenue_to_date(store, now)
     return pd.DataFrame({"part": [part for part, _ in made], "currency": [cur for _, cur in made],
                          "amount": [float(v) for v in made.values()]}, columns=["part", "currency", "amount"])
-
-
-def label_columns(name: str) -> tuple[str, ...]:
-    return _COUNTS[name][1]

@@ -379,6 +379,23 @@ def test_twenty_wrong_passwords_limit_the_account_until_the_window_passes(site):
         assert sign_in(_client(site, "10.0.1.1"), email).status_code == 302
 
 
+def test_a_limited_sign_in_says_when_to_try_again(site):
+    """A 429 carries Retry-After (RFC 9110): the seconds until the window that refuses frees up, counted from its
+    first failure, so a client (or a person reading the page's headers) waits no longer than needed."""
+    email = _new_user(site, "trader")
+    window = int(site.server.extensions[auth.STATE_KEY].limit.get_expiry())
+    with time_machine.travel(time.time(), tick=False) as clock:
+        for n in range(20):
+            sign_in(_client(site, f"10.0.2.{n + 1}"), email, "not-the-password")
+        limited = sign_in(_client(site, "10.0.3.1"), email)
+        assert limited.status_code == 429
+        assert abs(int(limited.headers["Retry-After"]) - window) <= 1, limited.headers.get("Retry-After")
+        clock.shift(timedelta(minutes=5))
+        later = sign_in(_client(site, "10.0.3.1"), email)
+        assert later.status_code == 429
+        assert abs(int(later.headers["Retry-After"]) - (window - 300)) <= 1, later.headers.get("Retry-After")
+
+
 def test_twenty_failures_from_one_address_limit_that_address(site):
     with time_machine.travel(time.time(), tick=False):
         for n in range(20):
@@ -521,4 +538,6 @@ def test_a_store_that_cannot_answer_gives_503_not_a_stack_trace(site, monkeypatc
 
     monkeypatch.setattr(accounts, "session_user", broken)
     assert client.get("/").status_code == 503
-    assert _freshness_tick(client).get_json() == {"error": "The store could not answer; try again in a moment."}
+    tick = _freshness_tick(client)
+    assert tick.get_json() == {"error": "The store could not answer; try again in a moment.",
+                               "request_id": tick.headers["X-Request-ID"]}

@@ -18,19 +18,24 @@ import sys
 import time
 from pathlib import Path
 
+import flask
 import pytest
 
 from app import logs
+from app.marketplace_api import meter_of
 from app.factory import create_app
 from app.services import services
 from app.settings import REPO_ROOT, Settings
 from engine import accounts
+from engine.marketplace import keys
 from engine.store import StoreError
 from tests.support.signin import PASSWORD, sign_in
 from tests.test_hardening import callback_key, post_callback
 from tests.support.schema_template import migrated_url
 
 ADMIN, ANALYST = "logs-admin@example.com", "logs-analyst@example.com"
+KEYED = keys.StoredKey(key_id="00112233aabbccdd", kind="production", secret_sha256="", owner="u-keyholder",
+                      products=frozenset(), expires_at=None, revoked_at=None)
 _SHOWN_ID = re.compile(r"Request id: (?:<code>)?([0-9a-f]{32})")
 
 
@@ -44,6 +49,11 @@ def site(store_dir):
     @dash_app.server.get("/logs-test-failure")
     def fail():
         raise RuntimeError("deliberate failure (test)")
+
+    @dash_app.server.get("/logs-test-keyed")
+    def keyed():  # as the product API does once it has judged a request's key
+        flask.g.api_key = KEYED
+        return {"ok": True}
 
     store = services(dash_app.server).ready_store()
     clients = {}
@@ -305,3 +315,85 @@ def test_the_request_id_is_made_by_whatever_asks_first_and_kept(site):
     with dash_app.server.test_request_context("/"):
         first = request_id()
         assert re.fullmatch(r"[0-9a-f]{32}", first) and request_id() == first
+
+
+# ------------------------------------------------------------------------------- addresses that name nothing
+
+def _shows_its_id(answer) -> bool:
+    shown = _SHOWN_ID.search(answer.get_data(as_text=True))
+    return bool(shown) and shown.group(1) == answer.headers["X-Request-ID"]
+
+
+def test_an_address_naming_no_page_answers_404_with_the_page_and_its_request_id(site, captured):
+    """Dash draws its "not found" page for any path; the status says so too (a monitor or a crawler reads the
+    status), the page still renders for a person, and shows the request id the log has the 404 under."""
+    _, clients = site
+    answer = clients["analyst"].get("/nonexistent")
+    assert answer.status_code == 404 and answer.mimetype == "text/html"
+    body = answer.get_data(as_text=True)
+    assert 'id="react-entry-point"' in body  # Dash's page, which draws pages/not_found_404.py
+    assert _shows_its_id(answer)
+    line = _access(_of_request(captured, answer.headers["X-Request-ID"]))
+    assert (line["status"], line["user"], line["route"]) == (404, ANALYST, "/<path:path>")
+    assert clients["analyst"].get("/nodal/nothing-here").status_code == 404
+
+
+def test_pages_and_the_files_and_requests_they_need_are_not_404(site):
+    dash_app, clients = site
+    admin = clients["admin"]
+    for path in ("/", "/nodal", "/forecasts/", "/signals", "/marketplace", "/admin/system", "/_dash-layout",
+                 "/_dash-dependencies", "/_reload-hash", "/_favicon.ico", "/vendor/bootstrap/bootstrap.min.css",
+                 "/api/v1/openapi.json", "/api/v1/docs", "/healthz"):
+        assert admin.get(path).status_code == 200, path
+    asset = next(p.name for p in (REPO_ROOT / "assets").iterdir() if p.is_file())
+    assert admin.get(f"/assets/{asset}").status_code == 200
+    signed_out = dash_app.server.test_client()
+    for path in ("/nodal", "/nonexistent"):  # sign-in first, before being told what exists
+        answer = signed_out.get(path)
+        assert answer.status_code == 302 and answer.headers["Location"].startswith("/login"), path
+
+
+def test_an_api_address_no_route_takes_answers_json_404_with_its_request_id(site, captured):
+    dash_app, clients = site
+    signed_out = dash_app.server.test_client()
+    for client, path in ((clients["analyst"], "/api/v1/nope"), (signed_out, "/api/v1/products/foo"),
+                         (signed_out, "/api/v1/partner/zzz")):
+        answer = client.get(path)
+        assert answer.status_code == 404 and answer.mimetype == "application/json", path
+        assert answer.get_json()["request_id"] == answer.headers["X-Request-ID"] and answer.get_json()["error"]
+        assert _access(_of_request(captured, answer.headers["X-Request-ID"]))["status"] == 404
+    wrong_method = signed_out.get("/api/v1/partner/products/foo/data")  # a route that takes POST only
+    assert wrong_method.status_code == 405 and wrong_method.is_json and "POST" in wrong_method.headers["Allow"]
+    missing_file = signed_out.get("/vendor/x.js")
+    assert missing_file.status_code == 404 and _shows_its_id(missing_file)
+
+
+def test_every_json_error_carries_its_request_id(site):
+    """Whichever part of the app answers: the role check, a route's own parameter check, the product API's key
+    check; scripts that keep the body alone keep the id too."""
+    dash_app, clients = site
+    signed_out = dash_app.server.test_client()
+    unknown_key = {"Authorization": "Bearer c254_live_0123456789abcdef_" + "A" * 43}
+    for answer in (signed_out.get("/api/v1/latest?market=NEM"), clients["analyst"].get("/api/v1/prices"),
+                   signed_out.get("/api/v1/products/foo/data", headers=unknown_key)):
+        assert answer.status_code in (400, 401) and answer.is_json, answer.status_code
+        body = answer.get_json()
+        assert body["error"] and body["request_id"] == answer.headers["X-Request-ID"], body
+    meter_of(dash_app.server).flush()  # the metered call written now, not after the test's database is gone
+
+
+def test_a_product_api_call_is_logged_as_its_key_holders(site, captured):
+    """The key, not the session, speaks for a product API call: before it is judged (or when refused) the key id
+    it names; once the route has let it in, its owner and key."""
+    dash_app, clients = site
+    token = "c254_sbx_0123456789abcdef_" + "A" * 43
+    refused = dash_app.server.test_client().get("/api/v1/products/foo/data",
+                                                headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401
+    assert _access(_of_request(captured, refused.headers["X-Request-ID"]))["user"] == "key:0123456789abcdef"
+    judged = clients["admin"].get("/logs-test-keyed")
+    assert judged.status_code == 200
+    assert _access(_of_request(captured, judged.headers["X-Request-ID"]))["user"] == \
+        "user u-keyholder key:00112233aabbccdd"
+    assert _access(_of_request(captured, clients["admin"].get("/nodal").headers["X-Request-ID"]))["user"] == ADMIN
+    meter_of(dash_app.server).flush()

@@ -34,7 +34,7 @@ def test_metrics_hold_latency_cache_and_the_stores_figures(make_app):
     client = dash_app.server.test_client()
     assert client.get("/api/v1/latest?market=NEM").status_code == 200
     assert client.get("/nodal").status_code == 200 and client.get("/forecasts/").status_code == 200
-    assert client.get("/no-such-page").status_code == 200  # Dash's page says "not found"
+    assert client.get("/no-such-page").status_code == 404  # Dash's page says "not found", and so does the status
     answer = client.get("/metrics")
     assert answer.status_code == 200 and answer.mimetype == "text/plain"
     families = _families(answer.get_data(as_text=True))
@@ -49,8 +49,9 @@ def test_metrics_hold_latency_cache_and_the_stores_figures(make_app):
     assert ages and all(v > 0 for v in ages.values()), ages
     stored = {s.labels["table"]: s.value for s in families["c254_stored_rows"].samples}
     assert stored["prices"] == 6
-    for name in ("c254_job_runs", "c254_rows_ingested", "c254_forecasts_issued", "c254_signals", "c254_fix_orders",
-                 "c254_marketplace_api_calls", "c254_marketplace_revenue_month_to_date"):
+    for name in ("c254_job_runs_recorded", "c254_job_runs_running", "c254_job_last_finished_timestamp_seconds",
+                 "c254_rows_ingested_recorded", "c254_forecast_runs_stored", "c254_signals_stored", "c254_fix_orders",
+                 "c254_marketplace_api_calls_recorded", "c254_marketplace_revenue_month_to_date"):
         assert name in families, name
 
 
@@ -168,16 +169,88 @@ def test_metrics_count_forecasts_signals_orders_and_api_calls(make_app):
                       "rows": 7, "bytes": 50, "latency_ms": 2.0, "status": 200})
         assert meter.flush() == 4
     families = _families(dash_app.server.test_client().get("/metrics").get_data(as_text=True))
-    assert _samples(families, "c254_forecasts_issued", "market", "model") == {("NEM", "naive"): 2.0,
+    assert _samples(families, "c254_forecast_runs_stored", "market", "model") == {("NEM", "naive"): 2.0,
                                                                               ("NEM", "daily-naive"): 2.0}
     assert not signals.empty
     expected_signals = signals.groupby(["market", "strategy"]).size()
-    assert _samples(families, "c254_signals", "market", "strategy") == \
+    assert _samples(families, "c254_signals_stored", "market", "strategy") == \
         {key: float(n) for key, n in expected_signals.items()}
     assert _samples(families, "c254_fix_orders", "state") == {("filled",): 1.0, ("pending",): 1.0}
-    assert _samples(families, "c254_marketplace_api_calls", "status", "key_kind") == {
+    assert _samples(families, "c254_marketplace_api_calls_recorded", "status", "key_kind") == {
         ("200", "sandbox"): 2.0, ("429", "sandbox"): 1.0, ("200", "live"): 1.0}
-    assert _samples(families, "c254_marketplace_api_rows", "key_kind") == {("sandbox",): 40.0, ("live",): 7.0}
+    assert _samples(families, "c254_marketplace_api_rows_recorded", "key_kind") == {("sandbox",): 40.0, ("live",): 7.0}
+
+
+#: What the app counts as it happens, in its web workers: the only families that may be counters.
+IN_PROCESS_COUNTERS = {"c254_cache_requests", "c254_marketplace_api_calls"}
+
+
+def test_every_total_is_a_counter_and_no_figure_of_the_store_is_one(make_app):
+    """A counter only rises (Prometheus reads a fall as a restart of the process and counts the whole value again
+    in rate() and increase()). What the store holds falls when a backfill replaces demo rows or a run expires
+    after its year: those are gauges, named for what they count, and nothing else in the exposition ends _total."""
+    dash_app = make_app()
+    store = services(dash_app.server).ready_store()
+    with dash_app.server.app_context():
+        for _ in range(2):
+            jobs.JobRun(job="pull:nem", market="NEM").finish(store, "succeeded")
+    client = dash_app.server.test_client()
+    families = _families(client.get("/metrics").get_data(as_text=True))
+    counters = {name for name, family in families.items() if family.type == "counter"}
+    assert counters == IN_PROCESS_COUNTERS, counters
+    totals = {s.name for family in families.values() for s in family.samples if s.name.endswith("_total")}
+    assert totals and all(name.removesuffix("_total") in IN_PROCESS_COUNTERS for name in totals), totals
+    assert _samples(families, "c254_job_runs_recorded", "job", "status") == {("pull:nem", "succeeded"): 2.0}
+    store.command("TRUNCATE TABLE job_runs")  # as the table's TTL drops a year-old run
+    with dash_app.server.app_context():
+        jobs.JobRun(job="pull:nem", market="NEM").finish(store, "succeeded")
+    families = _families(client.get("/metrics").get_data(as_text=True))
+    assert families["c254_job_runs_recorded"].type == "gauge"
+    assert _samples(families, "c254_job_runs_recorded", "job", "status") == {("pull:nem", "succeeded"): 1.0}
+
+
+def test_a_run_under_way_is_a_gauge_and_counted_once_when_it_ends(make_app):
+    """A run in progress is a state: c254_job_runs_running says how many are under way (0, not gone, once they
+    end); the recorded runs hold outcomes only, so a run is not counted once as running and again as it ends."""
+    dash_app = make_app()
+    store = services(dash_app.server).ready_store()
+    client = dash_app.server.test_client()
+    run = jobs.JobRun(job="pull:nem", market="NEM")
+    with dash_app.server.app_context():
+        run.save(store)
+    families = _families(client.get("/metrics").get_data(as_text=True))
+    assert families["c254_job_runs_running"].type == "gauge"
+    assert _samples(families, "c254_job_runs_running", "job") == {("pull:nem",): 1.0}
+    assert _samples(families, "c254_job_runs_recorded", "job", "status") == {}
+    assert _samples(families, "c254_job_last_finished_timestamp_seconds", "job", "status") == {}
+    with dash_app.server.app_context():
+        run.finish(store, "failed", "deliberate (test)")
+    families = _families(client.get("/metrics").get_data(as_text=True))
+    assert _samples(families, "c254_job_runs_running", "job") == {("pull:nem",): 0.0}
+    assert _samples(families, "c254_job_runs_recorded", "job", "status") == {("pull:nem", "failed"): 1.0}
+    ended = _samples(families, "c254_job_last_finished_timestamp_seconds", "job", "status")
+    assert ended == {("pull:nem", "failed"): pytest.approx(run.finished_at.timestamp(), abs=0.001)}
+
+
+def test_product_api_calls_are_counted_as_they_are_answered(make_app):
+    """c254_marketplace_api_calls_total: a true counter, raised by the worker that answers each call, by status and
+    the kind of key sent; the meter's stored figure is the _recorded gauge."""
+    from app.marketplace_api import meter_of
+
+    client = make_app().server.test_client()
+
+    def answered() -> dict:
+        families = _families(client.get("/metrics").get_data(as_text=True))
+        return {k: v for k, v in _samples(families, "c254_marketplace_api_calls", "status", "key_kind").items()}
+
+    before = answered()
+    fake = "c254_sbx_0123456789abcdef_" + "A" * 43
+    assert client.get("/api/v1/products/none/data", headers={"Authorization": f"Bearer {fake}"}).status_code == 401
+    assert client.get("/api/v1/products/none/data").status_code == 401
+    after = answered()
+    moved = {k: after[k] - before.get(k, 0.0) for k in after if after[k] != before.get(k, 0.0)}
+    assert moved == {("401", "sandbox"): 1.0, ("401", "none"): 1.0}, moved
+    meter_of(client.application).flush()  # the metered call written now, not after the test's database is gone
 
 
 def test_metrics_say_the_store_is_down_and_still_answer(make_app, monkeypatch):
@@ -198,13 +271,14 @@ def test_metrics_say_the_store_is_down_and_still_answer(make_app, monkeypatch):
     families = _families(answer.get_data(as_text=True))
     assert [s.value for s in families["c254_store_up"].samples] == [0.0]
     assert "c254_request_seconds" in families  # the process's own figures are still there
-    assert "c254_job_runs" not in families
+    assert "c254_job_runs_recorded" not in families
 
 
 @pytest.mark.realdata
 def test_rows_ingested_are_counted_by_connector_and_table(make_app, data_dir):
-    """c254_rows_ingested: what connector runs (backfills here, scheduled loads alike) wrote into each table,
-    summed over runs; jobs that load nothing (a training's models) count only in c254_job_rows_written."""
+    """c254_rows_ingested_recorded: what connector runs (backfills here, scheduled loads alike) wrote into each
+    table, summed over runs; jobs that load nothing (a training's models) count only in
+    c254_job_rows_written_recorded."""
     dash_app = make_app()
     folder = data_dir / "markets" / "aemo" / "price_and_demand"
     with dash_app.server.app_context():
@@ -217,12 +291,10 @@ def test_rows_ingested_are_counted_by_connector_and_table(make_app, data_dir):
         training = jobs.JobRun(job="forecast_training", market="ALL", rows_written=4)
         training.finish(store, "succeeded")
     families = _families(dash_app.server.test_client().get("/metrics").get_data(as_text=True))
-    ingested = {(s.labels["connector"], s.labels["table"]): s.value for s in families["c254_rows_ingested"].samples
-                if s.name == "c254_rows_ingested_total"}
+    ingested = _samples(families, "c254_rows_ingested_recorded", "connector", "table")
     per_table = 5 * (29 * 48 + 31 * 48)  # five regions' February 2016 and January 2018, half-hourly
     assert ingested == {("nem", "prices"): per_table, ("nem", "demand"): per_table}
-    by_job = {s.labels["job"]: s.value for s in families["c254_job_rows_written"].samples
-              if s.name == "c254_job_rows_written_total"}
+    by_job = {job: v for (job,), v in _samples(families, "c254_job_rows_written_recorded", "job").items()}
     assert by_job == {"backfill:nem": 2 * per_table, "forecast_training": 4}
 
 
