@@ -14,10 +14,10 @@ COLOUR = {"fresh": "success", "delayed": "danger", "demo": "info", "empty": "sec
 _HEADLINE = ("prices", "nodal LMPs", "demand")
 
 
-def freshness_badges(items: Sequence) -> list:
+def freshness_badges(items: Sequence, link: str | None = None) -> list:
     """One badge per market: its headline dataset (prices first), coloured by the worst dataset of the
-    market; hovering lists every dataset's age (the admin page has the full table). ``items`` are the
-    engine's ``Freshness`` records."""
+    market; hovering lists every dataset's age; each leads to ``link`` (the admin page's full table) when given.
+    ``items`` are the engine's ``Freshness`` records."""
     by_market: dict[str, list] = {}
     for f in items:
         by_market.setdefault(f.market, []).append(f)
@@ -26,7 +26,7 @@ def freshness_badges(items: Sequence) -> list:
     for market, found in by_market.items():
         head = min(found, key=lambda f: rank.get(f.dataset, len(rank)))
         worst = "delayed" if any(f.status == "delayed" for f in found) else head.status
-        badges.append(dbc.Badge(head.label(), color=COLOUR[worst], className="fw-normal", href="/admin",
+        badges.append(dbc.Badge(head.label(), color=COLOUR[worst], className="fw-normal", href=link,
                                 title="\n".join(f.label() for f in found),
                                 id={"type": "freshness", "market": market}))
     return badges or [dbc.Badge("no data loaded", color="secondary")]

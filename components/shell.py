@@ -22,6 +22,10 @@ NAV = (
 )
 
 
+#: Where the freshness badges lead (the admin page's table of every dataset's age), for those who may open it.
+FRESHNESS_PATH = "/admin"
+
+
 def nav_id(path: str) -> str:
     return f"nav-{path.strip('/') or 'overview'}"
 
@@ -61,6 +65,8 @@ def shell(nav: Sequence[tuple[str, str]] = NAV, *, home: str = "/", account: str
     return html.Div([
         dcc.Location(id="url"),
         dcc.Interval(id="freshness-tick", interval=60_000),
+        # a badge links to the freshness table only for a user whose navigation has that page (others got a 403)
+        dcc.Store(id="freshness-link", data=FRESHNESS_PATH if any(p == FRESHNESS_PATH for _, p in nav) else None),
         navbar,
         dbc.Container(dash.page_container, fluid=True),
     ])

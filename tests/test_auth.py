@@ -12,14 +12,16 @@ import uuid
 from datetime import timedelta
 from urllib.parse import unquote
 
+import pandas as pd
 import pytest
 import time_machine
 
+import callbacks.shell
 from app import auth
 from app.factory import create_app
 from app.services import services
 from app.settings import Settings
-from engine import accounts
+from engine import accounts, queries
 from tests.support.signin import NAVIGATION, PASSWORD, csrf_token, email_for, sign_in
 from tests.support.schema_template import migrated_url
 
@@ -80,12 +82,13 @@ def _client(dash_app, address: str = "127.0.0.1", **kwargs):
     return client
 
 
-def _freshness_tick(client):
+def _freshness_tick(client, link: object = None):
     """The navigation bar's minute tick, as the browser sends it with nobody at the keyboard."""
     body = {"output": "freshness-badges.children", "outputs": {"id": "freshness-badges", "property": "children"},
             "inputs": [{"id": "url", "property": "pathname", "value": "/"},
                        {"id": "freshness-tick", "property": "n_intervals", "value": 3}],
-            "state": [], "changedPropIds": ["freshness-tick.n_intervals"]}
+            "state": [{"id": "freshness-link", "property": "data", "value": link}],
+            "changedPropIds": ["freshness-tick.n_intervals"]}
     return client.post("/_dash-update-component", json=body, headers=ORIGIN)
 
 
@@ -120,6 +123,25 @@ def test_each_role_is_sent_exactly_its_navigation(site, role):
     bar = [n for n in _nodes(layout, "Nav") if n["props"].get("id") == "shell-nav"]
     assert len(bar) == 1
     assert {link["props"]["id"] for link in _nodes(bar[0], "NavLink")} == NAVIGATION[role]
+
+
+@pytest.mark.parametrize("role", sorted(NAVIGATION))
+def test_the_freshness_badges_lead_to_the_admin_page_only_for_those_who_may_open_it(site, role, monkeypatch):
+    stored = queries.Freshness("NEM", "prices", pd.Timestamp("2026-01-01", tz="UTC"), pd.Timedelta(minutes=3),
+                               pd.Timedelta(minutes=15), is_demo=False)
+    monkeypatch.setattr(callbacks.shell, "freshness", lambda: [stored])
+    client = _client(site)
+    sign_in(client, email_for(role))
+    stores = [n for n in _nodes(client.get("/_dash-layout").get_json(), "Store")
+              if n["props"].get("id") == "freshness-link"]
+    link = stores[0]["props"]["data"]
+    assert link == ("/admin" if role == "admin" else None)
+    badges = _nodes(_freshness_tick(client, link).get_json()["response"]["freshness-badges"]["children"], "Badge")
+    assert badges and {b["props"].get("href") for b in badges} == {link}
+    # a link the page was not given (a forged state) is not drawn
+    forged = _freshness_tick(client, "javascript:alert(1)").get_json()["response"]["freshness-badges"]["children"]
+    forged = _nodes(forged, "Badge")
+    assert {b["props"].get("href") for b in forged} == {None}
 
 
 def test_a_partner_lands_on_the_marketplace(site):
