@@ -155,17 +155,23 @@ def keys_table(found: pd.DataFrame) -> object:
     return data_table(columns, rows, table_id="pt-keys-table", striped=True)
 
 
-def usage_figure(usage: pd.DataFrame, days: int) -> dict:
-    """Calls per UTC day, a bar per product stacked (frame: day, product, calls)."""
+def usage_figure(usage: pd.DataFrame, days: int, now: pd.Timestamp | None = None) -> dict:
+    """Calls per UTC day, a bar per product stacked (frame: day, product, calls), on an axis of the ``days``
+    days asked for (left to itself, Plotly spans a single day's bar over a millisecond), each product named."""
     if usage.empty:
         return empty_figure(f"No calls of your products in the last {days} days")
     traces = []
     for product, part in usage.groupby("product", sort=True):
         day = pd.to_datetime(part["day"], utc=True).dt.strftime("%Y-%m-%d").to_numpy()
         traces.append({"type": "bar", "name": product, "x": day, "y": part["calls"].to_numpy(dtype=float)})
+    last = max((now or pd.Timestamp.now(tz="UTC")).floor("D"), pd.to_datetime(usage["day"], utc=True).max())
+    first = last - pd.Timedelta(days=days - 1)
+    half = pd.Timedelta(hours=12)  # a bar is a day wide, centred on its day
+    xaxis = {"type": "date", "range": [f"{first - half:%Y-%m-%d %H:%M}", f"{last + half:%Y-%m-%d %H:%M}"],
+             "title": {"text": "day (UTC)"}, **({"dtick": 86_400_000} if days <= 14 else {})}
     return plain_figure(traces, barmode="stack", height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
-                        title={"text": f"API calls per day (UTC), last {days} days"},
-                        yaxis={"title": {"text": "calls"}}, legend=legend_below(-0.2))
+                        title={"text": f"API calls per day (UTC), last {days} days"}, xaxis=xaxis,
+                        yaxis={"title": {"text": "calls"}}, showlegend=True, legend=legend_below(-0.25))
 
 
 def statement_table(statement: Any, plan_labels: dict[str, str]) -> html.Div:

@@ -21,6 +21,7 @@ from app import marketplace_api
 from app.factory import create_app
 from app.services import services
 from app.settings import Settings
+from components.marketplace import usage_figure
 from engine import accounts
 from engine.marketplace import data, keys, partners, products, subscriptions
 from engine.marketplace.statements import partner_statement
@@ -600,3 +601,15 @@ def test_update_frequencies_read_as_phrases():
 
     assert [updated(f) for f in FREQUENCIES] == ["updated every 5 minutes", "updated hourly", "updated daily",
                                                  "updated weekly", "updated monthly", "updated irregularly"]
+
+
+def test_one_day_of_calls_is_drawn_on_the_axis_of_the_days_asked_for_with_its_product_named():
+    one_day = pd.DataFrame({"day": [pd.Timestamp("2026-12-06", tz="UTC")], "product": ["alpha-wind"], "calls": [7],
+                            "billable": [7], "rows": [70]})
+    layout = usage_figure(one_day, 30, now=pd.Timestamp("2026-12-07 15:00", tz="UTC"))["layout"]
+    first, last = (pd.Timestamp(x) for x in layout["xaxis"]["range"])
+    assert layout["xaxis"]["type"] == "date"
+    assert (first, last) == (pd.Timestamp("2026-11-07 12:00"), pd.Timestamp("2026-12-07 12:00"))  # 30 days
+    assert layout["showlegend"] is True
+    week = usage_figure(one_day, 7, now=pd.Timestamp("2026-12-07", tz="UTC"))["layout"]["xaxis"]
+    assert week["dtick"] == 86_400_000  # a tick a day, not hours
