@@ -8,6 +8,7 @@ import functools
 
 import numpy as np
 import pandas as pd
+import plotly.colors
 import plotly.io as pio
 
 from components.price_axis import axis_for, price_trace_values, price_yaxis
@@ -27,6 +28,14 @@ def export_config(filename: str) -> dict:
 @functools.cache
 def _template() -> dict:
     return pio.templates["plotly_white"].to_plotly_json()
+
+
+@functools.cache
+def named_scale(name: str) -> list:
+    """A named colour scale as its list of stops, the way plotly.py names it ("RdBu_r" reversed). A plain figure
+    goes to plotly.js as written, and plotly.js knows neither the ``_r`` names nor most of plotly.py's: it drew
+    its default scale in their place."""
+    return plotly.colors.get_colorscale(name)
 
 
 def plain_figure(data: list[dict], **layout) -> dict:
@@ -110,7 +119,8 @@ def heatmap_figure(grid: pd.DataFrame, *, title: str, tz_label: str, currency: s
     per = "" if rows == "day" else ", by month"
     return _figure(
         [{"type": "heatmap", "z": values, "x": list(grid.columns), "y": [str(d) for d in grid.index], "zmin": lo,
-          "zmax": hi, "colorscale": "RdYlBu_r", "colorbar": {"title": {"text": f"{currency}/MWh"}},
+          "zmax": hi, "colorscale": named_scale("RdYlBu_r"),
+          "colorbar": {"title": {"text": f"{currency}/MWh<br>(2nd–98th<br>percentile)"}},
           "hovertemplate": "%{y} %{x}:00<br>%{z:.2f} " + currency + "/MWh<extra></extra>"}],
         title={"text": f"Mean price by hour{per} — {title}"}, height=420, margin={"l": 90, "r": 20, "t": 50, "b": 40},
         xaxis={"title": {"text": f"Hour of day ({tz_label})"}, "dtick": 2},

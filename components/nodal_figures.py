@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from components.figures import legend_below, plain_figure
+from components.figures import legend_below, named_scale, plain_figure
 
 FIELD_LABEL = {"lmp": "LMP", "energy": "Energy", "congestion": "Congestion", "loss": "Loss",
                "basis": "Basis to hub", "delta": "Change vs. base"}
@@ -49,7 +49,8 @@ def network_map(nodes: pd.DataFrame, coords: pd.DataFrame, branches: pd.DataFram
     data.append({
         "type": "scatter", "x": xy["x"].to_numpy(), "y": xy["y"].to_numpy(), "mode": "markers", "name": "nodes",
         "showlegend": False,
-        "marker": {"size": 8, "color": values, "colorscale": "RdBu_r", "cmin": centre - span, "cmax": centre + span,
+        "marker": {"size": 8, "color": values, "colorscale": named_scale("RdBu_r"), "cmin": centre - span,
+                   "cmax": centre + span,
                    "line": {"width": 0.5, "color": "#333"},
                    "colorbar": {"title": {"text": f"{FIELD_LABEL[field]}<br>$/MWh"}, "thickness": 14}},
         "customdata": np.column_stack([np.full(len(nodes), BUS), nodes["bus"].astype(str), nodes["lmp"].round(2),
