@@ -10,10 +10,9 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import html
 
-from components.figures import empty_figure, export_config, legend_below, overlaid_axis, plain_figure
+from components.figures import empty_figure, legend_below, overlaid_axis, plain_figure
 from components.tables import Column, data_table
 
-GRAPH_CONFIG = export_config("system")
 PERCENTILES = ("p50", "p95", "p99")
 PERCENTILE_COLOURS = {"p50": "#2c7fb8", "p95": "#f0a30a", "p99": "#d7301f"}
 MEAN_COLOUR = "#252525"

@@ -8,7 +8,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from components.system_figures import GRAPH_CONFIG
+from components.figures import export_config
 
 dash.register_page(__name__, path="/admin/system", name="System", title="System · 254Carbon")
 
@@ -25,7 +25,8 @@ REFRESH_MS = 5000
 
 
 def _graph(ident: str) -> dcc.Graph:
-    return dcc.Graph(id=ident, config=GRAPH_CONFIG)
+    # each chart's PNG named for what it shows (system_requests.png, system_cache.png, ...), not all "system.png"
+    return dcc.Graph(id=ident, config=export_config("system_" + ident.removeprefix("sys-").removesuffix("-chart")))
 
 
 def _heading(title: str, download: str, first: bool = False) -> html.Div:

@@ -6,6 +6,7 @@ cache fails, cleared once it works again. Non-admins are refused by tests/test_a
 from __future__ import annotations
 
 import json
+import re
 import math
 import os
 import time
@@ -287,6 +288,15 @@ def test_admin_page_links_to_the_system_page(site):
     with dash_app.server.test_request_context("/admin"):
         layout = json.dumps(admin["layout"]().to_plotly_json(), default=lambda c: c.to_plotly_json())
     assert '"href": "/admin/system"' in layout
+
+
+def test_each_chart_saves_as_a_png_named_for_what_it_shows(site):
+    dash_app, _, _ = site
+    system = next(page for page in dash.page_registry.values() if page["path"] == "/admin/system")
+    with dash_app.server.test_request_context("/admin/system"):
+        found = re.findall(r'"filename": "([^"]+)"', json.dumps(system["layout"]().to_plotly_json(),
+                                                                 default=lambda c: c.to_plotly_json()))
+    assert sorted(found) == ["system_age", "system_cache", "system_callbacks", "system_jobs", "system_requests"]
 
 
 # ------------------------------------------------------------------------------------------------ CSV
