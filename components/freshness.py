@@ -26,7 +26,8 @@ def freshness_badges(items: Sequence, link: str | None = None) -> list:
     for market, found in by_market.items():
         head = min(found, key=lambda f: rank.get(f.dataset, len(rank)))
         worst = "delayed" if any(f.status == "delayed" for f in found) else head.status
-        badges.append(dbc.Badge(head.label(), color=COLOUR[worst], className="fw-normal", href=link,
+        badges.append(dbc.Badge(head.label(), color=COLOUR[worst], className="fw-normal",
+                                **({"href": link} if link else {}),  # href=None makes dbc's Badge fail to render
                                 title="\n".join(f.label() for f in found),
                                 id={"type": "freshness", "market": market}))
     return badges or [dbc.Badge("no data loaded", color="secondary")]
