@@ -36,10 +36,12 @@ from limits import RateLimitItemPerMinute, RateLimitItemPerYear
 
 from app import api_docs, auth, json_answers
 from app.services import services
+from engine import queries
 from engine.marketplace import data, keys, partners, products, serving, uploads
 from engine.marketplace.metering import Meter
 from engine.marketplace.partners import MarketplaceError
 from engine.marketplace.products import PLATFORM, Product
+from engine.queries import QueryError
 from engine.store import MigrationsPending, StoreError
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,9 @@ QUOTA_YEARS = 20
 #: the longest range one call may ask for
 MAX_DAYS = 366
 FORMATS = ("json", "csv")
+#: the latest end a range may have: the store's days run to queries.LATEST_DATE in each market's own time, and
+#: this instant is within that day in every market's zone
+LATEST_END = pd.Timestamp(queries.LATEST_DATE, tz="UTC")
 #: seconds a client is asked to wait when the limits' storage is down
 LIMITS_RETRY = 30
 _ISO = re.compile(r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:?\d\d)?)?")
@@ -149,6 +154,11 @@ def _bad_parameter(exc: BadParameter):
     return _error(400, str(exc))
 
 
+@api.errorhandler(QueryError)
+def _query_refused(exc: QueryError):
+    return _error(400, str(exc))
+
+
 @api.errorhandler(StoreError)
 def _store_failed(exc: StoreError):
     request_id = g.get("request_id", "")
@@ -192,6 +202,9 @@ def _range(window: tuple[pd.Timestamp, pd.Timestamp] | None) -> tuple[pd.Timesta
         raise BadParameter("parameter 'end' must be after 'start' (end is exclusive)")
     if end - start > pd.Timedelta(days=MAX_DAYS):
         raise BadParameter(f"parameter 'end': at most {MAX_DAYS} days after 'start' in one call")
+    if end > LATEST_END:
+        raise BadParameter(f"parameter 'end': at most {LATEST_END:%Y-%m-%dT%H:%M:%SZ} (without it, the end is "
+                           f"{serving.SAMPLE_DAYS} days after 'start')")
     return start, end
 
 
@@ -228,14 +241,22 @@ def product_data(slug: str):
         answer = _product_data(server, slug, usage)
     except BadParameter as exc:
         answer = _error(400, str(exc))
-    except serving.TooManyRows as exc:
+    except (serving.TooManyRows, QueryError) as exc:  # the engine's refusal of the range asked for
         answer = _error(400, f"parameters 'start' and 'end': {exc}")
+    except Exception as exc:
+        # answered by the handlers (a 503, a 500), and metered all the same: every call of a known key is
+        _meter(server, usage, began, 503 if isinstance(exc, StoreError) else 500, 0)
+        raise
+    _meter(server, usage, began, answer.status_code, answer.calculate_content_length() or 0)
+    return answer
+
+
+def _meter(server: Flask, usage: dict, began: float, status: int, size: int) -> None:
     if usage["key_id"] and (meter := meter_of(server)) is not None:
-        usage["bytes"] = answer.calculate_content_length() or 0
-        usage["status"] = answer.status_code
+        usage["bytes"] = size
+        usage["status"] = status
         usage["latency_ms"] = (time.perf_counter() - began) * 1000.0
         meter.record(usage)
-    return answer
 
 
 def _product_data(server: Flask, slug: str, usage: dict) -> Response:
@@ -251,9 +272,10 @@ def _product_data(server: Flask, slug: str, usage: dict) -> Response:
     served = state.products.get(slug, lambda: _served(store, slug))
     product = served[0] if served else None
     now = datetime.now(UTC)
-    verdict = keys.judge(token, stored, product.product_id if product else "", now)
+    verdict = keys.judge(token, stored, product.product_id if product else "", now, slug=slug)
     if stored is not None and verdict.status != 401:
         usage["user_id"] = stored.owner
+        g.api_key = stored  # whose call it is, for the log line (app/logs.py)
     if verdict.status == 401:
         return _error(401, verdict.message)
     # a product not (yet) listed is its partner's own key's only: to any other it does not exist
@@ -349,6 +371,7 @@ def partner_upload(slug: str):
         if not verdict.allowed:
             return _error(401, verdict.message)
         user_id, actor = verdict.key.owner, f"key {verdict.key.key_id}"
+        g.api_key = verdict.key  # whose upload it is, for the log line (app/logs.py)
         # a key's upload may be as large as the engine accepts; a session's stays under the site's limit
         request.max_content_length = uploads.MAX_BYTES
     else:
@@ -421,8 +444,6 @@ def _errors(*codes: tuple[str, str]) -> dict:
 
 
 def openapi_document() -> dict:
-    from engine import queries
-
     fmt = _param("format", "json (default) or csv", enum=FORMATS)
     tz = _param("tz", "times in the market's zone (default) or UTC", enum=("market", "utc"))
     market = _param("market", "a market id, e.g. NEM", required=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from dash import Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from app.services import services
 from callbacks.marketplace import signed_in
@@ -203,3 +203,9 @@ def statement_csv(_n, month):
     except MarketplaceError:
         return no_update
     return dcc.send_string(made.to_csv(), f"statement-{made.month}.csv", type="text/csv")
+
+
+# A file larger than the upload box takes is dropped by dcc.Upload without an event: assets/partner_upload.js
+# watches the box and says so (its output is a placeholder; the message is set from the browser).
+clientside_callback(ClientsideFunction("partner", "watchUploadSize"), Output("pt-upload-limit", "title"),
+                    Input("pt-upload", "max_size"))

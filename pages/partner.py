@@ -7,8 +7,9 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from app.services import services
 from components.marketplace import GRAPH_CONFIG
-from engine.marketplace import products, views
+from engine.marketplace import products, uploads, views
 from engine.marketplace.revenue import PLAN_KINDS
 from engine.marketplace.serving import API_DOCS_PATH
 
@@ -24,13 +25,26 @@ FORM = {"slug": "pt-slug", "title": "pt-title", "description": "pt-description",
 PRICE_KIND, PRICE = "pt-price-kind", "pt-price"
 SAVE, SET_PRICE, LIST, DELIST, PRODUCT_MESSAGE = "pt-save", "pt-set-price", "pt-list", "pt-delist", \
     "pt-product-message"
-UPLOAD, UPLOAD_MESSAGE = "pt-upload", "pt-upload-message"
+UPLOAD, UPLOAD_MESSAGE, UPLOAD_LIMIT = "pt-upload", "pt-upload-message", "pt-upload-limit"
 KEYS, KEY, REVOKE, KEY_MESSAGE = "pt-keys", "pt-key", "pt-revoke", "pt-key-message"
 USAGE_DAYS, USAGE_CHART = "pt-usage-days", "pt-usage-chart"
 MONTH, STATEMENT, STATEMENT_CSV, STATEMENT_DOWNLOAD = "pt-month", "pt-statement", "pt-statement-csv", \
     "pt-statement-download"
 NEW = "__new__"
+#: what a callback request holds besides the file: the ids, the file's name, the product, the data URL's prefix
+REQUEST_OVERHEAD = 16 * 1024
 SCHEMA_HINT = "time, datetime, UTC\nvalue, float, MW"
+
+
+def largest_file(max_request_bytes: int) -> int:
+    """The largest file the upload box takes: the browser sends it base64-encoded (4 bytes for every 3) in one
+    callback request, which the site caps at ``max_request_bytes`` (C254_MAX_REQUEST_BYTES); a larger request is
+    refused before any callback runs, and the page would show nothing."""
+    return max(0, (max_request_bytes - REQUEST_OVERHEAD) // 4 * 3)
+
+
+def size_text(size: int) -> str:
+    return f"{size / 1024 ** 2:,.1f}".removesuffix(".0") + " MB" if size >= 1024 ** 2 else f"{size // 1024:,} KB"
 
 
 def _field(label: str, component, **width) -> dbc.Col:
@@ -53,7 +67,7 @@ def _registration() -> dbc.Card:
     ]), id=REGISTRATION, className="mb-4")
 
 
-def _product_form() -> dbc.Card:
+def _product_form(largest: int) -> dbc.Card:
     return dbc.Card(dbc.CardBody([
         html.H5("Create or edit a product", className="card-title"),
         dbc.Row([
@@ -89,13 +103,16 @@ def _product_form() -> dbc.Card:
         dbc.Alert(id=PRODUCT_MESSAGE, is_open=False, color="info", className="mt-3 mb-0"),
         html.Hr(),
         html.Div(["Upload a version of the chosen product's data: CSV with a header naming exactly the declared "
-                  "columns, or Parquet; times with their UTC offset. A bad file is refused whole. Scripts upload "
-                  "through the API with a key of this account (", html.A("API reference", href=API_DOCS_PATH,
-                                                                           target="_blank"), ")."],
+                  "columns, or Parquet; times with their UTC offset. A bad file is refused whole. ",
+                  html.Span(f"Files up to {size_text(largest)} here; larger ones, up to "
+                            f"{size_text(uploads.MAX_BYTES)}, through the API (POST "
+                            "/api/v1/partner/products/<slug>/data) with a key of this account, as scripts do (",
+                            id=UPLOAD_LIMIT),
+                  html.A("API reference", href=API_DOCS_PATH, target="_blank"), ")."],
                  className="small text-muted mb-2"),
         dcc.Upload(id=UPLOAD, children=html.Div(["Drop a CSV or Parquet file here, or ", html.A("choose one")]),
                    className="border border-2 rounded text-center p-3", style={"borderStyle": "dashed"},
-                   multiple=False, max_size=200 * 1024 * 1024),
+                   multiple=False, max_size=largest),
         dbc.Alert(id=UPLOAD_MESSAGE, is_open=False, color="info", className="mt-3 mb-0"),
     ]), className="mb-4")
 
@@ -109,7 +126,7 @@ def layout(**_query) -> html.Div:
         dcc.Store(id=CHANGED),
         html.H5("My products"),
         html.Div(id=PRODUCTS, className="mb-3"),
-        _product_form(),
+        _product_form(largest_file(services().settings.max_request_bytes)),
         html.H5("My keys"),
         html.Div(id=KEYS),
         dbc.Row([

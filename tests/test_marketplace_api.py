@@ -8,17 +8,21 @@ One app and store for the module; each test uses slugs and keys of its own."""
 from __future__ import annotations
 
 import ast
+import base64
 import inspect
 import io
 import itertools
 import logging
 import os
+import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from urllib.parse import urlencode
 
+import dash
 import pandas as pd
 import pytest
 
@@ -31,6 +35,7 @@ from engine.marketplace import keys, partners, platform, products, serving, subs
 from engine.marketplace.statements import partner_statement
 from engine.store import write_tables
 from tests.support.signin import PASSWORD, csrf_token, sign_in
+from tests.test_hardening import callback_key, post_callback
 from tests.support.schema_template import migrated_url
 
 _ids = itertools.count()
@@ -167,6 +172,84 @@ def test_a_large_upload_read_in_a_child_process_is_stored_or_refused_as_any(site
     assert refused.status_code == 400 and refused.get_json()["error"].startswith("line 4, column mw: not a finite")
 
 
+def test_uploads_at_the_same_moment_are_each_a_whole_version(site):
+    """Four files sent at once to one product: four versions, each one file's rows; the one served is whole."""
+    partner, user, _client = site.partner("Acme Race")
+    product = site.product(partner)
+    key = keys.issue_partner_key(site.store, user_id=user.user_id, partner_id=partner.partner_id, actor="p")
+    answers = {}
+
+    def send(name):
+        answers[name] = _upload(site.server.test_client(), product.slug, key.token, _csv(hours=24, site=name))
+
+    threads = [threading.Thread(target=send, args=(name,)) for name in ("a", "b", "c", "d")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {a.status_code for a in answers.values()} == {201}
+    versions = {name: a.get_json()["version"] for name, a in answers.items()}
+    assert sorted(versions.values()) == [1, 2, 3, 4]
+    stored = site.store.query_df(f"SELECT _version AS v, groupUniqArray(site) AS sites, count() AS n FROM "
+                                 f"partner_data_{product.product_id} GROUP BY v")
+    assert {int(r.v): (list(r.sites), int(r.n)) for r in stored.itertuples()} == {
+        v: ([name], 24) for name, v in versions.items()}
+    buyer, _ = site.account("trader")
+    live = keys.issue_key(site.store, user_id=buyer.user_id, kind="production", products=[product.product_id],
+                          actor="b")
+    served = site.anon.get(f"/api/v1/products/{product.slug}/data?start=2026-03-01&end=2026-03-02",
+                           headers=_bearer(live.token)).get_json()
+    assert served["row_count"] == 24 and len({r["site"] for r in served["rows"]}) == 1
+
+
+def test_the_portal_takes_the_largest_file_it_offers_and_names_the_limit(site):
+    """The upload box's size limit is what fits in one callback request under the site's cap, so a file the box
+    takes is never refused unheard (413), and the page says how large a file may be and where larger ones go."""
+    # the module as the app registered it (imported again under another name, it would be a second page)
+    page = sys.modules[next(p["module"] for p in dash.page_registry.values() if p["path"] == "/partner")]
+    partner, _user, client = site.partner("Acme Portal")
+    product = site.product(partner, listed=False)
+    with site.server.test_request_context():
+        drawn = page.layout()
+    found = {c.id: c for c in drawn._traverse() if getattr(c, "id", None) in (page.UPLOAD, page.UPLOAD_LIMIT)}
+    largest = found[page.UPLOAD].max_size
+    assert largest == page.largest_file(site.server.config["MAX_CONTENT_LENGTH"]) > 500 * 1024
+    assert found[page.UPLOAD_LIMIT].children.startswith(f"Files up to {page.size_text(largest)} here; larger "
+                                                         f"ones, up to 200 MB, through the API (POST ")
+    header, row = "time,site,mw\n", "2026-03-01T00:00:00Z,north,1.5\n"
+    rows, spare = divmod(largest - len(header), len(row))
+    body = header + row * (rows - 1) + row.replace("north", "north" + "x" * spare)
+    assert len(body) == largest
+    answer = post_callback(client, site.app, callback_key(site.app, "pt-upload-message.children"),
+                           {"pt-upload.contents": "data:application/vnd.ms-excel;base64,"
+                                                  + base64.b64encode(body.encode()).decode(),
+                            "pt-upload.filename": "largest.csv", "pt-product.value": product.product_id})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    assert answer.get_json()["response"]["pt-upload-message"]["children"] == (
+        f"largest.csv: {rows:,} rows stored as version 1.")
+
+
+def test_a_file_with_bytes_that_are_not_text_or_a_surplus_field_is_refused_not_a_500(site):
+    partner, user, client = site.partner("Acme Odd Files")
+    product = site.product(partner, listed=False)
+    key = keys.issue_partner_key(site.store, user_id=user.user_id, partner_id=partner.partner_id, actor="p")
+    odd = pd.DataFrame({"time": [DAY], "site": [b"\xff\xfe"], "mw": [1.0]}).to_parquet(index=False)
+    by_key = _upload(site.anon, product.slug, key.token, odd, "application/vnd.apache.parquet")
+    assert by_key.status_code == 400
+    assert by_key.get_json()["error"] == "row 1, column site: not UTF-8 text (got b'\\xff\\xfe')"
+    shifted = b"time,site,mw\nEXTRA,2026-03-01T00:00:00Z,north,1.5\n"
+    refused = _upload(site.anon, product.slug, key.token, shifted)
+    assert refused.status_code == 400 and refused.get_json()["error"] == "line 2 has 4 fields, the header has 3"
+    in_portal = post_callback(client, site.app, callback_key(site.app, "pt-upload-message.children"),
+                              {"pt-upload.contents": "data:application/octet-stream;base64,"
+                                                     + base64.b64encode(odd).decode(),
+                               "pt-upload.filename": "odd.parquet", "pt-product.value": product.product_id})
+    assert in_portal.status_code == 200, in_portal.get_data(as_text=True)[:300]
+    assert in_portal.get_json()["response"]["pt-upload-message"]["children"] == (
+        "odd.parquet was refused, nothing of it is stored: row 1, column site: not UTF-8 text (got b'\\xff\\xfe')")
+    assert products.get_product(site.store, product.product_id).version == 0
+
+
 def test_a_signed_in_partner_uploads_with_the_csrf_token_and_not_without(site):
     partner, _user, client = site.partner("Acme Session")
     product = site.product(partner, listed=False)
@@ -261,7 +344,9 @@ def test_missing_malformed_unknown_expired_and_revoked_keys_are_401_and_not_enti
                           actor="b")
     assert site.anon.get(url, headers=_bearer(live.token)).status_code == 200
     not_entitled = site.anon.get(f"/api/v1/products/{other.slug}/data", headers=_bearer(live.token))
-    assert not_entitled.status_code == 403 and other.product_id in not_entitled.get_json()["error"]
+    # named as the caller named it, not by the internal id
+    assert not_entitled.status_code == 403 and repr(other.slug) in not_entitled.get_json()["error"]
+    assert other.product_id not in not_entitled.get_json()["error"]
     assert site.anon.get("/api/v1/products/no-such-thing/data", headers=_bearer(live.token)).status_code == 404
     keys.revoke_key(site.store, live.key_id, user_id=buyer.user_id, actor="b")
     time.sleep(marketplace_api.KEY_TTL + 0.1)  # the revocation reaches every worker within KEY_TTL seconds
@@ -328,6 +413,45 @@ def test_platform_products_serve_the_stores_series(site):
     assert sample["sandbox_window"] == {"start": window[0].isoformat(), "end": window[1].isoformat()}
     in_window, _ = queries.price_series(site.store, "NEM", "SA1", *window, resolution="raw")
     assert sample["row_count"] == len(in_window) == 288 * (serving.SAMPLE_DAYS - 1) + 14 * 12
+
+
+def test_a_range_the_engine_refuses_is_a_400_and_is_metered(site, monkeypatch):
+    slug = "nem-sa1-5min-prices"
+    product = products.by_slug(site.store, slug)
+    buyer, _ = site.account("trader")
+    live = keys.issue_key(site.store, user_id=buyer.user_id, kind="production", products=[product.product_id],
+                          actor="b")
+    december = site.anon.get(f"/api/v1/products/{slug}/data?start=2100-12-01&end=2100-12-02",
+                             headers=_bearer(live.token))
+    assert december.status_code == 200 and december.get_json()["row_count"] == 0
+    # without an end, the end is 7 days on: in 2101, past the store's last day
+    late = site.anon.get(f"/api/v1/products/{slug}/data?start=2100-12-31", headers=_bearer(live.token))
+    assert late.status_code == 400
+    assert late.get_json()["error"] == ("parameter 'end': at most 2100-12-31T00:00:00Z (without it, the end is "
+                                        f"{serving.SAMPLE_DAYS} days after 'start')")
+    statuses = [200, 400]
+    monkeypatch.setattr(serving, "product_rows", _raises(queries.QueryError("month 2101-01-01 is outside it")))
+    refused = site.anon.get(f"/api/v1/products/{slug}/data?start=2026-03-01", headers=_bearer(live.token))
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "parameters 'start' and 'end': month 2101-01-01 is outside it"
+    statuses.append(400)
+    # a failure no check foresaw is the app's 500, and the call is in api_usage all the same
+    monkeypatch.setattr(serving, "product_rows", _raises(RuntimeError("a bug")))
+    site.app.server.config["PROPAGATE_EXCEPTIONS"], propagate = False, site.app.server.config.get(
+        "PROPAGATE_EXCEPTIONS")
+    try:
+        failed = site.anon.get(f"/api/v1/products/{slug}/data?start=2026-03-01", headers=_bearer(live.token))
+    finally:
+        site.app.server.config["PROPAGATE_EXCEPTIONS"] = propagate
+    assert failed.status_code == 500, failed.get_data(as_text=True)
+    statuses.append(500)
+    assert list(site.usage(live.key_id)["status"]) == statuses
+
+
+def _raises(exc: Exception):
+    def fail(*_args, **_kwargs):
+        raise exc
+    return fail
 
 
 @pytest.mark.parametrize("resolution", ["raw", "hour", "day"])

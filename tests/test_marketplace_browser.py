@@ -60,6 +60,12 @@ def test_a_partner_lists_and_uploads_a_buyer_finds_it_and_gets_a_sandbox_key(das
     dash_duo.wait_for_contains_text("#pt-product-message", "0.01 USD per call", timeout=15)
     dash_duo.find_element("#pt-list").click()
     dash_duo.wait_for_contains_text("#pt-product-message", "breeze-wind-output is listed", timeout=15)
+    # a file larger than the box takes is not sent, and the page says so
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"x" * 1_300_000)
+    dash_duo.driver.find_element(By.CSS_SELECTOR, "#pt-upload input[type=file]").send_keys(str(big))
+    dash_duo.wait_for_contains_text("#pt-upload-message", "big.csv is 1.2 MB, larger than the 720 KB", timeout=15)
+    assert products.by_slug(store, "breeze-wind-output").version == 0
     upload = tmp_path / "breeze.csv"
     upload.write_text(CSV)
     dash_duo.driver.find_element(By.CSS_SELECTOR, "#pt-upload input[type=file]").send_keys(str(upload))

@@ -2,6 +2,8 @@
 file leaves the store and the product as they were."""
 from __future__ import annotations
 
+import threading
+
 import pandas as pd
 import pytest
 
@@ -44,3 +46,86 @@ def test_a_bad_file_stores_nothing_and_keeps_the_version(store):
     assert store.scalar(f"SELECT count() FROM `{data.table_name(product)}`") == 1
     with pytest.raises(MarketplaceError, match="platform product"):
         data.upload(store, products.Product(**{**product.__dict__, "owner": "platform"}), b"x", "a.csv", actor="p")
+
+
+# ----------------------------------------------------------------------------------- uploads at the same moment
+
+def _site_csv(site: str) -> bytes:
+    return ("time,region,mw\n" + "".join(f"2026-03-01T{h:02d}:00:00Z,{site},{h}\n" for h in range(24))).encode()
+
+
+def _upload_at_once(store, product, sites) -> dict[str, int]:
+    """Each of ``sites`` uploaded by a thread of its own, all given the product as read before any landed."""
+    answers, errors = {}, []
+
+    def send(site):
+        try:
+            answers[site] = data.upload(store, product, _site_csv(site), f"{site}.csv", actor="p")[0]
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in sites]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    return answers
+
+
+def _versions_are_whole_files(store, product, answers: dict[str, int]) -> None:
+    stored = store.query_df(f"SELECT {data.VERSION_COLUMN} AS v, groupUniqArray(region) AS sites, count() AS n "
+                            f"FROM `{data.table_name(product)}` GROUP BY v ORDER BY v")
+    assert {int(r.v): (list(r.sites), int(r.n)) for r in stored.itertuples()} == {
+        v: ([site], 24) for site, v in answers.items()}
+    current = products.get_product(store, product.product_id)
+    assert current.version == max(answers.values())
+    served = data.rows(store, current, pd.Timestamp("2026-03-01", tz="UTC"), pd.Timestamp("2026-03-02", tz="UTC"))
+    assert len(served) == 24 and served["region"].nunique() == 1
+
+
+def test_uploads_at_the_same_moment_are_each_a_version_of_their_own(store):
+    product = _product(store)
+    answers = _upload_at_once(store, product, ["A", "B", "C", "D"])
+    assert sorted(answers.values()) == [1, 2, 3, 4]
+    _versions_are_whole_files(store, product, answers)
+
+
+def test_uploads_from_separate_processes_never_share_a_version(store, monkeypatch):
+    """Workers of one ClickHouse server share no lock: each upload here takes a lock of its own, and all four
+    read the highest version before any claims one, so all four first ask for the same number."""
+    product = _product(store)
+    monkeypatch.setattr(products, "product_lock", lambda _id: threading.RLock())
+    together, real, first = threading.Barrier(4), data._taken, threading.local()
+
+    def taken(*args):
+        found = real(*args)
+        if not getattr(first, "done", False):
+            first.done = True
+            together.wait(timeout=30)
+        return found
+
+    monkeypatch.setattr(data, "_taken", taken)
+    answers = _upload_at_once(store, product, ["A", "B", "C", "D"])
+    assert len(set(answers.values())) == 4
+    _versions_are_whole_files(store, product, answers)
+
+
+@pytest.mark.parametrize("change", ["edit", "status"])
+def test_an_edit_does_not_write_back_the_version_it_read(store, monkeypatch, change):
+    product = _product(store)
+    products.set_price(store, product.product_id, kind="free", price="0", editor="p1", actor="p")
+    data.upload(store, product, _site_csv("A"), "a.csv", actor="p")
+    real = products._editable
+
+    def read_then_an_upload_lands(store_, product_id, editor):
+        found = real(store_, product_id, editor)
+        data.upload(store_, found, _site_csv("B"), "b.csv", actor="p")
+        return found
+
+    monkeypatch.setattr(products, "_editable", read_then_an_upload_lands)
+    if change == "edit":
+        products.edit_product(store, product.product_id, editor="p1", actor="p", title="Acme wind, renamed")
+    else:
+        products.set_status(store, product.product_id, "listed", editor="p1", actor="p")
+    assert products.get_product(store, product.product_id).version == 2

@@ -80,6 +80,53 @@ def test_not_utf8_and_not_csv_or_parquet_are_refused():
         read_upload(b"PAR1 broken", "x.parquet", COLUMNS)
 
 
+ROW = "2026-03-01T00:00:00Z,SA1,1.5,3"
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    # a surplus leading field was taken for pandas' index: "EXTRA" lost, the row stored shifted back
+    (f"time,region,mw,units\nEXTRA,{ROW}\n", "line 2 has 5 fields, the header has 4"),
+    (f"time,region,mw,units\nEXTRA,{ROW}\n{ROW}\n", "line 2 has 5 fields, the header has 4"),
+    (f"time,region,mw,units\n{ROW}\nEXTRA,{ROW}\n", "line 3 has 5 fields, the header has 4"),
+    (f"time,region,mw,units\n{ROW},\n{ROW},X\n", "line 3 has 5 fields, the header has 4"),
+    (f"time,region,mw,units\n{ROW},\n{ROW},,\n", "line 3 has 6 fields, the header has 4"),
+])
+def test_a_row_with_more_fields_than_the_header_is_refused_with_its_line(body, message):
+    with pytest.raises(MarketplaceError, match=f"^{message}$"):
+        read_upload(body.encode(), "wind.csv", COLUMNS)
+
+
+def test_a_comma_ending_every_line_is_an_empty_field_and_nothing_is_lost():
+    for ending in (",", ",,"):
+        body = "time,region,mw,units\n" + "".join(f"2026-03-01T0{h}:00:00Z,SA{h},{h}.5,{h}{ending}\n"
+                                                  for h in range(3))
+        frame = read_upload(body.encode(), "wind.csv", COLUMNS)
+        assert list(frame["region"]) == ["SA0", "SA1", "SA2"] and list(frame["units"]) == [0, 1, 2]
+        assert list(frame["time"]) == list(pd.date_range("2026-03-01", periods=3, freq="h", tz="UTC"))
+
+
+def _parquet_of(**columns) -> bytes:
+    frame = pd.DataFrame({"time": pd.to_datetime(["2026-03-01T00:00Z"], utc=True), "region": ["SA1"],
+                          "mw": [1.5], "units": [2], **columns})
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(("columns", "message"), [
+    ({"region": [b"\xff\xfe"]}, r"row 1, column region: not UTF-8 text \(got b'\\xff\\xfe'\)"),
+    ({"time": [b"\xff"]}, "row 1, column time: not UTF-8 text"),
+    ({"region": [[1, 2]]}, "column region: one value per row is needed, not a list"),
+    ({"mw": [{"a": 1.0}]}, "column mw: one value per row is needed, not a struct"),
+    ({"mw": pd.to_datetime(["2026-03-01"])}, "row 1, column mw: a time, not a number"),
+    ({"units": pd.to_timedelta(["1h"])}, "row 1, column units: a time, not a number"),
+])
+def test_a_parquet_value_of_the_wrong_kind_is_refused_naming_its_column(columns, message):
+    with pytest.raises(MarketplaceError, match=message):
+        read_upload(_parquet_of(**columns), "wind.parquet", COLUMNS)
+    assert read_upload(_parquet_of(region=[b"SA1"]), "wind.parquet", COLUMNS)["region"].iloc[0] == "SA1"
+
+
 def test_a_large_file_is_read_in_a_child_process_with_the_same_checks(monkeypatch, caplog):
     """Read in the serving process, a 144 MB file held the GIL for seconds at a stretch (no other request was
     answered) and 1.3 GB; above IN_PROCESS_BYTES a spawned child reads it: the same frame, the same refusals."""

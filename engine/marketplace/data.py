@@ -6,10 +6,18 @@ in one insert (a file lands whole or not at all) and then the product's version 
 product's current version, so an upload half written is never seen and an older version stays readable until it
 is dropped. Only this module writes these tables, and it is given the product (checked by the caller to be the
 partner's own).
+
+Uploads to one product at the same moment (threads of a worker, or several workers on one ClickHouse server)
+each get a version of their own: one process takes them in turn, and across processes each upload claims its
+number in ``VERSIONS_TABLE`` before writing a row, keeping it only if no other claim on that number is seen
+(ClickHouse has no compare-and-set; see ``_claim_version``).
 """
 from __future__ import annotations
 
+import random
 import re
+import time
+import uuid
 
 import pandas as pd
 
@@ -21,6 +29,11 @@ from engine.store import Store
 from engine.store.engines import for_database
 
 VERSION_COLUMN = "_version"
+#: every version number an upload has claimed, per product (the claims of uploads that lost a race included;
+#: migration 023)
+VERSIONS_TABLE = "partner_data_versions"
+#: claims an upload makes before giving up (each lost only to another upload claiming the same number)
+CLAIM_ATTEMPTS = 20
 _ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -36,13 +49,48 @@ def upload(store: Store, product: Product, data: bytes, filename: str, *, actor:
         raise MarketplaceError("a platform product serves the store's own data: nothing to upload")
     frame = checked_upload(data, filename, product.columns)
     _ensure_table(store, product)
-    version = product.version + 1
-    frame[VERSION_COLUMN] = version
-    store.insert_df(table_name(product), frame)
-    products.set_version(store, product, version)
+    # held from the claim to the pointer's move, so this process's uploads of one product land in version order
+    with products.product_lock(product.product_id):
+        version = _claim_version(store, product)
+        frame[VERSION_COLUMN] = version
+        store.insert_df(table_name(product), frame)
+        products.set_version(store, product, version)
     audit(store, actor, "product", product.product_id, "data uploaded",
           {"version": version, "rows": len(frame), "file": filename[:200]})
     return version, len(frame)
+
+
+def _claim_version(store: Store, product: Product) -> int:
+    """A version number no other upload of ``product`` gets, in whatever process it runs.
+
+    The claim is a row of VERSIONS_TABLE, read back after it is written: it holds when it is the only claim on
+    its number. Of two claims on one number, the one read back first either sees the other (both lose and
+    claim again, higher) or was written before the other was read back, which then sees it: never do both
+    hold. A claim is read back from the server that took it (as one ClickHouse server does; a Replicated
+    database would need the insert quorum for it)."""
+    upload_id = uuid.uuid4().hex
+    for attempt in range(CLAIM_ATTEMPTS):
+        version = _taken(store, product) + 1
+        store.command(f"INSERT INTO {VERSIONS_TABLE} (product_id, version, upload_id, claimed_at) VALUES "  # noqa: S608
+                      "({p:String}, {v:UInt32}, {u:String}, now64(3))",
+                      {"p": product.product_id, "v": version, "u": upload_id})
+        claims = store.query_rows(f"SELECT upload_id FROM {VERSIONS_TABLE} WHERE product_id = {{p:String}} "  # noqa: S608
+                                  "AND version = {v:UInt32}", {"p": product.product_id, "v": version})
+        if claims == [(upload_id,)]:
+            return version
+        # another upload wants the same number: both step back a random while, so the next claims differ in time
+        time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 -- a back-off, not a secret
+    raise MarketplaceError("other uploads to this product were being stored at the same moment; nothing of this "
+                           "file is stored: send it again")
+
+
+def _taken(store: Store, product: Product) -> int:
+    """The highest version of ``product`` claimed, stored or pointed at (uploads made before claims were kept
+    have rows and a pointer, no claim)."""
+    return int(store.scalar(
+        f"SELECT greatest((SELECT max(version) FROM {VERSIONS_TABLE} WHERE product_id = {{p:String}}), "  # noqa: S608
+        f"(SELECT max({VERSION_COLUMN}) FROM `{table_name(product)}`), "
+        "(SELECT max(version) FROM products WHERE product_id = {p:String}))", {"p": product.product_id}) or 0)
 
 
 def rows(store: Store, product: Product, start: pd.Timestamp, end: pd.Timestamp, limit: int = 1_000_000

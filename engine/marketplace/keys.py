@@ -93,14 +93,16 @@ def parse_token(token: str | None) -> tuple[str, str, str] | None:
     return KINDS[prefix], key_id, secret
 
 
-def judge(token: str | None, stored: StoredKey | None, product: str, now: datetime) -> Verdict:
-    """What ``token`` (from the request; None: none sent) may do with ``product`` at ``now``, given the row
-    stored under its key id (None: no such row)."""
+def judge(token: str | None, stored: StoredKey | None, product: str, now: datetime, slug: str | None = None
+          ) -> Verdict:
+    """What ``token`` (from the request; None: none sent) may do with ``product`` (its id) at ``now``, given the
+    row stored under its key id (None: no such row); a refusal names the product by ``slug``, the name its caller
+    used, when given."""
     refused = _refused(token, stored, now)
     if refused is not None:
         return refused
     if product not in stored.products:
-        return Verdict(403, f"This API key is not entitled to the product {product!r}.")
+        return Verdict(403, f"This API key is not entitled to the product {slug or product!r}.")
     return Verdict(200, "ok", stored)
 
 

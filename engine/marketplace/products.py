@@ -41,6 +41,7 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _FIELDS = ("product_id", "slug", "owner", "title", "description", "markets", "category", "update_frequency",
            "columns_json", "sample_json", "tags", "source", "status", "version", "created_at")
 _lock = threading.Lock()
+_product_locks: dict[str, threading.RLock] = {}
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,13 @@ class Product:
             if plan.effective_from <= when:
                 current = plan
         return current
+
+
+def product_lock(product_id: str) -> threading.RLock:
+    """This process's lock on one product's stored row: held while the row is read, changed and written again,
+    so two changes in one process never write back each other's older copy (the data version above all)."""
+    with _lock:
+        return _product_locks.setdefault(str(product_id), threading.RLock())
 
 
 def check_columns(columns: object) -> tuple[Column, ...]:
@@ -145,9 +153,12 @@ def edit_product(store: Store, product_id: str, *, editor: str, actor: str, **ch
             raise MarketplaceError("the schema is fixed once data is uploaded: list a new product instead")
         declared = check_columns([c.__dict__ if isinstance(c, Column) else c for c in changes["columns"]])
     rows = _check_sample(changes.get("sample", product.sample), declared)
-    changed = Product(product.product_id, product.slug, product.owner, *values[:5], declared, rows, values[5],
-                      product.source, product.status, product.version, product.created_at, product.plans)
-    _save(store, changed, now_ms())
+    with product_lock(product.product_id):
+        if "columns" in changes and _stored_version(store, product.product_id) > 0:  # an upload landed meanwhile
+            raise MarketplaceError("the schema is fixed once data is uploaded: list a new product instead")
+        changed = Product(product.product_id, product.slug, product.owner, *values[:5], declared, rows, values[5],
+                          product.source, product.status, product.version, product.created_at, product.plans)
+        changed = _save_keeping_version(store, changed)
     audit(store, actor, "product", product_id, "edited", {"fields": sorted(changes)})
     return changed
 
@@ -160,8 +171,8 @@ def set_status(store: Store, product_id: str, status: str, *, editor: str, actor
         raise MarketplaceError(f"a {product.status} product cannot become {status!r}")
     if status == "listed" and not product.plans:
         raise MarketplaceError("set a price plan before listing")
-    changed = replace(product, status=status)
-    _save(store, changed, now_ms())
+    with product_lock(product.product_id):
+        changed = _save_keeping_version(store, replace(product, status=status))
     audit(store, actor, "product", product_id, action, {"from": product.status, "to": status})
     return changed
 
@@ -203,9 +214,12 @@ def set_price(store: Store, product_id: str, *, kind: str, price: object, curren
 
 def set_version(store: Store, product: Product, version: int) -> Product:
     """Point the product at its data version ``version`` (engine/marketplace/data.py, after an upload lands)."""
-    current = get_product(store, product.product_id) or product  # as stored now, edits since it was read kept
-    changed = replace(current, version=int(version))
-    _save(store, changed, now_ms())
+    with product_lock(product.product_id):
+        current = get_product(store, product.product_id) or product  # as stored now, edits since it was read kept
+        if current.version >= int(version):  # a later upload landed first: it stays the one served
+            return current
+        changed = replace(current, version=int(version))
+        _save(store, changed, now_ms())
     return changed
 
 
@@ -406,6 +420,21 @@ def _plans(store: Store, product_ids: list[str]) -> dict[str, tuple[PricePlan, .
             row["product_id"], row["kind"], Decimal(row["price"]),
             pd.Timestamp(row["effective_from"]).to_pydatetime(), row["currency"]))
     return {k: tuple(v) for k, v in out.items()}
+
+
+def _save_keeping_version(store: Store, product: Product) -> Product:
+    """Save ``product`` with the data version as stored now, if that is later than the one it was read with: an
+    upload that landed since then stays the one served."""
+    stored = _stored_version(store, product.product_id)
+    if stored > product.version:
+        product = replace(product, version=stored)
+    _save(store, product, now_ms())
+    return product
+
+
+def _stored_version(store: Store, product_id: str) -> int:
+    return int(store.scalar("SELECT version FROM products FINAL WHERE product_id = {p:String}",
+                            {"p": str(product_id)}) or 0)
 
 
 def _save(store: Store, product: Product, stamp: pd.Timestamp) -> None:

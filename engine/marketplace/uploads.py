@@ -12,6 +12,7 @@ import io
 import logging
 import multiprocessing
 import os
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +21,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from engine.marketplace.partners import MarketplaceError
 from engine.marketplace.products import Column
@@ -89,7 +92,13 @@ def read_upload(data: bytes, filename: str, columns: Sequence[Column]) -> pd.Dat
         raise MarketplaceError(f"at most {MAX_ROWS:,} rows per upload")
     out = {}
     for column in columns:
-        out[column.name] = _convert(raw[column.name], column, first_line, where)
+        try:
+            out[column.name] = _convert(raw[column.name], column, first_line, where)
+        except MarketplaceError:
+            raise
+        except (TypeError, ValueError, OverflowError) as exc:  # a value of a kind no check below foresaw
+            raise MarketplaceError(f"column {column.name}: its values cannot be read as {column.type} "
+                                   f"({type(exc).__name__})") from None
     return pd.DataFrame(out, columns=declared)
 
 
@@ -100,18 +109,52 @@ def _csv(data: bytes) -> pd.DataFrame:
         line = data[: exc.start].count(b"\n") + 1
         raise MarketplaceError(f"line {line}: not UTF-8 text") from None
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as exc:
+        counts = _FIELD_COUNTS.search(str(exc))
+        if counts:
+            header = len(pd.read_csv(io.StringIO(text), nrows=0).columns)
+            raise MarketplaceError(f"line {counts['line']} has {counts['saw']} fields, the header has {header}"
+                                   ) from None
         raise MarketplaceError(f"not a CSV file the columns of which line up: {exc}") from None
     except pd.errors.EmptyDataError:
         raise MarketplaceError("line 1: no header row") from None
+    return frame if isinstance(frame.index, pd.RangeIndex) else _without_empty_surplus(frame)
+
+
+#: pandas' words for a row longer than the first: the file's line (header = 1) and its fields
+_FIELD_COUNTS = re.compile(r"Expected \d+ fields in line (?P<line>\d+), saw (?P<saw>\d+)")
+
+
+def _without_empty_surplus(frame: pd.DataFrame) -> pd.DataFrame:
+    """A file whose first row has more fields than the header, as pandas reads it: the surplus leading fields
+    taken for an index, every field shifted left by as many. Kept (shifted back) only when every surplus field is
+    empty, as a comma at the end of each line (a spreadsheet's export) leaves them; a value in one would be lost,
+    so the file is refused naming the first line that holds one."""
+    header = [str(c) for c in frame.columns]
+    surplus = frame.index.nlevels
+    fields = [frame.index.get_level_values(i).to_numpy() for i in range(surplus)] + \
+             [frame.iloc[:, j].to_numpy() for j in range(len(header))]
+    held = np.column_stack([pd.notna(f) for f in fields[len(header):]])
+    if held.any():
+        row = int(np.flatnonzero(held.any(axis=1))[0])
+        count = len(header) + int(np.flatnonzero(held[row])[-1]) + 1
+        raise MarketplaceError(f"line {row + 2} has {count} fields, the header has {len(header)}")
+    kept = pd.DataFrame(dict(enumerate(fields[:len(header)])))
+    kept.columns = header  # positions first: a repeated name is kept for read_upload to refuse
+    return kept
 
 
 def _parquet(data: bytes) -> pd.DataFrame:
     try:
-        return pd.read_parquet(io.BytesIO(data))
+        frame = pd.read_parquet(io.BytesIO(data))
+        schema = pq.read_schema(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise MarketplaceError(f"not a readable Parquet file: {exc}") from None
+    for found in schema:
+        if pa.types.is_nested(found.type):  # pandas would hand each over as an array, then as its printout
+            raise MarketplaceError(f"column {found.name}: one value per row is needed, not a {found.type}")
+    return frame
 
 
 def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> pd.Series:
@@ -128,7 +171,7 @@ def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> 
                 fail(np.ones(len(values), dtype=bool), "a time without a time zone")
             parsed = values.dt.tz_convert("UTC")
         else:
-            text = values.astype("string")
+            text = _text(values, fail)
             zoned = text.str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True, na=True).to_numpy(dtype=bool)
             if (~zoned & ~missing).any():
                 fail(~zoned & ~missing, "a time needs its UTC offset or Z (e.g. 2026-03-01T00:00:00Z)")
@@ -140,6 +183,8 @@ def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> 
             fail(missing, "a time is needed")
         return parsed.astype("datetime64[ms, UTC]")
     if column.type in ("float", "integer"):
+        if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
+            fail(~missing, "a time, not a number")  # read as one, it would be nanoseconds
         numbers = pd.to_numeric(values, errors="coerce")
         bad = (numbers.isna().to_numpy() & ~missing) | ~np.isfinite(numbers.fillna(0).to_numpy(dtype=float))
         if bad.any():
@@ -150,8 +195,27 @@ def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> 
                 fail((whole != np.round(whole)) | (np.abs(whole) > 2**53), "not a whole number")
             return numbers.astype("Int64")
         return numbers.astype("float64")
-    text = values.astype("string")
+    text = _text(values, fail)
     long = (text.str.len().fillna(0) > MAX_TEXT).to_numpy(dtype=bool)
     if long.any():
         fail(long, f"text longer than {MAX_TEXT:,} characters")
     return text
+
+
+def _text(values: pd.Series, fail) -> pd.Series:
+    """``values`` as text. A Parquet column of bytes holds them as written: each must be UTF-8."""
+    try:
+        return values.astype("string")
+    except UnicodeDecodeError:
+        fail(np.array([_not_utf8(v) for v in values], dtype=bool), "not UTF-8 text")
+        raise  # every value decoded one by one: the whole column did not, so something else is wrong
+
+
+def _not_utf8(value: object) -> bool:
+    if not isinstance(value, bytes | bytearray):
+        return False
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
