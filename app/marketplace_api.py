@@ -179,8 +179,9 @@ def _instant(name: str) -> pd.Timestamp | None:
     if _ISO.fullmatch(value):  # pandas alone would read "2026-03-01T14:00:00 00:00" (a + sent unescaped) as midnight
         with contextlib.suppress(ValueError, TypeError, OverflowError):
             stamp = pd.Timestamp(value)
-    if pd.isna(stamp) or not 1990 <= stamp.year <= 2100:
-        raise BadParameter(f"parameter {name!r}: an ISO 8601 date or time between 1990 and 2100, e.g. "
+    first, last = queries.EARLIEST_DATE.year, queries.LATEST_DATE.year  # the years an upload may hold too
+    if pd.isna(stamp) or not first <= stamp.year <= last:
+        raise BadParameter(f"parameter {name!r}: an ISO 8601 date or time between {first} and {last}, e.g. "
                            f"2026-10-01 or 2026-10-01T00:00:00Z; send an offset's + as %2B (got {value[:40]!r})")
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 

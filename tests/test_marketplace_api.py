@@ -200,6 +200,10 @@ def test_uploads_at_the_same_moment_are_each_a_whole_version(site):
     served = site.anon.get(f"/api/v1/products/{product.slug}/data?start=2026-03-01&end=2026-03-02",
                            headers=_bearer(live.token)).get_json()
     assert served["row_count"] == 24 and len({r["site"] for r in served["rows"]}) == 1
+    # any year an upload may hold may be asked for (the reads stopped at 1990, the uploads at none)
+    early = site.anon.get(f"/api/v1/products/{product.slug}/data?start=1950-01-01&end=1950-01-02",
+                          headers=_bearer(live.token))
+    assert early.status_code == 200 and early.get_json()["row_count"] == 0
 
 
 def test_the_portal_takes_the_largest_file_it_offers_and_names_the_limit(site):

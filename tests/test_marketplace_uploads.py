@@ -12,6 +12,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -125,6 +126,20 @@ def test_a_parquet_value_of_the_wrong_kind_is_refused_naming_its_column(columns,
     with pytest.raises(MarketplaceError, match=message):
         read_upload(_parquet_of(**columns), "wind.parquet", COLUMNS)
     assert read_upload(_parquet_of(region=[b"SA1"]), "wind.parquet", COLUMNS)["region"].iloc[0] == "SA1"
+
+
+@pytest.mark.parametrize("time", ["1949-12-31T23:59:59Z", "2101-01-01T00:00:00Z", "1700-01-01T00:00:00Z"])
+def test_a_time_the_product_api_could_never_serve_is_refused(time):
+    with pytest.raises(MarketplaceError, match="line 2, column time: a time from 1950-01-01 to 2100-12-31"):
+        read_upload(f"time,region,mw,units\n{time},SA1,1,1\n".encode(), "wind.csv", COLUMNS)
+    stamps = pd.DatetimeIndex(np.array([time.rstrip("Z")], dtype="datetime64[us]")).tz_localize("UTC")
+    with pytest.raises(MarketplaceError, match="row 1, column time: a time from 1950-01-01"):
+        read_upload(_parquet_of(time=stamps), "wind.parquet", COLUMNS)
+
+
+def test_the_first_and_last_plausible_instants_are_taken():
+    body = "time,region,mw,units\n1950-01-01T00:00:00Z,SA1,1,1\n2100-12-31T23:00:00Z,SA1,1,1\n"
+    assert len(read_upload(body.encode(), "wind.csv", COLUMNS)) == 2
 
 
 def test_a_large_file_is_read_in_a_child_process_with_the_same_checks(monkeypatch, caplog):

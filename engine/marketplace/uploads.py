@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 
 from engine.marketplace.partners import MarketplaceError
 from engine.marketplace.products import Column
+from engine.queries import EARLIEST_DATE, LATEST_DATE
 from engine.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,10 @@ def _parquet(data: bytes) -> pd.DataFrame:
     return frame
 
 
+_EARLIEST = pd.Timestamp(EARLIEST_DATE, tz="UTC")
+_AFTER_LATEST = pd.Timestamp(LATEST_DATE, tz="UTC") + pd.Timedelta(days=1)
+
+
 def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> pd.Series:
     missing = values.isna().to_numpy()
 
@@ -181,6 +186,10 @@ def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> 
             fail(bad, "not an ISO 8601 time")
         if missing.any():
             fail(missing, "a time is needed")
+        # the product API reads only these years: a row outside them would be stored and never served
+        outside = ((parsed < _EARLIEST) | (parsed >= _AFTER_LATEST)).to_numpy(dtype=bool)
+        if outside.any():
+            fail(outside, f"a time from {_EARLIEST:%Y-%m-%d} to {LATEST_DATE:%Y-%m-%d} is needed")
         return parsed.astype("datetime64[ms, UTC]")
     if column.type in ("float", "integer"):
         if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
