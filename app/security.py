@@ -14,7 +14,7 @@ from dash.exceptions import CallbackException, DependencyException, UnsupportedR
 from flask import Flask, Response, g, has_request_context, jsonify, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from plotly.utils import PlotlyJSONEncoder
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from app.marketplace_api import BEARER_WRITE_PREFIXES
 from app.services import services
@@ -77,6 +77,10 @@ def _guard(dash_path: str) -> None:
     grants, and the session cookie is SameSite=Lax, so a cross-site POST carries no session anyway; the Origin
     check is the defence in depth behind both (an old browser, a misconfigured cookie)."""
     if request.method not in UNSAFE_METHODS:
+        return None
+    if isinstance(request.routing_exception, MethodNotAllowed):
+        # no route takes this method here: nothing will run, and the answer is the 405 saying which methods do
+        # (app/not_found.py), not a complaint about a token the request could never have needed
         return None
     if request.path.startswith(BEARER_WRITE_PREFIXES) and "Authorization" in request.headers:
         # A key in the Authorization header authenticates these, and their handler then ignores the session:

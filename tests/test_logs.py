@@ -366,6 +366,12 @@ def test_an_api_address_no_route_takes_answers_json_404_with_its_request_id(site
     assert wrong_method.status_code == 405 and wrong_method.is_json and "POST" in wrong_method.headers["Allow"]
     missing_file = signed_out.get("/vendor/x.js")
     assert missing_file.status_code == 404 and _shows_its_id(missing_file)
+    # a method no route takes at an API address is a 405 naming those that do, not a complaint about a CSRF token
+    key = {"Authorization": "Bearer c254_live_0123456789abcdef_" + "A" * 43, "Origin": "http://localhost"}
+    for client, path, headers in ((clients["analyst"], "/api/v1/prices?market=NEM", {}),
+                                  (signed_out, "/api/v1/products/foo/data", key)):
+        answer = client.post(path, headers=headers)
+        assert answer.status_code == 405 and answer.is_json and "GET" in answer.headers["Allow"], path
 
 
 def test_every_json_error_carries_its_request_id(site):
