@@ -428,7 +428,8 @@ def docs():
 
 def _param(name: str, description: str, *, required: bool = False, enum: tuple[str, ...] | None = None,
            where: str = "query", string_format: str | None = None) -> dict:
-    schema: dict[str, Any] = {"type": "string"}
+    # a required name is never empty (the routes answer 400 to "market=")
+    schema: dict[str, Any] = {"type": "string", **({"minLength": 1} if required or where == "path" else {})}
     if enum:
         schema["enum"] = list(enum)
     if string_format:
@@ -450,6 +451,10 @@ def openapi_document() -> dict:
     market = _param("market", "a market id, e.g. NEM", required=True)
     slug = _param("slug", "the product's slug, as the catalog shows it", where="path")
     bad, unauth = ("400", "a parameter is wrong: the message names it"), ("401", "sign in / key missing or bad")
+    # every route may answer these: the role table (a partner's session on a session route), and the store or
+    # the limits' storage being unreachable for a moment
+    role = ("403", "the signed-in account's role may not use this route (partners read through their keys)")
+    unavailable = ("503", "the store, or the limits' storage, cannot answer just now: try again (Retry-After)")
     return {
         "openapi": "3.0.3",
         "info": {"title": "254Carbon Market Intelligence API", "version": "1",
@@ -459,7 +464,7 @@ def openapi_document() -> dict:
         "paths": {
             "/api/v1/health": {"get": {
                 "summary": "The API is up; the markets with stored prices", "security": [{"session": []}],
-                "responses": {"200": {"description": "ok"}, **_errors(unauth)}}},
+                "responses": {"200": {"description": "ok"}, **_errors(unauth, role, unavailable)}}},
             "/api/v1/prices": {"get": {
                 "summary": "A price series (raw intervals or hourly/daily means)", "security": [{"session": []}],
                 "parameters": [
@@ -471,12 +476,13 @@ def openapi_document() -> dict:
                                        f"{queries.MAX_RAW_ANSWER:,} intervals (400 above)", enum=queries.RESOLUTIONS),
                     _param("price_kind", "the price series (default: the one the overview shows first)")],
                 "responses": {"200": {"description": "rows of interval_start, interval_minutes, price, "
-                                                     "demand_mw, is_demo"}, **_errors(bad, unauth)}}},
+                                                     "demand_mw, is_demo"},
+                              **_errors(bad, unauth, role, unavailable)}}},
             "/api/v1/latest": {"get": {
                 "summary": "The newest stored price of each of a market's series", "security": [{"session": []}],
                 "parameters": [market, fmt, tz],
                 "responses": {"200": {"description": "one row per location and price kind"},
-                              **_errors(bad, unauth)}}},
+                              **_errors(bad, unauth, role, unavailable)}}},
             serving.PRODUCT_DATA_PATH: {"get": {
                 "summary": "A data product's rows in [start, end)", "security": [{"apiKey": []}],
                 "description": "Sandbox keys see the product's sample window only: the last "
@@ -497,7 +503,7 @@ def openapi_document() -> dict:
                               ("403", "the key is not entitled to this product"),
                               ("404", "no such product is served"),
                               ("429", "the key's rate per minute or its lifetime quota is spent: see "
-                                      "Retry-After and the body's 'limit' (rate or quota)"))}}},
+                                      "Retry-After and the body's 'limit' (rate or quota)"), unavailable)}}},
             "/api/v1/partner/products/{slug}/data": {"post": {
                 "summary": "Upload a new data version of the partner's own product",
                 "security": [{"apiKey": []}, {"session": []}],
@@ -513,8 +519,12 @@ def openapi_document() -> dict:
                 "responses": {"201": {"description": "{product, version, rows}"},
                               **_errors(("400", "the file does not match the schema: line and problem"),
                                         ("401", "no live key of the partner's account, and no partner signed in"),
-                                        ("403", "the partner is suspended"),
-                                        ("404", "the caller has no product of this slug"))}}},
+                                        ("403", "the partner is suspended, or the session's CSRF token is "
+                                                "missing"),
+                                        ("404", "the caller has no product of this slug"),
+                                        ("413", f"the body is larger than {uploads.MAX_BYTES // 2**20} MB with a "
+                                                "key, or than the site's request limit with a session"),
+                                        unavailable)}}},
             OPENAPI_PATH: {"get": {"summary": "This description", "security": [],
                                    "responses": {"200": {"description": "OpenAPI 3 JSON"}}}},
             DOCS_PATH: {"get": {"summary": "This description as a page to read", "security": [],
@@ -528,6 +538,7 @@ def openapi_document() -> dict:
                 "session": {"type": "apiKey", "in": "cookie", "name": "session",
                             "description": "The signed-in browser session (trader, analyst or admin)"}},
             "schemas": {"Error": {"type": "object", "properties": {
-                "error": {"type": "string"}, "limit": {"type": "string", "enum": ["rate", "quota"]},
+                "error": {"type": "string"}, "request_id": {"type": "string"},
+                "limit": {"type": "string", "enum": ["rate", "quota"]},
                 "retry_after_seconds": {"type": "integer"}}, "required": ["error"]}}},
     }

@@ -8,6 +8,9 @@ from html import unescape
 
 from app import api_docs
 from app.marketplace_api import DOCS_PATH, OPENAPI_PATH, openapi_document
+from app.services import services
+from engine import accounts
+from tests.support.signin import PASSWORD, sign_in
 
 
 def test_the_page_shows_every_operation_parameter_and_answer(make_app):
@@ -68,3 +71,25 @@ def test_the_marketplace_pages_link_to_it(make_app):
         with app.server.test_request_context(path):
             layout = page["layout"](**query)
         assert f"href='{DOCS_PATH}'" in repr(layout), (path, query)
+
+
+def test_what_the_routes_answer_a_partners_session_and_a_session_upload_without_its_token_is_described(make_app):
+    """A partner's session may not read prices (its keys do), and a session's upload needs its CSRF token: both
+    refusals are answers a client meets, so the description lists them."""
+    app = make_app(auth=True)
+    accounts.create_user(services(app.server).ready_store(), "seller@docs.example", "partner", PASSWORD)
+    client = app.server.test_client()
+    assert sign_in(client, "seller@docs.example").status_code == 302
+    described = openapi_document()["paths"]
+    for path in ("/api/v1/health", "/api/v1/prices", "/api/v1/latest"):
+        answer = client.get(f"{path}?market=NEM&location=SA1&start=2026-01-01&end=2026-01-02")
+        assert answer.status_code == 403, path
+        assert "403" in described[path]["get"]["responses"], path
+    upload = client.post("/api/v1/partner/products/some-product/data", data=b"time\n",
+                         headers={"Content-Type": "text/csv", "Origin": "http://localhost"})
+    assert upload.status_code == 403
+    assert "CSRF" in described["/api/v1/partner/products/{slug}/data"]["post"]["responses"]["403"]["description"]
+    for operations in described.values():
+        for operation in operations.values():
+            if operation["security"]:  # every route that reads the store or the limits may find them away
+                assert "503" in operation["responses"]

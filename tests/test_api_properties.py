@@ -139,6 +139,8 @@ def test_no_generated_request_is_answered_5xx(api_schema, site, path, mode):
     every_request()
     assert len(answered) >= 20, f"only {len(answered)} requests were generated"
     assert 200 in answered, f"no generated request was served: {sorted(collections.Counter(answered).items())}"
+    documented = {int(code) for code in operation.definition.raw["responses"]}
+    assert set(answered) <= documented, f"answered {sorted(set(answered) - documented)}, not described"
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
