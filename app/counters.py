@@ -16,5 +16,11 @@ CACHE_REQUESTS = Counter("c254_cache_requests", "Cached answers asked for, by da
                          "computed ahead of any request by warming, which counts no hit or miss)",
                          ["data_class", "result"])
 
+#: counted as each call is answered, in the web worker that answers it (the product API is served by web workers
+#: in every way of running the app)
+API_CALLS = Counter("c254_marketplace_api_calls", "Product API data calls answered, by status and the kind of key "
+                    "sent (none: no well-formed key)", ["status", "key_kind"])
+
+
 def count_cache(data_class: str, result: str) -> None:
     CACHE_REQUESTS.labels(data_class, result).inc()

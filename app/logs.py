@@ -21,9 +21,7 @@ from flask import Response, current_app, g, has_request_context, request, sessio
 
 from app import auth
 from app.log_format import CONTEXT_FIELDS, formatter
-from app.marketplace_api import KEY_PREFIXES
 from app.security import request_id
-from engine.marketplace import keys
 
 ACCESS_LOGGER = "c254.access"
 access_log = logging.getLogger(ACCESS_LOGGER)
@@ -33,22 +31,16 @@ _OURS = "_c254_handler"
 _MAX_ERROR_BODY = 65536
 
 
-#: Where app/marketplace_api.py puts the key a request was let in with (an ``engine.marketplace.keys.StoredKey``)
-API_KEY_ATTR = "api_key"
-
-
 def _key_holder() -> str:
-    """Who a request to the product API or a partner's upload is made by: on those routes the Authorization key
-    speaks for them and the session is not looked at. The key's owner once the route has judged the key; before
-    that (or when it is refused) the key id the request names, read from the header alone (not proof of anything,
-    but the line to look for when a key holder reports a refused call)."""
-    judged = g.get(API_KEY_ATTR)
+    """Who a request to the product API or a partner's upload is made by, as app/marketplace_api.py read it: on
+    those routes the Authorization key speaks for them and the session is not looked at. The key's owner once the
+    route has judged the key (``g.api_key``); before that, or when it is refused, the key id the request names
+    (``g.api_key_id``: not proof of anything, but the line to look for when a key holder reports a refused call)."""
+    judged = g.get("api_key")
     if judged is not None:
         return f"user {judged.owner} key:{judged.key_id}"
-    if not request.path.startswith(KEY_PREFIXES):
-        return ""
-    parsed = keys.parse_token(keys.bearer_token(request.headers.get("Authorization")))
-    return f"key:{parsed[1]}" if parsed else ""
+    named = g.get("api_key_id")
+    return f"key:{named}" if named else ""
 
 
 def _user() -> str:

@@ -35,6 +35,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from limits import RateLimitItemPerMinute, RateLimitItemPerYear
 
 from app import api_docs, auth, json_answers
+from app.counters import API_CALLS
 from app.services import services
 from engine import queries
 from engine.marketplace import data, keys, partners, products, serving, uploads
@@ -60,9 +61,8 @@ QUOTA_YEARS = 20
 #: the longest range one call may ask for
 MAX_DAYS = 366
 FORMATS = ("json", "csv")
-#: the latest end a range may have: the store's days run to queries.LATEST_DATE in each market's own time, and
-#: this instant is within that day in every market's zone
-LATEST_END = pd.Timestamp(queries.LATEST_DATE, tz="UTC")
+#: the latest end a range may have (what an upload may hold ends there too)
+LATEST_END = queries.PRODUCT_INSTANTS[1]
 #: seconds a client is asked to wait when the limits' storage is down
 LIMITS_RETRY = 30
 _ISO = re.compile(r"\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?(?:Z|[+-]\d\d:?\d\d)?)?")
@@ -253,6 +253,7 @@ def product_data(slug: str):
 
 
 def _meter(server: Flask, usage: dict, began: float, status: int, size: int) -> None:
+    API_CALLS.labels(str(status), usage["key_kind"] or "none").inc()
     if usage["key_id"] and (meter := meter_of(server)) is not None:
         usage["bytes"] = size
         usage["status"] = status
@@ -268,6 +269,7 @@ def _product_data(server: Flask, slug: str, usage: dict) -> Response:
     record = None
     if parsed is not None:
         usage["key_id"], usage["key_kind"] = parsed[1], parsed[0]
+        g.api_key_id = parsed[1]  # the key the request names, for its log line (app/logs.py)
         record = state.keys.get(parsed[1], lambda: keys.key_record(store, parsed[1]))
     stored = record[0] if record else None
     served = state.products.get(slug, lambda: _served(store, slug))
@@ -368,6 +370,8 @@ def partner_upload(slug: str):
     store = services().ready_store()
     if "Authorization" in request.headers:  # a key speaks for the request: the session is not looked at
         token = keys.bearer_token(request.headers.get("Authorization"))
+        if (parsed := keys.parse_token(token)) is not None:
+            g.api_key_id = parsed[1]  # the key the request names, for its log line (app/logs.py)
         verdict = keys.judge_holder(token, keys.stored_key(store, token), datetime.now(UTC))
         if not verdict.allowed:
             return _error(401, verdict.message)

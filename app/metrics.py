@@ -20,16 +20,15 @@ from functools import partial
 
 import dash
 from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from app import auth
-from app.counters import CACHE_REQUESTS, CALLBACK_SECONDS, REQUEST_SECONDS
+from app.counters import API_CALLS, CACHE_REQUESTS, CALLBACK_SECONDS, REQUEST_SECONDS
 from app.logs import callback_of_request, route_of_request
 from app.services import services
 from engine import queries, telemetry
-from engine.marketplace import keys
 
 log = logging.getLogger(__name__)
 PATH = "/metrics"
@@ -58,11 +57,6 @@ _STORED = (
     ("api_rows", "c254_marketplace_api_rows_recorded", "Rows served by the product API, as the usage meter holds "
      "them, by key kind"),
 )
-#: counted as each call is answered, in the web worker that answers it (the product API is served by web workers
-#: in every way of running the app), summed over workers in multiprocess mode
-API_CALLS = Counter("c254_marketplace_api_calls", "Product API data calls answered, by status and the kind of "
-                    "key sent (none: no well-formed key)", ["status", "key_kind"])
-_PRODUCT_DATA_ENDPOINT = "marketplace_api.product_data"
 
 
 def _gauge(frame, metric: str, text: str) -> GaugeMetricFamily:
@@ -159,9 +153,6 @@ def _finished(app: dash.Dash, response: Response) -> Response:
         CALLBACK_SECONDS.labels(callback_of_request(app), status).observe(seconds)
     method = request.method if request.method in METHODS else "other"
     REQUEST_SECONDS.labels(route_of_request(), method, status).observe(seconds)
-    if request.endpoint == _PRODUCT_DATA_ENDPOINT:
-        parsed = keys.parse_token(keys.bearer_token(request.headers.get("Authorization")))
-        API_CALLS.labels(str(response.status_code), parsed[0] if parsed else "none").inc()
     return response
 
 

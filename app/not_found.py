@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import dash
 from dash._pages import _path_to_page
-from flask import Response, jsonify, request
+from flask import Response, request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map
 
-from app.security import request_id
+from app.security import error_answer
 
 API_PREFIX = "/api/"
 #: served as files by their own routes: a path there that none takes is a missing file, not a page
@@ -41,20 +41,16 @@ def _api_routes(app: dash.Dash) -> Map:
     return found
 
 
-def _api_answer(app: dash.Dash) -> Response | None:
+def _api_answer(app: dash.Dash) -> tuple | None:
     try:
         _api_routes(app).bind("").match(request.path, method=request.method)
     except MethodNotAllowed as exc:
-        answer = jsonify({"error": f"{request.method} is not allowed here; allowed: "
-                                   f"{', '.join(sorted(exc.valid_methods or ()))}", "request_id": request_id()})
-        answer.status_code = 405
-        answer.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
-        return answer
+        allowed = ", ".join(sorted(exc.valid_methods or ()))
+        body, status = error_answer(405, f"{request.method} is not allowed here; allowed: {allowed}", as_json=True)
+        return body, status, {"Allow": allowed}
     except NotFound:
-        answer = jsonify({"error": f"no API route at {request.path[:200]}; the API is described at "
-                                   "/api/v1/openapi.json", "request_id": request_id()})
-        answer.status_code = 404
-        return answer
+        return error_answer(404, f"no API route at {request.path[:200]}; the API is described at "
+                                 "/api/v1/openapi.json", as_json=True)
     return None  # a route of the API takes it after all: its own answer stands
 
 

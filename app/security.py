@@ -90,11 +90,11 @@ def _guard(dash_path: str) -> None:
         return None
     if request.path == dash_path:
         if not same_origin():
-            return _answer(403, "not allowed: this request did not come from a page of this site "
+            return error_answer(403, "not allowed: this request did not come from a page of this site "
                                 "(Origin/Referer missing or another site's)", as_json=True)
         return None
     if any(not isinstance(name, str) for name in request.form):  # flask-wtf's token lookup fails on it
-        return _answer(400, "a part of this multipart form has no name: each needs "
+        return error_answer(400, "a part of this multipart form has no name: each needs "
                             "'Content-Disposition: form-data; name=...'",
                        as_json=request.path.startswith("/api/") or request.path == dash_path)
     csrf.protect()  # raises CSRFError, answered by _csrf_failed
@@ -133,7 +133,7 @@ def _headers(app: dash.Dash):
     return add_headers
 
 
-def _answer(status: int, message: str, *, as_json: bool) -> tuple[Response | str, int]:
+def error_answer(status: int, message: str, *, as_json: bool) -> tuple[Response | str, int]:
     """An error answer, JSON (scripts, Dash's renderer) or a plain page (a browser): the message and the
     request id, nothing else."""
     rid = request_id()
@@ -163,7 +163,7 @@ def _page_unavailable(message: str) -> Response:
 def _error_handlers(server: Flask, dash_path: str) -> None:
     def answer(status: int, message: str):
         as_json = request.path == dash_path or request.path.startswith("/api/") or request.is_json
-        return _answer(status, message, as_json=as_json)
+        return error_answer(status, message, as_json=as_json)
 
     @server.errorhandler(CSRFError)
     def _csrf_failed(exc: CSRFError):

@@ -30,6 +30,9 @@ class QueryError(ValueError):
 #: cannot even hold most of them (its timestamps end in 2262).
 EARLIEST_DATE = dt.date(1950, 1, 1)
 LATEST_DATE = dt.date(2100, 12, 31)
+#: The instants a data product's rows may hold and a read of one may ask for, [first, end): the plausible days in
+#: UTC, ending where the last one begins (an instant within that day in every market's zone)
+PRODUCT_INSTANTS = (pd.Timestamp(EARLIEST_DATE, tz="UTC"), pd.Timestamp(LATEST_DATE, tz="UTC"))
 #: What a market, location, price series or node name may look like in a request: every stored name fits.
 _NAME = re.compile(r"[A-Za-z0-9_.:\-/ ()]{1,64}")
 

@@ -147,18 +147,17 @@ def edit_product(store: Store, product_id: str, *, editor: str, actor: str, **ch
     merged = {name: changes.get(name, getattr(product, name)) for name in
               ("title", "description", "markets", "category", "update_frequency", "tags")}
     values = _check_fields(**merged)
-    declared = product.columns
-    if "columns" in changes:
-        if product.version > 0:
-            raise MarketplaceError("the schema is fixed once data is uploaded: list a new product instead")
-        declared = check_columns([c.__dict__ if isinstance(c, Column) else c for c in changes["columns"]])
-    rows = _check_sample(changes.get("sample", product.sample), declared)
     with product_lock(product.product_id):
-        if "columns" in changes and _stored_version(store, product.product_id) > 0:  # an upload landed meanwhile
-            raise MarketplaceError("the schema is fixed once data is uploaded: list a new product instead")
+        version = _version_now(store, product)  # an upload may have landed since the product was read
+        declared = product.columns
+        if "columns" in changes:
+            if version > 0:
+                raise MarketplaceError("the schema is fixed once data is uploaded: list a new product instead")
+            declared = check_columns([c.__dict__ if isinstance(c, Column) else c for c in changes["columns"]])
+        rows = _check_sample(changes.get("sample", product.sample), declared)
         changed = Product(product.product_id, product.slug, product.owner, *values[:5], declared, rows, values[5],
-                          product.source, product.status, product.version, product.created_at, product.plans)
-        changed = _save_keeping_version(store, changed)
+                          product.source, product.status, version, product.created_at, product.plans)
+        _save(store, changed, now_ms())
     audit(store, actor, "product", product_id, "edited", {"fields": sorted(changes)})
     return changed
 
@@ -172,7 +171,8 @@ def set_status(store: Store, product_id: str, status: str, *, editor: str, actor
     if status == "listed" and not product.plans:
         raise MarketplaceError("set a price plan before listing")
     with product_lock(product.product_id):
-        changed = _save_keeping_version(store, replace(product, status=status))
+        changed = replace(product, status=status, version=_version_now(store, product))
+        _save(store, changed, now_ms())
     audit(store, actor, "product", product_id, action, {"from": product.status, "to": status})
     return changed
 
@@ -422,19 +422,12 @@ def _plans(store: Store, product_ids: list[str]) -> dict[str, tuple[PricePlan, .
     return {k: tuple(v) for k, v in out.items()}
 
 
-def _save_keeping_version(store: Store, product: Product) -> Product:
-    """Save ``product`` with the data version as stored now, if that is later than the one it was read with: an
-    upload that landed since then stays the one served."""
-    stored = _stored_version(store, product.product_id)
-    if stored > product.version:
-        product = replace(product, version=stored)
-    _save(store, product, now_ms())
-    return product
-
-
-def _stored_version(store: Store, product_id: str) -> int:
-    return int(store.scalar("SELECT version FROM products FINAL WHERE product_id = {p:String}",
-                            {"p": str(product_id)}) or 0)
+def _version_now(store: Store, product: Product) -> int:
+    """The product's data version as stored now, or as it was read if that is later: a change saved with it keeps
+    an upload that landed since the product was read the one served."""
+    stored = store.scalar("SELECT version FROM products FINAL WHERE product_id = {p:String}",
+                          {"p": product.product_id})
+    return max(product.version, int(stored or 0))
 
 
 def _save(store: Store, product: Product, stamp: pd.Timestamp) -> None:

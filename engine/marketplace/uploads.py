@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from engine.marketplace.partners import MarketplaceError
 from engine.marketplace.products import Column
-from engine.queries import EARLIEST_DATE, LATEST_DATE
+from engine.queries import PRODUCT_INSTANTS
 from engine.workers import exit_with_parent
 
 log = logging.getLogger(__name__)
@@ -148,18 +148,16 @@ def _without_empty_surplus(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _parquet(data: bytes) -> pd.DataFrame:
     try:
-        frame = pd.read_parquet(io.BytesIO(data))
-        schema = pq.read_schema(io.BytesIO(data))
+        table = pq.read_table(io.BytesIO(data))
     except Exception as exc:  # pyarrow raises several types for a damaged file
         raise MarketplaceError(f"not a readable Parquet file: {exc}") from None
-    for found in schema:
+    for found in table.schema:
         if pa.types.is_nested(found.type):  # pandas would hand each over as an array, then as its printout
             raise MarketplaceError(f"column {found.name}: one value per row is needed, not a {found.type}")
-    return frame
-
-
-_EARLIEST = pd.Timestamp(EARLIEST_DATE, tz="UTC")
-_AFTER_LATEST = pd.Timestamp(LATEST_DATE, tz="UTC") + pd.Timedelta(days=1)
+    try:
+        return table.to_pandas()
+    except Exception as exc:  # a column pandas cannot hold (an extension type of another library)
+        raise MarketplaceError(f"not a Parquet file of plain columns: {exc}") from None
 
 
 def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> pd.Series:
@@ -187,9 +185,10 @@ def _convert(values: pd.Series, column: Column, first_line: int, where: str) -> 
         if missing.any():
             fail(missing, "a time is needed")
         # the product API reads only these years: a row outside them would be stored and never served
-        outside = ((parsed < _EARLIEST) | (parsed >= _AFTER_LATEST)).to_numpy(dtype=bool)
+        first, end = PRODUCT_INSTANTS
+        outside = ((parsed < first) | (parsed >= end)).to_numpy(dtype=bool)
         if outside.any():
-            fail(outside, f"a time from {_EARLIEST:%Y-%m-%d} to {LATEST_DATE:%Y-%m-%d} is needed")
+            fail(outside, f"a time from {first:%Y-%m-%dT%H:%MZ} to before {end:%Y-%m-%dT%H:%MZ} is needed")
         return parsed.astype("datetime64[ms, UTC]")
     if column.type in ("float", "integer"):
         if pd.api.types.is_datetime64_any_dtype(values) or pd.api.types.is_timedelta64_dtype(values):
