@@ -155,6 +155,9 @@ def keys_table(found: pd.DataFrame) -> object:
     return data_table(columns, rows, table_id="pt-keys-table", striped=True)
 
 
+_DAY_MS = 86_400_000
+
+
 def usage_figure(usage: pd.DataFrame, days: int, now: pd.Timestamp | None = None) -> dict:
     """Calls per UTC day, a bar per product stacked (frame: day, product, calls), on an axis of the ``days``
     days asked for (left to itself, Plotly spans a single day's bar over a millisecond), each product named."""
@@ -163,12 +166,14 @@ def usage_figure(usage: pd.DataFrame, days: int, now: pd.Timestamp | None = None
     traces = []
     for product, part in usage.groupby("product", sort=True):
         day = pd.to_datetime(part["day"], utc=True).dt.strftime("%Y-%m-%d").to_numpy()
-        traces.append({"type": "bar", "name": product, "x": day, "y": part["calls"].to_numpy(dtype=float)})
+        # a bar's width in ms on a date axis: left to itself, Plotly makes a lone bar a millisecond wide
+        traces.append({"type": "bar", "name": product, "x": day, "y": part["calls"].to_numpy(dtype=float),
+                       "width": 0.8 * _DAY_MS})
     last = max((now or pd.Timestamp.now(tz="UTC")).floor("D"), pd.to_datetime(usage["day"], utc=True).max())
     first = last - pd.Timedelta(days=days - 1)
     half = pd.Timedelta(hours=12)  # a bar is a day wide, centred on its day
     xaxis = {"type": "date", "range": [f"{first - half:%Y-%m-%d %H:%M}", f"{last + half:%Y-%m-%d %H:%M}"],
-             "title": {"text": "day (UTC)"}, **({"dtick": 86_400_000} if days <= 14 else {})}
+             "title": {"text": "day (UTC)"}, **({"dtick": _DAY_MS} if days <= 14 else {})}
     return plain_figure(traces, barmode="stack", height=320, margin={"l": 60, "r": 20, "t": 40, "b": 40},
                         title={"text": f"API calls per day (UTC), last {days} days"}, xaxis=xaxis,
                         yaxis={"title": {"text": "calls"}}, showlegend=True, legend=legend_below(-0.25))

@@ -606,7 +606,9 @@ def test_update_frequencies_read_as_phrases():
 def test_one_day_of_calls_is_drawn_on_the_axis_of_the_days_asked_for_with_its_product_named():
     one_day = pd.DataFrame({"day": [pd.Timestamp("2026-12-06", tz="UTC")], "product": ["alpha-wind"], "calls": [7],
                             "billable": [7], "rows": [70]})
-    layout = usage_figure(one_day, 30, now=pd.Timestamp("2026-12-07 15:00", tz="UTC"))["layout"]
+    figure = usage_figure(one_day, 30, now=pd.Timestamp("2026-12-07 15:00", tz="UTC"))
+    assert figure["data"][0]["width"] == 0.8 * 86_400_000  # most of a day wide, not Plotly's lone millisecond
+    layout = figure["layout"]
     first, last = (pd.Timestamp(x) for x in layout["xaxis"]["range"])
     assert layout["xaxis"]["type"] == "date"
     assert (first, last) == (pd.Timestamp("2026-11-07 12:00"), pd.Timestamp("2026-12-07 12:00"))  # 30 days
