@@ -7,6 +7,7 @@ import pandas as pd
 
 from engine.clock import now_ms
 from engine.queries import iso_times
+from engine.spreadsheet_cells import safe_frame
 from engine.store import Store
 
 #: The actions recorded, as the admin page shows them.
@@ -51,5 +52,7 @@ def log_export(store: Store) -> pd.DataFrame:
     and the millisecond it was stamped with (the header names the zone), then who, what, detail and address.
     Unbounded, unlike ``recent``: a compliance copy that stopped at some count would look complete and not be."""
     log = store.query_df(_NEWEST_FIRST)
-    return pd.DataFrame({"at (UTC)": iso_times(log["at"], "UTC"),
-                         **{column: log[column].to_numpy() for column in ("actor", "action", "detail", "address")}})
+    # Actors and details hold what people typed (names, emails, form values): kept from running as formulas.
+    return safe_frame(pd.DataFrame({"at (UTC)": iso_times(log["at"], "UTC"),
+                                    **{column: log[column].to_numpy()
+                                       for column in ("actor", "action", "detail", "address")}}))

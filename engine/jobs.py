@@ -16,6 +16,7 @@ import pandas as pd
 
 from engine.clock import now_ms, wall_ms
 from engine.queries import iso_times
+from engine.spreadsheet_cells import safe_frame
 from engine.store import Store, StoreError
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,8 @@ def runs_export(store: Store) -> pd.DataFrame:
     frame["duration (s)"] = (runs["finished_at"] - runs["started_at"]).dt.total_seconds().to_numpy(dtype=float)
     frame["error"] = runs["error"].to_numpy()
     frame["run_id"] = runs["run_id"].to_numpy()
-    return frame
+    # An error quotes the file or form value that caused it: kept from running as a formula.
+    return safe_frame(frame)
 
 
 def get_run(store: Store, run_id: str) -> dict | None:

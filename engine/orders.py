@@ -29,6 +29,7 @@ from engine.clock import now_ms
 from engine.fix.messages import ExecutionReport
 from engine.markets import MARKETS
 from engine.queries import iso_times
+from engine.spreadsheet_cells import safe_frame
 from engine.store import Store
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ def orders_export(found: pd.DataFrame, tz: str, tz_label: str) -> pd.DataFrame:
     def number(column: str) -> object:  # a Nullable column's NULL (a market order's limit price) as NaN
         return found[column].astype("float64").to_numpy()
 
-    return pd.DataFrame({
+    # A symbol typed by hand and the counterparty's text are kept from running as formulas.
+    return safe_frame(pd.DataFrame({
         "cl_ord_id": found["cl_ord_id"].to_numpy(), "order_id": found["order_id"].to_numpy(),
         "symbol": found["symbol"].to_numpy(), "side": found["side"].to_numpy(), "quantity": number("quantity"),
         "ord_type": found["ord_type"].to_numpy(), "limit_price": number("price"), "state": found["state"].to_numpy(),
@@ -193,7 +195,7 @@ def orders_export(found: pd.DataFrame, tz: str, tz_label: str) -> pd.DataFrame:
         "created_by": found["created_by"].to_numpy(),
         f"created_at {zone}": iso_times(found["created_at"], tz), f"sent_at {zone}": iso_times(found["sent_at"], tz),
         f"updated_at {zone}": iso_times(found["updated_at"], tz),
-    })
+    }))
 
 
 # ------------------------------------------------------------------------------------------- the switch

@@ -31,6 +31,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 import pandas as pd
 
 from engine.queries import EARLIEST_DATE, LATEST_DATE
+from engine.spreadsheet_cells import safe_cell
 
 PARTNER_SHARE = Decimal("0.70")
 CENT = Decimal("0.01")
@@ -145,20 +146,22 @@ class Statement:
         return self.gross - self.partner_share
 
     def to_csv(self) -> str:
-        """The lines and the totals as CSV (amounts as written decimals, times in UTC ISO 8601)."""
+        """The lines and the totals as CSV (amounts as written decimals, times in UTC ISO 8601; the partner's and
+        products' names as a spreadsheet shows text, see ``engine.spreadsheet_cells``)."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["partner", "month", "product", "plan", "unit_price", "currency", "from_utc", "to_utc",
                          "calls", "billable_calls", "rows", "billable_rows", "subscriptions", "amount_exact",
                          "amount"])
+        partner = safe_cell(self.partner)
         for line in self.lines:
-            writer.writerow([self.partner, self.month, line.product, line.kind, line.unit_price, line.currency,
+            writer.writerow([partner, self.month, safe_cell(line.product), line.kind, line.unit_price, line.currency,
                              line.valid_from.isoformat(), line.valid_to.isoformat(), line.calls,
                              line.billable_calls, line.rows, line.billable_rows, line.subscriptions, line.amount,
                              line.amount_rounded])
         for label, value in (("gross", self.gross), ("partner_70", self.partner_share),
                              ("platform_30", self.platform_share)):
-            writer.writerow([self.partner, self.month, label, "", "", self.currency, "", "", "", "", "", "", "",
+            writer.writerow([partner, self.month, label, "", "", self.currency, "", "", "", "", "", "", "",
                              "", value])
         return out.getvalue()
 
