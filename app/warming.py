@@ -5,7 +5,8 @@ The hot views are the ones a page computes when opened with no link arguments, f
 default choice, series and latest prices, the month pieces (engine.overview.recent_pieces) that any range
 within the latest quarter of each location's prices is cut from (the overview's and the prices API's), the
 forecasts page's default choice, issue times, fan and accuracy, the nodal page's published basis and congestion
-patterns of its first run and hub, and the navigation bar's freshness. Each is asked
+patterns of its first run and hub, the signals page's panels for its default choice, and the navigation bar's
+freshness. Each is asked
 for exactly as the page's layout and callbacks ask (same function, same arguments), so the page then finds it
 in the cache. ``VersionWatch`` warms every market once, then each market whose data version moves (a load, a
 backfill: whatever invalidated its cached answers, engine.caching), within ``WATCH_SECONDS``, and the forecasts
@@ -38,6 +39,7 @@ from engine.forecast import views as forecast_views
 from engine.lmp.patterns import recent_patterns
 from engine.lmp.published import published_basis
 from engine.lmp.study import default_network, grid_folder, networks_in, studies
+from engine.signals import views as signal_views
 from engine.store.versions import SERIES, market_versions, split_key
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ def warm(server: Flask, moved: Iterable[str] | None = None) -> int:
                         ask(fn, *args)
         _forecasts_page(ask)
         _nodal_page(ask, None if moved is None else set(wanted))
+        _signals_page(ask, None if moved is None else set(wanted))
     log.info("warmed %d views in %.1f s", asked, time.perf_counter() - started)
     return asked
 
@@ -130,6 +133,32 @@ def _nodal_page(ask: Callable[..., object | None], moved: set[str] | None) -> No
     if hubs is not None and len(hubs):
         ask(published_basis, market, run, hubs["node"].iloc[0])
     ask(recent_patterns, market, run)
+
+
+def _as_the_browser_sends(value: float) -> float | int:
+    # A number input's value comes back from the browser as JSON: JavaScript has one number type, so 1.0 comes
+    # back as 1, and the cache keys on the repr of what the callback was sent.
+    return int(value) if float(value).is_integer() else value
+
+
+def _signals_page(ask: Callable[..., object | None], moved: set[str] | None) -> None:
+    """The signals page opened with no link arguments: its choice, the default strategy's prices, the strategies
+    side by side, the parameter heatmap, the walk-forward and the live record (a second or more each when cold),
+    for the account and metric the page opens with (when that market's series moved, or at start)."""
+    choice = ask(signal_views.initial_choice, None, None, None, None, None, None)
+    if choice is None or not choice.location.chosen or choice.dates is None or not choice.strategy.chosen:
+        return
+    market, location, strategy = choice.market.chosen, choice.location.chosen, choice.strategy.chosen
+    if moved is not None and market not in moved:
+        return
+    start, end = choice.dates.start, choice.dates.end
+    book = {name: _as_the_browser_sends(default) for name, (_, _, _, default) in signal_views.BOOK_FIELDS.items()}
+    metric, window = signal_views.OPENING_METRIC, signal_views.OPENING_WINDOW
+    ask(signal_views.backtest_prices, market, location, None, start, end, strategy)
+    ask(signal_views.comparison_view, market, location, None, start, end, book)
+    ask(signal_views.heatmap_view, market, location, None, start, end, strategy, book, metric)
+    ask(signal_views.walk_forward_view, market, location, None, start, end, strategy, window, book, metric, "market")
+    ask(signal_views.live_view, market, location, "market")
 
 
 def warm_default_study(server: Flask) -> None:

@@ -35,7 +35,7 @@ def _dropdown(ident: str, pick, width: str = "9rem", clearable: bool = False, **
 
 def _metric_dropdown(ident: str) -> dcc.Dropdown:
     return dcc.Dropdown(id=ident, options=[{"label": METRIC_LABELS[m], "value": m} for m in METRICS if m != "trades"],
-                        value="sharpe", clearable=False, style={"minWidth": "13rem"})
+                        value=views.OPENING_METRIC, clearable=False, style={"minWidth": "13rem"})
 
 
 def _csv_button(download: str, label: str = "Table CSV") -> html.Div:
@@ -125,7 +125,7 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
         _section("Walk-forward",
                  dcc.Dropdown(id=WF_WINDOW, options=[{"label": label, "value": value}
                                                      for label, value in views.window_options()],
-                              value=views.window_options()[1][1], clearable=False,
+                              value=views.OPENING_WINDOW, clearable=False,
                               style={"minWidth": "15rem"}, className="me-2"),
                  _metric_dropdown(WF_METRIC), _csv_button("sg-download-folds", "Folds CSV")),
         html.Div("Each fold picks the grid's best parameters by the metric on its training window and trades them on "

@@ -252,6 +252,46 @@ def test_warming_fills_what_each_pages_callbacks_ask_for_as_it_opens(make_app):
     assert _total("hit") >= hits + len(answers)
 
 
+#: The account the signals page opens with, as the browser sends it back: JSON from JavaScript, whose numbers
+#: have no integer type, so the layout's 1.0 and 100000.0 come back as 1 and 100000 (seen in Chromium).
+BROWSER_BOOK = {"size_mw": 1, "init_cash": 100000, "fee_per_mwh": 0, "fee_per_trade": 0, "fee_pct": 0}
+
+
+def test_warming_fills_what_the_signals_page_asks_for_as_it_opens(make_app):
+    """Cold, the signals page's panels each took a second or more on first opening (the walk-forward 1.5 s, the
+    heatmap 1.4 s): after warming, its layout and the strategies, walk-forward and live panels it runs as it
+    opens are answered from the cache, and so is the heatmap for the default strategy's parameters."""
+    from app.warming import warm
+    from callbacks.signals import BOOK
+    from engine.signals import views as signal_views
+    from tests.test_hardening import callback_key, post_callback
+
+    dash_app = make_app(demo=True)
+    warm(dash_app.server)
+    svc = services(dash_app.server)
+    misses = _total("miss")
+    with dash_app.server.app_context():
+        choice = svc.cached(signal_views.initial_choice, None, None, None, None, None, None)
+        market, location, strategy = choice.market.chosen, choice.location.chosen, choice.strategy.chosen
+        start, end = choice.dates.start, choice.dates.end
+        heatmap = svc.cached(signal_views.heatmap_view, market, location, None, start, end, strategy, BROWSER_BOOK,
+                             signal_views.OPENING_METRIC)
+        assert heatmap.metric == signal_views.OPENING_METRIC
+    opened = {"sg-market.value": market, "sg-location.value": location, "sg-other.value": None,
+              "sg-dates.start_date": start, "sg-dates.end_date": end, "sg-strategy.value": strategy,
+              "sg-tz.value": "market", "sg-wf-window.value": signal_views.OPENING_WINDOW,
+              "sg-wf-metric.value": signal_views.OPENING_METRIC,
+              **{f"{ident}.value": BROWSER_BOOK[name] for name, ident in BOOK.items()}}
+    client = dash_app.server.test_client()
+    for output, csv_button in (("sg-compare.figure", "sg-download-compare-btn"),
+                               ("sg-wf-equity.figure", "sg-download-folds-btn"), ("sg-live.children", None)):
+        answer = post_callback(client, dash_app, callback_key(dash_app, output), opened)
+        assert answer.status_code == 200, (output, answer.get_data(as_text=True)[:300])
+        if csv_button:  # drawn, not a message: its CSV button is live
+            assert answer.get_json()["response"][csv_button]["disabled"] is False, output
+    assert _total("miss") == misses, "a panel computed a view warming should have"
+
+
 def test_each_watching_process_solves_the_default_nodal_study_once(make_app, monkeypatch):
     from app import warming
     from callbacks import nodal

@@ -97,6 +97,11 @@ def window_options() -> list[tuple[str, str]]:
     return [(f"train {t} days, test {s} days", _window_value((t, s))) for t, s in WALK_FORWARD_WINDOWS]
 
 
+#: What the page's heatmap and walk-forward open on (and warming computes ahead).
+OPENING_METRIC = "sharpe"
+OPENING_WINDOW = window_options()[1][1]
+
+
 def _number(value: object) -> float | None:
     """A finite number from a request, else None (text, booleans, objects, NaN and infinities are not numbers)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
