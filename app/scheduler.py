@@ -23,6 +23,7 @@ from flask import Flask
 
 from app.forecasting import FORECASTING_KEY, ISSUE_JOB, forecasting
 from app.services import services
+from app import system
 from app.signalling import SIGNAL_JOB, record_signals
 from app.trigger_lock import MISFIRE_GRACE_SECONDS, RedisTriggerLock, TriggerLock, claim
 from app.warming import WATCH_KEY, start_watch, warms_after_loads
@@ -272,6 +273,7 @@ def start_at_boot(server: Flask) -> None:
     mid-backfill and replaced by gunicorn while the store process runs on): before, such a run read 'running'
     until the next restart of a process running the scheduler."""
     svc = services(server)
+    system.HISTORY.start_sampling()  # the System page's last minutes are ready when an admin first opens it
     state: _StartUp | None = server.extensions.get(STARTUP_KEY)  # registered when this process runs the scheduler
     if state is not None:
         state.start(server)

@@ -8,12 +8,21 @@ falls in, as Prometheus' ``histogram_quantile`` does: the figures on the page ar
 over ``/metrics`` would show. A percentile is given only from :data:`MIN_ANSWERS` answers on: below that it would
 be the slowest answer, which buckets bound but do not give (one answer of 1.2 s read p50 1,750, p95 2,425 and
 p99 2,485 ms, three points inside its 1–2.5 s bucket). The mean (the histogram's sum over its count) is exact at
-any count."""
+any count.
+
+Latency and cache figures cover the last :data:`WINDOW_SECONDS`, as a Grafana panel over ``rate(...[5m])`` would:
+since the process started, a figure hours old barely moves however slow the last minutes were, and a page
+refreshed every few seconds would show nothing new. :class:`FigureHistory` keeps the histograms' and counters'
+values every :data:`SAMPLE_SECONDS` (a thread of its own from the worker's boot, and each read of the page); the
+figures are the values now less those of the newest sample at least the window old, or since the process started
+while it is younger than the window. Every value only grows; one that fell (a worker replaced in multiprocess
+mode) is taken whole."""
 from __future__ import annotations
 
 import logging
 import math
 import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -41,6 +50,11 @@ MIN_ANSWERS = {q: math.ceil(round(1 / (1 - q), 9)) for q in QUANTILES}
 MIN_ANSWERS_BY_COLUMN = {f"p{round(q * 100)}": n for q, n in MIN_ANSWERS.items()}
 #: A cache failure older than this, with no read since to clear it, is no longer shown as the cache's state.
 CACHE_ERROR_SHOWN_SECONDS = 300.0
+#: The span the latency and cache figures cover (seconds), and how often the values are kept to cut it from.
+WINDOW_SECONDS = 300.0
+SAMPLE_SECONDS = 10.0
+#: The families windowed: the histograms of requests and callbacks, the cache's counters.
+_WINDOWED = ("c254_request_seconds", "c254_callback_seconds", "c254_cache_requests")
 #: The expected delay of a dataset in a market the markets table does not name (as engine.queries assumes).
 _DEFAULT_DELAY_MINUTES = 1440
 
@@ -51,6 +65,9 @@ class SystemFigures:
     taken_at: pd.Timestamp
     #: whose in-process figures these are: "this process" or "all workers"
     scope: str
+    #: where the latency and cache figures start (the sample they are cut from: WINDOW_SECONDS before taken_at,
+    #: a sampling interval more at most), or None while the process is younger (the figures are since it started)
+    window_start: pd.Timestamp | None
     requests: pd.DataFrame  # route, count, errors (5xx), mean, p50, p95, p99 (NaN below MIN_ANSWERS)
     callbacks: pd.DataFrame  # callback (output id), count, errors, mean, p50, p95, p99
     cache: pd.DataFrame  # data_class, hit, miss, error, warmed, hit_rate (NaN before a user's first lookup)
@@ -99,6 +116,83 @@ def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> floa
             return upper if inside <= 0 else lower + (upper - lower) * (rank - below) / inside
         lower, below = upper, cumulative
     return lower
+
+
+_Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def _values(families: Iterable[Metric]) -> dict[_Key, float]:
+    """The windowed families' sample values by sample name and labels."""
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in families if family.name in _WINDOWED for sample in family.samples}
+
+
+class FigureHistory:
+    """The windowed families' values as they were, one sample per SAMPLE_SECONDS, as far back as the window
+    needs; process-wide, as the figures are."""
+
+    def __init__(self) -> None:
+        self._samples: list[tuple[float, dict[_Key, float]]] = []
+        self._lock = threading.Lock()
+        self._sampler: threading.Thread | None = None
+
+    def record(self, now: float, families: Iterable[Metric]) -> None:
+        """Keep the values of ``families`` at ``now`` unless a sample was kept in the last SAMPLE_SECONDS; drop the
+        samples no window will start from (all but the newest one at least WINDOW_SECONDS old)."""
+        with self._lock:
+            while self._samples and self._samples[-1][0] > now:  # the clock was set back: those are not before now
+                self._samples.pop()
+            if self._samples and now - self._samples[-1][0] < SAMPLE_SECONDS:
+                return
+            self._samples.append((now, _values(families)))
+            old = [i for i, (at, _) in enumerate(self._samples) if at <= now - WINDOW_SECONDS]
+            if len(old) > 1:
+                del self._samples[:old[-1]]
+
+    def baseline(self, now: float) -> tuple[float, dict[_Key, float]] | None:
+        """The newest sample at least WINDOW_SECONDS before ``now``, or None while there is none."""
+        with self._lock:
+            old = [sample for sample in self._samples if sample[0] <= now - WINDOW_SECONDS]
+        return old[-1] if old else None
+
+    def start_sampling(self) -> None:
+        """Sample in a thread of its own from now on (once per process): the window is then ready when an admin
+        first opens the page, not five minutes after."""
+        with self._lock:
+            if self._sampler is not None and self._sampler.is_alive():
+                return
+            self._sampler = threading.Thread(target=self._sample_forever, name="system-figures", daemon=True)
+            self._sampler.start()
+
+    def _sample_forever(self) -> None:
+        while True:
+            try:
+                self.record(time.time(), _families())
+            except Exception:  # monitoring's own sampling must never end the process's other work
+                log.exception("system figures: could not sample the latency and cache figures")
+            time.sleep(SAMPLE_SECONDS)
+
+
+HISTORY = FigureHistory()
+
+
+def windowed(families: Iterable[Metric], baseline: dict[_Key, float] | None) -> list[Metric]:
+    """``families`` with the windowed ones' values less ``baseline``'s (a value that fell since is taken whole:
+    its worker was replaced); the others as they are."""
+    if baseline is None:
+        return list(families)
+    out = []
+    for family in families:
+        if family.name not in _WINDOWED:
+            out.append(family)
+            continue
+        cut = Metric(family.name, family.documentation, family.type, family.unit)
+        for sample in family.samples:
+            before = baseline.get((sample.name, tuple(sorted(sample.labels.items()))), 0.0)
+            value = sample.value - before if sample.value >= before else sample.value
+            cut.samples.append(sample._replace(value=value))
+        out.append(cut)
+    return out
 
 
 def _families() -> list[Metric]:
@@ -240,7 +334,11 @@ def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
     """Everything the System page draws. Never raises for an outage: a store that does not answer is
     reported as down (with its error) and its figures are left empty."""
     now = time.time() if now is None else now
-    families = _families()
+    HISTORY.start_sampling()
+    everything = _families()
+    HISTORY.record(now, everything)
+    since = HISTORY.baseline(now)
+    families = windowed(everything, since[1] if since else None)
     jobs, age = job_table(pd.DataFrame(columns=["job", "status", "value"])), age_table(
         pd.DataFrame({"market": [], "dataset": [], "seconds": [], "is_demo": []}))
     ingested = ingested_table(pd.DataFrame(columns=["connector", "table", "value"]))
@@ -258,6 +356,7 @@ def read_figures(svc: Services, now: float | None = None) -> SystemFigures:
     return SystemFigures(
         taken_at=pd.Timestamp(now, unit="s", tz="UTC"),
         scope="all workers" if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else "this process",
+        window_start=pd.Timestamp(since[0], unit="s", tz="UTC") if since else None,
         requests=latency_table(families, "c254_request_seconds", "route"),
         callbacks=latency_table(families, "c254_callback_seconds", "callback"),
         cache=cache_table(families), jobs=jobs, ingested=ingested, data_age=age, store_up=store_up,

@@ -31,7 +31,8 @@ def refresh(_tick):
     found = services().system_figures()
     return {"status": sf.status_line(store_up=found.store_up, store_error=found.store_error,
                                      cache_error=found.cache_error, cache_error_at=found.cache_error_at,
-                                     scope=found.scope, taken_at=found.taken_at),
+                                     scope=found.scope, taken_at=found.taken_at,
+                                     window_start=found.window_start),
             "requests_chart": sf.latency_figure(found.requests, "route", "Request latency by route"),
             "requests_table": sf.latency_table(found.requests, "route", "sys-requests"),
             "latency_note": sf.percentile_note(found.min_answers),

@@ -162,15 +162,17 @@ def age_figure(age: pd.DataFrame) -> dict:
 
 
 def status_line(*, store_up: bool, store_error: str, cache_error: str, cache_error_at: pd.Timestamp | None,
-                scope: str, taken_at: pd.Timestamp) -> list:
+                scope: str, taken_at: pd.Timestamp, window_start: pd.Timestamp | None) -> list:
     """Store up or down, cache available or not (with its last failure and when), and what the in-process
-    figures cover."""
+    figures cover: since ``window_start``, or since start while there is none."""
+    since = (f"over the last {(taken_at - window_start).total_seconds() / 60:.0f} minutes (since "
+             f"{window_start:%H:%M:%S} UTC)" if window_start is not None else "since start")
     parts: list = [dbc.Badge("store up" if store_up else "store down", color="success" if store_up else "danger",
                              id="sys-store-state", className="me-2 fs-6 fw-normal"),
                    dbc.Badge("cache unavailable" if cache_error else "cache ok",
                              color="danger" if cache_error else "success", id="sys-cache-state",
                              className="me-2 fs-6 fw-normal"),
-                   html.Span(f"Latency and cache figures of {scope} since start; taken "
+                   html.Span(f"Latency and cache figures of {scope} {since}; taken "
                              f"{taken_at:%Y-%m-%d %H:%M:%S} UTC.", className="small text-muted")]
     if not store_up:
         parts.append(html.Div(f"The store did not answer: {store_error}", className="small text-danger mt-1"))
