@@ -45,8 +45,11 @@ PLD of a load level follows that level's marginal operating cost, which does not
 starts at local midnight and lasts 7 days, except when CCEE starts the next one earlier (a month's first
 week may start on the 1st whatever the weekday): then it lasts until that start (nominal days, like above).
 
-Hourly generation before 2019 has DST: an hour that did not exist is an error if it has a value; ONS lists
-the doubled hour at the end of DST once, and it is taken as the first (summer-time) of the two.
+Hourly reports before 2019 have DST. At its start the clocks went from 00:00 to 01:00, yet ONS still lists
+a row at 00:00 of that day, its values zero (``0E-8``) or blank: that placeholder stands for no hour, so it
+is left out and counted as rejected. A row at that hour with a non-zero value is an error, since which hour
+it means cannot be told. One rule (:func:`_skipped_hour_placeholders`) serves every hourly CSV report. ONS
+lists the doubled hour at the end of DST once, and it is taken as the first (summer-time) of the two.
 
 CCEE's official PLD history workbooks (weekly and monthly average ``.xls``, hourly ``.xlsx``) are told from
 their bytes and read by :mod:`ingest.ccee_workbooks`.
@@ -143,6 +146,31 @@ def _localize(rows: Rows, local: pd.Series, nonexistent: str, problem: str, firs
     return utc
 
 
+#: Why rows at an hour that did not exist are counted as rejected (the load summary prints it).
+SKIPPED_HOUR_PLACEHOLDERS = "rows at 00:00 of a DST start day, an hour that did not exist (placeholders, zero or blank)"
+
+
+def _skipped_hour_placeholders(rows: Rows, result: ParseResult, local: pd.Series, values: Sequence[np.ndarray],
+                               column: str) -> np.ndarray:
+    """Which rows stand at an hour the start of DST skipped (local 00:00, when clocks went to 01:00). ONS's
+    hourly files list a placeholder there, every value zero or blank: such rows are counted as rejected, and
+    the caller leaves them out. A non-zero value at that hour is an error: the hour it belongs to cannot be
+    told. Every hourly CSV report goes through this one rule."""
+    codes, uniques = pd.factorize(local)
+    # ambiguous=True: a doubled hour exists (the callers decide what it means); only the skipped one is NaT
+    zoned = pd.DatetimeIndex(uniques).tz_localize(BRAZIL.timezone, ambiguous=np.ones(len(uniques), dtype=bool),
+                                                  nonexistent="NaT")
+    skipped = zoned.isna()[codes]
+    if not skipped.any():
+        return skipped
+    placeholder = np.logical_and.reduce([np.isnan(v) | (v == 0) for v in values])
+    rows.fail(skipped & ~placeholder, f"hour does not exist in {BRAZIL.timezone} (DST start: clocks went from "
+              f"00:00 to 01:00), and the row has a non-zero value, so the hour it belongs to cannot be told",
+              column)
+    result.reject(int(skipped.sum()), SKIPPED_HOUR_PLACEHOLDERS)
+    return skipped
+
+
 def _table(name: str, source: str, columns: dict[str, Any]) -> pd.DataFrame:
     """The store's columns of table ``name`` for Brazil (see :func:`ingest.base.table_frame`)."""
     return table_frame(name, BRAZIL.market, source, columns)
@@ -206,14 +234,17 @@ def _parse_pld(rows: Rows, result: ParseResult) -> None:
         # CCEE numbers the hours of the month from 1; a mismatch means the day or hour was misread.
         period = rows.whole_numbers("periodo_comercializacao", 1, 745)
         rows.fail(period != (day - 1) * 24 + hour + 1, "does not match DIA and HORA", "periodo_comercializacao")
-    kept = np.flatnonzero(~np.isnan(price))
-    result.reject(len(rows) - len(kept), "hours without a price (left blank by CCEE)")
+    local = dates + pd.to_timedelta(hour, unit="h")
+    skipped = _skipped_hour_placeholders(rows, result, local, [price], "hora")
+    blank = np.isnan(price) & ~skipped
+    result.reject(int(blank.sum()), "hours without a price (left blank by CCEE)")
+    kept = np.flatnonzero(~skipped & ~blank)
     areas = _area_codes(rows, "submercado")[kept]
     priced = rows.take(kept)
-    local = (dates + pd.to_timedelta(hour, unit="h")).iloc[kept].reset_index(drop=True)
+    local = local.iloc[kept].reset_index(drop=True)
     priced.check_unique({"area": areas, "hour": local.to_numpy()}, "submarket and hour", "hora")
-    # Hourly PLD began in 2021, after Brazil dropped DST: a skipped or doubled hour means a misdated file.
-    starts = _localize(priced, local, "NaT", f"hour does not exist or is ambiguous in {BRAZIL.timezone} (DST change)")
+    # Hourly PLD began in 2021, after Brazil dropped DST: a doubled hour means a misdated file.
+    starts = _localize(priced, local, "NaT", f"hour is ambiguous in {BRAZIL.timezone} (doubled at the end of DST)")
     order = np.lexsort((starts.to_numpy(dtype="datetime64[ns]"), areas))  # the file runs days backwards
     result.tables["prices"] = _table("prices", rows.source, {
         "location": areas[order],
@@ -309,9 +340,11 @@ def _parse_geracao(rows: Rows, result: ParseResult) -> None:
     blank_fuel = (fuels == "").to_numpy()
     fuels = fuels.where(~blank_fuel, rows.text("nom_tipousina"))
     rows.fail((fuels == "").to_numpy(), "blank fuel and plant type", "nom_tipousina")
+    skipped = _skipped_hour_placeholders(rows, result, instants, [output], "din_instante")
     # ONS leaves an hour blank where the source did not report it: nothing to load, not an error.
-    kept = np.flatnonzero(~np.isnan(output))
-    result.reject(len(rows) - len(kept), "plant hours without a value (not reported to ONS)")
+    blank = np.isnan(output) & ~skipped
+    result.reject(int(blank.sum()), "plant hours without a value (not reported to ONS)")
+    kept = np.flatnonzero(~skipped & ~blank)
     valued = rows.take(kept)
     units_kept = units.to_numpy(dtype=object)[kept]
     fuels_kept = fuels.to_numpy(dtype=object)[kept]
@@ -342,6 +375,9 @@ _FILE_PATTERNS = {
 }
 # CCEE published the PLD weekly by load level until 2020; hourly since 2021.
 PLD_WEEKLY_YEARS = range(2001, 2021)
+# CCEE's weekly PLD starts with the operating week of Saturday 2001-06-30 (MES_REFERENCIA 200106, hence
+# "from June 2001"): the first week of its official weekly history workbook, titled "30 de junho de 2001 a ...".
+PLD_WEEKLY_FIRST_WEEK = date(2001, 6, 30)
 # ONS publishes plant generation in yearly files up to this year, in monthly files after it.
 GERACAO_LAST_YEARLY = 2021
 
@@ -366,7 +402,7 @@ class BrazilConnector(Connector):
     market = BRAZIL.market
     datasets = (*_PARSERS, "carga_programada")
     earliest = date(2000, 1, 1)  # ONS open data series start in 2000
-    earliest_by_dataset = MappingProxyType({"pld_horario": date(2021, 1, 1), "pld_semanal": date(2001, 7, 1),
+    earliest_by_dataset = MappingProxyType({"pld_horario": date(2021, 1, 1), "pld_semanal": PLD_WEEKLY_FIRST_WEEK,
                                             "carga_programada": CARGA_PROGRAMADA_FIRST_DAY})
 
     def parse(self, raw: RawFile) -> ParseResult:

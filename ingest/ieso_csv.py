@@ -3,9 +3,12 @@ Market Renewal (May 2025 onward) day-ahead and real-time energy LMP reports.
 
 The older reports open with ``\\``-prefixed preamble lines (``\\Hourly Zonal Demand Report``,
 ``\\Created at ...``, ``\\For 2022``) padded with commas; the LMP reports open with one line
-``CREATED AT yyyy/mm/dd hh:mm:ss FOR yyyy/mm/dd``. Columns are looked up by name, so a reordered file
-still parses; a missing required column or an unknown one is an error, as is a row with the wrong number
-of fields (a truncated file).
+``CREATED AT yyyy/mm/dd hh:mm:ss FOR yyyy/mm/dd``. Columns are looked up by their header names, so a
+reordered file still parses. A missing required column is an error naming it (and, when the header has
+columns outside the layout, those too: most likely the missing one renamed); a column the store can do
+without (HOEP's predispatch and reserve prices, the zonal report's Ontario Demand and Diff) is loaded when
+there. A column outside the layout is ignored and logged as a warning, so a column IESO adds does not stop
+the year's file from loading. A row with the wrong number of fields (a truncated file) is an error.
 """
 
 from __future__ import annotations
@@ -116,25 +119,34 @@ def read_report(raw: RawFile, text: str | None = None, *, trailing_comma: bool =
     return CsvReport(raw.name, lines[:h], header, h + 1, cells, line_numbers)
 
 
-def _columns(report: CsvReport, known: dict[str, str], required: set[str]) -> dict[str, str]:
-    """Map the report's header names onto our canonical names (by name, case-insensitively), refusing
-    unknown columns and naming missing required ones."""
+def _columns(report: CsvReport, known: dict[str, str], required: set[str],
+             unneeded: frozenset[str] = frozenset()) -> dict[str, str]:
+    """Map the report's header names onto our canonical names (by name, case-insensitively). The ``required``
+    canonical names must be there, the others of ``known`` (published name -> canonical name) may be absent;
+    a header name outside ``known`` is ignored with a warning naming it, unless a column of the layout is
+    absent beside it (a rename, refused), other than the ``unneeded`` ones that a variant of the report lacks
+    by design."""
     canonical_by_key = {_key(k): v for k, v in known.items()}
     found: dict[str, str] = {}
+    ignored: list[str] = []
     for name in report.header:
         canonical = canonical_by_key.get(_key(name))
         if canonical is None:
-            raise IngestError(
-                report.source,
-                report.header_line,
-                f"unexpected column {name!r}; this report has {', '.join(known)}",
-            )
-        found[canonical] = name
-    missing = sorted(required - set(found))
-    if missing:
-        raise IngestError(
-            report.source, report.header_line, f"missing required column(s): {', '.join(missing)}"
-        )
+            ignored.append(name)
+        else:
+            found[canonical] = name
+    absent = [name for name, canonical in known.items() if canonical not in found and canonical not in unneeded]
+    missing = [name for name in absent if known[name] in required]
+    # A column of the layout absent beside one outside it is most likely that column renamed: loading would
+    # drop its series unseen, so even a column the store can do without is then refused.
+    if missing or (absent and ignored):
+        unknown = f"; columns not in the layout: {', '.join(map(repr, ignored))}" if ignored else ""
+        what = "missing required column(s)" if missing else "missing column(s)"
+        raise IngestError(report.source, report.header_line,
+                          f"{what}: {', '.join(map(repr, missing or absent))}{unknown}")
+    if ignored:
+        log.warning("%s, line %d: ignored column(s) %s, not in this report's layout (%s)", report.source,
+                    report.header_line, ", ".join(map(repr, ignored)), ", ".join(known))
     return found
 
 
@@ -343,7 +355,8 @@ def parse_energy_lmp(raw: RawFile, text: str | None = None) -> ParseResult:
     column; market_run DA) or real-time 5-minute (``Interval`` 1..12 within the delivery hour; RT). IESO
     publishes LMP = energy + loss + congestion without the energy part, so energy is that difference."""
     report = read_report(raw, text)
-    cols = _columns(report, _LMP_COLUMNS, {"hour", "node", "lmp", "loss", "congestion"})
+    # The real-time report has Interval (5-minute intervals of the hour); the day-ahead one does not.
+    cols = _columns(report, _LMP_COLUMNS, {"hour", "node", "lmp", "loss", "congestion"}, frozenset({"interval"}))
     lines = report.lines
     date = _delivery_date(report, raw)
     hours = parse_hours(raw.name, report.column(cols["hour"]), lines, "delivery hour")

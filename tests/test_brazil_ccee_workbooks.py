@@ -435,6 +435,14 @@ def monthly(data_dir: Path):
 
 
 @pytest.mark.realdata
+def test_real_weekly_history_starts_where_the_connector_says_the_weekly_pld_does(weekly):
+    # CCEE's weekly PLD starts with the week of 2001-06-30: a backfill of pld_semanal may start there, not later
+    first = weekly.tables["prices"]["interval_start"].min()
+    assert first == ts("2001-06-30T03:00")  # 2001-06-30 00:00, UTC-3
+    assert first.tz_convert("America/Sao_Paulo").date() == brazil.earliest_for("pld_semanal")
+
+
+@pytest.mark.realdata
 def test_real_hourly_counts(hourly):
     prices = hourly.tables["prices"]
     # 2,593 day columns x 96 cells, plus the four cells of the repeated 23:00 of 2019-02-16

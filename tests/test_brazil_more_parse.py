@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.files import IngestError, RawFile
+from ingest.backfill import BackfillError, validate
+from ingest.brazil import SKIPPED_HOUR_PLACEHOLDERS
 from tests.support.brazil import AREAS, brazil, only_table, parse_bytes, ts
 from tests.support.fakes import FakeResponse, FakeSession, mangled, one, parsed_or_refused
 
@@ -53,6 +55,21 @@ def test_weekly_pld_level_column_is_used_when_present():
     assert dict(zip(prices["price_kind"], prices["price"], strict=True)) == {
         "PLD_weekly_heavy": 70.0, "PLD_weekly_medium": 80.0, "PLD_weekly_light": 90.0}
     assert prices["interval_start"].unique().tolist() == [ts("2019-05-04T03:00")]
+
+
+def test_weekly_pld_backfill_starts_with_ccees_first_week():
+    # CCEE's weekly PLD begins with the week of Saturday 2001-06-30 (MES_REFERENCIA 200106, "from June 2001")
+    today = date(2026, 1, 1)
+    req = validate("brazil", "2001-06-30", "2001-07-06", kind="pld_semanal", today=today)
+    assert (req.start, req.end, req.kind) == (date(2001, 6, 30), date(2001, 7, 6), "pld_semanal")
+    with pytest.raises(BackfillError, match="pld_semanal publishes nothing before 2001-06-30"):
+        validate("brazil", "2001-06-29", "2001-07-06", kind="pld_semanal", today=today)
+    # that first week, in the CSV's layout, is read as starting then (BRT, UTC-3)
+    text = ("MES_REFERENCIA;SUBMERCADO;PERIODO_COMERCIALIZACAO;DIA;HORA;PLD_HORA\n"
+            + "200106;SUL;697;30;0;684,00\n" * 3)
+    prices = parse_bytes("pld_historico_semanal_2001_2020.csv", text.encode()).tables["prices"]
+    assert prices["interval_start"].unique().tolist() == [ts("2001-06-30T03:00")]
+    assert prices["interval_start"].min().tz_convert("America/Sao_Paulo").date() == brazil.earliest_for("pld_semanal")
 
 
 WEEKLY_OK = (
@@ -134,12 +151,13 @@ def test_generation_blank_fuel_falls_back_to_plant_type_and_dst():
     ("rows", "line", "words"),
     [
         ((("2018-11-04 00:00:00", "Gás", "5"),), 2, "does not exist"),
+        ((("2018-11-03 23:00:00", "Gás", "4"), ("2018-11-04 00:00:00", "Gás", "0,5")), 3, "non-zero value"),
         ((("2024-03-01 00:30:00", "Gás", "5"),), 2, "not stamped on the hour"),
         ((("2024-03-01", "Gás", "5"),), 2, "not a date and time"),
         ((("2024-03-01 00:00:00", "Gás", "5"), ("2024-03-01 00:00:00", "Gás", "6")), 3, "appears twice"),
         ((("2024-03-01 00:00:00", "Gás", "5"), ("2024-03-01 01:00:00", "Gás", "5,5x")), 3, "not a number"),
     ],
-    ids=["dst-gap-hour", "half-hour", "date-only", "duplicate-hour", "non-numeric"],
+    ids=["dst-gap-hour", "dst-gap-hour-small-value", "half-hour", "date-only", "duplicate-hour", "non-numeric"],
 )
 def test_bad_generation_names_file_and_line(rows, line: int, words: str):
     with pytest.raises(IngestError) as err:
@@ -147,6 +165,28 @@ def test_bad_generation_names_file_and_line(rows, line: int, words: str):
     assert err.value.source == "GERACAO_USINA-2_2024_03.csv"
     assert err.value.line == line
     assert words in str(err.value)
+
+
+@pytest.mark.parametrize("placeholder", ["0E-8", "0", "0,00", ""], ids=["0E-8", "zero", "decimal-comma", "blank"])
+def test_generation_placeholder_at_the_hour_skipped_by_dst_is_left_out(placeholder: str):
+    # 2018-11-04: clocks went from 00:00 to 01:00, yet ONS's yearly file lists 00:00 with 0E-8 (or blank)
+    text = gen_text(("2018-11-03 23:00:00", "Gás", "10"), ("2018-11-04 00:00:00", "Gás", placeholder),
+                    ("2018-11-04 01:00:00", "Gás", "11"))
+    result = parse_bytes("GERACAO_USINA-2_2018.csv", text.encode())
+    gen = only_table(result, "generation")
+    assert (result.rows_read, len(gen)) == (3, 2)
+    assert result.rejected == {SKIPPED_HOUR_PLACEHOLDERS: 1}
+    # 23:00 standard time (UTC-3), then 01:00 summer time (UTC-2): one hour apart, nothing in between
+    assert gen["interval_start"].tolist() == [ts("2018-11-04T02:00"), ts("2018-11-04T03:00")]
+    assert gen["output_mw"].tolist() == [10.0, 11.0]
+
+
+def test_generation_blank_hours_and_placeholders_are_counted_apart():
+    text = gen_text(("2018-11-04 00:00:00", "Gás", "0E-8"), ("2018-11-04 00:00:00", "", ""),
+                    ("2018-11-04 01:00:00", "Gás", ""), ("2018-11-04 02:00:00", "Gás", "12"))
+    result = parse_bytes("GERACAO_USINA-2_2018.csv", text.encode())
+    assert result.rejected == {SKIPPED_HOUR_PLACEHOLDERS: 2, "plant hours without a value (not reported to ONS)": 1}
+    assert only_table(result, "generation")["interval_start"].tolist() == [ts("2018-11-04T04:00")]
 
 
 def test_generation_subsystem_mismatch_and_missing_column():

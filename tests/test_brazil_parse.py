@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.files import IngestError, RawFile
+from ingest.brazil import SKIPPED_HOUR_PLACEHOLDERS
 from tests.support.brazil import AREAS, brazil, only_table, parse_bytes, ts
 from tests.support.fakes import FakeResponse, FakeSession, mangled, parsed_or_refused
 
@@ -230,9 +231,18 @@ PLD_TEXT = (
 
 def test_pld_hour_lost_to_dst_is_refused():
     # Brazil's clocks jumped from 00:00 to 01:00 on 2018-11-04: hour 0 of that day never existed
-    with pytest.raises(IngestError, match="does not exist or is ambiguous") as err:
+    with pytest.raises(IngestError, match="does not exist .* non-zero value") as err:
         parse_bytes("pld_horario_2018.csv", PLD_TEXT.encode())
     assert err.value.line == 2
+
+
+def test_pld_placeholder_at_the_hour_lost_to_dst_is_left_out():
+    # the rule of ONS's hourly files (brazil._skipped_hour_placeholders) holds for every hourly CSV report
+    result = parse_bytes("pld_horario_2018.csv", PLD_TEXT.replace(";150.00", ";0").encode())
+    assert result.rejected == {SKIPPED_HOUR_PLACEHOLDERS: 1}
+    prices = result.tables["prices"]
+    assert prices["interval_start"].tolist() == [ts("2018-11-04T03:00")]  # 01:00 BRST (UTC-2)
+    assert prices["price"].tolist() == [151.0]
 
 
 def test_pld_doubled_dst_hour_is_refused():

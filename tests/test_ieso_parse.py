@@ -600,18 +600,72 @@ def test_truncated_csv_names_the_last_line(ieso: Path) -> None:
 
 
 @realdata
-def test_missing_and_unknown_columns(ieso: Path) -> None:
+def test_missing_and_renamed_columns_are_refused(ieso: Path) -> None:
     path = ieso / "reports/PUB_PriceHOEPPredispOR_2023.csv"
     lines = _lines(path)
     no_hour = [
         ",".join(f for j, f in enumerate(line.split(",")) if j != 1) if i >= 3 else line
         for i, line in enumerate(lines)
     ]
-    with pytest.raises(IngestError, match=r"line 4: missing required column\(s\): hour"):
+    with pytest.raises(IngestError, match=r"line 4: missing required column\(s\): 'Hour'$"):
         CONNECTOR.parse(_with_lines(path, no_hour))
+    # a column of the layout renamed: the file would lose that price series, so it is refused, not loaded
     renamed = [*lines[:3], lines[3].replace("OR 30 Min", "OR 60 Min"), *lines[4:]]
-    with pytest.raises(IngestError, match=r"line 4: unexpected column 'OR 60 Min'"):
+    with pytest.raises(IngestError, match=r"line 4: missing column\(s\): 'OR 30 Min'; "
+                                          r"columns not in the layout: 'OR 60 Min'"):
         CONNECTOR.parse(_with_lines(path, renamed))
+    # a column the store can do without, simply absent (no other in its place): loaded without its series
+    no_or30 = [",".join(f for j, f in enumerate(line.split(",")) if j != 8) if i >= 3 else line
+               for i, line in enumerate(lines)]
+    assert lines[3].split(",")[8] == "OR 30 Min"
+    kinds = set(CONNECTOR.parse(_with_lines(path, no_or30)).tables["prices"]["price_kind"])
+    assert kinds == set(parsed(path).tables["prices"]["price_kind"]) - {"OR_30"} and "HOEP" in kinds
+
+
+def _add_column(lines: list[str], at: int, name: str, value: str) -> list[str]:
+    """The report with a column ``name`` inserted before field ``at`` (appended if past the end), ``value``
+    in every data row."""
+
+    def insert(line: str, field: str) -> str:
+        fields = line.split(",")
+        return ",".join([*fields[:at], field, *fields[at:]])
+
+    return [insert(line, name if i == 3 else value) if i >= 3 and line.strip(", ") else line
+            for i, line in enumerate(lines)]
+
+
+@realdata
+@pytest.mark.parametrize("at", [9, 3], ids=["appended", "inserted-after-HOEP"])
+def test_a_column_outside_the_layout_is_ignored_and_logged(ieso: Path, at: int, caplog) -> None:
+    # IESO may add a column to a report mid-year: the file still loads, each column read by its name (an
+    # inserted column shifts the ones after it, and its value 999.5 would show up if read by position)
+    path = ieso / "reports/PUB_PriceHOEPPredispOR_2023.csv"
+    extended = _add_column(_lines(path), at, "OR 10 Min Extra", "999.5")
+    with caplog.at_level("WARNING", logger="ingest.ieso_csv"):
+        result = CONNECTOR.parse(_with_lines(path, extended))
+    key = ["price_kind", "interval_start"]
+    a = result.tables["prices"].sort_values(key).reset_index(drop=True)
+    b = parsed(path).tables["prices"].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)
+    assert result.rows_read == parsed(path).rows_read
+    assert "line 4: ignored column(s) 'OR 10 Min Extra'" in caplog.text
+
+
+def test_lmp_column_outside_the_layout_inserted_in_the_middle_is_ignored(caplog) -> None:
+    path = FIXTURES / "specbuilt_PUB_DAHourlyEnergyLMP_20260928.csv"
+    lines = _lines(path)
+    assert lines[1] == "Delivery Hour,Pricing Location,LMP,Energy Loss Price,Energy Congestion Price"
+    extended = [lines[0], *(",".join([*line.split(",")[:2], "Zone" if i == 0 else "-12.5", *line.split(",")[2:]])
+                            if line else line for i, line in enumerate(lines[1:]))]
+    with caplog.at_level("WARNING", logger="ingest.ieso_csv"):
+        result = CONNECTOR.parse(_with_lines(path, extended))
+    pd.testing.assert_frame_equal(result.tables["nodal_lmp"], parsed(path).tables["nodal_lmp"])
+    assert "ignored column(s) 'Zone'" in caplog.text
+    # a column the layout needs is still required: without Energy Loss Price, energy cannot be derived
+    no_loss = [",".join(f for j, f in enumerate(line.split(",")) if j != 3) if i >= 1 else line
+               for i, line in enumerate(lines)]
+    with pytest.raises(IngestError, match=r"line 2: missing required column\(s\): 'Energy Loss Price'$"):
+        CONNECTOR.parse(_with_lines(path, no_loss))
 
 
 @realdata
