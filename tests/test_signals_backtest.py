@@ -159,12 +159,17 @@ def test_sharpe_and_sortino_by_hand():
     assert metrics.max_drawdown(equity) == pytest.approx(99 / 110 - 1, rel=1e-14)
     flat = metrics.returns(np.full(4, 100.0), 100.0)
     assert np.isnan(metrics.sharpe(flat, 4.0)) and np.isnan(metrics.sortino(flat, 4.0))  # vectorbt: +inf
-    # an account wiped out to exactly 0 and trading on: the return after it is infinite, the ratios undefined
-    wiped = metrics.returns(np.array([[100.0, 50.0, 0.0, 10.0, 20.0], [100.0, 110.0, 99.0, 99.0, 108.9]]), 100.0)
+    # an account wiped out to exactly 0, or below it (a short through a price spike), and trading on: no return
+    # from then on, the ratios undefined (vectorbt: ±inf from 0, and from -50 to -10 a return of +80 %)
+    wiped = metrics.returns(np.array([[100.0, 50.0, 0.0, 10.0, 20.0], [100.0, 110.0, 99.0, 99.0, 108.9],
+                                      [100.0, 50.0, -50.0, -10.0, 20.0], [100.0, 80.0, 60.0, 40.0, -5.0]]), 100.0)
+    np.testing.assert_allclose(wiped[2], [0.0, -0.5, -2.0, np.nan, np.nan])
     with np.errstate(all="raise"):
         sharpe, sortino = metrics.sharpe_sortino(wiped, 4.0)
-    assert np.isnan(sharpe[0]) and np.isnan(sortino[0])
+    assert np.isnan(sharpe[[0, 2]]).all() and np.isnan(sortino[[0, 2]]).all()
     assert sharpe[1] == pytest.approx(mean / std * 2.0, rel=1e-12)
+    # below 0 only at the end: every return is from a live account, the loss counted
+    assert sharpe[3] < 0 and sortino[3] < 0
 
 
 def test_win_rate_and_profit_factor_per_combination():
@@ -382,3 +387,28 @@ def test_metrics_equal_vectorbts_from_signals_on_real_prices(data_dir, market):
             np.testing.assert_allclose(mine["size_mw"], theirs_trades["Size"], rtol=1e-9)
             assert (mine["entry_time"].to_numpy() == theirs_trades["Entry Timestamp"].to_numpy()).all()
     assert scaled == [False, True, True]
+
+
+def test_a_wiped_out_account_has_no_sharpe_and_the_page_says_why():
+    """Long through a fall to -2,000 AUD/MWh with 1,000 AUD of capital: equity goes below 0 and the account trades
+    on. The Sharpe and Sortino are undefined (vectorbt would measure the returns from a negative equity against
+    its absolute value), and the backtest's notes say when the account was wiped out, in the zone shown."""
+    from engine.signals import series, views
+
+    index = pd.date_range("2026-01-01", periods=400, freq="5min", tz="UTC")
+    price = np.linspace(50.0, 150.0, 400)
+    price[300:305] = -2000.0
+    prices = series.PriceSeries(pd.DataFrame({"price": price}, index=index), pd.Timedelta(minutes=5), "AUD",
+                                "Etc/GMT-10", "SA1 settlement", "NEM", "SA1", "settlement")
+    view = views.backtest_view(prices, "momentum", None, {"size_mw": 1, "init_cash": 1000}, "market")
+    assert view.equity.min() < 0 and view.equity[-1] > view.equity.min()
+    assert np.isnan(view.metrics["sharpe"]) and np.isnan(view.metrics["sortino"])
+    assert not np.isnan(view.metrics["pnl"]) and view.metrics["max_drawdown"] < -1
+    first = int(np.flatnonzero(view.equity[:-1] <= 0)[0])
+    when = index[first].tz_convert("Etc/GMT-10").strftime("%Y-%m-%d %H:%M")
+    assert any(f"wiped out: equity fell to {view.equity[first]:,.2f} AUD at {when} NEM time (UTC+10)" in note
+               for note in view.notes), view.notes
+    utc = views.backtest_view(prices, "momentum", None, {"size_mw": 1, "init_cash": 1000}, "utc")
+    assert any(index[first].strftime("%Y-%m-%d %H:%M") + " UTC" in note for note in utc.notes), utc.notes
+    kept = views.backtest_view(prices, "momentum", None, {"size_mw": 0.1, "init_cash": 1000}, "market")
+    assert kept.equity.min() > 0 and np.isfinite(kept.metrics["sharpe"]) and not any("wiped" in n for n in kept.notes)

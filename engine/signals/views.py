@@ -349,7 +349,21 @@ def backtest_view(prices: series.PriceSeries, strategy: str, params: object = No
         info.currency, info.display_zone(tz_choice), info.display_label(tz_choice), prices.freq, prices.label,
         pd.DatetimeIndex(result.index), traded[:, 0] if traded.ndim == 2 else traded, equity,
         metrics.drawdown(equity), np.asarray(result.position, dtype=float)[:, 0], result.trades(0),
-        result.metrics.iloc[0][list(METRICS)], prices.is_demo, prices_notes(prices, strategy))
+        result.metrics.iloc[0][list(METRICS)], prices.is_demo,
+        prices_notes(prices, strategy) + wiped_out_note(result.index, equity, info.currency,
+                                                        info.display_zone(tz_choice), info.display_label(tz_choice)))
+
+
+def wiped_out_note(times: pd.Index, equity: np.ndarray, currency: str, tz: str, tz_label: str) -> tuple[str, ...]:
+    """Why Sharpe and Sortino are undefined when the account's equity ended a bar before the last at or below 0
+    (engine.signals.metrics): the first such bar, in the zone shown."""
+    wiped = np.flatnonzero(np.asarray(equity[:-1]) <= 0)
+    if not len(wiped):
+        return ()
+    at = pd.Timestamp(times[wiped[0]]).tz_convert(tz)
+    return (f"The account was wiped out: equity fell to {equity[wiped[0]]:,.2f} {currency} at "
+            f"{at:%Y-%m-%d %H:%M} {tz_label}, so Sharpe and Sortino are undefined: there is no return from "
+            "an equity at or below 0. A smaller size or more initial capital keeps the account alive longer.",)
 
 
 def trades_export(view: BacktestView) -> pd.DataFrame:
