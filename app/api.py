@@ -11,6 +11,7 @@ import orjson
 from flask import Blueprint, Response, g, jsonify, request
 
 from app import json_answers
+from app.query_params import unknown_parameter
 from app.services import services
 from engine import overview, queries
 from engine.store import MigrationsPending, StoreError
@@ -21,6 +22,11 @@ api = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 
 class BadRequest(ValueError):
     pass
+
+
+def _only(*taken: str) -> None:
+    if problem := unknown_parameter(*taken):
+        raise BadRequest(problem)
 
 
 def _arg(name: str, default: str | None = None, choices: tuple[str, ...] | None = None) -> str:
@@ -58,6 +64,7 @@ def _store_failed(exc: Exception):
 
 @api.get("/health")
 def health():
+    _only()
     store = services().ready_store()
     return jsonify({"status": "ok", "markets": queries.markets_with_prices(store)})
 
@@ -67,6 +74,7 @@ def prices():
     """``?market=NEM&location=SA1&start=2018-01-01&end=2018-02-01&format=csv|json[&tz=market|utc]
     [&resolution=auto|raw|hour|day][&price_kind=...]`` — start and end are dates in market time, end
     exclusive; price_kind defaults to the series the overview shows first (NEM: settlement)."""
+    _only("market", "location", "start", "end", "format", "tz", "resolution", "price_kind")
     market = _arg("market").upper()
     location = _arg("location").upper()
     fmt = _arg("format", "json", ("json", "csv"))
@@ -110,6 +118,7 @@ def prices():
 def latest():
     """``?market=NEM[&format=json|csv][&tz=market|utc]`` — the newest stored price of each of the market's
     series: location, price kind, interval start (ISO 8601 with offset), interval length, price, demo flag."""
+    _only("market", "format", "tz")
     market = _arg("market").upper()
     fmt = _arg("format", "json", ("json", "csv"))
     tz_choice = _arg("tz", "market", ("market", "utc"))

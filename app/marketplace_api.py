@@ -36,6 +36,7 @@ from limits import RateLimitItemPerMinute, RateLimitItemPerYear
 
 from app import api_docs, auth, json_answers
 from app.counters import API_CALLS
+from app.query_params import unknown_parameter
 from app.services import services
 from engine import queries
 from engine.marketplace import data, keys, partners, products, serving, uploads
@@ -291,6 +292,8 @@ def _product_data(server: Flask, slug: str, usage: dict) -> Response:
     limited = _limit(server, stored.key_id, quota, rate)
     if limited is not None:
         return limited
+    if problem := unknown_parameter("start", "end", "format"):
+        raise BadParameter(problem)
     fmt = _format()
     window = serving.sample_window(served[3])
     start, end = _range(window)

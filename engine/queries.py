@@ -223,10 +223,20 @@ def price_series(store: Store, market: str, location: str, start: pd.Timestamp, 
               AND bucket >= {{s:DateTime64(3, 'UTC')}} AND bucket < {{e:DateTime64(3, 'UTC')}}
             GROUP BY bucket ORDER BY bucket"""  # noqa: S608 -- the table is one of two fixed names
     df = store.query_df(sql, params)
+    if res == "day" and not df.empty:
+        df["interval_minutes"] = day_minutes(df["interval_start"], known_market(market).tz)
     if res != "raw" and not df.empty:
         df = _attach_aggregate_demand(store, df, market, location, start, end, res)
     df["is_demo"] = df["is_demo"].astype(bool)
     return df, res
+
+
+def day_minutes(starts: pd.Series, tz: str) -> np.ndarray:
+    """The length in minutes of each market day that starts at ``starts`` (UTC): 1,440, but 1,380 and 1,500 on
+    the days daylight saving begins and ends in a market that keeps it (Brazil until 2019, PJM, ISO-NE)."""
+    local = pd.DatetimeIndex(starts).tz_convert(tz)
+    following = pd.DatetimeIndex([day_start(day + dt.timedelta(days=1), tz) for day in local.date])
+    return ((following - local) / pd.Timedelta(minutes=1)).to_numpy().astype("uint16")
 
 
 def _attach_aggregate_demand(store: Store, df: pd.DataFrame, market: str, location: str, start: pd.Timestamp,

@@ -405,3 +405,45 @@ def test_latest_prices_of_an_empty_market_have_columns_and_the_display_zone(stor
     assert list(found.rows.columns) == ["location", "price_kind", "interval_start", "interval_minutes", "price",
                                         "is_demo"]
     assert (found.tz, found.tz_label, found.currency) == ("UTC", "UTC", "CAD")
+
+
+@pytest.mark.parametrize(("day", "hours"), [("2018-11-04", 23), ("2019-02-16", 25), ("2018-11-05", 24)])
+def test_a_daily_mean_says_how_long_its_day_was(app, day, hours):
+    """Daily means in a market that kept daylight saving: Brazil's 2018-11-04 began at 01:00 (23 hours) and
+    2019-02-16 had 23:00 twice (25 hours); each said 1,440 minutes. PJM's and ISO-NE's days change so too."""
+    store = app.server.extensions["c254"].ready_store()
+    start, end = queries.parse_range(MARKETS["BRAZIL"], day, (pd.Timestamp(day) + pd.Timedelta(days=1)).date())
+    idx = pd.date_range(start, end, freq="60min", inclusive="left")
+    assert len(idx) == hours
+    write_tables(store, {"prices": pd.DataFrame({
+        "market": "BRAZIL", "location": "SE", "price_kind": "PLD_test", "interval_start": idx, "interval_minutes": 60,
+        "price": np.arange(hours, dtype=float), "source": "t.csv"})})
+    series, resolution = queries.price_series(store, "BRAZIL", "SE", start, end, price_kind="PLD_test",
+                                              resolution="day")
+    assert resolution == "day" and len(series) == 1
+    assert series["interval_start"].iloc[0] == start
+    assert int(series["interval_minutes"].iloc[0]) == hours * 60
+    assert series["price"].iloc[0] == pytest.approx((hours - 1) / 2)
+    answer = app.server.test_client().get(f"/api/v1/prices?market=BRAZIL&location=SE&price_kind=PLD_test"
+                                          f"&start={day}&end={(pd.Timestamp(day) + pd.Timedelta(days=1)).date()}"
+                                          "&resolution=day&format=csv")
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    assert f",{hours * 60}," in answer.get_data(as_text=True).splitlines()[1]
+
+
+@pytest.mark.parametrize(("query", "message"), [
+    ("/api/v1/prices?market=NEM&location=SA1&kind=settlement&start=2018-01-01&end=2018-01-02",
+     "unknown parameter 'kind' (did you mean 'price_kind'?)"),
+    ("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-01-02&timezone=utc",
+     "unknown parameter 'timezone' (did you mean 'tz'?)"),
+    ("/api/v1/prices?market=NEM&location=SA1&start=2018-01-01&end=2018-01-02&res=day",
+     "unknown parameter 'res' (did you mean 'resolution'?)"),
+    ("/api/v1/latest?market=NEM&location=SA1", "unknown parameter 'location'; this endpoint takes market, format, tz"),
+    ("/api/v1/health?x=1", "unknown parameter 'x'; this endpoint takes "),
+])
+def test_a_parameter_an_endpoint_does_not_take_is_refused_naming_it(app, query, message):
+    """A misremembered name (the overview's link says kind, the API price_kind) was ignored: the answer, for the
+    default series, came back 200 with no rows or another series' rows."""
+    answer = app.server.test_client().get(query)
+    assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
+    assert message in answer.get_json()["error"]

@@ -300,11 +300,12 @@ def test_a_sandbox_key_sees_the_sample_window_and_every_call_is_metered(site):
     for query, parameter in (("?format=xml", "'format'"), ("?start=yesterday", "'start'"),
                              ("?start=2026-03-05&end=2026-03-01", "'end'"), ("?end=2026-13-40", "'end'"),
                              ("?start=2026-03-01T14:00:00+10:00", "'start'"),
-                             ("?start=2020-01-01&end=2026-01-01", "'end'")):
+                             ("?start=2020-01-01&end=2026-01-01", "'end'"),
+                             ("?from=2026-03-19", "unknown parameter 'from' (did you mean 'start'?)")):
         bad = site.anon.get(url + query, headers=_bearer(sandbox.token))
         assert bad.status_code == 400 and parameter in bad.get_json()["error"], (query, bad.get_json())
     used = site.usage(sandbox.key_id)
-    assert list(used["status"]) == [200, 200, 200] + [400] * 6
+    assert list(used["status"]) == [200, 200, 200] + [400] * 7
     assert list(used["rows"][:3]) == [24 * 7, 48, 0]
     assert set(used["key_kind"]) == {"sandbox"} and set(used["user_id"]) == {buyer.user_id}
     assert set(used["product"]) == {product.product_id} and set(used["partner"]) == {partner.partner_id}
