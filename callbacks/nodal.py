@@ -19,8 +19,9 @@ from engine.lmp import OpfError, OpfResult
 from engine.lmp.patterns import recent_patterns
 from engine.lmp.published import patterns_export, published_basis, published_basis_export
 from engine.markets import MARKETS
-from engine.lmp.study import (SYSTEM_HUB, CongestionStudy, ControlError, NodeView, Study, WhatIf, check_controls,
-                              congestion_study, grid_folder, studies)
+from engine.lmp.study import (SYSTEM_HUB, CongestionStudy, ControlError, NodeView, Study, WhatIf, binding_export,
+                              check_controls, components_export, congestion_study, constraints_export,
+                              exposure_export, grid_folder, node_table_export, scenarios_export, studies)
 
 #: Errors of a study that cannot be had: no such network, no solution, a what-if that does not fit it.
 STUDY_ERRORS = (OpfError, KeyError, ValueError)
@@ -405,9 +406,13 @@ def download_nodes(_n, name, hub, losses, whatif, index):
     except STUDY_ERRORS:
         return no_update
     snapshot = study.snapshot(index)
-    table = study.node_view(snapshot, hub).table
-    table.insert(0, "snapshot", str(snapshot))
-    return dcc.send_data_frame(table.to_csv, f"{name}_nodes_{str(snapshot).replace(':', '')}.csv", index=False)
+    return dcc.send_data_frame(node_table_export(study, snapshot, hub).to_csv,
+                               f"{name}_nodes_{snapshot_tag(snapshot)}.csv", index=False)
+
+
+def snapshot_tag(snapshot) -> str:
+    """A snapshot as a file name holds it, as the other CSVs name times: ``2011-01-01T180000``, ``1800``."""
+    return str(snapshot).replace(" ", "T").replace(":", "")
 
 
 #: The study the day's CSVs are written for: the network, the model switch and the what-if shown.
@@ -427,15 +432,16 @@ def _study_shown(name, losses, whatif) -> Study:
 @callback(output=Output("nd-dl-series", "data"), inputs={"_n": Input("nd-dl-series-btn", "n_clicks")},
           state=_STUDY_STATE, prevent_initial_call=True)
 def download_series(_n, name, losses, whatif):
-    return dcc.send_data_frame(_study_shown(name, losses, whatif).result.nodes.to_csv, f"{name}_components.csv",
-                               index=False)
+    """Every bus's LMP and components at every snapshot of the day, the headers naming the unit."""
+    return dcc.send_data_frame(components_export(_study_shown(name, losses, whatif)).to_csv,
+                               f"{name}_components.csv", index=False)
 
 
 @callback(output=Output("nd-dl-binding", "data"), inputs={"_n": Input("nd-dl-binding-btn", "n_clicks")},
           state=_STUDY_STATE, prevent_initial_call=True)
 def download_binding(_n, name, losses, whatif):
     """The lines at their limit in every snapshot of the day, with flow, limit and shadow price."""
-    return dcc.send_data_frame(_study_shown(name, losses, whatif).binding_by_snapshot().to_csv,
+    return dcc.send_data_frame(binding_export(_study_shown(name, losses, whatif)).to_csv,
                                f"{name}_binding_lines.csv", index=False)
 
 
@@ -590,8 +596,8 @@ def _forecast_shown(spec):
           state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
 def download_constraints(_n, spec):
     found = _forecast_shown(spec)
-    return dcc.send_data_frame(found.constraints.to_csv, f"{found.name}_congestion_{found.scenario_set}_limits.csv",
-                               index=False)
+    return dcc.send_data_frame(constraints_export(found).to_csv,
+                               f"{found.name}_congestion_{found.scenario_set}_limits.csv", index=False)
 
 
 @callback(output=Output("nd-cf-dl-scenarios", "data"), inputs={"_n": Input("nd-cf-dl-scenarios-btn", "n_clicks")},
@@ -599,7 +605,7 @@ def download_constraints(_n, spec):
 def download_scenarios(_n, spec):
     """The scenarios solved and their weights (summing to 1), as the table beside the map lists them."""
     found = _forecast_shown(spec)
-    return dcc.send_data_frame(found.scenarios.to_csv,
+    return dcc.send_data_frame(scenarios_export(found).to_csv,
                                f"{found.name}_congestion_{found.scenario_set}_scenarios.csv", index=False)
 
 
@@ -607,5 +613,5 @@ def download_scenarios(_n, spec):
           state={"spec": State("nd-cf-spec", "data")}, prevent_initial_call=True)
 def download_exposure(_n, spec):
     found = _forecast_shown(spec)
-    return dcc.send_data_frame(found.exposure_table().to_csv,
+    return dcc.send_data_frame(exposure_export(found).to_csv,
                                f"{found.name}_congestion_{found.scenario_set}_exposures.csv", index=False)

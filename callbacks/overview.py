@@ -18,9 +18,11 @@ _RENDER = {"series": Output("ov-series", "figure"), "series_config": Output("ov-
            "heatmap": Output("ov-heatmap", "figure"), "heatmap_config": Output("ov-heatmap", "config"),
            "stats": Output("ov-stats", "children"), "error": Output("ov-error", "children"),
            "show_error": Output("ov-error", "is_open"), "demo": Output("ov-demo-badge", "children"),
-           # the series' and statistics' CSV buttons are live only while a series is drawn
+           # each CSV button is live only while what it downloads is drawn
            "no_csv": {"series": Output("ov-download-btn", "disabled"),
-                      "stats": Output("ov-download-stats-btn", "disabled")}}
+                      "stats": Output("ov-download-stats-btn", "disabled"),
+                      "duration": Output("ov-download-duration-btn", "disabled"),
+                      "heatmap": Output("ov-download-heatmap-btn", "disabled")}}
 #: The choice a view is drawn for, as the render and download callbacks read it.
 _CHOICE = {"market": ("ov-market", "value"), "location": ("ov-location", "value"),
            "start_date": ("ov-dates", "start_date"), "end_date": ("ov-dates", "end_date"),
@@ -124,7 +126,7 @@ def _nothing_drawn(message: str, stats: object = None) -> dict:
     blank, cfg = figures.empty_figure("No data for this choice"), figures.export_config("chart")
     return {"series": blank, "series_config": cfg, "duration": blank, "duration_config": cfg, "heatmap": blank,
             "heatmap_config": cfg, "stats": stats, "error": message, "show_error": True, "demo": None,
-            "no_csv": {"series": True, "stats": True}}
+            "no_csv": {"series": True, "stats": True, "duration": True, "heatmap": True}}
 
 
 def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str, scale: str | None) -> dict:
@@ -146,7 +148,7 @@ def _drawn(view: overview.OverviewView, title: str, series_title: str, name: str
         "stats": stats_table(view.stats, view.currency, view.basis), "error": None, "show_error": False,
         "demo": dbc.Badge("Demo data — generated, not market prices", color="info", id="ov-demo-flag")
         if view.is_demo else None,
-        "no_csv": {"series": False, "stats": False},
+        "no_csv": {"series": False, "stats": False, "duration": view.curve.empty, "heatmap": view.heatmap.empty},
     }
 
 
@@ -206,9 +208,8 @@ def download_latest(_n, market, tz_choice):
         found = services().cached(overview.latest_view, market, tz_choice or "market")
     except queries.QueryError:
         return no_update
-    tz_tag = "UTC" if tz_choice == "utc" else "market-time"
     return dcc.send_data_frame(queries.latest_for_export(found.rows, found.tz).to_csv,
-                               f"{market}_latest_prices_{tz_tag}.csv", index=False)
+                               f"{market}_latest_prices_{_tz_tag(tz_choice)}.csv", index=False)
 
 
 @callback(output=Output("ov-download-stats", "data"), inputs={"_n": Input("ov-download-stats-btn", "n_clicks")},
@@ -238,9 +239,40 @@ def _view_asked(market, location, start_date, end_date, tz_choice, kind) -> over
 @callback(output=Output("ov-download", "data"), inputs={"_n": Input("ov-download-btn", "n_clicks")},
           state=_choice(State), prevent_initial_call=True)
 def download(_n, market, location, start_date, end_date, tz_choice, kind):
+    """The series drawn, as CSV (times in the zone shown; the header and file name say which)."""
     view = _view_asked(market, location, start_date, end_date, tz_choice, kind)
     if view is None:
         return no_update
-    tz_tag = "UTC" if tz_choice == "utc" else "market-time"
-    return dcc.send_data_frame(queries.series_for_export(view.series, view.tz).to_csv,
-                               f"{market}_{location}_{kind}_{start_date}_{end_date}_{tz_tag}.csv", index=False)
+    return dcc.send_data_frame(overview.series_export(view).to_csv,
+                               f"{market}_{location}_{kind}_{start_date}_{end_date}_{_tz_tag(tz_choice)}.csv",
+                               index=False)
+
+
+def _tz_tag(tz_choice) -> str:
+    """How a file name says the zone its times are in."""
+    return "UTC" if tz_choice == "utc" else "market-time"
+
+
+@callback(output=Output("ov-download-duration", "data"),
+          inputs={"_n": Input("ov-download-duration-btn", "n_clicks")}, state=_choice(State),
+          prevent_initial_call=True)
+def download_duration(_n, market, location, start_date, end_date, tz_choice, kind):
+    """The price duration curve drawn, as CSV: each point's share priced higher and its price, unrounded."""
+    view = _view_asked(market, location, start_date, end_date, tz_choice, kind)
+    if view is None or view.curve.empty:
+        return no_update
+    return dcc.send_data_frame(overview.duration_export(view).to_csv,
+                               f"{market}_{location}_{kind}_{start_date}_{end_date}_duration.csv", index=False)
+
+
+@callback(output=Output("ov-download-heatmap", "data"),
+          inputs={"_n": Input("ov-download-heatmap-btn", "n_clicks")}, state=_choice(State),
+          prevent_initial_call=True)
+def download_heatmap(_n, market, location, start_date, end_date, tz_choice, kind):
+    """The hour-of-day heatmap drawn, as CSV: each day (or month) and hour in the zone shown, the mean price."""
+    view = _view_asked(market, location, start_date, end_date, tz_choice, kind)
+    if view is None or view.heatmap.empty:
+        return no_update
+    return dcc.send_data_frame(overview.heatmap_export(view).to_csv,
+                               f"{market}_{location}_{kind}_{start_date}_{end_date}_heatmap_{_tz_tag(tz_choice)}.csv",
+                               index=False)

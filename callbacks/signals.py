@@ -294,27 +294,32 @@ def download_comparison(_n, market, location, other, start_date, end_date, book)
 
 
 @callback(output={"figure": Output("sg-heatmap", "figure"), "config": Output("sg-heatmap", "config"),
-                  "note": Output("sg-heatmap-note", "children")},
+                  "note": Output("sg-heatmap-note", "children"),
+                  "no_csv": Output("sg-download-heatmap-btn", "disabled")},
           inputs={**_choice(Input), "strategy": State("sg-strategy", "value"),
                   "metric": Input("sg-heatmap-metric", "value"), **_params(Input), **_book(Input)})
 def heatmap(market, location, other, start_date, end_date, strategy, metric, param_values, param_ids, book):
     """The metric over the strategy's first two grid parameters, the others at their defaults; the parameters
-    chosen are ringed (a change of them only moves the ring: the grid is cached)."""
+    chosen are ringed (a change of them only moves the ring: the grid is cached); its CSV button is live only while
+    a heatmap is drawn."""
+    def nothing(figure_message: str, note: str | None) -> dict:
+        return {"figure": figures.empty_figure(figure_message), "config": no_update, "note": note, "no_csv": True}
+
     params = params_of(param_values, param_ids)
     if params is None:
         raise PreventUpdate
     if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
                           strategy=strategy, metric=metric):
-        return {"figure": figures.empty_figure("No heatmap for this choice"), "config": no_update, "note": message}
+        return nothing("No heatmap for this choice", message)
     if not (market and location and start_date and end_date and strategy and metric):
-        return {"figure": figures.empty_figure("No prices stored yet"), "config": no_update, "note": None}
+        return nothing("No prices stored yet", None)
     if not params:
         raise PreventUpdate
     try:
         found = services().cached(views.heatmap_view, market, location, other or None, start_date, end_date,
                                   strategy, book, metric)
     except queries.QueryError as exc:
-        return {"figure": figures.empty_figure("No heatmap for this choice"), "config": no_update, "note": str(exc)}
+        return nothing("No heatmap for this choice", str(exc))
     chosen = params.get(found.x), params.get(found.y)
     ring = chosen if all(isinstance(v, int | float) and not isinstance(v, bool) for v in chosen) else None
     others = ", ".join(f"{name} {value:g}" for name, value in found.others.items())
@@ -326,7 +331,29 @@ def heatmap(market, location, other, start_date, end_date, strategy, metric, par
             "config": figures.export_config(f"{market}_{location}_{strategy}_heatmap_{metric}"),
             "note": f"{len(found.grid.columns)} × {len(found.grid.index)} combinations"
                     + (f"; the other parameters at their defaults ({others})" if others else "")
-                    + ". The ring marks the parameters chosen above."}
+                    + ". The ring marks the parameters chosen above.",
+            "no_csv": found.grid.empty}
+
+
+@callback(output=Output("sg-download-heatmap", "data"), inputs={"_n": Input("sg-download-heatmap-btn", "n_clicks")},
+          state={**_choice(State), "strategy": State("sg-strategy", "value"),
+                 "metric": State("sg-heatmap-metric", "value"), **_book(State)},
+          prevent_initial_call=True)
+def download_heatmap(_n, market, location, other, start_date, end_date, strategy, metric, book):
+    """The parameter heatmap drawn, as CSV: one row per combination, the metric unrounded, its header naming its
+    unit."""
+    _checked(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
+             strategy=strategy, metric=metric)
+    if not (market and location and start_date and end_date and strategy and metric):
+        return no_update
+    try:
+        found = services().cached(views.heatmap_view, market, location, other or None, start_date, end_date,
+                                  strategy, book, metric)
+    except queries.QueryError:
+        return no_update
+    return dcc.send_data_frame(views.heatmap_export(found).to_csv,
+                               f"{market}_{location}_{strategy}_heatmap_{metric}_{start_date}_{end_date}.csv",
+                               index=False)
 
 
 # ------------------------------------------------------------------------------------------------ walk-forward
@@ -350,16 +377,19 @@ def folds_table(wf: views.WalkForwardView) -> object:
 
 
 @callback(output={"table": Output("sg-wf-table", "children"), "figure": Output("sg-wf-equity", "figure"),
-                  "config": Output("sg-wf-equity", "config"), "no_csv": Output("sg-download-folds-btn", "disabled")},
+                  "config": Output("sg-wf-equity", "config"),
+                  # the folds' and the equity's CSV buttons are live only while there are folds
+                  "no_csv": {"folds": Output("sg-download-folds-btn", "disabled"),
+                             "equity": Output("sg-download-wf-equity-btn", "disabled")}},
           inputs={**_choice(Input), "strategy": Input("sg-strategy", "value"), "window": Input("sg-wf-window", "value"),
                   "metric": Input("sg-wf-metric", "value"), "tz_choice": Input("sg-tz", "value"), **_book(Input)})
 def walk_forward(market, location, other, start_date, end_date, strategy, window, metric, tz_choice, book):
-    """Folds of in-sample choice and out-of-sample test over the strategy's grid, and the stitched equity; the
-    folds' CSV button is live only when there are folds."""
+    """Folds of in-sample choice and out-of-sample test over the strategy's grid, and the stitched equity; their
+    CSV buttons are live only when there are folds."""
     def nothing(message: str) -> dict:
         return {"table": html.Div(message, className="text-muted small"),
                 "figure": figures.empty_figure("No walk-forward for this choice"), "config": no_update,
-                "no_csv": True}
+                "no_csv": {"folds": True, "equity": True}}
 
     if message := refused(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
                           strategy=strategy, metric=metric, window=window, tz_choice=tz_choice):
@@ -377,29 +407,61 @@ def walk_forward(market, location, other, start_date, end_date, strategy, window
                                               boundaries=starts, tz_label=wf.tz_label, currency=wf.currency,
                                               title=f"Walk-forward of {wf.label}: out-of-sample equity"),
             "config": figures.export_config(f"{market}_{location}_{strategy}_walk_forward"),
-            "no_csv": wf.folds.empty}
+            "no_csv": {"folds": wf.folds.empty, "equity": wf.equity.empty}}
 
+
+#: The walk-forward shown, as its downloads read it.
+_WALK_FORWARD_STATE = {**_choice(State), "strategy": State("sg-strategy", "value"),
+                       "window": State("sg-wf-window", "value"), "metric": State("sg-wf-metric", "value"),
+                       "tz_choice": State("sg-tz", "value"), **_book(State)}
 
 
 @callback(output=Output("sg-download-folds", "data"), inputs={"_n": Input("sg-download-folds-btn", "n_clicks")},
-          state={**_choice(State), "strategy": State("sg-strategy", "value"), "window": State("sg-wf-window", "value"),
-                 "metric": State("sg-wf-metric", "value"), "tz_choice": State("sg-tz", "value"), **_book(State)},
-          prevent_initial_call=True)
+          state=_WALK_FORWARD_STATE, prevent_initial_call=True)
 def download_folds(_n, market, location, other, start_date, end_date, strategy, window, metric, tz_choice, book):
     """The walk-forward's folds, as CSV (times in the zone shown; the header and file name say which)."""
+    wf = _walk_forward_asked(market, location, other, start_date, end_date, strategy, window, metric, tz_choice, book)
+    if wf is None:
+        return no_update
+    return dcc.send_data_frame(views.folds_export(wf).to_csv,
+                               _walk_forward_file("walk_forward", market, location, strategy, window, metric,
+                                                  start_date, end_date, tz_choice), index=False)
+
+
+@callback(output=Output("sg-download-wf-equity", "data"),
+          inputs={"_n": Input("sg-download-wf-equity-btn", "n_clicks")}, state=_WALK_FORWARD_STATE,
+          prevent_initial_call=True)
+def download_walk_forward_equity(_n, market, location, other, start_date, end_date, strategy, window, metric,
+                                 tz_choice, book):
+    """The stitched out-of-sample equity drawn, as CSV: each test bar with its fold and the equity (times in the
+    zone shown; the header and file name say which)."""
+    wf = _walk_forward_asked(market, location, other, start_date, end_date, strategy, window, metric, tz_choice, book)
+    if wf is None or wf.equity.empty:
+        return no_update
+    return dcc.send_data_frame(views.walk_forward_equity_export(wf).to_csv,
+                               _walk_forward_file("walk_forward_equity", market, location, strategy, window, metric,
+                                                  start_date, end_date, tz_choice), index=False)
+
+
+def _walk_forward_asked(market, location, other, start_date, end_date, strategy, window, metric, tz_choice,
+                        book) -> views.WalkForwardView | None:
+    """The walk-forward a download asks for (the cached one the page drew), None when it cannot be had."""
     _checked(market=market, location=location, other=other, start_date=start_date, end_date=end_date,
              strategy=strategy, metric=metric, window=window, tz_choice=tz_choice)
     if not (market and location and start_date and end_date and strategy and window and metric):
-        return no_update
+        return None
     try:
-        wf = services().cached(views.walk_forward_view, market, location, other or None, start_date, end_date,
-                               strategy, window, book, metric, tz_choice or "market")
+        return services().cached(views.walk_forward_view, market, location, other or None, start_date, end_date,
+                                 strategy, window, book, metric, tz_choice or "market")
     except queries.QueryError:
-        return no_update
+        return None
+
+
+def _walk_forward_file(what: str, market, location, strategy, window, metric, start_date, end_date,
+                       tz_choice) -> str:
     tz_tag = "UTC" if tz_choice == "utc" else "market-time"
-    return dcc.send_data_frame(views.folds_export(wf).to_csv,
-                               f"{market}_{location}_{strategy}_walk_forward_{window.replace('/', '-')}_{metric}_"
-                               f"{start_date}_{end_date}_{tz_tag}.csv", index=False)
+    return (f"{market}_{location}_{strategy}_{what}_{window.replace('/', '-')}_{metric}_{start_date}_{end_date}_"
+            f"{tz_tag}.csv")
 
 
 # ------------------------------------------------------------------------------------------------ live record

@@ -8,6 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from engine import queries
@@ -265,6 +266,39 @@ def stats_export(view: OverviewView, market: str, location: str, kind: str, star
         f"demand_weighted_mean_price {unit}": stats.volume_weighted_price,
         "demand_weighted_over": WEIGHTED_OVER[view.basis], "negative_intervals": stats.negative_intervals,
     }])
+
+
+#: What a view's duration curve is of, by its basis: the share counted (``% of …``) and the price ranked.
+DURATION_OF = {"interval": ("intervals", "price"), "hour": ("hours", "hourly_mean_price"),
+               "day": ("days", "daily_mean_price")}
+
+
+def series_export(view: OverviewView) -> pd.DataFrame:
+    """The series drawn as analysts download it: each interval (or the hourly or daily mean drawn: the
+    ``interval_minutes`` say which) with its start in the zone shown (ISO 8601 with the offset; the header names
+    the zone), the price in the market's currency per MWh and the demand in MW, unrounded."""
+    return queries.series_for_export(view.series, view.tz, currency=view.currency, tz_label=view.tz_label)
+
+
+def duration_export(view: OverviewView) -> pd.DataFrame:
+    """The price duration curve drawn, as analysts download it: each point's share of the intervals (hours, days:
+    the view's basis, which the headers name) priced higher, in per cent, and the price there in the market's
+    currency per MWh, unrounded; from the highest price to the lowest."""
+    of, price = DURATION_OF[view.basis]
+    return pd.DataFrame({f"share_priced_higher (% of {of})": view.curve["exceedance_pct"].to_numpy(dtype=float),
+                         f"{price} ({view.currency}/MWh)": view.curve["price"].to_numpy(dtype=float)})
+
+
+def heatmap_export(view: OverviewView) -> pd.DataFrame:
+    """The hour-of-day heatmap drawn, as analysts download it: one row per day (or month, as drawn) and hour of
+    day, both in the zone shown (the headers name it), and the mean price there in the market's currency per MWh,
+    unrounded; empty where the hour holds no price (a day's hour skipped by daylight saving, a gap)."""
+    grid = view.heatmap
+    hours = np.asarray(grid.columns, dtype=int)
+    zone = f"({view.tz_label})"
+    return pd.DataFrame({f"{view.heatmap_rows} {zone}": np.repeat(np.asarray(grid.index, dtype=str), len(hours)),
+                         f"hour_of_day {zone}": np.tile(hours, len(grid)),
+                         f"mean_price ({view.currency}/MWh)": grid.to_numpy(dtype=float).ravel()})
 
 
 def recent_pieces(market: str, location: str, kind: str, last: str,

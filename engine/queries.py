@@ -549,12 +549,16 @@ def _humanize(delta: pd.Timedelta) -> str:
     return f"{hours // 24} d"
 
 
-def series_for_export(series: pd.DataFrame, tz: str) -> pd.DataFrame:
-    """The series as analysts download it: interval start as ISO 8601 with the offset of ``tz``."""
+def series_for_export(series: pd.DataFrame, tz: str, *, currency: str | None = None,
+                      tz_label: str | None = None) -> pd.DataFrame:
+    """The series as analysts download it: interval start as ISO 8601 with the offset of ``tz``, the price and
+    demand unrounded. A page's download names the zone (``tz_label``: ``interval_start (NEM time (UTC+10))``) and
+    the price's unit (``currency``: ``price (AUD/MWh)``) in the headers; without them the columns keep the bare
+    names the REST API answers with (its clients read them by name)."""
     return pd.DataFrame({
-        "interval_start": iso_times(series["interval_start"], tz),
+        "interval_start" + (f" ({tz_label})" if tz_label else ""): iso_times(series["interval_start"], tz),
         "interval_minutes": series["interval_minutes"].astype(int).to_numpy(),
-        "price": series["price"].astype(float).to_numpy(),
+        "price" + (f" ({currency}/MWh)" if currency else ""): series["price"].astype(float).to_numpy(),
         "demand_mw": series["demand_mw"].astype(float).to_numpy(),
     })
 

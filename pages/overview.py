@@ -20,6 +20,14 @@ def _control(label: str, component) -> dbc.Col:
 
 #: A table's heading row, as tall as a small button so the two tables side by side start level.
 _TABLE_HEADING = "d-flex align-items-center mt-2 mb-2 min-h-btn-sm"
+#: The downloads of the duration curve and the heatmap: each its dcc.Download id, its button ``<id>-btn``.
+DURATION_CSV, HEATMAP_CSV = "ov-download-duration", "ov-download-heatmap"
+
+
+def _chart_csv(download: str) -> html.Div:
+    """A chart's CSV button, above it at the right, and its download: disabled until the chart is drawn."""
+    return html.Div([dbc.Button("CSV", id=f"{download}-btn", color="secondary", size="sm", disabled=True),
+                     dcc.Download(id=download)], className="d-flex justify-content-end")
 
 
 def layout(market: str | None = None, location: str | None = None, kind: str | None = None,
@@ -62,8 +70,8 @@ def layout(market: str | None = None, location: str | None = None, kind: str | N
                   is_open=bool(notes), className="py-2"),
         dcc.Loading(dcc.Graph(id="ov-series"), type="dot"),
         dbc.Row([
-            dbc.Col(dcc.Graph(id="ov-duration"), md=5),
-            dbc.Col(dcc.Graph(id="ov-heatmap"), md=7),
+            dbc.Col([_chart_csv(DURATION_CSV), dcc.Graph(id="ov-duration")], md=5),
+            dbc.Col([_chart_csv(HEATMAP_CSV), dcc.Graph(id="ov-heatmap")], md=7),
         ]),
         dbc.Row([
             dbc.Col([html.Div([html.H6("Price statistics over the selected range", className="me-3 mb-0"),

@@ -22,6 +22,8 @@ PARAMS = "sg-params"
 #: The account's inputs, by views.BOOK_FIELDS key.
 BOOK = {name: f"sg-book-{name.replace('_', '-')}" for name in views.BOOK_FIELDS}
 HEATMAP_METRIC, WF_WINDOW, WF_METRIC = "sg-heatmap-metric", "sg-wf-window", "sg-wf-metric"
+#: The downloads of the parameter heatmap and the walk-forward's stitched equity (each button ``<id>-btn``).
+HEATMAP_CSV, WF_EQUITY_CSV = "sg-download-heatmap", "sg-download-wf-equity"
 
 
 def _control(label: str, component, **width) -> dbc.Col:
@@ -38,9 +40,9 @@ def _metric_dropdown(ident: str) -> dcc.Dropdown:
                         value=views.OPENING_METRIC, clearable=False, style={"minWidth": "13rem"})
 
 
-def _csv_button(download: str, label: str = "Table CSV") -> html.Div:
-    return html.Div([dbc.Button(label, id=f"{download}-btn", color="secondary", size="sm"), dcc.Download(id=download)],
-                    className="ms-2")
+def _csv_button(download: str, label: str = "Table CSV", disabled: bool = False) -> html.Div:
+    return html.Div([dbc.Button(label, id=f"{download}-btn", color="secondary", size="sm", disabled=disabled),
+                     dcc.Download(id=download)], className="ms-2")
 
 
 def _section(title: str, *after) -> html.Div:
@@ -119,7 +121,8 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
                  className="small text-muted mb-2"),
         html.Div(id="sg-compare-table"),
         dcc.Graph(id="sg-compare"),
-        _section("Parameter heatmap", _metric_dropdown(HEATMAP_METRIC)),
+        _section("Parameter heatmap", _metric_dropdown(HEATMAP_METRIC),
+                 _csv_button(HEATMAP_CSV, "Heatmap CSV", disabled=True)),
         html.Div(id="sg-heatmap-note", className="small text-muted mb-1"),
         dcc.Loading(dcc.Graph(id="sg-heatmap"), type="dot"),
         _section("Walk-forward",
@@ -127,7 +130,8 @@ def layout(market: str | None = None, location: str | None = None, other: str | 
                                                      for label, value in views.window_options()],
                               value=views.OPENING_WINDOW, clearable=False,
                               style={"minWidth": "15rem"}, className="me-2"),
-                 _metric_dropdown(WF_METRIC), _csv_button("sg-download-folds", "Folds CSV")),
+                 _metric_dropdown(WF_METRIC), _csv_button("sg-download-folds", "Folds CSV"),
+                 _csv_button(WF_EQUITY_CSV, "Equity CSV", disabled=True)),
         html.Div("Each fold picks the grid's best parameters by the metric on its training window and trades them on "
                  "the test window that follows; the test windows' equity is stitched together.",
                  className="small text-muted mb-2"),

@@ -66,7 +66,9 @@ def test_fan_switch_issue_time_and_csv_download(dash_duo, make_app):
     time.sleep(0.5)
     frame = pd.read_csv(csv)
     assert csv.name.startswith("NEM_SA1_naive_issued_") and csv.name.endswith("_24h_market-time.csv")
-    assert list(frame.columns[:3]) == ["hour_start (NEM time (UTC+10))", "forecast", "q01"]
-    assert frame.columns[-2:].tolist() == ["q99", "actual"]
-    assert np.allclose(frame["q50"], older)
+    assert list(frame.columns[:3]) == ["hour_start (NEM time (UTC+10))", "forecast (AUD/MWh)", "q01 (AUD/MWh)"]
+    assert frame.columns[-2:].tolist() == ["q99 (AUD/MWh)", "actual (AUD/MWh)"]
+    # the hours forecast follow the 24 before them, whose actual prices the fan draws for context
+    assert frame["q50 (AUD/MWh)"].iloc[:24].isna().all()
+    assert np.allclose(frame["q50 (AUD/MWh)"].iloc[24:], older)
     assert not [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]

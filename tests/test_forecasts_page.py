@@ -226,15 +226,25 @@ def test_the_csv_holds_the_quantiles_shown_in_the_zone_shown(site):
                                  {**_good(store, ids), "fc-tz.value": tz, "fc-horizon.value": 48})
         data = assert_answered(response, "download")["response"]["fc-download"]["data"]
         assert data["filename"].endswith("_48h_" + ("UTC" if tz == "utc" else "market-time") + ".csv")
-        frame = pd.read_csv(io.StringIO(data["content"]))
-        names = [f"q{i:02d}" for i in range(1, 100)]
-        assert list(frame.columns) == [header, "forecast", *names, "actual"]
-        assert len(frame) == 48
+        frame = pd.read_csv(io.StringIO(data["content"]), float_precision="round_trip")
+        # every price in the market's currency per MWh, and the headers say so
+        names = [f"q{i:02d} (AUD/MWh)" for i in range(1, 100)]
+        assert list(frame.columns) == [header, "forecast (AUD/MWh)", *names, "actual (AUD/MWh)"]
         assert frame[header].str.endswith(offset).all()
+        # the 48 hours forecast, after the 48 hours before them whose actual prices the fan draws for context
         stored = runs.run_forecast(store, ids["SA1"][-1]).forecast
-        assert np.allclose(frame[names].to_numpy(), stored.quantiles)
-        assert np.allclose(frame["forecast"], stored.point)
-        assert frame["actual"].notna().sum() == 24  # the demo's prices end with the first day forecast
+        view = views.forecast_view(store, "NEM", "SA1", "naive", _good(store, ids)["fc-issued.value"], 48, tz)
+        assert len(frame) == 48 + 48
+        forecast = frame.iloc[48:]
+        assert frame["forecast (AUD/MWh)"].iloc[:48].isna().all() and forecast["forecast (AUD/MWh)"].notna().all()
+        assert (pd.to_datetime(forecast[header], utc=True) == stored.times).all()
+        np.testing.assert_array_equal(forecast[names].to_numpy(), stored.quantiles)  # unrounded
+        np.testing.assert_array_equal(forecast["forecast (AUD/MWh)"], stored.point)
+        # the actual prices where the fan draws them: the context hours and the first day forecast (the demo's
+        # prices end there)
+        assert frame["actual (AUD/MWh)"].notna().sum() == 48 + 24 == len(view.actual)
+        assert (pd.to_datetime(frame[header], utc=True).iloc[:72] == view.actual.index).all()
+        np.testing.assert_array_equal(frame["actual (AUD/MWh)"].iloc[:72], view.actual.to_numpy())
 
 
 def test_the_accuracy_panel_scores_each_model(site):

@@ -378,7 +378,8 @@ def test_the_days_binding_lines_download_as_each_snapshots_table(client, app):
                            "binding CSV")["response"]["nd-dl-binding"]["data"]
     assert data["filename"] == "case14_binding_lines.csv"
     frame = pd.read_csv(io.StringIO(data["content"]), dtype={"snapshot": str, "branch": str})
-    assert list(frame.columns) == ["snapshot", "branch", "from_bus", "to_bus", "flow_mw", "limit_mw", "shadow_price"]
+    assert list(frame.columns) == ["snapshot", "branch", "from_bus", "to_bus", "flow_mw", "limit_mw",
+                                   "shadow_price ($/MWh)"]  # the unit the page's tables and figures label
     with app.server.app_context():
         study = open_study("case14", squeezed, [])
         plain = open_study("case14", None, [])
@@ -387,7 +388,7 @@ def test_the_days_binding_lines_download_as_each_snapshots_table(client, app):
         page = study.binding_at(snapshot)
         mine = frame.loc[frame["snapshot"] == str(snapshot)]
         assert mine["branch"].tolist() == page["branch"].astype(str).tolist(), snapshot
-        np.testing.assert_allclose(mine["shadow_price"], page["shadow_price"], rtol=1e-9)
+        np.testing.assert_allclose(mine["shadow_price ($/MWh)"], page["shadow_price"], rtol=1e-9)
         np.testing.assert_allclose(mine["flow_mw"].abs(), mine["limit_mw"], rtol=1e-6)  # at their limit
     assert list(frame["snapshot"].drop_duplicates()) == [str(s) for s in study.result.snapshots
                                                          if str(s) in set(frame["snapshot"])]  # in the day's order

@@ -239,21 +239,27 @@ def test_the_csvs_hold_the_constraint_table_and_the_node_exposures(site, data_di
     found = congestion_study(site[1], str(data_dir / "grids"), "scigrid-de", "hours", 17, 20)
     limits = _post(site, "nd-cf-dl-constraints.data", **{"nd-cf-spec.data": spec})["nd-cf-dl-constraints"]["data"]
     assert limits["filename"] == "scigrid-de_congestion_hours_limits.csv"
-    table = pd.read_csv(io.StringIO(limits["content"]), dtype={"branch": str, "from_bus": str, "to_bus": str})
-    pd.testing.assert_frame_equal(table, found.constraints, check_dtype=False)
-    assert list(table.columns) == ["branch", "from_bus", "to_bus", "limit_mw", "scenarios_binding", "frequency",
-                                   "mean_shadow_price", "expected_shadow_price"]
+    table = pd.read_csv(io.StringIO(limits["content"]), dtype={"branch": str, "from_bus": str, "to_bus": str},
+                        float_precision="round_trip")
+    # each header names its unit: prices as the page labels a grid case's ($/MWh), the frequency a fraction
+    assert list(table.columns) == ["branch", "from_bus", "to_bus", "limit_mw", "scenarios_binding",
+                                   "frequency (fraction)", "mean_shadow_price ($/MWh)",
+                                   "expected_shadow_price ($/MWh)"]
+    pd.testing.assert_frame_equal(table, found.constraints.set_axis(table.columns, axis=1), check_dtype=False,
+                                  check_exact=True)
     exposures = _post(site, "nd-cf-dl-exposure.data", **{"nd-cf-spec.data": spec})["nd-cf-dl-exposure"]["data"]
     frame = pd.read_csv(io.StringIO(exposures["content"]), dtype={"bus": str, "branch": str})
-    sums = frame.groupby("bus")["exposure"].sum()
+    assert list(frame.columns) == ["bus", "expected_congestion ($/MWh)", "branch", "exposure ($/MWh)"]
+    sums = frame.groupby("bus")["exposure ($/MWh)"].sum()
     expected = found.nodes.set_index("bus")["expected_congestion"]
     assert np.abs(sums - expected.reindex(sums.index)).max() < 1e-6
     assert set(expected[expected.abs() > 1e-6].index) <= set(sums.index)
     scenarios = _post(site, "nd-cf-dl-scenarios.data", **{"nd-cf-spec.data": spec})["nd-cf-dl-scenarios"]["data"]
     assert scenarios["filename"] == "scigrid-de_congestion_hours_scenarios.csv"
     frame = pd.read_csv(io.StringIO(scenarios["content"]))
-    assert list(frame.columns) == ["scenario", "snapshot", "level", "demand_scale", "renewable_scale", "weight"]
-    assert len(frame) == 4 and frame["weight"].sum() == pytest.approx(1.0)  # snapshots 17 to 20, weighted alike
+    assert list(frame.columns) == ["scenario", "snapshot", "level", "demand_scale (factor)",
+                                   "renewable_scale (factor)", "weight (fraction)"]
+    assert len(frame) == 4 and frame["weight (fraction)"].sum() == pytest.approx(1.0)  # 17 to 20, weighted alike
     assert frame["snapshot"].astype(str).tolist() == found.scenarios["snapshot"].astype(str).tolist()
     # No run yet: nothing to download, nothing sent.
     assert _post(site, "nd-cf-dl-constraints.data", **{"nd-cf-spec.data": None}) == {}
@@ -407,3 +413,41 @@ def test_a_link_to_a_network_not_in_the_grid_folder_says_so(site):
     assert notes["asked"].is_open and notes["asked"].children == [
         "No network '<nope>' is in the grid folder; showing scigrid-de."]
     assert not notes["plain"].is_open and not notes["named"].is_open
+
+
+@pytest.mark.realdata
+def test_the_node_table_and_component_series_csvs_name_their_unit(site, data_dir):
+    """The snapshot's node table and the day's component series, unrounded, each price header naming the unit the
+    page labels a grid case's prices with ($/MWh); the node table's file named by its snapshot without a space."""
+    study = Studies().open(grid_folder(data_dir), "scigrid-de")
+    chosen = {"nd-hub.value": SYSTEM_HUB, "nd-losses.value": [], "nd-whatif.data": None, "nd-snapshot.value": 18,
+              "nd-dl-nodes-btn.n_clicks": 1, "nd-dl-series-btn.n_clicks": 1}
+    sent = _post(site, "nd-dl-nodes.data", **chosen)["nd-dl-nodes"]["data"]
+    snapshot = study.snapshot(18)
+    assert str(snapshot) == "2011-01-01 18:00:00"
+    assert sent["filename"] == "scigrid-de_nodes_2011-01-01T180000.csv"  # as the other CSVs write times: no space
+    nodes = pd.read_csv(io.StringIO(sent["content"]), dtype={"snapshot": str, "bus": str},
+                        float_precision="round_trip")
+    assert list(nodes.columns) == ["snapshot", "bus", "lmp ($/MWh)", "energy ($/MWh)", "congestion ($/MWh)",
+                                   "loss ($/MWh)", "hub_price ($/MWh)", "basis ($/MWh)",
+                                   "lmp_change_vs_base ($/MWh)"]
+    view = study.node_view(snapshot, SYSTEM_HUB)
+    assert (nodes["snapshot"] == str(snapshot)).all() and nodes["bus"].tolist() == view.table["bus"].tolist()
+    for column in ("lmp", "energy", "congestion", "loss", "basis"):
+        np.testing.assert_array_equal(nodes[f"{column} ($/MWh)"], view.table[column], err_msg=column)
+    assert (nodes["hub_price ($/MWh)"] == view.hub_price).all()
+    assert (nodes["lmp_change_vs_base ($/MWh)"] == 0).all()  # no what-if: the base case itself
+    series = _post(site, "nd-dl-series.data", **chosen)["nd-dl-series"]["data"]
+    assert series["filename"] == "scigrid-de_components.csv"
+    frame = pd.read_csv(io.StringIO(series["content"]), dtype={"bus": str}, float_precision="round_trip")
+    assert list(frame.columns) == ["snapshot", "bus", "lmp ($/MWh)", "energy ($/MWh)", "congestion ($/MWh)",
+                                   "loss ($/MWh)"]
+    assert len(frame) == len(study.result.nodes)
+    np.testing.assert_array_equal(frame["lmp ($/MWh)"], study.result.nodes["lmp"])
+
+
+def test_a_snapshot_names_its_file_without_spaces_or_colons():
+    from callbacks.nodal import snapshot_tag
+
+    assert snapshot_tag(pd.Timestamp("2011-01-01 18:00")) == "2011-01-01T180000"
+    assert snapshot_tag("18:00") == "1800"  # a single-snapshot case's shaped day

@@ -77,9 +77,21 @@ def test_overview_region_change_and_csv_download(dash_duo, make_app, monkeypatch
     df = pd.read_csv(csv)
     assert csv.name.startswith("NEM_SA1_")
     assert csv.name.endswith("market-time.csv")
-    assert list(df.columns) == ["interval_start", "interval_minutes", "price", "demand_mw"]
-    assert df["price"].round(6).tolist() == pd.Series(second).round(6).tolist()
-    assert df["interval_start"].str.endswith("+10:00").all()
+    zone = "interval_start (NEM time (UTC+10))"
+    assert list(df.columns) == [zone, "interval_minutes", "price (AUD/MWh)", "demand_mw"]
+    assert df["price (AUD/MWh)"].round(6).tolist() == pd.Series(second).round(6).tolist()
+    assert df[zone].str.endswith("+10:00").all()
+    # the duration curve and the heatmap each download from the button beside them
+    for button, header in (("#ov-download-duration-btn", "share_priced_higher (% of intervals)"),
+                           ("#ov-download-heatmap-btn", "day (NEM time (UTC+10))")):
+        before = set(folder.glob("*.csv"))
+        _wait_for(lambda b=button: dash_duo.find_element(b).is_enabled(), what=f"{button} enabled")
+        dash_duo.find_element(button).click()
+        made = _wait_for(lambda b=before: set(folder.glob("*.csv")) - b, what=f"the CSV of {button}")
+        time.sleep(0.5)
+        chart = pd.read_csv(next(iter(made)))
+        assert chart.columns[0] == header and chart.columns[-1].endswith("(AUD/MWh)")
+        assert next(iter(made)).name.startswith("NEM_SA1_")
     assert not [e for e in dash_duo.get_logs() or [] if e.get("level") == "SEVERE"]
 
     # The store stops answering: the page says so above the figures it keeps, and stops saying so once a

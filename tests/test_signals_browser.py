@@ -76,6 +76,20 @@ def test_change_a_parameter_see_new_metrics_and_download_the_trades(dash_duo, ma
     assert frame["entry_time (NEM time (UTC+10))"].str.endswith("+10:00").all()
     assert pd.Timestamp(frame["entry_time (NEM time (UTC+10))"].iloc[0]).tz_convert(NEM) <= LAST_DAY + pd.Timedelta(
         days=1)
+    assert "pnl (AUD)" in frame.columns and set(frame["status"]) <= {"open", "closed"}
+    # the parameter heatmap downloads from the button beside it, once it is drawn
+    before = set(folder.glob("*.csv"))
+    button = _wait_for(lambda: (b := dash_duo.find_element("#sg-download-heatmap-btn")).is_enabled() and b,
+                       what="the heatmap's CSV")
+    # down the page, where the panels below it are still being drawn: brought to the middle of the window first
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    time.sleep(0.5)
+    button.click()
+    made = _wait_for(lambda: set(folder.glob("*.csv")) - before, what="the heatmap CSV")
+    time.sleep(0.5)
+    heat = pd.read_csv(next(iter(made)))
+    assert list(heat.columns) == ["lookback", "entry", "exit", "sharpe"]
+    assert next(iter(made)).name.startswith("NEM_SA1_mean_reversion_heatmap_sharpe_")
 
     # a lookback of 1.5 bars: the strategy's refusal beside the input, and no metrics
     lookback = dash_duo.driver.execute_script(

@@ -26,7 +26,7 @@ from components.price_axis import PriceAxis
 from engine import queries
 from engine.demo import nem_demo_frames
 from engine.signals import backtest, evaluate, record, registry, series, views
-from engine.signals.base import METRIC_KINDS, METRICS, Book
+from engine.signals.base import METRIC_KINDS, METRICS, Book, Signals
 from engine.store import write_tables
 from tests.support.fix_acceptor import Acceptor, wait_for
 from tests.test_hardening import HOSTILE, assert_answered, callback_key, row_counts
@@ -66,6 +66,7 @@ def _good(**changes) -> dict:
               "sg-wf-metric.value": "sharpe", "sg-download-trades-btn.n_clicks": 1,
               "sg-download-equity-btn.n_clicks": 1, "sg-download-compare-btn.n_clicks": 1,
               "sg-download-folds-btn.n_clicks": 1, "sg-download-live-btn.n_clicks": 1,
+              "sg-download-heatmap-btn.n_clicks": 1, "sg-download-wf-equity-btn.n_clicks": 1,
               "sg-download-orders-btn.n_clicks": 1, "sg-send-order.n_clicks": 1, "sg-order-sent.data": 0,
               "sg-orders-tick.n_intervals": 0, "params": dict(registry.STRATEGIES["mean_reversion"].defaults)}
     values.update({f"{ident}.value": views.BOOK_FIELDS[name][3] for name, ident in BOOK_IDS.items()})
@@ -265,20 +266,50 @@ def test_the_csvs_hold_the_trades_and_the_bars_in_the_zone_shown(site):
             ("UTC" if tz == "utc" else "market-time") + ".csv"
         frame = pd.read_csv(io.StringIO(data["content"]))
         trades = result.trades(0)
-        assert list(frame.columns) == [header, header.replace("entry", "exit"), "direction", "size_mw",
-                                       "entry_price", "exit_price", "pnl", "fees", "return"]
+        # each header names its unit: prices in AUD/MWh, money in AUD, the return a fraction
+        assert list(frame.columns) == [header, header.replace("entry", "exit"), "status", "direction", "size_mw",
+                                       "entry_price (AUD/MWh)", "exit_price (AUD/MWh)", "pnl (AUD)", "fees (AUD)",
+                                       "return (fraction)"]
         assert len(frame) == len(trades)
         assert frame[header].str.endswith(offset).all()
         assert pd.to_datetime(frame[header], utc=True).equals(pd.DatetimeIndex(trades["entry_time"]).to_series(
             index=frame.index, name=header))
-        assert np.allclose(frame["pnl"], trades["pnl"])
+        np.testing.assert_allclose(frame["pnl (AUD)"], trades["pnl"], rtol=1e-12)
+        np.testing.assert_allclose(frame["entry_price (AUD/MWh)"], trades["entry_price"], rtol=1e-12)
+        np.testing.assert_allclose(frame["return (fraction)"], trades["return"], rtol=1e-12)
+        # an open trade says so: no exit time, its exit price the last bar's it is marked to
+        exit_header = header.replace("entry", "exit")
+        assert frame["status"].tolist() == ["open" if pd.isna(t) else "closed" for t in trades["exit_time"]]
+        assert frame.loc[frame["status"] == "open", exit_header].isna().all()
+        assert frame.loc[frame["status"] == "closed", exit_header].notna().all()
     data = _ask(site, "sg-download-equity.data")["sg-download-equity"]["data"]
     frame = pd.read_csv(io.StringIO(data["content"]))
-    assert list(frame.columns) == ["bar_start (NEM time (UTC+10))", "traded_price", "position_mw", "equity",
-                                   "drawdown"]
+    assert list(frame.columns) == ["bar_start (NEM time (UTC+10))", "traded_price (AUD/MWh)", "position_mw",
+                                   "equity (AUD)", "drawdown (fraction)"]
     assert len(frame) == len(made.index)
-    assert np.allclose(frame["equity"], result.equity[:, 0])
+    np.testing.assert_allclose(frame["equity (AUD)"], result.equity[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(frame["drawdown (fraction)"], result.drawdown(0), rtol=1e-12)
+    np.testing.assert_allclose(frame["traded_price (AUD/MWh)"], made.traded, rtol=1e-12)
     assert frame["bar_start (NEM time (UTC+10))"].iloc[0] == f"{START}T00:00:00+10:00"
+
+
+def test_an_open_trade_is_marked_open_in_the_trades_csv():
+    """A backtest ending in a position: its last trade has no exit, is written ``open`` with the last bar's price
+    it is marked to as its exit price; the closed ones before it ``closed``."""
+    index = pd.date_range("2026-01-01", periods=8, freq="h", tz="UTC")
+    traded = np.array([10.0, 12.0, 11.0, 15.0, 14.0, 13.0, 18.0, 20.0])
+    position = np.array([[1.0], [0.0], [0.0], [-1.0], [-1.0], [1.0], [1.0], [1.0]])
+    made = Signals("test", index, position, np.ones_like(position), pd.DataFrame(index=pd.RangeIndex(1)), traded)
+    result = backtest.run(made, Book(), pd.Timedelta(hours=1))
+    trades = result.trades(0)
+    assert trades["exit_time"].isna().iloc[-1] and trades["exit_time"].notna().iloc[0]
+    view = views.BacktestView("NEM", "SA1", None, "mean_reversion", "Mean reversion", {}, Book(), "AUD", "UTC", "UTC",
+                              pd.Timedelta(hours=1), "SA1", index, traded, result.equity[:, 0],
+                              result.drawdown(0), result.position[:, 0], trades, result.metrics.iloc[0])
+    frame = views.trades_export(view)
+    assert frame["status"].tolist() == ["closed"] * (len(trades) - 1) + ["open"]
+    assert frame["exit_time (UTC)"].iloc[-1] == ""
+    assert frame["exit_price (AUD/MWh)"].iloc[-1] == traded[-1]
 
 
 def test_the_strategies_side_by_side(site):
@@ -358,6 +389,33 @@ def test_the_parameter_heatmap_spans_the_first_two_grid_axes(site):
     assert moved["sg-heatmap"]["figure"]["data"][0]["text"] == heat["text"]  # the same grid: others at defaults
 
 
+def test_the_parameter_heatmap_downloads_every_combination_with_the_metrics_unit(site):
+    answer = _ask(site, "sg-heatmap.figure", **{"sg-heatmap-metric.value": "pnl"})
+    assert answer["sg-download-heatmap-btn"]["disabled"] is False  # a heatmap drawn: its CSV is live
+    rule = registry.STRATEGIES["mean_reversion"]
+    prices = _prices(site[1])
+    for metric, column in (("pnl", "pnl (AUD)"), ("total_return", "total_return (fraction)"), ("sharpe", "sharpe")):
+        data = _ask(site, "sg-download-heatmap.data", **{"sg-heatmap-metric.value": metric}
+                    )["sg-download-heatmap"]["data"]
+        assert data["filename"] == f"NEM_SA1_mean_reversion_heatmap_{metric}_{START}_{END}.csv"
+        frame = pd.read_csv(io.StringIO(data["content"]))
+        assert list(frame.columns) == ["lookback", "entry", "exit", column]
+        expected = evaluate.heatmap(rule, prices.frame, Book(), prices.freq, "lookback", "entry", metric=metric)
+        assert len(frame) == expected.size == len(rule.grid["lookback"]) * len(rule.grid["entry"])
+        # the heatmap's rows (entry) outer, its columns (lookback) inner; the other parameter at its default
+        assert frame["entry"].tolist() == np.repeat(expected.index.to_numpy(), len(expected.columns)).tolist()
+        assert frame["lookback"].tolist() == np.tile(expected.columns.to_numpy(), len(expected.index)).tolist()
+        assert frame["lookback"].dtype == np.int64  # bars, written whole
+        assert (frame["exit"] == rule.defaults["exit"]).all()
+        np.testing.assert_allclose(frame[column], expected.to_numpy().ravel(), rtol=1e-12)  # unrounded
+    # nothing drawn: the button says so, and a click sends nothing
+    refused = _ask(site, "sg-heatmap.figure", **{"sg-heatmap-metric.value": "astrology"})
+    assert refused["sg-download-heatmap-btn"]["disabled"] is True
+    empty = {"sg-dates.start_date": "2025-01-01", "sg-dates.end_date": "2025-01-31"}
+    assert _ask(site, "sg-heatmap.figure", **empty)["sg-download-heatmap-btn"]["disabled"] is True
+    assert _ask(site, "sg-download-heatmap.data", **empty) == {}
+
+
 def test_the_walk_forward_lists_its_folds_and_draws_the_out_of_sample_equity(site):
     answer = _ask(site, "sg-wf-equity.figure")
     rows = _table_rows(answer["sg-wf-table"]["children"])
@@ -365,10 +423,38 @@ def test_the_walk_forward_lists_its_folds_and_draws_the_out_of_sample_equity(sit
     assert "lookback" in rows[0][2] and "entry" in rows[0][2]
     assert len(_values(answer["sg-wf-equity"]["figure"]["data"][0])) > 0
     assert answer["sg-download-folds-btn"]["disabled"] is False
+    assert answer["sg-download-wf-equity-btn"]["disabled"] is False
     answer = _ask(site, "sg-wf-equity.figure", **{"sg-wf-window.value": "180/30"})
     assert "A walk-forward of 180 days' training and 30 days' test needs at least 210 days of prices" in str(
         answer["sg-wf-table"]["children"])
-    assert answer["sg-download-folds-btn"]["disabled"] is True  # no folds: the CSV button says so
+    assert answer["sg-download-folds-btn"]["disabled"] is True  # no folds: the CSV buttons say so
+    assert answer["sg-download-wf-equity-btn"]["disabled"] is True
+    assert _ask(site, "sg-download-wf-equity.data", **{"sg-wf-window.value": "180/30"}) == {}
+
+
+def test_the_walk_forward_equity_downloads_bar_by_bar_in_the_zone_shown(site):
+    _, store = site
+    prices = _prices(store)
+    per_day = 24 * 12
+    expected = evaluate.walk_forward(registry.STRATEGIES["mean_reversion"], prices.frame, Book(), prices.freq,
+                                     30 * per_day, 7 * per_day, metric="sharpe")
+    for tz, label, offset in (("market", "NEM time (UTC+10)", "+10:00"), ("utc", "UTC", "+00:00")):
+        data = _ask(site, "sg-download-wf-equity.data", **{"sg-tz.value": tz})["sg-download-wf-equity"]["data"]
+        assert data["filename"] == (f"NEM_SA1_mean_reversion_walk_forward_equity_30-7_sharpe_{START}_{END}_"
+                                    f"{'UTC' if tz == 'utc' else 'market-time'}.csv")
+        frame = pd.read_csv(io.StringIO(data["content"]))
+        header = f"bar_start ({label})"
+        assert list(frame.columns) == ["fold", header, "equity (AUD)"]
+        assert len(frame) == len(expected.equity)
+        assert frame[header].str.endswith(offset).all()
+        assert (pd.to_datetime(frame[header], utc=True) == pd.DatetimeIndex(expected.equity.index)).all()
+        np.testing.assert_allclose(frame["equity (AUD)"], expected.equity.to_numpy(), rtol=1e-12)
+        # each bar in the fold whose test window holds it, numbered as the folds' CSV numbers them
+        folds = expected.folds
+        assert frame["fold"].tolist() == [
+            next(i + 1 for i, f in folds.iterrows() if f["test_start"] <= t <= f["test_end"])
+            for t in expected.equity.index]
+        assert sorted(set(frame["fold"])) == list(range(1, len(folds) + 1))
 
 
 def test_the_walk_forward_folds_download_in_the_zone_shown(site):

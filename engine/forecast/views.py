@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from engine import jobs, queries
@@ -231,14 +232,31 @@ def operator_prices(store: Store, market: str, location: str, issued_at: pd.Time
 
 
 def export_frame(view: ForecastView) -> pd.DataFrame:
-    """The quantiles shown, as analysts download them: hour start in the zone shown (ISO 8601 with its offset;
-    the header names the zone), the point forecast, q01 … q99 and the actual price where known."""
-    local = view.forecast.times.tz_convert(view.tz)
-    columns = {f"hour_start ({view.tz_label})": [t.isoformat() for t in local], "forecast": view.forecast.point}
-    columns.update({f"q{round(level * 100):02d}": view.forecast.quantiles[:, j]
+    """The fan shown, as analysts download it: one row per hour the chart draws, its start in the zone shown (ISO
+    8601 with its offset; the header names the zone), the point forecast, q01 … q99 and the actual price, all in the
+    market's currency per MWh (the headers say which) and unrounded. The hours before the first one forecast that
+    the chart draws the actual prices of, for context, come first, with no forecast; an hour forecast whose price is
+    not stored yet has no actual."""
+    unit = f"({view.currency}/MWh)"
+    times = _utc_ns(view.forecast.times)
+    actual = pd.Series(view.actual.to_numpy(dtype=float), index=_utc_ns(view.actual.index))
+    hours = times.union(actual.index)
+
+    def at_hours(values) -> np.ndarray:
+        return pd.Series(values, index=times).reindex(hours).to_numpy(dtype=float)
+
+    columns = {f"hour_start ({view.tz_label})": queries.iso_times(hours, view.tz),
+               f"forecast {unit}": at_hours(view.forecast.point)}
+    columns.update({f"q{round(level * 100):02d} {unit}": at_hours(view.forecast.quantiles[:, j])
                     for j, level in enumerate(QUANTILE_LEVELS)})
-    columns["actual"] = view.actual.reindex(view.forecast.times).to_numpy()
+    columns[f"actual {unit}"] = actual.reindex(hours).to_numpy(dtype=float)
     return pd.DataFrame(columns)
+
+
+def _utc_ns(times: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Instants as one index type (UTC, nanoseconds, unnamed), so that the run's hours and the stored ones align."""
+    times = pd.DatetimeIndex(times)
+    return (times.tz_localize("UTC") if times.tz is None else times.tz_convert("UTC")).as_unit("ns").rename(None)
 
 
 # ---------------------------------------------------------------------------------------------- accuracy

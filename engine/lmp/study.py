@@ -524,3 +524,69 @@ def congestion_study(store: Store, folder: str, name: str, scenario_set: str = "
     return CongestionStudy(name=name, scenario_set=scenario_set, scenarios=table, source=source,
                            constraints=forecast.constraints, nodes=forecast.nodes, exposure=forecast.exposure,
                            seconds=time.perf_counter() - started)
+
+
+# ------------------------------------------------------------------------------------------------ the CSVs
+# A grid case names no currency: its costs are in the units of its own data. The page's figures and tables label
+# its prices "$/MWh", and the CSVs name them as the page does.
+
+#: The unit of a grid study's prices (LMPs and their components, basis, shadow prices), as the page labels them.
+GRID_PRICE_UNIT = "$/MWh"
+#: The price columns of a study's node tables, in the order the CSVs write them.
+_COMPONENTS = ("lmp", "energy", "congestion", "loss")
+
+
+def _priced(name: str) -> str:
+    return f"{name} ({GRID_PRICE_UNIT})"
+
+
+def node_table_export(study: Study, snapshot: Any, hub: str) -> pd.DataFrame:
+    """The node table of one snapshot as analysts download it: each bus's LMP and its energy, congestion and loss
+    components, the hub's price, the bus's basis to it and its LMP's change from the base case (0 without a
+    what-if), unrounded, each header naming the unit (:data:`GRID_PRICE_UNIT`)."""
+    view = study.node_view(snapshot, hub)
+    table = view.table
+    frame = pd.DataFrame({"snapshot": str(snapshot), "bus": table["bus"].astype(str).to_numpy()})
+    for column in _COMPONENTS:
+        frame[_priced(column)] = table[column].to_numpy(dtype=float)
+    frame[_priced("hub_price")] = table["hub"].to_numpy(dtype=float)
+    frame[_priced("basis")] = table["basis"].to_numpy(dtype=float)
+    frame[_priced("lmp_change_vs_base")] = view.change.to_numpy(dtype=float)
+    return frame
+
+
+def components_export(study: Study) -> pd.DataFrame:
+    """Every bus's LMP and components at every snapshot of the day, unrounded, the headers naming the unit."""
+    nodes = study.result.nodes
+    return nodes[["snapshot", "bus", *_COMPONENTS]].rename(columns={c: _priced(c) for c in _COMPONENTS})
+
+
+def binding_export(study: Study) -> pd.DataFrame:
+    """Every snapshot's lines at their limit (Study.binding_by_snapshot: the day's order, each snapshot's most
+    expensive first): flow and limit in MW, the shadow price unrounded in :data:`GRID_PRICE_UNIT`."""
+    return study.binding_by_snapshot().rename(columns={"shadow_price": _priced("shadow_price")})
+
+
+def constraints_export(found: CongestionStudy) -> pd.DataFrame:
+    """The congestion forecast's limits as the table beside the map lists them: the scenarios each binds in, its
+    binding frequency (the scenarios' weights summed: a fraction, 0.25 is 25 %), and its mean and expected shadow
+    price, unrounded, in :data:`GRID_PRICE_UNIT`."""
+    return found.constraints.rename(columns={"frequency": "frequency (fraction)",
+                                             "mean_shadow_price": _priced("mean_shadow_price"),
+                                             "expected_shadow_price": _priced("expected_shadow_price")})
+
+
+def scenarios_export(found: CongestionStudy) -> pd.DataFrame:
+    """The scenarios solved: the snapshot each is built on, its level, the factors its demand and renewable
+    availability are scaled by (1 is as the snapshot has them) and its weight (a fraction; they sum to 1)."""
+    return found.scenarios.rename(columns={"demand_scale": "demand_scale (factor)",
+                                           "renewable_scale": "renewable_scale (factor)",
+                                           "weight": "weight (fraction)"})
+
+
+def exposure_export(found: CongestionStudy) -> pd.DataFrame:
+    """Every node's exposure to each binding limit (CongestionStudy.exposure_table: limits adding nothing left
+    out), what it adds to the node's expected congestion; per node they sum to it. Unrounded, in
+    :data:`GRID_PRICE_UNIT`."""
+    return found.exposure_table().rename(columns={"expected_congestion": _priced("expected_congestion"),
+                                                  "exposure": _priced("exposure")})

@@ -367,21 +367,31 @@ def wiped_out_note(times: pd.Index, equity: np.ndarray, currency: str, tz: str, 
 
 
 def trades_export(view: BacktestView) -> pd.DataFrame:
-    """The trades as analysts download them: times in the zone shown (ISO 8601 with the offset; the header names
-    the zone), direction, MW, prices, P&L, fees and return; an open trade has no exit time."""
-    trades = view.trades
-    frame = pd.DataFrame({f"entry_time ({view.tz_label})": queries.iso_times(trades["entry_time"], view.tz),
-                          f"exit_time ({view.tz_label})": queries.iso_times(trades["exit_time"], view.tz)})
-    for column in ("direction", "size_mw", "entry_price", "exit_price", "pnl", "fees", "return"):
-        frame[column] = trades[column].to_numpy()
-    return frame
+    """The trades as analysts download them: entry and exit in the zone shown (ISO 8601 with the offset; the
+    headers name the zone), ``status`` (closed, or open: still held at the last bar, so no exit time, its exit price
+    the last bar's price it is marked to and its P&L unrealised, without exit fees), direction, MW, the prices of
+    one unit of what is held in the market's currency per MWh (the hedged spread's value for spread trading), P&L
+    and fees in the currency and the return as a fraction of the entry value (0.05 is 5 %), unrounded."""
+    trades, unit, zone = view.trades, f"{view.currency}/MWh", f"({view.tz_label})"
+    return pd.DataFrame({
+        f"entry_time {zone}": queries.iso_times(trades["entry_time"], view.tz),
+        f"exit_time {zone}": queries.iso_times(trades["exit_time"], view.tz),
+        "status": np.where(trades["exit_time"].isna().to_numpy(), "open", "closed"),
+        "direction": trades["direction"].to_numpy(), "size_mw": trades["size_mw"].to_numpy(dtype=float),
+        f"entry_price ({unit})": trades["entry_price"].to_numpy(dtype=float),
+        f"exit_price ({unit})": trades["exit_price"].to_numpy(dtype=float),
+        f"pnl ({view.currency})": trades["pnl"].to_numpy(dtype=float),
+        f"fees ({view.currency})": trades["fees"].to_numpy(dtype=float),
+        "return (fraction)": trades["return"].to_numpy(dtype=float)})
 
 
 def equity_export(view: BacktestView) -> pd.DataFrame:
-    """Bar by bar: start (zone shown), the traded price, the MW held, equity and drawdown."""
+    """Bar by bar: start (in the zone shown, which the header names), the traded price (of one unit of what is
+    held, in the market's currency per MWh), the MW held, equity in the currency and drawdown as a fraction of the
+    running peak (-0.05 is 5 % below it)."""
     return pd.DataFrame({f"bar_start ({view.tz_label})": queries.iso_times(view.times, view.tz),
-                         "traded_price": view.traded, "position_mw": view.position, "equity": view.equity,
-                         "drawdown": view.drawdown})
+                         f"traded_price ({view.currency}/MWh)": view.traded, "position_mw": view.position,
+                         f"equity ({view.currency})": view.equity, "drawdown (fraction)": view.drawdown})
 
 
 def prices_notes(prices: series.PriceSeries, strategy: str | None = None) -> tuple[str, ...]:
@@ -493,6 +503,35 @@ def heatmap_view(store: Store, market: str, location: str, other: str | None, st
                    queries.known_market(market).currency)
 
 
+def _parameter_values(values: pd.Series | np.ndarray) -> np.ndarray:
+    """A parameter's values as a table writes them: whole numbers whole (a lookback of 204 bars), others as they
+    are (an entry of 1.5 standard deviations)."""
+    values = np.asarray(values)
+    whole = np.issubdtype(values.dtype, np.number) and bool(np.all(values == np.round(values)))
+    return values.astype("int64") if whole else values
+
+
+def _metric_values(values: np.ndarray, metric: str) -> pd.Series | np.ndarray:
+    """A metric's values as a table writes them: a count whole (442, not 442.0; none where it was not had)."""
+    return pd.Series(values).astype("Int64") if METRIC_KINDS[metric] == "count" else values
+
+
+def heatmap_export(found: Heatmap) -> pd.DataFrame:
+    """The parameter heatmap as analysts download it: one row per combination of the two parameters drawn (the
+    heatmap's rows, ``y``, outer; its columns, ``x``, inner), the other parameters at the defaults they were held at,
+    and the metric unrounded, its header naming its unit (``pnl (AUD)``, ``total_return (fraction)``; ratios have
+    none); empty where a combination has no value."""
+    grid = found.grid
+    frame = pd.DataFrame({found.x: _parameter_values(np.tile(np.asarray(grid.columns, dtype=float), len(grid))),
+                          found.y: _parameter_values(np.repeat(np.asarray(grid.index, dtype=float),
+                                                               len(grid.columns)))})
+    for name, value in found.others.items():
+        frame[name] = _parameter_values(np.full(len(frame), float(value)))
+    frame[metric_column(found.metric, found.currency)] = _metric_values(grid.to_numpy(dtype=float).ravel(),
+                                                                        found.metric)
+    return frame
+
+
 # ------------------------------------------------------------------------------------------------ walk-forward
 
 
@@ -557,6 +596,21 @@ def folds_export(wf: WalkForwardView) -> pd.DataFrame:
     for sample in ("in_sample", "out_of_sample"):
         frame[metric_column(wf.metric, wf.currency, f"{sample}_")] = folds[sample].to_numpy(dtype=float)
     return frame
+
+
+def walk_forward_equity_export(wf: WalkForwardView) -> pd.DataFrame:
+    """The stitched out-of-sample equity as analysts download it: each test bar's start in the zone shown (ISO 8601
+    with the offset; the header names the zone), the fold whose test window it is in (numbered as the folds' CSV
+    numbers them) and the equity in the market's currency (each fold's P&L added to the previous fold's end),
+    unrounded."""
+    times = pd.DatetimeIndex(wf.equity.index)
+    starts = pd.DatetimeIndex(wf.folds["test_start"]) if len(wf.folds) else pd.DatetimeIndex([], tz="UTC")
+    fold = np.searchsorted(starts.tz_convert("UTC").as_unit("ns").asi8,
+                           times.tz_convert("UTC").as_unit("ns").asi8, side="right") if len(times) else \
+        np.array([], dtype="int64")
+    return pd.DataFrame({"fold": np.asarray(fold, dtype="int64"),
+                         f"bar_start ({wf.tz_label})": queries.iso_times(times, wf.tz),
+                         f"equity ({wf.currency})": wf.equity.to_numpy(dtype=float)})
 
 
 # ------------------------------------------------------------------------------------------------ live
