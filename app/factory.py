@@ -20,6 +20,7 @@ from app.api import api
 from app.health import health
 from app.cli import register_cli
 from app.operations import Operations
+from app.trigger_lock import RedisMarketLock
 from app.scheduler import start_on_first_request
 from app.warming import watch_on_first_request
 from app.services import EXTENSION_KEY, Services
@@ -65,7 +66,10 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         n = settings.trusted_proxies
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n)
     cache = Cache(server, config=_cache_config(settings))
-    server.extensions[EXTENSION_KEY] = Services(settings=settings, store=Store(settings.store_url), cache=cache,
+    store = Store(settings.store_url)
+    if settings.redis_url:  # workers on several hosts: one batch of a market at a time between them all
+        store.market_lock = RedisMarketLock(settings.redis_url, store.database)
+    server.extensions[EXTENSION_KEY] = Services(settings=settings, store=store, cache=cache,
                                                 operations=Operations(server))
 
     json_answers.install()

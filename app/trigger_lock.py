@@ -5,14 +5,18 @@ late (a busy scheduler thread, within the misfire grace) takes the same lock as 
 Redis unreachable: no worker can tell whether another ran the trigger, and running it in every worker would load
 the same batch twice at once (each passing the duplicate check before the other writes). The trigger is skipped and
 a failed run saying why is recorded; the job's next trigger catches up, since each pull reaches back over days.
+
+The same Redis keeps two batches of one market from being written at once by any two workers (``RedisMarketLock``,
+engine.store.write_locks): a backfill or "run now" takes no trigger lock.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Protocol
 
 from apscheduler.triggers.base import BaseTrigger
@@ -21,6 +25,8 @@ from flask import Flask
 from app.services import services
 from app.settings import REDIS_CLIENT_OPTIONS
 from engine.jobs import JobRun
+from engine.store import StoreError
+from engine.store.write_locks import WAIT_SECONDS
 
 log = logging.getLogger(__name__)
 #: How late a scheduled run may start and still run (APScheduler's misfire_grace_time for every job)
@@ -93,3 +99,35 @@ def claim(server: Flask, lock: TriggerLock | None, job_id: str, fired_at: dt.dat
         return False
     log.debug("%s at %s runs on another worker", job_id, fired_at)
     return False
+
+
+class RedisMarketLock:
+    """``Store.market_lock`` across hosts (engine.store.write_locks): one batch at a time per market of a
+    database, for every worker sharing the Redis. Held at most WAIT_SECONDS (a holder that died frees it then)."""
+
+    def __init__(self, url: str, database: str):
+        import redis
+
+        self.redis = redis.Redis.from_url(url, **REDIS_CLIENT_OPTIONS)
+        self.database = database
+
+    @contextlib.contextmanager
+    def __call__(self, market: str) -> Iterator[None]:
+        import redis
+
+        lock = self.redis.lock(f"c254:write:{self.database}:{market}", timeout=WAIT_SECONDS,
+                               blocking_timeout=WAIT_SECONDS, sleep=0.05)
+        try:
+            taken = lock.acquire()
+        except redis.RedisError as exc:
+            # Unlocked, two workers loading the same rows could both count them in the hourly buckets
+            raise StoreError(f"not written: Redis, which keeps two loads of {market} from writing at once, did "
+                             f"not answer ({type(exc).__name__}: {exc})") from exc
+        if not taken:
+            raise StoreError(f"another load has been writing {market} for over {WAIT_SECONDS:.0f} s; try the "
+                             "load again later")
+        try:
+            yield
+        finally:
+            with contextlib.suppress(redis.RedisError):  # expired or Redis gone: the lock frees itself
+                lock.release()

@@ -188,6 +188,14 @@ class Store:
         self._directory = _directory(urlsplit(self._connect_dsn).path) if self.embedded else None
         counts_file = None if self.embedded else dict(parse_qsl(urlsplit(dsn).query)).get("writes")
         self._counts = WriteCounts(counts_file) if counts_file else None
+        #: The directory of the embedded store this process reaches, held or through its store process (whose
+        #: counts file is ``<directory>.writes``, engine.store.server.counts_file); None for a server.
+        self.shared_directory: str | None = (str(Path(urlsplit(self._connect_dsn).path).resolve()) if self.embedded
+                                             else counts_file.removesuffix(".writes") if counts_file else None)
+        #: Which store this is, for locks kept per store in this process: its directory or server, and database.
+        self.identity = f"{self.shared_directory or redacted(self._connect_dsn)}#{self.database}"
+        #: A lock per market across hosts (engine.store.write_locks), supplied by the app (Redis's) or None.
+        self.market_lock: Callable[[str], contextlib.AbstractContextManager[None]] | None = None
         self._remote_memo = _Memo()
         self._open_lock = threading.Lock()
         # One client per thread: a client (chDB handle or HTTP session) must not be shared mid-query, and

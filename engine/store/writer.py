@@ -25,6 +25,7 @@ import pandas as pd
 from engine.store import versions
 from engine.store.client import Store, StoreError
 from engine.store.tables import DEMO_SOURCE, TABLES, Aggregate, SeriesTable
+from engine.store.write_locks import markets_locked
 from engine.workers import STORE_WRITERS
 
 log = logging.getLogger(__name__)
@@ -418,6 +419,13 @@ def write_tables(store: Store, tables: dict[str, pd.DataFrame], *, source: str =
                  for name, frame in tables.items() if len(frame)}
     report = WriteReport(empty={name: len(tables[name]) - len(f) for name, f in conformed.items()})
     conformed = {name: f for name, f in conformed.items() if len(f)}
+    # One batch at a time per market (engine.store.write_locks): two loads of the same rows side by side
+    # both found them new and both filled their hours.
+    with markets_locked(store, {m for f in conformed.values() for m in _labels(f["market"])}):
+        return _write_locked(store, conformed, report)
+
+
+def _write_locked(store: Store, conformed: dict[str, pd.DataFrame], report: WriteReport) -> WriteReport:
     markets: set[str] = set()
     real: set[str] = set()  # markets with rows that are not demo data
     for name, f in conformed.items():
