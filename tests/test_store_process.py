@@ -475,3 +475,31 @@ def test_the_web_servers_end_when_the_store_process_is_killed(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("framing", ["chunked", "length"])
+def test_an_insert_whose_client_dies_mid_body_writes_nothing(server, remote: Store, framing):
+    """A backfill killed while sending a batch: the store process wrote the blocks it had formed from what
+    arrived (524,288 of a batch's rows, none of their hourly buckets) and, for a chunked body, took the closed
+    connection for its end. Now it reads the whole body first; one that ends early writes nothing."""
+    remote.command("CREATE TABLE IF NOT EXISTS cut_short (n UInt64) ENGINE = MergeTree ORDER BY n")
+    remote.command("TRUNCATE TABLE cut_short")
+    rows = b"".join(b"%d\n" % n for n in range(400_000))
+    sent = rows[: len(rows) // 2]
+    query = "INSERT INTO cut_short FORMAT TSV"
+    head = (f"POST /?database=c254_remote&query={query.replace(' ', '%20')} HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        if framing == "chunked":
+            conn.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n")
+            for at in range(0, len(sent), 65_536):
+                piece = sent[at:at + 65_536]
+                conn.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        else:
+            conn.sendall(head + b"Content-Length: %d\r\n\r\n" % len(rows) + sent)
+        conn.shutdown(socket.SHUT_WR)  # the client dies: no more of the body, no last chunk
+        conn.recv(65_536)
+    time.sleep(0.5)
+    assert remote.query_rows("SELECT count() FROM cut_short")[0][0] == 0
+    whole = remote.client.raw_insert("cut_short", insert_block=rows, fmt="TSV")
+    assert whole is not None and remote.query_rows("SELECT count() FROM cut_short")[0][0] == 400_000

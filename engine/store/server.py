@@ -564,6 +564,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _insert(self, insert: InsertWithData, rows: Iterator[bytes], database: str,
                 settings: dict[str, str]) -> Answer:
+        # The whole body is read before any of it is written: a client that dies mid-send (a backfill killed)
+        # must leave nothing, where a streamed insert kept the blocks the engine had formed from what arrived
+        # (half a batch's rows, and none of their hourly buckets, until a rerun). Holding no connection meanwhile.
+        rows = iter(list(rows))
         with self.server.engine.connection() as held:
             _prepare(held, database, settings)
             started = time.perf_counter_ns()
@@ -616,6 +620,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
             while True:
                 line = self.rfile.readline(1024)
+                if not line:  # the connection closed before the last chunk: not the end of the body
+                    raise ClickHouseError(33, "CANNOT_READ_ALL_DATA", "the request body ended early")
                 size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
