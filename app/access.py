@@ -10,6 +10,7 @@ not allowed: 403, a plain "not allowed" page for a page, JSON for a callback or 
 each role only the pages it may open, but that is a courtesy: this check is what holds."""
 from __future__ import annotations
 
+import html
 import json
 import logging
 from functools import partial
@@ -21,13 +22,12 @@ from dash._utils import stringify_id
 from flask import Response, jsonify, redirect, request
 from flask_wtf.csrf import generate_csrf
 
-from app import auth, health, marketplace_api
+from app import auth, health, marketplace_api, security
 from engine.store import StoreError
 from components.shell import NAV, shell
 from engine.accounts import ROLES
 
 log = logging.getLogger(__name__)
-UNAVAILABLE = "The store could not answer; try again in a moment."
 EVERYONE = frozenset(ROLES)
 DATA_ROLES = frozenset({"trader", "analyst", "admin"})
 ADMIN = frozenset({"admin"})
@@ -211,6 +211,19 @@ def _not_allowed_page():
     return auth.page("Not allowed", body, "Not allowed.", 403, role=role, home=home_for(role))
 
 
+def _store_down_page() -> Response:
+    """A page's place while the signed-in user cannot be read (a ClickHouse server gone): plain HTML of its own,
+    since a template would ask flask-login for the user again and fail again, saying what the pages say when the
+    store fails under them, with the request id the log names, and trying again by itself every 15 s."""
+    page = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="15">'
+            f'<title>{security.STORE_DOWN_TITLE} · 254Carbon</title></head>'
+            f'<body style="font-family: system-ui, sans-serif; margin: 2rem">'
+            f'<h1 style="font-size: 1.4rem">{security.STORE_DOWN_TITLE}</h1>'
+            f'<p>{security.STORE_DOWN_DETAIL} This page tries again every 15 seconds.</p>'
+            f'<p style="color: #666">Request id: {html.escape(security.request_id())}</p></body></html>')
+    return Response(page, 503, mimetype="text/html", headers={"Retry-After": "15"})
+
+
 def _json(status: int, message: str):
     return jsonify({"error": message}), status
 
@@ -227,9 +240,9 @@ def enforce(app: dash.Dash):
         role = auth.current_role()  # reads the user from the store
     except StoreError as exc:
         log.error("could not read the signed-in user: %s", exc)
-        if is_page:  # plain text: a template would ask flask-login for the user again, and fail again
-            return Response(UNAVAILABLE, 503, mimetype="text/plain")
-        return _json(503, UNAVAILABLE)
+        if is_page:
+            return _store_down_page()
+        return _json(503, security.STORE_DOWN)
     if role is None:
         if is_page:
             query = request.query_string.decode("utf-8", "replace")

@@ -559,7 +559,11 @@ def test_a_store_that_cannot_answer_gives_503_not_a_stack_trace(site, monkeypatc
         raise StoreError("connection refused")
 
     monkeypatch.setattr(accounts, "session_user", broken)
-    assert client.get("/").status_code == 503
+    page = client.get("/")
+    assert page.status_code == 503 and page.mimetype == "text/html" and page.headers["Retry-After"] == "15"
+    text = page.get_data(as_text=True)  # as the pages say it when the store fails under them, with the request id
+    assert "<h1" in text and "Data temporarily unavailable" in text and "Traceback" not in text
+    assert f"Request id: {page.headers['X-Request-ID']}" in text and 'http-equiv="refresh"' in text
     tick = _freshness_tick(client)
-    assert tick.get_json() == {"error": "The store could not answer; try again in a moment.",
-                               "request_id": tick.headers["X-Request-ID"]}
+    assert tick.get_json() == {"error": "Data temporarily unavailable: the database did not answer. Try again in a "
+                                        "minute.", "request_id": tick.headers["X-Request-ID"]}
