@@ -146,6 +146,10 @@ class Operations:
         """Every scheduled job (the connector pulls and nightly training) with its next and last run."""
         last = jobs.last_run_per_job(services(self.server).ready_store()).set_index("job")
         sched = self.server.extensions.get(scheduler.SCHEDULER_KEY)
+        # a web worker of the store process runs none: the store process does, on the same triggers
+        elsewhere = scheduler.job_triggers() if sched is None and services(self.server).settings.scheduler_elsewhere \
+            else None
+        now = datetime.now(UTC)
         listed = [(spec.id, spec.label) for spec in scheduler.JOBS]
         job_id, label, _ = scheduler.TRAINING_JOB
         count = len(training.TRAINERS)
@@ -156,8 +160,10 @@ class Operations:
         for job_id, label in listed:
             job = sched.get_job(job_id) if sched else None
             info = last.loc[job_id] if job_id in last.index else None
+            next_run = job.next_run_time if job else \
+                elsewhere[job_id].get_next_fire_time(None, now) if elsewhere and job_id in elsewhere else None
             out.append(JobStatus(
-                job=job_id, label=label, next_run=job.next_run_time if job else None, scheduled=sched is not None,
+                job=job_id, label=label, next_run=next_run, scheduled=sched is not None or elsewhere is not None,
                 last_status=info["last_status"] if info is not None else "never run",
                 last_started=info["last_started"] if info is not None else None,
                 last_finished=info["last_finished"] if info is not None else None,

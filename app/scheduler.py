@@ -162,10 +162,15 @@ def backfills(server: Flask) -> Backfills:
     return server.extensions[BACKFILLS_KEY]
 
 
+def job_triggers() -> dict[str, CronTrigger]:
+    """Each scheduled job's trigger (UTC), by job id."""
+    return {job_id: CronTrigger(timezone="UTC", **cron) for job_id, cron in
+            [*((spec.id, spec.cron) for spec in JOBS), *((job[0], job[2]) for job in OTHER_JOBS)]}
+
+
 def build_scheduler(server: Flask) -> BackgroundScheduler:
     settings = services(server).settings
-    triggers = {job_id: CronTrigger(timezone="UTC", **cron) for job_id, cron in
-                [*((spec.id, spec.cron) for spec in JOBS), *((job[0], job[2]) for job in OTHER_JOBS)]}
+    triggers = job_triggers()
     lock = RedisTriggerLock(settings.redis_url, triggers) if settings.redis_url else None
     sched = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                               "misfire_grace_time": MISFIRE_GRACE_SECONDS})

@@ -104,6 +104,9 @@ class Settings:
     #: known default, which would let anyone forge a session.
     secret_key: str | None = None
     scheduler: bool = True
+    #: Another process on this store runs the scheduler (the store process, for its web workers; set by it as
+    #: C254_SCHEDULER_ELSEWHERE): the admin page gives the jobs' next runs from their triggers.
+    scheduler_elsewhere: bool = False
     #: When this process computes the views users open first (app.warming; C254_WARMING): "loads", at start and
     #: after each load, where the scheduler runs; "watch", as the worker boots and whenever a market's data
     #: version moves, for web workers with a cache of their own while another process loads (app.store_process
@@ -161,6 +164,8 @@ class Settings:
             log_format=_choice(env.get("C254_LOG_FORMAT"), "C254_LOG_FORMAT", ("json", "text"), base.log_format),
             secret_key=env.get("C254_SECRET_KEY") or None,
             scheduler=_flag(env.get("C254_SCHEDULER"), "C254_SCHEDULER", base.scheduler),
+            scheduler_elsewhere=_flag(env.get("C254_SCHEDULER_ELSEWHERE"), "C254_SCHEDULER_ELSEWHERE",
+                                      base.scheduler_elsewhere),
             warming=_choice(env.get("C254_WARMING"), "C254_WARMING", WARMING_MODES, base.warming),
             stop_grace_seconds=_number(env.get("C254_STOP_GRACE_SECONDS"), "C254_STOP_GRACE_SECONDS",
                                        base.stop_grace_seconds, zero=True, what="0 or more seconds"),

@@ -64,7 +64,8 @@ def worker_store_url(store_url: str, store_port: int) -> str:
 def web_env(settings: Settings, store_port: int) -> dict[str, str]:
     """The web workers' environment: the store through the store process, no scheduler of their own."""
     env = {**os.environ, "C254_STORE": worker_store_url(settings.store_url, store_port),
-           "C254_SCHEDULER": "0", "WEB_WORKERS": os.environ.get("WEB_WORKERS") or "2",
+           "C254_SCHEDULER": "0", "C254_SCHEDULER_ELSEWHERE": "1" if settings.scheduler else "0",
+           "WEB_WORKERS": os.environ.get("WEB_WORKERS") or "2",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     if not settings.redis_url:
         env["C254_WARMING"] = "watch"  # each worker's cache is its own: each warms it (app.warming)

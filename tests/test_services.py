@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from app.services import services
+from app.settings import Settings
 from engine.store import write_tables
 
 
@@ -87,6 +88,31 @@ def test_every_scheduled_job_is_listed_with_its_state(app):
     assert [s.job for s in statuses[:-3]] == [spec.id for spec in JOBS]
     assert {s.last_status for s in statuses} == {"never run"}
     assert not any(s.scheduled for s in statuses), "the scheduler is off in this app"
+    assert all(s.next_run is None for s in statuses)
+
+
+def test_a_store_process_worker_gives_the_next_runs_of_the_scheduler_in_the_store_process(make_app):
+    """Its workers run no scheduler (C254_SCHEDULER=0); the store process does: the admin page said "scheduler
+    off" for every job while each ran on time."""
+    import datetime as dt
+
+    from app import store_process
+    from app.scheduler import job_triggers
+
+    env = store_process.web_env(Settings(store_url="chdb:///x/store"), 8124)
+    assert (env["C254_SCHEDULER"], env["C254_SCHEDULER_ELSEWHERE"]) == ("0", "1")
+    assert store_process.web_env(Settings(store_url="chdb:///x/store", scheduler=False),
+                                 8124)["C254_SCHEDULER_ELSEWHERE"] == "0", "none runs anywhere: none is shown"
+    worker = Settings.from_env({"C254_STORE": "chdb:///x/store", "C254_SCHEDULER": "0",
+                                "C254_SCHEDULER_ELSEWHERE": "1"})
+    assert (worker.scheduler, worker.scheduler_elsewhere) == (False, True)
+    before = dt.datetime.now(dt.UTC)
+    statuses = services(make_app(scheduler_elsewhere=True).server).operations.job_statuses()
+    triggers = job_triggers()
+    assert all(s.scheduled for s in statuses)
+    for s in statuses:
+        assert s.next_run == triggers[s.job].get_next_fire_time(None, s.next_run - dt.timedelta(microseconds=1))
+        assert before < s.next_run <= before + dt.timedelta(days=1), (s.job, s.next_run)
 
 
 # --- users and the audit log through the operations the admin page calls --------------------------------
