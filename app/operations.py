@@ -89,7 +89,8 @@ class Operations:
         return run_id
 
     def cancel_backfill(self, run_id: str | None) -> bool:
-        """Ask a backfill of this process to stop after its current period; False if none such runs."""
+        """Ask a running backfill to stop after its current period (this process's, or another's through the store);
+        False if none such runs."""
         if not (isinstance(run_id, str) and run_id and scheduler.backfills(self.server).cancel(run_id)):
             return False
         self._audit(audit.BACKFILL_CANCELLED, f"run {run_id}")

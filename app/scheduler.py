@@ -27,7 +27,7 @@ from app import system
 from app.signalling import SIGNAL_JOB, record_signals
 from app.trigger_lock import MISFIRE_GRACE_SECONDS, RedisTriggerLock, TriggerLock, claim
 from app.warming import WATCH_KEY, start_watch, warms_after_loads
-from engine.jobs import JobRun, mark_interrupted
+from engine.jobs import JobRun, mark_interrupted, request_cancel
 from engine.training import train_all
 from engine.workers import BackgroundPool
 from ingest.backfill import BackfillRequest, run_backfill
@@ -149,9 +149,11 @@ class Backfills:
         return run
 
     def cancel(self, run_id: str) -> bool:
+        """Stop the backfill ``run_id`` after its current period: this process's at once, another's (a web worker
+        the cancel did not reach) through the store, where it looks between periods. False when none runs."""
         event = self.cancels.get(run_id)
         if event is None:
-            return False
+            return request_cancel(services(self.server).ready_store(), run_id)
         event.set()
         return True
 

@@ -129,6 +129,22 @@ def runs_export(store: Store) -> pd.DataFrame:
     return safe_frame(frame)
 
 
+def request_cancel(store: Store, run_id: str) -> bool:
+    """Ask the running run ``run_id`` to stop after its current period, wherever it runs; False (nothing asked)
+    when no such run is running."""
+    run = get_run(store, run_id)
+    if run is None or run["status"] != "running":
+        return False
+    store.command("INSERT INTO job_cancels (run_id, requested_at) VALUES ({r:String}, {at:DateTime64(3, 'UTC')})",
+                  {"r": run_id, "at": now_ms().to_pydatetime()})
+    return True
+
+
+def cancel_requested(store: Store, run_id: str) -> bool:
+    """Whether an admin asked run ``run_id`` to stop (request_cancel)."""
+    return bool(store.scalar("SELECT count() FROM job_cancels WHERE run_id = {r:String}", {"r": run_id}))
+
+
 def get_run(store: Store, run_id: str) -> dict | None:
     df = store.query_df("SELECT * EXCEPT updated_at FROM job_runs FINAL WHERE run_id = {r:String}", {"r": run_id})
     return None if df.empty else df.iloc[0].to_dict()

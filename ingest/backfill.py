@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.files import IngestError, RawFile
-from engine.jobs import JobRun
+from engine.jobs import JobRun, cancel_requested
 from engine.markets import market
 from engine.store import Store
 from ingest.base import Connector
@@ -125,7 +125,8 @@ def run_backfill(store: Store, req: BackfillRequest, run: JobRun, cancel: thread
         run.progress_total = sum(steps for _, _, steps in units)
         run.save(store)
         for label, fetch, steps in units:
-            if cancel.is_set():
+            # asked here, or in the store by another worker that the admin's cancel reached
+            if cancel.is_set() or cancel_requested(store, run.run_id):
                 run.finish(store, "cancelled", f"cancelled after {run.progress_done} of {run.progress_total}")
                 return run
             report = load_raw(store, conn, fetch())

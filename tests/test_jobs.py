@@ -157,6 +157,26 @@ def test_cancel_stops_between_periods(store):
     assert conn.calls == saved["progress_done"]
 
 
+def test_a_cancel_that_reached_another_worker_stops_the_run_through_the_store(store):
+    """With several web workers the admin's cancel may land on one that does not run the backfill: it asked
+    nothing ("No backfill of this session is running.") while the run went on. Now it asks through the store,
+    and the run stops after its current period wherever it runs."""
+    run = jobs.JobRun(job="backfill:nem", market="NEM")
+
+    class AskedElsewhere(_SlowConnector):
+        def fetch(self, start, end, **kw):
+            if self.calls == 1:  # during the second month, another process asks
+                assert jobs.request_cancel(store, run.run_id)
+            return super().fetch(start, end, **kw)
+
+    conn = AskedElsewhere()
+    run_backfill(store, BackfillRequest("nem", dt.date(2024, 1, 1), dt.date(2024, 12, 31)), run, None, conn)
+    saved = jobs.get_run(store, run.run_id)
+    assert (saved["status"], saved["progress_done"], conn.calls) == ("cancelled", 2, 2)
+    assert not jobs.request_cancel(store, run.run_id), "a finished run is not asked"
+    assert not jobs.request_cancel(store, "no-such-run")
+
+
 def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, monkeypatch):
     """At start a process fails the runs whose process has stopped, and leaves those of live workers beside it
     (several web workers share one store)."""

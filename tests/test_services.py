@@ -187,6 +187,7 @@ def test_a_backfill_started_and_cancelled_is_audited(make_app, data_dir):
             time.sleep(0.2)
         log = ops.audit_log()
     assert list(log["action"]) == [audit.BACKFILL_CANCELLED, audit.BACKFILL_STARTED]
+    assert jobs.get_run(services(dash_app.server).store, run_id)["status"] == "cancelled"
     assert log["detail"].iloc[0] == f"run {run_id}"
     assert log["detail"].iloc[1].startswith("nem ")
     assert run_id in log["detail"].iloc[1]
@@ -201,3 +202,20 @@ def test_a_serving_process_runs_blas_on_one_thread(make_app):
         make_app()
         blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
         assert blas and all(pool["num_threads"] == 1 for pool in blas)
+
+
+def test_a_cancel_for_a_backfill_another_worker_runs_is_asked_through_the_store(make_app):
+    from engine import audit, jobs
+
+    dash_app = make_app()
+    with dash_app.server.test_request_context("/admin", environ_base={"REMOTE_ADDR": "127.0.0.1"}):
+        store = services().ready_store()
+        elsewhere = jobs.JobRun(job="backfill:nem", market="NEM")  # saved as running, by no backfill of this one
+        elsewhere.save(store)
+        assert not jobs.cancel_requested(store, elsewhere.run_id)
+        ops = services().operations
+        assert ops.cancel_backfill(elsewhere.run_id)
+        assert jobs.cancel_requested(store, elsewhere.run_id)
+        assert ops.audit_log()["action"].iloc[0] == audit.BACKFILL_CANCELLED
+        elsewhere.finish(store, "succeeded")
+        assert not ops.cancel_backfill(elsewhere.run_id), "finished: nothing to ask"
