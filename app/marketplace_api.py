@@ -288,12 +288,12 @@ def _product_data(server: Flask, slug: str, usage: dict) -> Response:
     usage["product"], usage["partner"] = product.product_id, product.owner
     if verdict.status == 403:
         return _error(403, verdict.message)
+    if problem := unknown_parameter("start", "end", "format"):  # before the call is counted against the quota
+        raise BadParameter(problem)
     quota, rate = record[1], record[2]
     limited = _limit(server, stored.key_id, quota, rate)
     if limited is not None:
         return limited
-    if problem := unknown_parameter("start", "end", "format"):
-        raise BadParameter(problem)
     fmt = _format()
     window = serving.sample_window(served[3])
     start, end = _range(window)

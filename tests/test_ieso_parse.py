@@ -534,6 +534,17 @@ def test_real_time_energy_lmp() -> None:
     assert last["energy"] == pytest.approx(67.0)
 
 
+def test_a_real_time_lmp_file_whose_interval_column_was_renamed_is_refused_naming_the_mismatch() -> None:
+    # the day-ahead report lacks Interval by design, so the column outside the layout is not taken for a rename:
+    # the file's name and its content then disagree, and that is what the refusal says
+    path = FIXTURES / "specbuilt_PUB_RealtimeEnergyLMP_2026092819.csv"
+    lines = _lines(path)
+    renamed = [lines[0], lines[1].replace("Interval", "5 Min Interval"), *lines[2:]]
+    with pytest.raises(IngestError, match="the file name says RealtimeEnergyLMP but the content is a "
+                                          "DAHourlyEnergyLMP report"):
+        CONNECTOR.parse(_with_lines(path, renamed))
+
+
 def test_lmp_delivery_date_from_the_name_when_the_preamble_has_none() -> None:
     path = FIXTURES / "specbuilt_PUB_RealtimeEnergyLMP_2026092819.csv"
     text = _read(str(path)).decode().split("\n", 1)[1]

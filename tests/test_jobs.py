@@ -175,6 +175,9 @@ def test_a_cancel_that_reached_another_worker_stops_the_run_through_the_store(st
     assert (saved["status"], saved["progress_done"], conn.calls) == ("cancelled", 2, 2)
     assert not jobs.request_cancel(store, run.run_id), "a finished run is not asked"
     assert not jobs.request_cancel(store, "no-such-run")
+    training = jobs.JobRun(job="train:NEM:NSW1", market="NEM")
+    training.save(store)
+    assert not jobs.request_cancel(store, training.run_id), "only a backfill reads the request"
 
 
 def test_interrupted_runs_are_marked_failed_and_live_workers_runs_left(store, monkeypatch):

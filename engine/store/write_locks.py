@@ -46,8 +46,12 @@ def lock_folder(store: Store) -> Path | None:
 
 @contextlib.contextmanager
 def _file_lock(folder: Path, name: str, deadline: float) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(folder / name, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StoreError(f"cannot lock {name} for writing: {folder} must be a folder this process may write "
+                         f"beside the store directory ({exc.strerror})") from exc
     try:
         while True:
             try:
