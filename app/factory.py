@@ -20,7 +20,7 @@ from app.api import api
 from app.health import health
 from app.cli import register_cli
 from app.operations import Operations
-from app.trigger_lock import RedisMarketLock
+from app.trigger_lock import market_lock_for
 from app.scheduler import start_on_first_request
 from app.warming import watch_on_first_request
 from app.services import EXTENSION_KEY, Services
@@ -67,8 +67,7 @@ def create_app(settings: Settings | None = None) -> dash.Dash:
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=n, x_proto=n, x_host=n)
     cache = Cache(server, config=_cache_config(settings))
     store = Store(settings.store_url)
-    if settings.redis_url:  # workers on several hosts: one batch of a market at a time between them all
-        store.market_lock = RedisMarketLock(settings.redis_url, store.database)
+    store.market_lock = market_lock_for(settings.redis_url, store)  # one batch of a market at a time across hosts
     server.extensions[EXTENSION_KEY] = Services(settings=settings, store=store, cache=cache,
                                                 operations=Operations(server))
 

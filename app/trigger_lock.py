@@ -25,7 +25,7 @@ from flask import Flask
 from app.services import services
 from app.settings import REDIS_CLIENT_OPTIONS
 from engine.jobs import JobRun
-from engine.store import StoreError
+from engine.store import Store, StoreError
 from engine.store.write_locks import WAIT_SECONDS
 
 log = logging.getLogger(__name__)
@@ -131,3 +131,10 @@ class RedisMarketLock:
         finally:
             with contextlib.suppress(redis.RedisError):  # expired or Redis gone: the lock frees itself
                 lock.release()
+
+
+def market_lock_for(redis_url: str | None, store: Store) -> RedisMarketLock | None:
+    """The lock across hosts a store's batches take besides their own (engine.store.write_locks): Redis's, for
+    workers reaching a server (possibly from several hosts); none for an embedded store, whose processes all run
+    on its machine and take the flock beside it, so a Redis outage does not stop their loads."""
+    return RedisMarketLock(redis_url, store.database) if redis_url and store.shared_directory is None else None

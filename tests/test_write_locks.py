@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.trigger_lock import RedisMarketLock
+from app.trigger_lock import RedisMarketLock, market_lock_for
 from engine.store import Store, StoreError, write_tables
 from engine.store import writer as store_writer
 from engine.store.write_locks import lock_folder, markets_locked
@@ -123,3 +123,14 @@ def test_workers_sharing_redis_take_turns_and_a_redis_that_does_not_answer_refus
     refused = "not written: Redis, which keeps two loads of NEM from writing at once"
     with pytest.raises(StoreError, match=refused), first("NEM"):
         pass
+
+
+def test_redis_locks_only_a_server_s_batches(tmp_path):
+    """An embedded store's processes share its machine and its flock: Redis down must not stop their loads
+    (make run or the store process with C254_REDIS_URL for the cache). Workers on a server may be on several hosts."""
+    url = "redis://127.0.0.1:9/0"
+    assert market_lock_for(url, Store(f"chdb://{tmp_path}/store")) is None
+    assert market_lock_for(url, Store(f"http://127.0.0.1:9/c254?writes={tmp_path}/store.writes")) is None
+    assert isinstance(market_lock_for(url, Store("http://127.0.0.1:9/c254")), RedisMarketLock)
+    assert market_lock_for(None, Store("http://127.0.0.1:9/c254")) is None
+
