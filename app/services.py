@@ -158,8 +158,8 @@ class Services:
         found = caching.classify(fn, args, kwargs)
         version = "" if caching.versioned_by_argument(fn) else "|".join(
             self._version(key, versions) for key in found.version_keys)
-        key = "view:" + hashlib.sha256(repr((caching.name_of(fn), version, args, sorted(kwargs.items())))
-                                     .encode()).hexdigest()
+        named = (caching.name_of(fn), version, _keyed(args), _keyed(sorted(kwargs.items())))
+        key = "view:" + hashlib.sha256(repr(named).encode()).hexdigest()
         if not self._cache_turn():  # it failed a moment ago, or another call is trying it: answer without it
             count_cache(found.data_class, "error")
             return fn(self.ready_store(), *args, **kwargs)
@@ -228,6 +228,19 @@ class Services:
         """What the System page draws (app/system.py): latencies and cache counts, job runs, data age, and
         whether the store and the cache answer."""
         return system.read_figures(self)
+
+
+def _keyed(value: Any) -> Any:
+    """``value`` as the cache keys it: a whole float as the int it equals, within lists, tuples and dicts too. A
+    browser's JSON has one number type, so a number input the page drew as 1.0 comes back as 1, and the same
+    answer was computed again under a second key (warming's, and every view asked first with a float)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _keyed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_keyed(v) for v in value)
+    return value
 
 
 def services(app: Flask | None = None) -> Services:

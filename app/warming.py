@@ -135,12 +135,6 @@ def _nodal_page(ask: Callable[..., object | None], moved: set[str] | None) -> No
     ask(recent_patterns, market, run)
 
 
-def _as_the_browser_sends(value: float) -> float | int:
-    # A number input's value comes back from the browser as JSON: JavaScript has one number type, so 1.0 comes
-    # back as 1, and the cache keys on the repr of what the callback was sent.
-    return int(value) if float(value).is_integer() else value
-
-
 def _signals_page(ask: Callable[..., object | None], moved: set[str] | None) -> None:
     """The signals page opened with no link arguments: its choice, the default strategy's prices, the strategies
     side by side, the parameter heatmap, the walk-forward and the live record (a second or more each when cold),
@@ -152,7 +146,7 @@ def _signals_page(ask: Callable[..., object | None], moved: set[str] | None) -> 
     if moved is not None and market not in moved:
         return
     start, end = choice.dates.start, choice.dates.end
-    book = {name: _as_the_browser_sends(default) for name, (_, _, _, default) in signal_views.BOOK_FIELDS.items()}
+    book = {name: default for name, (_, _, _, default) in signal_views.BOOK_FIELDS.items()}
     metric, window = signal_views.OPENING_METRIC, signal_views.OPENING_WINDOW
     ask(signal_views.backtest_prices, market, location, None, start, end, strategy)
     ask(signal_views.comparison_view, market, location, None, start, end, book)

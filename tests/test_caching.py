@@ -253,7 +253,8 @@ def test_warming_fills_what_each_pages_callbacks_ask_for_as_it_opens(make_app):
 
 
 #: The account the signals page opens with, as the browser sends it back: JSON from JavaScript, whose numbers
-#: have no integer type, so the layout's 1.0 and 100000.0 come back as 1 and 100000 (seen in Chromium).
+#: have no integer type, so the layout's 1.0 and 100000.0 come back as 1 and 100000 (seen in Chromium). Warming
+#: asks with the floats; the cache keys a whole float as the int it equals (app.services._keyed).
 BROWSER_BOOK = {"size_mw": 1, "init_cash": 100000, "fee_per_mwh": 0, "fee_per_trade": 0, "fee_pct": 0}
 
 
