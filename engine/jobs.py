@@ -156,9 +156,12 @@ def get_run(store: Store, run_id: str) -> dict | None:
 
 
 def last_run_per_job(store: Store) -> pd.DataFrame:
+    """Each job's newest run: its status, start, finish (none while it runs), rows written and error."""
+    # argMax skips a NULL argument, so a running run's missing finish read as the run before's: wrapped in a
+    # tuple, the NULL is kept (the admin page showed a running pull's duration as -17,685.9 s)
     return store.query_df(
         "SELECT job, argMax(status, started_at) AS last_status, max(started_at) AS last_started, "
-        "argMax(finished_at, started_at) AS last_finished, argMax(rows_written, started_at) AS last_rows, "
+        "argMax(tuple(finished_at), started_at).1 AS last_finished, argMax(rows_written, started_at) AS last_rows, "
         "argMax(error, started_at) AS last_error FROM job_runs FINAL GROUP BY job")
 
 

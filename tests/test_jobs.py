@@ -602,3 +602,16 @@ def test_runs_whose_process_ends_after_the_boot_catch_up_are_marked_within_a_swe
                 process.kill()
                 process.wait()
         assert scheduler.stop_background(server, grace=10) == []
+
+
+def test_a_running_run_has_no_finish_not_the_run_before_s(store):
+    """argMax skips NULLs: the newest run, still running, read the finish of the run before it, and the admin page
+    showed its duration as -17,685.9 s."""
+    done = jobs.JobRun(job="pull:nem", market="NEM", started_at=pd.Timestamp("2026-12-07 23:00", tz="UTC"))
+    done.save(store)
+    done.finish(store, "failed", "unreachable")
+    running = jobs.JobRun(job="pull:nem", market="NEM", started_at=pd.Timestamp("2026-12-08 03:55", tz="UTC"))
+    running.save(store)
+    last = jobs.last_run_per_job(store).set_index("job").loc["pull:nem"]
+    assert last["last_status"] == "running" and last["last_started"] == pd.Timestamp("2026-12-08 03:55", tz="UTC")
+    assert pd.isna(last["last_finished"]) and last["last_error"] == ""
